@@ -1,0 +1,186 @@
+// Package config loads bottle's agent profiles: built-in defaults, the user's
+// config file and a working directory's bottle.toml, layered in that order and
+// decoded strictly.
+package config
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+//go:embed defaults
+var defaultsFS embed.FS
+
+// Embedded marks a Containerfile that ships inside the binary; the rest of
+// the path names the file under config/defaults.
+const Embedded = "embedded:"
+
+// Agent is one effective, merged and validated agent profile.
+type Agent struct {
+	Name          string            `json:"name"`
+	Image         string            `json:"image,omitempty"`
+	Containerfile string            `json:"containerfile,omitempty"`
+	Context       string            `json:"context,omitempty"`
+	Command       []string          `json:"command"`
+	Args          []string          `json:"args,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	Prompt        string            `json:"prompt,omitempty"`
+	PromptFile    string            `json:"prompt_file,omitempty"`
+	Workspace     string            `json:"workspace"`
+	Runtime       string            `json:"runtime"`
+	Memory        string            `json:"memory,omitempty"`
+	MemoryBytes   int64             `json:"-"`
+	CPUs          float64           `json:"cpus,omitempty"`
+	Pids          int64             `json:"pids,omitempty"`
+}
+
+// Workspace modes and runtimes.
+const (
+	WorkspaceBind = "bind"
+	WorkspaceCopy = "copy"
+	RuntimeRunc   = "runc"
+	RuntimeRunsc  = "runsc"
+)
+
+// Config is every effective agent profile and where they came from.
+type Config struct {
+	Agents map[string]*Agent
+	// Files lists the files that were read, lowest layer first.
+	Files []string
+}
+
+// Sources names the files to layer over the built-in defaults.
+type Sources struct {
+	// User is the user's config file; a missing file is fine unless Explicit.
+	User     string
+	Explicit bool
+	// Workdir is the working directory's bottle.toml; a missing file is fine.
+	Workdir string
+}
+
+// DefaultSources finds the user's file the way the README documents:
+// configFlag, then $BOTTLE_CONFIG, then $XDG_CONFIG_HOME/bottle/config.toml
+// (~/.config/bottle/config.toml), plus bottle.toml in workdir.
+func DefaultSources(configFlag, workdir string) (Sources, error) {
+	s := Sources{Workdir: filepath.Join(workdir, "bottle.toml")}
+	switch {
+	case configFlag != "":
+		s.User, s.Explicit = configFlag, true
+	case os.Getenv("BOTTLE_CONFIG") != "":
+		s.User, s.Explicit = os.Getenv("BOTTLE_CONFIG"), true
+	default:
+		dir := os.Getenv("XDG_CONFIG_HOME")
+		if dir == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return s, fmt.Errorf("find the user's config folder: %w", err)
+			}
+			dir = filepath.Join(home, ".config")
+		}
+		s.User = filepath.Join(dir, "bottle", "config.toml")
+	}
+	return s, nil
+}
+
+// Load reads, layers, resolves and validates every profile.
+func Load(src Sources) (*Config, error) {
+	builtin, err := defaultsFS.ReadFile("defaults/defaults.toml")
+	if err != nil {
+		return nil, fmt.Errorf("read built-in defaults: %w", err)
+	}
+	base, err := parseLayer("built-in defaults", Embedded, builtin)
+	if err != nil {
+		return nil, err
+	}
+	layers := []*layer{base}
+	files := []string{}
+
+	if src.User != "" {
+		l, err := readLayer(src.User, src.Explicit)
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			layers = append(layers, l)
+			files = append(files, src.User)
+		}
+	}
+	trusted := len(layers)
+	if src.Workdir != "" {
+		l, err := readLayer(src.Workdir, false)
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			layers = append(layers, l)
+			files = append(files, src.Workdir)
+		}
+	}
+
+	agents, err := resolveAll(layers)
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) > trusted {
+		grants, err := resolveAll(layers[:trusted])
+		if err != nil {
+			return nil, err
+		}
+		if err := checkNarrowing(layers[trusted], grants, agents); err != nil {
+			return nil, err
+		}
+	}
+	return &Config{Agents: agents, Files: files}, nil
+}
+
+// Agent returns the named profile, or an error listing the known ones.
+func (c *Config) Agent(name string) (*Agent, error) {
+	if a, ok := c.Agents[name]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("no agent profile %q (known: %v)", name, c.Names())
+}
+
+// Names lists the profile names in order.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Agents))
+	for n := range c.Agents {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// EmbeddedFile returns a file shipped under config/defaults, for a
+// Containerfile whose path starts with Embedded.
+func EmbeddedFile(path string) ([]byte, error) {
+	name, ok := strings.CutPrefix(path, Embedded)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an embedded file", path)
+	}
+	b, err := defaultsFS.ReadFile("defaults/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("read embedded %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func readLayer(path string, mustExist bool) (*layer, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseLayer(path, filepath.Dir(abs), data)
+}

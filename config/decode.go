@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Error is a problem in a config file, located as precisely as the file allows.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Key == "" {
+		return loc + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+}
+
+// typeErr matches the toml library's type-mismatch errors, which carry no
+// structured position.
+var typeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+// rawProfile is one [agents.NAME] table exactly as written.
+type rawProfile struct {
+	Extends       string            `toml:"extends"`
+	Image         string            `toml:"image"`
+	Containerfile string            `toml:"containerfile"`
+	Context       string            `toml:"context"`
+	Command       []string          `toml:"command"`
+	Args          []string          `toml:"args"`
+	Env           map[string]string `toml:"env"`
+	Prompt        string            `toml:"prompt"`
+	PromptFile    string            `toml:"prompt_file"`
+	Workspace     string            `toml:"workspace"`
+	Runtime       string            `toml:"runtime"`
+	Memory        string            `toml:"memory"`
+	CPUs          float64           `toml:"cpus"`
+	Pids          int64             `toml:"pids"`
+}
+
+type rawFile struct {
+	Agents map[string]rawProfile `toml:"agents"`
+}
+
+// profileKeys are the keys a profile may hold, from rawProfile's tags.
+var profileKeys = func() []string {
+	t := reflect.TypeOf(rawProfile{})
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("toml")
+	}
+	return keys
+}()
+
+// layer is one parsed file: which keys each profile sets, and where.
+type layer struct {
+	file     string
+	dir      string // relative paths resolve against it; Embedded for the built-ins
+	src      []byte
+	profiles map[string]*layerProfile
+}
+
+type layerProfile struct {
+	name string
+	raw  rawProfile
+	set  map[string]bool
+}
+
+func parseLayer(file, dir string, data []byte) (*layer, error) {
+	var rf rawFile
+	md, err := toml.Decode(string(data), &rf)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: file, Line: line, Key: m[2], Msg: m[3]}
+		}
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}}
+	if und := md.Undecoded(); len(und) > 0 {
+		// The shortest unknown key is the one the user wrote; the rest hang under it.
+		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
+		return nil, l.unknownKey(first)
+	}
+	for name, raw := range rf.Agents {
+		lp := &layerProfile{name: name, raw: raw, set: map[string]bool{}}
+		for _, k := range profileKeys {
+			if md.IsDefined("agents", name, k) {
+				lp.set[k] = true
+			}
+		}
+		l.profiles[name] = lp
+	}
+	return l, nil
+}
+
+func (l *layer) unknownKey(k toml.Key) error {
+	if k[0] != "agents" {
+		k = k[:1]
+	}
+	e := &Error{File: l.file, Key: k.String(), Line: l.lineOf(k...)}
+	switch {
+	case len(k) == 1:
+		e.Msg = "unknown key" + suggest(k[0], []string{"agents"})
+	case len(k) == 3 && k[0] == "agents":
+		e.Msg = "unknown key" + suggest(k[2], profileKeys)
+	default:
+		e.Msg = "unknown key"
+	}
+	return e
+}
+
+// lineOf finds the line that sets a key: the toml library keeps key
+// positions to itself, so look for the key's last part after its table.
+func (l *layer) lineOf(key ...string) int {
+	if len(key) == 0 || l.dir == Embedded {
+		return 0
+	}
+	lines := strings.Split(string(l.src), "\n")
+	start := 0
+	if len(key) >= 2 {
+		table := regexp.MustCompile(`^\s*\[\s*` + quotedPath(key[:len(key)-1]) + `\s*\]`)
+		for i, ln := range lines {
+			if table.MatchString(ln) {
+				start = i
+				break
+			}
+		}
+	}
+	last := regexp.QuoteMeta(key[len(key)-1])
+	assign := regexp.MustCompile(`(^|[\s.{,"'])"?` + last + `"?\s*=`)
+	header := regexp.MustCompile(`^\s*\[[^\]]*\b` + last + `\b[^\]]*\]`)
+	for i := start; i < len(lines); i++ {
+		if assign.MatchString(lines[i]) || header.MatchString(lines[i]) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func quotedPath(parts []string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = `"?` + regexp.QuoteMeta(p) + `"?`
+	}
+	return strings.Join(q, `\s*\.\s*`)
+}
+
+// errorAt locates an error about a profile key in this layer.
+func (l *layer) errorAt(profile, key, msg string) error {
+	k := "agents." + profile
+	if key != "" {
+		k += "." + key
+	}
+	line := 0
+	if key != "" {
+		line = l.lineOf("agents", profile, key)
+	}
+	if line == 0 {
+		line = l.lineOf("agents", profile)
+	}
+	return &Error{File: l.file, Line: line, Key: k, Msg: msg}
+}
+
+// suggest returns ` (did you mean "x"?)` for the closest known word, if any is close.
+func suggest(word string, known []string) string {
+	best, bestD := "", len(word)/2+2
+	for _, k := range known {
+		if d := distance(strings.ToLower(word), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return fmt.Sprintf(" (valid keys: %s)", strings.Join(known, ", "))
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein edit distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,339 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containers/image/v5/docker/reference"
+)
+
+// definition is one layer's table for a profile.
+type definition struct {
+	layer *layer
+	p     *layerProfile
+}
+
+// resolveAll merges every profile across layers, follows extends, applies
+// defaults and validates.
+func resolveAll(layers []*layer) (map[string]*Agent, error) {
+	defs := map[string][]definition{}
+	for _, l := range layers {
+		names := slices.Sorted(maps.Keys(l.profiles))
+		for _, n := range names {
+			defs[n] = append(defs[n], definition{l, l.profiles[n]})
+		}
+	}
+	r := &resolver{defs: defs, done: map[string]*Agent{}, busy: map[string]bool{}}
+	names := slices.Sorted(maps.Keys(defs))
+	for _, n := range names {
+		if _, err := r.resolve(n); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		a := r.done[n]
+		applyDefaults(a)
+		if err := validate(a, r.where(n)); err != nil {
+			return nil, err
+		}
+	}
+	return r.done, nil
+}
+
+type resolver struct {
+	defs map[string][]definition
+	done map[string]*Agent
+	busy map[string]bool
+}
+
+// where returns the definition that last set key for a profile (or its last
+// definition), to place an error.
+func (r *resolver) where(name string) func(key, msg string) error {
+	return func(key, msg string) error {
+		ds := r.defs[name]
+		d := ds[len(ds)-1]
+		for i := len(ds) - 1; i >= 0; i-- {
+			if ds[i].p.set[key] {
+				d = ds[i]
+				break
+			}
+		}
+		return d.layer.errorAt(name, key, msg)
+	}
+}
+
+func (r *resolver) resolve(name string) (*Agent, error) {
+	if a, ok := r.done[name]; ok {
+		return a, nil
+	}
+	if r.busy[name] {
+		return nil, r.where(name)("extends", "extends forms a cycle through "+strconv.Quote(name))
+	}
+	r.busy[name] = true
+	defer delete(r.busy, name)
+
+	ds := r.defs[name]
+	parent := ""
+	for _, d := range ds {
+		if d.p.set["extends"] {
+			parent = d.p.raw.Extends
+		}
+	}
+	a := &Agent{Name: name}
+	if parent != "" {
+		if _, ok := r.defs[parent]; !ok {
+			return nil, r.where(name)("extends", fmt.Sprintf("no profile %q to extend%s", parent, suggestName(parent, r.defs)))
+		}
+		pa, err := r.resolve(parent)
+		if err != nil {
+			return nil, err
+		}
+		a = pa.clone()
+		a.Name = name
+	}
+	for _, d := range ds {
+		merge(a, d)
+	}
+	r.done[name] = a
+	return a, nil
+}
+
+func suggestName(name string, defs map[string][]definition) string {
+	best, bestD := "", len(name)/2+2
+	for n := range defs {
+		if d := distance(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// merge lays one definition's set keys over a.
+func merge(a *Agent, d definition) {
+	raw, set := d.p.raw, d.p.set
+	path := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		if d.layer.dir == Embedded {
+			return Embedded + p
+		}
+		return filepath.Join(d.layer.dir, p)
+	}
+	// image and containerfile replace each other: a profile has one source.
+	if set["image"] {
+		a.Image, a.Containerfile, a.Context = raw.Image, "", ""
+	}
+	if set["containerfile"] {
+		a.Containerfile, a.Image, a.Context = path(raw.Containerfile), "", ""
+	}
+	if set["context"] {
+		a.Context = path(raw.Context)
+	}
+	if set["command"] {
+		a.Command = slices.Clone(raw.Command)
+	}
+	if set["args"] {
+		a.Args = slices.Clone(raw.Args)
+	}
+	if set["env"] {
+		if a.Env == nil {
+			a.Env = map[string]string{}
+		}
+		maps.Copy(a.Env, raw.Env)
+	}
+	if set["prompt"] {
+		a.Prompt, a.PromptFile = raw.Prompt, ""
+	}
+	if set["prompt_file"] {
+		a.PromptFile, a.Prompt = path(raw.PromptFile), ""
+	}
+	if set["workspace"] {
+		a.Workspace = raw.Workspace
+	}
+	if set["runtime"] {
+		a.Runtime = raw.Runtime
+	}
+	if set["memory"] {
+		a.Memory = raw.Memory
+	}
+	if set["cpus"] {
+		a.CPUs = raw.CPUs
+	}
+	if set["pids"] {
+		a.Pids = raw.Pids
+	}
+}
+
+func (a *Agent) clone() *Agent {
+	c := *a
+	c.Command = slices.Clone(a.Command)
+	c.Args = slices.Clone(a.Args)
+	c.Env = maps.Clone(a.Env)
+	return &c
+}
+
+func applyDefaults(a *Agent) {
+	if a.Workspace == "" {
+		a.Workspace = WorkspaceBind
+	}
+	if a.Runtime == "" {
+		a.Runtime = RuntimeRunc
+	}
+	if a.Containerfile != "" && a.Context == "" {
+		if rest, ok := strings.CutPrefix(a.Containerfile, Embedded); ok {
+			a.Context = Embedded + filepath.Dir(rest)
+		} else {
+			a.Context = filepath.Dir(a.Containerfile)
+		}
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func validate(a *Agent, at func(key, msg string) error) error {
+	switch {
+	case a.Image == "" && a.Containerfile == "":
+		return at("image", `set image or containerfile`)
+	case len(a.Command) == 0 || a.Command[0] == "":
+		return at("command", "must name the program to run")
+	}
+	if a.Image != "" {
+		if _, err := reference.ParseNormalizedNamed(a.Image); err != nil {
+			return at("image", fmt.Sprintf("invalid image reference %q: %v", a.Image, err))
+		}
+	}
+	if a.Workspace != WorkspaceBind && a.Workspace != WorkspaceCopy {
+		return at("workspace", fmt.Sprintf("%q is not a workspace mode (use %q or %q)", a.Workspace, WorkspaceBind, WorkspaceCopy))
+	}
+	if a.Runtime != RuntimeRunc && a.Runtime != RuntimeRunsc {
+		return at("runtime", fmt.Sprintf("%q is not a runtime (use %q or %q)", a.Runtime, RuntimeRunc, RuntimeRunsc))
+	}
+	if a.Memory != "" {
+		n, err := ParseBytes(a.Memory)
+		if err != nil {
+			return at("memory", err.Error())
+		}
+		if n < 6*1024*1024 {
+			return at("memory", fmt.Sprintf("%q is below the 6m a container needs", a.Memory))
+		}
+		a.MemoryBytes = n
+	}
+	if a.CPUs < 0 || a.CPUs > 4096 {
+		return at("cpus", fmt.Sprintf("%v is not a CPU count (use a number above 0, such as 2.0)", a.CPUs))
+	}
+	if a.Pids < 0 {
+		return at("pids", fmt.Sprintf("%d is not a process limit (use a number above 0)", a.Pids))
+	}
+	keys := slices.Sorted(maps.Keys(a.Env))
+	for _, k := range keys {
+		if !envName.MatchString(k) {
+			return at("env", fmt.Sprintf("%q is not a valid environment variable name", k))
+		}
+	}
+	return nil
+}
+
+// ParseBytes reads sizes such as "512m", "4g", "4GiB" or "1048576".
+func ParseBytes(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "ib"), "b")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult = 1 << 10
+		case 'm':
+			mult = 1 << 20
+		case 'g':
+			mult = 1 << 30
+		case 't':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size (use a number with k, m or g, such as \"4g\")", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// checkNarrowing enforces that the working directory's file only adds or
+// narrows profiles: a cloned repository must not widen what the user granted.
+func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
+	names := slices.Sorted(maps.Keys(wd.profiles))
+	for _, name := range names {
+		anchor := anchorOf(name, wd, grants)
+		if anchor == nil {
+			continue
+		}
+		a := final[name]
+		deny := func(key, msg string) error {
+			return wd.errorAt(name, key, msg+" (a working directory's bottle.toml may only narrow what "+anchorName(anchor, name)+" grants)")
+		}
+		if anchor.Runtime == RuntimeRunsc && a.Runtime != RuntimeRunsc {
+			return deny("runtime", "downgrades the runtime from runsc to "+a.Runtime)
+		}
+		if anchor.Workspace == WorkspaceCopy && a.Workspace != WorkspaceCopy {
+			return deny("workspace", "widens workspace from copy to "+a.Workspace)
+		}
+		if anchor.MemoryBytes > 0 && (a.MemoryBytes == 0 || a.MemoryBytes > anchor.MemoryBytes) {
+			return deny("memory", fmt.Sprintf("raises memory above %s", anchor.Memory))
+		}
+		if anchor.CPUs > 0 && (a.CPUs == 0 || a.CPUs > anchor.CPUs) {
+			return deny("cpus", fmt.Sprintf("raises cpus above %v", anchor.CPUs))
+		}
+		if anchor.Pids > 0 && (a.Pids == 0 || a.Pids > anchor.Pids) {
+			return deny("pids", fmt.Sprintf("raises pids above %d", anchor.Pids))
+		}
+	}
+	return nil
+}
+
+// anchorOf is the trusted profile a working-directory profile is measured
+// against: the same name if the trusted layers define it, else the first
+// trusted profile up its extends chain.
+func anchorOf(name string, wd *layer, grants map[string]*Agent) *Agent {
+	seen := map[string]bool{}
+	for name != "" && !seen[name] {
+		seen[name] = true
+		if a, ok := grants[name]; ok {
+			return a
+		}
+		lp, ok := wd.profiles[name]
+		if !ok {
+			return nil
+		}
+		name = lp.raw.Extends
+	}
+	return nil
+}
+
+func anchorName(anchor *Agent, name string) string {
+	if anchor.Name == name {
+		return "the user's profile"
+	}
+	return "the profile " + strconv.Quote(anchor.Name)
+}
+
+// SortedEnv returns env as KEY=VALUE lines in key order.
+func SortedEnv(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}

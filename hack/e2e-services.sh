@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts what the end-to-end tests need, as root on a fresh machine: the rootful
+# Podman API service, an unprivileged user with its own rootless service, and the
+# base image in both stores. Prints the environment the tests read. Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+user=${BOTTLE_E2E_USER:-bottletest}
+run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
+mkdir -p "$run"
+
+"$here/setup-host.sh"
+
+wait_sock() { # socket, log
+	for _ in $(seq 1 100); do
+		curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "e2e-services: no answer on $1; log:" >&2; tail -20 "$2" >&2; return 1
+}
+
+# Rootful service.
+rootful_sock=/run/podman/podman.sock
+if ! curl -sf --unix-socket "$rootful_sock" http://d/_ping >/dev/null 2>&1; then
+	mkdir -p /run/podman
+	setsid podman system service --time=0 "unix://$rootful_sock" >"$run/rootful.log" 2>&1 < /dev/null &
+	wait_sock "$rootful_sock" "$run/rootful.log"
+fi
+
+# Rootless user and service.
+id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
+uid=$(id -u "$user")
+grep -q "^$user:" /etc/subuid || usermod --add-subuids 200000-265535 --add-subgids 200000-265535 "$user"
+xdg=/run/user/$uid
+mkdir -p "$xdg/podman"; chown -R "$user:" "$xdg"; chmod 700 "$xdg"
+rootless_sock=$xdg/podman/podman.sock
+if ! curl -sf --unix-socket "$rootless_sock" http://d/_ping >/dev/null 2>&1; then
+	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /; XDG_RUNTIME_DIR=$xdg setsid podman system service --time=0 unix://$rootless_sock" >"$run/rootless.log" 2>&1 < /dev/null &
+	wait_sock "$rootless_sock" "$run/rootless.log"
+fi
+
+"$here/base-image.sh"
+"$here/base-image.sh" "$user"
+echo "BOTTLE_E2E_USER=$user"
