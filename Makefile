@@ -1,0 +1,40 @@
+# Every go command gets the same tags and CGO setting: Podman's bindings need them.
+TAGS := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp
+export CGO_ENABLED := 0
+GO := go
+GOFLAGS_TAGS := -tags "$(TAGS)"
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/bottle
+
+.PHONY: help build unit e2e test demo bench vet setup clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/bottle
+	$(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/bottle
+
+vet: ## go vet, with the build tags
+	$(GO) vet $(GOFLAGS_TAGS) ./...
+	$(GO) vet $(GOFLAGS_TAGS),e2e ./...
+
+unit: ## unit tests (no Podman needed)
+	$(GO) test $(GOFLAGS_TAGS) ./...
+
+setup: ## install Podman and its helpers if missing (as root), fix host quirks
+	./hack/setup-host.sh
+
+e2e: build ## end-to-end tests against real Podman, rootful and rootless
+	./hack/e2e.sh
+
+test: vet unit e2e ## everything: vet, unit tests, end-to-end tests
+
+demo: setup build ## run a bottle with the built-in shell profile on a locally built image
+	./hack/demo.sh
+
+bench: setup build ## time bottle start against podman run, as a ratio
+	./hack/bench.sh
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes of bottle's own, apart from the agent's, which start propagates.
+const (
+	exitFailure     = 125 // bottle itself failed, as podman run does
+	exitInterrupted = 130
+)
+
+// exitCode carries an exit code up to run without printing anything more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// globals are the options every command shares.
+type globals struct {
+	config string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// agentArgs are the arguments after "--", for the agent.
+	agentArgs []string
+	hasArgs   bool
+}
+
+// run is the whole CLI, callable in-process by tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	// "--" hands the rest to the agent; the CLI library would drop the marker.
+	if i := slices.Index(args, "--"); i >= 0 {
+		g.agentArgs, g.hasArgs = slices.Clone(args[i+1:]), true
+		args = args[:i]
+	}
+	app := &cli.App{
+		Name:      "bottle",
+		Usage:     "run an AI coding agent unattended in a Podman pod it cannot escape",
+		Version:   version,
+		Reader:    stdin,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "use `FILE` in place of the user's config.toml", EnvVars: []string{"BOTTLE_CONFIG"}, Destination: &g.config},
+			&cli.BoolFlag{Name: "debug", Usage: "log what bottle does to stderr"},
+		},
+		Before: func(c *cli.Context) error {
+			level := slog.LevelWarn
+			if c.Bool("debug") {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+			return nil
+		},
+		Commands: []*cli.Command{
+			newStartCommand(g),
+			newResumeCommand(g),
+			newLsCommand(g),
+			newStopCommand(g),
+			newRmCommand(g),
+			newLogsCommand(g),
+			newGCCommand(g),
+			newConfigCommand(g),
+			newVersionCommand(g),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
+	}
+	err := app.RunContext(ctx, args)
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.Is(err, errDeclined):
+		fmt.Fprintln(stderr, "bottle: not started")
+		return 1
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "bottle: interrupted")
+		return exitInterrupted
+	default:
+		fmt.Fprintf(stderr, "bottle: %v\n", err)
+		return exitFailure
+	}
+}
+
+// workdir is the current directory, absolute.
+func workdir() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find the working directory: %w", err)
+	}
+	return wd, nil
+}
+
+// noExtraArgs refuses positional arguments beyond want, pointing at the
+// usual mistake of a flag placed after them.
+func noExtraArgs(c *cli.Context, want int) error {
+	if c.NArg() <= want {
+		return nil
+	}
+	extra := c.Args().Get(want)
+	if len(extra) > 0 && extra[0] == '-' {
+		return fmt.Errorf("%s: options go before the arguments (bottle %s %s ...)", extra, c.Command.Name, extra)
+	}
+	return fmt.Errorf("unexpected argument %q (see bottle %s --help)", extra, c.Command.Name)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/BurntSushi/toml"
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/urfave/cli/v2"
+)
+
+func loadConfig(g *globals, wd string) (*config.Config, error) {
+	src, err := config.DefaultSources(g.config, wd)
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(src)
+}
+
+func newConfigCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "check or show the agent profiles",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "validate",
+				Usage: "check the config files, reporting the first problem with its file, line and key",
+				Action: func(c *cli.Context) error {
+					if err := noExtraArgs(c, 0); err != nil {
+						return err
+					}
+					return runConfigValidate(g)
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "print the effective profiles, or one of them, as TOML",
+				ArgsUsage: "[AGENT]",
+				Action: func(c *cli.Context) error {
+					if err := noExtraArgs(c, 1); err != nil {
+						return err
+					}
+					return runConfigShow(g, c.Args().First())
+				},
+			},
+		},
+	}
+}
+
+func runConfigValidate(g *globals) error {
+	wd, err := workdir()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(g, wd)
+	if err != nil {
+		return err
+	}
+	files := "built-in defaults only"
+	if len(cfg.Files) > 0 {
+		files = fmt.Sprint(cfg.Files)
+	}
+	fmt.Fprintf(g.stdout, "ok: %d profiles %v from %s\n", len(cfg.Agents), cfg.Names(), files)
+	return nil
+}
+
+// shownProfile is a profile as TOML, in the keys a user writes.
+type shownProfile struct {
+	Image         string            `toml:"image,omitempty"`
+	Containerfile string            `toml:"containerfile,omitempty"`
+	Context       string            `toml:"context,omitempty"`
+	Command       []string          `toml:"command"`
+	Args          []string          `toml:"args,omitempty"`
+	Env           map[string]string `toml:"env,omitempty"`
+	Prompt        string            `toml:"prompt,omitempty"`
+	PromptFile    string            `toml:"prompt_file,omitempty"`
+	Workspace     string            `toml:"workspace"`
+	Runtime       string            `toml:"runtime"`
+	Memory        string            `toml:"memory,omitempty"`
+	CPUs          float64           `toml:"cpus,omitempty"`
+	Pids          int64             `toml:"pids,omitempty"`
+}
+
+func runConfigShow(g *globals, name string) error {
+	wd, err := workdir()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(g, wd)
+	if err != nil {
+		return err
+	}
+	names := cfg.Names()
+	if name != "" {
+		if _, err := cfg.Agent(name); err != nil {
+			return err
+		}
+		names = []string{name}
+	}
+	out := map[string]map[string]shownProfile{"agents": {}}
+	for _, n := range names {
+		a := cfg.Agents[n]
+		out["agents"][n] = shownProfile{
+			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args,
+			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
+			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids,
+		}
+	}
+	return toml.NewEncoder(g.stdout).Encode(out)
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// launch is one run of a bottle, fresh (start) or under a kept identity (resume).
+type launch struct {
+	g       *globals
+	agent   *config.Agent
+	workdir string
+	args    []string // nil: the profile's own
+	yes     bool
+	dryRun  bool
+	keep    bool
+	detach  bool
+	// resume is the kept bottle to relaunch; nil for a fresh start.
+	resume *state.Bottle
+	meta   state.Metadata
+}
+
+// run prepares, confirms, creates and runs the bottle, and tears it down on
+// every way out: success, agent failure, a declined preflight, --dry-run, an
+// error while preparing, and an interrupt.
+func (l *launch) run(ctx context.Context) (err error) {
+	conn, err := pod.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if l.detach && conn.Private() {
+		return errors.New("no Podman service is running, and a detached bottle needs one that outlives this command: start one (systemctl --user enable --now podman.socket, or podman system service --time=0 &)")
+	}
+	if l.agent.Runtime == config.RuntimeRunsc {
+		if err := pod.CheckRuntime("runsc"); err != nil {
+			return err
+		}
+	}
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return err
+	}
+
+	b := l.resume
+	if b == nil {
+		if b, err = root.Create(l.agent.Name); err != nil {
+			return err
+		}
+	}
+	lock, err := b.Lock()
+	if err != nil {
+		return err
+	}
+	podName := sidecars.PodName(b.ID)
+	td := &teardown{conn: conn, bottle: b, pod: podName, stderr: l.g.stderr, keep: l.keep}
+	defer func() {
+		td.run(ctx)
+		lock.Unlock()
+	}()
+
+	in := sidecars.Input{
+		Identity:  b.ID,
+		Agent:     l.agent,
+		Workdir:   l.workdir,
+		StateRoot: root.Dir,
+		Args:      l.args,
+		Version:   version,
+		Host:      hostOf(conn, l.workdir),
+	}
+	if in.ImageRef, err = imageRef(l.agent, b); err != nil {
+		return err
+	}
+	plan, err := sidecars.Build(in)
+	if err != nil {
+		return err
+	}
+	l.meta = state.Metadata{
+		Identity: b.ID, Agent: l.agent.Name, Workdir: l.workdir, Workspace: l.agent.Workspace,
+		Runtime: l.agent.Runtime, Image: in.ImageRef, Version: version, StartedAt: time.Now().UTC(), Args: l.args,
+	}
+	if l.resume != nil {
+		if old, err := l.resume.Metadata(); err == nil {
+			l.meta.StartedAt = old.StartedAt
+		}
+	}
+	if err := b.WriteMetadata(l.meta); err != nil {
+		return err
+	}
+
+	if l.dryRun {
+		printPreflight(l.g.stdout, b.ID, conn, l.agent, plan)
+		return nil
+	}
+	printPreflight(l.g.stderr, b.ID, conn, l.agent, plan)
+	if !l.yes {
+		if err := confirm(ctx, l.g.stdin, l.g.stderr); err != nil {
+			return err
+		}
+	}
+
+	if err := agent.Prepare(ctx, sidecars.AgentInput(in), l.resume == nil); err != nil {
+		return err
+	}
+	main := plan.Main()
+	if l.meta.ImageDigest, err = conn.EnsureImage(ctx, main.Image, l.g.stderr); err != nil {
+		return err
+	}
+	if err := b.WriteMetadata(l.meta); err != nil {
+		return err
+	}
+	if l.resume != nil {
+		if err := conn.RemovePod(ctx, podName); err != nil { // a stale pod of this identity
+			return err
+		}
+	}
+	td.created = true
+	if err := conn.Create(ctx, plan); err != nil {
+		return err
+	}
+	if err := conn.StartSidecars(ctx, plan); err != nil {
+		return err
+	}
+	if l.detach {
+		if err := conn.StartContainer(ctx, main.Name); err != nil {
+			return err
+		}
+		td.detached = true
+		fmt.Fprintln(l.g.stdout, b.ID)
+		return nil
+	}
+	code, err := conn.Run(ctx, main.Name, l.g.stdin, l.g.stdout, l.g.stderr)
+	if err != nil {
+		return err
+	}
+	slog.Debug("agent exited", "identity", b.ID, "code", code)
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+// hostOf describes the caller and the working directory's owner for the plan.
+func hostOf(conn *pod.Conn, workdir string) agent.Host {
+	h := agent.Host{Rootless: conn.Rootless, UID: conn.UID, GID: conn.GID}
+	if fi, err := os.Stat(workdir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			h.OwnerUID, h.OwnerGID = int(st.Uid), int(st.Gid)
+		}
+	}
+	return h
+}
+
+// imageRef is the agent's image: the profile's reference, or for a
+// Containerfile the tag its content hashes to. An embedded Containerfile is
+// first written into the bottle's state, to serve as its build context.
+func imageRef(a *config.Agent, b *state.Bottle) (string, error) {
+	if a.Containerfile == "" {
+		return a.Image, nil
+	}
+	if name, ok := cutEmbedded(a.Containerfile); ok {
+		data, err := config.EmbeddedFile(a.Containerfile)
+		if err != nil {
+			return "", err
+		}
+		dir, err := b.Service(filepath.Join(agent.Service, "build"))
+		if err != nil {
+			return "", err
+		}
+		a.Containerfile, a.Context = filepath.Join(dir, name), dir
+		if err := os.WriteFile(a.Containerfile, data, 0o644); err != nil {
+			return "", fmt.Errorf("write built-in Containerfile: %w", err)
+		}
+	}
+	return pod.BuildRef(a.Name, a.Containerfile, a.Context)
+}
+
+func cutEmbedded(path string) (string, bool) { return strings.CutPrefix(path, config.Embedded) }
+
+// teardown removes what a launch made, and its state unless it is kept.
+type teardown struct {
+	conn     *pod.Conn
+	bottle   *state.Bottle
+	pod      string
+	stderr   io.Writer
+	keep     bool
+	created  bool // a pod may exist
+	detached bool // the bottle runs on: leave it
+}
+
+func (t *teardown) run(ctx context.Context) {
+	if t.detached {
+		return
+	}
+	if t.created {
+		if err := t.conn.RemovePod(ctx, t.pod); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		}
+	}
+	if t.keep && t.created {
+		if err := t.bottle.Preserve("--keep"); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		}
+	}
+	if t.bottle.Preserved() {
+		fmt.Fprintf(t.stderr, "bottle: state kept; carry on with: bottle resume %s\n", t.bottle.ID)
+		return
+	}
+	if err := t.bottle.Remove(); err != nil {
+		fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+	}
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/state"
+	"github.com/urfave/cli/v2"
+)
+
+// identityArg reads the one IDENTITY argument of stop, rm and logs.
+func identityArg(c *cli.Context, max int) (string, error) {
+	if err := noExtraArgs(c, max); err != nil {
+		return "", err
+	}
+	id := c.Args().First()
+	if id == "" {
+		return "", usageError(c, "name a bottle (see bottle ls)")
+	}
+	return id, nil
+}
+
+func usageError(c *cli.Context, msg string) error {
+	return fmt.Errorf("%s: bottle %s %s", msg, c.Command.Name, c.Command.ArgsUsage)
+}
+
+// known checks that id names a bottle, in state or in Podman, and returns
+// its state folder when there is one.
+func known(ctx context.Context, conn *pod.Conn, root state.Root, id string) (*state.Bottle, error) {
+	b, err := root.Open(id)
+	var nf *state.NotFoundError
+	if errors.As(err, &nf) && state.ValidID(id) {
+		if ok, perr := conn.PodExists(ctx, sidecars.PodName(id)); perr == nil && ok {
+			return nil, nil // a pod without state: still stoppable and removable
+		}
+	}
+	return b, err
+}
+
+func newStopCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:      "stop",
+		Usage:     "stop a bottle's pod, keeping it to resume or remove",
+		ArgsUsage: "IDENTITY",
+		Action: func(c *cli.Context) error {
+			id, err := identityArg(c, 1)
+			if err != nil {
+				return err
+			}
+			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
+				b, err := known(c.Context, conn, root, id)
+				if err != nil {
+					return err
+				}
+				if b != nil {
+					// A stopped bottle is one the user wants back: keep its state.
+					if err := b.Preserve("stopped"); err != nil {
+						return err
+					}
+				}
+				err = conn.StopPod(c.Context, sidecars.PodName(id))
+				if errors.As(err, new(*pod.NotFoundError)) {
+					return nil // nothing runs: stopped already
+				}
+				return err
+			})
+		},
+	}
+}
+
+func newRmCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Usage:     "remove a bottle: its pod and its state",
+		ArgsUsage: "IDENTITY",
+		Action: func(c *cli.Context) error {
+			id, err := identityArg(c, 1)
+			if err != nil {
+				return err
+			}
+			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
+				b, err := known(c.Context, conn, root, id)
+				if err != nil {
+					return err
+				}
+				if err := conn.RemovePod(c.Context, sidecars.PodName(id)); err != nil {
+					return err
+				}
+				if b != nil {
+					return b.Remove()
+				}
+				return nil
+			})
+		},
+	}
+}
+
+type logsOptions struct{ follow bool }
+
+func newLogsCommand(g *globals) *cli.Command {
+	o := &logsOptions{}
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print the output of a bottle's agent, or of one of its sidecars",
+		ArgsUsage: "IDENTITY [SERVICE]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing as output arrives", Destination: &o.follow},
+		},
+		Action: func(c *cli.Context) error {
+			id, err := identityArg(c, 2)
+			if err != nil {
+				return err
+			}
+			service := c.Args().Get(1)
+			if service == "" {
+				service = agent.Service
+			}
+			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
+				if _, err := known(c.Context, conn, root, id); err != nil {
+					return err
+				}
+				name := sidecars.ContainerName(id, service)
+				err := conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)
+				if errors.As(err, new(*pod.NotFoundError)) {
+					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func newGCCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "remove pods whose state is gone, and state whose pod is gone and that is not kept",
+		Action: func(c *cli.Context) error {
+			if err := noExtraArgs(c, 0); err != nil {
+				return err
+			}
+			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
+				rows, err := listBottles(c.Context, conn, root)
+				if err != nil {
+					return err
+				}
+				for _, r := range rows {
+					switch r.Status {
+					case statusOrphan:
+						if err := conn.RemovePod(c.Context, r.Pod); err != nil {
+							return err
+						}
+						fmt.Fprintf(g.stdout, "removed pod %s (its state is gone)\n", r.Pod)
+					case statusStale:
+						b := &state.Bottle{ID: r.Identity, Dir: r.State}
+						if err := b.Remove(); err != nil {
+							return err
+						}
+						fmt.Fprintf(g.stdout, "removed state of %s (its pod is gone)\n", r.Identity)
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func withConn(ctx context.Context, f func(*pod.Conn, state.Root) error) error {
+	conn, err := pod.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return err
+	}
+	return f(conn, root)
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+	"golang.org/x/term"
+)
+
+// printPreflight shows, compactly, what the bottle will be.
+func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan) {
+	m := p.Main()
+	mode := "rootful"
+	if conn.Rootless {
+		mode = "rootless"
+	}
+	fmt.Fprintf(w, "bottle %s  (podman %s, %s)\n", id, conn.Version, mode)
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
+	row("agent", "%s: %s", a.Name, strings.Join(m.Command, " "))
+	if m.Image.Containerfile != "" {
+		row("image", "%s (built from %s)", m.Image.Ref, m.Image.Containerfile)
+	} else {
+		row("image", "%s", m.Image.Ref)
+	}
+	row("runtime", "%s", a.Runtime)
+	row("workspace", "%s %s -> %s", a.Workspace, m.Mounts[0].Source, m.Mounts[0].Target)
+	for _, mt := range m.Mounts[1:] {
+		ro := ""
+		if mt.ReadOnly {
+			ro = " (read-only)"
+		}
+		row("mount", "%s -> %s%s", mt.Source, mt.Target, ro)
+	}
+	row("network", "none (loopback only)")
+	row("user", "%s, all capabilities dropped, no new privileges", m.User)
+	row("resources", "%s", resources(a))
+}
+
+func resources(a *config.Agent) string {
+	var parts []string
+	if a.Memory != "" {
+		parts = append(parts, "memory "+a.Memory)
+	}
+	if a.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("cpus %g", a.CPUs))
+	}
+	if a.Pids > 0 {
+		parts = append(parts, fmt.Sprintf("pids %d", a.Pids))
+	}
+	if len(parts) == 0 {
+		return "unlimited"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// errDeclined ends a start the user said no to.
+var errDeclined = errors.New("not started")
+
+// confirm asks to go ahead. It reads byte by byte so nothing meant for the
+// agent is swallowed into a buffer.
+func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
+	if f, ok := stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return errors.New("stdin is not a terminal, so the preflight cannot be confirmed: pass --yes")
+	}
+	fmt.Fprint(stderr, "Start it? [y/N] ")
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReaderSize(oneByte{stdin}, 16).ReadString('\n')
+		answer <- strings.TrimSpace(strings.ToLower(line))
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stderr)
+		return ctx.Err()
+	case a := <-answer:
+		if a == "y" || a == "yes" {
+			return nil
+		}
+		return errDeclined
+	}
+}
+
+// oneByte reads one byte at a time.
+type oneByte struct{ r io.Reader }
+
+func (o oneByte) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return o.r.Read(p)
+}

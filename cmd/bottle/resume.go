@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+
+	"github.com/bottle-sandbox/bottle/state"
+	"github.com/urfave/cli/v2"
+)
+
+type resumeOptions struct {
+	id     string
+	yes    bool
+	keep   bool
+	detach bool
+}
+
+func newResumeCommand(g *globals) *cli.Command {
+	o := &resumeOptions{}
+	return &cli.Command{
+		Name:      "resume",
+		Usage:     "recreate a kept bottle under the same identity and carry on",
+		ArgsUsage: "IDENTITY",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "resume without asking to confirm the preflight", Destination: &o.yes},
+			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end", Destination: &o.keep},
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "resume in the background", Destination: &o.detach},
+		},
+		Action: func(c *cli.Context) error {
+			if err := noExtraArgs(c, 1); err != nil {
+				return err
+			}
+			o.id = c.Args().First()
+			if o.id == "" {
+				return usageError(c, "name the bottle to resume")
+			}
+			return runResume(c.Context, g, o)
+		},
+	}
+}
+
+func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return err
+	}
+	b, err := root.Open(o.id)
+	if err != nil {
+		return err
+	}
+	m, err := b.Metadata()
+	if err != nil {
+		return err
+	}
+	// The profile is read as it is now, from the bottle's own working directory.
+	cfg, err := loadConfig(g, m.Workdir)
+	if err != nil {
+		return err
+	}
+	a, err := cfg.Agent(m.Agent)
+	if err != nil {
+		return err
+	}
+	a.Workspace = m.Workspace // the workspace a bottle was made with is part of what it is
+	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b}
+	if g.hasArgs {
+		l.args = g.agentArgs
+	}
+	return l.run(ctx)
+}

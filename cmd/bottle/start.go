@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+
+	"github.com/urfave/cli/v2"
+)
+
+// defaultAgent runs when start names none.
+const defaultAgent = "claude"
+
+type startOptions struct {
+	agent  string
+	yes    bool
+	dryRun bool
+	keep   bool
+	detach bool
+}
+
+func newStartCommand(g *globals) *cli.Command {
+	o := &startOptions{}
+	return &cli.Command{
+		Name:      "start",
+		Usage:     "start a bottle for an agent profile and attach to it",
+		ArgsUsage: "[AGENT] [-- ARGS...]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "start without asking to confirm the preflight", Destination: &o.yes},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the preflight and exit", Destination: &o.dryRun},
+			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end, to resume it", Destination: &o.keep},
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start in the background and print the identity", Destination: &o.detach},
+		},
+		Action: func(c *cli.Context) error {
+			if err := noExtraArgs(c, 1); err != nil {
+				return err
+			}
+			o.agent = c.Args().First()
+			if o.agent == "" {
+				o.agent = defaultAgent
+			}
+			return runStart(c.Context, g, o)
+		},
+	}
+}
+
+func runStart(ctx context.Context, g *globals, o *startOptions) error {
+	wd, err := workdir()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(g, wd)
+	if err != nil {
+		return err
+	}
+	a, err := cfg.Agent(o.agent)
+	if err != nil {
+		return err
+	}
+	l := &launch{g: g, agent: a, workdir: wd, yes: o.yes, dryRun: o.dryRun, keep: o.keep, detach: o.detach}
+	if g.hasArgs {
+		l.args = g.agentArgs
+	}
+	return l.run(ctx)
+}

@@ -1,0 +1,247 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/pods"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/containers/podman/v5/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Create makes the pod and every container of the plan, without starting
+// them. The calls are not cancelled by ctx once begun, so when Create returns
+// the caller knows exactly what exists and teardown can remove all of it.
+func (c *Conn) Create(ctx context.Context, p *Plan) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	ps := specgen.PodSpecGenerator{}
+	ps.Name = p.Pod.Name
+	ps.Labels = p.Pod.Labels
+	ps.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	if p.Pod.KeepID {
+		ps.Userns = specgen.Namespace{NSMode: specgen.KeepID}
+	}
+	if _, err := pods.CreatePodFromSpec(cctx, &types.PodSpec{PodSpecGen: ps}); err != nil {
+		return c.errorf(err, "create pod %s", p.Pod.Name)
+	}
+	for _, ct := range p.Containers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Conn) createContainer(ctx context.Context, podName string, ct Container) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	s := specgen.NewSpecGenerator(ct.Image.Ref, false)
+	s.Name = ct.Name
+	s.Pod = podName
+	s.Command = ct.Command
+	s.Entrypoint = []string{}
+	s.Env = ct.Env
+	s.WorkDir = ct.WorkDir
+	s.User = ct.User
+	s.Labels = ct.Labels
+	s.CapDrop = []string{"ALL"}
+	s.NoNewPrivileges = ptr(true)
+	s.OCIRuntime = ct.Runtime
+	if ct.RuntimeSandbox {
+		// Without this, runsc tries to join the infra container's sandbox.
+		s.Annotations = map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox"}
+	}
+	if ct.Main {
+		s.Terminal = ptr(isTerminal(os.Stdin) && isTerminal(os.Stdout))
+		s.Stdin = ptr(true)
+	}
+	for _, m := range ct.Mounts {
+		opts := []string{"rbind"}
+		if m.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts})
+	}
+	if r := ct.Resources; r != (Resources{}) {
+		s.ResourceLimits = &spec.LinuxResources{}
+		if r.MemoryBytes > 0 {
+			s.ResourceLimits.Memory = &spec.LinuxMemory{Limit: ptr(r.MemoryBytes)}
+		}
+		if r.CPUs > 0 {
+			const period = 100000
+			s.ResourceLimits.CPU = &spec.LinuxCPU{Period: ptr(uint64(period)), Quota: ptr(int64(r.CPUs * period))}
+		}
+		if r.Pids > 0 {
+			s.ResourceLimits.Pids = &spec.LinuxPids{Limit: r.Pids}
+		}
+	}
+	if _, err := containers.CreateWithSpec(cctx, s, nil); err != nil {
+		return c.errorf(err, "create container %s", ct.Name)
+	}
+	return nil
+}
+
+// StartSidecars starts every container but the main one, in plan order.
+func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
+	for _, ct := range p.Containers {
+		if ct.Main {
+			continue
+		}
+		if err := c.StartContainer(ctx, ct.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartContainer starts one container.
+func (c *Conn) StartContainer(ctx context.Context, name string) error {
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := containers.Start(cctx, name, nil); err != nil {
+		return c.errorf(err, "start container %s", name)
+	}
+	return nil
+}
+
+// Run attaches stdio to a created container, starts it and waits for it to
+// exit, returning its exit code. With a terminal on stdin and stdout the
+// bindings put it in raw mode and forward window size changes.
+func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	sctx := c.stream(ctx)
+	attachErr := make(chan error, 1)
+	ready := make(chan bool)
+	go func() {
+		attachErr <- containers.Attach(sctx, name, stdin, stdout, stderr, ready, new(containers.AttachOptions).WithStream(true))
+	}()
+	select {
+	case <-ready:
+	case err := <-attachErr:
+		return -1, c.errorf(err, "attach to %s", name)
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+	if err := c.StartContainer(ctx, name); err != nil {
+		return -1, err
+	}
+	code, err := c.Wait(ctx, name)
+	if err != nil {
+		return -1, err
+	}
+	// Output may still be in flight when the exit is reported: drain it, briefly.
+	select {
+	case <-attachErr:
+	case <-ctx.Done():
+	}
+	return code, nil
+}
+
+// Wait blocks until the container exits and returns its exit code.
+func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
+	code, err := containers.Wait(c.stream(ctx), name, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
+		}
+		return -1, c.errorf(err, "wait for %s", name)
+	}
+	return int(code), nil
+}
+
+// RemovePod removes a pod and its containers, whatever state they are in. A
+// pod that does not exist is not an error. It runs even when ctx is cancelled:
+// it is what cleans up after an interrupt.
+func (c *Conn) RemovePod(ctx context.Context, name string) error {
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	_, err := pods.Remove(cctx, name, new(pods.RemoveOptions).WithForce(true))
+	if err != nil && !isNotFound(err) {
+		return c.errorf(err, "remove pod %s", name)
+	}
+	return nil
+}
+
+// StopPod stops a pod's containers, leaving it to be resumed or removed.
+func (c *Conn) StopPod(ctx context.Context, name string) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	if _, err := pods.Stop(cctx, name, nil); err != nil {
+		if isNotFound(err) {
+			return &NotFoundError{Name: name}
+		}
+		return c.errorf(err, "stop pod %s", name)
+	}
+	return nil
+}
+
+// PodExists reports whether a pod of that name exists.
+func (c *Conn) PodExists(ctx context.Context, name string) (bool, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	ok, err := pods.Exists(cctx, name, nil)
+	if err != nil {
+		return false, c.errorf(err, "look up pod %s", name)
+	}
+	return ok, nil
+}
+
+// Logs copies a container's output to w, following it when follow is set.
+func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stderr io.Writer) error {
+	var lctx context.Context
+	if follow {
+		lctx = c.stream(ctx)
+	} else {
+		var cancel context.CancelFunc
+		lctx, cancel = c.call(ctx)
+		defer cancel()
+	}
+	outC, errC := make(chan string), make(chan string)
+	done := make(chan error, 1)
+	go func() {
+		done <- containers.Logs(lctx, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithFollow(follow), outC, errC)
+	}()
+	for {
+		select {
+		case l := <-outC:
+			fmt.Fprintln(stdout, l)
+		case l := <-errC:
+			fmt.Fprintln(stderr, l)
+		case err := <-done:
+			if err != nil && ctx.Err() == nil {
+				if isNotFound(err) {
+					return &NotFoundError{Name: name}
+				}
+				return c.errorf(err, "logs of %s", name)
+			}
+			return nil
+		}
+	}
+}
+
+// NotFoundError is returned for a pod or container that does not exist.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s does not exist", e.Name) }
+
+func isNotFound(err error) bool {
+	var ec interface{ Code() int }
+	if errors.As(err, &ec) && ec.Code() == 404 {
+		return true
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }
+

@@ -1,0 +1,167 @@
+package pod
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/containers/buildah/define"
+	"github.com/containers/image/v5/docker/reference"
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+)
+
+// EnsureImage makes img available: present already, pulled when missing, or
+// built from its Containerfile. Progress goes to progress. It returns the
+// image's digest (or ID, for an image that has none).
+func (c *Conn) EnsureImage(ctx context.Context, img Image, progress io.Writer) (string, error) {
+	cctx, cancel := c.call(ctx)
+	ok, err := images.Exists(cctx, img.Ref, nil)
+	cancel()
+	if err != nil {
+		return "", c.errorf(err, "look up image %s", img.Ref)
+	}
+	if !ok {
+		if img.Containerfile != "" {
+			err = c.build(ctx, img, progress)
+		} else {
+			err = c.pull(ctx, img.Ref, progress)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return c.imageDigest(ctx, img.Ref)
+}
+
+func (c *Conn) imageDigest(ctx context.Context, ref string) (string, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	rep, err := images.GetImage(cctx, ref, nil)
+	if err != nil {
+		return "", c.errorf(err, "inspect image %s", ref)
+	}
+	if rep.Digest != "" {
+		return rep.Digest.String(), nil
+	}
+	return "sha256:" + rep.ID, nil
+}
+
+func (c *Conn) pull(ctx context.Context, ref string, progress io.Writer) error {
+	fmt.Fprintf(progress, "pulling %s\n", ref)
+	_, err := images.Pull(c.stream(ctx), ref, new(images.PullOptions).WithProgressWriter(progress).WithPolicy("missing"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return c.errorf(err, "pull %s", ref)
+	}
+	return nil
+}
+
+func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
+	fmt.Fprintf(progress, "building %s from %s\n", img.Ref, img.Containerfile)
+	opts := types.BuildOptions{BuildOptions: define.BuildOptions{
+		ContextDirectory: img.Context,
+		Output:           img.Ref,
+		Out:              progress,
+		Err:              progress,
+		ReportWriter:     progress,
+		Layers:           true,
+		PullPolicy:       define.PullIfMissing,
+	}}
+	if _, err := images.Build(c.stream(ctx), []string{img.Containerfile}, opts); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return c.errorf(err, "build %s from %s", img.Ref, img.Containerfile)
+	}
+	return nil
+}
+
+// BuildRef names the image built from a Containerfile and its context by a
+// hash of both, so an unchanged profile is never rebuilt.
+func BuildRef(name, containerfile, contextDir string) (string, error) {
+	h := sha256.New()
+	cf, err := os.ReadFile(containerfile)
+	if err != nil {
+		return "", fmt.Errorf("read Containerfile: %w", err)
+	}
+	fmt.Fprintf(h, "containerfile %d\n", len(cf))
+	h.Write(cf)
+	var files []string
+	err = filepath.WalkDir(contextDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash build context %s: %w", contextDir, err)
+	}
+	sort.Strings(files)
+	for _, p := range files {
+		if err := hashEntry(h, contextDir, p); err != nil {
+			return "", fmt.Errorf("hash build context %s: %w", contextDir, err)
+		}
+	}
+	repo := "localhost/bottle-" + sanitize(name)
+	if _, err := reference.ParseNormalizedNamed(repo); err != nil {
+		return "", fmt.Errorf("image name for profile %q: %w", name, err)
+	}
+	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func hashEntry(h io.Writer, root, p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(root, p)
+	fmt.Fprintf(h, "%s %o\n", rel, fi.Mode())
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "-> %s\n", target)
+	case fi.Mode().IsRegular():
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%d\n", fi.Size())
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sanitize makes a profile name usable as an image repository name.
+func sanitize(s string) string {
+	b := []byte{}
+	for _, r := range []byte(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b = append(b, r)
+		case r >= 'A' && r <= 'Z':
+			b = append(b, r+'a'-'A')
+		default:
+			b = append(b, '-')
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,36 @@
+package pod
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/containers/podman/v5/pkg/bindings/pods"
+	"golang.org/x/term"
+)
+
+// PodInfo is what `bottle ls` needs of one pod.
+type PodInfo struct {
+	Name     string
+	Identity string
+	Agent    string
+	Status   string
+	Created  time.Time
+}
+
+// List returns the pods of one state root, found by label.
+func (c *Conn) List(ctx context.Context, root string) ([]PodInfo, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	reps, err := pods.List(cctx, new(pods.ListOptions).WithFilters(map[string][]string{"label": {LabelRoot + "=" + root}}))
+	if err != nil {
+		return nil, c.errorf(err, "list pods")
+	}
+	out := make([]PodInfo, 0, len(reps))
+	for _, r := range reps {
+		out = append(out, PodInfo{Name: r.Name, Identity: r.Labels[LabelIdentity], Agent: r.Labels[LabelAgent], Status: r.Status, Created: r.Created})
+	}
+	return out, nil
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

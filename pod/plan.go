@@ -1,0 +1,79 @@
+// Package pod turns a plan of what a bottle is into a running Podman pod. It
+// is the only package that talks to Podman, through its v5 Go bindings.
+package pod
+
+// Labels put on every pod and container bottle makes; Podman's labels are the
+// truth about what runs, so `bottle ls` needs no database of its own.
+const (
+	LabelIdentity = "io.bottle.identity"
+	LabelAgent    = "io.bottle.agent"
+	LabelService  = "io.bottle.service"
+	LabelRoot     = "io.bottle.root" // which state root the bottle belongs to
+	LabelVersion  = "io.bottle.version"
+)
+
+// Plan is everything a bottle will be, built without talking to Podman.
+type Plan struct {
+	Pod        PodSpec     `json:"pod"`
+	Containers []Container `json:"containers"` // started in order; the Main one last
+}
+
+// PodSpec describes the pod: loopback-only networking, optionally a user
+// namespace that maps the invoking user onto itself (rootless keep-id).
+type PodSpec struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	KeepID bool              `json:"keep_id,omitempty"`
+}
+
+// Container is one container of the pod.
+type Container struct {
+	Name    string            `json:"name"`
+	Service string            `json:"service"`
+	Image   Image             `json:"image"`
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	WorkDir string            `json:"workdir,omitempty"`
+	User    string            `json:"user,omitempty"`
+	Mounts  []Mount           `json:"mounts,omitempty"`
+	Labels  map[string]string `json:"labels"`
+	// Runtime names the OCI runtime ("" for Podman's default); RuntimeSandbox
+	// makes a gVisor container start its own sandbox in the pod's network namespace.
+	Runtime        string    `json:"runtime,omitempty"`
+	RuntimeSandbox bool      `json:"runtime_sandbox,omitempty"`
+	Resources      Resources `json:"resources"`
+	// Main marks the agent: attached to the caller's terminal, its exit code is the bottle's.
+	Main bool `json:"main,omitempty"`
+}
+
+// Image says where a container's image comes from: a reference to pull when
+// missing, or a Containerfile to build and tag as Ref.
+type Image struct {
+	Ref           string `json:"ref"`
+	Containerfile string `json:"containerfile,omitempty"`
+	Context       string `json:"context,omitempty"`
+}
+
+// Mount is a bind mount from the host.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// Resources are the limits of one container; zero means unlimited.
+type Resources struct {
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	CPUs        float64 `json:"cpus,omitempty"`
+	Pids        int64   `json:"pids,omitempty"`
+}
+
+// Main returns the plan's main container.
+func (p *Plan) Main() *Container {
+	for i := range p.Containers {
+		if p.Containers[i].Main {
+			return &p.Containers[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+// Package agent plans the agent's container: its workspace, its home in the
+// bottle's state, its user, and the limits the profile sets.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+)
+
+// Paths inside the agent container.
+const (
+	Workspace  = "/workspace"
+	Home       = "/home/bottle"
+	PromptPath = "/run/bottle/prompt.md"
+)
+
+// Service is the agent's name among the bottle's services and its state subfolder.
+const Service = "agent"
+
+// DefaultUID is the agent's user under rootful Podman when the working
+// directory belongs to root: the agent never runs as root.
+const DefaultUID = 1000
+
+// Host is what the plan needs to know about the machine and the caller.
+type Host struct {
+	Rootless bool
+	// UID and GID are the invoking user's.
+	UID, GID int
+	// OwnerUID and OwnerGID own the working directory.
+	OwnerUID, OwnerGID int
+}
+
+// User returns the uid and gid the agent runs as. Rootless, keep-id maps the
+// invoking user onto itself, so files in the workspace stay the user's.
+// Rootful, the agent takes the working directory's owner, never root.
+func User(a *config.Agent, h Host, workdir string) (uid, gid int, err error) {
+	switch {
+	case h.Rootless:
+		return h.UID, h.GID, nil
+	case h.OwnerUID != 0:
+		return h.OwnerUID, h.OwnerGID, nil
+	case a.Workspace == config.WorkspaceBind:
+		return 0, 0, fmt.Errorf("%s belongs to root and rootful Podman would run the agent as root to write it: use workspace = \"copy\", or rootless Podman", workdir)
+	default:
+		return DefaultUID, DefaultUID, nil
+	}
+}
+
+// Input is everything the agent's container is planned from.
+type Input struct {
+	Agent    *config.Agent
+	ImageRef string
+	Workdir  string
+	StateDir string // the agent's state subfolder
+	Host     Host
+	Args     []string // replace the profile's args when set
+	Labels   map[string]string
+}
+
+// Container plans the agent's container.
+func Container(name string, in Input) (pod.Container, error) {
+	a := in.Agent
+	uid, gid, err := User(a, in.Host, in.Workdir)
+	if err != nil {
+		return pod.Container{}, err
+	}
+	args := a.Args
+	if in.Args != nil {
+		args = in.Args
+	}
+	ws := in.Workdir
+	if a.Workspace == config.WorkspaceCopy {
+		ws = filepath.Join(in.StateDir, "workspace")
+	}
+	env := map[string]string{}
+	for k, v := range a.Env {
+		env[k] = v
+	}
+	env["HOME"] = Home
+	mounts := []pod.Mount{
+		{Source: ws, Target: Workspace},
+		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
+	}
+	if a.Prompt != "" || a.PromptFile != "" {
+		mounts = append(mounts, pod.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
+		env["BOTTLE_PROMPT_FILE"] = PromptPath
+	}
+	c := pod.Container{
+		Name:    name,
+		Service: Service,
+		Image:   pod.Image{Ref: in.ImageRef},
+		Command: append(slices.Clone(a.Command), args...),
+		Env:     env,
+		WorkDir: Workspace,
+		User:    fmt.Sprintf("%d:%d", uid, gid),
+		Mounts:  mounts,
+		Labels:  in.Labels,
+		Resources: pod.Resources{
+			MemoryBytes: a.MemoryBytes,
+			CPUs:        a.CPUs,
+			Pids:        a.Pids,
+		},
+		Main: true,
+	}
+	if a.Containerfile != "" {
+		c.Image.Containerfile, c.Image.Context = a.Containerfile, a.Context
+	}
+	if a.Runtime == config.RuntimeRunsc {
+		c.Runtime, c.RuntimeSandbox = "runsc", true
+	}
+	return c, nil
+}
+
+// Prepare writes the agent's files into its state folder: its home, the
+// prompt, and in copy mode a copy of the working directory. uid and gid own
+// them, so the agent can write its home and workspace under rootful Podman.
+func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
+	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(in.StateDir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("prepare agent home: %w", err)
+	}
+	if err := chownIfRoot(home, uid, gid); err != nil {
+		return err
+	}
+	if prompt, err := promptText(in.Agent); err != nil {
+		return err
+	} else if prompt != "" {
+		if err := os.WriteFile(filepath.Join(in.StateDir, "prompt.md"), []byte(prompt), 0o644); err != nil {
+			return fmt.Errorf("prepare prompt: %w", err)
+		}
+	}
+	if in.Agent.Workspace == config.WorkspaceCopy && copyWorkspace {
+		dst := filepath.Join(in.StateDir, "workspace")
+		if err := CopyTree(ctx, in.Workdir, dst); err != nil {
+			return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
+		}
+		if os.Geteuid() == 0 && !in.Host.Rootless {
+			if err := chownTree(dst, uid, gid); err != nil {
+				return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
+			}
+		}
+	}
+	return nil
+}
+
+func promptText(a *config.Agent) (string, error) {
+	if a.PromptFile == "" {
+		return a.Prompt, nil
+	}
+	b, err := os.ReadFile(a.PromptFile)
+	if err != nil {
+		return "", fmt.Errorf("agent %s: prompt_file: %w", a.Name, err)
+	}
+	return string(b), nil
+}
+
+func chownIfRoot(path string, uid, gid int) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		return fmt.Errorf("prepare %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package sidecars assembles a bottle's plan: the pod, the agent's container
+// and, one package each, the sidecar containers that share its network
+// namespace. Nothing here talks to Podman.
+package sidecars
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+)
+
+// Input is what a bottle's plan is built from.
+type Input struct {
+	Identity  string
+	Agent     *config.Agent
+	ImageRef  string // the agent's image: the profile's, or the tag of its build
+	Workdir   string
+	StateRoot string // the folder holding every bottle's state
+	Host      agent.Host
+	Args      []string // agent arguments given after --, replacing the profile's
+	Version   string
+}
+
+// PodName is the name of a bottle's pod.
+func PodName(identity string) string { return "bottle-" + identity }
+
+// ContainerName is the name of one service's container in a bottle.
+func ContainerName(identity, service string) string { return "bottle-" + identity + "-" + service }
+
+// StateDir is a bottle's state folder under root.
+func StateDir(root, identity string) string { return filepath.Join(root, identity) }
+
+// RootLabel identifies a state root in labels, so bottles of different roots
+// (a user's and a test's) never see each other's pods.
+func RootLabel(root string) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(root)))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// AgentInput is the agent's part of in.
+func AgentInput(in Input) agent.Input {
+	return agent.Input{
+		Agent:    in.Agent,
+		ImageRef: in.ImageRef,
+		Workdir:  in.Workdir,
+		StateDir: filepath.Join(StateDir(in.StateRoot, in.Identity), agent.Service),
+		Host:     in.Host,
+		Args:     in.Args,
+		Labels:   labels(in, agent.Service),
+	}
+}
+
+// Build plans a bottle.
+func Build(in Input) (*pod.Plan, error) {
+	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
+	if err != nil {
+		return nil, err
+	}
+	return &pod.Plan{
+		Pod: pod.PodSpec{
+			Name:   PodName(in.Identity),
+			Labels: labels(in, ""),
+			KeepID: in.Host.Rootless,
+		},
+		Containers: []pod.Container{ac},
+	}, nil
+}
+
+func labels(in Input, service string) map[string]string {
+	l := map[string]string{
+		pod.LabelIdentity: in.Identity,
+		pod.LabelAgent:    in.Agent.Name,
+		pod.LabelRoot:     RootLabel(in.StateRoot),
+		pod.LabelVersion:  in.Version,
+	}
+	if service != "" {
+		l[pod.LabelService] = service
+	}
+	return l
+}

@@ -1,0 +1,249 @@
+// Package state keeps what a bottle is on disk: one folder per identity under
+// $XDG_STATE_HOME/bottle, holding metadata.json and one subfolder per service.
+package state
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// MetadataFile and PreserveFile are the names of the files in a bottle's folder.
+const (
+	MetadataFile = "metadata.json"
+	PreserveFile = "preserve"
+)
+
+// Metadata records what a bottle was launched with, so resume can relaunch it.
+type Metadata struct {
+	Identity    string    `json:"identity"`
+	Agent       string    `json:"agent"`
+	Workdir     string    `json:"workdir"`
+	Workspace   string    `json:"workspace"`
+	Runtime     string    `json:"runtime"`
+	Image       string    `json:"image"`
+	ImageDigest string    `json:"image_digest,omitempty"`
+	Version     string    `json:"bottle_version"`
+	StartedAt   time.Time `json:"started_at"`
+	// Args are the agent arguments given after -- at start, kept for resume.
+	Args []string `json:"args,omitempty"`
+}
+
+// Root is the folder that holds every bottle's state.
+type Root struct{ Dir string }
+
+// DefaultRoot is $XDG_STATE_HOME/bottle, or ~/.local/state/bottle.
+func DefaultRoot() (Root, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Root{}, fmt.Errorf("find the state folder: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return Root{Dir: filepath.Join(dir, "bottle")}, nil
+}
+
+// Bottle is one bottle's state folder.
+type Bottle struct {
+	ID  string
+	Dir string
+}
+
+// NotFoundError is returned for an identity with no state folder.
+type NotFoundError struct {
+	ID    string
+	Known []string
+}
+
+func (e *NotFoundError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("no bottle %q (there are none)", e.ID)
+	}
+	return fmt.Sprintf("no bottle %q (known: %v)", e.ID, e.Known)
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*-[0-9a-z]{5}$`)
+
+// ValidID reports whether s has the shape of an identity, so user input
+// never names a path outside the root.
+func ValidID(s string) bool { return validID.MatchString(s) }
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// NewIdentity mints "<agent>-<5 random base36 characters>".
+func NewIdentity(agent string) (string, error) {
+	b := make([]byte, 5)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(idAlphabet))))
+		if err != nil {
+			return "", fmt.Errorf("mint identity: %w", err)
+		}
+		b[i] = idAlphabet[n.Int64()]
+	}
+	return agent + "-" + string(b), nil
+}
+
+// Create mints a fresh identity and claims its folder. The folder is made
+// with an exclusive mkdir, so two simultaneous starts never share one.
+func (r Root) Create(agent string) (*Bottle, error) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state root: %w", err)
+	}
+	for range 10 {
+		id, err := NewIdentity(agent)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(r.Dir, id)
+		err = os.Mkdir(dir, 0o700)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create state for %s: %w", id, err)
+		}
+		return &Bottle{ID: id, Dir: dir}, nil
+	}
+	return nil, fmt.Errorf("create state: no free identity for %q after 10 tries", agent)
+}
+
+// Open returns an existing bottle's folder.
+func (r Root) Open(id string) (*Bottle, error) {
+	dir := filepath.Join(r.Dir, id)
+	if !ValidID(id) {
+		return nil, r.notFound(id)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MetadataFile)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, r.notFound(id)
+		}
+		return nil, fmt.Errorf("open bottle %s: %w", id, err)
+	}
+	return &Bottle{ID: id, Dir: dir}, nil
+}
+
+func (r Root) notFound(id string) error {
+	e := &NotFoundError{ID: id}
+	if bs, err := r.List(); err == nil {
+		for _, b := range bs {
+			e.Known = append(e.Known, b.ID)
+		}
+	}
+	return e
+}
+
+// List returns every bottle folder that has metadata, by identity.
+func (r Root) List() ([]*Bottle, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var out []*Bottle
+	for _, e := range entries {
+		if !e.IsDir() || !ValidID(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(r.Dir, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, MetadataFile)); err == nil {
+			out = append(out, &Bottle{ID: e.Name(), Dir: dir})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Service returns (and creates) the state subfolder of one service.
+func (b *Bottle) Service(name string) (string, error) {
+	dir := filepath.Join(b.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s state for %s: %w", name, b.ID, err)
+	}
+	return dir, nil
+}
+
+// WriteMetadata stores m atomically.
+func (b *Bottle) WriteMetadata(m Metadata) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode metadata for %s: %w", b.ID, err)
+	}
+	return WriteFileAtomic(filepath.Join(b.Dir, MetadataFile), append(data, '\n'), 0o600)
+}
+
+// Metadata reads metadata.json.
+func (b *Bottle) Metadata() (Metadata, error) {
+	var m Metadata
+	data, err := os.ReadFile(filepath.Join(b.Dir, MetadataFile))
+	if err != nil {
+		return m, fmt.Errorf("read metadata of %s: %w", b.ID, err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("read metadata of %s: %s: %w", b.ID, filepath.Join(b.Dir, MetadataFile), err)
+	}
+	return m, nil
+}
+
+// Preserve marks the bottle to be kept at session end.
+func (b *Bottle) Preserve(reason string) error {
+	return WriteFileAtomic(filepath.Join(b.Dir, PreserveFile), []byte(reason+"\n"), 0o600)
+}
+
+// Preserved reports whether the bottle is marked to be kept.
+func (b *Bottle) Preserved() bool {
+	_, err := os.Stat(filepath.Join(b.Dir, PreserveFile))
+	return err == nil
+}
+
+// Remove deletes the bottle's state folder.
+func (b *Bottle) Remove() error {
+	if err := os.RemoveAll(b.Dir); err != nil {
+		return fmt.Errorf("remove state of %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it into place, so readers see the old file or the new one, never half.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync() // make the rename durable; best effort on filesystems that refuse
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package state
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestIdentityShape(t *testing.T) {
+	for range 200 {
+		id, err := NewIdentity("claude")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidID(id) || !strings.HasPrefix(id, "claude-") || len(id) != len("claude-")+5 {
+			t.Fatalf("identity %q has the wrong shape", id)
+		}
+	}
+	for _, bad := range []string{"", "../etc", "claude", "claude-ABCDE", "claude-abcd", "x/y-abcde", "-abcde"} {
+		if ValidID(bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
+func TestConcurrentCreateNeverCollides(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	const n = 100
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := r.Create("shell")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- b.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("identity %s handed out twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d identities, want %d", len(seen), n)
+	}
+}
+
+func TestMetadataRoundTripAndList(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	b, err := r.Create("shell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Metadata{Identity: b.ID, Agent: "shell", Workdir: "/w", Workspace: "bind", Runtime: "runc",
+		Image: "localhost/x:1", Version: "test", StartedAt: time.Unix(1700000000, 0).UTC(), Args: []string{"-c", "true"}}
+	if err := b.WriteMetadata(m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Identity != m.Identity || got.Workdir != m.Workdir || !got.StartedAt.Equal(m.StartedAt) || len(got.Args) != 2 {
+		t.Errorf("metadata round trip: got %+v, want %+v", got, m)
+	}
+	fi, _ := os.Stat(filepath.Join(b.Dir, MetadataFile))
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("metadata mode %v, want 0600", fi.Mode().Perm())
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(b.Dir, ".*tmp*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+	// A folder without metadata (a start that died before writing it) is not listed.
+	if _, err := r.Create("shell"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.List()
+	if err != nil || len(list) != 1 || list[0].ID != b.ID {
+		t.Errorf("List = %v, %v; want just %s", list, err, b.ID)
+	}
+	o, err := r.Open(b.ID)
+	if err != nil || o.Dir != b.Dir {
+		t.Errorf("Open(%s) = %v, %v", b.ID, o, err)
+	}
+}
+
+func TestOpenUnknownListsKnown(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	b, _ := r.Create("shell")
+	b.WriteMetadata(Metadata{Identity: b.ID})
+	for _, id := range []string{"shell-zzzzz", "../../etc"} {
+		_, err := r.Open(id)
+		var nf *NotFoundError
+		if !errors.As(err, &nf) {
+			t.Fatalf("Open(%q) = %v, want NotFoundError", id, err)
+		}
+		if !strings.Contains(err.Error(), b.ID) || !strings.Contains(err.Error(), id) {
+			t.Errorf("error %q should name %s and list %s", err, id, b.ID)
+		}
+	}
+}
+
+func TestPreserveAndRemove(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	b, _ := r.Create("shell")
+	if b.Preserved() {
+		t.Fatal("new bottle is preserved")
+	}
+	if err := b.Preserve("--keep"); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Preserved() {
+		t.Fatal("Preserve did not mark the bottle")
+	}
+	if err := b.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state folder still there: %v", err)
+	}
+}
+
+func TestLockIsExclusive(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	b, _ := r.Create("shell")
+	l, err := b.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &Bottle{ID: b.ID, Dir: b.Dir}
+	if !other.InUse() {
+		t.Error("InUse = false while locked")
+	}
+	if _, err := other.Lock(); err == nil || !strings.Contains(err.Error(), b.ID) {
+		t.Errorf("second Lock = %v, want an error naming %s", err, b.ID)
+	}
+	l.Unlock()
+	if other.InUse() {
+		t.Error("InUse = true after Unlock")
+	}
+}
