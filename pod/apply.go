@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/pods"
@@ -37,7 +38,11 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := c.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct); err != nil {
+		cc, err := c.ForRuntime(ctx, ct.Runtime)
+		if err != nil {
+			return err
+		}
+		if err := cc.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct); err != nil {
 			return err
 		}
 	}
@@ -58,7 +63,7 @@ func (c *Conn) createContainer(ctx context.Context, podName string, ct Container
 	s.Labels = ct.Labels
 	s.CapDrop = []string{"ALL"}
 	s.NoNewPrivileges = ptr(true)
-	s.OCIRuntime = ct.Runtime
+	s.OCIRuntime = ct.Runtime // ignored by the API before containers/podman#28429: see ForRuntime
 	if ct.RuntimeSandbox {
 		// Without this, runsc tries to join the infra container's sandbox.
 		s.Annotations = map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox"}
@@ -166,7 +171,8 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 func (c *Conn) RemovePod(ctx context.Context, name string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
-	_, err := pods.Remove(cctx, name, new(pods.RemoveOptions).WithForce(true))
+	// Timeout 0: kill at once. The agent has no say in how its bottle ends.
+	_, err := pods.Remove(cctx, name, new(pods.RemoveOptions).WithForce(true).WithTimeout(0))
 	if err != nil && !isNotFound(err) {
 		return c.errorf(err, "remove pod %s", name)
 	}
@@ -215,9 +221,9 @@ func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stder
 	for {
 		select {
 		case l := <-outC:
-			fmt.Fprintln(stdout, l)
+			writeLine(stdout, l)
 		case l := <-errC:
-			fmt.Fprintln(stderr, l)
+			writeLine(stderr, l)
 		case err := <-done:
 			if err != nil && ctx.Err() == nil {
 				if isNotFound(err) {
@@ -228,6 +234,14 @@ func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stder
 			return nil
 		}
 	}
+}
+
+// writeLine writes one log line; Podman sends some with their newline, some without.
+func writeLine(w io.Writer, l string) {
+	if !strings.HasSuffix(l, "\n") {
+		l += "\n"
+	}
+	io.WriteString(w, l)
 }
 
 // NotFoundError is returned for a pod or container that does not exist.
@@ -244,4 +258,3 @@ func isNotFound(err error) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
-

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,9 +31,13 @@ type Conn struct {
 	// UID and GID are the caller's own, which keep-id maps into the pod.
 	UID, GID int
 
-	values context.Context // carries the bindings' client; never its deadline
-	svc    *exec.Cmd       // a private service we started, if any
-	svcDir string
+	// Runtime is the OCI runtime the service gives the containers it creates.
+	Runtime string
+
+	values   context.Context // carries the bindings' client; never its deadline
+	svc      *exec.Cmd       // a private service we started, if any
+	svcDir   string
+	runtimes map[string]*Conn // private services for other runtimes, by name
 }
 
 // NotInstalledError says Podman is missing, with what to install.
@@ -74,7 +79,7 @@ func Connect(ctx context.Context) (*Conn, error) {
 	if os.Getenv("CONTAINER_HOST") != "" {
 		return nil, fmt.Errorf("CONTAINER_HOST: %s", errs[0])
 	}
-	c, err := startService(ctx)
+	c, err := startService(ctx, "")
 	if err != nil {
 		if errors.As(err, new(NotInstalledError)) {
 			return nil, err
@@ -106,6 +111,7 @@ func dial(ctx context.Context, uri string) (*Conn, error) {
 	}
 	c.Rootless = info.Host.Security.Rootless
 	c.Version = info.Version.Version
+	c.Runtime = info.Host.OCIRuntime.Name
 	return c, nil
 }
 
@@ -141,8 +147,9 @@ func unwrapURL(err error) error {
 	return err
 }
 
-// startService runs `podman system service` on a private socket.
-func startService(ctx context.Context) (*Conn, error) {
+// startService runs `podman system service` on a private socket, with
+// runtime (if set) as the OCI runtime of the containers it creates.
+func startService(ctx context.Context, runtime string) (*Conn, error) {
 	bin, err := exec.LookPath("podman")
 	if err != nil {
 		return nil, NotInstalledError{}
@@ -159,9 +166,14 @@ func startService(ctx context.Context) (*Conn, error) {
 		return nil, fmt.Errorf("start podman service: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "system", "service", "--time=0", "unix://"+sock)
+	args := []string{"system", "service", "--time=0", "unix://" + sock}
+	if runtime != "" {
+		args = append([]string{"--runtime", runtime}, args...)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "CONTAINER_HOST=") // never a remote client of itself
+	// A set CONTAINER_HOST, even empty, makes podman a remote client of it.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "CONTAINER_HOST=") })
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
@@ -194,8 +206,39 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
-// Close stops the private service, if this Conn started one.
+// ForRuntime returns a connection whose service creates containers under the
+// named OCI runtime. Podman's API ignores a container's own runtime choice
+// (containers/podman#28429, fixed after 5.x), so a container that needs
+// another runtime than the service's default is created through a private
+// service started with that runtime as its default. Both share one store, so
+// that container still joins a pod the main service made.
+func (c *Conn) ForRuntime(ctx context.Context, runtime string) (*Conn, error) {
+	if runtime == "" || runtime == c.Runtime {
+		return c, nil
+	}
+	if rc, ok := c.runtimes[runtime]; ok {
+		return rc, nil
+	}
+	if !strings.HasPrefix(c.URI, "unix://") {
+		return nil, fmt.Errorf("runtime %q needs a local Podman service, not %s", runtime, c.URI)
+	}
+	rc, err := startService(ctx, runtime)
+	if err != nil {
+		return nil, fmt.Errorf("start a podman service for runtime %s: %w", runtime, err)
+	}
+	if c.runtimes == nil {
+		c.runtimes = map[string]*Conn{}
+	}
+	c.runtimes[runtime] = rc
+	return rc, nil
+}
+
+// Close stops the private services this Conn started.
 func (c *Conn) Close() {
+	for _, rc := range c.runtimes {
+		rc.Close()
+	}
+	c.runtimes = nil
 	if c.svc != nil {
 		c.svc.Process.Signal(syscall.SIGTERM)
 		c.svc.Wait()

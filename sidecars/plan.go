@@ -64,7 +64,7 @@ func Build(in Input) (*pod.Plan, error) {
 		Pod: pod.PodSpec{
 			Name:   PodName(in.Identity),
 			Labels: labels(in, ""),
-			KeepID: in.Host.Rootless,
+			KeepID: agent.KeepID(in.Agent, in.Host),
 		},
 		Containers: []pod.Container{ac},
 	}, nil

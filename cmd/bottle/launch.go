@@ -103,10 +103,10 @@ func (l *launch) run(ctx context.Context) (err error) {
 	}
 
 	if l.dryRun {
-		printPreflight(l.g.stdout, b.ID, conn, l.agent, plan)
+		printPreflight(l.g.stdout, b.ID, conn, l.agent, plan, l.workdir)
 		return nil
 	}
-	printPreflight(l.g.stderr, b.ID, conn, l.agent, plan)
+	printPreflight(l.g.stderr, b.ID, conn, l.agent, plan, l.workdir)
 	if !l.yes {
 		if err := confirm(ctx, l.g.stdin, l.g.stderr); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
@@ -15,7 +16,7 @@ import (
 )
 
 // printPreflight shows, compactly, what the bottle will be.
-func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan) {
+func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan, workdir string) {
 	m := p.Main()
 	mode := "rootful"
 	if conn.Rootless {
@@ -23,14 +24,18 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 	}
 	fmt.Fprintf(w, "bottle %s  (podman %s, %s)\n", id, conn.Version, mode)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
-	row("agent", "%s: %s", a.Name, strings.Join(m.Command, " "))
+	row("agent", "%s: %s", a.Name, commandLine(m.Command))
 	if m.Image.Containerfile != "" {
 		row("image", "%s (built from %s)", m.Image.Ref, m.Image.Containerfile)
 	} else {
 		row("image", "%s", m.Image.Ref)
 	}
 	row("runtime", "%s", a.Runtime)
-	row("workspace", "%s %s -> %s", a.Workspace, m.Mounts[0].Source, m.Mounts[0].Target)
+	if a.Workspace == config.WorkspaceCopy {
+		row("workspace", "copy of %s (the host tree stays untouched) -> %s", workdir, m.Mounts[0].Target)
+	} else {
+		row("workspace", "bind %s -> %s", workdir, m.Mounts[0].Target)
+	}
 	for _, mt := range m.Mounts[1:] {
 		ro := ""
 		if mt.ReadOnly {
@@ -41,6 +46,22 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 	row("network", "none (loopback only)")
 	row("user", "%s, all capabilities dropped, no new privileges", m.User)
 	row("resources", "%s", resources(a))
+}
+
+// commandLine shows a command on one line, quoting what needs it, cut short.
+func commandLine(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'$;|&<>*?") {
+			a = strconv.Quote(a)
+		}
+		parts[i] = a
+	}
+	s := strings.Join(parts, " ")
+	if len(s) > 100 {
+		s = s[:97] + "..."
+	}
+	return s
 }
 
 func resources(a *config.Agent) string {

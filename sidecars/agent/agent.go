@@ -36,11 +36,23 @@ type Host struct {
 	OwnerUID, OwnerGID int
 }
 
-// User returns the uid and gid the agent runs as. Rootless, keep-id maps the
-// invoking user onto itself, so files in the workspace stay the user's.
-// Rootful, the agent takes the working directory's owner, never root.
+// KeepID reports whether the pod maps the invoking user onto itself. gVisor
+// cannot join a pod's own user namespace (its gofer fails to setns into it),
+// so a rootless runsc bottle runs in Podman's rootless namespace instead.
+func KeepID(a *config.Agent, h Host) bool {
+	return h.Rootless && a.Runtime != config.RuntimeRunsc
+}
+
+// User returns the uid and gid the agent runs as, inside its container.
+// Rootless, keep-id maps the invoking user onto itself, so files in the
+// workspace stay the user's. Rootless under runsc there is no keep-id: uid 0
+// of Podman's rootless user namespace is the invoking user on the host, with
+// every capability dropped. Rootful, the agent takes the working directory's
+// owner, never root.
 func User(a *config.Agent, h Host, workdir string) (uid, gid int, err error) {
 	switch {
+	case h.Rootless && !KeepID(a, h):
+		return 0, 0, nil
 	case h.Rootless:
 		return h.UID, h.GID, nil
 	case h.OwnerUID != 0:

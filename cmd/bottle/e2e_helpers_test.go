@@ -1,0 +1,165 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars"
+)
+
+// The end-to-end tests run the built bottle binary against the Podman
+// service the environment names (hack/e2e.sh runs them rootful as root and
+// rootless as an unprivileged user). They never skip: a missing Podman fails.
+
+func bottleBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("BOTTLE_BIN")
+	if bin == "" {
+		t.Fatal("BOTTLE_BIN must name the bottle binary under test (make e2e sets it)")
+	}
+	return bin
+}
+
+func baseImage() string {
+	if img := os.Getenv("BOTTLE_E2E_IMAGE"); img != "" {
+		return img
+	}
+	return "localhost/bottle-base:latest"
+}
+
+func rootless() bool { return os.Geteuid() != 0 }
+
+// env is one test's private world: its own config and state folders, so its
+// bottles carry their own root label and no other test sees them.
+type env struct {
+	t       *testing.T
+	dir     string
+	state   string
+	config  string
+	workdir string
+}
+
+const baseConfig = `
+[agents.t]
+image = "%IMAGE%"
+command = ["/bin/sh"]
+memory = "256m"
+pids = 256
+`
+
+func newEnv(t *testing.T, extraConfig string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, state: filepath.Join(dir, "state"), config: filepath.Join(dir, "config.toml"), workdir: filepath.Join(dir, "work")}
+	if err := os.MkdirAll(e.workdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !rootless() {
+		// A rootful agent takes the working directory's owner; give it a user's.
+		if err := os.Chown(e.workdir, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := strings.ReplaceAll(baseConfig, "%IMAGE%", baseImage()) + extraConfig
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.cleanup)
+	return e
+}
+
+// rootDir is the bottle state root inside e.state.
+func (e *env) rootDir() string { return filepath.Join(e.state, "bottle") }
+
+func (e *env) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(bottleBin(e.t), append([]string{"--config", e.config}, args...)...)
+	cmd.Dir = e.workdir
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+e.state, "XDG_CONFIG_HOME="+filepath.Join(e.dir, "xdg-config"))
+	return cmd
+}
+
+// run runs bottle to completion and returns its stdout, stderr and exit code.
+func (e *env) run(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		e.t.Fatalf("run bottle %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// mustRun runs bottle and fails the test unless it exits 0.
+func (e *env) mustRun(args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.run(args...)
+	if code != 0 {
+		e.t.Fatalf("bottle %v exited %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+	}
+	return out
+}
+
+// pods lists this env's pods, straight from Podman.
+func (e *env) pods() []string {
+	e.t.Helper()
+	out, err := exec.Command("podman", "pod", "ls", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Name}}").Output()
+	if err != nil {
+		e.t.Fatalf("podman pod ls: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// states lists this env's bottle state folders.
+func (e *env) states() []string {
+	entries, _ := os.ReadDir(e.rootDir())
+	var out []string
+	for _, d := range entries {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// assertClean fails unless this env has no pod and no state left.
+func (e *env) assertClean() {
+	e.t.Helper()
+	if p := e.pods(); len(p) != 0 {
+		e.t.Errorf("pods left behind: %v", p)
+	}
+	if s := e.states(); len(s) != 0 {
+		e.t.Errorf("state left behind: %v", s)
+	}
+}
+
+func (e *env) cleanup() {
+	for _, p := range e.pods() {
+		exec.Command("podman", "pod", "rm", "-f", "-t", "0", p).Run()
+	}
+}
+
+// poll waits for cond, failing the test after timeout.
+func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

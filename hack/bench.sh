@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make bench: the time from `bottle start --yes shell -- true` to exit,
+# against `podman run --rm` of the same image, measured in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+runs=${BENCH_RUNS:-10}
+img=localhost/bottle-base:latest
+./hack/base-image.sh
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+[ "$(id -u)" -ne 0 ] || chown 1000:1000 "$work"
+cfg=$work/config.toml
+printf '[agents.shell]\nimage = "%s"\n' "$img" > "$cfg"
+export XDG_STATE_HOME=$work/state
+
+# Both go through a running service; start one if none answers, as bottle would.
+sock=/run/podman/podman.sock; [ "$(id -u)" -eq 0 ] || sock=${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/podman/podman.sock
+if ! curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
+	mkdir -p "$(dirname "$sock")"
+	podman system service --time=0 "unix://$sock" >/dev/null 2>&1 &
+	svc=$!; trap 'kill $svc; rm -rf "$work"' EXIT
+	for _ in $(seq 100); do curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+timeit() { # command...: prints seconds
+	local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }; e=$(date +%s.%N)
+	awk -v s="$s" -v e="$e" 'BEGIN {printf "%.4f\n", e - s}'
+}
+cd "$work"
+# One warm-up each, then alternate so drift in the machine hits both alike.
+timeit podman run --rm "$img" true >/dev/null; timeit "$repo/bin/bottle" --config "$cfg" start --yes shell -- -c true >/dev/null
+: > podman.t; : > bottle.t
+for _ in $(seq "$runs"); do
+	timeit podman run --rm "$img" true >> podman.t
+	timeit "$repo/bin/bottle" --config "$cfg" start --yes shell -- -c true >> bottle.t
+done
+p=$(median < podman.t); b=$(median < bottle.t)
+ratio=$(awk -v b="$b" -v p="$p" 'BEGIN {printf "%.4f", b / p}')
+printf '%-44s %10s\n' "measure ($runs runs, median)" "seconds"
+printf '%-44s %10s\n' "podman run --rm IMAGE true (baseline)" "$p"
+printf '%-44s %10s\n' "bottle start --yes shell -- -c true" "$b"
+printf '%-44s %10.2f  (goal: at most 2.0)\n' "ratio bottle / podman run" "$ratio"

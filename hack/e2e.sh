@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests against real Podman services: rootful as root,
+# and rootless as an unprivileged user the setup creates. Fails when any test
+# fails or is skipped, or when a run executes no test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tags="remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp e2e"
+run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
+user=${BOTTLE_E2E_USER:-bottletest}
+parallel=${BOTTLE_E2E_PARALLEL:-2}
+rootful_only='^TestRootfulRefusesRootOwnedBind$'
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "e2e: run as root: it starts the rootful service and a rootless user's service" >&2
+	exit 1
+fi
+./hack/e2e-services.sh
+mkdir -p "$run/bin"
+CGO_ENABLED=0 go test -c -tags "$tags" -o "$run/bin/e2e.test" ./cmd/bottle
+cp bin/bottle "$run/bin/bottle"
+chmod 755 "$run" "$run/bin" "$run/bin/"*
+
+total_pass=0 total_fail=0
+summarize() { # name, log, exit code
+	local pass fail skip
+	pass=$(grep -c -- '^--- PASS' "$2" || true)
+	fail=$(grep -c -- '--- FAIL' "$2" || true)
+	skip=$(grep -c -- '--- SKIP' "$2" || true)
+	echo "e2e $1: $pass passed, $fail failed, $skip skipped (exit $3)"
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail + skip))
+	if [ "$3" -ne 0 ] || [ "$skip" -ne 0 ] || [ "$pass" -eq 0 ]; then total_fail=$((total_fail + 1)); fi
+}
+
+set +e
+echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null))"
+env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/rootful.log"
+summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
+
+uid=$(id -u "$user")
+extra=$(printf '%q ' "$@")
+echo "=== e2e rootless as $user"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
+summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
+set -e
+
+echo "e2e: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
