@@ -8,7 +8,7 @@ tags="remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devic
 run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
 user=${BOTTLE_E2E_USER:-bottletest}
 parallel=${BOTTLE_E2E_PARALLEL:-2}
-rootful_only='^TestRootfulRefusesRootOwnedBind$'
+rootful_only='^(TestRootfulRefusesRootOwnedBind|TestRootfulResourceLimitsApplied)$'
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "e2e: run as root: it starts the rootful service and a rootless user's service" >&2

@@ -31,8 +31,7 @@ type Conn struct {
 	// UID and GID are the caller's own, which keep-id maps into the pod.
 	UID, GID int
 
-	// Runtime is the OCI runtime the service gives the containers it creates.
-	Runtime string
+	runtime string // the service's default OCI runtime, once read (readInfo)
 
 	values   context.Context // carries the bindings' client; never its deadline
 	svc      *exec.Cmd       // a private service we started, if any
@@ -103,16 +102,35 @@ func dial(ctx context.Context, uri string) (*Conn, error) {
 		return nil, fmt.Errorf("connect to podman at %s: %w", uri, err)
 	}
 	c := &Conn{URI: uri, values: values, UID: os.Getuid(), GID: os.Getgid()}
-	ictx, cancel2 := c.call(ctx)
-	defer cancel2()
+	if v := bindings.ServiceVersion(values); v != nil {
+		c.Version = v.String()
+	}
+	// /info costs a tenth of a second (it runs every helper's --version), so
+	// a local socket is judged by its owner: a rootless service's is the user's.
+	if path, ok := strings.CutPrefix(uri, "unix://"); ok {
+		if fi, err := os.Stat(path); err == nil {
+			c.Rootless = fi.Sys().(*syscall.Stat_t).Uid != 0
+			return c, nil
+		}
+	}
+	if err := c.readInfo(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readInfo asks the service whether it is rootless and which runtime it uses.
+func (c *Conn) readInfo(ctx context.Context) error {
+	ictx, cancel := c.call(ctx)
+	defer cancel()
 	info, err := system.Info(ictx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("podman at %s: read info: %w", uri, err)
+		return c.errorf(err, "podman at %s: read info", c.URI)
 	}
 	c.Rootless = info.Host.Security.Rootless
 	c.Version = info.Version.Version
-	c.Runtime = info.Host.OCIRuntime.Name
-	return c, nil
+	c.runtime = info.Host.OCIRuntime.Name
+	return nil
 }
 
 // ping asks a unix socket for /_ping within a short deadline, so a dead or
@@ -213,11 +231,19 @@ func lastLine(b []byte) string {
 // service started with that runtime as its default. Both share one store, so
 // that container still joins a pod the main service made.
 func (c *Conn) ForRuntime(ctx context.Context, runtime string) (*Conn, error) {
-	if runtime == "" || runtime == c.Runtime {
+	if runtime == "" {
 		return c, nil
 	}
 	if rc, ok := c.runtimes[runtime]; ok {
 		return rc, nil
+	}
+	if c.runtime == "" {
+		if err := c.readInfo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if runtime == c.runtime {
+		return c, nil
 	}
 	if !strings.HasPrefix(c.URI, "unix://") {
 		return nil, fmt.Errorf("runtime %q needs a local Podman service, not %s", runtime, c.URI)

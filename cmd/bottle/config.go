@@ -105,5 +105,7 @@ func runConfigShow(g *globals, name string) error {
 			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids,
 		}
 	}
-	return toml.NewEncoder(g.stdout).Encode(out)
+	enc := toml.NewEncoder(g.stdout)
+	enc.Indent = ""
+	return enc.Encode(out)
 }

@@ -320,3 +320,16 @@ func TestRootfulRefusesRootOwnedBind(t *testing.T) {
 	}
 	e.assertClean()
 }
+
+func TestRootfulResourceLimitsApplied(t *testing.T) {
+	if rootless() {
+		t.Fatal("rootful only (rootless Podman cannot enforce limits on cgroup v1): hack/e2e.sh leaves it out of the rootless run")
+	}
+	e := newEnv(t, "")
+	out := e.mustRun("start", "--yes", "t", "--", "-c",
+		"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max")
+	if f := strings.Fields(out); len(f) != 2 || f[0] != "268435456" || f[1] != "256" {
+		t.Errorf("memory and pids limits read %q in the container, want 268435456 (256m) and 256", out)
+	}
+	e.assertClean()
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the whole CLI in-process, in a temporary home and working directory.
+func runCLI(t *testing.T, config string, args ...string) (string, string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	t.Setenv("BOTTLE_CONFIG", "")
+	t.Chdir(dir)
+	if config != "" {
+		os.MkdirAll(filepath.Join(dir, "config", "bottle"), 0o755)
+		os.WriteFile(filepath.Join(dir, "config", "bottle", "config.toml"), []byte(config), 0o644)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"bottle"}, args...), strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestCLI(t *testing.T) {
+	cases := []struct {
+		name     string
+		config   string
+		args     []string
+		code     int
+		stdout   string // substring
+		stderr   string // substring
+		noStdout bool
+	}{
+		{name: "version", args: []string{"version"}, stdout: "bottle dev"},
+		{name: "validate defaults", args: []string{"config", "validate"}, stdout: "ok: 2 profiles [claude shell] from built-in defaults only"},
+		{name: "validate user file", config: "[agents.x]\nextends = \"shell\"\n", args: []string{"config", "validate"}, stdout: "ok: 3 profiles [claude shell x]"},
+		{name: "validate bad", config: "[agents.x]\nextends = \"shell\"\nruntim = \"runsc\"\n", args: []string{"config", "validate"},
+			code: exitFailure, stderr: `config.toml:3: agents.x.runtim: unknown key (did you mean "runtime"?)`, noStdout: true},
+		{name: "show one", config: "[agents.x]\nextends = \"shell\"\nmemory = \"1g\"\n", args: []string{"config", "show", "x"},
+			stdout: "[agents.x]\nimage = \"docker.io/library/debian:bookworm-slim\"\ncommand = [\"/bin/sh\"]\nworkspace = \"bind\"\nruntime = \"runc\"\nmemory = \"1g\""},
+		{name: "show unknown", args: []string{"config", "show", "nope"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude shell])`},
+		{name: "start with bad config", config: "[agents.shell]\ncpus = \"many\"\n", args: []string{"start", "--yes", "shell"},
+			code: exitFailure, stderr: "config.toml:2: agents.shell.cpus: incompatible types", noStdout: true},
+		{name: "flag after agent", args: []string{"start", "shell", "--yes"}, code: exitFailure, stderr: "--yes: options go before the arguments"},
+		{name: "resume unknown", args: []string{"resume", "shell-zzzzz"}, code: exitFailure, stderr: `no bottle "shell-zzzzz" (there are none)`},
+		{name: "resume nothing", args: []string{"resume"}, code: exitFailure, stderr: "name the bottle to resume"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := runCLI(t, tc.config, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errs)
+			}
+			if !strings.Contains(out, tc.stdout) {
+				t.Errorf("stdout %q lacks %q", out, tc.stdout)
+			}
+			if !strings.Contains(errs, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", errs, tc.stderr)
+			}
+			if tc.noStdout && out != "" {
+				t.Errorf("stdout should carry no result, got %q", out)
+			}
+			if tc.code != 0 && strings.Count(errs, "bottle:") != 1 {
+				t.Errorf("the error should be printed once: %q", errs)
+			}
+		})
+	}
+}
