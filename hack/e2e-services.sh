@@ -18,7 +18,26 @@ wait_sock() { # socket, log
 	echo "e2e-services: no answer on $1; log:" >&2; tail -20 "$2" >&2; return 1
 }
 
-# Rootful service.
+# A registry on loopback, so pulling (with progress) is tested without the internet.
+command -v docker-registry >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+registry=127.0.0.1:5000
+if ! curl -sf "http://$registry/v2/" >/dev/null 2>&1; then
+	mkdir -p "$run/registry"
+	cat > "$run/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $run/registry
+http:
+  addr: $registry
+YML
+	setsid docker-registry serve "$run/registry.yml" > "$run/registry.log" 2>&1 < /dev/null &
+	for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+mkdir -p /etc/containers/registries.conf.d
+printf '# the end-to-end tests'"'"' registry on loopback, plain HTTP\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$registry" > /etc/containers/registries.conf.d/50-bottle-e2e.conf
+
+# Rootful service (started after the registry's configuration: it reads it once).
 rootful_sock=/run/podman/podman.sock
 if ! curl -sf --unix-socket "$rootful_sock" http://d/_ping >/dev/null 2>&1; then
 	mkdir -p /run/podman
@@ -40,4 +59,6 @@ fi
 
 "$here/base-image.sh"
 "$here/base-image.sh" "$user"
-echo "BOTTLE_E2E_USER=$user"
+
+
+echo "BOTTLE_E2E_USER=$user BOTTLE_E2E_REGISTRY=$registry"

@@ -33,7 +33,8 @@ default_ulimits = ["nofile=$hard:$hard", "nproc=32768:32768"]
 [engine]
 runtime = "runc"
 CONF
-mkdir -p "$root/sock" "$root/oldroot"
+mkdir -p "$root/sock" "$root/oldroot" "$root/etc/containers/registries.conf.d"
+[ ! -f /etc/containers/registries.conf.d/50-bottle-e2e.conf ] || cp /etc/containers/registries.conf.d/50-bottle-e2e.conf "$root/etc/containers/registries.conf.d/"
 
 # The service, in a private mount namespace whose root is $root.
 unshare --mount --propagation private /bin/bash -c '

@@ -67,6 +67,15 @@ func TestKeepThenResumeSameIdentity(t *testing.T) {
 	if p := e.pods(); len(p) != 0 {
 		t.Errorf("pods left after the session: %v", p)
 	}
+	meta, err := os.ReadFile(filepath.Join(e.rootDir(), id, "metadata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"agent": "t"`, `"workdir": "` + e.workdir + `"`, `"workspace": "bind"`, `"runtime": "runc"`, `"image": "` + baseImage() + `"`, `"image_digest": "sha256:`, `"bottle_version"`, `"started_at"`} {
+		if !strings.Contains(string(meta), field) {
+			t.Errorf("metadata.json lacks %s:\n%s", field, meta)
+		}
+	}
 	ls := e.mustRun("ls", "--json")
 	var rows []bottleRow
 	if err := json.Unmarshal([]byte(ls), &rows); err != nil || len(rows) != 1 || rows[0].Identity != id || rows[0].Status != statusPreserved {
@@ -330,6 +339,48 @@ func TestRootfulResourceLimitsApplied(t *testing.T) {
 		"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max")
 	if f := strings.Fields(out); len(f) != 2 || f[0] != "268435456" || f[1] != "256" {
 		t.Errorf("memory and pids limits read %q in the container, want 268435456 (256m) and 256", out)
+	}
+	e.assertClean()
+}
+
+func TestPullsMissingImageWithProgress(t *testing.T) {
+	// hack/e2e-services.sh runs a registry on loopback; push the base image to
+	// it under a fresh tag, so the bottle must pull it.
+	ref := fmt.Sprintf("127.0.0.1:5000/bottle-e2e/base:%d-%d", os.Getuid(), time.Now().UnixNano())
+	// Push from the local store: the remote client of 4.3.1 misreads a 5.x server's push stream.
+	push := exec.Command("podman", "push", "--tls-verify=false", baseImage(), "docker://"+ref)
+	push.Env = withoutEnv(os.Environ(), "CONTAINER_HOST")
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("push to the test registry: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", ref).Run() })
+	e := newEnv(t, fmt.Sprintf(`
+[agents.p]
+extends = "t"
+image = "%s"
+`, ref))
+	out, errs, code := e.run("start", "--yes", "p", "--", "-c", "echo pulled")
+	if code != 0 || out != "pulled\n" {
+		t.Fatalf("start: code %d, out %q, stderr %s", code, out, errs)
+	}
+	if !strings.Contains(errs, "pulling "+ref) || !strings.Contains(errs, "Copying blob") {
+		t.Errorf("no pull progress on stderr:\n%s", errs)
+	}
+	e.assertClean()
+}
+
+func TestFailedBuildLeavesNothing(t *testing.T) {
+	e := newEnv(t, `
+[agents.broken]
+containerfile = "broken/Containerfile"
+command = ["/bin/sh"]
+`)
+	os.MkdirAll(filepath.Join(e.dir, "broken"), 0o755)
+	cf := fmt.Sprintf("FROM %s\nRUN echo %d; exit 9\n", baseImage(), time.Now().UnixNano())
+	os.WriteFile(filepath.Join(e.dir, "broken", "Containerfile"), []byte(cf), 0o644)
+	_, errs, code := e.run("start", "--yes", "broken")
+	if code != exitFailure || !strings.Contains(errs, "build localhost/bottle-broken:") {
+		t.Errorf("failed build: code %d, stderr %s", code, errs)
 	}
 	e.assertClean()
 }
