@@ -37,6 +37,7 @@ type Agent struct {
 	MemoryBytes   int64             `json:"-"`
 	CPUs          float64           `json:"cpus,omitempty"`
 	Pids          int64             `json:"pids,omitempty"`
+	Egress        []Route           `json:"egress,omitempty"`
 }
 
 // Workspace modes and runtimes.

@@ -51,6 +51,8 @@ type rawProfile struct {
 	Memory        string            `toml:"memory"`
 	CPUs          float64           `toml:"cpus"`
 	Pids          int64             `toml:"pids"`
+	Egress        []Route           `toml:"egress"`
+	ReplaceEgress bool              `toml:"replace_egress"`
 }
 
 type rawFile struct {
@@ -123,6 +125,10 @@ func (l *layer) unknownKey(k toml.Key) error {
 		e.Msg = "unknown key" + suggest(k[0], []string{"agents"})
 	case len(k) == 3 && k[0] == "agents":
 		e.Msg = "unknown key" + suggest(k[2], profileKeys)
+	case len(k) == 4 && k[0] == "agents" && k[2] == "egress":
+		e.Msg = "unknown key" + suggest(k[3], routeKeys)
+	case len(k) == 5 && k[0] == "agents" && k[3] == "credential":
+		e.Msg = "unknown key" + suggest(k[4], credentialKeys)
 	default:
 		e.Msg = "unknown key"
 	}

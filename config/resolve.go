@@ -172,6 +172,21 @@ func merge(a *Agent, d definition) {
 	if set["pids"] {
 		a.Pids = raw.Pids
 	}
+	// Routes add up across layers and extends; replace_egress starts afresh.
+	if set["replace_egress"] && raw.ReplaceEgress {
+		a.Egress = nil
+	}
+	for _, r := range raw.Egress {
+		if r.UpstreamCA != "" {
+			r.UpstreamCA = path(r.UpstreamCA)
+		}
+		if c := r.Credential; c != nil && c.FromFile != "" {
+			cc := *c
+			cc.FromFile = path(c.FromFile)
+			r.Credential = &cc
+		}
+		a.Egress = append(a.Egress, r)
+	}
 }
 
 func (a *Agent) clone() *Agent {
@@ -179,6 +194,7 @@ func (a *Agent) clone() *Agent {
 	c.Command = slices.Clone(a.Command)
 	c.Args = slices.Clone(a.Args)
 	c.Env = maps.Clone(a.Env)
+	c.Egress = slices.Clone(a.Egress)
 	return &c
 }
 
@@ -233,6 +249,11 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	}
 	if a.Pids < 0 {
 		return at("pids", fmt.Sprintf("%d is not a process limit (use a number above 0)", a.Pids))
+	}
+	for i, r := range a.Egress {
+		if err := validateRoute(i, r, at); err != nil {
+			return err
+		}
 	}
 	keys := slices.Sorted(maps.Keys(a.Env))
 	for _, k := range keys {
@@ -297,6 +318,18 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 		}
 		if anchor.Pids > 0 && (a.Pids == 0 || a.Pids > anchor.Pids) {
 			return deny("pids", fmt.Sprintf("raises pids above %d", anchor.Pids))
+		}
+		for _, r := range a.Egress {
+			if !routeGranted(r, anchor.Egress) {
+				return deny("egress", fmt.Sprintf("adds or changes the egress route for %q", r.Host))
+			}
+		}
+	}
+	// A profile of the working directory's own, anchored to nothing trusted,
+	// may reach nothing and hold no secret.
+	for _, name := range names {
+		if anchorOf(name, wd, grants) == nil && len(final[name].Egress) > 0 {
+			return wd.errorAt(name, "egress", "a working directory's bottle.toml may not grant egress routes: declare them in your own config.toml")
 		}
 	}
 	return nil

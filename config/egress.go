@@ -1,0 +1,131 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Route is one egress rule: where the agent may go, how, and what the proxy
+// adds on the way.
+type Route struct {
+	Host       string      `json:"host" toml:"host"`
+	Ports      []int       `json:"ports,omitempty" toml:"ports"`
+	Methods    []string    `json:"methods,omitempty" toml:"methods"`
+	Paths      []string    `json:"paths,omitempty" toml:"paths"`
+	Intercept  *bool       `json:"intercept,omitempty" toml:"intercept"`
+	Upstream   string      `json:"upstream,omitempty" toml:"upstream"`
+	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca"`
+	Credential *Credential `json:"credential,omitempty" toml:"credential"`
+}
+
+// Credential is a secret the proxy sets in a header; the agent never holds it.
+type Credential struct {
+	Header      string   `json:"header" toml:"header"`
+	Value       string   `json:"value,omitempty" toml:"value"`
+	FromEnv     string   `json:"from_env,omitempty" toml:"from_env"`
+	FromFile    string   `json:"from_file,omitempty" toml:"from_file"`
+	FromCommand []string `json:"from_command,omitempty" toml:"from_command"`
+	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env"`
+}
+
+// DefaultPorts are a route's ports when it names none.
+var DefaultPorts = []int{80, 443}
+
+// Intercepts reports whether the proxy terminates TLS for this route.
+func (r Route) Intercepts() bool { return r.Intercept == nil || *r.Intercept }
+
+// PortList is the route's ports, or the defaults.
+func (r Route) PortList() []int {
+	if len(r.Ports) == 0 {
+		return DefaultPorts
+	}
+	return r.Ports
+}
+
+var (
+	routeKeys      = tagKeys(reflect.TypeOf(Route{}))
+	credentialKeys = tagKeys(reflect.TypeOf(Credential{}))
+)
+
+func tagKeys(t reflect.Type) []string {
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("toml")
+	}
+	return keys
+}
+
+func validateRoute(i int, r Route, at func(key, msg string) error) error {
+	key := fmt.Sprintf("egress[%d]", i)
+	bad := func(msg string, args ...any) error { return at("egress", fmt.Sprintf("%s: %s", key, fmt.Sprintf(msg, args...))) }
+	h := r.Host
+	switch {
+	case h == "":
+		return bad("host is required")
+	case strings.HasPrefix(h, "*."):
+		h = h[2:]
+	}
+	if h == "" || strings.ContainsAny(h, "*/:@ ") || strings.ToLower(h) != h {
+		return bad("host %q must be a lower-case host name, or *.suffix", r.Host)
+	}
+	for _, p := range r.Ports {
+		if p < 1 || p > 65535 {
+			return bad("port %d is out of range", p)
+		}
+	}
+	for _, m := range r.Methods {
+		if m == "" || strings.ToUpper(m) != m {
+			return bad("method %q must be upper case, such as GET", m)
+		}
+	}
+	for _, p := range r.Paths {
+		if !strings.HasPrefix(p, "/") {
+			return bad("path %q must start with /", p)
+		}
+	}
+	if r.Upstream != "" {
+		u, err := url.Parse(r.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return bad("upstream %q must be scheme://host[:port], such as https://mirror.example.com", r.Upstream)
+		}
+		if _, _, err := net.SplitHostPort(u.Host); err != nil && strings.Contains(u.Host, ":") && !strings.HasPrefix(u.Host, "[") {
+			return bad("upstream %q has a bad host", r.Upstream)
+		}
+	}
+	if r.UpstreamCA != "" && r.Upstream == "" {
+		return bad("upstream_ca needs an upstream")
+	}
+	if c := r.Credential; c != nil {
+		if !r.Intercepts() {
+			return bad("a credential needs intercept = true: a tunnel cannot set headers")
+		}
+		if c.Header == "" || strings.ContainsAny(c.Header, " :\r\n") {
+			return bad("credential.header %q must be a header name, such as x-api-key", c.Header)
+		}
+		sources := 0
+		for _, set := range []bool{c.FromEnv != "", c.FromFile != "", len(c.FromCommand) > 0} {
+			if set {
+				sources++
+			}
+		}
+		if sources != 1 {
+			return bad("credential needs exactly one of from_env, from_file, from_command")
+		}
+		if c.Value != "" && !strings.Contains(c.Value, "{secret}") {
+			return bad("credential.value %q must contain {secret}", c.Value)
+		}
+		if c.AgentEnv != "" && !envName.MatchString(c.AgentEnv) {
+			return bad("credential.agent_env %q is not a variable name", c.AgentEnv)
+		}
+	}
+	return nil
+}
+
+// routeGranted reports whether r is one of the trusted routes, exactly.
+func routeGranted(r Route, trusted []Route) bool {
+	return slices.ContainsFunc(trusted, func(t Route) bool { return reflect.DeepEqual(r, t) })
+}
