@@ -61,7 +61,9 @@ func tagKeys(t reflect.Type) []string {
 
 func validateRoute(i int, r Route, at func(key, msg string) error) error {
 	key := fmt.Sprintf("egress[%d]", i)
-	bad := func(msg string, args ...any) error { return at("egress", fmt.Sprintf("%s: %s", key, fmt.Sprintf(msg, args...))) }
+	bad := func(msg string, args ...any) error {
+		return at("egress", fmt.Sprintf("%s: %s", key, fmt.Sprintf(msg, args...)))
+	}
 	h := r.Host
 	switch {
 	case h == "":

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/pods"
@@ -54,7 +55,11 @@ func (c *Conn) createContainer(ctx context.Context, podName string, ct Container
 	defer cancel()
 	s := specgen.NewSpecGenerator(ct.Image.Ref, false)
 	s.Name = ct.Name
-	s.Pod = podName
+	if ct.OutsidePod {
+		s.NetNS = specgen.Namespace{NSMode: specgen.Host}
+	} else {
+		s.Pod = podName
+	}
 	s.Command = ct.Command
 	s.Entrypoint = []string{}
 	s.Env = ct.Env
@@ -98,7 +103,11 @@ func (c *Conn) createContainer(ctx context.Context, podName string, ct Container
 	return nil
 }
 
-// StartSidecars starts every container but the main one, in plan order.
+// ReadyTimeout bounds the wait for a sidecar to serve.
+var ReadyTimeout = 20 * time.Second
+
+// StartSidecars starts every container but the main one, in plan order, and
+// waits for each to be ready.
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 	for _, ct := range p.Containers {
 		if ct.Main {
@@ -108,7 +117,38 @@ func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 			return err
 		}
 	}
+	for _, ct := range p.Containers {
+		if ct.Ready != "" {
+			if err := c.waitReady(ctx, ct); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// waitReady polls for a sidecar's ready file, and reports the sidecar's own
+// last words if it exits or never gets there.
+func (c *Conn) waitReady(ctx context.Context, ct Container) error {
+	deadline := time.Now().Add(ReadyTimeout)
+	for {
+		if _, err := os.Stat(ct.Ready); err == nil {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cctx, cancel := c.call(ctx)
+		data, err := containers.Inspect(cctx, ct.Name, nil)
+		cancel()
+		exited := err == nil && data.State != nil && !data.State.Running
+		if exited || time.Now().After(deadline) {
+			var out strings.Builder
+			c.Logs(ctx, ct.Name, false, &out, &out)
+			return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // StartContainer starts one container.
@@ -163,6 +203,29 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 		return -1, c.errorf(err, "wait for %s", name)
 	}
 	return int(code), nil
+}
+
+// RemoveBottle removes a bottle's pod and the containers it has outside the
+// pod, found by its identity label.
+func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {LabelIdentity + "=" + identity}}))
+	if err != nil {
+		return c.errorf(err, "list containers of %s", identity)
+	}
+	for _, ct := range list {
+		if ct.Pod != "" {
+			continue
+		}
+		if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
+			return c.errorf(err, "remove container %s", ct.Names)
+		}
+	}
+	if podName == "" {
+		return nil
+	}
+	return c.RemovePod(ctx, podName)
 }
 
 // RemovePod removes a pod and its containers, whatever state they are in. A

@@ -44,6 +44,12 @@ type Container struct {
 	Resources      Resources `json:"resources"`
 	// Main marks the agent: attached to the caller's terminal, its exit code is the bottle's.
 	Main bool `json:"main,omitempty"`
+	// OutsidePod puts the container beside the pod, on the host's network
+	// (the egress gateway): it shares nothing with the pod but the folders mounted into both.
+	OutsidePod bool `json:"outside_pod,omitempty"`
+	// Ready is a host file the container makes once it serves; the agent
+	// starts only after every sidecar's Ready file exists.
+	Ready string `json:"ready,omitempty"`
 }
 
 // Image says where a container's image comes from: a reference to pull when

@@ -11,6 +11,7 @@ import (
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 )
 
 // Input is what a bottle's plan is built from.
@@ -23,6 +24,8 @@ type Input struct {
 	Host      agent.Host
 	Args      []string // agent arguments given after --, replacing the profile's
 	Version   string
+	// SidecarImage is the image the sidecars run: the bottle binary itself.
+	SidecarImage string
 }
 
 // PodName is the name of a bottle's pod.
@@ -41,32 +44,53 @@ func RootLabel(root string) string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
+// ServiceDir is one service's state folder in a bottle.
+func ServiceDir(in Input, service string) string {
+	return filepath.Join(StateDir(in.StateRoot, in.Identity), service)
+}
+
 // AgentInput is the agent's part of in.
 func AgentInput(in Input) agent.Input {
+	dir := ServiceDir(in, agent.Service)
 	return agent.Input{
-		Agent:    in.Agent,
-		ImageRef: in.ImageRef,
-		Workdir:  in.Workdir,
-		StateDir: filepath.Join(StateDir(in.StateRoot, in.Identity), agent.Service),
-		Host:     in.Host,
-		Args:     in.Args,
-		Labels:   labels(in, agent.Service),
+		Agent:       in.Agent,
+		ImageRef:    in.ImageRef,
+		Workdir:     in.Workdir,
+		StateDir:    dir,
+		Host:        in.Host,
+		Args:        in.Args,
+		Labels:      labels(in, agent.Service),
+		ExtraEnv:    egress.PlanAgentEnv(in.Agent.Egress),
+		ExtraMounts: egress.AgentMounts(dir),
 	}
 }
 
-// Build plans a bottle.
+// SidecarCommand runs one service from the sidecar image.
+func SidecarCommand(service string) []string {
+	return []string{pod.SidecarBinary, "sidecar", service, "--dir", egress.ContainerDir}
+}
+
+// Build plans a bottle: the egress gateway and proxy, then the agent.
 func Build(in Input) (*pod.Plan, error) {
 	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
 		return nil, err
 	}
+	name := func(service string) string { return ContainerName(in.Identity, service) }
+	cs := egress.Containers(name, egress.Input{
+		Image:    in.SidecarImage,
+		Dir:      ServiceDir(in, egress.Service),
+		User:     agent.SidecarUser(in.Agent, in.Host),
+		Labels:   func(service string) map[string]string { return labels(in, service) },
+		ProxyCmd: SidecarCommand,
+	})
 	return &pod.Plan{
 		Pod: pod.PodSpec{
 			Name:   PodName(in.Identity),
 			Labels: labels(in, ""),
 			KeepID: agent.KeepID(in.Agent, in.Host),
 		},
-		Containers: []pod.Container{ac},
+		Containers: append(cs, ac),
 	}, nil
 }
 

@@ -43,7 +43,7 @@ func TestBuildGolden(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			in.Identity, in.Workdir, in.StateRoot, in.Version = "shell-abcde", "/home/u/project", "/state", "test"
+			in.Identity, in.Workdir, in.StateRoot, in.Version, in.SidecarImage = "shell-abcde", "/home/u/project", "/state", "test", "localhost/bottle-sidecar:0123456789abcdef"
 			if in.ImageRef == "" {
 				in.ImageRef = in.Agent.Image
 			}

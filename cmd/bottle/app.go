@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newGCCommand(g),
 			newConfigCommand(g),
 			newVersionCommand(g),
+			newSidecarCommand(g),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 	}

@@ -46,6 +46,8 @@ type env struct {
 	state   string
 	config  string
 	workdir string
+	// extraEnv is added to every bottle command's environment.
+	extraEnv []string
 }
 
 const baseConfig = `
@@ -84,6 +86,7 @@ func (e *env) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(bottleBin(e.t), append([]string{"--config", e.config}, args...)...)
 	cmd.Dir = e.workdir
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+e.state, "XDG_CONFIG_HOME="+filepath.Join(e.dir, "xdg-config"))
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -85,6 +86,13 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.ImageRef, err = imageRef(l.agent, b); err != nil {
 		return err
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
+	}
+	if in.SidecarImage, err = pod.SidecarRef(exe); err != nil {
+		return err
+	}
 	plan, err := sidecars.Build(in)
 	if err != nil {
 		return err
@@ -116,6 +124,12 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), l.resume == nil); err != nil {
 		return err
 	}
+	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress); err != nil {
+		return err
+	}
+	if _, err := conn.EnsureSidecarImage(ctx, exe); err != nil {
+		return err
+	}
 	main := plan.Main()
 	if l.meta.ImageDigest, err = conn.EnsureImage(ctx, main.Image, l.g.stderr); err != nil {
 		return err
@@ -124,7 +138,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 		return err
 	}
 	if l.resume != nil {
-		if err := conn.RemovePod(ctx, podName); err != nil { // a stale pod of this identity
+		if err := conn.RemoveBottle(ctx, podName, b.ID); err != nil { // a stale pod of this identity
 			return err
 		}
 	}
@@ -207,7 +221,7 @@ func (t *teardown) run(ctx context.Context) {
 		return
 	}
 	if t.created {
-		if err := t.conn.RemovePod(ctx, t.pod); err != nil {
+		if err := t.conn.RemoveBottle(ctx, t.pod, t.bottle.ID); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
 		}
 	}

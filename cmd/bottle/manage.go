@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -64,9 +66,13 @@ func newStopCommand(g *globals) *cli.Command {
 				}
 				err = conn.StopPod(c.Context, sidecars.PodName(id))
 				if errors.As(err, new(*pod.NotFoundError)) {
-					return nil // nothing runs: stopped already
+					err = nil // nothing runs: stopped already
 				}
-				return err
+				if err != nil {
+					return err
+				}
+				// The gateway lives beside the pod: it goes with it.
+				return conn.RemoveBottle(c.Context, "", id)
 			})
 		},
 	}
@@ -87,7 +93,7 @@ func newRmCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if err := conn.RemovePod(c.Context, sidecars.PodName(id)); err != nil {
+				if err := conn.RemoveBottle(c.Context, sidecars.PodName(id), id); err != nil {
 					return err
 				}
 				if b != nil {
@@ -120,11 +126,16 @@ func newLogsCommand(g *globals) *cli.Command {
 				service = agent.Service
 			}
 			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
-				if _, err := known(c.Context, conn, root, id); err != nil {
+				b, err := known(c.Context, conn, root, id)
+				if err != nil {
 					return err
 				}
+				if service == egress.Service && b != nil {
+					// The proxy's decisions are its audit log, kept in state.
+					return followFile(c.Context, filepath.Join(b.Dir, egress.Service, egress.AuditFile), o.follow, g.stdout)
+				}
 				name := sidecars.ContainerName(id, service)
-				err := conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)
+				err = conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)
 				if errors.As(err, new(*pod.NotFoundError)) {
 					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)
 				}
@@ -150,7 +161,7 @@ func newGCCommand(g *globals) *cli.Command {
 				for _, r := range rows {
 					switch r.Status {
 					case statusOrphan:
-						if err := conn.RemovePod(c.Context, r.Pod); err != nil {
+						if err := conn.RemoveBottle(c.Context, r.Pod, r.Identity); err != nil {
 							return err
 						}
 						fmt.Fprintf(g.stdout, "removed pod %s (its state is gone)\n", r.Pod)

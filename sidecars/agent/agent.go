@@ -36,6 +36,15 @@ type Host struct {
 	OwnerUID, OwnerGID int
 }
 
+// SidecarUser is the uid:gid the sidecars run as: the invoking user where
+// keep-id maps it, else root of the user namespace (which is that user, rootless).
+func SidecarUser(a *config.Agent, h Host) string {
+	if KeepID(a, h) {
+		return fmt.Sprintf("%d:%d", h.UID, h.GID)
+	}
+	return "0:0"
+}
+
 // KeepID reports whether the pod maps the invoking user onto itself. gVisor
 // cannot join a pod's own user namespace (its gofer fails to setns into it),
 // so a rootless runsc bottle runs in Podman's rootless namespace instead.
@@ -73,6 +82,9 @@ type Input struct {
 	Host     Host
 	Args     []string // replace the profile's args when set
 	Labels   map[string]string
+	// ExtraEnv and ExtraMounts come from the sidecars (proxy, CA); ExtraEnv wins over the profile's.
+	ExtraEnv    map[string]string
+	ExtraMounts []pod.Mount
 }
 
 // Container plans the agent's container.
@@ -94,11 +106,15 @@ func Container(name string, in Input) (pod.Container, error) {
 	for k, v := range a.Env {
 		env[k] = v
 	}
+	for k, v := range in.ExtraEnv {
+		env[k] = v
+	}
 	env["HOME"] = Home
 	mounts := []pod.Mount{
 		{Source: ws, Target: Workspace},
 		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
 	}
+	mounts = append(mounts, in.ExtraMounts...)
 	if a.Prompt != "" || a.PromptFile != "" {
 		mounts = append(mounts, pod.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
 		env["BOTTLE_PROMPT_FILE"] = PromptPath

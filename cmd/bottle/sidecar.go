@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/urfave/cli/v2"
+)
+
+// newSidecarCommand is what the sidecar image runs: the bottle binary is the
+// image, one hidden subcommand per sidecar.
+func newSidecarCommand(g *globals) *cli.Command {
+	var dir string
+	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the service's state folder", Required: true, Destination: &dir}
+	return &cli.Command{
+		Name:   "sidecar",
+		Hidden: true,
+		Subcommands: []*cli.Command{
+			{
+				Name:  egress.Service,
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					p, err := egress.NewProxy(dir)
+					if err != nil {
+						return fmt.Errorf("egress: %w", err)
+					}
+					return p.Serve(c.Context, egress.ProxyAddr)
+				},
+			},
+			{
+				Name:  egress.GatewayService,
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					gw, err := egress.NewGateway(dir)
+					if err != nil {
+						return fmt.Errorf("gateway: %w", err)
+					}
+					return gw.Serve(c.Context)
+				},
+			},
+		},
+	}
+}

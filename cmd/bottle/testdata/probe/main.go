@@ -1,0 +1,128 @@
+// Command probe is the end-to-end tests' scripted agent: it runs inside a
+// bottle and tries things, printing one line per attempt: "ok ..." or
+// "fail ...". It uses the proxy and CA variables as any client would.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: probe get|post|tcp|udp|dns|read|unix|noproxy ARGS...")
+		os.Exit(2)
+	}
+	args := os.Args[2:]
+	var err error
+	var out string
+	switch os.Args[1] {
+	case "get": // URL [Header: value]...
+		out, err = request(http.MethodGet, args[0], "", args[1:])
+	case "post": // URL BODY [Header: value]...
+		out, err = request(http.MethodPost, args[0], args[1], args[2:])
+	case "postfile": // URL PATH
+		var b []byte
+		if b, err = os.ReadFile(args[1]); err == nil {
+			out, err = request(http.MethodPost, args[0], string(b), nil)
+		}
+	case "retry": // URL SECONDS: GET until 200
+		deadline := time.Now().Add(parseSeconds(args[1]))
+		for {
+			out, err = request(http.MethodGet, args[0], "", nil)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	case "noproxy": // URL: GET with the proxy variables unset
+		for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+			os.Unsetenv(v)
+		}
+		out, err = request(http.MethodGet, args[0], "", nil)
+	case "tcp": // host:port
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", args[0], 3*time.Second)
+		if err == nil {
+			c.Close()
+		}
+	case "udp": // host:port: send a datagram and wait for any answer
+		var c net.Conn
+		c, err = net.DialTimeout("udp", args[0], 3*time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			if _, err = c.Write([]byte("ping")); err == nil {
+				_, err = c.Read(make([]byte, 16))
+			}
+			c.Close()
+		}
+	case "dns": // name
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var addrs []string
+		addrs, err = net.DefaultResolver.LookupHost(ctx, args[0])
+		out = strings.Join(addrs, ",")
+	case "read": // path
+		var b []byte
+		b, err = os.ReadFile(args[0])
+		out = fmt.Sprintf("%d bytes", len(b))
+	case "unix": // path
+		var c net.Conn
+		c, err = net.DialTimeout("unix", args[0], 3*time.Second)
+		if err == nil {
+			c.Close()
+		}
+	default:
+		err = fmt.Errorf("unknown probe %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Printf("fail %s %s: %v\n", os.Args[1], strings.Join(args, " "), err)
+		return
+	}
+	fmt.Printf("ok %s %s: %s\n", os.Args[1], strings.Join(args, " "), out)
+}
+
+func parseSeconds(s string) time.Duration {
+	d, err := time.ParseDuration(s + "s")
+	if err != nil {
+		return 10 * time.Second
+	}
+	return d
+}
+
+// request returns the status and body; a status other than 200 is an error.
+func request(method, url, body string, headers []string) (string, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return "", err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	text := strings.Join(strings.Fields(string(b)), " ")
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d: %s", resp.StatusCode, text)
+	}
+	return text, nil
+}

@@ -1,0 +1,71 @@
+package egress
+
+import (
+	"path/filepath"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+)
+
+// Input is what the egress containers are planned from.
+type Input struct {
+	Image    string // the sidecar image
+	Dir      string // the egress state folder on the host
+	User     string // uid:gid the proxy runs as, in the pod
+	Labels   func(service string) map[string]string
+	ProxyCmd func(service string) []string // the sidecar image's command for a service
+}
+
+// Containers plans the gateway (outside the pod, on the host's network) and
+// the proxy (in the pod), in the order they start.
+func Containers(name func(service string) string, in Input) []pod.Container {
+	gw := pod.Container{
+		Name:    name(GatewayService),
+		Service: GatewayService,
+		Image:   pod.Image{Ref: in.Image},
+		Command: in.ProxyCmd(GatewayService),
+		// Outside the pod there is no keep-id: rootless, root of Podman's user
+		// namespace is the invoking user, who owns the state; rootful, root does.
+		User: "0:0",
+		Mounts: []pod.Mount{
+			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
+			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir)},
+		},
+		Labels:     in.Labels(GatewayService),
+		Resources:  pod.Resources{MemoryBytes: 128 << 20, Pids: 256},
+		OutsidePod: true,
+		Ready:      filepath.Join(in.Dir, SocketDir, SocketName),
+	}
+	proxy := pod.Container{
+		Name:      name(Service),
+		Service:   Service,
+		Image:     pod.Image{Ref: in.Image},
+		Command:   in.ProxyCmd(Service),
+		User:      in.User,
+		Mounts:    []pod.Mount{{Source: in.Dir, Target: ContainerDir}},
+		Labels:    in.Labels(Service),
+		Resources: pod.Resources{MemoryBytes: 256 << 20, Pids: 256},
+		Ready:     filepath.Join(in.Dir, ReadyFile),
+	}
+	return []pod.Container{gw, proxy}
+}
+
+// AgentMounts are the CA files the agent's container trusts.
+func AgentMounts(agentDir string) []pod.Mount {
+	return []pod.Mount{
+		{Source: filepath.Join(agentDir, "ca.pem"), Target: AgentCA, ReadOnly: true},
+		{Source: filepath.Join(agentDir, "ca-bundle.pem"), Target: AgentBundle, ReadOnly: true},
+	}
+}
+
+// PlanAgentEnv is the agent's environment from the egress side, known from
+// the routes alone: proxy and CA variables and credential placeholders.
+func PlanAgentEnv(routes []config.Route) map[string]string {
+	env := AgentEnv()
+	for _, r := range routes {
+		if r.Credential != nil && r.Credential.AgentEnv != "" {
+			env[r.Credential.AgentEnv] = Placeholder
+		}
+	}
+	return env
+}

@@ -1,0 +1,89 @@
+package dlp
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Fake keys in each format; built by concatenation so this file itself does
+// not trip secret scanners.
+var (
+	ghToken  = "ghp_" + strings.Repeat("aB3dE6gH9j", 3) + "kLmNoP"
+	awsKey   = "AKIA" + "Z7QW2ER4TY6UI8OP"
+	injected = "bottle-test-secret-" + "9f8e7d6c5b4a"
+)
+
+func TestFinds(t *testing.T) {
+	s := New([]string{injected})
+	cases := []struct{ name, data, rule string }{
+		{"github in query", "/search?q=" + ghToken, "github-token"},
+		{"aws in json", `{"key":"` + awsKey + `"}`, "aws-access-key-id"},
+		{"github base64", base64.StdEncoding.EncodeToString([]byte("token=" + ghToken)), "github-token"},
+		{"github hex", hex.EncodeToString([]byte(ghToken)), "github-token"},
+		{"github url-encoded", url.QueryEscape("x " + ghToken + " y"), "github-token"},
+		{"github base64 of hex", base64.StdEncoding.EncodeToString([]byte(hex.EncodeToString([]byte(ghToken)))), "github-token"},
+		{"injected raw", "note: " + injected, "injected-secret"},
+		{"injected base64", base64.StdEncoding.EncodeToString([]byte(injected)), "injected-secret"},
+		{"injected hex", hex.EncodeToString([]byte(injected)), "injected-secret"},
+		{"private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...", "private-key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := s.Scan([]byte(tc.data), "body")
+			if f == nil || f.Rule != tc.rule {
+				t.Errorf("Scan = %+v, want rule %s", f, tc.rule)
+			}
+		})
+	}
+}
+
+func TestBenign(t *testing.T) {
+	s := New([]string{injected})
+	for _, data := range []string{
+		`{"model":"claude","messages":[{"role":"user","content":"hello"}]}`,
+		// a package-lock integrity hash: high entropy, no secret
+		`"integrity": "sha512-Xk3E9dFlPbQ2c5B6hTqMfFvtEo9D1rZ3iHc8pXj8M0uL4Rz2WbYb0F4mZ4x3pQw7cVbN8aJ2sK1tLm5nO6pQ7r=="`,
+		// a git commit id and a sha256
+		"commit 3f7a1c9e2b4d6f8a0c1e3b5d7f9a1c3e5b7d9f1a sha256:" + strings.Repeat("0a1b2c3d", 8),
+		// documentation example with the wrong length
+		"export GITHUB_TOKEN=ghp_xxxxxxxxxxxx",
+		"AKIAIOSFODNN7EXAMPLEX is not a key: too long",
+	} {
+		if f := s.Scan([]byte(data), "body"); f != nil {
+			t.Errorf("benign %q flagged as %+v", data, f)
+		}
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(ghToken))
+	f.Add([]byte(base64.StdEncoding.EncodeToString([]byte(injected))))
+	s := New([]string{injected})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s.Scan(data, "body") // must not panic or hang
+	})
+}
+
+// TestBenignCorpus: bodies an agent really sends, full of things that look
+// like secrets and are not. None may be blocked.
+func TestBenignCorpus(t *testing.T) {
+	files, _ := filepath.Glob("testdata/benign/*")
+	if len(files) == 0 {
+		t.Fatal("no benign corpus")
+	}
+	s := New([]string{injected})
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Scan(data, "body"); got != nil {
+			t.Errorf("%s flagged as %+v", f, got)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Gateway runs outside the pod, on the host's network, and is the proxy's
+// only way out. It enforces the allowlist again (the proxy's decisions are
+// not trusted alone), resolves names itself, and refuses loopback, private
+// and link-local addresses unless a route names that address explicitly.
+type Gateway struct {
+	dir    string // the gateway's view of the egress folder
+	policy *policyFile
+}
+
+// NewGateway reads the routes under dir.
+func NewGateway(dir string) (*Gateway, error) {
+	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}}
+	if _, err := g.policy.get(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Serve listens on the socket until ctx ends.
+func (g *Gateway) Serve(ctx context.Context) error {
+	sock := filepath.Join(g.dir, SocketDir, SocketName)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	os.Chmod(sock, 0o600)
+	srv := &http.Server{Handler: http.HandlerFunc(g.handle), ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect {
+		http.Error(w, "the gateway only tunnels", http.StatusMethodNotAllowed)
+		return
+	}
+	conn, err := g.dial(r.Context(), r.Host)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		conn.Close()
+		http.Error(w, "cannot tunnel", http.StatusInternalServerError)
+		return
+	}
+	client, buf, err := hj.Hijack()
+	if err != nil {
+		conn.Close()
+		return
+	}
+	client.Write([]byte("HTTP/1.1 200 OK\r\n\r\n"))
+	if buf.Reader.Buffered() > 0 {
+		io.CopyN(conn, buf, int64(buf.Reader.Buffered()))
+	}
+	splice(client, conn)
+}
+
+// dial connects to addr if a route allows it.
+func (g *Gateway) dial(ctx context.Context, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("bad address %q", addr)
+	}
+	port, _ := strconv.Atoi(portStr)
+	pol, err := g.policy.get()
+	if err != nil {
+		return nil, err
+	}
+	explicit, ok := allowedDestination(pol, host, port)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an allowed destination", addr)
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	d := net.Dialer{Timeout: 15 * time.Second}
+	var last error = fmt.Errorf("%s resolves to no address", host)
+	for _, ip := range ips {
+		if !explicit && internal(ip.IP) {
+			last = fmt.Errorf("%s resolves to %s, an internal address no route names", host, ip.IP)
+			continue
+		}
+		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.IP.String(), portStr))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// allowedDestination reports whether some route leads to host:port, and
+// whether it names that address itself (an upstream rewrite or an IP literal).
+func allowedDestination(p *Policy, host string, port int) (explicit, ok bool) {
+	for i := range p.Routes {
+		r := &p.Routes[i]
+		if r.Upstream != "" {
+			dest, _ := r.Destination("", 0)
+			if dest == net.JoinHostPort(host, strconv.Itoa(port)) {
+				return true, true
+			}
+			continue
+		}
+		if hostMatches(r.Host, host) && containsInt(r.Ports, port) {
+			return net.ParseIP(host) != nil, true
+		}
+	}
+	return false, false
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// internal is loopback, private, link-local, unspecified or multicast.
+func internal(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+}
+
+// splice copies both ways until both sides are done.
+func splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	cp := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}

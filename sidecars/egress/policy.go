@@ -1,0 +1,138 @@
+// Package egress is the bottle's only way out: a proxy in the pod that
+// allowlists, intercepts TLS, injects credentials and scans for secrets, and
+// a gateway outside the pod that is the proxy's only path to the network.
+package egress
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Files in the egress state folder.
+const (
+	PolicyDir   = "policy"       // routes and upstream CAs, no secrets: also mounted into the gateway
+	RoutesFile  = "routes.json"  // in PolicyDir
+	SecretsFile = "secrets.json" // credential values, mode 0600
+	CAFile      = "ca.pem"
+	CAKeyFile   = "ca.key" // exists only here
+	AuditFile   = "audit.jsonl"
+	ReadyFile   = "ready"
+	SocketDir   = "gateway" // holds the gateway's socket; the only folder the gateway shares
+	SocketName  = "gateway.sock"
+)
+
+// Route is a route as the proxy and gateway read it from RoutesFile.
+type Route struct {
+	Host      string   `json:"host"`
+	Ports     []int    `json:"ports"`
+	Methods   []string `json:"methods,omitempty"`
+	Paths     []string `json:"paths,omitempty"`
+	Intercept bool     `json:"intercept"`
+	// Upstream rewrites where requests really go (scheme://host:port).
+	Upstream string `json:"upstream,omitempty"`
+	// UpstreamCA is a file in the egress folder with extra roots for the upstream.
+	UpstreamCA string `json:"upstream_ca,omitempty"`
+	// Header and Value are set on every request; Value holds {secret}, whose
+	// value is SecretsFile[Secret].
+	Header string `json:"header,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// Policy is the parsed routes file.
+type Policy struct {
+	Routes []Route `json:"routes"`
+}
+
+// Match finds the route for host and port, or nil: default deny.
+func (p *Policy) Match(host string, port int) *Route {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for i := range p.Routes {
+		r := &p.Routes[i]
+		if hostMatches(r.Host, host) && slices.Contains(r.Ports, port) {
+			return r
+		}
+	}
+	return nil
+}
+
+func hostMatches(pattern, host string) bool {
+	if suffix, ok := strings.CutPrefix(pattern, "*."); ok {
+		return strings.HasSuffix(host, "."+suffix)
+	}
+	return pattern == host
+}
+
+// Allows reports whether the route admits this method and path, and if not, why.
+func (r *Route) Allows(method, path string) (bool, string) {
+	if len(r.Methods) > 0 && !slices.Contains(r.Methods, method) {
+		return false, fmt.Sprintf("method %s is not allowed for %s", method, r.Host)
+	}
+	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool { return strings.HasPrefix(path, p) }) {
+		return false, fmt.Sprintf("path %s is not allowed for %s", path, r.Host)
+	}
+	return true, ""
+}
+
+// Destination is where a route's connections really go: the upstream if
+// rewritten, else host:port. explicit says the route names that address
+// itself, which lets it reach loopback or private ranges.
+func (r *Route) Destination(host string, port int) (addr string, explicit bool) {
+	if r.Upstream != "" {
+		u, err := url.Parse(r.Upstream)
+		if err == nil {
+			h, p := u.Hostname(), u.Port()
+			if p == "" {
+				p = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+			}
+			return net.JoinHostPort(h, p), true
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), net.ParseIP(host) != nil
+}
+
+// policyFile reads a routes file and reloads it when it changes, so routes
+// approved while the bottle runs take effect without a restart.
+type policyFile struct {
+	path string
+	mu   sync.Mutex
+	mod  time.Time
+	size int64
+	cur  *Policy
+}
+
+func (f *policyFile) get() (*Policy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		if f.cur != nil {
+			return f.cur, nil
+		}
+		return nil, err
+	}
+	if f.cur != nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
+		return f.cur, nil
+	}
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, err
+	}
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		if f.cur != nil {
+			return f.cur, nil // a half-edited file: keep the last good policy
+		}
+		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	}
+	f.cur, f.mod, f.size = &p, fi.ModTime(), fi.Size()
+	return f.cur, nil
+}

@@ -1,0 +1,151 @@
+package egress
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// Service is the egress sidecar's name and state subfolder; GatewayService the gateway's.
+const (
+	Service        = "egress"
+	GatewayService = "gateway"
+)
+
+// Paths inside the containers.
+const (
+	ProxyAddr    = "127.0.0.1:3128"
+	ContainerDir = "/run/bottle/egress"
+	AgentCA      = "/etc/bottle/ca.pem"        // the bottle's CA alone
+	AgentBundle  = "/etc/bottle/ca-bundle.pem" // the host's roots plus the bottle's CA
+	Placeholder  = "bottle-placeholder"
+)
+
+// hostRoots is where Debian-like hosts keep their CA bundle.
+var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}
+
+// Prepare writes the egress state folder: the routes, the resolved secrets
+// (0600), the per-bottle CA, and for the agent a copy of the CA certificate.
+// The secrets are resolved here, on the host, and written nowhere else.
+func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route) error {
+	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("prepare egress: %w", err)
+		}
+	}
+	// A resumed bottle's sidecars must prove themselves ready again.
+	os.Remove(filepath.Join(dir, ReadyFile))
+	os.Remove(filepath.Join(dir, SocketDir, SocketName))
+	p := Policy{}
+	secrets := map[string]string{}
+	for i, r := range routes {
+		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream}
+		if r.UpstreamCA != "" {
+			data, err := os.ReadFile(r.UpstreamCA)
+			if err != nil {
+				return fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
+			}
+			out.UpstreamCA = fmt.Sprintf("upstream-ca-%d.pem", i)
+			if err := state.WriteFileAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
+				return err
+			}
+		}
+		if c := r.Credential; c != nil {
+			v, err := resolveSecret(ctx, c)
+			if err != nil {
+				return fmt.Errorf("egress route %s: credential: %w", r.Host, err)
+			}
+			out.Header, out.Value, out.Secret = c.Header, c.Value, fmt.Sprintf("route-%d", i)
+			if out.Value == "" {
+				out.Value = "{secret}"
+			}
+			secrets[out.Secret] = v
+		}
+		p.Routes = append(p.Routes, out)
+	}
+	if err := writeJSON(filepath.Join(dir, SecretsFile), secrets, 0o600); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, PolicyDir, RoutesFile), p, 0o644); err != nil {
+		return err
+	}
+	certPEM, keyPEM, err := NewCA(identity)
+	if err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(filepath.Join(dir, CAFile), certPEM, 0o644); err != nil {
+		return err
+	}
+	bundle := append([]byte{}, certPEM...)
+	for _, f := range hostRoots {
+		if roots, err := os.ReadFile(f); err == nil {
+			bundle = append(roots, certPEM...)
+			break
+		}
+	}
+	if err := state.WriteFileAtomic(filepath.Join(agentDir, "ca.pem"), certPEM, 0o644); err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(filepath.Join(agentDir, "ca-bundle.pem"), bundle, 0o644)
+}
+
+// AgentEnv is what points the agent's clients at the proxy and the CA.
+func AgentEnv() map[string]string {
+	proxy := "http://" + ProxyAddr
+	noProxy := "localhost,127.0.0.1,::1"
+	return map[string]string{
+		"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
+		"NO_PROXY": noProxy, "no_proxy": noProxy,
+		"SSL_CERT_FILE": AgentBundle, "REQUESTS_CA_BUNDLE": AgentBundle, "CURL_CA_BUNDLE": AgentBundle,
+		"GIT_SSL_CAINFO": AgentBundle, "NODE_EXTRA_CA_CERTS": AgentCA,
+	}
+}
+
+func resolveSecret(ctx context.Context, c *config.Credential) (string, error) {
+	var v string
+	switch {
+	case c.FromEnv != "":
+		v = os.Getenv(c.FromEnv)
+		if v == "" {
+			return "", fmt.Errorf("from_env: %s is not set on the host", c.FromEnv)
+		}
+	case c.FromFile != "":
+		b, err := os.ReadFile(c.FromFile)
+		if err != nil {
+			return "", fmt.Errorf("from_file: %w", err)
+		}
+		v = string(b)
+	default:
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(cctx, c.FromCommand[0], c.FromCommand[1:]...).Output()
+		if err != nil {
+			return "", fmt.Errorf("from_command %s: %w", c.FromCommand[0], err)
+		}
+		v = string(out)
+	}
+	v = strings.TrimSpace(v)
+	if v == "" || strings.ContainsAny(v, "\r\n") {
+		return "", fmt.Errorf("the secret is empty or spans lines")
+	}
+	return v, nil
+}
+
+func writeJSON(path string, v any, perm os.FileMode) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return state.WriteFileAtomic(path, append(data, '\n'), perm)
+}
