@@ -14,6 +14,7 @@ import (
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sync/errgroup"
 )
 
 // Create makes the pod and every container of the plan, without starting
@@ -35,19 +36,19 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 	if _, err := pods.CreatePodFromSpec(cctx, &types.PodSpec{PodSpecGen: ps}); err != nil {
 		return c.errorf(err, "create pod %s", p.Pod.Name)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The containers are independent of each other: create them side by side.
+	var g errgroup.Group
 	for _, ct := range p.Containers {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		cc, err := c.ForRuntime(ctx, ct.Runtime)
 		if err != nil {
 			return err
 		}
-		if err := cc.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct); err != nil {
-			return err
-		}
+		g.Go(func() error { return cc.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct) })
 	}
-	return nil
+	return g.Wait()
 }
 
 func (c *Conn) createContainer(ctx context.Context, podName string, ct Container) error {
@@ -109,22 +110,22 @@ var ReadyTimeout = 20 * time.Second
 // StartSidecars starts every container but the main one, in plan order, and
 // waits for each to be ready.
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
+	var g errgroup.Group
 	for _, ct := range p.Containers {
 		if ct.Main {
 			continue
 		}
-		if err := c.StartContainer(ctx, ct.Name); err != nil {
-			return err
-		}
-	}
-	for _, ct := range p.Containers {
-		if ct.Ready != "" {
-			if err := c.waitReady(ctx, ct); err != nil {
+		g.Go(func() error {
+			if err := c.StartContainer(ctx, ct.Name); err != nil {
 				return err
 			}
-		}
+			if ct.Ready == "" {
+				return nil
+			}
+			return c.waitReady(ctx, ct)
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // waitReady polls for a sidecar's ready file, and reports the sidecar's own
@@ -195,7 +196,8 @@ func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, st
 
 // Wait blocks until the container exits and returns its exit code.
 func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
-	code, err := containers.Wait(c.stream(ctx), name, nil)
+	// The server polls the container every Interval (250ms by default): ask for less.
+	code, err := containers.Wait(c.stream(ctx), name, new(containers.WaitOptions).WithInterval("10ms"))
 	if err != nil {
 		if ctx.Err() != nil {
 			return -1, ctx.Err()
@@ -214,18 +216,22 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 	if err != nil {
 		return c.errorf(err, "list containers of %s", identity)
 	}
+	var g errgroup.Group
 	for _, ct := range list {
 		if ct.Pod != "" {
 			continue
 		}
-		if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
-			return c.errorf(err, "remove container %s", ct.Names)
-		}
+		g.Go(func() error {
+			if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
+				return c.errorf(err, "remove container %s", ct.Names)
+			}
+			return nil
+		})
 	}
-	if podName == "" {
-		return nil
+	if podName != "" {
+		g.Go(func() error { return c.RemovePod(ctx, podName) })
 	}
-	return c.RemovePod(ctx, podName)
+	return g.Wait()
 }
 
 // RemovePod removes a pod and its containers, whatever state they are in. A

@@ -39,6 +39,9 @@ type launch struct {
 // every way out: success, agent failure, a declined preflight, --dry-run, an
 // error while preparing, and an interrupt.
 func (l *launch) run(ctx context.Context) (err error) {
+	t0 := time.Now()
+	step := func(what string) { slog.Debug(what, "elapsed", time.Since(t0).Round(time.Millisecond)) }
+	defer step("done")
 	conn, err := pod.Connect(ctx)
 	if err != nil {
 		return err
@@ -71,6 +74,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 	td := &teardown{conn: conn, bottle: b, pod: podName, stderr: l.g.stderr, keep: l.keep}
 	defer func() {
 		td.run(ctx)
+		step("torn down")
 		lock.Unlock()
 	}()
 
@@ -121,15 +125,18 @@ func (l *launch) run(ctx context.Context) (err error) {
 		}
 	}
 
+	step("planned")
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), l.resume == nil); err != nil {
 		return err
 	}
 	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress); err != nil {
 		return err
 	}
+	step("prepared")
 	if _, err := conn.EnsureSidecarImage(ctx, exe); err != nil {
 		return err
 	}
+	step("sidecar image")
 	main := plan.Main()
 	if l.meta.ImageDigest, err = conn.EnsureImage(ctx, main.Image, l.g.stderr); err != nil {
 		return err
@@ -142,10 +149,12 @@ func (l *launch) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	step("agent image")
 	td.created = true
 	if err := conn.Create(ctx, plan); err != nil {
 		return err
 	}
+	step("created")
 	if err := conn.StartSidecars(ctx, plan); err != nil {
 		return err
 	}
@@ -157,7 +166,9 @@ func (l *launch) run(ctx context.Context) (err error) {
 		fmt.Fprintln(l.g.stdout, b.ID)
 		return nil
 	}
+	step("sidecars ready")
 	code, err := conn.Run(ctx, main.Name, l.g.stdin, l.g.stdout, l.g.stderr)
+	step("agent exited")
 	if err != nil {
 		return err
 	}
