@@ -164,6 +164,11 @@ func (ee *egressEnv) probeLines(profile, script string, extraArgs ...string) []s
 
 func TestEgressInjectsCredentialAgentHoldsPlaceholder(t *testing.T) {
 	ee := newEgressEnv(t, "")
+	pre := ee.mustRun("start", "--dry-run", "p")
+	if !strings.Contains(pre, "egress     api.example.test:443 -> "+ee.tls.URL+", injects x-api-key from env BOTTLE_E2E_SECRET") ||
+		!strings.Contains(pre, "egress     plain.example.test:80 -> "+ee.plain.URL) || strings.Contains(pre, ee.secret) {
+		t.Errorf("preflight should list both routes and the credential's source, never its value:\n%s", pre)
+	}
 	lines := ee.probeLines("p", `probe get https://api.example.test/v1/hello "x-api-key: agent-forged"; probe get http://plain.example.test/plain; env`)
 	if !strings.HasPrefix(lines[0], "ok get https://api.example.test/v1/hello") || !strings.Contains(lines[0], "hello from upstream /v1/hello") {
 		t.Fatalf("intercepted HTTPS request: %q", lines[0])
@@ -311,6 +316,14 @@ func TestEgressBlocksExfiltration(t *testing.T) {
 	preqs, _ := ee.plain.requests()
 	if len(reqs)+len(preqs) != 0 {
 		t.Errorf("%d blocked requests reached an upstream", len(reqs)+len(preqs))
+	}
+
+	// A key split across two requests: the first half alone is no key and
+	// leaves; the second, which completes it, does not.
+	half := len(gh) / 2
+	lines = ee.probeLines("p", fmt.Sprintf("probe post %s %s; probe post %s %s", api, gh[:half], api, gh[half:]))
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ok ") || !strings.Contains(lines[1], "status 403") || !strings.Contains(lines[1], "split in two") {
+		t.Errorf("split key: %q", lines)
 	}
 	ee.assertClean()
 }

@@ -43,9 +43,48 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 		}
 		row("mount", "%s -> %s%s", mt.Source, mt.Target, ro)
 	}
-	row("network", "none (loopback only)")
+	row("network", "none (loopback only); out only through the egress proxy")
+	if len(a.Egress) == 0 {
+		row("egress", "no routes: every request is refused")
+	}
+	for _, r := range a.Egress {
+		row("egress", "%s", routeLine(r))
+	}
 	row("user", "%s, all capabilities dropped, no new privileges", m.User)
 	row("resources", "%s", resources(a))
+}
+
+// routeLine shows one route: where, how, and which credential it injects
+// (by where it comes from, never its value).
+func routeLine(r config.Route) string {
+	ports := make([]string, len(r.PortList()))
+	for i, p := range r.PortList() {
+		ports[i] = strconv.Itoa(p)
+	}
+	s := r.Host + ":" + strings.Join(ports, ",")
+	if len(r.Methods) > 0 {
+		s += " " + strings.Join(r.Methods, ",")
+	}
+	if len(r.Paths) > 0 {
+		s += " " + strings.Join(r.Paths, ",")
+	}
+	if !r.Intercepts() {
+		s += " (tunnel)"
+	}
+	if r.Upstream != "" {
+		s += " -> " + r.Upstream
+	}
+	if c := r.Credential; c != nil {
+		from := "env " + c.FromEnv
+		switch {
+		case c.FromFile != "":
+			from = "file " + c.FromFile
+		case len(c.FromCommand) > 0:
+			from = "command " + c.FromCommand[0]
+		}
+		s += fmt.Sprintf(", injects %s from %s", c.Header, from)
+	}
+	return s
 }
 
 // commandLine shows a command on one line, quoting what needs it, cut short.

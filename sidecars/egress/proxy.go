@@ -36,6 +36,7 @@ type Proxy struct {
 	scanner *dlp.Scanner
 	audit   *auditLog
 	ca      tls.Certificate
+	split   splitWatch
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // by route host
@@ -174,9 +175,10 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	return r, nil
 }
 
-// scanRequest looks for secrets in the URL, the headers and the body.
+// scanRequest looks for secrets in the URL, the headers and the body, and
+// in what this request's payload makes together with the previous one's.
 func (p *Proxy) scanRequest(r *http.Request) *dlp.Finding {
-	if f := p.scanner.Scan([]byte(r.URL.String()), "url"); f != nil {
+	if f := p.scanner.ScanURL(r.URL.String()); f != nil {
 		return f
 	}
 	for name, vals := range r.Header {
@@ -186,17 +188,52 @@ func (p *Proxy) scanRequest(r *http.Request) *dlp.Finding {
 			}
 		}
 	}
-	if r.Body == nil || r.Body == http.NoBody {
+	var payload []byte
+	for _, vals := range r.URL.Query() {
+		for _, v := range vals {
+			payload = append(payload, v...)
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxScan+1))
+		r.Body.Close()
+		if err != nil || len(body) > maxScan {
+			return &dlp.Finding{Rule: "unscannable-body", Where: "body"}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		if f := p.scanner.Scan(body, "body"); f != nil {
+			return f
+		}
+		payload = append(payload, body...)
+	}
+	return p.split.check(p.scanner, payload)
+}
+
+// splitWindow is how much of consecutive payloads is looked at together:
+// enough for any key format, split anywhere.
+const splitWindow = 256
+
+// splitWatch catches a secret sent in two pieces: the end of the previous
+// payload that left, joined to the start of this one.
+type splitWatch struct {
+	mu   sync.Mutex
+	tail []byte
+}
+
+func (w *splitWatch) check(s *dlp.Scanner, payload []byte) *dlp.Finding {
+	if len(payload) == 0 {
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxScan+1))
-	r.Body.Close()
-	if err != nil || len(body) > maxScan {
-		return &dlp.Finding{Rule: "unscannable-body", Where: "body"}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	joined := append(append([]byte{}, w.tail...), payload[:min(len(payload), splitWindow)]...)
+	if f := s.Scan(joined, "body"); f != nil && len(w.tail) > 0 {
+		f.Where = "this request and the one before it (a secret split in two)"
+		return f
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	return p.scanner.Scan(body, "body")
+	w.tail = append(w.tail[:0], payload[max(0, len(payload)-splitWindow):]...)
+	return nil
 }
 
 func describe(f *dlp.Finding) string {

@@ -1,6 +1,7 @@
 package dlp
 
 import (
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
@@ -31,6 +32,11 @@ func TestFinds(t *testing.T) {
 		{"injected base64", base64.StdEncoding.EncodeToString([]byte(injected)), "injected-secret"},
 		{"injected hex", hex.EncodeToString([]byte(injected)), "injected-secret"},
 		{"private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...", "private-key"},
+		{"github base32", base32.StdEncoding.EncodeToString([]byte(ghToken)), "github-token"},
+		{"github uppercase hex", strings.ToUpper(hex.EncodeToString([]byte(ghToken))), "github-token"},
+		{"injected base64 misaligned", base64.StdEncoding.EncodeToString([]byte("xy" + injected)), "injected-secret"},
+		{"injected in url-encoded base64", url.QueryEscape(base64.StdEncoding.EncodeToString([]byte("k=" + injected + "&"))), "injected-secret"},
+		{"jwt", "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "jwt"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +90,23 @@ func TestBenignCorpus(t *testing.T) {
 		}
 		if got := s.Scan(data, "body"); got != nil {
 			t.Errorf("%s flagged as %+v", f, got)
+		}
+	}
+}
+
+func TestScanURLEntropy(t *testing.T) {
+	s := New(nil)
+	if f := s.ScanURL("https://api.example.test/v1/x?d=Zk9xN2JwUXY0dGhYbTN5S2VwV2ZzTmdhTDVyQjFjdQ8xWk"); f == nil || f.Rule != "high-entropy-token" {
+		t.Errorf("random token in a URL: %+v", f)
+	}
+	for _, ok := range []string{
+		"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",
+		"https://github.com/o/r/commit/3f7a1c9e2b4d6f8a0c1e3b5d7f9a1c3e5b7d9f1a",
+		"https://api.example.test/v1/messages?beta=true",
+		"https://example.test/items/123e4567-e89b-12d3-a456-426614174000",
+	} {
+		if f := s.ScanURL(ok); f != nil {
+			t.Errorf("benign URL %s flagged: %+v", ok, f)
 		}
 	}
 }
