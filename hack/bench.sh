@@ -41,3 +41,9 @@ printf '%-44s %10s\n' "measure ($runs runs, median)" "seconds"
 printf '%-44s %10s\n' "podman run --rm IMAGE true (baseline)" "$p"
 printf '%-44s %10s\n' "bottle start --yes shell -- -c true" "$b"
 printf '%-44s %10.2f  (goal: at most 2.0)\n' "ratio bottle / podman run" "$ratio"
+
+# The egress sidecars: real proxy and gateway processes, upstreams on loopback.
+echo
+cd "$repo"
+CGO_ENABLED=0 go build -tags "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp" -o bin/egressbench ./cmd/bottle/testdata/egressbench
+./bin/egressbench bin/bottle

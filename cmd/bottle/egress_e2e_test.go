@@ -91,7 +91,7 @@ func testCert(t *testing.T) ([]byte, tls.Certificate) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"api.example.test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"api.example.test", "tunnel.example.test"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
@@ -137,7 +137,13 @@ agent_env = "EXAMPLE_API_KEY"
 host = "plain.example.test"
 ports = [80]
 upstream = "%s"
-%s`, ee.tls.URL, ee.tls.CAFile, ee.plain.URL, extra))
+
+[[agents.p.egress]]
+host = "tunnel.example.test"
+ports = [443]
+intercept = false
+upstream = "%s"
+%s`, ee.tls.URL, ee.tls.CAFile, ee.plain.URL, ee.tls.URL, extra))
 	img := filepath.Join(ee.dir, "probeimg")
 	os.MkdirAll(img, 0o755)
 	data, err := os.ReadFile(probe)
@@ -196,6 +202,26 @@ func TestEgressInjectsCredentialAgentHoldsPlaceholder(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	ee.assertClean()
+}
+
+func TestEgressTunnelRoute(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	// Through a tunnel the agent speaks TLS with the upstream itself: it must
+	// trust the upstream's CA, and the proxy sees (and changes) nothing.
+	ca, _ := os.ReadFile(ee.tls.CAFile)
+	os.WriteFile(filepath.Join(ee.workdir, "up-ca.pem"), ca, 0o644)
+	lines := ee.probeLines("p", "probe gettrusting https://tunnel.example.test/through /workspace/up-ca.pem; probe gettrusting https://api.example.test/mitm /workspace/up-ca.pem")
+	if !strings.HasPrefix(lines[0], "ok ") || !strings.Contains(lines[0], "hello from upstream /through") {
+		t.Errorf("tunnel route: %s", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "fail ") || !strings.Contains(lines[1], "certificate") {
+		t.Errorf("an intercepted route must present the bottle's certificate, not the upstream's: %s", lines[1])
+	}
+	reqs, _ := ee.tls.requests()
+	if len(reqs) != 1 || reqs[0].Header.Get("x-api-key") != "" {
+		t.Errorf("upstream saw %d requests through the tunnel (want 1, with no injected header)", len(reqs))
 	}
 	ee.assertClean()
 }

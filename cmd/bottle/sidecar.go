@@ -10,21 +10,22 @@ import (
 // newSidecarCommand is what the sidecar image runs: the bottle binary is the
 // image, one hidden subcommand per sidecar.
 func newSidecarCommand(g *globals) *cli.Command {
-	var dir string
+	var dir, listen string
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the service's state folder", Required: true, Destination: &dir}
 	return &cli.Command{
 		Name:   "sidecar",
 		Hidden: true,
 		Subcommands: []*cli.Command{
 			{
-				Name:  egress.Service,
-				Flags: []cli.Flag{dirFlag},
+				Name: egress.Service,
+				Flags: []cli.Flag{dirFlag,
+					&cli.StringFlag{Name: "listen", Value: egress.ProxyAddr, Usage: "the proxy's address", Destination: &listen}},
 				Action: func(c *cli.Context) error {
 					p, err := egress.NewProxy(dir)
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
-					return p.Serve(c.Context, egress.ProxyAddr)
+					return p.Serve(c.Context, listen)
 				},
 			},
 			{

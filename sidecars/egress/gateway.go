@@ -46,10 +46,12 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
+	passErr := make(chan error, 1)
+	go func() { passErr <- g.servePass(ctx) }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	return <-passErr
 }
 
 func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {

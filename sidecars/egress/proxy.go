@@ -88,7 +88,9 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		}
 		p.audit.log(entry{Method: "CONNECT", Host: host, Route: route.Host, Decision: "allow", Reason: "tunnel"})
 		dest, _ := route.Destination(h, port)
-		return goproxy.OkConnect, dest
+		return &goproxy.ConnectAction{Action: goproxy.ConnectHijack, Hijack: func(_ *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
+			p.tunnel(client, dest)
+		}}, dest
 	})
 	gp.OnRequest().DoFunc(p.filter)
 	gp.OnResponse().DoFunc(func(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
@@ -100,7 +102,6 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		}
 		return resp
 	})
-	gp.ConnectDial = func(network, addr string) (net.Conn, error) { return p.dialGateway(context.Background(), addr) }
 	gp.Tr = p.transport(nil)
 
 	ln, err := net.Listen("tcp", addr)
@@ -119,6 +120,20 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		return err
 	}
 	return nil
+}
+
+// tunnel hands a tunnel route's client over to the gateway, which carries
+// the bytes from then on without the proxy in the way.
+func (p *Proxy) tunnel(client net.Conn, dest string) {
+	defer client.Close()
+	tc, ok := client.(*net.TCPConn)
+	if !ok {
+		client.Write([]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"))
+		return
+	}
+	if err := handOff(context.Background(), filepath.Join(p.dir, SocketDir, PassSocketName), tc, dest); err != nil {
+		p.audit.log(entry{Method: "CONNECT", Host: dest, Decision: "deny", Reason: "gateway: " + err.Error()})
+	}
 }
 
 func (p *Proxy) match(host string, port int) *Route {

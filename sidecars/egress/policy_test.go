@@ -1,0 +1,126 @@
+package egress
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testPolicy = &Policy{Routes: []Route{
+	{Host: "api.anthropic.com", Ports: []int{443}, Intercept: true, Methods: []string{"POST"}, Paths: []string{"/v1/"}},
+	{Host: "*.example.com", Ports: []int{80, 443}, Intercept: true},
+	{Host: "mirror.test", Ports: []int{443}, Upstream: "https://127.0.0.1:8443"},
+	{Host: "10.1.2.3", Ports: []int{80}},
+}}
+
+func TestMatch(t *testing.T) {
+	cases := []struct {
+		host string
+		port int
+		want string
+	}{
+		{"api.anthropic.com", 443, "api.anthropic.com"},
+		{"API.Anthropic.com.", 443, "api.anthropic.com"},
+		{"api.anthropic.com", 80, ""},
+		{"evil-api.anthropic.com", 443, ""},
+		{"a.example.com", 80, "*.example.com"},
+		{"a.b.example.com", 443, "*.example.com"},
+		{"example.com", 443, ""}, // *.suffix is for subdomains only
+		{"notexample.com", 443, ""},
+		{"example.com.evil.test", 443, ""},
+	}
+	for _, tc := range cases {
+		got := ""
+		if r := testPolicy.Match(tc.host, tc.port); r != nil {
+			got = r.Host
+		}
+		if got != tc.want {
+			t.Errorf("Match(%q, %d) = %q, want %q", tc.host, tc.port, got, tc.want)
+		}
+	}
+}
+
+func TestAllows(t *testing.T) {
+	r := testPolicy.Match("api.anthropic.com", 443)
+	for _, tc := range []struct {
+		method, path string
+		ok           bool
+	}{{"POST", "/v1/messages", true}, {"GET", "/v1/messages", false}, {"POST", "/v2/x", false}, {"POST", "/v1", false}} {
+		if ok, why := r.Allows(tc.method, tc.path); ok != tc.ok || (!ok && why == "") {
+			t.Errorf("Allows(%s %s) = %v %q, want %v", tc.method, tc.path, ok, why, tc.ok)
+		}
+	}
+}
+
+func TestGatewayDestinations(t *testing.T) {
+	cases := []struct {
+		host           string
+		port           int
+		explicit, okay bool
+	}{
+		{"a.example.com", 443, false, true},
+		{"127.0.0.1", 8443, true, true}, // named by mirror.test's upstream
+		{"127.0.0.1", 8444, false, false},
+		{"mirror.test", 443, false, false}, // rewritten: only its upstream is a destination
+		{"10.1.2.3", 80, true, true},       // an IP literal route names itself
+		{"10.1.2.4", 80, false, false},
+		{"api.anthropic.com", 443, false, true},
+	}
+	for _, tc := range cases {
+		explicit, ok := allowedDestination(testPolicy, tc.host, tc.port)
+		if ok != tc.okay || explicit != tc.explicit {
+			t.Errorf("allowedDestination(%s:%d) = explicit %v ok %v, want %v %v", tc.host, tc.port, explicit, ok, tc.explicit, tc.okay)
+		}
+	}
+	for _, ip := range []string{"127.0.0.1", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "fe80::1", "0.0.0.0", "fc00::1"} {
+		if !internal(net.ParseIP(ip)) {
+			t.Errorf("%s should count as internal", ip)
+		}
+	}
+	if internal(net.ParseIP("93.184.216.34")) {
+		t.Error("a public address counted as internal")
+	}
+}
+
+func TestPolicyFileReloads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, RoutesFile)
+	os.WriteFile(path, []byte(`{"routes":[{"host":"a.test","ports":[443]}]}`), 0o644)
+	f := &policyFile{path: path}
+	p, err := f.get()
+	if err != nil || p.Match("a.test", 443) == nil {
+		t.Fatalf("first read: %v %v", p, err)
+	}
+	os.WriteFile(path+".tmp", []byte(`{"routes":[{"host":"a.test","ports":[443]},{"host":"b.test","ports":[443]}]}`), 0o644)
+	later := time.Now().Add(time.Second)
+	os.Chtimes(path+".tmp", later, later)
+	os.Rename(path+".tmp", path)
+	if p, _ := f.get(); p.Match("b.test", 443) == nil {
+		t.Error("an edited routes file was not picked up")
+	}
+	os.WriteFile(path, []byte(`{"routes":[{"host":`), 0o644) // half-written
+	if p, err := f.get(); err != nil || p.Match("b.test", 443) == nil {
+		t.Errorf("a broken routes file should keep the last good policy: %v", err)
+	}
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add("api.anthropic.com", 443)
+	f.Add("x.example.com.", 80)
+	f.Fuzz(func(t *testing.T, host string, port int) {
+		r := testPolicy.Match(host, port)
+		if r == nil {
+			return
+		}
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		if !hostMatches(r.Host, h) {
+			t.Errorf("Match(%q) returned route %q that does not match it", host, r.Host)
+		}
+		if strings.HasPrefix(r.Host, "*.") && !strings.HasSuffix(h, r.Host[1:]) {
+			t.Errorf("wildcard %q matched %q", r.Host, host)
+		}
+	})
+}
