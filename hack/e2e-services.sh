@@ -9,6 +9,10 @@ run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
 mkdir -p "$run"
 
 "$here/setup-host.sh"
+# What the tests drive the product with: a terminal multiplexer, and curl for readiness.
+for tool in tmux curl; do
+	command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
 
 wait_sock() { # socket, log
 	for _ in $(seq 1 100); do

@@ -9,6 +9,7 @@ run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
 user=${BOTTLE_E2E_USER:-bottletest}
 parallel=${BOTTLE_E2E_PARALLEL:-2}
 rootful_only='^(TestRootfulRefusesRootOwnedBind|TestRootfulResourceLimitsApplied)$'
+rootless_only='^TestRootlessStartsPrivateServiceOrSaysWhatToInstall$'
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "e2e: run as root: it starts the rootful service and a rootless user's service" >&2
@@ -38,7 +39,7 @@ summarize() { # name, log, exit code
 
 set +e
 echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null))"
-env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/rootful.log"
+env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "$rootless_only" "$@" 2>&1 | tee "$run/rootful.log"
 summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 
 uid=$(id -u "$user")
@@ -56,7 +57,7 @@ if p5=$(./hack/podman5.sh); then
 		podman --remote --url "unix://$p5" load -i "$run/base.tar" >/dev/null
 	fi
 	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}')"
-	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip '^TestRunsc' "$@" 2>&1 | tee "$run/podman5.log"
+	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "^TestRunsc|$rootless_only" "$@" 2>&1 | tee "$run/podman5.log"
 	summarize podman5 "$run/podman5.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the Podman 5.x service did not start"

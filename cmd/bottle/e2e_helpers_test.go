@@ -144,6 +144,9 @@ func (e *env) assertClean() {
 	if p := e.pods(); len(p) != 0 {
 		e.t.Errorf("pods left behind: %v", p)
 	}
+	if c := e.containers(); len(c) != 0 {
+		e.t.Errorf("containers left behind: %v", c)
+	}
 	if s := e.states(); len(s) != 0 {
 		e.t.Errorf("state left behind: %v", s)
 	}
@@ -153,6 +156,19 @@ func (e *env) cleanup() {
 	for _, p := range e.pods() {
 		exec.Command("podman", "pod", "rm", "-f", "-t", "0", p).Run()
 	}
+	for _, c := range e.containers() {
+		exec.Command("podman", "rm", "-f", "-t", "0", c).Run()
+	}
+}
+
+// containers lists this env's containers, in pods or beside them.
+func (e *env) containers() []string {
+	e.t.Helper()
+	out, err := exec.Command("podman", "ps", "-a", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Names}}").Output()
+	if err != nil {
+		e.t.Fatalf("podman ps: %v", err)
+	}
+	return strings.Fields(string(out))
 }
 
 // poll waits for cond, failing the test after timeout.

@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -383,4 +384,100 @@ command = ["/bin/sh"]
 		t.Errorf("failed build: code %d, stderr %s", code, errs)
 	}
 	e.assertClean()
+}
+
+func TestHungSocketFailsWithItsName(t *testing.T) {
+	// A socket that accepts and never answers: bottle must give up and say where.
+	sock := filepath.Join(t.TempDir(), "hung.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	e := newEnv(t, "")
+	e.extraEnv = []string{"CONTAINER_HOST=unix://" + sock}
+	start := time.Now()
+	_, errs, code := e.run("ls")
+	if code != exitFailure || !strings.Contains(errs, sock) {
+		t.Errorf("hung socket: code %d, stderr %q; want an error naming %s", code, errs, sock)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("gave up only after %s", d)
+	}
+}
+
+func TestRootlessStartsPrivateServiceOrSaysWhatToInstall(t *testing.T) {
+	if !rootless() {
+		t.Fatal("rootless only (root always finds the rootful socket): hack/e2e.sh leaves it out of the rootful runs")
+	}
+	// No socket where the rootless client looks: bottle starts its own service for the command.
+	runtime := t.TempDir()
+	os.Chmod(runtime, 0o700)
+	e := newEnv(t, "")
+	e.extraEnv = []string{"XDG_RUNTIME_DIR=" + runtime, "CONTAINER_HOST="}
+	out, errs, code := e.run("start", "--yes", "t", "--", "-c", "echo private service")
+	if code != 0 || out != "private service\n" {
+		t.Fatalf("start with no service running: code %d, out %q, stderr %s", code, out, errs)
+	}
+	if left, _ := filepath.Glob("/tmp/bottle-podman-*/podman.sock"); len(left) != 0 {
+		t.Errorf("the private service's socket is still there: %v", left)
+	}
+	e.assertClean()
+
+	// And no podman at all: one line saying what to install.
+	e.extraEnv = append(e.extraEnv, "PATH=/nonexistent")
+	_, errs, code = e.run("ls")
+	if code != exitFailure || !strings.Contains(errs, "podman is not installed") || !strings.Contains(errs, "apt-get install podman") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("without podman: code %d, stderr %q", code, errs)
+	}
+}
+
+func TestTerminalAttach(t *testing.T) {
+	// A real terminal, driven the way a person would: tmux sends keys, captures the screen.
+	e := newEnv(t, "")
+	done := filepath.Join(e.dir, "exit-code")
+	session := fmt.Sprintf("bottle-e2e-%d", time.Now().UnixNano())
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	cmd := e.command("start", "--yes", "t")
+	shell := fmt.Sprintf("cd %s && env %s %s; echo $? > %s", e.workdir, strings.Join(quoteAll(cmd.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(cmd.Args), " "), done)
+	tmux("new-session", "-d", "-x", "90", "-y", "25", "-s", session, shell)
+	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+	// capture-pane trims the space after the prompt: look for a line ending in "$".
+	prompt := regexp.MustCompile(`(?m)\$\s*$`)
+	poll(t, 30*time.Second, "the agent's prompt", func() bool { return prompt.MatchString(tmux("capture-pane", "-p", "-t", session)) })
+	tmux("send-keys", "-t", session, "stty size; tty; echo typed-$((6*7))", "Enter")
+	poll(t, 10*time.Second, "the agent's answer", func() bool { return strings.Contains(tmux("capture-pane", "-p", "-t", session), "typed-42") })
+	screen := tmux("capture-pane", "-p", "-t", session)
+	if !strings.Contains(screen, "25 90") || !strings.Contains(screen, "/dev/pts/") {
+		t.Errorf("the agent should see a terminal of the window's size:\n%s", screen)
+	}
+	tmux("send-keys", "-t", session, "exit 7", "Enter")
+	poll(t, 15*time.Second, "bottle to exit", func() bool { _, err := os.Stat(done); return err == nil })
+	if code, _ := os.ReadFile(done); strings.TrimSpace(string(code)) != "7" {
+		t.Errorf("exit code through the terminal: %q, want 7", code)
+	}
+	e.assertClean()
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return out
 }

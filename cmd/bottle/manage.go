@@ -166,6 +166,10 @@ func newGCCommand(g *globals) *cli.Command {
 						}
 						fmt.Fprintf(g.stdout, "removed pod %s (its state is gone)\n", r.Pod)
 					case statusStale:
+						// The pod is gone; what it had beside it (the gateway) goes too.
+						if err := conn.RemoveBottle(c.Context, "", r.Identity); err != nil {
+							return err
+						}
 						b := &state.Bottle{ID: r.Identity, Dir: r.State}
 						if err := b.Remove(); err != nil {
 							return err
