@@ -481,3 +481,20 @@ func quoteAll(args []string) []string {
 	}
 	return out
 }
+
+func TestRunscNotRegisteredFailsBeforeCreatingAnything(t *testing.T) {
+	e := newEnv(t, `
+[agents.g]
+extends = "t"
+runtime = "runsc"
+`)
+	// containers.conf read last, as if runsc were registered at a path where nothing is installed.
+	override := filepath.Join(e.dir, "containers-override.conf")
+	os.WriteFile(override, []byte("[engine.runtimes]\nrunsc = [\"/nonexistent/runsc\"]\n"), 0o644)
+	e.extraEnv = []string{"CONTAINERS_CONF_OVERRIDE=" + override}
+	_, errs, code := e.run("start", "--yes", "g", "--", "-c", "true")
+	if code != exitFailure || !strings.Contains(errs, `runtime "runsc" is not registered`) || !strings.Contains(errs, "[engine.runtimes]") {
+		t.Errorf("runsc missing: code %d, stderr %s", code, errs)
+	}
+	e.assertClean()
+}
