@@ -32,6 +32,18 @@ type Credential struct {
 	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env"`
 }
 
+// Source says where the secret comes from, never what it is.
+func (c *Credential) Source() string {
+	switch {
+	case c.FromFile != "":
+		return "file " + c.FromFile
+	case len(c.FromCommand) > 0:
+		return "command " + c.FromCommand[0]
+	default:
+		return "env " + c.FromEnv
+	}
+}
+
 // DefaultPorts are a route's ports when it names none.
 var DefaultPorts = []int{80, 443}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 )
 
 // Input is what a bottle's plan is built from.
@@ -60,30 +61,42 @@ func AgentInput(in Input) agent.Input {
 		Host:        in.Host,
 		Args:        in.Args,
 		Labels:      labels(in, agent.Service),
-		ExtraEnv:    egress.PlanAgentEnv(in.Agent.Egress),
+		ExtraEnv:    agentEnv(in),
 		ExtraMounts: egress.AgentMounts(dir),
 	}
 }
 
-// SidecarCommand runs one service from the sidecar image.
-func SidecarCommand(service string) []string {
-	return []string{pod.SidecarBinary, "sidecar", service, "--dir", egress.ContainerDir}
+// agentEnv is what the sidecars add to the agent's environment.
+func agentEnv(in Input) map[string]string {
+	env := egress.PlanAgentEnv(in.Agent.Egress)
+	env["BOTTLE_SUPERVISE_URL"] = supervise.URL
+	env["BOTTLE_IDENTITY"] = in.Identity
+	return env
 }
 
-// Build plans a bottle: the egress gateway and proxy, then the agent.
+// SidecarCommand runs one service from the sidecar image, on its folder.
+func SidecarCommand(service, dir string) []string {
+	return []string{pod.SidecarBinary, "sidecar", service, "--dir", dir}
+}
+
+// Build plans a bottle: the egress gateway and proxy, the supervise
+// sidecar, then the agent.
 func Build(in Input) (*pod.Plan, error) {
 	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
 		return nil, err
 	}
 	name := func(service string) string { return ContainerName(in.Identity, service) }
+	user := agent.SidecarUser(in.Agent, in.Host)
 	cs := egress.Containers(name, egress.Input{
 		Image:    in.SidecarImage,
 		Dir:      ServiceDir(in, egress.Service),
-		User:     agent.SidecarUser(in.Agent, in.Host),
+		User:     user,
 		Labels:   func(service string) map[string]string { return labels(in, service) },
-		ProxyCmd: SidecarCommand,
+		ProxyCmd: func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
 	})
+	cs = append(cs, supervise.Container(name(supervise.Service), in.SidecarImage, ServiceDir(in, supervise.Service), user,
+		labels(in, supervise.Service), SidecarCommand(supervise.Service, supervise.ContainerDir)))
 	return &pod.Plan{
 		Pod: pod.PodSpec{
 			Name:   PodName(in.Identity),

@@ -17,6 +17,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -130,6 +131,15 @@ func (l *launch) run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress); err != nil {
+		return err
+	}
+	var containerfile []byte
+	if l.agent.Containerfile != "" {
+		if containerfile, err = os.ReadFile(l.agent.Containerfile); err != nil {
+			return fmt.Errorf("read %s: %w", l.agent.Containerfile, err)
+		}
+	}
+	if err := supervise.Prepare(sidecars.ServiceDir(in, supervise.Service), l.agent, in.ImageRef, containerfile); err != nil {
 		return err
 	}
 	step("prepared")

@@ -75,14 +75,7 @@ func routeLine(r config.Route) string {
 		s += " -> " + r.Upstream
 	}
 	if c := r.Credential; c != nil {
-		from := "env " + c.FromEnv
-		switch {
-		case c.FromFile != "":
-			from = "file " + c.FromFile
-		case len(c.FromCommand) > 0:
-			from = "command " + c.FromCommand[0]
-		}
-		s += fmt.Sprintf(", injects %s from %s", c.Header, from)
+		s += fmt.Sprintf(", injects %s from %s", c.Header, c.Source())
 	}
 	return s
 }

@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
 
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
@@ -61,9 +67,24 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 		return err
 	}
 	a.Workspace = m.Workspace // the workspace a bottle was made with is part of what it is
+	// An approved capability request left a Containerfile of this bottle's own.
+	if cf := filepath.Join(b.Dir, agent.Service, CapabilityFile); fileExists(cf) {
+		if a.Containerfile == "" || strings.HasPrefix(a.Context, config.Embedded) {
+			a.Context, err = b.Service(filepath.Join(agent.Service, "capability-context"))
+			if err != nil {
+				return err
+			}
+		}
+		a.Image, a.Containerfile = "", cf
+	}
 	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b}
 	if g.hasArgs {
 		l.args = g.agentArgs
 	}
 	return l.run(ctx)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/urfave/cli/v2"
 )
 
@@ -11,6 +13,7 @@ import (
 // image, one hidden subcommand per sidecar.
 func newSidecarCommand(g *globals) *cli.Command {
 	var dir, listen string
+	var wait time.Duration
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the service's state folder", Required: true, Destination: &dir}
 	return &cli.Command{
 		Name:   "sidecar",
@@ -26,6 +29,15 @@ func newSidecarCommand(g *globals) *cli.Command {
 						return fmt.Errorf("egress: %w", err)
 					}
 					return p.Serve(c.Context, listen)
+				},
+			},
+			{
+				Name: supervise.Service,
+				Flags: []cli.Flag{dirFlag,
+					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "how long a request waits for a decision", Destination: &wait}},
+				Action: func(c *cli.Context) error {
+					s := &supervise.Server{Store: supervise.Store{Dir: dir}, Wait: wait}
+					return s.Serve(c.Context, supervise.Addr)
 				},
 			},
 			{

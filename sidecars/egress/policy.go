@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,4 +136,20 @@ func (f *policyFile) get() (*Policy, error) {
 	}
 	f.cur, f.mod, f.size = &p, fi.ModTime(), fi.Size()
 	return f.cur, nil
+}
+
+// AddRoute appends a route to a bottle's routes file, atomically; the proxy
+// and the gateway pick it up without a restart.
+func AddRoute(dir string, r Route) error {
+	path := filepath.Join(dir, PolicyDir, RoutesFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read routes: %w", err)
+	}
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("read routes %s: %w", path, err)
+	}
+	p.Routes = append(p.Routes, r)
+	return writeJSON(path, p, 0o644)
 }

@@ -5,9 +5,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
+
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +40,26 @@ func main() {
 		}
 	case "gettrusting": // URL CAFILE: GET trusting only that CA, as through a tunnel route
 		out, err = requestTrusting(args[0], args[1])
+	case "mcp-egress": // HOST PORT REASON
+		port, _ := strconv.Atoi(args[1])
+		out, err = callTool("request_egress", map[string]any{"host": args[0], "ports": []int{port}, "reason": args[2]})
+	case "mcp-capability": // FILE REASON
+		var b []byte
+		if b, err = os.ReadFile(args[0]); err == nil {
+			out, err = callTool("request_capability", map[string]any{"containerfile": string(b), "reason": args[1]})
+		}
+	case "mcp-status": // ID
+		out, err = callTool("request_status", map[string]any{"id": args[0]})
+	case "mcp-notify": // MESSAGE
+		out, err = callTool("notify", map[string]any{"message": args[0]})
+	case "mcp-image": // prints the image this bottle runs, from current_config, alone
+		out, err = callTool("current_config", map[string]any{})
+		if err == nil {
+			var cc struct{ Image string }
+			json.Unmarshal([]byte(out), &cc)
+			fmt.Println(cc.Image)
+			return
+		}
 	case "retry": // URL SECONDS: GET until 200
 		deadline := time.Now().Add(parseSeconds(args[1]))
 		for {
@@ -45,11 +69,13 @@ func main() {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-	case "noproxy": // URL: GET with the proxy variables unset
-		for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
-			os.Unsetenv(v)
+	case "noproxy": // URL: GET ignoring the proxy variables, straight to the host
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+		var resp *http.Response
+		if resp, err = client.Get(args[0]); err == nil {
+			resp.Body.Close()
+			out = resp.Status
 		}
-		out, err = request(http.MethodGet, args[0], "", nil)
 	case "tcp": // host:port
 		var c net.Conn
 		c, err = net.DialTimeout("tcp", args[0], 3*time.Second)
@@ -112,6 +138,37 @@ func requestTrusting(url, caFile string) (string, error) {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return string(b), nil
+}
+
+// callTool calls a tool of the bottle's supervise MCP server and returns its
+// status (for request tools) and text.
+func callTool(name string, args map[string]any) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "probe", Version: "1"}, nil)
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: os.Getenv("BOTTLE_SUPERVISE_URL")}, nil)
+	if err != nil {
+		return "", err
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	var text []string
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			text = append(text, t.Text)
+		}
+	}
+	if res.IsError {
+		return "", fmt.Errorf("tool error: %s", strings.Join(text, " "))
+	}
+	status := ""
+	if m, ok := res.StructuredContent.(map[string]any); ok && m["status"] != nil {
+		status = fmt.Sprint(m["status"], " ", m["id"], " ")
+	}
+	return status + strings.Join(text, " "), nil
 }
 
 func parseSeconds(s string) time.Duration {

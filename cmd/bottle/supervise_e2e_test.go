@@ -1,0 +1,138 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitRequest polls bottle requests until a pending one appears, and returns
+// its bottle and id.
+func (ee *egressEnv) waitRequest(t *testing.T, kind string) (string, string) {
+	t.Helper()
+	var id, req string
+	poll(t, 60*time.Second, "a pending "+kind+" request", func() bool {
+		out, _, code := ee.run("requests", "--json")
+		if code != 0 {
+			return false
+		}
+		var rs []struct {
+			Identity string `json:"identity"`
+			ID       string `json:"id"`
+			Kind     string `json:"kind"`
+		}
+		json.Unmarshal([]byte(out), &rs)
+		for _, r := range rs {
+			if r.Kind == kind {
+				id, req = r.Identity, r.ID
+				return true
+			}
+		}
+		return false
+	})
+	return id, req
+}
+
+func startBackground(t *testing.T, cmd *exec.Cmd) *strings.Builder {
+	t.Helper()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func TestSuperviseEgressApprovedThenDenied(t *testing.T) {
+	later := newUpstream(t, false)
+	ee := newEgressEnv(t, "")
+	cmd := ee.command("start", "--yes", "p", "--", strings.Join([]string{
+		`probe get http://later.example.test/before`,
+		`probe mcp-egress later.example.test 80 "the build fetches from it"`,
+		`probe get http://later.example.test/after`,
+		`probe mcp-egress denied.example.test 443 "curiosity"`,
+		`probe mcp-notify "done for now"`,
+	}, "; "))
+	out := startBackground(t, cmd)
+
+	id, req := ee.waitRequest(t, "egress")
+	listing := ee.mustRun("requests")
+	if !strings.Contains(listing, req) || !strings.Contains(listing, "later.example.test:80") || !strings.Contains(listing, "the build fetches from it") {
+		t.Errorf("bottle requests:\n%s", listing)
+	}
+	ee.mustRun("approve", "--upstream", later.URL, id, req)
+	_, req2 := ee.waitRequest(t, "egress")
+	ee.mustRun("deny", "--reason", "not needed for this task", id, req2)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bottle: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("agent output:\n%s", out.String())
+	}
+	checks := []struct{ prefix, has string }{
+		{"fail get http://later.example.test/before", "status 403"},
+		{"ok mcp-egress", "approved " + req},
+		{"ok get http://later.example.test/after", "hello from upstream /after"},
+		{"ok mcp-egress", "denied " + req2},
+		{"ok mcp-notify", "delivered"},
+	}
+	for i, c := range checks {
+		if !strings.HasPrefix(lines[i], c.prefix) || !strings.Contains(lines[i], c.has) {
+			t.Errorf("line %d: %q, want %q ... %q", i, lines[i], c.prefix, c.has)
+		}
+	}
+	if !strings.Contains(lines[3], "not needed for this task") {
+		t.Errorf("the deny reason did not reach the agent: %s", lines[3])
+	}
+	ee.assertClean()
+}
+
+func TestSuperviseCapabilityRebuildsAndResumes(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	// The agent leaves a note in its home, then asks for an image with a new tool.
+	cmd := ee.command("start", "--yes", "p", "--", strings.Join([]string{
+		`echo "from before the restart" > $HOME/note`,
+		`printf 'FROM %s\nRUN printf "#!/bin/sh\\necho newtool works\\n" > /bin/newtool && chmod 755 /bin/newtool\n' "$(probe mcp-image)" > /tmp/cf`,
+		`probe mcp-capability /tmp/cf "the tests need newtool"`,
+		`sleep 60`,
+	}, "; "))
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out := startBackground(t, cmd)
+	id, req := ee.waitRequest(t, "capability")
+	approved := ee.mustRun("approve", id, req)
+	if !strings.Contains(approved, "bottle resume "+id) {
+		t.Errorf("approve output: %s", approved)
+	}
+	cmd.Wait()
+	if !strings.Contains(out.String(), "approved "+req) || !strings.Contains(out.String(), "will now stop and restart") {
+		t.Errorf("the agent was not told: %s", out.String())
+	}
+	if !strings.Contains(errb.String(), "bottle resume "+id) {
+		t.Errorf("start should end with the resume hint: %s", errb.String())
+	}
+	if p := ee.pods(); len(p) != 0 {
+		t.Errorf("the bottle was not torn down: %v", p)
+	}
+	ls := ee.mustRun("ls")
+	if !strings.Contains(ls, "bottle resume "+id) {
+		t.Errorf("ls should show how to resume:\n%s", ls)
+	}
+	res, errs, code := ee.run("resume", "--yes", id, "--", "newtool; cat $HOME/note")
+	if code != 0 || res != "newtool works\nfrom before the restart\n" || !strings.Contains(errs, "built from "+filepath.Join(ee.rootDir(), id, "agent", "Containerfile")) {
+		t.Errorf("resume: code %d, out %q, stderr %s", code, res, errs)
+	}
+	log, err := os.ReadFile(filepath.Join(ee.rootDir(), id, "supervise", "approvals.jsonl"))
+	if err != nil || !strings.Contains(string(log), `"decision":"approved"`) || !strings.Contains(string(log), req) {
+		t.Errorf("approvals log: %s %v", log, err)
+	}
+	ee.mustRun("rm", id)
+	ee.assertClean()
+}

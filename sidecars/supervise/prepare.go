@@ -1,0 +1,65 @@
+package supervise
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// currentConfig is what current_config shows the agent: never a secret.
+type currentConfig struct {
+	Agent         string        `json:"agent"`
+	Image         string        `json:"image"` // the image the agent runs now, to build FROM
+	Containerfile string        `json:"containerfile,omitempty"`
+	Egress        []configRoute `json:"egress"`
+}
+
+type configRoute struct {
+	Host       string `json:"host"`
+	Ports      []int  `json:"ports"`
+	Intercept  bool   `json:"intercept"`
+	Credential string `json:"credential,omitempty"` // the header it injects and where from, not the value
+}
+
+// Prepare writes the supervise folder: the configuration the agent may read,
+// and an empty requests folder. Requests of an earlier run stay: a pending
+// request survives a restart.
+func Prepare(dir string, a *config.Agent, imageRef string, containerfile []byte) error {
+	if err := os.MkdirAll(filepath.Join(dir, RequestsDir), 0o700); err != nil {
+		return fmt.Errorf("prepare supervise: %w", err)
+	}
+	os.Remove(filepath.Join(dir, ReadyFile))
+	cc := currentConfig{Agent: a.Name, Image: imageRef, Containerfile: string(containerfile), Egress: []configRoute{}}
+	for _, r := range a.Egress {
+		cr := configRoute{Host: r.Host, Ports: r.PortList(), Intercept: r.Intercepts()}
+		if c := r.Credential; c != nil {
+			cr.Credential = c.Header + " from " + c.Source()
+		}
+		cc.Egress = append(cc.Egress, cr)
+	}
+	data, err := json.MarshalIndent(cc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
+}
+
+// Container plans the supervise sidecar, in the pod.
+func Container(name, image, dir, user string, labels map[string]string, cmd []string) pod.Container {
+	return pod.Container{
+		Name:      name,
+		Service:   Service,
+		Image:     pod.Image{Ref: image},
+		Command:   cmd,
+		User:      user,
+		Mounts:    []pod.Mount{{Source: dir, Target: ContainerDir}},
+		Labels:    labels,
+		Resources: pod.Resources{MemoryBytes: 128 << 20, Pids: 256},
+		Ready:     filepath.Join(dir, ReadyFile),
+	}
+}

@@ -1,0 +1,178 @@
+// Package supervise lets the agent ask for what it lacks and a person
+// answer: an MCP server in the pod writes each request as a file in the
+// supervise state folder, and the host side (bottle requests, approve, deny,
+// the dashboard) reads and decides them there, with no network path into the pod.
+package supervise
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// Service is the sidecar's name and state subfolder.
+const Service = "supervise"
+
+// Paths.
+const (
+	RequestsDir   = "requests" // one JSON file per request
+	ConfigFile    = "current-config.json"
+	ApprovalsFile = "approvals.jsonl" // every decision, appended
+	ReadyFile     = "ready"
+	Addr          = "127.0.0.1:7100"
+	URL           = "http://" + Addr + "/mcp"
+	ContainerDir  = "/run/bottle/supervise"
+)
+
+// Kinds of request.
+const (
+	KindEgress     = "egress"
+	KindCapability = "capability"
+	KindNotify     = "notify"
+)
+
+// Statuses of a request.
+const (
+	StatusPending  = "pending"
+	StatusApproved = "approved"
+	StatusDenied   = "denied"
+	StatusNoted    = "noted" // a notification: nothing to decide
+)
+
+// Request is one thing the agent asked for.
+type Request struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+	// Egress requests.
+	Host  string `json:"host,omitempty"`
+	Ports []int  `json:"ports,omitempty"`
+	// Capability requests: a whole new Containerfile.
+	Containerfile string `json:"containerfile,omitempty"`
+	// Notifications.
+	Message string `json:"message,omitempty"`
+
+	Status    string    `json:"status"`
+	Decision  string    `json:"decision_reason,omitempty"`
+	DecidedBy string    `json:"decided_by,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitempty"`
+}
+
+// Store is a bottle's supervise folder.
+type Store struct{ Dir string }
+
+func (s Store) path(id string) string { return filepath.Join(s.Dir, RequestsDir, id+".json") }
+
+// NewID mints a short request id.
+func NewID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "r" + hex.EncodeToString(b)
+}
+
+// Put writes a request atomically.
+func (s Store) Put(r *Request) error {
+	if err := os.MkdirAll(filepath.Join(s.Dir, RequestsDir), 0o700); err != nil {
+		return fmt.Errorf("store request: %w", err)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(s.path(r.ID), append(data, '\n'), 0o600)
+}
+
+// ErrNoRequest is returned for an unknown request id.
+var ErrNoRequest = errors.New("no such request")
+
+// Get reads one request.
+func (s Store) Get(id string) (*Request, error) {
+	if strings.ContainsAny(id, "/\\.") || id == "" {
+		return nil, fmt.Errorf("request %q: %w", id, ErrNoRequest)
+	}
+	data, err := os.ReadFile(s.path(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("request %q: %w", id, ErrNoRequest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Request
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read request %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// List returns every request, oldest first.
+func (s Store) List() ([]*Request, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, RequestsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Request
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if r, err := s.Get(id); err == nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// Approval is one line of the approvals log.
+type Approval struct {
+	Time     time.Time `json:"time"`
+	By       string    `json:"by"`
+	Request  string    `json:"request"`
+	Kind     string    `json:"kind"`
+	What     string    `json:"what"`
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Decide records a decision on a pending request and appends it to the log.
+func (s Store) Decide(id, status, reason, by string) (*Request, error) {
+	r, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != StatusPending {
+		return nil, fmt.Errorf("request %s is already %s", id, r.Status)
+	}
+	r.Status, r.Decision, r.DecidedBy, r.DecidedAt = status, reason, by, time.Now().UTC()
+	if err := s.Put(r); err != nil {
+		return nil, err
+	}
+	what := r.Host
+	if r.Kind == KindCapability {
+		what = "Containerfile change"
+	}
+	line, _ := json.Marshal(Approval{Time: r.DecidedAt, By: by, Request: id, Kind: r.Kind, What: what, Decision: status, Reason: reason})
+	f, err := os.OpenFile(filepath.Join(s.Dir, ApprovalsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("approvals log: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return nil, fmt.Errorf("approvals log: %w", err)
+	}
+	return r, nil
+}
