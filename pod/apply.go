@@ -110,21 +110,48 @@ var ReadyTimeout = 20 * time.Second
 // StartSidecars starts every container but the main one, in plan order, and
 // waits for each to be ready.
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
-	var g errgroup.Group
-	for _, ct := range p.Containers {
-		if ct.Main {
-			continue
+	start := func(ct Container) error {
+		if err := c.StartContainer(ctx, ct.Name); err != nil {
+			return err
 		}
-		g.Go(func() error {
-			if err := c.StartContainer(ctx, ct.Name); err != nil {
-				return err
-			}
-			if ct.Ready == "" {
-				return nil
-			}
-			return c.waitReady(ctx, ct)
-		})
+		if ct.Ready == "" {
+			return nil
+		}
+		return c.waitReady(ctx, ct)
 	}
+	var outside, inPod []Container
+	for _, ct := range p.Containers {
+		switch {
+		case ct.Main:
+		case ct.OutsidePod:
+			outside = append(outside, ct)
+		default:
+			inPod = append(inPod, ct)
+		}
+	}
+	var g errgroup.Group
+	for _, ct := range outside {
+		g.Go(func() error { return start(ct) })
+	}
+	// The first container started in a pod starts its infra container; two
+	// at once race for it (Podman 5: "cannot get namespace path unless
+	// container is running"), so one goes first and the rest follow together.
+	g.Go(func() error {
+		if len(inPod) == 0 {
+			return nil
+		}
+		if err := c.StartContainer(ctx, inPod[0].Name); err != nil {
+			return err
+		}
+		var rest errgroup.Group
+		if inPod[0].Ready != "" {
+			rest.Go(func() error { return c.waitReady(ctx, inPod[0]) })
+		}
+		for _, ct := range inPod[1:] {
+			rest.Go(func() error { return start(ct) })
+		}
+		return rest.Wait()
+	})
 	return g.Wait()
 }
 
