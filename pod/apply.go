@@ -234,8 +234,10 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 	return int(code), nil
 }
 
-// RemoveBottle removes a bottle's pod and the containers it has outside the
-// pod, found by its identity label.
+// RemoveBottle removes a bottle's containers, in its pod and beside it
+// (found by the identity label), side by side, then the pod with what is
+// left of it (the infra container). Podman's own pod removal goes one
+// container at a time.
 func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
@@ -245,9 +247,6 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 	}
 	var g errgroup.Group
 	for _, ct := range list {
-		if ct.Pod != "" {
-			continue
-		}
 		g.Go(func() error {
 			if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
 				return c.errorf(err, "remove container %s", ct.Names)
@@ -255,10 +254,13 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 			return nil
 		})
 	}
-	if podName != "" {
-		g.Go(func() error { return c.RemovePod(ctx, podName) })
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return g.Wait()
+	if podName == "" {
+		return nil
+	}
+	return c.RemovePod(ctx, podName)
 }
 
 // RemovePod removes a pod and its containers, whatever state they are in. A
