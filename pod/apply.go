@@ -247,6 +247,9 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 	}
 	var g errgroup.Group
 	for _, ct := range list {
+		if ct.IsInfra { // it goes with its pod, and only so
+			continue
+		}
 		g.Go(func() error {
 			if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
 				return c.errorf(err, "remove container %s", ct.Names)
@@ -254,13 +257,12 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	err = g.Wait()
+	if podName != "" {
+		// The pod goes even if a container would not: removing it takes them too.
+		err = errors.Join(err, c.RemovePod(ctx, podName))
 	}
-	if podName == "" {
-		return nil
-	}
-	return c.RemovePod(ctx, podName)
+	return err
 }
 
 // RemovePod removes a pod and its containers, whatever state they are in. A
