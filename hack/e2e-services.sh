@@ -45,8 +45,8 @@ printf '# the end-to-end tests'"'"' registry on loopback, plain HTTP\n[[registry
 rootful_sock=/run/podman/podman.sock
 if ! curl -sf --unix-socket "$rootful_sock" http://d/_ping >/dev/null 2>&1; then
 	mkdir -p /run/podman
-	setsid podman system service --time=0 "unix://$rootful_sock" >"$run/rootful.log" 2>&1 < /dev/null &
-	wait_sock "$rootful_sock" "$run/rootful.log"
+	setsid podman system service --time=0 "unix://$rootful_sock" >"$run/rootful-service.log" 2>&1 < /dev/null &
+	wait_sock "$rootful_sock" "$run/rootful-service.log"
 fi
 
 # Rootless user and service.
@@ -57,8 +57,8 @@ xdg=/run/user/$uid
 mkdir -p "$xdg/podman"; chown -R "$user:" "$xdg"; chmod 700 "$xdg"
 rootless_sock=$xdg/podman/podman.sock
 if ! curl -sf --unix-socket "$rootless_sock" http://d/_ping >/dev/null 2>&1; then
-	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /; XDG_RUNTIME_DIR=$xdg setsid podman system service --time=0 unix://$rootless_sock" >"$run/rootless.log" 2>&1 < /dev/null &
-	wait_sock "$rootless_sock" "$run/rootless.log"
+	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /; XDG_RUNTIME_DIR=$xdg setsid podman system service --time=0 unix://$rootless_sock" >"$run/rootless-service.log" 2>&1 < /dev/null &
+	wait_sock "$rootless_sock" "$run/rootless-service.log"
 fi
 
 "$here/base-image.sh"

@@ -354,7 +354,10 @@ func isNotFound(err error) bool {
 	if errors.As(err, &ec) && ec.Code() == 404 {
 		return true
 	}
-	return false
+	// Two removals racing (teardown and bottle rm): the loser hears it from
+	// libpod's database, with a 500.
+	msg := err.Error()
+	return strings.Contains(msg, "no such pod") || strings.Contains(msg, "no such container")
 }
 
 func ptr[T any](v T) *T { return &v }
