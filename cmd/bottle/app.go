@@ -72,6 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newRequestsCommand(g),
 			newApproveCommand(g),
 			newDenyCommand(g),
+			newDashboardCommand(g),
 			newConfigCommand(g),
 			newVersionCommand(g),
 			newSidecarCommand(g),

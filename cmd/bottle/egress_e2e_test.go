@@ -53,10 +53,13 @@ func (u *upstream) requests() ([]*http.Request, []string) {
 }
 
 // newUpstream starts an upstream, HTTPS with its own CA when tlsOn.
-func newUpstream(t *testing.T, tlsOn bool) *upstream {
+func newUpstream(t *testing.T, tlsOn bool) *upstream { return newUpstreamOn(t, tlsOn, "127.0.0.1") }
+
+// newUpstreamOn starts an upstream on one loopback address.
+func newUpstreamOn(t *testing.T, tlsOn bool, ip string) *upstream {
 	t.Helper()
 	u := &upstream{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,25 +168,35 @@ func newDenyCommand(g *globals) *cli.Command {
 	}
 }
 
-// runDecide carries out a decision. An approval acts first (the route is
-// live, the Containerfile written) and is recorded after, so an agent told
-// "approved" finds it done.
+// runDecide carries out a decision and reports it.
 func runDecide(ctx context.Context, g *globals, id, reqID, status string, o *decideOptions) error {
-	root, err := state.DefaultRoot()
+	msg, err := decide(ctx, id, reqID, status, o)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(g.stdout, msg)
+	return nil
+}
+
+// decide carries out a decision. An approval acts first (the route is live,
+// the Containerfile written) and is recorded after, so an agent told
+// "approved" finds it done. It returns what happened, in a line.
+func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (string, error) {
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return "", err
+	}
 	b, err := root.Open(id)
 	if err != nil {
-		return err
+		return "", err
 	}
 	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}
 	r, err := store.Get(reqID)
 	if err != nil {
-		return fmt.Errorf("bottle %s: %w", id, err)
+		return "", fmt.Errorf("bottle %s: %w", id, err)
 	}
 	if r.Status != supervise.StatusPending {
-		return fmt.Errorf("request %s of %s is %s: nothing to decide", reqID, id, r.Status)
+		return "", fmt.Errorf("request %s of %s is %s: nothing to decide", reqID, id, r.Status)
 	}
 	restart := false
 	if status == supervise.StatusApproved {
@@ -194,37 +204,36 @@ func runDecide(ctx context.Context, g *globals, id, reqID, status string, o *dec
 		case supervise.KindEgress:
 			route := egress.Route{Host: r.Host, Ports: r.Ports, Intercept: true, Upstream: o.upstream}
 			if err := egress.AddRoute(filepath.Join(b.Dir, egress.Service), route); err != nil {
-				return err
+				return "", err
 			}
 		case supervise.KindCapability:
 			if err := state.WriteFileAtomic(filepath.Join(b.Dir, agent.Service, CapabilityFile), []byte(r.Containerfile), 0o644); err != nil {
-				return err
+				return "", err
 			}
 			if err := b.Preserve("capability " + reqID + " approved"); err != nil {
-				return err
+				return "", err
 			}
 			restart = true
 		}
 	}
 	if _, err := store.Decide(reqID, status, o.reason, whoami()); err != nil {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(g.stdout, "%s %s of %s\n", status, reqID, id)
+	msg := fmt.Sprintf("%s %s of %s", status, reqID, id)
 	if !restart {
-		return nil
+		return msg, nil
 	}
 	// Let the agent's pending tool call hear the answer before its bottle goes.
 	time.Sleep(1500 * time.Millisecond)
 	conn, err := pod.Connect(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close()
 	if err := conn.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(g.stdout, "bottle %s stopped for its new image; carry on with: bottle resume %s\n", id, id)
-	return nil
+	return msg + fmt.Sprintf("\nbottle %s stopped for its new image; carry on with: bottle resume %s", id, id), nil
 }
 
 func whoami() string {

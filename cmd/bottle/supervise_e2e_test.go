@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,4 +136,73 @@ func TestSuperviseCapabilityRebuildsAndResumes(t *testing.T) {
 	}
 	ee.mustRun("rm", id)
 	ee.assertClean()
+}
+
+func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
+	// An upstream on 127.0.0.2: an address the agent may ask for by name (an
+	// IP literal route names itself), and that is not in NO_PROXY.
+	later := newUpstreamOn(t, false, "127.0.0.2")
+	ee := newEgressEnv(t, "")
+	agentCmd := ee.command("start", "--yes", "p", "--", strings.Join([]string{
+		`probe mcp-egress 127.0.0.2 ` + later.Port + ` "fetch the fixtures"`,
+		`probe getproxied http://127.0.0.2:` + later.Port + `/fixtures`,
+		`probe mcp-egress second.example.test 443 "just in case"`,
+	}, "; "))
+	out := startBackground(t, agentCmd)
+
+	session := fmt.Sprintf("bottle-dash-%d", time.Now().UnixNano())
+	tmux := func(args ...string) string {
+		b, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, b)
+		}
+		return string(b)
+	}
+	dash := ee.command("dashboard")
+	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
+	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
+	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+
+	_, req := ee.waitRequest(t, "egress")
+	pollScreen(t, screen, "the request on the dashboard", req)
+	if s := screen(); !strings.Contains(s, "fetch the fixtures") || !strings.Contains(s, "bottle dashboard") || len(strings.Split(strings.TrimRight(s, "\n"), "\n")) > 24 {
+		t.Errorf("dashboard at 80x24:\n%s", s)
+	}
+	tmux("send-keys", "-t", session, "Tab")
+	tmux("send-keys", "-t", session, "a")
+	pollScreen(t, screen, "the second request", "second.example.test")
+	pollScreen(t, screen, "the egress audit on the dashboard", "allow GET 127.0.0.2")
+	tmux("send-keys", "-t", session, "d")
+	tmux("send-keys", "-t", session, "-l", "out of scope")
+	tmux("send-keys", "-t", session, "Enter")
+	if err := agentCmd.Wait(); err != nil {
+		t.Fatalf("agent: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "approved "+req) || !strings.Contains(lines[1], "hello from upstream /fixtures") ||
+		!strings.Contains(lines[2], "denied") || !strings.Contains(lines[2], "out of scope") {
+		t.Errorf("agent saw:\n%s\ndashboard:\n%s", out.String(), screen())
+	}
+	tmux("send-keys", "-t", session, "q")
+	poll(t, 10*time.Second, "the dashboard to quit", func() bool {
+		return exec.Command("tmux", "-L", session, "has-session", "-t", session).Run() != nil
+	})
+	ee.assertClean()
+}
+
+// pollScreen waits for text on a terminal screen, and shows the screen if it never comes.
+func pollScreen(t *testing.T, screen func() string, what, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := screen()
+		if strings.Contains(s, text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (%q); the screen:\n%s", what, text, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -68,6 +69,20 @@ func main() {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	case "getproxied": // URL: GET through $HTTP_PROXY even for a loopback address, as curl does (Go never proxies those)
+		var pu *url.URL
+		if pu, err = url.Parse(os.Getenv("HTTP_PROXY")); err == nil {
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+			var resp *http.Response
+			if resp, err = client.Get(args[0]); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				out = fmt.Sprintf("%s %s", resp.Status, b)
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+				}
+			}
 		}
 	case "noproxy": // URL: GET ignoring the proxy variables, straight to the host
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
