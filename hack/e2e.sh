@@ -22,7 +22,13 @@ cp bin/bottle "$run/bin/bottle"
 CGO_ENABLED=0 go build -o "$run/bin/probe" ./cmd/bottle/testdata/probe
 rm -rf "$run/benign" && cp -r sidecars/egress/dlp/testdata/benign "$run/benign"
 chmod -R a+rX "$run/benign"
-export BOTTLE_E2E_PROBE="$run/bin/probe" BOTTLE_E2E_CORPUS="$run/benign"
+# The real Claude Code, from the npm registry: its native binary needs only glibc.
+if ! [ -x "$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude" ]; then
+	command -v npm >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	mkdir -p "$run/npm" && (cd "$run/npm" && npm install --silent --no-audit --no-fund @anthropic-ai/claude-code >/dev/null)
+fi
+chmod -R a+rX "$run/npm"
+export BOTTLE_E2E_PROBE="$run/bin/probe" BOTTLE_E2E_CORPUS="$run/benign" BOTTLE_E2E_CLAUDE="$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
 chmod 755 "$run" "$run/bin" "$run/bin/"*
 
 total_pass=0 total_fail=0
@@ -45,7 +51,7 @@ summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 uid=$(id -u "$user")
 extra=$(printf '%q ' "$@")
 echo "=== e2e rootless as $user"
-env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
 summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
 
 # Podman 5.x, rootful, beside the host's: the bindings must work with both.

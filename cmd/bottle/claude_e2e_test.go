@@ -1,0 +1,181 @@
+//go:build e2e
+
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// messagesAPI stands in for the Anthropic Messages API on the host's
+// loopback: it answers with server-sent events, as the real one does, and
+// records each request's key and conversation.
+type messagesAPI struct {
+	URL, CAFile string
+	mu          sync.Mutex
+	keys        []string
+	convs       [][]json.RawMessage
+}
+
+func newMessagesAPI(t *testing.T) *messagesAPI {
+	t.Helper()
+	api := &messagesAPI{}
+	caPEM, cert := testCert(t)
+	api.CAFile = filepath.Join(t.TempDir(), "api-ca.pem")
+	os.WriteFile(api.CAFile, caPEM, 0o644)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: api}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	api.URL = "https://" + ln.Addr().String()
+	return api
+}
+
+func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.URL.Path != "/v1/messages" {
+		return // connectivity checks and the like: 200, empty
+	}
+	var req struct {
+		Stream   bool              `json:"stream"`
+		Messages []json.RawMessage `json:"messages"`
+	}
+	json.Unmarshal(body, &req)
+	a.mu.Lock()
+	a.keys = append(a.keys, r.Header.Get("x-api-key"))
+	a.convs = append(a.convs, req.Messages)
+	n := len(a.convs)
+	a.mu.Unlock()
+	text := fmt.Sprintf("stand-in reply number %d", n)
+	w.Header().Set("Content-Type", "text/event-stream")
+	ev := func(name string, data any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+	}
+	usage := map[string]int{"input_tokens": 10, "output_tokens": 5}
+	ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": fmt.Sprintf("msg_%d", n), "type": "message", "role": "assistant", "model": "claude-stand-in", "content": []any{}, "stop_reason": nil, "usage": usage}})
+	ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text}})
+	ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": usage})
+	ev("message_stop", map[string]any{"type": "message_stop"})
+}
+
+func (a *messagesAPI) seen() ([]string, [][]json.RawMessage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.keys...), append([][]json.RawMessage(nil), a.convs...)
+}
+
+// claudeImage lays out a build context for an image with the real Claude
+// Code: the base image, the glibc its native binary links, and the binary.
+func claudeImage(t *testing.T, dir string) {
+	t.Helper()
+	bin := os.Getenv("BOTTLE_E2E_CLAUDE")
+	if bin == "" {
+		t.Fatal("BOTTLE_E2E_CLAUDE must name Claude Code's native binary (hack/e2e.sh installs it from npm)")
+	}
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	cf := "FROM " + baseImage() + "\n"
+	for _, lib := range []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/librt.so.1",
+		"/lib/x86_64-linux-gnu/libpthread.so.0", "/lib/x86_64-linux-gnu/libdl.so.2", "/lib/x86_64-linux-gnu/libm.so.6"} {
+		real, err := filepath.EvalSymlinks(lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, real, filepath.Join(dir, "lib", filepath.Base(lib)))
+		cf += fmt.Sprintf("COPY lib/%s %s\n", filepath.Base(lib), lib)
+	}
+	copyFile(t, bin, filepath.Join(dir, "claude"))
+	cf += "COPY claude /usr/local/bin/claude\nENV PATH=/usr/local/bin:/bin\n"
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRealClaudeCodeThroughTheProxyAndResume(t *testing.T) {
+	api := newMessagesAPI(t)
+	key := make([]byte, 16)
+	rand.Read(key)
+	secret := "sk-ant-api03-e2e-" + hex.EncodeToString(key)
+	e := newEnv(t, fmt.Sprintf(`
+[agents.cc]
+extends = "claude"
+containerfile = "ccimg/Containerfile"
+memory = "1g"
+replace_egress = true
+[[agents.cc.egress]]
+host = "api.anthropic.com"
+ports = [443]
+upstream = "%s"
+upstream_ca = "%s"
+[agents.cc.egress.credential]
+header = "x-api-key"
+from_env = "ANTHROPIC_API_KEY"
+agent_env = "ANTHROPIC_API_KEY"
+`, api.URL, api.CAFile))
+	claudeImage(t, filepath.Join(e.dir, "ccimg"))
+	e.extraEnv = []string{"ANTHROPIC_API_KEY=" + secret}
+
+	out, errs, code := e.run("start", "--yes", "--keep", "cc", "--", "-p", "say hello")
+	if code != 0 || !strings.Contains(out, "stand-in reply number 1") {
+		t.Fatalf("claude -p in a bottle: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	m := regexp.MustCompile(`bottle resume (cc-[0-9a-z]{5})`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("no resume hint: %s", errs)
+	}
+	id := m[1]
+	out, errs, code = e.run("resume", "--yes", id, "--", "--continue", "-p", "and again")
+	if code != 0 || !strings.Contains(out, "stand-in reply number 2") {
+		t.Fatalf("claude --continue after resume: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+
+	keys, convs := api.seen()
+	if len(keys) != 2 {
+		t.Fatalf("the stand-in saw %d conversations, want 2", len(keys))
+	}
+	for i, k := range keys {
+		if k != secret {
+			t.Errorf("request %d carried x-api-key %q, want the injected secret", i+1, k)
+		}
+	}
+	second, _ := json.Marshal(convs[1])
+	if !strings.Contains(string(second), "say hello") || !strings.Contains(string(second), "stand-in reply number 1") {
+		t.Errorf("after resume, the conversation should carry the earlier turn:\n%.2000s", second)
+	}
+	// The agent only ever held the placeholder: nothing it can read has the key.
+	filepath.Walk(filepath.Join(e.rootDir(), id, "agent"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && fi.Size() < 64<<20 {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), secret) {
+				t.Errorf("the key is in %s, which the agent can read", p)
+			}
+		}
+		return nil
+	})
+	e.mustRun("rm", id)
+	e.assertClean()
+}
