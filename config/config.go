@@ -22,22 +22,27 @@ const Embedded = "embedded:"
 
 // Agent is one effective, merged and validated agent profile.
 type Agent struct {
-	Name          string            `json:"name"`
-	Image         string            `json:"image,omitempty"`
-	Containerfile string            `json:"containerfile,omitempty"`
-	Context       string            `json:"context,omitempty"`
-	Command       []string          `json:"command"`
-	Args          []string          `json:"args,omitempty"`
-	Env           map[string]string `json:"env,omitempty"`
-	Prompt        string            `json:"prompt,omitempty"`
-	PromptFile    string            `json:"prompt_file,omitempty"`
-	Workspace     string            `json:"workspace"`
-	Runtime       string            `json:"runtime"`
-	Memory        string            `json:"memory,omitempty"`
-	MemoryBytes   int64             `json:"-"`
-	CPUs          float64           `json:"cpus,omitempty"`
-	Pids          int64             `json:"pids,omitempty"`
-	Egress        []Route           `json:"egress,omitempty"`
+	Name          string   `json:"name"`
+	Image         string   `json:"image,omitempty"`
+	Containerfile string   `json:"containerfile,omitempty"`
+	Context       string   `json:"context,omitempty"`
+	Command       []string `json:"command"`
+	Args          []string `json:"args,omitempty"`
+	// AlwaysArgs follow the arguments on every launch, even when -- replaces
+	// them; {supervise_url} in them becomes the supervise sidecar's URL.
+	AlwaysArgs []string `json:"always_args,omitempty"`
+	// ResumeArgs follow them when a kept bottle is resumed.
+	ResumeArgs  []string          `json:"resume_args,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Prompt      string            `json:"prompt,omitempty"`
+	PromptFile  string            `json:"prompt_file,omitempty"`
+	Workspace   string            `json:"workspace"`
+	Runtime     string            `json:"runtime"`
+	Memory      string            `json:"memory,omitempty"`
+	MemoryBytes int64             `json:"-"`
+	CPUs        float64           `json:"cpus,omitempty"`
+	Pids        int64             `json:"pids,omitempty"`
+	Egress      []Route           `json:"egress,omitempty"`
 }
 
 // Workspace modes and runtimes.

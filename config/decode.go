@@ -43,6 +43,8 @@ type rawProfile struct {
 	Context       string            `toml:"context"`
 	Command       []string          `toml:"command"`
 	Args          []string          `toml:"args"`
+	AlwaysArgs    []string          `toml:"always_args"`
+	ResumeArgs    []string          `toml:"resume_args"`
 	Env           map[string]string `toml:"env"`
 	Prompt        string            `toml:"prompt"`
 	PromptFile    string            `toml:"prompt_file"`

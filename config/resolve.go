@@ -145,6 +145,12 @@ func merge(a *Agent, d definition) {
 	if set["args"] {
 		a.Args = slices.Clone(raw.Args)
 	}
+	if set["always_args"] {
+		a.AlwaysArgs = slices.Clone(raw.AlwaysArgs)
+	}
+	if set["resume_args"] {
+		a.ResumeArgs = slices.Clone(raw.ResumeArgs)
+	}
 	if set["env"] {
 		if a.Env == nil {
 			a.Env = map[string]string{}
@@ -193,6 +199,8 @@ func (a *Agent) clone() *Agent {
 	c := *a
 	c.Command = slices.Clone(a.Command)
 	c.Args = slices.Clone(a.Args)
+	c.AlwaysArgs = slices.Clone(a.AlwaysArgs)
+	c.ResumeArgs = slices.Clone(a.ResumeArgs)
 	c.Env = maps.Clone(a.Env)
 	c.Egress = slices.Clone(a.Egress)
 	return &c

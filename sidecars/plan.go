@@ -24,6 +24,7 @@ type Input struct {
 	StateRoot string // the folder holding every bottle's state
 	Host      agent.Host
 	Args      []string // agent arguments given after --, replacing the profile's
+	Resume    bool     // a kept bottle carrying on
 	Version   string
 	// SidecarImage is the image the sidecars run: the bottle binary itself.
 	SidecarImage string
@@ -54,15 +55,17 @@ func ServiceDir(in Input, service string) string {
 func AgentInput(in Input) agent.Input {
 	dir := ServiceDir(in, agent.Service)
 	return agent.Input{
-		Agent:       in.Agent,
-		ImageRef:    in.ImageRef,
-		Workdir:     in.Workdir,
-		StateDir:    dir,
-		Host:        in.Host,
-		Args:        in.Args,
-		Labels:      labels(in, agent.Service),
-		ExtraEnv:    agentEnv(in),
-		ExtraMounts: egress.AgentMounts(dir),
+		Agent:        in.Agent,
+		ImageRef:     in.ImageRef,
+		Workdir:      in.Workdir,
+		StateDir:     dir,
+		Host:         in.Host,
+		Args:         in.Args,
+		Resume:       in.Resume,
+		SuperviseURL: supervise.URL,
+		Labels:       labels(in, agent.Service),
+		ExtraEnv:     agentEnv(in),
+		ExtraMounts:  egress.AgentMounts(dir),
 	}
 }
 

@@ -140,7 +140,7 @@ agent_env = "ANTHROPIC_API_KEY"
 	claudeImage(t, filepath.Join(e.dir, "ccimg"))
 	e.extraEnv = []string{"ANTHROPIC_API_KEY=" + secret}
 
-	out, errs, code := e.run("start", "--yes", "--keep", "cc", "--", "-p", "say hello")
+	out, errs, code := e.run("start", "--yes", "--keep", "cc", "--", "-p", "say hello", "--debug")
 	if code != 0 || !strings.Contains(out, "stand-in reply number 1") {
 		t.Fatalf("claude -p in a bottle: code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
@@ -149,12 +149,24 @@ agent_env = "ANTHROPIC_API_KEY"
 		t.Fatalf("no resume hint: %s", errs)
 	}
 	id := m[1]
-	out, errs, code = e.run("resume", "--yes", id, "--", "--continue", "-p", "and again")
+	// The profile adds --continue on resume by itself.
+	out, errs, code = e.run("resume", "--yes", id, "--", "-p", "and again")
 	if code != 0 || !strings.Contains(out, "stand-in reply number 2") {
 		t.Fatalf("claude --continue after resume: code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 
 	keys, convs := api.seen()
+	// The profile registers the supervise server: Claude Code's own debug log
+	// (kept in the bottle's home) shows it connected and found tools.
+	logs, _ := filepath.Glob(filepath.Join(e.rootDir(), id, "agent", "home", ".claude", "debug", "*.txt"))
+	connected := false
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		connected = connected || (strings.Contains(string(b), `MCP server "bottle": Successfully connected`) && strings.Contains(string(b), `"hasTools":true`))
+	}
+	if !connected {
+		t.Errorf("Claude Code did not connect to the bottle's supervise server (debug logs: %v)", logs)
+	}
 	if len(keys) != 2 {
 		t.Fatalf("the stand-in saw %d conversations, want 2", len(keys))
 	}

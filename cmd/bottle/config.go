@@ -70,6 +70,8 @@ type shownProfile struct {
 	Context       string            `toml:"context,omitempty"`
 	Command       []string          `toml:"command"`
 	Args          []string          `toml:"args,omitempty"`
+	AlwaysArgs    []string          `toml:"always_args,omitempty"`
+	ResumeArgs    []string          `toml:"resume_args,omitempty"`
 	Env           map[string]string `toml:"env,omitempty"`
 	Prompt        string            `toml:"prompt,omitempty"`
 	PromptFile    string            `toml:"prompt_file,omitempty"`
@@ -100,7 +102,7 @@ func runConfigShow(g *globals, name string) error {
 	for _, n := range names {
 		a := cfg.Agents[n]
 		out["agents"][n] = shownProfile{
-			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args,
+			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs,
 			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
 			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids,
 		}

@@ -85,6 +85,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 		Workdir:   l.workdir,
 		StateRoot: root.Dir,
 		Args:      l.args,
+		Resume:    l.resume != nil,
 		Version:   version,
 		Host:      hostOf(conn, l.workdir),
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/pod"
@@ -81,7 +82,10 @@ type Input struct {
 	StateDir string // the agent's state subfolder
 	Host     Host
 	Args     []string // replace the profile's args when set
-	Labels   map[string]string
+	Resume   bool     // a kept bottle carrying on: the profile's resume_args follow
+	// SuperviseURL replaces {supervise_url} in always_args.
+	SuperviseURL string
+	Labels       map[string]string
 	// ExtraEnv and ExtraMounts come from the sidecars (proxy, CA); ExtraEnv wins over the profile's.
 	ExtraEnv    map[string]string
 	ExtraMounts []pod.Mount
@@ -94,9 +98,15 @@ func Container(name string, in Input) (pod.Container, error) {
 	if err != nil {
 		return pod.Container{}, err
 	}
-	args := a.Args
+	args := slices.Clone(a.Args)
 	if in.Args != nil {
-		args = in.Args
+		args = slices.Clone(in.Args)
+	}
+	for _, x := range a.AlwaysArgs {
+		args = append(args, strings.ReplaceAll(x, "{supervise_url}", in.SuperviseURL))
+	}
+	if in.Resume {
+		args = append(args, a.ResumeArgs...)
 	}
 	ws := in.Workdir
 	if a.Workspace == config.WorkspaceCopy {
