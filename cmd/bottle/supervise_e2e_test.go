@@ -163,9 +163,15 @@ func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
 	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
 	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
 	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+	gone := func() bool { return exec.Command("tmux", "-L", session, "has-session", "-t", session).Run() != nil }
 
 	_, req := ee.waitRequest(t, "egress")
 	pollScreen(t, screen, "the request on the dashboard", req)
+	// A pending request outlives the dashboard: quit, start it again, still there.
+	tmux("send-keys", "-t", session, "q")
+	poll(t, 10*time.Second, "the first dashboard to quit", gone)
+	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
+	pollScreen(t, screen, "the request on a new dashboard", req)
 	if s := screen(); !strings.Contains(s, "fetch the fixtures") || !strings.Contains(s, "bottle dashboard") || len(strings.Split(strings.TrimRight(s, "\n"), "\n")) > 24 {
 		t.Errorf("dashboard at 80x24:\n%s", s)
 	}
@@ -185,9 +191,7 @@ func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
 		t.Errorf("agent saw:\n%s\ndashboard:\n%s", out.String(), screen())
 	}
 	tmux("send-keys", "-t", session, "q")
-	poll(t, 10*time.Second, "the dashboard to quit", func() bool {
-		return exec.Command("tmux", "-L", session, "has-session", "-t", session).Run() != nil
-	})
+	poll(t, 10*time.Second, "the dashboard to quit", gone)
 	ee.assertClean()
 }
 
