@@ -32,7 +32,10 @@ type Agent struct {
 	// them; {supervise_url} in them becomes the supervise sidecar's URL.
 	AlwaysArgs []string `json:"always_args,omitempty"`
 	// ResumeArgs follow them when a kept bottle is resumed.
-	ResumeArgs  []string          `json:"resume_args,omitempty"`
+	ResumeArgs []string `json:"resume_args,omitempty"`
+	// AutoResume lets the dashboard resume the bottle itself once an image
+	// change it approved has been torn down.
+	AutoResume  bool              `json:"auto_resume,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
 	Prompt      string            `json:"prompt,omitempty"`
 	PromptFile  string            `json:"prompt_file,omitempty"`

@@ -45,6 +45,7 @@ type rawProfile struct {
 	Args          []string          `toml:"args"`
 	AlwaysArgs    []string          `toml:"always_args"`
 	ResumeArgs    []string          `toml:"resume_args"`
+	AutoResume    bool              `toml:"auto_resume"`
 	Env           map[string]string `toml:"env"`
 	Prompt        string            `toml:"prompt"`
 	PromptFile    string            `toml:"prompt_file"`

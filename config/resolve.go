@@ -151,6 +151,9 @@ func merge(a *Agent, d definition) {
 	if set["resume_args"] {
 		a.ResumeArgs = slices.Clone(raw.ResumeArgs)
 	}
+	if set["auto_resume"] {
+		a.AutoResume = raw.AutoResume
+	}
 	if set["env"] {
 		if a.Env == nil {
 			a.Env = map[string]string{}

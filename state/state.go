@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,8 @@ type Metadata struct {
 	StartedAt   time.Time `json:"started_at"`
 	// Args are the agent arguments given after -- at start, kept for resume.
 	Args []string `json:"args,omitempty"`
+	// AutoResume: the dashboard resumes this bottle after an approved image change.
+	AutoResume bool `json:"auto_resume,omitempty"`
 }
 
 // Root is the folder that holds every bottle's state.
@@ -198,6 +201,15 @@ func (b *Bottle) Metadata() (Metadata, error) {
 // Preserve marks the bottle to be kept at session end.
 func (b *Bottle) Preserve(reason string) error {
 	return WriteFileAtomic(filepath.Join(b.Dir, PreserveFile), []byte(reason+"\n"), 0o600)
+}
+
+// PreserveReason is why the bottle is kept, or "" if it is not.
+func (b *Bottle) PreserveReason() string {
+	data, err := os.ReadFile(filepath.Join(b.Dir, PreserveFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 // Preserved reports whether the bottle is marked to be kept.

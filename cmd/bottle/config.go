@@ -72,6 +72,7 @@ type shownProfile struct {
 	Args          []string          `toml:"args,omitempty"`
 	AlwaysArgs    []string          `toml:"always_args,omitempty"`
 	ResumeArgs    []string          `toml:"resume_args,omitempty"`
+	AutoResume    bool              `toml:"auto_resume,omitempty"`
 	Env           map[string]string `toml:"env,omitempty"`
 	Prompt        string            `toml:"prompt,omitempty"`
 	PromptFile    string            `toml:"prompt_file,omitempty"`
@@ -102,7 +103,7 @@ func runConfigShow(g *globals, name string) error {
 	for _, n := range names {
 		a := cfg.Agents[n]
 		out["agents"][n] = shownProfile{
-			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs,
+			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs, AutoResume: a.AutoResume,
 			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
 			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids,
 		}

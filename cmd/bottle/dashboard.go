@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func runDashboard(ctx context.Context, g *globals) error {
 	ti := textinput.New()
 	ti.Placeholder = "why (the agent reads this)"
 	ti.CharLimit = 200
-	m := &dashboard{ctx: ctx, conn: conn, root: root, reason: ti}
+	m := &dashboard{ctx: ctx, conn: conn, root: root, reason: ti, resumed: map[string]bool{}, config: g.config}
 	m.refresh()
 	_, err = tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(g.stdin), tea.WithOutput(g.stdout)).Run()
 	if err == tea.ErrProgramKilled && ctx.Err() != nil {
@@ -79,6 +80,9 @@ type dashboard struct {
 	width   int
 	height  int
 
+	resumed map[string]bool // preserve reasons this dashboard has resumed already
+	config  string          // --config, passed on to a resume it starts
+
 	denying bool // the reason prompt is open
 	reason  textinput.Model
 	viewing string // a capability request's diff, shown full screen
@@ -106,12 +110,52 @@ func (m *dashboard) refresh() {
 			}
 		}
 	}
+	m.autoResume()
 	m.bottleI = clamp(m.bottleI, len(m.bottles))
 	m.reqI = clamp(m.reqI, len(m.requests))
 	m.audit = nil
 	if b := m.selectedBottle(); b != nil && b.State != "" {
 		m.audit = tail(filepath.Join(b.State, egress.Service, egress.AuditFile), 6)
 	}
+}
+
+// autoResume resumes, detached, each bottle whose profile asks for it and
+// that was torn down for an approved image change, once per change.
+func (m *dashboard) autoResume() {
+	for _, r := range m.bottles {
+		if r.Status != statusPreserved || r.State == "" {
+			continue
+		}
+		b := &state.Bottle{ID: r.Identity, Dir: r.State}
+		reason := b.PreserveReason()
+		if !strings.HasPrefix(reason, "capability ") || m.resumed[r.Identity+" "+reason] {
+			continue
+		}
+		if meta, err := b.Metadata(); err != nil || !meta.AutoResume {
+			continue
+		}
+		m.resumed[r.Identity+" "+reason] = true
+		exe, err := os.Executable()
+		if err != nil {
+			m.status = "error: " + err.Error()
+			continue
+		}
+		args := []string{"resume", "--yes", "--detach", r.Identity}
+		if m.config != "" {
+			args = append([]string{"--config", m.config}, args...)
+		}
+		out, err := exec.CommandContext(m.ctx, exe, args...).CombinedOutput()
+		if err != nil {
+			m.status = fmt.Sprintf("error: resume %s: %s", r.Identity, lastLineOf(out))
+			continue
+		}
+		m.status = "resumed " + r.Identity + " with its new image"
+	}
+}
+
+func lastLineOf(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 func clamp(i, n int) int {

@@ -106,6 +106,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 	l.meta = state.Metadata{
 		Identity: b.ID, Agent: l.agent.Name, Workdir: l.workdir, Workspace: l.agent.Workspace,
 		Runtime: l.agent.Runtime, Image: in.ImageRef, Version: version, StartedAt: time.Now().UTC(), Args: l.args,
+		AutoResume: l.agent.AutoResume,
 	}
 	if l.resume != nil {
 		if old, err := l.resume.Metadata(); err == nil {

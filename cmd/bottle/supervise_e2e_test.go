@@ -210,3 +210,42 @@ func pollScreen(t *testing.T, screen func() string, what, text string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestDashboardAutoResumesAfterApprovedImageChange(t *testing.T) {
+	ee := newEgressEnv(t, `
+[agents.ar]
+extends = "p"
+auto_resume = true
+`)
+	// Run once: ask for a new tool. Resumed with it: leave proof in the workspace.
+	cmd := ee.command("start", "--yes", "ar", "--", strings.Join([]string{
+		`if command -v newtool >/dev/null; then newtool > /workspace/resumed; cat $HOME/note >> /workspace/resumed; exit 0; fi`,
+		`echo "kept home" > $HOME/note`,
+		`printf 'FROM %s\nRUN printf "#!/bin/sh\\necho newtool works\\n" > /bin/newtool && chmod 755 /bin/newtool\n' "$(probe mcp-image)" > /tmp/cf`,
+		`probe mcp-capability /tmp/cf "needs newtool"`,
+		`sleep 60`,
+	}, "; "))
+	startBackground(t, cmd)
+
+	session := fmt.Sprintf("bottle-auto-%d", time.Now().UnixNano())
+	dash := ee.command("dashboard")
+	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
+	if out, err := exec.Command("tmux", "-L", session, "new-session", "-d", "-x", "100", "-y", "30", "-s", session, shell).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+
+	id, req := ee.waitRequest(t, "capability")
+	ee.mustRun("approve", id, req)
+	cmd.Wait()
+	resumed := filepath.Join(ee.workdir, "resumed")
+	poll(t, 90*time.Second, "the dashboard to resume the bottle with its new image", func() bool {
+		b, _ := os.ReadFile(resumed)
+		return string(b) == "newtool works\nkept home\n"
+	})
+	if ls := ee.mustRun("ls"); !strings.Contains(ls, id) {
+		t.Errorf("the resumed bottle is not listed:\n%s", ls)
+	}
+	ee.mustRun("rm", id)
+	ee.assertClean()
+}
