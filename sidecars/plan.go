@@ -28,6 +28,9 @@ type Input struct {
 	Version   string
 	// SidecarImage is the image the sidecars run: the bottle binary itself.
 	SidecarImage string
+	// GitGuard are read-only mounts over the workspace repository's hooks and
+	// config (agent.GitGuard), found before planning.
+	GitGuard []pod.Mount
 }
 
 // PodName is the name of a bottle's pod.
@@ -66,6 +69,7 @@ func AgentInput(in Input) agent.Input {
 		Labels:       labels(in, agent.Service),
 		ExtraEnv:     agentEnv(in),
 		ExtraMounts:  egress.AgentMounts(dir),
+		GitGuard:     in.GitGuard,
 	}
 }
 

@@ -498,3 +498,70 @@ runtime = "runsc"
 	}
 	e.assertClean()
 }
+
+// gitImage lays out a build context for an image with the host's git and the
+// libraries it links.
+func gitImage(t *testing.T, dir string) {
+	t.Helper()
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	cf := "FROM " + baseImage() + "\n"
+	for _, f := range []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+		"/lib/x86_64-linux-gnu/libz.so.1", "/usr/bin/git"} {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, real, filepath.Join(dir, "lib", filepath.Base(f)))
+		cf += fmt.Sprintf("COPY lib/%s %s\n", filepath.Base(f), f)
+	}
+	cf += "ENV PATH=/usr/bin:/bin\n"
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
+}
+
+func TestBindWorkspaceGitHooksAndConfigReadOnly(t *testing.T) {
+	e := newEnv(t, `
+[agents.git]
+containerfile = "gitimg/Containerfile"
+command = ["/bin/sh", "-c"]
+`)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", e.workdir, "-c", "safe.directory=*", "-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	git("init", "-q")
+	os.WriteFile(filepath.Join(e.workdir, "file"), []byte("one\n"), 0o644)
+	git("add", "file")
+	git("commit", "-qm", "first")
+	if !rootless() {
+		exec.Command("chown", "-R", "1000:1000", e.workdir).Run()
+	}
+	configBefore, _ := os.ReadFile(filepath.Join(e.workdir, ".git", "config"))
+
+	out := e.mustRun("start", "--yes", "git", "--", strings.Join([]string{
+		`cd /workspace && git config --global user.name agent 2>&1 && git config --global user.email agent@bottle`,
+		`echo two >> file && git commit -qam "agent commit" 2>&1 && echo commit-ok`,
+		`(echo '#!/bin/sh' > .git/hooks/pre-commit) 2>/dev/null && echo hook-written || echo hook-refused`,
+		`git config core.hooksPath /tmp 2>&1 && echo config-written || echo config-refused`,
+		`git config core.fsmonitor /tmp/x 2>/dev/null && echo fsmonitor-written || echo fsmonitor-refused`,
+	}, "; "))
+	for _, want := range []string{"commit-ok", "hook-refused", "config-refused", "fsmonitor-refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("agent output lacks %s:\n%s", want, out)
+		}
+	}
+	if log := git("log", "--format=%s"); !strings.HasPrefix(log, "agent commit\n") {
+		t.Errorf("the agent's commit is not in the host repository: %q", log)
+	}
+	if after, _ := os.ReadFile(filepath.Join(e.workdir, ".git", "config")); string(after) != string(configBefore) {
+		t.Errorf(".git/config changed:\n%s", after)
+	}
+	if _, err := os.Stat(filepath.Join(e.workdir, ".git", "hooks", "pre-commit")); err == nil {
+		t.Error("a hook appeared in the host repository")
+	}
+	e.assertClean()
+}

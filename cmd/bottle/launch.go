@@ -99,6 +99,9 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.SidecarImage, err = pod.SidecarRef(exe); err != nil {
 		return err
 	}
+	if in.GitGuard, err = agent.GitGuard(l.workdir, sidecars.ServiceDir(in, agent.Service)); err != nil {
+		return err
+	}
 	plan, err := sidecars.Build(in)
 	if err != nil {
 		return err

@@ -89,6 +89,10 @@ type Input struct {
 	// ExtraEnv and ExtraMounts come from the sidecars (proxy, CA); ExtraEnv wins over the profile's.
 	ExtraEnv    map[string]string
 	ExtraMounts []pod.Mount
+	// GitGuard are the read-only mounts that keep a bind workspace's
+	// repository from being changed into something that runs on the host
+	// (see GitGuard).
+	GitGuard []pod.Mount
 }
 
 // Container plans the agent's container.
@@ -125,6 +129,9 @@ func Container(name string, in Input) (pod.Container, error) {
 		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
 	}
 	mounts = append(mounts, in.ExtraMounts...)
+	if a.Workspace == config.WorkspaceBind {
+		mounts = append(mounts, in.GitGuard...)
+	}
 	if a.Prompt != "" || a.PromptFile != "" {
 		mounts = append(mounts, pod.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
 		env["BOTTLE_PROMPT_FILE"] = PromptPath
@@ -210,4 +217,38 @@ func chownIfRoot(path string, uid, gid int) error {
 		return fmt.Errorf("prepare %s: %w", path, err)
 	}
 	return nil
+}
+
+// GitGuard returns read-only mounts over the parts of a repository in the
+// working directory that make git run code on the host later: .git/hooks,
+// and .git/config (core.hooksPath, core.fsmonitor, filter drivers and
+// aliases all live there). The agent's git still commits, branches and
+// reads status: those write elsewhere under .git. A missing hooks folder is
+// covered by an empty one from the agent's state, so none can be made.
+// stateDir is the agent's state folder. It reads the file system, so it
+// runs before planning; a .git that is a file (a worktree) is left alone.
+func GitGuard(workdir, stateDir string) ([]pod.Mount, error) {
+	gitDir := filepath.Join(workdir, ".git")
+	fi, err := os.Stat(gitDir)
+	if err != nil || !fi.IsDir() {
+		return nil, nil
+	}
+	var out []pod.Mount
+	hooks := filepath.Join(gitDir, "hooks")
+	if fi, err := os.Stat(hooks); err == nil && fi.IsDir() {
+		out = append(out, pod.Mount{Source: hooks, Target: Workspace + "/.git/hooks", ReadOnly: true})
+	} else {
+		empty := filepath.Join(stateDir, "no-hooks")
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("guard %s: %w", hooks, err)
+		}
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			return nil, fmt.Errorf("guard %s: %w", hooks, err)
+		}
+		out = append(out, pod.Mount{Source: empty, Target: Workspace + "/.git/hooks", ReadOnly: true})
+	}
+	if _, err := os.Stat(filepath.Join(gitDir, "config")); err == nil {
+		out = append(out, pod.Mount{Source: filepath.Join(gitDir, "config"), Target: Workspace + "/.git/config", ReadOnly: true})
+	}
+	return out, nil
 }
