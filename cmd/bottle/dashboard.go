@@ -158,6 +158,14 @@ func lastLineOf(b []byte) string {
 	return lines[len(lines)-1]
 }
 
+// bottle is the row's state folder, or nil for a pod whose state is gone.
+func (r *bottleRow) bottle() *state.Bottle {
+	if r.State == "" {
+		return nil
+	}
+	return &state.Bottle{ID: r.Identity, Dir: r.State}
+}
+
 func clamp(i, n int) int {
 	if i >= n {
 		i = n - 1
@@ -228,16 +236,12 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.viewing = containerfileDiff(r)
 		}
 	case "s":
-		if b := m.selectedBottle(); b != nil && b.Pod != "" {
-			m.act("stopped "+b.Identity, m.conn.StopPod(m.ctx, b.Pod))
+		if b := m.selectedBottle(); b != nil {
+			m.act("stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity, stopBottle(m.ctx, m.conn, b.bottle(), b.Identity))
 		}
 	case "x":
 		if b := m.selectedBottle(); b != nil {
-			err := m.conn.RemoveBottle(m.ctx, b.Pod, b.Identity)
-			if err == nil && b.State != "" {
-				err = (&state.Bottle{ID: b.Identity, Dir: b.State}).Remove()
-			}
-			m.act("removed "+b.Identity, err)
+			m.act("removed "+b.Identity, removeBottle(m.ctx, m.conn, b.bottle(), b.Identity))
 		}
 	case "r":
 		m.refresh()

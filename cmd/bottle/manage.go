@@ -58,24 +58,40 @@ func newStopCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if b != nil {
-					// A stopped bottle is one the user wants back: keep its state.
-					if err := b.Preserve("stopped"); err != nil {
-						return err
-					}
-				}
-				err = conn.StopPod(c.Context, sidecars.PodName(id))
-				if errors.As(err, new(*pod.NotFoundError)) {
-					err = nil // nothing runs: stopped already
-				}
-				if err != nil {
-					return err
-				}
-				// The gateway lives beside the pod: it goes with it.
-				return conn.RemoveBottle(c.Context, "", id)
+				return stopBottle(c.Context, conn, b, id)
 			})
 		},
 	}
+}
+
+// stopBottle stops a bottle's pod and keeps its state: a stopped bottle is
+// one the user wants back. b is nil for a pod whose state is gone.
+func stopBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string) error {
+	if b != nil {
+		if err := b.Preserve("stopped"); err != nil {
+			return err
+		}
+	}
+	err := conn.StopPod(ctx, sidecars.PodName(id))
+	if errors.As(err, new(*pod.NotFoundError)) {
+		err = nil // nothing runs: stopped already
+	}
+	if err != nil {
+		return err
+	}
+	// The gateway lives beside the pod: it goes with it.
+	return conn.RemoveBottle(ctx, "", id)
+}
+
+// removeBottle removes a bottle's containers, pod and state.
+func removeBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string) error {
+	if err := conn.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
+		return err
+	}
+	if b != nil {
+		return b.Remove()
+	}
+	return nil
 }
 
 func newRmCommand(g *globals) *cli.Command {
@@ -93,13 +109,7 @@ func newRmCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if err := conn.RemoveBottle(c.Context, sidecars.PodName(id), id); err != nil {
-					return err
-				}
-				if b != nil {
-					return b.Remove()
-				}
-				return nil
+				return removeBottle(c.Context, conn, b, id)
 			})
 		},
 	}

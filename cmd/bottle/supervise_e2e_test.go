@@ -249,3 +249,48 @@ auto_resume = true
 	ee.mustRun("rm", id)
 	ee.assertClean()
 }
+
+func TestDashboardDiffStopAndRemove(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	agentCmd := ee.command("start", "--yes", "p", "--", `probe mcp-capability-add "RUN echo added > /added" "needs a file"; trap 'exit 0' TERM; sleep 120 & wait`)
+	startBackground(t, agentCmd)
+
+	session := fmt.Sprintf("bottle-dash2-%d", time.Now().UnixNano())
+	tmux := func(args ...string) string {
+		b, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, b)
+		}
+		return string(b)
+	}
+	dash := ee.command("dashboard")
+	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
+	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
+	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+
+	id, req := ee.waitRequest(t, "capability")
+	pollScreen(t, screen, "the capability request", req)
+	tmux("send-keys", "-t", session, "Tab")
+	tmux("send-keys", "-t", session, "v")
+	pollScreen(t, screen, "the Containerfile diff", "+RUN echo added > /added")
+	if s := screen(); !strings.Contains(s, "COPY probe /bin/probe") || !strings.Contains(s, "needs a file") {
+		t.Errorf("the diff should show the current Containerfile around the addition, and the reason:\n%s", s)
+	}
+	tmux("send-keys", "-t", session, "Escape")
+	tmux("send-keys", "-t", session, "d")
+	tmux("send-keys", "-t", session, "-l", "not today")
+	tmux("send-keys", "-t", session, "Enter")
+	pollScreen(t, screen, "the denial", "denied "+req)
+
+	tmux("send-keys", "-t", session, "Tab") // back to the bottles
+	tmux("send-keys", "-t", session, "s")
+	pollScreen(t, screen, "the bottle stopped and kept", "bottle resume "+id)
+	agentCmd.Wait() // its session ends with the agent, keeping the state
+	if s := ee.states(); len(s) != 1 {
+		t.Errorf("a stopped bottle keeps its state: %v", s)
+	}
+	tmux("send-keys", "-t", session, "x")
+	pollScreen(t, screen, "the bottle removed", "removed "+id)
+	ee.assertClean()
+}

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -29,9 +31,11 @@ type EgressArgs struct {
 	Reason string `json:"reason" jsonschema:"why the work needs it, for the person deciding"`
 }
 
-// CapabilityArgs are request_capability's arguments.
+// CapabilityArgs are request_capability's arguments: a whole Containerfile,
+// or lines to add to the current one.
 type CapabilityArgs struct {
-	Containerfile string `json:"containerfile" jsonschema:"the whole new Containerfile for this bottle"`
+	Containerfile string `json:"containerfile,omitempty" jsonschema:"the whole new Containerfile for this bottle"`
+	Addition      string `json:"addition,omitempty" jsonschema:"or: lines to add at the end of the current Containerfile, such as RUN apt-get install -y jq"`
 	Reason        string `json:"reason" jsonschema:"why the work needs it"`
 }
 
@@ -85,10 +89,11 @@ func (s *Server) MCP() *mcp.Server {
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "request_capability", Description: "Ask for a change to this bottle's image: give the whole new Containerfile and the reason. If approved, the bottle restarts with it and the conversation carries on."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, a CapabilityArgs) (*mcp.CallToolResult, Outcome, error) {
-			if a.Containerfile == "" {
-				return nil, Outcome{}, errors.New("containerfile is empty")
+			cf, err := s.proposed(a)
+			if err != nil {
+				return nil, Outcome{}, err
 			}
-			return s.ask(ctx, &Request{Kind: KindCapability, Containerfile: a.Containerfile, Reason: a.Reason})
+			return s.ask(ctx, &Request{Kind: KindCapability, Containerfile: cf, Reason: a.Reason})
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "request_status", Description: "The status of an earlier request: pending, approved or denied, with the person's reason."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs) (*mcp.CallToolResult, Outcome, error) {
@@ -107,6 +112,34 @@ func (s *Server) MCP() *mcp.Server {
 			return result(r)
 		})
 	return srv
+}
+
+// proposed is the Containerfile a capability request asks for: the one given,
+// or the current one (FROM the current image when the profile has none) plus
+// the addition.
+func (s *Server) proposed(a CapabilityArgs) (string, error) {
+	switch {
+	case (a.Containerfile == "") == (a.Addition == ""):
+		return "", errors.New("give either containerfile or addition")
+	case a.Containerfile != "":
+		return a.Containerfile, nil
+	}
+	var cc currentConfig
+	data, err := os.ReadFile(filepath.Join(s.Store.Dir, ConfigFile))
+	if err != nil {
+		return "", fmt.Errorf("read the current configuration: %w", err)
+	}
+	if err := json.Unmarshal(data, &cc); err != nil {
+		return "", fmt.Errorf("read the current configuration: %w", err)
+	}
+	base := cc.Containerfile
+	if base == "" {
+		base = "FROM " + cc.Image + "\n"
+	}
+	if !strings.HasSuffix(base, "\n") {
+		base += "\n"
+	}
+	return base + strings.TrimSpace(a.Addition) + "\n", nil
 }
 
 // ask files a request and waits, bounded, for the decision.

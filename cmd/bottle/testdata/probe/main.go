@@ -49,6 +49,8 @@ func main() {
 		if b, err = os.ReadFile(args[0]); err == nil {
 			out, err = callTool("request_capability", map[string]any{"containerfile": string(b), "reason": args[1]})
 		}
+	case "mcp-capability-add": // LINES REASON
+		out, err = callTool("request_capability", map[string]any{"addition": args[0], "reason": args[1]})
 	case "mcp-status": // ID
 		out, err = callTool("request_status", map[string]any{"id": args[0]})
 	case "mcp-notify": // MESSAGE

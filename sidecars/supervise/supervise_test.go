@@ -1,0 +1,99 @@
+package supervise
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func TestStoreDecideAndLog(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	r := &Request{ID: NewID(), Kind: KindEgress, Host: "registry.npmjs.org", Ports: []int{443}, Reason: "npm install", Status: StatusPending, CreatedAt: time.Now()}
+	if err := s.Put(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("../../etc/passwd"); err == nil {
+		t.Error("a path as request id was accepted")
+	}
+	got, err := s.Decide(r.ID, StatusDenied, "not now", "alice")
+	if err != nil || got.Status != StatusDenied || got.DecidedBy != "alice" {
+		t.Fatalf("Decide = %+v, %v", got, err)
+	}
+	if _, err := s.Decide(r.ID, StatusApproved, "", "bob"); err == nil || !strings.Contains(err.Error(), "already denied") {
+		t.Errorf("a second decision: %v", err)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.Dir, ApprovalsFile))
+	for _, want := range []string{`"by":"alice"`, `"decision":"denied"`, `"reason":"not now"`, `"what":"registry.npmjs.org"`, r.ID} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("approvals log lacks %s: %s", want, log)
+		}
+	}
+	list, _ := s.List()
+	if len(list) != 1 || list[0].ID != r.ID {
+		t.Errorf("List = %v", list)
+	}
+}
+
+func TestAskWaitsBoundedThenPending(t *testing.T) {
+	s := &Server{Store: Store{Dir: t.TempDir()}, Wait: 300 * time.Millisecond}
+	start := time.Now()
+	_, out, err := s.ask(context.Background(), &Request{Kind: KindEgress, Host: "a.test", Ports: []int{443}})
+	if err != nil || out.Status != StatusPending || out.ID == "" {
+		t.Fatalf("undecided: %+v, %v", out, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("waited %s, want about %s", d, s.Wait)
+	}
+	// Decided while it waits: the answer comes back with the reason.
+	s.Wait = 10 * time.Second
+	go func() {
+		for {
+			list, _ := s.Store.List()
+			for _, r := range list {
+				if r.Host == "b.test" {
+					s.Store.Decide(r.ID, StatusDenied, "use the mirror", "carol")
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	res, out, err := s.ask(context.Background(), &Request{Kind: KindEgress, Host: "b.test", Ports: []int{443}})
+	if err != nil || out.Status != StatusDenied || out.Reason != "use the mirror" {
+		t.Fatalf("decided: %+v, %v", out, err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "use the mirror") || !strings.Contains(text, "Do not retry") {
+		t.Errorf("tool text: %v", text)
+	}
+}
+
+func TestProposedContainerfile(t *testing.T) {
+	dir := t.TempDir()
+	a := &config.Agent{Name: "x", Image: "docker.io/library/debian:bookworm-slim"}
+	if err := Prepare(dir, a, "localhost/bottle-x:1", nil); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Store: Store{Dir: dir}}
+	got, err := s.proposed(CapabilityArgs{Addition: "RUN apt-get install -y jq"})
+	if err != nil || got != "FROM localhost/bottle-x:1\nRUN apt-get install -y jq\n" {
+		t.Errorf("addition to an image profile: %q, %v", got, err)
+	}
+	if err := Prepare(dir, a, "localhost/bottle-x:2", []byte("FROM base\nRUN make")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.proposed(CapabilityArgs{Addition: "RUN make install"})
+	if got != "FROM base\nRUN make\nRUN make install\n" {
+		t.Errorf("addition to a Containerfile: %q", got)
+	}
+	for _, bad := range []CapabilityArgs{{}, {Containerfile: "FROM x", Addition: "RUN y"}} {
+		if _, err := s.proposed(bad); err == nil {
+			t.Errorf("proposed(%+v) accepted", bad)
+		}
+	}
+}
