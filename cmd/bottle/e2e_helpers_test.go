@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,81 @@ func withoutEnv(env []string, name string) []string {
 		if !strings.HasPrefix(kv, name+"=") {
 			out = append(out, kv)
 		}
+	}
+	return out
+}
+
+// terminal is a tmux window running one bottle command: keys go in, the
+// screen comes out, as a person would see it.
+type terminal struct {
+	t       *testing.T
+	session string
+}
+
+// newTerminal runs bottle ARGS in e's environment in a width x height window.
+func newTerminal(t *testing.T, e *env, width, height int, args ...string) *terminal {
+	t.Helper()
+	term := &terminal{t: t, session: fmt.Sprintf("bottle-e2e-%d", time.Now().UnixNano())}
+	term.start(e, width, height, args...)
+	t.Cleanup(func() { exec.Command("tmux", "-L", term.session, "kill-server").Run() })
+	return term
+}
+
+// start runs another command in the terminal's session (the last one ended).
+func (term *terminal) start(e *env, width, height int, args ...string) {
+	cmd := e.command(args...)
+	shell := fmt.Sprintf("cd %s && env %s %s; echo $? > %s", e.workdir,
+		strings.Join(quoteAll(cmd.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(cmd.Args), " "), filepath.Join(e.dir, "terminal-exit"))
+	os.Remove(filepath.Join(e.dir, "terminal-exit"))
+	term.tmux("new-session", "-d", "-x", fmt.Sprint(width), "-y", fmt.Sprint(height), "-s", term.session, shell)
+}
+
+func (term *terminal) tmux(args ...string) string {
+	term.t.Helper()
+	b, err := exec.Command("tmux", append([]string{"-L", term.session}, args...)...).CombinedOutput()
+	if err != nil {
+		term.t.Fatalf("tmux %v: %v: %s", args, err, b)
+	}
+	return string(b)
+}
+
+// keys sends tmux key names (Enter, Tab, Escape, or single characters).
+func (term *terminal) keys(keys ...string) {
+	for _, k := range keys {
+		term.tmux("send-keys", "-t", term.session, k)
+	}
+}
+
+// text types text literally.
+func (term *terminal) text(s string) { term.tmux("send-keys", "-t", term.session, "-l", s) }
+
+func (term *terminal) screen() string { return term.tmux("capture-pane", "-p", "-t", term.session) }
+
+// waitFor waits for text on the screen, and shows the screen if it never comes.
+func (term *terminal) waitFor(what, text string) {
+	term.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := term.screen()
+		if strings.Contains(s, text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("timed out waiting for %s (%q); the screen:\n%s", what, text, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gone reports whether the command in the terminal has ended.
+func (term *terminal) gone() bool {
+	return exec.Command("tmux", "-L", term.session, "has-session", "-t", term.session).Run() != nil
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return out
 }

@@ -444,42 +444,24 @@ func TestRootlessStartsPrivateServiceOrSaysWhatToInstall(t *testing.T) {
 func TestTerminalAttach(t *testing.T) {
 	// A real terminal, driven the way a person would: tmux sends keys, captures the screen.
 	e := newEnv(t, "")
-	done := filepath.Join(e.dir, "exit-code")
-	session := fmt.Sprintf("bottle-e2e-%d", time.Now().UnixNano())
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v: %s", args, err, out)
-		}
-		return string(out)
-	}
-	cmd := e.command("start", "--yes", "t")
-	shell := fmt.Sprintf("cd %s && env %s %s; echo $? > %s", e.workdir, strings.Join(quoteAll(cmd.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(cmd.Args), " "), done)
-	tmux("new-session", "-d", "-x", "90", "-y", "25", "-s", session, shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+	term := newTerminal(t, e, 90, 25, "start", "--yes", "t")
 	// capture-pane trims the space after the prompt: look for a line ending in "$".
 	prompt := regexp.MustCompile(`(?m)\$\s*$`)
-	poll(t, 30*time.Second, "the agent's prompt", func() bool { return prompt.MatchString(tmux("capture-pane", "-p", "-t", session)) })
-	tmux("send-keys", "-t", session, "stty size; tty; echo typed-$((6*7))", "Enter")
-	poll(t, 10*time.Second, "the agent's answer", func() bool { return strings.Contains(tmux("capture-pane", "-p", "-t", session), "typed-42") })
-	screen := tmux("capture-pane", "-p", "-t", session)
-	if !strings.Contains(screen, "25 90") || !strings.Contains(screen, "/dev/pts/") {
-		t.Errorf("the agent should see a terminal of the window's size:\n%s", screen)
+	poll(t, 30*time.Second, "the agent's prompt", func() bool { return prompt.MatchString(term.screen()) })
+	term.text("stty size; tty; echo typed-$((6*7))")
+	term.keys("Enter")
+	term.waitFor("the agent's answer", "typed-42")
+	if s := term.screen(); !strings.Contains(s, "25 90") || !strings.Contains(s, "/dev/pts/") {
+		t.Errorf("the agent should see a terminal of the window's size:\n%s", s)
 	}
-	tmux("send-keys", "-t", session, "exit 7", "Enter")
+	term.text("exit 7")
+	term.keys("Enter")
+	done := filepath.Join(e.dir, "terminal-exit")
 	poll(t, 15*time.Second, "bottle to exit", func() bool { _, err := os.Stat(done); return err == nil })
 	if code, _ := os.ReadFile(done); strings.TrimSpace(string(code)) != "7" {
 		t.Errorf("exit code through the terminal: %q, want 7", code)
 	}
 	e.assertClean()
-}
-
-func quoteAll(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return out
 }
 
 func TestRunscNotRegisteredFailsBeforeCreatingAnything(t *testing.T) {

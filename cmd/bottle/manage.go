@@ -44,9 +44,14 @@ func known(ctx context.Context, conn *pod.Conn, root state.Root, id string) (*st
 }
 
 func newStopCommand(g *globals) *cli.Command {
+	return identityCommand("stop", "stop a bottle's pod, keeping it to resume or remove", stopBottle)
+}
+
+// identityCommand is a command that acts on one bottle, found in state or in Podman.
+func identityCommand(name, usage string, act func(context.Context, *pod.Conn, *state.Bottle, string) error) *cli.Command {
 	return &cli.Command{
-		Name:      "stop",
-		Usage:     "stop a bottle's pod, keeping it to resume or remove",
+		Name:      name,
+		Usage:     usage,
 		ArgsUsage: "IDENTITY",
 		Action: func(c *cli.Context) error {
 			id, err := identityArg(c, 1)
@@ -58,7 +63,7 @@ func newStopCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				return stopBottle(c.Context, conn, b, id)
+				return act(c.Context, conn, b, id)
 			})
 		},
 	}
@@ -95,24 +100,7 @@ func removeBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id strin
 }
 
 func newRmCommand(g *globals) *cli.Command {
-	return &cli.Command{
-		Name:      "rm",
-		Usage:     "remove a bottle: its pod and its state",
-		ArgsUsage: "IDENTITY",
-		Action: func(c *cli.Context) error {
-			id, err := identityArg(c, 1)
-			if err != nil {
-				return err
-			}
-			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
-				b, err := known(c.Context, conn, root, id)
-				if err != nil {
-					return err
-				}
-				return removeBottle(c.Context, conn, b, id)
-			})
-		},
-	}
+	return identityCommand("rm", "remove a bottle: its pod and its state", removeBottle)
 }
 
 type logsOptions struct{ follow bool }

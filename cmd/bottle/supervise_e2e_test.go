@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,65 +149,34 @@ func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
 	}, "; "))
 	out := startBackground(t, agentCmd)
 
-	session := fmt.Sprintf("bottle-dash-%d", time.Now().UnixNano())
-	tmux := func(args ...string) string {
-		b, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v: %s", args, err, b)
-		}
-		return string(b)
-	}
-	dash := ee.command("dashboard")
-	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
-	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
-	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
-	gone := func() bool { return exec.Command("tmux", "-L", session, "has-session", "-t", session).Run() != nil }
-
+	term := newTerminal(t, ee.env, 80, 24, "dashboard")
 	_, req := ee.waitRequest(t, "egress")
-	pollScreen(t, screen, "the request on the dashboard", req)
+	term.waitFor("the request on the dashboard", req)
 	// A pending request outlives the dashboard: quit, start it again, still there.
-	tmux("send-keys", "-t", session, "q")
-	poll(t, 10*time.Second, "the first dashboard to quit", gone)
-	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
-	pollScreen(t, screen, "the request on a new dashboard", req)
-	if s := screen(); !strings.Contains(s, "fetch the fixtures") || !strings.Contains(s, "bottle dashboard") || len(strings.Split(strings.TrimRight(s, "\n"), "\n")) > 24 {
+	term.keys("q")
+	poll(t, 10*time.Second, "the first dashboard to quit", term.gone)
+	term.start(ee.env, 80, 24, "dashboard")
+	term.waitFor("the request on a new dashboard", req)
+	if s := term.screen(); !strings.Contains(s, "fetch the fixtures") || !strings.Contains(s, "bottle dashboard") || len(strings.Split(strings.TrimRight(s, "\n"), "\n")) > 24 {
 		t.Errorf("dashboard at 80x24:\n%s", s)
 	}
-	tmux("send-keys", "-t", session, "Tab")
-	tmux("send-keys", "-t", session, "a")
-	pollScreen(t, screen, "the second request", "second.example.test")
-	pollScreen(t, screen, "the egress audit on the dashboard", "allow GET 127.0.0.2")
-	tmux("send-keys", "-t", session, "d")
-	tmux("send-keys", "-t", session, "-l", "out of scope")
-	tmux("send-keys", "-t", session, "Enter")
+	term.keys("Tab", "a")
+	term.waitFor("the second request", "second.example.test")
+	term.waitFor("the egress audit on the dashboard", "allow GET 127.0.0.2")
+	term.keys("d")
+	term.text("out of scope")
+	term.keys("Enter")
 	if err := agentCmd.Wait(); err != nil {
 		t.Fatalf("agent: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "approved "+req) || !strings.Contains(lines[1], "hello from upstream /fixtures") ||
 		!strings.Contains(lines[2], "denied") || !strings.Contains(lines[2], "out of scope") {
-		t.Errorf("agent saw:\n%s\ndashboard:\n%s", out.String(), screen())
+		t.Errorf("agent saw:\n%s\ndashboard:\n%s", out.String(), term.screen())
 	}
-	tmux("send-keys", "-t", session, "q")
-	poll(t, 10*time.Second, "the dashboard to quit", gone)
+	term.keys("q")
+	poll(t, 10*time.Second, "the dashboard to quit", term.gone)
 	ee.assertClean()
-}
-
-// pollScreen waits for text on a terminal screen, and shows the screen if it never comes.
-func pollScreen(t *testing.T, screen func() string, what, text string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s := screen()
-		if strings.Contains(s, text) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (%q); the screen:\n%s", what, text, s)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func TestDashboardAutoResumesAfterApprovedImageChange(t *testing.T) {
@@ -227,13 +195,7 @@ auto_resume = true
 	}, "; "))
 	startBackground(t, cmd)
 
-	session := fmt.Sprintf("bottle-auto-%d", time.Now().UnixNano())
-	dash := ee.command("dashboard")
-	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
-	if out, err := exec.Command("tmux", "-L", session, "new-session", "-d", "-x", "100", "-y", "30", "-s", session, shell).CombinedOutput(); err != nil {
-		t.Fatalf("tmux: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
+	newTerminal(t, ee.env, 100, 30, "dashboard")
 
 	id, req := ee.waitRequest(t, "capability")
 	ee.mustRun("approve", id, req)
@@ -255,42 +217,25 @@ func TestDashboardDiffStopAndRemove(t *testing.T) {
 	agentCmd := ee.command("start", "--yes", "p", "--", `probe mcp-capability-add "RUN echo added > /added" "needs a file"; trap 'exit 0' TERM; sleep 120 & wait`)
 	startBackground(t, agentCmd)
 
-	session := fmt.Sprintf("bottle-dash2-%d", time.Now().UnixNano())
-	tmux := func(args ...string) string {
-		b, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v: %s", args, err, b)
-		}
-		return string(b)
-	}
-	dash := ee.command("dashboard")
-	shell := fmt.Sprintf("env %s %s", strings.Join(quoteAll(dash.Env[len(os.Environ()):]), " "), strings.Join(quoteAll(dash.Args), " "))
-	tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", session, shell)
-	t.Cleanup(func() { exec.Command("tmux", "-L", session, "kill-server").Run() })
-	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
-
+	term := newTerminal(t, ee.env, 80, 24, "dashboard")
 	id, req := ee.waitRequest(t, "capability")
-	pollScreen(t, screen, "the capability request", req)
-	tmux("send-keys", "-t", session, "Tab")
-	tmux("send-keys", "-t", session, "v")
-	pollScreen(t, screen, "the Containerfile diff", "+RUN echo added > /added")
-	if s := screen(); !strings.Contains(s, "COPY probe /bin/probe") || !strings.Contains(s, "needs a file") {
+	term.waitFor("the capability request", req)
+	term.keys("Tab", "v")
+	term.waitFor("the Containerfile diff", "+RUN echo added > /added")
+	if s := term.screen(); !strings.Contains(s, "COPY probe /bin/probe") || !strings.Contains(s, "needs a file") {
 		t.Errorf("the diff should show the current Containerfile around the addition, and the reason:\n%s", s)
 	}
-	tmux("send-keys", "-t", session, "Escape")
-	tmux("send-keys", "-t", session, "d")
-	tmux("send-keys", "-t", session, "-l", "not today")
-	tmux("send-keys", "-t", session, "Enter")
-	pollScreen(t, screen, "the denial", "denied "+req)
-
-	tmux("send-keys", "-t", session, "Tab") // back to the bottles
-	tmux("send-keys", "-t", session, "s")
-	pollScreen(t, screen, "the bottle stopped and kept", "bottle resume "+id)
+	term.keys("Escape", "d")
+	term.text("not today")
+	term.keys("Enter")
+	term.waitFor("the denial", "denied "+req)
+	term.keys("Tab", "s") // back to the bottles; stop the selected one
+	term.waitFor("the bottle stopped and kept", "bottle resume "+id)
 	agentCmd.Wait() // its session ends with the agent, keeping the state
 	if s := ee.states(); len(s) != 1 {
 		t.Errorf("a stopped bottle keeps its state: %v", s)
 	}
-	tmux("send-keys", "-t", session, "x")
-	pollScreen(t, screen, "the bottle removed", "removed "+id)
+	term.keys("x")
+	term.waitFor("the bottle removed", "removed "+id)
 	ee.assertClean()
 }
