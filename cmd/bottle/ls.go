@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -95,26 +96,16 @@ func listBottles(ctx context.Context, conn *pod.Conn, root state.Root) ([]bottle
 }
 
 func runLs(ctx context.Context, g *globals, o *lsOptions) error {
-	conn, err := pod.Connect(ctx)
-	if err != nil {
+	var rows []bottleRow
+	err := withConn(ctx, func(conn *pod.Conn, root state.Root) (err error) {
+		rows, err = listBottles(ctx, conn, root)
 		return err
-	}
-	defer conn.Close()
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return err
-	}
-	rows, err := listBottles(ctx, conn, root)
+	})
 	if err != nil {
 		return err
 	}
 	if o.json {
-		if rows == nil {
-			rows = []bottleRow{}
-		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return printJSON(g.stdout, rows)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWORKDIR")
@@ -126,6 +117,16 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), r.Workdir)
 	}
 	return tw.Flush()
+}
+
+// printJSON writes a list as indented JSON; an empty list is [], not null.
+func printJSON[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }
 
 func age(t time.Time) string {

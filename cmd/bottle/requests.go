@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/user"
@@ -82,12 +81,7 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 		}
 	}
 	if o.json {
-		if out == nil {
-			out = []bottleRequest{}
-		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(g.stdout, out)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tREQUEST\tKIND\tWHAT\tSTATUS\tAGE\tREASON")
