@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/idle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/urfave/cli/v2"
 )
@@ -28,6 +30,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
+					go trimWhenIdle(c.Context)
 					return p.Serve(c.Context, listen)
 				},
 			},
@@ -37,6 +40,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "how long a request waits for a decision", Destination: &wait}},
 				Action: func(c *cli.Context) error {
 					s := &supervise.Server{Store: supervise.Store{Dir: dir}, Wait: wait}
+					go trimWhenIdle(c.Context)
 					return s.Serve(c.Context, supervise.Addr)
 				},
 			},
@@ -48,9 +52,20 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("gateway: %w", err)
 					}
+					go trimWhenIdle(c.Context)
 					return gw.Serve(c.Context)
 				},
 			},
 		},
+	}
+}
+
+// trimWhenIdle gives back, once start-up is over, the pages of the binary
+// that start-up touched (sidecars/idle).
+func trimWhenIdle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+		idle.Trim()
 	}
 }

@@ -95,7 +95,7 @@ func run(bin string) error {
 	if err := waitFile(filepath.Join(egDir, egress.SocketDir, egress.SocketName)); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(3 * time.Second) // past start-up: the sidecars trim what it touched
 	idleRSS := rss(gw.Process.Pid, "VmRSS:") + rss(px.Process.Pid, "VmRSS:")
 	idlePSS := pss(gw.Process.Pid) + pss(px.Process.Pid)
 
