@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/pods"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
@@ -189,16 +190,28 @@ func (c *Conn) StartContainer(ctx context.Context, name string) error {
 	return nil
 }
 
-// Run attaches stdio to a created container, starts it and waits for it to
-// exit, returning its exit code. With a terminal on stdin and stdout the
-// bindings put it in raw mode and forward window size changes.
-func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	sctx := c.stream(ctx)
+// Run attaches stdio to a created container, runs before (the sidecars'
+// start) while the attach is set up, then starts the container and waits
+// for it to exit, returning its exit code. With a terminal on stdin and
+// stdout the bindings put it in raw mode and forward window size changes.
+func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer, before func() error) (int, error) {
+	// The bindings' attach swaps the HTTP transport of its connection and
+	// takes the next socket dialled as the stream: it gets a connection of
+	// its own, so the calls made meanwhile cannot be mistaken for it.
+	actx, err := bindings.NewConnection(ctx, c.URI)
+	if err != nil {
+		return -1, fmt.Errorf("connect to podman at %s: %w", c.URI, err)
+	}
 	attachErr := make(chan error, 1)
 	ready := make(chan bool)
 	go func() {
-		attachErr <- containers.Attach(sctx, name, stdin, stdout, stderr, ready, new(containers.AttachOptions).WithStream(true))
+		attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, stdin, stdout, stderr, ready, new(containers.AttachOptions).WithStream(true))
 	}()
+	beforeErr := make(chan error, 1)
+	go func() { beforeErr <- before() }()
+	if err := <-beforeErr; err != nil {
+		return -1, err
+	}
 	select {
 	case <-ready:
 	case err := <-attachErr:
@@ -213,7 +226,7 @@ func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, st
 	if err != nil {
 		return -1, err
 	}
-	// Output may still be in flight when the exit is reported: drain it, briefly.
+	// Output may still be in flight when the exit is reported: drain it.
 	select {
 	case <-attachErr:
 	case <-ctx.Done():

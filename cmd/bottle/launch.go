@@ -170,10 +170,11 @@ func (l *launch) run(ctx context.Context) (err error) {
 		return err
 	}
 	step("created")
-	if err := conn.StartSidecars(ctx, plan); err != nil {
-		return err
-	}
+	startSidecars := func() error { return conn.StartSidecars(ctx, plan) }
 	if l.detach {
+		if err := startSidecars(); err != nil {
+			return err
+		}
 		if err := conn.StartContainer(ctx, main.Name); err != nil {
 			return err
 		}
@@ -181,8 +182,8 @@ func (l *launch) run(ctx context.Context) (err error) {
 		fmt.Fprintln(l.g.stdout, b.ID)
 		return nil
 	}
-	step("sidecars ready")
-	code, err := conn.Run(ctx, main.Name, l.g.stdin, l.g.stdout, l.g.stderr)
+	step("created, starting sidecars and agent")
+	code, err := conn.Run(ctx, main.Name, l.g.stdin, l.g.stdout, l.g.stderr, startSidecars)
 	step("agent exited")
 	if err != nil {
 		return err
