@@ -15,6 +15,7 @@ echo "hello from $(hostname), uid $(id -u)"
 echo "kernel: $(cat /proc/version | cut -d" " -f1-3)"
 echo "network interfaces: $(grep -c : /proc/net/dev) (loopback only)"
 echo "workspace: $(ls /workspace)"
+echo "egress: $(wget -q -O- http://example.com/ 2>&1 | head -1) (no route: the bottle'"'"'s proxy refuses it)"
 echo "changed by the agent" > /workspace/README'
 echo "--- back on the host, the copy mode left the tree untouched: $(cat "$work/README")"
 "$repo/bin/bottle" --config "$repo/demo/config.toml" ls
