@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/state"
 )
 
 // runCLI runs the whole CLI in-process, in a temporary home and working directory.
@@ -69,5 +73,28 @@ func TestCLI(t *testing.T) {
 				t.Errorf("the error should be printed once: %q", errs)
 			}
 		})
+	}
+}
+
+func TestRequestsNeverPassTerminalEscapes(t *testing.T) {
+	// What an agent writes reaches the person's terminal only as text.
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	b := &state.Bottle{ID: "t-abcde", Dir: filepath.Join(dir, "bottle", "t-abcde")}
+	os.MkdirAll(b.Dir, 0o700)
+	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t"})
+	evil := "\x1b[2J\x1b[31mAPPROVE ME\x07\u202e"
+	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}
+	store.Put(&supervise.Request{ID: "r1", Kind: supervise.KindEgress, Host: "x.test" + evil, Ports: []int{443}, Reason: evil, Status: supervise.StatusPending, CreatedAt: time.Now()})
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"bottle", "requests"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("requests: %d %s", code, errb.String())
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") || !strings.Contains(out.String(), "APPROVE ME") {
+		t.Errorf("requests printed control characters: %q", out.String())
+	}
+	if got := printable("a\x1b[0mb\nc", true); got != "a?[0mb\nc" {
+		t.Errorf("printable = %q", got)
 	}
 }

@@ -277,9 +277,9 @@ func (m *dashboard) move(d int) {
 
 func (m *dashboard) act(msg string, err error) {
 	if err != nil {
-		m.status = "error: " + err.Error()
+		m.status = printable("error: "+err.Error(), false)
 	} else {
-		m.status = strings.ReplaceAll(msg, "\n", "; ")
+		m.status = printable(strings.ReplaceAll(msg, "\n", "; "), false)
 	}
 	m.refresh()
 }
@@ -323,7 +323,7 @@ func (m *dashboard) View() string {
 		b.WriteString(dim.Render("  none") + "\n")
 	}
 	for i, r := range m.requests {
-		line := fit(fmt.Sprintf("%s %-14s %-10s %s: %s", r.ID, r.Identity, r.Kind, requestWhat(r.Request), oneLine(r.Reason, 80)), width-2)
+		line := fit(fmt.Sprintf("%s %-14s %-10s %s: %s", printable(r.ID, false), r.Identity, printable(r.Kind, false), requestWhat(r.Request), oneLine(r.Reason, 80)), width-2)
 		b.WriteString(m.mark(paneRequests, i == m.reqI, line) + "\n")
 	}
 	if sb := m.selectedBottle(); sb != nil {
@@ -389,7 +389,7 @@ func tail(path string, n int) []string {
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s %s %s %s%s  %s", e.Time.Local().Format("15:04:05"), e.Decision, e.Method, e.Host, e.Path, e.Reason))
+		lines = append(lines, printable(fmt.Sprintf("%s %s %s %s%s  %s", e.Time.Local().Format("15:04:05"), e.Decision, e.Method, e.Host, e.Path, e.Reason), false))
 		if len(lines) > n {
 			lines = lines[1:]
 		}
@@ -410,7 +410,7 @@ func containerfileDiff(r *bottleRequest) string {
 		A: difflib.SplitLines(cur), B: difflib.SplitLines(r.Containerfile),
 		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
 	})
-	return title.Render("Containerfile change "+r.ID) + "\nreason: " + r.Reason + "\n\n" + d
+	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
 }
 
 func stateDirOf(id string) string {

@@ -86,7 +86,7 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tREQUEST\tKIND\tWHAT\tSTATUS\tAGE\tREASON")
 	for _, r := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, r.ID, r.Kind, requestWhat(r.Request), r.Status, age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, printable(r.ID, false), printable(r.Kind, false), requestWhat(r.Request), printable(r.Status, false), age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
 	}
 	return tw.Flush()
 }
@@ -98,7 +98,7 @@ func requestWhat(r *supervise.Request) string {
 		for i, p := range r.Ports {
 			ports[i] = fmt.Sprint(p)
 		}
-		return r.Host + ":" + strings.Join(ports, ",")
+		return printable(r.Host, false) + ":" + strings.Join(ports, ",")
 	case supervise.KindCapability:
 		return fmt.Sprintf("new Containerfile (%d lines)", strings.Count(r.Containerfile, "\n")+1)
 	default:
@@ -106,8 +106,23 @@ func requestWhat(r *supervise.Request) string {
 	}
 }
 
+// printable makes text that came from inside a bottle safe to show on the
+// person's terminal: control characters (escape sequences that could move
+// the cursor, recolour or hide text) become "?". Newlines stay when keepLines.
+func printable(s string, keepLines bool) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' && keepLines, r == '\t':
+			return r
+		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == '\u202e', r == '\u2066', r == '\u2067', r == '\u2068', r == '\u2069':
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(printable(s, false)), " ")
 	if len(s) > n {
 		s = s[:n-3] + "..."
 	}
@@ -184,7 +199,7 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 	if err != nil {
 		return "", err
 	}
-	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}
+	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service), Log: filepath.Join(b.Dir, supervise.ApprovalsFile)}
 	r, err := store.Get(reqID)
 	if err != nil {
 		return "", fmt.Errorf("bottle %s: %w", id, err)

@@ -129,7 +129,7 @@ func TestSuperviseCapabilityRebuildsAndResumes(t *testing.T) {
 	if code != 0 || res != "newtool works\nfrom before the restart\n" || !strings.Contains(errs, "built from "+filepath.Join(ee.rootDir(), id, "agent", "Containerfile")) {
 		t.Errorf("resume: code %d, out %q, stderr %s", code, res, errs)
 	}
-	log, err := os.ReadFile(filepath.Join(ee.rootDir(), id, "supervise", "approvals.jsonl"))
+	log, err := os.ReadFile(filepath.Join(ee.rootDir(), id, "approvals.jsonl"))
 	if err != nil || !strings.Contains(string(log), `"decision":"approved"`) || !strings.Contains(string(log), req) {
 		t.Errorf("approvals log: %s %v", log, err)
 	}

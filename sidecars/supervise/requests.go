@@ -26,7 +26,7 @@ const Service = "supervise"
 const (
 	RequestsDir   = "requests" // one JSON file per request
 	ConfigFile    = "current-config.json"
-	ApprovalsFile = "approvals.jsonl" // every decision, appended
+	ApprovalsFile = "approvals.jsonl" // every decision, appended, in the bottle's own folder
 	ReadyFile     = "ready"
 	Addr          = "127.0.0.1:7100"
 	URL           = "http://" + Addr + "/mcp"
@@ -68,8 +68,14 @@ type Request struct {
 	DecidedAt time.Time `json:"decided_at,omitempty"`
 }
 
-// Store is a bottle's supervise folder.
-type Store struct{ Dir string }
+// Store is a bottle's supervise folder. The sidecar writes requests there;
+// the host decides them, and logs each decision to Log, a file the sidecar
+// cannot reach (the bottle's own folder), so the record cannot be rewritten
+// from inside.
+type Store struct {
+	Dir string
+	Log string // the approvals log; "" for the sidecar, which never decides
+}
 
 func (s Store) path(id string) string { return filepath.Join(s.Dir, RequestsDir, id+".json") }
 
@@ -166,7 +172,10 @@ func (s Store) Decide(id, status, reason, by string) (*Request, error) {
 		what = "Containerfile change"
 	}
 	line, _ := json.Marshal(Approval{Time: r.DecidedAt, By: by, Request: id, Kind: r.Kind, What: what, Decision: status, Reason: reason})
-	f, err := os.OpenFile(filepath.Join(s.Dir, ApprovalsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if s.Log == "" {
+		return nil, errors.New("no approvals log to record the decision in")
+	}
+	f, err := os.OpenFile(s.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("approvals log: %w", err)
 	}

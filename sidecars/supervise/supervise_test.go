@@ -13,7 +13,8 @@ import (
 )
 
 func TestStoreDecideAndLog(t *testing.T) {
-	s := Store{Dir: t.TempDir()}
+	dir := t.TempDir()
+	s := Store{Dir: filepath.Join(dir, Service), Log: filepath.Join(dir, ApprovalsFile)}
 	r := &Request{ID: NewID(), Kind: KindEgress, Host: "registry.npmjs.org", Ports: []int{443}, Reason: "npm install", Status: StatusPending, CreatedAt: time.Now()}
 	if err := s.Put(r); err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestStoreDecideAndLog(t *testing.T) {
 	if _, err := s.Decide(r.ID, StatusApproved, "", "bob"); err == nil || !strings.Contains(err.Error(), "already denied") {
 		t.Errorf("a second decision: %v", err)
 	}
-	log, _ := os.ReadFile(filepath.Join(s.Dir, ApprovalsFile))
+	log, _ := os.ReadFile(s.Log)
 	for _, want := range []string{`"by":"alice"`, `"decision":"denied"`, `"reason":"not now"`, `"what":"registry.npmjs.org"`, r.ID} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("approvals log lacks %s: %s", want, log)
@@ -41,7 +42,8 @@ func TestStoreDecideAndLog(t *testing.T) {
 }
 
 func TestAskWaitsBoundedThenPending(t *testing.T) {
-	s := &Server{Store: Store{Dir: t.TempDir()}, Wait: 300 * time.Millisecond}
+	dir := t.TempDir()
+	s := &Server{Store: Store{Dir: dir, Log: filepath.Join(dir, "approvals.jsonl")}, Wait: 300 * time.Millisecond}
 	start := time.Now()
 	_, out, err := s.ask(context.Background(), &Request{Kind: KindEgress, Host: "a.test", Ports: []int{443}})
 	if err != nil || out.Status != StatusPending || out.ID == "" {
