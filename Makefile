@@ -7,7 +7,9 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/bottle
 
-.PHONY: help build unit e2e test demo bench vet setup clean
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: help build unit e2e test demo bench vet lint setup clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,6 +21,9 @@ vet: ## go vet, with the build tags
 	$(GO) vet $(GOFLAGS_TAGS) ./...
 	$(GO) vet -tags "$(TAGS) e2e" ./...
 
+lint: ## staticcheck, with the build tags
+	$(GO) run $(STATICCHECK) -tags "$(TAGS) e2e" ./...
+
 unit: ## unit tests (no Podman needed)
 	$(GO) test $(GOFLAGS_TAGS) ./...
 
@@ -28,7 +33,7 @@ setup: ## install Podman and its helpers if missing (as root), fix host quirks
 e2e: build ## end-to-end tests against real Podman, rootful and rootless
 	./hack/e2e.sh
 
-test: vet unit e2e ## everything: vet, unit tests, end-to-end tests
+test: vet lint unit e2e ## everything: vet, staticcheck, unit tests, end-to-end tests
 
 demo: setup build ## run a bottle with the built-in shell profile on a locally built image
 	./hack/demo.sh

@@ -422,3 +422,41 @@ func TestEgressRoutesReloadWithoutRestart(t *testing.T) {
 	}
 	ee.assertClean()
 }
+
+func TestEgressCredentialFromFileAndCommand(t *testing.T) {
+	fileUp, cmdUp := newUpstream(t, false), newUpstream(t, false)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "token")
+	os.WriteFile(secretFile, []byte("file-secret-0123456789\n"), 0o600)
+	ee := newEgressEnv(t, fmt.Sprintf(`
+[[agents.p.egress]]
+host = "file.example.test"
+ports = [80]
+upstream = "%s"
+[agents.p.egress.credential]
+header = "authorization"
+value = "Bearer {secret}"
+from_file = "%s"
+
+[[agents.p.egress]]
+host = "cmd.example.test"
+ports = [80]
+upstream = "%s"
+[agents.p.egress.credential]
+header = "x-token"
+from_command = ["/bin/echo", "command-secret-9876543210"]
+`, fileUp.URL, secretFile, cmdUp.URL))
+	lines := ee.probeLines("p", "probe get http://file.example.test/f; probe get http://cmd.example.test/c")
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "ok ") {
+			t.Errorf("request: %s", l)
+		}
+	}
+	if r, _ := fileUp.requests(); len(r) != 1 || r[0].Header.Get("authorization") != "Bearer file-secret-0123456789" {
+		t.Errorf("from_file: the upstream saw %v", r)
+	}
+	if r, _ := cmdUp.requests(); len(r) != 1 || r[0].Header.Get("x-token") != "command-secret-9876543210" {
+		t.Errorf("from_command: the upstream saw %v", r)
+	}
+	ee.assertClean()
+}
