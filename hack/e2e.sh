@@ -69,6 +69,22 @@ else
 	echo "e2e: the Podman 5.x service did not start"
 	total_fail=$((total_fail + 1))
 fi
+
+# Podman 5.x, rootless, as the test user. Left out: runsc (as above), the
+# rootful-only tests, and the private-service test (it starts the host's podman).
+if p5r=$(./hack/podman5-rootless.sh); then
+	su_user() { env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid $1" < /dev/null; }
+	if ! su_user "podman --remote --url unix://$p5r image exists localhost/bottle-base:latest"; then
+		save=$(su_user "mktemp /tmp/bottle-base-XXXXXX.tar")
+		su_user "podman save -o $save localhost/bottle-base:latest >/dev/null && podman --remote --url unix://$p5r load -i $save >/dev/null; rm -f $save"
+	fi
+	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
+	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
+	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"
+else
+	echo "e2e: the rootless Podman 5.x service did not start"
+	total_fail=$((total_fail + 1))
+fi
 set -e
 
 echo "e2e: $total_pass passed, $total_fail failed"
