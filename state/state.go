@@ -167,6 +167,29 @@ func (r Root) List() ([]*Bottle, error) {
 	return out, nil
 }
 
+// Unfinished lists the folders a start claimed and never described (it died
+// before writing metadata.json); Remove them once nothing holds them.
+func (r Root) Unfinished() ([]*Bottle, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var out []*Bottle
+	for _, e := range entries {
+		if !e.IsDir() || !ValidID(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(r.Dir, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, MetadataFile)); errors.Is(err, os.ErrNotExist) {
+			out = append(out, &Bottle{ID: e.Name(), Dir: dir})
+		}
+	}
+	return out, nil
+}
+
 // Service returns (and creates) the state subfolder of one service.
 func (b *Bottle) Service(name string) (string, error) {
 	dir := filepath.Join(b.Dir, name)

@@ -153,3 +153,17 @@ func TestLockIsExclusive(t *testing.T) {
 		t.Error("InUse = true after Unlock")
 	}
 }
+
+func TestUnfinished(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	done, _ := r.Create("shell")
+	done.WriteMetadata(Metadata{Identity: done.ID})
+	half, _ := r.Create("shell")
+	u, err := r.Unfinished()
+	if err != nil || len(u) != 1 || u[0].ID != half.ID {
+		t.Fatalf("Unfinished = %v, %v; want just %s", u, err, half.ID)
+	}
+	if l, _ := half.Lock(); l == nil || !(&Bottle{ID: half.ID, Dir: half.Dir}).InUse() {
+		t.Error("a starting bottle should be in use")
+	}
+}

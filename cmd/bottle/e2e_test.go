@@ -287,8 +287,9 @@ func TestDetachedLsLogsStopRmGc(t *testing.T) {
 	os.RemoveAll(filepath.Join(e.rootDir(), orphan))
 	stale := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "sleep 600"))
 	exec.Command("podman", "pod", "rm", "-f", "-t", "0", "bottle-"+stale).Run()
+	os.MkdirAll(filepath.Join(e.rootDir(), "t-unfin"), 0o700) // a start that died before writing metadata
 	out := e.mustRun("gc")
-	if !strings.Contains(out, "bottle-"+orphan) || !strings.Contains(out, stale) {
+	if !strings.Contains(out, "bottle-"+orphan) || !strings.Contains(out, stale) || !strings.Contains(out, "removed unfinished state t-unfin") {
 		t.Errorf("gc output:\n%s", out)
 	}
 	e.assertClean()

@@ -69,6 +69,9 @@ func (l *launch) run(ctx context.Context) (err error) {
 	}
 	lock, err := b.Lock()
 	if err != nil {
+		if l.resume == nil {
+			b.Remove() // ours, just made: leave nothing half-made
+		}
 		return err
 	}
 	podName := sidecars.PodName(b.ID)

@@ -156,6 +156,20 @@ func newGCCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
+				// Folders of starts that died before describing themselves.
+				unfinished, err := root.Unfinished()
+				if err != nil {
+					return err
+				}
+				for _, b := range unfinished {
+					if b.InUse() {
+						continue // still starting
+					}
+					if err := b.Remove(); err != nil {
+						return err
+					}
+					fmt.Fprintf(g.stdout, "removed unfinished state %s\n", b.ID)
+				}
 				for _, r := range rows {
 					switch r.Status {
 					case statusOrphan:
