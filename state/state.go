@@ -145,7 +145,14 @@ func (r Root) notFound(id string) error {
 }
 
 // List returns every bottle folder that has metadata, by identity.
-func (r Root) List() ([]*Bottle, error) {
+func (r Root) List() ([]*Bottle, error) { return r.scan(true) }
+
+// Unfinished lists the folders a start claimed and never described (it died
+// before writing metadata.json); Remove them once nothing holds them.
+func (r Root) Unfinished() ([]*Bottle, error) { return r.scan(false) }
+
+// scan lists the identity folders with metadata.json, or those without.
+func (r Root) scan(described bool) ([]*Bottle, error) {
 	entries, err := os.ReadDir(r.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -159,34 +166,12 @@ func (r Root) List() ([]*Bottle, error) {
 			continue
 		}
 		dir := filepath.Join(r.Dir, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, MetadataFile)); err == nil {
+		_, err := os.Stat(filepath.Join(dir, MetadataFile))
+		if (err == nil) == described {
 			out = append(out, &Bottle{ID: e.Name(), Dir: dir})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
-
-// Unfinished lists the folders a start claimed and never described (it died
-// before writing metadata.json); Remove them once nothing holds them.
-func (r Root) Unfinished() ([]*Bottle, error) {
-	entries, err := os.ReadDir(r.Dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list state: %w", err)
-	}
-	var out []*Bottle
-	for _, e := range entries {
-		if !e.IsDir() || !ValidID(e.Name()) {
-			continue
-		}
-		dir := filepath.Join(r.Dir, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, MetadataFile)); errors.Is(err, os.ErrNotExist) {
-			out = append(out, &Bottle{ID: e.Name(), Dir: dir})
-		}
-	}
 	return out, nil
 }
 

@@ -36,21 +36,16 @@ func newDashboardCommand(g *globals) *cli.Command {
 }
 
 func runDashboard(ctx context.Context, g *globals) error {
-	conn, err := pod.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return err
-	}
+	return withConn(ctx, func(conn *pod.Conn, root state.Root) error { return dashboardOn(ctx, g, conn, root) })
+}
+
+func dashboardOn(ctx context.Context, g *globals, conn *pod.Conn, root state.Root) error {
 	ti := textinput.New()
 	ti.Placeholder = "why (the agent reads this)"
 	ti.CharLimit = 200
 	m := &dashboard{ctx: ctx, conn: conn, root: root, reason: ti, resumed: map[string]bool{}, config: g.config}
 	m.refresh()
-	_, err = tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(g.stdin), tea.WithOutput(g.stdout)).Run()
+	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(g.stdin), tea.WithOutput(g.stdout)).Run()
 	if err == tea.ErrProgramKilled && ctx.Err() != nil {
 		return nil
 	}
