@@ -16,6 +16,17 @@ func loadConfig(g *globals, wd string) (*config.Config, error) {
 	return config.Load(src)
 }
 
+// loadHere loads the configuration seen from the current directory, and
+// returns that directory too.
+func loadHere(g *globals) (*config.Config, string, error) {
+	wd, err := workdir()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg, err := loadConfig(g, wd)
+	return cfg, wd, err
+}
+
 func newConfigCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:  "config",
@@ -47,11 +58,7 @@ func newConfigCommand(g *globals) *cli.Command {
 }
 
 func runConfigValidate(g *globals) error {
-	wd, err := workdir()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(g, wd)
+	cfg, _, err := loadHere(g)
 	if err != nil {
 		return err
 	}
@@ -84,11 +91,7 @@ type shownProfile struct {
 }
 
 func runConfigShow(g *globals, name string) error {
-	wd, err := workdir()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(g, wd)
+	cfg, _, err := loadHere(g)
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,7 @@ func newStartCommand(g *globals) *cli.Command {
 }
 
 func runStart(ctx context.Context, g *globals, o *startOptions) error {
-	wd, err := workdir()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(g, wd)
+	cfg, wd, err := loadHere(g)
 	if err != nil {
 		return err
 	}
