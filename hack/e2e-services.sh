@@ -57,6 +57,14 @@ xdg=/run/user/$uid
 mkdir -p "$xdg/podman"; chown -R "$user:" "$xdg"; chmod 700 "$xdg"
 rootless_sock=$xdg/podman/podman.sock
 if ! curl -sf --unix-socket "$rootless_sock" http://d/_ping >/dev/null 2>&1; then
+	# Nothing of the user's runs any more (their service was killed, not stopped): do
+	# what logind does at a last logout and empty the runtime folder. Left as it is,
+	# it says containers run whose processes are gone, and rootless Podman then
+	# refuses to start ("invalid internal status ... podman system migrate").
+	if ! pgrep -u "$user" >/dev/null; then
+		find "$xdg" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +
+		mkdir -p "$xdg/podman"; chown -R "$user:" "$xdg"
+	fi
 	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /; XDG_RUNTIME_DIR=$xdg setsid podman system service --time=0 unix://$rootless_sock" >"$run/rootless-service.log" 2>&1 < /dev/null &
 	wait_sock "$rootless_sock" "$run/rootless-service.log"
 fi
