@@ -46,6 +46,7 @@ type Agent struct {
 	CPUs        float64           `json:"cpus,omitempty"`
 	Pids        int64             `json:"pids,omitempty"`
 	Egress      []Route           `json:"egress,omitempty"`
+	Git         *Git              `json:"git,omitempty"`
 }
 
 // Workspace modes and runtimes.

@@ -56,6 +56,7 @@ type rawProfile struct {
 	Pids          int64             `toml:"pids"`
 	Egress        []Route           `toml:"egress"`
 	ReplaceEgress bool              `toml:"replace_egress"`
+	Git           *Git              `toml:"git"`
 }
 
 type rawFile struct {
@@ -132,6 +133,10 @@ func (l *layer) unknownKey(k toml.Key) error {
 		e.Msg = "unknown key" + suggest(k[3], routeKeys)
 	case len(k) == 5 && k[0] == "agents" && k[3] == "credential":
 		e.Msg = "unknown key" + suggest(k[4], credentialKeys)
+	case len(k) == 4 && k[0] == "agents" && k[2] == "git":
+		e.Msg = "unknown key" + suggest(k[3], gitKeys)
+	case len(k) == 6 && k[0] == "agents" && k[2] == "git" && k[3] == "remotes":
+		e.Msg = "unknown key" + suggest(k[5], gitRemoteKeys)
 	default:
 		e.Msg = "unknown key"
 	}
@@ -156,7 +161,7 @@ func (l *layer) lineOf(key ...string) int {
 		}
 	}
 	last := regexp.QuoteMeta(key[len(key)-1])
-	assign := regexp.MustCompile(`(^|[\s.{,"'])"?` + last + `"?\s*=`)
+	assign := regexp.MustCompile(`(^|[\s.{,"'])"?` + last + `"?(\s*\.[^=]*)?\s*=`)
 	header := regexp.MustCompile(`^\s*\[[^\]]*\b` + last + `\b[^\]]*\]`)
 	for i := start; i < len(lines); i++ {
 		if assign.MatchString(lines[i]) || header.MatchString(lines[i]) {

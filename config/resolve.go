@@ -196,6 +196,9 @@ func merge(a *Agent, d definition) {
 		}
 		a.Egress = append(a.Egress, r)
 	}
+	if set["git"] {
+		mergeGit(a, raw.Git, path)
+	}
 }
 
 func (a *Agent) clone() *Agent {
@@ -206,6 +209,7 @@ func (a *Agent) clone() *Agent {
 	c.ResumeArgs = slices.Clone(a.ResumeArgs)
 	c.Env = maps.Clone(a.Env)
 	c.Egress = slices.Clone(a.Egress)
+	c.Git = a.Git.clone()
 	return &c
 }
 
@@ -265,6 +269,9 @@ func validate(a *Agent, at func(key, msg string) error) error {
 		if err := validateRoute(i, r, at); err != nil {
 			return err
 		}
+	}
+	if err := validateGit(a.Git, at); err != nil {
+		return err
 	}
 	keys := slices.Sorted(maps.Keys(a.Env))
 	for _, k := range keys {
@@ -335,12 +342,21 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 				return deny("egress", fmt.Sprintf("adds or changes the egress route for %q", r.Host))
 			}
 		}
+		if a.Git.GateEnabled() && !anchor.Git.GateEnabled() {
+			return deny("git", "turns the git gate on")
+		}
+		if msg := gitNarrows(a.Git, anchor.Git); msg != "" {
+			return deny("git", msg)
+		}
 	}
 	// A profile of the working directory's own, anchored to nothing trusted,
 	// may reach nothing and hold no secret.
 	for _, name := range names {
 		if anchorOf(name, wd, grants) == nil && len(final[name].Egress) > 0 {
 			return wd.errorAt(name, "egress", "a working directory's bottle.toml may not grant egress routes: declare them in your own config.toml")
+		}
+		if g := final[name].Git; anchorOf(name, wd, grants) == nil && g != nil && len(g.Remotes) > 0 {
+			return wd.errorAt(name, "git", "a working directory's bottle.toml may not declare git remotes: declare them in your own config.toml")
 		}
 	}
 	return nil
