@@ -1,0 +1,151 @@
+package gitgate
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bottle-sandbox/bottle/config"
+)
+
+// git runs the host's git in dir, failing the test on error.
+func gitRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := gitTry(dir, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func gitTry(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t",
+		"GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func commit(t *testing.T, dir, file, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRun(t, dir, "add", file)
+	gitRun(t, dir, "commit", "-qm", "add "+file)
+}
+
+// gateFor prepares a gate for a workspace whose origin is a local bare
+// repository (so the gate holds pushes), and serves it on loopback.
+func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
+	t.Helper()
+	tmp := t.TempDir()
+	up := filepath.Join(tmp, "upstream.git")
+	ws = filepath.Join(tmp, "ws")
+	gitRun(t, tmp, "init", "-q", "--bare", "-b", "main", up)
+	gitRun(t, tmp, "init", "-q", "-b", "main", ws)
+	for i := 0; i < 40; i++ { // enough history for more than one negotiation round
+		commit(t, ws, "f.txt", strings.Repeat("x", i))
+	}
+	gitRun(t, ws, "remote", "add", "origin", up)
+	gitRun(t, ws, "push", "-q", "origin", "main")
+	gitRun(t, ws, "fetch", "-q", "origin")
+	gitRun(t, ws, "remote", "set-head", "origin", "main")
+	dir = filepath.Join(tmp, "gate")
+	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": rc}}
+	p, err := Prepare("abc123", dir, ws, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Config.Remotes[0]; r.Mode != config.GitHold || r.AgentURLs[0] != up {
+		t.Fatalf("remote = %+v, want held, for %s", r, up)
+	}
+	s, err := NewServer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return ws, srv.URL + "/origin.git", dir
+}
+
+func TestGateFetchPushAndRules(t *testing.T) {
+	ws, url, dir := gateFor(t, config.GitRemote{})
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	if got := gitRun(t, clone, "rev-list", "--count", "HEAD"); strings.TrimSpace(got) != "40" {
+		t.Fatalf("clone has %s commits, want 40", got)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	gitRun(t, ws, "clone", "-q", url, other)
+	gitRun(t, clone, "checkout", "-q", "-b", "feature")
+	commit(t, clone, "h.txt", "agent work")
+	out := gitRun(t, clone, "push", "origin", "feature")
+	if !strings.Contains(out, "[new branch]") {
+		t.Fatalf("push feature: %s", out)
+	}
+	// An incremental fetch negotiates (its 40 commits in common) and gets the new one.
+	out = gitRun(t, other, "fetch", "origin")
+	if got := gitRun(t, other, "log", "-1", "--format=%s", "origin/feature"); strings.TrimSpace(got) != "add h.txt" {
+		t.Fatalf("fetch after push: origin/feature is %q\n%s", got, out)
+	}
+	// Refused, each with its reason.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"push", "origin", "feature:main"}, "branch main is protected"},
+		{[]string{"push", "origin", "--delete", "feature"}, "deleting branch feature is not allowed"},
+		{[]string{"push", "origin", "--force", "HEAD~2:feature"}, "force-push to feature is not allowed"},
+	} {
+		out, err := gitTry(clone, c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("git %s: err %v, want refusal %q:\n%s", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+	gitRun(t, clone, "tag", "v1")
+	if out, err := gitTry(clone, "push", "origin", "v1"); err == nil || !strings.Contains(out, "tags are not allowed") {
+		t.Errorf("push tag: %v\n%s", err, out)
+	}
+	// A known-format key in a new commit is refused, naming file and rule only.
+	key := "AKIA" + "QYLPMN5HHHFPZAM2" // an AWS access key id of the documented shape
+	commit(t, clone, "deploy.env", "AWS_ACCESS_KEY_ID="+key+"\n")
+	out, err := gitTry(clone, "push", "origin", "feature")
+	if err == nil || !strings.Contains(out, "secret found") || !strings.Contains(out, "deploy.env") {
+		t.Fatalf("push with a key: %v\n%s", err, out)
+	}
+	if strings.Contains(out, key) {
+		t.Errorf("the refusal shows the secret:\n%s", out)
+	}
+	// The audit has one line per push, the held branch among them.
+	f, err := os.Open(filepath.Join(dir, AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var held, refused int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e auditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range e.Refs {
+			switch r.Decision {
+			case "held":
+				held++
+			case "refused":
+				refused++
+			}
+		}
+	}
+	if held != 1 || refused != 5 {
+		t.Errorf("audit: %d held, %d refused; want 1 and 5", held, refused)
+	}
+}

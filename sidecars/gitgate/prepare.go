@@ -1,0 +1,253 @@
+package gitgate
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/state"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Plan is the gate as prepared on the host: what the launcher mounts, tells
+// the gateway and shows in the preflight.
+type Plan struct {
+	Config *Config
+	// HostObjects are the host repository object folders the mirrors borrow.
+	HostObjects []string
+	// Destinations are host:port pairs the gateway lets the gate reach.
+	Destinations []string
+	// Notes say, per remote, what the preflight should warn about.
+	Notes map[string]string
+}
+
+// Remotes lists the remotes the gate serves for workdir, without touching
+// anything: the profile's declared remotes plus the repository's own.
+func Remotes(workdir string, g *config.Git) (map[string]config.GitRemote, map[string][]string, error) {
+	declared := map[string]config.GitRemote{}
+	if g != nil {
+		maps.Copy(declared, g.Remotes)
+	}
+	own := map[string][]string{}
+	if !g.GateEnabled() {
+		return nil, nil, nil
+	}
+	_, common, err := hostGitDir(workdir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if common != "" {
+		repo, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the workspace repository: %w", err)
+		}
+		cfg, err := repo.Config()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the workspace repository's config: %w", err)
+		}
+		for name, rc := range cfg.Remotes {
+			urls := slices.Clone(rc.URLs)
+			if s := cfg.Raw.Section("remote").Subsection(name); s != nil {
+				for _, pu := range s.OptionAll("pushurl") {
+					if !slices.Contains(urls, pu) {
+						urls = append(urls, pu)
+					}
+				}
+			}
+			own[name] = urls
+			if _, ok := declared[name]; !ok {
+				declared[name] = config.GitRemote{}
+			}
+		}
+	}
+	return declared, own, nil
+}
+
+// Prepare writes the gate's folder: its configuration, the credentials it
+// alone holds (resolved here, on the host), and a mirror per remote seeded
+// from the host repository. A kept mirror (resume) is left as it is: it may
+// hold pushes. It returns nil when there is no remote to serve.
+func Prepare(identity, dir, workdir string, g *config.Git) (*Plan, error) {
+	remotes, own, err := Remotes(workdir, g)
+	if err != nil || len(remotes) == 0 {
+		return nil, err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, MirrorDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("prepare git gate: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, SecretDir), 0o700); err != nil {
+		return nil, fmt.Errorf("prepare git gate: %w", err)
+	}
+	os.Remove(filepath.Join(dir, ReadyFile))
+
+	var host *git.Repository
+	_, common, _ := hostGitDir(workdir)
+	hostObjects := ""
+	if common != "" {
+		if host, err = git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true}); err != nil {
+			return nil, fmt.Errorf("open the workspace repository: %w", err)
+		}
+		hostObjects = filepath.Join(common, "objects")
+	}
+	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}}
+	if hostObjects != "" {
+		p.HostObjects = []string{hostObjects}
+	}
+	for _, name := range slices.Sorted(maps.Keys(remotes)) {
+		rc := remotes[name].WithDefaults()
+		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]),
+			Rules: Rules{Branches: rc.Branches, Protected: rc.Protected, Tags: rc.Tags, MaxPush: rc.MaxPushBytes}}
+		if r.Upstream == "" && len(own[name]) > 0 {
+			r.Upstream = own[name][0]
+		}
+		if rc.URL != "" && !slices.Contains(r.AgentURLs, rc.URL) {
+			r.AgentURLs = append(r.AgentURLs, rc.URL)
+		}
+		bad := func(msg string, args ...any) error {
+			return fmt.Errorf("git remote %s: %s", name, fmt.Sprintf(msg, args...))
+		}
+		scheme := config.URLScheme(r.Upstream)
+		switch {
+		case r.Upstream == "":
+			return nil, bad("no url: the workspace repository has no remote %q; set url", name)
+		case scheme == "file" && r.Mode == config.GitForward:
+			// A local path is out of the bottle's reach: pushes wait in the gate.
+			r.Mode = config.GitHold
+			p.Notes[name] = "a local path: pushes are held"
+		case scheme == "":
+			return nil, bad("cannot use url %q", r.Upstream)
+		}
+		if err := resolveCredentials(dir, &r, rc, remotes[name].URL != "", p); err != nil {
+			return nil, bad("%v", err)
+		}
+		if r.Mode == config.GitForward {
+			ep, err := transport.NewEndpoint(r.Upstream)
+			if err != nil {
+				return nil, bad("url %q: %v", r.Upstream, err)
+			}
+			port := ep.Port
+			if port == 0 {
+				port = map[string]int{"ssh": 22, "https": 443, "http": 80}[ep.Protocol]
+			}
+			p.Destinations = append(p.Destinations, net.JoinHostPort(ep.Host, fmt.Sprint(port)))
+		}
+		mirror := MirrorPath(dir, name)
+		if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
+			if err := seedMirror(mirror, host, hostObjects, name); err != nil {
+				os.RemoveAll(mirror)
+				return nil, bad("%v", err)
+			}
+		}
+		if hostObjects == "" {
+			r.HostObjects = ""
+		} else {
+			r.HostObjects = hostObjects
+		}
+		p.Config.Remotes = append(p.Config.Remotes, r)
+	}
+	if err := writeConfig(dir, p.Config); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolveCredentials copies a remote's credentials into the gate's secret
+// folder. Explicitly configured ones must exist; for a remote only the
+// repository names, the user's default SSH key and known_hosts are used when
+// present, and their absence noted.
+func resolveCredentials(dir string, r *Remote, rc config.GitRemote, declared bool, p *Plan) error {
+	if r.Mode != config.GitForward {
+		return nil
+	}
+	home, _ := os.UserHomeDir()
+	expand := func(f string) string {
+		if rest, ok := strings.CutPrefix(f, "~/"); ok {
+			return filepath.Join(home, rest)
+		}
+		return f
+	}
+	copySecret := func(src, name string) error {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		return state.WriteFileAtomic(filepath.Join(dir, SecretDir, name), data, 0o600)
+	}
+	switch config.URLScheme(r.Upstream) {
+	case "ssh":
+		key := expand(rc.SSHKey)
+		if key == "" {
+			for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+				if f := filepath.Join(home, ".ssh", k); fileExists(f) {
+					key = f
+					break
+				}
+			}
+		}
+		if key != "" {
+			if err := copySecret(key, r.Name+".key"); err != nil {
+				return fmt.Errorf("ssh_key: %w", err)
+			}
+			r.SSHKey = r.Name + ".key"
+		} else {
+			p.Notes[r.Name] = "no SSH key found: fetch and push will fail"
+		}
+		kh := expand(rc.KnownHosts)
+		if kh == "" {
+			kh = filepath.Join(home, ".ssh", "known_hosts")
+			if !fileExists(kh) {
+				kh = ""
+				p.Notes[r.Name] = "no ~/.ssh/known_hosts: the upstream's host key cannot be checked, fetch and push will fail"
+			}
+		}
+		if kh != "" {
+			if err := copySecret(kh, r.Name+".known_hosts"); err != nil {
+				return fmt.Errorf("known_hosts: %w", err)
+			}
+			r.KnownHosts = r.Name + ".known_hosts"
+		}
+	case "https", "http":
+		var tok string
+		switch {
+		case rc.TokenEnv != "":
+			if tok = os.Getenv(rc.TokenEnv); tok == "" {
+				return fmt.Errorf("token_env: %s is not set on the host", rc.TokenEnv)
+			}
+		case rc.TokenFile != "":
+			data, err := os.ReadFile(expand(rc.TokenFile))
+			if err != nil {
+				return fmt.Errorf("token_file: %w", err)
+			}
+			tok = strings.TrimSpace(string(data))
+		}
+		if tok != "" {
+			if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, r.Name+".token"), []byte(tok), 0o600); err != nil {
+				return err
+			}
+			r.Token, r.Username = r.Name+".token", rc.Username
+		} else if declared {
+			p.Notes[r.Name] = "no token: pushes go upstream unauthenticated"
+		}
+		if rc.CAFile != "" {
+			if err := copySecret(expand(rc.CAFile), r.Name+"-ca.pem"); err != nil {
+				return fmt.Errorf("ca_file: %w", err)
+			}
+			r.CA = r.Name + "-ca.pem"
+		}
+	}
+	return nil
+}
+
+func fileExists(f string) bool {
+	_, err := os.Stat(f)
+	return err == nil
+}

@@ -1,0 +1,167 @@
+package gitgate
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/diff"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	gitleaksconfig "github.com/zricethezav/gitleaks/v8/config"
+	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/logging"
+	"github.com/rs/zerolog"
+)
+
+// storerAll is what the gate needs of a mirror's storage.
+type storerAll = storer.Storer
+
+// maxScanCommits bounds one push's scan; a bigger history is refused, not
+// waved through.
+const maxScanCommits = 5000
+
+var (
+	leaksOnce sync.Once
+	leaksCfg  gitleaksconfig.Config
+	leaksErr  error
+)
+
+// detector is a fresh gitleaks detector on its maintained default rules.
+func detector() (*detect.Detector, error) {
+	leaksOnce.Do(func() {
+		logging.Logger = logging.Logger.Level(zerolog.Disabled)
+		d, err := detect.NewDetectorDefaultConfig()
+		if err != nil {
+			leaksErr = err
+			return
+		}
+		leaksCfg = d.Config
+	})
+	if leaksErr != nil {
+		return nil, leaksErr
+	}
+	return detect.NewDetector(leaksCfg), nil
+}
+
+// scanPush scans what the commits new to the mirror add, up to tip: the
+// lines each adds against its first parent. It names the first hit's file,
+// rule and commit, never the secret.
+func scanPush(st storerAll, tip plumbing.Hash) (string, error) {
+	commits, err := newCommits(st, tip)
+	if err != nil {
+		return "", err
+	}
+	d, err := detector()
+	if err != nil {
+		return "", err
+	}
+	for _, c := range commits {
+		path, rule, err := scanCommit(d, c)
+		if err != nil {
+			return "", err
+		}
+		if rule != "" {
+			return fmt.Sprintf("secret found: %s in %s (commit %s); remove it from the history and push again",
+				rule, path, c.Hash.String()[:12]), nil
+		}
+	}
+	return "", nil
+}
+
+// newCommits lists the commits reachable from tip and from no ref the
+// mirror holds, oldest last.
+func newCommits(st storerAll, tip plumbing.Hash) ([]*object.Commit, error) {
+	known := map[plumbing.Hash]bool{}
+	refs, err := st.IterReferences()
+	if err != nil {
+		return nil, err
+	}
+	var tips []plumbing.Hash
+	refs.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			tips = append(tips, r.Hash())
+		}
+		return nil
+	})
+	for len(tips) > 0 {
+		h := tips[len(tips)-1]
+		tips = tips[:len(tips)-1]
+		if known[h] {
+			continue
+		}
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			continue // a tag of a tree or blob, or an object the mirror lacks
+		}
+		known[h] = true
+		tips = append(tips, c.ParentHashes...)
+	}
+	var out []*object.Commit
+	seen := map[plumbing.Hash]bool{}
+	stack := []plumbing.Hash{tip}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if known[h] || seen[h] {
+			continue
+		}
+		seen[h] = true
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", h, err)
+		}
+		out = append(out, c)
+		if len(out) > maxScanCommits {
+			return nil, fmt.Errorf("the push brings more than %d new commits", maxScanCommits)
+		}
+		stack = append(stack, c.ParentHashes...)
+	}
+	return out, nil
+}
+
+// scanCommit runs the detector over the lines c adds.
+func scanCommit(d *detect.Detector, c *object.Commit) (path, rule string, err error) {
+	tree, err := c.Tree()
+	if err != nil {
+		return "", "", err
+	}
+	from := &object.Tree{}
+	if c.NumParents() > 0 {
+		p, err := c.Parent(0)
+		if err != nil {
+			return "", "", err
+		}
+		if from, err = p.Tree(); err != nil {
+			return "", "", err
+		}
+	}
+	changes, err := object.DiffTree(from, tree)
+	if err != nil {
+		return "", "", err
+	}
+	patch, err := changes.Patch()
+	if err != nil {
+		return "", "", err
+	}
+	for _, fp := range patch.FilePatches() {
+		_, to := fp.Files()
+		if to == nil || fp.IsBinary() {
+			continue
+		}
+		var added strings.Builder
+		for _, ch := range fp.Chunks() {
+			if ch.Type() == diff.Add {
+				added.WriteString(ch.Content())
+			}
+		}
+		if added.Len() == 0 {
+			continue
+		}
+		for _, f := range d.Detect(detect.Fragment{Raw: added.String(), FilePath: to.Path()}) {
+			return to.Path(), f.RuleID, nil
+		}
+	}
+	return "", "", nil
+}

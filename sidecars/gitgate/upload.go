@@ -1,0 +1,135 @@
+package gitgate
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/revlist"
+)
+
+// uploadRequest is one round of a stateless fetch (protocol v0).
+type uploadRequest struct {
+	wants, haves []plumbing.Hash
+	done         bool
+}
+
+// parseUploadRequest reads want lines, a flush, have lines and maybe done.
+func parseUploadRequest(r io.Reader) (*uploadRequest, error) {
+	req := &uploadRequest{}
+	sc := pktline.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSuffix(string(sc.Bytes()), "\n")
+		word, rest, _ := strings.Cut(line, " ")
+		switch word {
+		case "":
+			// a flush between the wants and the haves
+		case "want", "have":
+			h := rest
+			if len(h) > 40 {
+				h = h[:40] // the first want carries capabilities
+			}
+			if !plumbing.IsHash(h) {
+				return nil, fmt.Errorf("bad %s line %q", word, line)
+			}
+			if word == "want" {
+				req.wants = append(req.wants, plumbing.NewHash(h))
+			} else {
+				req.haves = append(req.haves, plumbing.NewHash(h))
+			}
+		case "done":
+			req.done = true
+		case "shallow", "deepen", "deepen-since", "deepen-not":
+			return nil, fmt.Errorf("the git gate does not serve shallow fetches (%s): fetch without --depth", word)
+		case "filter":
+			return nil, fmt.Errorf("the git gate does not serve partial clones: fetch without --filter")
+		default:
+			return nil, fmt.Errorf("unexpected line %q", line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(req.wants) == 0 {
+		return nil, fmt.Errorf("no want line")
+	}
+	return req, nil
+}
+
+// uploadPack answers a fetch. Without multi_ack the client stops at the first
+// ACK; each stateless round without "done" gets ACK or NAK alone, the round
+// with "done" the pack of what the wants reach beyond the common commits.
+func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) {
+	const ct = "application/x-git-upload-pack-result"
+	in, err := body(r)
+	if err != nil {
+		pktError(w, ct, err.Error())
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(in, 64<<20))
+	if err != nil {
+		pktError(w, ct, err.Error())
+		return
+	}
+	req, err := parseUploadRequest(bytes.NewReader(raw))
+	if err != nil {
+		pktError(w, ct, err.Error())
+		return
+	}
+	st := rm.repo.Storer
+	var common []plumbing.Hash
+	for _, h := range req.haves {
+		if st.HasEncodedObject(h) == nil {
+			common = append(common, h)
+		}
+	}
+	w.Header().Set("Content-Type", ct)
+	e := pktline.NewEncoder(w)
+	if !req.done {
+		if len(common) > 0 {
+			e.Encodef("ACK %s\n", common[0])
+		} else {
+			e.Encodef("NAK\n")
+		}
+		return
+	}
+	for _, h := range req.wants {
+		if st.HasEncodedObject(h) != nil {
+			pktError(w, ct, fmt.Sprintf("not our ref %s", h))
+			return
+		}
+	}
+	rm.mu.Lock()
+	objs, err := objectsBetween(st, req.wants, common)
+	rm.mu.Unlock()
+	if err != nil {
+		pktError(w, ct, err.Error())
+		return
+	}
+	if len(common) > 0 {
+		e.Encodef("ACK %s\n", common[len(common)-1])
+	} else {
+		e.Encodef("NAK\n")
+	}
+	if _, err := packfile.NewEncoder(w, st, false).Encode(objs, 10); err != nil {
+		slog.Warn("upload-pack", "remote", rm.Name, "err", err)
+	}
+}
+
+// objectsBetween lists the objects wants reach that haves do not.
+func objectsBetween(st storerAll, wants, haves []plumbing.Hash) ([]plumbing.Hash, error) {
+	var ignore []plumbing.Hash
+	if len(haves) > 0 {
+		var err error
+		if ignore, err = revlist.Objects(st, haves, nil); err != nil {
+			return nil, err
+		}
+	}
+	return revlist.Objects(st, wants, ignore)
+}

@@ -1,0 +1,242 @@
+package gitgate
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"golang.org/x/net/proxy"
+)
+
+// gatewayScheme names the gateway as a proxy to go-git's SSH transport.
+const gatewayScheme = "bottle-gateway"
+
+// upstream talks to the real remotes, through the egress gateway only: the
+// pod has no other way out.
+type upstream struct {
+	dir  string // the gate's folder, for its secrets
+	sock string // the gateway's socket
+	once sync.Once
+}
+
+func newUpstream(dir, sock string) *upstream { return &upstream{dir: dir, sock: sock} }
+
+// dial opens a connection to addr through the gateway (HTTP CONNECT over its
+// unix socket); the gateway checks addr against the bottle's policy again.
+func (u *upstream) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "unix", u.sock)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", addr, addr)
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := make([]byte, 512)
+		n, _ := resp.Body.Read(msg)
+		c.Close()
+		return nil, fmt.Errorf("gateway refused %s: %s", addr, strings.TrimSpace(string(msg[:n])))
+	}
+	c.SetReadDeadline(time.Time{})
+	return &bufferedConn{Conn: c, r: br}, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+type gatewayDialer struct{ u *upstream }
+
+func (g gatewayDialer) Dial(network, addr string) (net.Conn, error) {
+	return g.u.dial(context.Background(), addr)
+}
+
+func (g gatewayDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return g.u.dial(ctx, addr)
+}
+
+// install routes go-git's HTTP(S) and SSH transports through the gateway.
+func (u *upstream) install() {
+	u.once.Do(func() {
+		proxy.RegisterDialerType(gatewayScheme, func(*url.URL, proxy.Dialer) (proxy.Dialer, error) {
+			return gatewayDialer{u}, nil
+		})
+	})
+}
+
+// installHTTP routes go-git's HTTP(S) transport through the gateway, trusting
+// the system's roots plus every remote's own CA (go-git has one HTTP client
+// per process).
+func (u *upstream) installHTTP(remotes []Remote) error {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, rm := range remotes {
+		if rm.CA == "" {
+			continue
+		}
+		pem, err := os.ReadFile(filepath.Join(u.dir, SecretDir, rm.CA))
+		if err != nil {
+			return fmt.Errorf("remote %s: ca: %w", rm.Name, err)
+		}
+		pool.AppendCertsFromPEM(pem)
+	}
+	hc := &http.Client{
+		Timeout: 10 * time.Minute,
+		Transport: &http.Transport{
+			DialContext:     func(ctx context.Context, _, addr string) (net.Conn, error) { return u.dial(ctx, addr) },
+			TLSClientConfig: &tls.Config{RootCAs: pool},
+		},
+	}
+	client.InstallProtocol("https", githttp.NewClient(hc))
+	client.InstallProtocol("http", githttp.NewClient(hc))
+	return nil
+}
+
+// session is what a fetch or push needs: auth, proxy options and a transport.
+type session struct {
+	auth  transport.AuthMethod
+	proxy transport.ProxyOptions
+}
+
+func (u *upstream) session(rm *remote) (*session, error) {
+	u.install()
+	s := &session{}
+	secret := func(f string) string { return filepath.Join(u.dir, SecretDir, f) }
+	ep, err := transport.NewEndpoint(rm.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	switch ep.Protocol {
+	case "ssh":
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		if rm.SSHKey == "" {
+			return nil, errors.New("no SSH key for this remote (set ssh_key)")
+		}
+		keys, err := gitssh.NewPublicKeysFromFile(user, secret(rm.SSHKey), "")
+		if err != nil {
+			return nil, fmt.Errorf("ssh key: %w", err)
+		}
+		if rm.KnownHosts == "" {
+			return nil, errors.New("no known_hosts to check the SSH host key against")
+		}
+		if keys.HostKeyCallback, err = gitssh.NewKnownHostsCallback(secret(rm.KnownHosts)); err != nil {
+			return nil, fmt.Errorf("known_hosts: %w", err)
+		}
+		s.auth = keys
+		s.proxy = transport.ProxyOptions{URL: gatewayScheme + "://gateway"}
+	case "http", "https":
+		if rm.Token != "" {
+			tok, err := os.ReadFile(secret(rm.Token))
+			if err != nil {
+				return nil, err
+			}
+			s.auth = &githttp.BasicAuth{Username: rm.Username, Password: strings.TrimSpace(string(tok))}
+		}
+	default:
+		return nil, fmt.Errorf("cannot reach %s upstreams", ep.Protocol)
+	}
+	return s, nil
+}
+
+// fetch refreshes the mirror's branches and tags from the upstream, and its
+// HEAD from the upstream's default branch.
+func (u *upstream) fetch(ctx context.Context, rm *remote) error {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	s, err := u.session(rm)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	r := git.NewRemote(rm.repo.Storer, &gitconfig.RemoteConfig{Name: "upstream", URLs: []string{rm.Upstream}})
+	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: s.auth, ProxyOptions: s.proxy})
+	if err != nil {
+		return err
+	}
+	err = r.FetchContext(ctx, &git.FetchOptions{
+		RefSpecs:     []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+		Auth:         s.auth,
+		ProxyOptions: s.proxy,
+		Tags:         git.NoTags,
+		Prune:        true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return err
+	}
+	for _, ref := range refs {
+		if ref.Name() == plumbing.HEAD && ref.Type() == plumbing.SymbolicReference {
+			rm.repo.Storer.SetReference(ref)
+		}
+	}
+	return nil
+}
+
+// push sends one accepted ref update upstream; the mirror already holds
+// its objects. Its ref in the mirror is set only after the upstream took it.
+func (u *upstream) push(ctx context.Context, rm *remote, c *packp.Command) error {
+	s, err := u.session(rm)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	tmp := plumbing.ReferenceName("refs/bottle/outgoing/" + strings.TrimPrefix(c.Name.String(), "refs/"))
+	if err := rm.repo.Storer.SetReference(plumbing.NewHashReference(tmp, c.New)); err != nil {
+		return err
+	}
+	defer rm.repo.Storer.RemoveReference(tmp)
+	r := git.NewRemote(rm.repo.Storer, &gitconfig.RemoteConfig{Name: "upstream", URLs: []string{rm.Upstream}})
+	err = r.PushContext(ctx, &git.PushOptions{
+		RefSpecs:     []gitconfig.RefSpec{gitconfig.RefSpec(tmp.String() + ":" + c.Name.String())},
+		Auth:         s.auth,
+		ProxyOptions: s.proxy,
+		// The upstream must still be where the agent saw it: never overwrite
+		// what someone else pushed meanwhile.
+		RequireRemoteRefs: requireRemote(c),
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
+}
+
+func requireRemote(c *packp.Command) []gitconfig.RefSpec {
+	if c.Old.IsZero() {
+		return nil
+	}
+	return []gitconfig.RefSpec{gitconfig.RefSpec(c.Old.String() + ":" + c.Name.String())}
+}
