@@ -12,6 +12,7 @@ import (
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 )
 
@@ -31,6 +32,8 @@ type Input struct {
 	// GitGuard are read-only mounts over the workspace repository's hooks and
 	// config (agent.GitGuard), found before planning.
 	GitGuard []pod.Mount
+	// Gate is the git gate's plan; nil when there is no remote to serve.
+	Gate *gitgate.Plan
 }
 
 // PodName is the name of a bottle's pod.
@@ -78,6 +81,11 @@ func agentEnv(in Input) map[string]string {
 	env := egress.PlanAgentEnv(in.Agent.Egress)
 	env["BOTTLE_SUPERVISE_URL"] = supervise.URL
 	env["BOTTLE_IDENTITY"] = in.Identity
+	if in.Gate != nil {
+		for k, v := range gitgate.AgentEnv(in.Gate.Config.Remotes) {
+			env[k] = v
+		}
+	}
 	return env
 }
 
@@ -86,8 +94,8 @@ func SidecarCommand(service, dir string) []string {
 	return []string{pod.SidecarBinary, "sidecar", service, "--dir", dir}
 }
 
-// Build plans a bottle: the egress gateway and proxy, the supervise
-// sidecar, then the agent.
+// Build plans a bottle: the egress gateway and proxy, the git gate when
+// there is a remote, the supervise sidecar, then the agent.
 func Build(in Input) (*pod.Plan, error) {
 	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
@@ -102,6 +110,17 @@ func Build(in Input) (*pod.Plan, error) {
 		Labels:   func(service string) map[string]string { return labels(in, service) },
 		ProxyCmd: func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
 	})
+	if in.Gate != nil {
+		cs = append(cs, gitgate.Container(name(gitgate.Service), gitgate.Input{
+			Image:       in.SidecarImage,
+			Dir:         ServiceDir(in, gitgate.Service),
+			GatewayDir:  filepath.Join(ServiceDir(in, egress.Service), egress.SocketDir),
+			User:        user,
+			Labels:      labels(in, gitgate.Service),
+			Command:     SidecarCommand(gitgate.Service, gitgate.ContainerDir),
+			HostObjects: in.Gate.HostObjects,
+		}))
+	}
 	cs = append(cs, supervise.Container(name(supervise.Service), in.SidecarImage, ServiceDir(in, supervise.Service), user,
 		labels(in, supervise.Service), SidecarCommand(supervise.Service, supervise.ContainerDir)))
 	return &pod.Plan{

@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newStopCommand(g),
 			newRmCommand(g),
 			newLogsCommand(g),
+			newGitCommand(g),
 			newGCCommand(g),
 			newRequestsCommand(g),
 			newApproveCommand(g),

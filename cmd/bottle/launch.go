@@ -17,6 +17,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -105,6 +106,9 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.GitGuard, err = agent.GitGuard(l.workdir, sidecars.ServiceDir(in, agent.Service)); err != nil {
 		return err
 	}
+	if in.Gate, err = gitgate.NewPlan(b.ID, l.workdir, l.agent.Git); err != nil {
+		return err
+	}
 	plan, err := sidecars.Build(in)
 	if err != nil {
 		return err
@@ -124,10 +128,10 @@ func (l *launch) run(ctx context.Context) (err error) {
 	}
 
 	if l.dryRun {
-		printPreflight(l.g.stdout, b.ID, conn, l.agent, plan, l.workdir)
+		printPreflight(l.g.stdout, b.ID, conn, l.agent, plan, l.workdir, in.Gate)
 		return nil
 	}
-	printPreflight(l.g.stderr, b.ID, conn, l.agent, plan, l.workdir)
+	printPreflight(l.g.stderr, b.ID, conn, l.agent, plan, l.workdir, in.Gate)
 	if !l.yes {
 		if err := confirm(ctx, l.g.stdin, l.g.stderr); err != nil {
 			return err
@@ -138,7 +142,14 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), l.resume == nil); err != nil {
 		return err
 	}
-	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress); err != nil {
+	var gitDests []string
+	if in.Gate != nil {
+		if err := in.Gate.Write(sidecars.ServiceDir(in, gitgate.Service)); err != nil {
+			return err
+		}
+		gitDests = in.Gate.Destinations
+	}
+	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests); err != nil {
 		return err
 	}
 	var containerfile []byte

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -131,6 +133,17 @@ func newLogsCommand(g *globals) *cli.Command {
 				if service == egress.Service && b != nil {
 					// The proxy's decisions are its audit log, kept in state.
 					return followFile(c.Context, filepath.Join(b.Dir, egress.Service, egress.AuditFile), o.follow, g.stdout)
+				}
+				if service == gitgate.Service && b != nil {
+					// So are the gate's: one line per push.
+					audit := filepath.Join(b.Dir, gitgate.Service, gitgate.AuditFile)
+					if _, err := os.Stat(filepath.Join(b.Dir, gitgate.Service, gitgate.ConfigFile)); err != nil {
+						return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
+					}
+					if _, err := os.Stat(audit); err != nil && !o.follow {
+						return nil // no push yet
+					}
+					return followFile(c.Context, audit, o.follow, g.stdout)
 				}
 				name := sidecars.ContainerName(id, service)
 				err = conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)

@@ -12,11 +12,12 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"golang.org/x/term"
 )
 
 // printPreflight shows, compactly, what the bottle will be.
-func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan, workdir string) {
+func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan, workdir string, gate *gitgate.Plan) {
 	m := p.Main()
 	mode := "rootful"
 	if conn.Rootless {
@@ -50,6 +51,13 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 	for _, r := range a.Egress {
 		row("egress", "%s", routeLine(r))
 	}
+	if gate == nil {
+		row("git", "no remote: no git gate")
+	} else {
+		for _, r := range gate.Config.Remotes {
+			row("git", "%s", gateLine(r, gate.Notes[r.Name]))
+		}
+	}
 	row("user", "%s, all capabilities dropped, no new privileges", m.User)
 	row("resources", "%s", resources(a))
 }
@@ -76,6 +84,34 @@ func routeLine(r config.Route) string {
 	}
 	if c := r.Credential; c != nil {
 		s += fmt.Sprintf(", injects %s from %s", c.Header, c.Source())
+	}
+	return s
+}
+
+// gateLine shows one remote behind the git gate: upstream, mode, rules.
+func gateLine(r gitgate.Remote, note string) string {
+	s := fmt.Sprintf("%s %s, %s", r.Name, r.Upstream, r.Mode)
+	switch {
+	case r.Mode != config.GitForward:
+	case r.SSHKey != "":
+		s += " with the SSH key"
+	case r.Token != "":
+		s += " with the token"
+	}
+	push := "any branch"
+	if len(r.Rules.Branches) > 0 {
+		push = strings.Join(r.Rules.Branches, ",")
+	}
+	s += "; push " + push
+	if len(r.Rules.Protected) > 0 {
+		s += " but " + strings.Join(r.Rules.Protected, ",")
+	}
+	s += ", no force, no delete"
+	if !r.Rules.Tags {
+		s += ", no tags"
+	}
+	if note != "" {
+		s += " (" + note + ")"
 	}
 	return s
 }

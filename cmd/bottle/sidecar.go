@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/idle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/urfave/cli/v2"
@@ -42,6 +43,18 @@ func newSidecarCommand(g *globals) *cli.Command {
 					s := &supervise.Server{Store: supervise.Store{Dir: dir}, Wait: wait}
 					go trimWhenIdle(c.Context)
 					return s.Serve(c.Context, supervise.Addr)
+				},
+			},
+			{
+				Name:  gitgate.Service,
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					s, err := gitgate.NewServer(dir)
+					if err != nil {
+						return err
+					}
+					go trimWhenIdle(c.Context)
+					return s.Serve(c.Context, gitgate.Addr)
 				},
 			},
 			{

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -120,6 +121,9 @@ func (g *Gateway) dial(ctx context.Context, addr string) (net.Conn, error) {
 // allowedDestination reports whether some route leads to host:port, and
 // whether it names that address itself (an upstream rewrite or an IP literal).
 func allowedDestination(p *Policy, host string, port int) (explicit, ok bool) {
+	if slices.Contains(p.Git, net.JoinHostPort(host, strconv.Itoa(port))) {
+		return true, true
+	}
 	for i := range p.Routes {
 		r := &p.Routes[i]
 		if r.Upstream != "" {

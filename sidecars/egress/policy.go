@@ -51,6 +51,9 @@ type Route struct {
 // Policy is the parsed routes file.
 type Policy struct {
 	Routes []Route `json:"routes"`
+	// Git are host:port pairs only the git gate asks for (its upstreams):
+	// the gateway allows them, the proxy never matches them.
+	Git []string `json:"git,omitempty"`
 }
 
 // Match finds the route for host and port, or nil: default deny.

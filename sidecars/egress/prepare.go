@@ -35,7 +35,8 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // Prepare writes the egress state folder: the routes, the resolved secrets
 // (0600), the per-bottle CA, and for the agent a copy of the CA certificate.
 // The secrets are resolved here, on the host, and written nowhere else.
-func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route) error {
+// gitDests are the git gate's upstreams (host:port), for the gateway alone.
+func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route, gitDests []string) error {
 	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("prepare egress: %w", err)
@@ -44,7 +45,7 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 	// A resumed bottle's sidecars must prove themselves ready again.
 	os.Remove(filepath.Join(dir, ReadyFile))
 	os.Remove(filepath.Join(dir, SocketDir, SocketName))
-	p := Policy{}
+	p := Policy{Git: gitDests}
 	secrets := map[string]string{}
 	for i, r := range routes {
 		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream}

@@ -59,8 +59,11 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	gitRun(t, ws, "remote", "set-head", "origin", "main")
 	dir = filepath.Join(tmp, "gate")
 	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": rc}}
-	p, err := Prepare("abc123", dir, ws, g)
+	p, err := NewPlan("abc123", ws, g)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(dir); err != nil {
 		t.Fatal(err)
 	}
 	if r := p.Config.Remotes[0]; r.Mode != config.GitHold || r.AgentURLs[0] != up {
@@ -123,6 +126,15 @@ func TestGateFetchPushAndRules(t *testing.T) {
 	if strings.Contains(out, key) {
 		t.Errorf("the refusal shows the secret:\n%s", out)
 	}
+	// The held branch comes into the host repository as an ordinary branch.
+	lines, err := FetchPushed(dir, ws, "")
+	if err != nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "origin feature: new branch at ") {
+		t.Fatalf("FetchPushed = %q, %v", lines, err)
+	}
+	if got := gitRun(t, ws, "log", "-1", "--format=%s", "feature"); strings.TrimSpace(got) != "add h.txt" {
+		t.Errorf("host feature is %q", got)
+	}
+	gitRun(t, ws, "fsck", "--no-dangling")
 	// The audit has one line per push, the held branch among them.
 	f, err := os.Open(filepath.Join(dir, AuditFile))
 	if err != nil {

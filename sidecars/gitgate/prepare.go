@@ -26,6 +26,9 @@ type Plan struct {
 	Destinations []string
 	// Notes say, per remote, what the preflight should warn about.
 	Notes map[string]string
+
+	workdir string
+	secrets map[string][]byte // file name in SecretDir -> content
 }
 
 // Remotes lists the remotes the gate serves for workdir, without touching
@@ -70,41 +73,25 @@ func Remotes(workdir string, g *config.Git) (map[string]config.GitRemote, map[st
 	return declared, own, nil
 }
 
-// Prepare writes the gate's folder: its configuration, the credentials it
-// alone holds (resolved here, on the host), and a mirror per remote seeded
-// from the host repository. A kept mirror (resume) is left as it is: it may
-// hold pushes. It returns nil when there is no remote to serve.
-func Prepare(identity, dir, workdir string, g *config.Git) (*Plan, error) {
+// NewPlan works out the gate for a bottle without writing anything: the
+// remotes (the profile's and the repository's own), their upstreams, modes
+// and rules, and the credentials, read here on the host. It returns nil when
+// there is no remote to serve.
+func NewPlan(identity, workdir string, g *config.Git) (*Plan, error) {
 	remotes, own, err := Remotes(workdir, g)
 	if err != nil || len(remotes) == 0 {
 		return nil, err
 	}
-	for _, d := range []string{dir, filepath.Join(dir, MirrorDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("prepare git gate: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, SecretDir), 0o700); err != nil {
-		return nil, fmt.Errorf("prepare git gate: %w", err)
-	}
-	os.Remove(filepath.Join(dir, ReadyFile))
-
-	var host *git.Repository
 	_, common, _ := hostGitDir(workdir)
+	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, workdir: workdir, secrets: map[string][]byte{}}
 	hostObjects := ""
 	if common != "" {
-		if host, err = git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true}); err != nil {
-			return nil, fmt.Errorf("open the workspace repository: %w", err)
-		}
 		hostObjects = filepath.Join(common, "objects")
-	}
-	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}}
-	if hostObjects != "" {
 		p.HostObjects = []string{hostObjects}
 	}
 	for _, name := range slices.Sorted(maps.Keys(remotes)) {
 		rc := remotes[name].WithDefaults()
-		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]),
+		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]), HostObjects: hostObjects,
 			Rules: Rules{Branches: rc.Branches, Protected: rc.Protected, Tags: rc.Tags, MaxPush: rc.MaxPushBytes}}
 		if r.Upstream == "" && len(own[name]) > 0 {
 			r.Upstream = own[name][0]
@@ -126,7 +113,7 @@ func Prepare(identity, dir, workdir string, g *config.Git) (*Plan, error) {
 		case scheme == "":
 			return nil, bad("cannot use url %q", r.Upstream)
 		}
-		if err := resolveCredentials(dir, &r, rc, remotes[name].URL != "", p); err != nil {
+		if err := p.resolveCredentials(&r, rc, remotes[name].URL != ""); err != nil {
 			return nil, bad("%v", err)
 		}
 		if r.Mode == config.GitForward {
@@ -140,31 +127,53 @@ func Prepare(identity, dir, workdir string, g *config.Git) (*Plan, error) {
 			}
 			p.Destinations = append(p.Destinations, net.JoinHostPort(ep.Host, fmt.Sprint(port)))
 		}
-		mirror := MirrorPath(dir, name)
-		if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
-			if err := seedMirror(mirror, host, hostObjects, name); err != nil {
-				os.RemoveAll(mirror)
-				return nil, bad("%v", err)
-			}
-		}
-		if hostObjects == "" {
-			r.HostObjects = ""
-		} else {
-			r.HostObjects = hostObjects
-		}
 		p.Config.Remotes = append(p.Config.Remotes, r)
-	}
-	if err := writeConfig(dir, p.Config); err != nil {
-		return nil, err
 	}
 	return p, nil
 }
 
-// resolveCredentials copies a remote's credentials into the gate's secret
+// Write makes the gate's folder: its configuration, the credentials it alone
+// holds, and a mirror per remote seeded from the host repository. A kept
+// mirror (resume) is left as it is: it may hold pushes.
+func (p *Plan) Write(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, MirrorDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("prepare git gate: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, SecretDir), 0o700); err != nil {
+		return fmt.Errorf("prepare git gate: %w", err)
+	}
+	os.Remove(filepath.Join(dir, ReadyFile))
+	for name, data := range p.secrets {
+		if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	var host *git.Repository
+	if len(p.HostObjects) > 0 {
+		var err error
+		if host, err = git.PlainOpenWithOptions(p.workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true}); err != nil {
+			return fmt.Errorf("open the workspace repository: %w", err)
+		}
+	}
+	for _, r := range p.Config.Remotes {
+		mirror := MirrorPath(dir, r.Name)
+		if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
+			if err := seedMirror(mirror, host, r.HostObjects, r.Name); err != nil {
+				os.RemoveAll(mirror)
+				return fmt.Errorf("git remote %s: %w", r.Name, err)
+			}
+		}
+	}
+	return writeConfig(dir, p.Config)
+}
+
+// resolveCredentials reads a remote's credentials for the gate's secret
 // folder. Explicitly configured ones must exist; for a remote only the
 // repository names, the user's default SSH key and known_hosts are used when
 // present, and their absence noted.
-func resolveCredentials(dir string, r *Remote, rc config.GitRemote, declared bool, p *Plan) error {
+func (p *Plan) resolveCredentials(r *Remote, rc config.GitRemote, declared bool) error {
 	if r.Mode != config.GitForward {
 		return nil
 	}
@@ -180,7 +189,8 @@ func resolveCredentials(dir string, r *Remote, rc config.GitRemote, declared boo
 		if err != nil {
 			return err
 		}
-		return state.WriteFileAtomic(filepath.Join(dir, SecretDir, name), data, 0o600)
+		p.secrets[name] = data
+		return nil
 	}
 	switch config.URLScheme(r.Upstream) {
 	case "ssh":
@@ -230,9 +240,7 @@ func resolveCredentials(dir string, r *Remote, rc config.GitRemote, declared boo
 			tok = strings.TrimSpace(string(data))
 		}
 		if tok != "" {
-			if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, r.Name+".token"), []byte(tok), 0o600); err != nil {
-				return err
-			}
+			p.secrets[r.Name+".token"] = []byte(tok)
 			r.Token, r.Username = r.Name+".token", rc.Username
 		} else if declared {
 			p.Notes[r.Name] = "no token: pushes go upstream unauthenticated"

@@ -1,0 +1,128 @@
+package gitgate
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// pushedBranches reads the audit for the branches the gate accepted or held,
+// per remote, in the order first pushed.
+func pushedBranches(dir string) (map[string][]plumbing.ReferenceName, error) {
+	out := map[string][]plumbing.ReferenceName{}
+	f, err := os.Open(filepath.Join(dir, AuditFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e auditEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		for _, r := range e.Refs {
+			n := plumbing.ReferenceName(r.Ref)
+			if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && !slices.Contains(out[e.Remote], n) {
+				out[e.Remote] = append(out[e.Remote], n)
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// FetchPushed brings the branches the agent pushed through the gate (dir)
+// into the host repository at workdir, as ordinary branches of the same
+// name: created, or fast-forwarded when the host's is behind. It never moves
+// the branch checked out, nor one that diverged. It returns a line per branch.
+func FetchPushed(dir, workdir, only string) ([]string, error) {
+	c, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	pushed, err := pushedBranches(dir)
+	if err != nil {
+		return nil, err
+	}
+	host, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", workdir, err)
+	}
+	var checkedOut plumbing.ReferenceName
+	if head, err := host.Storer.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.SymbolicReference {
+		checkedOut = head.Target()
+	}
+	var lines []string
+	found := false
+	for _, r := range c.Remotes {
+		if only != "" && r.Name != only {
+			continue
+		}
+		found = true
+		m, err := openMirror(MirrorPath(dir, r.Name))
+		if err != nil {
+			return lines, fmt.Errorf("remote %s: %w", r.Name, err)
+		}
+		for _, name := range pushed[r.Name] {
+			ref, err := m.Storer.Reference(name)
+			if err != nil {
+				continue // pushed, then gone from the mirror
+			}
+			line, err := bringBranch(m, host, name, ref.Hash(), name == checkedOut)
+			if err != nil {
+				return lines, fmt.Errorf("remote %s: %s: %w", r.Name, name.Short(), err)
+			}
+			lines = append(lines, fmt.Sprintf("%s %s: %s", r.Name, name.Short(), line))
+		}
+	}
+	if only != "" && !found {
+		return nil, fmt.Errorf("the gate has no remote %q", only)
+	}
+	return lines, nil
+}
+
+func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbing.Hash, checkedOut bool) (string, error) {
+	if err := copyObjects(m.Storer, host.Storer, h); err != nil {
+		return "", err
+	}
+	short := h.String()[:12]
+	cur, err := host.Storer.Reference(name)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		if err := host.Storer.SetReference(plumbing.NewHashReference(name, h)); err != nil {
+			return "", err
+		}
+		return "new branch at " + short, nil
+	case err != nil:
+		return "", err
+	case cur.Hash() == h:
+		return "up to date at " + short, nil
+	}
+	oc, err1 := object.GetCommit(host.Storer, cur.Hash())
+	nc, err2 := object.GetCommit(host.Storer, h)
+	if err1 != nil || err2 != nil {
+		return "", errors.Join(err1, err2)
+	}
+	if ff, _ := oc.IsAncestor(nc); !ff {
+		return fmt.Sprintf("not touched: yours diverged from the pushed %s (git merge %s)", short, short), nil
+	}
+	if checkedOut {
+		return fmt.Sprintf("not touched: checked out here (git merge --ff-only %s)", short), nil
+	}
+	if err := host.Storer.CheckAndSetReference(plumbing.NewHashReference(name, h), cur); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("fast-forwarded %s..%s", cur.Hash().String()[:12], short), nil
+}
