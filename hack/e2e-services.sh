@@ -10,9 +10,17 @@ mkdir -p "$run"
 
 "$here/setup-host.sh"
 # What the tests drive the product with: a terminal multiplexer, and curl for readiness.
-for tool in tmux curl; do
+for tool in tmux curl git; do
 	command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
+# An SSH server the git gate tests start on loopback, each its own; the
+# package's own service is kept from starting (policy-rc.d) and disabled.
+if [ ! -x /usr/sbin/sshd ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+	apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+	rm -f /usr/sbin/policy-rc.d
+	command -v systemctl >/dev/null && systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+fi
 
 wait_sock() { # socket, log
 	for _ in $(seq 1 100); do

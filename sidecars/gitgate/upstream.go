@@ -63,15 +63,25 @@ func (u *upstream) dial(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("gateway refused %s: %s", addr, strings.TrimSpace(string(msg[:n])))
 	}
 	c.SetReadDeadline(time.Time{})
-	return &bufferedConn{Conn: c, r: br}, nil
+	return &bufferedConn{Conn: c, r: br, remote: destAddr(addr)}, nil
 }
 
+// bufferedConn is a tunnel through the gateway: its remote address is the
+// destination (SSH checks host keys against it), not the gateway's socket.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r      *bufio.Reader
+	remote net.Addr
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bufferedConn) RemoteAddr() net.Addr       { return b.remote }
+
+// destAddr is host:port as a net.Addr.
+type destAddr string
+
+func (d destAddr) Network() string { return "tcp" }
+func (d destAddr) String() string  { return string(d) }
 
 type gatewayDialer struct{ u *upstream }
 
@@ -188,6 +198,7 @@ func (u *upstream) fetch(ctx context.Context, rm *remote) error {
 		return err
 	}
 	err = r.FetchContext(ctx, &git.FetchOptions{
+		RemoteName:   "upstream",
 		RefSpecs:     []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
 		Auth:         s.auth,
 		ProxyOptions: s.proxy,
@@ -221,6 +232,7 @@ func (u *upstream) push(ctx context.Context, rm *remote, c *packp.Command) error
 	defer rm.repo.Storer.RemoveReference(tmp)
 	r := git.NewRemote(rm.repo.Storer, &gitconfig.RemoteConfig{Name: "upstream", URLs: []string{rm.Upstream}})
 	err = r.PushContext(ctx, &git.PushOptions{
+		RemoteName:   "upstream",
 		RefSpecs:     []gitconfig.RefSpec{gitconfig.RefSpec(tmp.String() + ":" + c.Name.String())},
 		Auth:         s.auth,
 		ProxyOptions: s.proxy,

@@ -1,0 +1,425 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// gitClientImage writes a Containerfile for an agent image with the host's
+// git, its HTTP remote helper and every library they load.
+func gitClientImage(t *testing.T, dir string) {
+	t.Helper()
+	os.MkdirAll(filepath.Join(dir, "files"), 0o755)
+	cf := "FROM " + baseImage() + "\n"
+	files := map[string]bool{"/usr/bin/git": true, "/usr/lib/git-core/git-remote-http": true}
+	for _, bin := range []string{"/usr/bin/git", "/usr/lib/git-core/git-remote-http"} {
+		out, err := exec.Command("ldd", bin).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", bin, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "/") {
+					files[f] = true
+				}
+			}
+		}
+	}
+	// In a stable order: the same Containerfile hashes to the same image, built once.
+	i := 0
+	for _, f := range slices.Sorted(maps.Keys(files)) {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("f%d", i)
+		i++
+		copyFile(t, real, filepath.Join(dir, "files", name))
+		cf += fmt.Sprintf("COPY files/%s %s\n", name, f)
+	}
+	cf += "RUN ln -s /usr/lib/git-core/git-remote-http /usr/lib/git-core/git-remote-https\nENV PATH=/usr/bin:/bin\n"
+	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostGit runs the host's git in dir.
+func hostGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "safe.directory=*", "-c", "user.name=t", "-c", "user.email=t@t",
+		"-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// upstreamRepo makes a bare repository with two commits on main.
+func upstreamRepo(t *testing.T, path string) {
+	t.Helper()
+	seed := path + ".seed"
+	hostGit(t, filepath.Dir(path), "init", "-q", seed)
+	for _, f := range []string{"README", "main.go"} {
+		os.WriteFile(filepath.Join(seed, f), []byte(f+"\n"), 0o644)
+		hostGit(t, seed, "add", f)
+		hostGit(t, seed, "commit", "-qm", "add "+f)
+	}
+	hostGit(t, filepath.Dir(path), "clone", "-q", "--bare", seed, path)
+	hostGit(t, path, "config", "http.receivepack", "true")
+}
+
+// upstreamMoves adds a commit to the upstream's main after the workspace was
+// made: only a fetch through the gate, from the upstream, can bring it.
+func upstreamMoves(t *testing.T, up string) {
+	t.Helper()
+	seed := up + ".seed"
+	os.WriteFile(filepath.Join(seed, "NEWS"), []byte("news\n"), 0o644)
+	hostGit(t, seed, "add", "NEWS")
+	hostGit(t, seed, "commit", "-qm", "upstream moved")
+	hostGit(t, seed, "push", "-q", up, "main")
+}
+
+// workspaceOf makes e's working directory a clone-like repository whose
+// remote name points at url, with the upstream's refs as its view of it
+// (fetched from the bare path, so no network is needed).
+func workspaceOf(t *testing.T, e *env, name, url, bare string) {
+	t.Helper()
+	hostGit(t, e.workdir, "init", "-q")
+	hostGit(t, e.workdir, "remote", "add", name, url)
+	hostGit(t, e.workdir, "fetch", "-q", bare, "+refs/heads/*:refs/remotes/"+name+"/*")
+	hostGit(t, e.workdir, "symbolic-ref", "refs/remotes/"+name+"/HEAD", "refs/remotes/"+name+"/main")
+	hostGit(t, e.workdir, "checkout", "-q", "-b", "main", name+"/main")
+	if !rootless() {
+		exec.Command("chown", "-R", "1000:1000", e.workdir).Run()
+	}
+}
+
+// httpsGitServer serves bare repositories under root over smart HTTP with
+// TLS on loopback, for the token alone (HTTP basic authentication password).
+// It counts the requests that came with the token.
+type httpsGitServer struct {
+	url        string // https://127.0.0.1:port
+	caFile     string
+	authorized atomic.Int64
+	refused    atomic.Int64
+}
+
+func newHTTPSGitServer(t *testing.T, root, token string) *httpsGitServer {
+	t.Helper()
+	s := &httpsGitServer{}
+	backend := &cgi.Handler{Path: "/usr/lib/git-core/git-http-backend",
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"}}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pw, ok := r.BasicAuth(); !ok || pw != token {
+			s.refused.Add(1)
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "token required", http.StatusUnauthorized)
+			return
+		}
+		s.authorized.Add(1)
+		backend.ServeHTTP(w, r)
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(s.caFile, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sshGitServer is Debian's sshd on a loopback port, for one key, as the
+// user running the tests.
+type sshGitServer struct {
+	port       int
+	user       string
+	key        string // the client's private key file
+	knownHosts string
+}
+
+func newSSHGitServer(t *testing.T) *sshGitServer {
+	t.Helper()
+	dir := t.TempDir()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sshGitServer{user: u.Username, key: filepath.Join(dir, "client"), knownHosts: filepath.Join(dir, "known_hosts")}
+	for _, k := range []string{"host", "client"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+	}
+	pub, _ := os.ReadFile(filepath.Join(dir, "client.pub"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	hostPub, _ := os.ReadFile(filepath.Join(dir, "host.pub"))
+	os.WriteFile(s.knownHosts, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", s.port, hostPub)), 0o644)
+	cfg := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s/host
+AuthorizedKeysFile %s/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile %s/sshd.pid
+`, s.port, dir, dir, dir)
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644)
+	if !rootless() {
+		os.MkdirAll("/run/sshd", 0o755)
+	}
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	logf, _ := os.Create(filepath.Join(dir, "sshd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	poll(t, 10*time.Second, "sshd to listen", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return s
+}
+
+const gitAgentConfig = `
+[agents.git]
+containerfile = "gitimg/Containerfile"
+command = ["/bin/sh", "-c"]
+`
+
+// agentScript joins shell steps for the agent, each echoing a marker.
+func agentScript(steps ...string) string {
+	return strings.Join(append([]string{
+		"cd /workspace",
+		"git config --global user.name agent && git config --global user.email agent@bottle",
+	}, steps...), "; ")
+}
+
+func TestGitGateHTTPSForwardsAllowedPushAndRefusesTheRest(t *testing.T) {
+	const token = "gate-test-token-5f1b2c"
+	upRoot := t.TempDir()
+	up := filepath.Join(upRoot, "app.git")
+	upstreamRepo(t, up)
+	srv := newHTTPSGitServer(t, upRoot, token)
+	url := srv.url + "/app.git"
+	e := newEnv(t, gitAgentConfig+fmt.Sprintf(`
+[agents.git.git.remotes.origin]
+url = %q
+token_env = "BOTTLE_E2E_GIT_TOKEN"
+ca_file = %q
+`, url, srv.caFile))
+	e.extraEnv = append(e.extraEnv, "BOTTLE_E2E_GIT_TOKEN="+token)
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	workspaceOf(t, e, "origin", url, up)
+	upstreamMoves(t, up)
+	mainBefore := hostGit(t, up, "rev-parse", "main")
+
+	key := "AKIA" + "QYLPMN5HHHFPZAM2" // the documented shape of an AWS access key id
+	stdout, stderr, code := e.run("start", "--yes", "--keep", "git", "--", agentScript(
+		`git fetch origin 2>&1 && echo fetch-ok`,
+		`git log -1 --format=%s origin/main`,
+		`git checkout -q -b feature origin/main && echo work > work.txt && git add work.txt && git commit -qm "agent work" && echo commit-ok`,
+		`git push origin feature 2>&1 && echo push-ok`,
+		`git push origin feature:main 2>&1 || echo main-refused`,
+		`git push --force origin HEAD~1:feature 2>&1 || echo force-refused`,
+		`git push origin --delete feature 2>&1 || echo delete-refused`,
+		`git tag v1 && (git push origin v1 2>&1 || echo tag-refused)`,
+		`echo "AWS_ACCESS_KEY_ID=`+key+`" > deploy.env && git add deploy.env && git commit -qm "add deploy settings" && (git push origin feature 2>&1 || echo secret-refused)`,
+		// The token, split so the script itself does not carry it whole.
+		`T1=`+token[:9]+`; T2=`+token[9:]+`; (env; cat $HOME/.gitconfig; cat /workspace/.git/config) 2>/dev/null | grep -c "$T1$T2" || echo no-token-here`,
+	))
+	out := stdout + stderr
+	if code != 0 {
+		t.Fatalf("start exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"fetch-ok", "upstream moved", "commit-ok", "push-ok",
+		"main-refused", "branch main is protected",
+		"force-refused", "force-push to feature is not allowed",
+		"delete-refused", "deleting branch feature is not allowed",
+		"tag-refused", "tags are not allowed",
+		"secret-refused", "secret found: aws-access-token in deploy.env",
+		"no-token-here",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agent's run lacks %q", want)
+		}
+	}
+	if strings.Contains(out, key) {
+		t.Errorf("the refusal shows the secret")
+	}
+	if !strings.Contains(stderr, "git        origin "+url+", forward with the token") {
+		t.Errorf("preflight lacks the gate's line:\n%s", stderr)
+	}
+	// Upstream: the allowed branch arrived with the real token; nothing else moved.
+	if got := hostGit(t, up, "log", "-1", "--format=%s", "feature"); got != "agent work" {
+		t.Errorf("upstream feature is %q, want the agent's commit", got)
+	}
+	if got := hostGit(t, up, "rev-parse", "main"); got != mainBefore {
+		t.Errorf("upstream main moved: %s -> %s", mainBefore, got)
+	}
+	if tags := hostGit(t, up, "tag"); tags != "" {
+		t.Errorf("upstream has tags %q", tags)
+	}
+	if srv.authorized.Load() == 0 {
+		t.Error("the upstream never saw the token")
+	}
+	// The audit: a line per push, through bottle logs.
+	id := keptIdentity(t, e)
+	audit := e.mustRun("logs", id, "git-gate")
+	for _, want := range []string{`"decision":"accepted"`, `"reason":"branch main is protected"`, `secret found: aws-access-token`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("bottle logs %s git-gate lacks %s:\n%s", id, want, audit)
+		}
+	}
+	if strings.Contains(audit, key) {
+		t.Error("the audit holds the secret")
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+// keptIdentity is the one kept bottle of e.
+func keptIdentity(t *testing.T, e *env) string {
+	t.Helper()
+	states := e.states()
+	if len(states) != 1 {
+		t.Fatalf("want one kept bottle, have %v", states)
+	}
+	return states[0]
+}
+
+func TestGitGateSSHFetchAndPush(t *testing.T) {
+	upRoot := t.TempDir()
+	up := filepath.Join(upRoot, "app.git")
+	upstreamRepo(t, up)
+	ssh := newSSHGitServer(t)
+	url := fmt.Sprintf("ssh://%s@127.0.0.1:%d%s", ssh.user, ssh.port, up)
+	e := newEnv(t, gitAgentConfig+fmt.Sprintf(`
+[agents.git.git.remotes.origin]
+url = %q
+ssh_key = %q
+known_hosts = %q
+branches = ["bottle/{identity}/*"]
+`, url, ssh.key, ssh.knownHosts))
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	workspaceOf(t, e, "origin", url, up)
+	upstreamMoves(t, up)
+	out := e.mustRun("start", "--yes", "git", "--", agentScript(
+		`git fetch origin 2>&1 && echo fetch-ok`,
+		`git log -1 --format=%s origin/main`,
+		`git reset -q --hard origin/main`,
+		`echo change >> README && git commit -qam "agent change" && echo commit-ok`,
+		`git push origin HEAD:refs/heads/bottle/$BOTTLE_IDENTITY/readme 2>&1 && echo push-ok`,
+		`git push origin HEAD:refs/heads/elsewhere 2>&1 || echo elsewhere-refused`,
+		`ls -a $HOME/.ssh 2>/dev/null | grep -c client || echo no-key-here`,
+	))
+	for _, want := range []string{"fetch-ok", "upstream moved", "commit-ok", "push-ok", "elsewhere-refused", "is not one the agent may push", "no-key-here"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agent's run lacks %q:\n%s", want, out)
+		}
+	}
+	branches := hostGit(t, up, "branch", "--list", "bottle/*")
+	if !strings.Contains(branches, "/readme") {
+		t.Errorf("upstream branches %q lack the agent's bottle/ID/readme", branches)
+	}
+	if strings.Contains(hostGit(t, up, "branch"), "elsewhere") {
+		t.Error("the refused branch reached the upstream")
+	}
+	e.assertClean()
+}
+
+func TestGitGateHoldAndGitFetchIntoTheHostRepository(t *testing.T) {
+	upRoot := t.TempDir()
+	up := filepath.Join(upRoot, "app.git")
+	upstreamRepo(t, up)
+	e := newEnv(t, gitAgentConfig+`workspace = "copy"
+`)
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	// The workspace's origin is a local path: out of the bottle's reach, so held.
+	workspaceOf(t, e, "origin", up, up)
+	upBefore := hostGit(t, up, "for-each-ref")
+	stdout, stderr, code := e.run("start", "--yes", "--keep", "git", "--", agentScript(
+		`git checkout -q -b bottle/review && echo fix > fix.txt && git add fix.txt && git commit -qm "agent fix" && echo commit-ok`,
+		`git push origin bottle/review 2>&1 && echo push-ok`,
+	))
+	if code != 0 || !strings.Contains(stdout+stderr, "push-ok") {
+		t.Fatalf("start exited %d:\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "origin "+up+", hold") || !strings.Contains(stderr, "a local path: pushes are held") {
+		t.Errorf("preflight does not say the remote is held:\n%s", stderr)
+	}
+	if after := hostGit(t, up, "for-each-ref"); after != upBefore {
+		t.Errorf("a held push reached the upstream:\n%s", after)
+	}
+	if strings.Contains(hostGit(t, e.workdir, "branch"), "bottle/review") {
+		t.Fatal("the copy-mode workspace changed the host repository")
+	}
+	id := keptIdentity(t, e)
+	fetched := e.mustRun("git", "fetch", id)
+	if !strings.Contains(fetched, "origin bottle/review: new branch at ") {
+		t.Errorf("bottle git fetch printed %q", fetched)
+	}
+	if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/review"); got != "agent fix" {
+		t.Errorf("host bottle/review is %q", got)
+	}
+	hostGit(t, e.workdir, "fsck", "--no-dangling")
+	again := e.mustRun("git", "fetch", id)
+	if !strings.Contains(again, "up to date") {
+		t.Errorf("a second bottle git fetch printed %q", again)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+func TestNoGitRemoteNoGate(t *testing.T) {
+	e := newEnv(t, gitAgentConfig)
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	hostGit(t, e.workdir, "init", "-q")
+	if !rootless() {
+		exec.Command("chown", "-R", "1000:1000", e.workdir).Run()
+	}
+	dry := e.mustRun("start", "--dry-run", "git")
+	if !strings.Contains(dry, "no remote: no git gate") || strings.Contains(dry, "git-gate") {
+		t.Errorf("dry run:\n%s", dry)
+	}
+	out := e.mustRun("start", "--yes", "git", "--", agentScript(
+		`git ls-remote http://127.0.0.1:7300/origin.git 2>&1 || echo no-gate`,
+		`echo "$GIT_CONFIG_COUNT" | grep -q . && echo gate-env || echo no-gate-env`,
+	))
+	if !strings.Contains(out, "no-gate") || !strings.Contains(out, "no-gate-env") {
+		t.Errorf("the agent found a gate:\n%s", out)
+	}
+	e.assertClean()
+}
