@@ -159,7 +159,9 @@ func scanCommit(d *detect.Detector, c *object.Commit) (path, rule string, err er
 		if added.Len() == 0 {
 			continue
 		}
-		for _, f := range d.Detect(detect.Fragment{Raw: added.String(), FilePath: to.Path()}) {
+		//lint:ignore SA1019 Detect takes no other type before gitleaks v9
+		frag := detect.Fragment{Raw: added.String(), FilePath: to.Path()}
+		for _, f := range d.Detect(frag) {
 			return to.Path(), f.RuleID, nil
 		}
 	}
