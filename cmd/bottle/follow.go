@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,15 @@ import (
 // is appended until ctx ends.
 func followFile(ctx context.Context, path string, follow bool, w io.Writer) error {
 	f, err := os.Open(path)
+	for follow && errors.Is(err, os.ErrNotExist) {
+		// Nothing written yet: wait for the first line.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

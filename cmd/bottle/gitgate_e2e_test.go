@@ -395,6 +395,12 @@ func TestGitGateHoldAndGitFetchIntoTheHostRepository(t *testing.T) {
 		t.Errorf("host bottle/review is %q", got)
 	}
 	hostGit(t, e.workdir, "fsck", "--no-dangling")
+	if !rootless() {
+		// Root fetched into a user's repository: what it wrote is the user's.
+		if out, _ := exec.Command("find", filepath.Join(e.workdir, ".git"), "-uid", "0").Output(); len(out) > 0 {
+			t.Errorf("root-owned files in the repository after bottle git fetch:\n%s", out)
+		}
+	}
 	again := e.mustRun("git", "fetch", id)
 	if !strings.Contains(again, "up to date") {
 		t.Errorf("a second bottle git fetch printed %q", again)

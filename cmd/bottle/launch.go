@@ -144,13 +144,21 @@ func (l *launch) run(ctx context.Context) (err error) {
 	}
 	var gitDests []string
 	if in.Gate != nil {
-		if err := in.Gate.Write(sidecars.ServiceDir(in, gitgate.Service)); err != nil {
-			return err
-		}
 		gitDests = in.Gate.Destinations
 	}
-	if err := egress.Prepare(ctx, b.ID, sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests); err != nil {
+	egressDir := sidecars.ServiceDir(in, egress.Service)
+	if err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests); err != nil {
 		return err
+	}
+	if in.Gate != nil {
+		// The gate refuses pushes carrying a secret the proxy injects.
+		injected, err := egress.SecretValues(egressDir)
+		if err != nil {
+			return err
+		}
+		if err := in.Gate.Write(sidecars.ServiceDir(in, gitgate.Service), injected); err != nil {
+			return err
+		}
 	}
 	var containerfile []byte
 	if l.agent.Containerfile != "" {

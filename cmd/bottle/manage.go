@@ -140,7 +140,7 @@ func newLogsCommand(g *globals) *cli.Command {
 					if _, err := os.Stat(filepath.Join(b.Dir, gitgate.Service, gitgate.ConfigFile)); err != nil {
 						return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
 					}
-					if _, err := os.Stat(audit); err != nil && !o.follow {
+					if _, err := os.Stat(audit); errors.Is(err, os.ErrNotExist) && !o.follow {
 						return nil // no push yet
 					}
 					return followFile(c.Context, audit, o.follow, g.stdout)

@@ -101,6 +101,24 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 	return state.WriteFileAtomic(filepath.Join(agentDir, "ca-bundle.pem"), bundle, 0o644)
 }
 
+// SecretValues are the credential values a prepared egress folder holds,
+// for other sidecars to look for in what the agent sends (the git gate).
+func SecretValues(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, SecretsFile))
+	if err != nil {
+		return nil, fmt.Errorf("read egress secrets: %w", err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("read egress secrets: %w", err)
+	}
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // AgentEnv is what points the agent's clients at the proxy and the CA.
 func AgentEnv() map[string]string {
 	proxy := "http://" + ProxyAddr

@@ -31,6 +31,8 @@ const (
 	AuditFile   = "audit.jsonl"
 	ReadyFile   = "ready"
 	gatewaySock = "gateway.sock"
+	// injectedFile, in SecretDir, lists secret values no push may carry.
+	injectedFile = "injected.json"
 )
 
 // Config is what the gate reads from ConfigFile: no secret, only file names.

@@ -2,6 +2,8 @@ package gitgate
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -63,7 +65,7 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Write(dir); err != nil {
+	if err := p.Write(dir, []string{injectedSecret}); err != nil {
 		t.Fatal(err)
 	}
 	if r := p.Config.Remotes[0]; r.Mode != config.GitHold || r.AgentURLs[0] != up {
@@ -77,6 +79,9 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	t.Cleanup(srv.Close)
 	return ws, srv.URL + "/origin.git", dir
 }
+
+// injectedSecret stands for a credential the egress proxy injects.
+const injectedSecret = "sk-bottle-injected-0123456789abcdef"
 
 func TestGateFetchPushAndRules(t *testing.T) {
 	ws, url, dir := gateFor(t, config.GitRemote{})
@@ -126,6 +131,13 @@ func TestGateFetchPushAndRules(t *testing.T) {
 	if strings.Contains(out, key) {
 		t.Errorf("the refusal shows the secret:\n%s", out)
 	}
+	// So is one of the bottle's own injected secrets, even encoded.
+	gitRun(t, clone, "reset", "-q", "--hard", "HEAD~1")
+	commit(t, clone, "notes.txt", "data "+base64.StdEncoding.EncodeToString([]byte(injectedSecret))+"\n")
+	out, err = gitTry(clone, "push", "origin", "feature")
+	if err == nil || !strings.Contains(out, "secret found: injected-secret in notes.txt") {
+		t.Fatalf("push with an injected secret: %v\n%s", err, out)
+	}
 	// The held branch comes into the host repository as an ordinary branch.
 	lines, err := FetchPushed(dir, ws, "")
 	if err != nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "origin feature: new branch at ") {
@@ -157,7 +169,27 @@ func TestGateFetchPushAndRules(t *testing.T) {
 			}
 		}
 	}
-	if held != 1 || refused != 5 {
-		t.Errorf("audit: %d held, %d refused; want 1 and 5", held, refused)
+	if held != 1 || refused != 6 {
+		t.Errorf("audit: %d held, %d refused; want 1 and 6", held, refused)
+	}
+}
+
+func TestGateRefusesAPushAboveMaxPush(t *testing.T) {
+	ws, url, _ := gateFor(t, config.GitRemote{MaxPush: "16k"})
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	gitRun(t, clone, "checkout", "-q", "-b", "big")
+	blob := make([]byte, 256<<10) // random: it does not compress
+	rand.Read(blob)
+	commit(t, clone, "big.bin", string(blob))
+	out, err := gitTry(clone, "push", "origin", "big")
+	if err == nil || !strings.Contains(out, "larger than max_push") {
+		t.Fatalf("push of 256k with max_push 16k: %v\n%s", err, out)
+	}
+	commit(t, clone, "small.txt", "small")
+	gitRun(t, clone, "checkout", "-q", "-b", "small", "origin/main")
+	commit(t, clone, "small.txt", "small")
+	if out, err := gitTry(clone, "push", "origin", "small"); err != nil {
+		t.Fatalf("a small push after a refused big one: %v\n%s", err, out)
 	}
 }

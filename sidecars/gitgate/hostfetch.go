@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -90,7 +92,46 @@ func FetchPushed(dir, workdir, only string) ([]string, error) {
 	if only != "" && !found {
 		return nil, fmt.Errorf("the gate has no remote %q", only)
 	}
-	return lines, nil
+	return lines, giveBack(workdir)
+}
+
+// giveBack hands what root just wrote into a user's repository (objects,
+// refs) to the repository's owner, so the user's own git can use it.
+func giveBack(workdir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	_, common, err := hostGitDir(workdir)
+	if err != nil || common == "" {
+		return err
+	}
+	fi, err := os.Stat(common)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	for _, sub := range []string{"objects", "refs"} {
+		err := filepath.WalkDir(filepath.Join(common, sub), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if s, ok := info.Sys().(*syscall.Stat_t); ok && s.Uid == 0 {
+				return os.Lchown(p, int(st.Uid), int(st.Gid))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbing.Hash, checkedOut bool) (string, error) {

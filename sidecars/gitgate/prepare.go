@@ -1,6 +1,7 @@
 package gitgate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -133,9 +134,10 @@ func NewPlan(identity, workdir string, g *config.Git) (*Plan, error) {
 }
 
 // Write makes the gate's folder: its configuration, the credentials it alone
-// holds, and a mirror per remote seeded from the host repository. A kept
-// mirror (resume) is left as it is: it may hold pushes.
-func (p *Plan) Write(dir string) error {
+// holds, the bottle's injected secrets (pushes carrying one are refused), and
+// a mirror per remote seeded from the host repository. A kept mirror
+// (resume) is left as it is: it may hold pushes.
+func (p *Plan) Write(dir string, injected []string) error {
 	for _, d := range []string{dir, filepath.Join(dir, MirrorDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("prepare git gate: %w", err)
@@ -149,6 +151,18 @@ func (p *Plan) Write(dir string) error {
 		if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, name), data, 0o600); err != nil {
 			return err
 		}
+	}
+	for name, data := range p.secrets {
+		if strings.HasSuffix(name, ".token") {
+			injected = append(injected, string(data))
+		}
+	}
+	data, err := json.Marshal(injected)
+	if err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, injectedFile), data, 0o600); err != nil {
+		return err
 	}
 	var host *git.Repository
 	if len(p.HostObjects) > 0 {

@@ -139,7 +139,7 @@ func (s *Server) decide(rm *remote, c *packp.Command) string {
 	if _, err := st.EncodedObject(plumbing.AnyObject, c.New); err != nil {
 		return fmt.Sprintf("the push did not send %s", c.New)
 	}
-	finding, err := scanPush(st, c.New)
+	finding, err := scanPush(st, c.New, s.injected)
 	if err != nil {
 		return "cannot scan the push for secrets: " + err.Error()
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/diff"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -48,7 +49,7 @@ func detector() (*detect.Detector, error) {
 // scanPush scans what the commits new to the mirror add, up to tip: the
 // lines each adds against its first parent. It names the first hit's file,
 // rule and commit, never the secret.
-func scanPush(st storerAll, tip plumbing.Hash) (string, error) {
+func scanPush(st storerAll, tip plumbing.Hash, injected *dlp.Scanner) (string, error) {
 	commits, err := newCommits(st, tip)
 	if err != nil {
 		return "", err
@@ -58,7 +59,7 @@ func scanPush(st storerAll, tip plumbing.Hash) (string, error) {
 		return "", err
 	}
 	for _, c := range commits {
-		path, rule, err := scanCommit(d, c)
+		path, rule, err := scanCommit(d, injected, c)
 		if err != nil {
 			return "", err
 		}
@@ -122,7 +123,7 @@ func newCommits(st storerAll, tip plumbing.Hash) ([]*object.Commit, error) {
 }
 
 // scanCommit runs the detector over the lines c adds.
-func scanCommit(d *detect.Detector, c *object.Commit) (path, rule string, err error) {
+func scanCommit(d *detect.Detector, injected *dlp.Scanner, c *object.Commit) (path, rule string, err error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return "", "", err
@@ -163,6 +164,17 @@ func scanCommit(d *detect.Detector, c *object.Commit) (path, rule string, err er
 		frag := detect.Fragment{Raw: added.String(), FilePath: to.Path()}
 		for _, f := range d.Detect(frag) {
 			return to.Path(), f.RuleID, nil
+		}
+		// The bottle's own secrets, plain or encoded, and the formats the
+		// egress proxy knows.
+		if injected != nil {
+			if f := injected.Scan([]byte(added.String()), to.Path()); f != nil {
+				rule := f.Rule
+				if f.Encoding != "" {
+					rule += " (" + f.Encoding + ")"
+				}
+				return to.Path(), rule, nil
+			}
 		}
 	}
 	return "", "", nil

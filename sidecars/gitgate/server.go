@@ -3,6 +3,7 @@ package gitgate
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
@@ -31,6 +33,8 @@ type Server struct {
 	remotes  map[string]*remote
 	upstream *upstream
 	audit    *audit
+	// injected finds the bottle's own secrets (and their encodings) in pushes.
+	injected *dlp.Scanner
 }
 
 // remote is a served remote and its mirror; mu orders fetches, pushes and ref updates.
@@ -54,6 +58,13 @@ func NewServer(dir string) (*Server, error) {
 		}
 		s.remotes[r.Name] = &remote{Remote: r, repo: repo}
 	}
+	var values []string
+	if data, err := os.ReadFile(filepath.Join(dir, SecretDir, injectedFile)); err == nil {
+		if err := json.Unmarshal(data, &values); err != nil {
+			return nil, fmt.Errorf("git gate: %s: %w", injectedFile, err)
+		}
+	}
+	s.injected = dlp.New(values)
 	s.upstream = newUpstream(dir, filepath.Join(GatewayDir, gatewaySock))
 	if err := s.upstream.installHTTP(c.Remotes); err != nil {
 		return nil, fmt.Errorf("git gate: %w", err)
