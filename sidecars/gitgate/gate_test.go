@@ -193,3 +193,37 @@ func TestGateRefusesAPushAboveMaxPush(t *testing.T) {
 		t.Fatalf("a small push after a refused big one: %v\n%s", err, out)
 	}
 }
+
+func TestGateSaysWhenItCannotRefreshFromTheUpstream(t *testing.T) {
+	tmp := t.TempDir()
+	ws := filepath.Join(tmp, "ws")
+	gitRun(t, tmp, "init", "-q", "-b", "main", ws)
+	commit(t, ws, "f.txt", "one")
+	// An upstream the gate cannot reach (no gateway here): it serves the
+	// host's view of the remote and says so.
+	up := "https://git.invalid/team/app.git"
+	gitRun(t, ws, "remote", "add", "origin", up)
+	gitRun(t, ws, "update-ref", "refs/remotes/origin/main", "HEAD")
+	dir := filepath.Join(tmp, "gate")
+	p, err := NewPlan("abc123", ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	clone := filepath.Join(tmp, "clone")
+	out := gitRun(t, tmp, "clone", srv.URL+"/origin.git", clone)
+	if !strings.Contains(out, "remote: bottle git gate: could not refresh origin from "+up) {
+		t.Errorf("clone did not say the gate could not refresh:\n%s", out)
+	}
+	if got := gitRun(t, clone, "log", "-1", "--format=%s"); strings.TrimSpace(got) != "add f.txt" {
+		t.Errorf("clone has %q", got)
+	}
+}

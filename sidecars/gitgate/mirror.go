@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -101,19 +102,36 @@ func seedMirror(path string, host *git.Repository, hostObjects, name string) err
 		return err
 	}
 	prefix := "refs/remotes/" + name + "/"
-	return refs.ForEach(func(r *plumbing.Reference) error {
+	headSet := false
+	var branches []plumbing.ReferenceName
+	err = refs.ForEach(func(r *plumbing.Reference) error {
 		n := r.Name().String()
 		switch {
 		case n == prefix+"HEAD" && r.Type() == plumbing.SymbolicReference:
 			target := strings.Replace(r.Target().String(), prefix, "refs/heads/", 1)
+			headSet = true
 			return m.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.ReferenceName(target)))
 		case strings.HasPrefix(n, prefix) && r.Type() == plumbing.HashReference:
-			return m.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName("refs/heads/"+strings.TrimPrefix(n, prefix)), r.Hash()))
+			b := plumbing.ReferenceName("refs/heads/" + strings.TrimPrefix(n, prefix))
+			branches = append(branches, b)
+			return m.Storer.SetReference(plumbing.NewHashReference(b, r.Hash()))
 		case r.Name().IsTag() && r.Type() == plumbing.HashReference:
 			return m.Storer.SetReference(r)
 		}
 		return nil
 	})
+	if err != nil || headSet || len(branches) == 0 {
+		return err
+	}
+	// The host never learnt the remote's default branch: main, master, or
+	// the first there is.
+	head := branches[0]
+	for _, b := range []plumbing.ReferenceName{"refs/heads/master", "refs/heads/main"} {
+		if slices.Contains(branches, b) {
+			head = b
+		}
+	}
+	return m.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, head))
 }
 
 // copyObjects copies into dst what tip reaches and dst lacks, stopping at

@@ -42,6 +42,9 @@ type remote struct {
 	Remote
 	mu   sync.Mutex
 	repo *git.Repository
+	// refreshErr says why the last refresh from the upstream failed, for
+	// the fetch that follows it; "" when it worked.
+	refreshErr string
 }
 
 // NewServer opens every remote's mirror under dir.
@@ -129,14 +132,24 @@ func (s *Server) advertise(w http.ResponseWriter, r *http.Request, rm *remote, s
 	switch service {
 	case transport.UploadPackServiceName:
 		if rm.Mode == "forward" && rm.Upstream != "" {
-			if err := s.upstream.fetch(r.Context(), rm); err != nil {
-				// Serve what the mirror has: the agent still gets a consistent view.
+			err := s.upstream.fetch(r.Context(), rm)
+			rm.mu.Lock()
+			rm.refreshErr = ""
+			if err != nil {
+				// Serve what the mirror has: the agent still gets a consistent
+				// view, and is told it may be behind.
 				slog.Warn("refresh from upstream failed", "remote", rm.Name, "err", err)
+				rm.refreshErr = fmt.Sprintf("could not refresh %s from %s (%v): these are the refs as the gate last saw them", rm.Name, rm.Upstream, err)
 			}
+			rm.mu.Unlock()
 		}
 		rm.mu.Lock()
 		ar, err = advertised(rm.repo.Storer, false)
 		rm.mu.Unlock()
+		if err == nil {
+			ar.Capabilities.Set(capability.Sideband64k)
+			ar.Capabilities.Set(capability.Sideband)
+		}
 	case transport.ReceivePackServiceName:
 		rm.mu.Lock()
 		ar, err = advertised(rm.repo.Storer, true)

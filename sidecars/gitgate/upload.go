@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/revlist"
 )
 
@@ -18,6 +20,7 @@ import (
 type uploadRequest struct {
 	wants, haves []plumbing.Hash
 	done         bool
+	caps         []string // from the first want line
 }
 
 // parseUploadRequest reads want lines, a flush, have lines and maybe done.
@@ -33,6 +36,9 @@ func parseUploadRequest(r io.Reader) (*uploadRequest, error) {
 		case "want", "have":
 			h := rest
 			if len(h) > 40 {
+				if word == "want" && req.caps == nil {
+					req.caps = strings.Fields(h[40:])
+				}
 				h = h[:40] // the first want carries capabilities
 			}
 			if !plumbing.IsHash(h) {
@@ -117,8 +123,30 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 	} else {
 		e.Encodef("NAK\n")
 	}
-	if _, err := packfile.NewEncoder(w, st, false).Encode(objs, 10); err != nil {
+	var pack io.Writer = w
+	var mux *sideband.Muxer
+	switch {
+	case slices.Contains(req.caps, "side-band-64k"):
+		mux = sideband.NewMuxer(sideband.Sideband64k, w)
+	case slices.Contains(req.caps, "side-band"):
+		mux = sideband.NewMuxer(sideband.Sideband, w)
+	}
+	if mux != nil {
+		pack = mux
+		// What the agent should know, shown by its git as "remote: ...".
+		rm.mu.Lock()
+		msg := rm.refreshErr
+		rm.mu.Unlock()
+		if msg != "" {
+			mux.WriteChannel(sideband.ProgressMessage, []byte("bottle git gate: "+msg+"\n"))
+		}
+	}
+	if _, err := packfile.NewEncoder(pack, st, false).Encode(objs, 10); err != nil {
 		slog.Warn("upload-pack", "remote", rm.Name, "err", err)
+		return
+	}
+	if mux != nil {
+		e.Flush()
 	}
 }
 
