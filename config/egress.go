@@ -12,24 +12,24 @@ import (
 // Route is one egress rule: where the agent may go, how, and what the proxy
 // adds on the way.
 type Route struct {
-	Host       string      `json:"host" toml:"host"`
-	Ports      []int       `json:"ports,omitempty" toml:"ports"`
-	Methods    []string    `json:"methods,omitempty" toml:"methods"`
-	Paths      []string    `json:"paths,omitempty" toml:"paths"`
-	Intercept  *bool       `json:"intercept,omitempty" toml:"intercept"`
-	Upstream   string      `json:"upstream,omitempty" toml:"upstream"`
-	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca"`
-	Credential *Credential `json:"credential,omitempty" toml:"credential"`
+	Host       string      `json:"host" toml:"host,omitempty"`
+	Ports      []int       `json:"ports,omitempty" toml:"ports,omitempty"`
+	Methods    []string    `json:"methods,omitempty" toml:"methods,omitempty"`
+	Paths      []string    `json:"paths,omitempty" toml:"paths,omitempty"`
+	Intercept  *bool       `json:"intercept,omitempty" toml:"intercept,omitempty"`
+	Upstream   string      `json:"upstream,omitempty" toml:"upstream,omitempty"`
+	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca,omitempty"`
+	Credential *Credential `json:"credential,omitempty" toml:"credential,omitempty"`
 }
 
 // Credential is a secret the proxy sets in a header; the agent never holds it.
 type Credential struct {
-	Header      string   `json:"header" toml:"header"`
-	Value       string   `json:"value,omitempty" toml:"value"`
-	FromEnv     string   `json:"from_env,omitempty" toml:"from_env"`
-	FromFile    string   `json:"from_file,omitempty" toml:"from_file"`
-	FromCommand []string `json:"from_command,omitempty" toml:"from_command"`
-	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env"`
+	Header      string   `json:"header" toml:"header,omitempty"`
+	Value       string   `json:"value,omitempty" toml:"value,omitempty"`
+	FromEnv     string   `json:"from_env,omitempty" toml:"from_env,omitempty"`
+	FromFile    string   `json:"from_file,omitempty" toml:"from_file,omitempty"`
+	FromCommand []string `json:"from_command,omitempty" toml:"from_command,omitempty"`
+	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env,omitempty"`
 }
 
 // Source says where the secret comes from, never what it is.
@@ -66,7 +66,7 @@ var (
 func tagKeys(t reflect.Type) []string {
 	keys := make([]string, t.NumField())
 	for i := range keys {
-		keys[i] = t.Field(i).Tag.Get("toml")
+		keys[i], _, _ = strings.Cut(t.Field(i).Tag.Get("toml"), ",")
 	}
 	return keys
 }

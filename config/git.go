@@ -24,32 +24,32 @@ type Git struct {
 // GitRemote is one remote behind the gate.
 type GitRemote struct {
 	// URL is the upstream; default the workspace repository's URL for the remote.
-	URL string `json:"url,omitempty" toml:"url"`
+	URL string `json:"url,omitempty" toml:"url,omitempty"`
 	// Mode is "forward" (accepted pushes go upstream) or "hold" (they stay in
 	// the gate until `bottle git fetch`).
-	Mode string `json:"mode,omitempty" toml:"mode"`
+	Mode string `json:"mode,omitempty" toml:"mode,omitempty"`
 	// SSHKey is the private key file for an SSH upstream; default the first
 	// of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exists.
-	SSHKey string `json:"ssh_key,omitempty" toml:"ssh_key"`
+	SSHKey string `json:"ssh_key,omitempty" toml:"ssh_key,omitempty"`
 	// KnownHosts checks an SSH upstream's host key; default ~/.ssh/known_hosts.
-	KnownHosts string `json:"known_hosts,omitempty" toml:"known_hosts"`
+	KnownHosts string `json:"known_hosts,omitempty" toml:"known_hosts,omitempty"`
 	// An HTTPS upstream's token, from the host's environment or a file; sent
 	// as the password of HTTP basic authentication with Username.
-	TokenEnv  string `json:"token_env,omitempty" toml:"token_env"`
-	TokenFile string `json:"token_file,omitempty" toml:"token_file"`
-	Username  string `json:"username,omitempty" toml:"username"`
+	TokenEnv  string `json:"token_env,omitempty" toml:"token_env,omitempty"`
+	TokenFile string `json:"token_file,omitempty" toml:"token_file,omitempty"`
+	Username  string `json:"username,omitempty" toml:"username,omitempty"`
 	// CAFile is a PEM bundle to trust for an HTTPS upstream beside the system's.
-	CAFile string `json:"ca_file,omitempty" toml:"ca_file"`
+	CAFile string `json:"ca_file,omitempty" toml:"ca_file,omitempty"`
 	// Branches the agent may push (globs; * matches across /), default every
 	// branch that is not protected.
-	Branches []string `json:"branches,omitempty" toml:"branches"`
+	Branches []string `json:"branches,omitempty" toml:"branches,omitempty"`
 	// Protected branches are never updated; default main and master, plus
 	// the upstream's default branch always.
-	Protected []string `json:"protected,omitempty" toml:"protected"`
+	Protected []string `json:"protected,omitempty" toml:"protected,omitempty"`
 	// Tags lets the agent push new tags (never move or delete them).
-	Tags bool `json:"tags,omitempty" toml:"tags"`
+	Tags bool `json:"tags,omitempty" toml:"tags,omitempty"`
 	// MaxPush is the largest pack one push may send, default 100m.
-	MaxPush      string `json:"max_push,omitempty" toml:"max_push"`
+	MaxPush      string `json:"max_push,omitempty" toml:"max_push,omitempty"`
 	MaxPushBytes int64  `json:"-" toml:"-"`
 }
 

@@ -88,6 +88,8 @@ type shownProfile struct {
 	Memory        string            `toml:"memory,omitempty"`
 	CPUs          float64           `toml:"cpus,omitempty"`
 	Pids          int64             `toml:"pids,omitempty"`
+	Egress        []config.Route    `toml:"egress,omitempty"`
+	Git           *config.Git       `toml:"git,omitempty"`
 }
 
 func runConfigShow(g *globals, name string) error {
@@ -108,7 +110,7 @@ func runConfigShow(g *globals, name string) error {
 		out["agents"][n] = shownProfile{
 			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs, AutoResume: a.AutoResume,
 			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
-			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids,
+			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids, Egress: a.Egress, Git: a.Git,
 		}
 	}
 	enc := toml.NewEncoder(g.stdout)
