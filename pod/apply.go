@@ -111,49 +111,47 @@ var ReadyTimeout = 20 * time.Second
 // StartSidecars starts every container but the main one, in plan order, and
 // waits for each to be ready.
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
-	start := func(ct Container) error {
-		if err := c.StartContainer(ctx, ct.Name); err != nil {
-			return err
-		}
-		if ct.Ready == "" {
-			return nil
-		}
-		return c.waitReady(ctx, ct)
+	if err := c.StartInfra(ctx, p.Pod.Name); err != nil {
+		return err
 	}
-	var outside, inPod []Container
-	for _, ct := range p.Containers {
-		switch {
-		case ct.Main:
-		case ct.OutsidePod:
-			outside = append(outside, ct)
-		default:
-			inPod = append(inPod, ct)
-		}
-	}
+	return c.StartSidecarsAfterInfra(ctx, p)
+}
+
+// StartSidecarsAfterInfra starts the sidecars of a pod whose infra container
+// runs, all together, and waits for each to be ready. (The first container
+// started in a pod starts its infra container, and two at once race for it:
+// Podman 5 says "cannot get namespace path unless container is running".)
+func (c *Conn) StartSidecarsAfterInfra(ctx context.Context, p *Plan) error {
 	var g errgroup.Group
-	for _, ct := range outside {
-		g.Go(func() error { return start(ct) })
+	for _, ct := range p.Containers {
+		if ct.Main {
+			continue
+		}
+		g.Go(func() error {
+			if err := c.StartContainer(ctx, ct.Name); err != nil {
+				return err
+			}
+			if ct.Ready == "" {
+				return nil
+			}
+			return c.waitReady(ctx, ct)
+		})
 	}
-	// The first container started in a pod starts its infra container; two
-	// at once race for it (Podman 5: "cannot get namespace path unless
-	// container is running"), so one goes first and the rest follow together.
-	g.Go(func() error {
-		if len(inPod) == 0 {
-			return nil
-		}
-		if err := c.StartContainer(ctx, inPod[0].Name); err != nil {
-			return err
-		}
-		var rest errgroup.Group
-		if inPod[0].Ready != "" {
-			rest.Go(func() error { return c.waitReady(ctx, inPod[0]) })
-		}
-		for _, ct := range inPod[1:] {
-			rest.Go(func() error { return start(ct) })
-		}
-		return rest.Wait()
-	})
 	return g.Wait()
+}
+
+// StartInfra starts a pod's infra container, which holds its namespaces.
+func (c *Conn) StartInfra(ctx context.Context, podName string) error {
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	data, err := pods.Inspect(cctx, podName, nil)
+	if err != nil {
+		return c.errorf(err, "inspect pod %s", podName)
+	}
+	if data.InfraContainerID == "" {
+		return nil
+	}
+	return c.StartContainer(ctx, data.InfraContainerID)
 }
 
 // waitReady polls for a sidecar's ready file, and reports the sidecar's own
@@ -254,13 +252,29 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
+	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {LabelIdentity + "=" + identity}}))
+	if err != nil {
+		err = c.errorf(err, "list containers of %s", identity)
+		if podName != "" {
+			err = errors.Join(err, c.RemovePod(ctx, podName))
+		}
+		return err
+	}
+	// Kill what runs in the pod all at once first: the pod's removal stops its
+	// containers one after the other, each waiting for its own cleanup.
+	var kills errgroup.Group
+	for _, ct := range list {
+		if ct.Pod != "" && podName != "" && !ct.IsInfra && ct.State == "running" {
+			kills.Go(func() error {
+				containers.Kill(cctx, ct.ID, new(containers.KillOptions).WithSignal("KILL"))
+				return nil // whatever failed, the pod's removal below settles it
+			})
+		}
+	}
+	kills.Wait()
 	var g errgroup.Group
 	if podName != "" {
 		g.Go(func() error { return c.RemovePod(ctx, podName) })
-	}
-	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {LabelIdentity + "=" + identity}}))
-	if err != nil {
-		return errors.Join(c.errorf(err, "list containers of %s", identity), g.Wait())
 	}
 	for _, ct := range list {
 		if ct.Pod != "" && podName != "" {
