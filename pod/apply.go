@@ -108,50 +108,44 @@ func (c *Conn) createContainer(ctx context.Context, podName string, ct Container
 // ReadyTimeout bounds the wait for a sidecar to serve.
 var ReadyTimeout = 20 * time.Second
 
-// StartSidecars starts every container but the main one, in plan order, and
-// waits for each to be ready.
+// StartSidecars starts every container but the main one and waits for each
+// to be ready. Containers beside the pod start alongside; those in the pod
+// start one after the other, each without waiting for the one before to be
+// ready: two starts in one pod at once fail now and then ("internal libpod
+// error", on 4.3 and 5.x, also once the infra container runs).
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
-	if err := c.StartInfra(ctx, p.Pod.Name); err != nil {
-		return err
-	}
-	return c.StartSidecarsAfterInfra(ctx, p)
-}
-
-// StartSidecarsAfterInfra starts the sidecars of a pod whose infra container
-// runs, all together, and waits for each to be ready. (The first container
-// started in a pod starts its infra container, and two at once race for it:
-// Podman 5 says "cannot get namespace path unless container is running".)
-func (c *Conn) StartSidecarsAfterInfra(ctx context.Context, p *Plan) error {
 	var g errgroup.Group
-	for _, ct := range p.Containers {
-		if ct.Main {
-			continue
+	ready := func(ct Container) {
+		if ct.Ready != "" {
+			g.Go(func() error { return c.waitReady(ctx, ct) })
 		}
-		g.Go(func() error {
+	}
+	var inPod []Container
+	for _, ct := range p.Containers {
+		switch {
+		case ct.Main:
+		case ct.OutsidePod:
+			g.Go(func() error {
+				if err := c.StartContainer(ctx, ct.Name); err != nil {
+					return err
+				}
+				ready(ct)
+				return nil
+			})
+		default:
+			inPod = append(inPod, ct)
+		}
+	}
+	g.Go(func() error {
+		for _, ct := range inPod {
 			if err := c.StartContainer(ctx, ct.Name); err != nil {
 				return err
 			}
-			if ct.Ready == "" {
-				return nil
-			}
-			return c.waitReady(ctx, ct)
-		})
-	}
-	return g.Wait()
-}
-
-// StartInfra starts a pod's infra container, which holds its namespaces.
-func (c *Conn) StartInfra(ctx context.Context, podName string) error {
-	cctx, cancel := c.call(context.WithoutCancel(ctx))
-	defer cancel()
-	data, err := pods.Inspect(cctx, podName, nil)
-	if err != nil {
-		return c.errorf(err, "inspect pod %s", podName)
-	}
-	if data.InfraContainerID == "" {
+			ready(ct)
+		}
 		return nil
-	}
-	return c.StartContainer(ctx, data.InfraContainerID)
+	})
+	return g.Wait()
 }
 
 // waitReady polls for a sidecar's ready file, and reports the sidecar's own
