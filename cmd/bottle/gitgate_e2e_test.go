@@ -387,6 +387,13 @@ func TestGitGateHoldAndGitFetchIntoTheHostRepository(t *testing.T) {
 		t.Fatal("the copy-mode workspace changed the host repository")
 	}
 	id := keptIdentity(t, e)
+	// Resumed, the gate still holds the push: the agent fetches it back.
+	resumed := e.mustRun("resume", "--yes", "--keep", id, "--", agentScript(
+		`git fetch origin 2>&1 && git log -1 --format=%s origin/bottle/review`,
+	))
+	if !strings.Contains(resumed, "agent fix") {
+		t.Errorf("after resume the gate lost the held push:\n%s", resumed)
+	}
 	fetched := e.mustRun("git", "fetch", id)
 	if !strings.Contains(fetched, "origin bottle/review: new branch at ") {
 		t.Errorf("bottle git fetch printed %q", fetched)
