@@ -13,6 +13,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/bubbles/textinput"
@@ -66,6 +67,7 @@ type dashboard struct {
 	bottles  []bottleRow
 	requests []bottleRequest
 	audit    []string // the selected bottle's last egress decisions
+	pushes   []string // and its git gate's last ref decisions
 	err      error
 
 	pane    int
@@ -108,9 +110,10 @@ func (m *dashboard) refresh() {
 	m.autoResume()
 	m.bottleI = clamp(m.bottleI, len(m.bottles))
 	m.reqI = clamp(m.reqI, len(m.requests))
-	m.audit = nil
+	m.audit, m.pushes = nil, nil
 	if b := m.selectedBottle(); b != nil && b.State != "" {
 		m.audit = tail(filepath.Join(b.State, egress.Service, egress.AuditFile), 6)
+		m.pushes = gitgate.AuditTail(filepath.Join(b.State, gitgate.Service), 3)
 	}
 }
 
@@ -325,6 +328,17 @@ func (m *dashboard) View() string {
 		b.WriteString(header.Render(fit("EGRESS "+sb.Identity, width)) + "\n")
 		for _, l := range m.audit {
 			if strings.Contains(l, " deny ") {
+				b.WriteString(refused.Render(fit(l, width)) + "\n")
+			} else {
+				b.WriteString(fit(l, width) + "\n")
+			}
+		}
+	}
+	if sb := m.selectedBottle(); sb != nil && len(m.pushes) > 0 {
+		b.WriteString(header.Render(fit("GIT PUSHES "+sb.Identity, width)) + "\n")
+		for _, l := range m.pushes {
+			l = printable(l, false)
+			if strings.Contains(l, " refused ") {
 				b.WriteString(refused.Render(fit(l, width)) + "\n")
 			} else {
 				b.WriteString(fit(l, width) + "\n")

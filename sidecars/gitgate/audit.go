@@ -1,10 +1,15 @@
 package gitgate
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // auditEntry is one push, one JSON line in AuditFile.
@@ -43,4 +48,40 @@ func (a *audit) write(e auditEntry) error {
 	defer f.Close()
 	_, err = f.Write(append(line, '\n'))
 	return err
+}
+
+// AuditTail is the last n ref decisions of a gate's audit (dir), a line each:
+// time, decision, remote, branch or tag, new id, reason. Ref names come from
+// the agent: a terminal must sanitize them.
+func AuditTail(dir string, n int) []string {
+	f, err := os.Open(filepath.Join(dir, AuditFile))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e auditEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		for _, r := range e.Refs {
+			id := r.New
+			if len(id) > 12 {
+				id = id[:12]
+			}
+			line := fmt.Sprintf("%s %-8s %s %s %s", e.Time.Local().Format("15:04:05"), r.Decision, e.Remote,
+				plumbing.ReferenceName(r.Ref).Short(), id)
+			if r.Reason != "" {
+				line += "  " + r.Reason
+			}
+			lines = append(lines, line)
+			if len(lines) > n {
+				lines = lines[1:]
+			}
+		}
+	}
+	return lines
 }

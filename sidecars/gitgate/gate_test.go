@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -172,6 +175,10 @@ func TestGateFetchPushAndRules(t *testing.T) {
 	if held != 1 || refused != 6 {
 		t.Errorf("audit: %d held, %d refused; want 1 and 6", held, refused)
 	}
+	tailLines := AuditTail(dir, 2)
+	if len(tailLines) != 2 || !strings.Contains(tailLines[1], " refused  origin feature ") || !strings.Contains(tailLines[1], "secret found: injected-secret") {
+		t.Errorf("AuditTail = %q", tailLines)
+	}
 }
 
 func TestGateRefusesAPushAboveMaxPush(t *testing.T) {
@@ -225,5 +232,26 @@ func TestGateSaysWhenItCannotRefreshFromTheUpstream(t *testing.T) {
 	}
 	if got := gitRun(t, clone, "log", "-1", "--format=%s"); strings.TrimSpace(got) != "add f.txt" {
 		t.Errorf("clone has %q", got)
+	}
+}
+
+func TestGateRefusesRefNamesGitWouldNot(t *testing.T) {
+	_, url, dir := gateFor(t, config.GitRemote{})
+	// What no git client sends, but a hostile one can: a ref name with a
+	// terminal escape, for whoever reads the audit.
+	evil := "refs/heads/a\x1b[2Jb"
+	line := fmt.Sprintf("%s %s %s\x00report-status", strings.Repeat("1", 40), strings.Repeat("0", 40), evil)
+	body := fmt.Sprintf("%04x%s0000", len(line)+4, line)
+	resp, err := http.Post(url+"/git-receive-pack", "application/x-git-receive-pack-request", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(out), "not a valid ref name") {
+		t.Errorf("answer: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(MirrorPath(dir, "origin"), "refs", "heads", "a\x1b[2Jb")); err == nil {
+		t.Error("the ref was made")
 	}
 }

@@ -116,6 +116,9 @@ func (s *Server) finish(w http.ResponseWriter, rm *remote, report *packp.ReportS
 
 // decide applies the rules and the secret scan to one ref update.
 func (s *Server) decide(rm *remote, c *packp.Command) string {
+	if err := c.Name.Validate(); err != nil || strings.ContainsFunc(c.Name.String(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "not a valid ref name"
+	}
 	st := rm.repo.Storer
 	// The old id must be what the gate has: the agent pushes against the
 	// refs the gate advertised.
