@@ -3,6 +3,7 @@ package gitgate
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,12 +55,36 @@ func (a *audit) write(e auditEntry) error {
 // time, decision, remote, branch or tag, new id, reason. Ref names come from
 // the agent: a terminal must sanitize them.
 func AuditTail(dir string, n int) []string {
+	var lines []string
+	readAudit(dir, func(e auditEntry, r auditRef) {
+		id := r.New
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		line := fmt.Sprintf("%s %-8s %s %s %s", e.Time.Local().Format("15:04:05"), r.Decision, e.Remote,
+			plumbing.ReferenceName(r.Ref).Short(), id)
+		if r.Reason != "" {
+			line += "  " + r.Reason
+		}
+		lines = append(lines, line)
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	})
+	return lines
+}
+
+// readAudit calls each for every ref decision of a gate's audit (dir), in
+// order; a missing audit has none, an unreadable line is passed over.
+func readAudit(dir string, each func(auditEntry, auditRef)) error {
 	f, err := os.Open(filepath.Join(dir, AuditFile))
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return err
+	}
 	defer f.Close()
-	var lines []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -68,20 +93,8 @@ func AuditTail(dir string, n int) []string {
 			continue
 		}
 		for _, r := range e.Refs {
-			id := r.New
-			if len(id) > 12 {
-				id = id[:12]
-			}
-			line := fmt.Sprintf("%s %-8s %s %s %s", e.Time.Local().Format("15:04:05"), r.Decision, e.Remote,
-				plumbing.ReferenceName(r.Ref).Short(), id)
-			if r.Reason != "" {
-				line += "  " + r.Reason
-			}
-			lines = append(lines, line)
-			if len(lines) > n {
-				lines = lines[1:]
-			}
+			each(e, r)
 		}
 	}
-	return lines
+	return sc.Err()
 }

@@ -1,8 +1,6 @@
 package gitgate
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,29 +18,13 @@ import (
 // per remote, in the order first pushed.
 func pushedBranches(dir string) (map[string][]plumbing.ReferenceName, error) {
 	out := map[string][]plumbing.ReferenceName{}
-	f, err := os.Open(filepath.Join(dir, AuditFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var e auditEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
+	err := readAudit(dir, func(e auditEntry, r auditRef) {
+		n := plumbing.ReferenceName(r.Ref)
+		if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && !slices.Contains(out[e.Remote], n) {
+			out[e.Remote] = append(out[e.Remote], n)
 		}
-		for _, r := range e.Refs {
-			n := plumbing.ReferenceName(r.Ref)
-			if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && !slices.Contains(out[e.Remote], n) {
-				out[e.Remote] = append(out[e.Remote], n)
-			}
-		}
-	}
-	return out, sc.Err()
+	})
+	return out, err
 }
 
 // FetchPushed brings the branches the agent pushed through the gate (dir)
