@@ -244,9 +244,22 @@ ca_file = %q
 	workspaceOf(t, e, "origin", url, up)
 	upstreamMoves(t, up)
 	mainBefore := hostGit(t, up, "rev-parse", "main")
-
+	// A commit carrying a key, planted in the host's view of the remote (a
+	// bind-mode agent can write it): the gate must not take it for one the
+	// upstream has, and must scan it.
 	key := "AKIA" + "QYLPMN5HHHFPZAM2" // the documented shape of an AWS access key id
+	planted := filepath.Join(t.TempDir(), "planted")
+	hostGit(t, filepath.Dir(planted), "clone", "-q", up, planted)
+	os.WriteFile(filepath.Join(planted, "aws.env"), []byte("AWS_ACCESS_KEY_ID="+key+"\n"), 0o644)
+	hostGit(t, planted, "add", "aws.env")
+	hostGit(t, planted, "commit", "-qm", "planted")
+	hostGit(t, e.workdir, "fetch", "-q", planted, "HEAD:refs/remotes/origin/planted")
+	if !rootless() {
+		exec.Command("chown", "-R", "1000:1000", e.workdir).Run()
+	}
+
 	stdout, stderr, code := e.run("start", "--yes", "--keep", "git", "--", agentScript(
+		`git push origin refs/remotes/origin/planted:refs/heads/leak 2>&1 || echo planted-refused`,
 		`git fetch origin 2>&1 && echo fetch-ok`,
 		`git log -1 --format=%s origin/main`,
 		`git checkout -q -b feature origin/main && echo work > work.txt && git add work.txt && git commit -qm "agent work" && echo commit-ok`,
@@ -264,6 +277,7 @@ ca_file = %q
 		t.Fatalf("start exited %d:\n%s", code, out)
 	}
 	for _, want := range []string{
+		"planted-refused", "secret found: aws-access-token in aws.env",
 		"fetch-ok", "upstream moved", "commit-ok", "push-ok",
 		"main-refused", "branch main is protected",
 		"force-refused", "force-push to feature is not allowed",
@@ -288,6 +302,9 @@ ca_file = %q
 	}
 	if got := hostGit(t, up, "rev-parse", "main"); got != mainBefore {
 		t.Errorf("upstream main moved: %s -> %s", mainBefore, got)
+	}
+	if branches := hostGit(t, up, "branch", "--list", "leak"); branches != "" {
+		t.Error("the planted commit reached the upstream")
 	}
 	if tags := hostGit(t, up, "tag"); tags != "" {
 		t.Errorf("upstream has tags %q", tags)

@@ -55,6 +55,11 @@ func (s *Server) receivePack(w http.ResponseWriter, r *http.Request, rm *remote)
 		pktError(w, ct, "bad push request: "+err.Error())
 		return
 	}
+	// Again here: a client need not ask for the refs before it pushes.
+	if err := s.refreshForPush(r.Context(), rm); err != nil {
+		pktError(w, ct, err.Error())
+		return
+	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	entry := auditEntry{Remote: rm.Name, Mode: rm.Mode}

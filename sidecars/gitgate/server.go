@@ -151,6 +151,10 @@ func (s *Server) advertise(w http.ResponseWriter, r *http.Request, rm *remote, s
 			ar.Capabilities.Set(capability.Sideband)
 		}
 	case transport.ReceivePackServiceName:
+		if err := s.refreshForPush(r.Context(), rm); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
 		rm.mu.Lock()
 		ar, err = advertised(rm.repo.Storer, true)
 		rm.mu.Unlock()
@@ -168,6 +172,20 @@ func (s *Server) advertise(w http.ResponseWriter, r *http.Request, rm *remote, s
 	if err := ar.Encode(w); err != nil {
 		slog.Warn("advertise", "remote", rm.Name, "err", err)
 	}
+}
+
+// refreshForPush brings a forward remote's mirror to the upstream's refs
+// before a push is judged: the commits the upstream has are the only ones
+// the secret scan may skip. The host's view of the remote, which seeded the
+// mirror, is not trusted for that: a bind-mode agent can write it.
+func (s *Server) refreshForPush(ctx context.Context, rm *remote) error {
+	if rm.Mode != "forward" || rm.Upstream == "" {
+		return nil
+	}
+	if err := s.upstream.fetch(ctx, rm); err != nil {
+		return fmt.Errorf("the git gate cannot reach %s to check a push against it: %v", rm.Upstream, err)
+	}
+	return nil
 }
 
 // advertised lists the mirror's refs with the capabilities the gate speaks.
