@@ -88,6 +88,10 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 		pktError(w, ct, err.Error())
 		return
 	}
+	// go-git's storage loads its pack indexes lazily, unguarded: one
+	// request at a time reads a mirror.
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
 	st := rm.repo.Storer
 	var common []plumbing.Hash
 	for _, h := range req.haves {
@@ -111,9 +115,7 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 			return
 		}
 	}
-	rm.mu.Lock()
 	objs, err := objectsBetween(st, req.wants, common)
-	rm.mu.Unlock()
 	if err != nil {
 		pktError(w, ct, err.Error())
 		return
@@ -134,10 +136,7 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 	if mux != nil {
 		pack = mux
 		// What the agent should know, shown by its git as "remote: ...".
-		rm.mu.Lock()
-		msg := rm.refreshErr
-		rm.mu.Unlock()
-		if msg != "" {
+		if msg := rm.refreshErr; msg != "" {
 			mux.WriteChannel(sideband.ProgressMessage, []byte("bottle git gate: "+msg+"\n"))
 		}
 	}
