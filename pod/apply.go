@@ -168,7 +168,7 @@ func (c *Conn) waitReady(ctx context.Context, ct Container) error {
 			c.Logs(ctx, ct.Name, false, &out, &out)
 			return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
