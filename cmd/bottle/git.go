@@ -1,11 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
@@ -17,7 +18,7 @@ func newGitCommand(g *globals) *cli.Command {
 		Usage: "work with what an agent pushed through its bottle's git gate",
 		Subcommands: []*cli.Command{{
 			Name:      "fetch",
-			Usage:     "bring the branches the agent pushed into the bottle's workspace repository",
+			Usage:     "bring the branches the agent pushed (and, in copy mode, its own) into the workspace repository",
 			ArgsUsage: "IDENTITY [REMOTE]",
 			Action: func(c *cli.Context) error {
 				id, err := identityArg(c, 2)
@@ -37,18 +38,28 @@ func newGitCommand(g *globals) *cli.Command {
 					return err
 				}
 				dir := filepath.Join(b.Dir, gitgate.Service)
-				if _, err := os.Stat(filepath.Join(dir, gitgate.ConfigFile)); errors.Is(err, os.ErrNotExist) {
-					return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
+				_, err = os.Stat(filepath.Join(dir, gitgate.ConfigFile))
+				hasGate := err == nil
+				copied := filepath.Join(b.Dir, agent.Service, "workspace")
+				_, err = os.Stat(filepath.Join(copied, ".git"))
+				hasCopy := meta.Workspace == config.WorkspaceCopy && err == nil
+				if !hasGate && !hasCopy {
+					return fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no copied repository", id)
 				}
-				lock, err := b.Lock()
-				if err != nil {
-					// Running: the gate may be writing; the refs it set are whole either way.
-					lock = nil
+				if lock, err := b.Lock(); err == nil {
+					defer lock.Unlock() // else it runs: the refs it sets are whole either way
 				}
-				if lock != nil {
-					defer lock.Unlock()
+				var lines []string
+				err = nil
+				if hasGate {
+					lines, err = gitgate.FetchPushed(dir, meta.Workdir, c.Args().Get(1))
 				}
-				lines, err := gitgate.FetchPushed(dir, meta.Workdir, c.Args().Get(1))
+				if err == nil && hasCopy && c.Args().Get(1) == "" {
+					// Copy mode: the agent's own branches too, pushed or not.
+					var more []string
+					more, err = gitgate.FetchWorkspace(copied, meta.Workdir, "bottle/"+id+"/")
+					lines = append(lines, more...)
+				}
 				for _, l := range lines {
 					fmt.Fprintln(g.stdout, l)
 				}

@@ -390,6 +390,8 @@ func TestGitGateHoldAndGitFetchIntoTheHostRepository(t *testing.T) {
 	stdout, stderr, code := e.run("start", "--yes", "--keep", "git", "--", agentScript(
 		`git checkout -q -b bottle/review && echo fix > fix.txt && git add fix.txt && git commit -qm "agent fix" && echo commit-ok`,
 		`git push origin bottle/review 2>&1 && echo push-ok`,
+		// Work it never pushes: copy mode still gives it back.
+		`git checkout -q -b scratch && echo idea > idea.txt && git add idea.txt && git commit -qm "agent idea"`,
 	))
 	if code != 0 || !strings.Contains(stdout+stderr, "push-ok") {
 		t.Fatalf("start exited %d:\n%s%s", code, stdout, stderr)
@@ -412,8 +414,11 @@ func TestGitGateHoldAndGitFetchIntoTheHostRepository(t *testing.T) {
 		t.Errorf("after resume the gate lost the held push:\n%s", resumed)
 	}
 	fetched := e.mustRun("git", "fetch", id)
-	if !strings.Contains(fetched, "origin bottle/review: new branch at ") {
+	if !strings.Contains(fetched, "origin bottle/review: new branch at ") || !strings.Contains(fetched, "workspace scratch: bottle/"+id+"/scratch new branch at ") {
 		t.Errorf("bottle git fetch printed %q", fetched)
+	}
+	if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/"+id+"/scratch"); got != "agent idea" {
+		t.Errorf("host bottle/%s/scratch is %q", id, got)
 	}
 	if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/review"); got != "agent fix" {
 		t.Errorf("host bottle/review is %q", got)

@@ -149,3 +149,39 @@ func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbin
 	}
 	return fmt.Sprintf("fast-forwarded %s..%s", cur.Hash().String()[:12], short), nil
 }
+
+// FetchWorkspace brings the local branches of a copy-mode workspace (src, the
+// bottle's own clone) into the host repository at workdir, under prefix
+// (bottle/IDENTITY/): the agent's commits, pushed or not, come back without
+// touching a branch of the user's. It returns a line per branch.
+func FetchWorkspace(src, workdir, prefix string) ([]string, error) {
+	copyRepo, err := git.PlainOpenWithOptions(src, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("open the bottle's workspace %s: %w", src, err)
+	}
+	host, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", workdir, err)
+	}
+	refs, err := copyRepo.Branches()
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	err = refs.ForEach(func(r *plumbing.Reference) error {
+		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
+		if name.Validate() != nil {
+			return nil
+		}
+		line, err := bringBranch(copyRepo, host, name, r.Hash(), false)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Name().Short(), err)
+		}
+		lines = append(lines, fmt.Sprintf("workspace %s: %s %s", r.Name().Short(), name.Short(), line))
+		return nil
+	})
+	if err != nil {
+		return lines, err
+	}
+	return lines, giveBack(workdir)
+}
