@@ -458,3 +458,26 @@ func TestNoGitRemoteNoGate(t *testing.T) {
 	}
 	e.assertClean()
 }
+
+func TestRunscGitGateFetchAndPush(t *testing.T) {
+	upRoot := t.TempDir()
+	up := filepath.Join(upRoot, "app.git")
+	upstreamRepo(t, up)
+	e := newEnv(t, gitAgentConfig+`runtime = "runsc"
+`)
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	workspaceOf(t, e, "origin", up, up) // a local path: held in the gate
+	out := e.mustRun("start", "--yes", "git", "--", agentScript(
+		`grep -q "Linux version 4.4.0" /proc/version && echo gvisor`,
+		`git fetch origin 2>&1 && echo fetch-ok`,
+		`git checkout -q -b bottle/runsc && echo r > r.txt && git add r.txt && git commit -qm "under gVisor" && echo commit-ok`,
+		`git push origin bottle/runsc 2>&1 && echo push-ok`,
+		`git push origin bottle/runsc:main 2>&1 || echo main-refused`,
+	))
+	for _, want := range []string{"gvisor", "fetch-ok", "commit-ok", "push-ok", "main-refused", "branch main is protected"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agent's run lacks %q:\n%s", want, out)
+		}
+	}
+	e.assertClean()
+}
