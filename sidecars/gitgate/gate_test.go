@@ -106,6 +106,7 @@ func TestGateFetchPushAndRules(t *testing.T) {
 	if got := gitRun(t, other, "log", "-1", "--format=%s", "origin/feature"); strings.TrimSpace(got) != "add h.txt" {
 		t.Fatalf("fetch after push: origin/feature is %q\n%s", got, out)
 	}
+	gitRun(t, other, "fsck", "--connectivity-only") // the pack left nothing out
 	// Refused, each with its reason.
 	for _, c := range []struct {
 		args []string
@@ -253,5 +254,36 @@ func TestGateRefusesRefNamesGitWouldNot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(MirrorPath(dir, "origin"), "refs", "heads", "a\x1b[2Jb")); err == nil {
 		t.Error("the ref was made")
+	}
+}
+
+func TestGateIncrementalFetchSendsWhatTheClientLacks(t *testing.T) {
+	ws, url, _ := gateFor(t, config.GitRemote{})
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	// Nested folders, a deep change, a moved file and an untouched subtree;
+	// pushed through the gate, then fetched by a client that has the older
+	// history plus a commit of its own the gate never saw.
+	other := filepath.Join(t.TempDir(), "other")
+	gitRun(t, ws, "clone", "-q", url, other)
+	commit(t, other, "local.txt", "only here")
+	for _, d := range []string{"a/b/c", "a/keep", "z"} {
+		os.MkdirAll(filepath.Join(clone, d), 0o755)
+	}
+	gitRun(t, clone, "checkout", "-q", "-b", "deep")
+	commit(t, clone, "a/b/c/deep.txt", "one")
+	commit(t, clone, "a/keep/same.txt", "same")
+	commit(t, clone, "a/b/c/deep.txt", "two")
+	gitRun(t, clone, "mv", "a/b/c/deep.txt", "z/moved.txt")
+	gitRun(t, clone, "commit", "-qm", "move")
+	gitRun(t, clone, "push", "-q", "origin", "deep")
+	gitRun(t, other, "fetch", "-q", "origin")
+	gitRun(t, other, "fsck", "--connectivity-only")
+	want := gitRun(t, clone, "rev-parse", "deep^{tree}")
+	if got := gitRun(t, other, "rev-parse", "origin/deep^{tree}"); got != want {
+		t.Errorf("fetched tree %s, want %s", got, want)
+	}
+	if got := gitRun(t, other, "show", "origin/deep:z/moved.txt"); got != "two" {
+		t.Errorf("z/moved.txt = %q", got)
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
-	"github.com/go-git/go-git/v5/plumbing/revlist"
 )
 
 // uploadRequest is one round of a stateless fetch (protocol v0).
@@ -149,14 +150,117 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 	}
 }
 
-// objectsBetween lists the objects wants reach that haves do not.
+// objectsBetween lists the objects wants reach that haves do not, the way
+// git does without bitmaps: the commits between them, and of their trees what
+// the boundary commits' trees lack. Only the haves' commit graph is walked,
+// never every tree of their history.
 func objectsBetween(st storerAll, wants, haves []plumbing.Hash) ([]plumbing.Hash, error) {
-	var ignore []plumbing.Hash
-	if len(haves) > 0 {
-		var err error
-		if ignore, err = revlist.Objects(st, haves, nil); err != nil {
+	have := map[plumbing.Hash]bool{}
+	stack := slices.Clone(haves)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if have[h] {
+			continue
+		}
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			continue // not a commit: nothing behind it to spare
+		}
+		have[h] = true
+		stack = append(stack, c.ParentHashes...)
+	}
+	var out []plumbing.Hash
+	var commits []*object.Commit
+	var trees []plumbing.Hash // wanted directly, through a tag
+	boundary := map[plumbing.Hash]bool{}
+	seen := map[plumbing.Hash]bool{}
+	stack = slices.Clone(wants)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if have[h] {
+			boundary[h] = true
+			continue
+		}
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		o, err := st.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", h, err)
+		}
+		switch o.Type() {
+		case plumbing.CommitObject:
+			c, err := object.DecodeCommit(st, o)
+			if err != nil {
+				return nil, err
+			}
+			out, commits = append(out, h), append(commits, c)
+			stack = append(stack, c.ParentHashes...)
+		case plumbing.TagObject:
+			t, err := object.DecodeTag(st, o)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, h)
+			stack = append(stack, t.Target)
+		case plumbing.TreeObject:
+			trees = append(trees, h)
+		default:
+			out = append(out, h)
+		}
+	}
+	// What the client has: every tree and blob of the boundary commits.
+	done := map[plumbing.Hash]bool{}
+	for h := range boundary {
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			return nil, err
+		}
+		if err := walkTree(st, c.TreeHash, done, nil); err != nil {
 			return nil, err
 		}
 	}
-	return revlist.Objects(st, wants, ignore)
+	for _, c := range commits {
+		trees = append(trees, c.TreeHash)
+	}
+	for _, t := range trees {
+		if err := walkTree(st, t, done, func(h plumbing.Hash) { out = append(out, h) }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// walkTree visits a tree and what it holds, skipping what done already has
+// (a tree in done is had whole), and marks all it visits done.
+func walkTree(st storerAll, h plumbing.Hash, done map[plumbing.Hash]bool, add func(plumbing.Hash)) error {
+	if done[h] {
+		return nil
+	}
+	done[h] = true
+	if add != nil {
+		add(h)
+	}
+	t, err := object.GetTree(st, h)
+	if err != nil {
+		return fmt.Errorf("tree %s: %w", h, err)
+	}
+	for _, e := range t.Entries {
+		switch {
+		case e.Mode == filemode.Dir:
+			if err := walkTree(st, e.Hash, done, add); err != nil {
+				return err
+			}
+		case e.Mode == filemode.Submodule || done[e.Hash]:
+		default:
+			done[e.Hash] = true
+			if add != nil {
+				add(e.Hash)
+			}
+		}
+	}
+	return nil
 }
