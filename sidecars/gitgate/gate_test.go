@@ -287,3 +287,26 @@ func TestGateIncrementalFetchSendsWhatTheClientLacks(t *testing.T) {
 		t.Errorf("z/moved.txt = %q", got)
 	}
 }
+
+func TestGateFetchNegotiatesOverSeveralRounds(t *testing.T) {
+	ws, url, _ := gateFor(t, config.GitRemote{})
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	gitRun(t, clone, "checkout", "-q", "-b", "long")
+	for i := range 100 { // more haves than one round carries
+		commit(t, clone, fmt.Sprintf("f%d.txt", i%7), fmt.Sprint(i))
+	}
+	gitRun(t, clone, "push", "-q", "origin", "long")
+	other := filepath.Join(t.TempDir(), "other")
+	gitRun(t, ws, "clone", "-q", url, other)
+	commit(t, clone, "last.txt", "x")
+	gitRun(t, clone, "push", "-q", "origin", "long")
+	out, err := gitTry(other, "fetch", "origin")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, out)
+	}
+	gitRun(t, other, "fsck", "--connectivity-only")
+	if got := gitRun(t, other, "log", "-1", "--format=%s", "origin/long"); strings.TrimSpace(got) != "add last.txt" {
+		t.Errorf("origin/long is %q", got)
+	}
+}

@@ -147,6 +147,7 @@ func (s *Server) advertise(w http.ResponseWriter, r *http.Request, rm *remote, s
 		ar, err = advertised(rm.repo.Storer, false)
 		rm.mu.Unlock()
 		if err == nil {
+			ar.Capabilities.Set(capability.MultiACKDetailed)
 			ar.Capabilities.Set(capability.Sideband64k)
 			ar.Capabilities.Set(capability.Sideband)
 		}

@@ -69,9 +69,10 @@ func parseUploadRequest(r io.Reader) (*uploadRequest, error) {
 	return req, nil
 }
 
-// uploadPack answers a fetch. Without multi_ack the client stops at the first
-// ACK; each stateless round without "done" gets ACK or NAK alone, the round
-// with "done" the pack of what the wants reach beyond the common commits.
+// uploadPack answers a fetch (protocol v0, stateless): each round without
+// "done" gets acknowledgements alone; the round with "done" the last common
+// commit's ACK (or NAK), then the pack of what the wants reach beyond the
+// common commits.
 func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) {
 	const ct = "application/x-git-upload-pack-result"
 	in, err := body(r)
@@ -102,10 +103,21 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 	}
 	w.Header().Set("Content-Type", ct)
 	e := pktline.NewEncoder(w)
+	detailed := slices.Contains(req.caps, "multi_ack_detailed")
 	if !req.done {
-		if len(common) > 0 {
+		// A round: with multi_ack_detailed, every have the gate has is
+		// acknowledged as common (the client sends them again in its
+		// last round, so the pack can leave them out), then NAK. Without
+		// it, the first common one alone, or NAK.
+		switch {
+		case detailed:
+			for _, h := range common {
+				e.Encodef("ACK %s common\n", h)
+			}
+			e.Encodef("NAK\n")
+		case len(common) > 0:
 			e.Encodef("ACK %s\n", common[0])
-		} else {
+		default:
 			e.Encodef("NAK\n")
 		}
 		return
