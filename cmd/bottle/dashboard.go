@@ -94,7 +94,11 @@ func (m *dashboard) Init() tea.Cmd { return every() }
 // refresh reads bottles from Podman and state, requests from every
 // bottle's supervise folder, and the selected bottle's audit tail.
 func (m *dashboard) refresh() {
-	m.bottles, m.err = listBottles(m.ctx, m.conn, m.root)
+	rows, err := listBottles(m.ctx, m.conn, m.root)
+	m.err = err
+	if err == nil {
+		m.bottles = rows // a hiccup of Podman's keeps what was shown, with the error
+	}
 	m.requests = m.requests[:0]
 	for _, b := range m.bottles {
 		if b.State == "" {

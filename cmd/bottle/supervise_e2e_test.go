@@ -164,6 +164,7 @@ func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
 	term.waitFor("the second request", "second.example.test")
 	term.waitFor("the egress audit on the dashboard", "allow GET 127.0.0.2")
 	term.keys("d")
+	term.waitFor("the reason prompt", "deny reason:")
 	term.text("out of scope")
 	term.keys("Enter")
 	if err := agentCmd.Wait(); err != nil {
@@ -226,6 +227,7 @@ func TestDashboardDiffStopAndRemove(t *testing.T) {
 		t.Errorf("the diff should show the current Containerfile around the addition, and the reason:\n%s", s)
 	}
 	term.keys("Escape", "d")
+	term.waitFor("the reason prompt", "deny reason:")
 	term.text("not today")
 	term.keys("Enter")
 	term.waitFor("the denial", "denied "+req)
