@@ -106,7 +106,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.GitGuard, err = agent.GitGuard(l.workdir, sidecars.ServiceDir(in, agent.Service)); err != nil {
 		return err
 	}
-	if in.Gate, err = gitgate.NewPlan(b.ID, l.workdir, l.agent.Git); err != nil {
+	if in.Gate, err = gitgate.NewPlan(ctx, b.ID, l.workdir, l.agent.Git); err != nil {
 		return err
 	}
 	plan, err := sidecars.Build(in)

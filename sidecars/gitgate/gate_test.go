@@ -2,6 +2,7 @@ package gitgate
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -64,7 +65,7 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	gitRun(t, ws, "remote", "set-head", "origin", "main")
 	dir = filepath.Join(tmp, "gate")
 	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": rc}}
-	p, err := NewPlan("abc123", ws, g)
+	p, err := NewPlan(context.Background(), "abc123", ws, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestGateSaysWhenItCannotRefreshFromTheUpstream(t *testing.T) {
 	gitRun(t, ws, "remote", "add", "origin", up)
 	gitRun(t, ws, "update-ref", "refs/remotes/origin/main", "HEAD")
 	dir := filepath.Join(tmp, "gate")
-	p, err := NewPlan("abc123", ws, nil)
+	p, err := NewPlan(context.Background(), "abc123", ws, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,5 +309,37 @@ func TestGateFetchNegotiatesOverSeveralRounds(t *testing.T) {
 	gitRun(t, other, "fsck", "--connectivity-only")
 	if got := gitRun(t, other, "log", "-1", "--format=%s", "origin/long"); strings.TrimSpace(got) != "add last.txt" {
 		t.Errorf("origin/long is %q", got)
+	}
+}
+
+func TestGateTakesATokenFromGitsCredentialHelperForADeclaredURLOnly(t *testing.T) {
+	tmp := t.TempDir()
+	ws := filepath.Join(tmp, "ws")
+	gitRun(t, tmp, "init", "-q", "-b", "main", ws)
+	commit(t, ws, "f.txt", "one")
+	gitRun(t, ws, "remote", "add", "origin", "https://git.example.test/me/app.git")
+	gitRun(t, ws, "remote", "add", "fork", "https://git.example.test/someone/app.git")
+	// The host user's git has a credential helper that knows every URL.
+	t.Setenv("HOME", tmp)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	t.Setenv("GIT_CONFIG_COUNT", "1")
+	t.Setenv("GIT_CONFIG_KEY_0", "credential.helper")
+	t.Setenv("GIT_CONFIG_VALUE_0", `!f() { test "$1" = get && echo username=me && echo password=from-the-helper; }; f`)
+	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": {URL: "https://git.example.test/me/app.git"}}}
+	p, err := NewPlan(context.Background(), "abc123", ws, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Config.Remotes {
+		switch r.Name {
+		case "origin":
+			if r.Token == "" || string(p.secrets[r.Token]) != "from-the-helper" || r.Username != "me" {
+				t.Errorf("declared origin: token %q (%q), user %q", r.Token, p.secrets[r.Token], r.Username)
+			}
+		case "fork":
+			if r.Token != "" {
+				t.Errorf("the repository's own remote got a credential: %+v", r)
+			}
+		}
 	}
 }

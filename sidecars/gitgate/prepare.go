@@ -1,15 +1,19 @@
 package gitgate
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/state"
@@ -78,7 +82,7 @@ func Remotes(workdir string, g *config.Git) (map[string]config.GitRemote, map[st
 // remotes (the profile's and the repository's own), their upstreams, modes
 // and rules, and the credentials, read here on the host. It returns nil when
 // there is no remote to serve.
-func NewPlan(identity, workdir string, g *config.Git) (*Plan, error) {
+func NewPlan(ctx context.Context, identity, workdir string, g *config.Git) (*Plan, error) {
 	remotes, own, err := Remotes(workdir, g)
 	if err != nil || len(remotes) == 0 {
 		return nil, err
@@ -114,7 +118,7 @@ func NewPlan(identity, workdir string, g *config.Git) (*Plan, error) {
 		case scheme == "":
 			return nil, bad("cannot use url %q", r.Upstream)
 		}
-		if err := p.resolveCredentials(&r, rc, remotes[name].URL != ""); err != nil {
+		if err := p.resolveCredentials(ctx, &r, rc, remotes[name].URL != ""); err != nil {
 			return nil, bad("%v", err)
 		}
 		if r.Mode == config.GitForward {
@@ -187,7 +191,7 @@ func (p *Plan) Write(dir string, injected []string) error {
 // folder. Explicitly configured ones must exist; for a remote only the
 // repository names, the user's default SSH key and known_hosts are used when
 // present, and their absence noted.
-func (p *Plan) resolveCredentials(r *Remote, rc config.GitRemote, declared bool) error {
+func (p *Plan) resolveCredentials(ctx context.Context, r *Remote, rc config.GitRemote, declared bool) error {
 	if r.Mode != config.GitForward {
 		return nil
 	}
@@ -253,9 +257,19 @@ func (p *Plan) resolveCredentials(r *Remote, rc config.GitRemote, declared bool)
 			}
 			tok = strings.TrimSpace(string(data))
 		}
+		user := rc.Username
+		if tok == "" && declared {
+			// The user's own git may hold one for this exact URL (a
+			// credential helper). Only for a URL the user declared: a
+			// repository's own remote URL is not trusted with a credential.
+			user, tok = credentialFill(ctx, r.Upstream)
+		}
 		if tok != "" {
 			p.secrets[r.Name+".token"] = []byte(tok)
-			r.Token, r.Username = r.Name+".token", rc.Username
+			r.Token, r.Username = r.Name+".token", user
+			if r.Username == "" {
+				r.Username = "x-access-token"
+			}
 		} else if declared {
 			p.Notes[r.Name] = "no token: pushes go upstream unauthenticated"
 		}
@@ -267,6 +281,33 @@ func (p *Plan) resolveCredentials(r *Remote, rc config.GitRemote, declared bool)
 		}
 	}
 	return nil
+}
+
+// credentialFill asks the host's git for the credential of rawURL, as git
+// itself would before a push (git credential fill), never prompting.
+func credentialFill(ctx context.Context, rawURL string) (user, password string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "", ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", "credential", "fill")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("protocol=%s\nhost=%s\npath=%s\n\n", u.Scheme, u.Host, strings.TrimPrefix(u.Path, "/")))
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GCM_INTERACTIVE=never", "GIT_ASKPASS=", "SSH_ASKPASS=")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		switch k, v, _ := strings.Cut(line, "="); k {
+		case "username":
+			user = v
+		case "password":
+			password = v
+		}
+	}
+	return user, password
 }
 
 func fileExists(f string) bool {
