@@ -88,9 +88,7 @@ func (r GitRemote) WithDefaults() GitRemote {
 	if r.MaxPush == "" {
 		r.MaxPush = DefaultMaxPush
 	}
-	if r.MaxPushBytes == 0 {
-		r.MaxPushBytes, _ = ParseBytes(r.MaxPush)
-	}
+	r.MaxPushBytes, _ = ParseBytes(r.MaxPush) // validated already
 	if r.Username == "" && (r.TokenEnv != "" || r.TokenFile != "") {
 		r.Username = "x-access-token"
 	}
@@ -167,12 +165,9 @@ func validateGit(g *Git, at func(key, msg string) error) error {
 			}
 		}
 		if r.MaxPush != "" {
-			n, err := ParseBytes(r.MaxPush)
-			if err != nil {
+			if _, err := ParseBytes(r.MaxPush); err != nil {
 				return bad("max_push: %v", err)
 			}
-			r.MaxPushBytes = n
-			g.Remotes[name] = r
 		}
 	}
 	return nil

@@ -147,15 +147,12 @@ func (l *launch) run(ctx context.Context) (err error) {
 		gitDests = in.Gate.Destinations
 	}
 	egressDir := sidecars.ServiceDir(in, egress.Service)
-	if err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests); err != nil {
+	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests)
+	if err != nil {
 		return err
 	}
 	if in.Gate != nil {
 		// The gate refuses pushes carrying a secret the proxy injects.
-		injected, err := egress.SecretValues(egressDir)
-		if err != nil {
-			return err
-		}
 		if err := in.Gate.Write(sidecars.ServiceDir(in, gitgate.Service), injected); err != nil {
 			return err
 		}

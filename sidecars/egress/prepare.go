@@ -34,12 +34,13 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 
 // Prepare writes the egress state folder: the routes, the resolved secrets
 // (0600), the per-bottle CA, and for the agent a copy of the CA certificate.
-// The secrets are resolved here, on the host, and written nowhere else.
+// The secrets are resolved here, on the host; their values are returned for
+// the git gate, which refuses pushes that carry one, and written nowhere else.
 // gitDests are the git gate's upstreams (host:port), for the gateway alone.
-func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route, gitDests []string) error {
+func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route, gitDests []string) (secretValues []string, err error) {
 	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("prepare egress: %w", err)
+			return nil, fmt.Errorf("prepare egress: %w", err)
 		}
 	}
 	// A resumed bottle's sidecars must prove themselves ready again.
@@ -52,17 +53,17 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 		if r.UpstreamCA != "" {
 			data, err := os.ReadFile(r.UpstreamCA)
 			if err != nil {
-				return fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
+				return nil, fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
 			}
 			out.UpstreamCA = fmt.Sprintf("upstream-ca-%d.pem", i)
 			if err := state.WriteFileAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if c := r.Credential; c != nil {
 			v, err := resolveSecret(ctx, c)
 			if err != nil {
-				return fmt.Errorf("egress route %s: credential: %w", r.Host, err)
+				return nil, fmt.Errorf("egress route %s: credential: %w", r.Host, err)
 			}
 			out.Header, out.Value, out.Secret = c.Header, c.Value, fmt.Sprintf("route-%d", i)
 			if out.Value == "" {
@@ -73,20 +74,20 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 		p.Routes = append(p.Routes, out)
 	}
 	if err := writeJSON(filepath.Join(dir, SecretsFile), secrets, 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeJSON(filepath.Join(dir, PolicyDir, RoutesFile), p, 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	certPEM, keyPEM, err := NewCA(identity)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := state.WriteFileAtomic(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	if err := state.WriteFileAtomic(filepath.Join(dir, CAFile), certPEM, 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	bundle := append([]byte{}, certPEM...)
 	for _, f := range hostRoots {
@@ -96,27 +97,15 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 		}
 	}
 	if err := state.WriteFileAtomic(filepath.Join(agentDir, "ca.pem"), certPEM, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	return state.WriteFileAtomic(filepath.Join(agentDir, "ca-bundle.pem"), bundle, 0o644)
-}
-
-// SecretValues are the credential values a prepared egress folder holds,
-// for other sidecars to look for in what the agent sends (the git gate).
-func SecretValues(dir string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, SecretsFile))
-	if err != nil {
-		return nil, fmt.Errorf("read egress secrets: %w", err)
+	if err := state.WriteFileAtomic(filepath.Join(agentDir, "ca-bundle.pem"), bundle, 0o644); err != nil {
+		return nil, err
 	}
-	var m map[string]string
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("read egress secrets: %w", err)
+	for _, v := range secrets {
+		secretValues = append(secretValues, v)
 	}
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out, nil
+	return secretValues, nil
 }
 
 // AgentEnv is what points the agent's clients at the proxy and the CA.

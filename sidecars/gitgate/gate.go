@@ -57,9 +57,6 @@ type Remote struct {
 	Token      string `json:"token,omitempty"`
 	CA         string `json:"ca,omitempty"`
 	Rules      Rules  `json:"rules"`
-	// HostObjects is the host repository's object folder the mirror borrows
-	// from (Git alternates), mounted read-only at the same path.
-	HostObjects string `json:"host_objects,omitempty"`
 }
 
 // URL is the remote's address at the gate, as the agent reaches it.

@@ -40,7 +40,7 @@ func FetchPushed(dir, workdir, only string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	host, err := openRepo(workdir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", workdir, err)
 	}
@@ -83,7 +83,7 @@ func giveBack(workdir string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	_, common, err := hostGitDir(workdir)
+	common, err := hostCommonDir(workdir)
 	if err != nil || common == "" {
 		return err
 	}
@@ -155,11 +155,11 @@ func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbin
 // (bottle/IDENTITY/): the agent's commits, pushed or not, come back without
 // touching a branch of the user's. It returns a line per branch.
 func FetchWorkspace(src, workdir, prefix string) ([]string, error) {
-	copyRepo, err := git.PlainOpenWithOptions(src, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	copyRepo, err := openRepo(src)
 	if err != nil {
 		return nil, fmt.Errorf("open the bottle's workspace %s: %w", src, err)
 	}
-	host, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	host, err := openRepo(workdir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", workdir, err)
 	}

@@ -37,49 +37,52 @@ func (m *mirrorStorage) HasEncodedObject(h plumbing.Hash) error {
 	return err
 }
 
-// hostGitDir finds the working directory's repository folder: .git, or the
-// folder a .git file points at (a worktree or submodule), and its common
-// folder holding objects and refs. "" when workdir is no repository.
-func hostGitDir(workdir string) (gitDir, commonDir string, err error) {
-	p := filepath.Join(workdir, ".git")
-	fi, err := os.Stat(p)
+// hostCommonDir finds the folder holding the objects and refs of the working
+// directory's repository: .git, or for a .git file (a worktree or submodule)
+// the common folder of the one it points at. "" when workdir is no repository.
+func hostCommonDir(workdir string) (string, error) {
+	gitDir := filepath.Join(workdir, ".git")
+	fi, err := os.Stat(gitDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", "", nil
+		return "", nil
 	}
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	gitDir = p
 	if !fi.IsDir() {
-		data, err := os.ReadFile(p)
+		data, err := os.ReadFile(gitDir)
 		if err != nil {
-			return "", "", err
+			return "", err
 		}
 		target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
 		if !ok {
-			return "", "", fmt.Errorf("%s: not a gitdir file", p)
+			return "", fmt.Errorf("%s: not a gitdir file", gitDir)
 		}
-		gitDir = strings.TrimSpace(target)
-		if !filepath.IsAbs(gitDir) {
+		if gitDir = strings.TrimSpace(target); !filepath.IsAbs(gitDir) {
 			gitDir = filepath.Join(workdir, gitDir)
 		}
 	}
-	commonDir = gitDir
-	if data, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		c := strings.TrimSpace(string(data))
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(gitDir, c)
-		}
-		commonDir = filepath.Clean(c)
+	data, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
+	if err != nil {
+		return gitDir, nil
 	}
-	return gitDir, commonDir, nil
+	c := strings.TrimSpace(string(data))
+	if !filepath.IsAbs(c) {
+		c = filepath.Join(gitDir, c)
+	}
+	return filepath.Clean(c), nil
+}
+
+// openRepo opens the repository at dir, a worktree's common folder included.
+func openRepo(dir string) (*git.Repository, error) {
+	return git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
 }
 
 // seedMirror makes a bare mirror borrowing the host repository's objects,
 // with the host's view of the remote as its branches: refs/remotes/NAME/*
 // become refs/heads/*, refs/remotes/NAME/HEAD its HEAD, and the host's tags
 // its tags. No object is copied and nothing is fetched.
-func seedMirror(path string, host *git.Repository, hostObjects, name string) error {
+func seedMirror(path string, host *git.Repository, hostObjects []string, name string) error {
 	if _, err := git.PlainInit(path, true); err != nil {
 		return fmt.Errorf("create mirror %s: %w", path, err)
 	}
@@ -90,7 +93,7 @@ func seedMirror(path string, host *git.Repository, hostObjects, name string) err
 	if err := os.MkdirAll(info, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(info, "alternates"), []byte(hostObjects+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(info, "alternates"), []byte(strings.Join(hostObjects, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	m, err := openMirror(path)

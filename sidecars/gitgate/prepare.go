@@ -32,47 +32,38 @@ type Plan struct {
 	// Notes say, per remote, what the preflight should warn about.
 	Notes map[string]string
 
-	workdir string
+	host    *git.Repository   // the workspace repository, nil when there is none
 	secrets map[string][]byte // file name in SecretDir -> content
 }
 
-// Remotes lists the remotes the gate serves for workdir, without touching
-// anything: the profile's declared remotes plus the repository's own.
-func Remotes(workdir string, g *config.Git) (map[string]config.GitRemote, map[string][]string, error) {
+// remotes lists the remotes the gate serves: the profile's declared ones
+// plus the workspace repository's own (host, nil when there is none), with
+// the URLs the repository names for each.
+func remotes(host *git.Repository, g *config.Git) (map[string]config.GitRemote, map[string][]string, error) {
 	declared := map[string]config.GitRemote{}
 	if g != nil {
 		maps.Copy(declared, g.Remotes)
 	}
 	own := map[string][]string{}
-	if !g.GateEnabled() {
-		return nil, nil, nil
+	if host == nil {
+		return declared, own, nil
 	}
-	_, common, err := hostGitDir(workdir)
+	cfg, err := host.Config()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the workspace repository's config: %w", err)
 	}
-	if common != "" {
-		repo, err := git.PlainOpenWithOptions(workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
-		if err != nil {
-			return nil, nil, fmt.Errorf("open the workspace repository: %w", err)
-		}
-		cfg, err := repo.Config()
-		if err != nil {
-			return nil, nil, fmt.Errorf("read the workspace repository's config: %w", err)
-		}
-		for name, rc := range cfg.Remotes {
-			urls := slices.Clone(rc.URLs)
-			if s := cfg.Raw.Section("remote").Subsection(name); s != nil {
-				for _, pu := range s.OptionAll("pushurl") {
-					if !slices.Contains(urls, pu) {
-						urls = append(urls, pu)
-					}
+	for name, rc := range cfg.Remotes {
+		urls := slices.Clone(rc.URLs)
+		if s := cfg.Raw.Section("remote").Subsection(name); s != nil {
+			for _, pu := range s.OptionAll("pushurl") {
+				if !slices.Contains(urls, pu) {
+					urls = append(urls, pu)
 				}
 			}
-			own[name] = urls
-			if _, ok := declared[name]; !ok {
-				declared[name] = config.GitRemote{}
-			}
+		}
+		own[name] = urls
+		if _, ok := declared[name]; !ok {
+			declared[name] = config.GitRemote{}
 		}
 	}
 	return declared, own, nil
@@ -83,20 +74,27 @@ func Remotes(workdir string, g *config.Git) (map[string]config.GitRemote, map[st
 // and rules, and the credentials, read here on the host. It returns nil when
 // there is no remote to serve.
 func NewPlan(ctx context.Context, identity, workdir string, g *config.Git) (*Plan, error) {
-	remotes, own, err := Remotes(workdir, g)
-	if err != nil || len(remotes) == 0 {
+	if !g.GateEnabled() {
+		return nil, nil
+	}
+	common, err := hostCommonDir(workdir)
+	if err != nil {
 		return nil, err
 	}
-	_, common, _ := hostGitDir(workdir)
-	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, workdir: workdir, secrets: map[string][]byte{}}
-	hostObjects := ""
+	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, secrets: map[string][]byte{}}
 	if common != "" {
-		hostObjects = filepath.Join(common, "objects")
-		p.HostObjects = []string{hostObjects}
+		if p.host, err = openRepo(workdir); err != nil {
+			return nil, fmt.Errorf("open the workspace repository: %w", err)
+		}
+		p.HostObjects = []string{filepath.Join(common, "objects")}
 	}
-	for _, name := range slices.Sorted(maps.Keys(remotes)) {
-		rc := remotes[name].WithDefaults()
-		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]), HostObjects: hostObjects,
+	declared, own, err := remotes(p.host, g)
+	if err != nil || len(declared) == 0 {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(declared)) {
+		rc := declared[name].WithDefaults()
+		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]),
 			Rules: Rules{Branches: rc.Branches, Protected: rc.Protected, Tags: rc.Tags, MaxPush: rc.MaxPushBytes}}
 		if r.Upstream == "" && len(own[name]) > 0 {
 			r.Upstream = own[name][0]
@@ -118,7 +116,7 @@ func NewPlan(ctx context.Context, identity, workdir string, g *config.Git) (*Pla
 		case scheme == "":
 			return nil, bad("cannot use url %q", r.Upstream)
 		}
-		if err := p.resolveCredentials(ctx, &r, rc, remotes[name].URL != ""); err != nil {
+		if err := p.resolveCredentials(ctx, &r, rc, declared[name].URL != ""); err != nil {
 			return nil, bad("%v", err)
 		}
 		if r.Mode == config.GitForward {
@@ -168,17 +166,10 @@ func (p *Plan) Write(dir string, injected []string) error {
 	if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, injectedFile), data, 0o600); err != nil {
 		return err
 	}
-	var host *git.Repository
-	if len(p.HostObjects) > 0 {
-		var err error
-		if host, err = git.PlainOpenWithOptions(p.workdir, &git.PlainOpenOptions{EnableDotGitCommonDir: true}); err != nil {
-			return fmt.Errorf("open the workspace repository: %w", err)
-		}
-	}
 	for _, r := range p.Config.Remotes {
 		mirror := MirrorPath(dir, r.Name)
 		if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
-			if err := seedMirror(mirror, host, r.HostObjects, r.Name); err != nil {
+			if err := seedMirror(mirror, p.host, p.HostObjects, r.Name); err != nil {
 				os.RemoveAll(mirror)
 				return fmt.Errorf("git remote %s: %w", r.Name, err)
 			}

@@ -84,8 +84,9 @@ func (s *Server) receivePack(w http.ResponseWriter, r *http.Request, rm *remote)
 		s.finish(w, rm, report, entry)
 		return
 	}
+	var scan *pushScan // made by the first ref that needs it
 	for _, c := range req.Commands {
-		reason := s.decide(rm, c)
+		reason := s.decide(rm, c, &scan)
 		ar := auditRef{Ref: c.Name.String(), Old: c.Old.String(), New: c.New.String(), Decision: "accepted"}
 		if reason == "" && rm.Mode == "forward" && rm.Upstream != "" {
 			if err := s.upstream.push(r.Context(), rm, c); err != nil {
@@ -119,8 +120,9 @@ func (s *Server) finish(w http.ResponseWriter, rm *remote, report *packp.ReportS
 	}
 }
 
-// decide applies the rules and the secret scan to one ref update.
-func (s *Server) decide(rm *remote, c *packp.Command) string {
+// decide applies the rules and the secret scan to one ref update; scan is
+// the push's, made here when first needed.
+func (s *Server) decide(rm *remote, c *packp.Command, scan **pushScan) string {
 	if err := c.Name.Validate(); err != nil || strings.ContainsFunc(c.Name.String(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "not a valid ref name"
 	}
@@ -147,7 +149,14 @@ func (s *Server) decide(rm *remote, c *packp.Command) string {
 	if _, err := st.EncodedObject(plumbing.AnyObject, c.New); err != nil {
 		return fmt.Sprintf("the push did not send %s", c.New)
 	}
-	finding, err := scanPush(st, c.New, s.injected)
+	if *scan == nil {
+		ps, err := newPushScan(st, s.injected)
+		if err != nil {
+			return "cannot scan the push for secrets: " + err.Error()
+		}
+		*scan = ps
+	}
+	finding, err := (*scan).scan(c.New)
 	if err != nil {
 		return "cannot scan the push for secrets: " + err.Error()
 	}

@@ -2,6 +2,7 @@ package gitgate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -46,35 +47,22 @@ func detector() (*detect.Detector, error) {
 	return detect.NewDetector(leaksCfg), nil
 }
 
-// scanPush scans what the commits new to the mirror add, up to tip: the
-// lines each adds against its first parent. It names the first hit's file,
-// rule and commit, never the secret.
-func scanPush(st storerAll, tip plumbing.Hash, injected *dlp.Scanner) (string, error) {
-	commits, err := newCommits(st, tip)
-	if err != nil {
-		return "", err
-	}
-	d, err := detector()
-	if err != nil {
-		return "", err
-	}
-	for _, c := range commits {
-		path, rule, err := scanCommit(d, injected, c)
-		if err != nil {
-			return "", err
-		}
-		if rule != "" {
-			return fmt.Sprintf("secret found: %s in %s (commit %s); remove it from the history and push again",
-				rule, path, c.Hash.String()[:12]), nil
-		}
-	}
-	return "", nil
+// pushScan scans the commits one push brings: the lines each adds against
+// its first parent. The commits the mirror's refs reach are known when the
+// push begins; those a ref of the push passed join them, so a later ref of
+// the same push scans only what is new to it.
+type pushScan struct {
+	st       storerAll
+	known    map[plumbing.Hash]bool
+	d        *detect.Detector
+	injected *dlp.Scanner
 }
 
-// newCommits lists the commits reachable from tip and from no ref the
-// mirror holds, oldest last.
-func newCommits(st storerAll, tip plumbing.Hash) ([]*object.Commit, error) {
-	known := map[plumbing.Hash]bool{}
+func newPushScan(st storerAll, injected *dlp.Scanner) (*pushScan, error) {
+	d, err := detector()
+	if err != nil {
+		return nil, err
+	}
 	refs, err := st.IterReferences()
 	if err != nil {
 		return nil, err
@@ -86,30 +74,65 @@ func newCommits(st storerAll, tip plumbing.Hash) ([]*object.Commit, error) {
 		}
 		return nil
 	})
-	for len(tips) > 0 {
-		h := tips[len(tips)-1]
-		tips = tips[:len(tips)-1]
-		if known[h] {
+	return &pushScan{st: st, known: commitsReachable(st, tips), d: d, injected: injected}, nil
+}
+
+// scan names the first hit's rule, file and commit up to tip, never the
+// secret; "" when there is none.
+func (ps *pushScan) scan(tip plumbing.Hash) (string, error) {
+	commits, err := ps.newCommits(tip)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range commits {
+		path, rule, err := scanCommit(ps.d, ps.injected, c)
+		if err != nil {
+			return "", err
+		}
+		if rule != "" {
+			return fmt.Sprintf("secret found: %s in %s (commit %s); remove it from the history and push again",
+				rule, path, c.Hash.String()[:12]), nil
+		}
+	}
+	for _, c := range commits {
+		ps.known[c.Hash] = true
+	}
+	return "", nil
+}
+
+// commitsReachable is every commit tips reach, walking the commit graph only.
+func commitsReachable(st storerAll, tips []plumbing.Hash) map[plumbing.Hash]bool {
+	reached := map[plumbing.Hash]bool{}
+	stack := slices.Clone(tips)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if reached[h] {
 			continue
 		}
 		c, err := object.GetCommit(st, h)
 		if err != nil {
-			continue // a tag of a tree or blob, or an object the mirror lacks
+			continue // a tag of a tree or blob, or an object the store lacks
 		}
-		known[h] = true
-		tips = append(tips, c.ParentHashes...)
+		reached[h] = true
+		stack = append(stack, c.ParentHashes...)
 	}
+	return reached
+}
+
+// newCommits lists the commits reachable from tip and not known.
+func (ps *pushScan) newCommits(tip plumbing.Hash) ([]*object.Commit, error) {
 	var out []*object.Commit
 	seen := map[plumbing.Hash]bool{}
 	stack := []plumbing.Hash{tip}
 	for len(stack) > 0 {
 		h := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if known[h] || seen[h] {
+		if ps.known[h] || seen[h] {
 			continue
 		}
 		seen[h] = true
-		c, err := object.GetCommit(st, h)
+		c, err := object.GetCommit(ps.st, h)
 		if err != nil {
 			return nil, fmt.Errorf("commit %s: %w", h, err)
 		}

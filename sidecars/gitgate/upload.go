@@ -167,27 +167,13 @@ func (s *Server) uploadPack(w http.ResponseWriter, r *http.Request, rm *remote) 
 // the boundary commits' trees lack. Only the haves' commit graph is walked,
 // never every tree of their history.
 func objectsBetween(st storerAll, wants, haves []plumbing.Hash) ([]plumbing.Hash, error) {
-	have := map[plumbing.Hash]bool{}
-	stack := slices.Clone(haves)
-	for len(stack) > 0 {
-		h := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if have[h] {
-			continue
-		}
-		c, err := object.GetCommit(st, h)
-		if err != nil {
-			continue // not a commit: nothing behind it to spare
-		}
-		have[h] = true
-		stack = append(stack, c.ParentHashes...)
-	}
+	have := commitsReachable(st, haves)
 	var out []plumbing.Hash
 	var commits []*object.Commit
 	var trees []plumbing.Hash // wanted directly, through a tag
 	boundary := map[plumbing.Hash]bool{}
 	seen := map[plumbing.Hash]bool{}
-	stack = slices.Clone(wants)
+	stack := slices.Clone(wants)
 	for len(stack) > 0 {
 		h := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
