@@ -30,37 +30,64 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 	ps := specgen.PodSpecGenerator{}
 	ps.Name = p.Pod.Name
 	ps.Labels = p.Pod.Labels
-	ps.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
-	if p.Pod.KeepID {
-		ps.Userns = specgen.Namespace{NSMode: specgen.KeepID}
-	}
+	ps.NoInfra = true
 	if _, err := pods.CreatePodFromSpec(cctx, &types.PodSpec{PodSpecGen: ps}); err != nil {
 		return c.errorf(err, "create pod %s", p.Pod.Name)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// The containers are independent of each other: create them side by side.
-	var g errgroup.Group
+	// The namespaces' maker first, then the others side by side.
+	var first []Container
+	var rest []Container
 	for _, ct := range p.Containers {
-		cc, err := c.ForRuntime(ctx, ct.Runtime)
-		if err != nil {
+		if ct.Name == p.Pod.Namespaces {
+			first = append(first, ct)
+		} else {
+			rest = append(rest, ct)
+		}
+	}
+	if len(first) != 1 {
+		return fmt.Errorf("plan of pod %s: no container %q to make its namespaces", p.Pod.Name, p.Pod.Namespaces)
+	}
+	for _, batch := range [][]Container{first, rest} {
+		var g errgroup.Group
+		for _, ct := range batch {
+			cc, err := c.ForRuntime(ctx, ct.Runtime)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return cc.createContainer(context.WithoutCancel(ctx), p.Pod, ct) })
+		}
+		if err := g.Wait(); err != nil {
 			return err
 		}
-		g.Go(func() error { return cc.createContainer(context.WithoutCancel(ctx), p.Pod.Name, ct) })
 	}
-	return g.Wait()
+	return nil
 }
 
-func (c *Conn) createContainer(ctx context.Context, podName string, ct Container) error {
+func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) error {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	s := specgen.NewSpecGenerator(ct.Image.Ref, false)
 	s.Name = ct.Name
-	if ct.OutsidePod {
+	switch {
+	case ct.OutsidePod:
 		s.NetNS = specgen.Namespace{NSMode: specgen.Host}
-	} else {
-		s.Pod = podName
+	case ct.Name == ps.Namespaces:
+		s.Pod = ps.Name
+		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+		if ps.KeepID {
+			s.UserNS = specgen.Namespace{NSMode: specgen.KeepID}
+		}
+	default:
+		// Joining the user namespace too keeps the network namespace owned by
+		// the user namespace the container runs in, so it can mount a sysfs.
+		s.Pod = ps.Name
+		s.NetNS = specgen.Namespace{NSMode: specgen.FromContainer, Value: ps.Namespaces}
+		if ps.KeepID {
+			s.UserNS = specgen.Namespace{NSMode: specgen.FromContainer, Value: ps.Namespaces}
+		}
 	}
 	s.Command = ct.Command
 	s.Entrypoint = []string{}
@@ -110,14 +137,14 @@ var ReadyTimeout = 20 * time.Second
 
 // StartSidecars starts every container but the main one and waits for each
 // to be ready. Containers beside the pod start alongside; those in the pod
-// start one after the other, each without waiting for the one before to be
-// ready: two starts in one pod at once fail now and then ("internal libpod
-// error", on 4.3 and 5.x, also once the infra container runs).
+// start one after the other (the namespaces' maker first), each without
+// waiting for the one before to be ready: two starts in one pod at once
+// failed now and then ("internal libpod error", on 4.3 and 5.x).
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 	var g errgroup.Group
 	ready := func(ct Container) {
-		if ct.Ready != "" {
-			g.Go(func() error { return c.waitReady(ctx, ct) })
+		for _, file := range ct.Ready {
+			g.Go(func() error { return c.waitReady(ctx, ct, file) })
 		}
 	}
 	var inPod []Container
@@ -132,6 +159,8 @@ func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 				ready(ct)
 				return nil
 			})
+		case ct.Name == p.Pod.Namespaces:
+			inPod = append([]Container{ct}, inPod...)
 		default:
 			inPod = append(inPod, ct)
 		}
@@ -148,12 +177,12 @@ func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 	return g.Wait()
 }
 
-// waitReady polls for a sidecar's ready file, and reports the sidecar's own
-// last words if it exits or never gets there.
-func (c *Conn) waitReady(ctx context.Context, ct Container) error {
+// waitReady polls for one of a sidecar's ready files, and reports the
+// sidecar's own last words if it exits or never gets there.
+func (c *Conn) waitReady(ctx context.Context, ct Container, file string) error {
 	deadline := time.Now().Add(ReadyTimeout)
 	for {
-		if _, err := os.Stat(ct.Ready); err == nil {
+		if _, err := os.Stat(file); err == nil {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -214,16 +243,73 @@ func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, st
 	if err := c.StartContainer(ctx, name); err != nil {
 		return -1, err
 	}
-	code, err := c.Wait(ctx, name)
-	if err != nil {
-		return -1, err
+	return c.exitCode(ctx, name, attachErr)
+}
+
+// exitCode waits for a started container to exit, and for its output to be
+// drained, and returns its exit code. Podman's Wait answers only once the
+// exit's cleanup is done, which conmon hands to a new podman process: on a
+// busy machine that is half a second after the exit. The attach stream ends
+// at the exit, so from then on the container's state is also polled, for a
+// second, and whichever knows first answers.
+func (c *Conn) exitCode(ctx context.Context, name string, attached <-chan error) (int, error) {
+	type result struct {
+		code int
+		err  error
 	}
-	// Output may still be in flight when the exit is reported: drain it.
-	select {
-	case <-attachErr:
-	case <-ctx.Done():
+	results := make(chan result, 2)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		code, err := c.Wait(wctx, name)
+		results <- result{code, err}
+	}()
+	for {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				return -1, r.err
+			}
+			if attached != nil {
+				// Output may still be in flight when the exit is reported: drain it.
+				select {
+				case <-attached:
+				case <-ctx.Done():
+				}
+			}
+			return r.code, nil
+		case <-attached:
+			attached = nil
+			go func() {
+				if code, ok := c.exited(wctx, name); ok {
+					results <- result{code, nil}
+				}
+			}()
+		}
 	}
-	return code, nil
+}
+
+// exited polls a container's state for a second and reports its exit code
+// once it has exited; false if it has not by then, or cannot be read.
+func (c *Conn) exited(ctx context.Context, name string) (int, bool) {
+	for range 100 {
+		cctx, cancel := c.call(ctx)
+		data, err := containers.Inspect(cctx, name, nil)
+		cancel()
+		if err != nil {
+			return 0, false
+		}
+		// "stopped": exited, its cleanup pending; "exited": cleaned up too.
+		if st := data.State; st != nil && !st.Running && (st.Status == "stopped" || st.Status == "exited") {
+			return int(st.ExitCode), true
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return 0, false
 }
 
 // Wait blocks until the container exits and returns its exit code.

@@ -75,6 +75,10 @@ func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
 		ReportWriter:     progress,
 		Layers:           true,
 		PullPolicy:       define.PullIfMissing,
+		// Without these the API keeps every step's working container, mounted,
+		// in the user's store for good (the bindings send rm=0 when unset).
+		RemoveIntermediateCtrs:  true,
+		ForceRmIntermediateCtrs: true,
 	}}
 	if _, err := images.Build(c.stream(ctx), []string{img.Containerfile}, opts); err != nil {
 		if ctx.Err() != nil {

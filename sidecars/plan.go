@@ -42,6 +42,15 @@ func PodName(identity string) string { return "bottle-" + identity }
 // ContainerName is the name of one service's container in a bottle.
 func ContainerName(identity, service string) string { return "bottle-" + identity + "-" + service }
 
+// ServiceContainer is the container that runs a service: its own, but for
+// the supervise server, which runs in the egress proxy's.
+func ServiceContainer(identity, service string) string {
+	if service == supervise.Service {
+		service = egress.Service
+	}
+	return ContainerName(identity, service)
+}
+
 // StateDir is a bottle's state folder under root.
 func StateDir(root, identity string) string { return filepath.Join(root, identity) }
 
@@ -94,8 +103,9 @@ func SidecarCommand(service, dir string) []string {
 	return []string{pod.SidecarBinary, "sidecar", service, "--dir", dir}
 }
 
-// Build plans a bottle: the egress gateway and proxy, the git gate when
-// there is a remote, the supervise sidecar, then the agent.
+// Build plans a bottle: the egress gateway and proxy (which also serves the
+// supervise server, and makes the pod's namespaces), the git gate when there
+// is a remote, then the agent.
 func Build(in Input) (*pod.Plan, error) {
 	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
@@ -121,13 +131,17 @@ func Build(in Input) (*pod.Plan, error) {
 			HostObjects: in.Gate.HostObjects,
 		}))
 	}
-	cs = append(cs, supervise.Container(name(supervise.Service), in.SidecarImage, ServiceDir(in, supervise.Service), user,
-		labels(in, supervise.Service), SidecarCommand(supervise.Service, supervise.ContainerDir)))
+	for i := range cs {
+		if cs[i].Service == egress.Service {
+			supervise.Into(&cs[i], ServiceDir(in, supervise.Service))
+		}
+	}
 	return &pod.Plan{
 		Pod: pod.PodSpec{
-			Name:   PodName(in.Identity),
-			Labels: labels(in, ""),
-			KeepID: agent.KeepID(in.Agent, in.Host),
+			Name:       PodName(in.Identity),
+			Labels:     labels(in, ""),
+			Namespaces: name(egress.Service),
+			KeepID:     agent.KeepID(in.Agent, in.Host),
 		},
 		Containers: append(cs, ac),
 	}, nil

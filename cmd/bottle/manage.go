@@ -145,7 +145,7 @@ func newLogsCommand(g *globals) *cli.Command {
 					}
 					return followFile(c.Context, audit, o.follow, g.stdout)
 				}
-				name := sidecars.ContainerName(id, service)
+				name := sidecars.ServiceContainer(id, service)
 				err = conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)
 				if errors.As(err, new(*pod.NotFoundError)) {
 					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)

@@ -10,12 +10,13 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/idle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // newSidecarCommand is what the sidecar image runs: the bottle binary is the
 // image, one hidden subcommand per sidecar.
 func newSidecarCommand(g *globals) *cli.Command {
-	var dir, listen string
+	var dir, listen, superviseDir string
 	var wait time.Duration
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the service's state folder", Required: true, Destination: &dir}
 	return &cli.Command{
@@ -25,24 +26,27 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{
 				Name: egress.Service,
 				Flags: []cli.Flag{dirFlag,
-					&cli.StringFlag{Name: "listen", Value: egress.ProxyAddr, Usage: "the proxy's address", Destination: &listen}},
+					&cli.StringFlag{Name: "listen", Value: egress.ProxyAddr, Usage: "the proxy's address", Destination: &listen},
+					&cli.StringFlag{Name: supervise.Flag, Usage: "also serve the supervise server from this folder", Destination: &superviseDir},
+					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "how long a supervise request waits for a decision", Destination: &wait}},
 				Action: func(c *cli.Context) error {
 					p, err := egress.NewProxy(dir)
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
 					go trimWhenIdle(c.Context)
-					return p.Serve(c.Context, listen)
-				},
-			},
-			{
-				Name: supervise.Service,
-				Flags: []cli.Flag{dirFlag,
-					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "how long a request waits for a decision", Destination: &wait}},
-				Action: func(c *cli.Context) error {
-					s := &supervise.Server{Store: supervise.Store{Dir: dir}, Wait: wait}
-					go trimWhenIdle(c.Context)
-					return s.Serve(c.Context, supervise.Addr)
+					g, ctx := errgroup.WithContext(c.Context)
+					g.Go(func() error { return p.Serve(ctx, listen) })
+					if superviseDir != "" {
+						s := &supervise.Server{Store: supervise.Store{Dir: superviseDir}, Wait: wait}
+						g.Go(func() error {
+							if err := s.Serve(ctx, supervise.Addr); err != nil {
+								return fmt.Errorf("supervise: %w", err)
+							}
+							return nil
+						})
+					}
+					return g.Wait()
 				},
 			},
 			{

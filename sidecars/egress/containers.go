@@ -34,7 +34,7 @@ func Containers(name func(service string) string, in Input) []pod.Container {
 		Labels:     in.Labels(GatewayService),
 		Resources:  pod.Resources{MemoryBytes: 128 << 20, Pids: 256},
 		OutsidePod: true,
-		Ready:      filepath.Join(in.Dir, SocketDir, SocketName),
+		Ready:      []string{filepath.Join(in.Dir, SocketDir, SocketName)},
 	}
 	proxy := pod.Container{
 		Name:      name(Service),
@@ -45,7 +45,7 @@ func Containers(name func(service string) string, in Input) []pod.Container {
 		Mounts:    []pod.Mount{{Source: in.Dir, Target: ContainerDir}},
 		Labels:    in.Labels(Service),
 		Resources: pod.Resources{MemoryBytes: 256 << 20, Pids: 256},
-		Ready:     filepath.Join(in.Dir, ReadyFile),
+		Ready:     []string{filepath.Join(in.Dir, ReadyFile)},
 	}
 	return []pod.Container{gw, proxy}
 }

@@ -116,7 +116,7 @@ func Container(name string, in Input) pod.Container {
 		Mounts:    mounts,
 		Labels:    in.Labels,
 		Resources: pod.Resources{MemoryBytes: 512 << 20, Pids: 256},
-		Ready:     filepath.Join(in.Dir, ReadyFile),
+		Ready:     []string{filepath.Join(in.Dir, ReadyFile)},
 	}
 }
 
