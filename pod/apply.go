@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -76,6 +78,7 @@ func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) er
 		s.NetNS = specgen.Namespace{NSMode: specgen.Host}
 	case ct.Name == ps.Namespaces:
 		s.Pod = ps.Name
+		s.Hostname = ps.Name
 		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 		if ps.KeepID {
 			s.UserNS = specgen.Namespace{NSMode: specgen.KeepID}
@@ -84,6 +87,7 @@ func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) er
 		// Joining the user namespace too keeps the network namespace owned by
 		// the user namespace the container runs in, so it can mount a sysfs.
 		s.Pod = ps.Name
+		s.Hostname = ps.Name // as a pod's shared UTS namespace would have it
 		s.NetNS = specgen.Namespace{NSMode: specgen.FromContainer, Value: ps.Namespaces}
 		if ps.KeepID {
 			s.UserNS = specgen.Namespace{NSMode: specgen.FromContainer, Value: ps.Namespaces}
@@ -126,10 +130,39 @@ func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) er
 			s.ResourceLimits.Pids = &spec.LinuxPids{Limit: r.Pids}
 		}
 	}
+	if s.UserNS.NSMode == specgen.KeepID {
+		// The service's keep-id mapping lookup is not safe against itself:
+		// two such creates at once now and then store a container with no
+		// mapping, which then cannot start (containers/podman#20107).
+		unlock, err := keepIDLock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	if _, err := containers.CreateWithSpec(cctx, s, nil); err != nil {
 		return c.errorf(err, "create container %s", ct.Name)
 	}
 	return nil
+}
+
+// keepIDLock takes the invoking user's lock on keep-id creates, shared by
+// every bottle command of that user.
+func keepIDLock() (func(), error) {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, fmt.Sprintf("bottle-keep-id-%d.lock", os.Getuid()))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock keep-id creates: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock keep-id creates: %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // ReadyTimeout bounds the wait for a sidecar to serve.
@@ -327,7 +360,7 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 
 // RemoveBottle removes a bottle's pod (which takes its containers) and, at
 // the same time, the containers it has beside the pod, found by the identity
-// label. Removing the pod's containers one by one beside Podman's own pod
+// label. With podName "" it removes only those beside the pod. Removing the pod's containers one by one beside Podman's own pod
 // removal measured slower: they contend for the same locks.
 func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
@@ -357,11 +390,8 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 		g.Go(func() error { return c.RemovePod(ctx, podName) })
 	}
 	for _, ct := range list {
-		if ct.Pod != "" && podName != "" {
-			continue // the pod's removal takes it
-		}
-		if ct.IsInfra {
-			continue
+		if ct.Pod != "" || ct.IsInfra {
+			continue // the pod's removal takes it, or the pod stays (podName "")
 		}
 		g.Go(func() error {
 			if _, err := containers.Remove(cctx, ct.ID, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {

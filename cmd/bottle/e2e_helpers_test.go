@@ -172,6 +172,24 @@ func (e *env) containers() []string {
 	return strings.Fields(string(out))
 }
 
+// buildLeftovers counts the store's build working containers, which only
+// Podman's storage knows (they are not Podman containers): a build through
+// the API that keeps them leaves one mounted per step, for good.
+func (e *env) buildLeftovers() int {
+	e.t.Helper()
+	out, err := exec.Command("podman", "ps", "-a", "--external", "--format", "{{.Names}}").Output()
+	if err != nil {
+		e.t.Fatalf("podman ps --external: %v", err)
+	}
+	n := 0
+	for _, name := range strings.Fields(string(out)) {
+		if strings.HasSuffix(name, "-working-container") {
+			n++
+		}
+	}
+	return n
+}
+
 // poll waits for cond, failing the test after timeout.
 func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -247,6 +247,7 @@ command = ["/bin/sh"]
 	os.WriteFile(filepath.Join(img, "tool.sh"), []byte("#!/bin/sh\necho tool $1\n"), 0o755)
 	cf := fmt.Sprintf("FROM %s\nCOPY tool.sh /bin/tool\nRUN echo %d > /built\n", baseImage(), time.Now().UnixNano())
 	os.WriteFile(filepath.Join(img, "Containerfile"), []byte(cf), 0o644)
+	leftovers := e.buildLeftovers()
 
 	out, errs, code := e.run("start", "--yes", "b", "--", "-c", "tool ran")
 	if code != 0 || out != "tool ran\n" || !strings.Contains(errs, "building localhost/bottle-b:") {
@@ -255,6 +256,9 @@ command = ["/bin/sh"]
 	_, errs, code = e.run("start", "--yes", "b", "--", "-c", "true")
 	if code != 0 || strings.Contains(errs, "building") {
 		t.Errorf("unchanged profile was rebuilt (code %d): %s", code, errs)
+	}
+	if n := e.buildLeftovers(); n != leftovers {
+		t.Errorf("the build left %d working containers in the store", n-leftovers)
 	}
 	e.assertClean()
 }
@@ -380,9 +384,13 @@ command = ["/bin/sh"]
 	os.MkdirAll(filepath.Join(e.dir, "broken"), 0o755)
 	cf := fmt.Sprintf("FROM %s\nRUN echo %d; exit 9\n", baseImage(), time.Now().UnixNano())
 	os.WriteFile(filepath.Join(e.dir, "broken", "Containerfile"), []byte(cf), 0o644)
+	leftovers := e.buildLeftovers()
 	_, errs, code := e.run("start", "--yes", "broken")
 	if code != exitFailure || !strings.Contains(errs, "build localhost/bottle-broken:") {
 		t.Errorf("failed build: code %d, stderr %s", code, errs)
+	}
+	if n := e.buildLeftovers(); n != leftovers {
+		t.Errorf("the failed build left %d working containers in the store", n-leftovers)
 	}
 	e.assertClean()
 }
