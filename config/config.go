@@ -29,7 +29,7 @@ type Agent struct {
 	Command       []string `json:"command"`
 	Args          []string `json:"args,omitempty"`
 	// AlwaysArgs follow the arguments on every launch, even when -- replaces
-	// them; {supervise_url} in them becomes the supervise sidecar's URL.
+	// them; {supervise_url} in them becomes the supervise server's URL.
 	AlwaysArgs []string `json:"always_args,omitempty"`
 	// ResumeArgs follow them when a kept bottle is resumed.
 	ResumeArgs []string `json:"resume_args,omitempty"`

@@ -103,7 +103,9 @@ func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) er
 	s.NoNewPrivileges = ptr(true)
 	s.OCIRuntime = ct.Runtime // ignored by the API before containers/podman#28429: see ForRuntime
 	if ct.RuntimeSandbox {
-		// Without this, runsc tries to join the infra container's sandbox.
+		// Podman marks a pod's containers as members of the pod's sandbox
+		// (cri-o annotations); runsc would then try to join a sandbox that is
+		// not there rather than start its own in the pod's network namespace.
 		s.Annotations = map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox"}
 	}
 	if ct.Main {

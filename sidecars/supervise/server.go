@@ -16,7 +16,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Server is the supervise sidecar: the agent's MCP endpoint.
+// Server is the supervise server, the agent's MCP endpoint (run in the egress
+// proxy's container, on the supervise folder).
 type Server struct {
 	Store Store
 	// Wait bounds how long a tool call waits for a decision before it
