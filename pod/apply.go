@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/pods"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
@@ -246,124 +244,11 @@ func (c *Conn) StartContainer(ctx context.Context, name string) error {
 	return nil
 }
 
-// Run attaches stdio to a created container, runs before (the sidecars'
-// start) while the attach is set up, then starts the container and waits
-// for it to exit, returning its exit code. With a terminal on stdin and
-// stdout the bindings put it in raw mode and forward window size changes.
-func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer, before func() error) (int, error) {
-	// The bindings' attach swaps the HTTP transport of its connection and
-	// takes the next socket dialled as the stream: it gets a connection of
-	// its own, so the calls made meanwhile cannot be mistaken for it.
-	actx, err := bindings.NewConnection(ctx, c.URI)
-	if err != nil {
-		return -1, fmt.Errorf("connect to podman at %s: %w", c.URI, err)
-	}
-	attachErr := make(chan error, 1)
-	ready := make(chan bool)
-	go func() {
-		attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, stdin, stdout, stderr, ready, new(containers.AttachOptions).WithStream(true))
-	}()
-	beforeErr := make(chan error, 1)
-	go func() { beforeErr <- before() }()
-	if err := <-beforeErr; err != nil {
-		return -1, err
-	}
-	select {
-	case <-ready:
-	case err := <-attachErr:
-		return -1, c.errorf(err, "attach to %s", name)
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	}
-	if err := c.StartContainer(ctx, name); err != nil {
-		return -1, err
-	}
-	return c.exitCode(ctx, name, attachErr)
-}
-
-// exitCode waits for a started container to exit, and for its output to be
-// drained, and returns its exit code. Podman's Wait answers only once the
-// exit's cleanup is done, which conmon hands to a new podman process: on a
-// busy machine that is half a second after the exit. The attach stream ends
-// at the exit, so from then on the container's state is also polled, for a
-// second, and whichever knows first answers.
-func (c *Conn) exitCode(ctx context.Context, name string, attached <-chan error) (int, error) {
-	type result struct {
-		code int
-		err  error
-	}
-	results := make(chan result, 2)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		code, err := c.Wait(wctx, name)
-		results <- result{code, err}
-	}()
-	for {
-		select {
-		case r := <-results:
-			if r.err != nil {
-				return -1, r.err
-			}
-			if attached != nil {
-				// Output may still be in flight when the exit is reported: drain it.
-				select {
-				case <-attached:
-				case <-ctx.Done():
-				}
-			}
-			return r.code, nil
-		case <-attached:
-			attached = nil
-			go func() {
-				if code, ok := c.exited(wctx, name); ok {
-					results <- result{code, nil}
-				}
-			}()
-		}
-	}
-}
-
-// exited polls a container's state for a second and reports its exit code
-// once it has exited; false if it has not by then, or cannot be read.
-func (c *Conn) exited(ctx context.Context, name string) (int, bool) {
-	for range 100 {
-		cctx, cancel := c.call(ctx)
-		data, err := containers.Inspect(cctx, name, nil)
-		cancel()
-		if err != nil {
-			return 0, false
-		}
-		// "stopped": exited, its cleanup pending; "exited": cleaned up too.
-		if st := data.State; st != nil && !st.Running && (st.Status == "stopped" || st.Status == "exited") {
-			return int(st.ExitCode), true
-		}
-		select {
-		case <-ctx.Done():
-			return 0, false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return 0, false
-}
-
-// Wait blocks until the container exits and returns its exit code.
-func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
-	// The server polls the container every Interval (250ms by default): ask for less.
-	code, err := containers.Wait(c.stream(ctx), name, new(containers.WaitOptions).WithInterval("10ms"))
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1, ctx.Err()
-		}
-		return -1, c.errorf(err, "wait for %s", name)
-	}
-	return int(code), nil
-}
-
 // RemoveBottle removes a bottle's pod (which takes its containers) and, at
 // the same time, the containers it has beside the pod, found by the identity
-// label. With podName "" it removes only those beside the pod. Removing the pod's containers one by one beside Podman's own pod
-// removal measured slower: they contend for the same locks.
+// label; with podName "" only those beside the pod. Removing the pod's
+// containers one by one beside Podman's own pod removal measured slower:
+// they contend for the same locks.
 func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
@@ -441,47 +326,6 @@ func (c *Conn) PodExists(ctx context.Context, name string) (bool, error) {
 		return false, c.errorf(err, "look up pod %s", name)
 	}
 	return ok, nil
-}
-
-// Logs copies a container's output to w, following it when follow is set.
-func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stderr io.Writer) error {
-	var lctx context.Context
-	if follow {
-		lctx = c.stream(ctx)
-	} else {
-		var cancel context.CancelFunc
-		lctx, cancel = c.call(ctx)
-		defer cancel()
-	}
-	outC, errC := make(chan string), make(chan string)
-	done := make(chan error, 1)
-	go func() {
-		done <- containers.Logs(lctx, name, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithFollow(follow), outC, errC)
-	}()
-	for {
-		select {
-		case l := <-outC:
-			writeLine(stdout, l)
-		case l := <-errC:
-			writeLine(stderr, l)
-		case err := <-done:
-			if err != nil && ctx.Err() == nil {
-				if isNotFound(err) {
-					return &NotFoundError{Name: name}
-				}
-				return c.errorf(err, "logs of %s", name)
-			}
-			return nil
-		}
-	}
-}
-
-// writeLine writes one log line; Podman sends some with their newline, some without.
-func writeLine(w io.Writer, l string) {
-	if !strings.HasSuffix(l, "\n") {
-		l += "\n"
-	}
-	io.WriteString(w, l)
 }
 
 // NotFoundError is returned for a pod or container that does not exist.
