@@ -271,6 +271,9 @@ func egressAttacks(ee *egressEnv) string {
 		"probe unix /run/bottle/egress/gateway/gateway.sock",
 		"probe read /run/bottle/egress/ca.key",
 		"probe read /run/bottle/egress/secrets.json",
+		// The supervise server shares the proxy's container: no request id
+		// leads it out of its own folder.
+		"probe mcp-status ../egress/secrets",
 		"probe unix /run/podman/podman.sock",
 		fmt.Sprintf("probe unix /run/user/%d/podman/podman.sock", os.Getuid()),
 		"probe tcp 127.0.0.1:3128", // the proxy itself: the one thing that answers
@@ -279,16 +282,19 @@ func egressAttacks(ee *egressEnv) string {
 
 func checkAttacks(t *testing.T, lines []string) {
 	t.Helper()
-	if len(lines) != 12 {
-		t.Fatalf("%d result lines, want 12:\n%s", len(lines), strings.Join(lines, "\n"))
+	if len(lines) != 13 {
+		t.Fatalf("%d result lines, want 13:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-	for _, l := range lines[:11] {
+	for _, l := range lines[:12] {
 		if !strings.HasPrefix(l, "fail ") {
 			t.Errorf("attack succeeded: %s", l)
 		}
 	}
-	if !strings.HasPrefix(lines[11], "ok tcp 127.0.0.1:3128") {
-		t.Errorf("the proxy is not reachable, so the failures prove nothing: %s", lines[11])
+	if !strings.Contains(lines[9], "no such request") {
+		t.Errorf("the supervise server did not answer, so its refusal proves nothing: %s", lines[9])
+	}
+	if !strings.HasPrefix(lines[12], "ok tcp 127.0.0.1:3128") {
+		t.Errorf("the proxy is not reachable, so the failures prove nothing: %s", lines[12])
 	}
 }
 
@@ -308,9 +314,12 @@ runtime = "runsc"
 	if !strings.Contains(lines[0], "Linux version 4.4.0") {
 		t.Fatalf("not under gVisor: %s", lines[0])
 	}
-	checkAttacks(t, lines[1:13])
-	if !strings.HasPrefix(lines[13], "ok get https://api.example.test/runsc") {
-		t.Errorf("allowed request under runsc: %s", lines[13])
+	if len(lines) != 15 {
+		t.Fatalf("%d result lines, want 15:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	checkAttacks(t, lines[1:14])
+	if !strings.HasPrefix(lines[14], "ok get https://api.example.test/runsc") {
+		t.Errorf("allowed request under runsc: %s", lines[14])
 	}
 	ee.assertClean()
 }
