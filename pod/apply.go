@@ -170,7 +170,8 @@ var ReadyTimeout = 20 * time.Second
 
 // StartSidecars starts every container but the main one and waits for each
 // to be ready. Containers beside the pod start alongside; those in the pod
-// start one after the other (the namespaces' maker first), each without
+// start one after the other in the plan's order (the namespaces' maker
+// comes first), each without
 // waiting for the one before to be ready: two starts in one pod at once
 // failed now and then ("internal libpod error", on 4.3 and 5.x).
 func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
@@ -192,8 +193,6 @@ func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 				ready(ct)
 				return nil
 			})
-		case ct.Name == p.Pod.Namespaces:
-			inPod = append([]Container{ct}, inPod...)
 		default:
 			inPod = append(inPod, ct)
 		}
@@ -277,7 +276,7 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 		g.Go(func() error { return c.RemovePod(ctx, podName) })
 	}
 	for _, ct := range list {
-		if ct.Pod != "" || ct.IsInfra {
+		if ct.Pod != "" {
 			continue // the pod's removal takes it, or the pod stays (podName "")
 		}
 		g.Go(func() error {

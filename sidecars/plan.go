@@ -132,7 +132,7 @@ func Build(in Input) (*pod.Plan, error) {
 		}))
 	}
 	for i := range cs {
-		if cs[i].Service == egress.Service {
+		if cs[i].Name == ServiceContainer(in.Identity, supervise.Service) {
 			supervise.Into(&cs[i], ServiceDir(in, supervise.Service))
 		}
 	}

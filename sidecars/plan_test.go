@@ -51,6 +51,16 @@ func TestBuildGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The pod's containers start in plan order, and join the
+			// namespaces of the first of them in the pod.
+			for _, c := range p.Containers {
+				if !c.OutsidePod {
+					if c.Name != p.Pod.Namespaces {
+						t.Errorf("first container in the pod is %s, want the namespaces' maker %s", c.Name, p.Pod.Namespaces)
+					}
+					break
+				}
+			}
 			got, _ := json.MarshalIndent(p, "", "  ")
 			got = append(got, '\n')
 			golden := filepath.Join("testdata", tc.name+".golden")
