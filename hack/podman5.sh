@@ -8,7 +8,7 @@ set -euo pipefail
 root=${BOTTLE_PODMAN5_ROOT:-/var/lib/bottle-e2e/trixie}
 sockdir=${BOTTLE_PODMAN5_SOCKDIR:-/run/bottle-e2e/podman5}
 sock=$sockdir/podman.sock
-log=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}/podman5.log
+log=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}/podman5-service.log
 mkdir -p "$(dirname "$log")" "$sockdir"
 
 if curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then echo "$sock"; exit 0; fi
