@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -29,9 +30,8 @@ type Input struct {
 	Version   string
 	// SidecarImage is the image the sidecars run: the bottle binary itself.
 	SidecarImage string
-	// GitGuard are read-only mounts over the workspace repository's hooks and
-	// config (agent.GitGuard), found before planning.
-	GitGuard []pod.Mount
+	// Workspace is the working directory as found at the bottle's first start.
+	Workspace *workspace.Record
 	// Gate is the git gate's plan; nil when there is no remote to serve.
 	Gate *gitgate.Plan
 }
@@ -81,7 +81,7 @@ func AgentInput(in Input) agent.Input {
 		Labels:       labels(in, agent.Service),
 		ExtraEnv:     agentEnv(in),
 		ExtraMounts:  egress.AgentMounts(dir),
-		GitGuard:     in.GitGuard,
+		Workspace:    in.Workspace,
 	}
 }
 

@@ -16,10 +16,16 @@ import (
 	"time"
 )
 
-// MetadataFile and PreserveFile are the names of the files in a bottle's folder.
+// The files of a bottle's own folder, which no container mounts.
 const (
 	MetadataFile = "metadata.json"
 	PreserveFile = "preserve"
+	// WorkspaceFile records the working directory as the bottle's first
+	// start found it (its git metadata, remotes): what the host trusts later.
+	WorkspaceFile = "workspace.json"
+	// QuarantineDir holds git metadata the agent made in a bind workspace,
+	// moved out of it when a session ends.
+	QuarantineDir = "quarantine"
 )
 
 // Metadata records what a bottle was launched with, so resume can relaunch it.
@@ -205,6 +211,23 @@ func (b *Bottle) Metadata() (Metadata, error) {
 	}
 	return m, nil
 }
+
+// WriteRecord stores one of the bottle's own records (WorkspaceFile, ...) atomically.
+func (b *Bottle) WriteRecord(name string, data []byte) error {
+	return WriteFileAtomic(filepath.Join(b.Dir, name), data, 0o600)
+}
+
+// Record reads one of the bottle's own records; a missing one is fs.ErrNotExist.
+func (b *Bottle) Record(name string) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(b.Dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("read %s of %s: %w", name, b.ID, err)
+	}
+	return data, nil
+}
+
+// Path is where one of the bottle's own files or folders lives.
+func (b *Bottle) Path(name string) string { return filepath.Join(b.Dir, name) }
 
 // Preserve marks the bottle to be kept at session end.
 func (b *Bottle) Preserve(reason string) error {

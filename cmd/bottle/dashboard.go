@@ -239,11 +239,15 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case "s":
 		if b := m.selectedBottle(); b != nil {
-			m.act("stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity, stopBottle(m.ctx, m.conn, b.bottle(), b.Identity))
+			var said strings.Builder
+			err := stopBottle(m.ctx, m.conn, b.bottle(), b.Identity, &said)
+			m.act("stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity+"\n"+said.String(), err)
 		}
 	case "x":
 		if b := m.selectedBottle(); b != nil {
-			m.act("removed "+b.Identity, removeBottle(m.ctx, m.conn, b.bottle(), b.Identity))
+			var said strings.Builder
+			err := removeBottle(m.ctx, m.conn, b.bottle(), b.Identity, &said)
+			m.act("removed "+b.Identity+"\n"+said.String(), err)
 		}
 	case "r":
 		m.refresh()

@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/state"
@@ -18,7 +18,7 @@ func newGitCommand(g *globals) *cli.Command {
 		Usage: "work with what an agent pushed through its bottle's git gate",
 		Subcommands: []*cli.Command{{
 			Name:      "fetch",
-			Usage:     "bring the branches the agent pushed (and, in copy mode, its own) into the workspace repository",
+			Usage:     "bring the branches the agent pushed, and its own as bottle/IDENTITY/BRANCH, into the workspace repository",
 			ArgsUsage: "IDENTITY [REMOTE]",
 			Action: func(c *cli.Context) error {
 				id, err := identityArg(c, 2)
@@ -37,27 +37,40 @@ func newGitCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
+				ws, err := b.Record(state.WorkspaceFile)
+				if err != nil {
+					return fmt.Errorf("bottle %s has no record of its workspace's repository (made by an earlier bottle version?): %w", id, err)
+				}
+				rec, err := workspace.Unmarshal(ws)
+				if err != nil {
+					return err
+				}
+				if rec.Git == workspace.GitNone {
+					return fmt.Errorf("bottle %s: its working directory %s was no git repository", id, meta.Workdir)
+				}
 				dir := filepath.Join(b.Dir, gitgate.Service)
-				_, err = os.Stat(filepath.Join(dir, gitgate.ConfigFile))
-				hasGate := err == nil
-				copied := filepath.Join(b.Dir, agent.Service, "workspace")
-				_, err = os.Stat(filepath.Join(copied, ".git"))
-				hasCopy := meta.Workspace == config.WorkspaceCopy && err == nil
-				if !hasGate && !hasCopy {
-					return fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no copied repository", id)
+				hasGate := fileExists(filepath.Join(dir, gitgate.ConfigFile))
+				// The agent's own commits: its git folder of a bind workspace,
+				// or the .git of its copy.
+				agentGit := filepath.Join(b.Dir, agent.Service, agent.GitDir)
+				if meta.Workspace == config.WorkspaceCopy {
+					agentGit = filepath.Join(b.Dir, agent.Service, "workspace", ".git")
+				}
+				hasAgentGit := fileExists(agentGit)
+				if !hasGate && !hasAgentGit {
+					return fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no repository of the agent's", id)
 				}
 				if lock, err := b.Lock(); err == nil {
 					defer lock.Unlock() // else it runs: the refs it sets are whole either way
 				}
 				var lines []string
-				err = nil
 				if hasGate {
-					lines, err = gitgate.FetchPushed(dir, meta.Workdir, c.Args().Get(1))
+					lines, err = gitgate.FetchPushed(dir, rec, c.Args().Get(1))
 				}
-				if err == nil && hasCopy && c.Args().Get(1) == "" {
-					// Copy mode: the agent's own branches too, pushed or not.
+				if err == nil && hasAgentGit && c.Args().Get(1) == "" {
+					// The agent's own branches too, pushed or not.
 					var more []string
-					more, err = gitgate.FetchWorkspace(copied, meta.Workdir, "bottle/"+id+"/")
+					more, err = gitgate.FetchBranches(agentGit, rec, "bottle/"+id+"/", false)
 					lines = append(lines, more...)
 				}
 				for _, l := range lines {

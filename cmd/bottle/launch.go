@@ -103,10 +103,10 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.SidecarImage, err = pod.SidecarRef(exe); err != nil {
 		return err
 	}
-	if in.GitGuard, err = agent.GitGuard(l.workdir, sidecars.ServiceDir(in, agent.Service)); err != nil {
+	if in.Workspace, err = workspaceRecord(b, l.workdir, l.agent.Workspace); err != nil {
 		return err
 	}
-	if in.Gate, err = gitgate.NewPlan(ctx, b.ID, l.workdir, l.agent.Git); err != nil {
+	if in.Gate, err = gitgate.NewPlan(ctx, b.ID, in.Workspace, l.agent.Git); err != nil {
 		return err
 	}
 	plan, err := sidecars.Build(in)
@@ -180,6 +180,10 @@ func (l *launch) run(ctx context.Context) (err error) {
 	}
 	if l.resume != nil {
 		if err := conn.RemoveBottle(ctx, podName, b.ID); err != nil { // a stale pod of this identity
+			return err
+		}
+		// A detached session ended with no launcher to settle it.
+		if err := settleWorkspace(b, l.g.stderr); err != nil {
 			return err
 		}
 	}
@@ -268,6 +272,8 @@ func (t *teardown) run(ctx context.Context) {
 	}
 	if t.created {
 		if err := t.conn.RemoveBottle(ctx, t.pod, t.bottle.ID); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		} else if err := settleWorkspace(t.bottle, t.stderr); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -46,11 +47,11 @@ func known(ctx context.Context, conn *pod.Conn, root state.Root, id string) (*st
 }
 
 func newStopCommand(g *globals) *cli.Command {
-	return identityCommand("stop", "stop a bottle's pod, keeping it to resume or remove", stopBottle)
+	return identityCommand(g, "stop", "stop a bottle's pod, keeping it to resume or remove", stopBottle)
 }
 
 // identityCommand is a command that acts on one bottle, found in state or in Podman.
-func identityCommand(name, usage string, act func(context.Context, *pod.Conn, *state.Bottle, string) error) *cli.Command {
+func identityCommand(g *globals, name, usage string, act func(context.Context, *pod.Conn, *state.Bottle, string, io.Writer) error) *cli.Command {
 	return &cli.Command{
 		Name:      name,
 		Usage:     usage,
@@ -65,7 +66,7 @@ func identityCommand(name, usage string, act func(context.Context, *pod.Conn, *s
 				if err != nil {
 					return err
 				}
-				return act(c.Context, conn, b, id)
+				return act(c.Context, conn, b, id, g.stderr)
 			})
 		},
 	}
@@ -73,7 +74,7 @@ func identityCommand(name, usage string, act func(context.Context, *pod.Conn, *s
 
 // stopBottle stops a bottle's pod and keeps its state: a stopped bottle is
 // one the user wants back. b is nil for a pod whose state is gone.
-func stopBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string) error {
+func stopBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string, w io.Writer) error {
 	if b != nil {
 		if err := b.Preserve("stopped"); err != nil {
 			return err
@@ -87,22 +88,30 @@ func stopBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string)
 		return err
 	}
 	// The gateway lives beside the pod: it goes with it.
-	return conn.RemoveBottle(ctx, "", id)
+	if err := conn.RemoveBottle(ctx, "", id); err != nil {
+		return err
+	}
+	return settleWorkspace(b, w)
 }
 
 // removeBottle removes a bottle's containers, pod and state.
-func removeBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string) error {
+func removeBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string, w io.Writer) error {
 	if err := conn.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
 		return err
 	}
-	if b != nil {
-		return b.Remove()
+	if b == nil {
+		return nil
 	}
-	return nil
+	// What the agent did comes back first; what it left in the workspace
+	// goes with its state.
+	if err := settleWorkspace(b, w); err != nil {
+		return err
+	}
+	return b.Remove()
 }
 
 func newRmCommand(g *globals) *cli.Command {
-	return identityCommand("rm", "remove a bottle: its pod and its state", removeBottle)
+	return identityCommand(g, "rm", "remove a bottle: its pod and its state", removeBottle)
 }
 
 type logsOptions struct{ follow bool }
@@ -196,6 +205,9 @@ func newGCCommand(g *globals) *cli.Command {
 							return err
 						}
 						b := &state.Bottle{ID: r.Identity, Dir: r.State}
+						if err := settleWorkspace(b, g.stderr); err != nil {
+							return err
+						}
 						if err := b.Remove(); err != nil {
 							return err
 						}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/pod"
 )
 
@@ -89,10 +90,10 @@ type Input struct {
 	// ExtraEnv and ExtraMounts come from the sidecars (proxy, CA); ExtraEnv wins over the profile's.
 	ExtraEnv    map[string]string
 	ExtraMounts []pod.Mount
-	// GitGuard are the read-only mounts that keep a bind workspace's
-	// repository from being changed into something that runs on the host
-	// (see GitGuard).
-	GitGuard []pod.Mount
+	// Workspace is the working directory as found at the bottle's first
+	// start; in bind mode it says how the agent's git is kept away from the
+	// host's (see GitMounts). nil when unknown.
+	Workspace *workspace.Record
 }
 
 // Container plans the agent's container.
@@ -129,8 +130,8 @@ func Container(name string, in Input) (pod.Container, error) {
 		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
 	}
 	mounts = append(mounts, in.ExtraMounts...)
-	if a.Workspace == config.WorkspaceBind {
-		mounts = append(mounts, in.GitGuard...)
+	if a.Workspace == config.WorkspaceBind && in.Workspace != nil {
+		mounts = append(mounts, GitMounts(in.Workspace, in.StateDir)...)
 	}
 	if a.Prompt != "" || a.PromptFile != "" {
 		mounts = append(mounts, pod.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
@@ -184,6 +185,11 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 			return fmt.Errorf("prepare prompt: %w", err)
 		}
 	}
+	if in.Agent.Workspace == config.WorkspaceBind && in.Workspace != nil {
+		if err := prepareGit(in.Workspace, in.StateDir, uid, gid, in.Host.Rootless); err != nil {
+			return err
+		}
+	}
 	if in.Agent.Workspace == config.WorkspaceCopy && copyWorkspace {
 		dst := filepath.Join(in.StateDir, "workspace")
 		if err := CopyTree(ctx, in.Workdir, dst); err != nil {
@@ -217,38 +223,4 @@ func chownIfRoot(path string, uid, gid int) error {
 		return fmt.Errorf("prepare %s: %w", path, err)
 	}
 	return nil
-}
-
-// GitGuard returns read-only mounts over the parts of a repository in the
-// working directory that make git run code on the host later: .git/hooks,
-// and .git/config (core.hooksPath, core.fsmonitor, filter drivers and
-// aliases all live there). The agent's git still commits, branches and
-// reads status: those write elsewhere under .git. A missing hooks folder is
-// covered by an empty one from the agent's state, so none can be made.
-// stateDir is the agent's state folder. It reads the file system, so it
-// runs before planning; a .git that is a file (a worktree) is left alone.
-func GitGuard(workdir, stateDir string) ([]pod.Mount, error) {
-	gitDir := filepath.Join(workdir, ".git")
-	fi, err := os.Stat(gitDir)
-	if err != nil || !fi.IsDir() {
-		return nil, nil
-	}
-	var out []pod.Mount
-	hooks := filepath.Join(gitDir, "hooks")
-	if fi, err := os.Stat(hooks); err == nil && fi.IsDir() {
-		out = append(out, pod.Mount{Source: hooks, Target: Workspace + "/.git/hooks", ReadOnly: true})
-	} else {
-		empty := filepath.Join(stateDir, "no-hooks")
-		if err := os.MkdirAll(stateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("guard %s: %w", hooks, err)
-		}
-		if err := os.MkdirAll(empty, 0o755); err != nil {
-			return nil, fmt.Errorf("guard %s: %w", hooks, err)
-		}
-		out = append(out, pod.Mount{Source: empty, Target: Workspace + "/.git/hooks", ReadOnly: true})
-	}
-	if _, err := os.Stat(filepath.Join(gitDir, "config")); err == nil {
-		out = append(out, pod.Mount{Source: filepath.Join(gitDir, "config"), Target: Workspace + "/.git/config", ReadOnly: true})
-	}
-	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 )
 
 // git runs the host's git in dir, failing the test on error.
@@ -36,6 +37,16 @@ func gitTry(dir string, args ...string) (string, error) {
 		"GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_TERMINAL_PROMPT=0")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// survey records a workspace as a bottle's first start does.
+func survey(t *testing.T, ws string) *workspace.Record {
+	t.Helper()
+	r, err := workspace.Survey(ws, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func commit(t *testing.T, dir, file, content string) {
@@ -65,7 +76,7 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	gitRun(t, ws, "remote", "set-head", "origin", "main")
 	dir = filepath.Join(tmp, "gate")
 	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": rc}}
-	p, err := NewPlan(context.Background(), "abc123", ws, g)
+	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +155,7 @@ func TestGateFetchPushAndRules(t *testing.T) {
 		t.Fatalf("push with an injected secret: %v\n%s", err, out)
 	}
 	// The held branch comes into the host repository as an ordinary branch.
-	lines, err := FetchPushed(dir, ws, "")
+	lines, err := FetchPushed(dir, survey(t, ws), "")
 	if err != nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "origin feature: new branch at ") {
 		t.Fatalf("FetchPushed = %q, %v", lines, err)
 	}
@@ -214,7 +225,7 @@ func TestGateSaysWhenItCannotRefreshFromTheUpstream(t *testing.T) {
 	gitRun(t, ws, "remote", "add", "origin", up)
 	gitRun(t, ws, "update-ref", "refs/remotes/origin/main", "HEAD")
 	dir := filepath.Join(tmp, "gate")
-	p, err := NewPlan(context.Background(), "abc123", ws, nil)
+	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +337,7 @@ func TestGateTakesATokenFromGitsCredentialHelperForADeclaredURLOnly(t *testing.T
 	t.Setenv("GIT_CONFIG_KEY_0", "credential.helper")
 	t.Setenv("GIT_CONFIG_VALUE_0", `!f() { test "$1" = get && echo username=me && echo password=from-the-helper; }; f`)
 	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": {URL: "https://git.example.test/me/app.git"}}}
-	p, err := NewPlan(context.Background(), "abc123", ws, g)
+	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), g)
 	if err != nil {
 		t.Fatal(err)
 	}

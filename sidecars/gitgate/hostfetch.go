@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -28,10 +30,11 @@ func pushedBranches(dir string) (map[string][]plumbing.ReferenceName, error) {
 }
 
 // FetchPushed brings the branches the agent pushed through the gate (dir)
-// into the host repository at workdir, as ordinary branches of the same
-// name: created, or fast-forwarded when the host's is behind. It never moves
-// the branch checked out, nor one that diverged. It returns a line per branch.
-func FetchPushed(dir, workdir, only string) ([]string, error) {
+// into the workspace's repository (as the bottle's first start found it), as
+// ordinary branches of the same name: created, or fast-forwarded when the
+// host's is behind. It never moves the branch checked out, nor one that
+// diverged. It returns a line per branch.
+func FetchPushed(dir string, ws *workspace.Record, only string) ([]string, error) {
 	c, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -40,14 +43,11 @@ func FetchPushed(dir, workdir, only string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := openRepo(workdir)
+	host, err := openHost(ws)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", workdir, err)
+		return nil, fmt.Errorf("open %s: %w", ws.Dir, err)
 	}
-	var checkedOut plumbing.ReferenceName
-	if head, err := host.Storer.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.SymbolicReference {
-		checkedOut = head.Target()
-	}
+	checkedOut := checkedOutBranch(ws)
 	var lines []string
 	found := false
 	for _, r := range c.Remotes {
@@ -74,18 +74,28 @@ func FetchPushed(dir, workdir, only string) ([]string, error) {
 	if only != "" && !found {
 		return nil, fmt.Errorf("the gate has no remote %q", only)
 	}
-	return lines, giveBack(workdir)
+	return lines, giveBack(ws.CommonDir)
+}
+
+// checkedOutBranch is the branch the workspace has checked out (its HEAD,
+// which a worktree keeps in its own git folder), or "".
+func checkedOutBranch(ws *workspace.Record) plumbing.ReferenceName {
+	data, err := os.ReadFile(filepath.Join(ws.GitDir, "HEAD"))
+	if err != nil {
+		return ""
+	}
+	target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "ref: ")
+	if !ok {
+		return ""
+	}
+	return plumbing.ReferenceName(target)
 }
 
 // giveBack hands what root just wrote into a user's repository (objects,
 // refs) to the repository's owner, so the user's own git can use it.
-func giveBack(workdir string) error {
+func giveBack(common string) error {
 	if os.Geteuid() != 0 {
 		return nil
-	}
-	common, err := hostCommonDir(workdir)
-	if err != nil || common == "" {
-		return err
 	}
 	fi, err := os.Stat(common)
 	if err != nil {
@@ -150,38 +160,52 @@ func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbin
 	return fmt.Sprintf("fast-forwarded %s..%s", cur.Hash().String()[:12], short), nil
 }
 
-// FetchWorkspace brings the local branches of a copy-mode workspace (src, the
-// bottle's own clone) into the host repository at workdir, under prefix
-// (bottle/IDENTITY/): the agent's commits, pushed or not, come back without
-// touching a branch of the user's. It returns a line per branch.
-func FetchWorkspace(src, workdir, prefix string) ([]string, error) {
-	copyRepo, err := openRepo(src)
+// FetchBranches brings the local branches of a git folder the agent wrote
+// (a bind workspace's own git folder, or a copied workspace's .git) into the
+// workspace's repository, under prefix (bottle/IDENTITY/): the agent's
+// commits, pushed or not, come back without touching a branch of the user's.
+// With onlyNew, a branch whose tip the host has already is left out (the
+// agent did no work on it). It returns a line per branch.
+func FetchBranches(gitDir string, ws *workspace.Record, prefix string, onlyNew bool) ([]string, error) {
+	agentRepo, err := openUntrusted(gitDir)
 	if err != nil {
-		return nil, fmt.Errorf("open the bottle's workspace %s: %w", src, err)
+		return nil, fmt.Errorf("open the agent's git folder %s: %w", gitDir, err)
 	}
-	host, err := openRepo(workdir)
+	host, err := openHost(ws)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", workdir, err)
+		return nil, fmt.Errorf("open %s: %w", ws.Dir, err)
 	}
-	refs, err := copyRepo.Branches()
+	refs, err := agentRepo.Branches()
 	if err != nil {
 		return nil, err
 	}
-	var lines []string
+	// Which to bring is decided before any is: one brought carries the
+	// commits of others with it.
+	var todo []*plumbing.Reference
 	err = refs.ForEach(func(r *plumbing.Reference) error {
 		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
 		if name.Validate() != nil {
 			return nil
 		}
-		line, err := bringBranch(copyRepo, host, name, r.Hash(), false)
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.Name().Short(), err)
+		if onlyNew && host.Storer.HasEncodedObject(r.Hash()) == nil {
+			if cur, err := host.Storer.Reference(name); err != nil || cur.Hash() == r.Hash() {
+				return nil
+			}
 		}
-		lines = append(lines, fmt.Sprintf("workspace %s: %s %s", r.Name().Short(), name.Short(), line))
+		todo = append(todo, r)
 		return nil
 	})
 	if err != nil {
-		return lines, err
+		return nil, err
 	}
-	return lines, giveBack(workdir)
+	var lines []string
+	for _, r := range todo {
+		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
+		line, err := bringBranch(agentRepo, host, name, r.Hash(), false)
+		if err != nil {
+			return lines, fmt.Errorf("%s: %w", r.Name().Short(), err)
+		}
+		lines = append(lines, fmt.Sprintf("workspace %s: %s %s", r.Name().Short(), name.Short(), line))
+	}
+	return lines, giveBack(ws.CommonDir)
 }

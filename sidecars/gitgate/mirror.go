@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/workspace"
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -37,45 +39,50 @@ func (m *mirrorStorage) HasEncodedObject(h plumbing.Hash) error {
 	return err
 }
 
-// hostCommonDir finds the folder holding the objects and refs of the working
-// directory's repository: .git, or for a .git file (a worktree or submodule)
-// the common folder of the one it points at. "" when workdir is no repository.
-func hostCommonDir(workdir string) (string, error) {
-	gitDir := filepath.Join(workdir, ".git")
-	fi, err := os.Stat(gitDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if !fi.IsDir() {
-		data, err := os.ReadFile(gitDir)
-		if err != nil {
-			return "", err
-		}
-		target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
-		if !ok {
-			return "", fmt.Errorf("%s: not a gitdir file", gitDir)
-		}
-		if gitDir = strings.TrimSpace(target); !filepath.IsAbs(gitDir) {
-			gitDir = filepath.Join(workdir, gitDir)
-		}
-	}
-	data, err := os.ReadFile(filepath.Join(gitDir, "commondir"))
-	if err != nil {
-		return gitDir, nil
-	}
-	c := strings.TrimSpace(string(data))
-	if !filepath.IsAbs(c) {
-		c = filepath.Join(gitDir, c)
-	}
-	return filepath.Clean(c), nil
+// openHost opens the workspace's repository where the bottle's first start
+// found it (its common folder: objects, refs, config), following nothing the
+// working directory says now.
+func openHost(ws *workspace.Record) (*git.Repository, error) {
+	st := filesystem.NewStorageWithOptions(osfs.New(ws.CommonDir), cache.NewObjectLRUDefault(),
+		filesystem.Options{AlternatesFS: osfs.New("/")})
+	return git.Open(&mirrorStorage{st}, nil)
 }
 
-// openRepo opens the repository at dir, a worktree's common folder included.
-func openRepo(dir string) (*git.Repository, error) {
-	return git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+// openUntrusted opens a git folder the agent could write (its own git folder
+// of a bind workspace, a copied workspace's .git) only to read commits from
+// it: no link leads out of it, and its alternates are not followed (whatever
+// it lacks, the host's repository has, or it is not brought over).
+func openUntrusted(gitDir string) (*git.Repository, error) {
+	fi, err := os.Lstat(gitDir)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a git folder", gitDir)
+	}
+	fs := &noAlternates{osfs.New(gitDir, osfs.WithBoundOS())}
+	return git.Open(filesystem.NewStorage(fs, cache.NewObjectLRUDefault()), nil)
+}
+
+// noAlternates hides a git folder's objects/info/alternates.
+type noAlternates struct{ billy.Filesystem }
+
+func (n *noAlternates) Open(name string) (billy.File, error) {
+	if isAlternates(name) {
+		return nil, os.ErrNotExist
+	}
+	return n.Filesystem.Open(name)
+}
+
+func (n *noAlternates) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
+	if isAlternates(name) {
+		return nil, os.ErrNotExist
+	}
+	return n.Filesystem.OpenFile(name, flag, perm)
+}
+
+func isAlternates(name string) bool {
+	return filepath.Clean(filepath.FromSlash(name)) == filepath.Join("objects", "info", "alternates")
 }
 
 // seedMirror makes a bare mirror borrowing the host repository's objects,

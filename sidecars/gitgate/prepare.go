@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -37,60 +38,50 @@ type Plan struct {
 }
 
 // remotes lists the remotes the gate serves: the profile's declared ones
-// plus the workspace repository's own (host, nil when there is none), with
-// the URLs the repository names for each.
-func remotes(host *git.Repository, g *config.Git) (map[string]config.GitRemote, map[string][]string, error) {
+// plus the workspace repository's own as recorded at the bottle's first
+// start (ws, nil when there is no repository), with the URLs the repository
+// names for each.
+func remotes(ws *workspace.Record, g *config.Git) (map[string]config.GitRemote, map[string][]string) {
 	declared := map[string]config.GitRemote{}
 	if g != nil {
 		maps.Copy(declared, g.Remotes)
 	}
 	own := map[string][]string{}
-	if host == nil {
-		return declared, own, nil
+	if ws == nil {
+		return declared, own
 	}
-	cfg, err := host.Config()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the workspace repository's config: %w", err)
-	}
-	for name, rc := range cfg.Remotes {
-		urls := slices.Clone(rc.URLs)
-		if s := cfg.Raw.Section("remote").Subsection(name); s != nil {
-			for _, pu := range s.OptionAll("pushurl") {
-				if !slices.Contains(urls, pu) {
-					urls = append(urls, pu)
-				}
-			}
-		}
-		own[name] = urls
+	for name, urls := range ws.Remotes {
+		own[name] = slices.Clone(urls)
 		if _, ok := declared[name]; !ok {
 			declared[name] = config.GitRemote{}
 		}
 	}
-	return declared, own, nil
+	return declared, own
 }
 
 // NewPlan works out the gate for a bottle without writing anything: the
-// remotes (the profile's and the repository's own), their upstreams, modes
-// and rules, and the credentials, read here on the host. It returns nil when
-// there is no remote to serve.
-func NewPlan(ctx context.Context, identity, workdir string, g *config.Git) (*Plan, error) {
+// remotes (the profile's, and the repository's own as recorded at the
+// bottle's first start: never what the agent may have written since), their
+// upstreams, modes and rules, and the credentials, read here on the host. It
+// returns nil when there is no remote to serve.
+func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *config.Git) (*Plan, error) {
 	if !g.GateEnabled() {
 		return nil, nil
 	}
-	common, err := hostCommonDir(workdir)
-	if err != nil {
-		return nil, err
+	if ws != nil && ws.Git == workspace.GitNone {
+		ws = nil
 	}
 	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, secrets: map[string][]byte{}}
-	if common != "" {
-		if p.host, err = openRepo(workdir); err != nil {
+	if ws != nil {
+		var err error
+		if p.host, err = openHost(ws); err != nil {
 			return nil, fmt.Errorf("open the workspace repository: %w", err)
 		}
-		p.HostObjects = []string{filepath.Join(common, "objects")}
+		p.HostObjects = slices.Clone(ws.Objects)
 	}
-	declared, own, err := remotes(p.host, g)
-	if err != nil || len(declared) == 0 {
-		return nil, err
+	declared, own := remotes(ws, g)
+	if len(declared) == 0 {
+		return nil, nil
 	}
 	for _, name := range slices.Sorted(maps.Keys(declared)) {
 		rc := declared[name].WithDefaults()
@@ -283,9 +274,18 @@ func credentialFill(ctx context.Context, rawURL string) (user, password string) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	// Run outside any repository: a working directory's own config (which
+	// a cloned repository or an agent may have written) names no helper.
+	neutral, err := os.MkdirTemp("", "bottle-credential-")
+	if err != nil {
+		return "", ""
+	}
+	defer os.Remove(neutral)
 	cmd := exec.CommandContext(ctx, "git", "credential", "fill")
+	cmd.Dir = neutral
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("protocol=%s\nhost=%s\npath=%s\n\n", u.Scheme, u.Host, strings.TrimPrefix(u.Path, "/")))
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GCM_INTERACTIVE=never", "GIT_ASKPASS=", "SSH_ASKPASS=")
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GCM_INTERACTIVE=never", "GIT_ASKPASS=", "SSH_ASKPASS=",
+		"GIT_CEILING_DIRECTORIES="+filepath.Dir(neutral))
 	out, err := cmd.Output()
 	if err != nil {
 		return "", ""

@@ -1,0 +1,301 @@
+//go:build e2e
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The host-trust attacks: what a hostile agent (or repository) writes must
+// never be run, read or trusted by the host. Each test plays the attack in a
+// real bottle, then does what the person would do afterwards on the host.
+
+// owner is the uid:gid that owns e's working directory: the person whose
+// git, editor and shell run there after the bottle.
+func (e *env) owner() (uid, gid int) {
+	if rootless() {
+		return os.Getuid(), os.Getgid()
+	}
+	return 1000, 1000
+}
+
+// markDir is a folder outside the workspace, out of the agent's reach, where
+// a planted command that ran on the host would leave its mark.
+func (e *env) markDir() string {
+	e.t.Helper()
+	dir := filepath.Join(e.dir, "marks")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		e.t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	// The owner (uid 1000 under rootful tests) must reach it, and the workspace.
+	for d := e.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	return dir
+}
+
+// marks lists what planted commands left.
+func (e *env) marks() []string {
+	entries, _ := os.ReadDir(filepath.Join(e.dir, "marks"))
+	var out []string
+	for _, d := range entries {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// ownerGit runs the host's git as the workspace's owner, as the person would
+// after the bottle: no -c safe.directory, no options of the test's, a home of
+// its own. It returns git's output whatever its exit.
+func (e *env) ownerGit(dir string, args ...string) string {
+	e.t.Helper()
+	home := filepath.Join(e.dir, "owner-home")
+	os.MkdirAll(home, 0o777)
+	os.Chmod(home, 0o777)
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0"}
+	if !rootless() {
+		uid, gid := e.owner()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+// gitWorkspace makes e's working directory a repository with one commit,
+// owned by the owner.
+func gitWorkspace(t *testing.T, e *env) {
+	t.Helper()
+	hostGit(t, e.workdir, "init", "-q")
+	os.WriteFile(filepath.Join(e.workdir, "file"), []byte("one\n"), 0o644)
+	hostGit(t, e.workdir, "add", "file")
+	hostGit(t, e.workdir, "commit", "-qm", "first")
+	chownToOwner(t, e, e.workdir)
+}
+
+func chownToOwner(t *testing.T, e *env, dir string) {
+	t.Helper()
+	if rootless() {
+		return
+	}
+	uid, gid := e.owner()
+	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), dir).CombinedOutput(); err != nil {
+		t.Fatalf("chown %s: %v: %s", dir, err, out)
+	}
+}
+
+// plantFSMonitor is shell for the agent: a git config, at path, whose
+// fsmonitor hook (run by any git status) leaves a mark named name on the host.
+func plantFSMonitor(path, marks, name string) string {
+	return `printf '[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tfsmonitor = "echo ran > ` + marks + `/` + name + `; false"\n' > ` + path
+}
+
+// plantBareFSMonitor is the same for a bare repository's shape: its own
+// folder as the work tree, so a git status there runs the hook.
+func plantBareFSMonitor(dir, marks, name string) string {
+	return plantFSMonitor(dir+"/config", marks, name) + ` && printf '\tworktree = .\n' >> ` + dir + `/config`
+}
+
+// hostGitRunsNothing runs the owner's git status in each folder and fails
+// when a planted command left a mark.
+func hostGitRunsNothing(t *testing.T, e *env, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		out := e.ownerGit(d, "status")
+		t.Logf("owner's git status in %s:\n%s", d, out)
+	}
+	if m := e.marks(); len(m) != 0 {
+		t.Errorf("the owner's git on the host ran commands the agent planted: %v", m)
+	}
+}
+
+func TestBindAgentCannotRedirectHostGitThroughCommondir(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	gitWorkspace(t, e)
+	marks := e.markDir()
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		"cd /workspace",
+		"mkdir -p evil && cp -r .git/objects .git/refs evil/",
+		plantFSMonitor("evil/config", marks, "commondir"),
+		"echo ../evil > .git/commondir && echo planted",
+	}, "; "))
+	t.Logf("exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	hostGitRunsNothing(t, e, e.workdir)
+	if _, err := os.Stat(filepath.Join(e.workdir, ".git", "commondir")); err == nil {
+		t.Error("the host repository has a commondir the agent wrote")
+	}
+}
+
+func TestBindAgentCannotReplaceHostGitFolder(t *testing.T) {
+	testReplaceGitFolder(t, "")
+}
+
+func TestRunscBindAgentCannotReplaceHostGitFolder(t *testing.T) {
+	testReplaceGitFolder(t, "runtime = \"runsc\"\n")
+}
+
+func testReplaceGitFolder(t *testing.T, extra string) {
+	e := newEnv(t, gitAgentBindConfig+extra)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	gitWorkspace(t, e)
+	marks := e.markDir()
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		"cd /workspace",
+		"(mv .git .git-old 2>&1 && echo renamed)",
+		"git init -q . ; " + plantFSMonitor(".git/config", marks, "replaced"),
+		"echo planted",
+	}, "; "))
+	t.Logf("exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	hostGitRunsNothing(t, e, e.workdir)
+}
+
+func TestBindAgentNestedRepositoryIsQuarantined(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	gitWorkspace(t, e)
+	marks := e.markDir()
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		"cd /workspace",
+		"mkdir -p sub/deeper && git init -q sub/deeper && " + plantFSMonitor("sub/deeper/.git/config", marks, "nested"),
+		// A bare repository's shape in a folder: git in it takes it for one.
+		"mkdir -p bare && git init -q --bare bare && " + plantBareFSMonitor("bare", marks, "bare"),
+		"echo planted",
+	}, "; "))
+	t.Logf("exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	hostGitRunsNothing(t, e, filepath.Join(e.workdir, "sub", "deeper"), filepath.Join(e.workdir, "bare"))
+	if !strings.Contains(errs, "sub/deeper/.git") {
+		t.Errorf("the person was not told of the repository the agent made:\n%s", errs)
+	}
+}
+
+func TestBindWorktreeGitFileIsProtected(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	main := filepath.Join(e.dir, "main")
+	os.MkdirAll(main, 0o755)
+	hostGit(t, main, "init", "-q")
+	os.WriteFile(filepath.Join(main, "file"), []byte("one\n"), 0o644)
+	hostGit(t, main, "add", "file")
+	hostGit(t, main, "commit", "-qm", "first")
+	os.Remove(e.workdir)
+	hostGit(t, main, "worktree", "add", "-q", e.workdir, "-b", "wt")
+	chownToOwner(t, e, main)
+	chownToOwner(t, e, e.workdir)
+	marks := e.markDir()
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		"cd /workspace",
+		"git init -q --bare /workspace/evil && " + plantFSMonitor("/workspace/evil/config", marks, "worktree"),
+		"(echo 'gitdir: evil' > .git) 2>&1",
+		"echo planted",
+	}, "; "))
+	t.Logf("exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	hostGitRunsNothing(t, e, e.workdir)
+	if data, _ := os.ReadFile(filepath.Join(e.workdir, ".git")); !strings.Contains(string(data), "gitdir: "+main) {
+		t.Errorf("the worktree's .git file changed: %q", data)
+	}
+}
+
+func TestBindNoRepositoryGitInitIsQuarantined(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	marks := e.markDir()
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		"cd /workspace",
+		"git init -q . && " + plantFSMonitor(".git/config", marks, "init"),
+		"echo planted",
+	}, "; "))
+	t.Logf("exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	hostGitRunsNothing(t, e, e.workdir)
+}
+
+const gitAgentBindConfig = `
+[agents.git]
+containerfile = "gitimg/Containerfile"
+command = ["/bin/sh", "-c"]
+`
+
+// The agent's git works on a bind workspace as on any repository, but writes
+// only to its own git folder: the host's HEAD, config and hooks stay as they
+// were, and the agent's commits come back as bottle/IDENTITY/BRANCH.
+func TestBindAgentCommitsComeBackAsBranches(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	gitWorkspace(t, e)
+	configBefore, _ := os.ReadFile(filepath.Join(e.workdir, ".git", "config"))
+	headBefore := hostGit(t, e.workdir, "rev-parse", "HEAD")
+	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
+		`cd /workspace && git config --global user.name agent && git config --global user.email agent@bottle`,
+		`git log --format=%s | grep -q first && echo history-ok`,
+		`echo two >> file && git status --short | grep -q 'M file' && echo status-ok`,
+		`git commit -qam "agent commit" 2>&1 && echo commit-ok`,
+		`git checkout -qb feature 2>&1 && echo three >> file && git commit -qam "on feature" && echo branch-ok`,
+		`(echo '#!/bin/sh' > .git/hooks/pre-commit) 2>/dev/null; git config core.hooksPath /tmp; echo done`,
+	}, "; "))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"history-ok", "status-ok", "commit-ok", "branch-ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("agent output lacks %s:\n%s", want, out)
+		}
+	}
+	t.Logf("%s\n%s", out, errs)
+	id := identityIn(t, errs)
+	if head := hostGit(t, e.workdir, "rev-parse", "HEAD"); head != headBefore {
+		t.Errorf("the host's HEAD moved to %s", head)
+	}
+	for branch, subject := range map[string]string{"main": "agent commit", "feature": "on feature"} {
+		if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/"+id+"/"+branch); got != subject {
+			t.Errorf("bottle/%s/%s is %q, want %q", id, branch, got, subject)
+		}
+	}
+	if !strings.Contains(errs, "bottle/"+id+"/feature") {
+		t.Errorf("the person was not told where the agent's branches are:\n%s", errs)
+	}
+	if after, _ := os.ReadFile(filepath.Join(e.workdir, ".git", "config")); string(after) != string(configBefore) {
+		t.Errorf(".git/config changed:\n%s", after)
+	}
+	if _, err := os.Stat(filepath.Join(e.workdir, ".git", "hooks", "pre-commit")); err == nil {
+		t.Error("a hook appeared in the host repository")
+	}
+	hostGit(t, e.workdir, "fsck", "--no-dangling")
+	e.assertClean()
+}
+
+// identityIn finds the bottle's identity in its preflight.
+func identityIn(t *testing.T, preflight string) string {
+	t.Helper()
+	for _, line := range strings.Split(preflight, "\n") {
+		if rest, ok := strings.CutPrefix(line, "bottle "); ok {
+			if id, _, ok := strings.Cut(rest, " "); ok && strings.Contains(id, "-") {
+				return id
+			}
+		}
+	}
+	t.Fatalf("no identity in:\n%s", preflight)
+	return ""
+}

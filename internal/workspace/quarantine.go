@@ -1,0 +1,107 @@
+package workspace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Moved is git metadata taken out of a workspace.
+type Moved struct {
+	Path string // relative to the workspace
+	To   string // where it is now
+}
+
+// Quarantine moves out of a bind workspace the git metadata that was not
+// there at the bottle's first start (a .git folder, file or link anywhere,
+// the top one included when the workspace was no repository, or a folder
+// shaped like a bare repository) into dst, keeping its relative path, so no
+// git or editor of the person's ever reads it as configuration. It runs once
+// the agent is stopped.
+func Quarantine(r *Record, dst string) ([]Moved, error) {
+	known := append([]string(nil), r.Nested...)
+	if r.Git != GitNone {
+		known = append(known, ".git")
+	}
+	found, err := findGitMetadata(r.Dir, known)
+	if err != nil {
+		return nil, fmt.Errorf("look for git metadata in %s: %w", r.Dir, err)
+	}
+	if r.Git == GitNone {
+		if _, err := os.Lstat(filepath.Join(r.Dir, ".git")); err == nil {
+			found = append([]string{".git"}, found...)
+		}
+	}
+	var moved []Moved
+	for _, rel := range found {
+		to := filepath.Join(dst, rel)
+		if err := moveAside(filepath.Join(r.Dir, rel), to); err != nil {
+			return moved, fmt.Errorf("move %s out of the workspace: %w", rel, err)
+		}
+		moved = append(moved, Moved{Path: rel, To: to})
+	}
+	return moved, nil
+}
+
+// moveAside renames src to dst, or copies and removes it across file systems.
+func moveAside(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s exists already", dst)
+	}
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if err := copyTree(src, dst); err != nil {
+		os.RemoveAll(dst)
+		return err
+	}
+	return os.RemoveAll(src)
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Mkdir(target, info.Mode().Perm()|0o700)
+		case info.Mode()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case info.Mode().IsRegular():
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(out, in); err != nil {
+				out.Close()
+				return err
+			}
+			return out.Close()
+		}
+		return nil
+	})
+}

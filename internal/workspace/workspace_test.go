@@ -1,0 +1,199 @@
+package workspace
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "safe.directory=*"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func repo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	git(t, dir, "init", "-q")
+	os.WriteFile(filepath.Join(dir, "f"), []byte("one\n"), 0o644)
+	git(t, dir, "add", "f")
+	git(t, dir, "commit", "-qm", "first")
+	git(t, dir, "remote", "add", "origin", "https://git.example.com/a.git")
+	git(t, dir, "config", "--add", "remote.origin.pushurl", "ssh://git@git.example.com/a.git")
+	return dir
+}
+
+func TestSurvey(t *testing.T) {
+	dir := repo(t)
+	os.MkdirAll(filepath.Join(dir, "vendor", "lib"), 0o755)
+	git(t, filepath.Join(dir, "vendor", "lib"), "init", "-q")
+	git(t, dir, "init", "-q", "--bare", "bare.git")
+	r, err := Survey(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Git != GitDir || r.GitDir != filepath.Join(dir, ".git") || r.CommonDir != r.GitDir || r.Objects[0] != filepath.Join(dir, ".git", "objects") {
+		t.Errorf("record = %+v", r)
+	}
+	if got := r.Remotes["origin"]; !slices.Equal(got, []string{"https://git.example.com/a.git", "ssh://git@git.example.com/a.git"}) {
+		t.Errorf("remotes = %v", r.Remotes)
+	}
+	if !slices.Equal(r.Nested, []string{"bare.git", "vendor/lib/.git"}) {
+		t.Errorf("nested = %v", r.Nested)
+	}
+	// Not a repository; copy mode does not look below the top.
+	if r, err := Survey(t.TempDir(), false); err != nil || r.Git != GitNone {
+		t.Errorf("no repository: %+v, %v", r, err)
+	}
+}
+
+func TestSurveyWorktreeAndAlternates(t *testing.T) {
+	main := repo(t)
+	wt := filepath.Join(t.TempDir(), "wt")
+	git(t, main, "worktree", "add", "-q", wt, "-b", "wt")
+	r, err := Survey(wt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Git != GitFile || r.GitDir != filepath.Join(main, ".git", "worktrees", "wt") || r.CommonDir != filepath.Join(main, ".git") {
+		t.Errorf("worktree record = %+v", r)
+	}
+	if len(r.Remotes["origin"]) != 2 {
+		t.Errorf("a worktree's remotes come from its main repository's config: %v", r.Remotes)
+	}
+	// A clone borrowing objects: both object folders are read.
+	borrower := filepath.Join(t.TempDir(), "b")
+	git(t, main, "clone", "-q", "--shared", main, borrower)
+	r, err = Survey(borrower, false)
+	if err != nil || len(r.Objects) != 2 || r.Objects[1] != filepath.Join(main, ".git", "objects") {
+		t.Errorf("alternates: %+v, %v", r, err)
+	}
+}
+
+func TestSurveyRefusesWhatBindCannotProtect(t *testing.T) {
+	dir := t.TempDir()
+	real := repo(t)
+	os.Symlink(filepath.Join(real, ".git"), filepath.Join(dir, ".git"))
+	if _, err := Survey(dir, true); err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), `"copy"`) {
+		t.Errorf("a linked .git in bind mode: %v", err)
+	}
+	if r, err := Survey(dir, false); err != nil || r.Git != GitDir {
+		t.Errorf("a linked .git in copy mode: %+v, %v", r, err)
+	}
+	nestedLink := repo(t)
+	os.MkdirAll(filepath.Join(nestedLink, "sub"), 0o755)
+	os.Symlink(filepath.Join(real, ".git"), filepath.Join(nestedLink, "sub", ".git"))
+	if _, err := Survey(nestedLink, true); err == nil || !strings.Contains(err.Error(), "sub/.git") {
+		t.Errorf("a linked nested .git in bind mode: %v", err)
+	}
+	many := t.TempDir()
+	for i := 0; i <= MaxNested; i++ {
+		os.MkdirAll(filepath.Join(many, "d"+strings.Repeat("x", i), ".git"), 0o755)
+	}
+	if _, err := Survey(many, true); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("too many nested repositories: %v", err)
+	}
+}
+
+func TestSeedGitDirWorksWithoutTheHostsConfig(t *testing.T) {
+	dir := repo(t)
+	// What the host's own config has that runs programs stays out.
+	git(t, dir, "config", "core.fsmonitor", "/bin/false")
+	git(t, dir, "config", "core.hooksPath", "/tmp")
+	git(t, dir, "config", "alias.st", "!echo hi")
+	git(t, dir, "config", "branch.main.remote", "origin")
+	r, err := Survey(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentDir := filepath.Join(t.TempDir(), "git")
+	if err := SeedGitDir(r, agentDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(agentDir, "config"))
+	for _, bad := range []string{"fsmonitor", "hooksPath", "alias"} {
+		if strings.Contains(string(cfg), bad) {
+			t.Errorf("the agent's config keeps %s:\n%s", bad, cfg)
+		}
+	}
+	if !strings.Contains(string(cfg), "https://git.example.com/a.git") || !strings.Contains(string(cfg), `[branch "main"]`) {
+		t.Errorf("the agent's config lost the remotes or branches:\n%s", cfg)
+	}
+	agentGit := func(args ...string) string {
+		return git(t, dir, append([]string{"--git-dir", agentDir, "--work-tree", dir}, args...)...)
+	}
+	if got := agentGit("log", "--format=%s"); got != "first" {
+		t.Errorf("agent's log = %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "f"), []byte("two\n"), 0o644)
+	if got := agentGit("status", "--short"); got != "M f" {
+		t.Errorf("agent's status = %q", got)
+	}
+	agentGit("commit", "-qam", "agent")
+	if host := git(t, dir, "log", "--format=%s"); host != "first" {
+		t.Errorf("the agent's commit reached the host's history: %q", host)
+	}
+	if objs, _ := filepath.Glob(filepath.Join(agentDir, "objects", "??")); len(objs) == 0 {
+		t.Error("the agent's new objects are not in its own folder")
+	}
+}
+
+func TestQuarantineMovesOnlyWhatIsNew(t *testing.T) {
+	dir := repo(t)
+	os.MkdirAll(filepath.Join(dir, "vendor", "lib", ".git"), 0o755)
+	r, err := Survey(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent's: a nested repository, a .git file and link, a bare shape.
+	os.MkdirAll(filepath.Join(dir, "a", "b", ".git"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "vendor", "lib", "inner"), 0o755)
+	os.WriteFile(filepath.Join(dir, "vendor", "lib", "inner", ".git"), []byte("gitdir: /x\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "c"), 0o755)
+	os.Symlink("/elsewhere", filepath.Join(dir, "c", ".git"))
+	for _, d := range []string{"objects", "refs"} {
+		os.MkdirAll(filepath.Join(dir, "shape", d), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "shape", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	dst := filepath.Join(t.TempDir(), "quarantine")
+	moved, err := Quarantine(r, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, m := range moved {
+		paths = append(paths, m.Path)
+		if _, err := os.Lstat(filepath.Join(dir, m.Path)); err == nil {
+			t.Errorf("%s is still in the workspace", m.Path)
+		}
+		if _, err := os.Lstat(m.To); err != nil {
+			t.Errorf("%s did not arrive at %s", m.Path, m.To)
+		}
+	}
+	want := []string{"a/b/.git", "c/.git", "shape", "vendor/lib/inner/.git"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("moved %v, want %v", paths, want)
+	}
+	for _, keep := range []string{".git", "vendor/lib/.git"} {
+		if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
+			t.Errorf("%s, there at first start, was moved", keep)
+		}
+	}
+	// No repository at first start: a .git the agent made at the top goes too.
+	bare := t.TempDir()
+	r, _ = Survey(bare, true)
+	os.MkdirAll(filepath.Join(bare, ".git"), 0o755)
+	if moved, err := Quarantine(r, filepath.Join(t.TempDir(), "q")); err != nil || len(moved) != 1 || moved[0].Path != ".git" {
+		t.Errorf("top .git: %v, %v", moved, err)
+	}
+}

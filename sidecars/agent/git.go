@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bottle-sandbox/bottle/internal/workspace"
+	"github.com/bottle-sandbox/bottle/pod"
+)
+
+// Files of the agent's state folder that hold its own git metadata, for a
+// bind workspace that is a repository.
+const (
+	GitDir  = "git"     // the agent's git folder
+	gitFile = "git-dir" // for a .git file: the .git file the agent sees
+	// GitDirPath is where the agent's git folder is mounted when the
+	// workspace's .git is a file: the file the agent sees names it.
+	GitDirPath = "/run/bottle/git"
+)
+
+// GitMounts keep everything the agent writes away from the git metadata the
+// host's git (and the person's editor) reads in a bind workspace:
+//   - the repository's .git is covered by the agent's own git folder from
+//     the bottle's state (a mount point, so it cannot be renamed away), which
+//     borrows the host's objects read-only, mounted at their own paths: the
+//     agent commits, branches and pushes, and `bottle git fetch` brings its
+//     branches back; a .git file (a worktree) is covered by a read-only file
+//     naming that folder;
+//   - git metadata that was already below the top (nested repositories,
+//     submodules) is mounted read-only.
+//
+// What the agent makes anew (a repository in a subfolder) is moved out of
+// the workspace when the session ends (workspace.Quarantine).
+func GitMounts(r *workspace.Record, stateDir string) []pod.Mount {
+	var out []pod.Mount
+	switch r.Git {
+	case workspace.GitDir:
+		out = append(out, pod.Mount{Source: filepath.Join(stateDir, GitDir), Target: Workspace + "/.git"})
+	case workspace.GitFile:
+		out = append(out,
+			pod.Mount{Source: filepath.Join(stateDir, gitFile), Target: Workspace + "/.git", ReadOnly: true},
+			pod.Mount{Source: filepath.Join(stateDir, GitDir), Target: GitDirPath})
+	}
+	if r.Git != workspace.GitNone {
+		for _, o := range r.Objects {
+			out = append(out, pod.Mount{Source: o, Target: o, ReadOnly: true})
+		}
+	}
+	for _, n := range r.Nested {
+		out = append(out, pod.Mount{Source: filepath.Join(r.Dir, n), Target: filepath.Join(Workspace, n), ReadOnly: true})
+	}
+	return out
+}
+
+// prepareGit makes the agent's git folder at its first start (a resumed
+// bottle keeps the one it has), owned by the agent's user.
+func prepareGit(r *workspace.Record, stateDir string, uid, gid int, rootless bool) error {
+	if r.Git == workspace.GitNone {
+		return nil
+	}
+	dir := filepath.Join(stateDir, GitDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := workspace.SeedGitDir(r, dir); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("prepare the agent's git folder: %w", err)
+		}
+		if os.Geteuid() == 0 && !rootless {
+			if err := chownTree(dir, uid, gid); err != nil {
+				return fmt.Errorf("prepare the agent's git folder: %w", err)
+			}
+		}
+	} else if err != nil {
+		return err
+	}
+	if r.Git == workspace.GitFile {
+		if err := os.WriteFile(filepath.Join(stateDir, gitFile), []byte("gitdir: "+GitDirPath+"\n"), 0o644); err != nil {
+			return fmt.Errorf("prepare the agent's git folder: %w", err)
+		}
+	}
+	return nil
+}
