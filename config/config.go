@@ -47,6 +47,9 @@ type Agent struct {
 	Pids        int64             `json:"pids,omitempty"`
 	Egress      []Route           `json:"egress,omitempty"`
 	Git         *Git              `json:"git,omitempty"`
+	// FromWorkdir are the keys the working directory's bottle.toml set, for
+	// the preflight to show; its paths were checked to stay inside it.
+	FromWorkdir []string `json:"from_workdir,omitempty"`
 }
 
 // Workspace modes and runtimes.
@@ -62,6 +65,9 @@ type Config struct {
 	Agents map[string]*Agent
 	// Files lists the files that were read, lowest layer first.
 	Files []string
+	// WorkdirData is the working directory's bottle.toml as read (nil when
+	// there is none), for a bottle to record at its first start.
+	WorkdirData []byte
 }
 
 // Sources names the files to layer over the built-in defaults.
@@ -71,6 +77,10 @@ type Sources struct {
 	Explicit bool
 	// Workdir is the working directory's bottle.toml; a missing file is fine.
 	Workdir string
+	// WorkdirData, with UseWorkdirData, stands for the content of Workdir
+	// (nil: no such file): what a bottle recorded of it at its first start.
+	WorkdirData    []byte
+	UseWorkdirData bool
 }
 
 // DefaultSources finds the user's file the way the README documents:
@@ -121,14 +131,28 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	trusted := len(layers)
+	var wdData []byte
 	if src.Workdir != "" {
-		l, err := readLayer(src.Workdir, false)
+		var l *layer
+		var err error
+		if src.UseWorkdirData {
+			if src.WorkdirData != nil {
+				l, err = dataLayer(src.Workdir, src.WorkdirData)
+			}
+		} else {
+			l, err = readLayer(src.Workdir, false)
+		}
 		if err != nil {
 			return nil, err
 		}
 		if l != nil {
+			l.workdir = true
+			if err := l.checkPaths(); err != nil {
+				return nil, err
+			}
 			layers = append(layers, l)
 			files = append(files, src.Workdir)
+			wdData = l.src
 		}
 	}
 
@@ -145,7 +169,7 @@ func Load(src Sources) (*Config, error) {
 			return nil, err
 		}
 	}
-	return &Config{Agents: agents, Files: files}, nil
+	return &Config{Agents: agents, Files: files, WorkdirData: wdData}, nil
 }
 
 // Agent returns the named profile, or an error listing the known ones.
@@ -188,6 +212,11 @@ func readLayer(path string, mustExist bool) (*layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return dataLayer(path, data)
+}
+
+// dataLayer parses data as the config file at path.
+func dataLayer(path string, data []byte) (*layer, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)

@@ -64,6 +64,8 @@ func TestNarrowing(t *testing.T) {
 			var w string
 			if name != "narrow-ok" {
 				w = strings.ReplaceAll(want(t, wdFile), "bottle.toml:", filepath.Join(name, "bottle.toml")+":")
+				abs, _ := filepath.Abs("testdata")
+				w = strings.ReplaceAll(w, "{testdata}", abs)
 			}
 			c, err := load(t, filepath.Join(name, "config.toml"), filepath.Join(name, "bottle.toml"))
 			if w == "" {

@@ -39,8 +39,8 @@ var typeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\):
 type rawProfile struct {
 	Extends       string            `toml:"extends"`
 	Image         string            `toml:"image"`
-	Containerfile string            `toml:"containerfile"`
-	Context       string            `toml:"context"`
+	Containerfile string            `toml:"containerfile" bottle:"path"`
+	Context       string            `toml:"context" bottle:"path"`
 	Command       []string          `toml:"command"`
 	Args          []string          `toml:"args"`
 	AlwaysArgs    []string          `toml:"always_args"`
@@ -48,7 +48,7 @@ type rawProfile struct {
 	AutoResume    bool              `toml:"auto_resume"`
 	Env           map[string]string `toml:"env"`
 	Prompt        string            `toml:"prompt"`
-	PromptFile    string            `toml:"prompt_file"`
+	PromptFile    string            `toml:"prompt_file" bottle:"path"`
 	Workspace     string            `toml:"workspace"`
 	Runtime       string            `toml:"runtime"`
 	Memory        string            `toml:"memory"`
@@ -76,6 +76,7 @@ var profileKeys = func() []string {
 // layer is one parsed file: which keys each profile sets, and where.
 type layer struct {
 	file     string
+	workdir  bool // the working directory's file: paths stay inside it, and it only narrows
 	dir      string // relative paths resolve against it; Embedded for the built-ins
 	src      []byte
 	profiles map[string]*layerProfile

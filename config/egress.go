@@ -18,7 +18,7 @@ type Route struct {
 	Paths      []string    `json:"paths,omitempty" toml:"paths,omitempty"`
 	Intercept  *bool       `json:"intercept,omitempty" toml:"intercept,omitempty"`
 	Upstream   string      `json:"upstream,omitempty" toml:"upstream,omitempty"`
-	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca,omitempty"`
+	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca,omitempty" bottle:"path"`
 	Credential *Credential `json:"credential,omitempty" toml:"credential,omitempty"`
 }
 
@@ -27,7 +27,7 @@ type Credential struct {
 	Header      string   `json:"header" toml:"header,omitempty"`
 	Value       string   `json:"value,omitempty" toml:"value,omitempty"`
 	FromEnv     string   `json:"from_env,omitempty" toml:"from_env,omitempty"`
-	FromFile    string   `json:"from_file,omitempty" toml:"from_file,omitempty"`
+	FromFile    string   `json:"from_file,omitempty" toml:"from_file,omitempty" bottle:"path"`
 	FromCommand []string `json:"from_command,omitempty" toml:"from_command,omitempty"`
 	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env,omitempty"`
 }

@@ -30,16 +30,16 @@ type GitRemote struct {
 	Mode string `json:"mode,omitempty" toml:"mode,omitempty"`
 	// SSHKey is the private key file for an SSH upstream; default the first
 	// of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exists.
-	SSHKey string `json:"ssh_key,omitempty" toml:"ssh_key,omitempty"`
+	SSHKey string `json:"ssh_key,omitempty" toml:"ssh_key,omitempty" bottle:"path"`
 	// KnownHosts checks an SSH upstream's host key; default ~/.ssh/known_hosts.
-	KnownHosts string `json:"known_hosts,omitempty" toml:"known_hosts,omitempty"`
+	KnownHosts string `json:"known_hosts,omitempty" toml:"known_hosts,omitempty" bottle:"path"`
 	// An HTTPS upstream's token, from the host's environment or a file; sent
 	// as the password of HTTP basic authentication with Username.
 	TokenEnv  string `json:"token_env,omitempty" toml:"token_env,omitempty"`
-	TokenFile string `json:"token_file,omitempty" toml:"token_file,omitempty"`
+	TokenFile string `json:"token_file,omitempty" toml:"token_file,omitempty" bottle:"path"`
 	Username  string `json:"username,omitempty" toml:"username,omitempty"`
 	// CAFile is a PEM bundle to trust for an HTTPS upstream beside the system's.
-	CAFile string `json:"ca_file,omitempty" toml:"ca_file,omitempty"`
+	CAFile string `json:"ca_file,omitempty" toml:"ca_file,omitempty" bottle:"path"`
 	// Branches the agent may push (globs; * matches across /), default every
 	// branch that is not protected.
 	Branches []string `json:"branches,omitempty" toml:"branches,omitempty"`

@@ -199,6 +199,13 @@ func merge(a *Agent, d definition) {
 	if set["git"] {
 		mergeGit(a, raw.Git, path)
 	}
+	if d.layer.workdir {
+		for _, k := range profileKeys {
+			if set[k] && !slices.Contains(a.FromWorkdir, k) {
+				a.FromWorkdir = append(a.FromWorkdir, k)
+			}
+		}
+	}
 }
 
 func (a *Agent) clone() *Agent {
@@ -210,6 +217,7 @@ func (a *Agent) clone() *Agent {
 	c.Env = maps.Clone(a.Env)
 	c.Egress = slices.Clone(a.Egress)
 	c.Git = a.Git.clone()
+	c.FromWorkdir = slices.Clone(a.FromWorkdir)
 	return &c
 }
 
@@ -342,6 +350,9 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 				return deny("egress", fmt.Sprintf("adds or changes the egress route for %q", r.Host))
 			}
 		}
+		if a.AutoResume && !anchor.AutoResume {
+			return deny("auto_resume", "turns auto_resume on")
+		}
 		if a.Git.GateEnabled() && !anchor.Git.GateEnabled() {
 			return deny("git", "turns the git gate on")
 		}
@@ -354,6 +365,9 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 	for _, name := range names {
 		if anchorOf(name, wd, grants) == nil && len(final[name].Egress) > 0 {
 			return wd.errorAt(name, "egress", "a working directory's bottle.toml may not grant egress routes: declare them in your own config.toml")
+		}
+		if anchorOf(name, wd, grants) == nil && final[name].AutoResume {
+			return wd.errorAt(name, "auto_resume", "a working directory's bottle.toml may only turn auto_resume off: turn it on in your own config.toml")
 		}
 		if g := final[name].Git; anchorOf(name, wd, grants) == nil && g != nil && len(g.Remotes) > 0 {
 			return wd.errorAt(name, "git", "a working directory's bottle.toml may not declare git remotes: declare them in your own config.toml")

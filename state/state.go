@@ -23,6 +23,9 @@ const (
 	// WorkspaceFile records the working directory as the bottle's first
 	// start found it (its git metadata, remotes): what the host trusts later.
 	WorkspaceFile = "workspace.json"
+	// WorkdirConfigFile records the working directory's bottle.toml as the
+	// bottle's first start read it: what a resume applies.
+	WorkdirConfigFile = "workdir-config.json"
 	// QuarantineDir holds git metadata the agent made in a bind workspace,
 	// moved out of it when a session ends.
 	QuarantineDir = "quarantine"

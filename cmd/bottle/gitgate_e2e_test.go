@@ -293,7 +293,7 @@ ca_file = %q
 	if strings.Contains(out, key) {
 		t.Errorf("the refusal shows the secret")
 	}
-	if !strings.Contains(stderr, "git        origin "+url+", forward with the token") {
+	if !strings.Contains(stderr, "git        origin "+url+", forward to "+strings.TrimPrefix(srv.url, "https://")+" with your token from $BOTTLE_E2E_GIT_TOKEN") {
 		t.Errorf("preflight lacks the gate's line:\n%s", stderr)
 	}
 	// Upstream: the allowed branch arrived with the real token; nothing else moved.
@@ -353,7 +353,7 @@ branches = ["bottle/{identity}/*"]
 	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
 	workspaceOf(t, e, "origin", url, up)
 	upstreamMoves(t, up)
-	out := e.mustRun("start", "--yes", "git", "--", agentScript(
+	out, errs, code := e.run("start", "--yes", "git", "--", agentScript(
 		`git fetch origin 2>&1 && echo fetch-ok`,
 		`git log -1 --format=%s origin/main`,
 		`git reset -q --hard origin/main`,
@@ -362,6 +362,13 @@ branches = ["bottle/{identity}/*"]
 		`git push origin HEAD:refs/heads/elsewhere 2>&1 || echo elsewhere-refused`,
 		`ls -a $HOME/.ssh 2>/dev/null | grep -c client || echo no-key-here`,
 	))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	// The preflight names where pushes go and which key of the user's goes along.
+	if want := fmt.Sprintf("forward to 127.0.0.1:%d with your SSH key %s", ssh.port, ssh.key); !strings.Contains(errs, want) {
+		t.Errorf("the preflight lacks %q:\n%s", want, errs)
+	}
 	for _, want := range []string{"fetch-ok", "upstream moved", "commit-ok", "push-ok", "elsewhere-refused", "is not one the agent may push", "no-key-here"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the agent's run lacks %q:\n%s", want, out)

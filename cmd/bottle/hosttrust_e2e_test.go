@@ -299,3 +299,89 @@ func identityIn(t *testing.T, preflight string) string {
 	t.Fatalf("no identity in:\n%s", preflight)
 	return ""
 }
+
+// A working directory's bottle.toml (a cloned repository's) names a file of
+// the user's as the prompt: the host would read it into the bottle.
+func TestWorkdirConfigCannotReadHostFiles(t *testing.T) {
+	const secret = "host-secret-7f3a9c"
+	e := newEnv(t, "")
+	outside := filepath.Join(e.dir, "secret.txt")
+	os.WriteFile(outside, []byte(secret+"\n"), 0o644)
+	os.Symlink(outside, filepath.Join(e.workdir, "notes.md"))
+	e.extraEnv = append(e.extraEnv, "BOTTLE_TEST_SENTINEL="+secret)
+	for _, p := range []string{outside, "../secret.txt", "notes.md", "/proc/self/environ"} {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.t]\nprompt_file = \""+p+"\"\n"), 0o644)
+			out, errs, code := e.run("start", "--yes", "t", "--", "-c", `cat "$BOTTLE_PROMPT_FILE"`)
+			if strings.Contains(out, secret) {
+				t.Fatalf("the agent read the host's file %s:\n%s", p, out)
+			}
+			if code != exitFailure || !strings.Contains(errs, "bottle.toml:2: agents.t.prompt_file:") || !strings.Contains(errs, "outside the working directory") {
+				t.Errorf("exit %d, want %d naming the file, line and key:\n%s", code, exitFailure, errs)
+			}
+			e.assertClean()
+		})
+	}
+}
+
+// A bind-mode agent writes the working directory's bottle.toml; the next
+// resume --yes (or the dashboard's auto-resume) must not apply it.
+func TestResumeDoesNotApplyAWorkdirConfigTheAgentChanged(t *testing.T) {
+	e := newEnv(t, "")
+	script := `echo "planted=$PLANTED"; printf '[agents.t]\nenv = { PLANTED = "yes" }\n' >> /workspace/bottle.toml`
+	out, errs, code := e.run("start", "--yes", "--keep", "t", "--", "-c", script)
+	if code != 0 || !strings.Contains(out, "planted=\n") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	id := identityIn(t, errs)
+	out, errs, code = e.run("resume", "--yes", id)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	if strings.Contains(out, "planted=yes") {
+		t.Fatalf("resume applied the bottle.toml the agent wrote:\n%s", out)
+	}
+	if !strings.Contains(errs, "bottle.toml changed since "+id+" first started") || !strings.Contains(errs, `+env = { PLANTED = "yes" }`) || !strings.Contains(errs, "not applied") {
+		t.Errorf("resume did not show and refuse the change:\n%s", errs)
+	}
+	e.mustRun("rm", id)
+}
+
+// A bind-mode agent that could redirect the repository's config (before the
+// git folder was its own) adds a remote: the next resume must not forward
+// it, nor hand it the user's SSH key.
+func TestResumeForwardsOnlyRemotesRecordedAtFirstStart(t *testing.T) {
+	e := newEnv(t, gitAgentBindConfig)
+	gitImage(t, filepath.Join(e.dir, "gitimg"))
+	home := filepath.Join(e.dir, "home")
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(home, ".ssh", "id_ed25519")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	e.extraEnv = append(e.extraEnv, "HOME="+home)
+	up := filepath.Join(e.dir, "up.git")
+	upstreamRepo(t, up)
+	workspaceOf(t, e, "origin", up, up)
+	script := strings.Join([]string{
+		"cd /workspace",
+		"mkdir -p evil && cp -r .git/objects .git/refs .git/HEAD evil/ && cp .git/config evil/config",
+		`printf '[remote "exfil"]\n\turl = ssh://git@127.0.0.1:2222/x.git\n' >> evil/config`,
+		"echo ../evil > .git/commondir; echo planted",
+	}, "; ")
+	out, errs, code := e.run("start", "--yes", "--keep", "git", "--", script)
+	if code != 0 || !strings.Contains(out, "planted") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	id := identityIn(t, errs)
+	_, errs, _ = e.run("resume", "--yes", id, "--", "true")
+	if strings.Contains(errs, "exfil") {
+		t.Errorf("resume serves a remote the agent added:\n%s", errs)
+	}
+	secrets, _ := os.ReadDir(filepath.Join(e.rootDir(), id, "git-gate", "secret"))
+	for _, s := range secrets {
+		if strings.HasPrefix(s.Name(), "exfil") {
+			t.Errorf("the gate holds a credential for the agent's remote: %s", s.Name())
+		}
+	}
+	e.run("rm", id)
+}

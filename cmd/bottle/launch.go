@@ -35,6 +35,9 @@ type launch struct {
 	// resume is the kept bottle to relaunch; nil for a fresh start.
 	resume *state.Bottle
 	meta   state.Metadata
+	// workdirConfig is the working directory's bottle.toml this launch
+	// applies (nil: none), recorded for later resumes.
+	workdirConfig []byte
 }
 
 // run prepares, confirms, creates and runs the bottle, and tears it down on
@@ -101,6 +104,9 @@ func (l *launch) run(ctx context.Context) (err error) {
 		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
 	}
 	if in.SidecarImage, err = pod.SidecarRef(exe); err != nil {
+		return err
+	}
+	if err := recordWorkdirConfig(b, filepath.Join(l.workdir, "bottle.toml"), l.workdirConfig); err != nil {
 		return err
 	}
 	if in.Workspace, err = workspaceRecord(b, l.workdir, l.agent.Workspace); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -55,8 +56,11 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 		row("git", "no remote: no git gate")
 	} else {
 		for _, r := range gate.Config.Remotes {
-			row("git", "%s", gateLine(r, gate.Notes[r.Name]))
+			row("git", "%s", gateLine(r, gate.Hosts[r.Name], gate.Credentials[r.Name], gate.Notes[r.Name]))
 		}
+	}
+	if len(a.FromWorkdir) > 0 {
+		row("workdir", "%s sets %s (checked: it may only narrow, and name files inside it)", filepath.Join(workdir, "bottle.toml"), strings.Join(a.FromWorkdir, ", "))
 	}
 	row("user", "%s, all capabilities dropped, no new privileges", m.User)
 	row("resources", "%s", resources(a))
@@ -89,14 +93,13 @@ func routeLine(r config.Route) string {
 }
 
 // gateLine shows one remote behind the git gate: upstream, mode, rules.
-func gateLine(r gitgate.Remote, note string) string {
+func gateLine(r gitgate.Remote, host, credential, note string) string {
 	s := fmt.Sprintf("%s %s, %s", r.Name, r.Upstream, r.Mode)
-	switch {
-	case r.Mode != config.GitForward:
-	case r.SSHKey != "":
-		s += " with the SSH key"
-	case r.Token != "":
-		s += " with the token"
+	if r.Mode == config.GitForward && host != "" {
+		s += " to " + host
+		if credential != "" {
+			s += " with your " + credential
+		}
 	}
 	push := "any branch"
 	if len(r.Rules.Branches) > 0 {
@@ -152,13 +155,19 @@ func resources(a *config.Agent) string {
 // errDeclined ends a start the user said no to.
 var errDeclined = errors.New("not started")
 
-// confirm asks to go ahead. It reads byte by byte so nothing meant for the
-// agent is swallowed into a buffer.
+// confirm asks to go ahead.
 func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
-	if f, ok := stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+	return ask(ctx, stdin, stderr, "Start it? [y/N] ")
+}
+
+// ask asks a yes-or-no question on the terminal; anything but yes is
+// errDeclined. It reads byte by byte so nothing meant for the agent is
+// swallowed into a buffer.
+func ask(ctx context.Context, stdin io.Reader, stderr io.Writer, question string) error {
+	if !isTerminal(stdin) {
 		return errors.New("stdin is not a terminal, so the preflight cannot be confirmed: pass --yes")
 	}
-	fmt.Fprint(stderr, "Start it? [y/N] ")
+	fmt.Fprint(stderr, question)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReaderSize(oneByte{stdin}, 16).ReadString('\n')
@@ -174,6 +183,11 @@ func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
 		}
 		return errDeclined
 	}
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // oneByte reads one byte at a time.

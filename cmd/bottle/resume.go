@@ -57,8 +57,18 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	if err != nil {
 		return err
 	}
-	// The profile is read as it is now, from the bottle's own working directory.
-	cfg, err := loadConfig(g, m.Workdir)
+	// The user's own config as it is now, the working directory's as it was
+	// at the first start (unless the person takes a change).
+	wdData, err := resumeWorkdirConfig(ctx, g, b, m.Workdir, o.yes)
+	if err != nil {
+		return err
+	}
+	src, err := config.DefaultSources(g.config, m.Workdir)
+	if err != nil {
+		return err
+	}
+	src.WorkdirData, src.UseWorkdirData = wdData, true
+	cfg, err := config.Load(src)
 	if err != nil {
 		return err
 	}
@@ -77,7 +87,7 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 		}
 		a.Image, a.Containerfile = "", cf
 	}
-	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b}
+	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b, workdirConfig: wdData}
 	if g.hasArgs {
 		l.args = g.agentArgs
 	}

@@ -51,7 +51,7 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 	if err != nil {
 		return err
 	}
-	l := &launch{g: g, agent: a, workdir: wd, yes: o.yes, dryRun: o.dryRun, keep: o.keep, detach: o.detach}
+	l := &launch{g: g, agent: a, workdir: wd, yes: o.yes, dryRun: o.dryRun, keep: o.keep, detach: o.detach, workdirConfig: cfg.WorkdirData}
 	if g.hasArgs {
 		l.args = g.agentArgs
 	}

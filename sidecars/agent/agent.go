@@ -178,7 +178,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 	if err := chownIfRoot(home, uid, gid); err != nil {
 		return err
 	}
-	if prompt, err := promptText(in.Agent); err != nil {
+	if prompt, err := promptText(in.Agent, in.Workdir); err != nil {
 		return err
 	} else if prompt != "" {
 		if err := os.WriteFile(filepath.Join(in.StateDir, "prompt.md"), []byte(prompt), 0o644); err != nil {
@@ -204,11 +204,17 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 	return nil
 }
 
-func promptText(a *config.Agent) (string, error) {
+// promptText is the prompt, read from its file if it has one: through the
+// working directory when its bottle.toml named it, so no link leads out.
+func promptText(a *config.Agent, workdir string) (string, error) {
 	if a.PromptFile == "" {
 		return a.Prompt, nil
 	}
-	b, err := os.ReadFile(a.PromptFile)
+	read := os.ReadFile
+	if slices.Contains(a.FromWorkdir, "prompt_file") {
+		read = func(p string) ([]byte, error) { return config.ReadInside(workdir, p) }
+	}
+	b, err := read(a.PromptFile)
 	if err != nil {
 		return "", fmt.Errorf("agent %s: prompt_file: %w", a.Name, err)
 	}

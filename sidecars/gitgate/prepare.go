@@ -32,6 +32,11 @@ type Plan struct {
 	Destinations []string
 	// Notes say, per remote, what the preflight should warn about.
 	Notes map[string]string
+	// Hosts and Credentials say, per forwarded remote, where its pushes go
+	// (host:port) and which of the user's credentials goes with them (its
+	// source, never its value), for the preflight.
+	Hosts       map[string]string
+	Credentials map[string]string
 
 	host    *git.Repository   // the workspace repository, nil when there is none
 	secrets map[string][]byte // file name in SecretDir -> content
@@ -71,7 +76,7 @@ func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *conf
 	if ws != nil && ws.Git == workspace.GitNone {
 		ws = nil
 	}
-	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, secrets: map[string][]byte{}}
+	p := &Plan{Config: &Config{Identity: identity}, Notes: map[string]string{}, Hosts: map[string]string{}, Credentials: map[string]string{}, secrets: map[string][]byte{}}
 	if ws != nil {
 		var err error
 		if p.host, err = openHost(ws); err != nil {
@@ -120,6 +125,7 @@ func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *conf
 				port = map[string]int{"ssh": 22, "https": 443, "http": 80}[ep.Protocol]
 			}
 			p.Destinations = append(p.Destinations, net.JoinHostPort(ep.Host, fmt.Sprint(port)))
+			p.Hosts[name] = net.JoinHostPort(ep.Host, fmt.Sprint(port))
 		}
 		p.Config.Remotes = append(p.Config.Remotes, r)
 	}
@@ -207,6 +213,7 @@ func (p *Plan) resolveCredentials(ctx context.Context, r *Remote, rc config.GitR
 			if err := copySecret(key, r.Name+".key"); err != nil {
 				return fmt.Errorf("ssh_key: %w", err)
 			}
+			p.Credentials[r.Name] = "SSH key " + key
 			r.SSHKey = r.Name + ".key"
 		} else {
 			p.Notes[r.Name] = "no SSH key found: fetch and push will fail"
@@ -240,7 +247,12 @@ func (p *Plan) resolveCredentials(ctx context.Context, r *Remote, rc config.GitR
 			tok = strings.TrimSpace(string(data))
 		}
 		user := rc.Username
+		source := "token from " + rc.TokenFile
+		if rc.TokenEnv != "" {
+			source = "token from $" + rc.TokenEnv
+		}
 		if tok == "" && declared {
+			source = "your git credential helper's password"
 			// The user's own git may hold one for this exact URL (a
 			// credential helper). Only for a URL the user declared: a
 			// repository's own remote URL is not trusted with a credential.
@@ -249,6 +261,7 @@ func (p *Plan) resolveCredentials(ctx context.Context, r *Remote, rc config.GitR
 		if tok != "" {
 			p.secrets[r.Name+".token"] = []byte(tok)
 			r.Token, r.Username = r.Name+".token", user
+			p.Credentials[r.Name] = source
 			if r.Username == "" {
 				r.Username = "x-access-token"
 			}
