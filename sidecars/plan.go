@@ -114,11 +114,12 @@ func Build(in Input) (*pod.Plan, error) {
 	name := func(service string) string { return ContainerName(in.Identity, service) }
 	user := agent.SidecarUser(in.Agent, in.Host)
 	cs := egress.Containers(name, egress.Input{
-		Image:    in.SidecarImage,
-		Dir:      ServiceDir(in, egress.Service),
-		User:     user,
-		Labels:   func(service string) map[string]string { return labels(in, service) },
-		ProxyCmd: func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
+		Image:      in.SidecarImage,
+		Dir:        ServiceDir(in, egress.Service),
+		GatewayDir: ServiceDir(in, egress.GatewayService),
+		User:       user,
+		Labels:     func(service string) map[string]string { return labels(in, service) },
+		ProxyCmd:   func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
 	})
 	if in.Gate != nil {
 		cs = append(cs, gitgate.Container(name(gitgate.Service), gitgate.Input{

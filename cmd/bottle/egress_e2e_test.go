@@ -103,6 +103,16 @@ func testCert(t *testing.T) ([]byte, tls.Certificate) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// probeBin is the scripted agent's binary (hack/e2e.sh builds it).
+func probeBin(t *testing.T) string {
+	t.Helper()
+	probe := os.Getenv("BOTTLE_E2E_PROBE")
+	if probe == "" {
+		t.Fatal("BOTTLE_E2E_PROBE must name the probe binary (hack/e2e.sh builds it)")
+	}
+	return probe
+}
+
 // egressEnv is an env whose profile "p" runs the probe, with a route to an
 // HTTPS upstream (credential injected) and one to a plain HTTP upstream.
 type egressEnv struct {
@@ -113,10 +123,7 @@ type egressEnv struct {
 
 func newEgressEnv(t *testing.T, extra string) *egressEnv {
 	t.Helper()
-	probe := os.Getenv("BOTTLE_E2E_PROBE")
-	if probe == "" {
-		t.Fatal("BOTTLE_E2E_PROBE must name the probe binary (hack/e2e.sh builds it)")
-	}
+	probe := probeBin(t)
 	secret := make([]byte, 12)
 	rand.Read(secret)
 	ee := &egressEnv{tls: newUpstream(t, true), plain: newUpstream(t, false), secret: "sk-e2e-" + hex.EncodeToString(secret)}

@@ -4,12 +4,16 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/sidecars"
 )
 
 // The host-trust attacks: what a hostile agent (or repository) writes must
@@ -384,4 +388,77 @@ func TestResumeForwardsOnlyRemotesRecordedAtFirstStart(t *testing.T) {
 		}
 	}
 	e.run("rm", id)
+}
+
+// A bug in the proxy (or in the supervise server beside it) gives code
+// execution in the proxy's container: it must not widen what the gateway,
+// the second check outside the pod, lets through.
+func TestProxyContainerCannotWidenTheGateway(t *testing.T) {
+	e := newEnv(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "t", "--", "-c", "sleep 60"))
+	defer e.run("rm", id)
+	proxy := sidecars.ContainerName(id, "egress")
+	if out, err := exec.Command("podman", "cp", probeBin(t), proxy+":/probe").CombinedOutput(); err != nil {
+		t.Fatalf("podman cp: %v\n%s", err, out)
+	}
+	inProxy := func(args ...string) string {
+		out, _ := exec.Command("podman", append([]string{"exec", proxy, "/probe"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	sock := "/run/bottle/egress/gateway/gateway.sock"
+	dest := fmt.Sprintf("127.0.0.1:%d", port)
+	if out := inProxy("gateway", sock, dest); !strings.HasPrefix(out, "fail") {
+		t.Fatalf("the gateway let the proxy reach %s before any change: %s", dest, out)
+	}
+	widened := fmt.Sprintf(`{"routes":[{"host":"127.0.0.1","ports":[%d],"intercept":false}]}`, port)
+	t.Logf("proxy writes its routes: %s", inProxy("write", "/run/bottle/egress/policy/routes.json", widened))
+	time.Sleep(1100 * time.Millisecond) // past the routes file's mtime granularity
+	if out := inProxy("gateway", sock, dest); !strings.HasPrefix(out, "fail") {
+		t.Errorf("after the proxy rewrote its routes, the gateway lets it reach %s: %s", dest, out)
+	}
+}
+
+// An agent asks to reach an address on this machine (the person might take
+// it for any host): approving it must say so and take --allow-local.
+func TestApprovingALocalAddressNeedsAllowLocal(t *testing.T) {
+	local := newUpstream(t, false)
+	ee := newEgressEnv(t, "")
+	cmd := ee.command("start", "--yes", "p", "--", strings.Join([]string{
+		`probe mcp-egress 127.0.0.1 ` + local.Port + ` "the tests need it"`,
+		`probe getproxied ` + local.URL + `/reached`,
+	}, "; "))
+	out := startBackground(t, cmd)
+	id, req := ee.waitRequest(t, "egress")
+	if listing := ee.mustRun("requests"); !strings.Contains(listing, "this machine or its network") {
+		t.Errorf("bottle requests does not say where 127.0.0.1 leads:\n%s", listing)
+	}
+	stdout, stderr, code := ee.run("approve", id, req)
+	if code == 0 || !strings.Contains(stderr, "reaches this machine or its network (loopback 127.0.0.0/8)") || !strings.Contains(stderr, "--allow-local") {
+		t.Errorf("approve of 127.0.0.1 without --allow-local: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if listing := ee.mustRun("requests"); !strings.Contains(listing, req) {
+		t.Errorf("the refused approval decided the request:\n%s", listing)
+	}
+	ee.mustRun("approve", "--allow-local", id, req)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bottle: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "ok getproxied") {
+		t.Errorf("approved with --allow-local, the agent still cannot reach it:\n%s", out.String())
+	}
 }

@@ -153,7 +153,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 		gitDests = in.Gate.Destinations
 	}
 	egressDir := sidecars.ServiceDir(in, egress.Service)
-	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests)
+	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, egress.GatewayService), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests)
 	if err != nil {
 		return err
 	}

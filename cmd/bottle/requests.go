@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/netrange"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
@@ -98,7 +99,11 @@ func requestWhat(r *supervise.Request) string {
 		for i, p := range r.Ports {
 			ports[i] = fmt.Sprint(p)
 		}
-		return printable(r.Host, false) + ":" + strings.Join(ports, ",")
+		what := printable(r.Host, false) + ":" + strings.Join(ports, ",")
+		if why, local := netrange.Local(r.Host); local {
+			what += " (this machine or its network: " + why + ")"
+		}
+		return what
 	case supervise.KindCapability:
 		return fmt.Sprintf("new Containerfile (%d lines)", strings.Count(r.Containerfile, "\n")+1)
 	default:
@@ -132,6 +137,9 @@ func oneLine(s string, n int) string {
 type decideOptions struct {
 	reason   string
 	upstream string
+	// allowLocal approves an egress request that reaches this machine or
+	// its network (loopback, private, link-local, ... or a local name).
+	allowLocal bool
 }
 
 func newApproveCommand(g *globals) *cli.Command {
@@ -143,6 +151,7 @@ func newApproveCommand(g *globals) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "a note for the log and the agent", Destination: &o.reason},
 			&cli.StringFlag{Name: "upstream", Usage: "for an egress request: send it to `URL` instead (a mirror)", Destination: &o.upstream},
+			&cli.BoolFlag{Name: "allow-local", Usage: "approve an egress request that reaches this machine or its network", Destination: &o.allowLocal},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 2); err != nil {
@@ -211,8 +220,11 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 	if status == supervise.StatusApproved {
 		switch r.Kind {
 		case supervise.KindEgress:
+			if why, local := netrange.Local(r.Host); local && !o.allowLocal && o.upstream == "" {
+				return "", fmt.Errorf("request %s of %s asks for %s, which reaches this machine or its network (%s): approve it with --allow-local only if the agent should reach it", reqID, id, printable(r.Host, false), why)
+			}
 			route := egress.Route{Host: r.Host, Ports: r.Ports, Intercept: true, Upstream: o.upstream}
-			if err := egress.AddRoute(filepath.Join(b.Dir, egress.Service), route); err != nil {
+			if err := egress.AddRoute(filepath.Join(b.Dir, egress.Service), filepath.Join(b.Dir, egress.GatewayService), route); err != nil {
 				return "", err
 			}
 		case supervise.KindCapability:

@@ -9,11 +9,14 @@ import (
 
 // Input is what the egress containers are planned from.
 type Input struct {
-	Image    string // the sidecar image
-	Dir      string // the egress state folder on the host
-	User     string // uid:gid the proxy runs as, in the pod
-	Labels   func(service string) map[string]string
-	ProxyCmd func(service string) []string // the sidecar image's command for a service
+	Image string // the sidecar image
+	Dir   string // the egress state folder on the host
+	// GatewayDir is the gateway's own folder on the host, holding its copy
+	// of the routes: mounted into the gateway alone.
+	GatewayDir string
+	User       string // uid:gid the proxy runs as, in the pod
+	Labels     func(service string) map[string]string
+	ProxyCmd   func(service string) []string // the sidecar image's command for a service
 }
 
 // Containers plans the gateway (outside the pod, on the host's network) and
@@ -28,7 +31,7 @@ func Containers(name func(service string) string, in Input) []pod.Container {
 		// namespace is the invoking user, who owns the state; rootful, root does.
 		User: "0:0",
 		Mounts: []pod.Mount{
-			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
+			{Source: in.GatewayDir, Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
 			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir)},
 		},
 		Labels:     in.Labels(GatewayService),
@@ -37,12 +40,16 @@ func Containers(name func(service string) string, in Input) []pod.Container {
 		Ready:      []string{filepath.Join(in.Dir, SocketDir, SocketName)},
 	}
 	proxy := pod.Container{
-		Name:      name(Service),
-		Service:   Service,
-		Image:     pod.Image{Ref: in.Image},
-		Command:   in.ProxyCmd(Service),
-		User:      in.User,
-		Mounts:    []pod.Mount{{Source: in.Dir, Target: ContainerDir}},
+		Name:    name(Service),
+		Service: Service,
+		Image:   pod.Image{Ref: in.Image},
+		Command: in.ProxyCmd(Service),
+		User:    in.User,
+		// The proxy writes its audit and ready file; its routes it only reads.
+		Mounts: []pod.Mount{
+			{Source: in.Dir, Target: ContainerDir},
+			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
+		},
 		Labels:    in.Labels(Service),
 		Resources: pod.Resources{MemoryBytes: 256 << 20, Pids: 256},
 		Ready:     []string{filepath.Join(in.Dir, ReadyFile)},

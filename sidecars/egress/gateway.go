@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/netrange"
 )
 
 // Gateway runs outside the pod, on the host's network, and is the proxy's
@@ -22,11 +25,14 @@ import (
 type Gateway struct {
 	dir    string // the gateway's view of the egress folder
 	policy *policyFile
+	lookup func(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
-// NewGateway reads the routes under dir.
+// NewGateway reads the routes under dir. The routes it reads are its own
+// copy, written by the host into a folder only the gateway mounts: nothing
+// in the pod (the proxy, the supervise server) can widen what it allows.
 func NewGateway(dir string) (*Gateway, error) {
-	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}}
+	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, lookup: net.DefaultResolver.LookupIPAddr}
 	if _, err := g.policy.get(); err != nil {
 		return nil, err
 	}
@@ -98,15 +104,15 @@ func (g *Gateway) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not an allowed destination", addr)
 	}
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	ips, err := g.lookup(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", host, err)
 	}
 	d := net.Dialer{Timeout: 15 * time.Second}
 	var last error = fmt.Errorf("%s resolves to no address", host)
 	for _, ip := range ips {
-		if !explicit && internal(ip.IP) {
-			last = fmt.Errorf("%s resolves to %s, an internal address no route names", host, ip.IP)
+		if why, special := internal(ip.IP); special && !explicit {
+			last = fmt.Errorf("%s resolves to %s (%s), which reaches this machine or its network, and no route names that address", host, ip.IP, why)
 			continue
 		}
 		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.IP.String(), portStr))
@@ -121,38 +127,34 @@ func (g *Gateway) dial(ctx context.Context, addr string) (net.Conn, error) {
 // allowedDestination reports whether some route leads to host:port, and
 // whether it names that address itself (an upstream rewrite or an IP literal).
 func allowedDestination(p *Policy, host string, port int) (explicit, ok bool) {
-	if slices.Contains(p.Git, net.JoinHostPort(host, strconv.Itoa(port))) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if slices.Contains(p.Git, addr) {
 		return true, true
 	}
 	for i := range p.Routes {
 		r := &p.Routes[i]
 		if r.Upstream != "" {
-			dest, _ := r.Destination("", 0)
-			if dest == net.JoinHostPort(host, strconv.Itoa(port)) {
+			if dest, _ := r.Destination("", 0); dest == addr {
 				return true, true
 			}
 			continue
 		}
-		if hostMatches(r.Host, host) && containsInt(r.Ports, port) {
+		if hostMatches(r.Host, host) && slices.Contains(r.Ports, port) {
 			return net.ParseIP(host) != nil, true
 		}
 	}
 	return false, false
 }
 
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
+// internal reports whether ip is in one of the IANA special-purpose ranges
+// (loopback, private, shared, link-local, documentation, benchmarking,
+// multicast, reserved, and their IPv6 forms), and which.
+func internal(ip net.IP) (string, bool) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return "not an address", true
 	}
-	return false
-}
-
-// internal is loopback, private, link-local, unspecified or multicast.
-func internal(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+	return netrange.Special(a)
 }
 
 // splice copies both ways until both sides are done.

@@ -141,10 +141,11 @@ func (f *policyFile) get() (*Policy, error) {
 	return f.cur, nil
 }
 
-// AddRoute appends a route to a bottle's routes file, atomically; the proxy
-// and the gateway pick it up without a restart.
-func AddRoute(dir string, r Route) error {
-	path := filepath.Join(dir, PolicyDir, RoutesFile)
+// AddRoute appends a route to a bottle's routes, for the gateway (its own
+// copy in gatewayDir, which is what is read and widened) and the proxy (the
+// egress folder dir), atomically; both pick it up without a restart.
+func AddRoute(dir, gatewayDir string, r Route) error {
+	path := filepath.Join(gatewayDir, RoutesFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read routes: %w", err)
@@ -154,5 +155,5 @@ func AddRoute(dir string, r Route) error {
 		return fmt.Errorf("read routes %s: %w", path, err)
 	}
 	p.Routes = append(p.Routes, r)
-	return writeJSON(path, p, 0o644)
+	return writePolicy(dir, gatewayDir, p)
 }

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -75,13 +76,28 @@ func TestGatewayDestinations(t *testing.T) {
 			t.Errorf("allowedDestination(%s:%d) = explicit %v ok %v, want %v %v", tc.host, tc.port, explicit, ok, tc.explicit, tc.okay)
 		}
 	}
-	for _, ip := range []string{"127.0.0.1", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "fe80::1", "0.0.0.0", "fc00::1"} {
-		if !internal(net.ParseIP(ip)) {
+	for _, ip := range []string{"127.0.0.1", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "fe80::1", "0.0.0.0", "fc00::1",
+		"100.64.0.1", "198.18.0.1", "0.1.2.3", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "240.0.0.1"} {
+		if _, special := internal(net.ParseIP(ip)); !special {
 			t.Errorf("%s should count as internal", ip)
 		}
 	}
-	if internal(net.ParseIP("93.184.216.34")) {
+	if _, special := internal(net.ParseIP("93.184.216.34")); special {
 		t.Error("a public address counted as internal")
+	}
+}
+
+// A name that resolves into a special-purpose range is refused unless a
+// route names that address; the old list missed CGNAT, benchmarking and
+// 0.0.0.0/8.
+func TestGatewayRefusesNamesResolvingToSpecialRanges(t *testing.T) {
+	for _, addr := range []string{"100.64.1.2", "198.18.0.1", "0.1.2.3", "127.0.0.1", "169.254.169.254", "::ffff:10.0.0.1"} {
+		g := &Gateway{policy: &policyFile{cur: &Policy{Routes: []Route{{Host: "*.example.com", Ports: []int{443}}}}, path: "/nonexistent"},
+			lookup: func(context.Context, string) ([]net.IPAddr, error) { return []net.IPAddr{{IP: net.ParseIP(addr)}}, nil }}
+		_, err := g.dial(context.Background(), "a.example.com:443")
+		if err == nil || !strings.Contains(err.Error(), "reaches this machine or its network") {
+			t.Errorf("a name resolving to %s: %v", addr, err)
+		}
 	}
 }
 

@@ -37,7 +37,10 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // The secrets are resolved here, on the host; their values are returned for
 // the git gate, which refuses pushes that carry one, and written nowhere else.
 // gitDests are the git gate's upstreams (host:port), for the gateway alone.
-func Prepare(ctx context.Context, identity, dir, agentDir string, routes []config.Route, gitDests []string) (secretValues []string, err error) {
+// gatewayDir is the gateway's own folder, where it finds its copy of the
+// routes: outside the egress folder, so the proxy cannot write it ("": the
+// gateway reads the egress folder's, as the bench runs it).
+func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes []config.Route, gitDests []string) (secretValues []string, err error) {
 	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("prepare egress: %w", err)
@@ -76,7 +79,7 @@ func Prepare(ctx context.Context, identity, dir, agentDir string, routes []confi
 	if err := writeJSON(filepath.Join(dir, SecretsFile), secrets, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(dir, PolicyDir, RoutesFile), p, 0o644); err != nil {
+	if err := writePolicy(dir, gatewayDir, p); err != nil {
 		return nil, err
 	}
 	certPEM, keyPEM, err := NewCA(identity)
@@ -148,6 +151,20 @@ func resolveSecret(ctx context.Context, c *config.Credential) (string, error) {
 		return "", fmt.Errorf("the secret is empty or spans lines")
 	}
 	return v, nil
+}
+
+// writePolicy writes the routes for the gateway (its own copy, first) and
+// for the proxy.
+func writePolicy(dir, gatewayDir string, p Policy) error {
+	if gatewayDir != "" {
+		if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
+			return fmt.Errorf("prepare the gateway: %w", err)
+		}
+		if err := writeJSON(filepath.Join(gatewayDir, RoutesFile), p, 0o644); err != nil {
+			return err
+		}
+	}
+	return writeJSON(filepath.Join(dir, PolicyDir, RoutesFile), p, 0o644)
 }
 
 func writeJSON(path string, v any, perm os.FileMode) error {

@@ -119,6 +119,21 @@ func main() {
 		var b []byte
 		b, err = os.ReadFile(args[0])
 		out = fmt.Sprintf("%d bytes", len(b))
+	case "write": // PATH TEXT: replace a file's content
+		err = os.WriteFile(args[0], []byte(args[1]), 0o644)
+	case "gateway": // SOCKET HOST:PORT: ask the egress gateway for a tunnel, as the proxy does
+		var c net.Conn
+		if c, err = net.DialTimeout("unix", args[0], 3*time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", args[1], args[1])
+			line := make([]byte, 64)
+			n, _ := c.Read(line)
+			out = strings.TrimSpace(strings.SplitN(string(line[:n]), "\r\n", 2)[0])
+			if !strings.Contains(out, " 200 ") {
+				err = fmt.Errorf("refused: %s", out)
+			}
+			c.Close()
+		}
 	case "unix": // path
 		var c net.Conn
 		c, err = net.DialTimeout("unix", args[0], 3*time.Second)
