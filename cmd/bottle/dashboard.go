@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,8 +16,6 @@ import (
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/urfave/cli/v2"
 )
 
@@ -82,7 +78,17 @@ type dashboard struct {
 
 	denying bool // the reason prompt is open
 	reason  textinput.Model
-	viewing string // a capability request's diff, shown full screen
+	diff    *diffPager // a capability request's diff, shown full screen
+	// approving is an approval waiting for its confirmation key: it names
+	// the request chosen when a was pressed, whatever the list shows since.
+	approving *approval
+}
+
+// approval is an approval the person has asked for and not yet confirmed.
+type approval struct {
+	identity, id, what string
+	local              string // why it reaches this machine or its network; "" when it does not
+	sure               bool   // the first confirmation is given; local ones need a second
 }
 
 type tick struct{}
@@ -94,6 +100,13 @@ func (m *dashboard) Init() tea.Cmd { return every() }
 // refresh reads bottles from Podman and state, requests from every
 // bottle's supervise folder, and the selected bottle's audit tail.
 func (m *dashboard) refresh() {
+	selBottle, selReq := "", ""
+	if b := m.selectedBottle(); b != nil {
+		selBottle = b.Identity
+	}
+	if r := m.selectedRequest(); r != nil {
+		selReq = r.Identity + " " + r.ID
+	}
 	rows, err := listBottles(m.ctx, m.conn, m.root)
 	m.err = err
 	if err == nil {
@@ -112,8 +125,10 @@ func (m *dashboard) refresh() {
 		}
 	}
 	m.autoResume()
-	m.bottleI = clamp(m.bottleI, len(m.bottles))
-	m.reqI = clamp(m.reqI, len(m.requests))
+	// The selection stays on the same bottle and request, wherever a
+	// refresh puts them.
+	m.bottleI = clamp(indexOf(m.bottles, func(r bottleRow) bool { return r.Identity == selBottle }, m.bottleI), len(m.bottles))
+	m.reqI = clamp(indexOf(m.requests, func(r bottleRequest) bool { return r.Identity+" "+r.ID == selReq }, m.reqI), len(m.requests))
 	m.audit, m.pushes = nil, nil
 	if b := m.selectedBottle(); b != nil && b.State != "" {
 		m.audit = tail(filepath.Join(b.State, egress.Service, egress.AuditFile), 6)
@@ -168,6 +183,16 @@ func (r *bottleRow) bottle() *state.Bottle {
 	return &state.Bottle{ID: r.Identity, Dir: r.State}
 }
 
+// indexOf is the index of the first element that is, or else def.
+func indexOf[T any](list []T, is func(T) bool, def int) int {
+	for i, x := range list {
+		if is(x) {
+			return i
+		}
+	}
+	return def
+}
+
 func clamp(i, n int) int {
 	if i >= n {
 		i = n - 1
@@ -196,16 +221,24 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, every()
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
+		if m.diff != nil {
+			m.diff.resize(m.width, m.height)
+		}
 		return m, nil
 	case tea.KeyMsg:
 		if m.denying {
 			return m.updateDeny(msg)
 		}
-		if m.viewing != "" {
+		if m.diff != nil {
 			if msg.String() == "esc" || msg.String() == "q" || msg.String() == "v" {
-				m.viewing = ""
+				m.diff = nil
+				return m, nil
 			}
+			m.diff.key(msg)
 			return m, nil
+		}
+		if m.approving != nil {
+			return m.updateApprove(msg)
 		}
 		return m.updateKey(msg)
 	}
@@ -224,7 +257,9 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.move(1)
 	case "a":
 		if r := m.selectedRequest(); r != nil {
-			m.act(decide(m.ctx, r.Identity, r.ID, supervise.StatusApproved, &decideOptions{}))
+			a := &approval{identity: r.Identity, id: r.ID, what: printable(r.Kind, false) + " " + requestWhat(r.Request)}
+			a.local = localNote(r.Request)
+			m.approving = a
 		}
 	case "d":
 		if m.selectedRequest() != nil {
@@ -235,7 +270,7 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case "v":
 		if r := m.selectedRequest(); r != nil && r.Kind == supervise.KindCapability {
-			m.viewing = containerfileDiff(r)
+			m.diff = newDiffPager(containerfileDiff(r), m.width, m.height)
 		}
 	case "s":
 		if b := m.selectedBottle(); b != nil {
@@ -251,6 +286,24 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case "r":
 		m.refresh()
+	}
+	return m, nil
+}
+
+// updateApprove takes the confirmation of an approval: y, then for what
+// reaches this machine or its network, Y as well. Any other key cancels.
+func (m *dashboard) updateApprove(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	a := m.approving
+	switch {
+	case msg.String() == "y" && !a.sure && a.local != "":
+		a.sure = true
+		return m, nil
+	case (msg.String() == "y" && a.local == "") || (msg.String() == "Y" && a.sure):
+		m.approving = nil
+		m.act(decide(m.ctx, a.identity, a.id, supervise.StatusApproved, &decideOptions{allowLocal: a.local != ""}))
+	default:
+		m.approving = nil
+		m.status = "not approved: " + a.id
 	}
 	return m, nil
 }
@@ -290,150 +343,3 @@ func (m *dashboard) act(msg string, err error) {
 	m.refresh()
 }
 
-var (
-	title    = lipgloss.NewStyle().Bold(true)
-	header   = lipgloss.NewStyle().Bold(true).Underline(true)
-	selected = lipgloss.NewStyle().Reverse(true)
-	refused  = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
-	dim      = lipgloss.NewStyle().Faint(true)
-)
-
-func (m *dashboard) View() string {
-	width := m.width
-	if width == 0 {
-		width = 80
-	}
-	if m.viewing != "" {
-		return m.viewing + "\n" + dim.Render("esc: back")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %d bottles, %d pending requests\n", title.Render("bottle dashboard"), len(m.bottles), len(m.requests))
-	if m.err != nil {
-		b.WriteString(refused.Render("podman: "+m.err.Error()) + "\n")
-	}
-	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
-	for i, r := range m.bottles {
-		status := r.Status
-		if r.Status == statusPreserved {
-			status = "kept"
-		}
-		where := r.Workdir
-		if r.Status == statusPreserved {
-			where = "bottle resume " + r.Identity
-		}
-		line := fit(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), width-2)
-		b.WriteString(m.mark(paneBottles, i == m.bottleI, line) + "\n")
-	}
-	b.WriteString(header.Render(fit("PENDING REQUESTS", width)) + "\n")
-	if len(m.requests) == 0 {
-		b.WriteString(dim.Render("  none") + "\n")
-	}
-	for i, r := range m.requests {
-		line := fit(fmt.Sprintf("%s %-14s %-10s %s: %s", printable(r.ID, false), r.Identity, printable(r.Kind, false), requestWhat(r.Request), oneLine(r.Reason, 80)), width-2)
-		b.WriteString(m.mark(paneRequests, i == m.reqI, line) + "\n")
-	}
-	if sb := m.selectedBottle(); sb != nil {
-		b.WriteString(header.Render(fit("EGRESS "+sb.Identity, width)) + "\n")
-		for _, l := range m.audit {
-			if strings.Contains(l, " deny ") {
-				b.WriteString(refused.Render(fit(l, width)) + "\n")
-			} else {
-				b.WriteString(fit(l, width) + "\n")
-			}
-		}
-	}
-	if sb := m.selectedBottle(); sb != nil && len(m.pushes) > 0 {
-		b.WriteString(header.Render(fit("GIT PUSHES "+sb.Identity, width)) + "\n")
-		for _, l := range m.pushes {
-			l = printable(l, false)
-			if strings.Contains(l, " refused ") {
-				b.WriteString(refused.Render(fit(l, width)) + "\n")
-			} else {
-				b.WriteString(fit(l, width) + "\n")
-			}
-		}
-	}
-	if m.denying {
-		b.WriteString("deny reason: " + m.reason.View() + "\n")
-	}
-	if m.status != "" {
-		b.WriteString(fit(m.status, width) + "\n")
-	}
-	b.WriteString(dim.Render(fit("tab pane  ↑↓ move  a approve  d deny  v diff  s stop  x remove  q quit", width)))
-	return b.String()
-}
-
-// mark puts a row behind a gutter: "›" marks the selection of each pane,
-// and the pane that has the keys shows it in reverse.
-func (m *dashboard) mark(pane int, sel bool, line string) string {
-	switch {
-	case sel && m.pane == pane:
-		return selected.Render("› " + line)
-	case sel:
-		return "› " + line
-	default:
-		return "  " + line
-	}
-}
-
-// fit cuts a line to the screen's width.
-func fit(s string, width int) string {
-	r := []rune(s)
-	if len(r) > width {
-		return string(r[:width-1]) + "…"
-	}
-	return s
-}
-
-// tail returns the last n audit decisions of a file, one line each.
-func tail(path string, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e struct {
-			Time     time.Time `json:"time"`
-			Method   string    `json:"method"`
-			Host     string    `json:"host"`
-			Path     string    `json:"path"`
-			Decision string    `json:"decision"`
-			Reason   string    `json:"reason"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
-		}
-		lines = append(lines, printable(fmt.Sprintf("%s %s %s %s%s  %s", e.Time.Local().Format("15:04:05"), e.Decision, e.Method, e.Host, e.Path, e.Reason), false))
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return lines
-}
-
-// containerfileDiff shows a capability request as a diff against the
-// bottle's current Containerfile.
-func containerfileDiff(r *bottleRequest) string {
-	cur := ""
-	var cc struct{ Containerfile string }
-	if b, err := os.ReadFile(filepath.Join(stateDirOf(r.Identity), supervise.Service, supervise.ConfigFile)); err == nil {
-		json.Unmarshal(b, &cc)
-		cur = cc.Containerfile
-	}
-	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(cur), B: difflib.SplitLines(r.Containerfile),
-		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
-	})
-	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
-}
-
-func stateDirOf(id string) string {
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(root.Dir, id)
-}

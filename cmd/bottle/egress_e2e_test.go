@@ -426,9 +426,13 @@ func TestEgressRoutesReloadWithoutRestart(t *testing.T) {
 	json.Unmarshal(data, &pol)
 	pol["routes"] = append(pol["routes"], map[string]any{"host": "later.example.test", "ports": []int{80}, "intercept": true, "upstream": later.URL})
 	data, _ = json.Marshal(pol)
-	tmp := routes + ".new"
-	os.WriteFile(tmp, data, 0o644)
-	os.Rename(tmp, routes)
+	// The gateway's own copy first, then the proxy's, as an approval writes them.
+	gatewayRoutes := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(routes))), "gateway", "routes.json")
+	for _, f := range []string{gatewayRoutes, routes} {
+		tmp := f + ".new"
+		os.WriteFile(tmp, data, 0o644)
+		os.Rename(tmp, f)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("bottle: %v; output %s", err, out.String())
 	}

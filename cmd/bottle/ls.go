@@ -91,7 +91,12 @@ func listBottles(ctx context.Context, conn *pod.Conn, root state.Root) ([]bottle
 	for id, p := range byID {
 		rows = append(rows, bottleRow{Identity: id, Agent: p.Agent, Status: statusOrphan, StartedAt: p.Created, Pod: p.Name})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].StartedAt.Before(rows[j].StartedAt) })
+	sort.Slice(rows, func(i, j int) bool {
+		if !rows[i].StartedAt.Equal(rows[j].StartedAt) {
+			return rows[i].StartedAt.Before(rows[j].StartedAt)
+		}
+		return rows[i].Identity < rows[j].Identity
+	})
 	return rows, nil
 }
 

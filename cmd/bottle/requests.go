@@ -87,9 +87,23 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tREQUEST\tKIND\tWHAT\tSTATUS\tAGE\tREASON")
 	for _, r := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, printable(r.ID, false), printable(r.Kind, false), requestWhat(r.Request), printable(r.Status, false), age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
+		what := requestWhat(r.Request)
+		if why := localNote(r.Request); why != "" {
+			what += " (this machine or its network: " + why + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, printable(r.ID, false), printable(r.Kind, false), what, printable(r.Status, false), age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
 	}
 	return tw.Flush()
+}
+
+// localNote says, for an egress request that reaches this machine or its
+// network, why; "" for any other request.
+func localNote(r *supervise.Request) string {
+	if r.Kind != supervise.KindEgress {
+		return ""
+	}
+	why, _ := netrange.Local(r.Host)
+	return why
 }
 
 func requestWhat(r *supervise.Request) string {
@@ -99,11 +113,7 @@ func requestWhat(r *supervise.Request) string {
 		for i, p := range r.Ports {
 			ports[i] = fmt.Sprint(p)
 		}
-		what := printable(r.Host, false) + ":" + strings.Join(ports, ",")
-		if why, local := netrange.Local(r.Host); local {
-			what += " (this machine or its network: " + why + ")"
-		}
-		return what
+		return printable(r.Host, false) + ":" + strings.Join(ports, ",")
 	case supervise.KindCapability:
 		return fmt.Sprintf("new Containerfile (%d lines)", strings.Count(r.Containerfile, "\n")+1)
 	default:

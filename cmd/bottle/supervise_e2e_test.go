@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +162,15 @@ func TestDashboardApprovesAndDeniesInATerminal(t *testing.T) {
 		t.Errorf("dashboard at 80x24:\n%s", s)
 	}
 	term.keys("Tab", "a")
+	// Approving names the request and waits for y; 127.0.0.2 is this
+	// machine, which takes a second, louder confirmation.
+	term.waitFor("the approval's confirmation", "approve "+req+" of ")
+	if s := term.screen(); !strings.Contains(s, "127.0.0.2:"+later.Port) {
+		t.Errorf("the confirmation does not say what is approved:\n%s", s)
+	}
+	term.keys("y")
+	term.waitFor("the second confirmation", "THIS MACHINE OR ITS NETWORK")
+	term.keys("Y")
 	term.waitFor("the second request", "second.example.test")
 	term.waitFor("the egress audit on the dashboard", "allow GET 127.0.0.2")
 	term.keys("d")
@@ -240,4 +250,36 @@ func TestDashboardDiffStopAndRemove(t *testing.T) {
 	term.keys("x")
 	term.waitFor("the bottle removed", "removed "+id)
 	ee.assertClean()
+}
+
+func TestDashboardDiffScrollsAndWraps(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	long := "RUN echo " + strings.Repeat("x", 150) + " END-OF-LONG-LINE"
+	var cf strings.Builder
+	cf.WriteString("FROM scratch\n")
+	for i := range 60 {
+		fmt.Fprintf(&cf, "RUN echo step-%02d\n", i)
+	}
+	cf.WriteString(long + "\nRUN echo LAST-LINE\n")
+	os.WriteFile(filepath.Join(ee.workdir, "cf"), []byte(cf.String()), 0o644)
+	agentCmd := ee.command("start", "--yes", "p", "--", `probe mcp-capability /workspace/cf "many steps"; trap 'exit 0' TERM; sleep 120 & wait`)
+	startBackground(t, agentCmd)
+	term := newTerminal(t, ee.env, 80, 24, "dashboard")
+	id, req := ee.waitRequest(t, "capability")
+	term.waitFor("the capability request", req)
+	term.keys("Tab", "v")
+	term.waitFor("the pager", "more below")
+	if s := term.screen(); strings.Contains(s, "LAST-LINE") || !strings.Contains(s, "lines 1-23 of") {
+		t.Errorf("the first page:\n%s", s)
+	}
+	for range 4 {
+		term.keys("PgDn")
+	}
+	term.waitFor("the end of the diff", "LAST-LINE")
+	if s := term.screen(); !strings.Contains(s, "END-OF-LONG-LINE") || !strings.Contains(s, "(the end)") {
+		t.Errorf("the long line is cut, or the end not said:\n%s", s)
+	}
+	term.keys("Escape", "q")
+	poll(t, 10*time.Second, "the dashboard to quit", term.gone)
+	ee.mustRun("rm", id)
 }

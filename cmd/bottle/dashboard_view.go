@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/state"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/pmezard/go-difflib/difflib"
+)
+
+var (
+	title    = lipgloss.NewStyle().Bold(true)
+	header   = lipgloss.NewStyle().Bold(true).Underline(true)
+	selected = lipgloss.NewStyle().Reverse(true)
+	refused  = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
+	dim      = lipgloss.NewStyle().Faint(true)
+)
+
+func (m *dashboard) View() string {
+	width := m.width
+	if width == 0 {
+		width = 80
+	}
+	if m.diff != nil {
+		return m.diff.view()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %d bottles, %d pending requests\n", title.Render("bottle dashboard"), len(m.bottles), len(m.requests))
+	if m.err != nil {
+		b.WriteString(refused.Render("podman: "+m.err.Error()) + "\n")
+	}
+	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
+	for i, r := range m.bottles {
+		status := r.Status
+		if r.Status == statusPreserved {
+			status = "kept"
+		}
+		where := r.Workdir
+		if r.Status == statusPreserved {
+			where = "bottle resume " + r.Identity
+		}
+		line := fit(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), width-2)
+		b.WriteString(m.mark(paneBottles, i == m.bottleI, line) + "\n")
+	}
+	heading := "PENDING REQUESTS"
+	for _, r := range m.requests {
+		if localNote(r.Request) != "" {
+			heading += "  (⚠ reaches this machine or its network)"
+			break
+		}
+	}
+	b.WriteString(header.Render(fit(heading, width)) + "\n")
+	if len(m.requests) == 0 {
+		b.WriteString(dim.Render("  none") + "\n")
+	}
+	for i, r := range m.requests {
+		what := printable(r.Kind, false) + " " + requestWhat(r.Request)
+		if localNote(r.Request) != "" {
+			what = "⚠ " + what
+		}
+		line := fit(fmt.Sprintf("%s %-14s %s: %s", printable(r.ID, false), r.Identity, what, oneLine(r.Reason, 80)), width-2)
+		b.WriteString(m.mark(paneRequests, i == m.reqI, line) + "\n")
+	}
+	if sb := m.selectedBottle(); sb != nil {
+		b.WriteString(header.Render(fit("EGRESS "+sb.Identity, width)) + "\n")
+		for _, l := range m.audit {
+			if strings.Contains(l, " deny ") {
+				b.WriteString(refused.Render(fit(l, width)) + "\n")
+			} else {
+				b.WriteString(fit(l, width) + "\n")
+			}
+		}
+	}
+	if sb := m.selectedBottle(); sb != nil && len(m.pushes) > 0 {
+		b.WriteString(header.Render(fit("GIT PUSHES "+sb.Identity, width)) + "\n")
+		for _, l := range m.pushes {
+			l = printable(l, false)
+			if strings.Contains(l, " refused ") {
+				b.WriteString(refused.Render(fit(l, width)) + "\n")
+			} else {
+				b.WriteString(fit(l, width) + "\n")
+			}
+		}
+	}
+	if m.denying {
+		b.WriteString("deny reason: " + m.reason.View() + "\n")
+	}
+	if a := m.approving; a != nil {
+		b.WriteString(m.approvePrompt(a, width))
+	}
+	if m.status != "" {
+		b.WriteString(fit(m.status, width) + "\n")
+	}
+	b.WriteString(dim.Render(fit("tab pane  ↑↓ move  a approve  d deny  v diff  s stop  x remove  q quit", width)))
+	return b.String()
+}
+
+// approvePrompt names what the approval is for, and the key that confirms it.
+func (m *dashboard) approvePrompt(a *approval, width int) string {
+	var b strings.Builder
+	b.WriteString(title.Render(fit("approve "+printable(a.id, false)+" of "+a.identity+": "+a.what+"?", width)) + "\n")
+	switch {
+	case a.local != "" && a.sure:
+		b.WriteString(refused.Render(fit("it reaches THIS MACHINE OR ITS NETWORK ("+a.local+")", width)) + "\n")
+		b.WriteString(fit("Y (shift-y) approves it anyway; any other key cancels", width) + "\n")
+	default:
+		b.WriteString(fit("y approves; any other key cancels", width) + "\n")
+	}
+	return b.String()
+}
+
+// mark puts a row behind a gutter: "›" marks the selection of each pane,
+// and the pane that has the keys shows it in reverse.
+func (m *dashboard) mark(pane int, sel bool, line string) string {
+	switch {
+	case sel && m.pane == pane:
+		return selected.Render("› " + line)
+	case sel:
+		return "› " + line
+	default:
+		return "  " + line
+	}
+}
+
+// fit cuts a line to the screen's width.
+func fit(s string, width int) string {
+	r := []rune(s)
+	if len(r) > width {
+		return string(r[:width-1]) + "…"
+	}
+	return s
+}
+
+// tail returns the last n audit decisions of a file, one line each.
+func tail(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct {
+			Time     time.Time `json:"time"`
+			Method   string    `json:"method"`
+			Host     string    `json:"host"`
+			Path     string    `json:"path"`
+			Decision string    `json:"decision"`
+			Reason   string    `json:"reason"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		lines = append(lines, printable(fmt.Sprintf("%s %s %s %s%s  %s", e.Time.Local().Format("15:04:05"), e.Decision, e.Method, e.Host, e.Path, e.Reason), false))
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return lines
+}
+
+// containerfileDiff shows a capability request as a diff against the
+// bottle's current Containerfile.
+func containerfileDiff(r *bottleRequest) string {
+	cur := ""
+	var cc struct{ Containerfile string }
+	if b, err := os.ReadFile(filepath.Join(stateDirOf(r.Identity), supervise.Service, supervise.ConfigFile)); err == nil {
+		json.Unmarshal(b, &cc)
+		cur = cc.Containerfile
+	}
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(cur), B: difflib.SplitLines(r.Containerfile),
+		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
+	})
+	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
+}
+
+func stateDirOf(id string) string {
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(root.Dir, id)
+}
