@@ -87,14 +87,14 @@ func TestRequestsNeverPassTerminalEscapes(t *testing.T) {
 	b := &state.Bottle{ID: "t-abcde", Dir: filepath.Join(dir, "bottle", "t-abcde")}
 	os.MkdirAll(b.Dir, 0o700)
 	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t"})
-	evil := "\x1b[2J\x1b[31mAPPROVE ME\x07\u202e"
+	evil := "\x1b[2J\x1b[31mAPPROVE ME\x07\u202e\u202a\u2066\u200f\u009b"
 	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}
 	store.Put(&supervise.Request{ID: "r1", Kind: supervise.KindEgress, Host: "x.test" + evil, Ports: []int{443}, Reason: evil, Status: supervise.StatusPending, CreatedAt: time.Now()})
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"bottle", "requests"}, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("requests: %d %s", code, errb.String())
 	}
-	if strings.ContainsAny(out.String(), "\x1b\x07\u202e") || !strings.Contains(out.String(), "APPROVE ME") {
+	if strings.ContainsAny(out.String(), "\x1b\x07\u202e\u202a\u2066\u200f\u009b") || !strings.Contains(out.String(), "APPROVE ME") {
 		t.Errorf("requests printed control characters: %q", out.String())
 	}
 	if got := printable("a\x1b[0mb\nc", true); got != "a?[0mb\nc" {

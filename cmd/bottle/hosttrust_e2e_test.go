@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -460,5 +461,29 @@ func TestApprovingALocalAddressNeedsAllowLocal(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "ok getproxied") {
 		t.Errorf("approved with --allow-local, the agent still cannot reach it:\n%s", out.String())
+	}
+}
+
+// What an agent sends lands in the audit logs; bottle logs must not pass
+// its bidi overrides or C1 controls to the person's terminal.
+func TestLogsNeverPassBidiOrControlCharacters(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	_, errs, _ := ee.run("start", "--yes", "--keep", "p", "--", `probe get "http://blocked.example.test/x%E2%80%AEy%C2%9Bz%E2%81%A6"`)
+	id := identityIn(t, errs)
+	defer ee.run("rm", id)
+	out := ee.mustRun("logs", id, "egress")
+	if !strings.Contains(out, "blocked.example.test") {
+		t.Fatalf("the audit lacks the request:\n%s", out)
+	}
+	if strings.ContainsAny(out, "\u202e\u009b\u2066") {
+		t.Errorf("bottle logs passed bidi or C1 characters through: %q", out)
+	}
+	if !strings.Contains(out, `\u202e`) {
+		t.Errorf("the override is not shown escaped: %q", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not a JSON line any more: %q", line)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
@@ -139,23 +140,34 @@ func newLogsCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
+				// What the agent wrote reaches the terminal only as text: the
+				// audit logs (JSON lines) with those characters escaped, so
+				// they stay JSON; a container's output replaced on a terminal.
+				audit := &termtext.Writer{W: g.stdout, Escape: true}
 				if service == egress.Service && b != nil {
 					// The proxy's decisions are its audit log, kept in state.
-					return followFile(c.Context, filepath.Join(b.Dir, egress.Service, egress.AuditFile), o.follow, g.stdout)
+					return followFile(c.Context, filepath.Join(b.Dir, egress.Service, egress.AuditFile), o.follow, audit)
 				}
 				if service == gitgate.Service && b != nil {
 					// So are the gate's: one line per push.
-					audit := filepath.Join(b.Dir, gitgate.Service, gitgate.AuditFile)
+					file := filepath.Join(b.Dir, gitgate.Service, gitgate.AuditFile)
 					if _, err := os.Stat(filepath.Join(b.Dir, gitgate.Service, gitgate.ConfigFile)); err != nil {
 						return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
 					}
-					if _, err := os.Stat(audit); errors.Is(err, os.ErrNotExist) && !o.follow {
+					if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && !o.follow {
 						return nil // no push yet
 					}
-					return followFile(c.Context, audit, o.follow, g.stdout)
+					return followFile(c.Context, file, o.follow, audit)
 				}
 				name := sidecars.ServiceContainer(id, service)
-				err = conn.Logs(c.Context, name, o.follow, g.stdout, g.stderr)
+				stdout, stderr := g.stdout, g.stderr
+				if isTerminal(stdout) {
+					stdout = &termtext.Writer{W: stdout}
+				}
+				if isTerminal(stderr) {
+					stderr = &termtext.Writer{W: stderr}
+				}
+				err = conn.Logs(c.Context, name, o.follow, stdout, stderr)
 				if errors.As(err, new(*pod.NotFoundError)) {
 					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)
 				}

@@ -185,8 +185,9 @@ func ask(ctx context.Context, stdin io.Reader, stderr io.Writer, question string
 	}
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether a stream (stdin, stdout, stderr) is a terminal.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

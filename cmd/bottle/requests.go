@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/netrange"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
@@ -122,19 +123,8 @@ func requestWhat(r *supervise.Request) string {
 }
 
 // printable makes text that came from inside a bottle safe to show on the
-// person's terminal: control characters (escape sequences that could move
-// the cursor, recolour or hide text) become "?". Newlines stay when keepLines.
-func printable(s string, keepLines bool) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' && keepLines, r == '\t':
-			return r
-		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == '\u202e', r == '\u2066', r == '\u2067', r == '\u2068', r == '\u2069':
-			return '?'
-		}
-		return r
-	}, s)
-}
+// person's terminal (internal/termtext): newlines stay when keepLines.
+func printable(s string, keepLines bool) string { return termtext.Clean(s, keepLines) }
 
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(printable(s, false)), " ")

@@ -79,14 +79,100 @@ type Store struct {
 
 func (s Store) path(id string) string { return filepath.Join(s.Dir, RequestsDir, id+".json") }
 
-// NewID mints a short request id.
+// NewID mints a request id: 128 random bits, so none is guessed or reused.
 func NewID() string {
-	b := make([]byte, 4)
+	b := make([]byte, 16)
 	rand.Read(b)
 	return "r" + hex.EncodeToString(b)
 }
 
-// Put writes a request atomically.
+// Bounds on what an agent may file: a bottle's requests are files on the
+// host, and a person reads every one.
+const (
+	MaxPending       = 16  // requests waiting for a decision
+	MaxStored        = 200 // requests and notes of every status
+	MaxText          = 4000
+	MaxHost          = 253
+	MaxPorts         = 16
+	MaxContainerfile = 64 << 10
+)
+
+// ErrTooMany is returned when a bottle already holds as many requests as it may.
+var ErrTooMany = errors.New("too many requests")
+
+// Check refuses a request over the bounds, saying which and by how much.
+func (r *Request) Check() error {
+	for _, f := range []struct {
+		name string
+		v    string
+		max  int
+	}{{"reason", r.Reason, MaxText}, {"message", r.Message, MaxText}, {"host", r.Host, MaxHost}, {"containerfile", r.Containerfile, MaxContainerfile}} {
+		if len(f.v) > f.max {
+			return fmt.Errorf("the %s is %d bytes, over the %d a request may carry: say it shorter", f.name, len(f.v), f.max)
+		}
+	}
+	if len(r.Ports) > MaxPorts {
+		return fmt.Errorf("%d ports, over the %d a request may name", len(r.Ports), MaxPorts)
+	}
+	return nil
+}
+
+// Create files a new request: checked against the bounds, then written
+// whole, never over another (a request's file is linked into place only
+// if no file of that name exists).
+func (s Store) Create(r *Request) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.Dir, RequestsDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if len(entries) >= MaxStored {
+		return fmt.Errorf("%w: this bottle holds %d requests and notes already, as many as it may: ask the person supervising it to clear them", ErrTooMany, len(entries))
+	}
+	if r.Status == StatusPending {
+		list, err := s.List()
+		if err != nil {
+			return err
+		}
+		pending := 0
+		for _, o := range list {
+			if o.Status == StatusPending {
+				pending++
+			}
+		}
+		if pending >= MaxPending {
+			return fmt.Errorf("%w: %d requests of this bottle wait for a decision already: wait for them (request_status) before asking for more", ErrTooMany, pending)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, RequestsDir), 0o700); err != nil {
+		return fmt.Errorf("store request: %w", err)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Join(s.Dir, RequestsDir), ".new-*")
+	if err != nil {
+		return fmt.Errorf("store request: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("store request: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store request: %w", err)
+	}
+	if err := os.Link(f.Name(), s.path(r.ID)); err != nil {
+		return fmt.Errorf("store request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Put writes a request atomically, over the one of its id: the host's
+// record of a decision.
 func (s Store) Put(r *Request) error {
 	if err := os.MkdirAll(filepath.Join(s.Dir, RequestsDir), 0o700); err != nil {
 		return fmt.Errorf("store request: %w", err)
@@ -101,9 +187,19 @@ func (s Store) Put(r *Request) error {
 // ErrNoRequest is returned for an unknown request id.
 var ErrNoRequest = errors.New("no such request")
 
+// validID is the shape NewID mints (earlier versions minted 32 bits).
+func validID(id string) bool {
+	hexPart, ok := strings.CutPrefix(id, "r")
+	if !ok || len(hexPart) < 8 || len(hexPart) > 32 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil
+}
+
 // Get reads one request.
 func (s Store) Get(id string) (*Request, error) {
-	if strings.ContainsAny(id, "/\\.") || id == "" {
+	if !validID(id) {
 		return nil, fmt.Errorf("request %q: %w", id, ErrNoRequest)
 	}
 	data, err := os.ReadFile(s.path(id))

@@ -16,6 +16,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// MaxBody bounds one MCP message from the agent.
+const MaxBody = 256 << 10
+
 // Server is the supervise server, the agent's MCP endpoint (run in the egress
 // proxy's container, on the supervise folder).
 type Server struct {
@@ -107,7 +110,7 @@ func (s *Server) MCP() *mcp.Server {
 	mcp.AddTool(srv, &mcp.Tool{Name: "notify", Description: "Leave a message for the person supervising this bottle."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, a NotifyArgs) (*mcp.CallToolResult, Outcome, error) {
 			r := &Request{ID: NewID(), Kind: KindNotify, Message: a.Message, Status: StatusNoted, CreatedAt: time.Now().UTC()}
-			if err := s.Store.Put(r); err != nil {
+			if err := s.Store.Create(r); err != nil {
 				return nil, Outcome{}, err
 			}
 			return result(r)
@@ -146,7 +149,7 @@ func (s *Server) proposed(a CapabilityArgs) (string, error) {
 // ask files a request and waits, bounded, for the decision.
 func (s *Server) ask(ctx context.Context, r *Request) (*mcp.CallToolResult, Outcome, error) {
 	r.ID, r.Status, r.CreatedAt = NewID(), StatusPending, time.Now().UTC()
-	if err := s.Store.Put(r); err != nil {
+	if err := s.Store.Create(r); err != nil {
 		return nil, Outcome{}, err
 	}
 	deadline := time.Now().Add(s.Wait)
@@ -195,7 +198,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	m := s.MCP()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return m }, nil)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
+	mux.Handle("/mcp", http.MaxBytesHandler(h, MaxBody))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)

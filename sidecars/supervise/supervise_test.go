@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,46 @@ func TestProposedContainerfile(t *testing.T) {
 		if _, err := s.proposed(bad); err == nil {
 			t.Errorf("proposed(%+v) accepted", bad)
 		}
+	}
+}
+
+func TestCreateIsBoundedAndExclusive(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	id := NewID()
+	if len(id) != 33 || !validID(id) {
+		t.Fatalf("NewID = %q", id)
+	}
+	for _, bad := range []string{"", "r", "rabc", "../x", "r" + strings.Repeat("a", 40), "r0123456z"} {
+		if validID(bad) {
+			t.Errorf("%q counts as a request id", bad)
+		}
+	}
+	r := &Request{ID: id, Kind: KindNotify, Status: StatusNoted, CreatedAt: time.Now()}
+	if err := s.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(r); err == nil {
+		t.Error("a second request of the same id replaced the first")
+	}
+	big := &Request{ID: NewID(), Kind: KindEgress, Host: "a.test", Reason: strings.Repeat("x", MaxText+1), Status: StatusPending}
+	if err := s.Create(big); err == nil || !strings.Contains(err.Error(), "reason is 4001 bytes") {
+		t.Errorf("an oversized reason: %v", err)
+	}
+	for i := range MaxPending {
+		if err := s.Create(&Request{ID: NewID(), Kind: KindEgress, Host: "a.test", Status: StatusPending, CreatedAt: time.Now()}); err != nil {
+			t.Fatalf("pending request %d: %v", i, err)
+		}
+	}
+	err := s.Create(&Request{ID: NewID(), Kind: KindEgress, Host: "a.test", Status: StatusPending})
+	if !errors.Is(err, ErrTooMany) || !strings.Contains(err.Error(), "wait for a decision") {
+		t.Errorf("one pending request too many: %v", err)
+	}
+	for i := 0; i < MaxStored-MaxPending-1; i++ {
+		if err := s.Create(&Request{ID: NewID(), Kind: KindNotify, Status: StatusNoted}); err != nil {
+			t.Fatalf("note %d: %v", i, err)
+		}
+	}
+	if err := s.Create(&Request{ID: NewID(), Kind: KindNotify, Status: StatusNoted}); !errors.Is(err, ErrTooMany) {
+		t.Errorf("one note too many: %v", err)
 	}
 }

@@ -1,0 +1,75 @@
+// Package termtext makes text that came from inside a bottle safe to show on
+// a person's terminal: C0 and C1 controls (escape sequences that move the
+// cursor, recolour, retitle, write the clipboard) and the bidirectional
+// overrides and marks that reorder what is shown are replaced, so an agent
+// can neither repaint the screen nor make text read differently than it is.
+package termtext
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Unsafe reports whether r is replaced: C0 controls but tab (and newline
+// when lines are kept), DEL, C1 controls, and the bidi controls (U+061C,
+// U+200E, U+200F, U+202A-U+202E, U+2066-U+2069).
+func Unsafe(r rune, keepLines bool) bool {
+	switch {
+	case r == '\t', r == '\n' && keepLines:
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == utf8.RuneError:
+		return true
+	}
+	return false
+}
+
+// Clean replaces each unsafe rune of s with "?".
+func Clean(s string, keepLines bool) string {
+	return strings.Map(func(r rune) rune {
+		if Unsafe(r, keepLines) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// Writer passes a stream on with each unsafe rune replaced (newlines kept):
+// by "?", or with Escape by its JSON escape (\u202e), which keeps a JSON
+// line valid and says what was there.
+type Writer struct {
+	W      io.Writer
+	Escape bool
+	rest   []byte // an incomplete rune at the end of the last write
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	buf := append(w.rest, p...)
+	w.rest = nil
+	var out strings.Builder
+	for len(buf) > 0 {
+		r, size := utf8.DecodeRune(buf)
+		if r == utf8.RuneError && size < 4 && !utf8.FullRune(buf) {
+			w.rest = append([]byte(nil), buf...) // wait for the rest of it
+			break
+		}
+		switch {
+		case !Unsafe(r, true):
+			out.Write(buf[:size])
+		case w.Escape && r != utf8.RuneError:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		default:
+			out.WriteByte('?')
+		}
+		buf = buf[size:]
+	}
+	if _, err := io.WriteString(w.W, out.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
