@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -34,6 +35,10 @@ func (e *Error) Error() string {
 // typeErr matches the toml library's type-mismatch errors, which carry no
 // structured position.
 var typeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+// ProfileName is what a profile may be called: it names bottles, their
+// folders, pods and images, so it can never be a path.
+var ProfileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
 
 // rawProfile is one [agents.NAME] table exactly as written.
 type rawProfile struct {
@@ -108,7 +113,11 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
 		return nil, l.unknownKey(first)
 	}
-	for name, raw := range rf.Agents {
+	for _, name := range slices.Sorted(maps.Keys(rf.Agents)) {
+		if !ProfileName.MatchString(name) {
+			return nil, l.errorAt(name, "", fmt.Sprintf("%q is not a profile name (up to 40 letters, digits, and . _ - after the first)", name))
+		}
+		raw := rf.Agents[name]
 		lp := &layerProfile{name: name, raw: raw, set: map[string]bool{}}
 		for _, k := range profileKeys {
 			if md.IsDefined("agents", name, k) {
@@ -163,7 +172,7 @@ func (l *layer) lineOf(key ...string) int {
 	}
 	last := regexp.QuoteMeta(key[len(key)-1])
 	assign := regexp.MustCompile(`(^|[\s.{,"'])"?` + last + `"?(\s*\.[^=]*)?\s*=`)
-	header := regexp.MustCompile(`^\s*\[[^\]]*\b` + last + `\b[^\]]*\]`)
+	header := regexp.MustCompile(`^\s*\[(?:[^\]]*[^\w\]-])?` + last + `(?:[^\w-][^\]]*)?\]`)
 	for i := start; i < len(lines); i++ {
 		if assign.MatchString(lines[i]) || header.MatchString(lines[i]) {
 			return i + 1

@@ -16,6 +16,9 @@ type PodInfo struct {
 	Agent    string
 	Status   string
 	Created  time.Time
+	// Containers are the states of the pod's containers ("running",
+	// "exited", ...), by name.
+	Containers map[string]string
 }
 
 // List returns the pods of one state root, found by label.
@@ -28,7 +31,11 @@ func (c *Conn) List(ctx context.Context, root string) ([]PodInfo, error) {
 	}
 	out := make([]PodInfo, 0, len(reps))
 	for _, r := range reps {
-		out = append(out, PodInfo{Name: r.Name, Identity: r.Labels[LabelIdentity], Agent: r.Labels[LabelAgent], Status: r.Status, Created: r.Created})
+		info := PodInfo{Name: r.Name, Identity: r.Labels[LabelIdentity], Agent: r.Labels[LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
+		for _, ct := range r.Containers {
+			info.Containers[ct.Names] = ct.Status
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }

@@ -115,6 +115,9 @@ func (r Root) Create(agent string) (*Bottle, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !ValidID(id) {
+			return nil, fmt.Errorf("create state: %q cannot name a bottle (letters, digits, and . _ - after the first)", agent)
+		}
 		dir := filepath.Join(r.Dir, id)
 		err = os.Mkdir(dir, 0o700)
 		if errors.Is(err, os.ErrExist) {

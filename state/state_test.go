@@ -167,3 +167,16 @@ func TestUnfinished(t *testing.T) {
 		t.Error("a starting bottle should be in use")
 	}
 }
+
+func TestCreateRefusesANameThatIsAPath(t *testing.T) {
+	r := Root{Dir: filepath.Join(t.TempDir(), "bottle")}
+	for _, bad := range []string{"../x", "/abs", "a/b", ".hidden", ""} {
+		if b, err := r.Create(bad); err == nil {
+			t.Errorf("Create(%q) made %s", bad, b.Dir)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(r.Dir))
+	if len(entries) != 1 {
+		t.Errorf("something was made beside the root: %v", entries)
+	}
+}

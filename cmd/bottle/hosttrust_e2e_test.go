@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 )
 
@@ -485,5 +486,58 @@ func TestLogsNeverPassBidiOrControlCharacters(t *testing.T) {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("not a JSON line any more: %q", line)
 		}
+	}
+}
+
+// A bottle whose launcher was killed (or that ran detached) and whose agent
+// has ended has nobody to tear it down: gc must, unless it is kept.
+func TestGcRemovesBottlesWhoseAgentEndedWithNoLauncher(t *testing.T) {
+	e := newEnv(t, "")
+	cmd := e.command("start", "--yes", "t", "--", "-c", "echo up; sleep 3")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the agent to run", func() bool { return strings.Contains(out.String(), "up") })
+	cmd.Process.Kill() // the launcher dies; the pod runs on
+	cmd.Wait()
+	detached := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "true"))
+	kept := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "true"))
+	e.mustRun("stop", kept)
+	poll(t, 30*time.Second, "both agents to end", func() bool {
+		ps, _ := exec.Command("podman", "ps", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+pod.LabelService+"=agent", "--format", "{{.Names}}").Output()
+		return strings.TrimSpace(string(ps)) == ""
+	})
+	gc := e.mustRun("gc")
+	if strings.Count(gc, "its agent ended") != 2 || !strings.Contains(gc, detached) {
+		t.Errorf("gc output:\n%s", gc)
+	}
+	if s := e.states(); len(s) != 1 || s[0] != kept {
+		t.Errorf("state left: %v, want only the kept %s", s, kept)
+	}
+	e.mustRun("rm", kept)
+	e.assertClean()
+}
+
+// An agent floods the person with requests, or sends huge ones: each is a
+// file on the host and a line on the person's screen.
+func TestSuperviseRequestsAreBounded(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	out, errs, code := ee.run("start", "--yes", "--keep", "p", "--", strings.Join([]string{
+		`i=0; while [ $i -lt 205 ]; do probe mcp-notify "note $i"; i=$((i+1)); done | cut -d' ' -f1-2 | sort | uniq -c`,
+		`head -c 5000 /dev/zero | tr '\0' x > /tmp/big && probe mcp-notify "$(cat /tmp/big)"`,
+	}, "; "))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	id := identityIn(t, errs)
+	defer ee.run("rm", id)
+	if !strings.Contains(out, "200 ok mcp-notify") || !strings.Contains(out, "5 fail mcp-notify") {
+		t.Errorf("the flood was not bounded at 200:\n%s", out)
+	}
+	files, _ := os.ReadDir(filepath.Join(ee.rootDir(), id, "supervise", "requests"))
+	if len(files) > 200 {
+		t.Errorf("%d request files on the host", len(files))
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -45,6 +46,8 @@ type bottleRow struct {
 	Pod       string    `json:"pod,omitempty"`
 	Preserved bool      `json:"preserved"`
 	State     string    `json:"state,omitempty"` // the state folder; empty for a pod whose state is gone
+	// agentDone: the pod's agent is not running (it exited, or never started).
+	agentDone bool
 }
 
 // Statuses of a bottle with no pod, or a pod with no state.
@@ -78,6 +81,7 @@ func listBottles(ctx context.Context, conn *pod.Conn, root state.Root) ([]bottle
 		r := bottleRow{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir}
 		if p, ok := byID[b.ID]; ok {
 			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
+			r.agentDone = p.Containers[sidecars.ContainerName(b.ID, agent.Service)] != "running"
 			delete(byID, b.ID)
 		} else if b.InUse() {
 			r.Status = statusStarting

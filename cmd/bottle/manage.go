@@ -180,7 +180,7 @@ func newLogsCommand(g *globals) *cli.Command {
 func newGCCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
-		Usage: "remove pods whose state is gone, and state whose pod is gone and that is not kept",
+		Usage: "remove pods whose state is gone, state whose pod is gone, and bottles whose agent ended with no command to tear them down, unless kept",
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
@@ -205,6 +205,20 @@ func newGCCommand(g *globals) *cli.Command {
 					fmt.Fprintf(g.stdout, "removed unfinished state %s\n", b.ID)
 				}
 				for _, r := range rows {
+					if r.Pod != "" && r.State != "" && r.agentDone && !r.Preserved {
+						// A bottle whose agent has ended and whose launcher
+						// is gone (killed, or it was detached): nobody will
+						// tear it down but gc.
+						b := &state.Bottle{ID: r.Identity, Dir: r.State}
+						if b.InUse() {
+							continue
+						}
+						if err := removeBottle(c.Context, conn, b, r.Identity, g.stderr); err != nil {
+							return err
+						}
+						fmt.Fprintf(g.stdout, "removed %s (its agent ended and no bottle command holds it)\n", r.Identity)
+						continue
+					}
 					switch r.Status {
 					case statusOrphan:
 						if err := conn.RemoveBottle(c.Context, r.Pod, r.Identity); err != nil {
