@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -110,20 +109,4 @@ func resolveExisting(p string) string {
 		}
 		rest = filepath.Join(filepath.Base(cur), rest)
 	}
-}
-
-// ReadInside reads a file a working directory's bottle.toml named, through
-// that directory: a link swapped in since the file was checked cannot lead
-// out of it.
-func ReadInside(dir, path string) ([]byte, error) {
-	rel, err := filepath.Rel(dir, path)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return nil, fmt.Errorf("%s is outside the working directory %s", path, dir)
-	}
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.ReadFile(rel)
 }

@@ -67,6 +67,9 @@ func (c *Conn) pull(ctx context.Context, ref string, progress io.Writer) error {
 
 func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
 	fmt.Fprintf(progress, "building %s from %s\n", img.Ref, img.Containerfile)
+	if img.Isolated {
+		fmt.Fprintf(progress, "the build has no network and uses local images only: it is not a Containerfile of your own config\n")
+	}
 	opts := types.BuildOptions{BuildOptions: define.BuildOptions{
 		ContextDirectory: img.Context,
 		Output:           img.Ref,
@@ -80,6 +83,13 @@ func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
 		RemoveIntermediateCtrs:  true,
 		ForceRmIntermediateCtrs: true,
 	}}
+	if img.Isolated {
+		// Without nsoptions the API runs RUN steps in the host's network
+		// namespace.
+		opts.ConfigureNetwork = define.NetworkDisabled
+		opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Host: false}}
+		opts.PullPolicy = define.PullNever
+	}
 	if _, err := images.Build(c.stream(ctx), []string{img.Containerfile}, opts); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -63,6 +63,11 @@ type Image struct {
 	Ref           string `json:"ref"`
 	Containerfile string `json:"containerfile,omitempty"`
 	Context       string `json:"context,omitempty"`
+	// Isolated builds a Containerfile that is not the user's own (a
+	// working directory's, an agent's request) with no network at all and
+	// from local images only: its RUN steps reach nothing, and no pull
+	// carries data out in an image name.
+	Isolated bool `json:"isolated,omitempty"`
 }
 
 // Mount is a bind mount from the host.

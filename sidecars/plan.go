@@ -19,15 +19,18 @@ import (
 
 // Input is what a bottle's plan is built from.
 type Input struct {
-	Identity  string
-	Agent     *config.Agent
-	ImageRef  string // the agent's image: the profile's, or the tag of its build
-	Workdir   string
-	StateRoot string // the folder holding every bottle's state
-	Host      agent.Host
-	Args      []string // agent arguments given after --, replacing the profile's
-	Resume    bool     // a kept bottle carrying on
-	Version   string
+	Identity string
+	Agent    *config.Agent
+	ImageRef string // the agent's image: the profile's, or the tag of its build
+	// IsolatedBuild builds the agent's Containerfile with no network and
+	// local images only: it is not the user's own.
+	IsolatedBuild bool
+	Workdir       string
+	StateRoot     string // the folder holding every bottle's state
+	Host          agent.Host
+	Args          []string // agent arguments given after --, replacing the profile's
+	Resume        bool     // a kept bottle carrying on
+	Version       string
 	// SidecarImage is the image the sidecars run: the bottle binary itself.
 	SidecarImage string
 	// Workspace is the working directory as found at the bottle's first start.
@@ -70,18 +73,19 @@ func ServiceDir(in Input, service string) string {
 func AgentInput(in Input) agent.Input {
 	dir := ServiceDir(in, agent.Service)
 	return agent.Input{
-		Agent:        in.Agent,
-		ImageRef:     in.ImageRef,
-		Workdir:      in.Workdir,
-		StateDir:     dir,
-		Host:         in.Host,
-		Args:         in.Args,
-		Resume:       in.Resume,
-		SuperviseURL: supervise.URL,
-		Labels:       labels(in, agent.Service),
-		ExtraEnv:     agentEnv(in),
-		ExtraMounts:  egress.AgentMounts(dir),
-		Workspace:    in.Workspace,
+		Agent:         in.Agent,
+		ImageRef:      in.ImageRef,
+		IsolatedBuild: in.IsolatedBuild,
+		Workdir:       in.Workdir,
+		StateDir:      dir,
+		Host:          in.Host,
+		Args:          in.Args,
+		Resume:        in.Resume,
+		SuperviseURL:  supervise.URL,
+		Labels:        labels(in, agent.Service),
+		ExtraEnv:      agentEnv(in),
+		ExtraMounts:   egress.AgentMounts(dir),
+		Workspace:     in.Workspace,
 	}
 }
 

@@ -5,11 +5,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -539,5 +543,81 @@ func TestSuperviseRequestsAreBounded(t *testing.T) {
 	files, _ := os.ReadDir(filepath.Join(ee.rootDir(), id, "supervise", "requests"))
 	if len(files) > 200 {
 		t.Errorf("%d request files on the host", len(files))
+	}
+}
+
+// hits counts the requests a loopback server got: where a build's RUN
+// step would send what it found.
+type hits struct {
+	url string
+	n   atomic.Int64
+}
+
+func newHits(t *testing.T) *hits {
+	h := &hits{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.n.Add(1)
+		io.WriteString(w, "leaked\n")
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	return h
+}
+
+// buildLeak is a Containerfile whose RUN step reaches for the network and
+// records what it saw, for the agent to print.
+func buildLeak(url string) string {
+	return "FROM " + baseImage() + "\n" +
+		"RUN (wget -q -T 3 -O - " + url + "/leak || echo no-network) > /leak; ls /sys/class/net > /nets\n"
+}
+
+// A cloned repository's bottle.toml names its own Containerfile: its RUN
+// steps must reach nothing, neither the host nor its network.
+func TestWorkdirContainerfileBuildsWithNoNetwork(t *testing.T) {
+	h := newHits(t)
+	e := newEnv(t, "")
+	os.WriteFile(filepath.Join(e.workdir, "Containerfile"), []byte(buildLeak(h.url)), 0o644)
+	os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.repo]\ncontainerfile = \"Containerfile\"\ncommand = [\"/bin/sh\", \"-c\", \"cat /leak /nets\"]\n"), 0o644)
+	out, errs, code := e.run("start", "--yes", "repo")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if n := h.n.Load(); n != 0 || strings.Contains(out, "leaked") {
+		t.Errorf("the build reached the host's loopback (%d requests):\n%s", n, out)
+	}
+	if strings.TrimSpace(strings.ReplaceAll(out, "no-network\n", "")) != "lo" {
+		t.Errorf("the build saw network interfaces other than lo:\n%s", out)
+	}
+	if !strings.Contains(errs, "with no network and local images only") {
+		t.Errorf("the preflight does not say the build is isolated:\n%s", errs)
+	}
+	e.assertClean()
+}
+
+// An approved capability request is the agent's own Containerfile: it too
+// builds with no network.
+func TestCapabilityBuildsWithNoNetwork(t *testing.T) {
+	h := newHits(t)
+	ee := newEgressEnv(t, "")
+	cmd := ee.command("start", "--yes", "--keep", "p", "--", strings.Join([]string{
+		`if [ -f /leak ]; then cat /leak /nets; exit 0; fi`,
+		`printf 'FROM %s\nRUN (wget -q -T 3 -O - ` + h.url + `/leak || echo no-network) > /leak; ls /sys/class/net > /nets\n' "$(probe mcp-image)" > /tmp/cf`,
+		`probe mcp-capability /tmp/cf "needs a tool"`,
+		`sleep 60`,
+	}, "; "))
+	startBackground(t, cmd)
+	id, req := ee.waitRequest(t, "capability")
+	ee.mustRun("approve", id, req)
+	cmd.Wait()
+	out, errs, code := ee.run("resume", "--yes", id)
+	defer ee.run("rm", id)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	if n := h.n.Load(); n != 0 || strings.Contains(out, "leaked") {
+		t.Errorf("the agent's build reached the host's loopback (%d requests):\n%s", n, out)
+	}
+	if strings.TrimSpace(strings.ReplaceAll(out, "no-network\n", "")) != "lo" {
+		t.Errorf("the agent's build saw network interfaces other than lo:\n%s", out)
 	}
 }

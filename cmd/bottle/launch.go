@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
@@ -38,6 +40,8 @@ type launch struct {
 	// workdirConfig is the working directory's bottle.toml this launch
 	// applies (nil: none), recorded for later resumes.
 	workdirConfig []byte
+	// isolatedBuild: the Containerfile is an agent's (an approved request).
+	isolatedBuild bool
 }
 
 // run prepares, confirms, creates and runs the bottle, and tears it down on
@@ -96,9 +100,10 @@ func (l *launch) run(ctx context.Context) (err error) {
 		Version:   version,
 		Host:      hostOf(conn, l.workdir),
 	}
-	if in.ImageRef, err = imageRef(l.agent, b); err != nil {
+	if in.ImageRef, in.IsolatedBuild, err = imageRef(l.agent, b, l.workdir); err != nil {
 		return err
 	}
+	in.IsolatedBuild = in.IsolatedBuild || l.isolatedBuild
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
@@ -237,26 +242,57 @@ func hostOf(conn *pod.Conn, workdir string) agent.Host {
 
 // imageRef is the agent's image: the profile's reference, or for a
 // Containerfile the tag its content hashes to. An embedded Containerfile is
-// first written into the bottle's state, to serve as its build context.
-func imageRef(a *config.Agent, b *state.Bottle) (string, error) {
+// first written into the bottle's state, to serve as its build context. A
+// Containerfile or context a working directory's bottle.toml named is copied
+// into the bottle's state through the working directory (so no link leads
+// out) and built isolated (isolated is true): no network, local images only.
+func imageRef(a *config.Agent, b *state.Bottle, workdir string) (ref string, isolated bool, err error) {
 	if a.Containerfile == "" {
-		return a.Image, nil
+		return a.Image, false, nil
 	}
 	if name, ok := cutEmbedded(a.Containerfile); ok {
 		data, err := config.EmbeddedFile(a.Containerfile)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		dir, err := b.Service(filepath.Join(agent.Service, "build"))
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		a.Containerfile, a.Context = filepath.Join(dir, name), dir
 		if err := os.WriteFile(a.Containerfile, data, 0o644); err != nil {
-			return "", fmt.Errorf("write built-in Containerfile: %w", err)
+			return "", false, fmt.Errorf("write built-in Containerfile: %w", err)
 		}
+	} else if slices.Contains(a.FromWorkdir, "containerfile") || slices.Contains(a.FromWorkdir, "context") {
+		if err := copyWorkdirBuild(a, b, workdir); err != nil {
+			return "", false, err
+		}
+		isolated = true
 	}
-	return pod.BuildRef(a.Name, a.Containerfile, a.Context)
+	ref, err = pod.BuildRef(a.Name, a.Containerfile, a.Context)
+	return ref, isolated, err
+}
+
+// copyWorkdirBuild copies a working directory's Containerfile and build
+// context into the bottle's state, and points the profile at the copies.
+func copyWorkdirBuild(a *config.Agent, b *state.Bottle, workdir string) error {
+	dir := filepath.Join(b.Dir, agent.Service, "workdir-build")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	cf, err := inside.ReadFile(workdir, a.Containerfile)
+	if err != nil {
+		return fmt.Errorf("read the working directory's Containerfile: %w", err)
+	}
+	ctx := filepath.Join(dir, "context")
+	if err := inside.CopyTree(workdir, a.Context, ctx); err != nil {
+		return fmt.Errorf("copy the working directory's build context %s: %w", a.Context, err)
+	}
+	a.Containerfile, a.Context = filepath.Join(dir, "Containerfile"), ctx
+	return os.WriteFile(a.Containerfile, cf, 0o644)
 }
 
 func cutEmbedded(path string) (string, bool) { return strings.CutPrefix(path, config.Embedded) }

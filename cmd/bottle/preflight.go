@@ -27,7 +27,9 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 	fmt.Fprintf(w, "bottle %s  (podman %s, %s)\n", id, conn.Version, mode)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
 	row("agent", "%s: %s", a.Name, commandLine(m.Command))
-	if m.Image.Containerfile != "" {
+	if m.Image.Containerfile != "" && m.Image.Isolated {
+		row("image", "%s (built from %s with no network and local images only: not a Containerfile of your own config)", m.Image.Ref, m.Image.Containerfile)
+	} else if m.Image.Containerfile != "" {
 		row("image", "%s (built from %s)", m.Image.Ref, m.Image.Containerfile)
 	} else {
 		row("image", "%s", m.Image.Ref)

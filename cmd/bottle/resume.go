@@ -77,7 +77,9 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 		return err
 	}
 	a.Workspace = m.Workspace // the workspace a bottle was made with is part of what it is
-	// An approved capability request left a Containerfile of this bottle's own.
+	// An approved capability request left a Containerfile of this bottle's
+	// own: the agent wrote it, so it builds isolated.
+	capability := false
 	if cf := filepath.Join(b.Dir, agent.Service, CapabilityFile); fileExists(cf) {
 		if a.Containerfile == "" || strings.HasPrefix(a.Context, config.Embedded) {
 			a.Context, err = b.Service(filepath.Join(agent.Service, "capability-context"))
@@ -86,8 +88,9 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 			}
 		}
 		a.Image, a.Containerfile = "", cf
+		capability = true
 	}
-	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b, workdirConfig: wdData}
+	l := &launch{g: g, agent: a, workdir: m.Workdir, args: m.Args, yes: o.yes, keep: o.keep, detach: o.detach, resume: b, workdirConfig: wdData, isolatedBuild: capability}
 	if g.hasArgs {
 		l.args = g.agentArgs
 	}

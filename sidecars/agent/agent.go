@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/pod"
 )
@@ -79,11 +80,13 @@ func User(a *config.Agent, h Host, workdir string) (uid, gid int, err error) {
 type Input struct {
 	Agent    *config.Agent
 	ImageRef string
-	Workdir  string
-	StateDir string // the agent's state subfolder
-	Host     Host
-	Args     []string // replace the profile's args when set
-	Resume   bool     // a kept bottle carrying on: the profile's resume_args follow
+	// IsolatedBuild: the Containerfile is not the user's own (pod.Image.Isolated).
+	IsolatedBuild bool
+	Workdir       string
+	StateDir      string // the agent's state subfolder
+	Host          Host
+	Args          []string // replace the profile's args when set
+	Resume        bool     // a kept bottle carrying on: the profile's resume_args follow
 	// SuperviseURL replaces {supervise_url} in always_args.
 	SuperviseURL string
 	Labels       map[string]string
@@ -155,7 +158,7 @@ func Container(name string, in Input) (pod.Container, error) {
 		Main: true,
 	}
 	if a.Containerfile != "" {
-		c.Image.Containerfile, c.Image.Context = a.Containerfile, a.Context
+		c.Image.Containerfile, c.Image.Context, c.Image.Isolated = a.Containerfile, a.Context, in.IsolatedBuild
 	}
 	if a.Runtime == config.RuntimeRunsc {
 		c.Runtime, c.RuntimeSandbox = "runsc", true
@@ -212,7 +215,7 @@ func promptText(a *config.Agent, workdir string) (string, error) {
 	}
 	read := os.ReadFile
 	if slices.Contains(a.FromWorkdir, "prompt_file") {
-		read = func(p string) ([]byte, error) { return config.ReadInside(workdir, p) }
+		read = func(p string) ([]byte, error) { return inside.ReadFile(workdir, p) }
 	}
 	b, err := read(a.PromptFile)
 	if err != nil {
