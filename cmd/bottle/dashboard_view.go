@@ -65,7 +65,7 @@ func (m *dashboard) View() string {
 		if localNote(r.Request) != "" {
 			what = "⚠ " + what
 		}
-		line := fit(fmt.Sprintf("%s %-14s %s: %s", printable(r.ID, false), r.Identity, what, oneLine(r.Reason, 80)), width-2)
+		line := fit(fmt.Sprintf("%s %-14s %s: %s", shortID(printable(r.ID, false)), r.Identity, what, oneLine(r.Reason, 80)), width-2)
 		b.WriteString(m.mark(paneRequests, i == m.reqI, line) + "\n")
 	}
 	if sb := m.selectedBottle(); sb != nil {
@@ -100,6 +100,15 @@ func (m *dashboard) View() string {
 	}
 	b.WriteString(dim.Render(fit("tab pane  ↑↓ move  a approve  d deny  v diff  s stop  x remove  q quit", width)))
 	return b.String()
+}
+
+// shortID is a request id as a list shows it: its first 9 characters, as
+// git shows commits (the approval prompt shows it whole).
+func shortID(id string) string {
+	if len(id) > 9 {
+		return id[:9]
+	}
+	return id
 }
 
 // approvePrompt names what the approval is for, and the key that confirms it.

@@ -209,6 +209,9 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 		return "", err
 	}
 	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service), Log: filepath.Join(b.Dir, supervise.ApprovalsFile)}
+	if reqID, err = store.Resolve(reqID); err != nil {
+		return "", fmt.Errorf("bottle %s: %w", id, err)
+	}
 	r, err := store.Get(reqID)
 	if err != nil {
 		return "", fmt.Errorf("bottle %s: %w", id, err)

@@ -216,6 +216,38 @@ func (s Store) Get(id string) (*Request, error) {
 	return &r, nil
 }
 
+// Resolve finds the request an id or a unique prefix of one (at least 8
+// characters, as the dashboard shows) names.
+func (s Store) Resolve(id string) (string, error) {
+	if validID(id) {
+		if _, err := os.Stat(s.path(id)); err == nil {
+			return id, nil
+		}
+	}
+	rest, ok := strings.CutPrefix(id, "r")
+	if !ok || len(id) < 8 || strings.Trim(rest, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("request %q: %w", id, ErrNoRequest)
+	}
+	list, err := s.List()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, r := range list {
+		if strings.HasPrefix(r.ID, id) {
+			found = append(found, r.ID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", fmt.Errorf("request %q: %w", id, ErrNoRequest)
+	default:
+		return "", fmt.Errorf("request %q is ambiguous: %s", id, strings.Join(found, ", "))
+	}
+}
+
 // List returns every request, oldest first.
 func (s Store) List() ([]*Request, error) {
 	entries, err := os.ReadDir(filepath.Join(s.Dir, RequestsDir))

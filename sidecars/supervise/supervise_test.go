@@ -141,3 +141,17 @@ func TestCreateIsBoundedAndExclusive(t *testing.T) {
 		t.Errorf("one note too many: %v", err)
 	}
 }
+
+func TestResolveTakesAUniquePrefix(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	a := &Request{ID: "r0123456789abcdef0123456789abcdef", Kind: KindNotify, Status: StatusNoted}
+	b := &Request{ID: "r0123456799abcdef0123456789abcdef", Kind: KindNotify, Status: StatusNoted}
+	s.Create(a)
+	s.Create(b)
+	for in, want := range map[string]string{a.ID: a.ID, "r01234567": "ambiguous", "r012345678": a.ID, "r0123456799": b.ID, "r0123": "no such", "../x": "no such", "r999999999": "no such"} {
+		got, err := s.Resolve(in)
+		if (err == nil && got != want) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("Resolve(%q) = %q, %v; want %s", in, got, err, want)
+		}
+	}
+}
