@@ -46,7 +46,11 @@ type Agent struct {
 	CPUs        float64           `json:"cpus,omitempty"`
 	Pids        int64             `json:"pids,omitempty"`
 	Egress      []Route           `json:"egress,omitempty"`
-	Git         *Git              `json:"git,omitempty"`
+	// BuildEgress are the routes a build of a Containerfile that is not the
+	// user's own (a working directory's, an agent's request) may take,
+	// through the bottle's egress proxy; without any, it has no network.
+	BuildEgress []Route `json:"build_egress,omitempty"`
+	Git         *Git    `json:"git,omitempty"`
 	// FromWorkdir are the keys the working directory's bottle.toml set, for
 	// the preflight to show; its paths were checked to stay inside it.
 	FromWorkdir []string `json:"from_workdir,omitempty"`

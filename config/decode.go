@@ -61,6 +61,7 @@ type rawProfile struct {
 	Pids          int64             `toml:"pids"`
 	Egress        []Route           `toml:"egress"`
 	ReplaceEgress bool              `toml:"replace_egress"`
+	BuildEgress   []Route           `toml:"build_egress"`
 	Git           *Git              `toml:"git"`
 }
 
@@ -81,7 +82,7 @@ var profileKeys = func() []string {
 // layer is one parsed file: which keys each profile sets, and where.
 type layer struct {
 	file     string
-	workdir  bool // the working directory's file: paths stay inside it, and it only narrows
+	workdir  bool   // the working directory's file: paths stay inside it, and it only narrows
 	dir      string // relative paths resolve against it; Embedded for the built-ins
 	src      []byte
 	profiles map[string]*layerProfile
@@ -139,7 +140,7 @@ func (l *layer) unknownKey(k toml.Key) error {
 		e.Msg = "unknown key" + suggest(k[0], []string{"agents"})
 	case len(k) == 3 && k[0] == "agents":
 		e.Msg = "unknown key" + suggest(k[2], profileKeys)
-	case len(k) == 4 && k[0] == "agents" && k[2] == "egress":
+	case len(k) == 4 && k[0] == "agents" && (k[2] == "egress" || k[2] == "build_egress"):
 		e.Msg = "unknown key" + suggest(k[3], routeKeys)
 	case len(k) == 5 && k[0] == "agents" && k[3] == "credential":
 		e.Msg = "unknown key" + suggest(k[4], credentialKeys)

@@ -71,10 +71,10 @@ func tagKeys(t reflect.Type) []string {
 	return keys
 }
 
-func validateRoute(i int, r Route, at func(key, msg string) error) error {
-	key := fmt.Sprintf("egress[%d]", i)
+func validateRoute(list string, i int, r Route, at func(key, msg string) error) error {
+	key := fmt.Sprintf("%s[%d]", list, i)
 	bad := func(msg string, args ...any) error {
-		return at("egress", fmt.Sprintf("%s: %s", key, fmt.Sprintf(msg, args...)))
+		return at(list, fmt.Sprintf("%s: %s", key, fmt.Sprintf(msg, args...)))
 	}
 	h := r.Host
 	switch {

@@ -196,6 +196,19 @@ func merge(a *Agent, d definition) {
 		}
 		a.Egress = append(a.Egress, r)
 	}
+	for _, r := range raw.BuildEgress {
+		if r.UpstreamCA != "" {
+			r.UpstreamCA = path(r.UpstreamCA)
+		}
+		if r.Credential != nil {
+			cc := *r.Credential
+			if cc.FromFile != "" {
+				cc.FromFile = path(cc.FromFile)
+			}
+			r.Credential = &cc
+		}
+		a.BuildEgress = append(a.BuildEgress, r)
+	}
 	if set["git"] {
 		mergeGit(a, raw.Git, path)
 	}
@@ -216,6 +229,7 @@ func (a *Agent) clone() *Agent {
 	c.ResumeArgs = slices.Clone(a.ResumeArgs)
 	c.Env = maps.Clone(a.Env)
 	c.Egress = slices.Clone(a.Egress)
+	c.BuildEgress = slices.Clone(a.BuildEgress)
 	c.Git = a.Git.clone()
 	c.FromWorkdir = slices.Clone(a.FromWorkdir)
 	return &c
@@ -274,7 +288,12 @@ func validate(a *Agent, at func(key, msg string) error) error {
 		return at("pids", fmt.Sprintf("%d is not a process limit (use a number above 0)", a.Pids))
 	}
 	for i, r := range a.Egress {
-		if err := validateRoute(i, r, at); err != nil {
+		if err := validateRoute("egress", i, r, at); err != nil {
+			return err
+		}
+	}
+	for i, r := range a.BuildEgress {
+		if err := validateRoute("build_egress", i, r, at); err != nil {
 			return err
 		}
 	}
@@ -350,6 +369,11 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 				return deny("egress", fmt.Sprintf("adds or changes the egress route for %q", r.Host))
 			}
 		}
+		for _, r := range a.BuildEgress {
+			if !routeGranted(r, anchor.BuildEgress) {
+				return deny("build_egress", fmt.Sprintf("adds or changes the build route for %q", r.Host))
+			}
+		}
 		if a.AutoResume && !anchor.AutoResume {
 			return deny("auto_resume", "turns auto_resume on")
 		}
@@ -365,6 +389,9 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 	for _, name := range names {
 		if anchorOf(name, wd, grants) == nil && len(final[name].Egress) > 0 {
 			return wd.errorAt(name, "egress", "a working directory's bottle.toml may not grant egress routes: declare them in your own config.toml")
+		}
+		if anchorOf(name, wd, grants) == nil && len(final[name].BuildEgress) > 0 {
+			return wd.errorAt(name, "build_egress", "a working directory's bottle.toml may not grant build routes: declare them in your own config.toml")
 		}
 		if anchorOf(name, wd, grants) == nil && final[name].AutoResume {
 			return wd.errorAt(name, "auto_resume", "a working directory's bottle.toml may only turn auto_resume off: turn it on in your own config.toml")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,15 @@ import (
 // them. The calls are not cancelled by ctx once begun, so when Create returns
 // the caller knows exactly what exists and teardown can remove all of it.
 func (c *Conn) Create(ctx context.Context, p *Plan) error {
+	if err := c.CreatePod(ctx, p); err != nil {
+		return err
+	}
+	return c.CreateContainers(ctx, p, p.Containers)
+}
+
+// CreatePod makes the plan's pod alone: its containers come with
+// CreateContainers, all at once or in stages.
+func (c *Conn) CreatePod(ctx context.Context, p *Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -34,20 +44,22 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 	if _, err := pods.CreatePodFromSpec(cctx, &types.PodSpec{PodSpecGen: ps}); err != nil {
 		return c.errorf(err, "create pod %s", p.Pod.Name)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// The namespaces' maker first, then the others side by side.
-	var first []Container
-	var rest []Container
-	for _, ct := range p.Containers {
+	return ctx.Err()
+}
+
+// CreateContainers makes some of the plan's containers in its pod: the
+// namespaces' maker first when it is among them (the others join it), then
+// the others side by side.
+func (c *Conn) CreateContainers(ctx context.Context, p *Plan, cs []Container) error {
+	var first, rest []Container
+	for _, ct := range cs {
 		if ct.Name == p.Pod.Namespaces {
 			first = append(first, ct)
 		} else {
 			rest = append(rest, ct)
 		}
 	}
-	if len(first) != 1 {
+	if !slices.ContainsFunc(p.Containers, func(ct Container) bool { return ct.Name == p.Pod.Namespaces }) {
 		return fmt.Errorf("plan of pod %s: no container %q to make its namespaces", p.Pod.Name, p.Pod.Namespaces)
 	}
 	for _, batch := range [][]Container{first, rest} {
@@ -64,6 +76,21 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// NetNSPath is the network namespace of a running container, as a path
+// another process (a build's RUN step) can join.
+func (c *Conn) NetNSPath(ctx context.Context, name string) (string, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	data, err := containers.Inspect(cctx, name, nil)
+	if err != nil {
+		return "", c.errorf(err, "inspect container %s", name)
+	}
+	if data.State == nil || data.State.Pid == 0 {
+		return "", fmt.Errorf("container %s is not running", name)
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", data.State.Pid), nil
 }
 
 func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) error {

@@ -40,6 +40,17 @@ func (c *Conn) EnsureImage(ctx context.Context, img Image, progress io.Writer) (
 	return c.imageDigest(ctx, img.Ref)
 }
 
+// ImageExists reports whether the store has an image of that reference.
+func (c *Conn) ImageExists(ctx context.Context, ref string) (bool, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	ok, err := images.Exists(cctx, ref, nil)
+	if err != nil {
+		return false, c.errorf(err, "look up image %s", ref)
+	}
+	return ok, nil
+}
+
 func (c *Conn) imageDigest(ctx context.Context, ref string) (string, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
@@ -89,6 +100,21 @@ func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
 		opts.ConfigureNetwork = define.NetworkDisabled
 		opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Host: false}}
 		opts.PullPolicy = define.PullNever
+		if t := img.Through; t != nil {
+			opts.ConfigureNetwork = define.NetworkEnabled
+			opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Path: t.NetNS}}
+			// The proxy variables are build arguments every RUN step sees
+			// undeclared; they are not kept in the image.
+			opts.Args = map[string]string{}
+			for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+				opts.Args[k] = t.Proxy
+			}
+			opts.Args["NO_PROXY"], opts.Args["no_proxy"] = "localhost,127.0.0.1,::1", "localhost,127.0.0.1,::1"
+			opts.CommonBuildOpts = &define.CommonBuildOptions{}
+			for _, m := range t.CA {
+				opts.CommonBuildOpts.Volumes = append(opts.CommonBuildOpts.Volumes, m.Source+":"+m.Target+":ro")
+			}
+		}
 	}
 	if _, err := images.Build(c.stream(ctx), []string{img.Containerfile}, opts); err != nil {
 		if ctx.Err() != nil {

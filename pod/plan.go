@@ -68,6 +68,18 @@ type Image struct {
 	// from local images only: its RUN steps reach nothing, and no pull
 	// carries data out in an image name.
 	Isolated bool `json:"isolated,omitempty"`
+	// Through is, for an isolated build that may reach the hosts the
+	// user's config allows it, how: the RUN steps join a network namespace
+	// where the bottle's egress proxy serves.
+	Through *BuildNet `json:"-"`
+}
+
+// BuildNet is a network namespace a build's RUN steps join, the proxy in it
+// and the CA files it intercepts TLS with, mounted as in the agent's container.
+type BuildNet struct {
+	NetNS string
+	Proxy string
+	CA    []Mount
 }
 
 // Mount is a bind mount from the host.

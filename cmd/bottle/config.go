@@ -89,6 +89,7 @@ type shownProfile struct {
 	CPUs          float64           `toml:"cpus,omitempty"`
 	Pids          int64             `toml:"pids,omitempty"`
 	Egress        []config.Route    `toml:"egress,omitempty"`
+	BuildEgress   []config.Route    `toml:"build_egress,omitempty"`
 	Git           *config.Git       `toml:"git,omitempty"`
 }
 
@@ -110,7 +111,7 @@ func runConfigShow(g *globals, name string) error {
 		out["agents"][n] = shownProfile{
 			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs, AutoResume: a.AutoResume,
 			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
-			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids, Egress: a.Egress, Git: a.Git,
+			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids, Egress: a.Egress, BuildEgress: a.BuildEgress, Git: a.Git,
 		}
 	}
 	enc := toml.NewEncoder(g.stdout)

@@ -564,11 +564,15 @@ func newHits(t *testing.T) *hits {
 	return h
 }
 
+// listNets writes the network interfaces a RUN step has into /nets (from
+// /proc: rootless, /sys is the host's).
+const listNets = `tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " > /nets`
+
 // buildLeak is a Containerfile whose RUN step reaches for the network and
 // records what it saw, for the agent to print.
 func buildLeak(url string) string {
 	return "FROM " + baseImage() + "\n" +
-		"RUN (wget -q -T 3 -O - " + url + "/leak || echo no-network) > /leak; ls /sys/class/net > /nets\n"
+		"RUN (wget -q -T 3 -O - " + url + "/leak || echo no-network) > /leak; " + listNets + "\n"
 }
 
 // A cloned repository's bottle.toml names its own Containerfile: its RUN
@@ -601,7 +605,7 @@ func TestCapabilityBuildsWithNoNetwork(t *testing.T) {
 	ee := newEgressEnv(t, "")
 	cmd := ee.command("start", "--yes", "--keep", "p", "--", strings.Join([]string{
 		`if [ -f /leak ]; then cat /leak /nets; exit 0; fi`,
-		`printf 'FROM %s\nRUN (wget -q -T 3 -O - ` + h.url + `/leak || echo no-network) > /leak; ls /sys/class/net > /nets\n' "$(probe mcp-image)" > /tmp/cf`,
+		`printf 'FROM %s\nRUN (wget -q -T 3 -O - ` + h.url + `/leak || echo no-network) > /leak; ` + listNets + `\n' "$(probe mcp-image)" > /tmp/cf`,
 		`probe mcp-capability /tmp/cf "needs a tool"`,
 		`sleep 60`,
 	}, "; "))
@@ -619,5 +623,44 @@ func TestCapabilityBuildsWithNoNetwork(t *testing.T) {
 	}
 	if strings.TrimSpace(strings.ReplaceAll(out, "no-network\n", "")) != "lo" {
 		t.Errorf("the agent's build saw network interfaces other than lo:\n%s", out)
+	}
+}
+
+// A build that is not the user's own reaches what the user's build_egress
+// allows, through the bottle's egress proxy (which audits it), and nothing
+// else: not another host, not the host's loopback.
+func TestIsolatedBuildReachesOnlyBuildEgress(t *testing.T) {
+	h := newHits(t)
+	mirror := newUpstream(t, false)
+	e := newEnv(t, `
+[[agents.t.build_egress]]
+host = "packages.example.test"
+ports = [80]
+upstream = "`+mirror.URL+`"
+`)
+	cf := "FROM " + baseImage() + "\n" +
+		"RUN wget -q -O /pkg http://packages.example.test/pkg.tar || echo no-package > /pkg\n" +
+		"RUN (wget -q -O - http://other.example.test/ || echo refused-other) > /other\n" +
+		"RUN (wget -q -O - " + h.url + "/leak || echo refused-loopback) > /leak\n"
+	os.WriteFile(filepath.Join(e.workdir, "Containerfile"), []byte(cf), 0o644)
+	os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.repo]\nextends = \"t\"\ncontainerfile = \"Containerfile\"\ncommand = [\"/bin/sh\", \"-c\", \"cat /pkg /other /leak\"]\n"), 0o644)
+	out, errs, code := e.run("start", "--yes", "--keep", "repo")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	id := identityIn(t, errs)
+	defer e.run("rm", id)
+	if !strings.Contains(out, "hello from upstream /pkg.tar") {
+		t.Errorf("the build could not fetch from its build_egress route:\n%s", out)
+	}
+	if !strings.Contains(out, "refused-other") || !strings.Contains(out, "refused-loopback") || h.n.Load() != 0 {
+		t.Errorf("the build reached what build_egress does not allow (%d hits):\n%s", h.n.Load(), out)
+	}
+	if !strings.Contains(errs, "build      packages.example.test:80") {
+		t.Errorf("the preflight does not show the build's route:\n%s", errs)
+	}
+	audit := e.mustRun("logs", id, "egress")
+	if !strings.Contains(audit, "packages.example.test") || !strings.Contains(audit, "other.example.test") {
+		t.Errorf("the proxy's audit does not show the build's requests:\n%s", audit)
 	}
 }

@@ -158,7 +158,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 		gitDests = in.Gate.Destinations
 	}
 	egressDir := sidecars.ServiceDir(in, egress.Service)
-	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, egress.GatewayService), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, gitDests)
+	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, egress.GatewayService), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, l.agent.BuildEgress, gitDests)
 	if err != nil {
 		return err
 	}
@@ -182,13 +182,6 @@ func (l *launch) run(ctx context.Context) (err error) {
 		return err
 	}
 	step("sidecar image")
-	main := plan.Main()
-	if l.meta.ImageDigest, err = conn.EnsureImage(ctx, main.Image, l.g.stderr); err != nil {
-		return err
-	}
-	if err := b.WriteMetadata(l.meta); err != nil {
-		return err
-	}
 	if l.resume != nil {
 		if err := conn.RemoveBottle(ctx, podName, b.ID); err != nil { // a stale pod of this identity
 			return err
@@ -198,13 +191,39 @@ func (l *launch) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	step("agent image")
-	td.created = true
-	if err := conn.Create(ctx, plan); err != nil {
+	main := plan.Main()
+	startSidecars := func() error { return conn.StartSidecars(ctx, plan) }
+	staged := false
+	if main.Image.Isolated && len(l.agent.BuildEgress) > 0 {
+		exists, err := conn.ImageExists(ctx, main.Image.Ref)
+		if err != nil {
+			return err
+		}
+		staged = !exists
+	}
+	if staged {
+		// The build reaches the user's build_egress through the bottle's own
+		// egress: the pod's proxy and gateway come first, the rest after.
+		td.created = true
+		var rest *pod.Plan
+		if l.meta.ImageDigest, rest, err = buildThroughEgress(ctx, conn, plan, in, l.g.stderr); err != nil {
+			return err
+		}
+		startSidecars = func() error { return conn.StartSidecars(ctx, rest) }
+	} else {
+		if l.meta.ImageDigest, err = conn.EnsureImage(ctx, main.Image, l.g.stderr); err != nil {
+			return err
+		}
+		step("agent image")
+		td.created = true
+		if err := conn.Create(ctx, plan); err != nil {
+			return err
+		}
+	}
+	if err := b.WriteMetadata(l.meta); err != nil {
 		return err
 	}
 	step("created")
-	startSidecars := func() error { return conn.StartSidecars(ctx, plan) }
 	if l.detach {
 		if err := startSidecars(); err != nil {
 			return err

@@ -54,6 +54,9 @@ func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *
 	for _, r := range a.Egress {
 		row("egress", "%s", routeLine(r))
 	}
+	for _, r := range a.BuildEgress {
+		row("build", "%s (for a build of a Containerfile not of your config)", routeLine(r))
+	}
 	if gate == nil {
 		row("git", "no remote: no git gate")
 	} else {

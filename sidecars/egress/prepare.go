@@ -40,7 +40,11 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // gatewayDir is the gateway's own folder, where it finds its copy of the
 // routes: outside the egress folder, so the proxy cannot write it ("": the
 // gateway reads the egress folder's, as the bench runs it).
-func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes []config.Route, gitDests []string) (secretValues []string, err error) {
+//
+// buildRoutes are what a build of a Containerfile that is not the user's own
+// may reach, through this proxy (BuildRoutes): kept aside for the length of
+// such a build, in the gateway's folder.
+func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes, buildRoutes []config.Route, gitDests []string) (secretValues []string, err error) {
 	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("prepare egress: %w", err)
@@ -49,32 +53,25 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 	// A resumed bottle's sidecars must prove themselves ready again.
 	os.Remove(filepath.Join(dir, ReadyFile))
 	os.Remove(filepath.Join(dir, SocketDir, SocketName))
-	p := Policy{Git: gitDests}
 	secrets := map[string]string{}
-	for i, r := range routes {
-		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream}
-		if r.UpstreamCA != "" {
-			data, err := os.ReadFile(r.UpstreamCA)
-			if err != nil {
-				return nil, fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
+	p, err := policyOf(ctx, dir, "route", routes, secrets)
+	if err != nil {
+		return nil, err
+	}
+	p.Git = gitDests
+	if gatewayDir != "" && len(buildRoutes) > 0 {
+		bp, err := policyOf(ctx, dir, "build", buildRoutes, secrets)
+		if err != nil {
+			return nil, err
+		}
+		for name, pol := range map[string]Policy{buildRoutesFile: bp, agentRoutesFile: p} {
+			if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
+				return nil, err
 			}
-			out.UpstreamCA = fmt.Sprintf("upstream-ca-%d.pem", i)
-			if err := state.WriteFileAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
+			if err := writeJSON(filepath.Join(gatewayDir, name), pol, 0o600); err != nil {
 				return nil, err
 			}
 		}
-		if c := r.Credential; c != nil {
-			v, err := resolveSecret(ctx, c)
-			if err != nil {
-				return nil, fmt.Errorf("egress route %s: credential: %w", r.Host, err)
-			}
-			out.Header, out.Value, out.Secret = c.Header, c.Value, fmt.Sprintf("route-%d", i)
-			if out.Value == "" {
-				out.Value = "{secret}"
-			}
-			secrets[out.Secret] = v
-		}
-		p.Routes = append(p.Routes, out)
 	}
 	if err := writeJSON(filepath.Join(dir, SecretsFile), secrets, 0o600); err != nil {
 		return nil, err
@@ -109,6 +106,65 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 		secretValues = append(secretValues, v)
 	}
 	return secretValues, nil
+}
+
+// policyOf turns profile routes into the proxy's, resolving their secrets
+// into secrets (named prefix-N) and copying their upstream CAs.
+func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, secrets map[string]string) (Policy, error) {
+	var p Policy
+	for i, r := range routes {
+		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream}
+		if r.UpstreamCA != "" {
+			data, err := os.ReadFile(r.UpstreamCA)
+			if err != nil {
+				return p, fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
+			}
+			out.UpstreamCA = fmt.Sprintf("%s-ca-%d.pem", prefix, i)
+			if err := state.WriteFileAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
+				return p, err
+			}
+		}
+		if c := r.Credential; c != nil {
+			v, err := resolveSecret(ctx, c)
+			if err != nil {
+				return p, fmt.Errorf("egress route %s: credential: %w", r.Host, err)
+			}
+			out.Header, out.Value, out.Secret = c.Header, c.Value, fmt.Sprintf("%s-%d", prefix, i)
+			if out.Value == "" {
+				out.Value = "{secret}"
+			}
+			secrets[out.Secret] = v
+		}
+		p.Routes = append(p.Routes, out)
+	}
+	return p, nil
+}
+
+// The routes kept aside in the gateway's folder while a build runs.
+const (
+	buildRoutesFile = "build-routes.json"
+	agentRoutesFile = "agent-routes.json"
+)
+
+// BuildRoutes gives the proxy and the gateway the build's routes (the
+// user's build_egress) in place of the agent's; the returned function puts
+// the agent's back. Nothing but a build is in the pod meanwhile.
+func BuildRoutes(dir, gatewayDir string) (restore func() error, err error) {
+	use := func(name string) error {
+		data, err := os.ReadFile(filepath.Join(gatewayDir, name))
+		if err != nil {
+			return fmt.Errorf("routes for the build: %w", err)
+		}
+		var p Policy
+		if err := json.Unmarshal(data, &p); err != nil {
+			return fmt.Errorf("routes for the build: %w", err)
+		}
+		return writePolicy(dir, gatewayDir, p)
+	}
+	if err := use(buildRoutesFile); err != nil {
+		return nil, err
+	}
+	return func() error { return use(agentRoutesFile) }, nil
 }
 
 // AgentEnv is what points the agent's clients at the proxy and the CA.

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+)
+
+// buildThroughEgress builds an isolated image (a Containerfile that is not
+// the user's own) whose profile allows it hosts (build_egress): the pod is
+// made with its egress gateway and proxy only, serving the build's routes,
+// and the build's RUN steps join the proxy's network namespace, where the
+// proxy is all there is; then the agent's routes are put back and the rest
+// of the pod is made. It returns the image's digest and the part of the
+// plan still to start.
+func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *pod.Plan, in sidecars.Input, progress io.Writer) (string, *pod.Plan, error) {
+	first := &pod.Plan{Pod: plan.Pod}
+	rest := &pod.Plan{Pod: plan.Pod}
+	for _, ct := range plan.Containers {
+		if ct.OutsidePod || ct.Name == plan.Pod.Namespaces {
+			first.Containers = append(first.Containers, ct)
+		} else {
+			rest.Containers = append(rest.Containers, ct)
+		}
+	}
+	egressDir, gatewayDir := sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, egress.GatewayService)
+	restore, err := egress.BuildRoutes(egressDir, gatewayDir)
+	if err != nil {
+		return "", nil, err
+	}
+	digest, err := func() (string, error) {
+		if err := conn.CreatePod(ctx, plan); err != nil {
+			return "", err
+		}
+		if err := conn.CreateContainers(ctx, plan, first.Containers); err != nil {
+			return "", err
+		}
+		if err := conn.StartSidecars(ctx, first); err != nil {
+			return "", err
+		}
+		ns, err := conn.NetNSPath(ctx, plan.Pod.Namespaces)
+		if err != nil {
+			return "", err
+		}
+		img := plan.Main().Image
+		img.Through = &pod.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(sidecars.ServiceDir(in, agent.Service))}
+		return conn.EnsureImage(ctx, img, progress)
+	}()
+	if err := errors.Join(err, restore()); err != nil {
+		return "", nil, err
+	}
+	return digest, rest, conn.CreateContainers(ctx, plan, rest.Containers)
+}
