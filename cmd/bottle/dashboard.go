@@ -342,4 +342,3 @@ func (m *dashboard) act(msg string, err error) {
 	}
 	m.refresh()
 }
-

@@ -508,4 +508,3 @@ func gitImage(t *testing.T, dir string) {
 	cf += "ENV PATH=/usr/bin:/bin\n"
 	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
 }
-

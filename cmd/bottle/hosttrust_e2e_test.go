@@ -513,9 +513,12 @@ func TestGcRemovesBottlesWhoseAgentEndedWithNoLauncher(t *testing.T) {
 		ps, _ := exec.Command("podman", "ps", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+pod.LabelService+"=agent", "--format", "{{.Names}}").Output()
 		return strings.TrimSpace(string(ps)) == ""
 	})
+	killed := identityIn(t, out.String())
 	gc := e.mustRun("gc")
-	if strings.Count(gc, "its agent ended") != 2 || !strings.Contains(gc, detached) {
-		t.Errorf("gc output:\n%s", gc)
+	// (Podman 5 may have removed the killed launcher's pod already; gc
+	// then removes its state as it does for any pod that is gone.)
+	if !strings.Contains(gc, "removed "+detached+" (its agent ended") || !strings.Contains(gc, killed) {
+		t.Errorf("gc output, which should name %s and %s:\n%s", killed, detached, gc)
 	}
 	if s := e.states(); len(s) != 1 || s[0] != kept {
 		t.Errorf("state left: %v, want only the kept %s", s, kept)

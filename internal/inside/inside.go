@@ -5,11 +5,12 @@ package inside
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bottle-sandbox/bottle/internal/files"
 )
 
 // rel is path relative to dir, or an error if it is not inside it.
@@ -77,15 +78,7 @@ func CopyTree(dir, src, dst string) error {
 			if err != nil {
 				return err
 			}
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm()|0o600)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, in); err != nil {
-				out.Close()
-				return fmt.Errorf("copy %s: %w", p, err)
-			}
-			return out.Close()
+			return files.Write(in, target, info.Mode().Perm()|0o600)
 		}
 		return nil // sockets, devices, pipes: no part of a build context
 	})

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/files"
 	gitconfig "github.com/go-git/go-git/v5/plumbing/format/config"
 )
 
@@ -96,7 +96,8 @@ func agentGitConfig(file string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// copyRegular copies a regular file; a missing one is fine, a link is not followed.
+// copyRegular copies a regular file over dst; a missing one is fine, a link
+// is not followed.
 func copyRegular(src, dst string) error {
 	fi, err := os.Lstat(src)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
@@ -105,20 +106,8 @@ func copyRegular(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return out.Close()
+	os.Remove(dst)
+	return files.Copy(src, dst, 0o644)
 }
 
 // copyRefs copies a refs tree: folders and regular files only.
