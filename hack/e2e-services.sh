@@ -43,7 +43,7 @@ storage:
 http:
   addr: $registry
 YML
-	setsid docker-registry serve "$run/registry.yml" > "$run/registry.log" 2>&1 < /dev/null &
+	(cd / && exec setsid docker-registry serve "$run/registry.yml") > "$run/registry.log" 2>&1 < /dev/null &
 	for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 mkdir -p /etc/containers/registries.conf.d
@@ -53,7 +53,9 @@ printf '# the end-to-end tests'"'"' registry on loopback, plain HTTP\n[[registry
 rootful_sock=/run/podman/podman.sock
 if ! curl -sf --unix-socket "$rootful_sock" http://d/_ping >/dev/null 2>&1; then
 	mkdir -p /run/podman
-	setsid podman system service --time=0 "unix://$rootful_sock" >"$run/rootful-service.log" 2>&1 < /dev/null &
+	# From /: a service that outlives the checkout it was started from
+	# (conmon's "Failed to get working directory") fails every start.
+	(cd / && exec setsid podman system service --time=0 "unix://$rootful_sock") >"$run/rootful-service.log" 2>&1 < /dev/null &
 	wait_sock "$rootful_sock" "$run/rootful-service.log"
 fi
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/spec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,14 +16,14 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/pods"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/specgen"
-	spec "github.com/opencontainers/runtime-spec/specs-go"
+	ocispec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sync/errgroup"
 )
 
 // Create makes the pod and every container of the plan, without starting
 // them. The calls are not cancelled by ctx once begun, so when Create returns
 // the caller knows exactly what exists and teardown can remove all of it.
-func (c *Conn) Create(ctx context.Context, p *Plan) error {
+func (c *Conn) Create(ctx context.Context, p *spec.Plan) error {
 	if err := c.CreatePod(ctx, p); err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (c *Conn) Create(ctx context.Context, p *Plan) error {
 
 // CreatePod makes the plan's pod alone: its containers come with
 // CreateContainers, all at once or in stages.
-func (c *Conn) CreatePod(ctx context.Context, p *Plan) error {
+func (c *Conn) CreatePod(ctx context.Context, p *spec.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -50,8 +51,8 @@ func (c *Conn) CreatePod(ctx context.Context, p *Plan) error {
 // CreateContainers makes some of the plan's containers in its pod: the
 // namespaces' maker first when it is among them (the others join it), then
 // the others side by side.
-func (c *Conn) CreateContainers(ctx context.Context, p *Plan, cs []Container) error {
-	var first, rest []Container
+func (c *Conn) CreateContainers(ctx context.Context, p *spec.Plan, cs []spec.Container) error {
+	var first, rest []spec.Container
 	for _, ct := range cs {
 		if ct.Name == p.Pod.Namespaces {
 			first = append(first, ct)
@@ -59,10 +60,10 @@ func (c *Conn) CreateContainers(ctx context.Context, p *Plan, cs []Container) er
 			rest = append(rest, ct)
 		}
 	}
-	if !slices.ContainsFunc(p.Containers, func(ct Container) bool { return ct.Name == p.Pod.Namespaces }) {
+	if !slices.ContainsFunc(p.Containers, func(ct spec.Container) bool { return ct.Name == p.Pod.Namespaces }) {
 		return fmt.Errorf("plan of pod %s: no container %q to make its namespaces", p.Pod.Name, p.Pod.Namespaces)
 	}
-	for _, batch := range [][]Container{first, rest} {
+	for _, batch := range [][]spec.Container{first, rest} {
 		var g errgroup.Group
 		for _, ct := range batch {
 			cc, err := c.ForRuntime(ctx, ct.Runtime)
@@ -93,7 +94,7 @@ func (c *Conn) NetNSPath(ctx context.Context, name string) (string, error) {
 	return fmt.Sprintf("/proc/%d/ns/net", data.State.Pid), nil
 }
 
-func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) error {
+func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Container) error {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	s := specgen.NewSpecGenerator(ct.Image.Ref, false)
@@ -142,19 +143,19 @@ func (c *Conn) createContainer(ctx context.Context, ps PodSpec, ct Container) er
 		if m.ReadOnly {
 			opts = append(opts, "ro")
 		}
-		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts})
+		s.Mounts = append(s.Mounts, ocispec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts})
 	}
-	if r := ct.Resources; r != (Resources{}) {
-		s.ResourceLimits = &spec.LinuxResources{}
+	if r := ct.Resources; r != (spec.Resources{}) {
+		s.ResourceLimits = &ocispec.LinuxResources{}
 		if r.MemoryBytes > 0 {
-			s.ResourceLimits.Memory = &spec.LinuxMemory{Limit: ptr(r.MemoryBytes)}
+			s.ResourceLimits.Memory = &ocispec.LinuxMemory{Limit: ptr(r.MemoryBytes)}
 		}
 		if r.CPUs > 0 {
 			const period = 100000
-			s.ResourceLimits.CPU = &spec.LinuxCPU{Period: ptr(uint64(period)), Quota: ptr(int64(r.CPUs * period))}
+			s.ResourceLimits.CPU = &ocispec.LinuxCPU{Period: ptr(uint64(period)), Quota: ptr(int64(r.CPUs * period))}
 		}
 		if r.Pids > 0 {
-			s.ResourceLimits.Pids = &spec.LinuxPids{Limit: r.Pids}
+			s.ResourceLimits.Pids = &ocispec.LinuxPids{Limit: r.Pids}
 		}
 	}
 	if s.UserNS.NSMode == specgen.KeepID {
@@ -201,14 +202,14 @@ var ReadyTimeout = 20 * time.Second
 // comes first), each without
 // waiting for the one before to be ready: two starts in one pod at once
 // failed now and then ("internal libpod error", on 4.3 and 5.x).
-func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
+func (c *Conn) StartSidecars(ctx context.Context, p *spec.Plan) error {
 	var g errgroup.Group
-	ready := func(ct Container) {
+	ready := func(ct spec.Container) {
 		for _, file := range ct.Ready {
 			g.Go(func() error { return c.waitReady(ctx, ct, file) })
 		}
 	}
-	var inPod []Container
+	var inPod []spec.Container
 	for _, ct := range p.Containers {
 		switch {
 		case ct.Main:
@@ -238,7 +239,7 @@ func (c *Conn) StartSidecars(ctx context.Context, p *Plan) error {
 
 // waitReady polls for one of a sidecar's ready files, and reports the
 // sidecar's own last words if it exits or never gets there.
-func (c *Conn) waitReady(ctx context.Context, ct Container, file string) error {
+func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) error {
 	deadline := time.Now().Add(ReadyTimeout)
 	for {
 		if _, err := os.Stat(file); err == nil {
@@ -278,7 +279,7 @@ func (c *Conn) StartContainer(ctx context.Context, name string) error {
 func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
-	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {LabelIdentity + "=" + identity}}))
+	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {spec.LabelIdentity + "=" + identity}}))
 	if err != nil {
 		err = c.errorf(err, "list containers of %s", identity)
 		if podName != "" {

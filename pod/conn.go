@@ -1,3 +1,6 @@
+// Package pod is the Podman engine: it makes a bottle's plan (package spec)
+// into a running Podman pod, and is the only package that talks to Podman,
+// through its v5 Go bindings.
 package pod
 
 import (

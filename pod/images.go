@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/spec"
 	"io"
 	"io/fs"
 	"os"
@@ -20,7 +21,7 @@ import (
 // EnsureImage makes img available: present already, pulled when missing, or
 // built from its Containerfile. Progress goes to progress. It returns the
 // image's digest (or ID, for an image that has none).
-func (c *Conn) EnsureImage(ctx context.Context, img Image, progress io.Writer) (string, error) {
+func (c *Conn) EnsureImage(ctx context.Context, img spec.Image, progress io.Writer) (string, error) {
 	cctx, cancel := c.call(ctx)
 	ok, err := images.Exists(cctx, img.Ref, nil)
 	cancel()
@@ -76,7 +77,7 @@ func (c *Conn) pull(ctx context.Context, ref string, progress io.Writer) error {
 	return nil
 }
 
-func (c *Conn) build(ctx context.Context, img Image, progress io.Writer) error {
+func (c *Conn) build(ctx context.Context, img spec.Image, progress io.Writer) error {
 	fmt.Fprintf(progress, "building %s from %s\n", img.Ref, img.Containerfile)
 	if img.Isolated {
 		fmt.Fprintf(progress, "the build has no network and uses local images only: it is not a Containerfile of your own config\n")

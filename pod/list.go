@@ -2,6 +2,7 @@ package pod
 
 import (
 	"context"
+	"github.com/bottle-sandbox/bottle/spec"
 	"os"
 	"time"
 
@@ -25,13 +26,13 @@ type PodInfo struct {
 func (c *Conn) List(ctx context.Context, root string) ([]PodInfo, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
-	reps, err := pods.List(cctx, new(pods.ListOptions).WithFilters(map[string][]string{"label": {LabelRoot + "=" + root}}))
+	reps, err := pods.List(cctx, new(pods.ListOptions).WithFilters(map[string][]string{"label": {spec.LabelRoot + "=" + root}}))
 	if err != nil {
 		return nil, c.errorf(err, "list pods")
 	}
 	out := make([]PodInfo, 0, len(reps))
 	for _, r := range reps {
-		info := PodInfo{Name: r.Name, Identity: r.Labels[LabelIdentity], Agent: r.Labels[LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
+		info := PodInfo{Name: r.Name, Identity: r.Labels[spec.LabelIdentity], Agent: r.Labels[spec.LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
 		for _, ct := range r.Containers {
 			info.Containers[ct.Names] = ct.Status
 		}

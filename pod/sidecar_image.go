@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/spec"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,9 +22,6 @@ import (
 // SidecarRepo is the repository of the sidecar image; its tag is a hash of
 // the bottle binary, so an upgraded bottle builds it once and an unchanged one never.
 const SidecarRepo = "localhost/bottle-sidecar"
-
-// SidecarBinary is where the bottle binary sits in the sidecar image.
-const SidecarBinary = "/bottle"
 
 // caBundles are where hosts keep their CA roots, copied into the image so
 // the sidecars can verify upstreams.
@@ -121,9 +119,9 @@ func writeSidecarArchive(w io.Writer, exe, ref string) error {
 		"os":           "linux",
 		"created":      time.Unix(0, 0).UTC(),
 		"config": map[string]any{
-			"Cmd":    []string{SidecarBinary},
+			"Cmd":    []string{spec.SidecarBinary},
 			"Env":    []string{"PATH=/", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
-			"Labels": map[string]string{LabelVersion: ref},
+			"Labels": map[string]string{spec.LabelVersion: ref},
 		},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
@@ -180,7 +178,7 @@ func sidecarLayer(exe string) (string, string, error) {
 			return "", "", err
 		}
 	}
-	files := [][2]string{{SidecarBinary[1:], exe}}
+	files := [][2]string{{spec.SidecarBinary[1:], exe}}
 	for _, b := range caBundles {
 		if _, err := os.Stat(b); err == nil {
 			files = append(files, [2]string{"etc/ssl/certs/ca-certificates.crt", b})

@@ -10,11 +10,11 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
-	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // Input is what a bottle's plan is built from.
@@ -104,13 +104,13 @@ func agentEnv(in Input) map[string]string {
 
 // SidecarCommand runs one service from the sidecar image, on its folder.
 func SidecarCommand(service, dir string) []string {
-	return []string{pod.SidecarBinary, "sidecar", service, "--dir", dir}
+	return []string{spec.SidecarBinary, "sidecar", service, "--dir", dir}
 }
 
 // Build plans a bottle: the egress gateway and proxy (which also serves the
 // supervise server, and makes the pod's namespaces), the git gate when there
 // is a remote, then the agent.
-func Build(in Input) (*pod.Plan, error) {
+func Build(in Input) (*spec.Plan, error) {
 	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
 		return nil, err
@@ -141,8 +141,8 @@ func Build(in Input) (*pod.Plan, error) {
 			supervise.Into(&cs[i], ServiceDir(in, supervise.Service))
 		}
 	}
-	return &pod.Plan{
-		Pod: pod.PodSpec{
+	return &spec.Plan{
+		Pod: spec.PodSpec{
 			Name:       PodName(in.Identity),
 			Labels:     labels(in, ""),
 			Namespaces: name(egress.Service),
@@ -154,13 +154,13 @@ func Build(in Input) (*pod.Plan, error) {
 
 func labels(in Input, service string) map[string]string {
 	l := map[string]string{
-		pod.LabelIdentity: in.Identity,
-		pod.LabelAgent:    in.Agent.Name,
-		pod.LabelRoot:     RootLabel(in.StateRoot),
-		pod.LabelVersion:  in.Version,
+		spec.LabelIdentity: in.Identity,
+		spec.LabelAgent:    in.Agent.Name,
+		spec.LabelRoot:     RootLabel(in.StateRoot),
+		spec.LabelVersion:  in.Version,
 	}
 	if service != "" {
-		l[pod.LabelService] = service
+		l[spec.LabelService] = service
 	}
 	return l
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // buildThroughEgress builds an isolated image (a Containerfile that is not
@@ -18,9 +19,9 @@ import (
 // proxy is all there is; then the agent's routes are put back and the rest
 // of the pod is made. It returns the image's digest and the part of the
 // plan still to start.
-func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *pod.Plan, in sidecars.Input, progress io.Writer) (string, *pod.Plan, error) {
-	first := &pod.Plan{Pod: plan.Pod}
-	rest := &pod.Plan{Pod: plan.Pod}
+func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *spec.Plan, in sidecars.Input, progress io.Writer) (string, *spec.Plan, error) {
+	first := &spec.Plan{Pod: plan.Pod}
+	rest := &spec.Plan{Pod: plan.Pod}
 	for _, ct := range plan.Containers {
 		if ct.OutsidePod || ct.Name == plan.Pod.Namespaces {
 			first.Containers = append(first.Containers, ct)
@@ -48,7 +49,7 @@ func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *pod.Plan, in 
 			return "", err
 		}
 		img := plan.Main().Image
-		img.Through = &pod.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(sidecars.ServiceDir(in, agent.Service))}
+		img.Through = &spec.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(sidecars.ServiceDir(in, agent.Service))}
 		return conn.EnsureImage(ctx, img, progress)
 	}()
 	if err := errors.Join(err, restore()); err != nil {

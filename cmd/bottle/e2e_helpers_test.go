@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // The end-to-end tests run the built bottle binary against the Podman
@@ -122,7 +122,7 @@ func (e *env) mustRun(args ...string) string {
 // pods lists this env's pods, straight from Podman.
 func (e *env) pods() []string {
 	e.t.Helper()
-	out, err := exec.Command("podman", "pod", "ls", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Name}}").Output()
+	out, err := exec.Command("podman", "pod", "ls", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Name}}").Output()
 	if err != nil {
 		e.t.Fatalf("podman pod ls: %v", err)
 	}
@@ -165,7 +165,7 @@ func (e *env) cleanup() {
 // containers lists this env's containers, in pods or beside them.
 func (e *env) containers() []string {
 	e.t.Helper()
-	out, err := exec.Command("podman", "ps", "-a", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Names}}").Output()
+	out, err := exec.Command("podman", "ps", "-a", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Names}}").Output()
 	if err != nil {
 		e.t.Fatalf("podman ps: %v", err)
 	}

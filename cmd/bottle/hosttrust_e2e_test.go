@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // The host-trust attacks: what a hostile agent (or repository) writes must
@@ -510,7 +510,7 @@ func TestGcRemovesBottlesWhoseAgentEndedWithNoLauncher(t *testing.T) {
 	kept := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "true"))
 	e.mustRun("stop", kept)
 	poll(t, 30*time.Second, "both agents to end", func() bool {
-		ps, _ := exec.Command("podman", "ps", "--filter", "label="+pod.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+pod.LabelService+"=agent", "--format", "{{.Names}}").Output()
+		ps, _ := exec.Command("podman", "ps", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+spec.LabelService+"=agent", "--format", "{{.Names}}").Output()
 		return strings.TrimSpace(string(ps)) == ""
 	})
 	killed := identityIn(t, out.String())

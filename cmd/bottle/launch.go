@@ -21,6 +21,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -205,7 +206,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 		// The build reaches the user's build_egress through the bottle's own
 		// egress: the pod's proxy and gateway come first, the rest after.
 		td.created = true
-		var rest *pod.Plan
+		var rest *spec.Plan
 		if l.meta.ImageDigest, rest, err = buildThroughEgress(ctx, conn, plan, in, l.g.stderr); err != nil {
 			return err
 		}

@@ -14,11 +14,12 @@ import (
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
+	"github.com/bottle-sandbox/bottle/spec"
 	"golang.org/x/term"
 )
 
 // printPreflight shows, compactly, what the bottle will be.
-func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *pod.Plan, workdir string, gate *gitgate.Plan) {
+func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *spec.Plan, workdir string, gate *gitgate.Plan) {
 	m := p.Main()
 	mode := "rootful"
 	if conn.Rootless {

@@ -13,7 +13,7 @@ import (
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // Paths inside the agent container.
@@ -80,7 +80,7 @@ func User(a *config.Agent, h Host, workdir string) (uid, gid int, err error) {
 type Input struct {
 	Agent    *config.Agent
 	ImageRef string
-	// IsolatedBuild: the Containerfile is not the user's own (pod.Image.Isolated).
+	// IsolatedBuild: the Containerfile is not the user's own (spec.Image.Isolated).
 	IsolatedBuild bool
 	Workdir       string
 	StateDir      string // the agent's state subfolder
@@ -92,7 +92,7 @@ type Input struct {
 	Labels       map[string]string
 	// ExtraEnv and ExtraMounts come from the sidecars (proxy, CA); ExtraEnv wins over the profile's.
 	ExtraEnv    map[string]string
-	ExtraMounts []pod.Mount
+	ExtraMounts []spec.Mount
 	// Workspace is the working directory as found at the bottle's first
 	// start; in bind mode it says how the agent's git is kept away from the
 	// host's (see GitMounts). nil when unknown.
@@ -100,11 +100,11 @@ type Input struct {
 }
 
 // Container plans the agent's container.
-func Container(name string, in Input) (pod.Container, error) {
+func Container(name string, in Input) (spec.Container, error) {
 	a := in.Agent
 	uid, gid, err := User(a, in.Host, in.Workdir)
 	if err != nil {
-		return pod.Container{}, err
+		return spec.Container{}, err
 	}
 	args := slices.Clone(a.Args)
 	if in.Args != nil {
@@ -128,7 +128,7 @@ func Container(name string, in Input) (pod.Container, error) {
 		env[k] = v
 	}
 	env["HOME"] = Home
-	mounts := []pod.Mount{
+	mounts := []spec.Mount{
 		{Source: ws, Target: Workspace},
 		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
 	}
@@ -137,20 +137,20 @@ func Container(name string, in Input) (pod.Container, error) {
 		mounts = append(mounts, GitMounts(in.Workspace, in.StateDir)...)
 	}
 	if a.Prompt != "" || a.PromptFile != "" {
-		mounts = append(mounts, pod.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
+		mounts = append(mounts, spec.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
 		env["BOTTLE_PROMPT_FILE"] = PromptPath
 	}
-	c := pod.Container{
+	c := spec.Container{
 		Name:    name,
 		Service: Service,
-		Image:   pod.Image{Ref: in.ImageRef},
+		Image:   spec.Image{Ref: in.ImageRef},
 		Command: append(slices.Clone(a.Command), args...),
 		Env:     env,
 		WorkDir: Workspace,
 		User:    fmt.Sprintf("%d:%d", uid, gid),
 		Mounts:  mounts,
 		Labels:  in.Labels,
-		Resources: pod.Resources{
+		Resources: spec.Resources{
 			MemoryBytes: a.MemoryBytes,
 			CPUs:        a.CPUs,
 			Pids:        a.Pids,

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/internal/workspace"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // Files of the agent's state folder that hold its own git metadata, for a
@@ -34,23 +34,23 @@ const (
 //
 // What the agent makes anew (a repository in a subfolder) is moved out of
 // the workspace when the session ends (workspace.Quarantine).
-func GitMounts(r *workspace.Record, stateDir string) []pod.Mount {
-	var out []pod.Mount
+func GitMounts(r *workspace.Record, stateDir string) []spec.Mount {
+	var out []spec.Mount
 	switch r.Git {
 	case workspace.GitDir:
-		out = append(out, pod.Mount{Source: filepath.Join(stateDir, GitDir), Target: Workspace + "/.git"})
+		out = append(out, spec.Mount{Source: filepath.Join(stateDir, GitDir), Target: Workspace + "/.git"})
 	case workspace.GitFile:
 		out = append(out,
-			pod.Mount{Source: filepath.Join(stateDir, gitFile), Target: Workspace + "/.git", ReadOnly: true},
-			pod.Mount{Source: filepath.Join(stateDir, GitDir), Target: GitDirPath})
+			spec.Mount{Source: filepath.Join(stateDir, gitFile), Target: Workspace + "/.git", ReadOnly: true},
+			spec.Mount{Source: filepath.Join(stateDir, GitDir), Target: GitDirPath})
 	}
 	if r.Git != workspace.GitNone {
 		for _, o := range r.Objects {
-			out = append(out, pod.Mount{Source: o, Target: o, ReadOnly: true})
+			out = append(out, spec.Mount{Source: o, Target: o, ReadOnly: true})
 		}
 	}
 	for _, n := range r.Nested {
-		out = append(out, pod.Mount{Source: filepath.Join(r.Dir, n), Target: filepath.Join(Workspace, n), ReadOnly: true})
+		out = append(out, spec.Mount{Source: filepath.Join(r.Dir, n), Target: filepath.Join(Workspace, n), ReadOnly: true})
 	}
 	return out
 }

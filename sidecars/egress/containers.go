@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // Input is what the egress containers are planned from.
@@ -21,45 +21,45 @@ type Input struct {
 
 // Containers plans the gateway (outside the pod, on the host's network) and
 // the proxy (in the pod), in the order they start.
-func Containers(name func(service string) string, in Input) []pod.Container {
-	gw := pod.Container{
+func Containers(name func(service string) string, in Input) []spec.Container {
+	gw := spec.Container{
 		Name:    name(GatewayService),
 		Service: GatewayService,
-		Image:   pod.Image{Ref: in.Image},
+		Image:   spec.Image{Ref: in.Image},
 		Command: in.ProxyCmd(GatewayService),
 		// Outside the pod there is no keep-id: rootless, root of Podman's user
 		// namespace is the invoking user, who owns the state; rootful, root does.
 		User: "0:0",
-		Mounts: []pod.Mount{
+		Mounts: []spec.Mount{
 			{Source: in.GatewayDir, Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
 			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir)},
 		},
 		Labels:     in.Labels(GatewayService),
-		Resources:  pod.Resources{MemoryBytes: 128 << 20, Pids: 256},
+		Resources:  spec.Resources{MemoryBytes: 128 << 20, Pids: 256},
 		OutsidePod: true,
 		Ready:      []string{filepath.Join(in.Dir, SocketDir, SocketName)},
 	}
-	proxy := pod.Container{
+	proxy := spec.Container{
 		Name:    name(Service),
 		Service: Service,
-		Image:   pod.Image{Ref: in.Image},
+		Image:   spec.Image{Ref: in.Image},
 		Command: in.ProxyCmd(Service),
 		User:    in.User,
 		// The proxy writes its audit and ready file; its routes it only reads.
-		Mounts: []pod.Mount{
+		Mounts: []spec.Mount{
 			{Source: in.Dir, Target: ContainerDir},
 			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
 		},
 		Labels:    in.Labels(Service),
-		Resources: pod.Resources{MemoryBytes: 256 << 20, Pids: 256},
+		Resources: spec.Resources{MemoryBytes: 256 << 20, Pids: 256},
 		Ready:     []string{filepath.Join(in.Dir, ReadyFile)},
 	}
-	return []pod.Container{gw, proxy}
+	return []spec.Container{gw, proxy}
 }
 
 // AgentMounts are the CA files the agent's container trusts.
-func AgentMounts(agentDir string) []pod.Mount {
-	return []pod.Mount{
+func AgentMounts(agentDir string) []spec.Mount {
+	return []spec.Mount{
 		{Source: filepath.Join(agentDir, "ca.pem"), Target: AgentCA, ReadOnly: true},
 		{Source: filepath.Join(agentDir, "ca-bundle.pem"), Target: AgentBundle, ReadOnly: true},
 	}

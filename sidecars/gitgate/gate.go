@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -99,23 +99,23 @@ type Input struct {
 }
 
 // Container plans the gate, in the pod.
-func Container(name string, in Input) pod.Container {
-	mounts := []pod.Mount{
+func Container(name string, in Input) spec.Container {
+	mounts := []spec.Mount{
 		{Source: in.Dir, Target: ContainerDir},
 		{Source: in.GatewayDir, Target: GatewayDir},
 	}
 	for _, o := range in.HostObjects {
-		mounts = append(mounts, pod.Mount{Source: o, Target: o, ReadOnly: true})
+		mounts = append(mounts, spec.Mount{Source: o, Target: o, ReadOnly: true})
 	}
-	return pod.Container{
+	return spec.Container{
 		Name:      name,
 		Service:   Service,
-		Image:     pod.Image{Ref: in.Image},
+		Image:     spec.Image{Ref: in.Image},
 		Command:   in.Command,
 		User:      in.User,
 		Mounts:    mounts,
 		Labels:    in.Labels,
-		Resources: pod.Resources{MemoryBytes: 512 << 20, Pids: 256},
+		Resources: spec.Resources{MemoryBytes: 512 << 20, Pids: 256},
 		Ready:     []string{filepath.Join(in.Dir, ReadyFile)},
 	}
 }

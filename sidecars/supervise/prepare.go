@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -55,8 +55,8 @@ const Flag = "supervise"
 // Into plans the supervise server into a sidecar container of the pod (the
 // egress proxy's), which serves it from its own mounted folder. A container
 // of its own would cost every start and teardown a fifth of its time.
-func Into(ct *pod.Container, dir string) {
-	ct.Mounts = append(ct.Mounts, pod.Mount{Source: dir, Target: ContainerDir})
+func Into(ct *spec.Container, dir string) {
+	ct.Mounts = append(ct.Mounts, spec.Mount{Source: dir, Target: ContainerDir})
 	ct.Command = append(ct.Command, "--"+Flag, ContainerDir)
 	ct.Ready = append(ct.Ready, filepath.Join(dir, ReadyFile))
 	ct.Resources.MemoryBytes += 64 << 20

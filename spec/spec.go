@@ -1,6 +1,11 @@
-// Package pod turns a plan of what a bottle is into a running Podman pod. It
-// is the only package that talks to Podman, through its v5 Go bindings.
-package pod
+// Package spec says what a bottle is, for any engine to make: the plan of a
+// pod, its containers, mounts, images and labels. It depends on no engine:
+// the sidecar packages and the lifecycle produce it, and an engine (pod/,
+// for Podman) applies it.
+package spec
+
+// SidecarBinary is where the bottle binary sits in the sidecar image.
+const SidecarBinary = "/bottle"
 
 // Labels put on every pod and container bottle makes; Podman's labels are the
 // truth about what runs, so `bottle ls` needs no database of its own.
