@@ -15,6 +15,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
 )
 
 // Input is what a bottle's plan is built from.
@@ -54,9 +55,6 @@ func ServiceContainer(identity, service string) string {
 	return ContainerName(identity, service)
 }
 
-// StateDir is a bottle's state folder under root.
-func StateDir(root, identity string) string { return filepath.Join(root, identity) }
-
 // RootLabel identifies a state root in labels, so bottles of different roots
 // (a user's and a test's) never see each other's pods.
 func RootLabel(root string) string {
@@ -64,14 +62,12 @@ func RootLabel(root string) string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
-// ServiceDir is one service's state folder in a bottle.
-func ServiceDir(in Input, service string) string {
-	return filepath.Join(StateDir(in.StateRoot, in.Identity), service)
-}
+// Bottle is the bottle's folder, where each service has its own.
+func (in Input) Bottle() *state.Bottle { return state.Root{Dir: in.StateRoot}.Bottle(in.Identity) }
 
 // AgentInput is the agent's part of in.
 func AgentInput(in Input) agent.Input {
-	dir := ServiceDir(in, agent.Service)
+	dir := in.Bottle().AgentDir()
 	return agent.Input{
 		Agent:         in.Agent,
 		ImageRef:      in.ImageRef,
@@ -119,8 +115,8 @@ func Build(in Input) (*spec.Plan, error) {
 	user := agent.SidecarUser(in.Agent, in.Host)
 	cs := egress.Containers(name, egress.Input{
 		Image:      in.SidecarImage,
-		Dir:        ServiceDir(in, egress.Service),
-		GatewayDir: ServiceDir(in, egress.GatewayService),
+		Dir:        in.Bottle().EgressDir(),
+		GatewayDir: in.Bottle().GatewayDir(),
 		User:       user,
 		Labels:     func(service string) map[string]string { return labels(in, service) },
 		ProxyCmd:   func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
@@ -128,8 +124,8 @@ func Build(in Input) (*spec.Plan, error) {
 	if in.Gate != nil {
 		cs = append(cs, gitgate.Container(name(gitgate.Service), gitgate.Input{
 			Image:       in.SidecarImage,
-			Dir:         ServiceDir(in, gitgate.Service),
-			GatewayDir:  filepath.Join(ServiceDir(in, egress.Service), egress.SocketDir),
+			Dir:         in.Bottle().GitGateDir(),
+			GatewayDir:  egress.SocketFolder(in.Bottle().EgressDir()),
 			User:        user,
 			Labels:      labels(in, gitgate.Service),
 			Command:     SidecarCommand(gitgate.Service, gitgate.ContainerDir),
@@ -138,7 +134,7 @@ func Build(in Input) (*spec.Plan, error) {
 	}
 	for i := range cs {
 		if cs[i].Name == ServiceContainer(in.Identity, supervise.Service) {
-			supervise.Into(&cs[i], ServiceDir(in, supervise.Service))
+			supervise.Into(&cs[i], in.Bottle().SuperviseDir())
 		}
 	}
 	return &spec.Plan{

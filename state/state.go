@@ -29,6 +29,7 @@ const (
 	// QuarantineDir holds git metadata the agent made in a bind workspace,
 	// moved out of it when a session ends.
 	QuarantineDir = "quarantine"
+	ApprovalsFile = "approvals.jsonl"
 )
 
 // Metadata records what a bottle was launched with, so resume can relaunch it.
@@ -187,14 +188,24 @@ func (r Root) scan(described bool) ([]*Bottle, error) {
 	return out, nil
 }
 
-// Service returns (and creates) the state subfolder of one service.
-func (b *Bottle) Service(name string) (string, error) {
-	dir := filepath.Join(b.Dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s state for %s: %w", name, b.ID, err)
-	}
-	return dir, nil
-}
+// Bottle is the folder of identity under r, whether or not it exists yet.
+func (r Root) Bottle(id string) *Bottle { return &Bottle{ID: id, Dir: filepath.Join(r.Dir, id)} }
+
+// A bottle's folders, one per service (each service's package names what
+// it keeps in its own), and the files of the bottle itself. Nothing else
+// joins paths into a bottle's folder.
+func (b *Bottle) AgentDir() string     { return filepath.Join(b.Dir, "agent") }
+func (b *Bottle) EgressDir() string    { return filepath.Join(b.Dir, "egress") }
+func (b *Bottle) GatewayDir() string   { return filepath.Join(b.Dir, "gateway") }
+func (b *Bottle) GitGateDir() string   { return filepath.Join(b.Dir, "git-gate") }
+func (b *Bottle) SuperviseDir() string { return filepath.Join(b.Dir, "supervise") }
+
+// QuarantineDir holds git metadata the agent made in a bind workspace.
+func (b *Bottle) QuarantineDir() string { return filepath.Join(b.Dir, QuarantineDir) }
+
+// ApprovalsLog is every decision on the bottle's requests, appended, where
+// no sidecar reaches.
+func (b *Bottle) ApprovalsLog() string { return filepath.Join(b.Dir, ApprovalsFile) }
 
 // WriteMetadata stores m atomically.
 func (b *Bottle) WriteMetadata(m Metadata) error {
@@ -231,9 +242,6 @@ func (b *Bottle) Record(name string) ([]byte, error) {
 	}
 	return data, nil
 }
-
-// Path is where one of the bottle's own files or folders lives.
-func (b *Bottle) Path(name string) string { return filepath.Join(b.Dir, name) }
 
 // Preserve marks the bottle to be kept at session end.
 func (b *Bottle) Preserve(reason string) error {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -29,7 +28,7 @@ func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *spec.Plan, in
 			rest.Containers = append(rest.Containers, ct)
 		}
 	}
-	egressDir, gatewayDir := sidecars.ServiceDir(in, egress.Service), sidecars.ServiceDir(in, egress.GatewayService)
+	egressDir, gatewayDir := in.Bottle().EgressDir(), in.Bottle().GatewayDir()
 	restore, err := egress.BuildRoutes(egressDir, gatewayDir)
 	if err != nil {
 		return "", nil, err
@@ -49,7 +48,7 @@ func buildThroughEgress(ctx context.Context, conn *pod.Conn, plan *spec.Plan, in
 			return "", err
 		}
 		img := plan.Main().Image
-		img.Through = &spec.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(sidecars.ServiceDir(in, agent.Service))}
+		img.Through = &spec.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(in.Bottle().AgentDir())}
 		return conn.EnsureImage(ctx, img, progress)
 	}()
 	if err := errors.Join(err, restore()); err != nil {

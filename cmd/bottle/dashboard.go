@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ func (m *dashboard) refresh() {
 		if b.State == "" {
 			continue
 		}
-		reqs, _ := (supervise.Store{Dir: filepath.Join(b.State, supervise.Service)}).List()
+		reqs, _ := (supervise.Store{Dir: b.bottle().SuperviseDir()}).List()
 		for _, r := range reqs {
 			if r.Status == supervise.StatusPending {
 				m.requests = append(m.requests, bottleRequest{Identity: b.Identity, Request: r})
@@ -131,8 +130,8 @@ func (m *dashboard) refresh() {
 	m.reqI = clamp(indexOf(m.requests, func(r bottleRequest) bool { return r.Identity+" "+r.ID == selReq }, m.reqI), len(m.requests))
 	m.audit, m.pushes = nil, nil
 	if b := m.selectedBottle(); b != nil && b.State != "" {
-		m.audit = tail(filepath.Join(b.State, egress.Service, egress.AuditFile), 6)
-		m.pushes = gitgate.AuditTail(filepath.Join(b.State, gitgate.Service), 3)
+		m.audit = tail(egress.AuditPath(b.bottle().EgressDir()), 6)
+		m.pushes = gitgate.AuditTail(b.bottle().GitGateDir(), 3)
 	}
 }
 

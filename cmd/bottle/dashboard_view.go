@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -181,7 +180,7 @@ func tail(path string, n int) []string {
 func containerfileDiff(r *bottleRequest) string {
 	cur := ""
 	var cc struct{ Containerfile string }
-	if b, err := os.ReadFile(filepath.Join(stateDirOf(r.Identity), supervise.Service, supervise.ConfigFile)); err == nil {
+	if b, err := os.ReadFile(supervise.ConfigPath(stateOf(r.Identity).SuperviseDir())); err == nil {
 		json.Unmarshal(b, &cc)
 		cur = cc.Containerfile
 	}
@@ -192,10 +191,10 @@ func containerfileDiff(r *bottleRequest) string {
 	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
 }
 
-func stateDirOf(id string) string {
+func stateOf(id string) *state.Bottle {
 	root, err := state.DefaultRoot()
 	if err != nil {
-		return ""
+		return &state.Bottle{ID: id}
 	}
-	return filepath.Join(root.Dir, id)
+	return root.Bottle(id)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
@@ -48,14 +47,11 @@ func newGitCommand(g *globals) *cli.Command {
 				if rec.Git == workspace.GitNone {
 					return fmt.Errorf("bottle %s: its working directory %s was no git repository", id, meta.Workdir)
 				}
-				dir := filepath.Join(b.Dir, gitgate.Service)
-				hasGate := fileExists(filepath.Join(dir, gitgate.ConfigFile))
+				dir := b.GitGateDir()
+				hasGate := gitgate.Configured(dir)
 				// The agent's own commits: its git folder of a bind workspace,
 				// or the .git of its copy.
-				agentGit := filepath.Join(b.Dir, agent.Service, agent.GitDir)
-				if meta.Workspace == config.WorkspaceCopy {
-					agentGit = filepath.Join(b.Dir, agent.Service, "workspace", ".git")
-				}
+				agentGit := agent.AgentGitDir(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)
 				hasAgentGit := fileExists(agentGit)
 				if !hasGate && !hasAgentGit {
 					return fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no repository of the agent's", id)

@@ -158,14 +158,13 @@ func (l *launch) run(ctx context.Context) (err error) {
 	if in.Gate != nil {
 		gitDests = in.Gate.Destinations
 	}
-	egressDir := sidecars.ServiceDir(in, egress.Service)
-	injected, err := egress.Prepare(ctx, b.ID, egressDir, sidecars.ServiceDir(in, egress.GatewayService), sidecars.ServiceDir(in, agent.Service), l.agent.Egress, l.agent.BuildEgress, gitDests)
+	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), l.agent.Egress, l.agent.BuildEgress, gitDests)
 	if err != nil {
 		return err
 	}
 	if in.Gate != nil {
 		// The gate refuses pushes carrying a secret the proxy injects.
-		if err := in.Gate.Write(sidecars.ServiceDir(in, gitgate.Service), injected); err != nil {
+		if err := in.Gate.Write(b.GitGateDir(), injected); err != nil {
 			return err
 		}
 	}
@@ -175,7 +174,7 @@ func (l *launch) run(ctx context.Context) (err error) {
 			return fmt.Errorf("read %s: %w", l.agent.Containerfile, err)
 		}
 	}
-	if err := supervise.Prepare(sidecars.ServiceDir(in, supervise.Service), l.agent, in.ImageRef, containerfile); err != nil {
+	if err := supervise.Prepare(b.SuperviseDir(), l.agent, in.ImageRef, containerfile); err != nil {
 		return err
 	}
 	step("prepared")
@@ -275,9 +274,9 @@ func imageRef(a *config.Agent, b *state.Bottle, workdir string) (ref string, iso
 		if err != nil {
 			return "", false, err
 		}
-		dir, err := b.Service(filepath.Join(agent.Service, "build"))
-		if err != nil {
-			return "", false, err
+		dir := agent.BuiltinBuildDir(b.AgentDir())
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", false, fmt.Errorf("write built-in Containerfile: %w", err)
 		}
 		a.Containerfile, a.Context = filepath.Join(dir, name), dir
 		if err := os.WriteFile(a.Containerfile, data, 0o644); err != nil {
@@ -296,7 +295,7 @@ func imageRef(a *config.Agent, b *state.Bottle, workdir string) (ref string, iso
 // copyWorkdirBuild copies a working directory's Containerfile and build
 // context into the bottle's state, and points the profile at the copies.
 func copyWorkdirBuild(a *config.Agent, b *state.Bottle, workdir string) error {
-	dir := filepath.Join(b.Dir, agent.Service, "workdir-build")
+	dir := agent.WorkdirBuildDir(b.AgentDir())
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}

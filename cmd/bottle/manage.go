@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/pod"
@@ -146,12 +145,12 @@ func newLogsCommand(g *globals) *cli.Command {
 				audit := &termtext.Writer{W: g.stdout, Escape: true}
 				if service == egress.Service && b != nil {
 					// The proxy's decisions are its audit log, kept in state.
-					return followFile(c.Context, filepath.Join(b.Dir, egress.Service, egress.AuditFile), o.follow, audit)
+					return followFile(c.Context, egress.AuditPath(b.EgressDir()), o.follow, audit)
 				}
 				if service == gitgate.Service && b != nil {
 					// So are the gate's: one line per push.
-					file := filepath.Join(b.Dir, gitgate.Service, gitgate.AuditFile)
-					if _, err := os.Stat(filepath.Join(b.Dir, gitgate.Service, gitgate.ConfigFile)); err != nil {
+					file := gitgate.AuditPath(b.GitGateDir())
+					if !gitgate.Configured(b.GitGateDir()) {
 						return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
 					}
 					if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && !o.follow {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,10 +19,6 @@ import (
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
-
-// CapabilityFile is the per-bottle Containerfile an approved capability
-// request writes into the agent's state; resume builds it.
-const CapabilityFile = "Containerfile"
 
 type requestsOptions struct {
 	json bool
@@ -72,7 +67,7 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 	}
 	var out []bottleRequest
 	for _, b := range bottles {
-		reqs, err := (supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}).List()
+		reqs, err := (supervise.Store{Dir: b.SuperviseDir()}).List()
 		if err != nil {
 			return err
 		}
@@ -208,7 +203,7 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 	if err != nil {
 		return "", err
 	}
-	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service), Log: filepath.Join(b.Dir, supervise.ApprovalsFile)}
+	store := supervise.Store{Dir: b.SuperviseDir(), Log: b.ApprovalsLog()}
 	if reqID, err = store.Resolve(reqID); err != nil {
 		return "", fmt.Errorf("bottle %s: %w", id, err)
 	}
@@ -227,11 +222,11 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 				return "", fmt.Errorf("request %s of %s asks for %s, which reaches this machine or its network (%s): approve it with --allow-local only if the agent should reach it", reqID, id, printable(r.Host, false), why)
 			}
 			route := egress.Route{Host: r.Host, Ports: r.Ports, Intercept: true, Upstream: o.upstream}
-			if err := egress.AddRoute(filepath.Join(b.Dir, egress.Service), filepath.Join(b.Dir, egress.GatewayService), route); err != nil {
+			if err := egress.AddRoute(b.EgressDir(), b.GatewayDir(), route); err != nil {
 				return "", err
 			}
 		case supervise.KindCapability:
-			if err := state.WriteFileAtomic(filepath.Join(b.Dir, agent.Service, CapabilityFile), []byte(r.Containerfile), 0o644); err != nil {
+			if err := state.WriteFileAtomic(agent.CapabilityFile(b.AgentDir()), []byte(r.Containerfile), 0o644); err != nil {
 				return "", err
 			}
 			if err := b.Preserve("capability " + reqID + " approved"); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
@@ -80,10 +79,10 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	// An approved capability request left a Containerfile of this bottle's
 	// own: the agent wrote it, so it builds isolated.
 	capability := false
-	if cf := filepath.Join(b.Dir, agent.Service, CapabilityFile); fileExists(cf) {
+	if cf := agent.CapabilityFile(b.AgentDir()); fileExists(cf) {
 		if a.Containerfile == "" || strings.HasPrefix(a.Context, config.Embedded) {
-			a.Context, err = b.Service(filepath.Join(agent.Service, "capability-context"))
-			if err != nil {
+			a.Context = agent.CapabilityContext(b.AgentDir())
+			if err := os.MkdirAll(a.Context, 0o700); err != nil {
 				return err
 			}
 		}

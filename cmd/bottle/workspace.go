@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
@@ -60,14 +59,14 @@ func settleWorkspace(b *state.Bottle, w io.Writer) error {
 		return err
 	}
 	var errs []error
-	if gitDir := filepath.Join(b.Dir, agent.Service, agent.GitDir); r.Git != workspace.GitNone && fileExists(gitDir) {
+	if gitDir := agent.AgentGitDir(b.AgentDir(), false); r.Git != workspace.GitNone && fileExists(gitDir) {
 		lines, err := gitgate.FetchBranches(gitDir, r, "bottle/"+b.ID+"/", true)
 		for _, l := range lines {
 			fmt.Fprintf(w, "bottle: the agent's branch %s\n", strings.TrimPrefix(l, "workspace "))
 		}
 		errs = append(errs, err)
 	}
-	moved, err := workspace.Quarantine(r, b.Path(state.QuarantineDir))
+	moved, err := workspace.Quarantine(r, b.QuarantineDir())
 	errs = append(errs, err)
 	for _, mv := range moved {
 		fmt.Fprintf(w, "bottle: moved %s, git metadata the agent made, out of the workspace (so no git or editor runs it) to %s\n", printable(mv.Path, false), mv.To)

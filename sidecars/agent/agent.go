@@ -118,7 +118,7 @@ func Container(name string, in Input) (spec.Container, error) {
 	}
 	ws := in.Workdir
 	if a.Workspace == config.WorkspaceCopy {
-		ws = filepath.Join(in.StateDir, "workspace")
+		ws = CopiedWorkspace(in.StateDir)
 	}
 	env := map[string]string{}
 	for k, v := range a.Env {
@@ -130,14 +130,14 @@ func Container(name string, in Input) (spec.Container, error) {
 	env["HOME"] = Home
 	mounts := []spec.Mount{
 		{Source: ws, Target: Workspace},
-		{Source: filepath.Join(in.StateDir, "home"), Target: Home},
+		{Source: HomeDir(in.StateDir), Target: Home},
 	}
 	mounts = append(mounts, in.ExtraMounts...)
 	if a.Workspace == config.WorkspaceBind && in.Workspace != nil {
 		mounts = append(mounts, GitMounts(in.Workspace, in.StateDir)...)
 	}
 	if a.Prompt != "" || a.PromptFile != "" {
-		mounts = append(mounts, spec.Mount{Source: filepath.Join(in.StateDir, "prompt.md"), Target: PromptPath, ReadOnly: true})
+		mounts = append(mounts, spec.Mount{Source: filepath.Join(in.StateDir, promptFile), Target: PromptPath, ReadOnly: true})
 		env["BOTTLE_PROMPT_FILE"] = PromptPath
 	}
 	c := spec.Container{
@@ -174,7 +174,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 	if err != nil {
 		return err
 	}
-	home := filepath.Join(in.StateDir, "home")
+	home := HomeDir(in.StateDir)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fmt.Errorf("prepare agent home: %w", err)
 	}
@@ -184,7 +184,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 	if prompt, err := promptText(in.Agent, in.Workdir); err != nil {
 		return err
 	} else if prompt != "" {
-		if err := os.WriteFile(filepath.Join(in.StateDir, "prompt.md"), []byte(prompt), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(in.StateDir, promptFile), []byte(prompt), 0o644); err != nil {
 			return fmt.Errorf("prepare prompt: %w", err)
 		}
 	}
@@ -194,7 +194,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 		}
 	}
 	if in.Agent.Workspace == config.WorkspaceCopy && copyWorkspace {
-		dst := filepath.Join(in.StateDir, "workspace")
+		dst := CopiedWorkspace(in.StateDir)
 		if err := CopyTree(ctx, in.Workdir, dst); err != nil {
 			return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -57,11 +58,19 @@ func Containers(name func(service string) string, in Input) []spec.Container {
 	return []spec.Container{gw, proxy}
 }
 
+// SocketFolder is the folder of the egress folder dir that holds the
+// gateway's sockets: shared with the gateway and the git gate.
+func SocketFolder(dir string) string { return filepath.Join(dir, SocketDir) }
+
+// AuditPath is the proxy's audit log in the egress folder dir.
+func AuditPath(dir string) string { return filepath.Join(dir, AuditFile) }
+
 // AgentMounts are the CA files the agent's container trusts.
 func AgentMounts(agentDir string) []spec.Mount {
+	ca, bundle := agent.CAFiles(agentDir)
 	return []spec.Mount{
-		{Source: filepath.Join(agentDir, "ca.pem"), Target: AgentCA, ReadOnly: true},
-		{Source: filepath.Join(agentDir, "ca-bundle.pem"), Target: AgentBundle, ReadOnly: true},
+		{Source: ca, Target: AgentCA, ReadOnly: true},
+		{Source: bundle, Target: AgentBundle, ReadOnly: true},
 	}
 }
 

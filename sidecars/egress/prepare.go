@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -96,10 +97,11 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 			break
 		}
 	}
-	if err := state.WriteFileAtomic(filepath.Join(agentDir, "ca.pem"), certPEM, 0o644); err != nil {
+	caFile, bundleFile := agent.CAFiles(agentDir)
+	if err := state.WriteFileAtomic(caFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	if err := state.WriteFileAtomic(filepath.Join(agentDir, "ca-bundle.pem"), bundle, 0o644); err != nil {
+	if err := state.WriteFileAtomic(bundleFile, bundle, 0o644); err != nil {
 		return nil, err
 	}
 	for _, v := range secrets {

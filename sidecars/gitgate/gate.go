@@ -35,6 +35,16 @@ const (
 	injectedFile = "injected.json"
 )
 
+// Configured reports whether the gate's folder dir holds a gate (a bottle
+// whose workspace had no remote has none).
+func Configured(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, ConfigFile))
+	return err == nil
+}
+
+// AuditPath is the gate's audit log in its folder dir: a JSON line per push.
+func AuditPath(dir string) string { return filepath.Join(dir, AuditFile) }
+
 // Config is what the gate reads from ConfigFile: no secret, only file names.
 type Config struct {
 	Identity string   `json:"identity"`

@@ -26,6 +26,9 @@ type configRoute struct {
 	Credential string `json:"credential,omitempty"` // the header it injects and where from, not the value
 }
 
+// ConfigPath is the configuration the agent may read, in the supervise folder dir.
+func ConfigPath(dir string) string { return filepath.Join(dir, ConfigFile) }
+
 // Prepare writes the supervise folder: the configuration the agent may read,
 // and an empty requests folder. Requests of an earlier run stay: a pending
 // request survives a restart.

@@ -26,7 +26,6 @@ const Service = "supervise"
 const (
 	RequestsDir   = "requests" // one JSON file per request
 	ConfigFile    = "current-config.json"
-	ApprovalsFile = "approvals.jsonl" // every decision, appended, in the bottle's own folder
 	ReadyFile     = "ready"
 	Addr          = "127.0.0.1:7100"
 	URL           = "http://" + Addr + "/mcp"

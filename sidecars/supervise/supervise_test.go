@@ -15,7 +15,7 @@ import (
 
 func TestStoreDecideAndLog(t *testing.T) {
 	dir := t.TempDir()
-	s := Store{Dir: filepath.Join(dir, Service), Log: filepath.Join(dir, ApprovalsFile)}
+	s := Store{Dir: filepath.Join(dir, Service), Log: filepath.Join(dir, "approvals.jsonl")}
 	r := &Request{ID: NewID(), Kind: KindEgress, Host: "registry.npmjs.org", Ports: []int{443}, Reason: "npm install", Status: StatusPending, CreatedAt: time.Now()}
 	if err := s.Put(r); err != nil {
 		t.Fatal(err)

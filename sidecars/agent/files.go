@@ -1,0 +1,49 @@
+package agent
+
+import "path/filepath"
+
+// The agent's state folder (state.Bottle.AgentDir): what lives in it, named
+// here only.
+const (
+	homeDir           = "home"      // the agent's $HOME
+	copyDir           = "workspace" // copy mode: the bottle's copy of the working directory
+	promptFile        = "prompt.md" // the prompt, mounted read-only
+	caFile            = "ca.pem"    // the bottle's CA, which egress writes
+	caBundleFile      = "ca-bundle.pem"
+	builtinBuildDir   = "build"         // an embedded Containerfile, and its context
+	workdirBuildDir   = "workdir-build" // a working directory's Containerfile and context, copied
+	capabilityFile    = "Containerfile" // an approved capability request's Containerfile
+	capabilityContext = "capability-context"
+)
+
+// HomeDir is the agent's home in its state folder dir.
+func HomeDir(dir string) string { return filepath.Join(dir, homeDir) }
+
+// CopiedWorkspace is a copy-mode bottle's copy of the working directory.
+func CopiedWorkspace(dir string) string { return filepath.Join(dir, copyDir) }
+
+// CAFiles are where the bottle's CA certificate alone, and the host's roots
+// with it, are kept for the agent to trust.
+func CAFiles(dir string) (ca, bundle string) {
+	return filepath.Join(dir, caFile), filepath.Join(dir, caBundleFile)
+}
+
+// BuiltinBuildDir holds an embedded Containerfile written out to build.
+func BuiltinBuildDir(dir string) string { return filepath.Join(dir, builtinBuildDir) }
+
+// WorkdirBuildDir holds the copy of a working directory's Containerfile and context.
+func WorkdirBuildDir(dir string) string { return filepath.Join(dir, workdirBuildDir) }
+
+// CapabilityFile is the Containerfile an approved capability request wrote;
+// CapabilityContext the empty context it builds in when the profile has none.
+func CapabilityFile(dir string) string    { return filepath.Join(dir, capabilityFile) }
+func CapabilityContext(dir string) string { return filepath.Join(dir, capabilityContext) }
+
+// AgentGitDir is the agent's own git folder: of a bind workspace, its git
+// folder in the state; of a copied one, the copy's .git.
+func AgentGitDir(dir string, copied bool) string {
+	if copied {
+		return filepath.Join(CopiedWorkspace(dir), ".git")
+	}
+	return filepath.Join(dir, GitDir)
+}
