@@ -24,12 +24,12 @@ const Service = "supervise"
 
 // Paths.
 const (
-	RequestsDir   = "requests" // one JSON file per request
-	ConfigFile    = "current-config.json"
-	ReadyFile     = "ready"
-	Addr          = "127.0.0.1:7100"
-	URL           = "http://" + Addr + "/mcp"
-	ContainerDir  = "/run/bottle/supervise"
+	RequestsDir  = "requests" // one JSON file per request
+	ConfigFile   = "current-config.json"
+	ReadyFile    = "ready"
+	Addr         = "127.0.0.1:7100"
+	URL          = "http://" + Addr + "/mcp"
+	ContainerDir = "/run/bottle/supervise"
 )
 
 // Kinds of request.
