@@ -20,7 +20,7 @@ mkdir -p "$run/bin"
 CGO_ENABLED=0 go test -c -tags "$tags" -o "$run/bin/e2e.test" ./cmd/bottle
 cp bin/bottle "$run/bin/bottle"
 CGO_ENABLED=0 go build -o "$run/bin/probe" ./cmd/bottle/testdata/probe
-rm -rf "$run/benign" && cp -r sidecars/egress/dlp/testdata/benign "$run/benign"
+rm -rf "$run/benign" && cp -r internal/dlp/testdata/benign "$run/benign"
 chmod -R a+rX "$run/benign"
 # The real Claude Code, from the npm registry: its native binary needs only glibc.
 if ! [ -x "$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude" ]; then

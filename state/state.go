@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -213,7 +214,7 @@ func (b *Bottle) WriteMetadata(m Metadata) error {
 	if err != nil {
 		return fmt.Errorf("encode metadata for %s: %w", b.ID, err)
 	}
-	return WriteFileAtomic(filepath.Join(b.Dir, MetadataFile), append(data, '\n'), 0o600)
+	return files.WriteAtomic(filepath.Join(b.Dir, MetadataFile), append(data, '\n'), 0o600)
 }
 
 // Metadata reads metadata.json.
@@ -231,7 +232,7 @@ func (b *Bottle) Metadata() (Metadata, error) {
 
 // WriteRecord stores one of the bottle's own records (WorkspaceFile, ...) atomically.
 func (b *Bottle) WriteRecord(name string, data []byte) error {
-	return WriteFileAtomic(filepath.Join(b.Dir, name), data, 0o600)
+	return files.WriteAtomic(filepath.Join(b.Dir, name), data, 0o600)
 }
 
 // Record reads one of the bottle's own records; a missing one is fs.ErrNotExist.
@@ -245,7 +246,7 @@ func (b *Bottle) Record(name string) ([]byte, error) {
 
 // Preserve marks the bottle to be kept at session end.
 func (b *Bottle) Preserve(reason string) error {
-	return WriteFileAtomic(filepath.Join(b.Dir, PreserveFile), []byte(reason+"\n"), 0o600)
+	return files.WriteAtomic(filepath.Join(b.Dir, PreserveFile), []byte(reason+"\n"), 0o600)
 }
 
 // PreserveReason is why the bottle is kept, or "" if it is not.
@@ -267,40 +268,6 @@ func (b *Bottle) Preserved() bool {
 func (b *Bottle) Remove() error {
 	if err := os.RemoveAll(b.Dir); err != nil {
 		return fmt.Errorf("remove state of %s: %w", b.ID, err)
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place, so readers see the old file or the new one, never half.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable; best effort on filesystems that refuse
-		d.Close()
 	}
 	return nil
 }

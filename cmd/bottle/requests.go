@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"os/user"
 	"strings"
@@ -226,7 +227,7 @@ func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (st
 				return "", err
 			}
 		case supervise.KindCapability:
-			if err := state.WriteFileAtomic(agent.CapabilityFile(b.AgentDir()), []byte(r.Containerfile), 0o644); err != nil {
+			if err := files.WriteAtomic(agent.CapabilityFile(b.AgentDir()), []byte(r.Containerfile), 0o644); err != nil {
 				return "", err
 			}
 			if err := b.Preserve("capability " + reqID + " approved"); err != nil {

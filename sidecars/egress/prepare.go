@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
-	"github.com/bottle-sandbox/bottle/state"
 )
 
 // Service is the egress sidecar's name and state subfolder; GatewayService the gateway's.
@@ -84,10 +84,10 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 	if err != nil {
 		return nil, err
 	}
-	if err := state.WriteFileAtomic(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
+	if err := files.WriteAtomic(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := state.WriteFileAtomic(filepath.Join(dir, CAFile), certPEM, 0o644); err != nil {
+	if err := files.WriteAtomic(filepath.Join(dir, CAFile), certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	bundle := append([]byte{}, certPEM...)
@@ -98,10 +98,10 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 		}
 	}
 	caFile, bundleFile := agent.CAFiles(agentDir)
-	if err := state.WriteFileAtomic(caFile, certPEM, 0o644); err != nil {
+	if err := files.WriteAtomic(caFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	if err := state.WriteFileAtomic(bundleFile, bundle, 0o644); err != nil {
+	if err := files.WriteAtomic(bundleFile, bundle, 0o644); err != nil {
 		return nil, err
 	}
 	for _, v := range secrets {
@@ -122,7 +122,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 				return p, fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
 			}
 			out.UpstreamCA = fmt.Sprintf("%s-ca-%d.pem", prefix, i)
-			if err := state.WriteFileAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
+			if err := files.WriteAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
 				return p, err
 			}
 		}
@@ -230,5 +230,5 @@ func writeJSON(path string, v any, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return state.WriteFileAtomic(path, append(data, '\n'), perm)
+	return files.WriteAtomic(path, append(data, '\n'), perm)
 }

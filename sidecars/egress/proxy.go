@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -20,7 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
+	"github.com/bottle-sandbox/bottle/internal/gateway"
 	"github.com/elazarl/goproxy"
 )
 
@@ -304,39 +304,8 @@ func (p *Proxy) transport(route *Route) *http.Transport {
 
 // dialGateway opens a connection to addr through the gateway's socket.
 func (p *Proxy) dialGateway(ctx context.Context, addr string) (net.Conn, error) {
-	return DialGateway(ctx, filepath.Join(p.dir, SocketDir, SocketName), addr)
+	return gateway.Dial(ctx, filepath.Join(p.dir, SocketDir, SocketName), addr)
 }
-
-// DialGateway asks the gateway at sock for a connection to addr.
-func DialGateway(ctx context.Context, sock, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "unix", sock)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", addr, addr)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		c.Close()
-		return nil, fmt.Errorf("gateway refused %s: %s", addr, strings.TrimSpace(string(msg)))
-	}
-	if br.Buffered() > 0 {
-		return &bufferedConn{Conn: c, r: br}, nil
-	}
-	return c, nil
-}
-
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func splitHostPort(hostport string, def int) (string, int) {
 	h, p, err := net.SplitHostPort(hostport)

@@ -8,11 +8,11 @@ package gitgate
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/spec"
-	"github.com/bottle-sandbox/bottle/state"
 )
 
 // Service is the gate's name and state subfolder.
@@ -93,7 +93,7 @@ func writeConfig(dir string, c *Config) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
+	return files.WriteAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
 }
 
 // Input is what the gate's container is planned from.

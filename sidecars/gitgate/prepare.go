@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"maps"
 	"net"
 	"net/url"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
-	"github.com/bottle-sandbox/bottle/state"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
@@ -147,7 +147,7 @@ func (p *Plan) Write(dir string, injected []string) error {
 	}
 	os.Remove(filepath.Join(dir, ReadyFile))
 	for name, data := range p.secrets {
-		if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, name), data, 0o600); err != nil {
+		if err := files.WriteAtomic(filepath.Join(dir, SecretDir, name), data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -160,7 +160,7 @@ func (p *Plan) Write(dir string, injected []string) error {
 	if err != nil {
 		return err
 	}
-	if err := state.WriteFileAtomic(filepath.Join(dir, SecretDir, injectedFile), data, 0o600); err != nil {
+	if err := files.WriteAtomic(filepath.Join(dir, SecretDir, injectedFile), data, 0o600); err != nil {
 		return err
 	}
 	for _, r := range p.Config.Remotes {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/diff"
 	"github.com/go-git/go-git/v5/plumbing/object"

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"

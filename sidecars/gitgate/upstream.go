@@ -1,12 +1,12 @@
 package gitgate
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/gateway"
 	"net"
 	"net/http"
 	"net/url"
@@ -43,45 +43,8 @@ func newUpstream(dir, sock string) *upstream { return &upstream{dir: dir, sock: 
 // dial opens a connection to addr through the gateway (HTTP CONNECT over its
 // unix socket); the gateway checks addr against the bottle's policy again.
 func (u *upstream) dial(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	c, err := d.DialContext(ctx, "unix", u.sock)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", addr, addr)
-	br := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := make([]byte, 512)
-		n, _ := resp.Body.Read(msg)
-		c.Close()
-		return nil, fmt.Errorf("gateway refused %s: %s", addr, strings.TrimSpace(string(msg[:n])))
-	}
-	c.SetReadDeadline(time.Time{})
-	return &bufferedConn{Conn: c, r: br, remote: destAddr(addr)}, nil
+	return gateway.Dial(ctx, u.sock, addr)
 }
-
-// bufferedConn is a tunnel through the gateway: its remote address is the
-// destination (SSH checks host keys against it), not the gateway's socket.
-type bufferedConn struct {
-	net.Conn
-	r      *bufio.Reader
-	remote net.Addr
-}
-
-func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *bufferedConn) RemoteAddr() net.Addr       { return b.remote }
-
-// destAddr is host:port as a net.Addr.
-type destAddr string
-
-func (d destAddr) Network() string { return "tcp" }
-func (d destAddr) String() string  { return string(d) }
 
 type gatewayDialer struct{ u *upstream }
 

@@ -3,12 +3,12 @@ package supervise
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/spec"
-	"github.com/bottle-sandbox/bottle/state"
 )
 
 // currentConfig is what current_config shows the agent: never a secret.
@@ -49,7 +49,7 @@ func Prepare(dir string, a *config.Agent, imageRef string, containerfile []byte)
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
+	return files.WriteAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
 }
 
 // Flag is the sidecar command's flag that names the supervise folder to serve.

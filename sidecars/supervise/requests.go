@@ -10,13 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/bottle-sandbox/bottle/state"
 )
 
 // Service is the sidecar's name and state subfolder.
@@ -180,7 +179,7 @@ func (s Store) Put(r *Request) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(s.path(r.ID), append(data, '\n'), 0o600)
+	return files.WriteAtomic(s.path(r.ID), append(data, '\n'), 0o600)
 }
 
 // ErrNoRequest is returned for an unknown request id.

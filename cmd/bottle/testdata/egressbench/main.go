@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
-	"github.com/bottle-sandbox/bottle/sidecars/egress/dlp"
 )
 
 const (
