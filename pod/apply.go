@@ -193,8 +193,8 @@ func keepIDLock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// ReadyTimeout bounds the wait for a sidecar to serve.
-var ReadyTimeout = 20 * time.Second
+// readyTimeout bounds the wait for a sidecar to serve.
+const readyTimeout = 20 * time.Second
 
 // StartSidecars starts every container but the main one and waits for each
 // to be ready. Containers beside the pod start alongside; those in the pod
@@ -240,7 +240,7 @@ func (c *Conn) StartSidecars(ctx context.Context, p *spec.Plan) error {
 // waitReady polls for one of a sidecar's ready files, and reports the
 // sidecar's own last words if it exits or never gets there.
 func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) error {
-	deadline := time.Now().Add(ReadyTimeout)
+	deadline := time.Now().Add(readyTimeout)
 	for {
 		if _, err := os.Stat(file); err == nil {
 			return nil

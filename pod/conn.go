@@ -23,8 +23,8 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/system"
 )
 
-// CallTimeout bounds every API call that is not a stream.
-var CallTimeout = 60 * time.Second
+// callTimeout bounds every API call that is not a stream.
+const callTimeout = 60 * time.Second
 
 // Conn is a connection to a Podman API service.
 type Conn struct {
@@ -283,7 +283,7 @@ func (c *Conn) Private() bool { return c.svc != nil }
 // call returns a context for one API call: the caller's cancellation, a
 // deadline, and the bindings' connection.
 func (c *Conn) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	return c.stream(ctx), cancel
 }
 
@@ -311,7 +311,7 @@ func (v valuesCtx) Value(key any) any {
 func (c *Conn) errorf(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: podman at %s did not answer within %s", msg, c.URI, CallTimeout)
+		return fmt.Errorf("%s: podman at %s did not answer within %s", msg, c.URI, callTimeout)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }

@@ -69,9 +69,6 @@ func NewServer(dir string) (*Server, error) {
 	}
 	s.injected = dlp.New(values)
 	s.upstream = newUpstream(dir, filepath.Join(GatewayDir, gatewaySock))
-	if err := s.upstream.installHTTP(c.Remotes); err != nil {
-		return nil, fmt.Errorf("git gate: %w", err)
-	}
 	return s, nil
 }
 

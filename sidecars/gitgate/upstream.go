@@ -2,8 +2,6 @@ package gitgate
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/bottle-sandbox/bottle/internal/gateway"
@@ -35,74 +33,64 @@ const gatewayScheme = "bottle-gateway"
 type upstream struct {
 	dir  string // the gate's folder, for its secrets
 	sock string // the gateway's socket
-	once sync.Once
 }
 
-func newUpstream(dir, sock string) *upstream { return &upstream{dir: dir, sock: sock} }
-
-// dial opens a connection to addr through the gateway (HTTP CONNECT over its
-// unix socket); the gateway checks addr against the bottle's policy again.
-func (u *upstream) dial(ctx context.Context, addr string) (net.Conn, error) {
-	return gateway.Dial(ctx, u.sock, addr)
+func newUpstream(dir, sock string) *upstream {
+	installTransports()
+	return &upstream{dir: dir, sock: sock}
 }
 
-type gatewayDialer struct{ u *upstream }
+// go-git has one transport registry per process. The transports installed
+// here hold nothing of a gate's: the gateway's socket comes with each call
+// (in its context for HTTP, in the proxy URL for SSH), a remote's CA in its
+// options, so gates in one process never see each other's.
+var installOnce sync.Once
 
-func (g gatewayDialer) Dial(network, addr string) (net.Conn, error) {
-	return g.u.dial(context.Background(), addr)
-}
+type sockKey struct{}
 
-func (g gatewayDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	return g.u.dial(ctx, addr)
-}
-
-// install routes go-git's HTTP(S) and SSH transports through the gateway.
-func (u *upstream) install() {
-	u.once.Do(func() {
-		proxy.RegisterDialerType(gatewayScheme, func(*url.URL, proxy.Dialer) (proxy.Dialer, error) {
-			return gatewayDialer{u}, nil
+func installTransports() {
+	installOnce.Do(func() {
+		proxy.RegisterDialerType(gatewayScheme, func(u *url.URL, _ proxy.Dialer) (proxy.Dialer, error) {
+			return gatewayDialer(u.Query().Get("sock")), nil
 		})
+		hc := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				sock, _ := ctx.Value(sockKey{}).(string)
+				if sock == "" {
+					return nil, errors.New("no egress gateway to reach the upstream through")
+				}
+				return gateway.Dial(ctx, sock, addr)
+			},
+		}}
+		client.InstallProtocol("https", githttp.NewClient(hc))
+		client.InstallProtocol("http", githttp.NewClient(hc))
 	})
 }
 
-// installHTTP routes go-git's HTTP(S) transport through the gateway, trusting
-// the system's roots plus every remote's own CA (go-git has one HTTP client
-// per process).
-func (u *upstream) installHTTP(remotes []Remote) error {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	for _, rm := range remotes {
-		if rm.CA == "" {
-			continue
-		}
-		pem, err := os.ReadFile(filepath.Join(u.dir, SecretDir, rm.CA))
-		if err != nil {
-			return fmt.Errorf("remote %s: ca: %w", rm.Name, err)
-		}
-		pool.AppendCertsFromPEM(pem)
-	}
-	hc := &http.Client{
-		Timeout: 10 * time.Minute,
-		Transport: &http.Transport{
-			DialContext:     func(ctx context.Context, _, addr string) (net.Conn, error) { return u.dial(ctx, addr) },
-			TLSClientConfig: &tls.Config{RootCAs: pool},
-		},
-	}
-	client.InstallProtocol("https", githttp.NewClient(hc))
-	client.InstallProtocol("http", githttp.NewClient(hc))
-	return nil
+// gatewayDialer dials through the gateway listening on its socket.
+type gatewayDialer string
+
+func (g gatewayDialer) Dial(network, addr string) (net.Conn, error) {
+	return gateway.Dial(context.Background(), string(g), addr)
+}
+
+func (g gatewayDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return gateway.Dial(ctx, string(g), addr)
+}
+
+// call is ctx carrying the gateway's socket, for the HTTP transport.
+func (u *upstream) call(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sockKey{}, u.sock)
 }
 
 // session is what a fetch or push needs: auth, proxy options and a transport.
 type session struct {
 	auth  transport.AuthMethod
 	proxy transport.ProxyOptions
+	ca    []byte // an HTTPS upstream's own CA, beside the system's roots
 }
 
 func (u *upstream) session(rm *remote) (*session, error) {
-	u.install()
 	s := &session{}
 	secret := func(f string) string { return filepath.Join(u.dir, SecretDir, f) }
 	ep, err := transport.NewEndpoint(rm.Upstream)
@@ -129,7 +117,7 @@ func (u *upstream) session(rm *remote) (*session, error) {
 			return nil, fmt.Errorf("known_hosts: %w", err)
 		}
 		s.auth = keys
-		s.proxy = transport.ProxyOptions{URL: gatewayScheme + "://gateway"}
+		s.proxy = transport.ProxyOptions{URL: gatewayScheme + "://gateway?sock=" + url.QueryEscape(u.sock)}
 	case "http", "https":
 		if rm.Token != "" {
 			tok, err := os.ReadFile(secret(rm.Token))
@@ -137,6 +125,11 @@ func (u *upstream) session(rm *remote) (*session, error) {
 				return nil, err
 			}
 			s.auth = &githttp.BasicAuth{Username: rm.Username, Password: strings.TrimSpace(string(tok))}
+		}
+		if rm.CA != "" {
+			if s.ca, err = os.ReadFile(secret(rm.CA)); err != nil {
+				return nil, fmt.Errorf("remote %s: ca: %w", rm.Name, err)
+			}
 		}
 	default:
 		return nil, fmt.Errorf("cannot reach %s upstreams", ep.Protocol)
@@ -156,7 +149,8 @@ func (u *upstream) fetch(ctx context.Context, rm *remote) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	r := git.NewRemote(rm.repo.Storer, &gitconfig.RemoteConfig{Name: "upstream", URLs: []string{rm.Upstream}})
-	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: s.auth, ProxyOptions: s.proxy})
+	ctx = u.call(ctx)
+	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: s.auth, ProxyOptions: s.proxy, CABundle: s.ca})
 	if err != nil {
 		return err
 	}
@@ -165,6 +159,7 @@ func (u *upstream) fetch(ctx context.Context, rm *remote) error {
 		RefSpecs:     []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
 		Auth:         s.auth,
 		ProxyOptions: s.proxy,
+		CABundle:     s.ca,
 		Tags:         git.NoTags,
 		Prune:        true,
 	})
@@ -186,7 +181,7 @@ func (u *upstream) push(ctx context.Context, rm *remote, c *packp.Command) error
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(u.call(ctx), 10*time.Minute)
 	defer cancel()
 	tmp := plumbing.ReferenceName("refs/bottle/outgoing/" + strings.TrimPrefix(c.Name.String(), "refs/"))
 	if err := rm.repo.Storer.SetReference(plumbing.NewHashReference(tmp, c.New)); err != nil {
@@ -199,6 +194,7 @@ func (u *upstream) push(ctx context.Context, rm *remote, c *packp.Command) error
 		RefSpecs:     []gitconfig.RefSpec{gitconfig.RefSpec(tmp.String() + ":" + c.Name.String())},
 		Auth:         s.auth,
 		ProxyOptions: s.proxy,
+		CABundle:     s.ca,
 		// The upstream must still be where the agent saw it: never overwrite
 		// what someone else pushed meanwhile.
 		RequireRemoteRefs: requireRemote(c),
