@@ -337,7 +337,7 @@ func (c *Conn) StopPod(ctx context.Context, name string) error {
 	defer cancel()
 	if _, err := pods.Stop(cctx, name, nil); err != nil {
 		if isNotFound(err) {
-			return &NotFoundError{Name: name}
+			return &spec.NotFoundError{Name: name}
 		}
 		return c.errorf(err, "stop pod %s", name)
 	}
@@ -354,11 +354,6 @@ func (c *Conn) PodExists(ctx context.Context, name string) (bool, error) {
 	}
 	return ok, nil
 }
-
-// NotFoundError is returned for a pod or container that does not exist.
-type NotFoundError struct{ Name string }
-
-func (e *NotFoundError) Error() string { return fmt.Sprintf("%s does not exist", e.Name) }
 
 func isNotFound(err error) bool {
 	var ec interface{ Code() int }

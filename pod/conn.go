@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/spec"
 	"log/slog"
 	"net"
 	"net/http"
@@ -275,6 +276,14 @@ func (c *Conn) Close() {
 		c.svc = nil
 	}
 }
+
+// Info describes the engine, for the preflight and the plan.
+func (c *Conn) Info() spec.EngineInfo {
+	return spec.EngineInfo{Name: "podman", Version: c.Version, Rootless: c.Rootless, UID: c.UID, GID: c.GID, Ephemeral: c.Private()}
+}
+
+// CheckRuntime says whether Podman knows the OCI runtime name (runsc).
+func (c *Conn) CheckRuntime(name string) error { return CheckRuntime(name) }
 
 // Private reports whether this Conn runs its own service, which ends with the
 // command: a detached bottle needs a service that outlives it.

@@ -2,18 +2,11 @@ package pod
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"github.com/bottle-sandbox/bottle/spec"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/containers/buildah/define"
-	"github.com/containers/image/v5/docker/reference"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 )
@@ -124,85 +117,4 @@ func (c *Conn) build(ctx context.Context, img spec.Image, progress io.Writer) er
 		return c.errorf(err, "build %s from %s", img.Ref, img.Containerfile)
 	}
 	return nil
-}
-
-// BuildRef names the image built from a Containerfile and its context by a
-// hash of both, so an unchanged profile is never rebuilt.
-func BuildRef(name, containerfile, contextDir string) (string, error) {
-	h := sha256.New()
-	cf, err := os.ReadFile(containerfile)
-	if err != nil {
-		return "", fmt.Errorf("read Containerfile: %w", err)
-	}
-	fmt.Fprintf(h, "containerfile %d\n", len(cf))
-	h.Write(cf)
-	var files []string
-	err = filepath.WalkDir(contextDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		files = append(files, p)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("hash build context %s: %w", contextDir, err)
-	}
-	sort.Strings(files)
-	for _, p := range files {
-		if err := hashEntry(h, contextDir, p); err != nil {
-			return "", fmt.Errorf("hash build context %s: %w", contextDir, err)
-		}
-	}
-	repo := "localhost/bottle-" + sanitize(name)
-	if _, err := reference.ParseNormalizedNamed(repo); err != nil {
-		return "", fmt.Errorf("image name for profile %q: %w", name, err)
-	}
-	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-func hashEntry(h io.Writer, root, p string) error {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return err
-	}
-	rel, _ := filepath.Rel(root, p)
-	fmt.Fprintf(h, "%s %o\n", rel, fi.Mode())
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		target, err := os.Readlink(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "-> %s\n", target)
-	case fi.Mode().IsRegular():
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		fmt.Fprintf(h, "%d\n", fi.Size())
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// sanitize makes a profile name usable as an image repository name.
-func sanitize(s string) string {
-	b := []byte{}
-	for _, r := range []byte(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b = append(b, r)
-		case r >= 'A' && r <= 'Z':
-			b = append(b, r+'a'-'A')
-		default:
-			b = append(b, '-')
-		}
-	}
-	return string(b)
 }

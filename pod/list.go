@@ -4,35 +4,22 @@ import (
 	"context"
 	"github.com/bottle-sandbox/bottle/spec"
 	"os"
-	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/pods"
 	"golang.org/x/term"
 )
 
-// PodInfo is what `bottle ls` needs of one pod.
-type PodInfo struct {
-	Name     string
-	Identity string
-	Agent    string
-	Status   string
-	Created  time.Time
-	// Containers are the states of the pod's containers ("running",
-	// "exited", ...), by name.
-	Containers map[string]string
-}
-
 // List returns the pods of one state root, found by label.
-func (c *Conn) List(ctx context.Context, root string) ([]PodInfo, error) {
+func (c *Conn) List(ctx context.Context, root string) ([]spec.PodInfo, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	reps, err := pods.List(cctx, new(pods.ListOptions).WithFilters(map[string][]string{"label": {spec.LabelRoot + "=" + root}}))
 	if err != nil {
 		return nil, c.errorf(err, "list pods")
 	}
-	out := make([]PodInfo, 0, len(reps))
+	out := make([]spec.PodInfo, 0, len(reps))
 	for _, r := range reps {
-		info := PodInfo{Name: r.Name, Identity: r.Labels[spec.LabelIdentity], Agent: r.Labels[spec.LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
+		info := spec.PodInfo{Name: r.Name, Identity: r.Labels[spec.LabelIdentity], Agent: r.Labels[spec.LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
 		for _, ct := range r.Containers {
 			info.Containers[ct.Names] = ct.Status
 		}

@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"fmt"
+	"github.com/bottle-sandbox/bottle/spec"
 	"io"
 	"strings"
 	"time"
@@ -149,7 +150,7 @@ func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stder
 		case err := <-done:
 			if err != nil && ctx.Err() == nil {
 				if isNotFound(err) {
-					return &NotFoundError{Name: name}
+					return &spec.NotFoundError{Name: name}
 				}
 				return c.errorf(err, "logs of %s", name)
 			}

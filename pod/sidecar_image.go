@@ -10,79 +10,21 @@ import (
 	"github.com/bottle-sandbox/bottle/spec"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings/images"
 )
 
-// SidecarRepo is the repository of the sidecar image; its tag is a hash of
-// the bottle binary, so an upgraded bottle builds it once and an unchanged one never.
-const SidecarRepo = "localhost/bottle-sidecar"
-
 // caBundles are where hosts keep their CA roots, copied into the image so
 // the sidecars can verify upstreams.
 var caBundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}
-
-// SidecarRef returns the sidecar image's reference for the binary at exe.
-// Hashing the binary takes tens of milliseconds, so the answer is kept in
-// the user's cache, keyed by the file's identity, size and time.
-func SidecarRef(exe string) (string, error) {
-	fi, err := os.Stat(exe)
-	if err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
-	}
-	key := fmt.Sprintf("%s %d %d %d", exe, fi.Size(), fi.ModTime().UnixNano(), inode(fi))
-	cache := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		cache = filepath.Join(dir, "bottle", "sidecar-ref")
-		if b, err := os.ReadFile(cache); err == nil {
-			if k, ref, ok := strings.Cut(strings.TrimSpace(string(b)), "\n"); ok && k == key {
-				return ref, nil
-			}
-		}
-	}
-	ref, err := hashRef(exe)
-	if err != nil {
-		return "", err
-	}
-	if cache != "" && os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
-		tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
-		if os.WriteFile(tmp, []byte(key+"\n"+ref+"\n"), 0o600) == nil {
-			os.Rename(tmp, cache) // best effort: a miss only costs the hash
-		}
-	}
-	return ref, nil
-}
-
-func inode(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
-}
-
-func hashRef(exe string) (string, error) {
-	f, err := os.Open(exe)
-	if err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
-	}
-	return SidecarRepo + ":" + hex.EncodeToString(h.Sum(nil))[:16], nil
-}
 
 // EnsureSidecarImage makes the sidecar image from the bottle binary at exe
 // (static, so it needs no base image) and the host's CA roots, and loads it
 // through the API, unless it is there already. No registry, no Containerfile.
 func (c *Conn) EnsureSidecarImage(ctx context.Context, exe string) (string, error) {
-	ref, err := SidecarRef(exe)
+	ref, err := spec.SidecarRef(exe)
 	if err != nil {
 		return "", err
 	}

@@ -22,16 +22,16 @@ import (
 type Input struct {
 	Identity string
 	Agent    *config.Agent
-	ImageRef string // the agent's image: the profile's, or the tag of its build
-	// IsolatedBuild builds the agent's Containerfile with no network and
-	// local images only: it is not the user's own.
-	IsolatedBuild bool
-	Workdir       string
-	StateRoot     string // the folder holding every bottle's state
-	Host          agent.Host
-	Args          []string // agent arguments given after --, replacing the profile's
-	Resume        bool     // a kept bottle carrying on
-	Version       string
+	// Image is where the agent's image comes from: the profile's reference,
+	// or a Containerfile and the tag of its build (isolated when it is not
+	// the user's own).
+	Image     spec.Image
+	Workdir   string
+	StateRoot string // the folder holding every bottle's state
+	Host      agent.Host
+	Args      []string // agent arguments given after --, replacing the profile's
+	Resume    bool     // a kept bottle carrying on
+	Version   string
 	// SidecarImage is the image the sidecars run: the bottle binary itself.
 	SidecarImage string
 	// Workspace is the working directory as found at the bottle's first start.
@@ -69,19 +69,18 @@ func (in Input) Bottle() *state.Bottle { return state.Root{Dir: in.StateRoot}.Bo
 func AgentInput(in Input) agent.Input {
 	dir := in.Bottle().AgentDir()
 	return agent.Input{
-		Agent:         in.Agent,
-		ImageRef:      in.ImageRef,
-		IsolatedBuild: in.IsolatedBuild,
-		Workdir:       in.Workdir,
-		StateDir:      dir,
-		Host:          in.Host,
-		Args:          in.Args,
-		Resume:        in.Resume,
-		SuperviseURL:  supervise.URL,
-		Labels:        labels(in, agent.Service),
-		ExtraEnv:      agentEnv(in),
-		ExtraMounts:   egress.AgentMounts(dir),
-		Workspace:     in.Workspace,
+		Agent:        in.Agent,
+		Image:        in.Image,
+		Workdir:      in.Workdir,
+		StateDir:     dir,
+		Host:         in.Host,
+		Args:         in.Args,
+		Resume:       in.Resume,
+		SuperviseURL: supervise.URL,
+		Labels:       labels(in, agent.Service),
+		ExtraEnv:     agentEnv(in),
+		ExtraMounts:  egress.AgentMounts(dir),
+		Workspace:    in.Workspace,
 	}
 }
 

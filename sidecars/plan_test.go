@@ -10,6 +10,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -38,14 +39,14 @@ func TestBuildGolden(t *testing.T) {
 		{"runsc-prompt", Input{Agent: profile(func(a *config.Agent) { a.Runtime = config.RuntimeRunsc; a.Prompt = "do it" }), Host: rootless}},
 		{"containerfile", Input{Agent: profile(func(a *config.Agent) {
 			a.Image, a.Containerfile, a.Context = "", "/src/Containerfile", "/src"
-		}), ImageRef: "localhost/bottle-shell:0123456789abcdef", Host: rootless}},
+		}), Image: spec.Image{Ref: "localhost/bottle-shell:0123456789abcdef", Containerfile: "/src/Containerfile", Context: "/src"}, Host: rootless}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
 			in.Identity, in.Workdir, in.StateRoot, in.Version, in.SidecarImage = "shell-abcde", "/home/u/project", "/state", "test", "localhost/bottle-sidecar:0123456789abcdef"
-			if in.ImageRef == "" {
-				in.ImageRef = in.Agent.Image
+			if in.Image.Ref == "" {
+				in.Image.Ref = in.Agent.Image
 			}
 			p, err := Build(in)
 			if err != nil {
@@ -79,7 +80,7 @@ func TestBuildGolden(t *testing.T) {
 }
 
 func TestRootfulBindOfRootOwnedDirIsRefused(t *testing.T) {
-	in := Input{Identity: "shell-abcde", Agent: profile(nil), ImageRef: "x", Workdir: "/root/project", StateRoot: "/state", Host: agent.Host{}}
+	in := Input{Identity: "shell-abcde", Agent: profile(nil), Image: spec.Image{Ref: "x"}, Workdir: "/root/project", StateRoot: "/state", Host: agent.Host{}}
 	_, err := Build(in)
 	if err == nil || !strings.Contains(err.Error(), "/root/project") || !strings.Contains(err.Error(), `workspace = "copy"`) {
 		t.Fatalf("Build = %v, want an error naming the folder and the fix", err)

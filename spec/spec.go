@@ -4,6 +4,11 @@
 // for Podman) applies it.
 package spec
 
+import (
+	"fmt"
+	"time"
+)
+
 // SidecarBinary is where the bottle binary sits in the sidecar image.
 const SidecarBinary = "/bottle"
 
@@ -110,3 +115,32 @@ func (p *Plan) Main() *Container {
 	}
 	return nil
 }
+
+// EngineInfo is what an engine says of itself, for the preflight and the plan.
+type EngineInfo struct {
+	Name     string // "podman"
+	Version  string // the server's version
+	Rootless bool
+	// UID and GID are the caller's own, which a rootless engine maps into the pod.
+	UID, GID int
+	// Ephemeral: the engine lives only as long as this command (a private
+	// Podman service started for it), so no bottle can outlive it.
+	Ephemeral bool
+}
+
+// PodInfo is what an engine reports of one bottle's pod.
+type PodInfo struct {
+	Name     string
+	Identity string
+	Agent    string
+	Status   string
+	Created  time.Time
+	// Containers are the states of the pod's containers ("running",
+	// "exited", ...), by name.
+	Containers map[string]string
+}
+
+// NotFoundError is returned for a pod or container that does not exist.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s does not exist", e.Name) }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,11 +18,6 @@ const (
 	exitFailure     = 125 // bottle itself failed, as podman run does
 	exitInterrupted = 130
 )
-
-// exitCode carries an exit code up to run without printing anything more.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 // globals are the options every command shares.
 type globals struct {
@@ -81,13 +77,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 	}
 	err := app.RunContext(ctx, args)
-	var code exitCode
+	var code lifecycle.ExitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &code):
 		return int(code)
-	case errors.Is(err, errDeclined):
+	case errors.Is(err, lifecycle.ErrDeclined):
 		fmt.Fprintln(stderr, "bottle: not started")
 		return 1
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
@@ -26,21 +26,16 @@ func newDashboardCommand(g *globals) *cli.Command {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
 			}
-			return runDashboard(c.Context, g)
+			return withEnv(c.Context, g, func(env lifecycle.Env) error { return runDashboard(c.Context, g, env) })
 		},
 	}
 }
 
-func runDashboard(ctx context.Context, g *globals) error {
-	return withConn(ctx, func(conn *pod.Conn, root state.Root) error { return dashboardOn(ctx, g, conn, root) })
-}
-
-func dashboardOn(ctx context.Context, g *globals, conn *pod.Conn, root state.Root) error {
+func runDashboard(ctx context.Context, g *globals, env lifecycle.Env) error {
 	ti := textinput.New()
 	ti.Placeholder = "why (the agent reads this)"
 	ti.CharLimit = 200
-	m := &dashboard{ctx: ctx, conn: conn, root: root, reason: ti, resumed: map[string]bool{}, config: g.config}
-	m.refresh()
+	m := &dashboard{ctx: ctx, env: env, reason: ti, resumed: map[string]bool{}, config: g.config}
 	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(g.stdin), tea.WithOutput(g.stdout)).Run()
 	if err == tea.ErrProgramKilled && ctx.Err() != nil {
 		return nil
@@ -54,12 +49,14 @@ const (
 	paneRequests
 )
 
+// dashboard is the model. Its Update never waits on I/O: reading the
+// bottles, deciding, stopping and resuming run in commands (tea.Cmd) that
+// answer with a message.
 type dashboard struct {
-	ctx  context.Context
-	conn *pod.Conn
-	root state.Root
+	ctx context.Context
+	env lifecycle.Env
 
-	bottles  []bottleRow
+	bottles  []lifecycle.Row
 	requests []bottleRequest
 	audit    []string // the selected bottle's last egress decisions
 	pushes   []string // and its git gate's last ref decisions
@@ -72,8 +69,9 @@ type dashboard struct {
 	width   int
 	height  int
 
-	resumed map[string]bool // preserve reasons this dashboard has resumed already
-	config  string          // --config, passed on to a resume it starts
+	refreshing bool            // a refresh is under way
+	resumed    map[string]bool // preserve reasons this dashboard has resumed already
+	config     string          // --config, passed on to a resume it starts
 
 	denying bool // the reason prompt is open
 	reason  textinput.Model
@@ -90,59 +88,102 @@ type approval struct {
 	sure               bool   // the first confirmation is given; local ones need a second
 }
 
-type tick struct{}
+type (
+	tick struct{}
+	// refreshed is what a refresh read.
+	refreshed struct {
+		rows          []lifecycle.Row
+		err           error
+		requests      []bottleRequest
+		audit, pushes []string
+		auditOf       string // the bottle the audit tails are of
+	}
+	// acted is the outcome of an action, for the status line.
+	acted struct {
+		msg string
+		err error
+	}
+)
 
 func every() tea.Cmd { return tea.Tick(time.Second, func(time.Time) tea.Msg { return tick{} }) }
 
-func (m *dashboard) Init() tea.Cmd { return every() }
+func (m *dashboard) Init() tea.Cmd { return tea.Batch(m.refresh(), every()) }
 
-// refresh reads bottles from Podman and state, requests from every
-// bottle's supervise folder, and the selected bottle's audit tail.
-func (m *dashboard) refresh() {
+// refresh reads, in the background, bottles from the engine and state,
+// requests from every bottle's supervise folder, and the selected bottle's
+// audit tails.
+func (m *dashboard) refresh() tea.Cmd {
+	if m.refreshing {
+		return nil
+	}
+	m.refreshing = true
+	ctx, env, keep := m.ctx, m.env, m.bottles
+	sel := ""
+	if b := m.selectedBottle(); b != nil {
+		sel = b.Identity
+	}
+	return func() tea.Msg {
+		var r refreshed
+		rows, err := lifecycle.List(ctx, env)
+		r.rows, r.err = rows, err
+		if err != nil {
+			rows = keep // a hiccup of the engine's keeps what was shown, with the error
+		}
+		for _, b := range rows {
+			if b.State == "" {
+				continue
+			}
+			reqs, _ := (supervise.Store{Dir: b.Bottle().SuperviseDir()}).List()
+			for _, q := range reqs {
+				if q.Status == supervise.StatusPending {
+					r.requests = append(r.requests, bottleRequest{Identity: b.Identity, Request: q})
+				}
+			}
+			if b.Identity == sel || (sel == "" && r.auditOf == "") {
+				r.auditOf = b.Identity
+				r.audit = tail(egress.AuditPath(b.Bottle().EgressDir()), 6)
+				r.pushes = gitgate.AuditTail(b.Bottle().GitGateDir(), 3)
+			}
+		}
+		return r
+	}
+}
+
+// apply takes in what a refresh read; the selection stays on the same
+// bottle and request, wherever the refresh puts them.
+func (m *dashboard) apply(r refreshed) tea.Cmd {
+	m.refreshing = false
 	selBottle, selReq := "", ""
 	if b := m.selectedBottle(); b != nil {
 		selBottle = b.Identity
 	}
-	if r := m.selectedRequest(); r != nil {
-		selReq = r.Identity + " " + r.ID
+	if q := m.selectedRequest(); q != nil {
+		selReq = q.Identity + " " + q.ID
 	}
-	rows, err := listBottles(m.ctx, m.conn, m.root)
-	m.err = err
-	if err == nil {
-		m.bottles = rows // a hiccup of Podman's keeps what was shown, with the error
+	m.err = r.err
+	if r.err == nil {
+		m.bottles = r.rows
 	}
-	m.requests = m.requests[:0]
-	for _, b := range m.bottles {
-		if b.State == "" {
-			continue
-		}
-		reqs, _ := (supervise.Store{Dir: b.bottle().SuperviseDir()}).List()
-		for _, r := range reqs {
-			if r.Status == supervise.StatusPending {
-				m.requests = append(m.requests, bottleRequest{Identity: b.Identity, Request: r})
-			}
-		}
-	}
-	m.autoResume()
-	// The selection stays on the same bottle and request, wherever a
-	// refresh puts them.
-	m.bottleI = clamp(indexOf(m.bottles, func(r bottleRow) bool { return r.Identity == selBottle }, m.bottleI), len(m.bottles))
-	m.reqI = clamp(indexOf(m.requests, func(r bottleRequest) bool { return r.Identity+" "+r.ID == selReq }, m.reqI), len(m.requests))
+	m.requests = r.requests
+	m.bottleI = clamp(indexOf(m.bottles, func(b lifecycle.Row) bool { return b.Identity == selBottle }, m.bottleI), len(m.bottles))
+	m.reqI = clamp(indexOf(m.requests, func(q bottleRequest) bool { return q.Identity+" "+q.ID == selReq }, m.reqI), len(m.requests))
 	m.audit, m.pushes = nil, nil
-	if b := m.selectedBottle(); b != nil && b.State != "" {
-		m.audit = tail(egress.AuditPath(b.bottle().EgressDir()), 6)
-		m.pushes = gitgate.AuditTail(b.bottle().GitGateDir(), 3)
+	if b := m.selectedBottle(); b != nil && b.Identity == r.auditOf {
+		m.audit, m.pushes = r.audit, r.pushes
 	}
+	return m.autoResume()
 }
 
-// autoResume resumes, detached, each bottle whose profile asks for it and
-// that was torn down for an approved image change, once per change.
-func (m *dashboard) autoResume() {
+// autoResume resumes, detached and in the background, each bottle whose
+// profile asks for it and that was torn down for an approved image change,
+// once per change.
+func (m *dashboard) autoResume() tea.Cmd {
+	var cmds []tea.Cmd
 	for _, r := range m.bottles {
-		if r.Status != statusPreserved || r.State == "" {
+		if r.Status != lifecycle.StatusPreserved || r.State == "" {
 			continue
 		}
-		b := &state.Bottle{ID: r.Identity, Dir: r.State}
+		b := r.Bottle()
 		reason := b.PreserveReason()
 		if !strings.HasPrefix(reason, "capability ") || m.resumed[r.Identity+" "+reason] {
 			continue
@@ -151,35 +192,29 @@ func (m *dashboard) autoResume() {
 			continue
 		}
 		m.resumed[r.Identity+" "+reason] = true
-		exe, err := os.Executable()
-		if err != nil {
-			m.status = "error: " + err.Error()
-			continue
-		}
-		args := []string{"resume", "--yes", "--detach", r.Identity}
-		if m.config != "" {
-			args = append([]string{"--config", m.config}, args...)
-		}
-		out, err := exec.CommandContext(m.ctx, exe, args...).CombinedOutput()
-		if err != nil {
-			m.status = fmt.Sprintf("error: resume %s: %s", r.Identity, lastLineOf(out))
-			continue
-		}
-		m.status = "resumed " + r.Identity + " with its new image"
+		id, ctx, config := r.Identity, m.ctx, m.config
+		cmds = append(cmds, func() tea.Msg {
+			exe, err := os.Executable()
+			if err != nil {
+				return acted{err: err}
+			}
+			args := []string{"resume", "--yes", "--detach", id}
+			if config != "" {
+				args = append([]string{"--config", config}, args...)
+			}
+			out, err := exec.CommandContext(ctx, exe, args...).CombinedOutput()
+			if err != nil {
+				return acted{err: fmt.Errorf("resume %s: %s", id, lastLineOf(out))}
+			}
+			return acted{msg: "resumed " + id + " with its new image"}
+		})
 	}
+	return tea.Batch(cmds...)
 }
 
 func lastLineOf(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
-}
-
-// bottle is the row's state folder, or nil for a pod whose state is gone.
-func (r *bottleRow) bottle() *state.Bottle {
-	if r.State == "" {
-		return nil
-	}
-	return &state.Bottle{ID: r.Identity, Dir: r.State}
 }
 
 // indexOf is the index of the first element that is, or else def.
@@ -199,7 +234,7 @@ func clamp(i, n int) int {
 	return max(i, 0)
 }
 
-func (m *dashboard) selectedBottle() *bottleRow {
+func (m *dashboard) selectedBottle() *lifecycle.Row {
 	if len(m.bottles) == 0 {
 		return nil
 	}
@@ -216,8 +251,16 @@ func (m *dashboard) selectedRequest() *bottleRequest {
 func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tick:
-		m.refresh()
-		return m, every()
+		return m, tea.Batch(m.refresh(), every())
+	case refreshed:
+		return m, m.apply(msg)
+	case acted:
+		if msg.err != nil {
+			m.status = printable("error: "+msg.err.Error(), false)
+		} else {
+			m.status = printable(strings.ReplaceAll(strings.TrimSpace(msg.msg), "\n", "; "), false)
+		}
+		return m, m.refresh()
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		if m.diff != nil {
@@ -251,14 +294,12 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case "tab":
 		m.pane = (m.pane + 1) % 2
 	case "up", "k":
-		m.move(-1)
+		return m, m.move(-1)
 	case "down", "j":
-		m.move(1)
+		return m, m.move(1)
 	case "a":
 		if r := m.selectedRequest(); r != nil {
-			a := &approval{identity: r.Identity, id: r.ID, what: printable(r.Kind, false) + " " + requestWhat(r.Request)}
-			a.local = localNote(r.Request)
-			m.approving = a
+			m.approving = &approval{identity: r.Identity, id: r.ID, what: printable(r.Kind, false) + " " + requestWhat(r.Request), local: lifecycle.LocalNote(r.Request)}
 		}
 	case "d":
 		if m.selectedRequest() != nil {
@@ -269,24 +310,46 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case "v":
 		if r := m.selectedRequest(); r != nil && r.Kind == supervise.KindCapability {
-			m.diff = newDiffPager(containerfileDiff(r), m.width, m.height)
+			m.diff = newDiffPager(containerfileDiff(m.env.Root, r), m.width, m.height)
 		}
 	case "s":
 		if b := m.selectedBottle(); b != nil {
-			var said strings.Builder
-			err := stopBottle(m.ctx, m.conn, b.bottle(), b.Identity, &said)
-			m.act("stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity+"\n"+said.String(), err)
+			return m, m.bottleAction(b, "stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity, lifecycle.Stop)
 		}
 	case "x":
 		if b := m.selectedBottle(); b != nil {
-			var said strings.Builder
-			err := removeBottle(m.ctx, m.conn, b.bottle(), b.Identity, &said)
-			m.act("removed "+b.Identity+"\n"+said.String(), err)
+			return m, m.bottleAction(b, "removed "+b.Identity, lifecycle.Remove)
 		}
 	case "r":
-		m.refresh()
+		return m, m.refresh()
 	}
 	return m, nil
+}
+
+// bottleAction stops or removes a bottle in the background; what it says
+// (the settled workspace) joins the status line.
+func (m *dashboard) bottleAction(r *lifecycle.Row, done string, act func(context.Context, lifecycle.Env, *state.Bottle, string) error) tea.Cmd {
+	ctx, env, b, id := m.ctx, m.env, r.Bottle(), r.Identity
+	return func() tea.Msg {
+		var said strings.Builder
+		env.Stderr = &said
+		err := act(ctx, env, b, id)
+		return acted{msg: done + "\n" + said.String(), err: err}
+	}
+}
+
+// decide carries out a decision in the background.
+func (m *dashboard) decide(d lifecycle.Decision) tea.Cmd {
+	ctx, env := m.ctx, m.env
+	return func() tea.Msg {
+		d.By = whoami()
+		out, err := lifecycle.Decide(env.Root, d)
+		if err != nil || !out.Restart {
+			return acted{msg: out.Message, err: err}
+		}
+		msg, err := lifecycle.RestartForImage(ctx, env, d.Identity)
+		return acted{msg: out.Message + "\n" + msg, err: err}
+	}
 }
 
 // updateApprove takes the confirmation of an approval: y, then for what
@@ -299,7 +362,8 @@ func (m *dashboard) updateApprove(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case (msg.String() == "y" && a.local == "") || (msg.String() == "Y" && a.sure):
 		m.approving = nil
-		m.act(decide(m.ctx, a.identity, a.id, supervise.StatusApproved, &decideOptions{allowLocal: a.local != ""}))
+		m.status = "approving " + a.id + "..."
+		return m, m.decide(lifecycle.Decision{Identity: a.identity, Request: a.id, Status: supervise.StatusApproved, AllowLocal: a.local != ""})
 	default:
 		m.approving = nil
 		m.status = "not approved: " + a.id
@@ -315,7 +379,7 @@ func (m *dashboard) updateDeny(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case "enter":
 		m.denying = false
 		if r := m.selectedRequest(); r != nil {
-			m.act(decide(m.ctx, r.Identity, r.ID, supervise.StatusDenied, &decideOptions{reason: m.reason.Value()}))
+			return m, m.decide(lifecycle.Decision{Identity: r.Identity, Request: r.ID, Status: supervise.StatusDenied, Reason: m.reason.Value()})
 		}
 		return m, nil
 	}
@@ -324,20 +388,11 @@ func (m *dashboard) updateDeny(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-func (m *dashboard) move(d int) {
+func (m *dashboard) move(d int) tea.Cmd {
 	if m.pane == paneBottles {
 		m.bottleI = clamp(m.bottleI+d, len(m.bottles))
 	} else {
 		m.reqI = clamp(m.reqI+d, len(m.requests))
 	}
-	m.refresh()
-}
-
-func (m *dashboard) act(msg string, err error) {
-	if err != nil {
-		m.status = printable("error: "+err.Error(), false)
-	} else {
-		m.status = printable(strings.ReplaceAll(msg, "\n", "; "), false)
-	}
-	m.refresh()
+	return m.refresh()
 }

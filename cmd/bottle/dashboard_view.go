@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/lipgloss"
@@ -38,11 +39,11 @@ func (m *dashboard) View() string {
 	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
 	for i, r := range m.bottles {
 		status := r.Status
-		if r.Status == statusPreserved {
+		if r.Status == lifecycle.StatusPreserved {
 			status = "kept"
 		}
 		where := r.Workdir
-		if r.Status == statusPreserved {
+		if r.Status == lifecycle.StatusPreserved {
 			where = "bottle resume " + r.Identity
 		}
 		line := fit(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), width-2)
@@ -50,7 +51,7 @@ func (m *dashboard) View() string {
 	}
 	heading := "PENDING REQUESTS"
 	for _, r := range m.requests {
-		if localNote(r.Request) != "" {
+		if lifecycle.LocalNote(r.Request) != "" {
 			heading += "  (⚠ reaches this machine or its network)"
 			break
 		}
@@ -61,7 +62,7 @@ func (m *dashboard) View() string {
 	}
 	for i, r := range m.requests {
 		what := printable(r.Kind, false) + " " + requestWhat(r.Request)
-		if localNote(r.Request) != "" {
+		if lifecycle.LocalNote(r.Request) != "" {
 			what = "⚠ " + what
 		}
 		line := fit(fmt.Sprintf("%s %-14s %s: %s", shortID(printable(r.ID, false)), r.Identity, what, oneLine(r.Reason, 80)), width-2)
@@ -177,10 +178,10 @@ func tail(path string, n int) []string {
 
 // containerfileDiff shows a capability request as a diff against the
 // bottle's current Containerfile.
-func containerfileDiff(r *bottleRequest) string {
+func containerfileDiff(root state.Root, r *bottleRequest) string {
 	cur := ""
 	var cc struct{ Containerfile string }
-	if b, err := os.ReadFile(supervise.ConfigPath(stateOf(r.Identity).SuperviseDir())); err == nil {
+	if b, err := os.ReadFile(supervise.ConfigPath(root.Bottle(r.Identity).SuperviseDir())); err == nil {
 		json.Unmarshal(b, &cc)
 		cur = cc.Containerfile
 	}
@@ -189,12 +190,4 @@ func containerfileDiff(r *bottleRequest) string {
 		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
 	})
 	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
-}
-
-func stateOf(id string) *state.Bottle {
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return &state.Bottle{ID: id}
-	}
-	return root.Bottle(id)
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/lifecycle"
 )
 
 func TestStartWritesWorkspaceAndLeavesNothing(t *testing.T) {
@@ -78,8 +80,8 @@ func TestKeepThenResumeSameIdentity(t *testing.T) {
 		}
 	}
 	ls := e.mustRun("ls", "--json")
-	var rows []bottleRow
-	if err := json.Unmarshal([]byte(ls), &rows); err != nil || len(rows) != 1 || rows[0].Identity != id || rows[0].Status != statusPreserved {
+	var rows []lifecycle.Row
+	if err := json.Unmarshal([]byte(ls), &rows); err != nil || len(rows) != 1 || rows[0].Identity != id || rows[0].Status != lifecycle.StatusPreserved {
 		t.Fatalf("ls --json = %s (%v), want %s preserved", ls, err, id)
 	}
 	// A stale pod of that identity is replaced, not an obstacle.

@@ -5,15 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/pod"
-	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
-	"github.com/bottle-sandbox/bottle/state"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,78 +31,10 @@ func newLsCommand(g *globals) *cli.Command {
 	}
 }
 
-// bottleRow is one line of `bottle ls`.
-type bottleRow struct {
-	Identity  string    `json:"identity"`
-	Agent     string    `json:"agent"`
-	Status    string    `json:"status"`
-	StartedAt time.Time `json:"started_at"`
-	Workdir   string    `json:"workdir"`
-	Pod       string    `json:"pod,omitempty"`
-	Preserved bool      `json:"preserved"`
-	State     string    `json:"state,omitempty"` // the state folder; empty for a pod whose state is gone
-	// agentDone: the pod's agent is not running (it exited, or never started).
-	agentDone bool
-}
-
-// Statuses of a bottle with no pod, or a pod with no state.
-const (
-	statusPreserved = "preserved" // kept: resume it
-	statusStarting  = "starting"  // a bottle command holds it and has not made the pod yet
-	statusStale     = "stale"     // no pod, not kept, not in use: gc removes it
-	statusOrphan    = "orphaned"  // a pod whose state is gone: gc removes it
-)
-
-// listBottles joins the state folders with the pods Podman reports.
-func listBottles(ctx context.Context, conn *pod.Conn, root state.Root) ([]bottleRow, error) {
-	pods, err := conn.List(ctx, sidecars.RootLabel(root.Dir))
-	if err != nil {
-		return nil, err
-	}
-	byID := map[string]pod.PodInfo{}
-	for _, p := range pods {
-		byID[p.Identity] = p
-	}
-	bottles, err := root.List()
-	if err != nil {
-		return nil, err
-	}
-	var rows []bottleRow
-	for _, b := range bottles {
-		m, err := b.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		r := bottleRow{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir}
-		if p, ok := byID[b.ID]; ok {
-			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
-			r.agentDone = p.Containers[sidecars.ContainerName(b.ID, agent.Service)] != "running"
-			delete(byID, b.ID)
-		} else if b.InUse() {
-			r.Status = statusStarting
-		} else if r.Preserved {
-			r.Status = statusPreserved
-		} else {
-			r.Status = statusStale
-		}
-		rows = append(rows, r)
-	}
-	for id, p := range byID {
-		rows = append(rows, bottleRow{Identity: id, Agent: p.Agent, Status: statusOrphan, StartedAt: p.Created, Pod: p.Name})
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		if !rows[i].StartedAt.Equal(rows[j].StartedAt) {
-			return rows[i].StartedAt.Before(rows[j].StartedAt)
-		}
-		return rows[i].Identity < rows[j].Identity
-	})
-	return rows, nil
-}
-
 func runLs(ctx context.Context, g *globals, o *lsOptions) error {
-	var rows []bottleRow
-	err := withConn(ctx, func(conn *pod.Conn, root state.Root) (err error) {
-		rows, err = listBottles(ctx, conn, root)
+	var rows []lifecycle.Row
+	err := withEnv(ctx, g, func(env lifecycle.Env) (err error) {
+		rows, err = lifecycle.List(ctx, env)
 		return err
 	})
 	if err != nil {
@@ -120,7 +47,7 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWORKDIR")
 	for _, r := range rows {
 		status := r.Status
-		if r.Status == statusPreserved {
+		if r.Status == lifecycle.StatusPreserved {
 			status += " (bottle resume " + r.Identity + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), r.Workdir)

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/bottle-sandbox/bottle/internal/termtext"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -33,25 +33,13 @@ func usageError(c *cli.Context, msg string) error {
 	return fmt.Errorf("%s: bottle %s %s", msg, c.Command.Name, c.Command.ArgsUsage)
 }
 
-// known checks that id names a bottle, in state or in Podman, and returns
-// its state folder when there is one.
-func known(ctx context.Context, conn *pod.Conn, root state.Root, id string) (*state.Bottle, error) {
-	b, err := root.Open(id)
-	var nf *state.NotFoundError
-	if errors.As(err, &nf) && state.ValidID(id) {
-		if ok, perr := conn.PodExists(ctx, sidecars.PodName(id)); perr == nil && ok {
-			return nil, nil // a pod without state: still stoppable and removable
-		}
-	}
-	return b, err
-}
-
 func newStopCommand(g *globals) *cli.Command {
-	return identityCommand(g, "stop", "stop a bottle's pod, keeping it to resume or remove", stopBottle)
+	return identityCommand(g, "stop", "stop a bottle's pod, keeping it to resume or remove", lifecycle.Stop)
 }
 
-// identityCommand is a command that acts on one bottle, found in state or in Podman.
-func identityCommand(g *globals, name, usage string, act func(context.Context, *pod.Conn, *state.Bottle, string, io.Writer) error) *cli.Command {
+// identityCommand is a command that acts on one bottle, found in state or
+// in the engine.
+func identityCommand(g *globals, name, usage string, act func(context.Context, lifecycle.Env, *state.Bottle, string) error) *cli.Command {
 	return &cli.Command{
 		Name:      name,
 		Usage:     usage,
@@ -61,57 +49,19 @@ func identityCommand(g *globals, name, usage string, act func(context.Context, *
 			if err != nil {
 				return err
 			}
-			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
-				b, err := known(c.Context, conn, root, id)
+			return withEnv(c.Context, g, func(env lifecycle.Env) error {
+				b, err := lifecycle.Known(c.Context, env, id)
 				if err != nil {
 					return err
 				}
-				return act(c.Context, conn, b, id, g.stderr)
+				return act(c.Context, env, b, id)
 			})
 		},
 	}
 }
 
-// stopBottle stops a bottle's pod and keeps its state: a stopped bottle is
-// one the user wants back. b is nil for a pod whose state is gone.
-func stopBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string, w io.Writer) error {
-	if b != nil {
-		if err := b.Preserve("stopped"); err != nil {
-			return err
-		}
-	}
-	err := conn.StopPod(ctx, sidecars.PodName(id))
-	if errors.As(err, new(*pod.NotFoundError)) {
-		err = nil // nothing runs: stopped already
-	}
-	if err != nil {
-		return err
-	}
-	// The gateway lives beside the pod: it goes with it.
-	if err := conn.RemoveBottle(ctx, "", id); err != nil {
-		return err
-	}
-	return settleWorkspace(b, w)
-}
-
-// removeBottle removes a bottle's containers, pod and state.
-func removeBottle(ctx context.Context, conn *pod.Conn, b *state.Bottle, id string, w io.Writer) error {
-	if err := conn.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
-		return err
-	}
-	if b == nil {
-		return nil
-	}
-	// What the agent did comes back first; what it left in the workspace
-	// goes with its state.
-	if err := settleWorkspace(b, w); err != nil {
-		return err
-	}
-	return b.Remove()
-}
-
 func newRmCommand(g *globals) *cli.Command {
-	return identityCommand(g, "rm", "remove a bottle: its pod and its state", removeBottle)
+	return identityCommand(g, "rm", "remove a bottle: its pod and its state", lifecycle.Remove)
 }
 
 type logsOptions struct{ follow bool }
@@ -134,8 +84,8 @@ func newLogsCommand(g *globals) *cli.Command {
 			if service == "" {
 				service = agent.Service
 			}
-			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
-				b, err := known(c.Context, conn, root, id)
+			return withEnv(c.Context, g, func(env lifecycle.Env) error {
+				b, err := lifecycle.Known(c.Context, env, id)
 				if err != nil {
 					return err
 				}
@@ -166,8 +116,8 @@ func newLogsCommand(g *globals) *cli.Command {
 				if isTerminal(stderr) {
 					stderr = &termtext.Writer{W: stderr}
 				}
-				err = conn.Logs(c.Context, name, o.follow, stdout, stderr)
-				if errors.As(err, new(*pod.NotFoundError)) {
+				err = env.Engine.Logs(c.Context, name, o.follow, stdout, stderr)
+				if errors.As(err, new(*spec.NotFoundError)) {
 					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)
 				}
 				return err
@@ -184,76 +134,7 @@ func newGCCommand(g *globals) *cli.Command {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
 			}
-			return withConn(c.Context, func(conn *pod.Conn, root state.Root) error {
-				rows, err := listBottles(c.Context, conn, root)
-				if err != nil {
-					return err
-				}
-				// Folders of starts that died before describing themselves.
-				unfinished, err := root.Unfinished()
-				if err != nil {
-					return err
-				}
-				for _, b := range unfinished {
-					if b.InUse() {
-						continue // still starting
-					}
-					if err := b.Remove(); err != nil {
-						return err
-					}
-					fmt.Fprintf(g.stdout, "removed unfinished state %s\n", b.ID)
-				}
-				for _, r := range rows {
-					if r.Pod != "" && r.State != "" && r.agentDone && !r.Preserved {
-						// A bottle whose agent has ended and whose launcher
-						// is gone (killed, or it was detached): nobody will
-						// tear it down but gc.
-						b := &state.Bottle{ID: r.Identity, Dir: r.State}
-						if b.InUse() {
-							continue
-						}
-						if err := removeBottle(c.Context, conn, b, r.Identity, g.stderr); err != nil {
-							return err
-						}
-						fmt.Fprintf(g.stdout, "removed %s (its agent ended and no bottle command holds it)\n", r.Identity)
-						continue
-					}
-					switch r.Status {
-					case statusOrphan:
-						if err := conn.RemoveBottle(c.Context, r.Pod, r.Identity); err != nil {
-							return err
-						}
-						fmt.Fprintf(g.stdout, "removed pod %s (its state is gone)\n", r.Pod)
-					case statusStale:
-						// The pod is gone; what it had beside it (the gateway) goes too.
-						if err := conn.RemoveBottle(c.Context, "", r.Identity); err != nil {
-							return err
-						}
-						b := &state.Bottle{ID: r.Identity, Dir: r.State}
-						if err := settleWorkspace(b, g.stderr); err != nil {
-							return err
-						}
-						if err := b.Remove(); err != nil {
-							return err
-						}
-						fmt.Fprintf(g.stdout, "removed state of %s (its pod is gone)\n", r.Identity)
-					}
-				}
-				return nil
-			})
+			return withEnv(c.Context, g, func(env lifecycle.Env) error { return lifecycle.GC(c.Context, env) })
 		},
 	}
-}
-
-func withConn(ctx context.Context, f func(*pod.Conn, state.Root) error) error {
-	conn, err := pod.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return err
-	}
-	return f(conn, root)
 }

@@ -12,20 +12,20 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
-	"github.com/bottle-sandbox/bottle/spec"
 	"golang.org/x/term"
 )
 
 // printPreflight shows, compactly, what the bottle will be.
-func printPreflight(w io.Writer, id string, conn *pod.Conn, a *config.Agent, p *spec.Plan, workdir string, gate *gitgate.Plan) {
+func printPreflight(w io.Writer, pf lifecycle.Preflight) {
+	a, p, workdir, gate := pf.Agent, pf.Plan, pf.Workdir, pf.Gate
 	m := p.Main()
 	mode := "rootful"
-	if conn.Rootless {
+	if pf.Engine.Rootless {
 		mode = "rootless"
 	}
-	fmt.Fprintf(w, "bottle %s  (podman %s, %s)\n", id, conn.Version, mode)
+	fmt.Fprintf(w, "bottle %s  (%s %s, %s)\n", pf.ID, pf.Engine.Name, pf.Engine.Version, mode)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
 	row("agent", "%s: %s", a.Name, commandLine(m.Command))
 	if m.Image.Containerfile != "" && m.Image.Isolated {
@@ -158,16 +158,8 @@ func resources(a *config.Agent) string {
 	return strings.Join(parts, ", ")
 }
 
-// errDeclined ends a start the user said no to.
-var errDeclined = errors.New("not started")
-
-// confirm asks to go ahead.
-func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
-	return ask(ctx, stdin, stderr, "Start it? [y/N] ")
-}
-
 // ask asks a yes-or-no question on the terminal; anything but yes is
-// errDeclined. It reads byte by byte so nothing meant for the agent is
+// lifecycle.ErrDeclined. It reads byte by byte so nothing meant for the agent is
 // swallowed into a buffer.
 func ask(ctx context.Context, stdin io.Reader, stderr io.Writer, question string) error {
 	if !isTerminal(stdin) {
@@ -187,7 +179,7 @@ func ask(ctx context.Context, stdin io.Reader, stderr io.Writer, question string
 		if a == "y" || a == "yes" {
 			return nil
 		}
-		return errDeclined
+		return lifecycle.ErrDeclined
 	}
 }
 

@@ -3,19 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"os/user"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/bottle-sandbox/bottle/internal/netrange"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
-	"github.com/bottle-sandbox/bottle/pod"
-	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
-	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
@@ -85,22 +79,12 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 	fmt.Fprintln(tw, "IDENTITY\tREQUEST\tKIND\tWHAT\tSTATUS\tAGE\tREASON")
 	for _, r := range out {
 		what := requestWhat(r.Request)
-		if why := localNote(r.Request); why != "" {
+		if why := lifecycle.LocalNote(r.Request); why != "" {
 			what += " (this machine or its network: " + why + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, printable(r.ID, false), printable(r.Kind, false), what, printable(r.Status, false), age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
 	}
 	return tw.Flush()
-}
-
-// localNote says, for an egress request that reaches this machine or its
-// network, why; "" for any other request.
-func localNote(r *supervise.Request) string {
-	if r.Kind != supervise.KindEgress {
-		return ""
-	}
-	why, _ := netrange.Local(r.Host)
-	return why
 }
 
 func requestWhat(r *supervise.Request) string {
@@ -182,78 +166,29 @@ func newDenyCommand(g *globals) *cli.Command {
 	}
 }
 
-// runDecide carries out a decision and reports it.
+// runDecide carries out a decision and reports it; for an approved image
+// change it stops the bottle (connecting to the engine only then).
 func runDecide(ctx context.Context, g *globals, id, reqID, status string, o *decideOptions) error {
-	msg, err := decide(ctx, id, reqID, status, o)
+	root, err := state.DefaultRoot()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, msg)
-	return nil
-}
-
-// decide carries out a decision. An approval acts first (the route is live,
-// the Containerfile written) and is recorded after, so an agent told
-// "approved" finds it done. It returns what happened, in a line.
-func decide(ctx context.Context, id, reqID, status string, o *decideOptions) (string, error) {
-	root, err := state.DefaultRoot()
+	out, err := lifecycle.Decide(root, lifecycle.Decision{Identity: id, Request: reqID, Status: status, Reason: o.reason,
+		By: whoami(), Upstream: o.upstream, AllowLocal: o.allowLocal})
 	if err != nil {
-		return "", err
+		return err
 	}
-	b, err := root.Open(id)
-	if err != nil {
-		return "", err
+	fmt.Fprintln(g.stdout, out.Message)
+	if !out.Restart {
+		return nil
 	}
-	store := supervise.Store{Dir: b.SuperviseDir(), Log: b.ApprovalsLog()}
-	if reqID, err = store.Resolve(reqID); err != nil {
-		return "", fmt.Errorf("bottle %s: %w", id, err)
-	}
-	r, err := store.Get(reqID)
-	if err != nil {
-		return "", fmt.Errorf("bottle %s: %w", id, err)
-	}
-	if r.Status != supervise.StatusPending {
-		return "", fmt.Errorf("request %s of %s is %s: nothing to decide", reqID, id, r.Status)
-	}
-	restart := false
-	if status == supervise.StatusApproved {
-		switch r.Kind {
-		case supervise.KindEgress:
-			if why, local := netrange.Local(r.Host); local && !o.allowLocal && o.upstream == "" {
-				return "", fmt.Errorf("request %s of %s asks for %s, which reaches this machine or its network (%s): approve it with --allow-local only if the agent should reach it", reqID, id, printable(r.Host, false), why)
-			}
-			route := egress.Route{Host: r.Host, Ports: r.Ports, Intercept: true, Upstream: o.upstream}
-			if err := egress.AddRoute(b.EgressDir(), b.GatewayDir(), route); err != nil {
-				return "", err
-			}
-		case supervise.KindCapability:
-			if err := files.WriteAtomic(agent.CapabilityFile(b.AgentDir()), []byte(r.Containerfile), 0o644); err != nil {
-				return "", err
-			}
-			if err := b.Preserve("capability " + reqID + " approved"); err != nil {
-				return "", err
-			}
-			restart = true
+	return withEnv(ctx, g, func(env lifecycle.Env) error {
+		msg, err := lifecycle.RestartForImage(ctx, env, id)
+		if err == nil {
+			fmt.Fprintln(g.stdout, msg)
 		}
-	}
-	if _, err := store.Decide(reqID, status, o.reason, whoami()); err != nil {
-		return "", err
-	}
-	msg := fmt.Sprintf("%s %s of %s", status, reqID, id)
-	if !restart {
-		return msg, nil
-	}
-	// Let the agent's pending tool call hear the answer before its bottle goes.
-	time.Sleep(1500 * time.Millisecond)
-	conn, err := pod.Connect(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	if err := conn.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
-		return "", err
-	}
-	return msg + fmt.Sprintf("\nbottle %s stopped for its new image; carry on with: bottle resume %s", id, id), nil
+		return err
+	})
 }
 
 func whoami() string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
 )
 
@@ -51,9 +52,10 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 	if err != nil {
 		return err
 	}
-	l := &launch{g: g, agent: a, workdir: wd, yes: o.yes, dryRun: o.dryRun, keep: o.keep, detach: o.detach, workdirConfig: cfg.WorkdirData}
+	l := &lifecycle.Launch{Agent: a, Workdir: wd, Yes: o.yes, DryRun: o.dryRun, Keep: o.keep, Detach: o.detach,
+		WorkdirConfig: cfg.WorkdirData, ShowPreflight: printPreflight}
 	if g.hasArgs {
-		l.args = g.agentArgs
+		l.Args = g.agentArgs
 	}
-	return l.run(ctx)
+	return withEnv(ctx, g, func(env lifecycle.Env) error { return l.Run(ctx, env) })
 }

@@ -78,15 +78,14 @@ func User(a *config.Agent, h Host, workdir string) (uid, gid int, err error) {
 
 // Input is everything the agent's container is planned from.
 type Input struct {
-	Agent    *config.Agent
-	ImageRef string
-	// IsolatedBuild: the Containerfile is not the user's own (spec.Image.Isolated).
-	IsolatedBuild bool
-	Workdir       string
-	StateDir      string // the agent's state subfolder
-	Host          Host
-	Args          []string // replace the profile's args when set
-	Resume        bool     // a kept bottle carrying on: the profile's resume_args follow
+	Agent *config.Agent
+	// Image is where the agent's image comes from (spec.Image).
+	Image    spec.Image
+	Workdir  string
+	StateDir string // the agent's state subfolder
+	Host     Host
+	Args     []string // replace the profile's args when set
+	Resume   bool     // a kept bottle carrying on: the profile's resume_args follow
 	// SuperviseURL replaces {supervise_url} in always_args.
 	SuperviseURL string
 	Labels       map[string]string
@@ -143,7 +142,7 @@ func Container(name string, in Input) (spec.Container, error) {
 	c := spec.Container{
 		Name:    name,
 		Service: Service,
-		Image:   spec.Image{Ref: in.ImageRef},
+		Image:   in.Image,
 		Command: append(slices.Clone(a.Command), args...),
 		Env:     env,
 		WorkDir: Workspace,
@@ -156,9 +155,6 @@ func Container(name string, in Input) (spec.Container, error) {
 			Pids:        a.Pids,
 		},
 		Main: true,
-	}
-	if a.Containerfile != "" {
-		c.Image.Containerfile, c.Image.Context, c.Image.Isolated = a.Containerfile, a.Context, in.IsolatedBuild
 	}
 	if a.Runtime == config.RuntimeRunsc {
 		c.Runtime, c.RuntimeSandbox = "runsc", true

@@ -1,13 +1,15 @@
-package main
+package lifecycle
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
@@ -36,13 +38,13 @@ func workspaceRecord(b *state.Bottle, workdir, mode string) (*workspace.Record, 
 	return r, b.WriteRecord(state.WorkspaceFile, data)
 }
 
-// settleWorkspace runs once a bind bottle's agent is stopped: the agent's new
+// Settle runs once a bind bottle's agent is stopped: the agent's new
 // branches come into the repository as bottle/IDENTITY/BRANCH (its git wrote
 // only to its own git folder), and git metadata it made in the workspace is
 // moved into the bottle's folder, so no git or editor of the person's ever
 // runs it; then the bottle is kept, so nothing of it is lost. It says what it
 // did on w.
-func settleWorkspace(b *state.Bottle, w io.Writer) error {
+func Settle(b *state.Bottle, w io.Writer) error {
 	if b == nil {
 		return nil
 	}
@@ -59,7 +61,7 @@ func settleWorkspace(b *state.Bottle, w io.Writer) error {
 		return err
 	}
 	var errs []error
-	if gitDir := agent.AgentGitDir(b.AgentDir(), false); r.Git != workspace.GitNone && fileExists(gitDir) {
+	if gitDir := agent.AgentGitDir(b.AgentDir(), false); r.Git != workspace.GitNone && exists(gitDir) {
 		lines, err := gitgate.FetchBranches(gitDir, r, "bottle/"+b.ID+"/", true)
 		for _, l := range lines {
 			fmt.Fprintf(w, "bottle: the agent's branch %s\n", strings.TrimPrefix(l, "workspace "))
@@ -69,10 +71,15 @@ func settleWorkspace(b *state.Bottle, w io.Writer) error {
 	moved, err := workspace.Quarantine(r, b.QuarantineDir())
 	errs = append(errs, err)
 	for _, mv := range moved {
-		fmt.Fprintf(w, "bottle: moved %s, git metadata the agent made, out of the workspace (so no git or editor runs it) to %s\n", printable(mv.Path, false), mv.To)
+		fmt.Fprintf(w, "bottle: moved %s, git metadata the agent made, out of the workspace (so no git or editor runs it) to %s\n", termtext.Clean(mv.Path, false), mv.To)
 	}
 	if len(moved) > 0 && !b.Preserved() {
 		errs = append(errs, b.Preserve("quarantined git metadata"))
 	}
 	return errors.Join(errs...)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -1,4 +1,4 @@
-package main
+package lifecycle
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/pmezard/go-difflib/difflib"
 )
@@ -46,7 +47,7 @@ func recordWorkdirConfig(b *state.Bottle, file string, data []byte) error {
 // changed since (a bind-mode agent can write it), the change is shown and
 // not applied, unless the person, asked at the terminal, takes it; under
 // --yes (and the dashboard's auto-resume) it is never taken.
-func resumeWorkdirConfig(ctx context.Context, g *globals, b *state.Bottle, workdir string, yes bool) ([]byte, error) {
+func resumeWorkdirConfig(ctx context.Context, env Env, b *state.Bottle, workdir string, yes bool) ([]byte, error) {
 	file := filepath.Join(workdir, "bottle.toml")
 	var rec workdirConfig
 	switch data, err := b.Record(state.WorkdirConfigFile); {
@@ -74,13 +75,13 @@ func resumeWorkdirConfig(ctx context.Context, g *globals, b *state.Bottle, workd
 		A: difflib.SplitLines(string(was)), B: difflib.SplitLines(string(cur)),
 		FromFile: "at the first start of " + b.ID, ToFile: file + " now", Context: 2,
 	})
-	fmt.Fprintf(g.stderr, "bottle: %s changed since %s first started (an agent in a bind workspace can write it):\n%s", file, b.ID, printable(diff, true))
+	fmt.Fprintf(env.Stderr, "bottle: %s changed since %s first started (an agent in a bind workspace can write it):\n%s", file, b.ID, termtext.Clean(diff, true))
 	if !yes {
-		err := ask(ctx, g.stdin, g.stderr, "Apply the change to this bottle? [y/N] ")
+		err := env.Ask(ctx, "Apply the change to this bottle? [y/N] ")
 		if err == nil {
 			return cur, nil
 		}
-		if !errors.Is(err, errDeclined) {
+		if !errors.Is(err, ErrDeclined) {
 			return nil, err
 		}
 	}
@@ -88,6 +89,6 @@ func resumeWorkdirConfig(ctx context.Context, g *globals, b *state.Bottle, workd
 	if yes {
 		how = " (resume without --yes to review the change)"
 	}
-	fmt.Fprintf(g.stderr, "bottle: not applied: %s resumes with the file as it was at its first start%s\n", b.ID, how)
+	fmt.Fprintf(env.Stderr, "bottle: not applied: %s resumes with the file as it was at its first start%s\n", b.ID, how)
 	return was, nil
 }

@@ -1,0 +1,59 @@
+package lifecycle
+
+import (
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// GitFetch brings into the workspace's repository the branches the agent
+// pushed through the bottle's gate (only those of one remote, if named) and,
+// when no remote is named, its own branches as bottle/IDENTITY/BRANCH (from
+// its git folder of a bind workspace, or the .git of its copy). It returns a
+// line per branch.
+func GitFetch(root state.Root, id, only string) ([]string, error) {
+	b, err := root.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := b.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	data, err := b.Record(state.WorkspaceFile)
+	if err != nil {
+		return nil, fmt.Errorf("bottle %s has no record of its workspace's repository (made by an earlier bottle version?): %w", id, err)
+	}
+	rec, err := workspace.Unmarshal(data)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Git == workspace.GitNone {
+		return nil, fmt.Errorf("bottle %s: its working directory %s was no git repository", id, meta.Workdir)
+	}
+	gate := b.GitGateDir()
+	hasGate := gitgate.Configured(gate)
+	agentGit := agent.AgentGitDir(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)
+	hasAgentGit := exists(agentGit)
+	if !hasGate && !hasAgentGit {
+		return nil, fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no repository of the agent's", id)
+	}
+	if lock, err := b.Lock(); err == nil {
+		defer lock.Unlock() // else it runs: the refs it sets are whole either way
+	}
+	var lines []string
+	if hasGate {
+		if lines, err = gitgate.FetchPushed(gate, rec, only); err != nil {
+			return lines, err
+		}
+	}
+	if hasAgentGit && only == "" {
+		more, err := gitgate.FetchBranches(agentGit, rec, "bottle/"+id+"/", false)
+		return append(lines, more...), err
+	}
+	return lines, nil
+}

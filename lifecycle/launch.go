@@ -1,0 +1,390 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// Env is what every use case works with.
+type Env struct {
+	Root   state.Root
+	Engine Engine
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Version is bottle's own, for labels and metadata; Exe the bottle
+	// binary, which the sidecar image is made of.
+	Version string
+	Exe     string
+	// Ask puts a yes-or-no question to the person (the terminal's); any
+	// answer but yes is ErrDeclined.
+	Ask func(ctx context.Context, question string) error
+}
+
+// ErrDeclined is the person's no.
+var ErrDeclined = errors.New("declined")
+
+// ExitError carries the agent's exit code up, with nothing more to say.
+type ExitError int
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// Preflight is what a launch shows before it goes ahead.
+type Preflight struct {
+	ID      string
+	Engine  spec.EngineInfo
+	Agent   *config.Agent
+	Plan    *spec.Plan
+	Workdir string
+	Gate    *gitgate.Plan
+}
+
+// Launch is one run of a bottle, fresh or under a kept identity.
+type Launch struct {
+	Agent   *config.Agent // the profile, resolved; never changed by the launch
+	Workdir string
+	Args    []string // nil: the profile's own
+	Yes     bool     // go ahead without asking
+	DryRun  bool     // show the preflight (on stdout) and stop
+	Keep    bool
+	Detach  bool
+	// Resume is the kept bottle to relaunch; nil for a fresh start.
+	Resume *state.Bottle
+	// WorkdirConfig is the working directory's bottle.toml this launch
+	// applies (nil: none), recorded for later resumes.
+	WorkdirConfig []byte
+	// IsolatedBuild: the Containerfile is an agent's (an approved request).
+	IsolatedBuild bool
+	// Image overrides where the agent's image comes from (a resume's
+	// approved Containerfile); nil: the profile's.
+	Image *spec.Image
+	// ShowPreflight prints what the bottle will be.
+	ShowPreflight func(w io.Writer, p Preflight)
+}
+
+// launching is one launch under way: what each step leaves for the next.
+type launching struct {
+	*Launch
+	env     Env
+	b       *state.Bottle
+	in      sidecars.Input
+	plan    *spec.Plan
+	meta    state.Metadata
+	td      *teardown
+	started func() error // starts the sidecars still to start, as the agent attaches
+	t0      time.Time
+}
+
+// errStop ends a launch early with nothing wrong: a dry run.
+var errStop = errors.New("stop")
+
+// Run prepares, confirms, creates and runs the bottle, and tears it down on
+// every way out: success, agent failure, a declined preflight, --dry-run, an
+// error while preparing, and an interrupt. The steps, in the only order they
+// can run in: claim the bottle's folder; plan it (nothing is written but its
+// records); show the preflight and confirm; prepare every service's folder;
+// make the images; create the pod; attach (or leave it detached); tear down.
+func (l *Launch) Run(ctx context.Context, env Env) error {
+	s := &launching{Launch: l, env: env, t0: time.Now()}
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := s.claim(); err != nil {
+		return err
+	}
+	defer s.teardown(ctx)
+	steps := []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"plan", s.planBottle},
+		{"preflight", s.preflight},
+		{"prepare", s.prepare},
+		{"images", s.images},
+		{"attach", s.attach},
+	}
+	for _, st := range steps {
+		err := st.do(ctx)
+		slog.Debug(st.name, "elapsed", time.Since(s.t0).Round(time.Millisecond))
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *launching) check() error {
+	info := s.env.Engine.Info()
+	if s.Detach && info.Ephemeral {
+		return errors.New("no Podman service is running, and a detached bottle needs one that outlives this command: start one (systemctl --user enable --now podman.socket, or podman system service --time=0 &)")
+	}
+	if s.Agent.Runtime == config.RuntimeRunsc {
+		return s.env.Engine.CheckRuntime(config.RuntimeRunsc)
+	}
+	return nil
+}
+
+// claim takes the bottle's folder: a fresh identity's, or the kept one's.
+func (s *launching) claim() error {
+	b := s.Resume
+	if b == nil {
+		var err error
+		if b, err = s.env.Root.Create(s.Agent.Name); err != nil {
+			return err
+		}
+	}
+	lock, err := b.Lock()
+	if err != nil {
+		if s.Resume == nil {
+			b.Remove() // ours, just made: leave nothing half-made
+		}
+		return err
+	}
+	s.b = b
+	s.td = &teardown{engine: s.env.Engine, bottle: b, pod: sidecars.PodName(b.ID), stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+	return nil
+}
+
+func (s *launching) teardown(ctx context.Context) {
+	s.td.run(ctx)
+	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
+}
+
+// planBottle works out the bottle: its image, the workspace as recorded at
+// the first start, the git gate, and the plan of its pod.
+func (s *launching) planBottle(ctx context.Context) error {
+	b, info := s.b, s.env.Engine.Info()
+	s.in = sidecars.Input{
+		Identity:  b.ID,
+		Agent:     s.Agent,
+		Workdir:   s.Workdir,
+		StateRoot: s.env.Root.Dir,
+		Args:      s.Args,
+		Resume:    s.Resume != nil,
+		Version:   s.env.Version,
+		Host:      hostOf(info, s.Workdir),
+	}
+	var err error
+	if s.Image != nil {
+		s.in.Image = *s.Image
+	} else if s.in.Image, err = imageOf(s.Agent, b, s.Workdir); err != nil {
+		return err
+	}
+	s.in.Image.Isolated = s.in.Image.Isolated || s.IsolatedBuild
+	if s.in.SidecarImage, err = spec.SidecarRef(s.env.Exe); err != nil {
+		return err
+	}
+	if err := recordWorkdirConfig(b, filepath.Join(s.Workdir, "bottle.toml"), s.WorkdirConfig); err != nil {
+		return err
+	}
+	if s.in.Workspace, err = workspaceRecord(b, s.Workdir, s.Agent.Workspace); err != nil {
+		return err
+	}
+	if s.in.Gate, err = gitgate.NewPlan(ctx, b.ID, s.in.Workspace, s.Agent.Git); err != nil {
+		return err
+	}
+	if s.plan, err = sidecars.Build(s.in); err != nil {
+		return err
+	}
+	s.meta = state.Metadata{
+		Identity: b.ID, Agent: s.Agent.Name, Workdir: s.Workdir, Workspace: s.Agent.Workspace,
+		Runtime: s.Agent.Runtime, Image: s.in.Image.Ref, Version: s.env.Version, StartedAt: time.Now().UTC(), Args: s.Args,
+		AutoResume: s.Agent.AutoResume,
+	}
+	if s.Resume != nil {
+		if old, err := s.Resume.Metadata(); err == nil {
+			s.meta.StartedAt = old.StartedAt
+		}
+	}
+	return b.WriteMetadata(s.meta)
+}
+
+// preflight shows the plan and asks to go ahead; a dry run stops here.
+func (s *launching) preflight(ctx context.Context) error {
+	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate}
+	if s.DryRun {
+		s.ShowPreflight(s.env.Stdout, p)
+		return errStop
+	}
+	s.ShowPreflight(s.env.Stderr, p)
+	if s.Yes {
+		return nil
+	}
+	return s.env.Ask(ctx, "Start it? [y/N] ")
+}
+
+// prepare writes every service's folder: the agent's home, prompt and git
+// folder, the egress routes, secrets and CA, the gate's mirrors and
+// credentials, the supervise configuration.
+func (s *launching) prepare(ctx context.Context) error {
+	b, in := s.b, s.in
+	if err := agent.Prepare(ctx, sidecars.AgentInput(in), s.Resume == nil); err != nil {
+		return err
+	}
+	var gitDests []string
+	if in.Gate != nil {
+		gitDests = in.Gate.Destinations
+	}
+	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.Egress, s.Agent.BuildEgress, gitDests)
+	if err != nil {
+		return err
+	}
+	if in.Gate != nil {
+		// The gate refuses pushes carrying a secret the proxy injects.
+		if err := in.Gate.Write(b.GitGateDir(), injected); err != nil {
+			return err
+		}
+	}
+	var containerfile []byte
+	if cf := in.Image.Containerfile; cf != "" {
+		if containerfile, err = os.ReadFile(cf); err != nil {
+			return fmt.Errorf("read %s: %w", cf, err)
+		}
+	}
+	return supervise.Prepare(b.SuperviseDir(), s.Agent, in.Image.Ref, containerfile)
+}
+
+// images makes the sidecar image and the agent's, and creates the pod: at
+// once, or, for an isolated build that may reach hosts (build_egress), its
+// egress first, to build through (buildThroughEgress).
+func (s *launching) images(ctx context.Context) error {
+	e, b := s.env.Engine, s.b
+	if _, err := e.EnsureSidecarImage(ctx, s.env.Exe); err != nil {
+		return err
+	}
+	if s.Resume != nil {
+		if err := e.RemoveBottle(ctx, sidecars.PodName(b.ID), b.ID); err != nil { // a stale pod of this identity
+			return err
+		}
+		// A detached session ended with no launcher to settle it.
+		if err := Settle(b, s.env.Stderr); err != nil {
+			return err
+		}
+	}
+	main := s.plan.Main()
+	s.started = func() error { return e.StartSidecars(ctx, s.plan) }
+	staged := false
+	if main.Image.Isolated && len(s.Agent.BuildEgress) > 0 {
+		exists, err := e.ImageExists(ctx, main.Image.Ref)
+		if err != nil {
+			return err
+		}
+		staged = !exists
+	}
+	var err error
+	if staged {
+		s.td.created = true
+		var rest *spec.Plan
+		if s.meta.ImageDigest, rest, err = buildThroughEgress(ctx, e, s.plan, s.in, s.env.Stderr); err != nil {
+			return err
+		}
+		s.started = func() error { return e.StartSidecars(ctx, rest) }
+	} else {
+		if s.meta.ImageDigest, err = e.EnsureImage(ctx, main.Image, s.env.Stderr); err != nil {
+			return err
+		}
+		s.td.created = true
+		if err := e.CreatePod(ctx, s.plan); err != nil {
+			return err
+		}
+		if err := e.CreateContainers(ctx, s.plan, s.plan.Containers); err != nil {
+			return err
+		}
+	}
+	return b.WriteMetadata(s.meta)
+}
+
+// attach starts the sidecars and the agent, attached to the streams, and
+// returns the agent's exit; or, detached, leaves it running and prints the
+// identity.
+func (s *launching) attach(ctx context.Context) error {
+	e, main := s.env.Engine, s.plan.Main()
+	if s.Detach {
+		if err := s.started(); err != nil {
+			return err
+		}
+		if err := e.StartContainer(ctx, main.Name); err != nil {
+			return err
+		}
+		s.td.detached = true
+		fmt.Fprintln(s.env.Stdout, s.b.ID)
+		return nil
+	}
+	code, err := e.Run(ctx, main.Name, s.env.Stdin, s.env.Stdout, s.env.Stderr, s.started)
+	if err != nil {
+		return err
+	}
+	slog.Debug("agent exited", "identity", s.b.ID, "code", code)
+	if code != 0 {
+		return ExitError(code)
+	}
+	return nil
+}
+
+// hostOf describes the caller and the working directory's owner for the plan.
+func hostOf(info spec.EngineInfo, workdir string) agent.Host {
+	h := agent.Host{Rootless: info.Rootless, UID: info.UID, GID: info.GID}
+	if fi, err := os.Stat(workdir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			h.OwnerUID, h.OwnerGID = int(st.Uid), int(st.Gid)
+		}
+	}
+	return h
+}
+
+// teardown removes what a launch made, and its state unless it is kept.
+type teardown struct {
+	engine   Engine
+	bottle   *state.Bottle
+	pod      string
+	stderr   io.Writer
+	keep     bool
+	lock     *state.Lock
+	created  bool // a pod may exist
+	detached bool // the bottle runs on: leave it
+}
+
+func (t *teardown) run(ctx context.Context) {
+	defer t.lock.Unlock()
+	if t.detached {
+		return
+	}
+	if t.created {
+		if err := t.engine.RemoveBottle(ctx, t.pod, t.bottle.ID); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		} else if err := Settle(t.bottle, t.stderr); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		}
+	}
+	if t.keep && t.created {
+		if err := t.bottle.Preserve("--keep"); err != nil {
+			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		}
+	}
+	if t.bottle.Preserved() {
+		fmt.Fprintf(t.stderr, "bottle: state kept; carry on with: bottle resume %s\n", t.bottle.ID)
+		return
+	}
+	if err := t.bottle.Remove(); err != nil {
+		fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+	}
+}

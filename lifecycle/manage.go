@@ -1,0 +1,200 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// Row is one bottle as `bottle ls` shows it: its state joined with what
+// the engine reports.
+type Row struct {
+	Identity  string    `json:"identity"`
+	Agent     string    `json:"agent"`
+	Status    string    `json:"status"`
+	StartedAt time.Time `json:"started_at"`
+	Workdir   string    `json:"workdir"`
+	Pod       string    `json:"pod,omitempty"`
+	Preserved bool      `json:"preserved"`
+	State     string    `json:"state,omitempty"` // the state folder; empty for a pod whose state is gone
+	// AgentDone: the pod's agent is not running (it exited, or never started).
+	AgentDone bool `json:"-"`
+}
+
+// Bottle is the row's state folder, or nil for a pod whose state is gone.
+func (r *Row) Bottle() *state.Bottle {
+	if r.State == "" {
+		return nil
+	}
+	return &state.Bottle{ID: r.Identity, Dir: r.State}
+}
+
+// Statuses of a bottle with no pod, or a pod with no state.
+const (
+	StatusPreserved = "preserved" // kept: resume it
+	StatusStarting  = "starting"  // a bottle command holds it and has not made the pod yet
+	StatusStale     = "stale"     // no pod, not kept, not in use: gc removes it
+	StatusOrphan    = "orphaned"  // a pod whose state is gone: gc removes it
+)
+
+// List joins the state folders with the pods the engine reports, oldest first.
+func List(ctx context.Context, env Env) ([]Row, error) {
+	pods, err := env.Engine.List(ctx, sidecars.RootLabel(env.Root.Dir))
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]spec.PodInfo{}
+	for _, p := range pods {
+		byID[p.Identity] = p
+	}
+	bottles, err := env.Root.List()
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, b := range bottles {
+		m, err := b.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir}
+		if p, ok := byID[b.ID]; ok {
+			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
+			r.AgentDone = p.Containers[sidecars.ContainerName(b.ID, agent.Service)] != "running"
+			delete(byID, b.ID)
+		} else if b.InUse() {
+			r.Status = StatusStarting
+		} else if r.Preserved {
+			r.Status = StatusPreserved
+		} else {
+			r.Status = StatusStale
+		}
+		rows = append(rows, r)
+	}
+	for id, p := range byID {
+		rows = append(rows, Row{Identity: id, Agent: p.Agent, Status: StatusOrphan, StartedAt: p.Created, Pod: p.Name})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if !rows[i].StartedAt.Equal(rows[j].StartedAt) {
+			return rows[i].StartedAt.Before(rows[j].StartedAt)
+		}
+		return rows[i].Identity < rows[j].Identity
+	})
+	return rows, nil
+}
+
+// Known checks that id names a bottle, in state or in the engine, and
+// returns its state folder when there is one (nil for a pod whose state is
+// gone: still stoppable and removable).
+func Known(ctx context.Context, env Env, id string) (*state.Bottle, error) {
+	b, err := env.Root.Open(id)
+	var nf *state.NotFoundError
+	if errors.As(err, &nf) && state.ValidID(id) {
+		if ok, perr := env.Engine.PodExists(ctx, sidecars.PodName(id)); perr == nil && ok {
+			return nil, nil
+		}
+	}
+	return b, err
+}
+
+// Stop stops a bottle's pod and keeps its state: a stopped bottle is one
+// the user wants back. b is nil for a pod whose state is gone.
+func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
+	if b != nil {
+		if err := b.Preserve("stopped"); err != nil {
+			return err
+		}
+	}
+	err := env.Engine.StopPod(ctx, sidecars.PodName(id))
+	if errors.As(err, new(*spec.NotFoundError)) {
+		err = nil // nothing runs: stopped already
+	}
+	if err != nil {
+		return err
+	}
+	// The gateway lives beside the pod: it goes with it.
+	if err := env.Engine.RemoveBottle(ctx, "", id); err != nil {
+		return err
+	}
+	return Settle(b, env.Stderr)
+}
+
+// Remove removes a bottle's containers, pod and state. What the agent did
+// comes back first (Settle); what it left in the workspace goes with its state.
+func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
+	if err := env.Engine.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
+		return err
+	}
+	if b == nil {
+		return nil
+	}
+	if err := Settle(b, env.Stderr); err != nil {
+		return err
+	}
+	return b.Remove()
+}
+
+// GC removes what nobody will: folders of starts that died before writing
+// metadata, pods whose state is gone, state whose pod is gone, and bottles
+// whose agent ended with no bottle command holding them (a killed launcher,
+// a finished detached bottle), unless kept. It says what it removed on
+// env.Stdout.
+func GC(ctx context.Context, env Env) error {
+	rows, err := List(ctx, env)
+	if err != nil {
+		return err
+	}
+	unfinished, err := env.Root.Unfinished()
+	if err != nil {
+		return err
+	}
+	for _, b := range unfinished {
+		if b.InUse() {
+			continue // still starting
+		}
+		if err := b.Remove(); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "removed unfinished state %s\n", b.ID)
+	}
+	for _, r := range rows {
+		switch {
+		case r.Pod != "" && r.State != "" && r.AgentDone && !r.Preserved:
+			b := r.Bottle()
+			if b.InUse() {
+				continue
+			}
+			if err := Remove(ctx, env, b, r.Identity); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed %s (its agent ended and no bottle command holds it)\n", r.Identity)
+		case r.Status == StatusOrphan:
+			if err := env.Engine.RemoveBottle(ctx, r.Pod, r.Identity); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed pod %s (its state is gone)\n", r.Pod)
+		case r.Status == StatusStale:
+			// The pod is gone; what it had beside it (the gateway) goes too.
+			if err := env.Engine.RemoveBottle(ctx, "", r.Identity); err != nil {
+				return err
+			}
+			b := r.Bottle()
+			if err := Settle(b, env.Stderr); err != nil {
+				return err
+			}
+			if err := b.Remove(); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed state of %s (its pod is gone)\n", r.Identity)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package lifecycle
+
+import (
+	"context"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/agent"
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// Resume relaunches a kept bottle under its identity.
+type Resume struct {
+	ID            string
+	Yes           bool
+	Keep          bool
+	Detach        bool
+	Args          []string // replace the recorded arguments when HasArgs
+	HasArgs       bool
+	ConfigFile    string // the user's config file the command was given, if any
+	ShowPreflight func(w io.Writer, p Preflight)
+}
+
+// Run applies the user's config as it is now, layered with the working
+// directory's bottle.toml as the bottle's first start read it (unless the
+// person takes a change), to the profile, workspace and arguments the
+// bottle was made with, and launches it.
+func (r *Resume) Run(ctx context.Context, env Env) error {
+	b, err := env.Root.Open(r.ID)
+	if err != nil {
+		return err
+	}
+	m, err := b.Metadata()
+	if err != nil {
+		return err
+	}
+	wdData, err := resumeWorkdirConfig(ctx, env, b, m.Workdir, r.Yes)
+	if err != nil {
+		return err
+	}
+	src, err := config.DefaultSources(r.ConfigFile, m.Workdir)
+	if err != nil {
+		return err
+	}
+	src.WorkdirData, src.UseWorkdirData = wdData, true
+	cfg, err := config.Load(src)
+	if err != nil {
+		return err
+	}
+	resolved, err := cfg.Agent(m.Agent)
+	if err != nil {
+		return err
+	}
+	// The workspace a bottle was made with is part of what it is.
+	a := *resolved
+	a.Workspace = m.Workspace
+	l := &Launch{Agent: &a, Workdir: m.Workdir, Args: m.Args, Yes: r.Yes, Keep: r.Keep, Detach: r.Detach,
+		Resume: b, WorkdirConfig: wdData, ShowPreflight: r.ShowPreflight}
+	if r.HasArgs {
+		l.Args = r.Args
+	}
+	// An approved capability request left a Containerfile of this bottle's
+	// own: the agent wrote it, so it builds isolated, in an empty context of
+	// the bottle's own, or the profile's (copied, if a working directory's).
+	if cf := agent.CapabilityFile(b.AgentDir()); exists(cf) {
+		img := spec.Image{Containerfile: cf, Context: agent.CapabilityContext(b.AgentDir()), Isolated: true}
+		switch {
+		case a.Containerfile == "" || strings.HasPrefix(a.Context, config.Embedded):
+			if err := os.MkdirAll(img.Context, 0o700); err != nil {
+				return err
+			}
+		case slices.Contains(a.FromWorkdir, "containerfile") || slices.Contains(a.FromWorkdir, "context"):
+			if _, img.Context, err = copyWorkdirBuild(&a, b, m.Workdir); err != nil {
+				return err
+			}
+		default:
+			img.Context = a.Context
+		}
+		if img.Ref, err = spec.BuildRef(a.Name, img.Containerfile, img.Context); err != nil {
+			return err
+		}
+		l.Image = &img
+	}
+	return l.Run(ctx, env)
+}
