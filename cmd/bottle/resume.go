@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
@@ -43,9 +42,4 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Args: g.agentArgs, HasArgs: g.hasArgs,
 		ConfigFile: g.config, ShowPreflight: printPreflight}
 	return withEnv(ctx, g, func(env lifecycle.Env) error { return r.Run(ctx, env) })
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
