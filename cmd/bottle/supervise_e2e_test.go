@@ -236,7 +236,10 @@ func TestDashboardDiffStopAndRemove(t *testing.T) {
 	if s := term.screen(); !strings.Contains(s, "COPY probe /bin/probe") || !strings.Contains(s, "needs a file") {
 		t.Errorf("the diff should show the current Containerfile around the addition, and the reason:\n%s", s)
 	}
-	term.keys("Escape", "d")
+	// Escape and the next key sent at once read as alt+key: wait for the list.
+	term.keys("Escape")
+	term.waitFor("the list again", "PENDING REQUESTS")
+	term.keys("d")
 	term.waitFor("the reason prompt", "deny reason:")
 	term.text("not today")
 	term.keys("Enter")
@@ -279,7 +282,9 @@ func TestDashboardDiffScrollsAndWraps(t *testing.T) {
 	if s := term.screen(); !strings.Contains(s, "END-OF-LONG-LINE") || !strings.Contains(s, "(the end)") {
 		t.Errorf("the long line is cut, or the end not said:\n%s", s)
 	}
-	term.keys("Escape", "q")
+	term.keys("Escape")
+	term.waitFor("the list again", "PENDING REQUESTS")
+	term.keys("q")
 	poll(t, 10*time.Second, "the dashboard to quit", term.gone)
 	ee.mustRun("rm", id)
 }
