@@ -22,35 +22,9 @@ const Embedded = "embedded:"
 
 // Agent is one effective, merged and validated agent profile.
 type Agent struct {
-	Name          string   `json:"name"`
-	Image         string   `json:"image,omitempty"`
-	Containerfile string   `json:"containerfile,omitempty"`
-	Context       string   `json:"context,omitempty"`
-	Command       []string `json:"command"`
-	Args          []string `json:"args,omitempty"`
-	// AlwaysArgs follow the arguments on every launch, even when -- replaces
-	// them; {supervise_url} in them becomes the supervise server's URL.
-	AlwaysArgs []string `json:"always_args,omitempty"`
-	// ResumeArgs follow them when a kept bottle is resumed.
-	ResumeArgs []string `json:"resume_args,omitempty"`
-	// AutoResume lets the dashboard resume the bottle itself once an image
-	// change it approved has been torn down.
-	AutoResume  bool              `json:"auto_resume,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Prompt      string            `json:"prompt,omitempty"`
-	PromptFile  string            `json:"prompt_file,omitempty"`
-	Workspace   string            `json:"workspace"`
-	Runtime     string            `json:"runtime"`
-	Memory      string            `json:"memory,omitempty"`
-	MemoryBytes int64             `json:"-"`
-	CPUs        float64           `json:"cpus,omitempty"`
-	Pids        int64             `json:"pids,omitempty"`
-	Egress      []Route           `json:"egress,omitempty"`
-	// BuildEgress are the routes a build of a Containerfile that is not the
-	// user's own (a working directory's, an agent's request) may take,
-	// through the bottle's egress proxy; without any, it has no network.
-	BuildEgress []Route `json:"build_egress,omitempty"`
-	Git         *Git    `json:"git,omitempty"`
+	Name string `json:"name"`
+	Profile
+	MemoryBytes int64 `json:"-"`
 	// FromWorkdir are the keys the working directory's bottle.toml set, for
 	// the preflight to show; its paths were checked to stay inside it.
 	FromWorkdir []string `json:"from_workdir,omitempty"`

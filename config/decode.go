@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -40,29 +41,12 @@ var typeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\):
 // folders, pods and images, so it can never be a path.
 var ProfileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
 
-// rawProfile is one [agents.NAME] table exactly as written.
+// rawProfile is one [agents.NAME] table exactly as written: the profile's
+// keys, and the two that say how to lay it over others.
 type rawProfile struct {
-	Extends       string            `toml:"extends"`
-	Image         string            `toml:"image"`
-	Containerfile string            `toml:"containerfile" bottle:"path"`
-	Context       string            `toml:"context" bottle:"path"`
-	Command       []string          `toml:"command"`
-	Args          []string          `toml:"args"`
-	AlwaysArgs    []string          `toml:"always_args"`
-	ResumeArgs    []string          `toml:"resume_args"`
-	AutoResume    bool              `toml:"auto_resume"`
-	Env           map[string]string `toml:"env"`
-	Prompt        string            `toml:"prompt"`
-	PromptFile    string            `toml:"prompt_file" bottle:"path"`
-	Workspace     string            `toml:"workspace"`
-	Runtime       string            `toml:"runtime"`
-	Memory        string            `toml:"memory"`
-	CPUs          float64           `toml:"cpus"`
-	Pids          int64             `toml:"pids"`
-	Egress        []Route           `toml:"egress"`
-	ReplaceEgress bool              `toml:"replace_egress"`
-	BuildEgress   []Route           `toml:"build_egress"`
-	Git           *Git              `toml:"git"`
+	Extends string `toml:"extends"`
+	Profile
+	ReplaceEgress bool `toml:"replace_egress"`
 }
 
 type rawFile struct {
@@ -70,14 +54,7 @@ type rawFile struct {
 }
 
 // profileKeys are the keys a profile may hold, from rawProfile's tags.
-var profileKeys = func() []string {
-	t := reflect.TypeOf(rawProfile{})
-	keys := make([]string, t.NumField())
-	for i := range keys {
-		keys[i] = t.Field(i).Tag.Get("toml")
-	}
-	return keys
-}()
+var profileKeys = tagKeys(reflect.TypeOf(rawProfile{}))
 
 // layer is one parsed file: which keys each profile sets, and where.
 type layer struct {
@@ -188,6 +165,18 @@ func quotedPath(parts []string) string {
 		q[i] = `"?` + regexp.QuoteMeta(p) + `"?`
 	}
 	return strings.Join(q, `\s*\.\s*`)
+}
+
+// resolve makes a file key's value absolute, against the layer's folder
+// (the built-ins' stay embedded); "~/" and absolute paths stay as written.
+func (l *layer) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if l.dir == Embedded {
+		return Embedded + p
+	}
+	return filepath.Join(l.dir, p)
 }
 
 // errorAt locates an error about a profile key in this layer.

@@ -63,10 +63,18 @@ var (
 	credentialKeys = tagKeys(reflect.TypeOf(Credential{}))
 )
 
+// tagKeys are the TOML keys of a struct's fields, an embedded struct's
+// among them, in order.
 func tagKeys(t reflect.Type) []string {
-	keys := make([]string, t.NumField())
-	for i := range keys {
-		keys[i], _, _ = strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			keys = append(keys, tagKeys(f.Type)...)
+			continue
+		}
+		k, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		keys = append(keys, k)
 	}
 	return keys
 }

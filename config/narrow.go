@@ -1,14 +1,14 @@
 package config
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 )
 
 // checkNarrowing enforces that the working directory's file only adds or
-// narrows profiles: a cloned repository must not widen what the user granted.
+// narrows profiles: a cloned repository must not widen what the user
+// granted. The rules are keyRules' narrow and fresh, key by key.
 func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 	names := slices.Sorted(maps.Keys(wd.profiles))
 	for _, name := range names {
@@ -16,59 +16,26 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 		if anchor == nil {
 			continue
 		}
-		a := final[name]
-		deny := func(key, msg string) error {
-			return wd.errorAt(name, key, msg+" (a working directory's bottle.toml may only narrow what "+anchorName(anchor, name)+" grants)")
-		}
-		if anchor.Runtime == RuntimeRunsc && a.Runtime != RuntimeRunsc {
-			return deny("runtime", "downgrades the runtime from runsc to "+a.Runtime)
-		}
-		if anchor.Workspace == WorkspaceCopy && a.Workspace != WorkspaceCopy {
-			return deny("workspace", "widens workspace from copy to "+a.Workspace)
-		}
-		if anchor.MemoryBytes > 0 && (a.MemoryBytes == 0 || a.MemoryBytes > anchor.MemoryBytes) {
-			return deny("memory", fmt.Sprintf("raises memory above %s", anchor.Memory))
-		}
-		if anchor.CPUs > 0 && (a.CPUs == 0 || a.CPUs > anchor.CPUs) {
-			return deny("cpus", fmt.Sprintf("raises cpus above %v", anchor.CPUs))
-		}
-		if anchor.Pids > 0 && (a.Pids == 0 || a.Pids > anchor.Pids) {
-			return deny("pids", fmt.Sprintf("raises pids above %d", anchor.Pids))
-		}
-		for _, r := range a.Egress {
-			if !routeGranted(r, anchor.Egress) {
-				return deny("egress", fmt.Sprintf("adds or changes the egress route for %q", r.Host))
+		for _, k := range profileKeys {
+			if rule := keyRules[k]; rule.narrow != nil {
+				if msg := rule.narrow(final[name], anchor); msg != "" {
+					return wd.errorAt(name, k, msg+" (a working directory's bottle.toml may only narrow what "+anchorName(anchor, name)+" grants)")
+				}
 			}
-		}
-		for _, r := range a.BuildEgress {
-			if !routeGranted(r, anchor.BuildEgress) {
-				return deny("build_egress", fmt.Sprintf("adds or changes the build route for %q", r.Host))
-			}
-		}
-		if a.AutoResume && !anchor.AutoResume {
-			return deny("auto_resume", "turns auto_resume on")
-		}
-		if a.Git.GateEnabled() && !anchor.Git.GateEnabled() {
-			return deny("git", "turns the git gate on")
-		}
-		if msg := gitNarrows(a.Git, anchor.Git); msg != "" {
-			return deny("git", msg)
 		}
 	}
 	// A profile of the working directory's own, anchored to nothing trusted,
 	// may reach nothing and hold no secret.
 	for _, name := range names {
-		if anchorOf(name, wd, grants) == nil && len(final[name].Egress) > 0 {
-			return wd.errorAt(name, "egress", "a working directory's bottle.toml may not grant egress routes: declare them in your own config.toml")
+		if anchorOf(name, wd, grants) != nil {
+			continue
 		}
-		if anchorOf(name, wd, grants) == nil && len(final[name].BuildEgress) > 0 {
-			return wd.errorAt(name, "build_egress", "a working directory's bottle.toml may not grant build routes: declare them in your own config.toml")
-		}
-		if anchorOf(name, wd, grants) == nil && final[name].AutoResume {
-			return wd.errorAt(name, "auto_resume", "a working directory's bottle.toml may only turn auto_resume off: turn it on in your own config.toml")
-		}
-		if g := final[name].Git; anchorOf(name, wd, grants) == nil && g != nil && len(g.Remotes) > 0 {
-			return wd.errorAt(name, "git", "a working directory's bottle.toml may not declare git remotes: declare them in your own config.toml")
+		for _, k := range profileKeys {
+			if rule := keyRules[k]; rule.fresh != nil {
+				if msg := rule.fresh(final[name]); msg != "" {
+					return wd.errorAt(name, k, msg)
+				}
+			}
 		}
 	}
 	return nil

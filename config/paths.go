@@ -55,6 +55,10 @@ func walkPaths(v reflect.Value, key string, f func(key, path string)) {
 	case reflect.Struct:
 		t := v.Type()
 		for i := range t.NumField() {
+			if t.Field(i).Anonymous {
+				walkPaths(v.Field(i), key, f)
+				continue
+			}
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
 			if name == "" || name == "-" {
 				continue

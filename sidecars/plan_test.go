@@ -16,9 +16,9 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func profile(mod func(a *config.Agent)) *config.Agent {
-	a := &config.Agent{Name: "shell", Image: "localhost/bottle-base:latest", Command: []string{"/bin/sh"},
-		Workspace: config.WorkspaceBind, Runtime: config.RuntimeRunc, Memory: "2g", MemoryBytes: 2 << 30, CPUs: 2, Pids: 1024,
-		Env: map[string]string{"GREETING": "hello"}}
+	a := &config.Agent{Name: "shell", MemoryBytes: 2 << 30, Profile: config.Profile{Image: "localhost/bottle-base:latest", Command: []string{"/bin/sh"},
+		Workspace: config.WorkspaceBind, Runtime: config.RuntimeRunc, Memory: "2g", CPUs: 2, Pids: 1024,
+		Env: map[string]string{"GREETING": "hello"}}}
 	if mod != nil {
 		mod(a)
 	}

@@ -70,29 +70,6 @@ func runConfigValidate(g *globals) error {
 	return nil
 }
 
-// shownProfile is a profile as TOML, in the keys a user writes.
-type shownProfile struct {
-	Image         string            `toml:"image,omitempty"`
-	Containerfile string            `toml:"containerfile,omitempty"`
-	Context       string            `toml:"context,omitempty"`
-	Command       []string          `toml:"command"`
-	Args          []string          `toml:"args,omitempty"`
-	AlwaysArgs    []string          `toml:"always_args,omitempty"`
-	ResumeArgs    []string          `toml:"resume_args,omitempty"`
-	AutoResume    bool              `toml:"auto_resume,omitempty"`
-	Env           map[string]string `toml:"env,omitempty"`
-	Prompt        string            `toml:"prompt,omitempty"`
-	PromptFile    string            `toml:"prompt_file,omitempty"`
-	Workspace     string            `toml:"workspace"`
-	Runtime       string            `toml:"runtime"`
-	Memory        string            `toml:"memory,omitempty"`
-	CPUs          float64           `toml:"cpus,omitempty"`
-	Pids          int64             `toml:"pids,omitempty"`
-	Egress        []config.Route    `toml:"egress,omitempty"`
-	BuildEgress   []config.Route    `toml:"build_egress,omitempty"`
-	Git           *config.Git       `toml:"git,omitempty"`
-}
-
 func runConfigShow(g *globals, name string) error {
 	cfg, _, err := loadHere(g)
 	if err != nil {
@@ -105,14 +82,10 @@ func runConfigShow(g *globals, name string) error {
 		}
 		names = []string{name}
 	}
-	out := map[string]map[string]shownProfile{"agents": {}}
+	// The same schema the files are decoded with, as the user writes it.
+	out := map[string]map[string]config.Profile{"agents": {}}
 	for _, n := range names {
-		a := cfg.Agents[n]
-		out["agents"][n] = shownProfile{
-			Image: a.Image, Containerfile: a.Containerfile, Context: a.Context, Command: a.Command, Args: a.Args, AlwaysArgs: a.AlwaysArgs, ResumeArgs: a.ResumeArgs, AutoResume: a.AutoResume,
-			Env: a.Env, Prompt: a.Prompt, PromptFile: a.PromptFile, Workspace: a.Workspace, Runtime: a.Runtime,
-			Memory: a.Memory, CPUs: a.CPUs, Pids: a.Pids, Egress: a.Egress, BuildEgress: a.BuildEgress, Git: a.Git,
-		}
+		out["agents"][n] = cfg.Agents[n].Profile
 	}
 	enc := toml.NewEncoder(g.stdout)
 	enc.Indent = ""

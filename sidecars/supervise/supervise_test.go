@@ -78,7 +78,7 @@ func TestAskWaitsBoundedThenPending(t *testing.T) {
 
 func TestProposedContainerfile(t *testing.T) {
 	dir := t.TempDir()
-	a := &config.Agent{Name: "x", Image: "docker.io/library/debian:bookworm-slim"}
+	a := &config.Agent{Name: "x", Profile: config.Profile{Image: "docker.io/library/debian:bookworm-slim"}}
 	if err := Prepare(dir, a, "localhost/bottle-x:1", nil); err != nil {
 		t.Fatal(err)
 	}

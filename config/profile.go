@@ -1,0 +1,36 @@
+package config
+
+// Profile is one agent profile's keys as a config file writes them: the one
+// schema that decoding, merging (keys.go), the effective profile and `config
+// show` share. A new key is a field here; how it merges and how a working
+// directory's file may change it, when not by being replaced whole and
+// freely, is a line of keyRules. A key naming a file carries bottle:"path".
+type Profile struct {
+	Image         string   `json:"image,omitempty" toml:"image,omitempty"`
+	Containerfile string   `json:"containerfile,omitempty" toml:"containerfile,omitempty" bottle:"path"`
+	Context       string   `json:"context,omitempty" toml:"context,omitempty" bottle:"path"`
+	Command       []string `json:"command" toml:"command"`
+	Args          []string `json:"args,omitempty" toml:"args,omitempty"`
+	// AlwaysArgs follow the arguments on every launch, even when -- replaces
+	// them; {supervise_url} in them becomes the supervise server's URL.
+	AlwaysArgs []string `json:"always_args,omitempty" toml:"always_args,omitempty"`
+	// ResumeArgs follow them when a kept bottle is resumed.
+	ResumeArgs []string `json:"resume_args,omitempty" toml:"resume_args,omitempty"`
+	// AutoResume lets the dashboard resume the bottle itself once an image
+	// change it approved has been torn down.
+	AutoResume bool              `json:"auto_resume,omitempty" toml:"auto_resume,omitempty"`
+	Env        map[string]string `json:"env,omitempty" toml:"env,omitempty"`
+	Prompt     string            `json:"prompt,omitempty" toml:"prompt,omitempty"`
+	PromptFile string            `json:"prompt_file,omitempty" toml:"prompt_file,omitempty" bottle:"path"`
+	Workspace  string            `json:"workspace" toml:"workspace"`
+	Runtime    string            `json:"runtime" toml:"runtime"`
+	Memory     string            `json:"memory,omitempty" toml:"memory,omitempty"`
+	CPUs       float64           `json:"cpus,omitempty" toml:"cpus,omitempty"`
+	Pids       int64             `json:"pids,omitempty" toml:"pids,omitempty"`
+	Egress     []Route           `json:"egress,omitempty" toml:"egress,omitempty"`
+	// BuildEgress are the routes a build of a Containerfile that is not the
+	// user's own (a working directory's, an agent's request) may take,
+	// through the bottle's egress proxy; without any, it has no network.
+	BuildEgress []Route `json:"build_egress,omitempty" toml:"build_egress,omitempty"`
+	Git         *Git    `json:"git,omitempty" toml:"git,omitempty"`
+}
