@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )

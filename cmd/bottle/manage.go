@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
-	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
-	"github.com/bottle-sandbox/bottle/sidecars/egress"
-	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
-	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -80,48 +73,18 @@ func newLogsCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			service := c.Args().Get(1)
-			if service == "" {
-				service = agent.Service
+			// What the agent wrote reaches the terminal only as text: the audit
+			// logs (JSON lines) with those characters escaped, so they stay
+			// JSON; a container's output replaced on a terminal.
+			of := lifecycle.LogsOf{ID: id, Service: c.Args().Get(1), Follow: o.follow,
+				Audit: &termtext.Writer{W: g.stdout, Escape: true}, Stdout: g.stdout, Stderr: g.stderr}
+			if isTerminal(g.stdout) {
+				of.Stdout = &termtext.Writer{W: g.stdout}
 			}
-			return withEnv(c.Context, g, func(env lifecycle.Env) error {
-				b, err := lifecycle.Known(c.Context, env, id)
-				if err != nil {
-					return err
-				}
-				// What the agent wrote reaches the terminal only as text: the
-				// audit logs (JSON lines) with those characters escaped, so
-				// they stay JSON; a container's output replaced on a terminal.
-				audit := &termtext.Writer{W: g.stdout, Escape: true}
-				if service == egress.Service && b != nil {
-					// The proxy's decisions are its audit log, kept in state.
-					return followFile(c.Context, egress.AuditPath(b.EgressDir()), o.follow, audit)
-				}
-				if service == gitgate.Service && b != nil {
-					// So are the gate's: one line per push.
-					file := gitgate.AuditPath(b.GitGateDir())
-					if !gitgate.Configured(b.GitGateDir()) {
-						return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", id)
-					}
-					if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && !o.follow {
-						return nil // no push yet
-					}
-					return followFile(c.Context, file, o.follow, audit)
-				}
-				name := sidecars.ServiceContainer(id, service)
-				stdout, stderr := g.stdout, g.stderr
-				if isTerminal(stdout) {
-					stdout = &termtext.Writer{W: stdout}
-				}
-				if isTerminal(stderr) {
-					stderr = &termtext.Writer{W: stderr}
-				}
-				err = env.Engine.Logs(c.Context, name, o.follow, stdout, stderr)
-				if errors.As(err, new(*spec.NotFoundError)) {
-					return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", id, service, id)
-				}
-				return err
-			})
+			if isTerminal(g.stderr) {
+				of.Stderr = &termtext.Writer{W: g.stderr}
+			}
+			return withEnv(c.Context, g, func(env lifecycle.Env) error { return lifecycle.Logs(c.Context, env, of) })
 		},
 	}
 }

@@ -19,7 +19,7 @@ var engines = map[string]string{
 
 // engineFree are the packages that must link no engine at all, not even
 // through another package: the plan, the profiles, the state, the sidecars.
-var engineFree = []string{module + "/spec", module + "/config", module + "/state", module + "/sidecars", module + "/internal", module + "/lifecycle"}
+var engineFree = []string{module + "/spec", module + "/config", module + "/state", module + "/sidecars", module + "/internal", module + "/lifecycle", module + "/agent"}
 
 type pkg struct{ imports, deps []string }
 

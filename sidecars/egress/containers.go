@@ -3,8 +3,8 @@ package egress
 import (
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/sidecars/agent"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
