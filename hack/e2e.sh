@@ -10,6 +10,7 @@ user=${BOTTLE_E2E_USER:-bottletest}
 parallel=${BOTTLE_E2E_PARALLEL:-2}
 rootful_only='^(TestRootfulRefusesRootOwnedBind|TestRootfulResourceLimitsApplied)$'
 rootless_only='^TestRootlessStartsPrivateServiceOrSaysWhatToInstall$'
+kube_only='^TestKube'
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "e2e: run as root: it starts the rootful service and a rootless user's service" >&2
@@ -45,13 +46,13 @@ summarize() { # name, log, exit code
 
 set +e
 echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null))"
-env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "$rootless_only" "$@" 2>&1 | tee "$run/rootful.log"
+env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "$kube_only|$rootless_only" "$@" 2>&1 | tee "$run/rootful.log"
 summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 
 uid=$(id -u "$user")
 extra=$(printf '%q ' "$@")
 echo "=== e2e rootless as $user"
-env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$kube_only|$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
 summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
 
 # Podman 5.x, rootful, beside the host's: the bindings must work with both.
@@ -63,7 +64,7 @@ if p5=$(./hack/podman5.sh); then
 		podman --remote --url "unix://$p5" load -i "$run/base.tar" >/dev/null
 	fi
 	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}')"
-	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "^TestRunsc|$rootless_only" "$@" 2>&1 | tee "$run/podman5.log"
+	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "^TestRunsc|$kube_only|$rootless_only" "$@" 2>&1 | tee "$run/podman5.log"
 	summarize podman5 "$run/podman5.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the Podman 5.x service did not start"
@@ -79,12 +80,28 @@ if p5r=$(./hack/podman5-rootless.sh); then
 		su_user "podman save -o $save localhost/bottle-base:latest >/dev/null && podman --remote --url unix://$p5r load -i $save >/dev/null; rm -f $save"
 	fi
 	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
-	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
+	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$kube_only|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
 	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the rootless Podman 5.x service did not start"
 	total_fail=$((total_fail + 1))
 fi
+# Kubernetes: a real single-node cluster in a network namespace of its own
+# (hack/kube-up.sh; its binaries are built once per machine), the tests run
+# inside that namespace.
+t0=$SECONDS
+if kcfg=$(./hack/kube-up.sh); then
+	kbin=$(./hack/kube-build.sh | cut -d' ' -f1)
+	echo "=== e2e against kubernetes $("$kbin/kubectl" version --client -o yaml | sed -n 's/ *gitVersion: //p' | head -1) (cluster up in $((SECONDS - t0)) s)"
+	nsenter --net=/run/netns/bottle-kube env BOTTLE_BIN="$run/bin/bottle" BOTTLE_KUBECTL="$kbin/kubectl" BOTTLE_KUBECONFIG="$kcfg" \
+		"$run/bin/e2e.test" -test.v -test.timeout 20m -test.run "$kube_only" "$@" 2>&1 | tee "$run/kube.log"
+	summarize kubernetes "$run/kube.log" "${PIPESTATUS[0]}"
+else
+	echo "e2e: the Kubernetes cluster did not start"
+	total_fail=$((total_fail + 1))
+fi
+./hack/kube-down.sh
+echo "e2e: the Kubernetes part took $((SECONDS - t0)) s"
 set -e
 
 echo "e2e: $total_pass passed, $total_fail failed"

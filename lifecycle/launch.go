@@ -75,7 +75,7 @@ type Launch struct {
 	// approved Containerfile); nil: the profile's.
 	Image *spec.Image
 	// ShowPreflight prints what the bottle will be.
-	ShowPreflight func(w io.Writer, p Preflight)
+	ShowPreflight func(w io.Writer, p Preflight) error
 }
 
 // launching is one launch under way: what each step leaves for the next.
@@ -222,10 +222,14 @@ func (s *launching) planBottle(ctx context.Context) error {
 func (s *launching) preflight(ctx context.Context) error {
 	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate}
 	if s.DryRun {
-		s.ShowPreflight(s.env.Stdout, p)
+		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
+			return err
+		}
 		return errStop
 	}
-	s.ShowPreflight(s.env.Stderr, p)
+	if err := s.ShowPreflight(s.env.Stderr, p); err != nil {
+		return err
+	}
 	if s.Yes {
 		return nil
 	}

@@ -21,7 +21,7 @@ type Resume struct {
 	Args          []string // replace the recorded arguments when HasArgs
 	HasArgs       bool
 	ConfigFile    string // the user's config file the command was given, if any
-	ShowPreflight func(w io.Writer, p Preflight)
+	ShowPreflight func(w io.Writer, p Preflight) error
 }
 
 // Run applies the user's config as it is now, layered with the working

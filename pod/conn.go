@@ -279,7 +279,11 @@ func (c *Conn) Close() {
 
 // Info describes the engine, for the preflight and the plan.
 func (c *Conn) Info() spec.EngineInfo {
-	return spec.EngineInfo{Name: "podman", Version: c.Version, Rootless: c.Rootless, UID: c.UID, GID: c.GID, Ephemeral: c.Private()}
+	where := "rootful"
+	if c.Rootless {
+		where = "rootless"
+	}
+	return spec.EngineInfo{Name: "podman", Version: c.Version, Rootless: c.Rootless, UID: c.UID, GID: c.GID, Ephemeral: c.Private(), Where: where}
 }
 
 // CheckRuntime says whether Podman knows the OCI runtime name (runsc).

@@ -97,6 +97,10 @@ type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// Secret marks credentials (a file, or a folder of them): an engine
+	// that keeps them apart (a Kubernetes Secret) mounts them into this
+	// container alone.
+	Secret bool `json:"secret,omitempty"`
 }
 
 // Resources are the limits of one container; zero means unlimited.
@@ -126,6 +130,9 @@ type EngineInfo struct {
 	// Ephemeral: the engine lives only as long as this command (a private
 	// Podman service started for it), so no bottle can outlive it.
 	Ephemeral bool
+	// Where says, for the preflight, where bottles run ("rootless", "context
+	// X, namespace Y").
+	Where string
 }
 
 // PodInfo is what an engine reports of one bottle's pod.

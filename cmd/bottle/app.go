@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newDenyCommand(g),
 			newDashboardCommand(g),
 			newConfigCommand(g),
+			newKubeCommand(g),
 			newVersionCommand(g),
 			newSidecarCommand(g),
 		},

@@ -18,14 +18,14 @@ import (
 )
 
 // printPreflight shows, compactly, what the bottle will be.
-func printPreflight(w io.Writer, pf lifecycle.Preflight) {
+func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	a, p, workdir, gate := pf.Agent, pf.Plan, pf.Workdir, pf.Gate
 	m := p.Main()
-	mode := "rootful"
-	if pf.Engine.Rootless {
-		mode = "rootless"
+	head := strings.TrimSpace(pf.Engine.Name + " " + pf.Engine.Version)
+	if pf.Engine.Where != "" {
+		head += ", " + pf.Engine.Where
 	}
-	fmt.Fprintf(w, "bottle %s  (%s %s, %s)\n", pf.ID, pf.Engine.Name, pf.Engine.Version, mode)
+	fmt.Fprintf(w, "bottle %s  (%s)\n", pf.ID, head)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
 	row("agent", "%s: %s", a.Name, commandLine(m.Command))
 	if m.Image.Containerfile != "" && m.Image.Isolated {
@@ -70,6 +70,7 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) {
 	}
 	row("user", "%s, all capabilities dropped, no new privileges", m.User)
 	row("resources", "%s", resources(a))
+	return nil
 }
 
 // routeLine shows one route: where, how, and which credential it injects

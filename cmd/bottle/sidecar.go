@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/kube"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/idle"
@@ -18,6 +21,7 @@ import (
 func newSidecarCommand(g *globals) *cli.Command {
 	var dir, listen, superviseDir string
 	var wait time.Duration
+	var gatewayUID int64
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the service's state folder", Required: true, Destination: &dir}
 	return &cli.Command{
 		Name:   "sidecar",
@@ -59,6 +63,24 @@ func newSidecarCommand(g *globals) *cli.Command {
 					}
 					go trimWhenIdle(c.Context)
 					return s.Serve(c.Context, gitgate.Addr)
+				},
+			},
+			{
+				// ready answers a Kubernetes startup probe: is the file there?
+				Name: "ready",
+				Action: func(c *cli.Context) error {
+					if _, err := os.Stat(c.Args().First()); err != nil {
+						return lifecycle.ExitError(1)
+					}
+					return nil
+				},
+			},
+			{
+				// isolate is a Kubernetes bottle's first init container.
+				Name:  "isolate",
+				Flags: []cli.Flag{&cli.Int64Flag{Name: "gateway-uid", Required: true, Destination: &gatewayUID}},
+				Action: func(c *cli.Context) error {
+					return kube.Isolate(c.Context, gatewayUID)
 				},
 			},
 			{

@@ -50,6 +50,8 @@ func Containers(name func(service string) string, in Input) []spec.Container {
 		Mounts: []spec.Mount{
 			{Source: in.Dir, Target: ContainerDir},
 			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
+			{Source: filepath.Join(in.Dir, SecretsFile), Target: filepath.Join(ContainerDir, SecretsFile), ReadOnly: true, Secret: true},
+			{Source: filepath.Join(in.Dir, CAKeyFile), Target: filepath.Join(ContainerDir, CAKeyFile), ReadOnly: true, Secret: true},
 		},
 		Labels:    in.Labels(Service),
 		Resources: spec.Resources{MemoryBytes: 256 << 20, Pids: 256},

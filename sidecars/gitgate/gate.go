@@ -112,6 +112,7 @@ type Input struct {
 func Container(name string, in Input) spec.Container {
 	mounts := []spec.Mount{
 		{Source: in.Dir, Target: ContainerDir},
+		{Source: filepath.Join(in.Dir, SecretDir), Target: filepath.Join(ContainerDir, SecretDir), ReadOnly: true, Secret: true},
 		{Source: in.GatewayDir, Target: GatewayDir},
 	}
 	for _, o := range in.HostObjects {

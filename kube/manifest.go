@@ -1,0 +1,329 @@
+// Package kube is the Kubernetes engine: it makes a bottle's plan (package
+// spec) into objects on a cluster, through client-go, and is the only
+// package that imports client-go. A bottle is one pod: the agent, and as
+// native sidecars (init containers that keep running) the egress gateway,
+// the proxy with the supervise server, and the git gate; before them an
+// init container shuts every way out of the pod's network namespace but the
+// gateway's user. The bottle's folders are a PersistentVolumeClaim, its
+// credentials a Secret, and a NetworkPolicy is a second layer.
+package kube
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// Options say how a plan lands on a cluster.
+type Options struct {
+	Namespace string
+	// Registry is where the cluster pulls bottle's images from (the
+	// sidecar image, a built agent image): localhost/NAME becomes
+	// REGISTRY/NAME. "" keeps the names (a test cluster that imports them).
+	Registry string
+	// RuntimeClass is the class a runsc bottle runs under (default gvisor).
+	RuntimeClass string
+	// Storage is the size of the bottle's volume (default 1Gi).
+	Storage string
+	// Ports are where the bottle's routes and git remotes go, for the
+	// NetworkPolicy (TCP).
+	Ports []int
+}
+
+// The users the pod's containers run as: only the gateway's may leave it.
+const (
+	GatewayUID int64 = 10001
+	ProxyUID   int64 = 10002
+	GateUID    int64 = 10003
+	AgentUID   int64 = 1000
+)
+
+const (
+	stateVolume = "state"
+	isolateName = "isolate"
+)
+
+// Objects are what a bottle is on a cluster, in the order they are made:
+// its volume, its Secret, its NetworkPolicy and its pod. stateDir is the
+// bottle's folder on the host: every mount of the plan must be inside it
+// (the cluster cannot see the host's folders), and lands on the volume at
+// the same place. Secret mounts name what goes into the Secret instead.
+func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
+	if o.RuntimeClass == "" {
+		o.RuntimeClass = "gvisor"
+	}
+	if o.Storage == "" {
+		o.Storage = "1Gi"
+	}
+	size, err := resource.ParseQuantity(o.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes storage %q: %w", o.Storage, err)
+	}
+	name := p.Pod.Name
+	meta := metav1.ObjectMeta{Name: name, Namespace: o.Namespace, Labels: maps.Clone(p.Pod.Labels)}
+	b := &Bottle{
+		Volume: &corev1.PersistentVolumeClaim{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+			ObjectMeta: meta,
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+			},
+		},
+		Policy: networkPolicy(meta, p.Pod.Labels, o.Ports),
+		meta:   meta,
+	}
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: meta,
+		Spec: corev1.PodSpec{
+			Hostname:                     name,
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: ptr(false),
+			EnableServiceLinks:           ptr(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				FSGroup:        ptr(AgentUID),
+			},
+			Volumes: []corev1.Volume{
+				{Name: stateVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}},
+			},
+		},
+	}
+	main := p.Main()
+	if main == nil {
+		return nil, fmt.Errorf("plan of %s has no main container", name)
+	}
+	if main.Runtime == "runsc" {
+		pod.Spec.RuntimeClassName = ptr(o.RuntimeClass)
+	}
+	sidecarImage := ""
+	for _, ct := range p.Containers {
+		c, err := b.container(ct, stateDir, o)
+		if err != nil {
+			return nil, err
+		}
+		if sec := b.secretOf(ct.Service); sec != nil {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: sec.Name, VolumeSource: corev1.VolumeSource{
+				Secret: &corev1.SecretVolumeSource{SecretName: sec.Name, DefaultMode: ptr(int32(0o400))}}})
+		}
+		if ct.Main {
+			c.Stdin, c.TTY = true, true
+			pod.Spec.Containers = append(pod.Spec.Containers, c)
+			continue
+		}
+		sidecarImage = c.Image
+		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways) // a native sidecar
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
+	}
+	// The sidecars start in plan order, each once the one before it is
+	// ready; the isolation comes before them all.
+	pod.Spec.InitContainers = append([]corev1.Container{isolate(sidecarImage)}, pod.Spec.InitContainers...)
+	b.Pod = pod
+	return b, nil
+}
+
+// Bottle is the objects of one bottle.
+type Bottle struct {
+	Volume *corev1.PersistentVolumeClaim
+	// Secrets hold the credentials of one container each, mounted into
+	// that container alone.
+	Secrets []*Secret
+	Policy  *netv1.NetworkPolicy
+	Pod     *corev1.Pod
+	meta    metav1.ObjectMeta
+}
+
+// Secret is one container's credentials and the host files they are read
+// from at start: a file each key, or a folder whose every file is a key.
+type Secret struct {
+	*corev1.Secret
+	Files   map[string]string // key -> host file
+	Folders []string          // host folders whose files are keys
+	service string
+}
+
+// secretOf is the Secret of one service's container, or nil.
+func (b *Bottle) secretOf(service string) *Secret {
+	for _, s := range b.Secrets {
+		if s.service == service {
+			return s
+		}
+	}
+	return nil
+}
+
+// secretFor is the Secret of one service's container, made on first use.
+func (b *Bottle) secretFor(service string) *Secret {
+	if s := b.secretOf(service); s != nil {
+		return s
+	}
+	meta := b.meta
+	meta.Name = b.meta.Name + "-" + service
+	s := &Secret{Secret: &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: meta, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{},
+	}, Files: map[string]string{}, service: service}
+	b.Secrets = append(b.Secrets, s)
+	return s
+}
+
+// uidOf is the user a service runs as on the cluster.
+func uidOf(ct spec.Container) int64 {
+	switch {
+	case ct.Main:
+		return AgentUID
+	case ct.OutsidePod:
+		return GatewayUID
+	case ct.Service == "git-gate":
+		return GateUID
+	default:
+		return ProxyUID
+	}
+}
+
+// container translates one of the plan's containers.
+func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev1.Container, error) {
+	c := corev1.Container{
+		Name:       ct.Service,
+		Image:      image(ct.Image.Ref, o.Registry),
+		Command:    ct.Command,
+		WorkingDir: ct.WorkDir,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(uidOf(ct)),
+			RunAsGroup:               ptr(AgentUID),
+			RunAsNonRoot:             ptr(true),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(!ct.Main),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+	for _, k := range slices.Sorted(maps.Keys(ct.Env)) {
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: ct.Env[k]})
+	}
+	if r := ct.Resources; r.MemoryBytes > 0 || r.CPUs > 0 {
+		c.Resources.Limits = corev1.ResourceList{}
+		if r.MemoryBytes > 0 {
+			c.Resources.Limits[corev1.ResourceMemory] = *resource.NewQuantity(r.MemoryBytes, resource.BinarySI)
+		}
+		if r.CPUs > 0 {
+			c.Resources.Limits[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(r.CPUs*1000), resource.DecimalSI)
+		}
+	}
+	for _, m := range ct.Mounts {
+		rel, err := filepath.Rel(stateDir, m.Source)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return c, fmt.Errorf("%s: %s is a host folder outside the bottle's, which a cluster cannot mount (on Kubernetes a bottle's workspace is a copy: workspace = \"copy\")", ct.Service, m.Source)
+		}
+		if m.Secret {
+			// A file is one key, mounted at its place; a folder is the
+			// whole Secret, mounted as the folder.
+			sec := b.secretFor(ct.Service)
+			vm := corev1.VolumeMount{Name: sec.Name, MountPath: m.Target, ReadOnly: true}
+			if isFile(m) {
+				key := filepath.Base(m.Source)
+				sec.Files[key], sec.Data[key], vm.SubPath = m.Source, []byte{}, key
+			} else {
+				sec.Folders = append(sec.Folders, m.Source)
+			}
+			c.VolumeMounts = append(c.VolumeMounts, vm)
+			continue
+		}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stateVolume, MountPath: m.Target, SubPath: rel, ReadOnly: m.ReadOnly})
+	}
+	// A sidecar is ready when its ready files exist, as on Podman; the
+	// kubelet starts the next container only then.
+	for _, f := range ct.Ready {
+		if target, ok := targetOf(ct, f); ok {
+			c.StartupProbe = &corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", target}}},
+				PeriodSeconds:    1,
+				FailureThreshold: 60,
+			}
+		}
+	}
+	return c, nil
+}
+
+// isFile tells a mount of one file from a folder's, by name: the plan's
+// secret files have an extension, their folders none.
+func isFile(m spec.Mount) bool { return filepath.Ext(m.Source) != "" }
+
+// targetOf is where a host file of the plan is inside the container.
+func targetOf(ct spec.Container, host string) (string, bool) {
+	best := ""
+	target := ""
+	for _, m := range ct.Mounts {
+		if rel, err := filepath.Rel(m.Source, host); err == nil && !strings.HasPrefix(rel, "..") && len(m.Source) > len(best) {
+			best, target = m.Source, filepath.Join(m.Target, rel)
+		}
+	}
+	return target, best != ""
+}
+
+// isolate is the init container that shuts the pod's network namespace,
+// IPv4 and IPv6, to all but loopback and the gateway's user; it alone needs
+// NET_ADMIN, and runs before anything else of the pod.
+func isolate(img string) corev1.Container {
+	return corev1.Container{
+		Name:    isolateName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "isolate", "--gateway-uid", fmt.Sprint(GatewayUID)},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(int64(0)),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN"}},
+		},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}
+
+// networkPolicy lets the pod take nothing in and send nothing out but DNS
+// and TCP to the ports its routes and remotes use: a second layer, where
+// the cluster enforces NetworkPolicies, under the pod's own isolation.
+func networkPolicy(meta metav1.ObjectMeta, labels map[string]string, ports []int) *netv1.NetworkPolicy {
+	dns := []netv1.NetworkPolicyPort{
+		{Protocol: ptr(corev1.ProtocolUDP), Port: ptr(intstr.FromInt32(53))},
+		{Protocol: ptr(corev1.ProtocolTCP), Port: ptr(intstr.FromInt32(53))},
+	}
+	var out []netv1.NetworkPolicyPort
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(ports))) {
+		out = append(out, netv1.NetworkPolicyPort{Protocol: ptr(corev1.ProtocolTCP), Port: ptr(intstr.FromInt32(int32(p)))})
+	}
+	rules := []netv1.NetworkPolicyEgressRule{{Ports: dns}}
+	if len(out) > 0 {
+		rules = append(rules, netv1.NetworkPolicyEgressRule{Ports: out})
+	}
+	return &netv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: meta,
+		Spec: netv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{spec.LabelIdentity: labels[spec.LabelIdentity]}},
+			PolicyTypes: []netv1.PolicyType{netv1.PolicyTypeIngress, netv1.PolicyTypeEgress},
+			Egress:      rules,
+		},
+	}
+}
+
+// image is ref as the cluster pulls it.
+func image(ref, registry string) string {
+	if rest, ok := strings.CutPrefix(ref, "localhost/"); ok && registry != "" {
+		return strings.TrimSuffix(registry, "/") + "/" + rest
+	}
+	return ref
+}
+
+func ptr[T any](v T) *T { return &v }

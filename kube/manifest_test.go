@@ -1,0 +1,93 @@
+package kube
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+func plan(t *testing.T, mode, runtime string) *spec.Plan {
+	t.Helper()
+	a := &config.Agent{Name: "shell", MemoryBytes: 1 << 30, Profile: config.Profile{Image: "localhost/bottle-base:latest", Command: []string{"/bin/sh"},
+		Workspace: mode, Runtime: runtime, Memory: "1g", CPUs: 1}}
+	p, err := sidecars.Build(sidecars.Input{Identity: "shell-abcde", Agent: a, Image: spec.Image{Ref: a.Image}, Workdir: "/home/u/project",
+		StateRoot: "/state", Version: "test", SidecarImage: "localhost/bottle-sidecar:0123", Host: agent.Host{UID: 0, OwnerUID: 1000, OwnerGID: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
+	b, err := Objects(plan(t, config.WorkspaceCopy, config.RuntimeRunsc), "/state/shell-abcde", Options{Namespace: "bottles", Registry: "registry.example.com/team", Ports: []int{443}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := b.Pod.Spec
+	if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		ps.RuntimeClassName == nil || *ps.RuntimeClassName != "gvisor" || ps.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("pod spec: %+v", ps)
+	}
+	for _, v := range ps.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("volume %s is a host path", v.Name)
+		}
+	}
+	if ps.InitContainers[0].Name != isolateName || ps.InitContainers[0].SecurityContext.Capabilities.Add[0] != "NET_ADMIN" {
+		t.Fatalf("the first init container must isolate the pod: %+v", ps.InitContainers[0])
+	}
+	var names []string
+	for i, c := range append(ps.InitContainers, ps.Containers...) {
+		names = append(names, c.Name)
+		sc := c.SecurityContext
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("%s may escalate or keeps capabilities: %+v", c.Name, sc)
+		}
+		if c.Name == isolateName {
+			continue
+		}
+		if *sc.RunAsNonRoot != true || len(sc.Capabilities.Add) != 0 || *sc.RunAsUser == 0 {
+			t.Errorf("%s runs as root or with capabilities: %+v", c.Name, sc)
+		}
+		if i > 0 && i < len(ps.InitContainers) && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+			t.Errorf("%s is not a native sidecar", c.Name)
+		}
+		if !strings.HasPrefix(c.Image, "registry.example.com/team/") {
+			t.Errorf("%s pulls %s, not from the registry", c.Name, c.Image)
+		}
+	}
+	if strings.Join(names, ",") != "isolate,gateway,egress,agent" {
+		t.Errorf("containers in order: %v", names)
+	}
+	// Credentials in a Secret mounted into the proxy alone.
+	if len(b.Secrets) != 1 || b.Secrets[0].service != "egress" || b.Secrets[0].Files["secrets.json"] != "/state/shell-abcde/egress/secrets.json" {
+		t.Fatalf("secrets: %+v", b.Secrets)
+	}
+	for _, c := range append(ps.InitContainers, ps.Containers...) {
+		for _, m := range c.VolumeMounts {
+			if m.Name == b.Secrets[0].Name && c.Name != "egress" {
+				t.Errorf("%s mounts the proxy's secrets", c.Name)
+			}
+		}
+	}
+	if c := ps.Containers[0]; *c.SecurityContext.RunAsUser != AgentUID || !c.TTY || c.Resources.Limits.Memory().Value() != 1<<30 {
+		t.Errorf("agent: %+v", c)
+	}
+	if len(b.Policy.Spec.Egress) != 2 || b.Policy.Spec.Egress[1].Ports[0].Port.IntValue() != 443 {
+		t.Errorf("network policy: %+v", b.Policy.Spec)
+	}
+}
+
+// The cluster cannot see the host's folders: a bind workspace is refused.
+func TestObjectsRefuseHostFolders(t *testing.T) {
+	_, err := Objects(plan(t, config.WorkspaceBind, config.RuntimeRunc), "/state/shell-abcde", Options{})
+	if err == nil || !strings.Contains(err.Error(), "/home/u/project") || !strings.Contains(err.Error(), `"copy"`) {
+		t.Errorf("a bind workspace: %v", err)
+	}
+}
