@@ -52,7 +52,10 @@ func (Planner) StartContainer(context.Context, string) error    { return ErrNotY
 func (Planner) Run(context.Context, string, io.Reader, io.Writer, io.Writer, func() error) (int, error) {
 	return 0, ErrNotYet
 }
-func (Planner) NetNSPath(context.Context, string) (string, error)              { return "", ErrNotYet }
+func (Planner) NetNSPath(context.Context, string) (string, error) { return "", ErrNotYet }
+func (Planner) Exec(context.Context, string, []string, bool, io.Reader, io.Writer, io.Writer) (int, error) {
+	return 0, ErrNotYet
+}
 func (Planner) List(context.Context, string) ([]spec.PodInfo, error)           { return nil, nil }
 func (Planner) PodExists(context.Context, string) (bool, error)                { return false, nil }
 func (Planner) StopPod(context.Context, string) error                          { return ErrNotYet }

@@ -44,6 +44,10 @@ type Engine interface {
 	// NetNSPath is a running container's network namespace, for a build's
 	// RUN steps to join.
 	NetNSPath(ctx context.Context, name string) (string, error)
+	// Exec runs argv in a running container as its user, attached to the
+	// streams (stdin may be nil; a terminal when tty and the caller's are
+	// one), and returns its exit code.
+	Exec(ctx context.Context, name string, argv []string, tty bool, stdin io.Reader, stdout, stderr io.Writer) (int, error)
 
 	// List reports the bottles of a state root (by its label).
 	List(ctx context.Context, rootLabel string) ([]spec.PodInfo, error)

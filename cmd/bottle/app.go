@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newStopCommand(g),
 			newRmCommand(g),
 			newLogsCommand(g),
+			newExecCommand(g),
+			newPortCommand(g),
 			newGitCommand(g),
 			newGCCommand(g),
 			newRequestsCommand(g),

@@ -66,6 +66,13 @@ func newSidecarCommand(g *globals) *cli.Command {
 				},
 			},
 			{
+				// relay carries one connection of bottle port, in the pod.
+				Name: "relay",
+				Action: func(c *cli.Context) error {
+					return lifecycle.Relay(c.Context, c.Args().First(), os.Stdin, os.Stdout)
+				},
+			},
+			{
 				// ready answers a Kubernetes startup probe: is the file there?
 				Name: "ready",
 				Action: func(c *cli.Context) error {
