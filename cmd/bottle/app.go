@@ -28,11 +28,13 @@ type globals struct {
 	// agentArgs are the arguments after "--", for the agent.
 	agentArgs []string
 	hasArgs   bool
+	// args are the command line as given, for completion.
+	args []string
 }
 
 // run is the whole CLI, callable in-process by tests.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	// "--" hands the rest to the agent; the CLI library would drop the marker.
 	if i := slices.Index(args, "--"); i >= 0 {
 		g.agentArgs, g.hasArgs = slices.Clone(args[i+1:]), true
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
+		// --generate-bash-completion: what bottle completion's scripts ask.
+		EnableBashCompletion: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "use `FILE` in place of the user's config.toml", EnvVars: []string{"BOTTLE_CONFIG"}, Destination: &g.config},
 			&cli.BoolFlag{Name: "debug", Usage: "log what bottle does to stderr"},
@@ -74,10 +78,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newDashboardCommand(g),
 			newConfigCommand(g),
 			newKubeCommand(g),
+			newCompletionCommand(g),
 			newVersionCommand(g),
 			newSidecarCommand(g),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
+	}
+	for _, c := range app.Commands {
+		switch c.Name {
+		case "start":
+			c.BashComplete = profileNames(g)
+		case "config", "kube":
+			for _, sub := range c.Subcommands {
+				if sub.Name == "show" || sub.Name == "manifest" {
+					sub.BashComplete = profileNames(g)
+				}
+			}
+		case "resume", "stop", "rm", "logs", "exec", "port", "requests", "approve", "deny":
+			c.BashComplete = identities(g)
+		case "git":
+			for _, sub := range c.Subcommands {
+				sub.BashComplete = identities(g)
+			}
+		}
 	}
 	err := app.RunContext(ctx, args)
 	var code lifecycle.ExitError

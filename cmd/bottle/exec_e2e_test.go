@@ -4,8 +4,12 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +87,45 @@ func TestPortReachesAServerOnTheBottlesLoopback(t *testing.T) {
 	cmd.Wait()
 	if _, err := http.Get("http://" + addr + "/index.html"); err == nil {
 		t.Error("the port stays open after bottle port ends")
+	}
+}
+
+// The completion scripts ask bottle itself: bash completes commands,
+// profile names and identities (zsh and fish ask the same way).
+func TestCompletionCompletesCommandsProfilesAndIdentities(t *testing.T) {
+	e := newEnv(t, "")
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "--keep", "-d", "t", "--", "-c", "true"))
+	defer e.run("rm", id)
+	bin := filepath.Join(e.dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	os.Symlink(bottleBin(t), filepath.Join(bin, "bottle"))
+	complete := func(words ...string) string {
+		script := e.mustRun("completion", "bash")
+		line := fmt.Sprintf("%s\nCOMP_WORDS=(%s); COMP_CWORD=%d; _bottle_complete; echo \"${COMPREPLY[*]}\"", script, strings.Join(quoteAll(words), " "), len(words)-1)
+		cmd := exec.Command("bash", "-c", line)
+		cmd.Dir = e.workdir
+		cmd.Env = append(e.command().Env, "PATH="+bin+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := complete("bottle", "st"); got != "start stop" {
+		t.Errorf("commands: %q", got)
+	}
+	if got := complete("bottle", "--config", e.config, "start", ""); !strings.Contains(got, "t") || !strings.Contains(got, "claude") {
+		t.Errorf("profiles: %q", got)
+	}
+	if got := complete("bottle", "--config", e.config, "start", "--dr"); got != "--dry-run" {
+		t.Errorf("flags: %q", got)
+	}
+	if got := complete("bottle", "stop", ""); got != id {
+		t.Errorf("identities: %q, want %s", got, id)
+	}
+	for _, shell := range []string{"zsh", "fish"} {
+		if out := e.mustRun("completion", shell); !strings.Contains(out, "--generate-bash-completion") {
+			t.Errorf("%s script:\n%s", shell, out)
+		}
 	}
 }
