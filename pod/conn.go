@@ -67,6 +67,20 @@ func Candidates() []string {
 	return append(out, "unix:///run/podman/podman.sock")
 }
 
+// Find connects to a Podman service that answers, and starts none: for
+// bottle doctor, which says what it found.
+func Find(ctx context.Context) (*Conn, error) {
+	var errs []string
+	for _, uri := range Candidates() {
+		c, err := dial(ctx, uri)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err.Error())
+	}
+	return nil, errors.New(strings.Join(errs, "; "))
+}
+
 // Connect finds a Podman service that answers, or starts a private one for
 // the life of this Conn when none does and the podman binary is installed.
 func Connect(ctx context.Context) (*Conn, error) {

@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			newConfigCommand(g),
 			newKubeCommand(g),
 			newCompletionCommand(g),
+			newDoctorCommand(g),
 			newVersionCommand(g),
 			newSidecarCommand(g),
 		},

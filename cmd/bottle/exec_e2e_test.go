@@ -129,3 +129,37 @@ func TestCompletionCompletesCommandsProfilesAndIdentities(t *testing.T) {
 		}
 	}
 }
+
+// bottle doctor says what is there, and for what is missing the fix;
+// never a credential's value.
+func TestDoctorSaysWhatIsMissingAndHowToFixIt(t *testing.T) {
+	const secret = "doctor-sentinel-9c1e"
+	e := newEnv(t, `
+[[agents.t.egress]]
+host = "api.example.test"
+[agents.t.egress.credential]
+header = "x-api-key"
+from_env = "BOTTLE_E2E_DOCTOR_KEY"
+`)
+	out, _, code := e.run("doctor")
+	if code == 0 || !strings.Contains(out, "FAIL profile t") || !strings.Contains(out, "fix: export BOTTLE_E2E_DOCTOR_KEY") {
+		t.Errorf("doctor with a credential missing: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "ok   podman") || !strings.Contains(out, "ok   state") {
+		t.Errorf("doctor does not report what is there:\n%s", out)
+	}
+	e.extraEnv = append(e.extraEnv, "BOTTLE_E2E_DOCTOR_KEY="+secret)
+	out, _, _ = e.run("doctor")
+	if strings.Contains(out, secret) || !strings.Contains(out, "$BOTTLE_E2E_DOCTOR_KEY is set") {
+		t.Errorf("doctor with the credential set:\n%s", out)
+	}
+	// No Podman service where bottle looks.
+	e.extraEnv = append(e.extraEnv, "CONTAINER_HOST=unix://"+filepath.Join(e.dir, "no.sock"))
+	out, _, code = e.run("doctor")
+	if code == 0 || !strings.Contains(out, "FAIL podman") || !strings.Contains(out, "fix: ") {
+		t.Errorf("doctor with no Podman service: exit %d\n%s", code, out)
+	}
+	if rootless() && !strings.Contains(out, "rootless") {
+		t.Errorf("doctor checks no rootless prerequisite:\n%s", out)
+	}
+}
