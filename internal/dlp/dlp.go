@@ -1,11 +1,14 @@
 // Package dlp finds secrets in what the agent sends out: known credential
-// formats and the bottle's own injected secrets, also when URL-, base64-,
-// base32- or hex-encoded (nested a few layers), and high-entropy tokens in URLs.
+// formats, payment card numbers and IBANs, and the bottle's own injected
+// secrets, also when URL-, base64-, base32- or hex-encoded (nested a few
+// layers), escaped (JSON \u, \x), wrapped into lines, delimited (de:ad:be:ef,
+// g.h.p) or reversed; and high-entropy tokens in URLs.
 //
 // It is built for speed on code-like text: one pass splits the data into
 // runs of token characters, and only the rare long run is looked at closer
 // (a prefix check per known format, then its pattern; a decode when the run
-// looks encoded).
+// looks encoded). The views that undo escaping and delimiting look only at
+// the stretches where those occur.
 package dlp
 
 import (
@@ -13,9 +16,11 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"maps"
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 )
 
 // Finding names what was found, never the secret itself.
@@ -31,21 +36,40 @@ type rule struct {
 	name   string
 	prefix string
 	re     *regexp.Regexp
+	rev    []byte // prefix reversed, for text sent backwards
 }
 
 var rules = []rule{
-	{"anthropic-api-key", "sk-ant-", regexp.MustCompile(`sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}`)},
-	{"openai-api-key", "T3BlbkFJ", regexp.MustCompile(`sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}`)},
-	{"aws-access-key-id", "AKIA", regexp.MustCompile(`(?:^|[^A-Z0-9])AKIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
-	{"aws-access-key-id", "ASIA", regexp.MustCompile(`(?:^|[^A-Z0-9])ASIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
-	{"github-token", "gh", regexp.MustCompile(`(?:^|[^A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
-	{"github-fine-grained-token", "github_pat_", regexp.MustCompile(`github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}`)},
-	{"gitlab-token", "glpat-", regexp.MustCompile(`glpat-[A-Za-z0-9_-]{20}(?:$|[^A-Za-z0-9_-])`)},
-	{"google-api-key", "AIza", regexp.MustCompile(`AIza[0-9A-Za-z_-]{35}(?:$|[^A-Za-z0-9_-])`)},
-	{"slack-token", "xox", regexp.MustCompile(`xox[baprs]-[0-9]{10,13}-[0-9]{10,13}-?[A-Za-z0-9-]{0,40}`)},
-	{"stripe-secret-key", "_live_", regexp.MustCompile(`(?:sk|rk)_live_[0-9A-Za-z]{24,}`)},
-	{"npm-token", "npm_", regexp.MustCompile(`(?:^|[^A-Za-z0-9])npm_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
-	{"pypi-token", "pypi-", regexp.MustCompile(`pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`)},
+	{name: "anthropic-api-key", prefix: "sk-ant-", re: regexp.MustCompile(`sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}`)},
+	{name: "openai-api-key", prefix: "T3BlbkFJ", re: regexp.MustCompile(`sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}`)},
+	{name: "aws-access-key-id", prefix: "AKIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])AKIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
+	{name: "aws-access-key-id", prefix: "ASIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])ASIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
+	{name: "github-token", prefix: "gh", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
+	{name: "github-fine-grained-token", prefix: "github_pat_", re: regexp.MustCompile(`github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}`)},
+	{name: "gitlab-token", prefix: "glpat-", re: regexp.MustCompile(`glpat-[A-Za-z0-9_-]{20}(?:$|[^A-Za-z0-9_-])`)},
+	{name: "google-api-key", prefix: "AIza", re: regexp.MustCompile(`AIza[0-9A-Za-z_-]{35}(?:$|[^A-Za-z0-9_-])`)},
+	{name: "slack-token", prefix: "xox", re: regexp.MustCompile(`xox[baprs]-[0-9]{10,13}-[0-9]{10,13}-?[A-Za-z0-9-]{0,40}`)},
+	{name: "stripe-secret-key", prefix: "_live_", re: regexp.MustCompile(`(?:sk|rk)_live_[0-9A-Za-z]{24,}`)},
+	{name: "npm-token", prefix: "npm_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])npm_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
+	{name: "pypi-token", prefix: "pypi-", re: regexp.MustCompile(`pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`)},
+}
+
+func init() {
+	for i := range rules {
+		rules[i].rev = reversed([]byte(rules[i].prefix))
+	}
+}
+
+// Rules are the names of the detectors a route may turn off (Without); the
+// bottle's own injected secrets are always looked for.
+func Rules() []string {
+	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban"}
+	for _, r := range rules {
+		if !slices.Contains(names, r.name) {
+			names = append(names, r.name)
+		}
+	}
+	return names
 }
 
 var (
@@ -56,12 +80,35 @@ var (
 
 // Scanner scans for the known formats and for a bottle's own secrets.
 type Scanner struct {
-	secrets [][]byte // each secret, raw and in its encoded forms
+	// Each secret, raw, reversed and in its encoded forms: those made of
+	// token characters and long enough are looked for in long runs only
+	// (where they must be), the others in the whole data.
+	secrets, inRuns [][]byte
+	off             map[string]bool // detectors turned off (Without)
+}
+
+// Without returns a scanner like s with these detectors turned off.
+func (s *Scanner) Without(names ...string) *Scanner {
+	if len(names) == 0 {
+		return s
+	}
+	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off)}
+	if c.off == nil {
+		c.off = map[string]bool{}
+	}
+	for _, n := range names {
+		c.off[n] = true
+	}
+	return c
 }
 
 // minSecret is the shortest injected secret looked for: shorter ones would
 // match ordinary text.
 const minSecret = 8
+
+// minLongRun is the length from which a run of token characters is looked
+// at closer: no key format is shorter.
+const minLongRun = 16
 
 // New returns a scanner that also looks for these secret values.
 func New(secrets []string) *Scanner {
@@ -71,14 +118,23 @@ func New(secrets []string) *Scanner {
 			continue
 		}
 		b := []byte(v)
-		s.secrets = append(s.secrets, b,
+		for _, form := range [][]byte{b, reversed(b),
 			[]byte(base64.StdEncoding.EncodeToString(b)[:len(b)*4/3]), // unpadded prefix: any alignment of padding
 			[]byte(base64.URLEncoding.EncodeToString(b)[:len(b)*4/3]),
 			[]byte(hex.EncodeToString(b)),
 			bytes.ToUpper([]byte(hex.EncodeToString(b))),
 			[]byte(url.QueryEscape(v)),
 			[]byte(base32.StdEncoding.EncodeToString(b)[:len(b)*8/5]),
-		)
+		} {
+			switch {
+			case slices.ContainsFunc(s.secrets, func(f []byte) bool { return bytes.Equal(f, form) }),
+				slices.ContainsFunc(s.inRuns, func(f []byte) bool { return bytes.Equal(f, form) }):
+			case len(form) >= minLongRun && allToken(form):
+				s.inRuns = append(s.inRuns, form)
+			default:
+				s.secrets = append(s.secrets, form)
+			}
+		}
 	}
 	return s
 }
@@ -98,6 +154,9 @@ func (s *Scanner) ScanURL(u string) *Finding {
 		return f
 	}
 	data := []byte(u)
+	if s.off["high-entropy-token"] {
+		return nil
+	}
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
 		i = end
@@ -119,20 +178,81 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}
 		}
 	}
-	if bytes.Contains(data, privateKeyMark) && privateKey.Match(data) {
-		return &Finding{Rule: "private-key", Where: where, Encoding: enc}
+	found := func(rule string) *Finding { return &Finding{Rule: rule, Where: where, Encoding: enc} }
+	if !s.off["private-key"] && bytes.Contains(data, privateKeyMark) && privateKey.Match(data) {
+		return found("private-key")
+	}
+	// Characters spread out with delimiters (g.h.p, de:ad:be:ef, 0x67,
+	// 0x68) show as a streak of short runs with short gaps: counted on the
+	// way, looked at closer (sequence) when it ends.
+	var sq streak
+	block := 0 // the end of a wrapped block already decoded whole
+	flush := func() *Finding {
+		if sq.n < minPieces || depth >= maxDepth {
+			return nil
+		}
+		for at := sq.start; at < sq.end; {
+			start, end := nextRun(data, at)
+			joined, next := sequence(data, start, end)
+			if joined != nil {
+				if f := s.scan(joined, where, join(enc, "delimited"), depth+1); f != nil {
+					return f
+				}
+			}
+			at = next
+		}
+		return nil
 	}
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
 		i = end
-		if end-start < 16 {
+		if start == end {
+			break
+		}
+		switch n := end - start; {
+		case n <= 4 && sq.n > 0 && start-sq.end <= 2:
+			sq.n, sq.end = sq.n+1, end
+		case n <= 4 || data[end-2] == '=' || data[end-3] == '=':
+			if f := flush(); f != nil {
+				return f
+			}
+			sq = streak{start: start, end: end, n: 1}
+		default:
+			if f := flush(); f != nil {
+				return f
+			}
+			sq.n = 0
+		}
+		if end-start < 4 {
 			continue
 		}
-		if f := s.checkRun(data, start, end, where, enc, depth); f != nil {
+		if isDigit(data[start]) && !s.off["payment-card"] {
+			if card(data, start) {
+				return found("payment-card")
+			}
+		}
+		if !s.off["iban"] && isIBANStart(data[start:end]) && iban(data, start) {
+			return found("iban")
+		}
+		if end-start < minLongRun {
+			continue
+		}
+		f, next := s.checkRun(data, start, end, where, enc, depth, start < block)
+		if f != nil {
 			return f
 		}
+		block = max(block, next)
 	}
-	if depth < maxDepth && bytes.IndexByte(data, '%') >= 0 {
+	if f := flush(); f != nil {
+		return f
+	}
+	if depth >= maxDepth {
+		return nil
+	}
+	if f := s.scanEscaped(data, where, enc, depth); f != nil {
+		return f
+	}
+	if bytes.IndexByte(data, '%') >= 0 {
 		if u, err := url.PathUnescape(string(data)); err == nil && u != string(data) {
 			return s.scan([]byte(u), where, join(enc, "url"), depth+1)
 		}
@@ -140,29 +260,57 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 	return nil
 }
 
-// checkRun looks closer at one long run of token characters.
-func (s *Scanner) checkRun(data []byte, start, end int, where, enc string, depth int) *Finding {
+// checkRun looks closer at one long run of token characters. When the run
+// starts a block wrapped into lines, it returns where the block ends; the
+// block's other lines are then checked with inBlock set.
+func (s *Scanner) checkRun(data []byte, start, end int, where, enc string, depth int, inBlock bool) (*Finding, int) {
 	// Known formats: a run with the prefix, with one character of context on
-	// each side so the patterns can insist on a boundary.
+	// each side so the patterns can insist on a boundary; also backwards.
 	lo, hi := max(start-1, 0), min(end+1, len(data))
 	run := data[start:end]
-	for _, r := range rules {
-		if bytes.Contains(run, []byte(r.prefix)) && r.re.Match(data[lo:hi]) {
-			return &Finding{Rule: r.name, Where: where, Encoding: enc}
+	for _, sec := range s.inRuns {
+		if len(sec) <= len(run) && bytes.Contains(run, sec) {
+			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}, end
 		}
 	}
-	if bytes.HasPrefix(run, []byte("eyJ")) && jwt.Match(data[start:min(start+8192, len(data))]) {
-		return &Finding{Rule: "jwt", Where: where, Encoding: enc}
+	for _, r := range rules {
+		if s.off[r.name] {
+			continue
+		}
+		if bytes.Contains(run, []byte(r.prefix)) && r.re.Match(data[lo:hi]) {
+			return &Finding{Rule: r.name, Where: where, Encoding: enc}, end
+		}
+		if bytes.Contains(run, r.rev) && r.re.Match(reversed(data[lo:hi])) {
+			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}, end
+		}
+	}
+	if !s.off["jwt"] && bytes.HasPrefix(run, []byte("eyJ")) && jwt.Match(data[start:min(start+8192, len(data))]) {
+		return &Finding{Rule: "jwt", Where: where, Encoding: enc}, end
 	}
 	if depth >= maxDepth {
-		return nil
+		return nil, end
+	}
+	if joined, next := wrapped(data, start, end); !inBlock && next > end {
+		// A block wrapped into lines (MIME base64, PEM): decoded whole, since
+		// a secret may straddle a line break.
+		for _, d := range decodings(joined) {
+			if f := s.scan(d.data, where, join(enc, d.name), depth+1); f != nil {
+				return f, next
+			}
+		}
+		return nil, next
+	}
+	if pieces := undelimit(run); pieces != nil {
+		if f := s.scan(pieces, where, join(enc, "delimited"), depth+1); f != nil {
+			return f, end
+		}
 	}
 	for _, d := range decodings(run) {
 		if f := s.scan(d.data, where, join(enc, d.name), depth+1); f != nil {
-			return f
+			return f, end
 		}
 	}
-	return nil
+	return nil, end
 }
 
 type decoded struct {
@@ -229,6 +377,15 @@ func nextRun(data []byte, i int) (int, int) {
 	return start, i
 }
 
+func allToken(b []byte) bool {
+	for _, c := range b {
+		if !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
 func allHex(b []byte) bool {
 	for _, c := range b {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
@@ -282,6 +439,12 @@ func entropy(b []byte) float64 {
 		}
 	}
 	return h
+}
+
+func reversed(b []byte) []byte {
+	r := slices.Clone(b)
+	slices.Reverse(r)
+	return r
 }
 
 func join(a, b string) string {

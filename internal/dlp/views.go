@@ -1,0 +1,266 @@
+package dlp
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanEscaped scans what data says once its escapes (\u0067, \x67, \/)
+// are undone: they break a secret into runs that no rule matches. Only the
+// stretches around escapes are looked at.
+func (s *Scanner) scanEscaped(data []byte, where, enc string, depth int) *Finding {
+	var f *Finding
+	escapedStretches(data, func(stretch []byte) bool {
+		f = s.scan(unescape(stretch), where, join(enc, "escaped"), depth+1)
+		return f == nil
+	})
+	return f
+}
+
+// escapeReach is how far around an escape a secret may extend: longer than
+// any key format.
+const escapeReach = 160
+
+// escapedStretches calls fn with each stretch of data around escapes that
+// stand for token characters, merged where they overlap; fn returns false
+// to stop.
+func escapedStretches(data []byte, fn func([]byte) bool) {
+	lo, hi := -1, -1
+	for i := 0; i+1 < len(data); i++ {
+		i += max(bytes.IndexByte(data[i:], '\\'), 0)
+		if data[i] != '\\' || i+1 >= len(data) {
+			break
+		}
+		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' {
+			i++ // \\, \n and the like: skip the pair
+			continue
+		}
+		if lo >= 0 && i-escapeReach <= hi {
+			hi = min(i+escapeReach, len(data))
+			continue
+		}
+		if lo >= 0 && !fn(data[lo:hi]) {
+			return
+		}
+		lo, hi = max(i-escapeReach, 0), min(i+escapeReach, len(data))
+	}
+	if lo >= 0 {
+		fn(data[lo:hi])
+	}
+}
+
+// unescape undoes the escapes of JSON, JavaScript and C strings: \uXXXX
+// (surrogate pairs too), \UXXXXXXXX, \xHH, and the one-character ones.
+func unescape(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		switch c := b[i+1]; c {
+		case 'u', 'U', 'x':
+			n := map[byte]int{'u': 4, 'U': 8, 'x': 2}[c]
+			v, ok := hexValue(b, i+2, n)
+			if !ok {
+				out = append(out, b[i])
+				continue
+			}
+			i += 1 + n
+			if c == 'u' && utf16.IsSurrogate(rune(v)) {
+				if lo, ok := hexValue(b, i+3, 4); ok && i+2 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+					v = uint64(utf16.DecodeRune(rune(v), rune(lo)))
+					i += 6
+				}
+			}
+			if c == 'x' {
+				out = append(out, byte(v))
+			} else {
+				out = utf8.AppendRune(out, rune(v))
+			}
+		case 'n':
+			out, i = append(out, '\n'), i+1
+		case 't':
+			out, i = append(out, '\t'), i+1
+		case 'r':
+			out, i = append(out, '\r'), i+1
+		case '/', '\\', '"', '\'':
+			out, i = append(out, c), i+1
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
+
+func hexValue(b []byte, at, n int) (uint64, bool) {
+	if at+n > len(b) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[at:at+n]), 16, 32)
+	return v, err == nil
+}
+
+// minPieces is how many delimited pieces make a sequence worth joining: a
+// short key format spread out, fewer than ordinary lists of initials.
+const minPieces = 12
+
+// sequence joins the pieces of a sequence that starts with the run at
+// [start, end): short pieces (one or two token characters, or 0xHH) kept
+// apart by one repeated delimiter of one or two other characters. It
+// returns the joined pieces and where the sequence ends, or at == end when
+// there is no such sequence.
+func sequence(data []byte, start, end int) (joined []byte, at int) {
+	first, ok := firstPiece(data[start:end])
+	if !ok || end+2 >= len(data) {
+		return nil, end
+	}
+	dl := 1
+	if !tokenChar[data[end+1]] {
+		dl = 2
+	}
+	delim := data[end : end+dl]
+	n, at := 1, end
+	for at+dl < len(data) && data[at] == delim[0] && (dl == 1 || data[at+1] == delim[1]) {
+		ps := at + dl
+		pe := ps
+		for pe < len(data) && pe-ps <= 4 && tokenChar[data[pe]] {
+			pe++
+		}
+		p, ok := piece(data[ps:pe])
+		if !ok || pe < len(data) && tokenChar[data[pe]] {
+			break
+		}
+		if joined == nil {
+			joined = append(make([]byte, 0, 64), first...)
+		}
+		joined = append(joined, p...)
+		n, at = n+1, pe
+	}
+	if n < minPieces {
+		return nil, end
+	}
+	return joined, at
+}
+
+// streak is a stretch of short runs with gaps of at most two bytes, which
+// may hold a delimited sequence.
+type streak struct{ start, end, n int }
+
+// firstPiece is piece, also for the end of a run after '=' (t=g.h.p).
+func firstPiece(run []byte) ([]byte, bool) {
+	if len(run) > 4 {
+		switch {
+		case run[len(run)-2] == '=':
+			run = run[len(run)-1:]
+		case run[len(run)-3] == '=':
+			run = run[len(run)-2:]
+		default:
+			return nil, false
+		}
+	}
+	return piece(run)
+}
+
+// piece is what a short run stands for: one or two token characters, or
+// the hex digits of 0xHH.
+func piece(run []byte) ([]byte, bool) {
+	switch {
+	case len(run) > 0 && len(run) <= 2:
+		return run, true
+	case len(run) > 2 && run[len(run)-2] == '=' && len(run) <= 4:
+		return run[len(run)-1:], true
+	case len(run) > 3 && run[len(run)-3] == '=' && len(run) <= 4:
+		return run[len(run)-2:], true
+	case len(run) > 2 && len(run) <= 4 && run[0] == '0' && run[1] == 'x' && allHex(run[2:]):
+		return run[2:], true
+	}
+	return nil, false
+}
+
+func skipRun(data []byte, i int) int {
+	for i < len(data) && tokenChar[data[i]] {
+		i++
+	}
+	return i
+}
+
+// undelimit joins a run made of short pieces and a repeated '-' or '_'
+// (de-ad-be-ef), which the run splitting cannot take apart; nil otherwise.
+func undelimit(run []byte) []byte {
+	for _, d := range []byte{'-', '_'} {
+		if bytes.Count(run, []byte{d}) < minPieces-1 {
+			continue
+		}
+		parts := bytes.Split(run, []byte{d})
+		ok := true
+		for _, p := range parts {
+			if len(p) == 0 || len(p) > 2 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return bytes.Join(parts, nil)
+		}
+	}
+	return nil
+}
+
+// wrapped joins a block of base64 lines that starts with the run at
+// [start, end): lines of one length, each broken by \n, \r\n or their
+// escapes \n and \r\n as in a JSON string, the last line as long or
+// shorter. It returns the joined block and where it ends, or next == end
+// when the run does not start such a block.
+func wrapped(data []byte, start, end int) ([]byte, int) {
+	width := end - start
+	if width < 40 || !allBase64(data[start:end]) {
+		return nil, end
+	}
+	var joined []byte
+	at := end
+	for {
+		brk := lineBreak(data[at:])
+		if brk == 0 {
+			break
+		}
+		s2, e2 := at+brk, skipRun(data, at+brk)
+		if e2 == s2 || e2-s2 > width || !allBase64(data[s2:e2]) {
+			break
+		}
+		if joined == nil {
+			joined = append(joined, data[start:end]...)
+		}
+		joined = append(joined, data[s2:e2]...)
+		at = e2
+		if e2-s2 < width {
+			break
+		}
+	}
+	if joined == nil {
+		return nil, end
+	}
+	return joined, at
+}
+
+func lineBreak(b []byte) int {
+	for _, brk := range []string{"\r\n", "\n", `\r\n`, `\n`} {
+		if bytes.HasPrefix(b, []byte(brk)) {
+			return len(brk)
+		}
+	}
+	return 0
+}
+
+func allBase64(b []byte) bool {
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
