@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/bottle-sandbox/bottle/internal/dlp"
 )
 
 // Route is one egress rule: where the agent may go, how, and what the proxy
@@ -20,6 +22,12 @@ type Route struct {
 	Upstream   string      `json:"upstream,omitempty" toml:"upstream,omitempty"`
 	UpstreamCA string      `json:"upstream_ca,omitempty" toml:"upstream_ca,omitempty" bottle:"path"`
 	Credential *Credential `json:"credential,omitempty" toml:"credential,omitempty"`
+	// CredentialHosts are, on a wildcard route, the only hosts the
+	// credential is sent to (required there).
+	CredentialHosts []string `json:"credential_hosts,omitempty" toml:"credential_hosts,omitempty"`
+	// DLPOff turns DLP detectors off for this route, such as payment-card
+	// for a payment API.
+	DLPOff []string `json:"dlp_off,omitempty" toml:"dlp_off,omitempty"`
 }
 
 // Credential is a secret the proxy sets in a header; the agent never holds it.
@@ -143,8 +151,34 @@ func validateRoute(list string, i int, r Route, at func(key, msg string) error) 
 		if c.AgentEnv != "" && !envName.MatchString(c.AgentEnv) {
 			return bad("credential.agent_env %q is not a variable name", c.AgentEnv)
 		}
+		if u, err := url.Parse(r.Upstream); r.Upstream != "" && err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return bad("a credential is only sent over TLS: upstream %q must be https://, or http:// to a loopback address", r.Upstream)
+		}
+		if suffix, ok := strings.CutPrefix(r.Host, "*."); ok {
+			if len(r.CredentialHosts) == 0 {
+				return bad("a credential on a wildcard route needs credential_hosts, the hosts under %s it is sent to", r.Host)
+			}
+			for _, ch := range r.CredentialHosts {
+				if !strings.HasSuffix(ch, "."+suffix) || strings.ToLower(ch) != ch || strings.ContainsAny(ch, "*/:@ ") {
+					return bad("credential_hosts entry %q must be a lower-case host under %s", ch, r.Host)
+				}
+			}
+		}
+	}
+	if len(r.CredentialHosts) > 0 && (r.Credential == nil || !strings.HasPrefix(r.Host, "*.")) {
+		return bad("credential_hosts is only for a wildcard route with a credential")
+	}
+	for _, d := range r.DLPOff {
+		if !slices.Contains(dlp.Rules(), d) {
+			return bad("dlp_off %q is not a detector; they are %s", d, strings.Join(dlp.Rules(), ", "))
+		}
 	}
 	return nil
+}
+
+func loopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // routeGranted reports whether r is one of the trusted routes, exactly.

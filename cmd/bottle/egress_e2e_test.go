@@ -367,7 +367,7 @@ func TestEgressBlocksExfiltration(t *testing.T) {
 	// leaves; the second, which completes it, does not.
 	half := len(gh) / 2
 	lines = ee.probeLines("p", fmt.Sprintf("probe post %s %s; probe post %s %s", api, gh[:half], api, gh[half:]))
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ok ") || !strings.Contains(lines[1], "status 403") || !strings.Contains(lines[1], "split in two") {
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ok ") || !strings.Contains(lines[1], "status 403") || !strings.Contains(lines[1], "in pieces") {
 		t.Errorf("split key: %q", lines)
 	}
 	ee.assertClean()

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Finding names what was found, never the secret itself.
@@ -63,7 +64,7 @@ func init() {
 // Rules are the names of the detectors a route may turn off (Without); the
 // bottle's own injected secrets are always looked for.
 func Rules() []string {
-	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban"}
+	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban", hostLabelsRule}
 	for _, r := range rules {
 		if !slices.Contains(names, r.name) {
 			names = append(names, r.name)
@@ -106,6 +107,29 @@ func (s *Scanner) Without(names ...string) *Scanner {
 // match ordinary text.
 const minSecret = 8
 
+// Forms are a secret as it may travel: raw, base64 (both alphabets, at
+// each of the three alignments it can have inside longer data, without the
+// characters its neighbours share), hex (both cases), URL-escaped.
+func Forms(secret string) [][]byte {
+	b := []byte(secret)
+	forms := [][]byte{b}
+	for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for k := range 3 {
+			enc := e.EncodeToString(append(make([]byte, k), b...))
+			forms = append(forms, []byte(enc[(8*k+5)/6:8*(k+len(b))/6]))
+		}
+	}
+	forms = append(forms, []byte(hex.EncodeToString(b)), bytes.ToUpper([]byte(hex.EncodeToString(b))),
+		[]byte(url.QueryEscape(secret)), []byte(base32.StdEncoding.EncodeToString(b)[:len(b)*8/5]))
+	var out [][]byte
+	for _, f := range forms {
+		if !slices.ContainsFunc(out, func(o []byte) bool { return bytes.Equal(o, f) }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // minLongRun is the length from which a run of token characters is looked
 // at closer: no key format is shorter.
 const minLongRun = 16
@@ -117,15 +141,7 @@ func New(secrets []string) *Scanner {
 		if len(v) < minSecret {
 			continue
 		}
-		b := []byte(v)
-		for _, form := range [][]byte{b, reversed(b),
-			[]byte(base64.StdEncoding.EncodeToString(b)[:len(b)*4/3]), // unpadded prefix: any alignment of padding
-			[]byte(base64.URLEncoding.EncodeToString(b)[:len(b)*4/3]),
-			[]byte(hex.EncodeToString(b)),
-			bytes.ToUpper([]byte(hex.EncodeToString(b))),
-			[]byte(url.QueryEscape(v)),
-			[]byte(base32.StdEncoding.EncodeToString(b)[:len(b)*8/5]),
-		} {
+		for _, form := range append(Forms(v), reversed([]byte(v))) {
 			switch {
 			case slices.ContainsFunc(s.secrets, func(f []byte) bool { return bytes.Equal(f, form) }),
 				slices.ContainsFunc(s.inRuns, func(f []byte) bool { return bytes.Equal(f, form) }):
@@ -226,8 +242,13 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 		if end-start < 4 {
 			continue
 		}
-		if isDigit(data[start]) && !s.off["payment-card"] {
-			if card(data, start) {
+		if !s.off["payment-card"] {
+			// A number starts the run, or follows its '=' (q=4111...).
+			at := start
+			if !isDigit(data[at]) && end-start > 13 {
+				at = start + bytes.LastIndexByte(data[start:end], '=') + 1
+			}
+			if at < end && isDigit(data[at]) && card(data, at) {
 				return found("payment-card")
 			}
 		}
@@ -277,10 +298,10 @@ func (s *Scanner) checkRun(data []byte, start, end int, where, enc string, depth
 		if s.off[r.name] {
 			continue
 		}
-		if bytes.Contains(run, []byte(r.prefix)) && r.re.Match(data[lo:hi]) {
+		if bytes.Contains(run, []byte(r.prefix)) && notExample(r.re.Find(data[lo:hi])) {
 			return &Finding{Rule: r.name, Where: where, Encoding: enc}, end
 		}
-		if bytes.Contains(run, r.rev) && r.re.Match(reversed(data[lo:hi])) {
+		if bytes.Contains(run, r.rev) && notExample(r.re.Find(reversed(data[lo:hi]))) {
 			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}, end
 		}
 	}
@@ -441,6 +462,13 @@ func entropy(b []byte) float64 {
 	return h
 }
 
+// notExample reports whether a match is a key and not a documentation example:
+// the examples vendors publish say so (AWS's AKIAIOSFODNN7EXAMPLE), and a
+// real key, random, never does.
+func notExample(match []byte) bool {
+	return match != nil && !bytes.Contains(bytes.ToUpper(match), []byte("EXAMPLE"))
+}
+
 func reversed(b []byte) []byte {
 	r := slices.Clone(b)
 	slices.Reverse(r)
@@ -452,4 +480,63 @@ func join(a, b string) string {
 		return b
 	}
 	return b + "+" + a
+}
+
+// Host names under a wildcard route: the labels left of the suffix are the
+// agent's to choose, so they can carry data (<encoded>.example.com).
+const (
+	maxLabels      = 5  // labels under the suffix
+	maxLabel       = 40 // characters in one label, hyphens aside
+	encodedLabel   = 24 // from this length a piece is looked at for encoding
+	maxSubdomain   = 100
+	labelEntropy   = 3.5 // with digits among letters
+	randomEntropy  = 4.2 // with or without
+	hostLabelsRule = "host-labels"
+)
+
+// ScanHost looks at the part of host that a wildcard pattern (*.suffix)
+// leaves free: too many or too long labels, labels that look encoded (hex,
+// base32 or base64-like, high entropy), and secrets in them once joined and
+// decoded. A pattern without a wildcard leaves nothing free.
+func (s *Scanner) ScanHost(pattern, host string) *Finding {
+	suffix, ok := strings.CutPrefix(pattern, "*.")
+	if !ok {
+		return nil
+	}
+	sub, ok := strings.CutSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), "."+suffix)
+	if !ok || sub == "" {
+		return nil
+	}
+	labels := strings.Split(sub, ".")
+	if f := s.Scan([]byte(strings.Join(labels, "")), "host"); f != nil {
+		return f
+	}
+	if s.off[hostLabelsRule] {
+		return nil
+	}
+	bad := func() *Finding { return &Finding{Rule: hostLabelsRule, Where: "host"} }
+	if len(labels) > maxLabels || len(sub) > maxSubdomain {
+		return bad()
+	}
+	for _, l := range labels {
+		for _, piece := range strings.Split(l, "-") {
+			if len(piece) > maxLabel || len(piece) >= encodedLabel && looksEncoded([]byte(piece)) {
+				return bad()
+			}
+		}
+	}
+	return nil
+}
+
+// looksEncoded is for lower-case host labels: hex, or letters and digits
+// mixed at high entropy, or very high entropy alone.
+func looksEncoded(b []byte) bool {
+	digits := 0
+	for _, c := range b {
+		if isDigit(c) {
+			digits++
+		}
+	}
+	e := entropy(b)
+	return allHex(b) && digits > 0 || digits >= 2 && e >= labelEntropy || e >= randomEntropy
 }

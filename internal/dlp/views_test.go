@@ -119,3 +119,33 @@ func reverse(s string) string {
 	slices.Reverse(b)
 	return string(b)
 }
+
+func TestScanHost(t *testing.T) {
+	s := New(nil)
+	for _, host := range []string{
+		"assets.cdn.example.com", "github-production-release-asset-2e65be.cdn.example.com",
+		"d1a2b3c4d5e6f7.cdn.example.com", "my-company-artifacts-prod.s3.us-east-1.cdn.example.com",
+		"cdn.example.com", "mystorageaccount123.cdn.example.com",
+	} {
+		if f := s.ScanHost("*.cdn.example.com", host); f != nil {
+			t.Errorf("%s flagged: %+v", host, f)
+		}
+	}
+	for _, host := range []string{
+		hex.EncodeToString([]byte(awsKey)) + ".cdn.example.com",
+		"x7kq9zt2m4vn8bw3c6ry1pd5hf0j.cdn.example.com",
+		"a.b.c.d.e.f.cdn.example.com",
+		strings.Repeat("abcdefghij", 5) + ".cdn.example.com",
+		"0123456789abcdef0123456789abcdef.cdn.example.com",
+	} {
+		if f := s.ScanHost("*.cdn.example.com", host); f == nil {
+			t.Errorf("%s passed", host)
+		}
+	}
+	if f := s.ScanHost("exact.example.com", "x7kq9zt2m4vn8bw3c6ry1pd5hf0j.exact.example.com"); f != nil {
+		t.Errorf("an exact route leaves no labels free: %+v", f)
+	}
+	if f := s.Without("host-labels").ScanHost("*.cdn.example.com", "0123456789abcdef0123456789abcdef.cdn.example.com"); f != nil {
+		t.Errorf("host-labels turned off: %+v", f)
+	}
+}

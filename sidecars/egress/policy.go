@@ -46,6 +46,11 @@ type Route struct {
 	Header string `json:"header,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Secret string `json:"secret,omitempty"`
+	// CredentialHosts, on a wildcard route, are the only hosts the
+	// credential is sent to.
+	CredentialHosts []string `json:"credential_hosts,omitempty"`
+	// DLPOff are DLP detectors turned off for this route (dlp.Rules).
+	DLPOff []string `json:"dlp_off,omitempty"`
 }
 
 // Policy is the parsed routes file.
@@ -75,15 +80,91 @@ func hostMatches(pattern, host string) bool {
 	return pattern == host
 }
 
-// Allows reports whether the route admits this method and path, and if not, why.
-func (r *Route) Allows(method, path string) (bool, string) {
+// Allows reports whether the route admits this method and the URL's path,
+// and if not, why. On a route that limits paths, the path is matched
+// normalized (dot segments removed, repeated slashes folded) and u is left
+// holding that normalized path, which is what the upstream gets; a path
+// whose meaning depends on who decodes it (an encoded dot, slash, backslash
+// or percent, a backslash, a ;parameter) is refused rather than guessed at.
+func (r *Route) Allows(method string, u *url.URL) (bool, string) {
 	if len(r.Methods) > 0 && !slices.Contains(r.Methods, method) {
 		return false, fmt.Sprintf("method %s is not allowed for %s", method, r.Host)
 	}
-	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool { return strings.HasPrefix(path, p) }) {
-		return false, fmt.Sprintf("path %s is not allowed for %s", path, r.Host)
+	if len(r.Paths) == 0 {
+		return true, ""
 	}
+	if ambiguousPath(u.EscapedPath()) {
+		return false, fmt.Sprintf("the path %q is ambiguous (encoded dots, slashes or backslashes, or ;parameters) and %s allows only some paths", u.EscapedPath(), r.Host)
+	}
+	clean := normalizePath(u.Path)
+	if !slices.ContainsFunc(r.Paths, func(p string) bool { return strings.HasPrefix(clean, p) }) {
+		return false, fmt.Sprintf("path %s is not allowed for %s", clean, r.Host)
+	}
+	u.Path, u.RawPath = clean, ""
 	return true, ""
+}
+
+func ambiguousPath(escaped string) bool {
+	lower := strings.ToLower(escaped)
+	for _, bad := range []string{"%2e", "%2f", "%5c", "%25", "\\", ";"} {
+		if strings.Contains(lower, bad) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizePath removes dot segments (RFC 3986, 5.2.4) and folds repeated
+// slashes, keeping a trailing slash.
+func normalizePath(p string) string {
+	var out []string
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case ".", "..":
+			if seg == ".." && len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		case "":
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// SendsCredentialTo reports whether the route's credential goes to host:
+// on a wildcard route, only to the hosts it lists.
+func (r *Route) SendsCredentialTo(host string) bool {
+	if !strings.HasPrefix(r.Host, "*.") {
+		return true
+	}
+	return slices.Contains(r.CredentialHosts, strings.ToLower(strings.TrimSuffix(host, ".")))
+}
+
+// OverTLS reports whether a request that came with this scheme reaches the
+// upstream over TLS, or over plain HTTP to a loopback upstream (tests,
+// local mirrors): the only ways a credential is sent.
+func (r *Route) OverTLS(scheme string) bool {
+	if r.Upstream == "" {
+		return scheme == "https"
+	}
+	u, err := url.Parse(r.Upstream)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // Destination is where a route's connections really go: the upstream if

@@ -2,7 +2,9 @@ package egress
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +51,26 @@ func TestAllows(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		ok           bool
-	}{{"POST", "/v1/messages", true}, {"GET", "/v1/messages", false}, {"POST", "/v2/x", false}, {"POST", "/v1", false}} {
-		if ok, why := r.Allows(tc.method, tc.path); ok != tc.ok || (!ok && why == "") {
+	}{
+		{"POST", "/v1/messages", true}, {"GET", "/v1/messages", false}, {"POST", "/v2/x", false}, {"POST", "/v1", false},
+		// Matched on the normalized path (issue 11): dot segments and
+		// repeated slashes do not get around the prefix.
+		{"POST", "/v1/../admin", false}, {"POST", "/v1/./messages", true}, {"POST", "//v1//messages", true},
+		{"POST", "/v1/x/../../admin", false}, {"POST", "/v1/x/../messages", true},
+		// Ambiguous paths are refused rather than guessed at.
+		{"POST", "/v1/%2e%2e/admin", false}, {"POST", "/v1/%2E%2E/admin", false}, {"POST", "/v1/..%2fadmin", false},
+		{"POST", "/v1/..%5cadmin", false}, {"POST", "/v1/..\\admin", false}, {"POST", "/v1/messages;x=1", false},
+		{"POST", "/v1/%252e%252e/admin", false},
+	} {
+		u, err := url.Parse("https://api.anthropic.com" + tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if ok, why := r.Allows(tc.method, u); ok != tc.ok || (!ok && why == "") {
 			t.Errorf("Allows(%s %s) = %v %q, want %v", tc.method, tc.path, ok, why, tc.ok)
+		}
+		if tc.ok && (strings.Contains(u.Path, "..") || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/./")) {
+			t.Errorf("Allows(%s) left the path %q for the upstream, want it normalized", tc.path, u.Path)
 		}
 	}
 }
@@ -139,4 +158,65 @@ func FuzzMatch(f *testing.F) {
 			t.Errorf("wildcard %q matched %q", r.Host, host)
 		}
 	})
+}
+
+func TestCredentialOnlyWhereItBelongs(t *testing.T) {
+	wild := Route{Host: "*.tenant.example.com", CredentialHosts: []string{"api.tenant.example.com"}}
+	if !wild.SendsCredentialTo("api.tenant.example.com") || !wild.SendsCredentialTo("API.tenant.example.com.") {
+		t.Error("the listed host must get the credential")
+	}
+	if wild.SendsCredentialTo("evil.tenant.example.com") {
+		t.Error("a host the wildcard matches but credential_hosts does not list got the credential")
+	}
+	if !(&Route{Host: "api.example.com"}).SendsCredentialTo("api.example.com") {
+		t.Error("an exact route sends its credential")
+	}
+	for _, tc := range []struct {
+		upstream, scheme string
+		ok               bool
+	}{
+		{"", "https", true}, {"", "http", false},
+		{"https://mirror.example.com", "http", true}, {"http://mirror.example.com", "https", false},
+		{"http://127.0.0.1:8080", "http", true}, {"http://[::1]:8080", "https", true}, {"http://localhost:1", "http", true},
+		{"http://10.0.0.1", "https", false},
+	} {
+		r := Route{Host: "api.example.com", Upstream: tc.upstream}
+		if got := r.OverTLS(tc.scheme); got != tc.ok {
+			t.Errorf("OverTLS(upstream %q, request %s) = %v, want %v", tc.upstream, tc.scheme, got, tc.ok)
+		}
+	}
+}
+
+func TestScrubberStreams(t *testing.T) {
+	secret := "scrub-me-" + "0123456789abcdef"
+	s := newScrubber(secret)
+	body := "a " + secret + " b " + secret[:5]
+	for _, chunk := range []int{1, 3, 7, 64} {
+		r := &scrubReader{src: io.NopCloser(&slowReader{data: []byte(body), n: chunk}), s: s}
+		got, err := io.ReadAll(r)
+		if err != nil || string(got) != "a "+Placeholder+" b "+secret[:5] {
+			t.Errorf("chunks of %d: %q, %v", chunk, got, err)
+		}
+	}
+	// What cannot start a form is passed on at once (server-sent events keep flowing).
+	if n := s.pending([]byte("data: x\n\n")); n != 0 {
+		t.Errorf("pending = %d, want 0", n)
+	}
+	if n := s.pending([]byte("data: " + secret[:4])); n != 4 {
+		t.Errorf("pending = %d, want 4", n)
+	}
+}
+
+type slowReader struct {
+	data []byte
+	n    int
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.n)], r.data)
+	r.data = r.data[n:]
+	return n, nil
 }

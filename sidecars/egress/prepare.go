@@ -115,7 +115,8 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, secrets map[string]string) (Policy, error) {
 	var p Policy
 	for i, r := range routes {
-		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream}
+		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream,
+			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff}
 		if r.UpstreamCA != "" {
 			data, err := os.ReadFile(r.UpstreamCA)
 			if err != nil {

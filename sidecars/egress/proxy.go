@@ -1,14 +1,12 @@
 package egress
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,6 +35,8 @@ type Proxy struct {
 	audit   *auditLog
 	ca      tls.Certificate
 	split   splitWatch
+	// scrubbers take each secret out of what comes back, by secret name.
+	scrubbers map[string]*scrubber
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // by route host
@@ -60,6 +60,10 @@ func NewProxy(dir string) (*Proxy, error) {
 		values = append(values, v)
 	}
 	p.scanner = dlp.New(values)
+	p.scrubbers = map[string]*scrubber{}
+	for name, v := range p.secrets {
+		p.scrubbers[name] = newScrubber(v)
+	}
 	p.ca, err = tls.LoadX509KeyPair(filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("load the bottle's CA: %w", err)
@@ -84,6 +88,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 			return goproxy.RejectConnect, host
 		}
 		if route.Intercept {
+			ctx.UserData = tunnelled{}
 			return mitm, host
 		}
 		p.audit.log(entry{Method: "CONNECT", Host: host, Route: route.Host, Decision: "allow", Reason: "tunnel"})
@@ -93,15 +98,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		}}, dest
 	})
 	gp.OnRequest().DoFunc(p.filter)
-	gp.OnResponse().DoFunc(func(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
-		if e, ok := ctx.UserData.(*entry); ok && e != nil {
-			if resp != nil {
-				e.Status = resp.StatusCode
-			}
-			p.audit.log(*e)
-		}
-		return resp
-	})
+	gp.OnResponse().DoFunc(p.respond)
 	gp.Tr = p.transport(nil)
 
 	ln, err := net.Listen("tcp", addr)
@@ -113,7 +110,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := os.WriteFile(filepath.Join(p.dir, ReadyFile), []byte(addr+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(p.dir, ReadyFile), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 		return err
 	}
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -144,9 +141,19 @@ func (p *Proxy) match(host string, port int) *Route {
 	return pol.Match(host, port)
 }
 
+// exchange is what the proxy keeps of an allowed request until its
+// response: the audit entry, and the route for the checks on the way back.
+type exchange struct {
+	entry
+	route *Route
+}
+
+// tunnelled marks the requests that arrive inside an intercepted CONNECT.
+type tunnelled struct{}
+
 // filter decides on one HTTP request (plain, or inside an intercepted TLS
-// connection): route, method and path, secrets; then injects the credential
-// and points the request at its upstream.
+// connection): route, method and path, what it carries; then injects the
+// credential and points the request at its upstream.
 func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	defPort := 80
 	if r.URL.Scheme == "https" {
@@ -154,29 +161,48 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	}
 	host, port := splitHostPort(r.URL.Host, defPort)
 	e := &entry{Method: r.Method, Host: host, Path: r.URL.Path}
+	if p.scanner.ScanURL(r.URL.Path) != nil {
+		e.Path = withheld // the audit never holds a secret
+	}
+	_, inTunnel := ctx.UserData.(tunnelled)
 	deny := func(reason string) (*http.Request, *http.Response) {
+		if e.Path == withheld {
+			reason = strings.ReplaceAll(reason, r.URL.Path, withheld)
+		}
 		e.Decision, e.Reason, e.Status = "deny", reason, http.StatusForbidden
 		p.audit.log(*e)
 		ctx.UserData = nil
 		return r, blocked(r, reason)
+	}
+	if inTunnel && r.URL.Scheme != "https" {
+		return deny("plain HTTP inside a CONNECT tunnel is refused: speak TLS to " + host)
+	}
+	if r.Method == http.MethodTrace {
+		return deny("TRACE is refused: it echoes the request back")
 	}
 	route := p.match(host, port)
 	if route == nil {
 		return deny("host not allowed: " + host)
 	}
 	e.Route = route.Host
-	if ok, why := route.Allows(r.Method, r.URL.Path); !ok {
+	if ok, why := route.Allows(r.Method, r.URL); !ok {
 		return deny(why)
 	}
 	if route.Header != "" {
 		r.Header.Del(route.Header) // whatever the agent sent there, it is not the credential
 	}
-	if f := p.scanRequest(r); f != nil {
-		return deny(fmt.Sprintf("the request carries a secret (%s in %s)", describe(f), f.Where))
+	if why := p.inspect(r, route, host); why != "" {
+		return deny(why)
 	}
-	if route.Header != "" {
+	if route.Header != "" && route.SendsCredentialTo(host) {
+		if !route.OverTLS(r.URL.Scheme) {
+			return deny(fmt.Sprintf("the credential for %s is only sent over TLS: use https://", route.Host))
+		}
 		r.Header.Set(route.Header, strings.ReplaceAll(route.Value, "{secret}", p.secrets[route.Secret]))
 	}
+	// The transport asks for gzip itself and hands the response back
+	// decoded, so that what comes back can be checked.
+	r.Header.Del("Accept-Encoding")
 	if route.Upstream != "" {
 		u, _ := url.Parse(route.Upstream)
 		r.URL.Scheme, r.URL.Host, r.Host = u.Scheme, u.Host, u.Host
@@ -186,69 +212,31 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	})
 	e.Decision, e.Reason = "allow", "route "+route.Host
 	e.Bytes = r.ContentLength
-	ctx.UserData = e
+	ctx.UserData = &exchange{entry: *e, route: route}
 	return r, nil
 }
 
-// scanRequest looks for secrets in the URL, the headers and the body, and
-// in what this request's payload makes together with the previous one's.
-func (p *Proxy) scanRequest(r *http.Request) *dlp.Finding {
-	if f := p.scanner.ScanURL(r.URL.String()); f != nil {
-		return f
+// withheld stands in the audit for a path that carries a secret.
+const withheld = "[withheld: it carries a secret]"
+
+// respond checks what comes back on an intercepted route: the route's own
+// secret never reaches the agent (an upstream that echoes requests would
+// hand it over), then the exchange is audited.
+func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	x, ok := ctx.UserData.(*exchange)
+	if !ok || x == nil {
+		return resp
 	}
-	for name, vals := range r.Header {
-		for _, v := range vals {
-			if f := p.scanner.Scan([]byte(v), "header "+strings.ToLower(name)); f != nil {
-				return f
+	if resp != nil {
+		x.Status = resp.StatusCode
+		if x.route.Secret != "" {
+			if sc := p.scrubbers[x.route.Secret]; sc != nil {
+				sc.response(resp)
 			}
 		}
 	}
-	var payload []byte
-	for _, vals := range r.URL.Query() {
-		for _, v := range vals {
-			payload = append(payload, v...)
-		}
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxScan+1))
-		r.Body.Close()
-		if err != nil || len(body) > maxScan {
-			return &dlp.Finding{Rule: "unscannable-body", Where: "body"}
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		if f := p.scanner.Scan(body, "body"); f != nil {
-			return f
-		}
-		payload = append(payload, body...)
-	}
-	return p.split.check(p.scanner, payload)
-}
-
-// splitWindow is how much of consecutive payloads is looked at together:
-// enough for any key format, split anywhere.
-const splitWindow = 256
-
-// splitWatch catches a secret sent in two pieces: the end of the previous
-// payload that left, joined to the start of this one.
-type splitWatch struct {
-	mu   sync.Mutex
-	tail []byte
-}
-
-func (w *splitWatch) check(s *dlp.Scanner, payload []byte) *dlp.Finding {
-	if len(payload) == 0 {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	joined := append(append([]byte{}, w.tail...), payload[:min(len(payload), splitWindow)]...)
-	if f := s.Scan(joined, "body"); f != nil && len(w.tail) > 0 {
-		f.Where = "this request and the one before it (a secret split in two)"
-		return f
-	}
-	w.tail = append(w.tail[:0], payload[max(0, len(payload)-splitWindow):]...)
-	return nil
+	p.audit.log(x.entry)
+	return resp
 }
 
 func describe(f *dlp.Finding) string {

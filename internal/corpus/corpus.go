@@ -1,0 +1,303 @@
+// Package corpus reads the egress corpora: attacks an agent could try and
+// benign traffic an agent really sends, one case per txtar archive. A
+// case's comment says what it is and what is expected; its files are raw
+// HTTP/1.1 requests ("request", or "request1", "request2", ... sent in
+// order) and, for what comes back, the upstream's raw response
+// ("response"). Requests are text/template templates: fake secrets and
+// encoders (base64, gzip, chunked, ...) are filled in when the case is
+// read, so no file holds a key a scanner would flag, and binary bodies
+// stay readable.
+//
+// Comment lines of the form "key: value" are settings:
+//
+//	expect: allow block   what happens to each request, in order
+//	                      (default: an attack's last request is blocked,
+//	                      the ones before it allowed; benign ones allowed)
+//	why: github-token     what the reason for the block must say
+package corpus
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/tools/txtar"
+)
+
+// Case is one corpus entry, its templates filled in.
+type Case struct {
+	Name     string // kind/file, without .txtar
+	Attack   bool
+	About    string
+	Expect   []string // "allow" or "block", one per request
+	Why      string   // what the reason for a block must say, if set
+	Requests [][]byte
+	Response []byte // nil: the upstream answers 200 "ok"
+}
+
+// Load reads every case under dir/attack and dir/benign. injected is the
+// bottle secret the cases' routes carry (.Injected in a template).
+func Load(dir, injected string) ([]Case, error) {
+	var cases []Case
+	for _, kind := range []string{"attack", "benign"} {
+		files, err := filepath.Glob(filepath.Join(dir, kind, "*.txtar"))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			c, err := load(f, kind == "attack", injected)
+			if err != nil {
+				return nil, err
+			}
+			c.Name = kind + "/" + strings.TrimSuffix(filepath.Base(f), ".txtar")
+			cases = append(cases, c)
+		}
+	}
+	if len(cases) == 0 {
+		return nil, fmt.Errorf("no corpus cases under %s", dir)
+	}
+	return cases, nil
+}
+
+func load(path string, attack bool, injected string) (Case, error) {
+	a, err := txtar.ParseFile(path)
+	if err != nil {
+		return Case{}, err
+	}
+	c := Case{Attack: attack}
+	var about []string
+	for _, line := range strings.Split(string(a.Comment), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && (k == "expect" || k == "why") {
+			if k == "expect" {
+				c.Expect = strings.Fields(v)
+			} else {
+				c.Why = v
+			}
+			continue
+		}
+		about = append(about, line)
+	}
+	c.About = strings.TrimSpace(strings.Join(about, "\n"))
+	data := Fakes(injected)
+	fm := template.FuncMap{
+		// file is a body kept beside the cases, in bodies/.
+		"file": func(name string) (string, error) {
+			b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(path)), "bodies", name))
+			return string(b), err
+		},
+	}
+	for _, f := range a.Files {
+		// txtar ends every file with a newline; the message is what comes before it.
+		out, err := expand(path+":"+f.Name, strings.TrimSuffix(string(f.Data), "\n"), data, fm)
+		if err != nil {
+			return Case{}, err
+		}
+		switch {
+		case f.Name == "response":
+			c.Response = rawMessage(out)
+		case f.Name == "request" || strings.HasPrefix(f.Name, "request"):
+			c.Requests = append(c.Requests, rawMessage(out))
+		default:
+			return Case{}, fmt.Errorf("%s: unknown file %q in the archive", path, f.Name)
+		}
+	}
+	if len(c.Requests) == 0 {
+		return Case{}, fmt.Errorf("%s: no request", path)
+	}
+	if c.Expect == nil {
+		for i := range c.Requests {
+			if attack && i == len(c.Requests)-1 {
+				c.Expect = append(c.Expect, "block")
+			} else {
+				c.Expect = append(c.Expect, "allow")
+			}
+		}
+	}
+	if len(c.Expect) != len(c.Requests) || slices.ContainsFunc(c.Expect, func(e string) bool { return e != "allow" && e != "block" }) {
+		return Case{}, fmt.Errorf("%s: expect needs allow or block for each of its %d requests", path, len(c.Requests))
+	}
+	return c, nil
+}
+
+// rawMessage turns a file's text into an HTTP message: the head's lines end
+// in CRLF, the body is kept byte for byte, and a body without a length
+// gets a Content-Length (unless the head says it is chunked).
+func rawMessage(text []byte) []byte {
+	head, body, ok := bytes.Cut(text, []byte("\n\n"))
+	if !ok {
+		head, body = bytes.TrimRight(text, "\n"), nil
+	}
+	lines := strings.Split(string(head), "\n")
+	lower := strings.ToLower(string(head))
+	if len(body) > 0 && !strings.Contains(lower, "\ncontent-length:") && !strings.Contains(lower, "\ntransfer-encoding:") {
+		lines = append(lines, "Content-Length: "+strconv.Itoa(len(body)))
+	}
+	return append([]byte(strings.Join(lines, "\r\n")+"\r\n\r\n"), body...)
+}
+
+// Fakes are the values a template can name: keys in each known format,
+// built here so that no file in the repository holds one, a card number
+// and an IBAN that pass their checks, and the bottle's injected secret.
+func Fakes(injected string) map[string]string {
+	return map[string]string{
+		"GitHub":    "ghp_" + strings.Repeat("aB3dE6gH9j", 3) + "kLmNoP",
+		"AWS":       "AKIA" + "Z7QW2ER4TY6UI8OP",
+		"Anthropic": "sk-ant-" + "api03-" + strings.Repeat("Xy7_Qp2-Lm9Rt4Vw", 6),
+		"OpenAI":    "sk-proj-" + strings.Repeat("a1B2c3D4e5", 3) + "T3Blbk" + "FJ" + strings.Repeat("f6G7h8I9j0", 3),
+		"Slack":     "xox" + "b-1234567890123-1234567890123-" + strings.Repeat("aBcD", 6),
+		"Stripe":    "sk_" + "live_" + strings.Repeat("4eC39HqLyjWDarjtT1zdp7dc", 1),
+		"Google":    "AI" + "za" + "Sy" + strings.Repeat("D3x-9_kLmNoPqRsT", 2) + "uvw",
+		"NPM":       "npm_" + strings.Repeat("Ab1Cd2Ef3G", 3) + "h4Ij5K",
+		"JWT":       "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+		"PEM":       "-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----",
+		"Card":      "4111" + "1111" + "1111" + "1111",
+		"Amex":      "3782" + "822463" + "10005",
+		"IBAN":      "DE89" + "3704" + "0044" + "0532" + "0130" + "00",
+		"Injected":  injected,
+	}
+}
+
+var funcs = template.FuncMap{
+	"b64":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"b64url": func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
+	"b32":    func(s string) string { return base32.StdEncoding.EncodeToString([]byte(s)) },
+	"hex":    func(s string) string { return hex.EncodeToString([]byte(s)) },
+	"upper":  strings.ToUpper,
+	"lower":  strings.ToLower,
+	"rev": func(s string) string {
+		b := []byte(s)
+		slices.Reverse(b)
+		return string(b)
+	},
+	// pct percent-encodes every byte.
+	"pct": func(s string) string {
+		var b strings.Builder
+		for _, c := range []byte(s) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+		return b.String()
+	},
+	// jsonu writes every character as a JSON \u escape.
+	"jsonu": func(s string) string {
+		var b strings.Builder
+		for _, c := range s {
+			fmt.Fprintf(&b, `\u%04x`, c)
+		}
+		return b.String()
+	},
+	// wrap breaks s into lines of n characters with sep between them.
+	"wrap": func(n int, sep, s string) string { return strings.Join(chunks(s, n), sep) },
+	// delim puts sep between every n characters of s.
+	"delim": func(n int, sep, s string) string { return strings.Join(chunks(s, n), sep) },
+	"slice": func(i, j int, s string) string { return s[i:min(j, len(s))] },
+	"half": func(k int, s string) string {
+		if k == 0 {
+			return s[:len(s)/2]
+		}
+		return s[len(s)/2:]
+	},
+	// third is the k-th (0, 1, 2) of three pieces of s.
+	"third": func(k int, s string) string {
+		n := len(s) / 3
+		if k == 2 {
+			return s[2*n:]
+		}
+		return s[k*n : (k+1)*n]
+	},
+	"repeat":  func(n int, s string) string { return strings.Repeat(s, n) },
+	"gzip":    func(s string) (string, error) { return compress(s, "gzip") },
+	"deflate": func(s string) (string, error) { return compress(s, "deflate") },
+	"br":      func(s string) (string, error) { return compress(s, "br") },
+	"zstd":    func(s string) (string, error) { return compress(s, "zstd") },
+	// chunked frames its arguments as a chunked body; a last argument
+	// starting with "trailer " adds that trailer line.
+	"chunked": func(parts ...string) string {
+		var b strings.Builder
+		var trailer string
+		for _, p := range parts {
+			if t, ok := strings.CutPrefix(p, "trailer "); ok {
+				trailer = t + "\r\n"
+				continue
+			}
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(p), p)
+		}
+		b.WriteString("0\r\n" + trailer + "\r\n")
+		return b.String()
+	},
+	"crlf": func() string { return "\r\n" },
+	// noise is n bytes of fixed pseudo-random data, base64-encoded: an
+	// image or an archive as a JSON API carries it.
+	"noise": func(n int) string {
+		b := make([]byte, n)
+		x := uint64(0x9e3779b97f4a7c15)
+		for i := range b {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			b[i] = byte(x)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	},
+}
+
+func chunks(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}
+
+func compress(s, how string) (string, error) {
+	var b bytes.Buffer
+	var w interface {
+		Write([]byte) (int, error)
+		Close() error
+	}
+	switch how {
+	case "gzip":
+		w = gzip.NewWriter(&b)
+	case "deflate":
+		w, _ = flate.NewWriter(&b, flate.DefaultCompression)
+	case "br":
+		w = brotli.NewWriter(&b)
+	case "zstd":
+		zw, err := zstd.NewWriter(&b)
+		if err != nil {
+			return "", err
+		}
+		w = zw
+	}
+	if _, err := w.Write([]byte(s)); err != nil {
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func expand(name, text string, data map[string]string, more template.FuncMap) ([]byte, error) {
+	t, err := template.New(name).Funcs(funcs).Funcs(more).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,293 @@
+package egress
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
+	"github.com/klauspost/compress/zstd"
+)
+
+// What the proxy looks at in a request before it may leave: the URL, every
+// header, the body as the upstream will read it (decoded from its
+// Content-Encoding, its form fields and multipart parts decoded too), and
+// what the request makes together with the ones before it to the same host.
+
+// maxParts bounds the parts of a multipart body; more are refused.
+const maxParts = 1000
+
+// part is a piece of a request the DLP scans, and where it was.
+type part struct {
+	where string
+	data  []byte
+}
+
+// inspect decides whether r, matched to route, may leave: "" when it may,
+// else why not (what was found and where, never the secret itself).
+func (p *Proxy) inspect(r *http.Request, route *Route, host string) string {
+	s := p.scanner.Without(route.DLPOff...)
+	if len(r.Trailer) > 0 {
+		return "request trailers are refused: they would arrive after the body was scanned"
+	}
+	if f := s.ScanHost(route.Host, host); f != nil {
+		return "the host name carries data: " + describe(f)
+	}
+	if f := s.ScanURL(r.URL.String()); f != nil {
+		return found(f)
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			if f := s.Scan([]byte(v), "header "+strings.ToLower(name)); f != nil {
+				return found(f)
+			}
+		}
+	}
+	body, why := readBody(r)
+	if why != "" {
+		return why
+	}
+	parts, why := bodyParts(r.Header, body)
+	if why != "" {
+		return why
+	}
+	for _, pt := range parts {
+		if f := s.Scan(pt.data, pt.where); f != nil {
+			return found(f)
+		}
+	}
+	if len(r.Trailer) > 0 { // sent after a chunked body without being declared
+		return "request trailers are refused: they would arrive after the body was scanned"
+	}
+	if f := p.split.check(s, host, fragments(r, parts)); f != nil {
+		return found(f)
+	}
+	return ""
+}
+
+func found(f *dlp.Finding) string {
+	return fmt.Sprintf("the request carries a secret (%s in %s)", describe(f), f.Where)
+}
+
+// readBody reads the whole body (up to maxScan) and puts it back for the
+// upstream, as it came.
+func readBody(r *http.Request) ([]byte, string) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, ""
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxScan+1))
+	r.Body.Close()
+	if err != nil {
+		return nil, "the request body could not be read whole to be scanned"
+	}
+	if len(body) > maxScan {
+		return nil, fmt.Sprintf("the request body is larger than %d MiB, past what is scanned", maxScan>>20)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return body, ""
+}
+
+// bodyParts is the body as the upstream reads it: decoded from each
+// Content-Encoding (a body that decodes past maxScan is refused, as is an
+// encoding the proxy cannot read), then, for forms, each field, and for
+// multipart bodies each part's headers and its content decoded from its
+// Content-Transfer-Encoding.
+func bodyParts(h http.Header, body []byte) ([]part, string) {
+	if len(body) == 0 {
+		return nil, ""
+	}
+	codings := headerList(h.Values("Content-Encoding"))
+	for i := len(codings) - 1; i >= 0; i-- {
+		var err error
+		if body, err = decode(codings[i], body); err != nil {
+			return nil, err.Error()
+		}
+	}
+	parts := []part{{"body", body}}
+	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, "the form body is malformed"
+		}
+		for k, vs := range form {
+			parts = append(parts, part{"form field name", []byte(k)})
+			for _, v := range vs {
+				parts = append(parts, part{"form field " + k, []byte(v)})
+			}
+		}
+	case strings.HasPrefix(mt, "multipart/"):
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for n := 0; ; n++ {
+			pt, err := mr.NextRawPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil || n == maxParts {
+				return nil, "the multipart body is malformed or has too many parts"
+			}
+			for k, vs := range pt.Header {
+				for _, v := range vs {
+					parts = append(parts, part{"multipart header " + strings.ToLower(k), []byte(v)})
+				}
+			}
+			data, err := io.ReadAll(io.LimitReader(partReader(pt), maxScan+1))
+			if err != nil || len(data) > maxScan {
+				return nil, "a multipart part could not be decoded to be scanned"
+			}
+			parts = append(parts, part{"multipart part " + pt.FormName(), data})
+		}
+	}
+	return parts, ""
+}
+
+func partReader(pt *multipart.Part) io.Reader {
+	switch strings.ToLower(strings.TrimSpace(pt.Header.Get("Content-Transfer-Encoding"))) {
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, &stripSpace{r: pt})
+	case "quoted-printable":
+		return quotedprintable.NewReader(pt)
+	}
+	return pt
+}
+
+// stripSpace drops the line breaks of wrapped base64.
+type stripSpace struct{ r io.Reader }
+
+func (s *stripSpace) Read(p []byte) (int, error) {
+	for {
+		n, err := s.r.Read(p)
+		k := 0
+		for _, c := range p[:n] {
+			if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
+				p[k] = c
+				k++
+			}
+		}
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+}
+
+// decode undoes one content coding, refusing a result past maxScan.
+func decode(coding string, body []byte) ([]byte, error) {
+	var r io.Reader
+	var err error
+	switch coding {
+	case "identity", "":
+		return body, nil
+	case "gzip", "x-gzip":
+		r, err = gzip.NewReader(bytes.NewReader(body))
+	case "deflate": // zlib, as the standard says; some clients send raw deflate
+		if r, err = zlib.NewReader(bytes.NewReader(body)); err != nil {
+			r, err = flate.NewReader(bytes.NewReader(body)), nil
+		}
+	case "br":
+		r = brotli.NewReader(bytes.NewReader(body))
+	case "zstd":
+		var d *zstd.Decoder
+		if d, err = zstd.NewReader(bytes.NewReader(body), zstd.WithDecoderMaxMemory(maxScan+1), zstd.WithDecoderConcurrency(1)); err == nil {
+			defer d.Close()
+			r = d
+		}
+	default:
+		return nil, fmt.Errorf("the request body's Content-Encoding %q cannot be decoded to be scanned", coding)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the request body is not valid %s", coding)
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxScan+1))
+	if len(out) > maxScan {
+		return nil, fmt.Errorf("the request body decodes (%s) to more than %d MiB, past what is scanned", coding, maxScan>>20)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the request body is not valid %s", coding)
+	}
+	return out, nil
+}
+
+// headerList splits comma-separated header values, lower-cased.
+func headerList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// fragmentSize is how much of the start and the end of a body part is kept
+// for the split watch: more than any key format.
+const fragmentSize = 256
+
+// fragments are the pieces of a request an agent could carry part of a
+// secret in: each path segment, query name and value, header value and
+// cookie, and the start and end of each body part.
+func fragments(r *http.Request, parts []part) [][]byte {
+	var out [][]byte
+	add := func(s string) {
+		if s != "" {
+			out = append(out, []byte(s))
+		}
+	}
+	for _, seg := range strings.Split(r.URL.Path, "/") {
+		add(seg)
+	}
+	for _, kv := range strings.Split(r.URL.RawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		k, _ = url.QueryUnescape(k)
+		v, _ = url.QueryUnescape(v)
+		add(k)
+		add(v)
+	}
+	for _, name := range sortedKeys(r.Header) {
+		if name == "Content-Length" { // the body's length, which varies with it
+			continue
+		}
+		for _, v := range r.Header[name] {
+			if name == "Cookie" {
+				for _, c := range strings.Split(v, ";") {
+					add(strings.TrimSpace(c))
+				}
+				continue
+			}
+			add(v)
+		}
+	}
+	for _, pt := range parts {
+		d := pt.data
+		if len(d) <= 2*fragmentSize {
+			out = append(out, d)
+			continue
+		}
+		out = append(out, d[:fragmentSize], d[len(d)-fragmentSize:])
+	}
+	return out
+}
+
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
