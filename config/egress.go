@@ -28,7 +28,46 @@ type Route struct {
 	// DLPOff turns DLP detectors off for this route, such as payment-card
 	// for a payment API.
 	DLPOff []string `json:"dlp_off,omitempty" toml:"dlp_off,omitempty"`
+	// Inbound overrides the profile's inbound for this route's responses.
+	Inbound string `json:"inbound,omitempty" toml:"inbound,omitempty"`
 }
+
+// The inbound modes, from the least strict: off (not scanned), log (audit
+// only), mark (delivered with a warning the agent sees), auto (block what
+// was hidden, mark the rest: the default), block (a plain explanation in
+// place of the content).
+const (
+	InboundOff   = "off"
+	InboundLog   = "log"
+	InboundMark  = "mark"
+	InboundAuto  = "auto"
+	InboundBlock = "block"
+)
+
+// InboundModes are the modes, from the least strict.
+var InboundModes = []string{InboundOff, InboundLog, InboundMark, InboundAuto, InboundBlock}
+
+// EgressRoutes are the profile's routes as the proxy takes them: each with
+// its inbound mode, the profile's where the route sets none.
+func (p *Profile) EgressRoutes() []Route {
+	routes := slices.Clone(p.Egress)
+	for i := range routes {
+		if routes[i].Inbound == "" {
+			routes[i].Inbound = orAuto(p.Inbound)
+		}
+	}
+	return routes
+}
+
+// inboundRank orders the modes by strictness; "" is the default, auto.
+func inboundRank(m string) int {
+	if m == "" {
+		m = InboundAuto
+	}
+	return slices.Index(InboundModes, m)
+}
+
+func validInbound(m string) bool { return m == "" || slices.Contains(InboundModes, m) }
 
 // Credential is a secret the proxy sets in a header; the agent never holds it.
 type Credential struct {
@@ -167,6 +206,9 @@ func validateRoute(list string, i int, r Route, at func(key, msg string) error) 
 	}
 	if len(r.CredentialHosts) > 0 && (r.Credential == nil || !strings.HasPrefix(r.Host, "*.")) {
 		return bad("credential_hosts is only for a wildcard route with a credential")
+	}
+	if !validInbound(r.Inbound) {
+		return bad("inbound %q is not a mode (use %s)", r.Inbound, strings.Join(InboundModes, ", "))
 	}
 	for _, d := range r.DLPOff {
 		if !slices.Contains(dlp.Rules(), d) {

@@ -109,6 +109,12 @@ var keyRules = map[string]keyRule{
 			return ""
 		},
 	},
+	"inbound": {narrow: func(a, anchor *Agent) string {
+		if inboundRank(a.Inbound) < inboundRank(anchor.Inbound) {
+			return fmt.Sprintf("loosens inbound from %s to %s", orAuto(anchor.Inbound), a.Inbound)
+		}
+		return ""
+	}},
 	"auto_resume": {
 		narrow: func(a, anchor *Agent) string {
 			if a.AutoResume && !anchor.AutoResume {
@@ -243,4 +249,11 @@ func cutTag(tag string) (string, string, bool) {
 		}
 	}
 	return tag, "", false
+}
+
+func orAuto(m string) string {
+	if m == "" {
+		return InboundAuto
+	}
+	return m
 }

@@ -28,6 +28,9 @@ type Profile struct {
 	CPUs       float64           `json:"cpus,omitempty" toml:"cpus,omitempty"`
 	Pids       int64             `json:"pids,omitempty" toml:"pids,omitempty"`
 	Egress     []Route           `json:"egress,omitempty" toml:"egress,omitempty"`
+	// Inbound is what the proxy does with instructions aimed at the agent
+	// in what comes back (InboundModes); a route's own setting wins.
+	Inbound string `json:"inbound,omitempty" toml:"inbound,omitempty"`
 	// BuildEgress are the routes a build of a Containerfile that is not the
 	// user's own (a working directory's, an agent's request) may take,
 	// through the bottle's egress proxy; without any, it has no network.

@@ -167,6 +167,9 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	if a.Runtime != RuntimeRunc && a.Runtime != RuntimeRunsc {
 		return at("runtime", fmt.Sprintf("%q is not a runtime (use %q or %q)", a.Runtime, RuntimeRunc, RuntimeRunsc))
 	}
+	if !validInbound(a.Inbound) {
+		return at("inbound", fmt.Sprintf("%q is not a mode (use %s)", a.Inbound, strings.Join(InboundModes, ", ")))
+	}
 	if a.Memory != "" {
 		n, err := ParseBytes(a.Memory)
 		if err != nil {

@@ -248,7 +248,7 @@ func (s *launching) prepare(ctx context.Context) error {
 	if in.Gate != nil {
 		gitDests = in.Gate.Destinations
 	}
-	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.Egress, s.Agent.BuildEgress, gitDests)
+	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), s.Agent.BuildEgress, gitDests)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@
 //	                      (default: an attack's last request is blocked,
 //	                      the ones before it allowed; benign ones allowed)
 //	why: github-token     what the reason for the block must say
+//	inbound: blocked      what the agent gets of the response: blocked (an
+//	                      explanation in its place), marked (with a warning),
+//	                      or, without the setting, the response as sent
 package corpus
 
 import (
@@ -43,6 +46,7 @@ type Case struct {
 	About    string
 	Expect   []string // "allow" or "block", one per request
 	Why      string   // what the reason for a block must say, if set
+	Inbound  string   // what the agent gets of the response: "blocked", "marked" or "" (as sent)
 	Requests [][]byte
 	Response []byte // nil: the upstream answers 200 "ok"
 }
@@ -79,11 +83,14 @@ func load(path string, attack bool, injected string) (Case, error) {
 	c := Case{Attack: attack}
 	var about []string
 	for _, line := range strings.Split(string(a.Comment), "\n") {
-		if k, v, ok := strings.Cut(line, ": "); ok && (k == "expect" || k == "why") {
-			if k == "expect" {
+		if k, v, ok := strings.Cut(line, ": "); ok && (k == "expect" || k == "why" || k == "inbound") {
+			switch k {
+			case "expect":
 				c.Expect = strings.Fields(v)
-			} else {
+			case "why":
 				c.Why = v
+			default:
+				c.Inbound = v
 			}
 			continue
 		}
@@ -124,6 +131,9 @@ func load(path string, attack bool, injected string) (Case, error) {
 				c.Expect = append(c.Expect, "allow")
 			}
 		}
+	}
+	if c.Inbound != "" && c.Inbound != "blocked" && c.Inbound != "marked" {
+		return Case{}, fmt.Errorf("%s: inbound must be blocked or marked", path)
 	}
 	if len(c.Expect) != len(c.Requests) || slices.ContainsFunc(c.Expect, func(e string) bool { return e != "allow" && e != "block" }) {
 		return Case{}, fmt.Errorf("%s: expect needs allow or block for each of its %d requests", path, len(c.Requests))
@@ -237,6 +247,14 @@ var funcs = template.FuncMap{
 		return b.String()
 	},
 	"crlf": func() string { return "\r\n" },
+	// tags writes s in Unicode tag characters: invisible ASCII.
+	"tags": func(s string) string {
+		var b strings.Builder
+		for _, c := range s {
+			b.WriteRune(0xE0000 + c)
+		}
+		return b.String()
+	},
 	// noise is n bytes of fixed pseudo-random data, base64-encoded: an
 	// image or an archive as a JSON API carries it.
 	"noise": func(n int) string {

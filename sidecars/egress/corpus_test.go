@@ -154,6 +154,25 @@ func (cp *corpusProxy) outcome(addr string, raw []byte) (string, string, error) 
 	return "", "", fmt.Errorf("status %d, reached the upstream: %v: %s", resp.StatusCode, reached, body)
 }
 
+// inboundOutcome is what the proxy did to a response the agent got.
+func inboundOutcome(answer string) string {
+	switch {
+	case strings.Contains(answer, "bottle withheld this response"):
+		return "blocked"
+	case strings.Contains(answer, "[bottle: the content"), strings.Contains(answer, `"bottle_warning"`),
+		strings.Contains(answer, "X-Bottle-Inbound"):
+		return "marked"
+	}
+	return ""
+}
+
+func orAsSent(s string) string {
+	if s == "" {
+		return "as sent"
+	}
+	return s
+}
+
 // TestCorpus: every attack in testdata/corpus/attack is blocked, and no
 // benign case in testdata/corpus/benign is (issue 11).
 func TestCorpus(t *testing.T) {
@@ -186,6 +205,11 @@ func TestCorpus(t *testing.T) {
 				}
 				if testing.Verbose() {
 					t.Logf("request %d: %s: %.200s", i+1, got, detail)
+				}
+				if got == "allow" && i == len(c.Requests)-1 {
+					if what := inboundOutcome(detail); what != c.Inbound {
+						t.Errorf("the response reached the agent %s, want %s (%s)\n%.600s", orAsSent(what), orAsSent(c.Inbound), c.About, detail)
+					}
 				}
 				for _, form := range dlp.Forms(corpusSecret) {
 					if strings.Contains(detail, string(form)) {

@@ -51,6 +51,9 @@ type Route struct {
 	CredentialHosts []string `json:"credential_hosts,omitempty"`
 	// DLPOff are DLP detectors turned off for this route (dlp.Rules).
 	DLPOff []string `json:"dlp_off,omitempty"`
+	// Inbound is what is done with instructions aimed at the agent in this
+	// route's responses (config.InboundModes; "": auto).
+	Inbound string `json:"inbound,omitempty"`
 }
 
 // Policy is the parsed routes file.

@@ -221,7 +221,8 @@ const withheld = "[withheld: it carries a secret]"
 
 // respond checks what comes back on an intercepted route: the route's own
 // secret never reaches the agent (an upstream that echoes requests would
-// hand it over), then the exchange is audited.
+// hand it over), and instructions aimed at the agent are blocked, marked
+// or logged (checkInbound); then the exchange is audited.
 func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
 	x, ok := ctx.UserData.(*exchange)
 	if !ok || x == nil {
@@ -234,6 +235,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 				sc.response(resp)
 			}
 		}
+		p.checkInbound(resp, x)
 	}
 	p.audit.log(x.entry)
 	return resp

@@ -1,0 +1,543 @@
+// Package inbound finds instructions aimed at the agent in what comes back
+// into the bottle: web pages, documents, API and tool responses. An agent
+// reads them as text, and a prompt injection is text that poses as its
+// instructions.
+//
+// Text is normalized before the rules look at it: Unicode NFKC, zero-width
+// and bidi characters removed, Unicode tag characters (invisible ASCII)
+// decoded, Cyrillic and Greek lookalikes folded to Latin, lower case,
+// spaces collapsed. What a reader does not see is looked at on its own and
+// more strictly: HTML comments and hidden elements, text that only reads
+// as an instruction once invisible characters are gone, base64 blocks.
+//
+// Rules are strong (an instruction to drop the agent's instructions, a
+// fake role or system marker, a jailbreak, an order to send secrets to an
+// address, to keep something from the user) or weak (addressing the AI,
+// naming private key files, piping a download into a shell, "run the
+// following command"). A strong rule fires anywhere; a weak one in hidden
+// text, or paired with another where one of them addresses the AI or names
+// private files.
+package inbound
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	ahocorasick "github.com/BobuSumisu/aho-corasick"
+	"golang.org/x/net/html"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Finding names the rule that fired and where; never the text itself.
+type Finding struct {
+	Rule   string // e.g. "override-instructions"
+	Where  string // "text", "html comment", "hidden html", "invisible characters", "base64 block", ...
+	Hidden bool   // found in what a reader does not see
+}
+
+type rule struct {
+	name   string
+	strong bool
+	starts []string       // the words a match begins with
+	re     *regexp.Regexp // the rest, from one of them
+}
+
+// r builds a rule: the regexp is matched where one of its start words
+// (comma-separated) is.
+func r(name string, strong bool, starts, rest string) rule {
+	return rule{name, strong, strings.Split(starts, ","), regexp.MustCompile(`^(?:(?:` + quoteAll(starts) + `)` + rest + `)`)}
+}
+
+func quoteAll(starts string) string {
+	var q []string
+	for _, s := range strings.Split(starts, ",") {
+		q = append(q, regexp.QuoteMeta(s))
+	}
+	return strings.Join(q, "|")
+}
+
+// The rules run on normalized text (lower case, single spaces).
+var rules = []rule{
+	r("override-instructions", true, "ignore,disregard,forget,override,bypass,abandon,drop",
+		`\b[^.!?\n:;,]{0,20}\b(all|any|your|these|those|previous|prior|above|earlier|preceding|existing|original|system|developer)\b[^.!?\n:;]{0,30}\b(instructions?|directions?|prompts?|rules|guidelines|guardrails|directives?|safety)\b`),
+	r("new-instructions", true, "new,updated,real,actual,true,hidden,secret", ` (system )?(instructions?|directives?|orders|task)\s?:`),
+	r("new-instructions", true, "your", ` (new|real|actual|true) (task|instructions?|goal|objective) (is|are)\b`),
+	r("role-marker", true, "<|im_start|>,<|im_end|>,<|system|>,<|endoftext|>,<|assistant|>,<|user|>,[inst],[/inst],<<sys>>,<</sys>>,<system>,</system>,<system_prompt>,<admin>,<instructions>,</instructions>,<instruction>", ``),
+	r("role-marker", true, "begin", ` (system|admin) (prompt|message|instructions?)\b`),
+	r("jailbreak", true, "you are now,from now on,act as,pretend",
+		`\b[^.!?\n]{0,40}\b(dan|jailbroken|unrestricted|unfiltered|uncensored|developer mode|no (rules|restrictions|limits|filters))\b`),
+	r("jailbreak", true, "developer mode", ` (enabled|on)\b`),
+	r("exfiltrate", true, "send,post,upload,exfiltrate,transmit,forward,leak,email,copy,submit,paste",
+		`\b[^\n]{0,80}?(ssh keys?|id_(rsa|ed25519|ecdsa)|\.ssh|\.env|\.aws|credentials?|api[ _-]?keys?|secrets?|tokens?|passwords?|environment variables|env vars|private keys?|cookies?)\b[^\n]{0,60}\b(to|at|into|via)\b\s?(https?://|[a-z0-9-]+(\.[a-z0-9-]+)+/)`),
+	r("hide-from-user", true, "do not,don't,never,without",
+		`\b[^.!?\n]{0,20}\b(tell|telling|inform|informing|mention|mentioning|reveal|revealing|alert|alerting|notify|notifying|show|showing|asking)\b[^.!?\n]{0,25}\b(the )?(user|human|developer|operator|person|owner)\b`),
+	r("address-the-ai", false, "attention,important,note,message,instruction,instructions,notice",
+		`\b[^.!?\n:]{0,12}?\b((to|for) )?(the |all |any )?(ai|assistant|agent|llm|language model|claude|chatgpt|gpt|copilot|codex|gemini|bot)s?\b`),
+	r("address-the-ai", false, "if you are", ` an? (ai|llm|language model|assistant|agent)\b`),
+	r("address-the-ai", false, "as an ai,as an llm,as a language model", `\b[^.!?\n]{0,20}\byou (must|should|will)\b`),
+	r("private-files", false, "id_rsa,id_ed25519,id_ecdsa", `($|[^.p])`), // not the .pub
+	r("private-files", false, "/etc/shadow,.aws/credentials,.git-credentials,.netrc,.docker/config.json", ``),
+	r("pipe-to-shell", false, "curl,wget", `\b[^\n|]{0,120}\|\s?(sudo )?(sh|bash|zsh|python3?)\b`),
+	r("run-this", false, "run,execute,type,call", ` (the following|this) (command|code|script|tool)\b`),
+	r("run-this", false, "before", ` (using|calling|answering|responding)\b[^.!?\n]{0,40}\b(read|run|call|fetch|send)\b`),
+}
+
+// window is how far a rule reaches from its start word.
+const window = 320
+
+// starts is every rule's start words in one automaton.
+var starts = func() *ahocorasick.Trie {
+	b := ahocorasick.NewTrieBuilder()
+	for i := range rules {
+		b.AddStrings(rules[i].starts)
+	}
+	return b.Build()
+}()
+
+// byStart is the rules each start word begins.
+var byStart = func() map[string][]int {
+	m := map[string][]int{}
+	for i, r := range rules {
+		for _, s := range r.starts {
+			m[s] = append(m[s], i)
+		}
+	}
+	return m
+}()
+
+// Rules are the names of the rules, for the audit's readers and the tests.
+func Rules() []string {
+	var names []string
+	for _, r := range rules {
+		if !slices.Contains(names, r.name) {
+			names = append(names, r.name)
+		}
+	}
+	return names
+}
+
+// maxScan is how much of one response is looked at.
+const maxScan = 16 << 20
+
+// Scan looks at a response body of the given content type ("" for plain
+// text) and returns what fired, or nil.
+func Scan(body []byte, contentType string) *Finding {
+	if len(body) > maxScan {
+		body = body[:maxScan]
+	}
+	if contentType == "text/event-stream" {
+		body, contentType = EventText(body), "text/plain"
+	}
+	var visible, hidden []piece
+	if isHTML(contentType, body) {
+		visible, hidden = splitHTML(body)
+	} else {
+		visible = []piece{{"text", body}}
+	}
+	for _, b := range base64Blocks(body) {
+		hidden = append(hidden, piece{"base64 block", b})
+	}
+	var weak *Finding
+	for _, p := range visible {
+		text, hid := normalize(p.data, false)
+		f, w := match(text)
+		if (f != nil || w != nil) && hid {
+			// An instruction that reads only once invisible characters are
+			// gone was hidden on purpose.
+			if raw, _ := normalize(p.data, true); !bytes.Equal(text, raw) {
+				if g, v := match(raw); g == nil && v == nil {
+					return &Finding{Rule: firstOf(f, w).Rule, Where: "invisible characters", Hidden: true}
+				}
+			}
+		}
+		if f != nil {
+			f.Where = p.where
+			return f
+		}
+		if w != nil {
+			if weak != nil && weak.Rule != w.Rule {
+				return &Finding{Rule: weak.Rule + "+" + w.Rule, Where: p.where}
+			}
+			weak = w
+			weak.Where = p.where
+		}
+	}
+	for _, p := range hidden {
+		text, _ := normalize(p.data, false)
+		if f, w := match(text); f != nil || w != nil {
+			return &Finding{Rule: firstOf(f, w).Rule, Where: p.where, Hidden: true}
+		}
+	}
+	return nil
+}
+
+func firstOf(a, b *Finding) *Finding {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// match returns the first strong rule that fires in text, else a pair of
+// weak ones as one strong finding, else the first weak one.
+func match(text []byte) (strong, weak *Finding) {
+	var weakRules []string
+	for _, m := range starts.Match(text) {
+		pos := int(m.Pos())
+		if c := m.MatchString()[0]; isWordByte(c) && pos > 0 && isWordByte(text[pos-1]) {
+			continue // inside a word
+		}
+		for _, i := range byStart[m.MatchString()] {
+			r := &rules[i]
+			if !r.re.Match(text[pos:min(pos+window, len(text))]) {
+				continue
+			}
+			if r.strong {
+				return &Finding{Rule: r.name}, nil
+			}
+			if !slices.Contains(weakRules, r.name) {
+				weakRules = append(weakRules, r.name)
+			}
+		}
+	}
+	if len(weakRules) == 0 {
+		return nil, nil
+	}
+	for i, a := range weakRules {
+		for _, b := range weakRules[i+1:] {
+			if pairs(a, b) {
+				return &Finding{Rule: a + "+" + b}, nil
+			}
+		}
+	}
+	return nil, &Finding{Rule: weakRules[0]}
+}
+
+// pairs reports whether two weak rules together make an injection: text
+// that addresses the AI and names an action, or that names private files
+// and an action. Install docs that say to run a command piped into a
+// shell do not.
+func pairs(a, b string) bool {
+	has := func(r string) bool { return a == r || b == r }
+	return has("address-the-ai") || has("private-files")
+}
+
+func isWordByte(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' }
+
+type piece struct {
+	where string
+	data  []byte
+}
+
+func isHTML(contentType string, body []byte) bool {
+	if strings.Contains(contentType, "html") {
+		return true
+	}
+	head := bytes.ToLower(body[:min(len(body), 512)])
+	return contentType == "" && (bytes.Contains(head, []byte("<html")) || bytes.Contains(head, []byte("<!doctype html")))
+}
+
+// splitHTML separates what a reader of the page sees (its text) from what
+// they do not: comments, elements hidden by attribute or style, the text of
+// scripts and styles aside (code, not prose, is skipped).
+func splitHTML(body []byte) (visible, hidden []piece) {
+	var seen, unseen, comments bytes.Buffer
+	z := html.NewTokenizer(bytes.NewReader(body))
+	var stack []bool // per open element: hidden
+	hiddenDepth, skipDepth := 0, 0
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			visible = []piece{{"text", seen.Bytes()}}
+			if unseen.Len() > 0 {
+				hidden = append(hidden, piece{"hidden html", unseen.Bytes()})
+			}
+			if comments.Len() > 0 {
+				hidden = append(hidden, piece{"html comment", comments.Bytes()})
+			}
+			return visible, hidden
+		case html.CommentToken:
+			comments.Write(z.Text())
+			comments.WriteByte('\n')
+		case html.TextToken:
+			switch {
+			case skipDepth > 0:
+			case hiddenDepth > 0:
+				unseen.Write(z.Text())
+				unseen.WriteByte(' ')
+			default:
+				seen.Write(z.Text())
+				seen.WriteByte(' ')
+			}
+		case html.StartTagToken:
+			name, hasAttr := z.TagName()
+			h := false
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				if hiddenAttr(string(k), strings.ToLower(string(v))) {
+					h = true
+				}
+			}
+			if voidElement(string(name)) {
+				continue
+			}
+			if n := string(name); n == "script" || n == "style" || n == "noscript" || n == "template" {
+				h = false // code, not prose
+				skipDepth++
+			}
+			stack = append(stack, h)
+			if h {
+				hiddenDepth++
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			if n := string(name); n == "script" || n == "style" || n == "noscript" || n == "template" {
+				if skipDepth > 0 {
+					skipDepth--
+				}
+			}
+			if len(stack) > 0 {
+				if stack[len(stack)-1] {
+					hiddenDepth--
+				}
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+}
+
+func hiddenAttr(k, v string) bool {
+	switch k {
+	case "hidden":
+		return true
+	case "aria-hidden":
+		return v == "true"
+	case "style":
+		v = strings.ReplaceAll(v, " ", "")
+		for _, h := range []string{"display:none", "visibility:hidden", "font-size:0", "opacity:0", "height:0", "width:0", "color:transparent", "left:-9999", "text-indent:-9999"} {
+			if strings.Contains(v, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func voidElement(n string) bool {
+	switch n {
+	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr":
+		return true
+	}
+	return false
+}
+
+// base64Blocks decodes the long base64 runs of body that decode to text.
+func base64Blocks(body []byte) [][]byte {
+	var out [][]byte
+	for i := 0; i < len(body) && len(out) < 64; {
+		for i < len(body) && !b64Char(body[i]) {
+			i++
+		}
+		start := i
+		for i < len(body) && b64Char(body[i]) {
+			i++
+		}
+		if i-start < 40 {
+			continue
+		}
+		run := bytes.TrimRight(body[start:i], "=")
+		for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			if d, err := e.DecodeString(string(run[:len(run)&^3])); err == nil && printable(d) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func b64Char(c byte) bool { return b64Chars[c] }
+
+var b64Chars = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_") {
+		t[c] = true
+	}
+	return t
+}()
+
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	letters := 0
+	for _, c := range b {
+		if c == ' ' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			letters++
+		}
+	}
+	return letters*10 >= len(b)*7
+}
+
+// normalize returns text as the rules read it; with keepInvisible, the
+// invisible characters count as spaces instead of being dropped (to tell
+// what they hid).
+// It also reports whether there were any invisible characters.
+func normalize(b []byte, keepInvisible bool) ([]byte, bool) {
+	for _, c := range b {
+		if c >= 0x80 {
+			return fold(norm.NFKC.Bytes(b), keepInvisible)
+		}
+	}
+	return fold(b, keepInvisible)
+}
+
+// fold lowers, collapses spaces and maps lookalikes; invisible characters
+// are dropped unless keep is set (then they count as a space). A line break
+// is kept: it ends a rule's reach.
+func fold(b []byte, keep bool) ([]byte, bool) {
+	out := make([]byte, 0, len(b))
+	space, hid := true, false
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < 0x80 {
+			i++
+			switch k := asciiKind[c]; k {
+			case 0:
+				out = append(out, asciiLower[c])
+				space = false
+			case 1: // space or tab
+				if !space {
+					out = append(out, ' ')
+					space = true
+				}
+			case 2: // line break
+				if len(out) > 0 && out[len(out)-1] == ' ' {
+					out[len(out)-1] = '\n'
+				} else if len(out) > 0 && out[len(out)-1] != '\n' {
+					out = append(out, '\n')
+				}
+				space = true
+			}
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		i += n
+		switch {
+		case invisible(r):
+			hid = true
+			if keep && !space {
+				out = append(out, ' ')
+				space = true
+			}
+		case r >= 0xE0020 && r <= 0xE007E: // tag characters: invisible ASCII
+			hid = true
+			if keep {
+				if !space {
+					out = append(out, ' ')
+					space = true
+				}
+			} else {
+				out = append(out, asciiLower[r-0xE0000])
+				space = false
+			}
+		default:
+			if l, ok := lookalike[r]; ok {
+				out = append(out, l)
+			} else {
+				out = utf8.AppendRune(out, unicode.ToLower(r))
+			}
+			space = false
+		}
+	}
+	return out, hid
+}
+
+// asciiKind: 0 a character kept, 1 a space, 2 a line break; asciiLower
+// lowers letters.
+var asciiKind, asciiLower = func() (kind, lower [128]byte) {
+	for c := range 128 {
+		lower[c] = byte(c)
+		if 'A' <= c && c <= 'Z' {
+			lower[c] = byte(c + 'a' - 'A')
+		}
+	}
+	kind[' '], kind['\t'], kind['\r'], kind['\n'] = 1, 1, 2, 2
+	return kind, lower
+}()
+
+func invisible(r rune) bool {
+	switch {
+	case r == 0x200B, r == 0x200C, r == 0x200D, r == 0x2060, r == 0xFEFF, r == 0x180E, r == 0x00AD,
+		r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C,
+		r >= 0xE0000 && r <= 0xE001F, r == 0xE007F:
+		return true
+	}
+	return false
+}
+
+// lookalike folds the Cyrillic and Greek letters that pass for Latin ones.
+var lookalike = map[rune]byte{
+	'а': 'a', 'в': 'b', 'е': 'e', 'к': 'k', 'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p', 'с': 'c', 'т': 't', 'у': 'y', 'х': 'x',
+	'ѕ': 's', 'і': 'i', 'ј': 'j', 'ԁ': 'd', 'ɡ': 'g', 'ӏ': 'l', 'ԛ': 'q', 'ԝ': 'w',
+	'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p', 'С': 'c', 'Т': 't', 'У': 'y', 'Х': 'x',
+	'Ѕ': 's', 'І': 'i', 'Ј': 'j',
+	'α': 'a', 'β': 'b', 'ε': 'e', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x',
+	'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x', 'Ζ': 'z',
+}
+
+// textKeys are the JSON members that carry text in the event streams of
+// model APIs and MCP servers (Anthropic's delta.text, OpenAI's
+// delta.content, MCP's content[].text).
+var textKeys = map[string]bool{
+	"text": true, "content": true, "delta": true, "message": true, "value": true, "output": true,
+	"result": true, "thinking": true, "partial_json": true, "arguments": true, "description": true,
+}
+
+// EventText is the text an event stream carries, joined as the reader of
+// the stream sees it: for each data line, the text members of its JSON,
+// or the line itself when it is not JSON.
+func EventText(stream []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(stream, []byte("\n")) {
+		data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+		if !ok {
+			continue
+		}
+		data = bytes.TrimPrefix(data, []byte(" "))
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			out = append(append(out, data...), '\n')
+			continue
+		}
+		out = appendText(out, v, false)
+	}
+	return out
+}
+
+// appendText appends the strings under text members of v.
+func appendText(out []byte, v any, text bool) []byte {
+	switch t := v.(type) {
+	case string:
+		if text {
+			out = append(out, t...)
+		}
+	case []any:
+		for _, e := range t {
+			out = appendText(out, e, text)
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			out = appendText(out, t[k], textKeys[k])
+		}
+	}
+	return out
+}
