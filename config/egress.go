@@ -30,6 +30,9 @@ type Route struct {
 	DLPOff []string `json:"dlp_off,omitempty" toml:"dlp_off,omitempty"`
 	// Inbound overrides the profile's inbound for this route's responses.
 	Inbound string `json:"inbound,omitempty" toml:"inbound,omitempty"`
+	// WebSocket allows upgrades to WebSockets, whose messages the proxy
+	// scans both ways (they are refused otherwise).
+	WebSocket bool `json:"websocket,omitempty" toml:"websocket,omitempty"`
 }
 
 // The inbound modes, from the least strict: off (not scanned), log (audit
@@ -206,6 +209,9 @@ func validateRoute(list string, i int, r Route, at func(key, msg string) error) 
 	}
 	if len(r.CredentialHosts) > 0 && (r.Credential == nil || !strings.HasPrefix(r.Host, "*.")) {
 		return bad("credential_hosts is only for a wildcard route with a credential")
+	}
+	if r.WebSocket && !r.Intercepts() {
+		return bad("websocket = true needs intercept = true: a tunnel's messages cannot be scanned")
 	}
 	if !validInbound(r.Inbound) {
 		return bad("inbound %q is not a mode (use %s)", r.Inbound, strings.Join(InboundModes, ", "))

@@ -34,6 +34,10 @@ type upstream struct {
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r.Header) {
+		u.websocket(w, r)
+		return
+	}
 	io.Copy(io.Discard, r.Body)
 	u.mu.Lock()
 	u.received++

@@ -54,6 +54,9 @@ type Route struct {
 	// Inbound is what is done with instructions aimed at the agent in this
 	// route's responses (config.InboundModes; "": auto).
 	Inbound string `json:"inbound,omitempty"`
+	// WebSocket lets the agent upgrade to a WebSocket, whose messages are
+	// then scanned both ways.
+	WebSocket bool `json:"websocket,omitempty"`
 }
 
 // Policy is the parsed routes file.

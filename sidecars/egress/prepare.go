@@ -116,7 +116,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 	var p Policy
 	for i, r := range routes {
 		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream,
-			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound}
+			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound, WebSocket: r.WebSocket}
 		if r.UpstreamCA != "" {
 			data, err := os.ReadFile(r.UpstreamCA)
 			if err != nil {

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"io"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -146,6 +147,7 @@ func (p *Proxy) match(host string, port int) *Route {
 type exchange struct {
 	entry
 	route *Route
+	req   *http.Request
 }
 
 // tunnelled marks the requests that arrive inside an intercepted CONNECT.
@@ -191,6 +193,12 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if route.Header != "" {
 		r.Header.Del(route.Header) // whatever the agent sent there, it is not the credential
 	}
+	if isUpgrade(r.Header) {
+		if !route.WebSocket {
+			return deny(fmt.Sprintf("WebSocket upgrades are refused for %s (its route does not say websocket = true)", route.Host))
+		}
+		r.Header.Del("Sec-WebSocket-Extensions") // no compression: frames must be readable
+	}
 	if why := p.inspect(r, route, host); why != "" {
 		return deny(why)
 	}
@@ -212,7 +220,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	})
 	e.Decision, e.Reason = "allow", "route "+route.Host
 	e.Bytes = r.ContentLength
-	ctx.UserData = &exchange{entry: *e, route: route}
+	ctx.UserData = &exchange{entry: *e, route: route, req: r}
 	return r, nil
 }
 
@@ -228,7 +236,15 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	if !ok || x == nil {
 		return resp
 	}
-	if resp != nil {
+	if resp != nil && resp.StatusCode == http.StatusSwitchingProtocols && isUpgrade(resp.Header) {
+		x.Status = resp.StatusCode
+		if up, ok := resp.Body.(io.ReadWriteCloser); ok && x.route.WebSocket {
+			resp.Body = newWSConn(p, x, up)
+		} else {
+			resp.Body.Close()
+			resp = blocked(x.req, "the upstream switched protocols on a route that does not allow it")
+		}
+	} else if resp != nil {
 		x.Status = resp.StatusCode
 		if x.route.Secret != "" {
 			if sc := p.scrubbers[x.route.Secret]; sc != nil {
