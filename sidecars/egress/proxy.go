@@ -2,12 +2,12 @@ package egress
 
 import (
 	"context"
-	"io"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
