@@ -311,6 +311,8 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case "v":
 		if r := m.selectedRequest(); r != nil && r.Kind == supervise.KindCapability {
 			m.diff = newDiffPager(containerfileDiff(m.env.Root, r), m.width, m.height)
+		} else if r != nil && r.Kind == supervise.KindMCPTool {
+			m.diff = newDiffPager(printable(r.Reason, false)+"\n\n"+printable(r.Message, true), m.width, m.height)
 		}
 	case "s":
 		if b := m.selectedBottle(); b != nil {

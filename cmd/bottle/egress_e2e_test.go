@@ -35,6 +35,8 @@ type upstream struct {
 	mu     sync.Mutex
 	seen   []*http.Request
 	bodies []string
+	// next, when set, answers instead (it gets the body back).
+	next http.Handler
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +44,13 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.seen = append(u.seen, r)
 	u.bodies = append(u.bodies, string(body))
+	next := u.next
 	u.mu.Unlock()
+	if next != nil {
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		next.ServeHTTP(w, r)
+		return
+	}
 	fmt.Fprintf(w, "hello from upstream %s", r.URL.Path)
 }
 

@@ -97,6 +97,8 @@ func requestWhat(r *supervise.Request) string {
 		return printable(r.Host, false) + ":" + strings.Join(ports, ",")
 	case supervise.KindCapability:
 		return fmt.Sprintf("new Containerfile (%d lines)", strings.Count(r.Containerfile, "\n")+1)
+	case supervise.KindMCPTool:
+		return "changed MCP definition on " + printable(r.Host, false)
 	default:
 		return "message"
 	}

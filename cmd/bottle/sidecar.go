@@ -38,6 +38,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
+					if superviseDir != "" {
+						p.ReportTo(supervise.Reports{Store: supervise.Store{Dir: superviseDir}})
+					}
 					go trimWhenIdle(c.Context)
 					g, ctx := errgroup.WithContext(c.Context)
 					g.Go(func() error { return p.Serve(ctx, listen) })

@@ -71,6 +71,7 @@ var rules = []rule{
 	r("new-instructions", true, "your", ` (new|real|actual|true) (task|instructions?|goal|objective) (is|are)\b`),
 	r("role-marker", true, "<|im_start|>,<|im_end|>,<|system|>,<|endoftext|>,<|assistant|>,<|user|>,[inst],[/inst],<<sys>>,<</sys>>,<system>,</system>,<system_prompt>,<admin>,<instructions>,</instructions>,<instruction>", ``),
 	r("role-marker", true, "begin", ` (system|admin) (prompt|message|instructions?)\b`),
+	r("role-marker", true, "<important>,</important>,<secret>,<hidden>", ``),
 	r("jailbreak", true, "you are now,from now on,act as,pretend",
 		`\b[^.!?\n]{0,40}\b(dan|jailbroken|unrestricted|unfiltered|uncensored|developer mode|no (rules|restrictions|limits|filters))\b`),
 	r("jailbreak", true, "developer mode", ` (enabled|on)\b`),
@@ -86,6 +87,8 @@ var rules = []rule{
 	r("private-files", false, "/etc/shadow,.aws/credentials,.git-credentials,.netrc,.docker/config.json", ``),
 	r("pipe-to-shell", false, "curl,wget", `\b[^\n|]{0,120}\|\s?(sudo )?(sh|bash|zsh|python3?)\b`),
 	r("run-this", false, "run,execute,type,call", ` (the following|this) (command|code|script|tool)\b`),
+	r("secrecy", false, "do not,don't,never", ` (mention|reveal|disclose|say|explain)\b`),
+	r("secrecy", false, "sidenote,side note", ``),
 	r("run-this", false, "before", ` (using|calling|answering|responding)\b[^.!?\n]{0,40}\b(read|run|call|fetch|send)\b`),
 }
 
@@ -125,6 +128,16 @@ func Rules() []string {
 
 // maxScan is how much of one response is looked at.
 const maxScan = 16 << 20
+
+// ScanHidden looks at text no person reads, such as an MCP tool's
+// description that only the model sees: any rule, strong or weak, fires.
+func ScanHidden(text []byte) *Finding {
+	t, _ := normalize(text, false)
+	if f, w := match(t); f != nil || w != nil {
+		return &Finding{Rule: firstOf(f, w).Rule, Where: "text", Hidden: true}
+	}
+	return nil
+}
 
 // Scan looks at a response body of the given content type ("" for plain
 // text) and returns what fired, or nil.

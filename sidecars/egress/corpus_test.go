@@ -29,13 +29,18 @@ const corpusSecret = "corpus-injected-" + "Zq81vLx0Tn5eW2aJ"
 type upstream struct {
 	mu       sync.Mutex
 	received int
-	trailers int    // requests that arrived with trailers: none may
-	response []byte // raw HTTP response; nil: 200 ok
+	trailers int                     // requests that arrived with trailers: none may
+	response []byte                  // raw HTTP response; nil: 200 ok
+	mcp      map[string]http.Handler // MCP servers, by path
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isUpgrade(r.Header) {
 		u.websocket(w, r)
+		return
+	}
+	if h := u.mcpHandler(r.URL.Path); h != nil {
+		h.ServeHTTP(w, r)
 		return
 	}
 	io.Copy(io.Discard, r.Body)
@@ -115,12 +120,17 @@ func newCorpusProxy(t testing.TB) *corpusProxy {
 
 // start runs a fresh proxy (the split watch remembers across requests, so
 // each case gets its own) and returns its address.
-func (cp *corpusProxy) start(t testing.TB) string {
+func (cp *corpusProxy) start(t testing.TB) string { return cp.startWith(t, nil) }
+
+func (cp *corpusProxy) startWith(t testing.TB, setup func(*Proxy)) string {
 	t.Helper()
 	os.Remove(filepath.Join(cp.dir, ReadyFile))
 	p, err := NewProxy(cp.dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

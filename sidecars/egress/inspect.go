@@ -36,45 +36,49 @@ type part struct {
 }
 
 // inspect decides whether r, matched to route, may leave: "" when it may,
-// else why not (what was found and where, never the secret itself).
-func (p *Proxy) inspect(r *http.Request, route *Route, host string) string {
+// else why not (what was found and where, never the secret itself). It
+// also returns the body as the upstream reads it (decoded).
+func (p *Proxy) inspect(r *http.Request, route *Route, host string) (string, []byte) {
 	s := p.scanner.Without(route.DLPOff...)
 	if len(r.Trailer) > 0 {
-		return "request trailers are refused: they would arrive after the body was scanned"
+		return "request trailers are refused: they would arrive after the body was scanned", nil
 	}
 	if f := s.ScanHost(route.Host, host); f != nil {
-		return "the host name carries data: " + describe(f)
+		return "the host name carries data: " + describe(f), nil
 	}
 	if f := s.ScanURL(r.URL.String()); f != nil {
-		return found(f)
+		return found(f), nil
 	}
 	for name, vals := range r.Header {
 		for _, v := range vals {
 			if f := s.Scan([]byte(v), "header "+strings.ToLower(name)); f != nil {
-				return found(f)
+				return found(f), nil
 			}
 		}
 	}
 	body, why := readBody(r)
 	if why != "" {
-		return why
+		return why, nil
 	}
 	parts, why := bodyParts(r.Header, body)
 	if why != "" {
-		return why
+		return why, nil
 	}
 	for _, pt := range parts {
 		if f := s.Scan(pt.data, pt.where); f != nil {
-			return found(f)
+			return found(f), nil
 		}
 	}
 	if len(r.Trailer) > 0 { // sent after a chunked body without being declared
-		return "request trailers are refused: they would arrive after the body was scanned"
+		return "request trailers are refused: they would arrive after the body was scanned", nil
 	}
 	if f := p.split.check(s, host, fragments(r, parts)); f != nil {
-		return found(f)
+		return found(f), nil
 	}
-	return ""
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return "", parts[0].data
 }
 
 func found(f *dlp.Finding) string {

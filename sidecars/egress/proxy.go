@@ -38,6 +38,7 @@ type Proxy struct {
 	split   splitWatch
 	// scrubbers take each secret out of what comes back, by secret name.
 	scrubbers map[string]*scrubber
+	mcp       *mcpWatch
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // by route host
@@ -61,6 +62,7 @@ func NewProxy(dir string) (*Proxy, error) {
 		values = append(values, v)
 	}
 	p.scanner = dlp.New(values)
+	p.mcp = newMCPWatch(filepath.Join(dir, PinsFile))
 	p.scrubbers = map[string]*scrubber{}
 	for name, v := range p.secrets {
 		p.scrubbers[name] = newScrubber(v)
@@ -74,6 +76,10 @@ func NewProxy(dir string) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// ReportTo has what the proxy withholds from MCP servers filed with the
+// person supervising the bottle.
+func (p *Proxy) ReportTo(r Reporter) { p.mcp.reporter = r }
 
 // Serve listens on addr until ctx ends.
 func (p *Proxy) Serve(ctx context.Context, addr string) error {
@@ -148,6 +154,7 @@ type exchange struct {
 	entry
 	route *Route
 	req   *http.Request
+	rpc   []rpcCall // the JSON-RPC calls of a request to an MCP server
 }
 
 // tunnelled marks the requests that arrive inside an intercepted CONNECT.
@@ -199,7 +206,16 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		}
 		r.Header.Del("Sec-WebSocket-Extensions") // no compression: frames must be readable
 	}
-	if why := p.inspect(r, route, host); why != "" {
+	why, body := p.inspect(r, route, host)
+	if why != "" {
+		return deny(why)
+	}
+	calls := parseRPC(host+normalizePath(r.URL.Path), body)
+	if why := p.mcp.refused(calls); why != "" {
+		if answer := rpcRefusal(calls, why); answer != nil {
+			deny(why)
+			return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
+		}
 		return deny(why)
 	}
 	if route.Header != "" && route.SendsCredentialTo(host) {
@@ -220,7 +236,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	})
 	e.Decision, e.Reason = "allow", "route "+route.Host
 	e.Bytes = r.ContentLength
-	ctx.UserData = &exchange{entry: *e, route: route, req: r}
+	ctx.UserData = &exchange{entry: *e, route: route, req: r, rpc: calls}
 	return r, nil
 }
 
@@ -251,6 +267,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 				sc.response(resp)
 			}
 		}
+		p.checkMCP(resp, x)
 		p.checkInbound(resp, x)
 	}
 	p.audit.log(x.entry)

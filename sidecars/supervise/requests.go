@@ -36,6 +36,10 @@ const (
 	KindEgress     = "egress"
 	KindCapability = "capability"
 	KindNotify     = "notify"
+	// KindMCPTool is filed by the egress proxy, not the agent: an MCP
+	// server's tool changed during the session and is withheld until a
+	// person approves the new definition.
+	KindMCPTool = "mcp-tool"
 )
 
 // Statuses of a request.

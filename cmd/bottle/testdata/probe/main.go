@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"crypto/tls"
@@ -55,6 +56,19 @@ func main() {
 		out, err = callTool("request_status", map[string]any{"id": args[0]})
 	case "mcp-notify": // MESSAGE
 		out, err = callTool("notify", map[string]any{"message": args[0]})
+	case "mcp-tools": // URL: the names of an MCP server's tools, through the proxy
+		out, err = mcpTools(args[0])
+	case "mcp-call": // URL NAME: call a tool of an MCP server through the proxy
+		out, err = mcpCall(args[0], args[1])
+	case "mcp-wait": // URL NAME SECONDS: list until the tool is there
+		deadline := time.Now().Add(parseSeconds(args[2]))
+		for {
+			out, err = mcpTools(args[0])
+			if err == nil && slices.Contains(strings.Split(out, ","), args[1]) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
 	case "mcp-image": // prints the image this bottle runs, from current_config, alone
 		out, err = callTool("current_config", map[string]any{})
 		if err == nil {
@@ -201,6 +215,54 @@ func callTool(name string, args map[string]any) (string, error) {
 		status = fmt.Sprint(m["status"], " ", m["id"], " ")
 	}
 	return status + strings.Join(text, " "), nil
+}
+
+// mcpSession connects to an MCP server at url with the default client:
+// through $HTTPS_PROXY, trusting $SSL_CERT_FILE.
+func mcpSession(ctx context.Context, url string) (*mcp.ClientSession, error) {
+	client := mcp.NewClient(&mcp.Implementation{Name: "probe", Version: "1"}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+}
+
+func mcpTools(url string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	session, err := mcpSession(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer session.Close()
+	res, err := session.ListTools(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, t := range res.Tools {
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ","), nil
+}
+
+func mcpCall(url, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	session, err := mcpSession(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{}})
+	if err != nil {
+		return "", err
+	}
+	var text []string
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			text = append(text, t.Text)
+		}
+	}
+	return strings.Join(text, " "), nil
 }
 
 func parseSeconds(s string) time.Duration {
