@@ -13,12 +13,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-func (u *upstream) mcpHandler(path string) http.Handler {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.mcp[path]
-}
-
 // fakeReports stands in for the supervise requests.
 type fakeReports struct {
 	mu       sync.Mutex
@@ -73,9 +67,7 @@ func TestMCPToolsPinned(t *testing.T) {
 				func(ctx context.Context, _ *mcp.CallToolRequest, a addArgs) (*mcp.CallToolResult, any, error) {
 					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sunny"}}}, nil, nil
 				})
-			cp.up.mu.Lock()
-			cp.up.mcp = map[string]http.Handler{mode.path: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json})}
-			cp.up.mu.Unlock()
+			cp.up.Handle(mode.path, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json}))
 			reports := &fakeReports{approved: map[string]bool{}}
 			addr := cp.startWith(t, func(p *Proxy) { p.ReportTo(reports) })
 

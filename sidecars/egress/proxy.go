@@ -317,7 +317,7 @@ func (p *Proxy) transport(route *Route) *http.Transport {
 		DialContext:         func(ctx context.Context, _, addr string) (net.Conn, error) { return p.dialGateway(ctx, addr) },
 		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 16,
+		MaxIdleConnsPerHost: 256, // an agent's busiest burst: a new upstream handshake costs far more than a request
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 15 * time.Second,
 	}

@@ -21,9 +21,9 @@ var wsMessages struct {
 	got []string
 }
 
-// websocket is the upstream's WebSocket end: it echoes, and on a few
+// wsUpstream is the upstream's WebSocket end: it echoes, and on a few
 // words pushes what a hostile server would.
-func (u *upstream) websocket(w http.ResponseWriter, r *http.Request) {
+func wsUpstream(w http.ResponseWriter, r *http.Request) {
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return

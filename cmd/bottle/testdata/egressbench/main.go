@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,11 +29,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/corpus"
 	"github.com/bottle-sandbox/bottle/internal/dlp"
+	"github.com/bottle-sandbox/bottle/internal/inbound"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 )
 
@@ -151,15 +155,246 @@ func run(bin string) error {
 	}
 
 	scanMBs := dlpThroughput()
+	inboundMBs, htmlMBs := inboundThroughput()
+
+	// Latency added under load: small intercepted requests at 1, 50 and
+	// 200 at once, direct and through the proxy, alternating levels; the
+	// proxy's memory is sampled while the heaviest runs.
+	type level struct {
+		conc            int
+		direct, proxied []time.Duration
+	}
+	var levels []level
+	var loadedPSS int
+	for _, conc := range []int{1, 50, 200} {
+		total := min(conc*40, 8000)
+		total = max(total, 1000)
+		d, err := latencyAt(directSmallAt(upRoots, conc), "https://"+upstream+"/small", conc, total)
+		if err != nil {
+			return fmt.Errorf("direct requests at %d: %w", conc, err)
+		}
+		stop := make(chan int)
+		go func() {
+			peak := 0
+			for {
+				select {
+				case <-stop:
+					stop <- peak
+					return
+				case <-time.After(50 * time.Millisecond):
+					peak = max(peak, pss(px.Process.Pid))
+				}
+			}
+		}()
+		pr, err := latencyAt(viaMITMAt(proxyURL, bottleRoots, conc), "https://small.test/small", conc, total)
+		stop <- 0
+		peak := <-stop
+		if err != nil {
+			return fmt.Errorf("intercepted requests at %d: %w", conc, err)
+		}
+		loadedPSS = max(loadedPSS, peak)
+		levels = append(levels, level{conc, d, pr})
+	}
+
+	contained, attacks, blocked, marked, benign, err := corpusFigures()
+	if err != nil {
+		return fmt.Errorf("corpus: %w", err)
+	}
 
 	fmt.Printf("%-52s %12s %12s %s\n", "egress measure", "baseline", "bottle", "ratio / goal")
 	fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f  (goal: at least 0.90)\n", "bulk download: tunnel route vs direct", directMBs, tunnelMBs, tunnelMBs/directMBs)
 	fmt.Printf("%-52s %9.2f s   %9.2f s   (gateway %.2f s of it; %d CPUs)\n", "  CPU per GB: client+upstream, + gateway for the tunnel", perGB(directCPU), perGB(tunnelCPU+gatewayCPU), perGB(gatewayCPU), runtime.NumCPU())
 	fmt.Printf("%-52s %9.3f ms %9.3f ms %+6.3f ms added (goal: under 1 ms)\n", "small HTTPS request, intercepted + DLP, keep-alive (median)", ms(dMed), ms(pMed), ms(pMed-dMed))
+	for _, l := range levels {
+		dp50, dp99, pp50, pp99 := pct(l.direct, 50), pct(l.direct, 99), pct(l.proxied, 50), pct(l.proxied, 99)
+		goal := ""
+		if l.conc == 200 {
+			goal = " (goal: p99 added under 5 ms)"
+		}
+		fmt.Printf("%-52s %5.2f/%5.2f ms %5.2f/%5.2f ms added p50 %+.2f ms, p99 %+.2f ms%s\n", fmt.Sprintf("small requests at %d at once, p50/p99", l.conc),
+			ms(dp50), ms(dp99), ms(pp50), ms(pp99), ms(pp50-dp50), ms(pp99-dp99), goal)
+	}
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 200)\n", "DLP scan of code-like text, one core", "", scanMBs)
+	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 50; HTML %.0f MB/s)\n", "inbound scan of docs-like text, one core", "", inboundMBs, htmlMBs)
+	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% contained (goal: all)\n", "corpus: attacks contained", "", contained, attacks, 100*float64(contained)/float64(attacks))
+	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% blocked (goal: none); %d marked (%.1f%%)\n", "corpus: benign cases blocked", "", blocked, benign, 100*float64(blocked)/float64(benign), marked, 100*float64(marked)/float64(benign))
 	fmt.Printf("%-52s %12s %8.1f MiB (goal: under 30)\n", "idle memory of egress proxy + gateway (PSS, together)", "", float64(idlePSS)/1024)
 	fmt.Printf("%-52s %12s %8.1f MiB (shared binary pages counted twice)\n", "idle memory of egress proxy + gateway (RSS, summed)", "", float64(idleRSS)/1024)
+	fmt.Printf("%-52s %12s %8.1f MiB (PSS, peak at 200 at once)\n", "loaded memory of the egress proxy", "", float64(loadedPSS)/1024)
 	return nil
+}
+
+func directSmallAt(roots *x509.CertPool, conc int) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "small.test"}, MaxIdleConnsPerHost: conc}}
+}
+
+func viaMITMAt(proxy *url.URL, roots *x509.CertPool, conc int) *http.Client {
+	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: conc}}
+}
+
+// latencyAt runs total requests, conc at a time, after a warm-up of a few
+// per worker (connections, leaf certificates), and returns each one's time.
+func latencyAt(c *http.Client, u string, conc, total int) ([]time.Duration, error) {
+	get := func() error {
+		resp, err := c.Get(u)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	var mu sync.Mutex
+	var ds []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	jobs := make(chan bool)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for measure := range jobs {
+				start := time.Now()
+				err := get()
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if measure {
+					ds = append(ds, time.Since(start))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for range conc * 3 {
+		jobs <- false
+	}
+	for range total {
+		jobs <- true
+	}
+	close(jobs)
+	wg.Wait()
+	return ds, firstErr
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// inboundThroughput is the inbound scan's speed on text an agent reads:
+// the corpus' bodies and the repository's Markdown, as text and as HTML.
+func inboundThroughput() (text, html float64) {
+	var data []byte
+	files, _ := filepath.Glob("sidecars/egress/testdata/corpus/bodies/*")
+	more, _ := filepath.Glob("*.md")
+	for len(data) < 1<<20 {
+		for _, f := range append(files, more...) {
+			d, _ := os.ReadFile(f)
+			data = append(data, d...)
+		}
+	}
+	speed := func(ct string, body []byte) float64 {
+		start := time.Now()
+		total := 0
+		for time.Since(start) < 2*time.Second {
+			inbound.Scan(body, ct)
+			total += len(body)
+		}
+		return float64(total) / (1 << 20) / time.Since(start).Seconds()
+	}
+	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
+}
+
+// corpusFigures runs the corpus through a proxy and gateway (in this
+// process: the same code as the sidecars) in front of loopback upstreams,
+// as TestCorpus does, and counts: attacks contained, benign cases blocked,
+// benign responses marked.
+func corpusFigures() (contained, attacks, blocked, marked, benign int, err error) {
+	const secret = "corpus-injected-" + "Zq81vLx0Tn5eW2aJ"
+	cases, err := corpus.Load("sidecars/egress/testdata/corpus", secret)
+	if err != nil {
+		return
+	}
+	up := &corpus.Upstream{}
+	tlsUp, plainUp := httptest.NewTLSServer(up), httptest.NewServer(up)
+	defer tlsUp.Close()
+	defer plainUp.Close()
+	dir, err := os.MkdirTemp("", "corpus-")
+	if err != nil {
+		return
+	}
+	defer os.RemoveAll(dir)
+	caFile := filepath.Join(dir, "upstream-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsUp.Certificate().Raw}), 0o644)
+	routes, err := corpus.Routes("sidecars/egress/testdata/corpus/routes.toml", tlsUp.URL, caFile, plainUp.URL)
+	if err != nil {
+		return
+	}
+	os.Setenv("CORPUS_SECRET", secret)
+	egDir := filepath.Join(dir, "egress")
+	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
+	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil); err != nil {
+		return
+	}
+	gw, err := egress.NewGateway(egDir)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go gw.Serve(ctx)
+	caPEM, _ := os.ReadFile(filepath.Join(egDir, egress.CAFile))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	for _, c := range cases {
+		os.Remove(filepath.Join(egDir, egress.ReadyFile))
+		p, perr := egress.NewProxy(egDir)
+		if perr != nil {
+			return 0, 0, 0, 0, 0, perr
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		go p.Serve(pctx, "127.0.0.1:0")
+		if err = waitFile(filepath.Join(egDir, egress.ReadyFile)); err != nil {
+			pcancel()
+			return
+		}
+		addr, _ := os.ReadFile(filepath.Join(egDir, egress.ReadyFile))
+		up.SetResponse(c.Response)
+		var results []corpus.Result
+		for _, raw := range c.Requests {
+			r, serr := up.Send(strings.TrimSpace(string(addr)), roots, raw)
+			if serr != nil {
+				r = corpus.Result{Outcome: "error", Detail: serr.Error()}
+			}
+			results = append(results, r)
+		}
+		pcancel()
+		ok := len(c.Verdict(results, dlp.Forms(secret))) == 0
+		if c.Attack {
+			attacks++
+			if ok {
+				contained++
+			}
+			continue
+		}
+		benign++
+		for _, r := range results {
+			if r.Outcome != "allow" {
+				blocked++
+				break
+			}
+		}
+		if last := results[len(results)-1]; last.Outcome == "allow" && corpus.InboundOutcome(last.Detail) == "marked" {
+			marked++
+		}
+	}
+	return
 }
 
 func median(v []float64) float64 {
