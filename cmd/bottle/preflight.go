@@ -95,6 +95,21 @@ func routeLine(r config.Route) string {
 	}
 	if c := r.Credential; c != nil {
 		s += fmt.Sprintf(", injects %s from %s", c.Header, c.Source())
+		if strings.HasPrefix(r.Upstream, "http://") {
+			s += " (in plain HTTP, to loopback)"
+		}
+		if len(r.CredentialHosts) > 0 {
+			s += " to " + strings.Join(r.CredentialHosts, ",") + " only"
+		}
+	}
+	if r.WebSocket {
+		s += ", websockets"
+	}
+	if r.Inbound != "" && r.Inbound != config.InboundAuto {
+		s += ", inbound " + r.Inbound
+	}
+	if len(r.DLPOff) > 0 {
+		s += ", without " + strings.Join(r.DLPOff, ",")
 	}
 	return s
 }
