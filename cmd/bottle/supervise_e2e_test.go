@@ -339,7 +339,7 @@ upstream_ca = "%s"
 	out := startBackground(t, cmd)
 	id, req := ee.waitRequest(t, "mcp-tool")
 	listing := ee.mustRun("requests", "--all")
-	if !strings.Contains(listing, "changed MCP definition on mcp.example.test/mcp") || !strings.Contains(listing, "withheld the tools \"weather\"") {
+	if !strings.Contains(listing, "changed MCP definition on mcp.example.test") || !strings.Contains(listing, "withheld the tools \"weather\"") {
 		t.Errorf("bottle requests:\n%s", listing)
 	}
 	ee.mustRun("approve", id, req)

@@ -176,8 +176,12 @@ func (s *Scanner) ScanURL(u string) *Finding {
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
 		i = end
-		if run := data[start:end]; len(run) >= entropyMinLen && !allHex(run) && entropy(run) >= entropyMin {
-			return &Finding{Rule: "high-entropy-token", Where: "url"}
+		// A query's name=value is one run; the value is what counts
+		// (base64 padding aside).
+		for _, part := range bytes.Split(bytes.TrimRight(data[start:end], "="), []byte("=")) {
+			if len(part) >= entropyMinLen && !allHex(part) && entropy(part) >= entropyMin {
+				return &Finding{Rule: "high-entropy-token", Where: "url"}
+			}
 		}
 	}
 	return nil

@@ -104,6 +104,8 @@ func TestScanURLEntropy(t *testing.T) {
 		"https://github.com/o/r/commit/3f7a1c9e2b4d6f8a0c1e3b5d7f9a1c3e5b7d9f1a",
 		"https://api.example.test/v1/messages?beta=true",
 		"https://example.test/items/123e4567-e89b-12d3-a456-426614174000",
+		// an MCP SSE session (crypto/rand.Text): the name and the value are one run
+		"https://mcp.example.test/sse?sessionid=QJ4RZKUYWNLDTC6XPMBE3HFA7S",
 	} {
 		if f := s.ScanURL(ok); f != nil {
 			t.Errorf("benign URL %s flagged: %+v", ok, f)

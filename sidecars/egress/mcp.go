@@ -11,6 +11,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -59,6 +60,7 @@ type mcpWatch struct {
 	path     string
 	pins     map[string]*pin // server, kind, name
 	reporter Reporter
+	streams  map[string]*eventStream // older-transport streams, by server and endpoint
 }
 
 func newMCPWatch(path string) *mcpWatch {
@@ -71,7 +73,8 @@ func newMCPWatch(path string) *mcpWatch {
 
 func pinKey(server, kind, name string) string { return server + "\x00" + kind + "\x00" + name }
 
-// rpcCall is what the proxy notes of a JSON-RPC request to an MCP server.
+// rpcCall is what the proxy notes of a JSON-RPC request to an MCP server
+// (a server is known by its host: its transports may use several paths).
 type rpcCall struct {
 	server string
 	method string
@@ -160,14 +163,33 @@ func (w *mcpWatch) save() {
 // result filters one JSON-RPC response message of a list call: the items
 // withheld are taken out. It returns the message to pass on, and what was
 // withheld, for the audit.
-func (w *mcpWatch) result(call rpcCall, message []byte) ([]byte, []string) {
-	member := listKinds[call.method]
+//
+// With no call (an event stream the answers of other requests arrive on,
+// as in MCP's older SSE transport), a list is known by its shape.
+func (w *mcpWatch) result(server string, call *rpcCall, message []byte) ([]byte, []string) {
+	if !bytes.Contains(message, []byte(`"result"`)) {
+		return message, nil
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(message, &m) != nil || m["result"] == nil {
 		return message, nil
 	}
 	var result map[string]json.RawMessage
-	if json.Unmarshal(m["result"], &result) != nil || result[member] == nil {
+	if json.Unmarshal(m["result"], &result) != nil {
+		return message, nil
+	}
+	member := ""
+	if call != nil {
+		member = listKinds[call.method]
+	} else {
+		for _, k := range []string{"tools", "prompts", "resources", "resourceTemplates"} {
+			if result[k] != nil {
+				member = k
+				break
+			}
+		}
+	}
+	if member == "" || result[member] == nil {
 		return message, nil
 	}
 	var items []map[string]any
@@ -183,7 +205,7 @@ func (w *mcpWatch) result(call rpcCall, message []byte) ([]byte, []string) {
 		if uri, ok := item["uri"].(string); ok && member == "resources" {
 			name = uri
 		}
-		if why := w.check(call.server, member, name, item); why != "" {
+		if why := w.check(server, member, name, item); why != "" {
 			withheld = append(withheld, fmt.Sprintf("%s %q (%s)", strings.TrimSuffix(member, "s"), name, why))
 			continue
 		}
@@ -268,8 +290,10 @@ func allStrings(out []byte, v any) []byte {
 	return out
 }
 
-// checkMCP filters the response to an MCP list call: JSON at once, an
-// event stream event by event.
+// checkMCP filters what an MCP server answers: the response to a list
+// call (JSON at once, an event stream event by event), and any event
+// stream from an intercepted host, where lists may arrive as answers to
+// requests sent elsewhere (the older SSE transport).
 func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 	var call *rpcCall
 	for i := range x.rpc {
@@ -278,46 +302,58 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 			break
 		}
 	}
-	if call == nil || resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode != http.StatusOK {
+	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode != http.StatusOK {
 		return
 	}
+	server := x.Host
 	audit := func(withheld []string) {
 		if len(withheld) > 0 {
 			e := x.entry
-			e.Decision, e.Reason = "mcp", fmt.Sprintf("withheld from %s: %s", call.server, strings.Join(withheld, "; "))
+			e.Decision, e.Reason = "mcp", fmt.Sprintf("withheld from %s: %s", server, strings.Join(withheld, "; "))
 			p.audit.log(e)
 		}
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	switch ct {
-	case "application/json":
+	switch {
+	case ct == "application/json" && call != nil:
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
 		resp.Body.Close()
 		if err != nil || len(body) > maxBuffered {
 			resp.Body = io.NopCloser(bytes.NewReader(explanationMCP()))
 			return
 		}
-		out, withheld := p.mcp.result(*call, body)
+		out, withheld := p.mcp.result(server, call, body)
 		audit(withheld)
 		resp.Body = io.NopCloser(bytes.NewReader(out))
 		resp.ContentLength = int64(len(out))
 		resp.Header.Del("Content-Length")
-	case "text/event-stream":
-		src := resp.Body
-		pr, pw := io.Pipe()
+	case ct == "text/event-stream":
+		st := &eventStream{src: resp.Body}
+		var pw *io.PipeWriter
+		resp.Body, pw = io.Pipe()
+		st.pw = pw
 		go func() {
-			defer src.Close()
-			br := bufio.NewReader(src)
+			defer st.src.Close()
+			defer p.mcp.forget(st)
+			br := bufio.NewReader(st.src)
+			endpoint := false
 			for {
 				line, err := br.ReadBytes('\n')
+				if bytes.HasPrefix(line, []byte("event:")) {
+					endpoint = string(bytes.TrimSpace(line[6:])) == "endpoint"
+				}
 				if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
 					trimmed := bytes.TrimSpace(data)
-					if out, withheld := p.mcp.result(*call, trimmed); len(withheld) > 0 {
+					if endpoint {
+						// The older transport says where to post: answers to
+						// those requests come on this stream.
+						p.mcp.register(server, string(trimmed), x.req.URL, st)
+					} else if out, withheld := p.mcp.result(server, call, trimmed); len(withheld) > 0 {
 						audit(withheld)
 						line = append(append([]byte("data: "), out...), '\n')
 					}
 				}
-				if _, werr := pw.Write(line); werr != nil {
+				if werr := st.write(line); werr != nil {
 					return
 				}
 				if err != nil {
@@ -326,10 +362,88 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 				}
 			}
 		}()
-		resp.Body = pr
 		resp.ContentLength = -1
 		resp.Header.Del("Content-Length")
 	}
+}
+
+// eventStream is an MCP server's event stream on its way to the agent:
+// the proxy may add an event of its own between the server's (the answer
+// to a call it refused).
+type eventStream struct {
+	src     io.ReadCloser
+	pw      *io.PipeWriter
+	mu      sync.Mutex
+	mid     bool     // inside an event: what is added waits for its end
+	pending [][]byte // events to add at the next boundary
+}
+
+func (s *eventStream) write(line []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.pw.Write(line); err != nil {
+		return err
+	}
+	s.mid = len(bytes.TrimSpace(line)) > 0
+	if !s.mid {
+		for _, e := range s.pending {
+			if _, err := s.pw.Write(e); err != nil {
+				return err
+			}
+		}
+		s.pending = nil
+	}
+	return nil
+}
+
+func (s *eventStream) add(message []byte) {
+	event := append(append([]byte("event: message\ndata: "), message...), "\n\n"...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mid {
+		s.pending = append(s.pending, event)
+		return
+	}
+	s.pw.Write(event)
+}
+
+// register notes where an older-transport stream's requests are posted
+// (the endpoint, relative to the stream's URL).
+func (w *mcpWatch) register(server, endpoint string, base *url.URL, st *eventStream) {
+	u, err := base.Parse(endpoint)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.streams == nil {
+		w.streams = map[string]*eventStream{}
+	}
+	w.streams[server+" "+u.RequestURI()] = st
+}
+
+func (w *mcpWatch) forget(st *eventStream) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, v := range w.streams {
+		if v == st {
+			delete(w.streams, k)
+		}
+	}
+}
+
+// answerOnStream sends the refusal of a call posted to an older-transport
+// endpoint on that endpoint's stream; false when the call was not posted
+// to one.
+func (w *mcpWatch) answerOnStream(server string, u *url.URL, refusal []byte) bool {
+	w.mu.Lock()
+	st := w.streams[server+" "+u.RequestURI()]
+	w.mu.Unlock()
+	if st == nil || refusal == nil {
+		return false
+	}
+	st.add(refusal)
+	return true
 }
 
 // rpcRefusal answers a refused call as its server would refuse it, so the

@@ -50,15 +50,16 @@ func addTool(srv *mcp.Server, description string) {
 }
 
 // TestMCPToolsPinned: through a real proxy and gateway, a real MCP server
-// (the go SDK, streamable HTTP, as event streams and as JSON) offers a
+// (the go SDK: streamable HTTP as event streams and as JSON, and the
+// older SSE transport, whose answers come on another request) offers a
 // poisoned tool, withheld on sight and its calls refused; then changes a
 // tool it offered, which is withheld and refused until the person
 // approves it (issue 11).
 func TestMCPToolsPinned(t *testing.T) {
 	for _, mode := range []struct {
-		path string
-		json bool
-	}{{"/mcp", false}, {"/mcp-json", true}} {
+		path      string
+		json, sse bool
+	}{{"/mcp", false, false}, {"/mcp-json", true, false}, {"/sse", false, true}} {
 		t.Run(strings.TrimPrefix(mode.path, "/"), func(t *testing.T) {
 			cp := newCorpusProxy(t)
 			srv := mcp.NewServer(&mcp.Implementation{Name: "tools", Version: "1"}, nil)
@@ -67,7 +68,11 @@ func TestMCPToolsPinned(t *testing.T) {
 				func(ctx context.Context, _ *mcp.CallToolRequest, a addArgs) (*mcp.CallToolResult, any, error) {
 					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sunny"}}}, nil, nil
 				})
-			cp.up.Handle(mode.path, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json}))
+			if mode.sse { // the older transport: answers come on the GET's event stream
+				cp.up.Handle(mode.path, mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+			} else {
+				cp.up.Handle(mode.path, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json}))
+			}
 			reports := &fakeReports{approved: map[string]bool{}}
 			addr := cp.startWith(t, func(p *Proxy) { p.ReportTo(reports) })
 
@@ -76,7 +81,11 @@ func TestMCPToolsPinned(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
-			session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "https://mcp.example.test" + mode.path, HTTPClient: hc}, nil)
+			var transport mcp.Transport = &mcp.StreamableClientTransport{Endpoint: "https://mcp.example.test" + mode.path, HTTPClient: hc}
+			if mode.sse {
+				transport = &mcp.SSEClientTransport{Endpoint: "https://mcp.example.test" + mode.path, HTTPClient: hc}
+			}
+			session, err := client.Connect(ctx, transport, nil)
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}

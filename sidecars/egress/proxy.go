@@ -210,10 +210,13 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if why != "" {
 		return deny(why)
 	}
-	calls := parseRPC(host+normalizePath(r.URL.Path), body)
+	calls := parseRPC(host, body)
 	if why := p.mcp.refused(calls); why != "" {
 		if answer := rpcRefusal(calls, why); answer != nil {
 			deny(why)
+			if p.mcp.answerOnStream(host, r.URL, answer) {
+				return r, goproxy.NewResponse(r, "text/plain", http.StatusAccepted, "")
+			}
 			return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
 		}
 		return deny(why)
