@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -228,4 +229,30 @@ func chownIfRoot(path string, uid, gid int) error {
 		return fmt.Errorf("prepare %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriteHomeFile writes a file into the agent's home (rel below it, such as
+// .claude/.credentials.json), mode 0600, owned by the agent's user, its
+// folders made as needed.
+func WriteHomeFile(in Input, rel string, content func() ([]byte, error)) error {
+	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+	if err != nil {
+		return err
+	}
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	home := HomeDir(in.StateDir)
+	path := filepath.Join(home, rel)
+	for d := filepath.Dir(path); d != home && len(d) > len(home); d = filepath.Dir(d) {
+		defer chownIfRoot(d, uid, gid)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := files.WriteAtomic(path, data, 0o600); err != nil {
+		return err
+	}
+	return chownIfRoot(path, uid, gid)
 }

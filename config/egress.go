@@ -33,7 +33,25 @@ type Route struct {
 	// WebSocket allows upgrades to WebSockets, whose messages the proxy
 	// scans both ways (they are refused otherwise).
 	WebSocket bool `json:"websocket,omitempty" toml:"websocket,omitempty"`
+	// Signin is set by a launch, never in a file: the route carries an
+	// agent's subscription login ("claude") or is its token endpoint
+	// ("claude-token").
+	Signin string `json:"signin,omitempty" toml:"-"`
 }
+
+// Signin says whose sign-in a profile uses, and which form.
+type Signin struct {
+	Agent string `json:"agent" toml:"agent"`
+	// Use is auto (the first the host has of api-key, token,
+	// credentials), or one of them.
+	Use string `json:"use,omitempty" toml:"use,omitempty"`
+}
+
+// SigninAgents and SigninUses are what a signin table may say.
+var (
+	SigninAgents = []string{"claude"}
+	SigninUses   = []string{"auto", "api-key", "token", "credentials"}
+)
 
 // The inbound modes, from the least strict: off (not scanned), log (audit
 // only), mark (delivered with a warning the agent sees), auto (block what

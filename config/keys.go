@@ -115,6 +115,20 @@ var keyRules = map[string]keyRule{
 		}
 		return ""
 	}},
+	"signin": {
+		narrow: func(a, anchor *Agent) string {
+			if !reflect.DeepEqual(a.Signin, anchor.Signin) {
+				return "changes signin"
+			}
+			return ""
+		},
+		fresh: func(a *Agent) string {
+			if a.Signin != nil {
+				return "a working directory's bottle.toml may not sign an agent in: declare signin in your own config.toml"
+			}
+			return ""
+		},
+	},
 	"auto_resume": {
 		narrow: func(a, anchor *Agent) string {
 			if a.AutoResume && !anchor.AutoResume {

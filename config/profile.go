@@ -28,6 +28,10 @@ type Profile struct {
 	CPUs       float64           `json:"cpus,omitempty" toml:"cpus,omitempty"`
 	Pids       int64             `json:"pids,omitempty" toml:"pids,omitempty"`
 	Egress     []Route           `json:"egress,omitempty" toml:"egress,omitempty"`
+	// Signin signs the agent in as its person is on the host (an API key,
+	// a long-lived token, or the agent's own login), the bottle holding
+	// only placeholders.
+	Signin *Signin `json:"signin,omitempty" toml:"signin,omitempty"`
 	// Inbound is what the proxy does with instructions aimed at the agent
 	// in what comes back (InboundModes); a route's own setting wins.
 	Inbound string `json:"inbound,omitempty" toml:"inbound,omitempty"`

@@ -127,6 +127,10 @@ func (a *Agent) clone() *Agent {
 	c.Egress = slices.Clone(a.Egress)
 	c.BuildEgress = slices.Clone(a.BuildEgress)
 	c.Git = a.Git.clone()
+	if a.Signin != nil {
+		si := *a.Signin
+		c.Signin = &si
+	}
 	c.FromWorkdir = slices.Clone(a.FromWorkdir)
 	return &c
 }
@@ -166,6 +170,14 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	}
 	if a.Runtime != RuntimeRunc && a.Runtime != RuntimeRunsc {
 		return at("runtime", fmt.Sprintf("%q is not a runtime (use %q or %q)", a.Runtime, RuntimeRunc, RuntimeRunsc))
+	}
+	if si := a.Signin; si != nil {
+		if !slices.Contains(SigninAgents, si.Agent) {
+			return at("signin", fmt.Sprintf("agent %q is not one bottle signs in (use %s)", si.Agent, strings.Join(SigninAgents, ", ")))
+		}
+		if si.Use != "" && !slices.Contains(SigninUses, si.Use) {
+			return at("signin", fmt.Sprintf("use %q is not a way to sign in (use %s)", si.Use, strings.Join(SigninUses, ", ")))
+		}
 	}
 	if !validInbound(a.Inbound) {
 		return at("inbound", fmt.Sprintf("%q is not a mode (use %s)", a.Inbound, strings.Join(InboundModes, ", ")))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
@@ -53,6 +54,8 @@ type Preflight struct {
 	Plan    *spec.Plan
 	Workdir string
 	Gate    *gitgate.Plan
+	// Signin is how the agent signs in (nil: the profile does not say).
+	Signin *signin.Choice
 }
 
 // Launch is one run of a bottle, fresh or under a kept identity.
@@ -89,6 +92,7 @@ type launching struct {
 	td      *teardown
 	started func() error // starts the sidecars still to start, as the agent attaches
 	t0      time.Time
+	signin  *signin.Choice
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.
@@ -101,7 +105,16 @@ var errStop = errors.New("stop")
 // records); show the preflight and confirm; prepare every service's folder;
 // make the images; create the pod; attach (or leave it detached); tear down.
 func (l *Launch) Run(ctx context.Context, env Env) error {
-	s := &launching{Launch: l, env: env, t0: time.Now()}
+	// Signed in as the person is on this host: the launch runs a copy of
+	// the profile with the sign-in's credential on its route.
+	home, _ := os.UserHomeDir()
+	signed, choice, err := signin.Apply(l.Agent, signin.Host{Getenv: os.Getenv, Home: home})
+	if err != nil {
+		return err
+	}
+	lc := *l
+	lc.Agent = signed
+	s := &launching{Launch: &lc, env: env, t0: time.Now(), signin: choice}
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -190,6 +203,9 @@ func (s *launching) planBottle(ctx context.Context) error {
 		return err
 	}
 	s.in.Image.Isolated = s.in.Image.Isolated || s.IsolatedBuild
+	if s.signin != nil && s.signin.Use == signin.UseCredentials {
+		s.in.SigninFile = s.signin.Credentials
+	}
 	if s.in.SidecarImage, err = spec.SidecarRef(s.env.Exe); err != nil {
 		return err
 	}
@@ -220,7 +236,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 
 // preflight shows the plan and asks to go ahead; a dry run stops here.
 func (s *launching) preflight(ctx context.Context) error {
-	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate}
+	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin}
 	if s.DryRun {
 		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
 			return err
@@ -243,6 +259,18 @@ func (s *launching) prepare(ctx context.Context) error {
 	b, in := s.b, s.in
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), s.Resume == nil); err != nil {
 		return err
+	}
+	if in.SigninFile != "" {
+		// The agent's home gets a login of the same shape, holding placeholders.
+		if err := agent.WriteHomeFile(sidecars.AgentInput(in), signin.Schemes[s.Agent.Signin.Agent].CredentialsFile, func() ([]byte, error) {
+			host, err := os.ReadFile(in.SigninFile)
+			if err != nil {
+				return nil, err
+			}
+			return signin.AgentCredentials(host)
+		}); err != nil {
+			return fmt.Errorf("sign in: %w", err)
+		}
 	}
 	var gitDests []string
 	if in.Gate != nil {

@@ -38,6 +38,9 @@ type Input struct {
 	Workspace *workspace.Record
 	// Gate is the git gate's plan; nil when there is no remote to serve.
 	Gate *gitgate.Plan
+	// SigninFile is the host's credentials file of the agent's subscription
+	// login, which the gateway keeps fresh ("": the agent signs in otherwise).
+	SigninFile string
 }
 
 // PodName is the name of a bottle's pod.
@@ -119,6 +122,7 @@ func Build(in Input) (*spec.Plan, error) {
 		User:       user,
 		Labels:     func(service string) map[string]string { return labels(in, service) },
 		ProxyCmd:   func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
+		SigninFile: in.SigninFile,
 	})
 	if in.Gate != nil {
 		cs = append(cs, gitgate.Container(name(gitgate.Service), gitgate.Input{

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/state"
+	"github.com/urfave/cli/v2"
 )
 
 func newDoctorCommand(g *globals) *cli.Command {
@@ -169,6 +169,14 @@ func credentialChecks(a *config.Agent) []check {
 			return "command " + command[0] + " is on PATH", ""
 		}
 		return "", ""
+	}
+	if a.Signin != nil {
+		home, _ := os.UserHomeDir()
+		if _, ch, err := signin.Apply(a, signin.Host{Getenv: os.Getenv, Home: home}); err != nil {
+			out = append(out, check{what: what, detail: "signin: " + strings.TrimPrefix(err.Error(), "profile "+a.Name+": "), fix: "sign in one of those ways on this machine", fail: true})
+		} else if ch != nil {
+			out = append(out, check{what: what, detail: fmt.Sprintf("signin %s: %s from %s", a.Signin.Agent, ch.Use, ch.Source)})
+		}
 	}
 	for _, r := range a.Egress {
 		if c := r.Credential; c != nil {

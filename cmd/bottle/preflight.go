@@ -48,6 +48,9 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 		}
 		row("mount", "%s -> %s%s", mt.Source, mt.Target, ro)
 	}
+	if si := pf.Signin; si != nil {
+		row("signin", "%s: %s from %s (the bottle holds a placeholder)", a.Signin.Agent, si.Use, si.Source)
+	}
 	row("network", "none (loopback only); out only through the egress proxy")
 	if len(a.Egress) == 0 {
 		row("egress", "no routes: every request is refused")

@@ -18,6 +18,9 @@ type Input struct {
 	User       string // uid:gid the proxy runs as, in the pod
 	Labels     func(service string) map[string]string
 	ProxyCmd   func(service string) []string // the sidecar image's command for a service
+	// SigninFile is the host's credentials file of a subscription login the
+	// gateway keeps fresh ("": none); mounted into the gateway alone.
+	SigninFile string
 }
 
 // Containers plans the gateway (outside the pod, on the host's network) and
@@ -39,6 +42,9 @@ func Containers(name func(service string) string, in Input) []spec.Container {
 		Resources:  spec.Resources{MemoryBytes: 128 << 20, Pids: 256},
 		OutsidePod: true,
 		Ready:      []string{filepath.Join(in.Dir, SocketDir, SocketName)},
+	}
+	if in.SigninFile != "" {
+		gw.Mounts = append(gw.Mounts, spec.Mount{Source: in.SigninFile, Target: SigninFile}) // written back on refresh
 	}
 	proxy := spec.Container{
 		Name:    name(Service),

@@ -2,6 +2,9 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +15,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/netrange"
+	"github.com/bottle-sandbox/bottle/internal/signin"
 )
 
 // Gateway runs outside the pod, on the host's network, and is the proxy's
@@ -26,13 +31,15 @@ type Gateway struct {
 	dir    string // the gateway's view of the egress folder
 	policy *policyFile
 	lookup func(ctx context.Context, host string) ([]net.IPAddr, error)
+	// signinFile is the host's credentials file of a subscription login.
+	signinFile string
 }
 
 // NewGateway reads the routes under dir. The routes it reads are its own
 // copy, written by the host into a folder only the gateway mounts: nothing
 // in the pod (the proxy, the supervise server) can widen what it allows.
 func NewGateway(dir string) (*Gateway, error) {
-	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, lookup: net.DefaultResolver.LookupIPAddr}
+	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, lookup: net.DefaultResolver.LookupIPAddr, signinFile: SigninFile}
 	if _, err := g.policy.get(); err != nil {
 		return nil, err
 	}
@@ -62,6 +69,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 }
 
 func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/signin/") {
+		g.signin(w, r)
+		return
+	}
 	if r.Method != http.MethodConnect {
 		http.Error(w, "the gateway only tunnels", http.StatusMethodNotAllowed)
 		return
@@ -175,4 +186,60 @@ func splice(a, b net.Conn) {
 	wg.Wait()
 	a.Close()
 	b.Close()
+}
+
+// signin answers the proxy for a subscription login: /signin/access, a
+// fresh access token; /signin/refresh, a refresh the agent asked for (its
+// client_id and scope in the body). The tokens never go further into the
+// pod than the proxy, and the refresh token not even there.
+func (g *Gateway) signin(w http.ResponseWriter, r *http.Request) {
+	pol, err := g.policy.get()
+	if err != nil || pol.Signin == nil || r.Method != http.MethodPost {
+		http.Error(w, "no sign-in here", http.StatusNotFound)
+		return
+	}
+	ref := g.refresher(pol)
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/signin/access":
+		token, exp, err := ref.Access(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"access_token": token, "expires_at": exp.UnixMilli()})
+	case "/signin/refresh":
+		var ask struct {
+			ClientID string `json:"client_id"`
+			Scope    string `json:"scope"`
+		}
+		json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&ask)
+		res, err := ref.Refresh(r.Context(), ask.ClientID, ask.Scope)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		json.NewEncoder(w).Encode(res)
+	default:
+		http.Error(w, "no such sign-in call", http.StatusNotFound)
+	}
+}
+
+// refresher is the login's refresher: its HTTP client dials through the
+// gateway's own checks and trusts the host's roots and the token CA.
+func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
+	roots, _ := x509.SystemCertPool()
+	if roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if pol.Signin.TokenCA != "" {
+		if pem, err := os.ReadFile(filepath.Join(g.dir, PolicyDir, pol.Signin.TokenCA)); err == nil {
+			roots.AppendCertsFromPEM(pem)
+		}
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext:     func(ctx context.Context, _, addr string) (net.Conn, error) { return g.dial(ctx, addr) },
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}}
+	return &signin.Refresher{File: g.signinFile, TokenURL: pol.Signin.TokenURL, Client: client}
 }

@@ -57,6 +57,9 @@ type Route struct {
 	// WebSocket lets the agent upgrade to a WebSocket, whose messages are
 	// then scanned both ways.
 	WebSocket bool `json:"websocket,omitempty"`
+	// Signin marks the routes of a subscription login: "claude" (the API,
+	// where the access token goes), "claude-token" (the token endpoint).
+	Signin string `json:"signin,omitempty"`
 }
 
 // Policy is the parsed routes file.
@@ -65,7 +68,21 @@ type Policy struct {
 	// Git are host:port pairs only the git gate asks for (its upstreams):
 	// the gateway allows them, the proxy never matches them.
 	Git []string `json:"git,omitempty"`
+	// Signin is an agent's subscription login the gateway keeps fresh on
+	// the host's side (nil: none).
+	Signin *SigninPolicy `json:"signin,omitempty"`
 }
+
+// SigninPolicy is where the gateway finds a login and refreshes it.
+type SigninPolicy struct {
+	Agent    string `json:"agent"`
+	TokenURL string `json:"token_url"`
+	// TokenCA is a file beside the routes with extra roots for TokenURL.
+	TokenCA string `json:"token_ca,omitempty"`
+}
+
+// SigninFile is where the gateway's container has the host's credentials file.
+const SigninFile = "/run/bottle/signin/credentials.json"
 
 // Match finds the route for host and port, or nil: default deny.
 func (p *Policy) Match(host string, port int) *Route {

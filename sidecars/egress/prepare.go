@@ -60,6 +60,9 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 		return nil, err
 	}
 	p.Git = gitDests
+	if err := signinPolicy(&p, dir, gatewayDir); err != nil {
+		return nil, err
+	}
 	if gatewayDir != "" && len(buildRoutes) > 0 {
 		bp, err := policyOf(ctx, dir, "build", buildRoutes, secrets)
 		if err != nil {
@@ -116,7 +119,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 	var p Policy
 	for i, r := range routes {
 		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream,
-			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound, WebSocket: r.WebSocket}
+			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound, WebSocket: r.WebSocket, Signin: r.Signin}
 		if r.UpstreamCA != "" {
 			data, err := os.ReadFile(r.UpstreamCA)
 			if err != nil {
@@ -141,6 +144,38 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 		p.Routes = append(p.Routes, out)
 	}
 	return p, nil
+}
+
+// signinPolicy tells the gateway where a subscription login's refreshes go:
+// the token route's endpoint (its upstream when rewritten), trusting its CA.
+func signinPolicy(p *Policy, dir, gatewayDir string) error {
+	for _, r := range p.Routes {
+		if r.Signin != signinToken {
+			continue
+		}
+		path := "/"
+		if len(r.Paths) > 0 {
+			path = r.Paths[0]
+		}
+		base := "https://" + r.Host
+		if r.Upstream != "" {
+			base = strings.TrimSuffix(r.Upstream, "/")
+		}
+		p.Signin = &SigninPolicy{Agent: "claude", TokenURL: base + path, TokenCA: r.UpstreamCA}
+		if r.UpstreamCA != "" && gatewayDir != "" {
+			data, err := os.ReadFile(filepath.Join(dir, PolicyDir, r.UpstreamCA))
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
+				return err
+			}
+			if err := files.WriteAtomic(filepath.Join(gatewayDir, r.UpstreamCA), data, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // The routes kept aside in the gateway's folder while a build runs.

@@ -39,6 +39,7 @@ type Proxy struct {
 	// scrubbers take each secret out of what comes back, by secret name.
 	scrubbers map[string]*scrubber
 	mcp       *mcpWatch
+	signin    *signinState
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // by route host
@@ -63,6 +64,7 @@ func NewProxy(dir string) (*Proxy, error) {
 	}
 	p.scanner = dlp.New(values)
 	p.mcp = newMCPWatch(filepath.Join(dir, PinsFile))
+	p.signin = newSigninState(dir)
 	p.scrubbers = map[string]*scrubber{}
 	for name, v := range p.secrets {
 		p.scrubbers[name] = newScrubber(v)
@@ -200,6 +202,9 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if route.Header != "" {
 		r.Header.Del(route.Header) // whatever the agent sent there, it is not the credential
 	}
+	if route.Signin == signinAPI {
+		r.Header.Del("Authorization") // the agent's placeholder
+	}
 	if isUpgrade(r.Header) {
 		if !route.WebSocket {
 			return deny(fmt.Sprintf("WebSocket upgrades are refused for %s (its route does not say websocket = true)", route.Host))
@@ -220,6 +225,31 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 			return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
 		}
 		return deny(why)
+	}
+	switch route.Signin {
+	case signinToken:
+		// The agent refreshing its login: answered here, never sent on.
+		clientID, scope, ok := refreshGrant(body)
+		if !ok {
+			return deny("signing in from inside the bottle is refused: sign in on the host, and the bottle uses that login")
+		}
+		answer, err := p.signin.refresh(r.Context(), clientID, scope)
+		if err != nil {
+			return deny("the login could not be refreshed: " + err.Error())
+		}
+		e.Decision, e.Reason, e.Status = "allow", "sign-in refreshed on the host's side", http.StatusOK
+		p.audit.log(*e)
+		ctx.UserData = nil
+		return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
+	case signinAPI:
+		if !route.OverTLS(r.URL.Scheme) {
+			return deny(fmt.Sprintf("the login for %s is only sent over TLS: use https://", route.Host))
+		}
+		token, err := p.signin.access(r.Context())
+		if err != nil {
+			return deny("the login could not be read: " + err.Error())
+		}
+		r.Header.Set("Authorization", "Bearer "+token)
 	}
 	if route.Header != "" && route.SendsCredentialTo(host) {
 		if !route.OverTLS(r.URL.Scheme) {
@@ -267,6 +297,11 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 		x.Status = resp.StatusCode
 		if x.route.Secret != "" {
 			if sc := p.scrubbers[x.route.Secret]; sc != nil {
+				sc.response(resp)
+			}
+		}
+		if x.route.Signin == signinAPI {
+			if sc := p.signin.scrubber(); sc != nil {
 				sc.response(resp)
 			}
 		}

@@ -1,0 +1,163 @@
+// Package signin signs a bottle's agent in the way its person signs in on
+// the host, without the bottle ever holding the login: an API key or a
+// long-lived token is injected by the egress proxy in place of a
+// placeholder; a subscription login (the agent's credentials file, with a
+// rotating refresh token) is kept on the host's side, the agent's home
+// getting a file of the same shape that holds placeholders.
+package signin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/bottle-sandbox/bottle/config"
+)
+
+// The ways to sign in, in the order auto tries them.
+const (
+	UseAuto        = "auto"
+	UseAPIKey      = "api-key"
+	UseToken       = "token"
+	UseCredentials = "credentials"
+)
+
+// Scheme is how one agent signs in.
+type Scheme struct {
+	Agent string
+	// APIHost is where the agent's requests carry the sign-in.
+	APIHost string
+	// The API key: an env variable on the host, sent in a header.
+	KeyEnv, KeyHeader string
+	// The long-lived token: an env variable, sent as a bearer token.
+	TokenEnv string
+	// CredentialsFile is the subscription login's file under the host
+	// user's home (ConfigDirEnv, when set on the host, is its folder).
+	CredentialsFile, ConfigDirEnv string
+	// TokenHost and TokenPath are the OAuth token endpoint its refreshes go to.
+	TokenHost, TokenPath string
+}
+
+// Schemes are the agents bottle signs in.
+var Schemes = map[string]Scheme{
+	"claude": {
+		Agent: "claude", APIHost: "api.anthropic.com",
+		KeyEnv: "ANTHROPIC_API_KEY", KeyHeader: "x-api-key",
+		TokenEnv:        "CLAUDE_CODE_OAUTH_TOKEN",
+		CredentialsFile: ".claude/.credentials.json", ConfigDirEnv: "CLAUDE_CONFIG_DIR",
+		TokenHost: "platform.claude.com", TokenPath: "/v1/oauth/token",
+	},
+}
+
+// Choice is the sign-in a bottle uses, for the preflight: never a value.
+type Choice struct {
+	Use    string
+	Source string // e.g. "env ANTHROPIC_API_KEY", "file ~/.claude/.credentials.json"
+	// Credentials is the host's credentials file (UseCredentials).
+	Credentials string
+}
+
+// Host is what Apply reads of the host: its environment and home.
+type Host struct {
+	Getenv func(string) string
+	Home   string
+}
+
+// Apply signs the profile in: the route to the scheme's API host gets the
+// chosen credential, unless the profile gives that route one itself. It
+// returns a copy; the profile is left as it was.
+func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
+	if a.Signin == nil || a.Signin.Agent == "" {
+		return a, nil, nil
+	}
+	sc, ok := Schemes[a.Signin.Agent]
+	if !ok {
+		return nil, nil, fmt.Errorf("profile %s: signin.agent %q is not one bottle signs in (%s)", a.Name, a.Signin.Agent, strings.Join(names(), ", "))
+	}
+	i := slices.IndexFunc(a.Egress, func(r config.Route) bool { return r.Host == sc.APIHost })
+	if i < 0 {
+		return nil, nil, fmt.Errorf("profile %s: signin for %s needs an egress route to %s", a.Name, sc.Agent, sc.APIHost)
+	}
+	if a.Egress[i].Credential != nil {
+		return a, &Choice{Use: "the route's own credential", Source: a.Egress[i].Credential.Source()}, nil
+	}
+	ch, err := sc.choose(a.Signin.Use, h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("profile %s: %w", a.Name, err)
+	}
+	out := *a
+	out.Egress = slices.Clone(a.Egress)
+	r := out.Egress[i]
+	switch ch.Use {
+	case UseAPIKey:
+		r.Credential = &config.Credential{Header: sc.KeyHeader, Value: "{secret}", FromEnv: sc.KeyEnv, AgentEnv: sc.KeyEnv}
+	case UseToken:
+		r.Credential = &config.Credential{Header: "authorization", Value: "Bearer {secret}", FromEnv: sc.TokenEnv, AgentEnv: sc.TokenEnv}
+	case UseCredentials:
+		r.Signin = sc.Agent
+		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: []string{sc.TokenPath}, Signin: sc.Agent + "-token"}
+		if j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.TokenHost }); j >= 0 {
+			token.Upstream, token.UpstreamCA = out.Egress[j].Upstream, out.Egress[j].UpstreamCA
+			out.Egress[j] = token
+		} else {
+			out.Egress = append(out.Egress, token)
+		}
+	}
+	out.Egress[i] = r
+	return &out, ch, nil
+}
+
+// choose picks the sign-in: the one asked for, or the first the host has.
+func (sc Scheme) choose(use string, h Host) (*Choice, error) {
+	cred := sc.credentialsPath(h)
+	has := map[string]*Choice{}
+	if h.Getenv(sc.KeyEnv) != "" {
+		has[UseAPIKey] = &Choice{Use: UseAPIKey, Source: "env " + sc.KeyEnv}
+	}
+	if h.Getenv(sc.TokenEnv) != "" {
+		has[UseToken] = &Choice{Use: UseToken, Source: "env " + sc.TokenEnv}
+	}
+	if fi, err := os.Stat(cred); err == nil && fi.Mode().IsRegular() {
+		has[UseCredentials] = &Choice{Use: UseCredentials, Source: "file " + cred, Credentials: cred}
+	}
+	if use == "" || use == UseAuto {
+		for _, u := range []string{UseAPIKey, UseToken, UseCredentials} {
+			if c := has[u]; c != nil {
+				return c, nil
+			}
+		}
+		return nil, fmt.Errorf("no sign-in for %s on this machine: set %s, or %s (from `claude setup-token`), or sign in with %s here (%s)",
+			sc.Agent, sc.KeyEnv, sc.TokenEnv, sc.Agent, cred)
+	}
+	if c := has[use]; c != nil {
+		return c, nil
+	}
+	switch use {
+	case UseAPIKey:
+		return nil, fmt.Errorf("signin.use = %q, but %s is not set on the host", use, sc.KeyEnv)
+	case UseToken:
+		return nil, fmt.Errorf("signin.use = %q, but %s is not set on the host (make one with `claude setup-token`)", use, sc.TokenEnv)
+	case UseCredentials:
+		return nil, fmt.Errorf("signin.use = %q, but %s is not there: sign in with %s on this machine first", use, cred, sc.Agent)
+	}
+	return nil, errors.New("unreachable")
+}
+
+func (sc Scheme) credentialsPath(h Host) string {
+	if d := h.Getenv(sc.ConfigDirEnv); d != "" {
+		return filepath.Join(d, filepath.Base(sc.CredentialsFile))
+	}
+	return filepath.Join(h.Home, sc.CredentialsFile)
+}
+
+func names() []string {
+	var n []string
+	for k := range Schemes {
+		n = append(n, k)
+	}
+	slices.Sort(n)
+	return n
+}

@@ -1,0 +1,129 @@
+package egress
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/signin"
+)
+
+// A subscription login (Claude's) stays on the host's side: the gateway
+// holds the host's credentials file and refreshes it; the proxy asks it
+// for the access token, sets it on the API route in place of the agent's
+// placeholder, and answers the agent's own refreshes itself, with
+// placeholders, without the agent's request ever leaving. The refresh
+// token never enters the pod.
+
+// Route.Signin values.
+const (
+	signinAPI   = "claude"       // the API route: the access token goes here
+	signinToken = "claude-token" // the token endpoint: refreshes are answered here
+)
+
+type signinState struct {
+	mu     sync.Mutex
+	token  string
+	exp    time.Time
+	client *http.Client
+	scrub  *scrubber // the current access token, out of what comes back
+}
+
+func newSigninState(dir string) *signinState {
+	sock := filepath.Join(dir, SocketDir, SocketName)
+	return &signinState{client: &http.Client{Timeout: 45 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}}
+}
+
+// access is the current access token, from the gateway when the one held
+// runs out.
+func (s *signinState) access(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != "" && time.Until(s.exp) > time.Minute {
+		return s.token, nil
+	}
+	var res struct {
+		AccessToken string `json:"access_token"`
+		ExpiresAt   int64  `json:"expires_at"`
+	}
+	if err := s.call(ctx, "/signin/access", nil, &res); err != nil {
+		return "", err
+	}
+	s.set(res.AccessToken, time.UnixMilli(res.ExpiresAt))
+	return s.token, nil
+}
+
+// refresh has the gateway refresh the login, and returns the token
+// endpoint's answer with the tokens swapped for placeholders.
+func (s *signinState) refresh(ctx context.Context, clientID, scope string) ([]byte, error) {
+	ask, _ := json.Marshal(map[string]string{"client_id": clientID, "scope": scope})
+	var res map[string]any
+	if err := s.call(ctx, "/signin/refresh", ask, &res); err != nil {
+		return nil, err
+	}
+	token, _ := res["access_token"].(string)
+	secs, _ := res["expires_in"].(float64)
+	s.mu.Lock()
+	s.set(token, time.Now().Add(time.Duration(secs)*time.Second))
+	s.mu.Unlock()
+	res["access_token"] = signin.PlaceholderAccess
+	res["refresh_token"] = signin.PlaceholderRefresh
+	return json.Marshal(res)
+}
+
+// set takes a new token; the caller holds mu.
+func (s *signinState) set(token string, exp time.Time) {
+	if token != s.token {
+		s.scrub = newScrubber(token)
+	}
+	s.token, s.exp = token, exp
+}
+
+func (s *signinState) scrubber() *scrubber {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scrub
+}
+
+func (s *signinState) call(ctx context.Context, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gateway"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the gateway: %s", bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+// refreshGrant reads an agent's token request: a refresh grant's client
+// and scope, or ok false for any other grant (a sign-in from inside).
+func refreshGrant(body []byte) (clientID, scope string, ok bool) {
+	var g struct {
+		GrantType string `json:"grant_type"`
+		ClientID  string `json:"client_id"`
+		Scope     string `json:"scope"`
+	}
+	if json.Unmarshal(body, &g) != nil || g.GrantType != "refresh_token" {
+		return "", "", false
+	}
+	return g.ClientID, g.Scope, true
+}
