@@ -26,6 +26,11 @@ type messagesAPI struct {
 	mu          sync.Mutex
 	keys        []string
 	convs       [][]json.RawMessage
+	bearers     []string // Authorization headers, every path
+	// OAuth token endpoint: the refresh token that works (once), and those sent.
+	refresh string
+	grants  []string
+	n       int
 }
 
 func newMessagesAPI(t *testing.T) *messagesAPI {
@@ -47,7 +52,34 @@ func newMessagesAPI(t *testing.T) *messagesAPI {
 
 func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if r.URL.Path != "/v1/messages" {
+	a.mu.Lock()
+	a.bearers = append(a.bearers, r.Header.Get("Authorization"))
+	a.mu.Unlock()
+	switch r.URL.Path {
+	case "/v1/oauth/token": // a refresh grant: each refresh token works once
+		var g map[string]string
+		json.Unmarshal(body, &g)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.grants = append(a.grants, g["refresh_token"])
+		if g["grant_type"] != "refresh_token" || g["refresh_token"] != a.refresh {
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+			return
+		}
+		a.n++
+		a.refresh = fmt.Sprintf("sk-ant-ort01-e2e-real-%d", a.n)
+		json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("sk-ant-oat01-e2e-real-%d", a.n), "refresh_token": a.refresh,
+			"expires_in": 28800, "token_type": "Bearer", "scope": "user:inference user:profile user:sessions:claude_code",
+			"account": map[string]string{"uuid": "00000000-0000-4000-8000-000000000001", "email_address": "e2e@example.test"},
+			"organization": map[string]string{"uuid": "00000000-0000-4000-8000-000000000002", "name": "e2e"}})
+		return
+	case "/api/oauth/profile":
+		json.NewEncoder(w).Encode(map[string]any{
+			"account":      map[string]any{"uuid": "00000000-0000-4000-8000-000000000001", "email": "e2e@example.test", "has_claude_max": true},
+			"organization": map[string]any{"uuid": "00000000-0000-4000-8000-000000000002", "organization_type": "claude_max", "rate_limit_tier": "default_claude_max_20x"}})
+		return
+	case "/v1/messages":
+	default:
 		return // connectivity checks and the like: 200, empty
 	}
 	var req struct {
@@ -190,4 +222,98 @@ agent_env = "ANTHROPIC_API_KEY"
 	})
 	e.mustRun("rm", id)
 	e.assertClean()
+}
+
+// TestRealClaudeCodeSignedInWithoutTheLogin: the real Claude Code, signed
+// in both ways a subscription user is, never holds the login: with a
+// long-lived token (CLAUDE_CODE_OAUTH_TOKEN) the stand-in API sees the
+// real one as the bearer; with the host's credentials file, expired, Claude
+// Code refreshes through the proxy, the stand-in's token endpoint sees the
+// real refresh token and rotates it, the host's file holds the new pair,
+// and the API sees the new access token. Nothing the agent can read holds
+// a real token (issue 12).
+func TestRealClaudeCodeSignedInWithoutTheLogin(t *testing.T) {
+	for _, use := range []string{"token", "credentials"} {
+		t.Run(use, func(t *testing.T) {
+			api := newMessagesAPI(t)
+			api.refresh = "sk-ant-ort01-e2e-real-0"
+			e := newEnv(t, fmt.Sprintf(`
+[agents.cc]
+extends = "claude"
+containerfile = "ccimg/Containerfile"
+memory = "1g"
+replace_egress = true
+signin = { agent = "claude", use = %q }
+[[agents.cc.egress]]
+host = "api.anthropic.com"
+ports = [443]
+upstream = "%s"
+upstream_ca = "%s"
+[[agents.cc.egress]]
+host = "platform.claude.com"
+ports = [443]
+upstream = "%s"
+upstream_ca = "%s"
+`, use, api.URL, api.CAFile, api.URL, api.CAFile))
+			claudeImage(t, filepath.Join(e.dir, "ccimg"))
+			home := filepath.Join(e.dir, "home")
+			os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
+			hostFile := filepath.Join(home, ".claude", ".credentials.json")
+			const longLived = "sk-ant-oat01-e2e-long-lived-token"
+			if use == "credentials" {
+				os.WriteFile(hostFile, []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
+				e.extraEnv = []string{"HOME=" + home}
+			} else {
+				e.extraEnv = []string{"CLAUDE_CODE_OAUTH_TOKEN=" + longLived}
+			}
+			pre := e.mustRun("start", "--dry-run", "cc")
+			if !strings.Contains(pre, "signin     claude: "+use+" from ") || strings.Contains(pre, "real-0") || strings.Contains(pre, longLived) {
+				t.Errorf("the preflight should say the sign-in and where from, never the value:\n%s", pre)
+			}
+			out, errs, code := e.run("start", "--yes", "--keep", "cc", "--", "-p", "say hello")
+			if code != 0 || !strings.Contains(out, "stand-in reply number 1") {
+				t.Fatalf("claude -p signed in by %s: code %d\nstdout: %s\nstderr: %s", use, code, out, errs)
+			}
+			m := regexp.MustCompile(`bottle resume (cc-[0-9a-z]{5})`).FindStringSubmatch(errs)
+			if m == nil {
+				t.Fatalf("no resume hint: %s", errs)
+			}
+			api.mu.Lock()
+			bearers, grants := append([]string(nil), api.bearers...), append([]string(nil), api.grants...)
+			api.mu.Unlock()
+			want := "Bearer " + longLived
+			if use == "credentials" {
+				want = "Bearer sk-ant-oat01-e2e-real-1"
+				if len(grants) == 0 || grants[0] != "sk-ant-ort01-e2e-real-0" {
+					t.Errorf("the token endpoint was sent %q, want the host's real refresh token", grants)
+				}
+				data, _ := os.ReadFile(hostFile)
+				if !strings.Contains(string(data), "sk-ant-ort01-e2e-real-1") || !strings.Contains(string(data), "sk-ant-oat01-e2e-real-1") {
+					t.Errorf("the host's file does not hold the rotated pair:\n%s", data)
+				}
+			}
+			sawReal := false
+			for _, b := range bearers {
+				if b == want {
+					sawReal = true
+				}
+				if strings.Contains(b, "placeholder") {
+					t.Errorf("the stand-in saw the placeholder: %s", b)
+				}
+			}
+			if !sawReal {
+				t.Errorf("the stand-in never saw %q: %q", want, bearers)
+			}
+			filepath.Walk(filepath.Join(e.rootDir(), m[1], "agent"), func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() && fi.Size() < 64<<20 {
+					if b, _ := os.ReadFile(p); strings.Contains(string(b), "e2e-real") || strings.Contains(string(b), longLived) {
+						t.Errorf("a real token is in %s, which the agent can read", p)
+					}
+				}
+				return nil
+			})
+			e.mustRun("rm", m[1])
+			e.assertClean()
+		})
+	}
 }
