@@ -92,12 +92,24 @@ func validInbound(m string) bool { return m == "" || slices.Contains(InboundMode
 
 // Credential is a secret the proxy sets in a header; the agent never holds it.
 type Credential struct {
-	Header      string   `json:"header" toml:"header,omitempty"`
+	Header string `json:"header,omitempty" toml:"header,omitempty"`
+	// Query names a URL query parameter to carry the secret instead of a
+	// header (key=..., as some APIs take it).
+	Query       string   `json:"query,omitempty" toml:"query,omitempty"`
 	Value       string   `json:"value,omitempty" toml:"value,omitempty"`
 	FromEnv     string   `json:"from_env,omitempty" toml:"from_env,omitempty"`
 	FromFile    string   `json:"from_file,omitempty" toml:"from_file,omitempty" bottle:"path"`
 	FromCommand []string `json:"from_command,omitempty" toml:"from_command,omitempty"`
 	AgentEnv    string   `json:"agent_env,omitempty" toml:"agent_env,omitempty"`
+}
+
+// Carrier is where the secret goes: a header's name, or "?name" for a
+// query parameter.
+func (c *Credential) Carrier() string {
+	if c.Query != "" {
+		return "?" + c.Query
+	}
+	return c.Header
 }
 
 // Source says where the secret comes from, never what it is.
@@ -193,7 +205,14 @@ func validateRoute(list string, i int, r Route, at func(key, msg string) error) 
 		if !r.Intercepts() {
 			return bad("a credential needs intercept = true: a tunnel cannot set headers")
 		}
-		if c.Header == "" || strings.ContainsAny(c.Header, " :\r\n") {
+		switch {
+		case c.Header != "" && c.Query != "":
+			return bad("credential sets both header and query: the secret goes in one")
+		case c.Query != "":
+			if strings.ContainsAny(c.Query, " =&?#%\r\n") {
+				return bad("credential.query %q must be a query parameter's name, such as key", c.Query)
+			}
+		case c.Header == "" || strings.ContainsAny(c.Header, " :\r\n"):
 			return bad("credential.header %q must be a header name, such as x-api-key", c.Header)
 		}
 		sources := 0

@@ -181,7 +181,7 @@ func credentialChecks(a *config.Agent) []check {
 	for _, r := range a.Egress {
 		if c := r.Credential; c != nil {
 			detail, fix := source(c.FromEnv, c.FromFile, c.FromCommand)
-			out = append(out, check{what: what, detail: fmt.Sprintf("%s for %s: %s", c.Header, r.Host, detail), fix: fix, fail: fix != ""})
+			out = append(out, check{what: what, detail: fmt.Sprintf("%s for %s: %s", c.Carrier(), r.Host, detail), fix: fix, fail: fix != ""})
 		}
 	}
 	if a.Git != nil {

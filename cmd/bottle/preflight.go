@@ -97,7 +97,7 @@ func routeLine(r config.Route) string {
 		s += " -> " + r.Upstream
 	}
 	if c := r.Credential; c != nil {
-		s += fmt.Sprintf(", injects %s from %s", c.Header, c.Source())
+		s += fmt.Sprintf(", injects %s from %s", c.Carrier(), c.Source())
 		if strings.HasPrefix(r.Upstream, "http://") {
 			s += " (in plain HTTP, to loopback)"
 		}

@@ -46,6 +46,8 @@ type Route struct {
 	Header string `json:"header,omitempty"`
 	Value  string `json:"value,omitempty"`
 	Secret string `json:"secret,omitempty"`
+	// Query, instead of Header, is the URL query parameter set to Value.
+	Query string `json:"query,omitempty"`
 	// CredentialHosts, on a wildcard route, are the only hosts the
 	// credential is sent to.
 	CredentialHosts []string `json:"credential_hosts,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -219,4 +220,32 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	n := copy(p[:min(len(p), r.n)], r.data)
 	r.data = r.data[n:]
 	return n, nil
+}
+
+// TestCredentialAsQueryParameter: a route whose credential is a query
+// parameter replaces whatever the agent put there with the secret, keeps
+// the rest of the query, and the agent's view of an echo holds only the
+// placeholder (issue 12).
+func TestCredentialAsQueryParameter(t *testing.T) {
+	cp := newCorpusProxy(t)
+	var got url.Values
+	cp.up.Handle("/v1/models", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Query()
+		io.WriteString(w, "you sent key="+r.URL.Query().Get("key"))
+	}))
+	addr := cp.start(t)
+	proxyURL, _ := url.Parse("http://" + addr)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: tlsConfig(cp)}}
+	resp, err := c.Get("https://query.example.test/v1/models?key=" + Placeholder + "&pageSize=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got.Get("key") != corpusSecret || got.Get("pageSize") != "5" || len(got["key"]) != 1 {
+		t.Errorf("the upstream got %v, want key = the secret, once, and the rest kept", got)
+	}
+	if strings.Contains(string(body), corpusSecret) || !strings.Contains(string(body), Placeholder) {
+		t.Errorf("the agent saw %q", body)
+	}
 }

@@ -135,7 +135,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 			if err != nil {
 				return p, fmt.Errorf("egress route %s: credential: %w", r.Host, err)
 			}
-			out.Header, out.Value, out.Secret = c.Header, c.Value, fmt.Sprintf("%s-%d", prefix, i)
+			out.Header, out.Query, out.Value, out.Secret = c.Header, c.Query, c.Value, fmt.Sprintf("%s-%d", prefix, i)
 			if out.Value == "" {
 				out.Value = "{secret}"
 			}

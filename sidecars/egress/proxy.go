@@ -202,6 +202,11 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if route.Header != "" {
 		r.Header.Del(route.Header) // whatever the agent sent there, it is not the credential
 	}
+	if route.Query != "" {
+		q := r.URL.Query()
+		q.Del(route.Query)
+		r.URL.RawQuery = q.Encode()
+	}
 	if route.Signin == signinAPI {
 		r.Header.Del("Authorization") // the agent's placeholder
 	}
@@ -251,11 +256,18 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		}
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
-	if route.Header != "" && route.SendsCredentialTo(host) {
+	if (route.Header != "" || route.Query != "") && route.SendsCredentialTo(host) {
 		if !route.OverTLS(r.URL.Scheme) {
 			return deny(fmt.Sprintf("the credential for %s is only sent over TLS: use https://", route.Host))
 		}
-		r.Header.Set(route.Header, strings.ReplaceAll(route.Value, "{secret}", p.secrets[route.Secret]))
+		value := strings.ReplaceAll(route.Value, "{secret}", p.secrets[route.Secret])
+		if route.Query != "" {
+			q := r.URL.Query()
+			q.Set(route.Query, value)
+			r.URL.RawQuery = q.Encode()
+		} else {
+			r.Header.Set(route.Header, value)
+		}
 	}
 	// The transport asks for gzip itself and hands the response back
 	// decoded, so that what comes back can be checked.

@@ -41,7 +41,7 @@ func Prepare(dir string, a *config.Agent, imageRef string, containerfile []byte)
 	for _, r := range a.Egress {
 		cr := configRoute{Host: r.Host, Ports: r.PortList(), Intercept: r.Intercepts()}
 		if c := r.Credential; c != nil {
-			cr.Credential = c.Header + " from " + c.Source()
+			cr.Credential = c.Carrier() + " from " + c.Source()
 		}
 		cc.Egress = append(cc.Egress, cr)
 	}
