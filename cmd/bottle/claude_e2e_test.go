@@ -70,7 +70,7 @@ func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.refresh = fmt.Sprintf("sk-ant-ort01-e2e-real-%d", a.n)
 		json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("sk-ant-oat01-e2e-real-%d", a.n), "refresh_token": a.refresh,
 			"expires_in": 28800, "token_type": "Bearer", "scope": "user:inference user:profile user:sessions:claude_code",
-			"account": map[string]string{"uuid": "00000000-0000-4000-8000-000000000001", "email_address": "e2e@example.test"},
+			"account":      map[string]string{"uuid": "00000000-0000-4000-8000-000000000001", "email_address": "e2e@example.test"},
 			"organization": map[string]string{"uuid": "00000000-0000-4000-8000-000000000002", "name": "e2e"}})
 		return
 	case "/api/oauth/profile":
