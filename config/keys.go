@@ -40,6 +40,13 @@ var keyRules = map[string]keyRule{
 		}
 		maps.Copy(a.Env, raw.Env)
 	}},
+	// home_files merges by path.
+	"home_files": {merge: func(a *Agent, raw *rawProfile, _ func(string) string) {
+		if a.HomeFiles == nil {
+			a.HomeFiles = map[string]string{}
+		}
+		maps.Copy(a.HomeFiles, raw.HomeFiles)
+	}},
 	"runtime": {narrow: func(a, anchor *Agent) string {
 		if anchor.Runtime == RuntimeRunsc && a.Runtime != RuntimeRunsc {
 			return "downgrades the runtime from runsc to " + a.Runtime

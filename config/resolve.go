@@ -124,6 +124,7 @@ func (a *Agent) clone() *Agent {
 	c.AlwaysArgs = slices.Clone(a.AlwaysArgs)
 	c.ResumeArgs = slices.Clone(a.ResumeArgs)
 	c.Env = maps.Clone(a.Env)
+	c.HomeFiles = maps.Clone(a.HomeFiles)
 	c.Egress = slices.Clone(a.Egress)
 	c.BuildEgress = slices.Clone(a.BuildEgress)
 	c.Git = a.Git.clone()
@@ -210,6 +211,11 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	}
 	if err := validateGit(a.Git, at); err != nil {
 		return err
+	}
+	for _, p := range slices.Sorted(maps.Keys(a.HomeFiles)) {
+		if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) {
+			return at("home_files", fmt.Sprintf("%q must be a path below the agent's home, such as .gemini/settings.json", p))
+		}
 	}
 	keys := slices.Sorted(maps.Keys(a.Env))
 	for _, k := range keys {

@@ -32,8 +32,12 @@ fi
 if ! [ -x "$run/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ]; then
 	(cd "$run/npm" && npm install --silent --no-audit --no-fund @openai/codex >/dev/null)
 fi
+# The real Gemini CLI: a bundle for this machine's Node.js.
+if ! [ -f "$run/npm/node_modules/@google/gemini-cli/bundle/gemini.js" ]; then
+	(cd "$run/npm" && npm install --silent --no-audit --no-fund @google/gemini-cli >/dev/null)
+fi
 chmod -R a+rX "$run/npm"
-export BOTTLE_E2E_PROBE="$run/bin/probe" BOTTLE_E2E_CORPUS="$run/benign" BOTTLE_E2E_CLAUDE="$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude" BOTTLE_E2E_CODEX="$run/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+export BOTTLE_E2E_PROBE="$run/bin/probe" BOTTLE_E2E_CORPUS="$run/benign" BOTTLE_E2E_CLAUDE="$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude" BOTTLE_E2E_CODEX="$run/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" BOTTLE_E2E_GEMINI="$run/npm/node_modules/@google/gemini-cli/bundle"
 chmod 755 "$run" "$run/bin" "$run/bin/"*
 
 total_pass=0 total_fail=0
@@ -56,7 +60,7 @@ summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 uid=$(id -u "$user")
 extra=$(printf '%q ' "$@")
 echo "=== e2e rootless as $user"
-env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$kube_only|$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$kube_only|$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
 summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
 
 # Podman 5.x, rootful, beside the host's: the bindings must work with both.
@@ -84,7 +88,7 @@ if p5r=$(./hack/podman5-rootless.sh); then
 		su_user "podman save -o $save localhost/bottle-base:latest >/dev/null && podman --remote --url unix://$p5r load -i $save >/dev/null; rm -f $save"
 	fi
 	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
-	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$kube_only|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
+	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$kube_only|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
 	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the rootless Podman 5.x service did not start"

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -259,6 +262,12 @@ func (s *launching) prepare(ctx context.Context) error {
 	b, in := s.b, s.in
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), s.Resume == nil); err != nil {
 		return err
+	}
+	for _, rel := range slices.Sorted(maps.Keys(s.Agent.HomeFiles)) {
+		content := strings.ReplaceAll(s.Agent.HomeFiles[rel], "{supervise_url}", supervise.URL)
+		if err := agent.WriteHomeFile(sidecars.AgentInput(in), rel, func() ([]byte, error) { return []byte(content), nil }); err != nil {
+			return fmt.Errorf("home_files %s: %w", rel, err)
+		}
 	}
 	if in.SigninFile != "" {
 		// The agent's home gets a login of the same shape, holding placeholders.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,6 +52,9 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	}
 	if si := pf.Signin; si != nil {
 		row("signin", "%s: %s from %s (the bottle holds a placeholder)", a.Signin.Agent, si.Use, si.Source)
+	}
+	for _, rel := range slices.Sorted(maps.Keys(a.HomeFiles)) {
+		row("home", "~/%s (written at each start)", rel)
 	}
 	row("network", "none (loopback only); out only through the egress proxy")
 	if len(a.Egress) == 0 {
