@@ -23,7 +23,7 @@ type Profile struct {
 	// HomeFiles are files written into the agent's home at every start,
 	// by path below it; {supervise_url} in them becomes the supervise
 	// server's URL (an agent's settings that register it, for one).
-	HomeFiles map[string]string `json:"home_files,omitempty" toml:"home_files,omitempty"`
+	HomeFiles  map[string]string `json:"home_files,omitempty" toml:"home_files,omitempty"`
 	Prompt     string            `json:"prompt,omitempty" toml:"prompt,omitempty"`
 	PromptFile string            `json:"prompt_file,omitempty" toml:"prompt_file,omitempty" bottle:"path"`
 	Workspace  string            `json:"workspace" toml:"workspace"`
