@@ -245,10 +245,7 @@ func WriteHomeFile(in Input, rel string, content func() ([]byte, error)) error {
 	}
 	home := HomeDir(in.StateDir)
 	path := filepath.Join(home, rel)
-	for d := filepath.Dir(path); d != home && len(d) > len(home); d = filepath.Dir(d) {
-		defer chownIfRoot(d, uid, gid)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := mkdirOwned(home, filepath.Dir(path), uid, gid); err != nil {
 		return err
 	}
 	if err := files.WriteAtomic(path, data, 0o600); err != nil {

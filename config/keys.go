@@ -136,6 +136,24 @@ var keyRules = map[string]keyRule{
 			return ""
 		},
 	},
+	// setup reads the person's home into the bottle: a working directory
+	// may only take entries away.
+	"setup": {
+		narrow: func(a, anchor *Agent) string {
+			for _, p := range a.Setup {
+				if !slices.Contains(anchor.Setup, p) {
+					return fmt.Sprintf("adds %q to setup, which copies it from your home into the bottle", p)
+				}
+			}
+			return ""
+		},
+		fresh: func(a *Agent) string {
+			if len(a.Setup) > 0 {
+				return "a working directory's bottle.toml may not copy files from your home: declare setup in your own config.toml"
+			}
+			return ""
+		},
+	},
 	"auto_resume": {
 		narrow: func(a, anchor *Agent) string {
 			if a.AutoResume && !anchor.AutoResume {

@@ -20,6 +20,10 @@ type Profile struct {
 	// change it approved has been torn down.
 	AutoResume bool              `json:"auto_resume,omitempty" toml:"auto_resume,omitempty"`
 	Env        map[string]string `json:"env,omitempty" toml:"env,omitempty"`
+	// Setup are paths below the person's home (their agent's settings,
+	// instructions, commands) copied into the agent's home at a bottle's
+	// first start; links and logins never are.
+	Setup []string `json:"setup,omitempty" toml:"setup,omitempty"`
 	// HomeFiles are files written into the agent's home at every start,
 	// by path below it; {supervise_url} in them becomes the supervise
 	// server's URL (an agent's settings that register it, for one).

@@ -125,6 +125,7 @@ func (a *Agent) clone() *Agent {
 	c.ResumeArgs = slices.Clone(a.ResumeArgs)
 	c.Env = maps.Clone(a.Env)
 	c.HomeFiles = maps.Clone(a.HomeFiles)
+	c.Setup = slices.Clone(a.Setup)
 	c.Egress = slices.Clone(a.Egress)
 	c.BuildEgress = slices.Clone(a.BuildEgress)
 	c.Git = a.Git.clone()
@@ -211,6 +212,11 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	}
 	if err := validateGit(a.Git, at); err != nil {
 		return err
+	}
+	for _, p := range a.Setup {
+		if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) {
+			return at("setup", fmt.Sprintf("%q must be a path below your home, such as .claude/CLAUDE.md", p))
+		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(a.HomeFiles)) {
 		if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) {

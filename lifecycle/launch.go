@@ -263,9 +263,28 @@ func (s *launching) prepare(ctx context.Context) error {
 	if err := agent.Prepare(ctx, sidecars.AgentInput(in), s.Resume == nil); err != nil {
 		return err
 	}
+	if s.Resume == nil && len(s.Agent.Setup) > 0 {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		_, skipped, err := agent.CopySetup(sidecars.AgentInput(in), home, s.Agent.Setup)
+		if err != nil {
+			return err
+		}
+		for _, sk := range skipped {
+			fmt.Fprintf(s.env.Stderr, "bottle: setup: left out %s\n", sk)
+		}
+	}
 	for _, rel := range slices.Sorted(maps.Keys(s.Agent.HomeFiles)) {
-		content := strings.ReplaceAll(s.Agent.HomeFiles[rel], "{supervise_url}", supervise.URL)
-		if err := agent.WriteHomeFile(sidecars.AgentInput(in), rel, func() ([]byte, error) { return []byte(content), nil }); err != nil {
+		layer := []byte(strings.ReplaceAll(s.Agent.HomeFiles[rel], "{supervise_url}", supervise.URL))
+		path := filepath.Join(agent.HomeDir(b.AgentDir()), rel)
+		if err := agent.WriteHomeFile(sidecars.AgentInput(in), rel, func() ([]byte, error) {
+			if old, err := os.ReadFile(path); err == nil {
+				return agent.MergeHomeJSON(old, layer), nil // the person's settings, with the profile's over them
+			}
+			return layer, nil
+		}); err != nil {
 			return fmt.Errorf("home_files %s: %w", rel, err)
 		}
 	}

@@ -41,8 +41,8 @@ func TestCLI(t *testing.T) {
 		noStdout bool
 	}{
 		{name: "version", args: []string{"version"}, stdout: "bottle dev"},
-		{name: "validate defaults", args: []string{"config", "validate"}, stdout: "ok: 2 profiles [claude shell] from built-in defaults only"},
-		{name: "validate user file", config: "[agents.x]\nextends = \"shell\"\n", args: []string{"config", "validate"}, stdout: "ok: 3 profiles [claude shell x]"},
+		{name: "validate defaults", args: []string{"config", "validate"}, stdout: "ok: 4 profiles [claude codex gemini shell] from built-in defaults only"},
+		{name: "validate user file", config: "[agents.x]\nextends = \"shell\"\n", args: []string{"config", "validate"}, stdout: "ok: 5 profiles [claude codex gemini shell x]"},
 		{name: "validate bad", config: "[agents.x]\nextends = \"shell\"\nruntim = \"runsc\"\n", args: []string{"config", "validate"},
 			code: exitFailure, stderr: `config.toml:3: agents.x.runtim: unknown key (did you mean "runtime"?)`, noStdout: true},
 		{name: "show one", config: "[agents.x]\nextends = \"shell\"\nmemory = \"1g\"\n", args: []string{"config", "show", "x"},
@@ -50,7 +50,7 @@ func TestCLI(t *testing.T) {
 		{name: "show egress and git", config: "[agents.x]\nextends = \"shell\"\n[[agents.x.egress]]\nhost = \"example.com\"\n[agents.x.git.remotes.origin]\nurl = \"git@h:r.git\"\nmode = \"hold\"\n",
 			args: []string{"config", "show", "x"}, stdout: "[[agents.x.egress]]\nhost = \"example.com\"\n[agents.x.git]\n[agents.x.git.remotes]\n[agents.x.git.remotes.origin]\nurl = \"git@h:r.git\"\nmode = \"hold\"\n"},
 		{name: "git fetch unknown", args: []string{"git", "fetch", "shell-zzzzz"}, code: exitFailure, stderr: `no bottle "shell-zzzzz"`},
-		{name: "show unknown", args: []string{"config", "show", "nope"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude shell])`},
+		{name: "show unknown", args: []string{"config", "show", "nope"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude codex gemini shell])`},
 		{name: "start with bad config", config: "[agents.shell]\ncpus = \"many\"\n", args: []string{"start", "--yes", "shell"},
 			code: exitFailure, stderr: "config.toml:2: agents.shell.cpus: incompatible types", noStdout: true},
 		{name: "flag after agent", args: []string{"start", "shell", "--yes"}, code: exitFailure, stderr: "--yes: options go before the arguments"},

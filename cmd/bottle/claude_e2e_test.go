@@ -262,6 +262,9 @@ upstream_ca = "%s"
 			const longLived = "sk-ant-oat01-e2e-long-lived-token"
 			if use == "credentials" {
 				os.WriteFile(hostFile, []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
+				// The person's own setup comes along; a settings file holding a key does not.
+				os.WriteFile(filepath.Join(home, ".claude", "CLAUDE.md"), []byte("Always answer as the e2e setup says."), 0o600)
+				os.WriteFile(filepath.Join(home, ".claude", "settings.json"), []byte(`{"env":{"GITHUB_TOKEN":"ghp_`+strings.Repeat("aB3dE6gH9j", 3)+`kLmNoP"}}`), 0o600)
 				e.extraEnv = []string{"HOME=" + home}
 			} else {
 				e.extraEnv = []string{"CLAUDE_CODE_OAUTH_TOKEN=" + longLived}
@@ -290,6 +293,22 @@ upstream_ca = "%s"
 				data, _ := os.ReadFile(hostFile)
 				if !strings.Contains(string(data), "sk-ant-ort01-e2e-real-1") || !strings.Contains(string(data), "sk-ant-oat01-e2e-real-1") {
 					t.Errorf("the host's file does not hold the rotated pair:\n%s", data)
+				}
+			}
+			if use == "credentials" {
+				agentHome := filepath.Join(e.rootDir(), m[1], "agent", "home", ".claude")
+				if b, err := os.ReadFile(filepath.Join(agentHome, "CLAUDE.md")); err != nil || !strings.Contains(string(b), "e2e setup") {
+					t.Errorf("the person's CLAUDE.md did not come into the bottle: %v", err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(agentHome, "settings.json")); strings.Contains(string(b), "ghp_") {
+					t.Error("a settings file holding a key came into the bottle")
+				}
+				if !strings.Contains(errs, "setup: left out ~/.claude/settings.json (it holds a secret: github-token)") {
+					t.Errorf("the person was not told what was left out:\n%s", errs)
+				}
+				_, convs := api.seen()
+				if c, _ := json.Marshal(convs); !strings.Contains(string(c), "e2e setup says") {
+					t.Errorf("Claude Code did not read the person's CLAUDE.md:\n%.1500s", c)
 				}
 			}
 			sawReal := false

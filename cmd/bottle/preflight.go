@@ -53,6 +53,9 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	if si := pf.Signin; si != nil {
 		row("signin", "%s: %s from %s (the bottle holds a placeholder)", a.Signin.Agent, si.Use, si.Source)
 	}
+	if len(a.Setup) > 0 {
+		row("setup", "~/%s from your home, at the first start (never a login)", strings.Join(a.Setup, ", ~/"))
+	}
 	for _, rel := range slices.Sorted(maps.Keys(a.HomeFiles)) {
 		row("home", "~/%s (written at each start)", rel)
 	}

@@ -72,27 +72,30 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
-		return 0, errWSClosed
+		return len(b), nil // refused already: nothing more goes up
 	}
 	c.out.buf = append(c.out.buf, b...)
 	for {
 		f, err := c.out.next()
 		if err != nil {
 			c.refuse(err.Error())
-			return 0, errWSClosed
+			return len(b), nil
 		}
 		if f == nil {
 			return len(b), nil
 		}
 		if msg := c.out.message(f); msg != nil {
 			s := c.p.scanner.Without(c.x.route.DLPOff...)
+			// A refusal is not an error here: the relay keeps reading,
+			// so the agent gets the close frame and its reason before
+			// the connection ends.
 			if found := s.Scan(msg, "websocket message"); found != nil {
 				c.refuse("the message carries a secret (" + describe(found) + ")")
-				return 0, errWSClosed
+				return len(b), nil
 			}
 			if found := c.p.split.check(s, c.x.Host, [][]byte{msg[:min(len(msg), fragmentSize)], msg[max(0, len(msg)-fragmentSize):]}); found != nil {
 				c.refuse("the message carries a secret (" + describe(found) + ", sent in pieces)")
-				return 0, errWSClosed
+				return len(b), nil
 			}
 		}
 		if _, err := c.up.Write(f.raw); err != nil {
@@ -165,8 +168,6 @@ func (c *wsConn) Read(b []byte) (int, error) {
 
 func (c *wsConn) Close() error { return c.up.Close() }
 
-var errWSClosed = errors.New("websocket closed by the bottle's egress policy")
-
 // refuse ends the connection both ways with a policy-violation close and
 // the reason, and audits it. The caller holds wmu.
 func (c *wsConn) refuse(reason string) {
@@ -176,6 +177,7 @@ func (c *wsConn) refuse(reason string) {
 	if !c.closed {
 		payload := append([]byte{0x03, 0xf0}, truncate("blocked by bottle egress policy: "+reason, 120)...) // 1008
 		c.up.Write(frame(opClose, payload, true))
+		c.up.Close() // the upstream hears no more; what it had sent is dropped
 		c.pending = append(c.pending, frame(opClose, payload, false)...)
 		c.closed = true
 	}
