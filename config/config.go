@@ -41,6 +41,8 @@ const (
 // Config is every effective agent profile and where they came from.
 type Config struct {
 	Agents map[string]*Agent
+	// Kubernetes is how bottles land on a cluster (the user's [kubernetes]).
+	Kubernetes Kubernetes
 	// Files lists the files that were read, lowest layer first.
 	Files []string
 	// WorkdirData is the working directory's bottle.toml as read (nil when
@@ -138,6 +140,21 @@ func Load(src Sources) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var kube Kubernetes
+	for i, l := range layers {
+		if l.kubernetes == nil {
+			continue
+		}
+		if i >= trusted {
+			return nil, &Error{File: l.file, Line: l.lineOf("kubernetes"), Key: "kubernetes", Msg: "a working directory's bottle.toml may not say where bottles run: set [kubernetes] in your own config.toml"}
+		}
+		if err := l.kubernetes.validate(func(key, msg string) error {
+			return &Error{File: l.file, Line: l.lineOf("kubernetes", key), Key: "kubernetes." + key, Msg: msg}
+		}); err != nil {
+			return nil, err
+		}
+		kube = *l.kubernetes
+	}
 	if len(layers) > trusted {
 		grants, err := resolveAll(layers[:trusted])
 		if err != nil {
@@ -147,7 +164,7 @@ func Load(src Sources) (*Config, error) {
 			return nil, err
 		}
 	}
-	return &Config{Agents: agents, Files: files, WorkdirData: wdData}, nil
+	return &Config{Agents: agents, Kubernetes: kube, Files: files, WorkdirData: wdData}, nil
 }
 
 // Agent returns the named profile, or an error listing the known ones.

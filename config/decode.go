@@ -50,7 +50,8 @@ type rawProfile struct {
 }
 
 type rawFile struct {
-	Agents map[string]rawProfile `toml:"agents"`
+	Agents     map[string]rawProfile `toml:"agents"`
+	Kubernetes *Kubernetes           `toml:"kubernetes"`
 }
 
 // profileKeys are the keys a profile may hold, from rawProfile's tags.
@@ -63,6 +64,8 @@ type layer struct {
 	dir      string // relative paths resolve against it; Embedded for the built-ins
 	src      []byte
 	profiles map[string]*layerProfile
+	// kubernetes is the file's [kubernetes] table (nil: none).
+	kubernetes *Kubernetes
 }
 
 type layerProfile struct {
@@ -85,7 +88,7 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 		}
 		return nil, &Error{File: file, Msg: err.Error()}
 	}
-	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}}
+	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}, kubernetes: rf.Kubernetes}
 	if und := md.Undecoded(); len(und) > 0 {
 		// The shortest unknown key is the one the user wrote; the rest hang under it.
 		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
@@ -108,13 +111,13 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 }
 
 func (l *layer) unknownKey(k toml.Key) error {
-	if k[0] != "agents" {
+	if k[0] != "agents" && k[0] != "kubernetes" {
 		k = k[:1]
 	}
 	e := &Error{File: l.file, Key: k.String(), Line: l.lineOf(k...)}
 	switch {
 	case len(k) == 1:
-		e.Msg = "unknown key" + suggest(k[0], []string{"agents"})
+		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes"})
 	case len(k) == 3 && k[0] == "agents":
 		e.Msg = "unknown key" + suggest(k[2], profileKeys)
 	case len(k) == 4 && k[0] == "agents" && (k[2] == "egress" || k[2] == "build_egress"):
@@ -123,6 +126,8 @@ func (l *layer) unknownKey(k toml.Key) error {
 		e.Msg = "unknown key" + suggest(k[4], credentialKeys)
 	case len(k) == 4 && k[0] == "agents" && k[2] == "git":
 		e.Msg = "unknown key" + suggest(k[3], gitKeys)
+	case len(k) == 2 && k[0] == "kubernetes":
+		e.Msg = "unknown key" + suggest(k[1], kubernetesKeys)
 	case len(k) == 6 && k[0] == "agents" && k[2] == "git" && k[3] == "remotes":
 		e.Msg = "unknown key" + suggest(k[5], gitRemoteKeys)
 	default:

@@ -154,6 +154,17 @@ var keyRules = map[string]keyRule{
 			return ""
 		},
 	},
+	"engine": {narrow: func(a, anchor *Agent) string {
+		if a.Engine != anchor.Engine {
+			return "changes the engine bottles run on"
+		}
+		return ""
+	}, fresh: func(a *Agent) string {
+		if a.Engine != "" && a.Engine != EnginePodman {
+			return "a working directory's bottle.toml may not send bottles to a cluster: set engine in your own config.toml"
+		}
+		return ""
+	}},
 	"auto_resume": {
 		narrow: func(a, anchor *Agent) string {
 			if a.AutoResume && !anchor.AutoResume {

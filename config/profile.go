@@ -31,6 +31,9 @@ type Profile struct {
 	Prompt     string            `json:"prompt,omitempty" toml:"prompt,omitempty"`
 	PromptFile string            `json:"prompt_file,omitempty" toml:"prompt_file,omitempty" bottle:"path"`
 	Workspace  string            `json:"workspace" toml:"workspace"`
+	// Engine is where the bottle runs: podman (the default) or kubernetes
+	// (as the user's [kubernetes] table says).
+	Engine string `json:"engine,omitempty" toml:"engine,omitempty"`
 	Runtime    string            `json:"runtime" toml:"runtime"`
 	Memory     string            `json:"memory,omitempty" toml:"memory,omitempty"`
 	CPUs       float64           `json:"cpus,omitempty" toml:"cpus,omitempty"`

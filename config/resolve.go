@@ -181,6 +181,9 @@ func validate(a *Agent, at func(key, msg string) error) error {
 			return at("signin", fmt.Sprintf("use %q is not a way to sign in (use %s)", si.Use, strings.Join(SigninUses, ", ")))
 		}
 	}
+	if a.Engine != "" && a.Engine != EnginePodman && a.Engine != EngineKubernetes {
+		return at("engine", fmt.Sprintf("%q is not an engine (use %q or %q)", a.Engine, EnginePodman, EngineKubernetes))
+	}
 	if !validInbound(a.Inbound) {
 		return at("inbound", fmt.Sprintf("%q is not a mode (use %s)", a.Inbound, strings.Join(InboundModes, ", ")))
 	}

@@ -101,7 +101,12 @@ state = "/run/containerd"
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
       runtime_type = "io.containerd.runsc.v1"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = "$run/containerd/runsc.toml"
 EOF
+# gVisor takes raw sockets (iptables' own, for a bottle's isolation) when told.
+printf '[runsc_config]\n  net-raw = "true"\n' > "$run/containerd/runsc.toml"
 # kubelet changes these; kube-down.sh puts them back.
 for k in vm.overcommit_memory kernel.panic kernel.panic_on_oops; do
 	echo "$k=$(sysctl -n "$k")"
@@ -126,7 +131,8 @@ for _ in $(seq 1 150); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sl
 kubectl get --raw /readyz >/dev/null || { echo "kube-up: the API server did not come up:" >&2; tail -20 "$run/logs/apiserver.log" >&2; exit 1; }
 start controller-manager "$bin/kube-controller-manager" --kubeconfig="$run/controller-manager.kubeconfig" \
 	--service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --use-service-account-credentials \
-	--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" --leader-elect=false
+	--cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" --leader-elect=false \
+	--enable-hostpath-provisioner
 start scheduler "$bin/kube-scheduler" --kubeconfig="$run/scheduler.kubeconfig" --leader-elect=false
 
 # The pause image, from catatonit (no registry): a one-layer image imported into containerd.
@@ -166,6 +172,15 @@ apiVersion: node.k8s.io/v1
 kind: RuntimeClass
 metadata: {name: gvisor}
 handler: runsc
+---
+# Volumes for bottles: the single-node host-path provisioner (under /tmp/hostpath_pv).
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
 EOF
 for _ in $(seq 1 100); do kubectl get serviceaccount default >/dev/null 2>&1 && break; sleep 0.2; done
 echo "$kcfg"

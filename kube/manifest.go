@@ -45,12 +45,23 @@ const (
 	GatewayUID int64 = 10001
 	ProxyUID   int64 = 10002
 	GateUID    int64 = 10003
+	HoldUID    int64 = 10004
 	AgentUID   int64 = 1000
 )
 
 const (
 	stateVolume = "state"
+	binVolume   = "bin"
+	runVolume   = "isolate-run" // iptables' lock, for the isolation alone
 	isolateName = "isolate"
+	keeperName  = "state"
+	holdName    = "hold"
+	// StateDir is where the state keeper has the bottle's volume, whole.
+	StateDir = "/state"
+	// BinDir holds, for the agent's container, the sidecar binary (to wait
+	// for the go-ahead) and the go-ahead itself.
+	BinDir = "/run/bottle/bin"
+	GoFile = BinDir + "/go"
 )
 
 // Objects are what a bottle is on a cluster, in the order they are made:
@@ -98,6 +109,8 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 			},
 			Volumes: []corev1.Volume{
 				{Name: stateVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}},
+				{Name: binVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: runVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 			},
 		},
 	}
@@ -119,7 +132,11 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 				Secret: &corev1.SecretVolumeSource{SecretName: sec.Name, DefaultMode: ptr(int32(0o400))}}})
 		}
 		if ct.Main {
+			// The agent waits for the engine's go-ahead, given once its
+			// terminal is attached, then becomes its command.
 			c.Stdin, c.TTY = true, true
+			c.Command = append([]string{BinDir + "/bottle", "sidecar", "await", GoFile, "--"}, c.Command...)
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: binVolume, MountPath: BinDir})
 			pod.Spec.Containers = append(pod.Spec.Containers, c)
 			continue
 		}
@@ -128,8 +145,12 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
 	}
 	// The sidecars start in plan order, each once the one before it is
-	// ready; the isolation comes before them all.
-	pod.Spec.InitContainers = append([]corev1.Container{isolate(sidecarImage)}, pod.Spec.InitContainers...)
+	// ready; the isolation comes before them all, then the state keeper,
+	// ready once the engine has copied the bottle's folders in. The hold
+	// keeps the pod up once the agent has ended, until the engine has
+	// copied them back.
+	pod.Spec.InitContainers = append([]corev1.Container{isolate(sidecarImage), keeper(sidecarImage)}, pod.Spec.InitContainers...)
+	pod.Spec.Containers = append(pod.Spec.Containers, hold(sidecarImage))
 	b.Pod = pod
 	return b, nil
 }
@@ -274,7 +295,8 @@ func targetOf(ct spec.Container, host string) (string, bool) {
 
 // isolate is the init container that shuts the pod's network namespace,
 // IPv4 and IPv6, to all but loopback and the gateway's user; it alone needs
-// NET_ADMIN, and runs before anything else of the pod.
+// NET_ADMIN (and NET_RAW, for iptables' socket), and runs before anything
+// else of the pod.
 func isolate(img string) corev1.Container {
 	return corev1.Container{
 		Name:    isolateName,
@@ -285,8 +307,60 @@ func isolate(img string) corev1.Container {
 			RunAsNonRoot:             ptr(false),
 			AllowPrivilegeEscalation: ptr(false),
 			ReadOnlyRootFilesystem:   ptr(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN"}},
+			// iptables sets its tables through a raw socket.
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
 		},
+		VolumeMounts:    []corev1.VolumeMount{{Name: runVolume, MountPath: "/run"}},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}
+
+// keeper is the state keeper: a native sidecar with the bottle's volume
+// mounted whole, through which the engine copies the bottle's folders in
+// at start (owned by the pod's group, so each container reads its own) and
+// back at the end; it also hands the agent's container the sidecar
+// binary. It runs as root with the file capabilities that takes, after the
+// isolation: nothing it runs reaches a network.
+func keeper(img string) corev1.Container {
+	return corev1.Container{
+		Name:    keeperName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "state", "--bin", BinDir, "--volume", StateDir},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(int64(0)),
+			RunAsGroup:               ptr(AgentUID),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE"}},
+		},
+		VolumeMounts: []corev1.VolumeMount{{Name: stateVolume, MountPath: StateDir}, {Name: binVolume, MountPath: BinDir}},
+		StartupProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", StateDir + "/" + Seeded}}},
+			PeriodSeconds:    1,
+			FailureThreshold: 300,
+		},
+		RestartPolicy:   ptr(corev1.ContainerRestartPolicyAlways),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}
+
+// hold does nothing but keep the pod running (its sidecars with it) after
+// the agent has ended, until the engine removes the pod.
+func hold(img string) corev1.Container {
+	return corev1.Container{
+		Name:    holdName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "state"},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(HoldUID),
+			RunAsGroup:               ptr(HoldUID),
+			RunAsNonRoot:             ptr(true),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		Resources:       corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
 		ImagePullPolicy: corev1.PullIfNotPresent,
 	}
 }
@@ -318,12 +392,19 @@ func networkPolicy(meta metav1.ObjectMeta, labels map[string]string, ports []int
 	}
 }
 
-// image is ref as the cluster pulls it.
+// image is ref as the cluster pulls it; the sidecar image is the cluster's
+// variant (with the isolation's tools).
 func image(ref, registry string) string {
+	if strings.HasPrefix(ref, spec.SidecarRepo+":") && !strings.HasSuffix(ref, kubeSuffix) {
+		ref += kubeSuffix
+	}
 	if rest, ok := strings.CutPrefix(ref, "localhost/"); ok && registry != "" {
 		return strings.TrimSuffix(registry, "/") + "/" + rest
 	}
 	return ref
 }
+
+// kubeSuffix ends the tag of the cluster's sidecar image.
+const kubeSuffix = "-kube"
 
 func ptr[T any](v T) *T { return &v }

@@ -52,6 +52,18 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 		if c.Name == isolateName {
 			continue
 		}
+		if c.Name == keeperName {
+			// The state keeper owns the volume's files: file capabilities only.
+			if strings.Join(capNames(sc.Capabilities.Add), ",") != "CHOWN,FOWNER,DAC_OVERRIDE" || len(c.Env) != 0 {
+				t.Errorf("the state keeper has %v", sc.Capabilities.Add)
+			}
+			for _, m := range c.VolumeMounts {
+				if m.Name != stateVolume && m.Name != binVolume {
+					t.Errorf("the state keeper mounts %s", m.Name)
+				}
+			}
+			continue
+		}
 		if *sc.RunAsNonRoot != true || len(sc.Capabilities.Add) != 0 || *sc.RunAsUser == 0 {
 			t.Errorf("%s runs as root or with capabilities: %+v", c.Name, sc)
 		}
@@ -62,7 +74,7 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			t.Errorf("%s pulls %s, not from the registry", c.Name, c.Image)
 		}
 	}
-	if strings.Join(names, ",") != "isolate,gateway,egress,agent" {
+	if strings.Join(names, ",") != "isolate,state,gateway,egress,agent,hold" {
 		t.Errorf("containers in order: %v", names)
 	}
 	// Credentials in a Secret mounted into the proxy alone.
@@ -90,4 +102,12 @@ func TestObjectsRefuseHostFolders(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/home/u/project") || !strings.Contains(err.Error(), `"copy"`) {
 		t.Errorf("a bind workspace: %v", err)
 	}
+}
+
+func capNames(cs []corev1.Capability) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, string(c))
+	}
+	return out
 }

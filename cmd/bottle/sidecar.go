@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/kube"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/idle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 )
@@ -85,6 +88,31 @@ func newSidecarCommand(g *globals) *cli.Command {
 					return nil
 				},
 			},
+			{
+				// state is a Kubernetes bottle's state keeper; untar, tar,
+				// touch run in it through the engine; await starts the agent.
+				Name:  "state",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "bin", Usage: "copy this binary into the folder, for the agent's container"},
+					&cli.StringFlag{Name: "volume", Usage: "the bottle's volume, made the pod group's"}},
+				Action: func(c *cli.Context) error {
+					if dir := c.String("bin"); dir != "" {
+						if err := files.Copy(spec.SidecarBinary, filepath.Join(dir, "bottle"), 0o755); err != nil {
+							return fmt.Errorf("state: %w", err)
+						}
+					}
+					return kube.Keep(c.Context, c.String("volume"))
+				},
+			},
+			{Name: "untar", Action: func(c *cli.Context) error { return kube.Untar(c.Args().First(), os.Stdin, int(kube.AgentUID)) }},
+			{Name: "tar", Action: func(c *cli.Context) error { return kube.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
+			{Name: "touch", Action: func(c *cli.Context) error { return kube.Touch(c.Args().First()) }},
+			{Name: "await", Action: func(c *cli.Context) error {
+				// The command comes after --, which bottle's own parsing keeps apart.
+				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
+					return fmt.Errorf("await: FILE -- COMMAND")
+				}
+				return kube.AwaitThenExec(c.Context, c.Args().First(), g.agentArgs)
+			}},
 			{
 				// isolate is a Kubernetes bottle's first init container.
 				Name:  "isolate",

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
 )
@@ -12,6 +14,7 @@ const defaultAgent = "claude"
 
 type startOptions struct {
 	agent  string
+	engine string
 	yes    bool
 	dryRun bool
 	keep   bool
@@ -29,6 +32,7 @@ func newStartCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the preflight and exit", Destination: &o.dryRun},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end, to resume it", Destination: &o.keep},
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start in the background and print the identity", Destination: &o.detach},
+			&cli.StringFlag{Name: "engine", Usage: "where the bottle runs: podman, or kubernetes (the cluster of your [kubernetes]; default: the profile's engine)", Destination: &o.engine},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 1); err != nil {
@@ -52,10 +56,25 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 	if err != nil {
 		return err
 	}
+	engine := o.engine
+	if engine == "" {
+		engine = a.Engine
+	}
+	switch engine {
+	case "", config.EnginePodman:
+		engine = config.EnginePodman
+	case config.EngineKubernetes:
+		// The cluster cannot see the host's folder: the workspace is a copy.
+		copied := *a
+		copied.Workspace = config.WorkspaceCopy
+		a = &copied
+	default:
+		return fmt.Errorf("--engine %q: use %s or %s", engine, config.EnginePodman, config.EngineKubernetes)
+	}
 	l := &lifecycle.Launch{Agent: a, Workdir: wd, Yes: o.yes, DryRun: o.dryRun, Keep: o.keep, Detach: o.detach,
 		WorkdirConfig: cfg.WorkdirData, ShowPreflight: printPreflight}
 	if g.hasArgs {
 		l.Args = g.agentArgs
 	}
-	return withEnv(ctx, g, func(env lifecycle.Env) error { return l.Run(ctx, env) })
+	return withEngine(ctx, g, engine, cfg.Kubernetes, func(env lifecycle.Env) error { return l.Run(ctx, env) })
 }

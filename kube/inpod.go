@@ -1,0 +1,220 @@
+package kube
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// What runs inside a bottle's pod for the engine, from the sidecar binary:
+// the state keeper (a native sidecar holding the bottle's volume, through
+// which its folders are copied in at start and back at the end), and the
+// agent's wait for the engine's go-ahead once its terminal is attached.
+
+// Seeded is the file, at the volume's root, that says the bottle's folders
+// are on it: the state keeper's startup probe waits for it, and so does
+// every container after.
+const Seeded = ".bottle-seeded"
+
+// Keep makes the volume the pod's group's, then holds on until ctx ends:
+// the state keeper's whole job between the copies the engine makes
+// through it.
+func Keep(ctx context.Context, volume string) error {
+	if volume != "" {
+		if err := os.Chown(volume, int(AgentUID), int(AgentUID)); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		if err := os.Chmod(volume, 0o770|fs.ModeSetgid); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Untar writes a tar stream into dir: folders and regular files only,
+// nothing outside dir, each readable and writable by the pod's group
+// (every container of the bottle runs in it) and, when owner >= 0, owned
+// by that user and group.
+func Untar(dir string, r io.Reader, owner int) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(h.Name)
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("untar: %q leaves the folder", h.Name)
+		}
+		own := func(name string) {
+			if owner >= 0 {
+				root.Lchown(name, owner, owner)
+			}
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(name, fs.FileMode(h.Mode)|0o770); err != nil {
+				return err
+			}
+			root.Chmod(name, fs.FileMode(h.Mode)&0o777|0o770|fs.ModeSetgid)
+			own(name)
+		case tar.TypeReg:
+			if d := filepath.Dir(name); d != "." {
+				if err := root.MkdirAll(d, 0o770); err != nil {
+					return err
+				}
+			}
+			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(h.Mode)&0o777|0o660)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			f.Chmod(fs.FileMode(h.Mode)&0o777 | 0o660)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			own(name)
+		}
+	}
+}
+
+// Tar writes dir as a tar stream: folders and regular files, no links.
+func Tar(dir string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return tw.WriteHeader(&tar.Header{Name: rel + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
+		case fi.Mode().IsRegular():
+			if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// TarFolders writes the named folders below root (and the files in them) as
+// one tar stream, with root-relative names, leaving out the files in skip
+// (host paths: credentials a Secret carries instead).
+func TarFolders(root string, folders []string, skip map[string]bool, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	for _, top := range folders {
+		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if skip[p] {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			switch {
+			case d.IsDir():
+				return tw.WriteHeader(&tar.Header{Name: rel + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
+			case fi.Mode().IsRegular():
+				if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
+					return err
+				}
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = io.Copy(tw, f)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// AwaitThenExec waits until file exists, then becomes argv: the agent's
+// command starts only once the engine has attached its terminal, so no
+// output is lost before anyone reads it.
+func AwaitThenExec(ctx context.Context, file string, argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("await: no command")
+	}
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	path := argv[0]
+	if !strings.Contains(path, "/") {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return fmt.Errorf("the agent's command %s: %w", path, err)
+		}
+		path = p
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}
+
+// Touch makes file (the go-ahead, or the volume's seeded mark).
+func Touch(file string) error {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o660)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
