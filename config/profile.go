@@ -33,12 +33,12 @@ type Profile struct {
 	Workspace  string            `json:"workspace" toml:"workspace"`
 	// Engine is where the bottle runs: podman (the default) or kubernetes
 	// (as the user's [kubernetes] table says).
-	Engine string `json:"engine,omitempty" toml:"engine,omitempty"`
-	Runtime    string            `json:"runtime" toml:"runtime"`
-	Memory     string            `json:"memory,omitempty" toml:"memory,omitempty"`
-	CPUs       float64           `json:"cpus,omitempty" toml:"cpus,omitempty"`
-	Pids       int64             `json:"pids,omitempty" toml:"pids,omitempty"`
-	Egress     []Route           `json:"egress,omitempty" toml:"egress,omitempty"`
+	Engine  string  `json:"engine,omitempty" toml:"engine,omitempty"`
+	Runtime string  `json:"runtime" toml:"runtime"`
+	Memory  string  `json:"memory,omitempty" toml:"memory,omitempty"`
+	CPUs    float64 `json:"cpus,omitempty" toml:"cpus,omitempty"`
+	Pids    int64   `json:"pids,omitempty" toml:"pids,omitempty"`
+	Egress  []Route `json:"egress,omitempty" toml:"egress,omitempty"`
 	// Signin signs the agent in as its person is on the host (an API key,
 	// a long-lived token, or the agent's own login), the bottle holding
 	// only placeholders.

@@ -91,7 +91,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{
 				// state is a Kubernetes bottle's state keeper; untar, tar,
 				// touch run in it through the engine; await starts the agent.
-				Name:  "state",
+				Name: "state",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "bin", Usage: "copy this binary into the folder, for the agent's container"},
 					&cli.StringFlag{Name: "volume", Usage: "the bottle's volume, made the pod group's"}},
 				Action: func(c *cli.Context) error {
