@@ -101,7 +101,10 @@ t0=$SECONDS
 if kcfg=$(./hack/kube-up.sh); then
 	kbin=$(./hack/kube-build.sh | cut -d' ' -f1)
 	echo "=== e2e against kubernetes $("$kbin/kubectl" version --client -o yaml | sed -n 's/ *gitVersion: //p' | head -1) (cluster up in $((SECONDS - t0)) s)"
-	nsenter --net=/run/netns/bottle-kube env BOTTLE_BIN="$run/bin/bottle" BOTTLE_KUBECTL="$kbin/kubectl" BOTTLE_KUBECONFIG="$kcfg" \
+	# The agents' base image, on the cluster (no registry: imported).
+	podman save --format docker-archive -o "$run/base-docker.tar" localhost/bottle-base:latest >/dev/null
+	ctr --address /run/containerd/containerd.sock -n k8s.io images import "$run/base-docker.tar" >/dev/null
+	nsenter --net=/run/netns/bottle-kube env BOTTLE_BIN="$run/bin/bottle" BOTTLE_KUBECTL="$kbin/kubectl" BOTTLE_KUBECONFIG="$kcfg" BOTTLE_E2E_PROBE="$BOTTLE_E2E_PROBE" \
 		"$run/bin/e2e.test" -test.v -test.timeout 20m -test.run "$kube_only" "$@" 2>&1 | tee "$run/kube.log"
 	summarize kubernetes "$run/kube.log" "${PIPESTATUS[0]}"
 else

@@ -110,18 +110,13 @@ func (e *Engine) EnsureSidecarImage(ctx context.Context, exe string) (string, er
 	if err != nil {
 		return "", err
 	}
-	mark := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		mark = filepath.Join(dir, "bottle", "kube-images", strings.NewReplacer("/", "_", ":", "_").Replace(e.where+" "+ref))
-		if _, err := os.Stat(mark); err == nil {
-			return image(ref, e.kube.Registry), nil
-		}
+	if e.kube.Registry != "" && registryHas(ctx, image(ref, e.kube.Registry)) {
+		return image(ref, e.kube.Registry), nil
 	}
+	// An import command cannot be asked what the cluster holds: it runs at
+	// every start (a test cluster's containerd takes it in a second).
 	if err := e.deliver(ctx, ref, func(w io.Writer) error { return sidecarimage.Write(w, exe, ref, extra...) }); err != nil {
 		return "", err
-	}
-	if mark != "" && os.MkdirAll(filepath.Dir(mark), 0o700) == nil {
-		os.WriteFile(mark, nil, 0o600)
 	}
 	return image(ref, e.kube.Registry), nil
 }

@@ -32,3 +32,18 @@ func push(ctx context.Context, archivePath, dest string) error {
 	}
 	return nil
 }
+
+// registryHas reports whether the registry holds the image already.
+func registryHas(ctx context.Context, dest string) bool {
+	ref, err := docker.ParseReference("//" + dest)
+	if err != nil {
+		return false
+	}
+	src, err := ref.NewImageSource(ctx, nil)
+	if err != nil {
+		return false
+	}
+	defer src.Close()
+	_, _, err = src.GetManifest(ctx, nil)
+	return err == nil
+}

@@ -5,8 +5,12 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // The Kubernetes tests run against a real single-node cluster
@@ -70,5 +74,142 @@ runtime = "runsc"
 	}
 	if s := e.states(); len(s) != 0 {
 		t.Errorf("a manifest left state behind: %v", s)
+	}
+}
+
+// kubeEnv is an env whose bottles go to the test cluster: images imported
+// into its containerd (no registry), the agent on the base image with the
+// probe in its workspace (a cluster bottle's workspace is a copy).
+func kubeEnv(t *testing.T, extra string) *env {
+	t.Helper()
+	cfg := os.Getenv("BOTTLE_KUBECONFIG")
+	if cfg == "" {
+		t.Fatal("BOTTLE_KUBECONFIG must name the test cluster's kubeconfig (hack/e2e.sh sets it)")
+	}
+	e := newEnv(t, `
+[kubernetes]
+namespace = "default"
+import = ["ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", "images", "import", "{archive}"]
+
+[agents.k]
+image = "`+baseImage()+`"
+command = ["/bin/sh", "-c"]
+memory = "256m"
+engine = "kubernetes"
+
+[agents.g]
+extends = "k"
+runtime = "runsc"
+`+extra)
+	e.extraEnv = append(e.extraEnv, "KUBECONFIG="+cfg)
+	if probe := os.Getenv("BOTTLE_E2E_PROBE"); probe != "" {
+		data, err := os.ReadFile(probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(e.workdir, "probe"), data, 0o755)
+	}
+	return e
+}
+
+// kubeClean checks nothing of e's bottles is left: no state, nothing on
+// the cluster labelled as a bottle's.
+func kubeClean(t *testing.T, e *env) {
+	t.Helper()
+	if s := e.states(); len(s) != 0 {
+		t.Errorf("state left: %v", s)
+	}
+	if left := kubeLeftovers(t, ""); left != "" {
+		t.Errorf("left on the cluster:\n%s", left)
+	}
+}
+
+// kubeLeftovers are the objects on the cluster labelled with identity
+// ("": with any).
+func kubeLeftovers(t *testing.T, identity string) string {
+	t.Helper()
+	sel := spec.LabelIdentity
+	if identity != "" {
+		sel += "=" + identity
+	}
+	out, err := kubectl(t, "", "get", "pods,pvc,secrets,networkpolicies", "-l", sel, "-o", "name")
+	if err != nil {
+		t.Fatalf("kubectl: %v: %s", err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestKubeBottleRunsAndLeavesNothing: on the cluster, under runc and under
+// gVisor, a bottle starts, attaches (what the agent says arrives), sees its
+// workspace, exits with the agent's code, brings the agent's writes back
+// into the kept bottle's folder, and leaves nothing on the cluster.
+func TestKubeBottleRunsAndLeavesNothing(t *testing.T) {
+	for _, profile := range []string{"k", "g"} {
+		t.Run(profile, func(t *testing.T) {
+			e := kubeEnv(t, "")
+			os.WriteFile(filepath.Join(e.workdir, "brief.txt"), []byte("the brief, from the host"), 0o644)
+			pre := e.mustRun("start", "--dry-run", profile)
+			if !strings.Contains(pre, "kubernetes") || !strings.Contains(pre, "namespace default") || !strings.Contains(pre, "workspace  copy of") {
+				t.Errorf("the preflight should name the cluster and the copied workspace:\n%s", pre)
+			}
+			out, errs, code := e.run("start", "--yes", "--keep", profile, "--", "cat /workspace/brief.txt; echo; uname -r; echo back > /workspace/made.txt; exit 7")
+			if code != 7 || !strings.Contains(out, "the brief, from the host") {
+				t.Fatalf("the bottle: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+			if profile == "g" && !strings.Contains(out, "gvisor") {
+				t.Errorf("a runsc profile's agent did not run under gVisor: %s", out)
+			}
+			m := regexp.MustCompile(`bottle resume ([a-z]-[0-9a-z]{5})`).FindStringSubmatch(errs)
+			if m == nil {
+				t.Fatalf("no resume hint: %s", errs)
+			}
+			if b, err := os.ReadFile(filepath.Join(e.rootDir(), m[1], "agent", "workspace", "made.txt")); err != nil || string(b) != "back\n" {
+				t.Errorf("the agent's write did not come back: %q %v", b, err)
+			}
+			if left := kubeLeftovers(t, m[1]); left != "" {
+				t.Errorf("the bottle left on the cluster:\n%s", left)
+			}
+			e.mustRun("rm", m[1])
+			if s := e.states(); len(s) != 0 {
+				t.Errorf("state left: %v", s)
+			}
+		})
+	}
+}
+
+// TestKubeAgentCannotGetOut: from inside the agent's container on the
+// cluster, under runc and gVisor, every way out but the proxy fails: direct
+// TCP to the API server and to the node, UDP and DNS, IPv6, the proxy
+// variables ignored; and the proxy's secrets and CA key are not there.
+func TestKubeAgentCannotGetOut(t *testing.T) {
+	for _, profile := range []string{"k", "g"} {
+		t.Run(profile, func(t *testing.T) {
+			e := kubeEnv(t, "")
+			attempts := []string{
+				"/workspace/probe tcp 10.231.0.1:6443",
+				"/workspace/probe tcp 10.231.0.1:10250",
+				"/workspace/probe tcp 10.231.128.1:22",
+				"/workspace/probe udp 10.231.0.1:53",
+				"/workspace/probe dns kubernetes.default.svc.cluster.local",
+				"/workspace/probe tcp [::1]:6443",
+				"/workspace/probe noproxy https://10.231.0.1:6443/version",
+				"/workspace/probe read /run/bottle/egress/secrets.json",
+				"/workspace/probe read /run/bottle/egress/ca.key",
+			}
+			out, errs, code := e.run("start", "--yes", profile, "--", strings.Join(attempts, "; "))
+			if code != 0 {
+				t.Fatalf("the bottle: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != len(attempts) {
+				t.Fatalf("%d lines for %d attempts:\n%s\nstderr: %s", len(lines), len(attempts), out, errs)
+			}
+			for _, l := range lines {
+				if !strings.HasPrefix(strings.TrimSpace(l), "fail ") {
+					t.Errorf("got out: %s", l)
+				}
+			}
+			kubeClean(t, e)
+		})
 	}
 }
