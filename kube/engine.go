@@ -42,6 +42,8 @@ type Engine struct {
 	root  string // the state root: a bottle's host folder is root/identity
 	where string
 	ver   string
+	// context is the kubeconfig context in use (named, never "").
+	context string
 
 	mu      sync.Mutex
 	bottles map[string]*planned // by pod name
@@ -77,7 +79,7 @@ func Connect(ctx context.Context, k config.Kubernetes, stateRoot string) (*Engin
 		return nil, fmt.Errorf("kubernetes: the cluster of context %q does not answer: %w", context, err)
 	}
 	ns := k.NamespaceOrDefault()
-	return &Engine{cfg: cfg, cs: cs, ns: ns, kube: k, root: stateRoot, ver: v.GitVersion,
+	return &Engine{cfg: cfg, cs: cs, ns: ns, kube: k, root: stateRoot, ver: v.GitVersion, context: context,
 		where: fmt.Sprintf("context %s, namespace %s", context, ns), bottles: map[string]*planned{}}, nil
 }
 
@@ -85,7 +87,7 @@ func Connect(ctx context.Context, k config.Kubernetes, stateRoot string) (*Engin
 func (e *Engine) Close() {}
 
 func (e *Engine) Info() spec.EngineInfo {
-	return spec.EngineInfo{Name: "kubernetes", Version: e.ver, UID: int(AgentUID), GID: int(AgentUID), Where: e.where}
+	return spec.EngineInfo{Name: "kubernetes", Version: e.ver, UID: int(AgentUID), GID: int(AgentUID), Where: e.where, Context: e.context, Namespace: e.ns}
 }
 
 // CheckRuntime: a runsc bottle asks for a RuntimeClass, which the API
@@ -635,8 +637,16 @@ func (e *Engine) PodExists(ctx context.Context, name string) (bool, error) {
 	return err == nil, err
 }
 
-// StopPod removes the pod; its volume, and so the bottle, stays.
+// StopPod copies the bottle's folders back (the agent may have been at
+// work, detached) and removes the pod; the bottle stays, to resume.
 func (e *Engine) StopPod(ctx context.Context, name string) error {
+	if p, err := e.cs.CoreV1().Pods(e.ns).Get(ctx, name, metav1.GetOptions{}); err == nil && running(p.Status.InitContainerStatuses, keeperName) {
+		if id := e.identityOf(name); id != "" {
+			if err := e.unseed(ctx, name, filepath.Join(e.root, id)); err != nil {
+				return err
+			}
+		}
+	}
 	err := e.cs.CoreV1().Pods(e.ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("kubernetes: stop %s: %w", name, err)

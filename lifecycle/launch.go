@@ -229,6 +229,9 @@ func (s *launching) planBottle(ctx context.Context) error {
 		Runtime: s.Agent.Runtime, Image: s.in.Image.Ref, Version: s.env.Version, StartedAt: time.Now().UTC(), Args: s.Args,
 		AutoResume: s.Agent.AutoResume,
 	}
+	if info.Name == "kubernetes" {
+		s.meta.Engine, s.meta.Context, s.meta.Namespace = info.Name, info.Context, info.Namespace
+	}
 	if s.Resume != nil {
 		if old, err := s.Resume.Metadata(); err == nil {
 			s.meta.StartedAt = old.StartedAt

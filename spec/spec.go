@@ -133,6 +133,8 @@ type EngineInfo struct {
 	// Where says, for the preflight, where bottles run ("rootless", "context
 	// X, namespace Y").
 	Where string
+	// Context and Namespace are a cluster engine's.
+	Context, Namespace string
 }
 
 // PodInfo is what an engine reports of one bottle's pod.

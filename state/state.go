@@ -48,6 +48,11 @@ type Metadata struct {
 	Args []string `json:"args,omitempty"`
 	// AutoResume: the dashboard resumes this bottle after an approved image change.
 	AutoResume bool `json:"auto_resume,omitempty"`
+	// Engine is where the bottle runs ("": podman); Context and Namespace
+	// say which cluster, for a kubernetes one.
+	Engine    string `json:"engine,omitempty"`
+	Context   string `json:"kube_context,omitempty"`
+	Namespace string `json:"kube_namespace,omitempty"`
 }
 
 // Root is the folder that holds every bottle's state.

@@ -6,9 +6,7 @@ import (
 	"os"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/kube"
 	"github.com/bottle-sandbox/bottle/lifecycle"
-	"github.com/bottle-sandbox/bottle/pod"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -19,8 +17,9 @@ func withEnv(ctx context.Context, g *globals, f func(lifecycle.Env) error) error
 	return withEngine(ctx, g, config.EnginePodman, config.Kubernetes{}, f)
 }
 
-// withEngine is withEnv on the engine named: Podman, or the cluster the
-// user's [kubernetes] says.
+// withEngine is withEnv with new bottles going to the engine named:
+// Podman, or the cluster the user's [kubernetes] says. Calls about an
+// existing bottle go to the engine it records, whatever this one is.
 func withEngine(ctx context.Context, g *globals, engine string, k config.Kubernetes, f func(lifecycle.Env) error) error {
 	root, err := state.DefaultRoot()
 	if err != nil {
@@ -30,21 +29,11 @@ func withEngine(ctx context.Context, g *globals, engine string, k config.Kuberne
 	if err != nil {
 		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
 	}
-	var e lifecycle.Engine
-	if engine == config.EngineKubernetes {
-		kc, err := kube.Connect(ctx, k, root.Dir)
-		if err != nil {
-			return err
-		}
-		defer kc.Close()
-		e = kc
-	} else {
-		conn, err := pod.Connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		e = conn
+	e := newEngines(ctx, root, engine, k)
+	defer e.Close()
+	// The engine new bottles go to answers now, so its trouble shows first.
+	if _, err := e.defEngine(); err != nil {
+		return err
 	}
 	return f(lifecycle.Env{
 		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr,

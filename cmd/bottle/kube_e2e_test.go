@@ -213,3 +213,35 @@ func TestKubeAgentCannotGetOut(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeKeepThenResumeCarriesOn: a kept cluster bottle resumes on the
+// cluster under the same identity with its workspace and home as the agent
+// left them; a detached one is listed as running beside the kept one, and
+// bottle stop then rm leave nothing (issue 14).
+func TestKubeKeepThenResumeCarriesOn(t *testing.T) {
+	e := kubeEnv(t, "")
+	_, errs, code := e.run("start", "--yes", "--keep", "k", "--", "echo first > /workspace/w.txt; echo remembered > ~/h.txt")
+	m := regexp.MustCompile(`bottle resume (k-[0-9a-z]{5})`).FindStringSubmatch(errs)
+	if code != 0 || m == nil {
+		t.Fatalf("the first session: exit %d: %s", code, errs)
+	}
+	id := m[1]
+	out, errs, code := e.run("resume", "--yes", id, "--", "cat /workspace/w.txt ~/h.txt; hostname")
+	if code != 0 || !strings.Contains(out, "first") || !strings.Contains(out, "remembered") || !strings.Contains(out, id) {
+		t.Fatalf("resume on the cluster: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+
+	detached := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--", "echo busy > /workspace/d.txt; sleep 120"))
+	listing := e.mustRun("ls")
+	if !strings.Contains(listing, id) || !strings.Contains(listing, detached) || !strings.Contains(listing, "running") {
+		t.Errorf("bottle ls should list the kept bottle and the running one:\n%s", listing)
+	}
+	e.mustRun("stop", detached)
+	if b, err := os.ReadFile(filepath.Join(e.rootDir(), detached, "agent", "workspace", "d.txt")); err != nil || string(b) != "busy\n" {
+		t.Errorf("stop did not bring the detached bottle's work back: %q %v", b, err)
+	}
+	for _, b := range []string{id, detached} {
+		e.mustRun("rm", b)
+	}
+	kubeClean(t, e)
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 
+	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,5 +43,16 @@ func newResumeCommand(g *globals) *cli.Command {
 func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Args: g.agentArgs, HasArgs: g.hasArgs,
 		ConfigFile: g.config, ShowPreflight: printPreflight}
-	return withEnv(ctx, g, func(env lifecycle.Env) error { return r.Run(ctx, env) })
+	// A bottle resumes where it ran: Podman, or the cluster it records.
+	engine, k := config.EnginePodman, config.Kubernetes{}
+	if root, err := state.DefaultRoot(); err == nil {
+		if m, err := root.Bottle(o.id).Metadata(); err == nil && m.Engine == config.EngineKubernetes {
+			engine = m.Engine
+			if cfg, _, err := loadHere(g); err == nil {
+				k = cfg.Kubernetes
+			}
+			k.Context, k.Namespace = m.Context, m.Namespace
+		}
+	}
+	return withEngine(ctx, g, engine, k, func(env lifecycle.Env) error { return r.Run(ctx, env) })
 }
