@@ -24,7 +24,7 @@ if [ -f "$run/sysctls" ]; then
 fi
 # Mounts left under the cluster's folders, deepest first.
 grep -E " ($run|/run/containerd|/var/lib/kubelet)" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-rm -rf /var/log/containers /var/log/pods /var/lib/kubelet/device-plugins /var/lib/cni/results /run/containerd /tmp/hostpath_pv
+rm -rf /var/log/containers /var/log/pods /var/lib/kubelet /var/lib/cni/results /run/containerd /tmp/hostpath_pv
 ip netns del "$ns" 2>/dev/null
 rm -rf "$run"
 exit 0

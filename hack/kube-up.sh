@@ -101,6 +101,8 @@ state = "/run/containerd"
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
       runtime_type = "io.containerd.runsc.v1"
+      # gVisor's mount hints (a bottle's socket folder, shared in the sandbox).
+      pod_annotations = ["dev.gvisor.*"]
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
         TypeUrl = "io.containerd.runsc.v1.options"
         ConfigPath = "$run/containerd/runsc.toml"
@@ -162,7 +164,9 @@ clusterDomain: cluster.local
 resolvConf: $run/resolv.conf
 EOF
 printf 'nameserver 127.0.0.1\n' > "$run/resolv.conf"
-start kubelet "$bin/kubelet" --config="$run/kubelet.yaml" --kubeconfig="$run/kubelet.kubeconfig" --root-dir="$run/kubelet" \
+# The kubelet's usual root: gVisor's shim finds a pod's volumes below it
+# (volumes the pod's containers share inside the sandbox, by annotation).
+start kubelet "$bin/kubelet" --config="$run/kubelet.yaml" --kubeconfig="$run/kubelet.kubeconfig" --root-dir=/var/lib/kubelet \
 	--node-ip="$ip" --hostname-override="$node"
 for _ in $(seq 1 300); do kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True && break; sleep 0.2; done
 kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -q True || {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -396,12 +398,40 @@ func (e *Engine) goAhead(ctx context.Context, pod string) error {
 	if err := e.waitFor(ctx, pod, "the agent's container", func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, "agent"), nil }); err != nil {
 		return err
 	}
+	// Before the agent gets its terminal: from its own container, as its
+	// own user, the cluster's API and DNS must be out of reach.
 	var stderr bytes.Buffer
-	code, err := e.exec(ctx, pod, "agent", []string{BinDir + "/bottle", "sidecar", "touch", GoFile}, false, nil, io.Discard, &stderr)
+	targets := e.isolationTargets(ctx)
+	code, err := e.exec(ctx, pod, "agent", append([]string{BinDir + "/bottle", "sidecar", "prove-isolation"}, targets...), false, nil, io.Discard, &stderr)
+	if err != nil || code != 0 {
+		return fmt.Errorf("kubernetes: the pod's isolation did not hold, so the agent was not started: %v %s", err, strings.TrimSpace(stderr.String()))
+	}
+	stderr.Reset()
+	code, err = e.exec(ctx, pod, "agent", []string{BinDir + "/bottle", "sidecar", "touch", GoFile}, false, nil, io.Discard, &stderr)
 	if err != nil || code != 0 {
 		return fmt.Errorf("kubernetes: start the agent: %v %s%s", err, strings.TrimSpace(stderr.String()), e.tail(ctx, pod, "agent"))
 	}
 	return nil
+}
+
+// isolationTargets are what the agent must not reach: the API server as the
+// kubeconfig names it, the kubernetes Service, the cluster's DNS Service.
+func (e *Engine) isolationTargets(ctx context.Context) []string {
+	var out []string
+	if u, err := url.Parse(e.cfg.Host); err == nil && u.Host != "" {
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		}
+		out = append(out, host)
+	}
+	if svc, err := e.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
+		out = append(out, net.JoinHostPort(svc.Spec.ClusterIP, "443"))
+	}
+	if svc, err := e.cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
+		out = append(out, "udp://"+net.JoinHostPort(svc.Spec.ClusterIP, "53"))
+	}
+	return out
 }
 
 // Run attaches to the agent's container, gives it the go-ahead, and
@@ -448,9 +478,15 @@ func (e *Engine) Run(ctx context.Context, name string, stdin io.Reader, stdout, 
 	if err := e.goAhead(ctx, pod); err != nil {
 		return 0, err
 	}
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	if id := e.identityOf(pod); id != "" {
+		go e.syncLoop(syncCtx, pod, filepath.Join(e.root, id))
+	}
 	if aerr := <-attached; aerr != nil && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "bottle: the agent's terminal: %v\n", aerr)
 	}
+	stopSync()
 	var code int
 	err = e.waitFor(ctx, pod, "the agent's exit", func(p *corev1.Pod) (bool, error) {
 		for _, s := range p.Status.ContainerStatuses {
@@ -582,6 +618,10 @@ func stuck(p *corev1.Pod) (string, string) {
 		if t := s.State.Terminated; t != nil && t.ExitCode != 0 && s.Name != "agent" {
 			return fmt.Sprintf("the %s container ended with %d (%s)", s.Name, t.ExitCode, t.Reason), s.Name
 		}
+		// A sidecar the kubelet restarts: its last end says why.
+		if t := s.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && s.Name != "agent" && s.RestartCount > 0 {
+			return fmt.Sprintf("the %s container ended with %d (%s)", s.Name, t.ExitCode, t.Reason), s.Name
+		}
 	}
 	if p.Status.Phase == corev1.PodFailed {
 		return "the pod failed: " + p.Status.Reason + " " + p.Status.Message, ""
@@ -592,16 +632,19 @@ func stuck(p *corev1.Pod) (string, string) {
 // tail is the last lines a container wrote, for an error.
 func (e *Engine) tail(ctx context.Context, pod, container string) string {
 	lines := int64(10)
-	r, err := e.cs.CoreV1().Pods(e.ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &lines}).Stream(ctx)
-	if err != nil {
-		return ""
+	// The container's output, or its last run's when it was restarted.
+	for _, previous := range []bool{false, true} {
+		r, err := e.cs.CoreV1().Pods(e.ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &lines, Previous: previous}).Stream(ctx)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(io.LimitReader(r, 4096))
+		r.Close()
+		if len(bytes.TrimSpace(b)) != 0 {
+			return ": " + strings.TrimSpace(string(b))
+		}
 	}
-	defer r.Close()
-	b, _ := io.ReadAll(io.LimitReader(r, 4096))
-	if len(bytes.TrimSpace(b)) == 0 {
-		return ""
-	}
-	return ": " + strings.TrimSpace(string(b))
+	return ""
 }
 
 // List reports the bottles of a state root on the cluster, by its label.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,4 +218,47 @@ func Touch(file string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// ProveIsolation tries each target from where it runs (the agent's
+// container, as the agent's user): TCP host:port, or udp://host:port for a
+// DNS server; it fails if any answers. A bottle's pod must not let the
+// agent reach the cluster's API or its DNS on its own.
+func ProveIsolation(ctx context.Context, targets []string, wait time.Duration) error {
+	errs := make(chan error, len(targets))
+	for _, t := range targets {
+		go func() { errs <- tryReach(ctx, t, wait) }()
+	}
+	var first error
+	for range targets {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func tryReach(ctx context.Context, target string, wait time.Duration) error {
+	d := net.Dialer{Timeout: wait}
+	if addr, ok := strings.CutPrefix(target, "udp://"); ok {
+		c, err := d.DialContext(ctx, "udp", addr)
+		if err != nil {
+			return nil
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(wait))
+		// A query for "." NS: any answer means the server is reachable.
+		c.Write([]byte{0x13, 0x37, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1})
+		buf := make([]byte, 512)
+		if n, err := c.Read(buf); err == nil && n > 0 {
+			return fmt.Errorf("the agent's container reached the DNS server %s", addr)
+		}
+		return nil
+	}
+	c, err := d.DialContext(ctx, "tcp", target)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("the agent's container reached %s", target)
 }

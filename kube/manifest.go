@@ -151,6 +151,7 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 	// copied them back.
 	pod.Spec.InitContainers = append([]corev1.Container{isolate(sidecarImage), keeper(sidecarImage)}, pod.Spec.InitContainers...)
 	pod.Spec.Containers = append(pod.Spec.Containers, hold(sidecarImage))
+	b.shareSockets(pod)
 	b.Pod = pod
 	return b, nil
 }
@@ -164,6 +165,7 @@ type Bottle struct {
 	Policy  *netv1.NetworkPolicy
 	Pod     *corev1.Pod
 	meta    metav1.ObjectMeta
+	sockets []string // the pod's socket folders' volumes
 }
 
 // Secret is one container's credentials and the host files they are read
@@ -261,6 +263,10 @@ func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev
 			c.VolumeMounts = append(c.VolumeMounts, vm)
 			continue
 		}
+		if m.Sockets {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: b.socketVolume(rel), MountPath: m.Target})
+			continue
+		}
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stateVolume, MountPath: m.Target, SubPath: rel, ReadOnly: m.ReadOnly})
 	}
 	// A sidecar is ready when its ready files exist, as on Podman; the
@@ -275,6 +281,40 @@ func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev
 		}
 	}
 	return c, nil
+}
+
+// socketVolume names the pod's own folder for the plan's socket folder rel
+// (below the bottle's), made once however many containers mount it.
+func (b *Bottle) socketVolume(rel string) string {
+	name := "sockets-" + strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(rel)), "-")
+	if !slices.Contains(b.sockets, name) {
+		b.sockets = append(b.sockets, name)
+	}
+	return name
+}
+
+// shareSockets gives the pod its socket folders: emptyDirs in memory and,
+// in a gVisor sandbox, one tmpfs of the sandbox's shared by the containers
+// that mount it (a socket on a folder each container mounts apart is a
+// file to the others, and cannot be connected to).
+func (b *Bottle) shareSockets(pod *corev1.Pod) {
+	for _, name := range b.sockets {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}})
+		if pod.Spec.RuntimeClassName != nil {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			prefix := "dev.gvisor.spec.mount." + name + "."
+			pod.Annotations[prefix+"share"] = "pod"
+			pod.Annotations[prefix+"type"] = "tmpfs"
+			pod.Annotations[prefix+"options"] = "rw,rprivate"
+		}
+	}
 }
 
 // isFile tells a mount of one file from a folder's, by name: the plan's

@@ -111,3 +111,40 @@ func capNames(cs []corev1.Capability) []string {
 	}
 	return out
 }
+
+// The gateway's socket folder is the pod's own, in memory, mounted by the
+// gateway, the proxy (and the git gate), never by the agent; in a gVisor
+// sandbox it is one folder shared by them, or the socket is not one.
+func TestSocketFolderIsThePodsOwn(t *testing.T) {
+	for _, runtime := range []string{"", config.RuntimeRunsc} {
+		b, err := Objects(plan(t, config.WorkspaceCopy, runtime), "/state/shell-abcde", Options{Namespace: "bottles"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const vol = "sockets-egress-gateway"
+		var found bool
+		for _, v := range b.Pod.Spec.Volumes {
+			if v.Name == vol {
+				found = v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory
+			}
+		}
+		if !found {
+			t.Fatalf("%q: no in-memory %s volume: %+v", runtime, vol, b.Pod.Spec.Volumes)
+		}
+		var by []string
+		for _, c := range append(b.Pod.Spec.InitContainers, b.Pod.Spec.Containers...) {
+			for _, m := range c.VolumeMounts {
+				if m.Name == vol {
+					by = append(by, c.Name)
+				}
+			}
+		}
+		if j := strings.Join(by, ","); j != "gateway,egress" && j != "gateway,egress,git-gate" {
+			t.Errorf("%q: the socket folder is mounted by %v", runtime, by)
+		}
+		share := b.Pod.Annotations["dev.gvisor.spec.mount."+vol+".share"]
+		if (runtime == config.RuntimeRunsc) != (share == "pod") {
+			t.Errorf("%q: gVisor share annotation %q", runtime, share)
+		}
+	}
+}

@@ -101,6 +101,11 @@ type Mount struct {
 	// that keeps them apart (a Kubernetes Secret) mounts them into this
 	// container alone.
 	Secret bool `json:"secret,omitempty"`
+	// Sockets marks a folder that holds only the sockets the bottle's
+	// containers talk over: an engine may give it a folder of the pod's
+	// own that ends with it (a Kubernetes emptyDir, shared inside a gVisor
+	// sandbox, where a socket on a host folder is not).
+	Sockets bool `json:"sockets,omitempty"`
 }
 
 // Resources are the limits of one container; zero means unlimited.

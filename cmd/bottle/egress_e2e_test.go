@@ -87,7 +87,12 @@ func newUpstreamOn(t *testing.T, tlsOn bool, ip string) *upstream {
 	return u
 }
 
-// testCert makes a CA and a leaf for 127.0.0.1 signed by it.
+// kubeNodeIP is the test cluster's node inside its own network namespace
+// (hack/kube-up.sh): the Kubernetes tests' upstreams listen there.
+const kubeNodeIP = "10.231.0.1"
+
+// testCert makes a CA and a leaf for 127.0.0.1 (and the test cluster's
+// node) signed by it.
 func testCert(t *testing.T) ([]byte, tls.Certificate) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -102,7 +107,7 @@ func testCert(t *testing.T) ([]byte, tls.Certificate) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"api.example.test", "tunnel.example.test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(kubeNodeIP)}, DNSNames: []string{"api.example.test", "tunnel.example.test"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {

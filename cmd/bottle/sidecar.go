@@ -41,6 +41,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
+					if err := egress.ReachGateway(dir, 10*time.Second); err != nil {
+						return fmt.Errorf("egress: %w", err)
+					}
 					if superviseDir != "" {
 						p.ReportTo(supervise.Reports{Store: supervise.Store{Dir: superviseDir}})
 					}
@@ -106,6 +109,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "untar", Action: func(c *cli.Context) error { return kube.Untar(c.Args().First(), os.Stdin, int(kube.AgentUID)) }},
 			{Name: "tar", Action: func(c *cli.Context) error { return kube.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return kube.Touch(c.Args().First()) }},
+			{Name: "prove-isolation", Action: func(c *cli.Context) error {
+				return kube.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond)
+			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
 				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {

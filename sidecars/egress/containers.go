@@ -36,7 +36,7 @@ func Containers(name func(service string) string, in Input) []spec.Container {
 		User: "0:0",
 		Mounts: []spec.Mount{
 			{Source: in.GatewayDir, Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
-			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir)},
+			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir), Sockets: true},
 		},
 		Labels:     in.Labels(GatewayService),
 		Resources:  spec.Resources{MemoryBytes: 128 << 20, Pids: 256},
@@ -56,6 +56,7 @@ func Containers(name func(service string) string, in Input) []spec.Container {
 		Mounts: []spec.Mount{
 			{Source: in.Dir, Target: ContainerDir},
 			{Source: filepath.Join(in.Dir, PolicyDir), Target: filepath.Join(ContainerDir, PolicyDir), ReadOnly: true},
+			{Source: filepath.Join(in.Dir, SocketDir), Target: filepath.Join(ContainerDir, SocketDir), Sockets: true},
 			{Source: filepath.Join(in.Dir, SecretsFile), Target: filepath.Join(ContainerDir, SecretsFile), ReadOnly: true, Secret: true},
 			{Source: filepath.Join(in.Dir, CAKeyFile), Target: filepath.Join(ContainerDir, CAKeyFile), ReadOnly: true, Secret: true},
 		},

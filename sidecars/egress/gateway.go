@@ -54,7 +54,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	os.Chmod(sock, 0o600)
+	// The group is the pod's: on a cluster the proxy is another user of
+	// it. The folder is mounted by the gateway and the proxy alone.
+	os.Chmod(sock, 0o660)
 	srv := &http.Server{Handler: http.HandlerFunc(g.handle), ReadHeaderTimeout: 30 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -242,4 +244,24 @@ func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}}
 	return &signin.Refresher{File: g.signinFile, TokenURL: pol.Signin.TokenURL, Client: client}
+}
+
+// ReachGateway waits up to within for the gateway's socket below dir to take
+// a connection: the proxy starts only once it can. On Kubernetes under
+// gVisor the socket's folder is one the sandbox shares by annotation; a
+// cluster that drops the annotation shows the socket to the gateway alone.
+func ReachGateway(dir string, within time.Duration) error {
+	sock := filepath.Join(dir, SocketDir, SocketName)
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the gateway's socket %s cannot be reached (%v): the gateway and the proxy do not share its folder (on Kubernetes with gVisor, containerd's runsc runtime needs pod_annotations = [\"dev.gvisor.*\"])", sock, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -56,7 +56,9 @@ func (g *Gateway) servePass(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	os.Chmod(sock, 0o600)
+	// The group is the pod's: on a cluster the proxy is another user of
+	// it. The folder is mounted by the gateway and the proxy alone.
+	os.Chmod(sock, 0o660)
 	go func() {
 		<-ctx.Done()
 		ln.Close()

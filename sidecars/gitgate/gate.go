@@ -113,7 +113,7 @@ func Container(name string, in Input) spec.Container {
 	mounts := []spec.Mount{
 		{Source: in.Dir, Target: ContainerDir},
 		{Source: filepath.Join(in.Dir, SecretDir), Target: filepath.Join(ContainerDir, SecretDir), ReadOnly: true, Secret: true},
-		{Source: in.GatewayDir, Target: GatewayDir},
+		{Source: in.GatewayDir, Target: GatewayDir, Sockets: true},
 	}
 	for _, o := range in.HostObjects {
 		mounts = append(mounts, spec.Mount{Source: o, Target: o, ReadOnly: true})

@@ -1,0 +1,77 @@
+package kube
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProveIsolation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	ctx := context.Background()
+	if err := ProveIsolation(ctx, []string{closedAddr}, 300*time.Millisecond); err != nil {
+		t.Errorf("nothing answers, yet: %v", err)
+	}
+	if err := ProveIsolation(ctx, []string{closedAddr, ln.Addr().String()}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("a listener answered, yet: %v", err)
+	}
+	udp, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	defer udp.Close()
+	go func() {
+		buf := make([]byte, 512)
+		n, from, err := udp.ReadFrom(buf)
+		if err == nil {
+			udp.WriteTo(buf[:n], from)
+		}
+	}()
+	if err := ProveIsolation(ctx, []string{"udp://" + udp.LocalAddr().String()}, 500*time.Millisecond); err == nil {
+		t.Error("a DNS server answered, yet the isolation was proven")
+	}
+}
+
+func TestUntarStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("x"), 0o600)
+	pr, pw := ioPipe()
+	go func() { pw.CloseWithError(TarFolders(src, []string{"a", "missing"}, nil, pw)) }()
+	if err := Untar(dir, pr, -1); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "a", "b", "f")); err != nil || string(b) != "x" {
+		t.Errorf("round trip: %q %v", b, err)
+	}
+}
+
+func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
+
+func TestUntarRefusesAPathOut(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o755)
+	if err := Untar(filepath.Join(dir, "in"), &buf, -1); err == nil || !strings.Contains(err.Error(), "leaves the folder") {
+		t.Error("a tar entry leaving the folder was written")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "escape")); err == nil {
+		t.Error("the file outside was made")
+	}
+}

@@ -1,0 +1,117 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// While a cluster bottle's terminal is attached, its folders on the
+// cluster and on the host are kept in step, every second, in the two
+// directions that matter: what the agent asks for (a supervise request,
+// made in the pod) comes to the host, where bottle requests and the
+// dashboard read it; what the person decides (a request's answer, an
+// approved route) goes to the pod, where the supervise server and the
+// egress proxy read it. So an approval takes effect within two seconds.
+
+// syncEvery is how often the folders are brought in step.
+const syncEvery = time.Second
+
+var (
+	// pulled are the folders the pod writes new files into.
+	pulled = []string{"supervise/requests"}
+	// pushed are the files and folders the host changes.
+	pushed = []string{"egress/policy/routes.json", "gateway/routes.json", "supervise/requests"}
+)
+
+func (e *Engine) syncLoop(ctx context.Context, pod, stateDir string) {
+	sent := map[string]time.Time{}
+	t := time.NewTicker(syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.pull(ctx, pod, stateDir, sent)
+		e.push(ctx, pod, stateDir, sent)
+	}
+}
+
+// pull takes the files the pod made that the host does not have yet.
+func (e *Engine) pull(ctx context.Context, pod, stateDir string, sent map[string]time.Time) {
+	var buf bytes.Buffer
+	args := append([]string{spec.SidecarBinary, "sidecar", "tar", StateDir}, pulled...)
+	if code, err := e.exec(ctx, pod, keeperName, args, false, nil, &buf, io.Discard); err != nil || code != 0 {
+		return
+	}
+	tmp, err := os.MkdirTemp("", "bottle-sync-")
+	if err != nil {
+		return
+	}
+	defer os.RemoveAll(tmp)
+	if Untar(tmp, &buf, -1) != nil {
+		return
+	}
+	filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(tmp, p)
+		dst := filepath.Join(stateDir, rel)
+		if _, err := os.Stat(dst); err == nil {
+			return nil // the host's copy wins: it may hold the answer
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		os.MkdirAll(filepath.Dir(dst), 0o700)
+		if os.WriteFile(dst, data, 0o600) == nil {
+			if fi, err := os.Stat(dst); err == nil {
+				sent[rel] = fi.ModTime() // the pod has it as it is
+			}
+		}
+		return nil
+	})
+}
+
+// push sends the files the host changed since they were last sent.
+func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string]time.Time) {
+	var changed []string
+	for _, top := range pushed {
+		filepath.WalkDir(filepath.Join(stateDir, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			rel, _ := filepath.Rel(stateDir, p)
+			if last, ok := sent[rel]; !ok || fi.ModTime().After(last) {
+				changed = append(changed, rel)
+				sent[rel] = fi.ModTime()
+			}
+			return nil
+		})
+	}
+	if len(changed) == 0 {
+		return
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarFiles(stateDir, changed, pw)) }()
+	e.exec(ctx, pod, keeperName, []string{spec.SidecarBinary, "sidecar", "untar", StateDir}, false, pr, io.Discard, io.Discard)
+}
+
+// tarFiles writes the named files below root (their folders with them).
+func tarFiles(root string, rels []string, w io.Writer) error {
+	return TarFolders(root, rels, nil, w)
+}
