@@ -49,7 +49,7 @@ type Signin struct {
 
 // SigninAgents and SigninUses are what a signin table may say.
 var (
-	SigninAgents = []string{"claude"}
+	SigninAgents = []string{"claude", "codex"}
 	SigninUses   = []string{"auto", "api-key", "token", "credentials"}
 )
 

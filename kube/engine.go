@@ -302,7 +302,7 @@ func (e *Engine) StartSidecars(ctx context.Context, p *spec.Plan) error {
 	}
 	if _, err := e.cs.CoreV1().Pods(e.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity") {
-			return fmt.Errorf("kubernetes: namespace %s refuses the bottle's pod: its isolation needs NET_ADMIN in an init container, which the restricted Pod Security level forbids; bottle will not start a pod without it (%v)", e.ns, err)
+			return fmt.Errorf("kubernetes: namespace %s refuses the bottle's pod: the restricted Pod Security level forbids the capabilities of its init containers (NET_ADMIN for the isolation, file ownership for the state keeper); bottle will not start a pod without them (%v)", e.ns, err)
 		}
 		return fmt.Errorf("kubernetes: the pod: %w", err)
 	}

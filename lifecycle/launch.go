@@ -298,7 +298,7 @@ func (s *launching) prepare(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			return signin.AgentCredentials(host)
+			return signin.AgentCredentials(s.Agent.Signin.Agent, host)
 		}); err != nil {
 			return fmt.Errorf("sign in: %w", err)
 		}

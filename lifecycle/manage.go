@@ -25,6 +25,9 @@ type Row struct {
 	Pod       string    `json:"pod,omitempty"`
 	Preserved bool      `json:"preserved"`
 	State     string    `json:"state,omitempty"` // the state folder; empty for a pod whose state is gone
+	// Where is the engine the bottle runs on: podman, or kubernetes with
+	// the cluster's context and the namespace.
+	Where string `json:"where,omitempty"`
 	// AgentDone: the pod's agent is not running (it exited, or never started).
 	AgentDone bool `json:"-"`
 }
@@ -65,7 +68,7 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir}
+		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir, Where: where(m)}
 		if p, ok := byID[b.ID]; ok {
 			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
 			r.AgentDone = p.Containers[sidecars.ContainerName(b.ID, agent.Service)] != "running"
@@ -197,4 +200,16 @@ func GC(ctx context.Context, env Env) error {
 		}
 	}
 	return nil
+}
+
+// where names a bottle's engine as bottle ls shows it.
+func where(m state.Metadata) string {
+	if m.Engine == "" || m.Engine == "podman" {
+		return "podman"
+	}
+	w := m.Engine + " " + m.Namespace
+	if m.Context != "" {
+		w = m.Engine + " " + m.Context + "/" + m.Namespace
+	}
+	return w
 }

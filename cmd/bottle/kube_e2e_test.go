@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -85,13 +86,19 @@ runtime = "runsc"
 // probe in its workspace (a cluster bottle's workspace is a copy).
 func kubeEnv(t *testing.T, extra string) *env {
 	t.Helper()
+	return kubeEnvIn(t, "default", extra)
+}
+
+// kubeEnvIn is kubeEnv with its bottles in namespace ns.
+func kubeEnvIn(t *testing.T, ns, extra string) *env {
+	t.Helper()
 	cfg := os.Getenv("BOTTLE_KUBECONFIG")
 	if cfg == "" {
 		t.Fatal("BOTTLE_KUBECONFIG must name the test cluster's kubeconfig (hack/e2e.sh sets it)")
 	}
 	e := newEnv(t, `
 [kubernetes]
-namespace = "default"
+namespace = "`+ns+`"
 import = ["ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", "images", "import", "{archive}"]
 
 [agents.k]
@@ -135,7 +142,7 @@ func kubeLeftovers(t *testing.T, identity string) string {
 	if identity != "" {
 		sel += "=" + identity
 	}
-	out, err := kubectl(t, "", "get", "pods,pvc,secrets,networkpolicies", "-l", sel, "-o", "name")
+	out, err := kubectl(t, "", "get", "pods,pvc,secrets,networkpolicies", "-A", "-l", sel, "-o", "name")
 	if err != nil {
 		t.Fatalf("kubectl: %v: %s", err, out)
 	}
@@ -183,7 +190,8 @@ func TestKubeBottleRunsAndLeavesNothing(t *testing.T) {
 // TestKubeAgentCannotGetOut: from inside the agent's container on the
 // cluster, under runc and gVisor, every way out but the proxy fails: direct
 // TCP to the API server and to the node, UDP and DNS, IPv6, the proxy
-// variables ignored; and the proxy's secrets and CA key are not there.
+// variables ignored, the kubernetes Service; and the proxy's secrets, its
+// CA key and the gateway's socket are not there.
 func TestKubeAgentCannotGetOut(t *testing.T) {
 	for _, profile := range []string{"k", "g"} {
 		t.Run(profile, func(t *testing.T) {
@@ -198,6 +206,8 @@ func TestKubeAgentCannotGetOut(t *testing.T) {
 				"/workspace/probe noproxy https://10.231.0.1:6443/version",
 				"/workspace/probe read /run/bottle/egress/secrets.json",
 				"/workspace/probe read /run/bottle/egress/ca.key",
+				"/workspace/probe unix /run/bottle/egress/gateway/gateway.sock",
+				"/workspace/probe tcp $KUBERNETES_SERVICE_HOST:443",
 			}
 			out, errs, code := e.run("start", "--yes", profile, "--", strings.Join(attempts, "; "))
 			if code != 0 {
@@ -236,7 +246,7 @@ func TestKubeKeepThenResumeCarriesOn(t *testing.T) {
 
 	detached := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--", "echo busy > /workspace/d.txt; sleep 120"))
 	listing := e.mustRun("ls")
-	if !strings.Contains(listing, id) || !strings.Contains(listing, detached) || !strings.Contains(listing, "running") {
+	if !strings.Contains(listing, id) || !strings.Contains(listing, detached) || !strings.Contains(listing, "running") || !strings.Contains(listing, "kubernetes ") {
 		t.Errorf("bottle ls should list the kept bottle and the running one:\n%s", listing)
 	}
 	e.mustRun("stop", detached)
@@ -334,5 +344,79 @@ agent_env = "EXAMPLE_API_KEY"
 			t.Errorf("the upstream got x-api-key %q, want the real key", r.Header.Get("x-api-key"))
 		}
 	}
+	kubeClean(t, e)
+}
+
+// TestKubeRestrictedNamespaceRefused: a namespace that enforces the
+// restricted Pod Security level refuses the isolation's NET_ADMIN; bottle
+// says so, naming the namespace, starts nothing and leaves nothing, on the
+// cluster or in its state (issue 14).
+func TestKubeRestrictedNamespaceRefused(t *testing.T) {
+	const ns = "bottle-e2e-restricted"
+	if out, err := kubectl(t, "", "create", "namespace", ns); err != nil {
+		t.Fatalf("kubectl: %v: %s", err, out)
+	}
+	t.Cleanup(func() { kubectl(t, "", "delete", "namespace", ns, "--wait=false") })
+	if out, err := kubectl(t, "", "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted"); err != nil {
+		t.Fatalf("kubectl: %v: %s", err, out)
+	}
+	e := kubeEnvIn(t, ns, "")
+	out, errs, code := e.run("start", "--yes", "k", "--", "echo the agent ran")
+	if code == 0 || strings.Contains(out, "the agent ran") {
+		t.Fatalf("a restricted namespace ran the bottle: exit %d\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "namespace "+ns+" refuses the bottle's pod") || !strings.Contains(errs, "restricted") || !strings.Contains(errs, "NET_ADMIN") {
+		t.Errorf("the refusal does not say why:\n%s", errs)
+	}
+	// After the preflight, the refusal is one line, and the last.
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "bottle: kubernetes: namespace "+ns) {
+		t.Errorf("the refusal is not one last line:\n%s", errs)
+	}
+	kubeClean(t, e)
+}
+
+// TestKubeDashboardShowsClusterBottles: the dashboard lists a cluster
+// bottle, marked as one, beside a local one, with its pending request (approved then with
+// bottle approve: the test's route needs an upstream, which the dashboard
+// does not ask for), and the agent goes on with the route (issue 14).
+func TestKubeDashboardShowsClusterBottles(t *testing.T) {
+	later := newUpstreamOn(t, false, kubeNodeIP)
+	e := kubeEnv(t, `
+[agents.local]
+image = "`+baseImage()+`"
+command = ["/bin/sh", "-c"]
+memory = "256m"
+`)
+	ee := &egressEnv{env: e}
+	local := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "local", "--", "sleep 300"))
+	cmd := e.command("start", "--yes", "k", "--", strings.Join([]string{
+		`/workspace/probe mcp-egress later.example.test 80 "fetch the fixtures"`,
+		"/workspace/probe get http://later.example.test/fixtures",
+	}, "; "))
+	out := startBackground(t, cmd)
+	id, req := ee.waitRequest(t, "egress")
+	term := newTerminal(t, e, 100, 24, "dashboard")
+	term.waitFor("the request on the dashboard", req[:9])
+	term.waitFor("the local bottle on the dashboard", local)
+	s := term.screen()
+	if !strings.Contains(s, id) || !strings.Contains(s, "[kubernetes ") {
+		t.Errorf("the dashboard does not show the cluster bottle as one:\n%s", s)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, local) && strings.Contains(line, "[kubernetes") {
+			t.Errorf("the local bottle is shown as a cluster's: %s", line)
+		}
+	}
+	term.keys("q")
+	poll(t, 10*time.Second, "the dashboard to quit", term.gone)
+	e.mustRun("approve", "--allow-local", "--upstream", later.URL, id, req)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bottle: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "ok get http://later.example.test/fixtures") {
+		t.Errorf("agent output:\n%s", out.String())
+	}
+	e.mustRun("rm", local)
 	kubeClean(t, e)
 }

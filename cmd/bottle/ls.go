@@ -44,13 +44,17 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 		return printJSON(g.stdout, rows)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWORKDIR")
+	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWHERE\tWORKDIR")
 	for _, r := range rows {
 		status := r.Status
 		if r.Status == lifecycle.StatusPreserved {
 			status += " (bottle resume " + r.Identity + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), r.Workdir)
+		where := r.Where
+		if where == "" {
+			where = "-" // a pod whose state is gone
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), where, r.Workdir)
 	}
 	return tw.Flush()
 }

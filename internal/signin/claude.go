@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -33,35 +32,24 @@ const (
 	claudeScope    = "user:profile user:inference user:sessions:claude_code"
 )
 
-// AgentCredentials is the agent's credentials file made from the host's:
-// the same shape and fields, the tokens replaced with placeholders.
-func AgentCredentials(host []byte) ([]byte, error) {
-	var f map[string]any
-	if err := json.Unmarshal(host, &f); err != nil {
-		return nil, fmt.Errorf("the credentials file is not JSON: %w", err)
-	}
-	o, ok := f["claudeAiOauth"].(map[string]any)
-	if !ok {
-		return nil, errors.New("the credentials file has no claudeAiOauth login")
-	}
-	out := map[string]any{}
-	for k, v := range o {
-		out[k] = v
-	}
-	out["accessToken"], out["refreshToken"] = PlaceholderAccess, PlaceholderRefresh
-	return json.MarshalIndent(map[string]any{"claudeAiOauth": out}, "", "  ")
-}
-
-// Refresher keeps a Claude login fresh for every bottle that signs in with
-// it: it reads the host's credentials file, refreshes against the token
-// endpoint when asked or when the access token runs out, and writes the
-// rotated pair back into that file, in place, under an exclusive lock on
+// Refresher keeps a login fresh for every bottle that signs in with it: it
+// reads the host's login file, refreshes against the token endpoint when
+// asked or when the access token runs out, and writes the rotated tokens
+// back into that file, in place, under an exclusive lock on
 // it, so bottles refreshing at once take turns and each uses the refresh
 // token the one before it left.
 type Refresher struct {
 	File     string // the host's credentials file (as mounted)
+	Login    Login  // its shape (nil: Claude's)
 	TokenURL string // the OAuth token endpoint
 	Client   *http.Client
+}
+
+func (r *Refresher) login() Login {
+	if r.Login == nil {
+		return claudeLogin{}
+	}
+	return r.Login
 }
 
 // Access returns a fresh access token and its expiry, refreshing first if
@@ -69,16 +57,25 @@ type Refresher struct {
 func (r *Refresher) Access(ctx context.Context) (string, time.Time, error) {
 	var token string
 	var exp time.Time
-	err := r.locked(func(f *os.File, o map[string]any, whole map[string]any) error {
-		token, exp = str(o["accessToken"]), millis(o["expiresAt"])
-		if token != "" && time.Until(exp) > 2*time.Minute {
-			return nil
-		}
-		res, err := r.refresh(ctx, f, o, whole, claudeClientID, claudeScope)
+	err := r.locked(func(f *os.File, whole map[string]any) error {
+		var err error
+		var refresh string
+		token, refresh, exp, err = r.login().tokens(whole)
 		if err != nil {
 			return err
 		}
-		token, exp = str(res["access_token"]), time.Now().Add(time.Duration(num(res["expires_in"]))*time.Second)
+		if token != "" && time.Until(exp) > 2*time.Minute {
+			return nil
+		}
+		id, scope := r.login().client()
+		res, err := r.refresh(ctx, f, whole, refresh, id, scope)
+		if err != nil {
+			return err
+		}
+		token, _, exp, _ = r.login().tokens(whole)
+		if secs := num(res["expires_in"]); secs > 0 {
+			exp = time.Now().Add(time.Duration(secs) * time.Second)
+		}
 		return nil
 	})
 	return token, exp, err
@@ -87,30 +84,34 @@ func (r *Refresher) Access(ctx context.Context) (string, time.Time, error) {
 // Refresh refreshes the login (an agent asked to), and returns the token
 // endpoint's answer: its tokens are the real ones, for the caller to swap.
 func (r *Refresher) Refresh(ctx context.Context, clientID, scope string) (map[string]any, error) {
+	id, sc := r.login().client()
 	if clientID == "" {
-		clientID = claudeClientID
+		clientID = id
 	}
 	if scope == "" {
-		scope = claudeScope
+		scope = sc
 	}
 	var res map[string]any
-	err := r.locked(func(f *os.File, o map[string]any, whole map[string]any) error {
-		var err error
-		res, err = r.refresh(ctx, f, o, whole, clientID, scope)
+	err := r.locked(func(f *os.File, whole map[string]any) error {
+		_, refresh, _, err := r.login().tokens(whole)
+		if err != nil {
+			return err
+		}
+		res, err = r.refresh(ctx, f, whole, refresh, clientID, scope)
 		return err
 	})
 	return res, err
 }
 
 // locked opens and locks the file, reads it, and runs fn.
-func (r *Refresher) locked(fn func(f *os.File, o, whole map[string]any) error) error {
+func (r *Refresher) locked(fn func(f *os.File, whole map[string]any) error) error {
 	f, err := os.OpenFile(r.File, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("the host's Claude login: %w", err)
+		return fmt.Errorf("the host's login: %w", err)
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock the host's Claude login: %w", err)
+		return fmt.Errorf("lock the host's login: %w", err)
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	data, err := io.ReadAll(f)
@@ -119,47 +120,35 @@ func (r *Refresher) locked(fn func(f *os.File, o, whole map[string]any) error) e
 	}
 	var whole map[string]any
 	if err := json.Unmarshal(data, &whole); err != nil {
-		return fmt.Errorf("the host's Claude login is not JSON: %w", err)
+		return fmt.Errorf("the host's login is not JSON: %w", err)
 	}
-	o, ok := whole["claudeAiOauth"].(map[string]any)
-	if !ok {
-		return errors.New("the host's Claude login has no claudeAiOauth")
-	}
-	return fn(f, o, whole)
+	return fn(f, whole)
 }
 
 // refresh makes one refresh grant with the file's refresh token and
-// writes the new pair into the file; the caller holds the lock.
-func (r *Refresher) refresh(ctx context.Context, f *os.File, o, whole map[string]any, clientID, scope string) (map[string]any, error) {
-	grant, _ := json.Marshal(map[string]string{"grant_type": "refresh_token", "refresh_token": str(o["refreshToken"]), "client_id": clientID, "scope": scope})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.TokenURL, bytes.NewReader(grant))
+// writes the new tokens into the file; the caller holds the lock.
+func (r *Refresher) refresh(ctx context.Context, f *os.File, whole map[string]any, refresh, clientID, scope string) (map[string]any, error) {
+	body, ctype := r.login().grant(refresh, clientID, scope)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.TokenURL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := r.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("refresh the Claude login: %w", err)
+		return nil, fmt.Errorf("refresh the login: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("refresh the Claude login: the token endpoint answered %d", resp.StatusCode)
+		return nil, fmt.Errorf("refresh the login: the token endpoint answered %d", resp.StatusCode)
 	}
 	var res map[string]any
-	if err := json.Unmarshal(body, &res); err != nil || str(res["access_token"]) == "" {
-		return nil, errors.New("refresh the Claude login: the token endpoint's answer has no access token")
+	if err := json.Unmarshal(data, &res); err != nil || str(res["access_token"]) == "" {
+		return nil, errors.New("refresh the login: the token endpoint's answer has no access token")
 	}
-	o["accessToken"] = res["access_token"]
-	if rt := str(res["refresh_token"]); rt != "" {
-		o["refreshToken"] = rt
-	}
-	o["expiresAt"] = time.Now().Add(time.Duration(num(res["expires_in"])) * time.Second).UnixMilli()
-	if s := str(res["scope"]); s != "" {
-		o["scopes"] = strings.Fields(s)
-	}
-	whole["claudeAiOauth"] = o
-	data, err := json.MarshalIndent(whole, "", "  ")
+	r.login().store(whole, res)
+	out, err := json.MarshalIndent(whole, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +157,7 @@ func (r *Refresher) refresh(ctx context.Context, f *os.File, o, whole map[string
 	if err := f.Truncate(0); err != nil {
 		return nil, err
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
+	if _, err := f.WriteAt(out, 0); err != nil {
 		return nil, err
 	}
 	if err := f.Sync(); err != nil {

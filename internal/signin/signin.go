@@ -30,15 +30,24 @@ type Scheme struct {
 	Agent string
 	// APIHost is where the agent's requests carry the sign-in.
 	APIHost string
-	// The API key: an env variable on the host, sent in a header.
-	KeyEnv, KeyHeader string
-	// The long-lived token: an env variable, sent as a bearer token.
+	// The API key: an env variable on the host, sent in a header (as
+	// KeyValue says, "{secret}" when empty).
+	KeyEnv, KeyHeader, KeyValue string
+	// The long-lived token: an env variable, sent as a bearer token ("":
+	// the agent has none).
 	TokenEnv string
 	// CredentialsFile is the subscription login's file under the host
 	// user's home (ConfigDirEnv, when set on the host, is its folder).
 	CredentialsFile, ConfigDirEnv string
+	// LoginHost is where the login's requests go, when not to APIHost; a
+	// route to it is added when the profile has none.
+	LoginHost string
+	// LoginArgs are the agent's arguments when signed in with the login.
+	LoginArgs []string
 	// TokenHost and TokenPath are the OAuth token endpoint its refreshes go to.
 	TokenHost, TokenPath string
+	// Hint is how a person signs in with the agent on the host.
+	Hint string
 }
 
 // Schemes are the agents bottle signs in.
@@ -49,6 +58,18 @@ var Schemes = map[string]Scheme{
 		TokenEnv:        "CLAUDE_CODE_OAUTH_TOKEN",
 		CredentialsFile: ".claude/.credentials.json", ConfigDirEnv: "CLAUDE_CONFIG_DIR",
 		TokenHost: "platform.claude.com", TokenPath: "/v1/oauth/token",
+		Hint: "set ANTHROPIC_API_KEY, or CLAUDE_CODE_OAUTH_TOKEN (from `claude setup-token`), or sign in with claude here",
+	},
+	"codex": {
+		Agent: "codex", APIHost: "api.openai.com",
+		KeyEnv: "OPENAI_API_KEY", KeyHeader: "authorization", KeyValue: "Bearer {secret}",
+		CredentialsFile: ".codex/auth.json", ConfigDirEnv: "CODEX_HOME",
+		// Signed in with ChatGPT, Codex talks to ChatGPT's backend with the
+		// login's tokens, read from auth.json (requires_openai_auth).
+		LoginHost: "chatgpt.com",
+		LoginArgs: []string{"-c", `model_providers.bottle={name="OpenAI",base_url="https://chatgpt.com/backend-api/codex",requires_openai_auth=true,wire_api="responses",supports_websockets=false}`},
+		TokenHost: "auth.openai.com", TokenPath: "/oauth/token",
+		Hint: "set OPENAI_API_KEY, or sign in with ChatGPT here (codex login)",
 	},
 }
 
@@ -93,11 +114,26 @@ func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
 	r := out.Egress[i]
 	switch ch.Use {
 	case UseAPIKey:
-		r.Credential = &config.Credential{Header: sc.KeyHeader, Value: "{secret}", FromEnv: sc.KeyEnv, AgentEnv: sc.KeyEnv}
+		value := sc.KeyValue
+		if value == "" {
+			value = "{secret}"
+		}
+		r.Credential = &config.Credential{Header: sc.KeyHeader, Value: value, FromEnv: sc.KeyEnv, AgentEnv: sc.KeyEnv}
 	case UseToken:
 		r.Credential = &config.Credential{Header: "authorization", Value: "Bearer {secret}", FromEnv: sc.TokenEnv, AgentEnv: sc.TokenEnv}
 	case UseCredentials:
-		r.Signin = sc.Agent
+		if sc.LoginHost != "" {
+			// The login goes to a host of its own; the API route stays as it was.
+			j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.LoginHost })
+			if j < 0 {
+				out.Egress = append(out.Egress, config.Route{Host: sc.LoginHost, Ports: []int{443}, Inbound: r.Inbound})
+				j = len(out.Egress) - 1
+			}
+			out.Egress[j].Signin = sc.Agent
+			out.AlwaysArgs = append(slices.Clone(a.AlwaysArgs), sc.LoginArgs...)
+		} else {
+			r.Signin = sc.Agent
+		}
 		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: []string{sc.TokenPath}, Signin: sc.Agent + "-token"}
 		if j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.TokenHost }); j >= 0 {
 			token.Upstream, token.UpstreamCA = out.Egress[j].Upstream, out.Egress[j].UpstreamCA
@@ -117,7 +153,7 @@ func (sc Scheme) choose(use string, h Host) (*Choice, error) {
 	if h.Getenv(sc.KeyEnv) != "" {
 		has[UseAPIKey] = &Choice{Use: UseAPIKey, Source: "env " + sc.KeyEnv}
 	}
-	if h.Getenv(sc.TokenEnv) != "" {
+	if sc.TokenEnv != "" && h.Getenv(sc.TokenEnv) != "" {
 		has[UseToken] = &Choice{Use: UseToken, Source: "env " + sc.TokenEnv}
 	}
 	if fi, err := os.Stat(cred); err == nil && fi.Mode().IsRegular() {
@@ -129,8 +165,7 @@ func (sc Scheme) choose(use string, h Host) (*Choice, error) {
 				return c, nil
 			}
 		}
-		return nil, fmt.Errorf("no sign-in for %s on this machine: set %s, or %s (from `claude setup-token`), or sign in with %s here (%s)",
-			sc.Agent, sc.KeyEnv, sc.TokenEnv, sc.Agent, cred)
+		return nil, fmt.Errorf("no sign-in for %s on this machine: %s (%s)", sc.Agent, sc.Hint, cred)
 	}
 	if c := has[use]; c != nil {
 		return c, nil
@@ -139,6 +174,9 @@ func (sc Scheme) choose(use string, h Host) (*Choice, error) {
 	case UseAPIKey:
 		return nil, fmt.Errorf("signin.use = %q, but %s is not set on the host", use, sc.KeyEnv)
 	case UseToken:
+		if sc.TokenEnv == "" {
+			return nil, fmt.Errorf("signin.use = %q, but %s has no long-lived token: use %q or %q", use, sc.Agent, UseAPIKey, UseCredentials)
+		}
 		return nil, fmt.Errorf("signin.use = %q, but %s is not set on the host (make one with `claude setup-token`)", use, sc.TokenEnv)
 	case UseCredentials:
 		return nil, fmt.Errorf("signin.use = %q, but %s is not there: sign in with %s on this machine first", use, cred, sc.Agent)

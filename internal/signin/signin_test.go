@@ -87,7 +87,7 @@ func TestApplyChoosesAsTheHostIsSignedIn(t *testing.T) {
 }
 
 func TestAgentCredentialsHoldPlaceholders(t *testing.T) {
-	out, err := AgentCredentials([]byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-REAL","refreshToken":"sk-ant-ort01-REAL","expiresAt":123,"scopes":["user:inference"],"subscriptionType":"max"}}`))
+	out, err := AgentCredentials("claude", []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-REAL","refreshToken":"sk-ant-ort01-REAL","expiresAt":123,"scopes":["user:inference"],"subscriptionType":"max"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
 		DialContext:     func(ctx context.Context, _, addr string) (net.Conn, error) { return g.dial(ctx, addr) },
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}}
-	return &signin.Refresher{File: g.signinFile, TokenURL: pol.Signin.TokenURL, Client: client}
+	return &signin.Refresher{File: g.signinFile, Login: signin.Logins[pol.Signin.Agent], TokenURL: pol.Signin.TokenURL, Client: client}
 }
 
 // ReachGateway waits up to within for the gateway's socket below dir to take

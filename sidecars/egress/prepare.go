@@ -150,7 +150,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 // the token route's endpoint (its upstream when rewritten), trusting its CA.
 func signinPolicy(p *Policy, dir, gatewayDir string) error {
 	for _, r := range p.Routes {
-		if r.Signin != signinToken {
+		if !isSigninToken(r.Signin) {
 			continue
 		}
 		path := "/"
@@ -161,7 +161,7 @@ func signinPolicy(p *Policy, dir, gatewayDir string) error {
 		if r.Upstream != "" {
 			base = strings.TrimSuffix(r.Upstream, "/")
 		}
-		p.Signin = &SigninPolicy{Agent: "claude", TokenURL: base + path, TokenCA: r.UpstreamCA}
+		p.Signin = &SigninPolicy{Agent: signinAgent(r.Signin), TokenURL: base + path, TokenCA: r.UpstreamCA}
 		if r.UpstreamCA != "" && gatewayDir != "" {
 			data, err := os.ReadFile(filepath.Join(dir, PolicyDir, r.UpstreamCA))
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/bottle-sandbox/bottle/internal/gateway"
+	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/elazarl/goproxy"
 )
 
@@ -207,7 +208,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		q.Del(route.Query)
 		r.URL.RawQuery = q.Encode()
 	}
-	if route.Signin == signinAPI {
+	if isSigninAPI(route.Signin) {
 		r.Header.Del("Authorization") // the agent's placeholder
 	}
 	if isUpgrade(r.Header) {
@@ -231,14 +232,14 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		}
 		return deny(why)
 	}
-	switch route.Signin {
-	case signinToken:
+	switch {
+	case isSigninToken(route.Signin):
 		// The agent refreshing its login: answered here, never sent on.
-		clientID, scope, ok := refreshGrant(body)
+		clientID, scope, ok := signin.ReadGrant(body)
 		if !ok {
 			return deny("signing in from inside the bottle is refused: sign in on the host, and the bottle uses that login")
 		}
-		answer, err := p.signin.refresh(r.Context(), clientID, scope)
+		answer, err := p.signin.refresh(r.Context(), signinAgent(route.Signin), clientID, scope)
 		if err != nil {
 			return deny("the login could not be refreshed: " + err.Error())
 		}
@@ -246,7 +247,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		p.audit.log(*e)
 		ctx.UserData = nil
 		return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
-	case signinAPI:
+	case isSigninAPI(route.Signin):
 		if !route.OverTLS(r.URL.Scheme) {
 			return deny(fmt.Sprintf("the login for %s is only sent over TLS: use https://", route.Host))
 		}
@@ -312,7 +313,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 				sc.response(resp)
 			}
 		}
-		if x.route.Signin == signinAPI {
+		if isSigninAPI(x.route.Signin) {
 			if sc := p.signin.scrubber(); sc != nil {
 				sc.response(resp)
 			}

@@ -9,24 +9,26 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/signin"
 )
 
-// A subscription login (Claude's) stays on the host's side: the gateway
+// A subscription login (Claude's, Codex's ChatGPT one) stays on the host's side: the gateway
 // holds the host's credentials file and refreshes it; the proxy asks it
 // for the access token, sets it on the API route in place of the agent's
 // placeholder, and answers the agent's own refreshes itself, with
 // placeholders, without the agent's request ever leaving. The refresh
 // token never enters the pod.
 
-// Route.Signin values.
-const (
-	signinAPI   = "claude"       // the API route: the access token goes here
-	signinToken = "claude-token" // the token endpoint: refreshes are answered here
-)
+// Route.Signin is the agent whose login a route carries: "AGENT" on its
+// API route, where the access token goes; "AGENT-token" on its token
+// endpoint, where the agent's refreshes are answered.
+func isSigninAPI(s string) bool   { return s != "" && !isSigninToken(s) }
+func isSigninToken(s string) bool { return strings.HasSuffix(s, "-token") }
+func signinAgent(s string) string { return strings.TrimSuffix(s, "-token") }
 
 type signinState struct {
 	mu     sync.Mutex
@@ -67,7 +69,7 @@ func (s *signinState) access(ctx context.Context) (string, error) {
 
 // refresh has the gateway refresh the login, and returns the token
 // endpoint's answer with the tokens swapped for placeholders.
-func (s *signinState) refresh(ctx context.Context, clientID, scope string) ([]byte, error) {
+func (s *signinState) refresh(ctx context.Context, agent, clientID, scope string) ([]byte, error) {
 	ask, _ := json.Marshal(map[string]string{"client_id": clientID, "scope": scope})
 	var res map[string]any
 	if err := s.call(ctx, "/signin/refresh", ask, &res); err != nil {
@@ -78,9 +80,7 @@ func (s *signinState) refresh(ctx context.Context, clientID, scope string) ([]by
 	s.mu.Lock()
 	s.set(token, time.Now().Add(time.Duration(secs)*time.Second))
 	s.mu.Unlock()
-	res["access_token"] = signin.PlaceholderAccess
-	res["refresh_token"] = signin.PlaceholderRefresh
-	return json.Marshal(res)
+	return json.Marshal(signin.Placeholders(agent, res))
 }
 
 // set takes a new token; the caller holds mu.
@@ -112,18 +112,4 @@ func (s *signinState) call(ctx context.Context, path string, body []byte, out an
 		return fmt.Errorf("the gateway: %s", bytes.TrimSpace(data))
 	}
 	return json.Unmarshal(data, out)
-}
-
-// refreshGrant reads an agent's token request: a refresh grant's client
-// and scope, or ok false for any other grant (a sign-in from inside).
-func refreshGrant(body []byte) (clientID, scope string, ok bool) {
-	var g struct {
-		GrantType string `json:"grant_type"`
-		ClientID  string `json:"client_id"`
-		Scope     string `json:"scope"`
-	}
-	if json.Unmarshal(body, &g) != nil || g.GrantType != "refresh_token" {
-		return "", "", false
-	}
-	return g.ClientID, g.Scope, true
 }

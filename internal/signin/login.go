@@ -1,0 +1,266 @@
+package signin
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// A Login is the shape of one agent's subscription login file: where its
+// tokens are, how they are refreshed, and what the agent's own copy holds
+// in their place.
+type Login interface {
+	// tokens reads the access token, its expiry and the refresh token.
+	tokens(whole map[string]any) (access, refresh string, exp time.Time, err error)
+	// grant is the body of a refresh grant, and its content type.
+	grant(refresh, clientID, scope string) ([]byte, string)
+	// store writes a token endpoint's answer into the file.
+	store(whole, answer map[string]any)
+	// agentFile is the agent's copy of the file: placeholders for tokens.
+	agentFile(whole map[string]any) (map[string]any, error)
+	// placeholders swaps the tokens of a token endpoint's answer.
+	placeholders(answer map[string]any) map[string]any
+	// client is the agent's OAuth client and scope, for a refresh bottle
+	// makes on its own.
+	client() (id, scope string)
+}
+
+// Logins are the login files bottle keeps on the host's side, by agent.
+var Logins = map[string]Login{"claude": claudeLogin{}, "codex": codexLogin{}}
+
+// AgentCredentials is the agent's login file made from the host's: the
+// same shape and fields, the tokens replaced with placeholders.
+func AgentCredentials(agent string, host []byte) ([]byte, error) {
+	l, ok := Logins[agent]
+	if !ok {
+		return nil, fmt.Errorf("no login file bottle keeps for %s", agent)
+	}
+	var whole map[string]any
+	if err := json.Unmarshal(host, &whole); err != nil {
+		return nil, fmt.Errorf("the login file is not JSON: %w", err)
+	}
+	out, err := l.agentFile(whole)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+// Placeholders is a token endpoint's answer as the agent gets it.
+func Placeholders(agent string, answer map[string]any) map[string]any {
+	if l, ok := Logins[agent]; ok {
+		return l.placeholders(answer)
+	}
+	return map[string]any{}
+}
+
+// ReadGrant reads an agent's request to its token endpoint, JSON or form:
+// a refresh grant's client and scope, or ok false for any other grant (a
+// sign-in from inside the bottle).
+func ReadGrant(body []byte) (clientID, scope string, ok bool) {
+	var g struct {
+		GrantType string `json:"grant_type"`
+		ClientID  string `json:"client_id"`
+		Scope     string `json:"scope"`
+	}
+	if json.Unmarshal(body, &g) != nil {
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return "", "", false
+		}
+		g.GrantType, g.ClientID, g.Scope = v.Get("grant_type"), v.Get("client_id"), v.Get("scope")
+	}
+	if g.GrantType != "refresh_token" {
+		return "", "", false
+	}
+	return g.ClientID, g.Scope, true
+}
+
+// claudeLogin is Claude Code's .credentials.json: under "claudeAiOauth",
+// an access token, a rotating refresh token and the access token's expiry
+// (milliseconds since the epoch), with scopes and the subscription's type.
+type claudeLogin struct{}
+
+func (claudeLogin) oauth(whole map[string]any) (map[string]any, error) {
+	o, ok := whole["claudeAiOauth"].(map[string]any)
+	if !ok {
+		return nil, errors.New("the Claude login has no claudeAiOauth")
+	}
+	return o, nil
+}
+
+func (l claudeLogin) tokens(whole map[string]any) (string, string, time.Time, error) {
+	o, err := l.oauth(whole)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return str(o["accessToken"]), str(o["refreshToken"]), millis(o["expiresAt"]), nil
+}
+
+func (claudeLogin) grant(refresh, clientID, scope string) ([]byte, string) {
+	b, _ := json.Marshal(map[string]string{"grant_type": "refresh_token", "refresh_token": refresh, "client_id": clientID, "scope": scope})
+	return b, "application/json"
+}
+
+func (l claudeLogin) store(whole, res map[string]any) {
+	o, err := l.oauth(whole)
+	if err != nil {
+		return
+	}
+	o["accessToken"] = res["access_token"]
+	if rt := str(res["refresh_token"]); rt != "" {
+		o["refreshToken"] = rt
+	}
+	o["expiresAt"] = time.Now().Add(time.Duration(num(res["expires_in"])) * time.Second).UnixMilli()
+	if s := str(res["scope"]); s != "" {
+		o["scopes"] = strings.Fields(s)
+	}
+	whole["claudeAiOauth"] = o
+}
+
+func (l claudeLogin) agentFile(whole map[string]any) (map[string]any, error) {
+	o, err := l.oauth(whole)
+	if err != nil {
+		return nil, errors.New("the credentials file has no claudeAiOauth login")
+	}
+	out := map[string]any{}
+	for k, v := range o {
+		out[k] = v
+	}
+	out["accessToken"], out["refreshToken"] = PlaceholderAccess, PlaceholderRefresh
+	return map[string]any{"claudeAiOauth": out}, nil
+}
+
+func (claudeLogin) placeholders(res map[string]any) map[string]any {
+	out := copyMap(res)
+	out["access_token"], out["refresh_token"] = PlaceholderAccess, PlaceholderRefresh
+	return out
+}
+
+func (claudeLogin) client() (string, string) { return claudeClientID, claudeScope }
+
+// codexLogin is the Codex CLI's auth.json when signed in with ChatGPT:
+// under "tokens", an ID token (a JWT Codex reads its account's claims
+// from), an access token (a JWT whose expiry Codex reads), a rotating
+// refresh token and the account's id; "last_refresh" beside them.
+type codexLogin struct{}
+
+const (
+	codexClientID = "app_EMoamEEZ73f0CkXaXp7hrann"
+	codexScope    = "openid profile email"
+	// CodexPlaceholderRefresh is the refresh token the agent's file holds.
+	CodexPlaceholderRefresh = "bottle-placeholder-refresh"
+	// placeholderSignature stands in a placeholder JWT for the signature:
+	// the agent reads the token's claims; it cannot use the token.
+	placeholderSignature = "bottle-placeholder"
+)
+
+func (codexLogin) tokensOf(whole map[string]any) (map[string]any, error) {
+	t, ok := whole["tokens"].(map[string]any)
+	if !ok {
+		return nil, errors.New("the Codex login has no tokens (sign in with ChatGPT: codex login)")
+	}
+	return t, nil
+}
+
+func (l codexLogin) tokens(whole map[string]any) (string, string, time.Time, error) {
+	t, err := l.tokensOf(whole)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	access := str(t["access_token"])
+	return access, str(t["refresh_token"]), jwtExpiry(access), nil
+}
+
+func (codexLogin) grant(refresh, clientID, scope string) ([]byte, string) {
+	b, _ := json.Marshal(map[string]string{"client_id": clientID, "grant_type": "refresh_token", "refresh_token": refresh, "scope": scope})
+	return b, "application/json"
+}
+
+func (l codexLogin) store(whole, res map[string]any) {
+	t, err := l.tokensOf(whole)
+	if err != nil {
+		return
+	}
+	for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+		if v := str(res[k]); v != "" {
+			t[k] = v
+		}
+	}
+	whole["tokens"] = t
+	whole["last_refresh"] = time.Now().UTC().Format(time.RFC3339Nano)
+}
+
+func (l codexLogin) agentFile(whole map[string]any) (map[string]any, error) {
+	t, err := l.tokensOf(whole)
+	if err != nil {
+		return nil, err
+	}
+	out := copyMap(whole)
+	out["OPENAI_API_KEY"] = nil // an API key kept in the file stays on the host too
+	pt := copyMap(t)
+	pt["access_token"], pt["id_token"] = placeholderJWT(str(t["access_token"])), placeholderJWT(str(t["id_token"]))
+	pt["refresh_token"] = CodexPlaceholderRefresh
+	out["tokens"] = pt
+	return out, nil
+}
+
+func (codexLogin) placeholders(res map[string]any) map[string]any {
+	out := copyMap(res)
+	for _, k := range []string{"access_token", "id_token"} {
+		if v := str(res[k]); v != "" {
+			out[k] = placeholderJWT(v)
+		}
+	}
+	if str(res["refresh_token"]) != "" {
+		out["refresh_token"] = CodexPlaceholderRefresh
+	}
+	return out
+}
+
+func (codexLogin) client() (string, string) { return codexClientID, codexScope }
+
+// placeholderJWT keeps a JWT's header and claims (what an agent reads of
+// it: the account, the plan, the expiry) and drops its signature, so it
+// proves nothing to anyone: the proxy puts the real token in its place.
+func placeholderJWT(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return placeholderSignature
+	}
+	return parts[0] + "." + parts[1] + "." + placeholderSignature
+}
+
+// IsPlaceholderJWT says whether a bearer value is one bottle made.
+func IsPlaceholderJWT(s string) bool { return strings.HasSuffix(s, "."+placeholderSignature) }
+
+// jwtExpiry is a JWT's exp claim, or the zero time.
+func jwtExpiry(jwt string) time.Time {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	data, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}
+	}
+	var c struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(data, &c) != nil || c.Exp == 0 {
+		return time.Time{}
+	}
+	return time.Unix(c.Exp, 0)
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package signin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
+)
+
+// testJWT is an unsigned JWT with the claims Codex reads.
+func testJWT(exp time.Time, sig string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{"exp": exp.Unix(), "email": "a@example.test",
+		"https://api.openai.com/auth": map[string]any{"chatgpt_account_id": "acct-1", "chatgpt_plan_type": "plus"}})
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(claims) + "." + sig
+}
+
+func TestCodexAgentFileHoldsPlaceholders(t *testing.T) {
+	access, id := testJWT(time.Now().Add(time.Hour), "REALSIGA"), testJWT(time.Now().Add(time.Hour), "REALSIGI")
+	host := fmt.Sprintf(`{"OPENAI_API_KEY":"sk-in-the-file","tokens":{"id_token":%q,"access_token":%q,"refresh_token":"rt-REAL","account_id":"acct-1"},"last_refresh":"2026-11-30T00:00:00Z"}`, id, access)
+	out, err := AgentCredentials("codex", []byte(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, real := range []string{"REALSIGA", "REALSIGI", "rt-REAL", "sk-in-the-file"} {
+		if strings.Contains(string(out), real) {
+			t.Errorf("the agent's file holds %s:\n%s", real, out)
+		}
+	}
+	var f struct {
+		Tokens map[string]string `json:"tokens"`
+		Last   string            `json:"last_refresh"`
+	}
+	json.Unmarshal(out, &f)
+	if !IsPlaceholderJWT(f.Tokens["access_token"]) || f.Tokens["account_id"] != "acct-1" || f.Last == "" ||
+		!jwtExpiry(f.Tokens["access_token"]).Equal(jwtExpiry(access)) || strings.Split(f.Tokens["id_token"], ".")[1] != strings.Split(id, ".")[1] {
+		t.Errorf("the agent's file does not keep the login's shape and claims:\n%s", out)
+	}
+	if _, err := AgentCredentials("codex", []byte(`{"OPENAI_API_KEY":"sk-x"}`)); err == nil || !strings.Contains(err.Error(), "codex login") {
+		t.Errorf("a file with no ChatGPT login: %v", err)
+	}
+}
+
+func TestCodexRefresherRotatesInPlace(t *testing.T) {
+	var grants []map[string]string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var g map[string]string
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &g) != nil {
+			http.Error(w, "json please", http.StatusBadRequest)
+			return
+		}
+		grants = append(grants, g)
+		n := len(grants)
+		json.NewEncoder(w).Encode(map[string]any{"access_token": testJWT(time.Now().Add(time.Hour), fmt.Sprintf("A%d", n)),
+			"id_token": testJWT(time.Now().Add(time.Hour), fmt.Sprintf("I%d", n)), "refresh_token": fmt.Sprintf("rt-%d", n)})
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(file, []byte(fmt.Sprintf(`{"tokens":{"id_token":%q,"access_token":%q,"refresh_token":"rt-0","account_id":"acct-1"}}`,
+		testJWT(time.Now().Add(-time.Hour), "I0"), testJWT(time.Now().Add(-time.Minute), "A0"))), 0o600)
+	r := &Refresher{File: file, Login: Logins["codex"], TokenURL: srv.URL, Client: srv.Client()}
+	tok, exp, err := r.Access(context.Background())
+	if err != nil || !strings.HasSuffix(tok, ".A1") || time.Until(exp) < 50*time.Minute {
+		t.Fatalf("Access = %q %v, %v; want the refreshed token", tok, exp, err)
+	}
+	if len(grants) != 1 || grants[0]["refresh_token"] != "rt-0" || grants[0]["client_id"] != codexClientID || grants[0]["grant_type"] != "refresh_token" {
+		t.Errorf("grants: %v", grants)
+	}
+	res, err := r.Refresh(context.Background(), "", "")
+	if err != nil || len(grants) != 2 || grants[1]["refresh_token"] != "rt-1" {
+		t.Fatalf("Refresh: %v; grants %v", err, grants)
+	}
+	data, _ := os.ReadFile(file)
+	if !strings.Contains(string(data), `"rt-2"`) || !strings.Contains(string(data), ".A2") || !strings.Contains(string(data), "last_refresh") {
+		t.Errorf("the host's file after two refreshes:\n%s", data)
+	}
+	p := Placeholders("codex", res)
+	if !IsPlaceholderJWT(p["access_token"].(string)) || !IsPlaceholderJWT(p["id_token"].(string)) || p["refresh_token"] != CodexPlaceholderRefresh {
+		t.Errorf("the agent's answer: %v", p)
+	}
+}
+
+func TestReadGrant(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"grant_type":"refresh_token","client_id":"c","refresh_token":"x"}`: true,
+		`grant_type=refresh_token&client_id=c&refresh_token=x`:               true,
+		`{"grant_type":"authorization_code","code":"x"}`:                     false,
+		`grant_type=authorization_code&code=x`:                               false,
+	} {
+		if id, _, ok := ReadGrant([]byte(body)); ok != want || (ok && id != "c") {
+			t.Errorf("ReadGrant(%s) = %q, %v", body, id, ok)
+		}
+	}
+}
+
+func TestApplyCodexLogin(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
+	os.WriteFile(filepath.Join(home, ".codex", "auth.json"), []byte(`{"tokens":{}}`), 0o600)
+	a := &config.Agent{Name: "codex", Profile: config.Profile{AlwaysArgs: []string{"-c", "x=1"},
+		Signin: &config.Signin{Agent: "codex", Use: "auto"}, Egress: []config.Route{{Host: "api.openai.com", Ports: []int{443}, Inbound: "log"}}}}
+	got, ch, err := Apply(a, Host{Getenv: func(string) string { return "" }, Home: home})
+	if err != nil || ch.Use != UseCredentials {
+		t.Fatalf("Apply = %+v, %v", ch, err)
+	}
+	var hosts []string
+	for _, r := range got.Egress {
+		hosts = append(hosts, r.Host+":"+r.Signin)
+	}
+	if strings.Join(hosts, " ") != "api.openai.com: chatgpt.com:codex auth.openai.com:codex-token" {
+		t.Errorf("routes: %v", hosts)
+	}
+	if len(got.AlwaysArgs) != 4 || !strings.Contains(got.AlwaysArgs[3], "chatgpt.com/backend-api/codex") || len(a.AlwaysArgs) != 2 {
+		t.Errorf("args: %v (the profile's: %v)", got.AlwaysArgs, a.AlwaysArgs)
+	}
+	key, _, err := Apply(a, Host{Getenv: func(k string) string { return map[string]string{"OPENAI_API_KEY": "sk"}[k] }, Home: home})
+	if err != nil || key.Egress[0].Credential == nil || key.Egress[0].Credential.Value != "Bearer {secret}" || len(key.Egress) != 1 {
+		t.Errorf("with a key: %+v %v", key.Egress, err)
+	}
+	a.Signin.Use = UseToken
+	if _, _, err := Apply(a, Host{Getenv: func(string) string { return "" }, Home: home}); err == nil || !strings.Contains(err.Error(), "no long-lived token") {
+		t.Errorf("token asked of codex: %v", err)
+	}
+}
