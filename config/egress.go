@@ -49,7 +49,7 @@ type Signin struct {
 
 // SigninAgents and SigninUses are what a signin table may say.
 var (
-	SigninAgents = []string{"claude", "codex"}
+	SigninAgents = []string{"claude", "codex", "gemini"}
 	SigninUses   = []string{"auto", "api-key", "token", "credentials"}
 )
 

@@ -30,7 +30,7 @@ type Login interface {
 }
 
 // Logins are the login files bottle keeps on the host's side, by agent.
-var Logins = map[string]Login{"claude": claudeLogin{}, "codex": codexLogin{}}
+var Logins = map[string]Login{"claude": claudeLogin{}, "codex": codexLogin{}, "gemini": googleLogin{}}
 
 // AgentCredentials is the agent's login file made from the host's: the
 // same shape and fields, the tokens replaced with placeholders.
@@ -223,6 +223,70 @@ func (codexLogin) placeholders(res map[string]any) map[string]any {
 }
 
 func (codexLogin) client() (string, string) { return codexClientID, codexScope }
+
+// googleLogin is the Gemini CLI's oauth_creds.json when signed in with
+// Google: the OAuth client's tokens as Google's library keeps them (an
+// access token, a refresh token, an ID token, the access token's expiry in
+// milliseconds since the epoch). Google does not rotate the refresh token.
+type googleLogin struct{}
+
+// The Gemini CLI's OAuth client: an installed application's, whose secret
+// is public by design (it ships in the CLI).
+const (
+	geminiClientID     = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
+	geminiClientSecret = "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"
+	geminiScope        = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"
+	// The placeholders the agent's file holds, shaped like Google's tokens.
+	GooglePlaceholderAccess  = "ya29.bottle-placeholder-access"
+	GooglePlaceholderRefresh = "1//bottle-placeholder-refresh"
+)
+
+func (googleLogin) tokens(whole map[string]any) (string, string, time.Time, error) {
+	if str(whole["refresh_token"]) == "" && str(whole["access_token"]) == "" {
+		return "", "", time.Time{}, errors.New("the Google login has no tokens (sign in with Google: gemini)")
+	}
+	return str(whole["access_token"]), str(whole["refresh_token"]), millis(whole["expiry_date"]), nil
+}
+
+func (googleLogin) grant(refresh, clientID, scope string) ([]byte, string) {
+	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {clientID}}
+	if clientID == geminiClientID {
+		v.Set("client_secret", geminiClientSecret)
+	}
+	return []byte(v.Encode()), "application/x-www-form-urlencoded"
+}
+
+func (googleLogin) store(whole, res map[string]any) {
+	for _, k := range []string{"access_token", "refresh_token", "id_token", "scope", "token_type"} {
+		if v := str(res[k]); v != "" {
+			whole[k] = v
+		}
+	}
+	whole["expiry_date"] = time.Now().Add(time.Duration(num(res["expires_in"])) * time.Second).UnixMilli()
+}
+
+func (l googleLogin) agentFile(whole map[string]any) (map[string]any, error) {
+	if _, _, _, err := l.tokens(whole); err != nil {
+		return nil, err
+	}
+	return l.placeholders(whole), nil
+}
+
+func (googleLogin) placeholders(res map[string]any) map[string]any {
+	out := copyMap(res)
+	if str(res["access_token"]) != "" {
+		out["access_token"] = GooglePlaceholderAccess
+	}
+	if str(res["refresh_token"]) != "" {
+		out["refresh_token"] = GooglePlaceholderRefresh
+	}
+	if v := str(res["id_token"]); v != "" {
+		out["id_token"] = placeholderJWT(v)
+	}
+	return out
+}
+
+func (googleLogin) client() (string, string) { return geminiClientID, geminiScope }
 
 // placeholderJWT keeps a JWT's header and claims (what an agent reads of
 // it: the account, the plan, the expiry) and drops its signature, so it

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,56 @@ func TestApplyCodexLogin(t *testing.T) {
 	a.Signin.Use = UseToken
 	if _, _, err := Apply(a, Host{Getenv: func(string) string { return "" }, Home: home}); err == nil || !strings.Contains(err.Error(), "no long-lived token") {
 		t.Errorf("token asked of codex: %v", err)
+	}
+}
+
+func TestGoogleLogin(t *testing.T) {
+	host := `{"access_token":"ya29.REAL","refresh_token":"1//REAL","scope":"s","token_type":"Bearer","id_token":"h.p.REALSIG","expiry_date":1000}`
+	out, err := AgentCredentials("gemini", []byte(host))
+	if err != nil || strings.Contains(string(out), "REAL") || !strings.Contains(string(out), GooglePlaceholderAccess) || !strings.Contains(string(out), `"expiry_date": 1000`) {
+		t.Errorf("the agent's oauth_creds.json: %v\n%s", err, out)
+	}
+	var grant url.Values
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		grant, _ = url.ParseQuery(string(body))
+		json.NewEncoder(w).Encode(map[string]any{"access_token": "ya29.FRESH", "expires_in": 3599, "token_type": "Bearer"})
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "oauth_creds.json")
+	os.WriteFile(file, []byte(host), 0o600)
+	r := &Refresher{File: file, Login: Logins["gemini"], TokenURL: srv.URL, Client: srv.Client()}
+	tok, exp, err := r.Access(context.Background())
+	if err != nil || tok != "ya29.FRESH" || time.Until(exp) < 50*time.Minute {
+		t.Fatalf("Access = %q %v %v", tok, exp, err)
+	}
+	if grant.Get("refresh_token") != "1//REAL" || grant.Get("client_secret") != geminiClientSecret || grant.Get("grant_type") != "refresh_token" {
+		t.Errorf("the grant: %v", grant)
+	}
+	data, _ := os.ReadFile(file)
+	if !strings.Contains(string(data), "ya29.FRESH") || !strings.Contains(string(data), "1//REAL") {
+		t.Errorf("the host's file keeps its refresh token and takes the new access token:\n%s", data)
+	}
+}
+
+func TestApplyGeminiLogin(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
+	os.WriteFile(filepath.Join(home, ".gemini", "oauth_creds.json"), []byte(`{"refresh_token":"r"}`), 0o600)
+	a := &config.Agent{Name: "gemini", Profile: config.Profile{Env: map[string]string{"GEMINI_DEFAULT_AUTH_TYPE": "gemini-api-key", "X": "1"},
+		Signin: &config.Signin{Agent: "gemini", Use: "auto"}, Egress: []config.Route{{Host: "generativelanguage.googleapis.com", Ports: []int{443}}}}}
+	got, ch, err := Apply(a, Host{Getenv: func(string) string { return "" }, Home: home})
+	if err != nil || ch.Use != UseCredentials {
+		t.Fatalf("Apply = %+v, %v", ch, err)
+	}
+	var hosts []string
+	for _, r := range got.Egress {
+		hosts = append(hosts, r.Host+":"+r.Signin+":"+strings.Join(r.Paths, ","))
+	}
+	if strings.Join(hosts, " ") != "generativelanguage.googleapis.com:: cloudcode-pa.googleapis.com:gemini: www.googleapis.com:gemini: oauth2.googleapis.com:gemini-token:/token,/tokeninfo" {
+		t.Errorf("routes: %v", hosts)
+	}
+	if got.Env["GEMINI_DEFAULT_AUTH_TYPE"] != "oauth-personal" || got.Env["X"] != "1" || a.Env["GEMINI_DEFAULT_AUTH_TYPE"] != "gemini-api-key" {
+		t.Errorf("env: %v (the profile's: %v)", got.Env, a.Env)
 	}
 }

@@ -9,6 +9,7 @@ package signin
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,13 +40,17 @@ type Scheme struct {
 	// CredentialsFile is the subscription login's file under the host
 	// user's home (ConfigDirEnv, when set on the host, is its folder).
 	CredentialsFile, ConfigDirEnv string
-	// LoginHost is where the login's requests go, when not to APIHost; a
-	// route to it is added when the profile has none.
-	LoginHost string
-	// LoginArgs are the agent's arguments when signed in with the login.
+	// LoginHosts are where the login's requests go, when not to APIHost;
+	// a route to each is added when the profile has none.
+	LoginHosts []string
+	// LoginArgs and LoginEnv are the agent's arguments and environment
+	// when signed in with the login.
 	LoginArgs []string
-	// TokenHost and TokenPath are the OAuth token endpoint its refreshes go to.
-	TokenHost, TokenPath string
+	LoginEnv  map[string]string
+	// TokenHost and TokenPath are the OAuth token endpoint its refreshes
+	// go to; TokenInfoPath, on the same host, is asked about the access
+	// token (it gets the real one, like the API).
+	TokenHost, TokenPath, TokenInfoPath string
 	// Hint is how a person signs in with the agent on the host.
 	Hint string
 }
@@ -66,10 +71,21 @@ var Schemes = map[string]Scheme{
 		CredentialsFile: ".codex/auth.json", ConfigDirEnv: "CODEX_HOME",
 		// Signed in with ChatGPT, Codex talks to ChatGPT's backend with the
 		// login's tokens, read from auth.json (requires_openai_auth).
-		LoginHost: "chatgpt.com",
-		LoginArgs: []string{"-c", `model_providers.bottle={name="OpenAI",base_url="https://chatgpt.com/backend-api/codex",requires_openai_auth=true,wire_api="responses",supports_websockets=false}`},
-		TokenHost: "auth.openai.com", TokenPath: "/oauth/token",
+		LoginHosts: []string{"chatgpt.com"},
+		LoginArgs:  []string{"-c", `model_providers.bottle={name="OpenAI",base_url="https://chatgpt.com/backend-api/codex",requires_openai_auth=true,wire_api="responses",supports_websockets=false}`},
+		TokenHost:  "auth.openai.com", TokenPath: "/oauth/token",
 		Hint: "set OPENAI_API_KEY, or sign in with ChatGPT here (codex login)",
+	},
+	"gemini": {
+		Agent: "gemini", APIHost: "generativelanguage.googleapis.com",
+		KeyEnv: "GEMINI_API_KEY", KeyHeader: "x-goog-api-key",
+		CredentialsFile: ".gemini/oauth_creds.json",
+		// Signed in with Google, the Gemini CLI talks to Code Assist, and
+		// asks Google whose the token is.
+		LoginHosts: []string{"cloudcode-pa.googleapis.com", "www.googleapis.com"},
+		LoginEnv:   map[string]string{"GEMINI_DEFAULT_AUTH_TYPE": "oauth-personal", "GOOGLE_GENAI_USE_GCA": "true"},
+		TokenHost:  "oauth2.googleapis.com", TokenPath: "/token", TokenInfoPath: "/tokeninfo",
+		Hint: "set GEMINI_API_KEY, or sign in with Google here (gemini)",
 	},
 }
 
@@ -122,19 +138,32 @@ func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
 	case UseToken:
 		r.Credential = &config.Credential{Header: "authorization", Value: "Bearer {secret}", FromEnv: sc.TokenEnv, AgentEnv: sc.TokenEnv}
 	case UseCredentials:
-		if sc.LoginHost != "" {
-			// The login goes to a host of its own; the API route stays as it was.
-			j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.LoginHost })
-			if j < 0 {
-				out.Egress = append(out.Egress, config.Route{Host: sc.LoginHost, Ports: []int{443}, Inbound: r.Inbound})
-				j = len(out.Egress) - 1
+		if len(sc.LoginHosts) > 0 {
+			// The login goes to hosts of its own; the API route stays as it was.
+			for _, h := range sc.LoginHosts {
+				j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == h })
+				if j < 0 {
+					out.Egress = append(out.Egress, config.Route{Host: h, Ports: []int{443}, Inbound: r.Inbound})
+					j = len(out.Egress) - 1
+				}
+				out.Egress[j].Signin = sc.Agent
 			}
-			out.Egress[j].Signin = sc.Agent
 			out.AlwaysArgs = append(slices.Clone(a.AlwaysArgs), sc.LoginArgs...)
+			if len(sc.LoginEnv) > 0 {
+				out.Env = maps.Clone(a.Env)
+				if out.Env == nil {
+					out.Env = map[string]string{}
+				}
+				maps.Copy(out.Env, sc.LoginEnv)
+			}
 		} else {
 			r.Signin = sc.Agent
 		}
-		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: []string{sc.TokenPath}, Signin: sc.Agent + "-token"}
+		paths := []string{sc.TokenPath}
+		if sc.TokenInfoPath != "" {
+			paths = append(paths, sc.TokenInfoPath)
+		}
+		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: paths, Signin: sc.Agent + "-token"}
 		if j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.TokenHost }); j >= 0 {
 			token.Upstream, token.UpstreamCA = out.Egress[j].Upstream, out.Egress[j].UpstreamCA
 			out.Egress[j] = token

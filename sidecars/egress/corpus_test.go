@@ -31,8 +31,11 @@ func newCorpusProxy(t testing.TB) *corpusProxy {
 	up := &corpus.Upstream{WebSocket: wsUpstream}
 	tlsUp := httptest.NewTLSServer(up)
 	plainUp := httptest.NewServer(up)
-	t.Cleanup(tlsUp.Close)
-	t.Cleanup(plainUp.Close)
+	// A stream still open through the gateway (an MCP server's event
+	// stream) would hold Close: the connections are closed first.
+	for _, srv := range []*httptest.Server{tlsUp, plainUp} {
+		t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	}
 	dir, err := os.MkdirTemp("", "corpus-") // short: it holds unix sockets
 	if err != nil {
 		t.Fatal(err)

@@ -208,7 +208,11 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		q.Del(route.Query)
 		r.URL.RawQuery = q.Encode()
 	}
-	if isSigninAPI(route.Signin) {
+	// A login's route: its token endpoint's refreshes are answered here;
+	// every other call on it gets the real access token.
+	refreshCall := isSigninToken(route.Signin) && len(route.Paths) > 0 && r.URL.Path == route.Paths[0]
+	loginCall := route.Signin != "" && !refreshCall
+	if loginCall {
 		r.Header.Del("Authorization") // the agent's placeholder
 	}
 	if isUpgrade(r.Header) {
@@ -233,7 +237,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		return deny(why)
 	}
 	switch {
-	case isSigninToken(route.Signin):
+	case refreshCall:
 		// The agent refreshing its login: answered here, never sent on.
 		clientID, scope, ok := signin.ReadGrant(body)
 		if !ok {
@@ -247,7 +251,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		p.audit.log(*e)
 		ctx.UserData = nil
 		return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
-	case isSigninAPI(route.Signin):
+	case loginCall:
 		if !route.OverTLS(r.URL.Scheme) {
 			return deny(fmt.Sprintf("the login for %s is only sent over TLS: use https://", route.Host))
 		}
@@ -313,7 +317,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 				sc.response(resp)
 			}
 		}
-		if isSigninAPI(x.route.Signin) {
+		if x.route.Signin != "" {
 			if sc := p.signin.scrubber(); sc != nil {
 				sc.response(resp)
 			}

@@ -24,9 +24,9 @@ import (
 // token never enters the pod.
 
 // Route.Signin is the agent whose login a route carries: "AGENT" on its
-// API route, where the access token goes; "AGENT-token" on its token
-// endpoint, where the agent's refreshes are answered.
-func isSigninAPI(s string) bool   { return s != "" && !isSigninToken(s) }
+// API routes, where the access token goes; "AGENT-token" on its token
+// endpoint's host, where the agent's refreshes (the route's first path)
+// are answered and any other call (Google's tokeninfo) gets the token.
 func isSigninToken(s string) bool { return strings.HasSuffix(s, "-token") }
 func signinAgent(s string) string { return strings.TrimSuffix(s, "-token") }
 
