@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // messagesAPI stands in for the Anthropic Messages API on the host's
@@ -31,6 +32,7 @@ type messagesAPI struct {
 	refresh string
 	grants  []string
 	n       int
+	slow    time.Duration // how long a good grant's answer takes
 }
 
 func newMessagesAPI(t *testing.T) *messagesAPI {
@@ -68,6 +70,11 @@ func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.n++
 		a.refresh = fmt.Sprintf("sk-ant-ort01-e2e-real-%d", a.n)
+		if a.slow > 0 { // the token is spent; the answer takes its time
+			a.mu.Unlock()
+			time.Sleep(a.slow)
+			a.mu.Lock()
+		}
 		json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("sk-ant-oat01-e2e-real-%d", a.n), "refresh_token": a.refresh,
 			"expires_in": 28800, "token_type": "Bearer", "scope": "user:inference user:profile user:sessions:claude_code",
 			"account":      map[string]string{"uuid": "00000000-0000-4000-8000-000000000001", "email_address": "e2e@example.test"},
@@ -256,6 +263,7 @@ upstream = "%s"
 upstream_ca = "%s"
 `, use, api.URL, api.CAFile, api.URL, api.CAFile))
 			claudeImage(t, filepath.Join(e.dir, "ccimg"))
+			watchProcesses(t, filepath.Join(e.dir, "ccimg"), "/usr/local/bin/claude")
 			home := filepath.Join(e.dir, "home")
 			os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
 			hostFile := filepath.Join(home, ".claude", ".credentials.json")
@@ -331,8 +339,120 @@ upstream_ca = "%s"
 				}
 				return nil
 			})
+			if use == "credentials" {
+				assertProcessesClean(t, e.workdir, "/usr/local/bin/claude-real", "HOME=/home/bottle", "e2e-real")
+			} else {
+				assertProcessesClean(t, e.workdir, "/usr/local/bin/claude-real", "CLAUDE_CODE_OAUTH_TOKEN=bottle-placeholder", longLived)
+			}
 			e.mustRun("rm", m[1])
 			e.assertClean()
 		})
+	}
+}
+
+// TestRealClaudeCodeTwoBottlesShareTheLogin: two bottles signed in with
+// the same host login, both with its access token run out, start at once;
+// the stand-in token endpoint takes each refresh token once, and answers
+// slowly, so the refreshes overlap. Each bottle's
+// gateway refreshes under the lock on the host's file, so neither spends a
+// token the other already spent: both turns are answered, every grant
+// succeeds, and the host's file holds the last pair (issue 12).
+func TestRealClaudeCodeTwoBottlesShareTheLogin(t *testing.T) {
+	api := newMessagesAPI(t)
+	api.refresh = "sk-ant-ort01-e2e-real-0"
+	api.slow = 2 * time.Second // so that the two bottles' refreshes overlap
+	e := newEnv(t, fmt.Sprintf(`
+[agents.cc]
+extends = "claude"
+containerfile = "ccimg/Containerfile"
+memory = "1g"
+replace_egress = true
+signin = { agent = "claude", use = "credentials" }
+[[agents.cc.egress]]
+host = "api.anthropic.com"
+ports = [443]
+upstream = "%[1]s"
+upstream_ca = "%[2]s"
+[[agents.cc.egress]]
+host = "platform.claude.com"
+ports = [443]
+upstream = "%[1]s"
+upstream_ca = "%[2]s"
+`, api.URL, api.CAFile))
+	claudeImage(t, filepath.Join(e.dir, "ccimg"))
+	home := filepath.Join(e.dir, "home")
+	os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
+	hostFile := filepath.Join(home, ".claude", ".credentials.json")
+	os.WriteFile(hostFile, []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
+	e.extraEnv = []string{"HOME=" + home}
+	var wg sync.WaitGroup
+	results := make([]string, 2)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, errs, code := e.run("start", "--yes", "cc", "--", "-p", fmt.Sprintf("say hello %d", i))
+			results[i] = fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+			if code != 0 || !strings.Contains(out, "stand-in reply number") {
+				t.Errorf("bottle %d: %s", i, results[i])
+			}
+		}()
+	}
+	wg.Wait()
+	api.mu.Lock()
+	grants, n, bearers := append([]string(nil), api.grants...), api.n, append([]string(nil), api.bearers...)
+	api.mu.Unlock()
+	t.Logf("grants: %q", grants)
+	if n < 1 || len(grants) != n {
+		t.Errorf("%d grants, %d of them good: a bottle spent a refresh token already spent (%q)", len(grants), n, grants)
+	}
+	data, _ := os.ReadFile(hostFile)
+	if last := fmt.Sprintf("sk-ant-ort01-e2e-real-%d", n); !strings.Contains(string(data), last) {
+		t.Errorf("the host's file does not hold the last pair (%s):\n%s", last, data)
+	}
+	for _, b := range bearers {
+		if strings.Contains(b, "placeholder") {
+			t.Errorf("the stand-in saw a placeholder: %s", b)
+		}
+	}
+	e.assertClean()
+}
+
+// watchProcesses makes the agent's command bin in the image laid out at
+// dir a wrapper that runs it and, while it runs, writes the command line
+// and environment of every process the agent's container sees, every 0.2
+// s, to /workspace/.bottle-procs, for the test to search for real tokens.
+// (Its stdin is /dev/null: for commands given their prompt.)
+func watchProcesses(t *testing.T, dir, bin string) {
+	t.Helper()
+	wrapper := `#!/bin/sh
+"$0-real" "$@" &
+pid=$!
+while kill -0 $pid 2>/dev/null; do
+	for p in /proc/[0-9]*; do tr '\0' '\n' < $p/cmdline; echo; tr '\0' '\n' < $p/environ; echo; done >> /workspace/.bottle-procs 2>/dev/null
+	sleep 0.2
+done
+wait $pid
+`
+	os.WriteFile(filepath.Join(dir, "watch"), []byte(wrapper), 0o755)
+	cf, err := os.ReadFile(filepath.Join(dir, "Containerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = append(cf, fmt.Sprintf("RUN mv %[1]s %[1]s-real\nCOPY watch %[1]s\n", bin)...)
+	os.WriteFile(filepath.Join(dir, "Containerfile"), cf, 0o644)
+}
+
+// assertProcessesClean reads what watchProcesses wrote in workdir: it must
+// show the agent ran (ran in a command line, want in an environment) and
+// hold no real token (nothing with marker in it).
+func assertProcessesClean(t *testing.T, workdir, ran, want, marker string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(workdir, ".bottle-procs"))
+	if err != nil || !strings.Contains(string(data), ran) || !strings.Contains(string(data), want) {
+		t.Fatalf("the agent's processes were not seen (%v): %.600s", err, data)
+	}
+	if strings.Contains(string(data), marker) {
+		t.Errorf("a real token is in the environment or arguments of a process in the agent's container")
 	}
 }

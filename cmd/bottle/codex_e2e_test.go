@@ -225,6 +225,7 @@ upstream = "%s"
 upstream_ca = "%s"
 `, api.URL, api.CAFile, api.URL, api.CAFile))
 	codexImage(t, filepath.Join(e.dir, "cximg"))
+	watchProcesses(t, filepath.Join(e.dir, "cximg"), "/usr/local/bin/codex")
 	home := filepath.Join(e.dir, "home")
 	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
 	hostFile := filepath.Join(home, ".codex", "auth.json")
@@ -287,6 +288,7 @@ upstream_ca = "%s"
 	if strings.Contains(out+errs, "e2e-real") {
 		t.Error("a real token reached the agent's output")
 	}
+	assertProcessesClean(t, e.workdir, "/usr/local/bin/codex-real", "HOME=/home/bottle", "e2e-real")
 	e.mustRun("rm", m[1])
 	e.assertClean()
 }

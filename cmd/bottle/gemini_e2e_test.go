@@ -256,6 +256,7 @@ upstream = "%[1]s"
 upstream_ca = "%[2]s"
 `, g.URL, g.CAFile))
 	geminiImage(t, filepath.Join(e.dir, "gmimg"))
+	watchProcesses(t, filepath.Join(e.dir, "gmimg"), "/usr/local/bin/gemini")
 	home := filepath.Join(e.dir, "home")
 	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
 	hostFile := filepath.Join(home, ".gemini", "oauth_creds.json")
@@ -316,6 +317,7 @@ upstream_ca = "%[2]s"
 	if strings.Contains(out+errs, "e2e-real") {
 		t.Error("a real token reached the agent's output")
 	}
+	assertProcessesClean(t, e.workdir, "/opt/gemini/bundle/gemini.js", "GOOGLE_GENAI_USE_GCA=true", "e2e-real")
 	e.mustRun("rm", m[1])
 	e.assertClean()
 }
