@@ -75,3 +75,24 @@ func TestUntarRefusesAPathOut(t *testing.T) {
 		t.Error("the file outside was made")
 	}
 }
+
+// A mirror sends the routes and the requests the person decided, never a
+// pending one (the pod's supervise server owns those until an answer).
+func TestMirrorSendsOnlyDecidedRequests(t *testing.T) {
+	dir := t.TempDir()
+	reqs := filepath.Join(dir, "supervise", "requests")
+	os.MkdirAll(reqs, 0o700)
+	os.WriteFile(filepath.Join(reqs, "a.json"), []byte(`{"id":"a","status":"pending"}`), 0o600)
+	os.WriteFile(filepath.Join(reqs, "b.json"), []byte(`{"id":"b","status":"approved"}`), 0o600)
+	os.WriteFile(filepath.Join(reqs, "c.json"), []byte(`not json`), 0o600)
+	for name, want := range map[string]bool{
+		filepath.Join(reqs, "a.json"):                        false,
+		filepath.Join(reqs, "b.json"):                        true,
+		filepath.Join(reqs, "c.json"):                        false,
+		filepath.Join(dir, "egress", "policy", "routes.json"): true,
+	} {
+		if got := decided(name); got != want {
+			t.Errorf("decided(%s) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -3,11 +3,17 @@ package kube
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -41,8 +47,45 @@ func (e *Engine) syncLoop(ctx context.Context, pod, stateDir string) {
 		case <-t.C:
 		}
 		e.pull(ctx, pod, stateDir, sent)
-		e.push(ctx, pod, stateDir, sent)
+		e.push(ctx, pod, stateDir, sent, nil)
 	}
+}
+
+// Mirror brings a running cluster bottle's folders in step once, for a
+// command that reads or writes the host's (bottle requests, approve,
+// deny, the dashboard) when no attached start does it: a detached bottle.
+// It takes the pod's new requests, and sends the routes and the decided
+// requests (a pending one is the pod's to change).
+func (e *Engine) Mirror(ctx context.Context, identity string) error {
+	pods, err := e.cs.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: spec.LabelIdentity + "=" + identity})
+	if err != nil {
+		return fmt.Errorf("kubernetes: find %s: %w", identity, err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || !running(p.Status.InitContainerStatuses, keeperName) {
+			continue
+		}
+		stateDir := filepath.Join(e.root, identity)
+		e.pull(ctx, p.Name, stateDir, map[string]time.Time{})
+		e.push(ctx, p.Name, stateDir, map[string]time.Time{}, decided)
+	}
+	return nil
+}
+
+// decided says whether a pushed file may go to the pod: anything but a
+// request the person has not decided yet.
+func decided(path string) bool {
+	if !strings.Contains(path, "/supervise/requests/") {
+		return true
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var r struct {
+		Status string `json:"status"`
+	}
+	return json.Unmarshal(data, &r) == nil && r.Status != "" && r.Status != "pending"
 }
 
 // pull takes the files the pod made that the host does not have yet.
@@ -83,8 +126,9 @@ func (e *Engine) pull(ctx context.Context, pod, stateDir string, sent map[string
 	})
 }
 
-// push sends the files the host changed since they were last sent.
-func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string]time.Time) {
+// push sends the files the host changed since they were last sent (and
+// that ok, when given, lets go).
+func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string]time.Time, ok func(path string) bool) {
 	var changed []string
 	for _, top := range pushed {
 		filepath.WalkDir(filepath.Join(stateDir, top), func(p string, d fs.DirEntry, err error) error {
@@ -96,7 +140,10 @@ func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string
 				return nil
 			}
 			rel, _ := filepath.Rel(stateDir, p)
-			if last, ok := sent[rel]; !ok || fi.ModTime().After(last) {
+			if ok != nil && !ok(p) {
+				return nil
+			}
+			if last, seen := sent[rel]; !seen || fi.ModTime().After(last) {
 				changed = append(changed, rel)
 				sent[rel] = fi.ModTime()
 			}

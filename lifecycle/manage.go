@@ -213,3 +213,19 @@ func where(m state.Metadata) string {
 	}
 	return w
 }
+
+// A Mirror is an engine that keeps a bottle's folders apart from the
+// host's (a cluster's volume): Mirror brings one running bottle's in step,
+// its requests to the host, the person's answers and routes to it.
+type Mirror interface {
+	Mirror(ctx context.Context, identity string) error
+}
+
+// MirrorBottle brings a bottle's folders in step with its engine's copy,
+// when its engine keeps one.
+func MirrorBottle(ctx context.Context, env Env, identity string) error {
+	if m, ok := env.Engine.(Mirror); ok {
+		return m.Mirror(ctx, identity)
+	}
+	return nil
+}

@@ -133,6 +133,9 @@ func (m *dashboard) refresh() tea.Cmd {
 			if b.State == "" {
 				continue
 			}
+			if b.Status == "running" {
+				lifecycle.MirrorBottle(ctx, env, b.Identity) // a cluster bottle's requests, and what was decided
+			}
 			reqs, _ := (supervise.Store{Dir: b.Bottle().SuperviseDir()}).List()
 			for _, q := range reqs {
 				if q.Status == supervise.StatusPending {

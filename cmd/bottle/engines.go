@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -282,4 +283,44 @@ func (e *engines) List(ctx context.Context, rootLabel string) ([]spec.PodInfo, e
 		return nil, err // no engine answers at all
 	}
 	return out, errors.Join(errs...)
+}
+
+// Mirror brings a cluster bottle's folders in step with its pod (a
+// Podman bottle's are the host's own).
+func (e *engines) Mirror(ctx context.Context, identity string) error {
+	m, err := e.root.Bottle(identity).Metadata()
+	if err != nil || m.Engine != config.EngineKubernetes {
+		return nil
+	}
+	c, err := e.cluster(m.Context, m.Namespace)
+	if err != nil {
+		return err
+	}
+	if mr, ok := c.(lifecycle.Mirror); ok {
+		return mr.Mirror(ctx, identity)
+	}
+	return nil
+}
+
+// mirrorClusterBottles mirrors the cluster bottles among ids, for the
+// commands that read and write the host's folders without an engine (bottle
+// requests, approve, deny); trouble is said, and the command goes on with
+// what the host has.
+func mirrorClusterBottles(ctx context.Context, g *globals, root state.Root, ids []string) {
+	var kube []string
+	for _, id := range ids {
+		if m, err := root.Bottle(id).Metadata(); err == nil && m.Engine == config.EngineKubernetes {
+			kube = append(kube, id)
+		}
+	}
+	if len(kube) == 0 {
+		return
+	}
+	e := newEngines(ctx, root, config.EnginePodman, config.Kubernetes{})
+	defer e.Close()
+	for _, id := range kube {
+		if err := e.Mirror(ctx, id); err != nil {
+			fmt.Fprintf(g.stderr, "bottle: %s: %v\n", id, err)
+		}
+	}
 }

@@ -420,3 +420,33 @@ memory = "256m"
 	e.mustRun("rm", local)
 	kubeClean(t, e)
 }
+
+// TestKubeDetachedApprovalGoesLive: a detached cluster bottle (no start
+// attached to bring its folders in step) asks for a host; bottle requests
+// finds the request in its pod, bottle approve sends the answer and the
+// route back, and the agent carries on through the route (issue 14).
+func TestKubeDetachedApprovalGoesLive(t *testing.T) {
+	later := newUpstreamOn(t, false, kubeNodeIP)
+	e := kubeEnv(t, "")
+	ee := &egressEnv{env: e}
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--", strings.Join([]string{
+		`/workspace/probe mcp-egress later.example.test 80 "the build needs it"`,
+		"/workspace/probe get http://later.example.test/detached",
+		"sleep 300",
+	}, "; ")))
+	gotID, req := ee.waitRequest(t, "egress")
+	if gotID != id {
+		t.Fatalf("the request came from %s, want %s", gotID, id)
+	}
+	e.mustRun("approve", "--allow-local", "--upstream", later.URL, id, req)
+	poll(t, 60*time.Second, "the agent's request through the approved route", func() bool {
+		reqs, _ := later.requests()
+		return len(reqs) == 1 && reqs[0].URL.Path == "/detached"
+	})
+	if logs := e.mustRun("logs", id); !strings.Contains(logs, "approved "+req) || !strings.Contains(logs, "ok get http://later.example.test/detached") {
+		t.Errorf("the agent's output:\n%s", logs)
+	}
+	e.mustRun("stop", id)
+	e.mustRun("rm", id)
+	kubeClean(t, e)
+}

@@ -34,7 +34,7 @@ func newRequestsCommand(g *globals) *cli.Command {
 			if err := noExtraArgs(c, 1); err != nil {
 				return err
 			}
-			return runRequests(g, o, c.Args().First())
+			return runRequests(c.Context, g, o, c.Args().First())
 		},
 	}
 }
@@ -45,7 +45,7 @@ type bottleRequest struct {
 	*supervise.Request
 }
 
-func runRequests(g *globals, o *requestsOptions, id string) error {
+func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string) error {
 	root, err := state.DefaultRoot()
 	if err != nil {
 		return err
@@ -60,6 +60,11 @@ func runRequests(g *globals, o *requestsOptions, id string) error {
 	} else if bottles, err = root.List(); err != nil {
 		return err
 	}
+	var ids []string
+	for _, b := range bottles {
+		ids = append(ids, b.ID)
+	}
+	mirrorClusterBottles(ctx, g, root, ids)
 	var out []bottleRequest
 	for _, b := range bottles {
 		reqs, err := (supervise.Store{Dir: b.SuperviseDir()}).List()
@@ -175,11 +180,13 @@ func runDecide(ctx context.Context, g *globals, id, reqID, status string, o *dec
 	if err != nil {
 		return err
 	}
+	mirrorClusterBottles(ctx, g, root, []string{id}) // a cluster bottle's request, as its pod has it
 	out, err := lifecycle.Decide(root, lifecycle.Decision{Identity: id, Request: reqID, Status: status, Reason: o.reason,
 		By: whoami(), Upstream: o.upstream, AllowLocal: o.allowLocal})
 	if err != nil {
 		return err
 	}
+	mirrorClusterBottles(ctx, g, root, []string{id}) // and the answer, and the route, to it
 	fmt.Fprintln(g.stdout, out.Message)
 	if !out.Restart {
 		return nil
