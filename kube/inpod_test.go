@@ -86,9 +86,9 @@ func TestMirrorSendsOnlyDecidedRequests(t *testing.T) {
 	os.WriteFile(filepath.Join(reqs, "b.json"), []byte(`{"id":"b","status":"approved"}`), 0o600)
 	os.WriteFile(filepath.Join(reqs, "c.json"), []byte(`not json`), 0o600)
 	for name, want := range map[string]bool{
-		filepath.Join(reqs, "a.json"):                        false,
-		filepath.Join(reqs, "b.json"):                        true,
-		filepath.Join(reqs, "c.json"):                        false,
+		filepath.Join(reqs, "a.json"):                         false,
+		filepath.Join(reqs, "b.json"):                         true,
+		filepath.Join(reqs, "c.json"):                         false,
 		filepath.Join(dir, "egress", "policy", "routes.json"): true,
 	} {
 		if got := decided(name); got != want {
