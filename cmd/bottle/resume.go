@@ -44,15 +44,22 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Args: g.agentArgs, HasArgs: g.hasArgs,
 		ConfigFile: g.config, ShowPreflight: printPreflight}
 	// A bottle resumes where it ran: Podman, or the cluster it records.
+	// An unknown identity is said before any engine is asked.
+	root, err := state.DefaultRoot()
+	if err != nil {
+		return err
+	}
+	b, err := root.Open(o.id)
+	if err != nil {
+		return err
+	}
 	engine, k := config.EnginePodman, config.Kubernetes{}
-	if root, err := state.DefaultRoot(); err == nil {
-		if m, err := root.Bottle(o.id).Metadata(); err == nil && m.Engine == config.EngineKubernetes {
-			engine = m.Engine
-			if cfg, _, err := loadHere(g); err == nil {
-				k = cfg.Kubernetes
-			}
-			k.Context, k.Namespace = m.Context, m.Namespace
+	if m, err := b.Metadata(); err == nil && m.Engine == config.EngineKubernetes {
+		engine = m.Engine
+		if cfg, _, err := loadHere(g); err == nil {
+			k = cfg.Kubernetes
 		}
+		k.Context, k.Namespace = m.Context, m.Namespace
 	}
 	return withEngine(ctx, g, engine, k, func(env lifecycle.Env) error { return r.Run(ctx, env) })
 }
