@@ -228,6 +228,16 @@ func (e *Engine) EnsureImage(_ context.Context, img spec.Image, _ io.Writer) (st
 	return "", nil
 }
 
+// DeliverImage puts an image built on the host (an agent's Containerfile,
+// built by Podman) where the cluster finds it: pushed to the registry, or
+// through the import command. write writes it as a docker-archive.
+func (e *Engine) DeliverImage(ctx context.Context, ref string, write func(io.Writer) error) error {
+	if e.kube.Registry != "" && registryHas(ctx, image(ref, e.kube.Registry)) {
+		return nil // built refs are content-named: there is it
+	}
+	return e.deliver(ctx, ref, write)
+}
+
 // CreatePod makes the bottle's volume, Secrets (their values read from
 // the host now) and NetworkPolicy; the pod itself comes with the sidecars.
 func (e *Engine) CreatePod(ctx context.Context, p *spec.Plan) error {
@@ -362,6 +372,19 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 
 // unseed copies the bottle's folders back from its volume into the host's.
 func (e *Engine) unseed(ctx context.Context, pod, stateDir string) error {
+	entries, _ := os.ReadDir(stateDir)
+	var folders []string
+	for _, en := range entries {
+		if en.IsDir() {
+			folders = append(folders, en.Name())
+		}
+	}
+	return e.bringBack(ctx, pod, stateDir, folders)
+}
+
+// bringBack copies folders of the bottle's volume (below it) over the
+// host's.
+func (e *Engine) bringBack(ctx context.Context, pod, stateDir string, folders []string) error {
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
@@ -369,13 +392,7 @@ func (e *Engine) unseed(ctx context.Context, pod, stateDir string) error {
 		done <- Untar(stateDir, pr, -1)
 		pr.Close()
 	}()
-	entries, _ := os.ReadDir(stateDir)
-	args := []string{spec.SidecarBinary, "sidecar", "tar", StateDir}
-	for _, en := range entries {
-		if en.IsDir() {
-			args = append(args, en.Name())
-		}
-	}
+	args := append([]string{spec.SidecarBinary, "sidecar", "tar", StateDir}, folders...)
 	_, err := e.exec(ctx, pod, keeperName, args, false, nil, pw, &stderr)
 	pw.CloseWithError(err)
 	if uerr := <-done; err == nil {

@@ -72,6 +72,22 @@ func (e *Engine) Mirror(ctx context.Context, identity string) error {
 	return nil
 }
 
+// Bring copies folders of a running cluster bottle (below its folder) over
+// the host's, for a command that reads them while the bottle runs (bottle
+// git fetch: the git gate's and the agent's repositories).
+func (e *Engine) Bring(ctx context.Context, identity string, folders []string) error {
+	pods, err := e.cs.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: spec.LabelIdentity + "=" + identity})
+	if err != nil {
+		return fmt.Errorf("kubernetes: find %s: %w", identity, err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && running(p.Status.InitContainerStatuses, keeperName) {
+			return e.bringBack(ctx, p.Name, filepath.Join(e.root, identity), folders)
+		}
+	}
+	return nil
+}
+
 // decided says whether a pushed file may go to the pod: anything but a
 // request the person has not decided yet.
 func decided(path string) bool {

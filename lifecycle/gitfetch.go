@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
@@ -9,6 +10,18 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/state"
 )
+
+// GitFolders are the folders of a bottle (below its own) that GitFetch
+// reads: the git gate's, and the agent's repository of a copy workspace.
+func GitFolders(b *state.Bottle, meta state.Metadata) []string {
+	var out []string
+	for _, d := range []string{b.GitGateDir(), agent.AgentGitDir(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)} {
+		if rel, err := filepath.Rel(b.Dir, d); err == nil && filepath.IsLocal(rel) {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
 
 // GitFetch brings into the workspace's repository the branches the agent
 // pushed through the bottle's gate (only those of one remote, if named) and,

@@ -221,6 +221,13 @@ type Mirror interface {
 	Mirror(ctx context.Context, identity string) error
 }
 
+// A Bringer is an engine that keeps a bottle's folders apart from the
+// host's: Bring copies some of a running bottle's (below its folder) over
+// the host's.
+type Bringer interface {
+	Bring(ctx context.Context, identity string, folders []string) error
+}
+
 // MirrorBottle brings a bottle's folders in step with its engine's copy,
 // when its engine keeps one.
 func MirrorBottle(ctx context.Context, env Env, identity string) error {

@@ -118,3 +118,13 @@ func (c *Conn) build(ctx context.Context, img spec.Image, progress io.Writer) er
 	}
 	return nil
 }
+
+// SaveImage writes an image of the store as a docker-archive (its tag in
+// it), for an engine that takes images elsewhere (a cluster).
+func (c *Conn) SaveImage(ctx context.Context, ref string, w io.Writer) error {
+	format := "docker-archive"
+	if err := images.Export(c.stream(ctx), []string{ref}, w, &images.ExportOptions{Format: &format}); err != nil {
+		return c.errorf(err, "export image %s", ref)
+	}
+	return nil
+}

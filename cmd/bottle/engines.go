@@ -153,7 +153,42 @@ func (e *engines) EnsureImage(ctx context.Context, img spec.Image, progress io.W
 	if err != nil {
 		return "", err
 	}
+	if dl, ok := d.(imageDeliverer); ok && img.Containerfile != "" {
+		return e.buildFor(ctx, dl, img, progress)
+	}
 	return d.EnsureImage(ctx, img, progress)
+}
+
+// imageDeliverer is an engine that runs images built elsewhere (a cluster).
+type imageDeliverer interface {
+	DeliverImage(ctx context.Context, ref string, write func(io.Writer) error) error
+}
+
+// imageSaver is an engine that writes its images as archives (Podman).
+type imageSaver interface {
+	SaveImage(ctx context.Context, ref string, w io.Writer) error
+}
+
+// buildFor builds an agent's Containerfile here, with Podman, and hands the
+// image to the engine that runs it (pushed to the cluster's registry, or
+// imported).
+func (e *engines) buildFor(ctx context.Context, dl imageDeliverer, img spec.Image, progress io.Writer) (string, error) {
+	p, err := e.pod()
+	if err != nil {
+		return "", fmt.Errorf("the image from %s is built on this machine, with Podman, for the cluster: %w", img.Containerfile, err)
+	}
+	saver, ok := p.(imageSaver)
+	if !ok {
+		return "", fmt.Errorf("the image from %s: this engine cannot hand its images over", img.Containerfile)
+	}
+	digest, err := p.EnsureImage(ctx, img, progress)
+	if err != nil {
+		return "", err
+	}
+	if err := dl.DeliverImage(ctx, img.Ref, func(w io.Writer) error { return saver.SaveImage(ctx, img.Ref, w) }); err != nil {
+		return "", fmt.Errorf("the image from %s: %w", img.Containerfile, err)
+	}
+	return digest, nil
 }
 
 func (e *engines) CreatePod(ctx context.Context, p *spec.Plan) error {
@@ -298,6 +333,26 @@ func (e *engines) Mirror(ctx context.Context, identity string) error {
 	}
 	if mr, ok := c.(lifecycle.Mirror); ok {
 		return mr.Mirror(ctx, identity)
+	}
+	return nil
+}
+
+// bringClusterGit copies a running cluster bottle's git folders (the
+// gate's, the agent's repository) over the host's, for bottle git fetch.
+func bringClusterGit(ctx context.Context, root state.Root, id string) error {
+	b := root.Bottle(id)
+	m, err := b.Metadata()
+	if err != nil || m.Engine != config.EngineKubernetes {
+		return nil
+	}
+	e := newEngines(ctx, root, config.EnginePodman, config.Kubernetes{})
+	defer e.Close()
+	c, err := e.cluster(m.Context, m.Namespace)
+	if err != nil {
+		return err
+	}
+	if br, ok := c.(lifecycle.Bringer); ok {
+		return br.Bring(ctx, id, lifecycle.GitFolders(b, m))
 	}
 	return nil
 }

@@ -25,6 +25,10 @@ func newGitCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
+				// A running cluster bottle's repositories are on its volume.
+				if err := bringClusterGit(c.Context, root, id); err != nil {
+					return err
+				}
 				lines, err := lifecycle.GitFetch(root, id, c.Args().Get(1))
 				for _, l := range lines {
 					fmt.Fprintln(g.stdout, l)

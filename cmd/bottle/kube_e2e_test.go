@@ -450,3 +450,53 @@ func TestKubeDetachedApprovalGoesLive(t *testing.T) {
 	e.mustRun("rm", id)
 	kubeClean(t, e)
 }
+
+// TestKubeGitFetchWhileRunning: while a cluster bottle runs, bottle git
+// fetch brings the agent's new branch from the copy of the workspace on
+// the bottle's volume into the host's repository as bottle/ID/BRANCH
+// (issue 14).
+func TestKubeGitFetchWhileRunning(t *testing.T) {
+	e := kubeEnv(t, "")
+	hostGit(t, e.workdir, "init", "-q")
+	os.WriteFile(filepath.Join(e.workdir, "README"), []byte("host\n"), 0o644)
+	hostGit(t, e.workdir, "add", "README")
+	hostGit(t, e.workdir, "commit", "-qm", "host commit")
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--",
+		"/workspace/probe git-commit /workspace scratch idea.txt idea; sleep 300"))
+	var fetched string
+	poll(t, 60*time.Second, "the agent's branch from a running cluster bottle", func() bool {
+		fetched = e.mustRun("git", "fetch", id)
+		return strings.Contains(fetched, "workspace scratch: bottle/"+id+"/scratch new branch at ")
+	})
+	if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/"+id+"/scratch"); got != "agent idea" {
+		t.Errorf("host bottle/%s/scratch is %q (fetch said %q)", id, got, fetched)
+	}
+	hostGit(t, e.workdir, "fsck", "--no-dangling")
+	if head := hostGit(t, e.workdir, "log", "-1", "--format=%s", "HEAD"); head != "host commit" {
+		t.Errorf("the host's HEAD moved: %q", head)
+	}
+	e.mustRun("stop", id)
+	e.mustRun("rm", id)
+	kubeClean(t, e)
+}
+
+// TestKubeContainerfileAgentIsBuiltHere: a profile with a Containerfile
+// (as the built-in agents have) runs on the cluster: bottle builds the
+// image on this machine with Podman and hands it to the cluster (here the
+// import command; a registry push otherwise), and the agent runs in it
+// (issue 14).
+func TestKubeContainerfileAgentIsBuiltHere(t *testing.T) {
+	e := kubeEnv(t, `
+[agents.kc]
+extends = "k"
+containerfile = "kcimg/Containerfile"
+`)
+	img := filepath.Join(e.dir, "kcimg")
+	os.MkdirAll(img, 0o755)
+	os.WriteFile(filepath.Join(img, "Containerfile"), []byte("FROM "+baseImage()+"\nRUN echo built-for-the-cluster > /built-marker\n"), 0o644)
+	out, errs, code := e.run("start", "--yes", "kc", "--", "cat /built-marker")
+	if code != 0 || !strings.Contains(out, "built-for-the-cluster") {
+		t.Fatalf("a Containerfile agent on the cluster: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	kubeClean(t, e)
+}
