@@ -22,8 +22,10 @@ type entry struct {
 }
 
 type auditLog struct {
-	mu sync.Mutex
-	f  *os.File
+	mu      sync.Mutex
+	f       *os.File
+	pending []byte // lines not written yet
+	writing bool   // a caller is writing them
 }
 
 func openAudit(path string) (*auditLog, error) {
@@ -34,13 +36,28 @@ func openAudit(path string) (*auditLog, error) {
 	return &auditLog{f: f}, nil
 }
 
-// log appends one JSON line; a line is written whole, under the lock.
+// log appends one JSON line. Lines are written whole and in order; under
+// load, the lines logged while one write is under way go in the next one
+// (one write for many, no caller waiting on another's).
 func (a *auditLog) log(e entry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
 	line, _ := json.Marshal(e)
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.f.Write(append(line, '\n'))
+	a.pending = append(append(a.pending, line...), '\n')
+	if a.writing {
+		a.mu.Unlock()
+		return
+	}
+	a.writing = true
+	for len(a.pending) > 0 {
+		buf := a.pending
+		a.pending = nil
+		a.mu.Unlock()
+		a.f.Write(buf)
+		a.mu.Lock()
+	}
+	a.writing = false
+	a.mu.Unlock()
 }

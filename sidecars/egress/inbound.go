@@ -42,8 +42,8 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		return
 	}
 	if enc := headerList(resp.Header.Values("Content-Encoding")); len(enc) > 0 {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxScan+1))
-		resp.Body.Close()
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxScan+1))
+		body := raw
 		if err == nil {
 			for i := len(enc) - 1; i >= 0 && err == nil; i-- {
 				body, err = decode(enc[i], body)
@@ -51,31 +51,33 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		}
 		if err != nil {
 			p.auditInbound(x, "the response could not be decoded to be scanned: passed on as it came", "")
-			resp.Body = io.NopCloser(bytes.NewReader(body))
+			setStream(resp, struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body})
 			return
 		}
+		resp.Body.Close()
 		resp.Header.Del("Content-Encoding")
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
+		setBody(resp, body)
 	}
 	if ct == "text/event-stream" {
-		resp.Body = &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body}
-		resp.ContentLength = -1
-		resp.Header.Del("Content-Length")
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body})
 		return
 	}
 	head, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
 	if err != nil {
-		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(head), resp.Body))
+		setStream(resp, struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body})
 		return
 	}
 	if len(head) > maxBuffered {
-		resp.Body = &inboundStream{p: p, x: x, mode: mode, ct: ct, src: struct {
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}}
-		resp.ContentLength = -1
-		resp.Header.Del("Content-Length")
+		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}})
 		return
 	}
 	resp.Body.Close()
@@ -94,9 +96,23 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 			body = mark(ct, body, x.Host, f)
 		}
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	setBody(resp, body)
+}
+
+// setBody makes b a response's body, its length said: the agent gets it
+// whole, in as few TLS records as it fits.
+func setBody(resp *http.Response, b []byte) {
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// setStream makes body a response's body of a length not known yet (sent
+// chunked).
+func setStream(resp *http.Response, body io.ReadCloser) {
+	resp.Body = body
+	resp.ContentLength = -1
+	resp.Header.Del("Content-Length")
 }
 
 // act is what the mode does with a finding.

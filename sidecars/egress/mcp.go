@@ -319,14 +319,12 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
 		resp.Body.Close()
 		if err != nil || len(body) > maxBuffered {
-			resp.Body = io.NopCloser(bytes.NewReader(explanationMCP()))
+			setBody(resp, explanationMCP())
 			return
 		}
 		out, withheld := p.mcp.result(server, call, body)
 		audit(withheld)
-		resp.Body = io.NopCloser(bytes.NewReader(out))
-		resp.ContentLength = int64(len(out))
-		resp.Header.Del("Content-Length")
+		setBody(resp, out)
 	case ct == "text/event-stream":
 		st := &eventStream{src: resp.Body}
 		var pw *io.PipeWriter
@@ -362,8 +360,7 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 				}
 			}
 		}()
-		resp.ContentLength = -1
-		resp.Header.Del("Content-Length")
+		setStream(resp, resp.Body)
 	}
 }
 

@@ -107,8 +107,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 			p.tunnel(client, dest)
 		}}, dest
 	})
-	gp.OnRequest().DoFunc(p.filter)
-	gp.OnResponse().DoFunc(p.respond)
+	gp.OnRequest().DoFunc(p.filter) // an allowed request's response is checked in its round trip
 	gp.Tr = p.transport(nil)
 
 	ln, err := net.Listen("tcp", addr)
@@ -281,8 +280,15 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		u, _ := url.Parse(route.Upstream)
 		r.URL.Scheme, r.URL.Host, r.Host = u.Scheme, u.Host, u.Host
 	}
-	ctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
-		return p.transport(route).RoundTrip(req)
+	// The response is checked in the round trip, before goproxy sees it: a
+	// body it finds changed by a response handler goes to the agent chunked
+	// (a TLS record for each piece), one checked here keeps its length.
+	ctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+		resp, err := p.transport(route).RoundTrip(req)
+		if err != nil {
+			resp = nil
+		}
+		return p.respond(resp, ctx), err
 	})
 	e.Decision, e.Reason = "allow", "route "+route.Host
 	e.Bytes = r.ContentLength
@@ -326,6 +332,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 		p.checkInbound(resp, x)
 	}
 	p.audit.log(x.entry)
+	ctx.UserData = nil
 	return resp
 }
 

@@ -43,9 +43,7 @@ func (s *scrubber) response(resp *http.Response) {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return
 	}
-	resp.Body = &scrubReader{src: resp.Body, s: s}
-	resp.ContentLength = -1
-	resp.Header.Del("Content-Length")
+	setStream(resp, &scrubReader{src: resp.Body, s: s})
 }
 
 // replace replaces every whole form in b.

@@ -165,11 +165,14 @@ func run(bin string) error {
 		direct, proxied []time.Duration
 	}
 	var levels []level
+	var cpu [4]time.Duration // at 200: client+upstream direct, and proxied; proxy; gateway
 	var loadedPSS int
 	for _, conc := range []int{1, 50, 200} {
 		total := min(conc*40, 8000)
 		total = max(total, 1000)
+		s0 := selfCPU()
 		d, err := latencyAt(directSmallAt(upRoots, conc), "https://"+upstream+"/small", conc, total)
+		s1, p1, g1 := selfCPU(), procCPU(px.Process.Pid), procCPU(gw.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("direct requests at %d: %w", conc, err)
 		}
@@ -194,6 +197,11 @@ func run(bin string) error {
 		}
 		loadedPSS = max(loadedPSS, peak)
 		levels = append(levels, level{conc, d, pr})
+		if conc == 200 { // where the time goes: CPU per request, each process
+			n := time.Duration(len(pr))
+			cpu = [4]time.Duration{(s1 - s0) / time.Duration(len(d)), (selfCPU() - s1) / n,
+				(procCPU(px.Process.Pid) - p1) / n, (procCPU(gw.Process.Pid) - g1) / n}
+		}
 	}
 
 	contained, attacks, blocked, marked, benign, err := corpusFigures()
@@ -214,6 +222,8 @@ func run(bin string) error {
 		fmt.Printf("%-52s %5.2f/%5.2f ms %5.2f/%5.2f ms added p50 %+.2f ms, p99 %+.2f ms%s\n", fmt.Sprintf("small requests at %d at once, p50/p99", l.conc),
 			ms(dp50), ms(dp99), ms(pp50), ms(pp99), ms(pp50-dp50), ms(pp99-dp99), goal)
 	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	fmt.Printf("%-52s %9.0f us %9.0f us (+ proxy %.0f us, gateway %.0f us; %d CPUs)\n", "  CPU per request at 200: client+upstream", us(cpu[0]), us(cpu[1]), us(cpu[2]), us(cpu[3]), runtime.NumCPU())
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 200)\n", "DLP scan of code-like text, one core", "", scanMBs)
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 50; HTML %.0f MB/s)\n", "inbound scan of docs-like text, one core", "", inboundMBs, htmlMBs)
 	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% contained (goal: all)\n", "corpus: attacks contained", "", contained, attacks, 100*float64(contained)/float64(attacks))
