@@ -357,7 +357,12 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 		folders = append(folders, en.Name())
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(TarFolders(stateDir, folders, skip, pw)) }()
+	trees := make([]Tree, 0, len(folders)+len(b.Copies))
+	for _, f := range folders {
+		trees = append(trees, Tree{Src: filepath.Join(stateDir, f), Name: f})
+	}
+	trees = append(trees, b.Copies...) // the host's folders some container reads
+	go func() { pw.CloseWithError(TarTrees(trees, skip, pw)) }()
 	var stderr bytes.Buffer
 	code, err := e.exec(ctx, pod, keeperName, []string{spec.SidecarBinary, "sidecar", "untar", StateDir}, false, pr, io.Discard, &stderr)
 	if err != nil || code != 0 {

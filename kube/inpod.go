@@ -142,9 +142,23 @@ func Tar(dir string, w io.Writer) error {
 // one tar stream, with root-relative names, leaving out the files in skip
 // (host paths: credentials a Secret carries instead).
 func TarFolders(root string, folders []string, skip map[string]bool, w io.Writer) error {
+	trees := make([]Tree, len(folders))
+	for i, f := range folders {
+		trees[i] = Tree{Src: filepath.Join(root, f), Name: f}
+	}
+	return TarTrees(trees, skip, w)
+}
+
+// A Tree is a host folder and the name it has in a tar stream.
+type Tree struct{ Src, Name string }
+
+// TarTrees writes each tree's folders and files as one tar stream, under
+// the tree's name, leaving out the files in skip; a tree that does not
+// exist is left out.
+func TarTrees(trees []Tree, skip map[string]bool, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	for _, top := range folders {
-		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
+	for _, t := range trees {
+		err := filepath.WalkDir(t.Src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					return nil
@@ -154,16 +168,17 @@ func TarFolders(root string, folders []string, skip map[string]bool, w io.Writer
 			if skip[p] {
 				return nil
 			}
-			rel, _ := filepath.Rel(root, p)
+			rel, _ := filepath.Rel(t.Src, p)
+			name := filepath.Join(t.Name, rel)
 			fi, err := d.Info()
 			if err != nil {
 				return err
 			}
 			switch {
 			case d.IsDir():
-				return tw.WriteHeader(&tar.Header{Name: rel + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
+				return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
 			case fi.Mode().IsRegular():
-				if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
+				if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
 					return err
 				}
 				f, err := os.Open(p)

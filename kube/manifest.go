@@ -11,8 +11,10 @@ package kube
 import (
 	"fmt"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -166,6 +168,25 @@ type Bottle struct {
 	Pod     *corev1.Pod
 	meta    metav1.ObjectMeta
 	sockets []string // the pod's socket folders' volumes
+	// Copies are host folders copied onto the volume at start, for a
+	// container that reads them (the host repository's objects, which the
+	// git gate's mirrors borrow): Name is the copy's place on the volume.
+	Copies []Tree
+}
+
+// HostCopies is the volume's folder of the host folders copied onto it.
+const HostCopies = "host-copies"
+
+// copyOf is where the volume holds a copy of the host folder src.
+func (b *Bottle) copyOf(src string) string {
+	for _, t := range b.Copies {
+		if t.Src == src {
+			return t.Name
+		}
+	}
+	name := path.Join(HostCopies, strconv.Itoa(len(b.Copies)), filepath.Base(src))
+	b.Copies = append(b.Copies, Tree{Src: src, Name: name})
+	return name
 }
 
 // Secret is one container's credentials and the host files they are read
@@ -247,6 +268,11 @@ func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev
 	for _, m := range ct.Mounts {
 		rel, err := filepath.Rel(stateDir, m.Source)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			if ct.Service == "git-gate" && m.ReadOnly {
+				// The host repository's objects: the gate reads a copy.
+				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stateVolume, MountPath: m.Target, SubPath: b.copyOf(m.Source), ReadOnly: true})
+				continue
+			}
 			return c, fmt.Errorf("%s: %s is a host folder outside the bottle's, which a cluster cannot mount (on Kubernetes a bottle's workspace is a copy: workspace = \"copy\")", ct.Service, m.Source)
 		}
 		if m.Secret {

@@ -104,6 +104,52 @@ func TestObjectsRefuseHostFolders(t *testing.T) {
 	}
 }
 
+// The git gate's mirrors borrow the host repository's objects: on a
+// cluster the gate reads a copy on the volume, at the same place; any
+// other container's host folder is still refused.
+func TestObjectsCopyTheGatesHostObjects(t *testing.T) {
+	objects := "/home/u/project/.git/objects"
+	p := plan(t, config.WorkspaceCopy, config.RuntimeRunc)
+	main := p.Containers[len(p.Containers)-1]
+	gate := spec.Container{Name: "shell-abcde-git-gate", Service: "git-gate", Image: main.Image,
+		Mounts: []spec.Mount{{Source: objects, Target: objects, ReadOnly: true}}}
+	p.Containers = append(p.Containers[:len(p.Containers)-1:len(p.Containers)-1], gate, main)
+	b, err := Objects(p, "/state/shell-abcde", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Copies) != 1 || b.Copies[0].Src != objects || b.Copies[0].Name != "host-copies/0/objects" {
+		t.Fatalf("copies: %+v", b.Copies)
+	}
+	var found bool
+	for _, c := range b.Pod.Spec.InitContainers {
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == objects {
+				found = c.Name == "git-gate" && m.SubPath == "host-copies/0/objects" && m.ReadOnly
+				if !found {
+					t.Errorf("%s mounts %+v", c.Name, m)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("the gate does not mount the objects' copy")
+	}
+	for _, c := range b.Pod.Spec.Containers {
+		for _, m := range c.VolumeMounts {
+			if strings.HasPrefix(m.SubPath, HostCopies) {
+				t.Errorf("%s mounts the host's copy: %+v", c.Name, m)
+			}
+		}
+	}
+
+	main.Mounts = append(main.Mounts, spec.Mount{Source: objects, Target: "/objects", ReadOnly: true})
+	p.Containers[len(p.Containers)-1] = main
+	if _, err := Objects(p, "/state/shell-abcde", Options{}); err == nil || !strings.Contains(err.Error(), objects) {
+		t.Errorf("the agent's host folder: %v", err)
+	}
+}
+
 func capNames(cs []corev1.Capability) []string {
 	var out []string
 	for _, c := range cs {
