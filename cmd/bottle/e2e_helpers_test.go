@@ -15,6 +15,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
 )
 
 // The end-to-end tests run the built bottle binary against the Podman
@@ -134,7 +135,9 @@ func (e *env) states() []string {
 	entries, _ := os.ReadDir(e.rootDir())
 	var out []string
 	for _, d := range entries {
-		out = append(out, d.Name())
+		if d.Name() != state.ClustersFile { // the root's, not a bottle's
+			out = append(out, d.Name())
+		}
 	}
 	return out
 }

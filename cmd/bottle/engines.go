@@ -29,14 +29,15 @@ type engines struct {
 	mu       sync.Mutex
 	podman   *pod.Conn
 	podErr   error
-	clusters map[[2]string]*kube.Engine // by context and namespace
+	clusters map[[2]string]*kube.Engine  // by context and namespace
+	listed   map[string]lifecycle.Engine // the engine that listed a pod whose state is gone, by identity
 }
 
 func newEngines(ctx context.Context, root state.Root, def string, k config.Kubernetes) *engines {
 	if def == "" {
 		def = config.EnginePodman
 	}
-	return &engines{ctx: ctx, root: root, kube: k, def: def, clusters: map[[2]string]*kube.Engine{}}
+	return &engines{ctx: ctx, root: root, kube: k, def: def, clusters: map[[2]string]*kube.Engine{}, listed: map[string]lifecycle.Engine{}}
 }
 
 func (e *engines) Close() {
@@ -95,6 +96,12 @@ func (e *engines) of(identity string) (lifecycle.Engine, error) {
 	if identity != "" {
 		if m, err := e.root.Bottle(identity).Metadata(); err == nil && m.Engine == config.EngineKubernetes {
 			return e.cluster(m.Context, m.Namespace)
+		}
+		e.mu.Lock()
+		en := e.listed[identity]
+		e.mu.Unlock()
+		if en != nil {
+			return en, nil // a cluster's pod whose state is gone
 		}
 	}
 	return e.defEngine()
@@ -196,6 +203,13 @@ func (e *engines) CreatePod(ctx context.Context, p *spec.Plan) error {
 	if err != nil {
 		return err
 	}
+	// The root remembers each cluster it starts bottles on: their pods are
+	// listed (and gc finds them) even once their folders are gone.
+	if info := d.Info(); info.Name == config.EngineKubernetes {
+		if err := e.root.RememberCluster(state.Cluster{Context: info.Context, Namespace: info.Namespace}); err != nil {
+			return err
+		}
+	}
 	return d.CreatePod(ctx, p)
 }
 
@@ -285,27 +299,50 @@ func (e *engines) Logs(ctx context.Context, name string, follow bool, stdout, st
 }
 
 // List is every engine's bottles: Podman's, and those of each cluster a
-// bottle of this root records.
+// bottle of this root records or the root remembers.
 func (e *engines) List(ctx context.Context, rootLabel string) ([]spec.PodInfo, error) {
 	var out []spec.PodInfo
 	var errs []error
-	seen := map[[2]string]bool{}
+	recorded := map[state.Cluster]bool{} // by a bottle's folder
+	answered := 0                        // clusters that listed their pods
+	var clusters []state.Cluster
 	bottles, _ := e.root.List()
 	for _, b := range bottles {
-		m, err := b.Metadata()
-		if err != nil || m.Engine != config.EngineKubernetes || seen[[2]string{m.Context, m.Namespace}] {
-			continue
-		}
-		seen[[2]string{m.Context, m.Namespace}] = true
-		c, err := e.cluster(m.Context, m.Namespace)
-		if err == nil {
-			var pods []spec.PodInfo
-			if pods, err = c.List(ctx, rootLabel); err == nil {
-				out = append(out, pods...)
+		if m, err := b.Metadata(); err == nil && m.Engine == config.EngineKubernetes {
+			cl := state.Cluster{Context: m.Context, Namespace: m.Namespace}
+			if !recorded[cl] {
+				recorded[cl] = true
+				clusters = append(clusters, cl)
 			}
 		}
-		if err != nil {
+	}
+	for _, cl := range e.root.Clusters() {
+		if !recorded[cl] {
+			clusters = append(clusters, cl)
+		}
+	}
+	for _, cl := range clusters {
+		c, err := e.cluster(cl.Context, cl.Namespace)
+		var pods []spec.PodInfo
+		if err == nil {
+			pods, err = c.List(ctx, rootLabel)
+		}
+		switch {
+		case err != nil && recorded[cl]:
 			errs = append(errs, err)
+		case err != nil:
+			// Only remembered: its trouble is not this command's.
+		case len(pods) == 0 && !recorded[cl]:
+			answered++
+			e.root.ForgetCluster(cl) // nothing of this root there any more
+		default:
+			answered++
+			out = append(out, pods...)
+			e.mu.Lock()
+			for _, p := range pods {
+				e.listed[p.Identity] = c
+			}
+			e.mu.Unlock()
 		}
 	}
 	if p, err := e.pod(); err == nil {
@@ -314,7 +351,7 @@ func (e *engines) List(ctx context.Context, rootLabel string) ([]spec.PodInfo, e
 			return nil, err
 		}
 		out = append(out, pods...)
-	} else if len(seen) == 0 {
+	} else if answered == 0 {
 		return nil, err // no engine answers at all
 	}
 	return out, errors.Join(errs...)

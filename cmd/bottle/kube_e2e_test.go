@@ -500,3 +500,73 @@ containerfile = "kcimg/Containerfile"
 	}
 	kubeClean(t, e)
 }
+
+// TestKubeGitGateHoldsThePushAndGitFetchBringsIt: a workspace with a
+// remote gets the git gate on the cluster too (its mirrors borrowing a
+// copy of the host repository's objects on the bottle's volume); the
+// agent's push to a local-path remote is held there, never reaching the
+// upstream, and bottle git fetch brings it into the host's repository
+// (issue 14).
+func TestKubeGitGateHoldsThePushAndGitFetchBringsIt(t *testing.T) {
+	up := filepath.Join(t.TempDir(), "app.git")
+	upstreamRepo(t, up)
+	e := kubeEnv(t, `
+[agents.kg]
+extends = "k"
+containerfile = "gitimg/Containerfile"
+`)
+	gitClientImage(t, filepath.Join(e.dir, "gitimg"))
+	workspaceOf(t, e, "origin", up, up)
+	upBefore := hostGit(t, up, "for-each-ref")
+	stdout, stderr, code := e.run("start", "--yes", "--keep", "kg", "--", agentScript(
+		`git checkout -q -b bottle/review && echo fix > fix.txt && git add fix.txt && git commit -qm "agent fix" && echo commit-ok`,
+		`git push origin bottle/review 2>&1 && echo push-ok`,
+	))
+	if code != 0 || !strings.Contains(stdout+stderr, "push-ok") {
+		t.Fatalf("start exited %d:\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "origin "+up+", hold") {
+		t.Errorf("preflight does not say the remote is held:\n%s", stderr)
+	}
+	if after := hostGit(t, up, "for-each-ref"); after != upBefore {
+		t.Errorf("a held push reached the upstream:\n%s", after)
+	}
+	id := keptIdentity(t, e)
+	fetched := e.mustRun("git", "fetch", id)
+	if !strings.Contains(fetched, "origin bottle/review: new branch at ") {
+		t.Errorf("bottle git fetch printed %q", fetched)
+	}
+	if got := hostGit(t, e.workdir, "log", "-1", "--format=%s", "bottle/review"); got != "agent fix" {
+		t.Errorf("host bottle/review is %q", got)
+	}
+	hostGit(t, e.workdir, "fsck", "--no-dangling")
+	e.mustRun("rm", id)
+	kubeClean(t, e)
+}
+
+// TestKubeGCRemovesWhatNobodyWill: bottle gc on cluster bottles: a pod
+// whose host state is gone goes, with everything labelled with it, even
+// when no other bottle's folder names its cluster; and a detached bottle
+// whose agent ended goes (issue 14).
+func TestKubeGCRemovesWhatNobodyWill(t *testing.T) {
+	e := kubeEnv(t, "")
+	orphan := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--", "sleep 300"))
+	if err := os.RemoveAll(filepath.Join(e.rootDir(), orphan)); err != nil {
+		t.Fatal(err)
+	}
+	if ls := e.mustRun("ls"); !strings.Contains(ls, orphan+" ") || !strings.Contains(ls, "orphaned") {
+		t.Errorf("bottle ls does not show the orphaned pod:\n%s", ls)
+	}
+	if out := e.mustRun("gc"); !strings.Contains(out, "removed pod bottle-"+orphan+" (its state is gone)") {
+		t.Errorf("bottle gc printed:\n%s", out)
+	}
+	poll(t, 60*time.Second, "the orphan's objects to go", func() bool { return kubeLeftovers(t, orphan) == "" })
+
+	done := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "k", "--", "true"))
+	var out string
+	poll(t, 60*time.Second, "bottle gc to remove the finished bottle", func() bool {
+		out += e.mustRun("gc")
+		return strings.Contains(out, "removed "+done+" (its agent ended")
+	})
+	kubeClean(t, e)
+}
