@@ -100,44 +100,6 @@ func Untar(dir string, r io.Reader, owner int) error {
 	}
 }
 
-// Tar writes dir as a tar stream: folders and regular files, no links.
-func Tar(dir string, w io.Writer) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return tw.WriteHeader(&tar.Header{Name: rel + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
-		case fi.Mode().IsRegular():
-			if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
-				return err
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
 // TarFolders writes the named folders below root (and the files in them) as
 // one tar stream, with root-relative names, leaving out the files in skip
 // (host paths: credentials a Secret carries instead).
