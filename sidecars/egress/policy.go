@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -210,27 +211,42 @@ func (r *Route) Destination(host string, port int) (addr string, explicit bool) 
 }
 
 // policyFile reads a routes file and reloads it when it changes, so routes
-// approved while the bottle runs take effect without a restart.
+// approved while the bottle runs take effect without a restart. Every
+// request looks at the file (one stat, no lock held: requests do not wait
+// on each other); only a change takes the lock and reads it.
 type policyFile struct {
 	path string
 	mu   sync.Mutex
+	cur  atomic.Pointer[policySeen]
+}
+
+// policySeen is a policy with the file's state it was read from.
+type policySeen struct {
+	p    *Policy
 	mod  time.Time
 	size int64
-	cur  *Policy
+}
+
+func (s *policySeen) current(fi os.FileInfo) bool {
+	return s != nil && fi.ModTime().Equal(s.mod) && fi.Size() == s.size
 }
 
 func (f *policyFile) get() (*Policy, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	fi, err := os.Stat(f.path)
+	seen := f.cur.Load()
 	if err != nil {
-		if f.cur != nil {
-			return f.cur, nil
+		if seen != nil {
+			return seen.p, nil
 		}
 		return nil, err
 	}
-	if f.cur != nil && fi.ModTime().Equal(f.mod) && fi.Size() == f.size {
-		return f.cur, nil
+	if seen.current(fi) {
+		return seen.p, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if seen = f.cur.Load(); seen.current(fi) { // read while this one waited
+		return seen.p, nil
 	}
 	data, err := os.ReadFile(f.path)
 	if err != nil {
@@ -238,13 +254,13 @@ func (f *policyFile) get() (*Policy, error) {
 	}
 	var p Policy
 	if err := json.Unmarshal(data, &p); err != nil {
-		if f.cur != nil {
-			return f.cur, nil // a half-edited file: keep the last good policy
+		if seen != nil {
+			return seen.p, nil // a half-edited file: keep the last good policy
 		}
 		return nil, fmt.Errorf("read %s: %w", f.path, err)
 	}
-	f.cur, f.mod, f.size = &p, fi.ModTime(), fi.Size()
-	return f.cur, nil
+	f.cur.Store(&policySeen{&p, fi.ModTime(), fi.Size()})
+	return &p, nil
 }
 
 // AddRoute appends a route to a bottle's routes, for the gateway (its own

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,7 +114,9 @@ func TestGatewayDestinations(t *testing.T) {
 // 0.0.0.0/8.
 func TestGatewayRefusesNamesResolvingToSpecialRanges(t *testing.T) {
 	for _, addr := range []string{"100.64.1.2", "198.18.0.1", "0.1.2.3", "127.0.0.1", "169.254.169.254", "::ffff:10.0.0.1"} {
-		g := &Gateway{policy: &policyFile{cur: &Policy{Routes: []Route{{Host: "*.example.com", Ports: []int{443}}}}, path: "/nonexistent"},
+		pf := &policyFile{path: "/nonexistent"}
+		pf.cur.Store(&policySeen{p: &Policy{Routes: []Route{{Host: "*.example.com", Ports: []int{443}}}}})
+		g := &Gateway{policy: pf,
 			lookup: func(context.Context, string) ([]net.IPAddr, error) { return []net.IPAddr{{IP: net.ParseIP(addr)}}, nil }}
 		_, err := g.dial(context.Background(), "a.example.com:443")
 		if err == nil || !strings.Contains(err.Error(), "reaches this machine or its network") {
@@ -247,5 +251,43 @@ func TestCredentialAsQueryParameter(t *testing.T) {
 	}
 	if strings.Contains(string(body), corpusSecret) || !strings.Contains(string(body), Placeholder) {
 		t.Errorf("the agent saw %q", body)
+	}
+}
+
+// Requests read the policy at once, none waiting on another's stat, while
+// approvals rewrite it: each sees a whole policy, and the last one wins.
+func TestPolicyFileConcurrentReadsAndRewrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), RoutesFile)
+	write := func(n int) {
+		routes := `{"host":"a.test","ports":[443]}`
+		for i := range n {
+			routes += fmt.Sprintf(`,{"host":"h%d.test","ports":[443]}`, i)
+		}
+		os.WriteFile(path+".tmp", []byte(`{"routes":[`+routes+`]}`), 0o644)
+		at := time.Now().Add(time.Duration(n) * time.Second)
+		os.Chtimes(path+".tmp", at, at)
+		os.Rename(path+".tmp", path)
+	}
+	write(0)
+	f := &policyFile{path: path}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				if p, err := f.get(); err != nil || p.Match("a.test", 443) == nil {
+					t.Errorf("a read while the file changes: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	for n := 1; n <= 20; n++ {
+		write(n)
+	}
+	wg.Wait()
+	if p, _ := f.get(); p.Match("h19.test", 443) == nil {
+		t.Error("the last rewrite was not picked up")
 	}
 }
