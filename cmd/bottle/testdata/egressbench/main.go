@@ -161,8 +161,9 @@ func run(bin string) error {
 	// 200 at once, direct and through the proxy, alternating levels; the
 	// proxy's memory is sampled while the heaviest runs.
 	type level struct {
-		conc            int
-		direct, proxied []time.Duration
+		conc                    int
+		direct, proxied         []time.Duration
+		directTook, proxiedTook time.Duration
 	}
 	var levels []level
 	var cpu [4]time.Duration // at 200: client+upstream direct, and proxied; proxy; gateway
@@ -170,9 +171,9 @@ func run(bin string) error {
 	for _, conc := range []int{1, 50, 200} {
 		total := min(conc*40, 8000)
 		total = max(total, 1000)
-		s0 := selfCPU()
+		s0, t0 := selfCPU(), time.Now()
 		d, err := latencyAt(directSmallAt(upRoots, conc), "https://"+upstream+"/small", conc, total)
-		s1, p1, g1 := selfCPU(), procCPU(px.Process.Pid), procCPU(gw.Process.Pid)
+		s1, p1, g1, t1 := selfCPU(), procCPU(px.Process.Pid), procCPU(gw.Process.Pid), time.Now()
 		if err != nil {
 			return fmt.Errorf("direct requests at %d: %w", conc, err)
 		}
@@ -196,12 +197,28 @@ func run(bin string) error {
 			return fmt.Errorf("intercepted requests at %d: %w", conc, err)
 		}
 		loadedPSS = max(loadedPSS, peak)
-		levels = append(levels, level{conc, d, pr})
+		levels = append(levels, level{conc, d, pr, t1.Sub(t0), time.Since(t1)})
 		if conc == 200 { // where the time goes: CPU per request, each process
 			n := time.Duration(len(pr))
 			cpu = [4]time.Duration{(s1 - s0) / time.Duration(len(d)), (selfCPU() - s1) / n,
 				(procCPU(px.Process.Pid) - p1) / n, (procCPU(gw.Process.Pid) - g1) / n}
 		}
+	}
+
+	// The same 200 connections, paced: requests start at a steady rate (half
+	// of what the proxied closed loop reached), each timed from when it was
+	// due, so a late start counts. This is the proxy's latency at a load it
+	// can carry, where the closed loop above measures the queue on two cores.
+	closed := levels[len(levels)-1]
+	rate := float64(len(closed.proxied)) / closed.proxiedTook.Seconds() / 2
+	pacedTotal := int(rate * 8) // about 8 seconds each
+	pd, err := pacedAt(directSmallAt(upRoots, 200), "https://"+upstream+"/small", 200, rate, pacedTotal)
+	if err != nil {
+		return fmt.Errorf("direct paced requests: %w", err)
+	}
+	pp, err := pacedAt(viaMITMAt(proxyURL, bottleRoots, 200), "https://small.test/small", 200, rate, pacedTotal)
+	if err != nil {
+		return fmt.Errorf("intercepted paced requests: %w", err)
 	}
 
 	contained, attacks, blocked, marked, benign, err := corpusFigures()
@@ -221,7 +238,14 @@ func run(bin string) error {
 		}
 		fmt.Printf("%-52s %5.2f/%5.2f ms %5.2f/%5.2f ms added p50 %+.2f ms, p99 %+.2f ms%s\n", fmt.Sprintf("small requests at %d at once, p50/p99", l.conc),
 			ms(dp50), ms(dp99), ms(pp50), ms(pp99), ms(pp50-dp50), ms(pp99-dp99), goal)
+		if l.conc == 200 {
+			fmt.Printf("%-52s %7.0f/s    %7.0f/s    (closed loop: the machine's CPU is the limit)\n", "  requests per second at 200 at once",
+				float64(len(l.direct))/l.directTook.Seconds(), float64(len(l.proxied))/l.proxiedTook.Seconds())
+		}
 	}
+	fmt.Printf("%-52s %5.2f/%5.2f ms %5.2f/%5.2f ms added p50 %+.2f ms, p99 %+.2f ms (goal: p99 added under 5 ms)\n",
+		fmt.Sprintf("200 connections paced at %.0f/s, p50/p99", rate),
+		ms(pct(pd, 50)), ms(pct(pd, 99)), ms(pct(pp, 50)), ms(pct(pp, 99)), ms(pct(pp, 50)-pct(pd, 50)), ms(pct(pp, 99)-pct(pd, 99)))
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	fmt.Printf("%-52s %9.0f us %9.0f us (+ proxy %.0f us, gateway %.0f us; %d CPUs)\n", "  CPU per request at 200: client+upstream", us(cpu[0]), us(cpu[1]), us(cpu[2]), us(cpu[3]), runtime.NumCPU())
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 200)\n", "DLP scan of code-like text, one core", "", scanMBs)
@@ -287,6 +311,53 @@ func latencyAt(c *http.Client, u string, conc, total int) ([]time.Duration, erro
 		jobs <- true
 	}
 	close(jobs)
+	wg.Wait()
+	return ds, firstErr
+}
+
+// pacedAt holds conns connections and starts total requests at a steady
+// rate across them (after a warm-up of a few per connection), each timed
+// from when it was due to start: a request that waits for a free
+// connection counts its wait.
+func pacedAt(c *http.Client, u string, conns int, rate float64, total int) ([]time.Duration, error) {
+	if _, err := latencyAt(c, u, conns, conns); err != nil { // open every connection
+		return nil, err
+	}
+	var mu sync.Mutex
+	var ds []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	due := make(chan time.Time, total)
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for at := range due {
+				resp, err := c.Get(u)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				ds = append(ds, time.Since(at))
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := range total {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		due <- at
+	}
+	close(due)
 	wg.Wait()
 	return ds, firstErr
 }
