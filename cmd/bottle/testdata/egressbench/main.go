@@ -57,6 +57,9 @@ func main() {
 }
 
 func run(bin string) error {
+	if _, err := os.Stat("sidecars/egress/testdata/corpus"); err != nil {
+		return fmt.Errorf("the corpus is read from sidecars/egress/testdata: run from the repository's root (%w)", err)
+	}
 	dir, err := os.MkdirTemp("", "egressbench-")
 	if err != nil {
 		return err
@@ -155,7 +158,10 @@ func run(bin string) error {
 	}
 
 	scanMBs := dlpThroughput()
-	inboundMBs, htmlMBs := inboundThroughput()
+	inboundMBs, htmlMBs, err := inboundThroughput()
+	if err != nil {
+		return err
+	}
 
 	// Latency added under load: small intercepted requests at 1, 50 and
 	// 200 at once, direct and through the proxy, alternating levels; the
@@ -370,10 +376,13 @@ func pct(ds []time.Duration, p int) time.Duration {
 
 // inboundThroughput is the inbound scan's speed on text an agent reads:
 // the corpus' bodies and the repository's Markdown, as text and as HTML.
-func inboundThroughput() (text, html float64) {
+func inboundThroughput() (text, html float64, err error) {
 	var data []byte
 	files, _ := filepath.Glob("sidecars/egress/testdata/corpus/bodies/*")
 	more, _ := filepath.Glob("*.md")
+	if len(files) == 0 || len(more) == 0 {
+		return 0, 0, fmt.Errorf("no corpus bodies or Markdown here: run from the repository's root")
+	}
 	for len(data) < 1<<20 {
 		for _, f := range append(files, more...) {
 			d, _ := os.ReadFile(f)
@@ -389,7 +398,7 @@ func inboundThroughput() (text, html float64) {
 		}
 		return float64(total) / (1 << 20) / time.Since(start).Seconds()
 	}
-	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
+	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...)), nil
 }
 
 // corpusFigures runs the corpus through a proxy and gateway (in this
