@@ -22,6 +22,7 @@ fi
 # being deleted when the cluster stopped leaves its processes there.
 for pns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
 	ip netns pids "$pns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns del "$pns" 2>/dev/null
 done
 pkill -9 -f containerd-shim 2>/dev/null
 if [ -f "$run/sysctls" ]; then
@@ -31,8 +32,5 @@ fi
 grep -E " ($run|/run/containerd|/var/lib/kubelet)" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 rm -rf /var/log/containers /var/log/pods /var/lib/kubelet /var/lib/cni/results /run/containerd /tmp/hostpath_pv
 ip netns del "$ns" 2>/dev/null
-for pns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
-	ip netns del "$pns" 2>/dev/null
-done
 rm -rf "$run"
 exit 0

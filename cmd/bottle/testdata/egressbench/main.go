@@ -57,8 +57,8 @@ func main() {
 }
 
 func run(bin string) error {
-	if _, err := os.Stat("sidecars/egress/testdata/corpus"); err != nil {
-		return fmt.Errorf("the corpus is read from sidecars/egress/testdata: run from the repository's root (%w)", err)
+	if _, err := os.Stat("sidecars/egress/testdata/corpus/bodies"); err != nil { // the measures read it, and *.md, from here
+		return fmt.Errorf("run from the repository's root: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "egressbench-")
 	if err != nil {
@@ -158,10 +158,7 @@ func run(bin string) error {
 	}
 
 	scanMBs := dlpThroughput()
-	inboundMBs, htmlMBs, err := inboundThroughput()
-	if err != nil {
-		return err
-	}
+	inboundMBs, htmlMBs := inboundThroughput()
 
 	// Latency added under load: small intercepted requests at 1, 50 and
 	// 200 at once, direct and through the proxy, alternating levels; the
@@ -275,6 +272,45 @@ func viaMITMAt(proxy *url.URL, roots *x509.CertPool, conc int) *http.Client {
 // latencyAt runs total requests, conc at a time, after a warm-up of a few
 // per worker (connections, leaf certificates), and returns each one's time.
 func latencyAt(c *http.Client, u string, conc, total int) ([]time.Duration, error) {
+	return requests(c, u, conc, func(jobs chan<- job) {
+		for range conc * 3 {
+			jobs <- job{}
+		}
+		for range total {
+			jobs <- job{measure: true}
+		}
+	})
+}
+
+// pacedAt holds conns connections and starts total requests at a steady
+// rate across them (after a warm-up of a few per connection), each timed
+// from when it was due to start: a request that waits for a free
+// connection counts its wait.
+func pacedAt(c *http.Client, u string, conns int, rate float64, total int) ([]time.Duration, error) {
+	if _, err := latencyAt(c, u, conns, conns); err != nil { // open every connection
+		return nil, err
+	}
+	return requests(c, u, conns, func(jobs chan<- job) {
+		start := time.Now()
+		interval := time.Duration(float64(time.Second) / rate)
+		for i := range total {
+			due := start.Add(time.Duration(i) * interval)
+			time.Sleep(time.Until(due))
+			jobs <- job{measure: true, due: due}
+		}
+	})
+}
+
+// job is one request for a worker: timed or not, and timed from when it
+// was due (when set) or from when a worker took it.
+type job struct {
+	measure bool
+	due     time.Time
+}
+
+// requests has conc workers GET u for every job send gives them, and
+// returns the timed ones' times and the first error.
+func requests(c *http.Client, u string, conc int, send func(chan<- job)) ([]time.Duration, error) {
 	get := func() error {
 		resp, err := c.Get(u)
 		if err != nil {
@@ -291,79 +327,30 @@ func latencyAt(c *http.Client, u string, conc, total int) ([]time.Duration, erro
 	var ds []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
-	jobs := make(chan bool)
+	jobs := make(chan job)
 	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for measure := range jobs {
-				start := time.Now()
+			for j := range jobs {
+				start := j.due
+				if start.IsZero() {
+					start = time.Now()
+				}
 				err := get()
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				if measure {
+				if j.measure {
 					ds = append(ds, time.Since(start))
 				}
 				mu.Unlock()
 			}
 		}()
 	}
-	for range conc * 3 {
-		jobs <- false
-	}
-	for range total {
-		jobs <- true
-	}
+	send(jobs)
 	close(jobs)
-	wg.Wait()
-	return ds, firstErr
-}
-
-// pacedAt holds conns connections and starts total requests at a steady
-// rate across them (after a warm-up of a few per connection), each timed
-// from when it was due to start: a request that waits for a free
-// connection counts its wait.
-func pacedAt(c *http.Client, u string, conns int, rate float64, total int) ([]time.Duration, error) {
-	if _, err := latencyAt(c, u, conns, conns); err != nil { // open every connection
-		return nil, err
-	}
-	var mu sync.Mutex
-	var ds []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	due := make(chan time.Time, total)
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for at := range due {
-				resp, err := c.Get(u)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				ds = append(ds, time.Since(at))
-				mu.Unlock()
-			}
-		}()
-	}
-	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	for i := range total {
-		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		due <- at
-	}
-	close(due)
 	wg.Wait()
 	return ds, firstErr
 }
@@ -376,13 +363,10 @@ func pct(ds []time.Duration, p int) time.Duration {
 
 // inboundThroughput is the inbound scan's speed on text an agent reads:
 // the corpus' bodies and the repository's Markdown, as text and as HTML.
-func inboundThroughput() (text, html float64, err error) {
+func inboundThroughput() (text, html float64) {
 	var data []byte
 	files, _ := filepath.Glob("sidecars/egress/testdata/corpus/bodies/*")
 	more, _ := filepath.Glob("*.md")
-	if len(files) == 0 || len(more) == 0 {
-		return 0, 0, fmt.Errorf("no corpus bodies or Markdown here: run from the repository's root")
-	}
 	for len(data) < 1<<20 {
 		for _, f := range append(files, more...) {
 			d, _ := os.ReadFile(f)
@@ -398,7 +382,7 @@ func inboundThroughput() (text, html float64, err error) {
 		}
 		return float64(total) / (1 << 20) / time.Since(start).Seconds()
 	}
-	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...)), nil
+	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
 }
 
 // corpusFigures runs the corpus through a proxy and gateway (in this
