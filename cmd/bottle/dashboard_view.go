@@ -12,6 +12,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/pmezard/go-difflib/difflib"
 )
 
@@ -141,13 +142,9 @@ func (m *dashboard) mark(pane int, sel bool, line string) string {
 	}
 }
 
-// fit cuts a line to the screen's width.
+// fit cuts a line to the screen's width, in the columns the terminal counts.
 func fit(s string, width int) string {
-	r := []rune(s)
-	if len(r) > width {
-		return string(r[:width-1]) + "…"
-	}
-	return s
+	return ansi.Truncate(s, width, "…")
 }
 
 // tail returns the last n audit decisions of a file, one line each.
@@ -192,5 +189,5 @@ func containerfileDiff(root state.Root, r *bottleRequest) string {
 		A: difflib.SplitLines(cur), B: difflib.SplitLines(r.Containerfile),
 		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
 	})
-	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + printable(d, true)
+	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + visibleDiff(d)
 }

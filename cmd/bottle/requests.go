@@ -12,6 +12,7 @@ import (
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/urfave/cli/v2"
 )
 
@@ -114,11 +115,7 @@ func requestWhat(r *supervise.Request) string {
 func printable(s string, keepLines bool) string { return termtext.Clean(s, keepLines) }
 
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(printable(s, false)), " ")
-	if len(s) > n {
-		s = s[:n-3] + "..."
-	}
-	return s
+	return ansi.Truncate(strings.Join(strings.Fields(printable(s, false)), " "), n, "...")
 }
 
 type decideOptions struct {

@@ -270,7 +270,9 @@ func TestDashboardDiffScrollsAndWraps(t *testing.T) {
 	for i := range 60 {
 		fmt.Fprintf(&cf, "RUN echo step-%02d\n", i)
 	}
-	cf.WriteString(long + "\nRUN echo LAST-LINE\n")
+	// Wide characters take two columns each (U+3000, an ideographic space,
+	// shows as nothing): what follows them must still show.
+	cf.WriteString(long + "\nRUN echo jq" + strings.Repeat("\u3000", 40) + "&& echo WIDE-TAIL\nRUN echo LAST-LINE\n")
 	os.WriteFile(filepath.Join(ee.workdir, "cf"), []byte(cf.String()), 0o644)
 	agentCmd := ee.command("start", "--yes", "p", "--", `probe mcp-capability /workspace/cf "many steps"; trap 'exit 0' TERM; sleep 120 & wait`)
 	startBackground(t, agentCmd)
@@ -286,7 +288,7 @@ func TestDashboardDiffScrollsAndWraps(t *testing.T) {
 		term.keys("PgDn")
 	}
 	term.waitFor("the end of the diff", "LAST-LINE")
-	if s := term.screen(); !strings.Contains(s, "END-OF-LONG-LINE") || !strings.Contains(s, "(the end)") {
+	if s := term.screen(); !strings.Contains(s, "END-OF-LONG-LINE") || !strings.Contains(s, "WIDE-TAIL") || !strings.Contains(s, "(the end)") {
 		t.Errorf("the long line is cut, or the end not said:\n%s", s)
 	}
 	term.keys("Escape")

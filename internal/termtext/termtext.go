@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -72,4 +73,40 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// Hidden reports whether r would not show as itself on a terminal: a
+// whitespace beyond ASCII (U+00A0, U+3000, ...), a format character
+// (U+200B, U+FEFF, the tag characters, ...) or another code point that
+// renders as nothing (U+3164, the variation selectors, ...).
+func Hidden(r rune) bool {
+	switch {
+	case r < 0x80:
+		return false
+	case unicode.IsSpace(r), unicode.Is(unicode.Cf, r),
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r), unicode.Is(unicode.Variation_Selector, r):
+		return true
+	}
+	return false
+}
+
+// Visible shows s for a person who approves it (a Containerfile): newlines
+// and tabs stay, every unsafe or hidden rune becomes its escape (\u3000,
+// \U000e0041), so what cannot be seen can still be read; an invalid byte
+// becomes "?".
+func Visible(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			b.WriteByte('?')
+		case !Unsafe(r, true) && !Hidden(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }

@@ -36,3 +36,21 @@ func TestWriterAcrossWrites(t *testing.T) {
 		t.Errorf("replacing writer: %q", b.String())
 	}
 }
+
+func TestVisible(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"RUN apt-get install -y jq", "RUN apt-get install -y jq"},
+		{"a\tb\nc", "a\tb\nc"},
+		{"jq\u3000\u3000&& curl x", `jq\u3000\u3000&& curl x`},
+		{"a\u00a0b\u2028c\u200bd\ufeffe", `a\u00a0b\u2028c\u200bd\ufeffe`},
+		{"tag\U000E0041s", `tag\U000e0041s`},
+		{"\u3164\u115f\ufe0f\u034f", `\u3164\u115f\ufe0f\u034f`},
+		{"\x1b[31m\u202e\u0085", `\u001b[31m\u202e\u0085`},
+		{"héllo 日本語 ✓", "héllo 日本語 ✓"},
+		{"bad\xffbyte", "bad?byte"},
+	} {
+		if got := Visible(tc.in); got != tc.want {
+			t.Errorf("Visible(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
