@@ -31,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
+	"github.com/bottle-sandbox/bottle/internal/sse"
 	"golang.org/x/net/html"
 	"golang.org/x/text/unicode/norm"
 )
@@ -515,25 +516,29 @@ var textKeys = map[string]bool{
 	"result": true, "thinking": true, "partial_json": true, "arguments": true, "description": true,
 }
 
-// EventText is the text an event stream carries, joined as the reader of
-// the stream sees it: for each data line, the text members of its JSON,
-// or the line itself when it is not JSON.
+// EventText is the text an event stream carries, as the reader of the
+// stream sees it: its events assembled as the specification says (the
+// data lines of each joined), and of each the text members of its JSON
+// (DataText).
 func EventText(stream []byte) []byte {
 	var out []byte
-	for _, line := range bytes.Split(stream, []byte("\n")) {
-		data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
-		if !ok {
-			continue
+	for _, ev := range sse.Events(stream) {
+		if ev.Dispatch {
+			out = append(out, DataText(ev.Data)...)
 		}
-		data = bytes.TrimPrefix(data, []byte(" "))
-		var v any
-		if json.Unmarshal(data, &v) != nil {
-			out = append(append(out, data...), '\n')
-			continue
-		}
-		out = appendText(out, v, false)
 	}
 	return out
+}
+
+// DataText is the text of one event's data: the strings under its JSON's
+// text members, or the data itself, on a line of its own, when it is not
+// JSON.
+func DataText(data []byte) []byte {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return append(bytes.Clone(data), '\n')
+	}
+	return appendText(nil, v, false)
 }
 
 // appendText appends the strings under text members of v.

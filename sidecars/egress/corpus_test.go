@@ -85,7 +85,8 @@ func (cp *corpusProxy) startWith(t testing.TB, setup func(*Proxy)) string {
 	t.Cleanup(cancel)
 	go p.Serve(ctx, "127.0.0.1:0")
 	for range 200 {
-		if data, err := os.ReadFile(filepath.Join(cp.dir, ReadyFile)); err == nil {
+		// Whole: the file is written after it is created.
+		if data, err := os.ReadFile(filepath.Join(cp.dir, ReadyFile)); err == nil && strings.HasSuffix(string(data), "\n") {
 			return strings.TrimSpace(string(data))
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/internal/inbound"
+	"github.com/bottle-sandbox/bottle/internal/sse"
 )
 
 // MCP servers the agent reaches over HTTP (streamable HTTP, or SSE) tell
@@ -333,25 +333,34 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 		go func() {
 			defer st.src.Close()
 			defer p.mcp.forget(st)
-			br := bufio.NewReader(st.src)
-			endpoint := false
+			// Event by event, as the agent's client reads them: an event's
+			// message is its data lines joined.
+			events := sse.Parser{Max: maxScan}
+			chunk := make([]byte, 32<<10)
 			for {
-				line, err := br.ReadBytes('\n')
-				if bytes.HasPrefix(line, []byte("event:")) {
-					endpoint = string(bytes.TrimSpace(line[6:])) == "endpoint"
-				}
-				if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-					trimmed := bytes.TrimSpace(data)
-					if endpoint {
+				n, err := st.src.Read(chunk)
+				evs, perr := events.Feed(chunk[:n], err != nil)
+				for _, ev := range evs {
+					out := ev.Raw
+					switch {
+					case !ev.Dispatch:
+					case ev.Type == "endpoint":
 						// The older transport says where to post: answers to
 						// those requests come on this stream.
-						p.mcp.register(server, string(trimmed), x.req.URL, st)
-					} else if out, withheld := p.mcp.result(server, call, trimmed); len(withheld) > 0 {
-						audit(withheld)
-						line = append(append([]byte("data: "), out...), '\n')
+						p.mcp.register(server, strings.TrimSpace(string(ev.Data)), x.req.URL, st)
+					default:
+						if msg, withheld := p.mcp.result(server, call, ev.Data); len(withheld) > 0 {
+							audit(withheld)
+							out = sse.Encode(ev, msg)
+						}
+					}
+					if werr := st.write(out); werr != nil {
+						return
 					}
 				}
-				if werr := st.write(line); werr != nil {
+				if perr != nil {
+					st.write(sse.Encode(sse.Event{Type: "message"}, explanationMCP()))
+					pw.Close()
 					return
 				}
 				if err != nil {
@@ -364,44 +373,24 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 	}
 }
 
-// eventStream is an MCP server's event stream on its way to the agent:
-// the proxy may add an event of its own between the server's (the answer
-// to a call it refused).
+// eventStream is an MCP server's event stream on its way to the agent,
+// written whole events at a time: the proxy may add an event of its own
+// between the server's (the answer to a call it refused).
 type eventStream struct {
-	src     io.ReadCloser
-	pw      *io.PipeWriter
-	mu      sync.Mutex
-	mid     bool     // inside an event: what is added waits for its end
-	pending [][]byte // events to add at the next boundary
+	src io.ReadCloser
+	pw  *io.PipeWriter
+	mu  sync.Mutex
 }
 
-func (s *eventStream) write(line []byte) error {
+func (s *eventStream) write(event []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.pw.Write(line); err != nil {
-		return err
-	}
-	s.mid = len(bytes.TrimSpace(line)) > 0
-	if !s.mid {
-		for _, e := range s.pending {
-			if _, err := s.pw.Write(e); err != nil {
-				return err
-			}
-		}
-		s.pending = nil
-	}
-	return nil
+	_, err := s.pw.Write(event)
+	return err
 }
 
 func (s *eventStream) add(message []byte) {
-	event := append(append([]byte("event: message\ndata: "), message...), "\n\n"...)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mid {
-		s.pending = append(s.pending, event)
-		return
-	}
-	s.pw.Write(event)
+	s.write(sse.Encode(sse.Event{Type: "message"}, message))
 }
 
 // register notes where an older-transport stream's requests are posted
@@ -456,5 +445,5 @@ func rpcRefusal(calls []rpcCall, why string) []byte {
 }
 
 func explanationMCP() []byte {
-	return []byte(`{"jsonrpc":"2.0","error":{"code":-32001,"message":"bottle withheld this list: it is larger than the proxy reads"}}`)
+	return []byte(`{"jsonrpc":"2.0","error":{"code":-32001,"message":"bottle withheld this: it is larger than the proxy reads"}}`)
 }

@@ -57,9 +57,10 @@ func addTool(srv *mcp.Server, description string) {
 // approves it (issue 11).
 func TestMCPToolsPinned(t *testing.T) {
 	for _, mode := range []struct {
-		path      string
-		json, sse bool
-	}{{"/mcp", false, false}, {"/mcp-json", true, false}, {"/sse", false, true}} {
+		path             string
+		json, sse, split bool
+	}{{"/mcp", false, false, false}, {"/mcp-json", true, false, false}, {"/sse", false, true, false},
+		{"/mcp-split", false, false, true}, {"/sse-split", false, true, true}} {
 		t.Run(strings.TrimPrefix(mode.path, "/"), func(t *testing.T) {
 			cp := newCorpusProxy(t)
 			srv := mcp.NewServer(&mcp.Implementation{Name: "tools", Version: "1"}, nil)
@@ -68,11 +69,14 @@ func TestMCPToolsPinned(t *testing.T) {
 				func(ctx context.Context, _ *mcp.CallToolRequest, a addArgs) (*mcp.CallToolResult, any, error) {
 					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sunny"}}}, nil, nil
 				})
+			var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json})
 			if mode.sse { // the older transport: answers come on the GET's event stream
-				cp.up.Handle(mode.path, mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil))
-			} else {
-				cp.up.Handle(mode.path, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: mode.json}))
+				h = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 			}
+			if mode.split {
+				h = splitDataLines(h)
+			}
+			cp.up.Handle(mode.path, h)
 			reports := &fakeReports{approved: map[string]bool{}}
 			addr := cp.startWith(t, func(p *Proxy) { p.ReportTo(reports) })
 
@@ -142,3 +146,35 @@ func TestMCPToolsPinned(t *testing.T) {
 		})
 	}
 }
+
+// splitDataLines has a server send each event's data in two data lines,
+// cut between two JSON members: a client joins them (the SSE
+// specification), a reader of one line at a time sees no JSON.
+func splitDataLines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&splitWriter{ResponseWriter: w}, r)
+	})
+}
+
+type splitWriter struct{ http.ResponseWriter }
+
+func (s *splitWriter) Write(b []byte) (int, error) {
+	if !strings.HasPrefix(s.Header().Get("Content-Type"), "text/event-stream") {
+		return s.ResponseWriter.Write(b)
+	}
+	var out []string
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if data, ok := strings.CutPrefix(line, "data: {"); ok {
+			if i := strings.LastIndex(data, `,"`); i > 0 {
+				line = "data: {" + data[:i+1] + "\ndata: " + data[i+1:]
+			}
+		}
+		out = append(out, line)
+	}
+	if _, err := s.ResponseWriter.Write([]byte(strings.Join(out, ""))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *splitWriter) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
