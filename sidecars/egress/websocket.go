@@ -1,31 +1,48 @@
 package egress
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/inbound"
 )
 
 // A WebSocket is not a raw pipe here. An upgrade is refused unless the
-// route says websocket = true; then every message, both ways, goes through
-// the same checks as a request and a response: what the agent sends through
-// the outbound DLP (with the split watch of its host), what comes back
-// through the inbound scan. A message the DLP stops, or one the inbound
-// mode blocks, closes the connection (status 1008, policy violation) with
-// the reason; a marked text message reaches the agent with the warning in
-// front of it. Compression (permessage-deflate) is not offered upstream,
-// so frames can be read.
+// route says websocket = true; then the connection is read as RFC 6455
+// defines it, both ways: a message is held until its last fragment has
+// come (up to maxMessage) and goes on only once scanned whole, so nothing
+// of it reaches the other side first; control frames (ping, pong, close)
+// are at most 125 bytes, never fragmented, and scanned too. What the agent
+// sends goes through the outbound DLP (with the split watch of its host),
+// text and binary messages alike; what comes back has the route's secret
+// taken out (an echo would hand it to the agent), and text, or binary that
+// decodes as text, goes through the inbound scan. A message the DLP stops,
+// or one the inbound mode blocks, closes the connection (status 1008,
+// policy violation) with the reason; a frame the RFC does not allow closes
+// it with 1002, a message too large to scan with 1009; a marked message
+// reaches the agent with the warning in front of it. Compression
+// (permessage-deflate) is not offered upstream, so frames can be read; a
+// frame with a reserved bit set is refused.
 
 // maxMessage bounds one message (all its frames); a longer one closes the
 // connection, as nothing passes unscanned.
 const maxMessage = 16 << 20
+
+// maxControl is the longest payload of a control frame (RFC 6455, 5.5).
+const maxControl = 125
+
+// Close codes (RFC 6455, 7.4.1).
+const (
+	closeProtocol = 1002
+	closePolicy   = 1008
+	closeTooBig   = 1009
+)
 
 func isUpgrade(h http.Header) bool {
 	return headerHas(h, "Connection", "upgrade") && headerHas(h, "Upgrade", "websocket")
@@ -41,16 +58,21 @@ func headerHas(h http.Header, name, value string) bool {
 }
 
 // wsConn stands between goproxy's relay and the upstream connection:
-// Write carries the agent's frames up, Read the upstream's down.
+// Write carries the agent's frames up, Read the upstream's down, each
+// message whole once it was scanned.
 type wsConn struct {
-	p    *Proxy
-	x    *exchange
-	up   io.ReadWriteCloser
-	mode string
+	p     *Proxy
+	x     *exchange
+	up    io.ReadWriteCloser
+	mode  string
+	scrub []*scrubber // the secrets taken out of what comes back
 
-	wmu sync.Mutex
-	out frameReader // the agent's frames, as they are written
-	in  frameReader // the upstream's frames, as they are read
+	umu sync.Mutex    // writes to up
+	out messageReader // the agent's frames, as they are written
+	in  messageReader // the upstream's frames, as they are read
+	buf []byte        // Read's buffer
+
+	mu sync.Mutex
 	// pending are frames ready for the agent; closed once a close frame
 	// has been queued for it.
 	pending []byte
@@ -63,102 +85,110 @@ func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
 	if mode == "" {
 		mode = config.InboundAuto
 	}
-	return &wsConn{p: p, x: x, up: up, mode: mode, out: frameReader{masked: true}, in: frameReader{}}
+	c := &wsConn{p: p, x: x, up: up, mode: mode, out: messageReader{fromClient: true}}
+	if sc := p.scrubbers[x.route.Secret]; x.route.Secret != "" && sc != nil {
+		c.scrub = append(c.scrub, sc)
+	}
+	if x.route.Signin != "" {
+		if sc := p.signin.scrubber(); sc != nil {
+			c.scrub = append(c.scrub, sc)
+		}
+	}
+	return c
 }
 
-// Write takes the agent's bytes, and passes each whole frame on once its
-// message, if it ends there, was scanned.
+// Write takes the agent's bytes and passes on each control frame, and
+// each message once it is whole and scanned.
 func (c *wsConn) Write(b []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
+	c.umu.Lock()
+	defer c.umu.Unlock()
+	if c.isClosed() {
 		return len(b), nil // refused already: nothing more goes up
 	}
-	c.out.buf = append(c.out.buf, b...)
+	c.out.feed(b)
 	for {
-		f, err := c.out.next()
-		if err != nil {
-			c.refuse(err.Error())
+		u, bad := c.out.next()
+		if bad != nil {
+			c.refuse(bad.code, bad.reason, true)
 			return len(b), nil
 		}
-		if f == nil {
+		if u == nil {
 			return len(b), nil
 		}
-		if msg := c.out.message(f); msg != nil {
-			s := c.p.scanner.Without(c.x.route.DLPOff...)
-			// A refusal is not an error here: the relay keeps reading,
-			// so the agent gets the close frame and its reason before
-			// the connection ends.
-			if found := s.Scan(msg, "websocket message"); found != nil {
-				c.refuse("the message carries a secret (" + describe(found) + ")")
-				return len(b), nil
-			}
-			if found := c.p.split.check(s, c.x.Host, [][]byte{msg[:min(len(msg), fragmentSize)], msg[max(0, len(msg)-fragmentSize):]}); found != nil {
-				c.refuse("the message carries a secret (" + describe(found) + ", sent in pieces)")
-				return len(b), nil
-			}
+		// A refusal is not an error here: the relay keeps reading, so the
+		// agent gets the close frame and its reason before the connection
+		// ends.
+		if why := c.outbound(u); why != "" {
+			c.refuse(closePolicy, why, true)
+			return len(b), nil
 		}
-		if _, err := c.up.Write(f.raw); err != nil {
+		if _, err := c.up.Write(frame(u.op, u.payload, true)); err != nil {
 			return 0, err
 		}
 	}
 }
 
-// Read gives the agent the upstream's frames, each message scanned first.
+// outbound says why a message or control frame from the agent may not go
+// up: "" when it may.
+func (c *wsConn) outbound(u *wsUnit) string {
+	s := c.p.scanner.Without(c.x.route.DLPOff...)
+	what := "message"
+	if u.op >= opClose {
+		what = "control frame"
+	}
+	if found := s.Scan(u.payload, "websocket "+what); found != nil {
+		return "the " + what + " carries a secret (" + describe(found) + ")"
+	}
+	msg := u.payload
+	if found := c.p.split.check(s, c.x.Host, [][]byte{msg[:min(len(msg), fragmentSize)], msg[max(0, len(msg)-fragmentSize):]}); found != nil {
+		return "the " + what + " carries a secret (" + describe(found) + ", sent in pieces)"
+	}
+	return ""
+}
+
+// Read gives the agent the upstream's frames, each message whole once it
+// was scanned.
 func (c *wsConn) Read(b []byte) (int, error) {
 	for {
-		c.wmu.Lock()
+		c.mu.Lock()
 		if len(c.pending) > 0 {
 			n := copy(b, c.pending)
 			c.pending = c.pending[n:]
-			c.wmu.Unlock()
+			c.mu.Unlock()
 			return n, nil
 		}
 		closed := c.closed
-		c.wmu.Unlock()
+		c.mu.Unlock()
 		if closed {
 			return 0, io.EOF
 		}
 		if c.rerr != nil {
 			return 0, c.rerr
 		}
-		chunk := make([]byte, 32<<10)
-		n, err := c.up.Read(chunk)
-		c.in.buf = append(c.in.buf, chunk[:n]...)
+		if c.buf == nil {
+			c.buf = make([]byte, 32<<10)
+		}
+		n, err := c.up.Read(c.buf)
+		c.in.feed(c.buf[:n])
 		for {
-			f, ferr := c.in.next()
-			if ferr != nil {
-				c.wmu.Lock()
-				c.refuse(ferr.Error())
-				c.wmu.Unlock()
+			u, bad := c.in.next()
+			if bad != nil {
+				c.refuse(bad.code, bad.reason, false)
 				break
 			}
-			if f == nil {
+			if u == nil {
 				break
 			}
-			raw := f.raw
-			if msg := c.in.message(f); msg != nil && c.in.lastOp == opText {
-				if found := inbound.Scan(msg, "text/plain"); found != nil {
-					action := act(c.mode, found)
-					c.p.auditInbound(c.x, finding(found)+" in a websocket message", action)
-					switch action {
-					case "blocked":
-						c.wmu.Lock()
-						c.refuse("a message from the server was withheld: it contains " + finding(found))
-						c.wmu.Unlock()
-						continue
-					case "marked":
-						if f.fin && f.first {
-							raw = frame(opText, append([]byte(fmt.Sprintf("[bottle: the message below contains %s. "+advice+"]\n", finding(found), c.x.Host)), msg...), false)
-						}
-					}
-				}
+			out, why := c.inbound(u)
+			if why != "" {
+				c.refuse(closePolicy, why, false)
+				break
 			}
-			c.wmu.Lock()
+			c.mu.Lock()
 			if !c.closed {
-				c.pending = append(c.pending, raw...)
+				c.pending = append(c.pending, out...)
 			}
-			c.wmu.Unlock()
+			c.mu.Unlock()
 		}
 		if err != nil {
 			c.rerr = err
@@ -166,26 +196,80 @@ func (c *wsConn) Read(b []byte) (int, error) {
 	}
 }
 
+// inbound is what the agent gets of a message or control frame from the
+// upstream, as a frame: the secrets scrubbed, then the inbound scan's
+// verdict on text; or why it is withheld.
+func (c *wsConn) inbound(u *wsUnit) ([]byte, string) {
+	payload := u.payload
+	for _, sc := range c.scrub {
+		payload = sc.replace(payload)
+	}
+	if u.op >= opClose {
+		if len(payload) > maxControl {
+			payload = payload[:maxControl]
+		}
+		if u.op == opClose && len(payload) > 2 && inbound.Scan(payload[2:], "text/plain") != nil {
+			payload = payload[:2] // a close's reason the agent may read
+		}
+		return frame(u.op, payload, false), ""
+	}
+	if u.op == opText || utf8.Valid(payload) {
+		if found := inbound.Scan(payload, "text/plain"); found != nil {
+			action := act(c.mode, found)
+			c.p.auditInbound(c.x, finding(found)+" in a websocket message", action)
+			switch action {
+			case "blocked":
+				return nil, "a message from the server was withheld: it contains " + finding(found)
+			case "marked":
+				payload = append([]byte(fmt.Sprintf("[bottle: the message below contains %s. "+advice+"]\n", finding(found), c.x.Host)), payload...)
+			}
+		}
+	}
+	return frame(u.op, payload, false), ""
+}
+
 func (c *wsConn) Close() error { return c.up.Close() }
 
-// refuse ends the connection both ways with a policy-violation close and
-// the reason, and audits it. The caller holds wmu.
-func (c *wsConn) refuse(reason string) {
+func (c *wsConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// refuse ends the connection both ways with a close frame (code) and the
+// reason, and audits it. holdsUp says the caller holds umu; otherwise the
+// upstream gets its close frame only if no write to it is under way (one
+// may be stuck on an upstream that does not read), and is closed anyway.
+func (c *wsConn) refuse(code uint16, reason string, holdsUp bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
 	e := c.x.entry
 	e.Decision, e.Reason, e.Status = "deny", "websocket: "+reason, 0
 	c.p.audit.log(e)
-	if !c.closed {
-		payload := append([]byte{0x03, 0xf0}, truncate("blocked by bottle egress policy: "+reason, 120)...) // 1008
+	payload := binary.BigEndian.AppendUint16(nil, code)
+	payload = append(payload, truncate("blocked by bottle egress policy: "+reason, maxControl-2)...)
+	c.pending = append(c.pending, frame(opClose, payload, false)...)
+	c.closed = true
+	c.mu.Unlock()
+	if holdsUp || c.umu.TryLock() {
 		c.up.Write(frame(opClose, payload, true))
-		c.up.Close() // the upstream hears no more; what it had sent is dropped
-		c.pending = append(c.pending, frame(opClose, payload, false)...)
-		c.closed = true
+		if !holdsUp {
+			c.umu.Unlock()
+		}
 	}
+	c.up.Close() // the upstream hears no more; what it had sent is dropped
 }
 
+// truncate cuts s to at most n bytes, on a character's boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -195,96 +279,134 @@ const (
 	opText         = 0x1
 	opBinary       = 0x2
 	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
 )
 
-type wsFrame struct {
-	fin, first bool
-	op         byte
-	payload    []byte // unmasked
-	raw        []byte // as it came
+// wsUnit is what a messageReader hands on: a whole message (its first
+// frame's opcode, every fragment's payload joined) or a control frame.
+type wsUnit struct {
+	op      byte
+	payload []byte // unmasked
 }
 
-// frameReader cuts a byte stream into frames and frames into messages.
-type frameReader struct {
-	masked bool // frames from the client are masked
-	buf    []byte
-	msg    []byte // the message so far
-	msgOp  byte   // its opcode while it is unfinished; 0 when none is
-	lastOp byte   // the opcode of the message message() last returned
+// wsViolation is a frame RFC 6455 does not allow, or one past what is
+// scanned: the close code and the reason.
+type wsViolation struct {
+	code   uint16
+	reason string
 }
 
-// next returns the next whole frame in buf, or nil until one has arrived.
-func (r *frameReader) next() (*wsFrame, error) {
-	b := r.buf
-	if len(b) < 2 {
-		return nil, nil
+// messageReader cuts one direction's bytes into frames as RFC 6455 (5.2)
+// defines them, and frames into messages.
+type messageReader struct {
+	fromClient bool // a client's frames are masked, a server's are not
+	buf        []byte
+	at         int    // how much of buf was read
+	msg        []byte // the unfinished message so far
+	msgOp      byte   // its opcode; 0 when there is none
+}
+
+func (r *messageReader) feed(b []byte) {
+	if r.at > 0 {
+		if rest := r.buf[r.at:]; cap(r.buf) > 1<<20 && len(rest) < 64<<10 {
+			r.buf = append([]byte(nil), rest...) // a large frame's room goes once it was read
+		} else {
+			r.buf = r.buf[:copy(r.buf, rest)]
+		}
+		r.at = 0
 	}
-	if b[0]&0x70 != 0 {
-		return nil, errors.New("a compressed or extended frame, which cannot be scanned")
-	}
-	masked := b[1]&0x80 != 0
-	n, at := int64(b[1]&0x7f), 2
-	switch n {
-	case 126:
-		if len(b) < 4 {
+	r.buf = append(r.buf, b...)
+}
+
+// next returns the next whole message or control frame, nil until one
+// has arrived, or the violation that ends the connection.
+func (r *messageReader) next() (*wsUnit, *wsViolation) {
+	for {
+		b := r.buf[r.at:]
+		if len(b) < 2 {
 			return nil, nil
 		}
-		n, at = int64(binary.BigEndian.Uint16(b[2:])), 4
-	case 127:
-		if len(b) < 10 {
+		fin, op := b[0]&0x80 != 0, b[0]&0x0f
+		if b[0]&0x70 != 0 {
+			return nil, &wsViolation{closeProtocol, "a compressed or extended frame (a reserved bit set), which cannot be scanned"}
+		}
+		if masked := b[1]&0x80 != 0; masked != r.fromClient {
+			return nil, &wsViolation{closeProtocol, "a frame masked the wrong way for its side (RFC 6455 5.1)"}
+		}
+		n, at := uint64(b[1]&0x7f), 2
+		switch n {
+		case 126:
+			if len(b) < 4 {
+				return nil, nil
+			}
+			n, at = uint64(binary.BigEndian.Uint16(b[2:])), 4
+		case 127:
+			if len(b) < 10 {
+				return nil, nil
+			}
+			n, at = binary.BigEndian.Uint64(b[2:]), 10
+		}
+		switch {
+		case op >= opClose && op != opClose && op != opPing && op != opPong, op > opBinary && op < opClose:
+			return nil, &wsViolation{closeProtocol, fmt.Sprintf("a frame of the reserved opcode %#x", op)}
+		case op >= opClose && !fin:
+			return nil, &wsViolation{closeProtocol, "a fragmented control frame (RFC 6455 5.5)"}
+		case op >= opClose && n > maxControl:
+			return nil, &wsViolation{closeProtocol, "a control frame longer than 125 bytes (RFC 6455 5.5)"}
+		case op == opContinuation && r.msgOp == 0:
+			return nil, &wsViolation{closeProtocol, "a continuation frame with no message begun (RFC 6455 5.4)"}
+		case op != opContinuation && op < opClose && r.msgOp != 0:
+			return nil, &wsViolation{closeProtocol, "a new message before the last one ended (RFC 6455 5.4)"}
+		case n > maxMessage || uint64(len(r.msg))+n > maxMessage:
+			return nil, &wsViolation{closeTooBig, fmt.Sprintf("a message larger than %d MiB, past what is scanned", maxMessage>>20)}
+		}
+		var key []byte
+		if r.fromClient {
+			if len(b) < at+4 {
+				return nil, nil
+			}
+			key, at = b[at:at+4], at+4
+		}
+		if uint64(len(b)-at) < n {
 			return nil, nil
 		}
-		n, at = int64(binary.BigEndian.Uint64(b[2:])), 10
-	}
-	if n > maxMessage || n < 0 {
-		return nil, fmt.Errorf("a frame larger than %d MiB, past what is scanned", maxMessage>>20)
-	}
-	var key []byte
-	if masked {
-		if len(b) < at+4 {
-			return nil, nil
+		payload := b[at : at+int(n)]
+		r.at += at + int(n)
+		if op >= opClose {
+			u := &wsUnit{op: op, payload: unmask(nil, payload, key)}
+			return u, nil
 		}
-		key, at = b[at:at+4], at+4
-	}
-	if int64(len(b)-at) < n {
-		return nil, nil
-	}
-	end := at + int(n)
-	f := &wsFrame{fin: b[0]&0x80 != 0, op: b[0] & 0x0f, raw: append([]byte(nil), b[:end]...)}
-	f.payload = append([]byte(nil), b[at:end]...)
-	for i := range f.payload {
-		if masked {
-			f.payload[i] ^= key[i%4]
+		if op != opContinuation {
+			r.msgOp = op
 		}
+		r.msg = unmask(r.msg, payload, key)
+		if !fin {
+			continue
+		}
+		u := &wsUnit{op: r.msgOp, payload: r.msg}
+		r.msg, r.msgOp = nil, 0
+		return u, nil
 	}
-	r.buf = append(r.buf[:0], b[end:]...)
-	return f, nil
 }
 
-// message adds a data frame to the message being read and returns the
-// whole message when this frame ends it (control frames are not messages).
-func (r *frameReader) message(f *wsFrame) []byte {
-	switch {
-	case f.op >= 0x8:
-		return nil
-	case f.op != opContinuation:
-		r.msg, r.msgOp, f.first = append(r.msg[:0], f.payload...), f.op, true
-	default:
-		r.msg = append(r.msg, f.payload...)
-	}
-	if len(r.msg) > maxMessage || !f.fin {
-		if len(r.msg) > maxMessage {
-			r.msg = r.msg[:0]
+// unmask appends payload to out, unmasked with key (if any).
+func unmask(out, payload, key []byte) []byte {
+	start := len(out)
+	out = append(out, payload...)
+	if key != nil {
+		for i := range payload {
+			out[start+i] ^= key[i%4]
 		}
-		return nil
 	}
-	r.lastOp, r.msgOp = r.msgOp, 0
-	return bytes.Clone(r.msg)
+	return out
 }
 
-// frame builds one final frame (masked when it goes to a server).
+// frame builds one final frame (masked when it goes to a server, with a
+// fresh key, as RFC 6455 5.3 asks).
 func frame(op byte, payload []byte, toServer bool) []byte {
-	out := []byte{0x80 | op}
+	out := make([]byte, 0, len(payload)+14)
+	out = append(out, 0x80|op)
 	mask := byte(0)
 	if toServer {
 		mask = 0x80
@@ -299,12 +421,9 @@ func frame(op byte, payload []byte, toServer bool) []byte {
 		out = binary.BigEndian.AppendUint64(out, uint64(n))
 	}
 	if toServer {
-		key := []byte{0x5b, 0x0c, 0x7e, 0x21}
+		key := binary.BigEndian.AppendUint32(nil, rand.Uint32())
 		out = append(out, key...)
-		for i, c := range payload {
-			out = append(out, c^key[i%4])
-		}
-		return out
+		return unmask(out, payload, key)
 	}
 	return append(out, payload...)
 }
