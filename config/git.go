@@ -51,6 +51,11 @@ type GitRemote struct {
 	// MaxPush is the largest pack one push may send, default 100m.
 	MaxPush      string `json:"max_push,omitempty" toml:"max_push,omitempty"`
 	MaxPushBytes int64  `json:"-" toml:"-"`
+	// MaxBinary is the largest binary file (or what a compressed file
+	// expands to) a push may bring, default 16m: the gate scans each whole
+	// and refuses a larger one rather than pass it unscanned.
+	MaxBinary      string `json:"max_binary,omitempty" toml:"max_binary,omitempty"`
+	MaxBinaryBytes int64  `json:"-" toml:"-"`
 }
 
 // Git modes and defaults.
@@ -64,6 +69,8 @@ var (
 	DefaultProtected = []string{"main", "master"}
 	// DefaultMaxPush bounds one push.
 	DefaultMaxPush = "100m"
+	// DefaultMaxBinary bounds one binary file of a push, expanded.
+	DefaultMaxBinary = "16m"
 
 	gitKeys       = tagKeys(reflect.TypeOf(Git{}))
 	gitRemoteKeys = func() []string {
@@ -89,6 +96,10 @@ func (r GitRemote) WithDefaults() GitRemote {
 		r.MaxPush = DefaultMaxPush
 	}
 	r.MaxPushBytes, _ = ParseBytes(r.MaxPush) // validated already
+	if r.MaxBinary == "" {
+		r.MaxBinary = DefaultMaxBinary
+	}
+	r.MaxBinaryBytes, _ = ParseBytes(r.MaxBinary)
 	if r.Username == "" && (r.TokenEnv != "" || r.TokenFile != "") {
 		r.Username = "x-access-token"
 	}
@@ -169,6 +180,11 @@ func validateGit(g *Git, at func(key, msg string) error) error {
 				return bad("max_push: %v", err)
 			}
 		}
+		if r.MaxBinary != "" {
+			if _, err := ParseBytes(r.MaxBinary); err != nil {
+				return bad("max_binary: %v", err)
+			}
+		}
 	}
 	return nil
 }
@@ -208,7 +224,7 @@ func (g *Git) clone() *Git {
 
 // gitNarrows checks a working directory's git table against what the user
 // granted: it may turn the gate off, hold pushes, protect more, refuse tags or
-// lower max_push, and nothing else.
+// lower max_push or max_binary, and nothing else.
 func gitNarrows(wd *Git, anchor *Git) string {
 	if wd == nil {
 		return ""
@@ -244,6 +260,9 @@ func gitNarrows(wd *Git, anchor *Git) string {
 		}
 		if rd.MaxPushBytes > gd.MaxPushBytes {
 			return fmt.Sprintf("raises git remote %q's max_push above %s", name, gd.MaxPush)
+		}
+		if rd.MaxBinaryBytes > gd.MaxBinaryBytes {
+			return fmt.Sprintf("raises git remote %q's max_binary above %s", name, gd.MaxBinary)
 		}
 	}
 	return ""

@@ -20,6 +20,9 @@ type Rules struct {
 	Tags bool `json:"tags,omitempty"`
 	// MaxPush bounds the pack a push sends, in bytes.
 	MaxPush int64 `json:"max_push"`
+	// MaxBinary bounds a binary file a push brings, and what a compressed
+	// file expands to, in bytes: past it, the push is refused.
+	MaxBinary int64 `json:"max_binary"`
 }
 
 // Update is one ref a push wants to change, with what the gate knows of it.

@@ -91,7 +91,7 @@ func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *conf
 	for _, name := range slices.Sorted(maps.Keys(declared)) {
 		rc := declared[name].WithDefaults()
 		r := Remote{Name: name, Mode: rc.Mode, Upstream: rc.URL, AgentURLs: slices.Clone(own[name]),
-			Rules: Rules{Branches: rc.Branches, Protected: rc.Protected, Tags: rc.Tags, MaxPush: rc.MaxPushBytes}}
+			Rules: Rules{Branches: rc.Branches, Protected: rc.Protected, Tags: rc.Tags, MaxPush: rc.MaxPushBytes, MaxBinary: rc.MaxBinaryBytes}}
 		if r.Upstream == "" && len(own[name]) > 0 {
 			r.Upstream = own[name][0]
 		}

@@ -75,19 +75,40 @@ func (s *Server) receivePack(w http.ResponseWriter, r *http.Request, rm *remote)
 			unpack = "cannot store the pack: " + err.Error()
 		}
 	}
+	f, err := newFinder(s.injected)
+	if err != nil {
+		pktError(w, ct, "cannot scan the push for secrets: "+err.Error())
+		return
+	}
+	// A name that carries a secret is refused, and kept out of the audit.
+	named := map[plumbing.ReferenceName]string{}
+	refName := func(c *packp.Command) string {
+		if _, ok := named[c.Name]; ok {
+			return withheld
+		}
+		return c.Name.String()
+	}
+	for _, c := range req.Commands {
+		if why := f.refName(c.Name); why != "" {
+			named[c.Name] = why
+		}
+	}
 	if unpack != "" {
 		report.UnpackStatus = unpack
 		for _, c := range req.Commands {
 			report.CommandStatuses = append(report.CommandStatuses, &packp.CommandStatus{ReferenceName: c.Name, Status: "refused: " + unpack})
-			entry.Refs = append(entry.Refs, auditRef{Ref: c.Name.String(), Old: c.Old.String(), New: c.New.String(), Decision: "refused", Reason: unpack})
+			entry.Refs = append(entry.Refs, auditRef{Ref: refName(c), Old: c.Old.String(), New: c.New.String(), Decision: "refused", Reason: unpack})
 		}
 		s.finish(w, rm, report, entry)
 		return
 	}
 	var scan *pushScan // made by the first ref that needs it
 	for _, c := range req.Commands {
-		reason := s.decide(rm, c, &scan)
-		ar := auditRef{Ref: c.Name.String(), Old: c.Old.String(), New: c.New.String(), Decision: "accepted"}
+		reason := named[c.Name]
+		if reason == "" {
+			reason = s.decide(rm, c, f, &scan)
+		}
+		ar := auditRef{Ref: refName(c), Old: c.Old.String(), New: c.New.String(), Decision: "accepted"}
 		if reason == "" && rm.Mode == "forward" && rm.Upstream != "" {
 			if err := s.upstream.push(r.Context(), rm, c); err != nil {
 				reason = "upstream refused it: " + err.Error()
@@ -120,9 +141,12 @@ func (s *Server) finish(w http.ResponseWriter, rm *remote, report *packp.ReportS
 	}
 }
 
+// withheld stands in the audit for a ref name that carries a secret.
+const withheld = "[withheld: it carries a secret]"
+
 // decide applies the rules and the secret scan to one ref update; scan is
 // the push's, made here when first needed.
-func (s *Server) decide(rm *remote, c *packp.Command, scan **pushScan) string {
+func (s *Server) decide(rm *remote, c *packp.Command, f *finder, scan **pushScan) string {
 	if err := c.Name.Validate(); err != nil || strings.ContainsFunc(c.Name.String(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "not a valid ref name"
 	}
@@ -150,7 +174,7 @@ func (s *Server) decide(rm *remote, c *packp.Command, scan **pushScan) string {
 		return fmt.Sprintf("the push did not send %s", c.New)
 	}
 	if *scan == nil {
-		ps, err := newPushScan(st, s.injected)
+		ps, err := newPushScan(st, f, rm.Rules.MaxBinary)
 		if err != nil {
 			return "cannot scan the push for secrets: " + err.Error()
 		}
