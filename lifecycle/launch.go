@@ -303,11 +303,11 @@ func (s *launching) prepare(ctx context.Context) error {
 			return fmt.Errorf("sign in: %w", err)
 		}
 	}
-	var gitDests []string
+	var gitDests, gitNamed []string
 	if in.Gate != nil {
-		gitDests = in.Gate.Destinations
+		gitDests, gitNamed = in.Gate.Destinations, in.Gate.Named
 	}
-	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), s.Agent.BuildEgress, gitDests)
+	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), s.Agent.BuildEgress, gitDests, gitNamed)
 	if err != nil {
 		return err
 	}

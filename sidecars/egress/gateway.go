@@ -26,7 +26,8 @@ import (
 // Gateway runs outside the pod, on the host's network, and is the proxy's
 // only way out. It enforces the allowlist again (the proxy's decisions are
 // not trusted alone), resolves names itself, and refuses loopback, private
-// and link-local addresses unless a route names that address explicitly.
+// and link-local addresses unless the person's config names that address
+// (a route, a git remote's url).
 type Gateway struct {
 	dir    string // the gateway's view of the egress folder
 	policy *policyFile
@@ -137,13 +138,14 @@ func (g *Gateway) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return nil, last
 }
 
-// allowedDestination reports whether some route leads to host:port, and
-// whether it names that address itself (an upstream rewrite or an IP literal).
+// allowedDestination reports whether some route or git upstream leads to
+// host:port, and whether the person's config names that address itself
+// (a route's upstream rewrite or IP literal, a git remote's url there): a
+// git upstream only a repository names is not explicit.
 func allowedDestination(p *Policy, host string, port int) (explicit, ok bool) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	if slices.Contains(p.Git, addr) {
-		return true, true
-	}
+	named := slices.Contains(p.GitNamed, addr)
+	ok = named || slices.Contains(p.Git, addr)
 	for i := range p.Routes {
 		r := &p.Routes[i]
 		if r.Upstream != "" {
@@ -153,10 +155,10 @@ func allowedDestination(p *Policy, host string, port int) (explicit, ok bool) {
 			continue
 		}
 		if hostMatches(r.Host, host) && slices.Contains(r.Ports, port) {
-			return net.ParseIP(host) != nil, true
+			return named || net.ParseIP(host) != nil, true
 		}
 	}
-	return false, false
+	return named, ok
 }
 
 // internal reports whether ip is in one of the IANA special-purpose ranges

@@ -71,6 +71,11 @@ type Policy struct {
 	// Git are host:port pairs only the git gate asks for (its upstreams):
 	// the gateway allows them, the proxy never matches them.
 	Git []string `json:"git,omitempty"`
+	// GitNamed are those of Git whose address the person's own config
+	// names (a remote's url there): only they may reach this machine or its
+	// network. A remote only a repository names meets the special-range
+	// refusal like any other host.
+	GitNamed []string `json:"git_named,omitempty"`
 	// Signin is an agent's subscription login the gateway keeps fresh on
 	// the host's side (nil: none).
 	Signin *SigninPolicy `json:"signin,omitempty"`

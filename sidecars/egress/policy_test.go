@@ -109,6 +109,51 @@ func TestGatewayDestinations(t *testing.T) {
 	}
 }
 
+// A git upstream a repository names is a destination, but not an explicit
+// one: it meets the special-range refusal like any other host, unless the
+// person's config names its address (GitNamed).
+func TestGatewayGitDestinationsMeetTheSpecialRangeRefusal(t *testing.T) {
+	pol := &Policy{
+		Git:      []string{"127.0.0.1:9418", "git.example.com:22", "gitlab.internal:443", "127.0.0.1:7000"},
+		GitNamed: []string{"127.0.0.1:7000"},
+	}
+	for _, tc := range []struct {
+		addr   string
+		ip     string
+		reason string // "" when dialled
+	}{
+		// Loopback answers alone: a test dials nothing else, even when the
+		// code under test is wrong (netrange's tests cover the other ranges).
+		{"127.0.0.1:9418", "127.0.0.1", "reaches this machine or its network"},
+		{"git.example.com:22", "127.0.0.2", "reaches this machine or its network"},
+		{"gitlab.internal:443", "::1", "reaches this machine or its network"},
+		{"127.0.0.1:7000", "127.0.0.1", ""},
+		{"127.0.0.1:7001", "127.0.0.1", "is not an allowed destination"},
+	} {
+		pf := &policyFile{path: "/nonexistent"}
+		pf.cur.Store(&policySeen{p: pol})
+		dialled := false
+		g := &Gateway{policy: pf, lookup: func(context.Context, string) ([]net.IPAddr, error) {
+			dialled = true
+			return []net.IPAddr{{IP: net.ParseIP(tc.ip)}}, nil
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := g.dial(ctx, tc.addr)
+		cancel()
+		if c != nil {
+			c.Close()
+		}
+		switch {
+		case tc.reason != "" && (err == nil || !strings.Contains(err.Error(), tc.reason)):
+			t.Errorf("%s (%s): %v, want an error saying %q", tc.addr, tc.ip, err, tc.reason)
+		case tc.reason == "" && err != nil && strings.Contains(err.Error(), "reaches this machine"):
+			t.Errorf("%s, named by the person's config, is refused: %v", tc.addr, err)
+		case tc.reason == "" && !dialled:
+			t.Errorf("%s was not looked up", tc.addr)
+		}
+	}
+}
+
 // A name that resolves into a special-purpose range is refused unless a
 // route names that address; the old list missed CGNAT, benchmarking and
 // 0.0.0.0/8.

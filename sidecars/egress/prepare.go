@@ -37,7 +37,9 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // (0600), the per-bottle CA, and for the agent a copy of the CA certificate.
 // The secrets are resolved here, on the host; their values are returned for
 // the git gate, which refuses pushes that carry one, and written nowhere else.
-// gitDests are the git gate's upstreams (host:port), for the gateway alone.
+// gitDests are the git gate's upstreams (host:port), for the gateway alone;
+// gitNamed those of them the person's own config names, which alone may
+// reach this machine or its network.
 // gatewayDir is the gateway's own folder, where it finds its copy of the
 // routes: outside the egress folder, so the proxy cannot write it ("": the
 // gateway reads the egress folder's, as the bench runs it).
@@ -45,7 +47,7 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // buildRoutes are what a build of a Containerfile that is not the user's own
 // may reach, through this proxy (BuildRoutes): kept aside for the length of
 // such a build, in the gateway's folder.
-func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes, buildRoutes []config.Route, gitDests []string) (secretValues []string, err error) {
+func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes, buildRoutes []config.Route, gitDests, gitNamed []string) (secretValues []string, err error) {
 	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("prepare egress: %w", err)
@@ -59,7 +61,7 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 	if err != nil {
 		return nil, err
 	}
-	p.Git = gitDests
+	p.Git, p.GitNamed = gitDests, gitNamed
 	if err := signinPolicy(&p, dir, gatewayDir); err != nil {
 		return nil, err
 	}

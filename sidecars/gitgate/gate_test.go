@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -352,5 +353,35 @@ func TestGateTakesATokenFromGitsCredentialHelperForADeclaredURLOnly(t *testing.T
 				t.Errorf("the repository's own remote got a credential: %+v", r)
 			}
 		}
+	}
+}
+
+// Only a url in the person's config names a git destination for the
+// gateway's special ranges; a remote only the repository names is noted.
+func TestPlanNamesOnlyTheConfigsDestinations(t *testing.T) {
+	tmp := t.TempDir()
+	ws := filepath.Join(tmp, "ws")
+	gitRun(t, tmp, "init", "-q", "-b", "main", ws)
+	commit(t, ws, "f.txt", "one")
+	gitRun(t, ws, "remote", "add", "origin", "http://127.0.0.1:8999/app.git")
+	gitRun(t, ws, "remote", "add", "mirror", "https://git.example.com/app.git")
+	gitRun(t, ws, "remote", "add", "named", "http://127.0.0.1:9000/app.git")
+	g := &config.Git{Remotes: map[string]config.GitRemote{"named": {URL: "http://127.0.0.1:9000/app.git"}}}
+	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(p.Destinations)
+	if want := []string{"127.0.0.1:8999", "127.0.0.1:9000", "git.example.com:443"}; !slices.Equal(p.Destinations, want) {
+		t.Errorf("destinations %v, want %v", p.Destinations, want)
+	}
+	if want := []string{"127.0.0.1:9000"}; !slices.Equal(p.Named, want) {
+		t.Errorf("named %v, want %v", p.Named, want)
+	}
+	if !strings.Contains(p.Notes["origin"], "the gateway refuses it unless your config names this remote's url") {
+		t.Errorf("origin's note: %q", p.Notes["origin"])
+	}
+	if p.Notes["mirror"] != "" && strings.Contains(p.Notes["mirror"], "refuses") || strings.Contains(p.Notes["named"], "refuses") {
+		t.Errorf("notes %v", p.Notes)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/netrange"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -28,8 +29,12 @@ type Plan struct {
 	Config *Config
 	// HostObjects are the host repository object folders the mirrors borrow.
 	HostObjects []string
-	// Destinations are host:port pairs the gateway lets the gate reach.
+	// Destinations are host:port pairs the gateway lets the gate reach;
+	// Named those of them a url in the person's own config names, which
+	// alone may reach this machine or its network (a remote only the
+	// repository names may not: the repository may be anyone's).
 	Destinations []string
+	Named        []string
 	// Notes say, per remote, what the preflight should warn about.
 	Notes map[string]string
 	// Hosts and Credentials say, per forwarded remote, where its pushes go
@@ -124,8 +129,14 @@ func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *conf
 			if port == 0 {
 				port = map[string]int{"ssh": 22, "https": 443, "http": 80}[ep.Protocol]
 			}
-			p.Destinations = append(p.Destinations, net.JoinHostPort(ep.Host, fmt.Sprint(port)))
-			p.Hosts[name] = net.JoinHostPort(ep.Host, fmt.Sprint(port))
+			dest := net.JoinHostPort(ep.Host, fmt.Sprint(port))
+			p.Destinations = append(p.Destinations, dest)
+			p.Hosts[name] = dest
+			if rc.URL != "" {
+				p.Named = append(p.Named, dest)
+			} else if why, local := netrange.Local(ep.Host); local {
+				p.note(name, "reaches this machine or its network ("+why+"): the gateway refuses it unless your config names this remote's url")
+			}
 		}
 		p.Config.Remotes = append(p.Config.Remotes, r)
 	}
@@ -317,4 +328,12 @@ func credentialFill(ctx context.Context, rawURL string) (user, password string) 
 func fileExists(f string) bool {
 	_, err := os.Stat(f)
 	return err == nil
+}
+
+// note adds a warning about a remote, for the preflight.
+func (p *Plan) note(name, s string) {
+	if old := p.Notes[name]; old != "" {
+		s = old + "; " + s
+	}
+	p.Notes[name] = s
 }

@@ -87,7 +87,7 @@ func run(bin string) error {
 	}
 	egDir, agentDir := filepath.Join(dir, "egress"), filepath.Join(dir, "agent")
 	os.MkdirAll(agentDir, 0o700)
-	if _, err := egress.Prepare(context.Background(), "bench-00000", egDir, "", agentDir, routes, nil, nil); err != nil {
+	if _, err := egress.Prepare(context.Background(), "bench-00000", egDir, "", agentDir, routes, nil, nil, nil); err != nil {
 		return err
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -413,7 +413,7 @@ func corpusFigures() (contained, attacks, blocked, marked, benign int, err error
 	os.Setenv("CORPUS_SECRET", secret)
 	egDir := filepath.Join(dir, "egress")
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil); err != nil {
+	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil); err != nil {
 		return
 	}
 	gw, err := egress.NewGateway(egDir)
