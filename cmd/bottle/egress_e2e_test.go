@@ -37,9 +37,20 @@ type upstream struct {
 	bodies []string
 	// next, when set, answers instead (it gets the body back).
 	next http.Handler
+	// discard has bodies counted, not kept (the upload floods).
+	discard bool
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if u.discard {
+		n, _ := io.Copy(io.Discard, r.Body)
+		u.mu.Lock()
+		u.seen = append(u.seen, r)
+		u.bodies = append(u.bodies, fmt.Sprintf("%d bytes", n))
+		u.mu.Unlock()
+		fmt.Fprintf(w, "got %d bytes", n)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.seen = append(u.seen, r)
@@ -383,6 +394,37 @@ func TestEgressBlocksExfiltration(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ok ") || !strings.Contains(lines[1], "status 403") || !strings.Contains(lines[1], "in pieces") {
 		t.Errorf("split key: %q", lines)
 	}
+	ee.assertClean()
+}
+
+// TestEgressLivesThroughParallelUploads: 50 uploads of 16 MiB at once from
+// inside a bottle, each of which the proxy reads whole to scan: each is
+// answered (200, or a 503 that says why), and the proxy and the supervise
+// server in its container live on: a request after them passes and the
+// supervise server answers (issue 20).
+func TestEgressLivesThroughParallelUploads(t *testing.T) {
+	ee := newEgressEnv(t, "")
+	ee.tls.discard = true
+	lines := ee.probeLines("p", fmt.Sprintf("probe flood https://api.example.test/v1/upload 50 %d; probe get https://api.example.test/after; probe mcp-status nothing", 16<<20))
+	if len(lines) != 3 {
+		t.Fatalf("agent output:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.HasPrefix(lines[0], "ok flood") {
+		t.Errorf("the uploads: %s", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "ok get https://api.example.test/after") {
+		t.Errorf("a request after the uploads: %s", lines[1])
+	}
+	if !strings.Contains(lines[2], "no such request") {
+		t.Errorf("the supervise server after the uploads: %s", lines[2])
+	}
+	_, bodies := ee.tls.requests()
+	for _, b := range bodies {
+		if b != fmt.Sprintf("%d bytes", 16<<20) && b != "0 bytes" {
+			t.Errorf("the upstream got a body of %s", b)
+		}
+	}
+	t.Logf("%s; the upstream got %d requests", lines[0], len(bodies))
 	ee.assertClean()
 }
 

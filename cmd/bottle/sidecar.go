@@ -47,6 +47,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if superviseDir != "" {
 						p.ReportTo(supervise.Reports{Store: supervise.Store{Dir: superviseDir}})
 					}
+					egress.LimitMemory()
 					go trimWhenIdle(c.Context)
 					g, ctx := errgroup.WithContext(c.Context)
 					g.Go(func() error { return p.Serve(ctx, listen) })

@@ -43,6 +43,15 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		return
 	}
 	if enc := headerList(resp.Header.Values("Content-Encoding")); len(enc) > 0 {
+		// Read whole and decoded: room for the most that may be.
+		release, err := p.budget.take(x.req.Context(), holdCost(maxScan))
+		if err != nil {
+			resp.Body.Close()
+			p.auditInbound(x, "the response was withheld: "+err.Error(), "")
+			setBody(resp, explanationText(ct, "bottle withheld this response from "+x.Host+": "+err.Error()))
+			resp.Header.Del("Content-Encoding")
+			return
+		}
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxScan+1))
 		body := raw
 		if err == nil {
@@ -51,6 +60,7 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 			}
 		}
 		if err != nil {
+			release()
 			p.auditInbound(x, "the response could not be decoded to be scanned: passed on as it came", "")
 			setStream(resp, struct {
 				io.Reader
@@ -60,13 +70,31 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		}
 		resp.Body.Close()
 		resp.Header.Del("Content-Encoding")
-		setBody(resp, body)
+		setHeldBody(resp, body, release)
 	}
 	if ct == "text/event-stream" {
 		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, events: &sse.Parser{Max: maxScan}})
 		return
 	}
+	// Read whole when it fits, and the budget has room now; else scanned
+	// as it passes.
+	want := resp.ContentLength
+	if want < 0 {
+		want = maxBuffered
+	}
+	var release func()
+	ok := want <= maxBuffered
+	if ok {
+		release, ok = p.budget.tryTake(holdCost(want))
+	}
+	if !ok {
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body})
+		return
+	}
 	head, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
+	if err != nil || len(head) > maxBuffered {
+		release()
+	}
 	if err != nil {
 		setStream(resp, struct {
 			io.Reader
@@ -97,7 +125,7 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 			body = mark(ct, body, x.Host, f)
 		}
 	}
-	setBody(resp, body)
+	setHeldBody(resp, body, release)
 }
 
 // setBody makes b a response's body, its length said: the agent gets it
@@ -106,6 +134,13 @@ func setBody(resp *http.Response, b []byte) {
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	resp.ContentLength = int64(len(b))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// setHeldBody is setBody for a body that holds room in the budget, given
+// back once it was relayed.
+func setHeldBody(resp *http.Response, b []byte, release func()) {
+	setBody(resp, b)
+	resp.Body = newHeldBody(b, release)
 }
 
 // setStream makes body a response's body of a length not known yet (sent

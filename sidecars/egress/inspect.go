@@ -37,71 +37,124 @@ type part struct {
 
 // inspect decides whether r, matched to route, may leave: "" when it may,
 // else why not (what was found and where, never the secret itself). It
-// also returns the body as the upstream reads it (decoded).
-func (p *Proxy) inspect(r *http.Request, route *Route, host string) (string, []byte) {
+// also returns the body as the upstream reads it (decoded). A body is read
+// whole once the budget has room for it; a request that waited too long
+// for room gets errBusy.
+func (p *Proxy) inspect(r *http.Request, route *Route, host string) (string, []byte, error) {
+	why, body, err := p.inspectHeld(r, route, host)
+	if why != "" || err != nil {
+		closeBody(r)
+	}
+	return why, body, err
+}
+
+func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string, []byte, error) {
 	s := p.scanner.Without(route.DLPOff...)
 	if len(r.Trailer) > 0 {
-		return "request trailers are refused: they would arrive after the body was scanned", nil
+		return "request trailers are refused: they would arrive after the body was scanned", nil, nil
 	}
 	if f := s.ScanHost(route.Host, host); f != nil {
-		return "the host name carries data: " + describe(f), nil
+		return "the host name carries data: " + describe(f), nil, nil
 	}
 	if f := s.ScanURL(r.URL.String()); f != nil {
-		return found(f), nil
+		return found(f), nil, nil
 	}
 	for name, vals := range r.Header {
 		for _, v := range vals {
 			if f := s.Scan([]byte(v), "header "+strings.ToLower(name)); f != nil {
-				return found(f), nil
+				return found(f), nil, nil
 			}
 		}
 	}
-	body, why := readBody(r)
-	if why != "" {
-		return why, nil
+	body, why, err := p.readBody(r)
+	if why != "" || err != nil {
+		return why, nil, err
+	}
+	if len(body) > 0 && len(headerList(r.Header.Values("Content-Encoding"))) > 0 {
+		// Decoded, it may be up to maxScan, whatever its size as sent.
+		release, err := p.budget.take(r.Context(), holdCost(maxScan))
+		if err != nil {
+			return "", nil, err
+		}
+		defer release()
 	}
 	parts, why := bodyParts(r.Header, body)
 	if why != "" {
-		return why, nil
+		return why, nil, nil
 	}
 	for _, pt := range parts {
 		if f := s.Scan(pt.data, pt.where); f != nil {
-			return found(f), nil
+			return found(f), nil, nil
 		}
 	}
 	if len(r.Trailer) > 0 { // sent after a chunked body without being declared
-		return "request trailers are refused: they would arrive after the body was scanned", nil
+		return "request trailers are refused: they would arrive after the body was scanned", nil, nil
 	}
 	if f := p.split.check(s, host, fragments(r, parts)); f != nil {
-		return found(f), nil
+		return found(f), nil, nil
 	}
 	if len(parts) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
-	return "", parts[0].data
+	return "", parts[0].data, nil
 }
 
 func found(f *dlp.Finding) string {
 	return fmt.Sprintf("the request carries a secret (%s in %s)", describe(f), f.Where)
 }
 
-// readBody reads the whole body (up to maxScan) and puts it back for the
-// upstream, as it came.
-func readBody(r *http.Request) ([]byte, string) {
+// readBody reads the whole body (up to maxScan), once the budget has
+// room for it, and puts it back for the upstream, as it came; the room is
+// given back when the body is closed.
+func (p *Proxy) readBody(r *http.Request) ([]byte, string, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return nil, ""
+		return nil, "", nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxScan+1))
+	tooLarge := fmt.Sprintf("the request body is larger than %d MiB, past what is scanned", maxScan>>20)
+	if r.ContentLength > maxScan {
+		r.Body.Close()
+		return nil, tooLarge, nil
+	}
+	var body []byte
+	var release func()
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		if release, err = p.budget.take(r.Context(), holdCost(n)); err != nil {
+			return nil, "", err
+		}
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		// Of unknown length: the first bytes, then room for the most it
+		// may be.
+		if release, err = p.budget.take(r.Context(), holdCost(firstBytes)); err != nil {
+			return nil, "", err
+		}
+		body, err = io.ReadAll(io.LimitReader(r.Body, firstBytes+1))
+		if err == nil && len(body) > firstBytes {
+			more, werr := p.budget.take(r.Context(), holdCost(maxScan)-holdCost(firstBytes))
+			if werr != nil {
+				release()
+				return nil, "", werr
+			}
+			first := release
+			release = func() { first(); more() }
+			var rest []byte
+			rest, err = io.ReadAll(io.LimitReader(r.Body, maxScan+1-int64(len(body))))
+			body = append(body, rest...)
+		}
+	}
 	r.Body.Close()
-	if err != nil {
-		return nil, "the request body could not be read whole to be scanned"
+	if err != nil || len(body) > maxScan {
+		release()
+		if err != nil {
+			return nil, "the request body could not be read whole to be scanned", nil
+		}
+		return nil, tooLarge, nil
 	}
-	if len(body) > maxScan {
-		return nil, fmt.Sprintf("the request body is larger than %d MiB, past what is scanned", maxScan>>20)
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body = newHeldBody(body, release)
 	r.ContentLength = int64(len(body))
-	return body, ""
+	return body, "", nil
 }
 
 // bodyParts is the body as the upstream reads it: decoded from each

@@ -316,15 +316,26 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/json" && call != nil:
+		want := resp.ContentLength
+		if want < 0 || want > maxBuffered {
+			want = maxBuffered
+		}
+		release, err := p.budget.take(x.req.Context(), holdCost(want))
+		if err != nil {
+			resp.Body.Close()
+			setBody(resp, explanationMCP())
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
 		resp.Body.Close()
 		if err != nil || len(body) > maxBuffered {
+			release()
 			setBody(resp, explanationMCP())
 			return
 		}
 		out, withheld := p.mcp.result(server, call, body)
 		audit(withheld)
-		setBody(resp, out)
+		setHeldBody(resp, out, release)
 	case ct == "text/event-stream":
 		st := &eventStream{src: resp.Body}
 		var pw *io.PipeWriter

@@ -41,6 +41,8 @@ type Proxy struct {
 	scrubbers map[string]*scrubber
 	mcp       *mcpWatch
 	signin    *signinState
+	// budget bounds what is held at once to be scanned, across requests.
+	budget *budget
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // by route host
@@ -48,7 +50,8 @@ type Proxy struct {
 
 // NewProxy loads the egress state folder.
 func NewProxy(dir string) (*Proxy, error) {
-	p := &Proxy{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, transports: map[string]*http.Transport{}}
+	p := &Proxy{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, transports: map[string]*http.Transport{},
+		budget: newBudget(heldBytes, maxWait)}
 	if _, err := p.policy.get(); err != nil {
 		return nil, err
 	}
@@ -183,6 +186,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		e.Decision, e.Reason, e.Status = "deny", reason, http.StatusForbidden
 		p.audit.log(*e)
 		ctx.UserData = nil
+		closeBody(r)
 		return r, blocked(r, reason)
 	}
 	if inTunnel && r.URL.Scheme != "https" {
@@ -220,14 +224,20 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		}
 		r.Header.Del("Sec-WebSocket-Extensions") // no compression: frames must be readable
 	}
-	why, body := p.inspect(r, route, host)
+	why, body, err := p.inspect(r, route, host)
+	if err != nil {
+		e.Decision, e.Reason, e.Status = "deny", err.Error(), http.StatusServiceUnavailable
+		p.audit.log(*e)
+		ctx.UserData = nil
+		return r, busy(r, err.Error())
+	}
 	if why != "" {
 		return deny(why)
 	}
 	calls := parseRPC(host, body)
 	if why := p.mcp.refused(calls); why != "" {
 		if answer := rpcRefusal(calls, why); answer != nil {
-			deny(why)
+			deny(why) // audited; the agent gets the server's kind of refusal
 			if p.mcp.answerOnStream(host, r.URL, answer) {
 				return r, goproxy.NewResponse(r, "text/plain", http.StatusAccepted, "")
 			}
@@ -249,6 +259,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		e.Decision, e.Reason, e.Status = "allow", "sign-in refreshed on the host's side", http.StatusOK
 		p.audit.log(*e)
 		ctx.UserData = nil
+		closeBody(r)
 		return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
 	case loginCall:
 		if !route.OverTLS(r.URL.Scheme) {
@@ -352,6 +363,19 @@ func blocked(r *http.Request, reason string) *http.Response {
 		"advice": "This request was refused on purpose and retrying it will not help. If the agent needs this, ask the person supervising the bottle.",
 	})
 	return goproxy.NewResponse(r, "application/json", http.StatusForbidden, string(body)+"\n")
+}
+
+// busy is the 503 of a request that waited too long for room to be
+// scanned: plain that sending it again later will do.
+func busy(r *http.Request, reason string) *http.Response {
+	body, _ := json.Marshal(map[string]string{
+		"error":  "bottle egress proxy busy",
+		"reason": reason,
+		"advice": "Nothing was refused: the proxy reads every body whole to scan it and holds only so much at once. Send this request again shortly.",
+	})
+	resp := goproxy.NewResponse(r, "application/json", http.StatusServiceUnavailable, string(body)+"\n")
+	resp.Header.Set("Retry-After", "5")
+	return resp
 }
 
 // transport is the upstream transport of a route: it dials through the

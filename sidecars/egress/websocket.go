@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ const (
 	closeProtocol = 1002
 	closePolicy   = 1008
 	closeTooBig   = 1009
+	closeTryAgain = 1013
 )
 
 func isUpgrade(h http.Header) bool {
@@ -67,17 +69,19 @@ type wsConn struct {
 	mode  string
 	scrub []*scrubber // the secrets taken out of what comes back
 
-	umu sync.Mutex    // writes to up
-	out messageReader // the agent's frames, as they are written
-	in  messageReader // the upstream's frames, as they are read
-	buf []byte        // Read's buffer
+	umu  sync.Mutex    // writes to up, and out
+	out  messageReader // the agent's frames, as they are written
+	rmu  sync.Mutex    // in, buf and rerr, while Read reads
+	in   messageReader // the upstream's frames, as they are read
+	buf  []byte        // Read's buffer
+	rerr error         // the upstream's, once it ended
 
 	mu sync.Mutex
 	// pending are frames ready for the agent; closed once a close frame
 	// has been queued for it.
-	pending []byte
-	closed  bool
-	rerr    error
+	pending    []byte
+	pendingFor []func() // the room pending holds in the budget
+	closed     bool
 }
 
 func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
@@ -85,7 +89,8 @@ func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
 	if mode == "" {
 		mode = config.InboundAuto
 	}
-	c := &wsConn{p: p, x: x, up: up, mode: mode, out: messageReader{fromClient: true}}
+	hold := func(n int64) (func(), error) { return p.budget.take(context.Background(), n) }
+	c := &wsConn{p: p, x: x, up: up, mode: mode, out: messageReader{fromClient: true, hold: hold}, in: messageReader{hold: hold}}
 	if sc := p.scrubbers[x.route.Secret]; x.route.Secret != "" && sc != nil {
 		c.scrub = append(c.scrub, sc)
 	}
@@ -118,11 +123,15 @@ func (c *wsConn) Write(b []byte) (int, error) {
 		// A refusal is not an error here: the relay keeps reading, so the
 		// agent gets the close frame and its reason before the connection
 		// ends.
-		if why := c.outbound(u); why != "" {
+		why := c.outbound(u)
+		if why != "" {
+			u.release()
 			c.refuse(closePolicy, why, true)
 			return len(b), nil
 		}
-		if _, err := c.up.Write(frame(u.op, u.payload, true)); err != nil {
+		_, err := c.up.Write(frame(u.op, u.payload, true))
+		u.release()
+		if err != nil {
 			return 0, err
 		}
 	}
@@ -154,6 +163,13 @@ func (c *wsConn) Read(b []byte) (int, error) {
 		if len(c.pending) > 0 {
 			n := copy(b, c.pending)
 			c.pending = c.pending[n:]
+			if len(c.pending) == 0 {
+				c.pending = nil
+				for _, f := range c.pendingFor {
+					f()
+				}
+				c.pendingFor = nil
+			}
 			c.mu.Unlock()
 			return n, nil
 		}
@@ -162,38 +178,52 @@ func (c *wsConn) Read(b []byte) (int, error) {
 		if closed {
 			return 0, io.EOF
 		}
-		if c.rerr != nil {
-			return 0, c.rerr
-		}
-		if c.buf == nil {
-			c.buf = make([]byte, 32<<10)
-		}
-		n, err := c.up.Read(c.buf)
-		c.in.feed(c.buf[:n])
-		for {
-			u, bad := c.in.next()
-			if bad != nil {
-				c.refuse(bad.code, bad.reason, false)
-				break
-			}
-			if u == nil {
-				break
-			}
-			out, why := c.inbound(u)
-			if why != "" {
-				c.refuse(closePolicy, why, false)
-				break
-			}
-			c.mu.Lock()
-			if !c.closed {
-				c.pending = append(c.pending, out...)
-			}
-			c.mu.Unlock()
-		}
-		if err != nil {
-			c.rerr = err
+		if err := c.readUp(); err != nil {
+			return 0, err
 		}
 	}
+}
+
+// readUp reads from the upstream and queues for the agent what it makes
+// whole; it returns the upstream's error once nothing is left to queue.
+func (c *wsConn) readUp() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rerr != nil {
+		return c.rerr
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 32<<10)
+	}
+	n, err := c.up.Read(c.buf)
+	c.in.feed(c.buf[:n])
+	for {
+		u, bad := c.in.next()
+		if bad != nil {
+			c.refuse(bad.code, bad.reason, false)
+			break
+		}
+		if u == nil {
+			break
+		}
+		out, why := c.inbound(u)
+		if why != "" {
+			u.release()
+			c.refuse(closePolicy, why, false)
+			break
+		}
+		c.mu.Lock()
+		if !c.closed {
+			c.pending = append(c.pending, out...)
+			c.pendingFor, u.held = append(c.pendingFor, u.held...), nil // its room goes once the agent has read it
+		}
+		c.mu.Unlock()
+		u.release()
+	}
+	if err != nil {
+		c.rerr = err
+	}
+	return nil
 }
 
 // inbound is what the agent gets of a message or control frame from the
@@ -228,7 +258,26 @@ func (c *wsConn) inbound(u *wsUnit) ([]byte, string) {
 	return frame(u.op, payload, false), ""
 }
 
-func (c *wsConn) Close() error { return c.up.Close() }
+// Close ends the connection; the room its unfinished messages held is
+// given back once both directions have stopped (Write and Read own their
+// readers until then).
+func (c *wsConn) Close() error {
+	c.mu.Lock()
+	c.closed = true // what comes after is dropped
+	for _, f := range c.pendingFor {
+		f()
+	}
+	c.pending, c.pendingFor = nil, nil
+	c.mu.Unlock()
+	err := c.up.Close()
+	c.umu.Lock()
+	c.out.drop()
+	c.umu.Unlock()
+	c.rmu.Lock()
+	c.in.drop()
+	c.rmu.Unlock()
+	return err
+}
 
 func (c *wsConn) isClosed() bool {
 	c.mu.Lock()
@@ -287,7 +336,26 @@ const (
 // frame's opcode, every fragment's payload joined) or a control frame.
 type wsUnit struct {
 	op      byte
-	payload []byte // unmasked
+	payload []byte   // unmasked
+	held    []func() // give back its room in the budget
+}
+
+func (u *wsUnit) release() {
+	for _, f := range u.held {
+		f()
+	}
+	u.held = nil
+}
+
+// drop gives back the room of what was read and not handed on.
+func (r *messageReader) drop() {
+	if r.frameFor != nil {
+		r.frameFor()
+	}
+	for _, f := range r.msgFor {
+		f()
+	}
+	r.frameFor, r.msgFor, r.msg, r.buf = nil, nil, nil, nil
 }
 
 // wsViolation is a frame RFC 6455 does not allow, or one past what is
@@ -305,6 +373,11 @@ type messageReader struct {
 	at         int    // how much of buf was read
 	msg        []byte // the unfinished message so far
 	msgOp      byte   // its opcode; 0 when there is none
+	// hold takes room in the budget for a data frame before it is read
+	// (nil: none is taken); the message's room goes with it (wsUnit.release).
+	hold     func(n int64) (func(), error)
+	frameFor func() // the room of the frame being read
+	msgFor   []func()
 }
 
 func (r *messageReader) feed(b []byte) {
@@ -361,6 +434,13 @@ func (r *messageReader) next() (*wsUnit, *wsViolation) {
 		case n > maxMessage || uint64(len(r.msg))+n > maxMessage:
 			return nil, &wsViolation{closeTooBig, fmt.Sprintf("a message larger than %d MiB, past what is scanned", maxMessage>>20)}
 		}
+		if op < opClose && r.hold != nil && r.frameFor == nil {
+			release, err := r.hold(holdCost(int64(n)))
+			if err != nil {
+				return nil, &wsViolation{closeTryAgain, err.Error()}
+			}
+			r.frameFor = release
+		}
 		var key []byte
 		if r.fromClient {
 			if len(b) < at+4 {
@@ -381,11 +461,14 @@ func (r *messageReader) next() (*wsUnit, *wsViolation) {
 			r.msgOp = op
 		}
 		r.msg = unmask(r.msg, payload, key)
+		if r.frameFor != nil {
+			r.msgFor, r.frameFor = append(r.msgFor, r.frameFor), nil
+		}
 		if !fin {
 			continue
 		}
-		u := &wsUnit{op: r.msgOp, payload: r.msg}
-		r.msg, r.msgOp = nil, 0
+		u := &wsUnit{op: r.msgOp, payload: r.msg, held: r.msgFor}
+		r.msg, r.msgOp, r.msgFor = nil, 0, nil
 		return u, nil
 	}
 }

@@ -107,6 +107,10 @@ func main() {
 			resp.Body.Close()
 			out = resp.Status
 		}
+	case "flood": // URL N BYTES: N uploads of BYTES each at once; how many got each status
+		n, _ := strconv.Atoi(args[1])
+		size, _ := strconv.ParseInt(args[2], 10, 64)
+		out, err = flood(args[0], n, size)
 	case "tcp": // host:port
 		var c net.Conn
 		c, err = net.DialTimeout("tcp", args[0], 3*time.Second)
@@ -304,4 +308,74 @@ func request(method, url, body string, headers []string) (string, error) {
 		return "", fmt.Errorf("status %d: %s", resp.StatusCode, text)
 	}
 	return text, nil
+}
+
+// flood posts n bodies of size bytes at once, streamed (the probe holds
+// none of them), and counts the answers by status; a request that got no
+// answer is an error. A 503 must say why.
+func flood(url string, n int, size int64) (string, error) {
+	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxConnsPerHost: 0}}
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, n)
+	for range n {
+		go func() {
+			line := []byte("The quick brown fox jumps over the lazy dog, again and again.\n")
+			body := io.LimitReader(&repeat{line: line}, size)
+			req, err := http.NewRequest(http.MethodPost, url, body)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			req.ContentLength = size
+			req.Header.Set("Content-Type", "text/plain")
+			resp, err := client.Do(req)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			answers <- answer{status: resp.StatusCode, body: string(b)}
+		}()
+	}
+	counts := map[int]int{}
+	var failed []string
+	for range n {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			failed = append(failed, a.err.Error())
+		case a.status == http.StatusServiceUnavailable && !strings.Contains(a.body, "bottle"):
+			failed = append(failed, "a 503 that does not say why: "+a.body)
+		case a.status != http.StatusOK && a.status != http.StatusServiceUnavailable:
+			failed = append(failed, fmt.Sprintf("status %d: %s", a.status, a.body))
+		default:
+			counts[a.status]++
+		}
+	}
+	out := fmt.Sprintf("%d answered 200, %d answered 503", counts[200], counts[503])
+	if len(failed) > 0 {
+		return out, fmt.Errorf("%s; %d failed, the first: %s", out, len(failed), failed[0])
+	}
+	return out, nil
+}
+
+// repeat is an endless reader of one line over and over.
+type repeat struct {
+	line []byte
+	at   int
+}
+
+func (r *repeat) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.line[r.at:])
+		n += c
+		r.at = (r.at + c) % len(r.line)
+	}
+	return n, nil
 }

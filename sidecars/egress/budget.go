@@ -1,0 +1,151 @@
+package egress
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// The proxy reads what it scans whole (a request body up to 16 MiB, a
+// response up to 4 MiB, a WebSocket message, an event), in a container of
+// 256 MiB that the supervise server shares: with no bound on how much is
+// held at once, a few dozen uploads at once would have it killed. The
+// budget is that bound: what is read whole is first taken from it, in
+// order of arrival; a request that finds it spent waits (its body stays
+// in the agent's socket meanwhile) and, past maxWait, is answered 503.
+
+const (
+	// heldBytes is how much the proxy holds at once, counted as holdCost:
+	// with the garbage it leaves until collected, the binary's pages and
+	// the supervise server, the container stays well under its limit.
+	heldBytes = 64 << 20
+	// maxWait is how long a request waits for room before its 503.
+	maxWait = 2 * time.Minute
+	// firstBytes is what is read of a body of unknown length before it is
+	// known to be longer.
+	firstBytes = 64 << 10
+)
+
+// holdCost is what reading and scanning n bytes holds at once: the bytes,
+// and the copies the scan makes of them (decoded forms, fields and parts).
+func holdCost(n int64) int64 { return 2 * n }
+
+type budget struct {
+	sem  *semaphore.Weighted
+	size int64
+	wait time.Duration
+}
+
+func newBudget(size int64, wait time.Duration) *budget {
+	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait}
+}
+
+// errBusy is what a request that waited too long is told.
+type errBusy struct{ size int64 }
+
+func (e errBusy) Error() string {
+	return fmt.Sprintf("the proxy is scanning as much as it holds at once (%d MiB) and this request waited %s for room: send it again shortly, or fewer at once", e.size>>20, maxWait)
+}
+
+// take waits for n bytes of room (at most the whole budget) and returns
+// what gives them back.
+func (b *budget) take(ctx context.Context, n int64) (func(), error) {
+	n = min(n, b.size)
+	if n <= 0 {
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return nil, errBusy{b.size}
+	}
+	return func() { b.sem.Release(n) }, nil
+}
+
+// tryTake takes n bytes of room if they are free now.
+func (b *budget) tryTake(n int64) (func(), bool) {
+	n = min(n, b.size)
+	if n <= 0 {
+		return func() {}, true
+	}
+	if !b.sem.TryAcquire(n) {
+		return nil, false
+	}
+	return func() { b.sem.Release(n) }, true
+}
+
+// heldBody is a body read whole, put back for whoever reads it next: its
+// room in the budget is given back, and its bytes let go (the request
+// lives on until its response was relayed), when it is closed (the
+// transport closes a request's body once sent, goproxy a response's once
+// relayed); if nobody ever closes it, when it is collected.
+type heldBody struct {
+	mu   sync.Mutex // a transport may close a body while it reads it
+	r    *bytes.Reader
+	back *giveBack
+}
+
+type giveBack struct {
+	once    sync.Once
+	release func()
+}
+
+func (g *giveBack) do() { g.once.Do(g.release) }
+
+func newHeldBody(b []byte, release func()) *heldBody {
+	h := &heldBody{r: bytes.NewReader(b), back: &giveBack{release: release}}
+	runtime.AddCleanup(h, (*giveBack).do, h.back)
+	return h
+}
+
+func (h *heldBody) Read(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.r.Read(p)
+}
+
+func (h *heldBody) Close() error {
+	h.mu.Lock()
+	h.r.Reset(nil)
+	h.mu.Unlock()
+	h.back.do()
+	return nil
+}
+
+// closeBody gives back what a request's body held, when the request goes
+// no further.
+func closeBody(r *http.Request) {
+	if h, ok := r.Body.(*heldBody); ok {
+		h.Close()
+	}
+}
+
+// LimitMemory has the Go runtime collect harder as the process nears its
+// container's memory limit (cgroup v2's memory.max), so garbage does not
+// get it killed: the limit less a quarter, for what is not the heap.
+func LimitMemory() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	data, err := os.ReadFile("/sys/fs/cgroup/memory.max")
+	if err != nil {
+		if data, err = os.ReadFile("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil { // cgroup v1
+			return
+		}
+	}
+	limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || limit <= 0 || limit >= 1<<50 {
+		return // "max", or v1's number for none
+	}
+	debug.SetMemoryLimit(limit - limit/4)
+}
