@@ -124,6 +124,8 @@ func (l *layer) unknownKey(k toml.Key) error {
 		e.Msg = "unknown key" + suggest(k[3], routeKeys)
 	case len(k) == 5 && k[0] == "agents" && k[3] == "credential":
 		e.Msg = "unknown key" + suggest(k[4], credentialKeys)
+	case len(k) == 5 && k[0] == "agents" && k[3] == "mcp":
+		e.Msg = "unknown key" + suggest(k[4], mcpKeys)
 	case len(k) == 4 && k[0] == "agents" && k[2] == "git":
 		e.Msg = "unknown key" + suggest(k[3], gitKeys)
 	case len(k) == 2 && k[0] == "kubernetes":

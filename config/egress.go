@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -33,10 +34,23 @@ type Route struct {
 	// WebSocket allows upgrades to WebSockets, whose messages the proxy
 	// scans both ways (they are refused otherwise).
 	WebSocket bool `json:"websocket,omitempty" toml:"websocket,omitempty"`
+	// MCP is the tool policy for the MCP server behind this route.
+	MCP *MCPTools `json:"mcp,omitempty" toml:"mcp,omitempty"`
 	// Signin is set by a launch, never in a file: the route carries an
 	// agent's subscription login ("claude") or is its token endpoint
 	// ("claude-token").
 	Signin string `json:"signin,omitempty" toml:"-"`
+}
+
+// MCPTools is what an MCP server's tools may be called for: by name
+// (globs such as read_*; deny wins over allow, and no allow list allows
+// every name), and whether a call's arguments may carry a command piped
+// into a shell or decoded before it runs (refused unless allow_commands:
+// a server outside the bottle that runs commands would be a way around it).
+type MCPTools struct {
+	Allow         []string `json:"allow,omitempty" toml:"allow,omitempty"`
+	Deny          []string `json:"deny,omitempty" toml:"deny,omitempty"`
+	AllowCommands bool     `json:"allow_commands,omitempty" toml:"allow_commands,omitempty"`
 }
 
 // Signin says whose sign-in a profile uses, and which form.
@@ -141,6 +155,7 @@ func (r Route) PortList() []int {
 var (
 	routeKeys      = tagKeys(reflect.TypeOf(Route{}))
 	credentialKeys = tagKeys(reflect.TypeOf(Credential{}))
+	mcpKeys        = tagKeys(reflect.TypeOf(MCPTools{}))
 )
 
 // tagKeys are the TOML keys of a struct's fields, an embedded struct's
@@ -249,6 +264,16 @@ func validateRoute(list string, i int, r Route, at func(key, msg string) error) 
 	}
 	if r.WebSocket && !r.Intercepts() {
 		return bad("websocket = true needs intercept = true: a tunnel's messages cannot be scanned")
+	}
+	if m := r.MCP; m != nil {
+		if !r.Intercepts() {
+			return bad("an mcp tool policy needs intercept = true: a tunnel's calls cannot be read")
+		}
+		for _, name := range append(slices.Clone(m.Allow), m.Deny...) {
+			if _, err := path.Match(name, ""); err != nil || name == "" || strings.ContainsAny(name, " \t\r\n") {
+				return bad("mcp tool %q must be a tool's name, or a glob such as read_*", name)
+			}
+		}
 	}
 	if !validInbound(r.Inbound) {
 		return bad("inbound %q is not a mode (use %s)", r.Inbound, strings.Join(InboundModes, ", "))

@@ -116,6 +116,17 @@ func routeLine(r config.Route) string {
 	if r.WebSocket {
 		s += ", websockets"
 	}
+	if m := r.MCP; m != nil {
+		if len(m.Allow) > 0 {
+			s += ", mcp tools " + strings.Join(m.Allow, ",")
+		}
+		if len(m.Deny) > 0 {
+			s += ", mcp tools not " + strings.Join(m.Deny, ",")
+		}
+		if m.AllowCommands {
+			s += ", mcp commands allowed"
+		}
+	}
 	if r.Inbound != "" && r.Inbound != config.InboundAuto {
 		s += ", inbound " + r.Inbound
 	}

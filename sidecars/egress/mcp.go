@@ -79,6 +79,7 @@ type rpcCall struct {
 	server string
 	method string
 	name   string          // tools/call: the tool; prompts/get: the prompt
+	args   json.RawMessage // tools/call: the arguments
 	id     json.RawMessage // to answer it
 }
 
@@ -100,7 +101,8 @@ func parseRPC(server string, body []byte) []rpcCall {
 		ID      json.RawMessage `json:"id"`
 		Method  string          `json:"method"`
 		Params  struct {
-			Name string `json:"name"`
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
 		} `json:"params"`
 	}
 	var msgs []msg
@@ -115,7 +117,7 @@ func parseRPC(server string, body []byte) []rpcCall {
 	var out []rpcCall
 	for _, m := range msgs {
 		if m.JSONRPC == "2.0" && m.Method != "" {
-			out = append(out, rpcCall{server: server, method: m.Method, name: m.Params.Name, id: m.ID})
+			out = append(out, rpcCall{server: server, method: m.Method, name: m.Params.Name, args: m.Params.Arguments, id: m.ID})
 		}
 	}
 	return out

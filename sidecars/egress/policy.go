@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/config"
 )
 
 // Files in the egress state folder.
@@ -60,6 +62,9 @@ type Route struct {
 	// WebSocket lets the agent upgrade to a WebSocket, whose messages are
 	// then scanned both ways.
 	WebSocket bool `json:"websocket,omitempty"`
+	// MCP is the tool policy of the MCP server behind this route (nil: any
+	// tool, commands refused).
+	MCP *config.MCPTools `json:"mcp,omitempty"`
 	// Signin marks the routes of a subscription login: "claude" (the API,
 	// where the access token goes), "claude-token" (the token endpoint).
 	Signin string `json:"signin,omitempty"`

@@ -235,7 +235,7 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		return deny(why)
 	}
 	calls := parseRPC(host, body)
-	if why := p.mcp.refused(calls); why != "" {
+	if why := p.refusedCalls(route, calls); why != "" {
 		if answer := rpcRefusal(calls, why); answer != nil {
 			deny(why) // audited; the agent gets the server's kind of refusal
 			if p.mcp.answerOnStream(host, r.URL, answer) {
@@ -305,6 +305,19 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	e.Bytes = r.ContentLength
 	ctx.UserData = &exchange{entry: *e, route: route, req: r, rpc: calls}
 	return r, nil
+}
+
+// refusedCalls says why the JSON-RPC calls of a request may not go to
+// their MCP server: the route's tool policy, what their arguments carry, a
+// definition withheld; "" when they may.
+func (p *Proxy) refusedCalls(route *Route, calls []rpcCall) string {
+	s := p.scanner.Without(route.DLPOff...)
+	for _, c := range calls {
+		if why := refusedCall(route, s, c); why != "" {
+			return why
+		}
+	}
+	return p.mcp.refused(calls)
 }
 
 // withheld stands in the audit for a path that carries a secret.
