@@ -344,6 +344,17 @@ upstream_ca = "%s"
 	if !strings.Contains(listing, "changed MCP definition on mcp.example.test") || !strings.Contains(listing, "withheld the tools \"weather\"") {
 		t.Errorf("bottle requests:\n%s", listing)
 	}
+	// The call before the approval must have been refused first (the
+	// audit says so): approving sooner would race it.
+	poll(t, 60*time.Second, "the refused call in the audit", func() bool {
+		m, _ := filepath.Glob(filepath.Join(ee.rootDir(), "*", "egress", "audit.jsonl"))
+		for _, f := range m {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "withheld until the person supervising the bottle approves it") {
+				return true
+			}
+		}
+		return false
+	})
 	ee.mustRun("approve", id, req)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("bottle: %v\n%s", err, out.String())

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/sse"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -148,4 +149,52 @@ func LimitMemory() {
 		return // "max", or v1's number for none
 	}
 	debug.SetMemoryLimit(limit - limit/4)
+}
+
+// freeEvent is how much of an unfinished event a stream holds before it
+// takes room in the budget: what nearly every event is.
+const freeEvent = 64 << 10
+
+// eventReader is an event stream's parser whose unfinished event takes
+// room in the budget as it grows past freeEvent (a MiB at a time, waiting
+// for it as a request does); the room goes once the event is whole.
+type eventReader struct {
+	sse.Parser
+	b    *budget
+	held int64
+	back []func()
+}
+
+func newEventReader(b *budget) *eventReader {
+	return &eventReader{Parser: sse.Parser{Max: maxScan}, b: b}
+}
+
+// feed is Parser.Feed, and an error when the budget had no room in time.
+func (r *eventReader) feed(b []byte, eof bool) ([]sse.Event, error) {
+	evs, err := r.Parser.Feed(b, eof)
+	if err != nil {
+		r.release()
+		return evs, fmt.Errorf("an event in it is longer than %d MiB, past what is scanned", maxScan>>20)
+	}
+	pending := int64(r.Pending())
+	switch need := holdCost(pending); {
+	case pending <= freeEvent:
+		r.release()
+	case need > r.held:
+		step := max(need-r.held, 1<<20)
+		back, err := r.b.take(context.Background(), step)
+		if err != nil {
+			r.release()
+			return evs, err
+		}
+		r.back, r.held = append(r.back, back), r.held+step
+	}
+	return evs, nil
+}
+
+func (r *eventReader) release() {
+	for _, f := range r.back {
+		f()
+	}
+	r.back, r.held = nil, 0
 }

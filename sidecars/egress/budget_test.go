@@ -80,3 +80,35 @@ func TestBudgetBoundsWhatIsHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetBoundsAnEvent: an event stream's unfinished event takes room
+// in the budget as it grows; one that finds none in time cuts the stream,
+// saying why, and gives back what it held (issue 20).
+func TestBudgetBoundsAnEvent(t *testing.T) {
+	cp := newCorpusProxy(t)
+	cp.up.Handle("/big-event", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: a small one\n\ndata: "+strings.Repeat("x", 3<<20)+"\n\n")
+	}))
+	var p *Proxy
+	addr := cp.startWith(t, func(px *Proxy) {
+		px.budget = newBudget(2<<20, 100*time.Millisecond)
+		p = px
+	})
+	proxyURL, _ := url.Parse("http://" + addr)
+	hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: tlsConfig(cp)}}
+	resp, err := hc.Get("https://registry.example.test/big-event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(body), "data: a small one\n\n") || !strings.Contains(string(body), "bottle withheld this") || !strings.Contains(string(body), "again") || strings.Contains(string(body), "xxxx") {
+		t.Errorf("a stream whose event outgrows the budget: %.300q", body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); p.budget.held(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the budget is still held once the stream was cut")
+		}
+	}
+}

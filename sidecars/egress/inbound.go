@@ -42,38 +42,8 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 	if !textual(ct) {
 		return
 	}
-	if enc := headerList(resp.Header.Values("Content-Encoding")); len(enc) > 0 {
-		// Read whole and decoded: room for the most that may be.
-		release, err := p.budget.take(x.req.Context(), holdCost(maxScan))
-		if err != nil {
-			resp.Body.Close()
-			p.auditInbound(x, "the response was withheld: "+err.Error(), "")
-			setBody(resp, explanationText(ct, "bottle withheld this response from "+x.Host+": "+err.Error()))
-			resp.Header.Del("Content-Encoding")
-			return
-		}
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxScan+1))
-		body := raw
-		if err == nil {
-			for i := len(enc) - 1; i >= 0 && err == nil; i-- {
-				body, err = decode(enc[i], body)
-			}
-		}
-		if err != nil {
-			release()
-			p.auditInbound(x, "the response could not be decoded to be scanned: passed on as it came", "")
-			setStream(resp, struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body})
-			return
-		}
-		resp.Body.Close()
-		resp.Header.Del("Content-Encoding")
-		setHeldBody(resp, body, release)
-	}
 	if ct == "text/event-stream" {
-		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, events: &sse.Parser{Max: maxScan}})
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, events: newEventReader(p.budget)})
 		return
 	}
 	// Read whole when it fits, and the budget has room now; else scanned
@@ -268,7 +238,7 @@ type inboundStream struct {
 	mode   string
 	ct     string
 	src    io.ReadCloser
-	events *sse.Parser // an event stream's
+	events *eventReader // an event stream's
 
 	tail  []byte // the end of what was scanned, scanned again with what follows
 	found *inbound.Finding
@@ -288,10 +258,13 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 		var evs []sse.Event
 		if s.events != nil {
 			var perr error
-			evs, perr = s.events.Feed(chunk, err != nil)
+			evs, perr = s.events.feed(chunk, err != nil)
+			if err != nil {
+				s.events.release()
+			}
 			if perr != nil {
-				s.p.auditInbound(s.x, "an event longer than the proxy reads whole: the stream was cut", "blocked")
-				s.out, s.done = explanationText(s.ct, fmt.Sprintf("bottle cut this stream from %s: an event in it is longer than %d MiB, past what is scanned.", s.x.Host, maxScan>>20)), true
+				s.p.auditInbound(s.x, "the stream was cut: "+perr.Error(), "blocked")
+				s.out, s.done = explanationText(s.ct, fmt.Sprintf("bottle cut this stream from %s: %s.", s.x.Host, perr)), true
 				s.src.Close()
 				break
 			}
@@ -368,4 +341,9 @@ func (s *inboundStream) perResponse(evs []sse.Event) (out, text []byte, ok bool)
 	return out, text, ok
 }
 
-func (s *inboundStream) Close() error { return s.src.Close() }
+func (s *inboundStream) Close() error {
+	if s.events != nil {
+		s.events.release()
+	}
+	return s.src.Close()
+}

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -276,6 +277,73 @@ func decode(coding string, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("the request body is not valid %s", coding)
 	}
 	return out, nil
+}
+
+// decodeResponse has a response's body decoded from its Content-Encoding
+// as it streams, before anything looks at it: what the proxy scans,
+// scrubs and pins is then what the agent's client reads (a client decodes
+// br or zstd it never asked for; the transport decodes only the gzip it
+// asked for itself). A coding the proxy cannot read is left as it came.
+func decodeResponse(resp *http.Response) {
+	codings := headerList(resp.Header.Values("Content-Encoding"))
+	if len(codings) == 0 || resp.Body == nil || resp.Body == http.NoBody {
+		return
+	}
+	for _, c := range codings {
+		if !slices.Contains([]string{"identity", "gzip", "x-gzip", "deflate", "br", "zstd"}, c) {
+			return
+		}
+	}
+	var r io.Reader = resp.Body
+	for i := len(codings) - 1; i >= 0; i-- {
+		r = &lazyDecoder{coding: codings[i], src: r}
+	}
+	setStream(resp, struct {
+		io.Reader
+		io.Closer
+	}{r, resp.Body})
+	resp.Header.Del("Content-Encoding")
+}
+
+// lazyDecoder undoes one content coding as it is read; the decoder is made
+// at the first read (a gzip reader reads its header when made).
+type lazyDecoder struct {
+	coding string
+	src    io.Reader
+	r      io.Reader
+	err    error
+}
+
+func (d *lazyDecoder) Read(p []byte) (int, error) {
+	if d.r == nil && d.err == nil {
+		switch d.coding {
+		case "identity":
+			d.r = d.src
+		case "gzip", "x-gzip":
+			d.r, d.err = gzip.NewReader(d.src)
+		case "deflate":
+			br := bufio.NewReader(d.src)
+			if head, _ := br.Peek(2); len(head) == 2 && head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
+				d.r, d.err = zlib.NewReader(br)
+			} else {
+				d.r = flate.NewReader(br) // raw deflate, as some servers send
+			}
+		case "br":
+			d.r = brotli.NewReader(d.src)
+		case "zstd":
+			var z *zstd.Decoder
+			if z, d.err = zstd.NewReader(d.src, zstd.WithDecoderMaxMemory(maxScan+1), zstd.WithDecoderConcurrency(1)); d.err == nil {
+				d.r = z.IOReadCloser()
+			}
+		}
+		if d.err != nil {
+			d.err = fmt.Errorf("the response is not valid %s", d.coding)
+		}
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	return d.r.Read(p)
 }
 
 // headerList splits comma-separated header values, lower-cased.

@@ -90,35 +90,36 @@ var listKinds = map[string]string{
 }
 
 // parseRPC reads a JSON-RPC request body (one message or a batch); nil
-// when the body is not one.
+// when the body is not one. Members are matched by their exact names, as
+// a server reads them (Go's decoder would take "METHOD" for "method").
 func parseRPC(server string, body []byte) []rpcCall {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' && body[0] != '[' {
 		return nil
 	}
-	type msg struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-		Params  struct {
-			Name      string          `json:"name"`
-			Arguments json.RawMessage `json:"arguments"`
-		} `json:"params"`
-	}
-	var msgs []msg
+	var msgs []map[string]json.RawMessage
 	if body[0] == '[' {
 		json.Unmarshal(body, &msgs)
 	} else {
-		var m msg
+		var m map[string]json.RawMessage
 		if json.Unmarshal(body, &m) == nil {
-			msgs = []msg{m}
+			msgs = []map[string]json.RawMessage{m}
 		}
 	}
 	var out []rpcCall
 	for _, m := range msgs {
-		if m.JSONRPC == "2.0" && m.Method != "" {
-			out = append(out, rpcCall{server: server, method: m.Method, name: m.Params.Name, args: m.Params.Arguments, id: m.ID})
+		var method string
+		json.Unmarshal(m["method"], &method)
+		if method == "" { // a server may not insist on the version
+			continue
 		}
+		c := rpcCall{server: server, method: method, id: m["id"]}
+		var params map[string]json.RawMessage
+		if json.Unmarshal(m["params"], &params) == nil {
+			json.Unmarshal(params["name"], &c.name)
+			c.args = params["arguments"]
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -325,14 +326,14 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 		release, err := p.budget.take(x.req.Context(), holdCost(want))
 		if err != nil {
 			resp.Body.Close()
-			setBody(resp, explanationMCP())
+			setBody(resp, explanationMCP(err.Error()))
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
 		resp.Body.Close()
 		if err != nil || len(body) > maxBuffered {
 			release()
-			setBody(resp, explanationMCP())
+			setBody(resp, explanationMCP(fmt.Sprintf("the list is longer than %d MiB, past what is read", maxBuffered>>20)))
 			return
 		}
 		out, withheld := p.mcp.result(server, call, body)
@@ -348,11 +349,12 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 			defer p.mcp.forget(st)
 			// Event by event, as the agent's client reads them: an event's
 			// message is its data lines joined.
-			events := sse.Parser{Max: maxScan}
+			events := newEventReader(p.budget)
+			defer events.release()
 			chunk := make([]byte, 32<<10)
 			for {
 				n, err := st.src.Read(chunk)
-				evs, perr := events.Feed(chunk[:n], err != nil)
+				evs, perr := events.feed(chunk[:n], err != nil)
 				for _, ev := range evs {
 					out := ev.Raw
 					switch {
@@ -372,7 +374,7 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 					}
 				}
 				if perr != nil {
-					st.write(sse.Encode(sse.Event{Type: "message"}, explanationMCP()))
+					st.write(sse.Encode(sse.Event{Type: "message"}, explanationMCP(perr.Error())))
 					pw.Close()
 					return
 				}
@@ -457,6 +459,8 @@ func rpcRefusal(calls []rpcCall, why string) []byte {
 	return b
 }
 
-func explanationMCP() []byte {
-	return []byte(`{"jsonrpc":"2.0","error":{"code":-32001,"message":"bottle withheld this: it is larger than the proxy reads"}}`)
+// explanationMCP is a JSON-RPC error saying why bottle withheld the rest.
+func explanationMCP(why string) []byte {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "error": map[string]any{"code": -32001, "message": "bottle withheld this: " + why}})
+	return b
 }

@@ -342,6 +342,7 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 		}
 	} else if resp != nil {
 		x.Status = resp.StatusCode
+		decodeResponse(resp)
 		if x.route.Secret != "" {
 			if sc := p.scrubbers[x.route.Secret]; sc != nil {
 				sc.response(resp)
