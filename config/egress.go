@@ -40,6 +40,10 @@ type Route struct {
 	// agent's subscription login ("claude") or is its token endpoint
 	// ("claude-token").
 	Signin string `json:"signin,omitempty" toml:"-"`
+	// Calls is set by a launch, never in a file: on a sign-in's routes,
+	// the only requests the route carries ("POST /v1/messages"; a path
+	// ending in /* is any path below it), every other one refused.
+	Calls []string `json:"calls,omitempty" toml:"-"`
 }
 
 // MCPTools is what an MCP server's tools may be called for: by name

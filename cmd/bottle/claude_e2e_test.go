@@ -28,6 +28,7 @@ type messagesAPI struct {
 	keys        []string
 	convs       [][]json.RawMessage
 	bearers     []string // Authorization headers, every path
+	paths       []string // every request's method and path
 	// OAuth token endpoint: the refresh token that works (once), and those sent.
 	refresh string
 	grants  []string
@@ -56,6 +57,7 @@ func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	a.mu.Lock()
 	a.bearers = append(a.bearers, r.Header.Get("Authorization"))
+	a.paths = append(a.paths, r.Method+" "+r.URL.Path)
 	a.mu.Unlock()
 	switch r.URL.Path {
 	case "/v1/oauth/token": // a refresh grant: each refresh token works once
@@ -263,7 +265,11 @@ upstream = "%s"
 upstream_ca = "%s"
 `, use, api.URL, api.CAFile, api.URL, api.CAFile))
 			claudeImage(t, filepath.Join(e.dir, "ccimg"))
-			watchProcesses(t, filepath.Join(e.dir, "ccimg"), "/usr/local/bin/claude")
+			outside := "claude"
+			if use == "token" {
+				outside = "claude-token"
+			}
+			watchProcesses(t, filepath.Join(e.dir, "ccimg"), "/usr/local/bin/claude", outside)
 			home := filepath.Join(e.dir, "home")
 			os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
 			hostFile := filepath.Join(home, ".claude", ".credentials.json")
@@ -339,6 +345,10 @@ upstream_ca = "%s"
 				}
 				return nil
 			})
+			api.mu.Lock()
+			seen := append([]string(nil), api.paths...)
+			api.mu.Unlock()
+			assertSigninNarrowed(t, e, m[1], outside, []string{"api.anthropic.com", "platform.claude.com"}, nil, seen)
 			if use == "credentials" {
 				assertProcessesClean(t, e.workdir, "/usr/local/bin/claude-real", "HOME=/home/bottle", "e2e-real")
 			} else {
@@ -421,9 +431,10 @@ upstream_ca = "%[2]s"
 // watchProcesses makes the agent's command bin in the image laid out at
 // dir a wrapper that runs it and, while it runs, writes the command line
 // and environment of every process the agent's container sees, every 0.2
-// s, to /workspace/.bottle-procs, for the test to search for real tokens.
-// (Its stdin is /dev/null: for commands given their prompt.)
-func watchProcesses(t *testing.T, dir, bin string) {
+// s, to /workspace/.bottle-procs, for the test to search for real tokens;
+// when it has run, the agent's outside calls (outsideScript) are made with
+// the probe. (Its stdin is /dev/null: for commands given their prompt.)
+func watchProcesses(t *testing.T, dir, bin, agent string) {
 	t.Helper()
 	wrapper := `#!/bin/sh
 "$0-real" "$@" &
@@ -433,13 +444,15 @@ while kill -0 $pid 2>/dev/null; do
 	sleep 0.2
 done
 wait $pid
-`
+rc=$?
+` + outsideScript(agent) + "exit $rc\n"
 	os.WriteFile(filepath.Join(dir, "watch"), []byte(wrapper), 0o755)
+	copyFile(t, probeBin(t), filepath.Join(dir, "probe"))
 	cf, err := os.ReadFile(filepath.Join(dir, "Containerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf = append(cf, fmt.Sprintf("RUN mv %[1]s %[1]s-real\nCOPY watch %[1]s\n", bin)...)
+	cf = append(cf, fmt.Sprintf("RUN mv %[1]s %[1]s-real\nCOPY watch %[1]s\nCOPY probe /bin/probe\n", bin)...)
 	os.WriteFile(filepath.Join(dir, "Containerfile"), cf, 0o644)
 }
 

@@ -203,7 +203,9 @@ agent_env = "OPENAI_API_KEY"
 // auth.json has placeholders (Codex takes itself to be signed in, and
 // refreshes when ChatGPT's backend says 401), the gateway refreshes with the host's real refresh token and
 // writes the rotated tokens back to the host's file, ChatGPT's backend (a stand-in) gets the fresh real access
-// token; no real token is anywhere the agent can read.
+// token; no real token is anywhere the agent can read. Codex's own refresh,
+// the token fresh, is answered from it; what Codex does not call on
+// ChatGPT is refused (issue 20).
 func TestRealCodexSignedInWithChatGPT(t *testing.T) {
 	api := newResponsesAPI(t)
 	api.tokens = &chatgptTokens{}
@@ -225,7 +227,7 @@ upstream = "%s"
 upstream_ca = "%s"
 `, api.URL, api.CAFile, api.URL, api.CAFile))
 	codexImage(t, filepath.Join(e.dir, "cximg"))
-	watchProcesses(t, filepath.Join(e.dir, "cximg"), "/usr/local/bin/codex")
+	watchProcesses(t, filepath.Join(e.dir, "cximg"), "/usr/local/bin/codex", "codex")
 	home := filepath.Join(e.dir, "home")
 	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
 	hostFile := filepath.Join(home, ".codex", "auth.json")
@@ -255,10 +257,21 @@ upstream_ca = "%s"
 	if len(grants) == 0 || grants[0]["refresh_token"] != "rt-e2e-real-0" {
 		t.Errorf("the token endpoint was sent %v, want the host's real refresh token first", grants)
 	}
-	// The gateway refreshed for its own use, and again when Codex, told
-	// 401, asked: answered with placeholders.
-	if len(grants) < 2 {
-		t.Errorf("the token endpoint saw %d grants, want the gateway's and the agent's; requests %q", len(grants), api.paths)
+	// The gateway refreshed for its own use (the host's token had run
+	// out); when Codex, told 401, asked again, the token had its hour
+	// left: answered from it, with placeholders, the token endpoint not
+	// asked (issue 20).
+	if len(grants) != 1 {
+		t.Errorf("the token endpoint saw %d grants, want the gateway's one; requests %q", len(grants), api.paths)
+	}
+	asked := 0
+	for _, c := range egressCalls(t, e, m[1]) {
+		if strings.HasPrefix(c, "allow POST auth.openai.com /oauth/token ") {
+			asked++
+		}
+	}
+	if asked == 0 {
+		t.Error("Codex never asked to refresh (told 401, it should have)")
 	}
 	for _, g := range grants {
 		if strings.Contains(g["refresh_token"], "placeholder") {
@@ -288,6 +301,12 @@ upstream_ca = "%s"
 	if strings.Contains(out+errs, "e2e-real") {
 		t.Error("a real token reached the agent's output")
 	}
+	api.mu.Lock()
+	seen := append([]string(nil), api.paths...)
+	api.mu.Unlock()
+	// ChatGPT's apps (the person's connected services) are not carried:
+	// Codex lists them, and does its turn without.
+	assertSigninNarrowed(t, e, m[1], "codex", []string{"chatgpt.com", "auth.openai.com"}, []string{"POST chatgpt.com /backend-api/ps/mcp"}, seen)
 	assertProcessesClean(t, e.workdir, "/usr/local/bin/codex-real", "HOME=/home/bottle", "e2e-real")
 	e.mustRun("rm", m[1])
 	e.assertClean()

@@ -256,7 +256,7 @@ upstream = "%[1]s"
 upstream_ca = "%[2]s"
 `, g.URL, g.CAFile))
 	geminiImage(t, filepath.Join(e.dir, "gmimg"))
-	watchProcesses(t, filepath.Join(e.dir, "gmimg"), "/usr/local/bin/gemini")
+	watchProcesses(t, filepath.Join(e.dir, "gmimg"), "/usr/local/bin/gemini", "gemini")
 	home := filepath.Join(e.dir, "home")
 	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
 	hostFile := filepath.Join(home, ".gemini", "oauth_creds.json")
@@ -317,6 +317,10 @@ upstream_ca = "%[2]s"
 	if strings.Contains(out+errs, "e2e-real") {
 		t.Error("a real token reached the agent's output")
 	}
+	g.mu.Lock()
+	seen := append([]string(nil), g.calls...)
+	g.mu.Unlock()
+	assertSigninNarrowed(t, e, m[1], "gemini", []string{"cloudcode-pa.googleapis.com", "www.googleapis.com", "oauth2.googleapis.com"}, nil, seen)
 	assertProcessesClean(t, e.workdir, "/opt/gemini/bundle/gemini.js", "GOOGLE_GENAI_USE_GCA=true", "e2e-real")
 	e.mustRun("rm", m[1])
 	e.assertClean()

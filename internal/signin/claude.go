@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -34,15 +35,41 @@ const (
 
 // Refresher keeps a login fresh for every bottle that signs in with it: it
 // reads the host's login file, refreshes against the token endpoint when
-// asked or when the access token runs out, and writes the rotated tokens
-// back into that file, in place, under an exclusive lock on
-// it, so bottles refreshing at once take turns and each uses the refresh
-// token the one before it left.
+// the access token is near its expiry, and writes the rotated tokens
+// back into that file, in place, under an exclusive lock on it, so bottles
+// refreshing at once take turns and each uses the refresh token the one
+// before it left. It refreshes as the agent's CLI does (its client and
+// scopes), whoever asks, and at most as often as Limit allows.
 type Refresher struct {
 	File     string // the host's credentials file (as mounted)
 	Login    Login  // its shape (nil: Claude's)
 	TokenURL string // the OAuth token endpoint
 	Client   *http.Client
+	Limit    *Limit // nil: no limit
+}
+
+// NearExpiry is how little time left makes a token due for refreshing.
+const NearExpiry = 5 * time.Minute
+
+// Limit spaces real refreshes: at most one each Every.
+type Limit struct {
+	Every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+// take reports whether a refresh may be made now, and counts it if so.
+func (l *Limit) take() bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && time.Since(l.last) < l.Every {
+		return false
+	}
+	l.last = time.Now()
+	return true
 }
 
 func (r *Refresher) login() Login {
@@ -53,54 +80,62 @@ func (r *Refresher) login() Login {
 }
 
 // Access returns a fresh access token and its expiry, refreshing first if
-// it has under two minutes left.
+// it is near its expiry.
 func (r *Refresher) Access(ctx context.Context) (string, time.Time, error) {
 	var token string
 	var exp time.Time
 	err := r.locked(func(f *os.File, whole map[string]any) error {
-		var err error
-		var refresh string
-		token, refresh, exp, err = r.login().tokens(whole)
-		if err != nil {
-			return err
-		}
-		if token != "" && time.Until(exp) > 2*time.Minute {
-			return nil
-		}
-		id, scope := r.login().client()
-		res, err := r.refresh(ctx, f, whole, refresh, id, scope)
-		if err != nil {
+		if _, err := r.fresh(ctx, f, whole); err != nil {
 			return err
 		}
 		token, _, exp, _ = r.login().tokens(whole)
-		if secs := num(res["expires_in"]); secs > 0 {
-			exp = time.Now().Add(time.Duration(secs) * time.Second)
-		}
 		return nil
 	})
 	return token, exp, err
 }
 
-// Refresh refreshes the login (an agent asked to), and returns the token
-// endpoint's answer: its tokens are the real ones, for the caller to swap.
-func (r *Refresher) Refresh(ctx context.Context, clientID, scope string) (map[string]any, error) {
-	id, sc := r.login().client()
-	if clientID == "" {
-		clientID = id
-	}
-	if scope == "" {
-		scope = sc
-	}
+// Refresh answers an agent's refresh: the token endpoint's answer when the
+// login was due and was refreshed, else an answer of the same shape from
+// the held token. Its tokens are the real ones, for the caller to swap.
+// The agent's own client and scope are never used.
+func (r *Refresher) Refresh(ctx context.Context) (map[string]any, error) {
 	var res map[string]any
 	err := r.locked(func(f *os.File, whole map[string]any) error {
-		_, refresh, _, err := r.login().tokens(whole)
-		if err != nil {
+		var err error
+		if res, err = r.fresh(ctx, f, whole); err != nil || res != nil {
 			return err
 		}
-		res, err = r.refresh(ctx, f, whole, refresh, clientID, scope)
-		return err
+		_, _, exp, _ := r.login().tokens(whole)
+		res = r.login().held(whole, exp)
+		return nil
 	})
 	return res, err
+}
+
+// fresh refreshes the login if its access token is near its expiry and
+// the limit allows, returning the token endpoint's answer (nil when the
+// held token stays); the caller holds the lock. A token already run out
+// that the limit keeps from refreshing is an error.
+func (r *Refresher) fresh(ctx context.Context, f *os.File, whole map[string]any) (map[string]any, error) {
+	token, refresh, exp, err := r.login().tokens(whole)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" && time.Until(exp) > NearExpiry {
+		return nil, nil
+	}
+	if !r.Limit.take() {
+		if token != "" && time.Until(exp) > 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("the login's access token has run out, and it was refreshed less than %s ago: bottle waits before refreshing it again", r.Limit.Every)
+	}
+	id, scope := r.login().client()
+	res, err := r.refresh(ctx, f, whole, refresh, id, scope)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // locked opens and locks the file, reads it, and runs fn.
@@ -172,8 +207,13 @@ func str(v any) string {
 }
 
 func num(v any) float64 {
-	n, _ := v.(float64)
-	return n
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int64: // as store writes it, before the file is read again
+		return float64(n)
+	}
+	return 0
 }
 
 func millis(v any) time.Time { return time.UnixMilli(int64(num(v))) }

@@ -24,10 +24,16 @@ type Login interface {
 	agentFile(whole map[string]any) (map[string]any, error)
 	// placeholders swaps the tokens of a token endpoint's answer.
 	placeholders(answer map[string]any) map[string]any
-	// client is the agent's OAuth client and scope, for a refresh bottle
-	// makes on its own.
+	// client is the agent's OAuth client and scope: every refresh bottle
+	// makes is the CLI's.
 	client() (id, scope string)
+	// held is a token endpoint's answer made from the file, for an agent
+	// that asked to refresh a token with time left (exp).
+	held(whole map[string]any, exp time.Time) map[string]any
 }
+
+// secondsLeft is a token's time left as a token endpoint's expires_in.
+func secondsLeft(exp time.Time) int64 { return max(int64(time.Until(exp)/time.Second), 0) }
 
 // Logins are the login files bottle keeps on the host's side, by agent.
 var Logins = map[string]Login{"claude": claudeLogin{}, "codex": codexLogin{}, "gemini": googleLogin{}}
@@ -58,26 +64,22 @@ func Placeholders(agent string, answer map[string]any) map[string]any {
 	return map[string]any{}
 }
 
-// ReadGrant reads an agent's request to its token endpoint, JSON or form:
-// a refresh grant's client and scope, or ok false for any other grant (a
-// sign-in from inside the bottle).
-func ReadGrant(body []byte) (clientID, scope string, ok bool) {
+// IsRefreshGrant reports whether an agent's request to its token endpoint,
+// JSON or form, is a refresh grant (anything else is a sign-in from inside
+// the bottle). Its client and scope are not used: bottle refreshes as the
+// agent's CLI does.
+func IsRefreshGrant(body []byte) bool {
 	var g struct {
 		GrantType string `json:"grant_type"`
-		ClientID  string `json:"client_id"`
-		Scope     string `json:"scope"`
 	}
 	if json.Unmarshal(body, &g) != nil {
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
-			return "", "", false
+			return false
 		}
-		g.GrantType, g.ClientID, g.Scope = v.Get("grant_type"), v.Get("client_id"), v.Get("scope")
+		g.GrantType = v.Get("grant_type")
 	}
-	if g.GrantType != "refresh_token" {
-		return "", "", false
-	}
-	return g.ClientID, g.Scope, true
+	return g.GrantType == "refresh_token"
 }
 
 // claudeLogin is Claude Code's .credentials.json: under "claudeAiOauth",
@@ -142,6 +144,18 @@ func (claudeLogin) placeholders(res map[string]any) map[string]any {
 }
 
 func (claudeLogin) client() (string, string) { return claudeClientID, claudeScope }
+
+func (l claudeLogin) held(whole map[string]any, exp time.Time) map[string]any {
+	o, _ := l.oauth(whole)
+	var scopes []string
+	if list, ok := o["scopes"].([]any); ok {
+		for _, v := range list {
+			scopes = append(scopes, str(v))
+		}
+	}
+	return map[string]any{"access_token": o["accessToken"], "refresh_token": o["refreshToken"], "expires_in": secondsLeft(exp),
+		"token_type": "Bearer", "scope": strings.Join(scopes, " ")}
+}
 
 // codexLogin is the Codex CLI's auth.json when signed in with ChatGPT:
 // under "tokens", an ID token (a JWT Codex reads its account's claims
@@ -224,6 +238,17 @@ func (codexLogin) placeholders(res map[string]any) map[string]any {
 
 func (codexLogin) client() (string, string) { return codexClientID, codexScope }
 
+func (l codexLogin) held(whole map[string]any, _ time.Time) map[string]any {
+	t, _ := l.tokensOf(whole)
+	out := map[string]any{}
+	for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+		if v := str(t[k]); v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // googleLogin is the Gemini CLI's oauth_creds.json when signed in with
 // Google: the OAuth client's tokens as Google's library keeps them (an
 // access token, a refresh token, an ID token, the access token's expiry in
@@ -287,6 +312,16 @@ func (googleLogin) placeholders(res map[string]any) map[string]any {
 }
 
 func (googleLogin) client() (string, string) { return geminiClientID, geminiScope }
+
+func (googleLogin) held(whole map[string]any, exp time.Time) map[string]any {
+	out := map[string]any{"access_token": whole["access_token"], "expires_in": secondsLeft(exp), "token_type": "Bearer"}
+	for _, k := range []string{"scope", "id_token"} {
+		if v := str(whole[k]); v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 // placeholderJWT keeps a JWT's header and claims (what an agent reads of
 // it: the account, the plan, the expiry) and drops its signature, so it

@@ -51,6 +51,11 @@ type Scheme struct {
 	// go to; TokenInfoPath, on the same host, is asked about the access
 	// token (it gets the real one, like the API).
 	TokenHost, TokenPath, TokenInfoPath string
+	// Calls are, by host, the requests the agent's own CLI makes with the
+	// login (recorded from the real CLIs, and read in their clients' code):
+	// a route that carries the login carries those alone, and the token
+	// endpoint's first call is its refresh.
+	Calls map[string][]string
 	// Hint is how a person signs in with the agent on the host.
 	Hint string
 }
@@ -63,6 +68,11 @@ var Schemes = map[string]Scheme{
 		TokenEnv:        "CLAUDE_CODE_OAUTH_TOKEN",
 		CredentialsFile: ".claude/.credentials.json", ConfigDirEnv: "CLAUDE_CONFIG_DIR",
 		TokenHost: "platform.claude.com", TokenPath: "/v1/oauth/token",
+		Calls: map[string][]string{
+			"api.anthropic.com": {"POST /v1/messages", "POST /v1/messages/count_tokens", "GET /api/oauth/profile",
+				"GET /api/claude_code/settings", "GET /api/claude_code/policy_limits"},
+			"platform.claude.com": {"POST /v1/oauth/token"},
+		},
 		Hint: "set ANTHROPIC_API_KEY, or CLAUDE_CODE_OAUTH_TOKEN (from `claude setup-token`), or sign in with claude here",
 	},
 	"codex": {
@@ -74,6 +84,14 @@ var Schemes = map[string]Scheme{
 		LoginHosts: []string{"chatgpt.com"},
 		LoginArgs:  []string{"-c", `model_providers.bottle={name="OpenAI",base_url="https://chatgpt.com/backend-api/codex",requires_openai_auth=true,wire_api="responses",supports_websockets=false}`},
 		TokenHost:  "auth.openai.com", TokenPath: "/oauth/token",
+		Calls: map[string][]string{
+			// Not ChatGPT's apps (/backend-api/ps/mcp, the person's connected
+			// mail and drives, as the person): Codex does its turn without.
+			"chatgpt.com": {"POST /backend-api/codex/responses", "GET /backend-api/codex/models",
+				"GET /backend-api/wham/accounts/check", "GET /backend-api/wham/settings/user",
+				"GET /backend-api/ps/plugins/installed", "GET /backend-api/ps/plugins/suggested/codex", "GET /backend-api/ps/plugins/tooling-state/*"},
+			"auth.openai.com": {"POST /oauth/token"},
+		},
 		Hint: "set OPENAI_API_KEY, or sign in with ChatGPT here (codex login)",
 	},
 	"gemini": {
@@ -85,6 +103,15 @@ var Schemes = map[string]Scheme{
 		LoginHosts: []string{"cloudcode-pa.googleapis.com", "www.googleapis.com"},
 		LoginEnv:   map[string]string{"GEMINI_DEFAULT_AUTH_TYPE": "oauth-personal", "GOOGLE_GENAI_USE_GCA": "true"},
 		TokenHost:  "oauth2.googleapis.com", TokenPath: "/token", TokenInfoPath: "/tokeninfo",
+		Calls: map[string][]string{
+			// Code Assist's methods as the CLI's client calls them.
+			"cloudcode-pa.googleapis.com": {"POST /v1internal:loadCodeAssist", "POST /v1internal:onboardUser", "GET /v1internal/operations/*",
+				"POST /v1internal:generateContent", "POST /v1internal:streamGenerateContent", "POST /v1internal:countTokens",
+				"POST /v1internal:retrieveUserQuota", "POST /v1internal:listExperiments", "POST /v1internal:recordCodeAssistMetrics",
+				"POST /v1internal:fetchAdminControls", "GET /v1internal:getCodeAssistGlobalUserSetting", "POST /v1internal:setCodeAssistGlobalUserSetting"},
+			"www.googleapis.com":    {"GET /oauth2/v2/userinfo"},
+			"oauth2.googleapis.com": {"POST /token", "POST /tokeninfo"},
+		},
 		Hint: "set GEMINI_API_KEY, or sign in with Google here (gemini)",
 	},
 }
@@ -136,7 +163,9 @@ func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
 		}
 		r.Credential = &config.Credential{Header: sc.KeyHeader, Value: value, FromEnv: sc.KeyEnv, AgentEnv: sc.KeyEnv}
 	case UseToken:
+		// A long-lived login token: the person's, as the login is.
 		r.Credential = &config.Credential{Header: "authorization", Value: "Bearer {secret}", FromEnv: sc.TokenEnv, AgentEnv: sc.TokenEnv}
+		r.Calls = sc.Calls[sc.APIHost]
 	case UseCredentials:
 		if len(sc.LoginHosts) > 0 {
 			// The login goes to hosts of its own; the API route stays as it was.
@@ -147,6 +176,7 @@ func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
 					j = len(out.Egress) - 1
 				}
 				out.Egress[j].Signin = sc.Agent
+				out.Egress[j].Calls = sc.Calls[h]
 			}
 			out.AlwaysArgs = append(slices.Clone(a.AlwaysArgs), sc.LoginArgs...)
 			if len(sc.LoginEnv) > 0 {
@@ -157,13 +187,13 @@ func Apply(a *config.Agent, h Host) (*config.Agent, *Choice, error) {
 				maps.Copy(out.Env, sc.LoginEnv)
 			}
 		} else {
-			r.Signin = sc.Agent
+			r.Signin, r.Calls = sc.Agent, sc.Calls[sc.APIHost]
 		}
 		paths := []string{sc.TokenPath}
 		if sc.TokenInfoPath != "" {
 			paths = append(paths, sc.TokenInfoPath)
 		}
-		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: paths, Signin: sc.Agent + "-token"}
+		token := config.Route{Host: sc.TokenHost, Ports: []int{443}, Methods: []string{"POST"}, Paths: paths, Signin: sc.Agent + "-token", Calls: sc.Calls[sc.TokenHost]}
 		if j := slices.IndexFunc(out.Egress, func(r config.Route) bool { return r.Host == sc.TokenHost }); j >= 0 {
 			token.Upstream, token.UpstreamCA = out.Egress[j].Upstream, out.Egress[j].UpstreamCA
 			out.Egress[j] = token

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,15 +58,16 @@ func TestApplyChoosesAsTheHostIsSignedIn(t *testing.T) {
 			r := got.Egress[0]
 			switch tc.want {
 			case UseAPIKey:
-				if r.Credential == nil || r.Credential.Header != "x-api-key" || r.Credential.AgentEnv != "ANTHROPIC_API_KEY" {
+				if r.Credential == nil || r.Credential.Header != "x-api-key" || r.Credential.AgentEnv != "ANTHROPIC_API_KEY" || r.Calls != nil {
 					t.Errorf("route: %+v", r)
 				}
-			case UseToken:
-				if r.Credential == nil || r.Credential.Value != "Bearer {secret}" || r.Credential.FromEnv != "CLAUDE_CODE_OAUTH_TOKEN" {
+			case UseToken: // a login token: only Claude Code's calls
+				if r.Credential == nil || r.Credential.Value != "Bearer {secret}" || r.Credential.FromEnv != "CLAUDE_CODE_OAUTH_TOKEN" || !slices.Contains(r.Calls, "POST /v1/messages") {
 					t.Errorf("route: %+v", r)
 				}
 			case UseCredentials:
-				if r.Signin != "claude" || len(got.Egress) != 2 || got.Egress[1].Host != "platform.claude.com" || got.Egress[1].Signin != "claude-token" {
+				if r.Signin != "claude" || len(got.Egress) != 2 || got.Egress[1].Host != "platform.claude.com" || got.Egress[1].Signin != "claude-token" ||
+					!slices.Contains(r.Calls, "POST /v1/messages") || !slices.Equal(got.Egress[1].Calls, []string{"POST /v1/oauth/token"}) {
 					t.Errorf("routes: %+v", got.Egress)
 				}
 			}
@@ -118,9 +120,10 @@ func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("access-%d", e.n), "refresh_token": e.valid, "expires_in": 3600, "token_type": "Bearer"})
 }
 
-// TestRefreshersTakeTurns: two refreshers of one host file (two bottles)
-// refreshing at once both succeed, each with the refresh token the other
-// left, and the file ends with the last pair.
+// TestRefreshersTakeTurns: refreshers of one host file (bottles) asking at
+// once, its token run out, take turns: the first refreshes, the others
+// find the token it left fresh and answer with it; none spends a refresh
+// token already spent, and the file ends with the new pair.
 func TestRefreshersTakeTurns(t *testing.T) {
 	ep := &tokenEndpoint{valid: "refresh-0"}
 	srv := httptest.NewServer(ep)
@@ -134,7 +137,11 @@ func TestRefreshersTakeTurns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := &Refresher{File: file, TokenURL: srv.URL, Client: srv.Client()}
-			if _, err := r.Refresh(context.Background(), "", ""); err != nil {
+			res, err := r.Refresh(context.Background())
+			if err == nil && res["access_token"] != "access-1" {
+				err = fmt.Errorf("answered %v, want the one new token", res)
+			}
+			if err != nil {
 				errs <- err
 			}
 		}()
@@ -153,12 +160,12 @@ func TestRefreshersTakeTurns(t *testing.T) {
 		Other bool `json:"other"`
 	}
 	json.Unmarshal(data, &f)
-	if f.O.RefreshToken != "refresh-8" || f.O.AccessToken != "access-8" || !f.Other || f.O.SubscriptionType != "pro" || time.UnixMilli(f.O.ExpiresAt).Before(time.Now()) {
-		t.Errorf("the host's file after 8 refreshes: %s", data)
+	if ep.n != 1 || f.O.RefreshToken != "refresh-1" || f.O.AccessToken != "access-1" || !f.Other || f.O.SubscriptionType != "pro" || time.UnixMilli(f.O.ExpiresAt).Before(time.Now()) {
+		t.Errorf("the host's file after %d refreshes, want 1: %s", ep.n, data)
 	}
 	// Access refreshes only when the token runs out.
 	r := &Refresher{File: file, TokenURL: srv.URL, Client: srv.Client()}
-	if tok, _, err := r.Access(context.Background()); err != nil || tok != "access-8" || ep.n != 8 {
+	if tok, _, err := r.Access(context.Background()); err != nil || tok != "access-1" || ep.n != 1 {
 		t.Errorf("Access = %q, %v after %d refreshes; want the fresh token as it is", tok, err, ep.n)
 	}
 }

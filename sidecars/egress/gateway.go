@@ -34,13 +34,16 @@ type Gateway struct {
 	lookup func(ctx context.Context, host string) ([]net.IPAddr, error)
 	// signinFile is the host's credentials file of a subscription login.
 	signinFile string
+	// refreshes spaces this bottle's refreshes of the login.
+	refreshes *signin.Limit
 }
 
 // NewGateway reads the routes under dir. The routes it reads are its own
 // copy, written by the host into a folder only the gateway mounts: nothing
 // in the pod (the proxy, the supervise server) can widen what it allows.
 func NewGateway(dir string) (*Gateway, error) {
-	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, lookup: net.DefaultResolver.LookupIPAddr, signinFile: SigninFile}
+	g := &Gateway{dir: dir, policy: &policyFile{path: filepath.Join(dir, PolicyDir, RoutesFile)}, lookup: net.DefaultResolver.LookupIPAddr, signinFile: SigninFile,
+		refreshes: &signin.Limit{Every: time.Minute}}
 	if _, err := g.policy.get(); err != nil {
 		return nil, err
 	}
@@ -193,9 +196,11 @@ func splice(a, b net.Conn) {
 }
 
 // signin answers the proxy for a subscription login: /signin/access, a
-// fresh access token; /signin/refresh, a refresh the agent asked for (its
-// client_id and scope in the body). The tokens never go further into the
-// pod than the proxy, and the refresh token not even there.
+// fresh access token; /signin/refresh, a refresh the agent asked for
+// (answered from the held token unless it is near its expiry; made as the
+// agent's CLI makes it, whatever the agent sent). The tokens never go
+// further into the pod than the proxy, and the refresh token not even
+// there.
 func (g *Gateway) signin(w http.ResponseWriter, r *http.Request) {
 	pol, err := g.policy.get()
 	if err != nil || pol.Signin == nil || r.Method != http.MethodPost {
@@ -213,12 +218,7 @@ func (g *Gateway) signin(w http.ResponseWriter, r *http.Request) {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"access_token": token, "expires_at": exp.UnixMilli()})
 	case "/signin/refresh":
-		var ask struct {
-			ClientID string `json:"client_id"`
-			Scope    string `json:"scope"`
-		}
-		json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&ask)
-		res, err := ref.Refresh(r.Context(), ask.ClientID, ask.Scope)
+		res, err := ref.Refresh(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -245,7 +245,7 @@ func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
 		DialContext:     func(ctx context.Context, _, addr string) (net.Conn, error) { return g.dial(ctx, addr) },
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 	}}
-	return &signin.Refresher{File: g.signinFile, Login: signin.Logins[pol.Signin.Agent], TokenURL: pol.Signin.TokenURL, Client: client}
+	return &signin.Refresher{File: g.signinFile, Login: signin.Logins[pol.Signin.Agent], TokenURL: pol.Signin.TokenURL, Client: client, Limit: g.refreshes}
 }
 
 // ReachGateway waits up to within for the gateway's socket below dir to take

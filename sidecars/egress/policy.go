@@ -68,6 +68,10 @@ type Route struct {
 	// Signin marks the routes of a subscription login: "claude" (the API,
 	// where the access token goes), "claude-token" (the token endpoint).
 	Signin string `json:"signin,omitempty"`
+	// Calls, on a sign-in's routes, are the only requests the route
+	// carries: "METHOD /path", exact, or "METHOD /path/*" for any path
+	// below it; every other request to the host is refused.
+	Calls []string `json:"calls,omitempty"`
 }
 
 // Policy is the parsed routes file.
@@ -123,6 +127,9 @@ func hostMatches(pattern, host string) bool {
 // whose meaning depends on who decodes it (an encoded dot, slash, backslash
 // or percent, a backslash, a ;parameter) is refused rather than guessed at.
 func (r *Route) Allows(method string, u *url.URL) (bool, string) {
+	if len(r.Calls) > 0 {
+		return r.allowsCall(method, u)
+	}
 	if len(r.Methods) > 0 && !slices.Contains(r.Methods, method) {
 		return false, fmt.Sprintf("method %s is not allowed for %s", method, r.Host)
 	}
@@ -138,6 +145,37 @@ func (r *Route) Allows(method string, u *url.URL) (bool, string) {
 	}
 	u.Path, u.RawPath = clean, ""
 	return true, ""
+}
+
+// allowsCall is Allows on a sign-in's route: the request must be one of
+// its calls, matched on the normalized path (a trailing slash, or a dot
+// segment that leaves one, is another path).
+func (r *Route) allowsCall(method string, u *url.URL) (bool, string) {
+	refuse := func(path string) (bool, string) {
+		return false, fmt.Sprintf("%s %s on %s is refused: this host carries the person's sign-in, and only for the calls the agent's own CLI makes there", method, path, r.Host)
+	}
+	if ambiguousPath(u.EscapedPath()) {
+		return refuse(u.EscapedPath())
+	}
+	clean := normalizePath(u.Path)
+	if !slices.ContainsFunc(r.Calls, func(c string) bool { return callMatches(c, method, clean) }) {
+		return refuse(clean)
+	}
+	u.Path, u.RawPath = clean, ""
+	return true, ""
+}
+
+// callMatches reports whether a request is the call c ("METHOD /path", or
+// "METHOD /path/*": any path below it).
+func callMatches(c, method, path string) bool {
+	m, p, _ := strings.Cut(c, " ")
+	if m != method {
+		return false
+	}
+	if below, ok := strings.CutSuffix(p, "*"); ok {
+		return len(path) > len(below) && strings.HasPrefix(path, below)
+	}
+	return path == p
 }
 
 func ambiguousPath(escaped string) bool {

@@ -121,7 +121,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 	var p Policy
 	for i, r := range routes {
 		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream,
-			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound, WebSocket: r.WebSocket, MCP: r.MCP, Signin: r.Signin}
+			CredentialHosts: r.CredentialHosts, DLPOff: r.DLPOff, Inbound: r.Inbound, WebSocket: r.WebSocket, MCP: r.MCP, Signin: r.Signin, Calls: r.Calls}
 		if r.UpstreamCA != "" {
 			data, err := os.ReadFile(r.UpstreamCA)
 			if err != nil {

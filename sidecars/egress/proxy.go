@@ -248,15 +248,14 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	switch {
 	case refreshCall:
 		// The agent refreshing its login: answered here, never sent on.
-		clientID, scope, ok := signin.ReadGrant(body)
-		if !ok {
+		if !signin.IsRefreshGrant(body) {
 			return deny("signing in from inside the bottle is refused: sign in on the host, and the bottle uses that login")
 		}
-		answer, err := p.signin.refresh(r.Context(), signinAgent(route.Signin), clientID, scope)
+		answer, err := p.signin.refresh(r.Context(), signinAgent(route.Signin))
 		if err != nil {
 			return deny("the login could not be refreshed: " + err.Error())
 		}
-		e.Decision, e.Reason, e.Status = "allow", "sign-in refreshed on the host's side", http.StatusOK
+		e.Decision, e.Reason, e.Status = "allow", "the agent's refresh answered on the host's side", http.StatusOK
 		p.audit.log(*e)
 		ctx.UserData = nil
 		closeBody(r)

@@ -67,12 +67,11 @@ func (s *signinState) access(ctx context.Context) (string, error) {
 	return s.token, nil
 }
 
-// refresh has the gateway refresh the login, and returns the token
-// endpoint's answer with the tokens swapped for placeholders.
-func (s *signinState) refresh(ctx context.Context, agent, clientID, scope string) ([]byte, error) {
-	ask, _ := json.Marshal(map[string]string{"client_id": clientID, "scope": scope})
+// refresh answers the agent's refresh through the gateway (which refreshes
+// only when the login is due), with the tokens swapped for placeholders.
+func (s *signinState) refresh(ctx context.Context, agent string) ([]byte, error) {
 	var res map[string]any
-	if err := s.call(ctx, "/signin/refresh", ask, &res); err != nil {
+	if err := s.call(ctx, "/signin/refresh", nil, &res); err != nil {
 		return nil, err
 	}
 	token, _ := res["access_token"].(string)

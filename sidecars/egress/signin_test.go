@@ -87,7 +87,8 @@ func signinBottle(t *testing.T, hostFile, upURL, caFile string) (*http.Client, s
 // TestSigninStaysOnTheHostSide: an agent holding placeholders refreshes
 // through the proxy, which has the gateway refresh the host's login with
 // the real refresh token and answers with placeholders; the API then sees
-// the real access token; two bottles refreshing at once both succeed; the
+// the real access token; two bottles refreshing at once both succeed, with
+// one refresh; the
 // echoed token reaches the agent as the placeholder; a sign-in from inside
 // is refused (issue 12).
 func TestSigninStaysOnTheHostSide(t *testing.T) {
@@ -130,16 +131,17 @@ func TestSigninStaysOnTheHostSide(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("bottle %d's refresh: %v", i+1, errs[i])
 		}
-		if answers[i]["access_token"] != signin.PlaceholderAccess || answers[i]["refresh_token"] != signin.PlaceholderRefresh || answers[i]["expires_in"] == nil || answers[i]["account"] == nil {
+		if answers[i]["access_token"] != signin.PlaceholderAccess || answers[i]["refresh_token"] != signin.PlaceholderRefresh || answers[i]["expires_in"] == nil {
 			t.Errorf("bottle %d's answer: %v", i+1, answers[i])
 		}
 	}
-	if strings.Join(api.grants, " ") != "sk-ant-ort01-real-0 sk-ant-ort01-real-1" {
-		t.Errorf("the token endpoint was sent %q; want the real refresh tokens, each once, in turn", api.grants)
+	// One refreshed; the other, its turn come, found the new token fresh.
+	if strings.Join(api.grants, " ") != "sk-ant-ort01-real-0" {
+		t.Errorf("the token endpoint was sent %q; want the real refresh token, once", api.grants)
 	}
 	data, _ := os.ReadFile(hostFile)
-	if !strings.Contains(string(data), "sk-ant-ort01-real-2") || !strings.Contains(string(data), `"subscriptionType": "max"`) {
-		t.Errorf("the host's file after two refreshes: %s", data)
+	if !strings.Contains(string(data), "sk-ant-ort01-real-1") || !strings.Contains(string(data), `"subscriptionType": "max"`) {
+		t.Errorf("the host's file after the refresh: %s", data)
 	}
 
 	req, _ := http.NewRequest("GET", "https://api.anthropic.com/api/oauth/profile", nil)
