@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/containers/image/v5/docker/reference"
 )
 
 //go:embed defaults
@@ -28,6 +31,33 @@ type Agent struct {
 	// FromWorkdir are the keys the working directory's bottle.toml set, for
 	// the preflight to show; its paths were checked to stay inside it.
 	FromWorkdir []string `json:"from_workdir,omitempty"`
+	// BuildFrom are the images the person's config lists (build_from) that
+	// an isolated build (a working directory's Containerfile, an agent's
+	// approved request) may start FROM, besides Trusted's.
+	BuildFrom []string `json:"build_from,omitempty"`
+	// Trusted is where the image of the person's own profile this one
+	// stands on comes from: the profile's own image source when the
+	// person's config set it, the trusted profile a working directory's
+	// profile narrows when that file replaced it, none for a profile of
+	// the working directory's own. An isolated build may start FROM it.
+	Trusted ImageSource `json:"-"`
+}
+
+// ImageSource is where a profile's image comes from: a reference, or a
+// Containerfile and its context.
+type ImageSource struct {
+	Image, Containerfile, Context string
+}
+
+// imageSource is a's image source, from the person's config unless the
+// working directory's file set it.
+func imageSource(a *Agent) ImageSource {
+	for _, k := range []string{"image", "containerfile", "context"} {
+		if slices.Contains(a.FromWorkdir, k) {
+			return ImageSource{}
+		}
+	}
+	return ImageSource{Image: a.Image, Containerfile: a.Containerfile, Context: a.Context}
 }
 
 // Workspace modes and runtimes.
@@ -43,6 +73,8 @@ type Config struct {
 	Agents map[string]*Agent
 	// Kubernetes is how bottles land on a cluster (the user's [kubernetes]).
 	Kubernetes Kubernetes
+	// BuildFrom is the person's build_from (each profile has it too).
+	BuildFrom []string
 	// Files lists the files that were read, lowest layer first.
 	Files []string
 	// WorkdirData is the working directory's bottle.toml as read (nil when
@@ -155,6 +187,13 @@ func Load(src Sources) (*Config, error) {
 		}
 		kube = *l.kubernetes
 	}
+	buildFrom, err := buildFromOf(layers, trusted)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range agents {
+		a.BuildFrom, a.Trusted = slices.Clone(buildFrom), imageSource(a)
+	}
 	if len(layers) > trusted {
 		grants, err := resolveAll(layers[:trusted])
 		if err != nil {
@@ -163,8 +202,38 @@ func Load(src Sources) (*Config, error) {
 		if err := checkNarrowing(layers[trusted], grants, agents); err != nil {
 			return nil, err
 		}
+		for name, a := range agents {
+			if a.Trusted == (ImageSource{}) {
+				if anchor := anchorOf(name, layers[trusted], grants); anchor != nil {
+					a.Trusted = imageSource(anchor)
+				}
+			}
+		}
 	}
-	return &Config{Agents: agents, Kubernetes: kube, Files: files, WorkdirData: wdData}, nil
+	return &Config{Agents: agents, Kubernetes: kube, BuildFrom: buildFrom, Files: files, WorkdirData: wdData}, nil
+}
+
+// buildFromOf is the build_from of the trusted layers (the first trusted
+// of layers), validated; a working directory's file may not set it.
+func buildFromOf(layers []*layer, trusted int) ([]string, error) {
+	var out []string
+	for i, l := range layers {
+		if l.buildFrom == nil {
+			continue
+		}
+		if i >= trusted {
+			return nil, &Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: "a working directory's bottle.toml may not name images for builds: set build_from in your own config.toml"}
+		}
+		for _, ref := range l.buildFrom {
+			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+				return nil, &Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: fmt.Sprintf("invalid image reference %q: %v", ref, err)}
+			}
+			if !slices.Contains(out, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Agent returns the named profile, or an error listing the known ones.

@@ -155,3 +155,46 @@ func TestDefaultSources(t *testing.T) {
 		t.Errorf("--config: %+v", s)
 	}
 }
+
+// An isolated build may start FROM the image of the person's own profile
+// a profile stands on, and the person's build_from; a working directory's
+// own image source counts for nothing.
+func TestTrustedImageSource(t *testing.T) {
+	dir := t.TempDir()
+	user := filepath.Join(dir, "config.toml")
+	os.WriteFile(user, []byte("build_from = [\"localhost/extra:1\"]\n[agents.mine]\nimage = \"localhost/mine:1\"\ncommand = [\"sh\"]\n"), 0o644)
+	wd := filepath.Join(dir, "work")
+	os.MkdirAll(wd, 0o755)
+	os.WriteFile(filepath.Join(wd, "bottle.toml"), []byte(`
+[agents.mine]
+containerfile = "Containerfile"
+[agents.fresh]
+containerfile = "Containerfile"
+command = ["sh"]
+[agents.kept]
+extends = "mine"
+memory = "1g"
+[agents.onclaude]
+extends = "claude"
+containerfile = "Containerfile"
+`), 0o644)
+	c, err := Load(Sources{User: user, Workdir: filepath.Join(wd, "bottle.toml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]ImageSource{
+		"mine":     {Image: "localhost/mine:1"},
+		"kept":     {Image: "localhost/mine:1"},
+		"fresh":    {},
+		"onclaude": {Containerfile: Embedded + "claude.Containerfile", Context: Embedded + "."},
+		"shell":    {Image: "docker.io/library/debian:bookworm-slim"},
+	} {
+		a := c.Agents[name]
+		if a.Trusted != want {
+			t.Errorf("%s: trusted %+v, want %+v", name, a.Trusted, want)
+		}
+		if len(a.BuildFrom) != 1 || a.BuildFrom[0] != "localhost/extra:1" {
+			t.Errorf("%s: build_from %v", name, a.BuildFrom)
+		}
+	}
+}

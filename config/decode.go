@@ -52,6 +52,7 @@ type rawProfile struct {
 type rawFile struct {
 	Agents     map[string]rawProfile `toml:"agents"`
 	Kubernetes *Kubernetes           `toml:"kubernetes"`
+	BuildFrom  []string              `toml:"build_from"`
 }
 
 // profileKeys are the keys a profile may hold, from rawProfile's tags.
@@ -66,6 +67,8 @@ type layer struct {
 	profiles map[string]*layerProfile
 	// kubernetes is the file's [kubernetes] table (nil: none).
 	kubernetes *Kubernetes
+	// buildFrom is the file's build_from (nil: none).
+	buildFrom []string
 }
 
 type layerProfile struct {
@@ -88,7 +91,7 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 		}
 		return nil, &Error{File: file, Msg: err.Error()}
 	}
-	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}, kubernetes: rf.Kubernetes}
+	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}, kubernetes: rf.Kubernetes, buildFrom: rf.BuildFrom}
 	if und := md.Undecoded(); len(und) > 0 {
 		// The shortest unknown key is the one the user wrote; the rest hang under it.
 		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
@@ -117,7 +120,7 @@ func (l *layer) unknownKey(k toml.Key) error {
 	e := &Error{File: l.file, Key: k.String(), Line: l.lineOf(k...)}
 	switch {
 	case len(k) == 1:
-		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes"})
+		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes", "build_from"})
 	case len(k) == 3 && k[0] == "agents":
 		e.Msg = "unknown key" + suggest(k[2], profileKeys)
 	case len(k) == 4 && k[0] == "agents" && (k[2] == "egress" || k[2] == "build_egress"):

@@ -12,6 +12,8 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/containerfile"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -122,4 +124,79 @@ func buildThroughEgress(ctx context.Context, e Engine, plan *spec.Plan, in sidec
 		return "", nil, err
 	}
 	return digest, rest, e.CreateContainers(ctx, plan, rest.Containers)
+}
+
+// isolatedBuild works out what an isolated build of this bottle may start
+// FROM (buildFrom), and, when img is one (a working directory's
+// Containerfile, an agent's approved request), reads its Containerfile as
+// the builder does and refuses it unless it keeps to what such a build
+// allows (containerfile.CheckIsolated): then img is pointed at the file as
+// checked, one instruction a line, beside the original, which is what the
+// build is given. It returns the parsed file (nil for a build that is not
+// isolated) and the images allowed.
+func isolatedBuild(a *config.Agent, b *state.Bottle, img *spec.Image) (*containerfile.File, []string, error) {
+	from, err := buildFrom(a, b, *img)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !img.Isolated || img.Containerfile == "" {
+		return nil, from, nil
+	}
+	name := a.Containerfile
+	if img.Containerfile == agent.CapabilityFile(b.AgentDir()) {
+		name = "the approved Containerfile"
+	}
+	data, err := os.ReadFile(img.Containerfile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", img.Containerfile, err)
+	}
+	f, err := containerfile.Parse(name, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("an isolated build must read its Containerfile as Podman does: %w", err)
+	}
+	if err := f.Check(from); err != nil {
+		return nil, nil, err
+	}
+	checked := img.Containerfile + ".checked"
+	if err := files.WriteAtomic(checked, f.Canonical(from), 0o644); err != nil {
+		return nil, nil, err
+	}
+	img.Containerfile = checked
+	if img.Ref, err = spec.BuildRef(a.Name, checked, img.Context); err != nil {
+		return nil, nil, err
+	}
+	return f, from, nil
+}
+
+// buildFrom lists the images an isolated build of a's bottle may start
+// FROM: the person's build_from, and the image of the person's own profile
+// it stands on (config.Agent.Trusted): its reference, or the image its
+// Containerfile builds and those that Containerfile starts from. cur is
+// the image this start uses, whose reference is reused when it is that one.
+func buildFrom(a *config.Agent, b *state.Bottle, cur spec.Image) ([]string, error) {
+	from := slices.Clone(a.BuildFrom)
+	t := a.Trusted
+	if t.Image != "" {
+		from = append(from, t.Image)
+	}
+	if t.Containerfile == "" {
+		return from, nil
+	}
+	own := cur
+	if cur.Isolated || cur.Containerfile == "" || a.Containerfile != t.Containerfile {
+		var err error
+		if own, err = imageOf(&config.Agent{Name: a.Name, Profile: config.Profile{Containerfile: t.Containerfile, Context: t.Context}}, b, ""); err != nil {
+			return nil, err
+		}
+	}
+	from = append(from, own.Ref)
+	data, err := os.ReadFile(own.Containerfile)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", own.Containerfile, err)
+	}
+	// The person's own Containerfile: one Podman cannot read names nothing.
+	if f, err := containerfile.Parse(t.Containerfile, data); err == nil {
+		from = append(from, f.Images()...)
+	}
+	return from, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -59,6 +60,9 @@ type Preflight struct {
 	Gate    *gitgate.Plan
 	// Signin is how the agent signs in (nil: the profile does not say).
 	Signin *signin.Choice
+	// Build is an isolated build's Containerfile as the builder reads it,
+	// checked (nil: the image is not built isolated).
+	Build *containerfile.File
 }
 
 // Launch is one run of a bottle, fresh or under a kept identity.
@@ -96,6 +100,7 @@ type launching struct {
 	started func() error // starts the sidecars still to start, as the agent attaches
 	t0      time.Time
 	signin  *signin.Choice
+	build   *containerfile.File // an isolated build's Containerfile, as checked
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.
@@ -206,6 +211,10 @@ func (s *launching) planBottle(ctx context.Context) error {
 		return err
 	}
 	s.in.Image.Isolated = s.in.Image.Isolated || s.IsolatedBuild
+	var buildFrom []string
+	if s.build, buildFrom, err = isolatedBuild(s.Agent, b, &s.in.Image); err != nil {
+		return err
+	}
 	if s.signin != nil && s.signin.Use == signin.UseCredentials {
 		s.in.SigninFile = s.signin.Credentials
 	}
@@ -227,7 +236,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 	s.meta = state.Metadata{
 		Identity: b.ID, Agent: s.Agent.Name, Workdir: s.Workdir, Workspace: s.Agent.Workspace,
 		Runtime: s.Agent.Runtime, Image: s.in.Image.Ref, Version: s.env.Version, StartedAt: time.Now().UTC(), Args: s.Args,
-		AutoResume: s.Agent.AutoResume,
+		AutoResume: s.Agent.AutoResume, BuildFrom: buildFrom,
 	}
 	if info.Name == "kubernetes" {
 		s.meta.Engine, s.meta.Context, s.meta.Namespace = info.Name, info.Context, info.Namespace
@@ -242,7 +251,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 
 // preflight shows the plan and asks to go ahead; a dry run stops here.
 func (s *launching) preflight(ctx context.Context) error {
-	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin}
+	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build}
 	if s.DryRun {
 		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
 			return err

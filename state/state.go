@@ -53,6 +53,10 @@ type Metadata struct {
 	Engine    string `json:"engine,omitempty"`
 	Context   string `json:"kube_context,omitempty"`
 	Namespace string `json:"kube_namespace,omitempty"`
+	// BuildFrom are the images an isolated build of this bottle may start
+	// FROM, as its last start found them: an agent's request is checked
+	// against them when it is approved (its next start checks it again).
+	BuildFrom []string `json:"build_from,omitempty"`
 }
 
 // Root is the folder that holds every bottle's state.

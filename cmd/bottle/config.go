@@ -83,9 +83,13 @@ func runConfigShow(g *globals, name string) error {
 		names = []string{name}
 	}
 	// The same schema the files are decoded with, as the user writes it.
-	out := map[string]map[string]config.Profile{"agents": {}}
+	agents := map[string]config.Profile{}
 	for _, n := range names {
-		out["agents"][n] = cfg.Agents[n].Profile
+		agents[n] = cfg.Agents[n].Profile
+	}
+	out := map[string]any{"agents": agents}
+	if len(cfg.BuildFrom) > 0 {
+		out["build_from"] = cfg.BuildFrom
 	}
 	enc := toml.NewEncoder(g.stdout)
 	enc.Indent = ""

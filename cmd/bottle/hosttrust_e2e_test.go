@@ -583,6 +583,9 @@ func buildLeak(url string) string {
 func TestWorkdirContainerfileBuildsWithNoNetwork(t *testing.T) {
 	h := newHits(t)
 	e := newEnv(t, "")
+	// A profile of the working directory's own: it may start FROM what the
+	// person's build_from lists.
+	e.allowBuildFrom(baseImage())
 	os.WriteFile(filepath.Join(e.workdir, "Containerfile"), []byte(buildLeak(h.url)), 0o644)
 	os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.repo]\ncontainerfile = \"Containerfile\"\ncommand = [\"/bin/sh\", \"-c\", \"cat /leak /nets\"]\n"), 0o644)
 	out, errs, code := e.run("start", "--yes", "repo")
@@ -597,6 +600,9 @@ func TestWorkdirContainerfileBuildsWithNoNetwork(t *testing.T) {
 	}
 	if !strings.Contains(errs, "with no network and local images only") {
 		t.Errorf("the preflight does not say the build is isolated:\n%s", errs)
+	}
+	if !strings.Contains(errs, "  step       1: FROM "+baseImage()+"\n") || !strings.Contains(errs, "  step       2: RUN (wget -q -T 3 -O - "+h.url) {
+		t.Errorf("the preflight does not show the build's steps as parsed:\n%s", errs)
 	}
 	e.assertClean()
 }

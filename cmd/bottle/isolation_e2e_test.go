@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // httpGitServer serves the bare repositories under root over plain smart
@@ -74,4 +77,91 @@ func TestRepositoryRemoteOnLoopbackIsRefused(t *testing.T) {
 		t.Errorf("a remote the person's config names was not reached:\n%s\n%s", out, errs)
 	}
 	named.assertClean()
+}
+
+// allowBuildFrom lists images in the person's config's build_from: what
+// an isolated build may start FROM besides its profile's own image.
+func (e *env) allowBuildFrom(images ...string) {
+	e.t.Helper()
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	line := fmt.Sprintf("build_from = [%q]\n", strings.Join(images, `", "`))
+	if err := os.WriteFile(e.config, append([]byte(line), cfg...), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// privateImage builds an image of the person's own into their store, one
+// no bottle was given: it holds a marker, as a private image would hold
+// what the person built into it.
+func privateImage(t *testing.T) (ref, marker string) {
+	t.Helper()
+	marker = fmt.Sprintf("PRIVATE-%d", time.Now().UnixNano())
+	ref = "localhost/bottle-e2e-private:" + strings.ToLower(marker)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+baseImage()+"\nRUN echo "+marker+" > /private\n"), 0o644)
+	if out, err := exec.Command("podman", "build", "--pull=never", "--network=none", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
+		t.Fatalf("podman build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", ref).Run() })
+	return ref, marker
+}
+
+// isolatedRefusal starts a working directory's profile whose Containerfile
+// is cf: the start must refuse it, in one line naming the file's line, and
+// leave nothing.
+func isolatedRefusal(t *testing.T, e *env, cf, command, want string) (stdout string) {
+	t.Helper()
+	os.WriteFile(filepath.Join(e.workdir, "Containerfile"), []byte(cf), 0o644)
+	os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.repo]\nextends = \"t\"\ncontainerfile = \"Containerfile\"\ncommand = [\"/bin/sh\", \"-c\", "+fmt.Sprintf("%q", command)+"]\n"), 0o644)
+	out, errs, code := e.run("start", "--yes", "repo")
+	if code == 0 {
+		t.Errorf("the isolated build was allowed:\n%s\n%s", out, errs)
+	}
+	line := strings.TrimSpace(errs)
+	if !strings.Contains(line, filepath.Join(e.workdir, "Containerfile")+":"+want) || !strings.Contains(line, "not allowed in an isolated build") || strings.Count(line, "\n") != 0 {
+		t.Errorf("the refusal should be one line naming %s:%s...:\n%s", "Containerfile", want, errs)
+	}
+	e.assertClean()
+	return out
+}
+
+// A working directory's Containerfile is built isolated: its ADD of a URL
+// would be fetched by the Podman service itself, on the host's network
+// (here the host's loopback). It is refused before anything is built.
+func TestWorkdirContainerfileADDOfAURLIsNotFetched(t *testing.T) {
+	h := newHits(t)
+	e := newEnv(t, "")
+	cf := "FROM " + baseImage() + "\nADD " + h.url + "/payload /payload\n"
+	out := isolatedRefusal(t, e, cf, "cat /payload", "2: ADD "+h.url+"/payload /payload: source "+h.url)
+	if n := h.n.Load(); n != 0 || strings.Contains(out, "leaked") {
+		t.Errorf("Podman fetched the URL for the build (%d requests):\n%s", n, out)
+	}
+}
+
+// FROM an image of the person's that neither the profile nor build_from
+// names is refused: the build would read it, and the agent run it.
+func TestWorkdirContainerfileFROMAnotherLocalImageIsRefused(t *testing.T) {
+	ref, marker := privateImage(t)
+	e := newEnv(t, "")
+	out := isolatedRefusal(t, e, "FROM "+ref+"\n", "cat /private", "1: FROM "+ref+": FROM "+ref+" is neither the profile's own image nor in build_from")
+	if strings.Contains(out, marker) {
+		t.Errorf("the agent read the person's image:\n%s", out)
+	}
+}
+
+// RUN --mount reads any image of the person's store (type=bind,from=) and
+// reads and poisons the build caches their own builds share (type=cache).
+func TestWorkdirContainerfileRUNMountIsRefused(t *testing.T) {
+	ref, marker := privateImage(t)
+	e := newEnv(t, "")
+	cf := "FROM " + baseImage() + "\nRUN --mount=type=bind,from=" + ref + ",target=/p cat /p/private > /leak\n"
+	out := isolatedRefusal(t, e, cf, "cat /leak", "2: RUN --mount=type=bind,from=localhost/bottle-e2e-private")
+	if strings.Contains(out, marker) {
+		t.Errorf("the build read the person's image through a mount:\n%s", out)
+	}
+	cache := "FROM " + baseImage() + "\nRUN --mount=type=cache,target=/cache,id=bottle-e2e-shared echo poisoned > /cache/x; ls /cache > /seen\n"
+	isolatedRefusal(t, e, cache, "cat /seen", "2: RUN --mount=type=cache")
 }

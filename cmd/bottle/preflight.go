@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"golang.org/x/term"
@@ -36,6 +37,13 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 		row("image", "%s (built from %s)", m.Image.Ref, m.Image.Containerfile)
 	} else {
 		row("image", "%s", m.Image.Ref)
+	}
+	// An isolated build's steps as Podman reads them, each by its line, what
+	// would not show as itself escaped: what is built is what is shown.
+	if f := pf.Build; f != nil {
+		for _, in := range f.Instructions {
+			row("step", "%d: %s", in.Line, containerfile.Show(in))
+		}
 	}
 	row("runtime", "%s", a.Runtime)
 	if a.Workspace == config.WorkspaceCopy {
