@@ -14,6 +14,8 @@
 //	                      (default: an attack's last request is blocked,
 //	                      the ones before it allowed; benign ones allowed)
 //	why: github-token     what the reason for the block must say
+//	class: encodings      the kind of case, for the figures per class
+//	                      (default: the first word of its file name)
 //	inbound: blocked      what the agent gets of the response: blocked (an
 //	                      explanation in its place), marked (with a warning),
 //	                      or, without the setting, the response as sent
@@ -23,10 +25,16 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +43,7 @@ import (
 	"text/template"
 
 	"github.com/andybalholm/brotli"
+	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/tools/txtar"
 )
@@ -46,6 +55,7 @@ type Case struct {
 	About    string
 	Expect   []string // "allow" or "block", one per request
 	Why      string   // what the reason for a block must say, if set
+	Class    string   // the kind of case ("encodings", "host-names", ...)
 	Inbound  string   // what the agent gets of the response: "blocked", "marked" or "" (as sent)
 	Requests [][]byte
 	Response []byte // nil: the upstream answers 200 "ok"
@@ -83,12 +93,14 @@ func load(path string, attack bool, injected string) (Case, error) {
 	c := Case{Attack: attack}
 	var about []string
 	for _, line := range strings.Split(string(a.Comment), "\n") {
-		if k, v, ok := strings.Cut(line, ": "); ok && (k == "expect" || k == "why" || k == "inbound") {
+		if k, v, ok := strings.Cut(line, ": "); ok && (k == "expect" || k == "why" || k == "inbound" || k == "class") {
 			switch k {
 			case "expect":
 				c.Expect = strings.Fields(v)
 			case "why":
 				c.Why = v
+			case "class":
+				c.Class = v
 			default:
 				c.Inbound = v
 			}
@@ -131,6 +143,9 @@ func load(path string, attack bool, injected string) (Case, error) {
 				c.Expect = append(c.Expect, "allow")
 			}
 		}
+	}
+	if c.Class == "" { // the first word of its name: inbound-..., split-...
+		c.Class, _, _ = strings.Cut(strings.TrimSuffix(filepath.Base(path), ".txtar"), "-")
 	}
 	if c.Inbound != "" && c.Inbound != "blocked" && c.Inbound != "marked" {
 		return Case{}, fmt.Errorf("%s: inbound must be blocked or marked", path)
@@ -176,16 +191,101 @@ func Fakes(injected string) map[string]string {
 		"Amex":      "3782" + "822463" + "10005",
 		"IBAN":      "DE89" + "3704" + "0044" + "0532" + "0130" + "00",
 		"Injected":  injected,
+
+		// Documentation examples and placeholders in a key's format: the
+		// vendors' published examples, fillers, sequences.
+		"AWSExample":       "AKIA" + "IOSFODNN7" + "EXAMPLE",
+		"AWSSecretExample": "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY",
+		"AWSSecret":        "9dTqL2vXr8Kp/Wm4ZbN7" + "+Hc1Ys6Ge3Fa0UoJiQkR",
+		"StripeTest":       "sk_" + "test_" + "51Hx9QkLmN2pR7sT4vW8yZ0aBc",
+		"GitHubFiller":     "ghp_" + "FAKE_TOKEN_FOR_TESTING_ONLY_00000000",
+		"AnthropicFiller":  "sk-ant-" + "api03-" + "FAKE-KEY-0123456789-TESTING",
+		"OpenAISequence":   "sk-proj-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+		"GoogleExample":    "AI" + "za" + "SyEXAMPLE-KEY-000000000000000000000",
+		"Bearer":           "tok_" + "9f8Kq2LmX7vB4nR1zT6wY3pC",
+		// Wallets: a raw key, seed phrases (one of the specification's
+		// test vectors), WIF and extended keys, a PKCS #8 key without
+		// its armour, an OpenPGP secret key block.
+		"EthKey":      "0x" + hex.EncodeToString(fixedBytes(32, 1)),
+		"Seed12":      dlp.SeedPhrase(fixedBytes(16, 2)),
+		"Seed24":      dlp.SeedPhrase(fixedBytes(32, 3)),
+		"SeedExample": dlp.SeedPhrase(make([]byte, 16)),
+		"WIF":         base58Check(append(append([]byte{0x80}, fixedBytes(32, 4)...), 1)),
+		"XPRV":        base58Check(slices.Concat([]byte{0x04, 0x88, 0xad, 0xe4, 0, 0, 0, 0, 0, 0, 0, 0, 0}, fixedBytes(32, 5), []byte{0}, fixedBytes(32, 6))),
+		"PKCS8":       pkcs8(),
+		"PGP":         "-----BEGIN " + "PGP PRIVATE KEY BLOCK-----\n\nlQOYBGR" + base64.StdEncoding.EncodeToString(fixedBytes(120, 7)) + "\n-----END PGP PRIVATE KEY BLOCK-----",
+		// JWTs whose header is not the usual eyJ...: unsigned, pretty-printed.
+		"JWTNone":   jwtOf(`{"alg":"none","typ":"JWT"}`, `{"sub":"agent","role":"admin"}`, ""),
+		"JWTPretty": jwtOf("{\n  \"typ\": \"JWT\",\n  \"alg\": \"HS256\"\n}", `{"sub":"1234567890","iat":1700000000}`, "c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"),
 	}
+}
+
+// fixedBytes is n bytes of fixed pseudo-random data, one stream per seed.
+func fixedBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	x := 0x9e3779b97f4a7c15 * (seed + 1)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x >> 24)
+	}
+	return b
+}
+
+func base58Check(payload []byte) string {
+	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	h := sha256.Sum256(payload)
+	h = sha256.Sum256(h[:])
+	data := append(slices.Clone(payload), h[:4]...)
+	n := new(big.Int).SetBytes(data)
+	var out []byte
+	for mod := new(big.Int); n.Sign() > 0; {
+		n.DivMod(n, big.NewInt(58), mod)
+		out = append(out, alphabet[mod.Int64()])
+	}
+	for _, c := range data {
+		if c != 0 {
+			break
+		}
+		out = append(out, '1')
+	}
+	slices.Reverse(out)
+	return string(out)
+}
+
+// pkcs8 is an Ed25519 private key, DER in PKCS #8, base64.
+func pkcs8() string {
+	der, err := x509.MarshalPKCS8PrivateKey(ed25519.NewKeyFromSeed(fixedBytes(32, 8)))
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
+}
+
+func jwtOf(header, claims, sig string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(header)) + "." + enc([]byte(claims)) + "." + sig
 }
 
 var funcs = template.FuncMap{
 	"b64":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
 	"b64url": func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
 	"b32":    func(s string) string { return base32.StdEncoding.EncodeToString([]byte(s)) },
-	"hex":    func(s string) string { return hex.EncodeToString([]byte(s)) },
-	"upper":  strings.ToUpper,
-	"lower":  strings.ToLower,
+	// b32l is base32 as a host name carries it: lower case, unpadded.
+	"b32l": func(s string) string {
+		return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(s)))
+	},
+	"b64raw": func(s string) string { return base64.RawStdEncoding.EncodeToString([]byte(s)) },
+	"urlq":   url.QueryEscape,
+	"words":  strings.Fields,
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"hex":   func(s string) string { return hex.EncodeToString([]byte(s)) },
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
 	"rev": func(s string) string {
 		b := []byte(s)
 		slices.Reverse(b)
@@ -255,6 +355,8 @@ var funcs = template.FuncMap{
 		}
 		return b.String()
 	},
+	// rawnoise is n bytes of fixed pseudo-random data: a binary file.
+	"rawnoise": func(n int) string { return string(fixedBytes(n, 99)) },
 	// noise is n bytes of fixed pseudo-random data, base64-encoded: an
 	// image or an archive as a JSON API carries it.
 	"noise": func(n int) string {

@@ -1,8 +1,10 @@
 // Package dlp finds secrets in what the agent sends out: known credential
-// formats, payment card numbers and IBANs, and the bottle's own injected
-// secrets, also when URL-, base64-, base32- or hex-encoded (nested a few
-// layers), escaped (JSON \u, \x), wrapped into lines, delimited (de:ad:be:ef,
-// g.h.p) or reversed; and high-entropy tokens in URLs.
+// formats, JWTs, private keys and wallet seeds, payment card numbers and
+// IBANs, and the bottle's own injected secrets, also when URL-, base64-,
+// base32- or hex-encoded (nested a few layers), escaped (JSON \u, \x),
+// wrapped into lines, delimited (de:ad:be:ef, g.h.p) or reversed; examples
+// and placeholders where they travel as credentials (position.go); and
+// high-entropy tokens in URLs and host names.
 //
 // It is built for speed on code-like text: one pass splits the data into
 // runs of token characters, and only the rare long run is looked at closer
@@ -16,8 +18,10 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"math"
+	"math/bits"
 	"net/url"
 	"regexp"
 	"slices"
@@ -53,18 +57,35 @@ var rules = []rule{
 	{name: "stripe-secret-key", prefix: "_live_", re: regexp.MustCompile(`(?:sk|rk)_live_[0-9A-Za-z]{24,}`)},
 	{name: "npm-token", prefix: "npm_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])npm_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
 	{name: "pypi-token", prefix: "pypi-", re: regexp.MustCompile(`pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`)},
+	{name: "huggingface-token", prefix: "hf_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])hf_[A-Za-z]{34}(?:$|[^A-Za-z0-9])`)},
+	{name: "age-secret-key", prefix: "AGE-SECRET-KEY-1", re: regexp.MustCompile(`AGE-SECRET-KEY-1[0-9A-Z]{58}`)},
+	{name: "nostr-secret-key", prefix: "nsec1", re: regexp.MustCompile(`(?:^|[^a-z0-9])nsec1[02-9ac-hj-np-z]{58}`)},
 }
 
+// firstByte and secondByte mark, for each byte, the rules whose prefix
+// starts with it, or has it second (bit i: rules[i]; bit 16+i: rules[i]
+// written backwards): a run that holds no pair of bytes marked for one
+// rule is not looked at for it.
+var firstByte, secondByte [256]uint32
+
 func init() {
+	if len(rules) > 16 {
+		panic("dlp: more rules than the prefix filter has bits for")
+	}
 	for i := range rules {
 		rules[i].rev = reversed([]byte(rules[i].prefix))
+		for k, p := range [][]byte{[]byte(rules[i].prefix), rules[i].rev} {
+			firstByte[p[0]] |= 1 << (16*k + i)
+			secondByte[p[1]] |= 1 << (16*k + i)
+		}
 	}
 }
 
 // Rules are the names of the detectors a route may turn off (Without); the
 // bottle's own injected secrets are always looked for.
 func Rules() []string {
-	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban", hostLabelsRule}
+	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban", hostLabelsRule,
+		"seed-phrase", "wallet-key", credentialRule}
 	for _, r := range rules {
 		if !slices.Contains(names, r.name) {
 			names = append(names, r.name)
@@ -74,9 +95,10 @@ func Rules() []string {
 }
 
 var (
-	privateKeyMark = []byte("-----BEGIN ")
-	privateKey     = regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----`)
-	jwt            = regexp.MustCompile(`^eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)
+	privateKeyMark = []byte("PRIVATE KEY")
+	privateKey     = regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)
+	puttyMark      = []byte("PuTTY-User-Key-File-")
+	puttyKey       = regexp.MustCompile(`PuTTY-User-Key-File-[0-9]+: [\s\S]*Private-Lines: [0-9]+`)
 )
 
 // Scanner scans for the known formats and for a bottle's own secrets.
@@ -86,6 +108,9 @@ type Scanner struct {
 	// (where they must be), the others in the whole data.
 	secrets, inRuns [][]byte
 	off             map[string]bool // detectors turned off (Without)
+	// untrusted is set for a destination the bottle holds no credential
+	// for: examples and placeholders in bodies count there (position.go).
+	untrusted bool
 }
 
 // Without returns a scanner like s with these detectors turned off.
@@ -93,7 +118,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 	if len(names) == 0 {
 		return s
 	}
-	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off)}
+	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted}
 	if c.off == nil {
 		c.off = map[string]bool{}
 	}
@@ -101,6 +126,26 @@ func (s *Scanner) Without(names ...string) *Scanner {
 		c.off[n] = true
 	}
 	return c
+}
+
+// Untrusted returns a scanner like s for a destination the bottle holds
+// no credential for: there an example key or a placeholder in a body counts
+// as the key it imitates, and so does a value its name calls a credential
+// (position.go). A scanner from New takes bodies as bound for a place the
+// person trusts (the model's API, their own repository): examples there are
+// documentation. Headers and URLs are loose places for both.
+func (s *Scanner) Untrusted() *Scanner {
+	c := *s
+	c.untrusted = true
+	return &c
+}
+
+// Entrusted undoes Untrusted: for a destination the bottle entrusts with a
+// credential (the model's API).
+func (s *Scanner) Entrusted() *Scanner {
+	c := *s
+	c.untrusted = false
+	return &c
 }
 
 // minSecret is the shortest injected secret looked for: shorter ones would
@@ -155,12 +200,15 @@ func New(secrets []string) *Scanner {
 	return s
 }
 
-// maxDepth bounds nested decoding (base64 of hex of ...).
-const maxDepth = 3
+// maxDepth bounds nested decoding (base64 of hex of ...); percent-encoding
+// applied several times counts as one.
+const maxDepth = 4
 
-// Scan returns the first secret found in data, or nil.
+// Scan returns the first secret found in data, or nil. where says where
+// the data travels: "url", "header NAME", "form field NAME", "multipart
+// part NAME", or a body; the place decides what an example key counts for.
 func (s *Scanner) Scan(data []byte, where string) *Finding {
-	return s.scan(data, where, "", 0)
+	return s.scan(data, s.place(where), "", 0)
 }
 
 // ScanURL scans a URL, and also refuses long high-entropy tokens in it:
@@ -192,21 +240,46 @@ const (
 	entropyMin    = 4.5 // bits per character; hex tops out at 4, random base64 is near 6
 )
 
-func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
+func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
+	where := pl.where
+	pl.binary = binaryLooking(data)
 	for _, sec := range s.secrets {
 		if bytes.Contains(data, sec) {
 			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}
 		}
 	}
 	found := func(rule string) *Finding { return &Finding{Rule: rule, Where: where, Encoding: enc} }
-	if !s.off["private-key"] && bytes.Contains(data, privateKeyMark) && privateKey.Match(data) {
+	if !s.off["private-key"] && (bytes.Contains(data, privateKeyMark) && privateKey.Match(data) ||
+		bytes.Contains(data, puttyMark) && puttyKey.Match(data)) {
 		return found("private-key")
+	}
+	// Seed phrases are words: a streak of short words is counted on the
+	// way, looked at closer (the list, the checksum) when it ends.
+	var seeds seedStreak
+	flushSeeds := func() *Finding {
+		n := seeds.n
+		seeds.n = 0
+		if n < minSeed || s.off["seed-phrase"] {
+			return nil
+		}
+		idx := make([]int, 0, n+4)
+		for k, r := range seeds.runs[:n] {
+			if k > 0 && !seedGap(data[seeds.runs[k-1][1]:r[0]]) {
+				idx = append(idx, -1) // not one phrase: no checksum window spans this
+			}
+			idx = append(idx, seedWord(data[r[0]:r[1]]))
+		}
+		if ok, ex := seedPhrase(idx); ok && (!ex || pl.loose) {
+			return found("seed-phrase")
+		}
+		return nil
 	}
 	// Characters spread out with delimiters (g.h.p, de:ad:be:ef, 0x67,
 	// 0x68) show as a streak of short runs with short gaps: counted on the
 	// way, looked at closer (sequence) when it ends.
 	var sq streak
 	block := 0 // the end of a wrapped block already decoded whole
+	jwtOn, cardOn, ibanOn := !s.off["jwt"], !s.off["payment-card"], !s.off["iban"]
 	flush := func() *Finding {
 		if sq.n < minPieces || depth >= maxDepth {
 			return nil
@@ -215,7 +288,7 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 			start, end := nextRun(data, at)
 			joined, next := sequence(data, start, end)
 			if joined != nil {
-				if f := s.scan(joined, where, join(enc, "delimited"), depth+1); f != nil {
+				if f := s.scan(joined, pl, join(enc, "delimited"), depth+1); f != nil {
 					return f
 				}
 			}
@@ -243,10 +316,35 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 			}
 			sq.n = 0
 		}
+		// (The gaps between the words are checked when the streak ends.)
+		switch n := end - start; {
+		case n >= 3 && n <= 8 && (letterIndex[data[start]]|letterIndex[data[end-1]])&0x80 == 0:
+			if seeds.n > 0 && start-seeds.end > 4 {
+				if f := flushSeeds(); f != nil {
+					return f
+				}
+			}
+			if seeds.n < len(seeds.runs) {
+				seeds.runs[seeds.n] = [2]int{start, end}
+				seeds.n++
+			}
+			seeds.end = end
+		case n <= 2 && seeds.n > 0 && isDigit(data[start]) && start-seeds.end <= 4:
+			seeds.end = end // a number before each word: 1. abandon 2. ability
+		case seeds.n >= minSeed:
+			if f := flushSeeds(); f != nil {
+				return f
+			}
+		default:
+			seeds.n = 0
+		}
+		if end < len(data) && data[end] == '.' && end-start >= 10 && jwtOn && jwtAt(data, start, end) {
+			return found("jwt")
+		}
 		if end-start < 4 {
 			continue
 		}
-		if !s.off["payment-card"] {
+		if cardOn {
 			// A number starts the run, or follows its '=' (q=4111...).
 			at := start
 			if !isDigit(data[at]) && end-start > 13 {
@@ -256,13 +354,21 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 				return found("payment-card")
 			}
 		}
-		if !s.off["iban"] && isIBANStart(data[start:end]) && iban(data, start) {
+		if ibanOn && isIBANStart(data[start:end]) && iban(data, start) {
 			return found("iban")
 		}
 		if end-start < minLongRun {
+			// A short line of a block wrapped into lines.
+			if end < len(data) && (data[end] == '\n' || data[end] == '\r' || data[end] == '\\') && start >= block && depth < maxDepth {
+				f, next := s.checkWrapped(data, start, end, pl, enc, depth)
+				if f != nil {
+					return f
+				}
+				block = max(block, next)
+			}
 			continue
 		}
-		f, next := s.checkRun(data, start, end, where, enc, depth, start < block)
+		f, next := s.checkRun(data, start, end, pl, enc, depth, start < block)
 		if f != nil {
 			return f
 		}
@@ -271,24 +377,44 @@ func (s *Scanner) scan(data []byte, where, enc string, depth int) *Finding {
 	if f := flush(); f != nil {
 		return f
 	}
+	if f := flushSeeds(); f != nil {
+		return f
+	}
 	if depth >= maxDepth {
 		return nil
 	}
-	if f := s.scanEscaped(data, where, enc, depth); f != nil {
+	if f := s.scanEscaped(data, pl, enc, depth); f != nil {
 		return f
 	}
-	if bytes.IndexByte(data, '%') >= 0 {
-		if u, err := url.PathUnescape(string(data)); err == nil && u != string(data) {
-			return s.scan([]byte(u), where, join(enc, "url"), depth+1)
+	var f *Finding
+	percentStretches(data, func(stretch []byte) bool {
+		if u, times := percentDecode(stretch); times > 0 {
+			f = s.scan(u, pl, join(enc, strings.Repeat("url+", times-1)+"url"), depth+1)
+		}
+		return f == nil
+	})
+	return f
+}
+
+// seedGap reports whether what lies between two words keeps them in one
+// phrase: a space, a line break, a comma, the quotes of a list.
+func seedGap(gap []byte) bool {
+	if len(gap) == 0 || len(gap) > 4 {
+		return false
+	}
+	for _, c := range gap {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != ',' && c != '"' && c != '\'' && c != '.' && c != ')' {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // checkRun looks closer at one long run of token characters. When the run
 // starts a block wrapped into lines, it returns where the block ends; the
 // block's other lines are then checked with inBlock set.
-func (s *Scanner) checkRun(data []byte, start, end int, where, enc string, depth int, inBlock bool) (*Finding, int) {
+func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, depth int, inBlock bool) (*Finding, int) {
+	where := pl.where
 	// Known formats: a run with the prefix, with one character of context on
 	// each side so the patterns can insist on a boundary; also backwards.
 	lo, hi := max(start-1, 0), min(end+1, len(data))
@@ -298,44 +424,103 @@ func (s *Scanner) checkRun(data []byte, start, end int, where, enc string, depth
 			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}, end
 		}
 	}
-	for _, r := range rules {
-		if s.off[r.name] {
+	var cand uint32
+	for i := 0; i+1 < len(run); i++ {
+		cand |= firstByte[run[i]] & secondByte[run[i+1]]
+	}
+	for ; cand != 0; cand &= cand - 1 {
+		bit := bits.TrailingZeros32(cand)
+		r := &rules[bit%16]
+		if len(s.off) > 0 && s.off[r.name] {
 			continue
 		}
-		if bytes.Contains(run, []byte(r.prefix)) && notExample(r.re.Find(data[lo:hi])) {
+		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
 			return &Finding{Rule: r.name, Where: where, Encoding: enc}, end
 		}
-		if bytes.Contains(run, r.rev) && notExample(r.re.Find(reversed(data[lo:hi]))) {
+		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
 			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}, end
 		}
 	}
-	if !s.off["jwt"] && bytes.HasPrefix(run, []byte("eyJ")) && jwt.Match(data[start:min(start+8192, len(data))]) {
-		return &Finding{Rule: "jwt", Where: where, Encoding: enc}, end
+	if len(run) >= 51 && !s.off["wallet-key"] && walletKey(valueOf(run)) {
+		return &Finding{Rule: "wallet-key", Where: where, Encoding: enc}, end
 	}
-	if depth >= maxDepth {
+	if pl.loose {
+		if name := s.looseKey(data, start, end); name != "" {
+			return &Finding{Rule: name, Where: where, Encoding: enc}, end
+		}
+	}
+	// A value that its place names a credential, once what it decodes to
+	// was looked at for a finding that says more.
+	credential := func() (*Finding, int) {
+		if pl.loose && !s.off[credentialRule] && credentialValue(data, start, end, pl) {
+			return &Finding{Rule: credentialRule, Where: where, Encoding: enc}, end
+		}
 		return nil, end
 	}
-	if joined, next := wrapped(data, start, end); !inBlock && next > end {
-		// A block wrapped into lines (MIME base64, PEM): decoded whole, since
-		// a secret may straddle a line break.
-		for _, d := range decodings(joined) {
-			if f := s.scan(d.data, where, join(enc, d.name), depth+1); f != nil {
-				return f, next
-			}
+	if depth >= maxDepth {
+		return credential()
+	}
+	if !inBlock {
+		if f, next := s.checkWrapped(data, start, end, pl, enc, depth); next > end {
+			return f, next
 		}
-		return nil, next
 	}
 	if pieces := undelimit(run); pieces != nil {
-		if f := s.scan(pieces, where, join(enc, "delimited"), depth+1); f != nil {
+		if f := s.scan(pieces, pl, join(enc, "delimited"), depth+1); f != nil {
 			return f, end
 		}
 	}
-	for _, d := range decodings(run) {
-		if f := s.scan(d.data, where, join(enc, d.name), depth+1); f != nil {
+	for _, d := range decodings(data, start, end, pl.binary) {
+		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
 			return f, end
 		}
 	}
-	return nil, end
+	return credential()
+}
+
+// checkWrapped decodes the block wrapped into lines (MIME base64, PEM)
+// that the run at [start, end) starts, whole, since a secret may straddle
+// a line break; next is where the block ends (end when there is none).
+func (s *Scanner) checkWrapped(data []byte, start, end int, pl place, enc string, depth int) (*Finding, int) {
+	joined, next := wrapped(data, start, end)
+	if next == end {
+		return nil, end
+	}
+	for _, d := range decodings(joined, 0, len(joined), false) {
+		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
+			return f, next
+		}
+	}
+	return nil, next
+}
+
+// scanDecoded scans what a run decoded to, first for the shape of a
+// private key (DER, or OpenSSH's format) that no text rule would see.
+func (s *Scanner) scanDecoded(d decoded, pl place, enc string, depth int) *Finding {
+	if !s.off["private-key"] && privateKeyBytes(d.data) {
+		return &Finding{Rule: "private-key", Where: pl.where, Encoding: join(enc, d.name)}
+	}
+	return s.scan(d.data, pl, join(enc, d.name), depth+1)
+}
+
+// counts reports whether a match of a known format counts as a key here:
+// a real key everywhere, an example or a filler only in a loose place.
+func (s *Scanner) counts(match []byte, pl place) bool {
+	if match == nil {
+		return false
+	}
+	if pl.loose {
+		return !bytes.Contains(match, ownPlaceholder)
+	}
+	return !example(match)
+}
+
+// valueOf is the value of a run that is name=value (base64 padding aside).
+func valueOf(run []byte) []byte {
+	if i := bytes.LastIndexByte(bytes.TrimRight(run, "="), '='); i >= 0 {
+		return run[i+1:]
+	}
+	return run
 }
 
 type decoded struct {
@@ -343,14 +528,40 @@ type decoded struct {
 	data []byte
 }
 
-// decodings returns what run decodes to, when it looks encoded.
-func decodings(run []byte) []decoded {
+// decodings returns what the run at [start, end) decodes to, when it
+// looks encoded: the value of name=value, hex (also a stretch of hex in a
+// longer run, and out of step by one), base32, base64 (also what decodes
+// before a character that breaks it; and, amid binary bytes, out of step).
+func decodings(data []byte, start, end int, binary bool) []decoded {
+	run := valueOf(data[start:end])
+	binary = binary || start > 0 && controlByte(data[start-1]) || end < len(data) && controlByte(data[end])
 	var out []decoded
-	if len(run) >= 32 && allHex(run) {
-		if d, err := hex.DecodeString(string(run[:len(run)&^1])); err == nil {
-			out = append(out, decoded{"hex", d})
+	addHex := func(h []byte, aligned bool) {
+		for k := 0; k < 2; k++ {
+			if k == 1 && aligned && len(h)%2 == 0 {
+				break
+			}
+			if d, err := hex.DecodeString(string(h[k : k+(len(h)-k)&^1])); err == nil {
+				out = append(out, decoded{"hex", d})
+			}
 		}
+	}
+	if len(run) >= 32 && allHex(run) {
+		addHex(run, !binary)
 		return out // hex is also valid base64: decoding it twice finds nothing new
+	}
+	for i := 0; len(run) >= 32 && i < len(run); {
+		for i < len(run) && !isHex(run[i]) {
+			i++
+		}
+		j := i
+		for j < len(run) && isHex(run[j]) {
+			j++
+		}
+		if j-i >= 32 {
+			addHex(run[i:j], false)
+		}
+		i = j
 	}
 	if len(run) >= 24 && allBase32(run) {
 		if d, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(bytes.TrimRight(run, "="))); err == nil {
@@ -359,18 +570,56 @@ func decodings(run []byte) []decoded {
 	}
 	if len(run) >= 20 && looksBase64(run) {
 		trimmed := bytes.TrimRight(run, "=")
-		if len(trimmed)%4 == 1 { // no base64 has this length: drop the stray last character
-			trimmed = trimmed[:len(trimmed)-1]
+		shifts := 1
+		if binary {
+			shifts = 4
 		}
-		for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-			if d, err := e.DecodeString(string(trimmed)); err == nil {
+		for k := range shifts {
+			if d := decodeBase64(trimmed[k:]); d != nil {
 				out = append(out, decoded{"base64", d})
-				break
 			}
 		}
 	}
 	return out
 }
+
+// decodeBase64 decodes b in either alphabet; where a character breaks it,
+// what came before.
+func decodeBase64(b []byte) []byte {
+	if len(b)%4 == 1 { // no base64 has this length: drop the stray last character
+		b = b[:len(b)-1]
+	}
+	for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if d, err := e.DecodeString(string(b)); err == nil {
+			return d
+		}
+	}
+	_, err := base64.RawStdEncoding.DecodeString(string(b))
+	var at base64.CorruptInputError
+	if errors.As(err, &at) && at >= 20 {
+		d, _ := base64.RawStdEncoding.DecodeString(string(b[:int(at)&^3]))
+		return d
+	}
+	return nil
+}
+
+// binaryLooking reports whether data looks like binary, not text: control
+// characters among its first bytes. There encoded text has neighbours that
+// are token characters by chance, and is out of step with the run.
+func binaryLooking(data []byte) bool {
+	n := 0
+	head := data[:min(len(data), 1024)]
+	for _, c := range head {
+		if controlByte(c) {
+			n++
+		}
+	}
+	return n*20 >= len(head) && n > 0
+}
+
+func controlByte(c byte) bool { return c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c == 0x7f }
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // tokenChar marks the bytes that make up tokens: base64 (both alphabets),
 // hex, base32, and the punctuation of key formats.
@@ -466,13 +715,6 @@ func entropy(b []byte) float64 {
 	return h
 }
 
-// notExample reports whether a match is a key and not a documentation example:
-// the examples vendors publish say so (AWS's AKIAIOSFODNN7EXAMPLE), and a
-// real key, random, never does.
-func notExample(match []byte) bool {
-	return match != nil && !bytes.Contains(bytes.ToUpper(match), []byte("EXAMPLE"))
-}
-
 func reversed(b []byte) []byte {
 	r := slices.Clone(b)
 	slices.Reverse(r)
@@ -484,63 +726,4 @@ func join(a, b string) string {
 		return b
 	}
 	return b + "+" + a
-}
-
-// Host names under a wildcard route: the labels left of the suffix are the
-// agent's to choose, so they can carry data (<encoded>.example.com).
-const (
-	maxLabels      = 5  // labels under the suffix
-	maxLabel       = 40 // characters in one label, hyphens aside
-	encodedLabel   = 24 // from this length a piece is looked at for encoding
-	maxSubdomain   = 100
-	labelEntropy   = 3.5 // with digits among letters
-	randomEntropy  = 4.2 // with or without
-	hostLabelsRule = "host-labels"
-)
-
-// ScanHost looks at the part of host that a wildcard pattern (*.suffix)
-// leaves free: too many or too long labels, labels that look encoded (hex,
-// base32 or base64-like, high entropy), and secrets in them once joined and
-// decoded. A pattern without a wildcard leaves nothing free.
-func (s *Scanner) ScanHost(pattern, host string) *Finding {
-	suffix, ok := strings.CutPrefix(pattern, "*.")
-	if !ok {
-		return nil
-	}
-	sub, ok := strings.CutSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), "."+suffix)
-	if !ok || sub == "" {
-		return nil
-	}
-	labels := strings.Split(sub, ".")
-	if f := s.Scan([]byte(strings.Join(labels, "")), "host"); f != nil {
-		return f
-	}
-	if s.off[hostLabelsRule] {
-		return nil
-	}
-	bad := func() *Finding { return &Finding{Rule: hostLabelsRule, Where: "host"} }
-	if len(labels) > maxLabels || len(sub) > maxSubdomain {
-		return bad()
-	}
-	for _, l := range labels {
-		for _, piece := range strings.Split(l, "-") {
-			if len(piece) > maxLabel || len(piece) >= encodedLabel && looksEncoded([]byte(piece)) {
-				return bad()
-			}
-		}
-	}
-	return nil
-}
-
-// looksEncoded is for lower-case host labels: hex, or letters and digits
-// mixed at high entropy, or very high entropy alone.
-func looksEncoded(b []byte) bool {
-	digits := 0
-	for _, c := range b {
-		if isDigit(c) {
-			digits++
-		}
-	}
-	e := entropy(b)
-	return allHex(b) && digits > 0 || digits >= 2 && e >= labelEntropy || e >= randomEntropy
 }

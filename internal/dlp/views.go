@@ -10,10 +10,10 @@ import (
 // scanEscaped scans what data says once its escapes (\u0067, \x67, \/)
 // are undone: they break a secret into runs that no rule matches. Only the
 // stretches around escapes are looked at.
-func (s *Scanner) scanEscaped(data []byte, where, enc string, depth int) *Finding {
+func (s *Scanner) scanEscaped(data []byte, pl place, enc string, depth int) *Finding {
 	var f *Finding
 	escapedStretches(data, func(stretch []byte) bool {
-		f = s.scan(unescape(stretch), where, join(enc, "escaped"), depth+1)
+		f = s.scan(unescape(stretch), pl, join(enc, "escaped"), depth+1)
 		return f == nil
 	})
 	return f
@@ -209,14 +209,18 @@ func undelimit(run []byte) []byte {
 	return nil
 }
 
+// minWrap is the narrowest wrapping looked for: one base64 quantum.
+const minWrap = 4
+
 // wrapped joins a block of base64 lines that starts with the run at
-// [start, end): lines of one length, each broken by \n, \r\n or their
-// escapes \n and \r\n as in a JSON string, the last line as long or
-// shorter. It returns the joined block and where it ends, or next == end
-// when the run does not start such a block.
+// [start, end): lines of one length (any from minWrap), each broken by \n,
+// \r\n or their escapes \n and \r\n as in a JSON string, the last line as
+// long or shorter, at least 16 characters in all. It returns the joined
+// block and where it ends, or next == end when the run does not start
+// such a block.
 func wrapped(data []byte, start, end int) ([]byte, int) {
 	width := end - start
-	if width < 40 || !allBase64(data[start:end]) {
+	if width < minWrap || lineBreak(data[end:]) == 0 || !allBase64(data[start:end]) {
 		return nil, end
 	}
 	var joined []byte
@@ -239,16 +243,95 @@ func wrapped(data []byte, start, end int) ([]byte, int) {
 			break
 		}
 	}
-	if joined == nil {
+	if len(joined) < minLongRun {
 		return nil, end
 	}
 	return joined, at
 }
 
+// percentStretches calls fn with each stretch of data around the percent
+// escapes that stand for token characters (or for a percent sign, when
+// encoded again), merged where they overlap: %02d and %20 hide no key.
+// fn returns false to stop.
+func percentStretches(data []byte, fn func([]byte) bool) {
+	lo, hi := -1, -1
+	for i := 0; i+2 < len(data); i++ {
+		j := bytes.IndexByte(data[i:], '%')
+		if j < 0 || i+j+2 >= len(data) {
+			break
+		}
+		i += j
+		if !isHex(data[i+1]) || !isHex(data[i+2]) {
+			continue
+		}
+		if c := unhex(data[i+1])<<4 | unhex(data[i+2]); !tokenChar[c] && c != '%' {
+			continue
+		}
+		if lo >= 0 && i-escapeReach <= hi {
+			hi = min(i+escapeReach, len(data))
+			continue
+		}
+		if lo >= 0 && !fn(data[lo:hi]) {
+			return
+		}
+		lo, hi = max(i-escapeReach, 0), min(i+escapeReach, len(data))
+	}
+	if lo >= 0 {
+		fn(data[lo:hi])
+	}
+}
+
+// percentDecode undoes percent-encoding, again while that changes
+// anything (a value encoded two or three times), leaving what is no
+// escape as it is. It returns the result and how many times it decoded.
+func percentDecode(data []byte) ([]byte, int) {
+	times := 0
+	for times < 3 && bytes.IndexByte(data, '%') >= 0 {
+		out := make([]byte, 0, len(data))
+		for i := 0; i < len(data); i++ {
+			if data[i] == '%' && i+2 < len(data) && isHex(data[i+1]) && isHex(data[i+2]) {
+				out = append(out, unhex(data[i+1])<<4|unhex(data[i+2]))
+				i += 2
+				continue
+			}
+			out = append(out, data[i])
+		}
+		if len(out) == len(data) {
+			break
+		}
+		data, times = out, times+1
+	}
+	return data, times
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// lineBreak is the length of the line break b starts with: \n, \r\n, or
+// their escapes \n and \r\n as in a JSON string; 0 for none.
 func lineBreak(b []byte) int {
-	for _, brk := range []string{"\r\n", "\n", `\r\n`, `\n`} {
-		if bytes.HasPrefix(b, []byte(brk)) {
-			return len(brk)
+	switch {
+	case len(b) == 0:
+		return 0
+	case b[0] == '\n':
+		return 1
+	case b[0] == '\r':
+		if len(b) > 1 && b[1] == '\n' {
+			return 2
+		}
+	case b[0] == '\\' && len(b) > 1:
+		if b[1] == 'n' {
+			return 2
+		}
+		if b[1] == 'r' && len(b) > 3 && b[2] == '\\' && b[3] == 'n' {
+			return 4
 		}
 	}
 	return 0

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/andybalholm/brotli"
@@ -51,6 +52,11 @@ func (p *Proxy) inspect(r *http.Request, route *Route, host string) (string, []b
 
 func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string, []byte, error) {
 	s := p.scanner.Without(route.DLPOff...)
+	if route.Signin != "" || route.Secret != "" && route.SendsCredentialTo(host) {
+		// The bottle trusts this host with a credential (the model's API):
+		// the example keys in what the agent sends it are documentation.
+		s = s.Entrusted()
+	}
 	if len(r.Trailer) > 0 {
 		return "request trailers are refused: they would arrive after the body was scanned", nil, nil
 	}
@@ -91,7 +97,13 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string,
 	if len(r.Trailer) > 0 { // sent after a chunked body without being declared
 		return "request trailers are refused: they would arrive after the body was scanned", nil, nil
 	}
-	if f := p.split.check(s, host, fragments(r, parts)); f != nil {
+	watched, frags := host, fragments(r, parts)
+	if sub, ok := freeLabels(route.Host, host); ok {
+		// Under a wildcard the labels are the agent's to choose: one watch
+		// for all its hosts, the labels a place of their own.
+		watched, frags = route.Host, append(frags, fragment{"host", []byte(sub)})
+	}
+	if f := p.split.checkPlaced(s, watched, frags); f != nil {
 		return found(f), nil, nil
 	}
 	if len(parts) == 0 {
@@ -364,24 +376,24 @@ func headerList(vals []string) []string {
 const fragmentSize = 256
 
 // fragments are the pieces of a request an agent could carry part of a
-// secret in: each path segment, query name and value, header value and
-// cookie, and the start and end of each body part.
-func fragments(r *http.Request, parts []part) [][]byte {
-	var out [][]byte
-	add := func(s string) {
+// secret in, each with its place: each path segment, query name and
+// value, header value and cookie, and the start and end of each body part.
+func fragments(r *http.Request, parts []part) []fragment {
+	var out []fragment
+	add := func(place, s string) {
 		if s != "" {
-			out = append(out, []byte(s))
+			out = append(out, fragment{place, []byte(s)})
 		}
 	}
-	for _, seg := range strings.Split(r.URL.Path, "/") {
-		add(seg)
+	for i, seg := range strings.Split(r.URL.Path, "/") {
+		add("path segment "+strconv.Itoa(i), seg)
 	}
 	for _, kv := range strings.Split(r.URL.RawQuery, "&") {
 		k, v, _ := strings.Cut(kv, "=")
 		k, _ = url.QueryUnescape(k)
 		v, _ = url.QueryUnescape(v)
-		add(k)
-		add(v)
+		add("query name", k)
+		add("query "+k, v)
 	}
 	for _, name := range sortedKeys(r.Header) {
 		if name == "Content-Length" { // the body's length, which varies with it
@@ -390,22 +402,34 @@ func fragments(r *http.Request, parts []part) [][]byte {
 		for _, v := range r.Header[name] {
 			if name == "Cookie" {
 				for _, c := range strings.Split(v, ";") {
-					add(strings.TrimSpace(c))
+					c = strings.TrimSpace(c)
+					n, _, _ := strings.Cut(c, "=")
+					add("cookie "+n, c)
 				}
 				continue
 			}
-			add(v)
+			add("header "+strings.ToLower(name), v)
 		}
 	}
 	for _, pt := range parts {
 		d := pt.data
 		if len(d) <= 2*fragmentSize {
-			out = append(out, d)
+			out = append(out, fragment{pt.where, d})
 			continue
 		}
-		out = append(out, d[:fragmentSize], d[len(d)-fragmentSize:])
+		out = append(out, fragment{pt.where, d[:fragmentSize]}, fragment{pt.where, d[len(d)-fragmentSize:]})
 	}
 	return out
+}
+
+// freeLabels is the part of host a wildcard pattern (*.suffix) leaves to
+// the agent.
+func freeLabels(pattern, host string) (string, bool) {
+	suffix, ok := strings.CutPrefix(pattern, "*.")
+	if !ok || len(host) <= len(suffix)+1 || !strings.EqualFold(host[len(host)-len(suffix)-1:], "."+suffix) {
+		return "", false
+	}
+	return host[:len(host)-len(suffix)-1], true
 }
 
 func sortedKeys(h http.Header) []string {

@@ -66,7 +66,7 @@ func NewProxy(dir string) (*Proxy, error) {
 	for _, v := range p.secrets {
 		values = append(values, v)
 	}
-	p.scanner = dlp.New(values)
+	p.scanner = dlp.New(values).Untrusted() // inspect entrusts the routes with a credential
 	p.mcp = newMCPWatch(filepath.Join(dir, PinsFile))
 	p.signin = newSigninState(dir)
 	p.scrubbers = map[string]*scrubber{}

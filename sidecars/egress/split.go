@@ -15,6 +15,14 @@ import (
 // the pieces an agent varies end up next to each other), and scans what
 // the new ones of this request make with those before them, and each pair
 // of this request's new fragments in either order.
+//
+// Unrelated requests to the same host may come between the pieces, and
+// bring new fragments of their own. So per host and per place (a header's
+// name, a query parameter, the body, the host's free labels) it also keeps
+// chains of the pieces that look like parts of a key (letters with digits,
+// or both cases, no spaces), and scans each chain with the new piece at
+// its end: the pieces of one secret travel in one place, whatever else
+// travels beside them.
 
 const (
 	splitFrags  = 64   // fragments kept per host
@@ -23,7 +31,18 @@ const (
 	splitPairs  = 16   // new fragments of one request tried in pairs
 	splitStarts = 8    // kept fragments a join may start at
 	splitHosts  = 256  // hosts kept; the one unused longest goes first
+	chainPlaces = 16   // places with chains, per host
+	chainsKept  = 8    // chains per place
+	chainBytes  = 256  // longest chain
+	pieceMin    = 4    // shortest piece of a key worth chaining
+	pieceMax    = 128  // longest
 )
+
+// fragment is a piece of a request and its place ("" when unknown).
+type fragment struct {
+	place string
+	data  []byte
+}
 
 type splitWatch struct {
 	mu    sync.Mutex
@@ -32,13 +51,36 @@ type splitWatch struct {
 }
 
 type window struct {
-	frags [][]byte
-	used  int
+	frags  [][]byte
+	used   int
+	chains map[string]*chains // by place
+	clock  int
 }
 
+// chains are the recent chains of pieces in one place, newest last.
+type chains struct {
+	list [][]byte
+	last []byte // the newest piece: the same value again (a client's fixed header) adds nothing
+	used int
+}
+
+// check looks at a request's fragments, of no known place.
 func (w *splitWatch) check(s *dlp.Scanner, host string, frags [][]byte) *dlp.Finding {
+	placed := make([]fragment, len(frags))
+	for i, f := range frags {
+		placed[i] = fragment{data: f}
+	}
+	return w.checkPlaced(s, host, placed)
+}
+
+// checkPlaced looks at a request's fragments, each in its place.
+func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	frags := make([][]byte, len(placed))
+	for i, f := range placed {
+		frags[i] = f.data
+	}
 	if w.hosts == nil {
 		w.hosts = map[string]*window{}
 	}
@@ -52,6 +94,9 @@ func (w *splitWatch) check(s *dlp.Scanner, host string, frags [][]byte) *dlp.Fin
 	}
 	w.clock++
 	win.used = w.clock
+	if f := win.chain(s, host, placed); f != nil {
+		return f
+	}
 
 	var novel [][]byte
 	for _, f := range frags {
@@ -104,6 +149,79 @@ func (w *splitWatch) check(s *dlp.Scanner, host string, frags [][]byte) *dlp.Fin
 		}
 	}
 	return nil
+}
+
+// chain scans each piece of this request at the end of the chains kept in
+// its place, then keeps the chains it makes.
+func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
+	for _, f := range placed {
+		if f.place == "" || !keyPiece(f.data) {
+			continue
+		}
+		if win.chains == nil {
+			win.chains = map[string]*chains{}
+		}
+		cs := win.chains[f.place]
+		if cs == nil {
+			if len(win.chains) >= chainPlaces {
+				oldest, at := "", win.clock+1
+				for pl, c := range win.chains {
+					if c.used < at {
+						oldest, at = pl, c.used
+					}
+				}
+				delete(win.chains, oldest)
+			}
+			cs = &chains{}
+			win.chains[f.place] = cs
+		}
+		win.clock++
+		cs.used = win.clock
+		if bytes.Equal(cs.last, f.data) {
+			continue
+		}
+		cs.last = slices.Clone(f.data)
+		grown := make([][]byte, 0, len(cs.list)+1)
+		for _, c := range cs.list {
+			joined := append(append([]byte{'\n'}, c...), f.data...)
+			if found := s.Scan(joined, "body"); found != nil {
+				found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
+				return found
+			}
+			if len(joined)-1 <= chainBytes {
+				grown = append(grown, joined[1:])
+			}
+		}
+		grown = append(grown, slices.Clone(f.data))
+		cs.list = append(cs.list, grown...)
+		if len(cs.list) > chainsKept {
+			cs.list = slices.Clone(cs.list[len(cs.list)-chainsKept:])
+		}
+	}
+	return nil
+}
+
+// keyPiece reports whether a fragment may be part of a key: token
+// characters only, letters with digits or in both cases.
+func keyPiece(b []byte) bool {
+	if len(b) < pieceMin || len(b) > pieceMax {
+		return false
+	}
+	var digit, upper, lower bool
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			digit = true
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '.':
+		default:
+			return false
+		}
+	}
+	return (upper || lower) && (digit || upper && lower)
 }
 
 func (w *splitWatch) evict() {

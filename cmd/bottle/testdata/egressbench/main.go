@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -224,10 +225,12 @@ func run(bin string) error {
 		return fmt.Errorf("intercepted paced requests: %w", err)
 	}
 
-	contained, attacks, blocked, marked, benign, err := corpusFigures()
+	figs, err := corpusFigures()
 	if err != nil {
 		return fmt.Errorf("corpus: %w", err)
 	}
+	all := figs.total()
+	contained, attacks, blocked, marked, benign := all.contained, all.attacks, all.blocked, all.marked, all.benign
 
 	fmt.Printf("%-52s %12s %12s %s\n", "egress measure", "baseline", "bottle", "ratio / goal")
 	fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f  (goal: at least 0.90)\n", "bulk download: tunnel route vs direct", directMBs, tunnelMBs, tunnelMBs/directMBs)
@@ -255,6 +258,15 @@ func run(bin string) error {
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 50; HTML %.0f MB/s)\n", "inbound scan of docs-like text, one core", "", inboundMBs, htmlMBs)
 	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% contained (goal: all)\n", "corpus: attacks contained", "", contained, attacks, 100*float64(contained)/float64(attacks))
 	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% blocked (goal: none); %d marked (%.1f%%)\n", "corpus: benign cases blocked", "", blocked, benign, 100*float64(blocked)/float64(benign), marked, 100*float64(marked)/float64(benign))
+	for _, class := range slices.Sorted(maps.Keys(figs)) {
+		f := figs[class]
+		if f.attacks > 0 {
+			fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% contained\n", "  attacks contained, "+class, "", f.contained, f.attacks, 100*float64(f.contained)/float64(f.attacks))
+		}
+		if f.benign > 0 {
+			fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% blocked; %d marked\n", "  benign cases blocked, "+class, "", f.blocked, f.benign, 100*float64(f.blocked)/float64(f.benign), f.marked)
+		}
+	}
 	fmt.Printf("%-52s %12s %8.1f MiB (goal: under 30)\n", "idle memory of egress proxy + gateway (PSS, together)", "", float64(idlePSS)/1024)
 	fmt.Printf("%-52s %12s %8.1f MiB (shared binary pages counted twice)\n", "idle memory of egress proxy + gateway (RSS, summed)", "", float64(idleRSS)/1024)
 	fmt.Printf("%-52s %12s %8.1f MiB (PSS, peak at 200 at once)\n", "loaded memory of the egress proxy", "", float64(loadedPSS)/1024)
@@ -385,16 +397,36 @@ func inboundThroughput() (text, html float64) {
 	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
 }
 
+// figures are what became of a class of corpus cases: attacks and those
+// contained, benign cases and those blocked, benign responses marked.
+type figures struct{ attacks, contained, benign, blocked, marked int }
+
+// classFigures are the figures by class.
+type classFigures map[string]*figures
+
+func (cf classFigures) total() figures {
+	var t figures
+	for _, f := range cf {
+		t.attacks += f.attacks
+		t.contained += f.contained
+		t.benign += f.benign
+		t.blocked += f.blocked
+		t.marked += f.marked
+	}
+	return t
+}
+
 // corpusFigures runs the corpus through a proxy and gateway (in this
 // process: the same code as the sidecars) in front of loopback upstreams,
-// as TestCorpus does, and counts: attacks contained, benign cases blocked,
-// benign responses marked.
-func corpusFigures() (contained, attacks, blocked, marked, benign int, err error) {
+// as TestCorpus does, and counts by class: attacks contained, benign cases
+// blocked, benign responses marked.
+func corpusFigures() (figs classFigures, err error) {
 	const secret = "corpus-injected-" + "Zq81vLx0Tn5eW2aJ"
 	cases, err := corpus.Load("sidecars/egress/testdata/corpus", secret)
 	if err != nil {
 		return
 	}
+	figs = classFigures{}
 	up := &corpus.Upstream{}
 	tlsUp, plainUp := httptest.NewTLSServer(up), httptest.NewServer(up)
 	defer tlsUp.Close()
@@ -430,15 +462,21 @@ func corpusFigures() (contained, attacks, blocked, marked, benign int, err error
 		os.Remove(filepath.Join(egDir, egress.ReadyFile))
 		p, perr := egress.NewProxy(egDir)
 		if perr != nil {
-			return 0, 0, 0, 0, 0, perr
+			return nil, perr
 		}
 		pctx, pcancel := context.WithCancel(ctx)
 		go p.Serve(pctx, "127.0.0.1:0")
-		if err = waitFile(filepath.Join(egDir, egress.ReadyFile)); err != nil {
-			pcancel()
-			return
+		var addr []byte
+		for range 200 { // the file may be there before its address is written in it
+			if addr, _ = os.ReadFile(filepath.Join(egDir, egress.ReadyFile)); strings.TrimSpace(string(addr)) != "" {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		addr, _ := os.ReadFile(filepath.Join(egDir, egress.ReadyFile))
+		if strings.TrimSpace(string(addr)) == "" {
+			pcancel()
+			return nil, fmt.Errorf("the proxy did not come up")
+		}
 		up.SetResponse(c.Response)
 		var results []corpus.Result
 		for _, raw := range c.Requests {
@@ -450,25 +488,30 @@ func corpusFigures() (contained, attacks, blocked, marked, benign int, err error
 		}
 		pcancel()
 		ok := len(c.Verdict(results, dlp.Forms(secret))) == 0
+		f := figs[c.Class]
+		if f == nil {
+			f = &figures{}
+			figs[c.Class] = f
+		}
 		if c.Attack {
-			attacks++
+			f.attacks++
 			if ok {
-				contained++
+				f.contained++
 			}
 			continue
 		}
-		benign++
+		f.benign++
 		for _, r := range results {
 			if r.Outcome != "allow" {
-				blocked++
+				f.blocked++
 				break
 			}
 		}
 		if last := results[len(results)-1]; last.Outcome == "allow" && corpus.InboundOutcome(last.Detail) == "marked" {
-			marked++
+			f.marked++
 		}
 	}
-	return
+	return figs, nil
 }
 
 func median(v []float64) float64 {

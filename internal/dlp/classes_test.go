@@ -1,0 +1,127 @@
+package dlp
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The classes of issue 20, each with the places it is found in and the
+// places it passes.
+func TestFindsByPlace(t *testing.T) {
+	s := New(nil)
+	untrusted := s.Untrusted()
+	awsExample := "AKIA" + "IOSFODNN7" + "EXAMPLE"
+	filler := "ghp_" + "FAKE_TOKEN_FOR_TESTING_ONLY_00000000"
+	jwtPretty := base64.RawURLEncoding.EncodeToString([]byte("{\n  \"alg\": \"HS256\"\n}")) + ".eyJzdWIiOiJ4In0.c2ln"
+	seed := SeedPhrase([]byte("0123456789abcdef"))
+	cases := []struct {
+		name    string
+		s       *Scanner
+		data    string
+		where   string
+		rule    string // "" when it must pass
+		comment string
+	}{
+		{"example key in a header", s, "Bearer " + awsExample, "header authorization", "aws-access-key-id", ""},
+		{"example key in the url", s, "https://x.test/?k=" + awsExample, "url", "aws-access-key-id", ""},
+		{"example key in a body to the model", s, "AWS_ACCESS_KEY_ID=" + awsExample, "body", "", "documentation"},
+		{"example key in a body elsewhere", untrusted, "AWS_ACCESS_KEY_ID=" + awsExample, "body", "aws-access-key-id", ""},
+		{"filler in a body elsewhere", untrusted, `{"t":"` + filler + `"}`, "body", "github-token", ""},
+		{"filler in a body to the model", s, `{"t":"` + filler + `"}`, "body", "", ""},
+		{"the bottle's placeholder as a bearer", s, "Bearer bottle-placeholder", "header authorization", "", ""},
+		{"a login's placeholder", s, "Bearer sk-ant-oat01-bottle-placeholder-access", "header authorization", "", ""},
+		{"a secret of no format named for one", untrusted, "api_key: tok_9f8Kq2LmX7vB4nR1zT6wY3pC", "body", "credential", ""},
+		{"a value of no format in a key header", s, "9f8Kq2LmX7vB4nR1zT6wY3pC", "header x-api-key", "credential", ""},
+		{"a word named for a credential", untrusted, `{"auth_method":"oauth2-device-flow","token_type":"Bearer"}`, "body", "", ""},
+		{"an id named for nothing", untrusted, `{"id":"9f8Kq2LmX7vB4nR1zT6wY3pC"}`, "body", "", ""},
+		{"a websocket key", s, "dGhlIHNhbXBsZSBub25jZQ==", "header sec-websocket-key", "", ""},
+		{"an npm session", s, "4f3c2a1b9e8d7c6f", "header npm-session", "", ""},
+		{"a jwt in a query", s, "/cb?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "url", "jwt", ""},
+		{"a pretty-printed jwt", s, "t=" + jwtPretty, "body", "jwt", ""},
+		{"an unsigned jwt", s, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "body", "jwt", ""},
+		{"base64 json with no dots", s, "data:application/json;base64,eyJ2ZXJzaW9uIjozfQ==", "body", "", ""},
+		{"a seed phrase", s, "my words: " + seed, "body", "seed-phrase", ""},
+		{"the test vector to the model", s, "mnemonic: " + SeedPhrase(make([]byte, 16)), "body", "", "documentation"},
+		{"the test vector elsewhere", untrusted, "mnemonic: " + SeedPhrase(make([]byte, 16)), "body", "seed-phrase", ""},
+		{"prose of list words", s, "abandon the ability to act, able about above absent absorb abstract absurd abuse access", "body", "", ""},
+		{"percent-encoded twice", s, url.QueryEscape(url.QueryEscape("k=" + ghToken)), "body", "github-token", ""},
+		{"a stray percent beside an escape", s, "100% done, %zz: " + url.QueryEscape("k="+ghToken+"&"), "body", "github-token", ""},
+		{"base64 wrapped at 8", s, wrap(base64.StdEncoding.EncodeToString([]byte(ghToken)), 8, "\n"), "body", "github-token", ""},
+		{"base64 after name=", s, "d=" + base64.StdEncoding.EncodeToString([]byte("x "+ghToken)), "body", "github-token", ""},
+		{"hex out of step", s, "\x00\x01a" + hex.EncodeToString([]byte(ghToken)) + "f\x02\x03", "body", "github-token", ""},
+		{"openpgp key block", s, "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOY", "body", "private-key", ""},
+		{"a public key block", s, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQIN", "body", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.s.Scan([]byte(tc.data), tc.where)
+			switch {
+			case tc.rule == "" && f != nil:
+				t.Errorf("flagged: %+v", f)
+			case tc.rule != "" && (f == nil || f.Rule != tc.rule):
+				t.Errorf("Scan = %+v, want rule %s", f, tc.rule)
+			}
+		})
+	}
+}
+
+func TestCredentialName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "x-api-key": true, "AWS_SECRET_ACCESS_KEY": true, "secretAccessKey": true,
+		"accessKeyId": true, "key": true, "STRIPE_KEY": true, "id_token": true, "password": true, "client_secret": true,
+		"max_tokens": false, "author": false, "sec-websocket-key": false, "idempotency-key": false, "public_key_id": false,
+		"sort_key": false, "keyboard": false, "npm-session": false, "monkey": false,
+	} {
+		if got := credentialName(name); got != want {
+			t.Errorf("credentialName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestWalletKeys(t *testing.T) {
+	s := New(nil)
+	// A WIF key of 32 zero bytes but the last, compressed: its checksum is
+	// right; one character changed breaks it.
+	wif := wifOf(append(make([]byte, 31), 1))
+	if f := s.Scan([]byte("k="+wif), "body"); f == nil || f.Rule != "wallet-key" {
+		t.Errorf("WIF: %+v", f)
+	}
+	broken := []byte(wif)
+	broken[10] ^= 1
+	if broken[10] == '0' || broken[10] == 'O' || broken[10] == 'I' || broken[10] == 'l' {
+		broken[10] = 'z'
+	}
+	if f := s.Scan(broken, "body"); f != nil && f.Rule == "wallet-key" {
+		t.Errorf("a WIF with a bad checksum: %+v", f)
+	}
+	if !strings.HasPrefix(wif, "K") && !strings.HasPrefix(wif, "L") {
+		t.Errorf("WIF %s", wif)
+	}
+}
+
+func wifOf(key []byte) string {
+	return base58Encode(append(append([]byte{0x80}, key...), 1))
+}
+
+func base58Encode(payload []byte) string {
+	h := doubleSHA(payload)
+	data := append(append([]byte{}, payload...), h[:4]...)
+	var out []byte
+	n := append([]byte{}, data...)
+	for len(n) > 0 {
+		rem, q := 0, []byte{}
+		for _, b := range n {
+			v := rem*256 + int(b)
+			if d := v / 58; d > 0 || len(q) > 0 {
+				q = append(q, byte(d))
+			}
+			rem = v % 58
+		}
+		out = append([]byte{base58[rem]}, out...)
+		n = q
+	}
+	return string(out)
+}

@@ -1,0 +1,269 @@
+package dlp
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+)
+
+// Where a key travels decides as much as what it looks like. A vendor's
+// published example key, or a filler in a key's format (FAKE..., a
+// sequence), is what documentation shows, and documentation is what an
+// agent sends its model all day; the same value sent as a credential to a
+// service the bottle holds no key for is someone trying the key, or
+// trying the scanner. So the scanner tells two kinds of place apart:
+//
+//   - loose places: headers and URLs anywhere, and bodies bound for a
+//     destination the bottle does not entrust with a credential
+//     (Untrusted). There an example or a placeholder counts as the key it
+//     imitates, and a value of no known format counts when its place names
+//     it a credential (Authorization, api_key=, "secretAccessKey": ...,
+//     PASSWORD=...).
+//   - bodies bound for a route the bottle entrusts with a credential (the
+//     model's API), or whose destination the caller does not say (a push
+//     to the person's repository, a file copied in): examples are taken for
+//     documentation, as before.
+//
+// Real keys count everywhere.
+
+// credentialRule names a finding made by a value's place rather than its
+// format.
+const credentialRule = "credential"
+
+// ownPlaceholder is in every placeholder the bottle hands the agent in
+// place of a credential (egress.Placeholder, the sign-in placeholders):
+// it stands for no secret, wherever the agent's client sends it.
+var ownPlaceholder = []byte("bottle-placeholder")
+
+// place is where the data being scanned travels.
+type place struct {
+	where string
+	loose bool // examples and placeholders count, and credential names
+	// named is set when the data is a credential as a whole: the value of
+	// an Authorization header or of a header named for a key.
+	named bool
+	// binary is set while scanning data that looks binary.
+	binary bool
+}
+
+func (s *Scanner) place(where string) place {
+	p := place{where: where, loose: s.untrusted}
+	if where == "url" {
+		p.loose = true
+	}
+	if name, ok := strings.CutPrefix(where, "header "); ok {
+		p.loose = true
+		p.named = name != "cookie" && credentialName(name)
+	}
+	if name, ok := strings.CutPrefix(where, "form field "); ok {
+		p.named = credentialName(name)
+	}
+	if name, ok := strings.CutPrefix(where, "multipart part "); ok {
+		p.named = credentialName(name)
+	}
+	return p
+}
+
+// looseRules match the fillers of each format: the format's prefix, then
+// enough of its alphabet, with the punctuation fillers use.
+var looseRules = []rule{
+	{name: "anthropic-api-key", prefix: "sk-ant-", re: regexp.MustCompile(`sk-ant-[A-Za-z0-9_-]{16,}`)},
+	{name: "openai-api-key", prefix: "sk-", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}`)},
+	{name: "github-token", prefix: "gh", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])gh[pousr]_[A-Za-z0-9_-]{30,}`)},
+	{name: "github-fine-grained-token", prefix: "github_pat_", re: regexp.MustCompile(`github_pat_[A-Za-z0-9_-]{30,}`)},
+	{name: "gitlab-token", prefix: "glpat-", re: regexp.MustCompile(`glpat-[A-Za-z0-9_-]{16,}`)},
+	{name: "google-api-key", prefix: "AIza", re: regexp.MustCompile(`AIza[0-9A-Za-z_-]{30,}`)},
+	{name: "slack-token", prefix: "xox", re: regexp.MustCompile(`xox[abprs]-[0-9A-Za-z-]{16,}`)},
+	{name: "stripe-secret-key", prefix: "_test_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])[rs]k_test_[0-9A-Za-z_-]{16,}`)},
+	{name: "stripe-secret-key", prefix: "_live_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])[rs]k_live_[0-9A-Za-z_-]{16,}`)},
+	{name: "npm-token", prefix: "npm_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])npm_[A-Za-z0-9_-]{30,}`)},
+	{name: "pypi-token", prefix: "pypi-", re: regexp.MustCompile(`pypi-[A-Za-z0-9_-]{30,}`)},
+	{name: "huggingface-token", prefix: "hf_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])hf_[A-Za-z0-9_-]{30,}`)},
+}
+
+// looseKey looks for a filler in a key's format in the run at [start, end).
+func (s *Scanner) looseKey(data []byte, start, end int) string {
+	lo, hi := max(start-1, 0), min(end+1, len(data))
+	run := data[start:end]
+	for _, r := range looseRules {
+		if s.off[r.name] || !bytes.Contains(run, []byte(r.prefix)) {
+			continue
+		}
+		if m := r.re.Find(data[lo:hi]); m != nil && !bytes.Contains(m, ownPlaceholder) {
+			return r.name
+		}
+	}
+	return ""
+}
+
+// example reports whether a key-shaped match is a documentation example or
+// a filler: it says so (EXAMPLE, FAKE, ...), or its characters are too few
+// or in sequence for a random key.
+func example(match []byte) bool {
+	up := bytes.ToUpper(match)
+	for _, w := range exampleWords {
+		if bytes.Contains(up, w) {
+			return true
+		}
+	}
+	var seen [256]bool
+	distinct, ascending := 0, 0
+	for i, c := range match {
+		if !seen[c] {
+			seen[c], distinct = true, distinct+1
+		}
+		if i > 0 && c == match[i-1]+1 {
+			ascending++
+		}
+	}
+	return distinct < 8 || ascending*2 >= len(match)
+}
+
+var exampleWords = [][]byte{[]byte("EXAMPLE"), []byte("FAKE"), []byte("DUMMY"), []byte("SAMPLE"),
+	[]byte("PLACEHOLDER"), []byte("XXXX"), []byte("REDACTED"), []byte("CHANGEME"), []byte("YOUR")}
+
+// keyLike reports whether v could be a secret of no known format: long
+// enough, and random the way keys are, its letters and digits (or its
+// cases) alternating often, where names and words (oauth2-device-flow,
+// account123) change class once or twice.
+func keyLike(v []byte) bool {
+	if len(v) < minLongRun || bytes.Contains(v, ownPlaceholder) {
+		return false
+	}
+	switches, last := 0, byte(0)
+	var digit, upper, lower bool
+	for _, c := range v {
+		var class byte
+		switch {
+		case isDigit(c):
+			class, digit = 'd', true
+		case isUpper(c):
+			class, upper = 'u', true
+		case 'a' <= c && c <= 'z':
+			class, lower = 'l', true
+		default:
+			continue
+		}
+		if last != 0 && class != last {
+			switches++
+		}
+		last = class
+	}
+	return (upper || lower) && (digit || upper && lower) && switches >= 4 && entropy(v) >= 3
+}
+
+// credentialValue reports whether the run at [start, end) is a value that
+// its place names a credential: the place as a whole (an Authorization
+// header), or the name before it (NAME=value in the run itself, or
+// name: value, "name": "value", name = 'value' just before it).
+func credentialValue(data []byte, start, end int, p place) bool {
+	run := data[start:end]
+	value := run
+	var name []byte
+	if i := bytes.IndexByte(bytes.TrimRight(run, "="), '='); i >= 0 {
+		name, value = run[:i], run[i+1:]
+	}
+	if !keyLike(value) {
+		return false
+	}
+	if p.named {
+		return true
+	}
+	if name == nil {
+		name = nameBefore(data, start)
+	}
+	return name != nil && credentialName(string(name))
+}
+
+// nameBefore returns the name that a value starting at data[at] is given:
+// name: value, "name": "value", name = value, also with an
+// authentication scheme between (Authorization: Bearer value).
+func nameBefore(data []byte, at int) []byte {
+	i := at
+	skip := func() {
+		for i > 0 && (data[i-1] == ' ' || data[i-1] == '\t' || data[i-1] == '"' || data[i-1] == '\'' || data[i-1] == '`') {
+			i--
+		}
+	}
+	skip()
+	// A scheme word (Bearer, Basic, token) between the name and the value.
+	if j := i; j > 0 && tokenChar[data[j-1]] {
+		k := j
+		for k > 0 && tokenChar[data[k-1]] && j-k < 8 {
+			k--
+		}
+		switch strings.ToLower(string(data[k:j])) {
+		case "bearer", "basic", "token", "bot":
+			i = k
+			skip()
+		}
+	}
+	if i == 0 || data[i-1] != ':' && data[i-1] != '=' {
+		return nil
+	}
+	i--
+	skip()
+	end := i
+	for i > 0 && (tokenChar[data[i-1]] || data[i-1] == '.') && end-i < 64 {
+		i--
+	}
+	if i == end {
+		return nil
+	}
+	return data[i:end]
+}
+
+// credentialName reports whether a field, header, variable or cookie name
+// says it holds a credential.
+func credentialName(name string) bool {
+	words := nameWords(name)
+	for i, w := range words {
+		switch w {
+		case "secret", "secrets", "token", "password", "passwd", "passphrase", "pwd", "pass", "credential",
+			"credentials", "auth", "authorization", "bearer", "apikey", "mnemonic", "privatekey", "accesskey",
+			"secretkey", "jwt", "cookie":
+			return true
+		case "key", "keys":
+			if i == 0 {
+				return true
+			}
+			switch prev := words[i-1]; prev {
+			case "api", "access", "private", "secret", "signing", "master", "encryption", "license", "auth", "client", "account", "service":
+				return true
+			case "public", "pub", "sort", "cache", "primary", "foreign", "partition", "object", "idempotency",
+				"websocket", "host", "lookup", "hash", "map", "row", "group", "unique", "routing", "dedup", "ssh", "gpg":
+				return false
+			default:
+				return i == len(words)-1 // the name ends in key: FOO_KEY, stripeKey
+			}
+		}
+	}
+	return false
+}
+
+// nameWords splits a name into lower-case words at punctuation and at
+// camelCase humps: x-api-key, AWS_SECRET_ACCESS_KEY, secretAccessKey.
+func nameWords(name string) []string {
+	var words []string
+	var cur []byte
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToLower(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case isUpper(c) && i > 0 && 'a' <= name[i-1] && name[i-1] <= 'z':
+			flush()
+			cur = append(cur, c)
+		case isAlnum(c):
+			cur = append(cur, c)
+		default:
+			flush()
+		}
+	}
+	flush()
+	return words
+}
