@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -163,6 +164,24 @@ func (r *Route) allowsCall(method string, u *url.URL) (bool, string) {
 	}
 	u.Path, u.RawPath = clean, ""
 	return true, ""
+}
+
+// methodOverrides are headers that frontends (Google's among them) honour
+// in place of a request's method.
+var methodOverrides = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// Overridden says why a request to a sign-in's route is refused for a
+// header that would make it another call than its method says, or "".
+func (r *Route) Overridden(h http.Header) string {
+	if len(r.Calls) == 0 {
+		return ""
+	}
+	for _, name := range methodOverrides {
+		if len(h.Values(name)) > 0 {
+			return fmt.Sprintf("%s on %s is refused: this host carries the person's sign-in, and only for the calls the agent's own CLI makes there, as their methods say", name, r.Host)
+		}
+	}
+	return ""
 }
 
 // callMatches reports whether a request is the call c ("METHOD /path", or

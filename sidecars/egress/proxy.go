@@ -203,6 +203,9 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if ok, why := route.Allows(r.Method, r.URL); !ok {
 		return deny(why)
 	}
+	if why := route.Overridden(r.Header); why != "" {
+		return deny(why)
+	}
 	if route.Header != "" {
 		r.Header.Del(route.Header) // whatever the agent sent there, it is not the credential
 	}

@@ -251,3 +251,29 @@ func TestSigninRefreshIsTheCLIsAndOnlyNearExpiry(t *testing.T) {
 		t.Errorf("the API after the refresh: %d, %q", code, calls)
 	}
 }
+
+// TestSigninRoutesRefuseMethodOverrides: a call a sign-in carries cannot
+// be turned into another by a header that Google's and other frontends
+// honour in place of the method (issue 20).
+func TestSigninRoutesRefuseMethodOverrides(t *testing.T) {
+	up := &standInLogin{expiresIn: 3600}
+	srv := httptest.NewTLSServer(up)
+	defer srv.Close()
+	c, _, _ := signedIn(t, "gemini", loginFiles(time.Now().Add(time.Hour))["gemini"], srv)
+	for _, h := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		req, _ := http.NewRequest("POST", "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist", strings.NewReader(`{}`))
+		req.Header.Set(h, "DELETE")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), h) {
+			t.Errorf("%s: DELETE: %d %s, want 403 naming the header", h, resp.StatusCode, body)
+		}
+	}
+	if calls, _ := up.seen(); len(calls) != 0 {
+		t.Errorf("an overridden call reached the upstream: %q", calls)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/internal/dlp"
@@ -38,21 +37,14 @@ func newFinder(injected *dlp.Scanner) (*finder, error) {
 }
 
 // text is the rule a secret in text matches, or "". path lets gitleaks
-// apply its allowlists (lock files, vendored folders), but not the ones
-// by a binary format's extension: text named logo.png is still text.
+// apply its rules by file name, and its allowlists of lock files.
 func (f *finder) text(data []byte, path string) string {
-	if binaryName.MatchString(path) {
-		path = ""
-	}
 	//lint:ignore SA1019 Detect takes no other type before gitleaks v9
 	for _, l := range f.leaks.Detect(detect.Fragment{Raw: string(data), FilePath: path}) {
 		return l.RuleID
 	}
 	return f.binary(data)
 }
-
-// binaryName is a name gitleaks skips for its extension, as binary.
-var binaryName = regexp.MustCompile(`(?i)\.(?:bmp|gif|jpe?g|png|svg|tiff?|eot|[ot]tf|woff2?|docx?|xlsx?|pdf|bin|socket|vsidx|v2|suo|wsuo|dll|pdb|exe|gltf|gem)$`)
 
 // binary is the rule a secret in binary data matches, or "": the DLP's
 // views of the raw bytes (its decodings, escapes, delimited runs), and of

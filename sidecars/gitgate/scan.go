@@ -3,6 +3,7 @@ package gitgate
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -30,7 +31,8 @@ var (
 	leaksErr  error
 )
 
-// detector is a fresh gitleaks detector on its maintained default rules.
+// detector is a fresh gitleaks detector on its maintained default rules,
+// with the global allowlist's paths narrowed to lock files.
 func detector() (*detect.Detector, error) {
 	leaksOnce.Do(func() {
 		logging.Logger = logging.Logger.Level(zerolog.Disabled)
@@ -40,11 +42,39 @@ func detector() (*detect.Detector, error) {
 			return
 		}
 		leaksCfg = d.Config
+		leaksCfg.Allowlists = lockFilesOnly(leaksCfg.Allowlists)
 	})
 	if leaksErr != nil {
 		return nil, leaksErr
 	}
 	return detect.NewDetector(leaksCfg), nil
+}
+
+// lockFilesOnly keeps, of gitleaks' global allowlists by path, those for
+// lock and checksum files (their hashes read as keys), and drops those by
+// folder (node_modules/, vendor/...) and by extension (.png, .bin...): the
+// agent names its files, and a secret named logo.png or put under
+// node_modules/ is still pushed.
+func lockFilesOnly(lists []*gitleaksconfig.Allowlist) []*gitleaksconfig.Allowlist {
+	locks := []string{"go.sum", "go.mod", "go.work.sum", "a/vendor/modules.txt", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock",
+		"pnpm-lock.yaml", "deno.lock", "Pipfile.lock", "poetry.lock", "gradle.lockfile", "a/verification-metadata.xml"}
+	content := []string{"node_modules/a.js", "a/vendor/github.com/b/c.go", "vendor/bundle/a.rb", "a.png", "a.bin", "a.exe", "a.pdf", "a.woff",
+		"venv/lib/a.py", "lib/python3.12/a.py", "a-1.0.dist-info/RECORD", "bower_components/a.js", "jquery.min.js", "a.gem"}
+	out := make([]*gitleaksconfig.Allowlist, 0, len(lists))
+	for _, l := range lists {
+		var paths []*regexp.Regexp
+		for _, re := range l.Paths {
+			if slices.ContainsFunc(locks, re.MatchString) && !slices.ContainsFunc(content, re.MatchString) {
+				paths = append(paths, re)
+			}
+		}
+		c := &gitleaksconfig.Allowlist{Description: l.Description, MatchCondition: l.MatchCondition, Commits: l.Commits, Paths: paths,
+			RegexTarget: l.RegexTarget, Regexes: l.Regexes, StopWords: l.StopWords}
+		if c.Validate() == nil { // an error: nothing left of it
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // pushScan scans what one push brings: each new commit's message, author

@@ -217,6 +217,8 @@ func TestGateScansEverythingAPushCarries(t *testing.T) {
 			[]string{"cut.gz looks like a gzip file but cannot be opened to scan"}},
 		{"text named as an image, a key only gitleaks knows", file("logo.png", []byte("shopify = \""+shopify+"\"\n")),
 			[]string{"shopify-access-token in logo.png (commit {commit})"}},
+		{"a folder gitleaks skips as vendored", file("node_modules/left-pad/index.js", []byte("module.exports = \""+shopify+"\"\n")),
+			[]string{"shopify-access-token in node_modules/left-pad/index.js (commit {commit})"}},
 		{"symlink target", func(t *testing.T, dir string) string {
 			os.Symlink("/tmp/"+ghToken, filepath.Join(dir, "link"))
 			gitRun(t, dir, "add", "link")
@@ -292,6 +294,11 @@ func TestGateScansEverythingAPushCarries(t *testing.T) {
 	commitFile(t, clone, "testdata/fixture.json.gz", gzipped(t, []byte(`{"id": 1, "name": "fixture", "sha": "3f786850e387550fdab836ed7e6dc881de23001b"}`)), "a fixture")
 	commitFile(t, clone, "src.tar.gz", gzipped(t, tarred(t, map[string][]byte{"src/main.c": []byte("int main(void) { return 0; }\n")})), "sources")
 	commitFile(t, clone, "docs/readme.txt", []byte("see the docs\n"), "docs: explain the setup\n\nThe key in the example is AKIAIOSFODNN7EXAMPLE, as AWS documents it.", "GIT_AUTHOR_NAME=Ada Lovelace")
+	gosum, err := os.ReadFile("../../go.sum") // a lock file: its hashes are no secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitFile(t, clone, "go.sum", gosum, "dependencies")
 	if out, err := gitTry(clone, "push", "origin", "ordinary"); err != nil {
 		t.Fatalf("an ordinary push was refused: %v\n%s", err, out)
 	}
