@@ -104,11 +104,13 @@ var Schemes = map[string]Scheme{
 		LoginEnv:   map[string]string{"GEMINI_DEFAULT_AUTH_TYPE": "oauth-personal", "GOOGLE_GENAI_USE_GCA": "true"},
 		TokenHost:  "oauth2.googleapis.com", TokenPath: "/token", TokenInfoPath: "/tokeninfo",
 		Calls: map[string][]string{
-			// Code Assist's methods as the CLI's client calls them.
+			// Code Assist's methods as the CLI's client calls them in a
+			// session (a first one onboards), not the setting it changes
+			// when the person asks it to (setCodeAssistGlobalUserSetting).
 			"cloudcode-pa.googleapis.com": {"POST /v1internal:loadCodeAssist", "POST /v1internal:onboardUser", "GET /v1internal/operations/*",
 				"POST /v1internal:generateContent", "POST /v1internal:streamGenerateContent", "POST /v1internal:countTokens",
 				"POST /v1internal:retrieveUserQuota", "POST /v1internal:listExperiments", "POST /v1internal:recordCodeAssistMetrics",
-				"POST /v1internal:fetchAdminControls", "GET /v1internal:getCodeAssistGlobalUserSetting", "POST /v1internal:setCodeAssistGlobalUserSetting"},
+				"POST /v1internal:fetchAdminControls", "GET /v1internal:getCodeAssistGlobalUserSetting"},
 			"www.googleapis.com":    {"GET /oauth2/v2/userinfo"},
 			"oauth2.googleapis.com": {"POST /token", "POST /tokeninfo"},
 		},

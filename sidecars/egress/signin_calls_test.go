@@ -152,6 +152,7 @@ func TestSigninRoutesCarryOnlyTheCLIsCalls(t *testing.T) {
 			[]string{"POST https://cloudcode-pa.googleapis.com/v1internal:streamGenerateContent?alt=sse", "GET https://www.googleapis.com/oauth2/v2/userinfo"},
 			[]string{"GET https://www.googleapis.com/storage/v1/b?project=p", "GET https://www.googleapis.com/drive/v3/files", "POST https://www.googleapis.com/compute/v1/projects/p/zones/z/instances",
 				"POST https://cloudcode-pa.googleapis.com/v1/projects/p:doSomething", "DELETE https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist",
+				"POST https://cloudcode-pa.googleapis.com/v1internal:setCodeAssistGlobalUserSetting",
 				"POST https://oauth2.googleapis.com/token/", "POST https://oauth2.googleapis.com/revoke"}},
 	} {
 		t.Run(tc.agent, func(t *testing.T) {
