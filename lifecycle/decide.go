@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/internal/netrange"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
@@ -80,6 +81,17 @@ func Decide(root state.Root, d Decision) (Outcome, error) {
 				return Outcome{}, err
 			}
 		case supervise.KindCapability:
+			// What the next start would refuse is not approved: it is said now.
+			c := CheckCapability(b, r)
+			switch {
+			case c.Err != nil:
+				return Outcome{}, fmt.Errorf("request %s of %s: its Containerfile cannot be read as Podman reads it: %w", id, d.Identity, c.Err)
+			case c.Blocked:
+				return Outcome{}, fmt.Errorf("request %s of %s: %w", id, d.Identity, &containerfile.RefusedError{Refusals: c.Refusals})
+			}
+			for _, rf := range c.Refusals {
+				out.Message += fmt.Sprintf(" (its FROM %s is neither the profile's image nor in build_from: the next start refuses it unless your config lists it)", termtext.Visible(rf.Image))
+			}
 			if err := files.WriteAtomic(agent.CapabilityFile(b.AgentDir()), []byte(r.Containerfile), 0o644); err != nil {
 				return Outcome{}, err
 			}

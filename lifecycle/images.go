@@ -17,6 +17,7 @@ import (
 	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -199,4 +200,31 @@ func buildFrom(a *config.Agent, b *state.Bottle, cur spec.Image) ([]string, erro
 		from = append(from, f.Images()...)
 	}
 	return from, nil
+}
+
+// BuildCheck is an agent's requested Containerfile as the bottle's next
+// start would read it, for the person who approves it.
+type BuildCheck struct {
+	File     *containerfile.File // nil when Podman could not read it
+	Err      error               // why it could not
+	Refusals []containerfile.Refusal
+	// Blocked: the request cannot be approved; else a refusal left is a
+	// FROM the person's config may yet allow (build_from).
+	Blocked bool
+}
+
+// CheckCapability reads a capability request's Containerfile as the next
+// start of b builds it, isolated, against the images its last start
+// allowed (the next start checks it again, with the config as it is then).
+func CheckCapability(b *state.Bottle, r *supervise.Request) BuildCheck {
+	m, _ := b.Metadata()
+	f, err := containerfile.Parse("the requested Containerfile", []byte(r.Containerfile))
+	if err != nil {
+		return BuildCheck{Err: err, Blocked: true}
+	}
+	c := BuildCheck{File: f, Refusals: f.CheckIsolated(m.BuildFrom)}
+	for _, rf := range c.Refusals {
+		c.Blocked = c.Blocked || rf.Image == ""
+	}
+	return c
 }

@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -88,5 +90,47 @@ func TestBuildFromTheProfilesContainerfile(t *testing.T) {
 	}
 	if len(from) != 2 || !strings.HasPrefix(from[0], "localhost/bottle-claude:") || from[1] != "docker.io/library/node:22-bookworm-slim" {
 		t.Errorf("from %v", from)
+	}
+}
+
+// An approval of a Containerfile the next start would refuse is refused
+// now, in one line; one whose FROM the person's config may yet allow is
+// approved with a note saying so.
+func TestDecideChecksARequestedContainerfile(t *testing.T) {
+	root := state.Root{Dir: t.TempDir()}
+	b, err := root.Create("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "p", BuildFrom: []string{"localhost/base:1"}})
+	os.MkdirAll(b.SuperviseDir(), 0o700)
+	os.MkdirAll(b.AgentDir(), 0o700)
+	store := supervise.Store{Dir: b.SuperviseDir(), Log: b.ApprovalsLog()}
+	ask := func(cf string) string {
+		r := &supervise.Request{ID: supervise.NewID(), Kind: supervise.KindCapability, Containerfile: cf, Reason: "r", Status: supervise.StatusPending, CreatedAt: time.Now()}
+		if err := store.Create(r); err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	approve := func(id string) (Outcome, error) {
+		return Decide(root, Decision{Identity: b.ID, Request: id, Status: supervise.StatusApproved, By: "t"})
+	}
+
+	id := ask("FROM localhost/base:1\nADD http://127.0.0.1:9/x /x\n")
+	if _, err := approve(id); err == nil || !strings.Contains(err.Error(), "the requested Containerfile:2: ADD http://127.0.0.1:9/x /x: source") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("approving an ADD of a URL: %v", err)
+	}
+	if _, err := os.Stat(agent.CapabilityFile(b.AgentDir())); err == nil {
+		t.Error("the refused Containerfile was written for the next start")
+	}
+	if r, _ := store.Get(id); r.Status != supervise.StatusPending {
+		t.Errorf("the refused request is %s", r.Status)
+	}
+
+	id = ask("FROM localhost/elsewhere:2\nRUN true\n")
+	out, err := approve(id)
+	if err != nil || !out.Restart || !strings.Contains(out.Message, "its FROM localhost/elsewhere:2 is neither the profile's image nor in build_from") {
+		t.Errorf("approving a FROM not yet allowed: %+v %v", out, err)
 	}
 }

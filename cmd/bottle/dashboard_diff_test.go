@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -43,5 +50,48 @@ func TestDiffPagerWrapsByDisplayWidth(t *testing.T) {
 				t.Errorf("the text after the wide characters is never shown:\n%s", strings.Join(shown, "\n"))
 			}
 		})
+	}
+}
+
+// A capability request is shown as the next start would read it, in the
+// dashboard and in bottle requests: its steps, escaped, and what that
+// start would refuse; approving it says why it cannot be approved.
+func TestRequestedContainerfileShownAsParsed(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	root := state.Root{Dir: filepath.Join(dir, "bottle")}
+	b := root.Bottle("p-abcde")
+	os.MkdirAll(b.SuperviseDir(), 0o700)
+	os.MkdirAll(b.AgentDir(), 0o700)
+	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "p", BuildFrom: []string{"localhost/base:1"}})
+	cf := "FROM localhost/base:1\nRUN echo jq\u3000\u3000&& \\\n  echo more\nADD http://127.0.0.1:9/x /x\n"
+	r := &supervise.Request{ID: supervise.NewID(), Kind: supervise.KindCapability, Containerfile: cf, Reason: "needs jq", Status: supervise.StatusPending, CreatedAt: time.Now()}
+	if err := (supervise.Store{Dir: b.SuperviseDir()}).Create(r); err != nil {
+		t.Fatal(err)
+	}
+	steps := []string{"   1: FROM localhost/base:1", `   2: RUN echo jq\u3000\u3000&&   echo more`, "   4: ADD http://127.0.0.1:9/x /x",
+		"refused: the requested Containerfile:4: ADD http://127.0.0.1:9/x /x: source http://127.0.0.1:9/x could name a URL"}
+
+	view := containerfileDiff(root, &bottleRequest{Identity: b.ID, Request: r})
+	for _, s := range append(steps, "the next start refuses it", "as Podman reads it") {
+		if !strings.Contains(view, s) {
+			t.Errorf("the dashboard's view lacks %q:\n%s", s, view)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"bottle", "requests"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("requests: %d %s", code, errb.String())
+	}
+	for _, s := range append(steps, r.ID+" of p-abcde: the Containerfile as Podman reads it") {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("bottle requests lacks %q:\n%s", s, out.String())
+		}
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"bottle", "approve", b.ID, r.ID}, strings.NewReader(""), &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), "the requested Containerfile:4: ADD") || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
+		t.Errorf("approve: %d\n%s%s", code, out.String(), errb.String())
 	}
 }

@@ -177,7 +177,8 @@ func tail(path string, n int) []string {
 }
 
 // containerfileDiff shows a capability request as a diff against the
-// bottle's current Containerfile.
+// bottle's current Containerfile, then as the next start would read it:
+// its steps, and what that start would refuse.
 func containerfileDiff(root state.Root, r *bottleRequest) string {
 	cur := ""
 	var cc struct{ Containerfile string }
@@ -189,5 +190,13 @@ func containerfileDiff(root state.Root, r *bottleRequest) string {
 		A: difflib.SplitLines(cur), B: difflib.SplitLines(r.Containerfile),
 		FromFile: "current", ToFile: "requested by " + r.Identity + " (" + r.ID + ")", Context: 3,
 	})
-	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n\n" + visibleDiff(d)
+	check := lifecycle.CheckCapability(root.Bottle(r.Identity), r.Request)
+	verdict := "checked: it keeps to what an isolated build allows"
+	if check.Blocked {
+		verdict = refused.Render("the next start refuses it: it cannot be approved")
+	} else if len(check.Refusals) > 0 {
+		verdict = refused.Render("its FROM is not allowed yet: the next start refuses it unless your config's build_from lists it")
+	}
+	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n" + verdict + "\n\n" +
+		visibleDiff(d) + "\n" + title.Render("as Podman reads it") + "\n" + strings.Join(buildLines(buildOf(check)), "\n") + "\n"
 }

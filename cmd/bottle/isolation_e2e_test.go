@@ -165,3 +165,35 @@ func TestWorkdirContainerfileRUNMountIsRefused(t *testing.T) {
 	cache := "FROM " + baseImage() + "\nRUN --mount=type=cache,target=/cache,id=bottle-e2e-shared echo poisoned > /cache/x; ls /cache > /seen\n"
 	isolatedRefusal(t, e, cache, "cat /seen", "2: RUN --mount=type=cache")
 }
+
+// An agent asks for a Containerfile that ADDs a URL (here the host's
+// loopback): bottle requests shows it as the next start would read it and
+// what that start refuses, and bottle approve refuses it in one line. The
+// URL is never fetched, not even on a resume.
+func TestCapabilityRequestADDOfAURLIsNotApproved(t *testing.T) {
+	h := newHits(t)
+	ee := newEgressEnv(t, "")
+	cmd := ee.command("start", "--yes", "--keep", "p", "--", strings.Join([]string{
+		`printf 'FROM %s\nADD ` + h.url + `/payload /payload\n' "$(probe mcp-image)" > /tmp/cf`,
+		`probe mcp-capability /tmp/cf "needs a payload"`,
+		`sleep 60`,
+	}, "; "))
+	startBackground(t, cmd)
+	id, req := ee.waitRequest(t, "capability")
+	defer ee.run("rm", id)
+	listing := ee.mustRun("requests")
+	if !strings.Contains(listing, "   2: ADD "+h.url+"/payload /payload") || !strings.Contains(listing, "refused: the requested Containerfile:2: ADD "+h.url) {
+		t.Errorf("bottle requests does not show the Containerfile as the next start reads it:\n%s", listing)
+	}
+	out, errs, code := ee.run("approve", id, req)
+	if code == 0 {
+		t.Errorf("the request was approved:\n%s", out)
+		cmd.Wait()
+		ee.run("resume", "--yes", id, "--", "cat /payload")
+	} else if !strings.Contains(errs, "the requested Containerfile:2: ADD "+h.url) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("the refusal should be one line naming the line and why:\n%s", errs)
+	}
+	if n := h.n.Load(); n != 0 {
+		t.Errorf("Podman fetched the URL (%d requests)", n)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
@@ -44,6 +46,8 @@ func newRequestsCommand(g *globals) *cli.Command {
 type bottleRequest struct {
 	Identity string `json:"identity"`
 	*supervise.Request
+	// Build: a capability request's Containerfile as the next start reads it.
+	Build *requestBuild `json:"build,omitempty"`
 }
 
 func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string) error {
@@ -74,7 +78,11 @@ func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string)
 		}
 		for _, r := range reqs {
 			if o.all || r.Status == supervise.StatusPending {
-				out = append(out, bottleRequest{Identity: b.ID, Request: r})
+				br := bottleRequest{Identity: b.ID, Request: r}
+				if r.Kind == supervise.KindCapability {
+					br.Build = buildOf(lifecycle.CheckCapability(b, r))
+				}
+				out = append(out, br)
 			}
 		}
 	}
@@ -90,7 +98,53 @@ func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, printable(r.ID, false), printable(r.Kind, false), what, printable(r.Status, false), age(r.CreatedAt), oneLine(r.Reason+r.Message, 60))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// A requested Containerfile, as the next start would build it.
+	for _, r := range out {
+		if r.Build == nil || r.Status != supervise.StatusPending {
+			continue
+		}
+		fmt.Fprintf(g.stdout, "\n%s of %s: the Containerfile as Podman reads it\n", printable(r.ID, false), r.Identity)
+		for _, l := range buildLines(r.Build) {
+			fmt.Fprintln(g.stdout, "  "+l)
+		}
+	}
+	return nil
+}
+
+// requestBuild is a capability request's Containerfile as the bottle's
+// next start would read it: each instruction by its line, what would not
+// show as itself escaped, and what that start would refuse.
+type requestBuild struct {
+	Steps      []string `json:"steps"`
+	Refused    []string `json:"refused,omitempty"`
+	Approvable bool     `json:"approvable"`
+}
+
+func buildOf(c lifecycle.BuildCheck) *requestBuild {
+	rb := &requestBuild{Steps: []string{}, Approvable: !c.Blocked}
+	if c.Err != nil {
+		rb.Refused = []string{"it cannot be read as Podman reads it: " + termtext.Visible(c.Err.Error())}
+		return rb
+	}
+	for _, in := range c.File.Instructions {
+		rb.Steps = append(rb.Steps, fmt.Sprintf("%4d: %s", in.Line, containerfile.Show(in)))
+	}
+	for _, r := range c.Refusals {
+		rb.Refused = append(rb.Refused, r.String())
+	}
+	return rb
+}
+
+// buildLines are a requestBuild's lines, for a terminal.
+func buildLines(rb *requestBuild) []string {
+	out := slices.Clone(rb.Steps)
+	for _, r := range rb.Refused {
+		out = append(out, "refused: "+r)
+	}
+	return out
 }
 
 func requestWhat(r *supervise.Request) string {

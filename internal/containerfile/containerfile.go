@@ -64,6 +64,9 @@ type Refusal struct {
 	Line        int
 	Instruction string // shown, escaped and cut short
 	Reason      string
+	// Image is the image a FROM names that is not allowed ("" for any
+	// other refusal): the person's config may allow it (build_from).
+	Image string
 }
 
 // String is the refusal on one line: file, line, instruction, reason.
@@ -125,6 +128,9 @@ func (f *File) CheckIsolated(from []string) []Refusal {
 		case c == "FROM":
 			if why := checkFrom(in, from, stages); why != "" {
 				refuse(in, "%s", why)
+				if allowedImage(in.Args[0], from) == "" && strings.Contains(why, "build_from") {
+					out[len(out)-1].Image = in.Args[0]
+				}
 			}
 			name := ""
 			if len(in.Args) == 3 {
