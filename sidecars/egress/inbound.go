@@ -38,7 +38,7 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 	if mode == config.InboundOff || resp.Body == nil || resp.Body == http.NoBody {
 		return
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header)
 	if !textual(ct) {
 		return
 	}
@@ -155,6 +155,23 @@ func (p *Proxy) auditInbound(x *exchange, what, action string) {
 		e.Reason += ": " + action
 	}
 	p.audit.log(e)
+}
+
+// mediaType is a response's media type as the most lenient client reads
+// it: an event stream wherever a Content-Type names one (a client may look
+// for the words alone), else the type parsed, or, when it cannot be, the
+// header's first token.
+func mediaType(h http.Header) string {
+	v := strings.ToLower(strings.Join(h.Values("Content-Type"), ","))
+	if strings.Contains(v, "text/event-stream") {
+		return "text/event-stream"
+	}
+	if mt, _, err := mime.ParseMediaType(v); err == nil {
+		return mt
+	}
+	first, _, _ := strings.Cut(v, ",")
+	first, _, _ = strings.Cut(first, ";")
+	return strings.TrimSpace(first)
 }
 
 // textual reports whether a content type is text an agent reads.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -173,6 +172,23 @@ func (w *mcpWatch) result(server string, call *rpcCall, message []byte) ([]byte,
 	if !bytes.Contains(message, []byte(`"result"`)) {
 		return message, nil
 	}
+	if trimmed := bytes.TrimSpace(message); len(trimmed) > 0 && trimmed[0] == '[' {
+		// The answers to a batch: each is read as one, known by its shape.
+		var batch []json.RawMessage
+		if json.Unmarshal(trimmed, &batch) != nil {
+			return message, nil
+		}
+		var withheld []string
+		for i, m := range batch {
+			out, wh := w.result(server, nil, m)
+			batch[i], withheld = out, append(withheld, wh...)
+		}
+		if len(withheld) == 0 {
+			return message, nil
+		}
+		out, _ := json.Marshal(batch)
+		return out, withheld
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(message, &m) != nil || m["result"] == nil {
 		return message, nil
@@ -316,9 +332,10 @@ func (p *Proxy) checkMCP(resp *http.Response, x *exchange) {
 			p.audit.log(e)
 		}
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header)
 	switch {
-	case ct == "application/json" && call != nil:
+	case ct != "text/event-stream" && call != nil && strings.Contains(strings.ToLower(strings.Join(resp.Header.Values("Content-Type"), ",")), "json"):
+		// JSON wherever the header says it (a client may look for the word alone)
 		want := resp.ContentLength
 		if want < 0 || want > maxBuffered {
 			want = maxBuffered

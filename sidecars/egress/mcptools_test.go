@@ -152,7 +152,9 @@ func TestMCPToolCalls(t *testing.T) {
 // tool twice, in keys that differ only in case, is read with the keys as
 // they are (Go's decoder would fold them, a JavaScript server does not);
 // a tools list sent compressed with a coding the agent's client decodes
-// (br, which the proxy did not ask for) is pinned as a plain one (issue 20).
+// (br, which the proxy did not ask for), or under a Content-Type a strict
+// parser rejects, or as the answer to a batch, is pinned as a plain one
+// (issue 20).
 func TestMCPCallsReadAsTheServerReads(t *testing.T) {
 	cp := newCorpusProxy(t)
 	var got []string
@@ -165,6 +167,18 @@ func TestMCPCallsReadAsTheServerReads(t *testing.T) {
 		bw.Write([]byte(list))
 		bw.Close()
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Has("batch") { // answers to a batch: an array
+			io.WriteString(w, "["+list+"]")
+			return
+		}
+		if r.URL.Query().Has("plain") {
+			// a type a strict parser rejects, where a client that looks for
+			// the word finds JSON
+			w.Header().Set("Content-Type", "text/plain; application/json")
+			w.Header().Del("Content-Encoding")
+			io.WriteString(w, list)
+			return
+		}
 		w.Header().Set("Content-Encoding", "br")
 		w.Write(b.Bytes())
 	}))
@@ -172,7 +186,7 @@ func TestMCPCallsReadAsTheServerReads(t *testing.T) {
 	proxyURL, _ := url.Parse("http://" + addr)
 	hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: tlsConfig(cp), DisableCompression: true}}
 	post := func(host, body string) (int, string) {
-		resp, err := hc.Post("https://"+host+"/raw", "application/json", strings.NewReader(body))
+		resp, err := hc.Post("https://"+host, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,14 +202,17 @@ func TestMCPCallsReadAsTheServerReads(t *testing.T) {
 		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run","NAME":"add","arguments":{}}}`,
 		`{"jsonrpc":"2.0","id":2,"method":"tools/call","METHOD":"ping","params":{"name":"run","arguments":{}}}`,
 	} {
-		if status, answer := post("mcp-narrow.example.test", body); !strings.Contains(answer, "blocked by bottle egress policy") {
+		if status, answer := post("mcp-narrow.example.test/raw", body); !strings.Contains(answer, "blocked by bottle egress policy") {
 			t.Errorf("%s: %d %s, want refused", body, status, answer)
 		}
 	}
 	if len(got) > 0 {
 		t.Errorf("the server got %q", got)
 	}
-	if _, answer := post("mcp.example.test", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); strings.Contains(answer, "weather") {
-		t.Errorf("a poisoned tools list, compressed: %s", answer)
+	for path, call := range map[string]string{"/raw": `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "/raw?plain": `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`,
+		"/raw?batch": `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`} {
+		if _, answer := post("mcp.example.test"+path, call); strings.Contains(answer, "weather") {
+			t.Errorf("%s: a poisoned tools list: %s", path, answer)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -69,19 +70,21 @@ type wsConn struct {
 	mode  string
 	scrub []*scrubber // the secrets taken out of what comes back
 
-	umu  sync.Mutex    // writes to up, and out
-	out  messageReader // the agent's frames, as they are written
-	rmu  sync.Mutex    // in, buf and rerr, while Read reads
-	in   messageReader // the upstream's frames, as they are read
-	buf  []byte        // Read's buffer
-	rerr error         // the upstream's, once it ended
+	umu     sync.Mutex    // writes to up, and out
+	out     messageReader // the agent's frames, as they are written
+	rmu     sync.Mutex    // in and buf, while the upstream is read
+	in      messageReader // the upstream's frames, as they are read
+	buf     []byte
+	reading sync.Once // starts readLoop
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	ready *sync.Cond // on mu: pending, closed or rerr changed
 	// pending are frames ready for the agent; closed once a close frame
 	// has been queued for it.
 	pending    []byte
 	pendingFor []func() // the room pending holds in the budget
 	closed     bool
+	rerr       error // the upstream's, once it ended
 }
 
 func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
@@ -91,6 +94,7 @@ func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
 	}
 	hold := func(n int64) (func(), error) { return p.budget.take(context.Background(), n) }
 	c := &wsConn{p: p, x: x, up: up, mode: mode, out: messageReader{fromClient: true, hold: hold}, in: messageReader{hold: hold}}
+	c.ready = sync.NewCond(&c.mu)
 	if sc := p.scrubbers[x.route.Secret]; x.route.Secret != "" && sc != nil {
 		c.scrub = append(c.scrub, sc)
 	}
@@ -124,6 +128,22 @@ func (c *wsConn) Write(b []byte) (int, error) {
 		// agent gets the close frame and its reason before the connection
 		// ends.
 		why := c.outbound(u)
+		if why == "" && u.op < opClose {
+			// An MCP server over a WebSocket: its calls as over HTTP, a
+			// refused one answered with its error.
+			if calls := parseRPC(c.x.Host, u.payload); len(calls) > 0 {
+				if why = c.p.refusedCalls(c.x.route, calls); why != "" {
+					if answer := rpcRefusal(calls, why); answer != nil {
+						u.release()
+						c.deny(why)
+						c.mu.Lock()
+						c.queue(frame(opText, answer, false))
+						c.mu.Unlock()
+						continue
+					}
+				}
+			}
+		}
 		if why != "" {
 			u.release()
 			c.refuse(closePolicy, why, true)
@@ -155,43 +175,75 @@ func (c *wsConn) outbound(u *wsUnit) string {
 	return ""
 }
 
-// Read gives the agent the upstream's frames, each message whole once it
-// was scanned.
+// Read gives the agent what is queued for it: the upstream's frames, each
+// message whole once it was scanned, and the proxy's own answers. A reader
+// of its own takes the upstream's frames, one batch at a time, so that an
+// answer the proxy queues does not wait for the upstream to speak.
 func (c *wsConn) Read(b []byte) (int, error) {
+	c.reading.Do(func() { go c.readLoop() })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.pending) == 0 {
+		switch {
+		case c.closed:
+			return 0, io.EOF
+		case c.rerr != nil:
+			return 0, c.rerr
+		}
+		c.ready.Wait()
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+		for _, f := range c.pendingFor {
+			f()
+		}
+		c.pendingFor = nil
+		c.ready.Broadcast() // the reader may read on
+	}
+	return n, nil
+}
+
+// readLoop reads the upstream until it ends, waiting while what it queued
+// has not been read: at most one read's worth waits for the agent.
+func (c *wsConn) readLoop() {
 	for {
 		c.mu.Lock()
-		if len(c.pending) > 0 {
-			n := copy(b, c.pending)
-			c.pending = c.pending[n:]
-			if len(c.pending) == 0 {
-				c.pending = nil
-				for _, f := range c.pendingFor {
-					f()
-				}
-				c.pendingFor = nil
-			}
-			c.mu.Unlock()
-			return n, nil
+		for len(c.pending) > 0 && !c.closed {
+			c.ready.Wait()
 		}
 		closed := c.closed
 		c.mu.Unlock()
 		if closed {
-			return 0, io.EOF
+			return
 		}
-		if err := c.readUp(); err != nil {
-			return 0, err
+		err := c.readUp()
+		c.mu.Lock()
+		if err != nil {
+			c.rerr = err
+		}
+		c.ready.Broadcast()
+		c.mu.Unlock()
+		if err != nil {
+			return
 		}
 	}
 }
 
-// readUp reads from the upstream and queues for the agent what it makes
-// whole; it returns the upstream's error once nothing is left to queue.
+// queue adds frames for the agent; the caller holds mu.
+func (c *wsConn) queue(frames []byte) {
+	if !c.closed {
+		c.pending = append(c.pending, frames...)
+		c.ready.Broadcast()
+	}
+}
+
+// readUp reads from the upstream once and queues for the agent what it
+// makes whole; it returns the upstream's error.
 func (c *wsConn) readUp() error {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.rerr != nil {
-		return c.rerr
-	}
 	if c.buf == nil {
 		c.buf = make([]byte, 32<<10)
 	}
@@ -214,16 +266,13 @@ func (c *wsConn) readUp() error {
 		}
 		c.mu.Lock()
 		if !c.closed {
-			c.pending = append(c.pending, out...)
+			c.queue(out)
 			c.pendingFor, u.held = append(c.pendingFor, u.held...), nil // its room goes once the agent has read it
 		}
 		c.mu.Unlock()
 		u.release()
 	}
-	if err != nil {
-		c.rerr = err
-	}
-	return nil
+	return err
 }
 
 // inbound is what the agent gets of a message or control frame from the
@@ -244,13 +293,27 @@ func (c *wsConn) inbound(u *wsUnit) ([]byte, string) {
 		return frame(u.op, payload, false), ""
 	}
 	if u.op == opText || utf8.Valid(payload) {
+		if out, withheld := c.p.mcp.result(c.x.Host, nil, payload); len(withheld) > 0 {
+			e := c.x.entry
+			e.Decision, e.Reason = "mcp", fmt.Sprintf("withheld from %s: %s", c.x.Host, strings.Join(withheld, "; "))
+			c.p.audit.log(e)
+			payload = out
+		}
 		if found := inbound.Scan(payload, "text/plain"); found != nil {
 			action := act(c.mode, found)
 			c.p.auditInbound(c.x, finding(found)+" in a websocket message", action)
 			switch action {
 			case "blocked":
+				if w := rpcWithheld(payload, withheldMessage(c.x.Host, found)); w != nil {
+					payload = w // a tool's result: its call's error
+					break
+				}
 				return nil, "a message from the server was withheld: it contains " + finding(found)
 			case "marked":
+				if m := rpcMarked(payload, warning(c.x.Host, found)); m != nil {
+					payload = m
+					break
+				}
 				payload = append([]byte(fmt.Sprintf("[bottle: the message below contains %s. "+advice+"]\n", finding(found), c.x.Host)), payload...)
 			}
 		}
@@ -268,6 +331,7 @@ func (c *wsConn) Close() error {
 		f()
 	}
 	c.pending, c.pendingFor = nil, nil
+	c.ready.Broadcast()
 	c.mu.Unlock()
 	err := c.up.Close()
 	c.umu.Lock()
@@ -285,6 +349,13 @@ func (c *wsConn) isClosed() bool {
 	return c.closed
 }
 
+// deny audits a message refused without ending the connection.
+func (c *wsConn) deny(reason string) {
+	e := c.x.entry
+	e.Decision, e.Reason, e.Status = "deny", "websocket: "+reason, 0
+	c.p.audit.log(e)
+}
+
 // refuse ends the connection both ways with a close frame (code) and the
 // reason, and audits it. holdsUp says the caller holds umu; otherwise the
 // upstream gets its close frame only if no write to it is under way (one
@@ -300,8 +371,9 @@ func (c *wsConn) refuse(code uint16, reason string, holdsUp bool) {
 	c.p.audit.log(e)
 	payload := binary.BigEndian.AppendUint16(nil, code)
 	payload = append(payload, truncate("blocked by bottle egress policy: "+reason, maxControl-2)...)
-	c.pending = append(c.pending, frame(opClose, payload, false)...)
+	c.queue(frame(opClose, payload, false))
 	c.closed = true
+	c.ready.Broadcast()
 	c.mu.Unlock()
 	if holdsUp || c.umu.TryLock() {
 		c.up.Write(frame(opClose, payload, true))
@@ -355,7 +427,7 @@ func (r *messageReader) drop() {
 	for _, f := range r.msgFor {
 		f()
 	}
-	r.frameFor, r.msgFor, r.msg, r.buf = nil, nil, nil, nil
+	r.frameFor, r.msgFor, r.msg, r.buf, r.at, r.dropped = nil, nil, nil, nil, 0, true
 }
 
 // wsViolation is a frame RFC 6455 does not allow, or one past what is
@@ -378,9 +450,13 @@ type messageReader struct {
 	hold     func(n int64) (func(), error)
 	frameFor func() // the room of the frame being read
 	msgFor   []func()
+	dropped  bool // the connection ended: nothing more is read
 }
 
 func (r *messageReader) feed(b []byte) {
+	if r.dropped {
+		return
+	}
 	if r.at > 0 {
 		if rest := r.buf[r.at:]; cap(r.buf) > 1<<20 && len(rest) < 64<<10 {
 			r.buf = append([]byte(nil), rest...) // a large frame's room goes once it was read
