@@ -83,3 +83,39 @@ func TestEncode(t *testing.T) {
 		t.Errorf("Encode with line breaks in the data: %q", back[0].Data)
 	}
 }
+
+// FuzzParser: however a stream's bytes arrive, the same events; and the
+// events' raw blocks are the stream.
+func FuzzParser(f *testing.F) {
+	f.Add([]byte("event: x\r\ndata: a\rdata: b\n\n: c\n\ndata"), 3)
+	f.Add([]byte("\xef\xbb\xbfdata:\n\n"), 1)
+	f.Fuzz(func(t *testing.T, stream []byte, cut int) {
+		whole := Events(stream)
+		var p Parser
+		cut = min(max(cut, 0), len(stream))
+		a, _ := p.Feed(stream[:cut], false)
+		b, _ := p.Feed(stream[cut:], true)
+		parts := append(a, b...)
+		var raw []byte
+		for _, ev := range parts {
+			raw = append(raw, ev.Raw...)
+		}
+		if !bytes.Equal(raw, stream) {
+			t.Fatalf("raw %q, stream %q", raw, stream)
+		}
+		var w, g []string
+		for _, ev := range whole {
+			if ev.Dispatch {
+				w = append(w, ev.Type+"\x00"+string(ev.Data))
+			}
+		}
+		for _, ev := range parts {
+			if ev.Dispatch {
+				g = append(g, ev.Type+"\x00"+string(ev.Data))
+			}
+		}
+		if !slices.Equal(w, g) {
+			t.Fatalf("cut at %d: %q, whole: %q", cut, g, w)
+		}
+	})
+}

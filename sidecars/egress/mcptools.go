@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/internal/dlp"
 )
@@ -23,22 +24,76 @@ import (
 // error so the agent's session goes on.
 
 // commandPatterns are what marks an argument as a command this policy
-// refuses: a pipe into a shell, an interpreter or xargs, and a command
-// decoded before it runs.
+// refuses, besides a pipe (pipesIntoRunner): a shell's eval or a
+// download run in place, and a command decoded before it runs.
 var commandPatterns = []*regexp.Regexp{
-	// a pipe into a shell, an interpreter, xargs
-	regexp.MustCompile(`(?i)\|\s*(sudo\s+(-\S+\s+)*)?(env\s+)?((/usr)?/bin/)?((ba|z|da|k|c|tc|fi|mk|a)?sh|python[0-9.]*|perl|ruby|node|php|lua|pwsh|powershell|cmd(\.exe)?|xargs|source|iex|invoke-expression)\b`),
-	// a shell's eval of a string or a download
-	regexp.MustCompile("(?i)\\beval\\s+[\"'$`]|\\$\\(\\s*(curl|wget)\\b|`\\s*(curl|wget)\\b"),
-	// decoding on the command line, or in code that then runs it
+	regexp.MustCompile("(?i)\\beval\\s+[\"'$`]|[$<]\\(\\s*(curl|wget)\\b|`\\s*(curl|wget)\\b"),
 	regexp.MustCompile(`(?i)\bbase64\s+(-\w*d\w*|--decode)\b|\bxxd\s+(-\w+\s+)*-r\b|\bopenssl\s+(enc\s+)?(-\w+\s+)*-d\b`),
 	regexp.MustCompile(`(?i)\b(exec|eval|system|popen|spawn|iex|invoke-expression)\s*\(?[^;\n]{0,60}\b(b64decode|frombase64string|atob|base64_decode|decodebytes|unhexlify|fromhex)\b`),
-	// PowerShell's encoded command
 	regexp.MustCompile(`(?i)\b(powershell|pwsh)(\.exe)?\b.*\s-e(nc(odedcommand)?)?\s+[a-z0-9+/=]{16,}`),
+}
+
+// pipeFilters are what a pipe may lead into: programs that read text and
+// print it.
+var pipeFilters = map[string]bool{
+	"grep": true, "egrep": true, "fgrep": true, "rg": true, "head": true, "tail": true, "sort": true, "uniq": true,
+	"wc": true, "cut": true, "tr": true, "sed": true, "awk": true, "gawk": true, "jq": true, "yq": true, "cat": true,
+	"column": true, "less": true, "more": true, "nl": true, "fold": true, "fmt": true, "rev": true, "paste": true,
+	"tac": true, "diff": true, "comm": true, "join": true, "expand": true, "od": true, "hexdump": true, "strings": true,
+	"tee": true, "sha256sum": true, "sha1sum": true, "md5sum": true, "gzip": true, "zcat": true,
+}
+
+// pipeRunners are what runs what a pipe brings it: shells, interpreters,
+// and the programs that run another.
+var pipeRunners = map[string]bool{
+	"sh": true, "bash": true, "zsh": true, "dash": true, "ksh": true, "csh": true, "tcsh": true, "fish": true,
+	"ash": true, "mksh": true, "busybox": true, "python": true, "perl": true, "ruby": true, "node": true,
+	"php": true, "lua": true, "pwsh": true, "powershell": true, "cmd": true, "cmd.exe": true, "xargs": true,
+	"parallel": true, "source": true, "eval": true, "exec": true, "command": true, "builtin": true, "env": true,
+	"sudo": true, "doas": true, "nohup": true, "setsid": true, "timeout": true, "nice": true, "stdbuf": true,
+	"time": true, "iex": true, "invoke-expression": true, "osascript": true, "deno": true, "bun": true,
+}
+
+// pipesIntoRunner reports whether s pipes something into a shell, an
+// interpreter or a program that runs another (read as the shell reads
+// it: quotes and escapes gone), a variable's command, or a program by its
+// path: a pipe into a text filter passes, and so does text that only looks
+// like one (a Markdown table's cells).
+func pipesIntoRunner(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '|' {
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '|' || i > 0 && s[i-1] == '|' {
+			continue // ||: or
+		}
+		rest := strings.TrimLeft(s[i+1:], " \t")
+		end := strings.IndexAny(rest, " \t\r\n|;&)")
+		if end < 0 {
+			end = len(rest)
+		}
+		word := strings.ToLower(rest[:end])
+		bare := strings.NewReplacer(`"`, "", "'", "", "`", "", `\`, "").Replace(word) // as the shell reads it
+		switch {
+		case bare == "" || pipeFilters[bare]:
+		case pipeRunners[strings.TrimRight(bare, "0123456789.")]:
+			return true
+		case len(bare) > 1 && bare[0] == '$' && (bare[1] == '{' || bare[1] == '(' || bare[1] == '_' || 'a' <= bare[1] && bare[1] <= 'z'):
+			return true // a variable's command ($SHELL), not a price
+		case strings.HasPrefix(bare, "/") || strings.HasPrefix(bare, "./") || strings.HasPrefix(bare, "../") || strings.HasPrefix(bare, "~/"):
+			if !pipeFilters[path.Base(bare)] {
+				return true // a program by its path
+			}
+		}
+	}
+	return false
 }
 
 // isCommand reports whether s carries a command this policy refuses.
 func isCommand(s string) bool {
+	if pipesIntoRunner(s) {
+		return true
+	}
 	for _, re := range commandPatterns {
 		if re.MatchString(s) {
 			return true

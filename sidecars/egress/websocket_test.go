@@ -448,3 +448,30 @@ func TestMessageReaderDropped(t *testing.T) {
 		t.Errorf("after drop: %v, %v", u, bad)
 	}
 }
+
+// FuzzMessageReader: whatever bytes come, a reader hands on units or a
+// violation, never panics, and keeps no message past maxMessage.
+func FuzzMessageReader(f *testing.F) {
+	f.Add(frame(opText, []byte("hello"), true), true)
+	f.Add(append(frame(opPing, []byte("p"), false), 0x01, 0x02, 'a', 'b', 0x80, 0x00), false)
+	f.Fuzz(func(t *testing.T, data []byte, fromClient bool) {
+		r := messageReader{fromClient: fromClient}
+		for len(data) > 0 {
+			n := min(len(data), 7)
+			r.feed(data[:n])
+			data = data[n:]
+			for {
+				u, bad := r.next()
+				if bad != nil {
+					return
+				}
+				if u == nil {
+					break
+				}
+				if len(u.payload) > maxMessage || u.op >= opClose && len(u.payload) > maxControl {
+					t.Fatalf("a unit of %d bytes", len(u.payload))
+				}
+			}
+		}
+	})
+}
