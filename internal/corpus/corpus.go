@@ -279,6 +279,19 @@ var funcs = template.FuncMap{
 	"b64raw": func(s string) string { return base64.RawStdEncoding.EncodeToString([]byte(s)) },
 	"urlq":   url.QueryEscape,
 	"words":  strings.Fields,
+	"join":   func(sep string, s []string) string { return strings.Join(s, sep) },
+	// entities writes every character as an HTML character reference.
+	"entities": func(s string) string {
+		var b strings.Builder
+		for i, c := range s {
+			if i%2 == 0 {
+				fmt.Fprintf(&b, "&#%d;", c)
+			} else {
+				fmt.Fprintf(&b, "&#x%x;", c)
+			}
+		}
+		return b.String()
+	},
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err

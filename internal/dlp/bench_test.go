@@ -16,7 +16,7 @@ func codeLike(b *testing.B) []byte {
 		// corpus' templates) are meant to be found, and so is the OAuth
 		// client secret that the sign-in carries for Gemini's CLI (public,
 		// but a credential in a credential's place).
-		fixture := strings.HasSuffix(p, "_test.go") || strings.Contains(p, "/corpus/") || strings.Contains(p, "/signin/")
+		fixture := strings.HasSuffix(p, "_test.go") || strings.Contains(p, "/corpus/") || strings.Contains(p, "/testdata/") || strings.Contains(p, "/signin/")
 		if err == nil && strings.HasSuffix(p, ".go") && !fixture && sb.Len() < 1<<20 {
 			data, _ := os.ReadFile(p)
 			sb.Write(data)

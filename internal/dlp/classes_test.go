@@ -125,3 +125,36 @@ func base58Encode(payload []byte) string {
 	}
 	return string(out)
 }
+
+// A value named for a credential outright counts whatever it looks like,
+// bound for a host the bottle holds no credential for; code that names
+// one (password: cfg.Password) does not.
+func TestNamedValues(t *testing.T) {
+	s := New(nil)
+	untrusted := s.Untrusted()
+	for _, tc := range []struct {
+		name, data, where string
+		s                 *Scanner
+		found             bool
+	}{
+		{"a password in a form", "user=a&password=Hunter2!2024", "body", untrusted, true},
+		{"a password in JSON", `{"password":"changeme123"}`, "body", untrusted, true},
+		{"a token in YAML", "auth_token: test-token-123\n", "body", untrusted, true},
+		{"x's as a token", "access_token=xxxxxxxxxxxx&x=1", "url", untrusted, true},
+		{"a short bearer", "Bearer test-token-123", "header authorization", untrusted, true},
+		{"a short bearer to the model", "Bearer test-token-123", "header authorization", s, false},
+		{"a password to the model", `{"password":"changeme123"}`, "body", s, false},
+		{"code", "s.auth = &BasicAuth{Password: strings.TrimSpace(tok)}; cr.Credential = c.Carrier()", "body", untrusted, false},
+		{"a template", `password: "${DB_PASSWORD}"`, "body", untrusted, false},
+		{"a page token", "page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBp", "url", untrusted, false},
+		{"a policy", `{"password_policy":"strong-enough","token_type":"Bearer"}`, "body", untrusted, false},
+		{"HTML character references", "<p>&#103;&#x68;&#112;&#x5f;" + strings.Repeat("&#97;&#x42;&#51;", 12) + "</p>", "body", s, true},
+		{"a seed joined with hyphens", strings.ReplaceAll(SeedPhrase([]byte("0123456789abcdef")), " ", "-"), "body", s, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if f := tc.s.Scan([]byte(tc.data), tc.where); (f != nil) != tc.found {
+				t.Errorf("Scan = %+v, want found %v", f, tc.found)
+			}
+		})
+	}
+}

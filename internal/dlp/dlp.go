@@ -95,7 +95,7 @@ func Rules() []string {
 }
 
 var (
-	privateKeyMark = []byte("PRIVATE KEY")
+	privateKeyMark = []byte("-----BEGIN ")
 	privateKey     = regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)
 	puttyMark      = []byte("PuTTY-User-Key-File-")
 	puttyKey       = regexp.MustCompile(`PuTTY-User-Key-File-[0-9]+: [\s\S]*Private-Lines: [0-9]+`)
@@ -208,7 +208,17 @@ const maxDepth = 4
 // the data travels: "url", "header NAME", "form field NAME", "multipart
 // part NAME", or a body; the place decides what an example key counts for.
 func (s *Scanner) Scan(data []byte, where string) *Finding {
-	return s.scan(data, s.place(where), "", 0)
+	pl := s.place(where)
+	if f := s.scan(data, pl, "", 0); f != nil {
+		return f
+	}
+	// A header or a field named for a credential outright, bound for a
+	// host the bottle holds no credential for: its value is one, whatever
+	// it looks like. (To the model's API it is the client's placeholder.)
+	if v, _, _ := valueAt(data, 0); pl.strong && s.untrusted && !s.off[credentialRule] && weakSecret(v) {
+		return &Finding{Rule: credentialRule, Where: where}
+	}
+	return nil
 }
 
 // ScanURL scans a URL, and also refuses long high-entropy tokens in it:
@@ -262,14 +272,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		if n < minSeed || s.off["seed-phrase"] {
 			return nil
 		}
-		idx := make([]int, 0, n+4)
-		for k, r := range seeds.runs[:n] {
-			if k > 0 && !seedGap(data[seeds.runs[k-1][1]:r[0]]) {
-				idx = append(idx, -1) // not one phrase: no checksum window spans this
-			}
-			idx = append(idx, seedWord(data[r[0]:r[1]]))
-		}
-		if ok, ex := seedPhrase(idx); ok && (!ex || pl.loose) {
+		if ok, ex := seedPhrase(seedIndices(data, seeds.start, seeds.end)); ok && (!ex || pl.loose) {
 			return found("seed-phrase")
 		}
 		return nil
@@ -280,6 +283,8 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	var sq streak
 	block := 0 // the end of a wrapped block already decoded whole
 	jwtOn, cardOn, ibanOn := !s.off["jwt"], !s.off["payment-card"], !s.off["iban"]
+	namedOn := s.untrusted && !s.off[credentialRule]
+	var named *Finding
 	flush := func() *Finding {
 		if sq.n < minPieces || depth >= maxDepth {
 			return nil
@@ -319,15 +324,15 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		// (The gaps between the words are checked when the streak ends.)
 		switch n := end - start; {
 		case n >= 3 && n <= 8 && (letterIndex[data[start]]|letterIndex[data[end-1]])&0x80 == 0:
-			if seeds.n > 0 && start-seeds.end > 4 {
+			if seeds.n > 0 && (start-seeds.end > 4 || seeds.n == maxStreak) {
 				if f := flushSeeds(); f != nil {
 					return f
 				}
 			}
-			if seeds.n < len(seeds.runs) {
-				seeds.runs[seeds.n] = [2]int{start, end}
-				seeds.n++
+			if seeds.n == 0 {
+				seeds.start = start
 			}
+			seeds.n++
 			seeds.end = end
 		case n <= 2 && seeds.n > 0 && isDigit(data[start]) && start-seeds.end <= 4:
 			seeds.end = end // a number before each word: 1. abandon 2. ability
@@ -340,6 +345,11 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 		if end < len(data) && data[end] == '.' && end-start >= 10 && jwtOn && jwtAt(data, start, end) {
 			return found("jwt")
+		}
+		if namedOn && named == nil && (end-start >= 12 || end+1 < len(data) && nameFollows(data[end], data[end+1])) {
+			if v := namedValue(data, start, end); v != nil && weakSecret(v) {
+				named = found(credentialRule) // unless something more telling is found
+			}
 		}
 		if end-start < 4 {
 			continue
@@ -381,7 +391,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		return f
 	}
 	if depth >= maxDepth {
-		return nil
+		return named
 	}
 	if f := s.scanEscaped(data, pl, enc, depth); f != nil {
 		return f
@@ -393,7 +403,22 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 		return f == nil
 	})
+	if f == nil {
+		f = named
+	}
 	return f
+}
+
+// nameFollows reports whether the two bytes after a run may lead to its
+// value: "key": ..., key: ..., key = ..., KEY=... (the run holds that one).
+func nameFollows(c, d byte) bool {
+	switch c {
+	case ':', '"', '\'':
+		return true
+	case ' ':
+		return d == ':' || d == '='
+	}
+	return false
 }
 
 // seedGap reports whether what lies between two words keeps them in one
@@ -443,6 +468,9 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 	}
 	if len(run) >= 51 && !s.off["wallet-key"] && walletKey(valueOf(run)) {
 		return &Finding{Rule: "wallet-key", Where: where, Encoding: enc}, end
+	}
+	if len(run) >= minSeed*4-1 && !s.off["seed-phrase"] && joinedSeed(run, pl) {
+		return &Finding{Rule: "seed-phrase", Where: where, Encoding: enc}, end
 	}
 	if pl.loose {
 		if name := s.looseKey(data, start, end); name != "" {

@@ -2,6 +2,7 @@ package dlp
 
 import (
 	"bytes"
+	"math/bits"
 	"regexp"
 	"strings"
 )
@@ -42,27 +43,181 @@ type place struct {
 	// named is set when the data is a credential as a whole: the value of
 	// an Authorization header or of a header named for a key.
 	named bool
+	// strong is set when that name says so outright (strongName): then
+	// any value counts, not only one that looks random.
+	strong bool
 	// binary is set while scanning data that looks binary.
 	binary bool
 }
 
 func (s *Scanner) place(where string) place {
 	p := place{where: where, loose: s.untrusted}
-	if where == "url" {
+	if where == "url" || where == "host" {
 		p.loose = true
 	}
-	if name, ok := strings.CutPrefix(where, "header "); ok {
+	name, ok := strings.CutPrefix(where, "header ")
+	if ok {
 		p.loose = true
-		p.named = name != "cookie" && credentialName(name)
+	} else if name, ok = strings.CutPrefix(where, "form field "); !ok {
+		name, ok = strings.CutPrefix(where, "multipart part ")
 	}
-	if name, ok := strings.CutPrefix(where, "form field "); ok {
-		p.named = credentialName(name)
-	}
-	if name, ok := strings.CutPrefix(where, "multipart part "); ok {
-		p.named = credentialName(name)
+	if ok && name != "cookie" {
+		p.named, p.strong = credentialName(name), strongName(name)
 	}
 	return p
 }
+
+// namedValue returns the value a run at [start, end) names, when its name
+// says it holds a credential outright (strongName): NAME=value in the run
+// itself, or name: value, "name": "value", name = 'value' after it, an
+// authentication scheme skipped (Authorization: Bearer value).
+func namedValue(data []byte, start, end int) []byte {
+	run := data[start:end]
+	var name []byte
+	at := -1
+	// NAME=value is one run; the value has eight characters or more.
+	i := -1
+	if len(run) >= 12 {
+		i = bytes.IndexByte(run, '=')
+	}
+	if i > 0 && i < len(run)-1 && run[i+1] != '=' {
+		name, at = run[:i], start+i+1
+	} else {
+		if len(run) < 3 || end < len(data) && !valueEnd[data[end]] && data[end] != ':' && data[end] != '=' {
+			return nil
+		}
+		j := end
+		if j < len(data) && (data[j] == '"' || data[j] == '\'') {
+			j++
+		}
+		for j < len(data) && data[j] == ' ' {
+			j++
+		}
+		if j >= len(data) || data[j] != ':' && data[j] != '=' || j+1 < len(data) && data[j+1] == '=' {
+			return nil // no separator, or == and := of code
+		}
+		name, at = run, j+1
+	}
+	if !strongEnding(name) || !strongName(string(name)) {
+		return nil
+	}
+	v, quoted, term := valueAt(data, at)
+	if !quoted && (term == '(' || term == '[' || term == '{' || dottedName(v)) {
+		return nil // code: a call, an index, a field (password: cfg.Password)
+	}
+	return v
+}
+
+// dottedName reports whether v is a name with dots: code, not a value.
+func dottedName(v []byte) bool {
+	parts := bytes.Split(v, []byte{'.'})
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if len(p) == 0 || isDigit(p[0]) || bytes.ContainsAny(p, "-+/=") {
+			return false
+		}
+	}
+	return true
+}
+
+// valueAt is the value that starts at data[at] (after spaces and a quote),
+// up to what ends a value in the formats it travels in; an authentication
+// scheme before it is skipped.
+func valueAt(data []byte, at int) (v []byte, quoted bool, term byte) {
+	for range 2 {
+		for at < len(data) && (data[at] == ' ' || data[at] == '\t' || data[at] == '"' || data[at] == '\'') {
+			quoted = quoted || data[at] != ' ' && data[at] != '\t'
+			at++
+		}
+		end := at
+		for end < len(data) && end-at < 256 && !valueEnd[data[end]] {
+			end++
+		}
+		v, term = data[at:end], 0
+		if end < len(data) {
+			term = data[end]
+		}
+		switch strings.ToLower(string(v)) {
+		case "bearer", "basic", "token", "bot", "digest":
+			at = end
+			continue
+		}
+		return v, quoted, term
+	}
+	return nil, quoted, term
+}
+
+// valueEnd marks the bytes that end a value: white space, quotes, and the
+// separators of queries, cookies, JSON and markup.
+var valueEnd = func() (t [256]bool) {
+	for _, c := range " \t\r\n\"'`&;,{}[]()<>\\" {
+		t[c] = true
+	}
+	return t
+}()
+
+// weakSecret reports whether v, found where a credential is named
+// outright, is one: any value of eight characters or more (a password, a
+// test token, a placeholder of x's), but a template's reference
+// (${TOKEN}, <your key>, {{ .Token }}, %s) or the bottle's own placeholder.
+func weakSecret(v []byte) bool {
+	if len(v) < 8 || bytes.Contains(v, ownPlaceholder) {
+		return false
+	}
+	switch v[0] {
+	case '$', '<', '{', '%', '*', '[':
+		return false
+	}
+	return true
+}
+
+// strongName reports whether a name says its value is a credential
+// outright, whatever the value looks like: its last word is token,
+// secret, password, passphrase, credential or authorization, or it ends
+// in an API, access, secret or private key.
+func strongName(name string) bool {
+	words := nameWords(name)
+	n := len(words)
+	if n == 0 {
+		return false
+	}
+	switch last := words[n-1]; last {
+	case "secret", "password", "passwd", "pwd", "passphrase", "credential", "credentials", "authorization",
+		"apikey", "accesskey", "secretkey", "privatekey", "mnemonic":
+		return true
+	case "token":
+		return n == 1 || !pageToken[words[n-2]]
+	case "key":
+		if n > 1 {
+			switch words[n-2] {
+			case "api", "access", "secret", "private", "signing", "master", "encryption", "client", "auth":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// strongEnding is strongName's first look, for the scan loop: the last
+// three letters of a name strongName may take (secRET, passWORD, tOKEN,
+// KEY, ...), in either case.
+func strongEnding(name []byte) bool {
+	if len(name) < 3 {
+		return false
+	}
+	switch string([]byte{name[len(name)-3] | 0x20, name[len(name)-2] | 0x20, name[len(name)-1] | 0x20}) {
+	case "ret", "ord", "swd", "pwd", "ase", "ial", "als", "ion", "key", "ken", "nic":
+		return true
+	}
+	return false
+}
+
+// pageToken are the words before "token" in names whose token is a place
+// in a listing or a form's guard, handed out by the server: no credential.
+var pageToken = map[string]bool{"page": true, "next": true, "continuation": true, "sync": true, "cursor": true,
+	"resume": true, "pagination": true, "prev": true, "previous": true, "start": true, "csrf": true, "xsrf": true}
 
 // looseRules match the fillers of each format: the format's prefix, then
 // enough of its alphabet, with the punctuation fillers use.
@@ -81,12 +236,31 @@ var looseRules = []rule{
 	{name: "huggingface-token", prefix: "hf_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])hf_[A-Za-z0-9_-]{30,}`)},
 }
 
+// firstLoose and secondLoose mark, for each byte, the loose rules whose
+// prefix starts with it or has it second (as firstByte for the rules).
+var firstLoose, secondLoose [256]uint16
+
+func init() {
+	if len(looseRules) > 16 {
+		panic("dlp: more loose rules than the prefix filter has bits for")
+	}
+	for i, r := range looseRules {
+		firstLoose[r.prefix[0]] |= 1 << i
+		secondLoose[r.prefix[1]] |= 1 << i
+	}
+}
+
 // looseKey looks for a filler in a key's format in the run at [start, end).
 func (s *Scanner) looseKey(data []byte, start, end int) string {
 	lo, hi := max(start-1, 0), min(end+1, len(data))
 	run := data[start:end]
-	for _, r := range looseRules {
-		if s.off[r.name] || !bytes.Contains(run, []byte(r.prefix)) {
+	var cand uint16
+	for i := 0; i+1 < len(run); i++ {
+		cand |= firstLoose[run[i]] & secondLoose[run[i+1]]
+	}
+	for ; cand != 0; cand &= cand - 1 {
+		r := &looseRules[bits.TrailingZeros16(cand)]
+		if len(s.off) > 0 && s.off[r.name] || !bytes.Contains(run, []byte(r.prefix)) {
 			continue
 		}
 		if m := r.re.Find(data[lo:hi]); m != nil && !bytes.Contains(m, ownPlaceholder) {
@@ -219,7 +393,11 @@ func credentialName(name string) bool {
 	words := nameWords(name)
 	for i, w := range words {
 		switch w {
-		case "secret", "secrets", "token", "password", "passwd", "passphrase", "pwd", "pass", "credential",
+		case "token":
+			if i == 0 || !pageToken[words[i-1]] {
+				return true
+			}
+		case "secret", "secrets", "password", "passwd", "passphrase", "pwd", "pass", "credential",
 			"credentials", "auth", "authorization", "bearer", "apikey", "mnemonic", "privatekey", "accesskey",
 			"secretkey", "jwt", "cookie":
 			return true

@@ -2,6 +2,7 @@ package dlp
 
 import (
 	"bytes"
+	"html"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -16,7 +17,31 @@ func (s *Scanner) scanEscaped(data []byte, pl place, enc string, depth int) *Fin
 		f = s.scan(unescape(stretch), pl, join(enc, "escaped"), depth+1)
 		return f == nil
 	})
-	return f
+	if f != nil {
+		return f
+	}
+	// HTML's character references (&#103;, &#x68;) do what \u does.
+	for at := 0; at < len(data); {
+		i := bytes.Index(data[at:], []byte("&#"))
+		if i < 0 {
+			break
+		}
+		lo := max(at+i-escapeReach, at)
+		hi := at + i
+		for hi < len(data) && hi-(at+i) < 16*escapeReach {
+			j := bytes.Index(data[hi:min(len(data), hi+escapeReach)], []byte("&#"))
+			if j < 0 {
+				break
+			}
+			hi += j + 2
+		}
+		hi = min(hi+escapeReach, len(data))
+		if f := s.scan([]byte(html.UnescapeString(string(data[lo:hi]))), pl, join(enc, "escaped"), depth+1); f != nil {
+			return f
+		}
+		at = hi
+	}
+	return nil
 }
 
 // escapeReach is how far around an escape a secret may extend: longer than

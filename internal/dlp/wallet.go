@@ -109,12 +109,55 @@ func equalFold(run []byte, w string) bool {
 }
 
 // seedStreak is a stretch of short words that may be a seed phrase: where
-// each starts and ends (up to four phrases' worth), and where the last
-// one ends.
-type seedStreak struct {
-	runs [4 * maxSeed][2]int
-	n    int
-	end  int
+// it starts and ends, and how many words it has.
+type seedStreak struct{ start, end, n int }
+
+// maxStreak bounds the words looked at in one go (a word list's file).
+const maxStreak = 4 * maxSeed
+
+// seedIndices are the list indices of the words in data[start:end], -1
+// for a word not in the list and between two words that no seed gap
+// joins; numbers before words (1. abandon 2. ...) are left out.
+func seedIndices(data []byte, start, end int) []int {
+	idx := make([]int, 0, maxStreak+8)
+	prev := -1
+	for at := start; at < end; {
+		s, e := nextRun(data, at)
+		at = e
+		if s >= end || s == e {
+			break
+		}
+		if e-s <= 2 && isDigit(data[s]) {
+			if prev >= 0 {
+				prev = e
+			}
+			continue
+		}
+		if prev >= 0 && !seedGap(data[prev:s]) {
+			idx = append(idx, -1)
+		}
+		idx = append(idx, seedWord(data[s:e]))
+		prev = e
+	}
+	return idx
+}
+
+// joinedSeed reports whether a run is a seed phrase whose words were
+// joined with hyphens or underscores (abandon-ability-...).
+func joinedSeed(run []byte, pl place) bool {
+	for _, sep := range []byte{'-', '_'} {
+		if bytes.Count(run, []byte{sep}) < minSeed-1 {
+			continue
+		}
+		var idx []int
+		for _, w := range bytes.Split(run, []byte{sep}) {
+			idx = append(idx, seedWord(w))
+		}
+		if ok, ex := seedPhrase(idx); ok && (!ex || pl.loose) {
+			return true
+		}
+	}
+	return false
 }
 
 // minSeed and maxSeed are the phrase lengths BIP-39 allows, at their ends.

@@ -94,6 +94,9 @@ func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment)
 	}
 	w.clock++
 	win.used = w.clock
+	// What pieces make together is looked at for real keys only: half a
+	// key and whatever came next is no filler in a key's format.
+	s = s.Entrusted()
 	if f := win.chain(s, host, placed); f != nil {
 		return f
 	}
@@ -154,10 +157,15 @@ func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment)
 // chain scans each piece of this request at the end of the chains kept in
 // its place, then keeps the chains it makes.
 func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
+	var pieces []fragment
 	for _, f := range placed {
-		if f.place == "" || !keyPiece(f.data) {
-			continue
+		if f.place != "" && keyPiece(f.data) {
+			// In its place, and among all the host's pieces: a key may
+			// also be split across places (a header, then a query).
+			pieces = append(pieces, f, fragment{"any place", f.data})
 		}
+	}
+	for _, f := range pieces {
 		if win.chains == nil {
 			win.chains = map[string]*chains{}
 		}
