@@ -158,3 +158,19 @@ func TestNamedValues(t *testing.T) {
 		})
 	}
 }
+
+func TestStrongName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"password": true, "DB_PASSWORD": true, "auth_token": true, "client_secret_value": true, "tokenStr": true,
+		"x-api-key": true, "Authorization": true, "GITLAB_TOKEN": true,
+		"token_type": false, "password_file": false, "token_url": false, "api_key_header": false, "max_tokens": false,
+		"page_token": false, "auth_method": false, "public_key": false, "secret_store": false, "key": false,
+	} {
+		if got := strongName(name); got != want {
+			t.Errorf("strongName(%q) = %v, want %v", name, got, want)
+		}
+		if want && !strongEnding([]byte(name)) {
+			t.Errorf("strongEnding(%q) = false", name)
+		}
+	}
+}

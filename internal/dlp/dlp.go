@@ -227,6 +227,12 @@ func (s *Scanner) ScanURL(u string) *Finding {
 	if f := s.Scan([]byte(u), "url"); f != nil {
 		return f
 	}
+	// A password in the URL itself (https://user:password@host/).
+	if p, err := url.Parse(u); err == nil && p.User != nil && !s.off[credentialRule] {
+		if pw, ok := p.User.Password(); ok && pw != "" && !strings.Contains(pw, string(ownPlaceholder)) {
+			return &Finding{Rule: credentialRule, Where: "url"}
+		}
+	}
 	data := []byte(u)
 	if s.off["high-entropy-token"] {
 		return nil
@@ -334,8 +340,8 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 			}
 			seeds.n++
 			seeds.end = end
-		case n <= 2 && seeds.n > 0 && isDigit(data[start]) && start-seeds.end <= 4:
-			seeds.end = end // a number before each word: 1. abandon 2. ability
+		case n <= 2 && seeds.n > 0 && !isLetter(data[start]) && start-seeds.end <= 4:
+			seeds.end = end // a number before each word (1. abandon 2. ...), a dash between
 		case seeds.n >= minSeed:
 			if f := flushSeeds(); f != nil {
 				return f
@@ -422,18 +428,21 @@ func nameFollows(c, d byte) bool {
 }
 
 // seedGap reports whether what lies between two words keeps them in one
-// phrase: a space, a line break, a comma, the quotes of a list.
+// phrase: up to four signs and spaces (a space, a line break, a comma and
+// the quotes of a list, a dash), no letter or digit.
 func seedGap(gap []byte) bool {
 	if len(gap) == 0 || len(gap) > 4 {
 		return false
 	}
 	for _, c := range gap {
-		if c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != ',' && c != '"' && c != '\'' && c != '.' && c != ')' {
+		if isAlnum(c) {
 			return false
 		}
 	}
 	return true
 }
+
+func isLetter(c byte) bool { return letterIndex[c] != 255 }
 
 // checkRun looks closer at one long run of token characters. When the run
 // starts a block wrapped into lines, it returns where the block ends; the

@@ -80,9 +80,12 @@ func namedValue(data []byte, start, end int) []byte {
 	if len(run) >= 12 {
 		i = bytes.IndexByte(run, '=')
 	}
-	if i > 0 && i < len(run)-1 && run[i+1] != '=' {
+	switch {
+	case i > 0 && i < len(run)-1 && run[i+1] != '=':
 		name, at = run[:i], start+i+1
-	} else {
+	case len(run) >= 4 && run[len(run)-1] == '=' && run[len(run)-2] != '=' && end < len(data) && (data[end] == '"' || data[end] == '\''):
+		name, at = run[:len(run)-1], end // NAME="value": the quote ends the run
+	default:
 		if len(run) < 3 || end < len(data) && !valueEnd[data[end]] && data[end] != ':' && data[end] != '=' {
 			return nil
 		}
@@ -174,35 +177,47 @@ func weakSecret(v []byte) bool {
 }
 
 // strongName reports whether a name says its value is a credential
-// outright, whatever the value looks like: its last word is token,
-// secret, password, passphrase, credential or authorization, or it ends
-// in an API, access, secret or private key.
+// outright, whatever the value looks like: one of its words is token,
+// secret, password, passphrase, credential or authorization, or an API,
+// access, secret or private key; and its last word does not say it holds
+// something about one instead (a token's type, a password's file, a key's
+// header, a secret's store).
 func strongName(name string) bool {
 	words := nameWords(name)
-	n := len(words)
-	if n == 0 {
-		return false
-	}
-	switch last := words[n-1]; last {
-	case "secret", "password", "passwd", "pwd", "passphrase", "credential", "credentials", "authorization",
-		"apikey", "accesskey", "secretkey", "privatekey", "mnemonic":
-		return true
-	case "token":
-		return n == 1 || !pageToken[words[n-2]]
-	case "key":
-		if n > 1 {
-			switch words[n-2] {
-			case "api", "access", "secret", "private", "signing", "master", "encryption", "client", "auth":
-				return true
+	strong := false
+	for i, w := range words {
+		switch w {
+		case "secret", "password", "passwd", "pwd", "passphrase", "credential", "credentials", "authorization",
+			"apikey", "accesskey", "secretkey", "privatekey", "mnemonic":
+			strong = true
+		case "token":
+			strong = strong || i == 0 || !pageToken[words[i-1]]
+		case "key":
+			if i > 0 {
+				switch words[i-1] {
+				case "api", "access", "secret", "private", "signing", "master", "encryption", "client", "auth":
+					strong = true
+				}
 			}
 		}
 	}
-	return false
+	return strong && !describing[words[len(words)-1]]
 }
+
+// describing are the last words of names that hold something about a
+// credential, not the credential.
+var describing = map[string]bool{"type": true, "types": true, "policy": true, "length": true, "len": true,
+	"method": true, "manager": true, "url": true, "uri": true, "endpoint": true, "path": true, "file": true,
+	"dir": true, "name": true, "id": true, "count": true, "expiry": true, "expires": true, "expiration": true,
+	"seconds": true, "ttl": true, "timeout": true, "header": true, "format": true, "version": true, "mode": true,
+	"kind": true, "hint": true, "required": true, "enabled": true, "min": true, "max": true, "limit": true,
+	"size": true, "store": true, "provider": true, "source": true, "env": true, "field": true, "prompt": true,
+	"label": true, "rotation": true, "algorithm": true, "scope": true, "scopes": true, "audience": true,
+	"issuer": true, "prefix": true, "location": true, "ref": true, "arn": true}
 
 // strongEnding is strongName's first look, for the scan loop: the last
 // three letters of a name strongName may take (secRET, passWORD, tOKEN,
-// KEY, ...), in either case.
+// KEY, ...), in either case, or a credential's word inside it.
 func strongEnding(name []byte) bool {
 	if len(name) < 3 {
 		return false
@@ -210,6 +225,21 @@ func strongEnding(name []byte) bool {
 	switch string([]byte{name[len(name)-3] | 0x20, name[len(name)-2] | 0x20, name[len(name)-1] | 0x20}) {
 	case "ret", "ord", "swd", "pwd", "ase", "ial", "als", "ion", "key", "ken", "nic":
 		return true
+	}
+	// A credential's word before another (client_secret_value, tokenStr).
+	return containsFold(name, "secret") || containsFold(name, "token") || containsFold(name, "passw")
+}
+
+// containsFold reports whether b holds the lower-case word, in either case.
+func containsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		j := 0
+		for j < len(word) && b[i+j]|0x20 == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
 	}
 	return false
 }

@@ -127,7 +127,7 @@ func seedIndices(data []byte, start, end int) []int {
 		if s >= end || s == e {
 			break
 		}
-		if e-s <= 2 && isDigit(data[s]) {
+		if e-s <= 2 && !isLetter(data[s]) {
 			if prev >= 0 {
 				prev = e
 			}
