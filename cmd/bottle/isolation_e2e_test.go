@@ -136,6 +136,14 @@ func TestWorkdirContainerfileADDOfAURLIsNotFetched(t *testing.T) {
 	e := newEnv(t, "")
 	cf := "FROM " + baseImage() + "\nADD " + h.url + "/payload /payload\n"
 	out := isolatedRefusal(t, e, cf, "cat /payload", "2: ADD "+h.url+"/payload /payload: source "+h.url)
+	// The same URL after a carriage return that the builder drops, so that
+	// it reads the next line as the ADD's continuation, where the check
+	// saw a line of its own.
+	for _, f := range []string{"a", "bEXPOSE"} { // the builder joins the lines as they are
+		os.WriteFile(filepath.Join(e.workdir, f), []byte(f), 0o644)
+	}
+	cf = "FROM " + baseImage() + "\nADD a b\\\r\r\nEXPOSE " + h.url + "/payload /d/\n"
+	out += isolatedRefusal(t, e, cf, "cat /d/payload", `2: ADD a b\\u000d: holds a control character`)
 	if n := h.n.Load(); n != 0 || strings.Contains(out, "leaked") {
 		t.Errorf("Podman fetched the URL for the build (%d requests):\n%s", n, out)
 	}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/containers/image/v5/docker/reference"
@@ -100,6 +101,7 @@ var metadata = map[string]bool{
 var (
 	// A flag's value names a user, a mode or a stage: no quoting, no
 	// escape, no variable (the builder expands flags before reading them).
+	stageName    = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 	plainFlag    = regexp.MustCompile(`^--(chown|chmod)=[A-Za-z0-9_.:+=,-]+$|^--link(=true|=false)?$`)
 	fromFlag     = regexp.MustCompile(`^--from=([A-Za-z0-9_.-]+)$`)
 	healthFlag   = regexp.MustCompile(`^--(interval|timeout|start-period|start-interval|retries)=[A-Za-z0-9.]+$`)
@@ -113,9 +115,21 @@ func (f *File) CheckIsolated(from []string) []Refusal {
 	refuse := func(in Instruction, format string, args ...any) {
 		out = append(out, Refusal{File: f.Name, Line: in.Line, Instruction: cut(Show(in), 80), Reason: fmt.Sprintf(format, args...)})
 	}
-	var stages []string // earlier stages' names, lower case
+	var stages []string // earlier stages' names
 	sawFrom := false
 	for _, in := range f.Instructions {
+		// Each instruction is given to the build on a line of its own: a
+		// control character (a carriage return another reader drops, and
+		// then sees a continuation) or a trailing escape would let it read
+		// two lines as one.
+		if i := strings.IndexFunc(in.Original, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }); i >= 0 || !utf8.ValidString(in.Original) {
+			what := "is not valid UTF-8"
+			if i >= 0 {
+				what = fmt.Sprintf("holds a control character (U+%04X)", in.Original[i])
+			}
+			refuse(in, "%s", what)
+			continue
+		}
 		if re := continuation[f.Escape]; re != nil && re.MatchString(in.Original) {
 			refuse(in, "ends in a line continuation with nothing after it")
 			continue
@@ -128,13 +142,15 @@ func (f *File) CheckIsolated(from []string) []Refusal {
 		case c == "FROM":
 			if why := checkFrom(in, from, stages); why != "" {
 				refuse(in, "%s", why)
-				if allowedImage(in.Args[0], from) == "" && strings.Contains(why, "build_from") {
+				if len(in.Args) > 0 && allowedImage(in.Args[0], from) == "" && strings.Contains(why, "build_from") {
 					out[len(out)-1].Image = in.Args[0]
 				}
 			}
 			name := ""
 			if len(in.Args) == 3 {
-				name = strings.ToLower(in.Args[2])
+				if name = in.Args[2]; !stageName.MatchString(name) {
+					refuse(in, "a stage's name is lower-case letters, digits and . _ - after a letter")
+				}
 			}
 			stages = append(stages, name)
 			sawFrom = true
@@ -191,7 +207,7 @@ func checkFrom(in Instruction, from, stages []string) string {
 	if strings.ContainsAny(img, "$\\`'\"") {
 		return "the image must be written out, not made of variables, quotes or escapes"
 	}
-	if img == "scratch" || slices.Contains(stages, strings.ToLower(img)) {
+	if img == "scratch" || slices.Contains(stages, img) {
 		return ""
 	}
 	if allowedImage(img, from) == "" {
@@ -254,10 +270,10 @@ func checkCopy(in Instruction, stages []string) string {
 	return ""
 }
 
-// isStage reports whether ref names an earlier stage: by its name, or by
-// its index.
+// isStage reports whether ref names an earlier stage: by its name, as
+// written (the builder compares names as they are), or by its index.
 func isStage(ref string, stages []string) bool {
-	if slices.Contains(stages, strings.ToLower(ref)) {
+	if ref != "" && slices.Contains(stages, ref) {
 		return true
 	}
 	var n int
@@ -276,11 +292,11 @@ func (f *File) Images() []string {
 			continue
 		}
 		img := in.Args[0]
-		if img != "scratch" && !slices.Contains(stages, strings.ToLower(img)) && !slices.Contains(out, img) {
+		if img != "scratch" && !slices.Contains(stages, img) && !slices.Contains(out, img) {
 			out = append(out, img)
 		}
 		if len(in.Args) == 3 {
-			stages = append(stages, strings.ToLower(in.Args[2]))
+			stages = append(stages, in.Args[2])
 		}
 	}
 	return out
@@ -299,13 +315,13 @@ func (f *File) Canonical(from []string) []byte {
 	for _, in := range f.Instructions {
 		if in.Command == "FROM" && len(in.Args) >= 1 {
 			img := in.Args[0]
-			if a := allowedImage(img, from); a != "" && img != "scratch" && !slices.Contains(stages, strings.ToLower(img)) {
+			if a := allowedImage(img, from); a != "" && img != "scratch" && !slices.Contains(stages, img) {
 				img = a
 			}
 			line := "FROM " + img
 			if len(in.Args) == 3 {
 				line += " AS " + in.Args[2]
-				stages = append(stages, strings.ToLower(in.Args[2]))
+				stages = append(stages, in.Args[2])
 			}
 			b.WriteString(line + "\n")
 			continue
