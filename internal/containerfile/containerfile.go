@@ -99,9 +99,10 @@ var metadata = map[string]bool{
 }
 
 var (
+	// A stage's name, compared as written (as the builder does).
+	stageName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 	// A flag's value names a user, a mode or a stage: no quoting, no
 	// escape, no variable (the builder expands flags before reading them).
-	stageName    = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 	plainFlag    = regexp.MustCompile(`^--(chown|chmod)=[A-Za-z0-9_.:+=,-]+$|^--link(=true|=false)?$`)
 	fromFlag     = regexp.MustCompile(`^--from=([A-Za-z0-9_.-]+)$`)
 	healthFlag   = regexp.MustCompile(`^--(interval|timeout|start-period|start-interval|retries)=[A-Za-z0-9.]+$`)
@@ -140,11 +141,9 @@ func (f *File) CheckIsolated(from []string) []Refusal {
 		}
 		switch c := in.Command; {
 		case c == "FROM":
-			if why := checkFrom(in, from, stages); why != "" {
+			if why, image := checkFrom(in, from, stages); why != "" {
 				refuse(in, "%s", why)
-				if len(in.Args) > 0 && allowedImage(in.Args[0], from) == "" && strings.Contains(why, "build_from") {
-					out[len(out)-1].Image = in.Args[0]
-				}
+				out[len(out)-1].Image = image
 			}
 			name := ""
 			if len(in.Args) == 3 {
@@ -195,25 +194,23 @@ func (f *File) Check(from []string) error {
 }
 
 // checkFrom says why a FROM is refused ("" when it is not): flags, a
-// variable, or an image that is neither allowed nor an earlier stage.
-func checkFrom(in Instruction, from, stages []string) string {
+// variable, or an image that is neither allowed nor an earlier stage; in
+// that last case, which image (the person's config may yet allow it).
+func checkFrom(in Instruction, from, stages []string) (why, image string) {
 	if len(in.Flags) > 0 {
-		return "FROM takes no flags here (" + termtext.Visible(in.Flags[0]) + ")"
+		return "FROM takes no flags here (" + termtext.Visible(in.Flags[0]) + ")", ""
 	}
 	if len(in.Args) != 1 && (len(in.Args) != 3 || !strings.EqualFold(in.Args[1], "as")) {
-		return "FROM takes an image and, after AS, a stage's name"
+		return "FROM takes an image and, after AS, a stage's name", ""
 	}
 	img := in.Args[0]
 	if strings.ContainsAny(img, "$\\`'\"") {
-		return "the image must be written out, not made of variables, quotes or escapes"
+		return "the image must be written out, not made of variables, quotes or escapes", ""
 	}
-	if img == "scratch" || slices.Contains(stages, img) {
-		return ""
+	if img == "scratch" || slices.Contains(stages, img) || allowedImage(img, from) != "" {
+		return "", ""
 	}
-	if allowedImage(img, from) == "" {
-		return "FROM " + termtext.Visible(img) + " is neither the profile's own image nor in build_from in your config"
-	}
-	return ""
+	return "FROM " + termtext.Visible(img) + " is neither the profile's own image nor in build_from in your config", img
 }
 
 // allowedImage is the entry of from that img names (as the person wrote
