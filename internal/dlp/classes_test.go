@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -171,6 +172,25 @@ func TestStrongName(t *testing.T) {
 		}
 		if want && !strongEnding([]byte(name)) {
 			t.Errorf("strongEnding(%q) = false", name)
+		}
+	}
+}
+
+// A seed phrase however its words are kept apart.
+func TestSeedShapes(t *testing.T) {
+	words := strings.Fields(SeedPhrase([]byte("0123456789abcdef")))
+	var numbered, quoted []string
+	for i, w := range words {
+		numbered = append(numbered, strconv.Itoa(i+1)+". "+w)
+		quoted = append(quoted, `"`+w+`"`)
+	}
+	for _, d := range []string{
+		strings.Join(words, " "), strings.Join(numbered, " "), strings.Join(numbered, "\n"), strings.Join(words, "\n"),
+		"[" + strings.Join(quoted, ", ") + "]", strings.ToUpper(strings.Join(words, " ")), strings.Join(words, " - "),
+		strings.Join(words, " | "),
+	} {
+		if f := New(nil).Scan([]byte("note: "+d+" end"), "body"); f == nil || f.Rule != "seed-phrase" {
+			t.Errorf("%.40q: %+v", d, f)
 		}
 	}
 }
