@@ -64,11 +64,12 @@ type chains struct {
 	used int
 }
 
-// check looks at a request's fragments, of no known place.
+// check looks at the fragments of a message (a WebSocket's, one at a
+// time): their place is the message.
 func (w *splitWatch) check(s *dlp.Scanner, host string, frags [][]byte) *dlp.Finding {
 	placed := make([]fragment, len(frags))
 	for i, f := range frags {
-		placed[i] = fragment{data: f}
+		placed[i] = fragment{"message", f}
 	}
 	return w.checkPlaced(s, host, placed)
 }
