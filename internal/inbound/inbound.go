@@ -155,6 +155,10 @@ func Scan(body []byte, contentType string) *Finding {
 	} else {
 		visible = []piece{{"text", body}}
 	}
+	if s := jsonStrings(body); s != nil {
+		// What a JSON reader decodes: letters written as \u escapes.
+		visible = append(visible, piece{"json strings", s})
+	}
 	for _, b := range base64Blocks(body) {
 		hidden = append(hidden, piece{"base64 block", b})
 	}
@@ -539,6 +543,43 @@ func DataText(data []byte) []byte {
 		return append(bytes.Clone(data), '\n')
 	}
 	return appendText(nil, v, false)
+}
+
+// jsonStrings is every string of a JSON body (one value, or one after
+// another as in NDJSON), decoded, one to a line; nil when the body is no
+// JSON or writes no letter as a \u escape (then the text as sent reads the
+// same).
+func jsonStrings(body []byte) []byte {
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 || t[0] != '{' && t[0] != '[' || !bytes.Contains(t, []byte(`\u`)) {
+		return nil
+	}
+	var out []byte
+	dec := json.NewDecoder(bytes.NewReader(t))
+	for {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			break
+		}
+		out = appendStrings(out, v)
+	}
+	return out
+}
+
+func appendStrings(out []byte, v any) []byte {
+	switch t := v.(type) {
+	case string:
+		out = append(append(out, t...), '\n')
+	case []any:
+		for _, e := range t {
+			out = appendStrings(out, e)
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			out = appendStrings(append(append(out, k...), '\n'), t[k])
+		}
+	}
+	return out
 }
 
 // appendText appends the strings under text members of v.
