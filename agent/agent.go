@@ -4,15 +4,18 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/internal/files"
-	"github.com/bottle-sandbox/bottle/internal/inside"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -164,44 +167,64 @@ func Container(name string, in Input) (spec.Container, error) {
 }
 
 // Prepare writes the agent's files into its state folder: its home, the
-// prompt, and in copy mode a copy of the working directory. uid and gid own
-// them, so the agent can write its home and workspace under rootful Podman.
+// prompt, and in copy mode a copy of the working directory. The agent's
+// user owns them, so the agent can write its home and workspace under
+// rootful Podman. The home, the agent's git folder and the copy are folders
+// the agent writes: everything in them goes through internal/beneath.
 func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
-	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+	st, err := stateOf(in)
 	if err != nil {
 		return err
 	}
-	home := HomeDir(in.StateDir)
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	if err := st.MkdirAll(homeDir, 0o700); err != nil {
 		return fmt.Errorf("prepare agent home: %w", err)
 	}
-	if err := chownIfRoot(home, uid, gid); err != nil {
-		return err
+	if uid, gid, ok := owner(in); ok {
+		if err := st.Chown(homeDir, uid, gid); err != nil {
+			return fmt.Errorf("prepare agent home: %w", err)
+		}
 	}
 	if prompt, err := promptText(in.Agent, in.Workdir); err != nil {
 		return err
 	} else if prompt != "" {
-		if err := os.WriteFile(filepath.Join(in.StateDir, promptFile), []byte(prompt), 0o644); err != nil {
+		if err := beneath.At(in.StateDir).WriteFile(promptFile, []byte(prompt), 0o644); err != nil {
 			return fmt.Errorf("prepare prompt: %w", err)
 		}
 	}
 	if in.Agent.Workspace == config.WorkspaceBind && in.Workspace != nil {
-		if err := prepareGit(in.Workspace, in.StateDir, uid, gid, in.Host.Rootless); err != nil {
+		if err := prepareGit(in.Workspace, in.StateDir, st); err != nil {
 			return err
 		}
 	}
 	if in.Agent.Workspace == config.WorkspaceCopy && copyWorkspace {
-		dst := CopiedWorkspace(in.StateDir)
-		if err := CopyTree(ctx, in.Workdir, dst); err != nil {
+		var leave []string
+		if in.Workspace != nil && in.Workspace.LeftOut != "" {
+			leave = []string{".git"} // it leads out of the working directory
+		}
+		if err := beneath.CopyTree(beneath.At(in.Workdir), ".", st, copyDir, leave...); err != nil {
 			return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
 		}
-		if os.Geteuid() == 0 && !in.Host.Rootless {
-			if err := chownTree(dst, uid, gid); err != nil {
-				return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
-			}
-		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+// stateOf is the agent's state folder, giving what it makes to the agent's user.
+func stateOf(in Input) (beneath.Dir, error) {
+	st := beneath.At(in.StateDir)
+	if uid, gid, ok := owner(in); ok {
+		st = st.Owned(uid, gid)
+	}
+	return st, nil
+}
+
+// owner is the agent's user, when bottle runs as root for rootful Podman
+// and the files it makes must be given to it.
+func owner(in Input) (uid, gid int, ok bool) {
+	if os.Geteuid() != 0 || in.Host.Rootless {
+		return -1, -1, false
+	}
+	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+	return uid, gid, err == nil
 }
 
 // promptText is the prompt, read from its file if it has one: through the
@@ -212,7 +235,13 @@ func promptText(a *config.Agent, workdir string) (string, error) {
 	}
 	read := os.ReadFile
 	if slices.Contains(a.FromWorkdir, "prompt_file") {
-		read = func(p string) ([]byte, error) { return inside.ReadFile(workdir, p) }
+		read = func(p string) ([]byte, error) {
+			rel, err := filepath.Rel(workdir, p)
+			if err != nil || !filepath.IsLocal(rel) {
+				return nil, fmt.Errorf("%s is outside the working directory %s", p, workdir)
+			}
+			return beneath.At(workdir).ReadFile(rel)
+		}
 	}
 	b, err := read(a.PromptFile)
 	if err != nil {
@@ -221,35 +250,49 @@ func promptText(a *config.Agent, workdir string) (string, error) {
 	return string(b), nil
 }
 
-func chownIfRoot(path string, uid, gid int) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	if err := os.Chown(path, uid, gid); err != nil {
-		return fmt.Errorf("prepare %s: %w", path, err)
-	}
-	return nil
-}
-
 // WriteHomeFile writes a file into the agent's home (rel below it, such as
 // .claude/.credentials.json), mode 0600, owned by the agent's user, its
-// folders made as needed.
-func WriteHomeFile(in Input, rel string, content func() ([]byte, error)) error {
-	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+// folders made as needed. content gets what the file holds now (nil when
+// there is none, or it is a link or no regular file: neither is read).
+// A link at rel, or on the way, is never written through.
+func WriteHomeFile(in Input, rel string, content func(old []byte) ([]byte, error)) error {
+	if _, _, err := User(in.Agent, in.Host, in.Workdir); err != nil {
+		return err
+	}
+	st, err := stateOf(in)
 	if err != nil {
 		return err
 	}
-	data, err := content()
+	home := st.MustJoin(homeDir)
+	if err := home.MkdirAll(path.Dir(rel), 0o700); err != nil {
+		return err
+	}
+	old, err := home.ReadFile(rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, beneath.ErrLink) && !errors.Is(err, beneath.ErrType) {
+		return err
+	}
+	data, err := content(old)
 	if err != nil {
 		return err
 	}
-	home := HomeDir(in.StateDir)
-	path := filepath.Join(home, rel)
-	if err := mkdirOwned(home, filepath.Dir(path), uid, gid); err != nil {
-		return err
+	return home.WriteFile(rel, data, 0o600)
+}
+
+// WriteHomeFiles writes a profile's home_files into the agent's home, each
+// laid over a JSON file the home holds there already ({supervise_url}
+// filled in), in the order of their names.
+func WriteHomeFiles(in Input, homeFiles map[string]string, superviseURL string) error {
+	for _, rel := range slices.Sorted(maps.Keys(homeFiles)) {
+		layer := []byte(strings.ReplaceAll(homeFiles[rel], "{supervise_url}", superviseURL))
+		err := WriteHomeFile(in, rel, func(old []byte) ([]byte, error) {
+			if old != nil {
+				return MergeHomeJSON(old, layer), nil // the person's settings, with the profile's over them
+			}
+			return layer, nil
+		})
+		if err != nil {
+			return fmt.Errorf("home_files %s: %w", rel, err)
+		}
 	}
-	if err := files.WriteAtomic(path, data, 0o600); err != nil {
-		return err
-	}
-	return chownIfRoot(path, uid, gid)
+	return nil
 }

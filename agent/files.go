@@ -1,6 +1,10 @@
 package agent
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+)
 
 // The agent's state folder (state.Bottle.AgentDir): what lives in it, named
 // here only.
@@ -16,8 +20,29 @@ const (
 	capabilityContext = "capability-context"
 )
 
-// HomeDir is the agent's home in its state folder dir.
+// HomeDir is the agent's home in its state folder dir: for its mount.
 func HomeDir(dir string) string { return filepath.Join(dir, homeDir) }
+
+// HomeFolder is the agent's home, a folder the agent writes: what the host reads
+// or writes there goes through it.
+func HomeFolder(dir string) beneath.Dir { return beneath.At(dir).MustJoin(homeDir) }
+
+// GitFolder is the agent's own git folder of a bind workspace (see
+// AgentGitDir), a folder the agent writes.
+func GitFolder(dir string) beneath.Dir { return beneath.At(dir).MustJoin(GitDir) }
+
+// CopyFolder is a copy-mode bottle's copy of the working directory, a
+// folder the agent writes.
+func CopyFolder(dir string) beneath.Dir { return beneath.At(dir).MustJoin(copyDir) }
+
+// AgentGit is the agent's own git folder: of a bind workspace, its git
+// folder in the state; of a copied one, the copy's .git.
+func AgentGit(dir string, copied bool) beneath.Dir {
+	if copied {
+		return CopyFolder(dir).MustJoin(".git")
+	}
+	return GitFolder(dir)
+}
 
 // CopiedWorkspace is a copy-mode bottle's copy of the working directory.
 func CopiedWorkspace(dir string) string { return filepath.Join(dir, copyDir) }

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -56,27 +56,22 @@ func GitMounts(r *workspace.Record, stateDir string) []spec.Mount {
 }
 
 // prepareGit makes the agent's git folder at its first start (a resumed
-// bottle keeps the one it has), owned by the agent's user.
-func prepareGit(r *workspace.Record, stateDir string, uid, gid int, rootless bool) error {
+// bottle keeps the one it has), owned by the agent's user; st is the
+// agent's state folder.
+func prepareGit(r *workspace.Record, stateDir string, st beneath.Dir) error {
 	if r.Git == workspace.GitNone {
 		return nil
 	}
-	dir := filepath.Join(stateDir, GitDir)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := workspace.SeedGitDir(r, dir); err != nil {
-			os.RemoveAll(dir)
+	if _, err := st.Lstat(GitDir); errors.Is(err, fs.ErrNotExist) {
+		if err := workspace.SeedGitDir(r, st.MustJoin(GitDir)); err != nil {
+			st.RemoveAll(GitDir)
 			return fmt.Errorf("prepare the agent's git folder: %w", err)
-		}
-		if os.Geteuid() == 0 && !rootless {
-			if err := chownTree(dir, uid, gid); err != nil {
-				return fmt.Errorf("prepare the agent's git folder: %w", err)
-			}
 		}
 	} else if err != nil {
 		return err
 	}
 	if r.Git == workspace.GitFile {
-		if err := os.WriteFile(filepath.Join(stateDir, gitFile), []byte("gitdir: "+GitDirPath+"\n"), 0o644); err != nil {
+		if err := beneath.At(stateDir).WriteFile(gitFile, []byte("gitdir: "+GitDirPath+"\n"), 0o644); err != nil {
 			return fmt.Errorf("prepare the agent's git folder: %w", err)
 		}
 	}

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/dlp"
-	"github.com/bottle-sandbox/bottle/internal/files"
 )
 
 // The person's own agent setup (CLAUDE.md, settings, agents, commands,
@@ -45,47 +44,35 @@ const (
 // which the secret scanner finds one (an API key in a settings file's env,
 // say): those are returned as skipped, with why, for the person to see.
 func CopySetup(in Input, hostHome string, rels []string) (copied, skipped []string, err error) {
-	uid, gid, err := User(in.Agent, in.Host, in.Workdir)
+	if _, _, err := User(in.Agent, in.Host, in.Workdir); err != nil {
+		return nil, nil, err
+	}
+	st, err := stateOf(in)
 	if err != nil {
 		return nil, nil, err
 	}
-	home := HomeDir(in.StateDir)
-	root, err := os.OpenRoot(hostHome)
-	if err != nil {
-		return nil, nil, fmt.Errorf("your home %s: %w", hostHome, err)
-	}
-	defer root.Close()
+	home := st.MustJoin(homeDir)
+	src := beneath.At(hostHome)
 	scanner := dlp.New(nil)
 	total := 0
 	for _, rel := range rels {
-		fi, err := root.Lstat(rel)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
+		if _, err := src.Lstat(rel); errors.Is(err, beneath.ErrLink) {
+			continue // a link on the way in the person's home: not followed, not copied
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("~/%s: %w", rel, err)
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			continue
-		}
-		err = fs.WalkDir(root.FS(), rel, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.Type()&fs.ModeSymlink != 0 || secretName(d.Name()) {
-				if d.IsDir() {
+		err := src.Walk(rel, func(p string, fi fs.FileInfo) error {
+			if fi.Mode()&fs.ModeSymlink != 0 || secretName(path.Base(p)) {
+				if fi.IsDir() {
 					return fs.SkipDir
 				}
 				return nil
 			}
-			dst := filepath.Join(home, p)
-			if d.IsDir() {
-				return mkdirOwned(home, dst, uid, gid)
+			if fi.IsDir() {
+				return home.MkdirAll(p, 0o700)
 			}
-			if !d.Type().IsRegular() {
+			if !fi.Mode().IsRegular() {
 				return nil
 			}
-			data, err := root.ReadFile(p)
+			data, err := src.ReadFile(p)
 			if err != nil {
 				return err
 			}
@@ -96,14 +83,14 @@ func CopySetup(in Input, hostHome string, rels []string) (copied, skipped []stri
 			if total += len(data); total > maxSetupBytes || len(copied) >= maxSetupFiles {
 				return fmt.Errorf("more than %d files or %d MiB: name fewer paths in setup", maxSetupFiles, maxSetupBytes>>20)
 			}
-			if err := mkdirOwned(home, filepath.Dir(dst), uid, gid); err != nil {
+			if err := home.MkdirAll(path.Dir(p), 0o700); err != nil {
 				return err
 			}
-			if err := files.WriteAtomic(dst, data, 0o600); err != nil {
+			if err := home.WriteFile(p, data, 0o600); err != nil {
 				return err
 			}
 			copied = append(copied, p)
-			return chownIfRoot(dst, uid, gid)
+			return nil
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("copy ~/%s into the bottle: %w", rel, err)
@@ -139,27 +126,4 @@ func merge(a, b map[string]any) map[string]any {
 		a[k] = v
 	}
 	return a
-}
-
-// mkdirOwned makes dir and the folders between home and it, each owned by
-// the agent's user.
-func mkdirOwned(home, dir string, uid, gid int) error {
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
-	rel, err := filepath.Rel(home, dir)
-	if err != nil || rel == "." {
-		return err
-	}
-	at := home
-	for _, part := range strings.Split(rel, string(filepath.Separator)) {
-		at = filepath.Join(at, part)
-		if err := os.Mkdir(at, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if err := chownIfRoot(at, uid, gid); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -75,6 +75,9 @@ type Config struct {
 	Kubernetes Kubernetes
 	// BuildFrom is the person's build_from (each profile has it too).
 	BuildFrom []string
+	// Repositories are the person's repositories a working directory's git
+	// metadata may lead to (the user's repositories, absolute, "~/" expanded).
+	Repositories []string
 	// Files lists the files that were read, lowest layer first.
 	Files []string
 	// WorkdirData is the working directory's bottle.toml as read (nil when
@@ -187,6 +190,28 @@ func Load(src Sources) (*Config, error) {
 		}
 		kube = *l.kubernetes
 	}
+	var repos []string
+	for i, l := range layers {
+		if l.repositories == nil {
+			continue
+		}
+		if i >= trusted {
+			return nil, &Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: "a working directory's bottle.toml may not name repositories: set repositories in your own config.toml"}
+		}
+		for _, r := range l.repositories {
+			if rest, ok := strings.CutPrefix(r, "~/"); ok {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return nil, &Error{File: l.file, Key: "repositories", Msg: err.Error()}
+				}
+				r = filepath.Join(home, rest)
+			}
+			if !filepath.IsAbs(r) {
+				return nil, &Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: fmt.Sprintf("%q is not a folder's path", r)}
+			}
+			repos = append(repos, filepath.Clean(r))
+		}
+	}
 	buildFrom, err := buildFromOf(layers, trusted)
 	if err != nil {
 		return nil, err
@@ -210,7 +235,7 @@ func Load(src Sources) (*Config, error) {
 			}
 		}
 	}
-	return &Config{Agents: agents, Kubernetes: kube, BuildFrom: buildFrom, Files: files, WorkdirData: wdData}, nil
+	return &Config{Agents: agents, Kubernetes: kube, BuildFrom: buildFrom, Repositories: repos, Files: files, WorkdirData: wdData}, nil
 }
 
 // buildFromOf is the build_from of the trusted layers (the first trusted

@@ -53,6 +53,10 @@ type rawFile struct {
 	Agents     map[string]rawProfile `toml:"agents"`
 	Kubernetes *Kubernetes           `toml:"kubernetes"`
 	BuildFrom  []string              `toml:"build_from"`
+	// Repositories are the person's repositories a working directory's
+	// git metadata may lead to (a worktree's main repository, one whose
+	// objects a clone borrows): a repository may otherwise name only itself.
+	Repositories []string `toml:"repositories"`
 }
 
 // profileKeys are the keys a profile may hold, from rawProfile's tags.
@@ -69,6 +73,8 @@ type layer struct {
 	kubernetes *Kubernetes
 	// buildFrom is the file's build_from (nil: none).
 	buildFrom []string
+	// repositories are the file's, made absolute (nil: none).
+	repositories []string
 }
 
 type layerProfile struct {
@@ -92,6 +98,9 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 		return nil, &Error{File: file, Msg: err.Error()}
 	}
 	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}, kubernetes: rf.Kubernetes, buildFrom: rf.BuildFrom}
+	for _, r := range rf.Repositories {
+		l.repositories = append(l.repositories, l.resolve(r))
+	}
 	if und := md.Undecoded(); len(und) > 0 {
 		// The shortest unknown key is the one the user wrote; the rest hang under it.
 		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
@@ -120,7 +129,7 @@ func (l *layer) unknownKey(k toml.Key) error {
 	e := &Error{File: l.file, Key: k.String(), Line: l.lineOf(k...)}
 	switch {
 	case len(k) == 1:
-		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes", "build_from"})
+		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes", "build_from", "repositories"})
 	case len(k) == 3 && k[0] == "agents":
 		e.Msg = "unknown key" + suggest(k[2], profileKeys)
 	case len(k) == 4 && k[0] == "agents" && (k[2] == "egress" || k[2] == "build_egress"):

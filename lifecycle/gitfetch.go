@@ -48,10 +48,11 @@ func GitFetch(root state.Root, id, only string) ([]string, error) {
 	if rec.Git == workspace.GitNone {
 		return nil, fmt.Errorf("bottle %s: its working directory %s was no git repository", id, meta.Workdir)
 	}
-	gate := b.GitGateDir()
+	gate := b.GitGateFolder()
 	hasGate := gitgate.Configured(gate)
-	agentGit := agent.AgentGitDir(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)
-	hasAgentGit := exists(agentGit)
+	agentGit := agent.AgentGit(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)
+	_, err = agentGit.Lstat(".")
+	hasAgentGit := err == nil
 	if !hasGate && !hasAgentGit {
 		return nil, fmt.Errorf("bottle %s has no git gate (its workspace had no remote) and no repository of the agent's", id)
 	}

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -81,6 +78,12 @@ type Launch struct {
 	WorkdirConfig []byte
 	// IsolatedBuild: the Containerfile is an agent's (an approved request).
 	IsolatedBuild bool
+	// Repositories are the person's repositories (their config's) that a
+	// working directory's git metadata may lead to.
+	Repositories []string
+	// Reviewed: a resume whose workspace's recorded git metadata changed
+	// goes ahead, the person having seen the change.
+	Reviewed bool
 	// Image overrides where the agent's image comes from (a resume's
 	// approved Containerfile); nil: the profile's.
 	Image *spec.Image
@@ -130,6 +133,9 @@ func (l *Launch) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	defer s.teardown(ctx)
+	if err := s.settleKept(ctx); err != nil {
+		return err
+	}
 	steps := []struct {
 		name string
 		do   func(context.Context) error
@@ -185,6 +191,20 @@ func (s *launching) claim() error {
 	return nil
 }
 
+// settleKept readies a kept bottle for its resume: whatever of it still
+// runs goes (a stale pod of this identity), and what its last session left
+// is settled (a detached one ended with no launcher to do it), so nothing
+// of the bottle runs while the host reads and writes its folders.
+func (s *launching) settleKept(ctx context.Context) error {
+	if s.Resume == nil {
+		return nil
+	}
+	if err := s.env.Engine.RemoveBottle(ctx, sidecars.PodName(s.b.ID), s.b.ID); err != nil {
+		return err
+	}
+	return Settle(s.b, s.env.Stderr)
+}
+
 func (s *launching) teardown(ctx context.Context) {
 	s.td.run(ctx)
 	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
@@ -224,8 +244,15 @@ func (s *launching) planBottle(ctx context.Context) error {
 	if err := recordWorkdirConfig(b, filepath.Join(s.Workdir, "bottle.toml"), s.WorkdirConfig); err != nil {
 		return err
 	}
-	if s.in.Workspace, err = workspaceRecord(b, s.Workdir, s.Agent.Workspace); err != nil {
+	if s.in.Workspace, err = workspaceRecord(b, s.Workdir, s.Agent.Workspace, s.Repositories); err != nil {
 		return err
+	}
+	if s.Resume != nil && s.Agent.Workspace == config.WorkspaceBind {
+		// What the first start recorded is what gets mounted again: it must
+		// still be what it was, or the person must have seen what changed.
+		if err := reviewWorkspace(b, s.in.Workspace, s.Reviewed); err != nil {
+			return err
+		}
 	}
 	if s.in.Gate, err = gitgate.NewPlan(ctx, b.ID, s.in.Workspace, s.Agent.Git); err != nil {
 		return err
@@ -288,21 +315,12 @@ func (s *launching) prepare(ctx context.Context) error {
 			fmt.Fprintf(s.env.Stderr, "bottle: setup: left out %s\n", sk)
 		}
 	}
-	for _, rel := range slices.Sorted(maps.Keys(s.Agent.HomeFiles)) {
-		layer := []byte(strings.ReplaceAll(s.Agent.HomeFiles[rel], "{supervise_url}", supervise.URL))
-		path := filepath.Join(agent.HomeDir(b.AgentDir()), rel)
-		if err := agent.WriteHomeFile(sidecars.AgentInput(in), rel, func() ([]byte, error) {
-			if old, err := os.ReadFile(path); err == nil {
-				return agent.MergeHomeJSON(old, layer), nil // the person's settings, with the profile's over them
-			}
-			return layer, nil
-		}); err != nil {
-			return fmt.Errorf("home_files %s: %w", rel, err)
-		}
+	if err := agent.WriteHomeFiles(sidecars.AgentInput(in), s.Agent.HomeFiles, supervise.URL); err != nil {
+		return err
 	}
 	if in.SigninFile != "" {
 		// The agent's home gets a login of the same shape, holding placeholders.
-		if err := agent.WriteHomeFile(sidecars.AgentInput(in), signin.Schemes[s.Agent.Signin.Agent].CredentialsFile, func() ([]byte, error) {
+		if err := agent.WriteHomeFile(sidecars.AgentInput(in), signin.Schemes[s.Agent.Signin.Agent].CredentialsFile, func([]byte) ([]byte, error) {
 			host, err := os.ReadFile(in.SigninFile)
 			if err != nil {
 				return nil, err
@@ -322,7 +340,7 @@ func (s *launching) prepare(ctx context.Context) error {
 	}
 	if in.Gate != nil {
 		// The gate refuses pushes carrying a secret the proxy injects.
-		if err := in.Gate.Write(b.GitGateDir(), injected); err != nil {
+		if err := in.Gate.Write(b.GitGateFolder(), in.Workspace, injected); err != nil {
 			return err
 		}
 	}
@@ -342,15 +360,6 @@ func (s *launching) images(ctx context.Context) error {
 	e, b := s.env.Engine, s.b
 	if _, err := e.EnsureSidecarImage(ctx, s.env.Exe); err != nil {
 		return err
-	}
-	if s.Resume != nil {
-		if err := e.RemoveBottle(ctx, sidecars.PodName(b.ID), b.ID); err != nil { // a stale pod of this identity
-			return err
-		}
-		// A detached session ended with no launcher to settle it.
-		if err := Settle(b, s.env.Stderr); err != nil {
-			return err
-		}
 	}
 	main := s.plan.Main()
 	s.started = func() error { return e.StartSidecars(ctx, s.plan) }

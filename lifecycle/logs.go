@@ -41,7 +41,7 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 	case service == egress.Service && b != nil:
 		return followFile(ctx, egress.AuditPath(b.EgressDir()), o.Follow, o.Audit)
 	case service == gitgate.Service && b != nil:
-		if !gitgate.Configured(b.GitGateDir()) {
+		if !gitgate.Configured(b.GitGateFolder()) {
 			return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", o.ID)
 		}
 		file := gitgate.AuditPath(b.GitGateDir())

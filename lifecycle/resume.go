@@ -14,13 +14,16 @@ import (
 
 // Resume relaunches a kept bottle under its identity.
 type Resume struct {
-	ID            string
-	Yes           bool
-	Keep          bool
-	Detach        bool
-	Args          []string // replace the recorded arguments when HasArgs
-	HasArgs       bool
-	ConfigFile    string // the user's config file the command was given, if any
+	ID         string
+	Yes        bool
+	Keep       bool
+	Detach     bool
+	Args       []string // replace the recorded arguments when HasArgs
+	HasArgs    bool
+	ConfigFile string // the user's config file the command was given, if any
+	// Reviewed: the person has seen what changed in the workspace's git
+	// metadata since the first start (workspace.Change) and carries on.
+	Reviewed      bool
 	ShowPreflight func(w io.Writer, p Preflight) error
 }
 
@@ -57,7 +60,7 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 	// The workspace a bottle was made with is part of what it is.
 	a := *resolved
 	a.Workspace = m.Workspace
-	l := &Launch{Agent: &a, Workdir: m.Workdir, Args: m.Args, Yes: r.Yes, Keep: r.Keep, Detach: r.Detach,
+	l := &Launch{Agent: &a, Workdir: m.Workdir, Args: m.Args, Yes: r.Yes, Keep: r.Keep, Detach: r.Detach, Repositories: cfg.Repositories, Reviewed: r.Reviewed,
 		Resume: b, WorkdirConfig: wdData, ShowPreflight: r.ShowPreflight}
 	if r.HasArgs {
 		l.Args = r.Args
@@ -85,4 +88,11 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 		l.Image = &img
 	}
 	return l.Run(ctx, env)
+}
+
+// exists says whether a file of the bottle's own folder (which no
+// container mounts) is there.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

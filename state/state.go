@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -15,6 +15,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/files"
 )
 
 // The files of a bottle's own folder, which no container mounts.
@@ -31,6 +34,9 @@ const (
 	// moved out of it when a session ends.
 	QuarantineDir = "quarantine"
 	ApprovalsFile = "approvals.jsonl"
+	// WorkspaceChangesFile says which git metadata the first start recorded
+	// changed since: a resume waits for the person to have seen it.
+	WorkspaceChangesFile = "workspace-changes"
 )
 
 // Metadata records what a bottle was launched with, so resume can relaunch it.
@@ -210,8 +216,19 @@ func (b *Bottle) GatewayDir() string   { return filepath.Join(b.Dir, "gateway") 
 func (b *Bottle) GitGateDir() string   { return filepath.Join(b.Dir, "git-gate") }
 func (b *Bottle) SuperviseDir() string { return filepath.Join(b.Dir, "supervise") }
 
+// The folders a container of the bottle writes (each mounted read-write
+// into one), as the host must use them: through internal/beneath, which
+// follows no link a container left there.
+func (b *Bottle) EgressFolder() beneath.Dir    { return beneath.At(b.Dir).MustJoin("egress") }
+func (b *Bottle) GitGateFolder() beneath.Dir   { return beneath.At(b.Dir).MustJoin("git-gate") }
+func (b *Bottle) SuperviseFolder() beneath.Dir { return beneath.At(b.Dir).MustJoin("supervise") }
+
 // QuarantineDir holds git metadata the agent made in a bind workspace.
 func (b *Bottle) QuarantineDir() string { return filepath.Join(b.Dir, QuarantineDir) }
+
+// Quarantine is QuarantineDir, to move hostile entries into (below the
+// bottle's own folder, which no container mounts).
+func (b *Bottle) Quarantine() beneath.Dir { return beneath.At(b.Dir).MustJoin(QuarantineDir) }
 
 // ApprovalsLog is every decision on the bottle's requests, appended, where
 // no sidecar reaches.
@@ -251,6 +268,14 @@ func (b *Bottle) Record(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s of %s: %w", name, b.ID, err)
 	}
 	return data, nil
+}
+
+// RemoveRecord removes one of the bottle's own records; a missing one is fine.
+func (b *Bottle) RemoveRecord(name string) error {
+	if err := os.Remove(filepath.Join(b.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s of %s: %w", name, b.ID, err)
+	}
+	return nil
 }
 
 // Preserve marks the bottle to be kept at session end.

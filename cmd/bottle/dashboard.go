@@ -145,7 +145,7 @@ func (m *dashboard) refresh() tea.Cmd {
 			if b.Identity == sel || (sel == "" && r.auditOf == "") {
 				r.auditOf = b.Identity
 				r.audit = tail(egress.AuditPath(b.Bottle().EgressDir()), 6)
-				r.pushes = gitgate.AuditTail(b.Bottle().GitGateDir(), 3)
+				r.pushes = gitgate.AuditTail(b.Bottle().GitGateFolder(), 3)
 			}
 		}
 		return r

@@ -79,7 +79,7 @@ func runKubeManifest(ctx context.Context, g *globals, o *kubeManifestOptions) er
 	}
 	env := lifecycle.Env{Root: root, Engine: kube.Planner{Context: o.kubeContext, Namespace: o.namespace},
 		Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Version: version, Exe: exe}
-	l := &lifecycle.Launch{Agent: &a, Workdir: wd, DryRun: true, Yes: true, WorkdirConfig: cfg.WorkdirData,
+	l := &lifecycle.Launch{Agent: &a, Workdir: wd, DryRun: true, Yes: true, WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories,
 		ShowPreflight: func(w io.Writer, pf lifecycle.Preflight) error {
 			var ports []int
 			for _, r := range pf.Agent.Egress {

@@ -72,7 +72,7 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 		return fmt.Errorf("--engine %q: use %s or %s", engine, config.EnginePodman, config.EngineKubernetes)
 	}
 	l := &lifecycle.Launch{Agent: a, Workdir: wd, Yes: o.yes, DryRun: o.dryRun, Keep: o.keep, Detach: o.detach,
-		WorkdirConfig: cfg.WorkdirData, ShowPreflight: printPreflight}
+		WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories, ShowPreflight: printPreflight}
 	if g.hasArgs {
 		l.Args = g.agentArgs
 	}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/bottle-sandbox/bottle/internal/files"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	gitconfig "github.com/go-git/go-git/v5/plumbing/format/config"
 )
 
@@ -18,56 +18,57 @@ import (
 // read-only through alternates (nothing is copied), and a config holding
 // only what git needs to work with it (format, remotes, branches): nothing
 // of the host's that would run a program. The agent's commits, branches and
-// config changes land here, never in the host's repository.
-func SeedGitDir(r *Record, dst string) error {
+// config changes land here, never in the host's repository. Only regular
+// files are taken from the repository, and no link in it is followed.
+func SeedGitDir(r *Record, dst beneath.Dir) error {
 	if r.Git == GitNone {
 		return errors.New("the workspace is not a repository")
 	}
-	for _, d := range []string{dst, filepath.Join(dst, "objects", "info"), filepath.Join(dst, "objects", "pack"), filepath.Join(dst, "refs"), filepath.Join(dst, "info")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range []string{".", "objects/info", "objects/pack", "refs", "info"} {
+		if err := dst.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("seed the agent's git folder: %w", err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dst, "objects", "info", "alternates"), []byte(strings.Join(r.Objects, "\n")+"\n"), 0o644); err != nil {
+	if err := dst.WriteFile("objects/info/alternates", []byte(strings.Join(r.Objects, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	// Per work tree: HEAD and the index. Shared: refs, and what git reads beside them.
-	files := []struct{ from, name string }{
-		{r.GitDir, "HEAD"}, {r.GitDir, "index"},
-		{r.CommonDir, "packed-refs"}, {r.CommonDir, "shallow"}, {filepath.Join(r.CommonDir, "info"), "exclude"},
+	files := []struct{ from, name, to string }{
+		{r.GitDir, "HEAD", "HEAD"}, {r.GitDir, "index", "index"},
+		{r.CommonDir, "packed-refs", "packed-refs"}, {r.CommonDir, "shallow", "shallow"}, {r.CommonDir, "info/exclude", "info/exclude"},
 	}
 	for _, f := range files {
-		to := filepath.Join(dst, f.name)
-		if f.name == "exclude" {
-			to = filepath.Join(dst, "info", "exclude")
-		}
-		if err := copyRegular(filepath.Join(f.from, f.name), to); err != nil {
+		if err := copyRegular(r, filepath.Join(f.from, f.name), dst, f.to); err != nil {
 			return err
 		}
 	}
-	if entries, err := os.ReadDir(r.GitDir); err == nil {
+	gitDir, err := r.GitFolder(r.GitDir)
+	if err != nil {
+		return err
+	}
+	if entries, err := gitDir.ReadDir("."); err == nil {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "sharedindex.") {
-				if err := copyRegular(filepath.Join(r.GitDir, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				if err := copyRegular(r, filepath.Join(r.GitDir, e.Name()), dst, e.Name()); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := copyRefs(filepath.Join(r.CommonDir, "refs"), filepath.Join(dst, "refs")); err != nil {
+	if err := copyRefs(r, dst); err != nil {
 		return err
 	}
-	cfg, err := agentGitConfig(filepath.Join(r.CommonDir, "config"))
+	cfg, err := r.agentGitConfig()
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dst, "config"), cfg, 0o644)
+	return dst.WriteFile("config", cfg, 0o644)
 }
 
 // agentGitConfig keeps of a repository's config what the agent's git needs
 // and nothing that names a program: the format, remotes and branches.
-func agentGitConfig(file string) ([]byte, error) {
-	host, err := readGitConfig(file)
+func (r *Record) agentGitConfig() ([]byte, error) {
+	host, err := r.readGitConfig(filepath.Join(r.CommonDir, "config"))
 	if err != nil {
 		return nil, err
 	}
@@ -96,36 +97,36 @@ func agentGitConfig(file string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// copyRegular copies a regular file over dst; a missing one is fine, a link
-// is not followed.
-func copyRegular(src, dst string) error {
-	fi, err := os.Lstat(src)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+// copyRegular copies the repository's file src (a host path) to rel in
+// dst; a missing one, a link or anything but a regular file is left out.
+func copyRegular(r *Record, src string, dst beneath.Dir, rel string) error {
+	data, err := r.ReadGitFile(src)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, beneath.ErrLink) || errors.Is(err, beneath.ErrType) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	os.Remove(dst)
-	return files.Copy(src, dst, 0o644)
+	return dst.WriteFile(rel, data, 0o644)
 }
 
-// copyRefs copies a refs tree: folders and regular files only.
-func copyRefs(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == src {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
+// copyRefs copies the repository's refs tree: folders and regular files only.
+func copyRefs(r *Record, dst beneath.Dir) error {
+	refs, err := r.GitFolder(filepath.Join(r.CommonDir, "refs"))
+	if err != nil {
+		return err
+	}
+	return refs.Walk(".", func(p string, fi fs.FileInfo) error {
+		target := path.Join("refs", p)
 		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type().IsRegular():
-			return copyRegular(p, target)
+		case fi.IsDir():
+			return dst.MkdirAll(target, 0o755)
+		case fi.Mode().IsRegular():
+			data, err := refs.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return dst.WriteFile(target, data, 0o644)
 		}
 		return nil
 	})

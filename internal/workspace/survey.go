@@ -3,6 +3,12 @@
 // names, and which git metadata was there before the agent. It is learnt once,
 // at a bottle's first start, and kept in the bottle's own folder, so nothing
 // the agent (or the repository) writes later changes what the host trusts.
+//
+// A working directory is hostile ground (a repository someone else wrote;
+// in bind mode, a folder the agent writes): every path in it is read
+// through internal/beneath, and a repository may name only itself: its git
+// folder, common folder and object folders lie inside it, unless the
+// person's config names the repository they lead to.
 package workspace
 
 import (
@@ -10,11 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	gitconfig "github.com/go-git/go-git/v5/plumbing/format/config"
 )
 
@@ -42,118 +49,254 @@ type Record struct {
 	// Objects are the object folders the repository reads: its own and
 	// those its alternates borrow from.
 	Objects []string `json:"objects,omitempty"`
+	// Roots are the folders the paths above lie in: the working directory,
+	// and the repositories of the person's config they lead to.
+	Roots []string `json:"roots,omitempty"`
 	// Remotes are the repository's remotes and the URLs each names (url,
 	// then pushurl), from its config.
 	Remotes map[string][]string `json:"remotes,omitempty"`
 	// Nested are the git metadata below the top, relative to Dir: .git
-	// entries and folders shaped like a bare repository. Only a bind
-	// workspace is searched.
+	// entries and folders shaped like a git folder. Only a bind workspace
+	// is searched.
 	Nested []string `json:"nested,omitempty"`
+	// Seen is what each of the top .git and the Nested entries was at the
+	// first start (type, device, inode): what is mounted, and what the
+	// quarantine leaves in place, must still be it.
+	Seen map[string]Entry `json:"seen,omitempty"`
+	// LeftOut says why a copy workspace's git metadata is not copied (it
+	// leads out of the working directory); "" when nothing is left out.
+	LeftOut string `json:"left_out,omitempty"`
 }
 
-// Survey reads what bottle needs of workdir's git metadata; with nested it
-// also finds the git metadata below the top (for a bind workspace).
-func Survey(workdir string, nested bool) (*Record, error) {
-	r := &Record{Dir: workdir}
-	top := filepath.Join(workdir, ".git")
-	fi, err := os.Lstat(top)
+// Entry is what an entry of the workspace was, as lstat saw it.
+type Entry struct {
+	Type string `json:"type"` // "dir", "file", "link", "other"
+	Dev  uint64 `json:"dev"`
+	Ino  uint64 `json:"ino"`
+}
+
+func entryOf(fi fs.FileInfo) Entry {
+	e := Entry{Type: "other"}
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, err
-	case fi.Mode()&fs.ModeSymlink != 0:
-		if nested {
-			return nil, fmt.Errorf("%s is a symbolic link, which bottle cannot keep the agent from replacing: use workspace = \"copy\"", top)
-		}
-		real, err := filepath.EvalSymlinks(top)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.setGitDir(real); err != nil {
-			return nil, err
-		}
-		r.Git = GitDir
 	case fi.IsDir():
-		if err := r.setGitDir(top); err != nil {
-			return nil, err
-		}
-		r.Git = GitDir
+		e.Type = "dir"
 	case fi.Mode().IsRegular():
-		dir, err := gitFileTarget(top)
-		if err != nil {
-			return nil, err
+		e.Type = "file"
+	case fi.Mode()&fs.ModeSymlink != 0:
+		e.Type = "link"
+	}
+	if id, ok := beneath.IDOf(fi); ok {
+		e.Dev, e.Ino = id.Dev, id.Ino
+	}
+	return e
+}
+
+func (e Entry) String() string {
+	switch e.Type {
+	case "dir":
+		return "a folder"
+	case "file":
+		return "a file"
+	case "link":
+		return "a symbolic link"
+	case "":
+		return "nothing"
+	}
+	return "neither a folder nor a file"
+}
+
+// LeadsOutError is a repository whose git metadata names a folder outside
+// the working directory that the person's config does not name.
+type LeadsOutError struct {
+	Workdir, What, Target string
+}
+
+func (e *LeadsOutError) Error() string {
+	return fmt.Sprintf("%s: its %s is %s, outside it: a repository may name only itself (add that repository to repositories in your config if it is yours, or use workspace = \"copy\", which leaves such metadata out)", e.Workdir, e.What, e.Target)
+}
+
+// Survey reads what bottle needs of workdir's git metadata; with nested
+// (a bind workspace) it also finds the git metadata below the top. repos
+// are the repositories the person's config names, which a worktree's or a
+// borrower's metadata may lead to. In copy mode, metadata that leads out
+// makes the record say so (LeftOut) instead of failing.
+func Survey(workdir string, nested bool, repos []string) (*Record, error) {
+	ws := beneath.At(workdir)
+	r := &Record{Dir: filepath.Clean(workdir), Roots: []string{filepath.Clean(workdir)}, Seen: map[string]Entry{}}
+	for _, repo := range repos {
+		if repo = filepath.Clean(repo); !slices.Contains(r.Roots, repo) {
+			r.Roots = append(r.Roots, repo)
 		}
-		if err := r.setGitDir(dir); err != nil {
-			return nil, err
-		}
-		r.Git = GitFile
-	default:
-		return nil, fmt.Errorf("%s is neither a folder nor a file", top)
+	}
+	err := r.surveyTop(ws, nested)
+	var out *LeadsOutError
+	if errors.As(err, &out) && !nested {
+		*r = Record{Dir: r.Dir, Roots: r.Roots[:1], LeftOut: out.Error()}
+		err = nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	if r.Git != GitNone {
-		if r.Remotes, err = readRemotes(filepath.Join(r.CommonDir, "config")); err != nil {
+		cfg, err := r.readGitConfig(path.Join(r.CommonDir, "config"))
+		if err != nil {
 			return nil, err
 		}
+		r.Remotes = remotesOf(cfg)
 	}
 	if nested {
-		if r.Nested, err = findGitMetadata(workdir, nil); err != nil {
+		if r.Nested, err = findGitMetadata(ws, nil); err != nil {
 			return nil, err
-		}
-		for _, n := range r.Nested {
-			if fi, err := os.Lstat(filepath.Join(workdir, n)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-				return nil, fmt.Errorf("%s is a symbolic link, which bottle cannot keep the agent from replacing: use workspace = \"copy\"", filepath.Join(workdir, n))
-			}
 		}
 		if len(r.Nested) > MaxNested {
 			return nil, fmt.Errorf("%s holds %d repositories below its top (%s, ...): a bind workspace mounts each read-only and takes at most %d; use workspace = \"copy\"", workdir, len(r.Nested), r.Nested[0], MaxNested)
 		}
+		for _, n := range r.Nested {
+			fi, err := ws.Lstat(n)
+			if err != nil {
+				return nil, err
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return nil, fmt.Errorf("%s is a symbolic link, which bottle cannot keep the agent from replacing: use workspace = \"copy\"", filepath.Join(workdir, n))
+			}
+			r.Seen[n] = entryOf(fi)
+		}
+	}
+	if len(r.Seen) == 0 {
+		r.Seen = nil
 	}
 	return r, nil
 }
 
-// setGitDir fills GitDir, CommonDir and Objects from a git folder.
+// surveyTop reads the top .git.
+func (r *Record) surveyTop(ws beneath.Dir, nested bool) error {
+	fi, err := ws.Lstat(".git")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if nested {
+			return fmt.Errorf("%s is a symbolic link, which bottle cannot keep the agent from replacing: use workspace = \"copy\"", filepath.Join(r.Dir, ".git"))
+		}
+		target, _ := ws.Readlink(".git")
+		return &LeadsOutError{Workdir: r.Dir, What: ".git", Target: "a symbolic link to " + target}
+	case fi.IsDir():
+		r.Git = GitDir
+		r.Seen[".git"] = entryOf(fi)
+		return r.setGitDir(filepath.Join(r.Dir, ".git"))
+	case fi.Mode().IsRegular():
+		dir, err := gitFileTarget(ws, ".git", r.Dir)
+		if err != nil {
+			return err
+		}
+		r.Git = GitFile
+		r.Seen[".git"] = entryOf(fi)
+		return r.setGitDir(dir)
+	}
+	return fmt.Errorf("%s is neither a folder nor a file", filepath.Join(r.Dir, ".git"))
+}
+
+// at is the root the host path p lies in and p below it; ok is false for
+// a path in none of the record's roots.
+func (r *Record) at(p string) (beneath.Dir, string, bool) {
+	p = filepath.Clean(p)
+	for _, root := range r.Roots {
+		if rel, err := filepath.Rel(root, p); err == nil && filepath.IsLocal(rel) {
+			return beneath.At(root), filepath.ToSlash(rel), true
+		}
+	}
+	return beneath.Dir{}, "", false
+}
+
+// ReadGitFile reads a file of the repository (host path p, in one of its
+// roots), following no link.
+func (r *Record) ReadGitFile(p string) ([]byte, error) {
+	d, rel, ok := r.at(p)
+	if !ok {
+		return nil, fmt.Errorf("%s is outside the repository's folders", p)
+	}
+	return d.ReadFile(rel)
+}
+
+// GitFolder is the host folder p (a git folder of the record's) as a
+// beneath.Dir, so no link in it is followed.
+func (r *Record) GitFolder(p string) (beneath.Dir, error) {
+	d, rel, ok := r.at(p)
+	if !ok {
+		return beneath.Dir{}, fmt.Errorf("%s is outside the repository's folders", p)
+	}
+	return d.Join(rel)
+}
+
+// inRoots checks that p lies in one of the record's roots.
+func (r *Record) inRoots(what, p string) error {
+	if _, _, ok := r.at(p); !ok {
+		return &LeadsOutError{Workdir: r.Dir, What: what, Target: p}
+	}
+	return nil
+}
+
+// setGitDir fills GitDir, CommonDir and Objects from a git folder, each of
+// which must lie in the record's roots.
 func (r *Record) setGitDir(dir string) error {
 	r.GitDir = filepath.Clean(dir)
+	if err := r.inRoots("git folder", r.GitDir); err != nil {
+		return err
+	}
 	r.CommonDir = r.GitDir
-	if data, err := os.ReadFile(filepath.Join(dir, "commondir")); err == nil {
+	if data, err := r.ReadGitFile(filepath.Join(dir, "commondir")); err == nil {
 		c := strings.TrimSpace(string(data))
 		if !filepath.IsAbs(c) {
 			c = filepath.Join(dir, c)
 		}
 		r.CommonDir = filepath.Clean(c)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	if fi, err := os.Stat(filepath.Join(r.CommonDir, "objects")); err != nil || !fi.IsDir() {
+	if err := r.inRoots("common git folder (commondir)", r.CommonDir); err != nil {
+		return err
+	}
+	objects := filepath.Join(r.CommonDir, "objects")
+	d, rel, _ := r.at(objects)
+	if fi, err := d.Lstat(rel); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s is not a git repository: no objects folder", r.CommonDir)
 	}
-	r.Objects = objectDirs(filepath.Join(r.CommonDir, "objects"))
-	return nil
+	var err error
+	r.Objects, err = r.objectDirs(objects)
+	return err
 }
 
 // gitFileTarget reads a .git file ("gitdir: PATH", relative to its folder).
-func gitFileTarget(file string) (string, error) {
-	data, err := os.ReadFile(file)
+func gitFileTarget(ws beneath.Dir, rel, workdir string) (string, error) {
+	data, err := ws.ReadFile(rel)
 	if err != nil {
 		return "", err
 	}
 	target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
 	if !ok {
-		return "", fmt.Errorf("%s: not a gitdir file", file)
+		return "", fmt.Errorf("%s: not a gitdir file", filepath.Join(workdir, rel))
 	}
 	dir := strings.TrimSpace(target)
 	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(filepath.Dir(file), dir)
+		dir = filepath.Join(workdir, filepath.Dir(rel), dir)
 	}
 	return filepath.Clean(dir), nil
 }
 
 // objectDirs is an object folder and, depth first, those its alternates
-// name (relative ones are relative to the object folder, as git has it).
-func objectDirs(objects string) []string {
+// name (relative ones are relative to the object folder, as git has it):
+// each must lie in the record's roots.
+func (r *Record) objectDirs(objects string) ([]string, error) {
 	out := []string{objects}
 	for i := 0; i < len(out) && len(out) < 8; i++ {
-		data, err := os.ReadFile(filepath.Join(out[i], "info", "alternates"))
-		if err != nil {
+		data, err := r.ReadGitFile(filepath.Join(out[i], "info", "alternates"))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 		for _, line := range strings.Split(string(data), "\n") {
 			line = strings.TrimSpace(line)
@@ -163,19 +306,22 @@ func objectDirs(objects string) []string {
 			if !filepath.IsAbs(line) {
 				line = filepath.Join(out[i], line)
 			}
-			if line = filepath.Clean(line); !slices.Contains(out, line) {
+			line = filepath.Clean(line)
+			if err := r.inRoots("object folder (objects/info/alternates)", line); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, line) {
 				out = append(out, line)
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-// readRemotes reads the remotes a git config names.
-func readRemotes(file string) (map[string][]string, error) {
-	cfg, err := readGitConfig(file)
-	if err != nil || cfg == nil {
-		return nil, err
+// remotesOf reads the remotes a git config names.
+func remotesOf(cfg *gitconfig.Config) map[string][]string {
+	if cfg == nil {
+		return nil
 	}
 	out := map[string][]string{}
 	for _, sub := range cfg.Section("remote").Subsections {
@@ -189,72 +335,65 @@ func readRemotes(file string) (map[string][]string, error) {
 			out[sub.Name] = urls
 		}
 	}
-	return out, nil
+	return out
 }
 
-func readGitConfig(file string) (*gitconfig.Config, error) {
-	f, err := os.Open(file)
+// readGitConfig reads a git config file of the record's (nil when there is none).
+func (r *Record) readGitConfig(p string) (*gitconfig.Config, error) {
+	data, err := r.ReadGitFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	cfg := gitconfig.New()
-	if err := gitconfig.NewDecoder(f).Decode(cfg); err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
+	if err := gitconfig.NewDecoder(strings.NewReader(string(data))).Decode(cfg); err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	return cfg, nil
 }
 
-// findGitMetadata lists, relative to dir, every .git entry (folder, file or
-// link) and every folder shaped like a bare repository below dir's top,
-// without following links or descending into what it finds. known are
-// entries to leave out (and not descend into).
-func findGitMetadata(dir string, known []string) ([]string, error) {
+// findGitMetadata lists, relative to the workspace, every .git entry
+// (folder, file or link) and every folder shaped like a git folder below
+// its top, without following links or descending into what it finds.
+// known are entries to leave out (and not descend into).
+func findGitMetadata(ws beneath.Dir, known []string) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p != dir && errors.Is(err, fs.ErrPermission) {
-				return nil // what the owner cannot read, the owner's git does not run
-			}
-			return err
-		}
-		if p == dir {
+	err := ws.WalkReadable(".", func(rel string, fi fs.FileInfo) error {
+		if rel == "." {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, p)
 		if rel == ".git" {
-			return skip(d)
+			return skip(fi)
 		}
-		if d.Name() == ".git" || (d.IsDir() && bareShaped(p)) {
+		if path.Base(rel) == ".git" || (fi.IsDir() && gitShaped(ws, rel)) {
 			if !slices.Contains(known, rel) {
 				out = append(out, rel)
 			}
-			return skip(d)
+			return skip(fi)
 		}
 		return nil
 	})
 	return out, err
 }
 
-func skip(d fs.DirEntry) error {
-	if d.IsDir() {
-		return filepath.SkipDir
+func skip(fi fs.FileInfo) error {
+	if fi.IsDir() {
+		return fs.SkipDir
 	}
 	return nil
 }
 
-// bareShaped reports whether git, run in dir, would take it for a git
-// folder: it holds HEAD, objects and refs.
-func bareShaped(dir string) bool {
-	for _, name := range []string{"HEAD", "objects", "refs"} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
-			return false
-		}
+// gitShaped reports whether git, run in or below the folder rel, could take
+// it for a git folder: it holds HEAD, and objects and refs, or a commondir
+// or gitdir file naming where they are.
+func gitShaped(ws beneath.Dir, rel string) bool {
+	has := func(name string) bool {
+		_, err := ws.Lstat(path.Join(rel, name))
+		return err == nil
 	}
-	return true
+	return has("HEAD") && (has("objects") && has("refs") || has("commondir") || has("gitdir"))
 }
 
 // Marshal and Unmarshal keep a record in the bottle's folder.
@@ -266,5 +405,13 @@ func Unmarshal(data []byte) (*Record, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("read the workspace record: %w", err)
 	}
+	if len(r.Roots) == 0 { // a record of an earlier version
+		r.Roots = []string{r.Dir}
+	}
 	return &r, nil
 }
+
+// At is the root the host path p lies in (the working directory, or a
+// repository the person's config names) and p below it; false when p lies
+// in none: for go-git's alternates, which resolve only there.
+func (r *Record) At(p string) (beneath.Dir, string, bool) { return r.at(p) }

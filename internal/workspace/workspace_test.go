@@ -1,12 +1,15 @@
 package workspace
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 func git(t *testing.T, dir string, args ...string) string {
@@ -38,7 +41,7 @@ func TestSurvey(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "vendor", "lib"), 0o755)
 	git(t, filepath.Join(dir, "vendor", "lib"), "init", "-q")
 	git(t, dir, "init", "-q", "--bare", "bare.git")
-	r, err := Survey(dir, true)
+	r, err := Survey(dir, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +55,7 @@ func TestSurvey(t *testing.T) {
 		t.Errorf("nested = %v", r.Nested)
 	}
 	// Not a repository; copy mode does not look below the top.
-	if r, err := Survey(t.TempDir(), false); err != nil || r.Git != GitNone {
+	if r, err := Survey(t.TempDir(), false, nil); err != nil || r.Git != GitNone {
 		t.Errorf("no repository: %+v, %v", r, err)
 	}
 }
@@ -61,7 +64,7 @@ func TestSurveyWorktreeAndAlternates(t *testing.T) {
 	main := repo(t)
 	wt := filepath.Join(t.TempDir(), "wt")
 	git(t, main, "worktree", "add", "-q", wt, "-b", "wt")
-	r, err := Survey(wt, true)
+	r, err := Survey(wt, true, []string{main})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func TestSurveyWorktreeAndAlternates(t *testing.T) {
 	// A clone borrowing objects: both object folders are read.
 	borrower := filepath.Join(t.TempDir(), "b")
 	git(t, main, "clone", "-q", "--shared", main, borrower)
-	r, err = Survey(borrower, false)
+	r, err = Survey(borrower, false, []string{main})
 	if err != nil || len(r.Objects) != 2 || r.Objects[1] != filepath.Join(main, ".git", "objects") {
 		t.Errorf("alternates: %+v, %v", r, err)
 	}
@@ -84,23 +87,23 @@ func TestSurveyRefusesWhatBindCannotProtect(t *testing.T) {
 	dir := t.TempDir()
 	real := repo(t)
 	os.Symlink(filepath.Join(real, ".git"), filepath.Join(dir, ".git"))
-	if _, err := Survey(dir, true); err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), `"copy"`) {
+	if _, err := Survey(dir, true, nil); err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), `"copy"`) {
 		t.Errorf("a linked .git in bind mode: %v", err)
 	}
-	if r, err := Survey(dir, false); err != nil || r.Git != GitDir {
-		t.Errorf("a linked .git in copy mode: %+v, %v", r, err)
+	if r, err := Survey(dir, false, nil); err != nil || r.Git != GitNone || r.LeftOut == "" {
+		t.Errorf("a linked .git in copy mode is left out: %+v, %v", r, err)
 	}
 	nestedLink := repo(t)
 	os.MkdirAll(filepath.Join(nestedLink, "sub"), 0o755)
 	os.Symlink(filepath.Join(real, ".git"), filepath.Join(nestedLink, "sub", ".git"))
-	if _, err := Survey(nestedLink, true); err == nil || !strings.Contains(err.Error(), "sub/.git") {
+	if _, err := Survey(nestedLink, true, nil); err == nil || !strings.Contains(err.Error(), "sub/.git") {
 		t.Errorf("a linked nested .git in bind mode: %v", err)
 	}
 	many := t.TempDir()
 	for i := 0; i <= MaxNested; i++ {
 		os.MkdirAll(filepath.Join(many, "d"+strings.Repeat("x", i), ".git"), 0o755)
 	}
-	if _, err := Survey(many, true); err == nil || !strings.Contains(err.Error(), "at most") {
+	if _, err := Survey(many, true, nil); err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Errorf("too many nested repositories: %v", err)
 	}
 }
@@ -112,12 +115,12 @@ func TestSeedGitDirWorksWithoutTheHostsConfig(t *testing.T) {
 	git(t, dir, "config", "core.hooksPath", "/tmp")
 	git(t, dir, "config", "alias.st", "!echo hi")
 	git(t, dir, "config", "branch.main.remote", "origin")
-	r, err := Survey(dir, true)
+	r, err := Survey(dir, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	agentDir := filepath.Join(t.TempDir(), "git")
-	if err := SeedGitDir(r, agentDir); err != nil {
+	if err := SeedGitDir(r, beneath.At(filepath.Dir(agentDir)).MustJoin("git")); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := os.ReadFile(filepath.Join(agentDir, "config"))
@@ -151,7 +154,7 @@ func TestSeedGitDirWorksWithoutTheHostsConfig(t *testing.T) {
 func TestQuarantineMovesOnlyWhatIsNew(t *testing.T) {
 	dir := repo(t)
 	os.MkdirAll(filepath.Join(dir, "vendor", "lib", ".git"), 0o755)
-	r, err := Survey(dir, true)
+	r, err := Survey(dir, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +168,8 @@ func TestQuarantineMovesOnlyWhatIsNew(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, "shape", d), 0o755)
 	}
 	os.WriteFile(filepath.Join(dir, "shape", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
-	dst := filepath.Join(t.TempDir(), "quarantine")
-	moved, err := Quarantine(r, dst)
+	dst := beneath.At(t.TempDir()).MustJoin("quarantine")
+	moved, _, err := Quarantine(r, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +194,163 @@ func TestQuarantineMovesOnlyWhatIsNew(t *testing.T) {
 	}
 	// No repository at first start: a .git the agent made at the top goes too.
 	bare := t.TempDir()
-	r, _ = Survey(bare, true)
+	r, _ = Survey(bare, true, nil)
 	os.MkdirAll(filepath.Join(bare, ".git"), 0o755)
-	if moved, err := Quarantine(r, filepath.Join(t.TempDir(), "q")); err != nil || len(moved) != 1 || moved[0].Path != ".git" {
+	if moved, _, err := Quarantine(r, beneath.At(t.TempDir()).MustJoin("q")); err != nil || len(moved) != 1 || moved[0].Path != ".git" {
 		t.Errorf("top .git: %v, %v", moved, err)
+	}
+}
+
+// TestQuarantineCatchesASwappedNestedRepository: the agent cannot rename
+// a mount point, but it can rename its parent folder (the mount goes with
+// it) and write its own .git where the recorded one was. The quarantine
+// compares what stands at each recorded path with what the first start
+// saw, and moves what changed (and the original, now at a new path).
+func TestQuarantineCatchesASwappedNestedRepository(t *testing.T) {
+	dir := repo(t)
+	lib := filepath.Join(dir, "vendor", "lib")
+	os.MkdirAll(lib, 0o755)
+	git(t, lib, "init", "-q")
+	r, err := Survey(dir, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seen["vendor/lib/.git"].Type != "dir" || r.Seen[".git"].Ino == 0 {
+		t.Fatalf("the first start's entries were not recorded: %+v", r.Seen)
+	}
+	if c, err := r.Check(); err != nil || len(c) != 0 {
+		t.Fatalf("nothing changed, yet: %v %v", c, err)
+	}
+	// The agent's swap: the recorded folder moves away, a look-alike takes its place.
+	os.Rename(lib, filepath.Join(dir, "vendor", "lib-old"))
+	os.MkdirAll(filepath.Join(lib, "evil"), 0o755)
+	os.WriteFile(filepath.Join(lib, ".git"), []byte("gitdir: evil\n"), 0o644)
+	os.WriteFile(filepath.Join(lib, "evil", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	os.WriteFile(filepath.Join(lib, "evil", "commondir"), []byte(".\n"), 0o644)
+	os.WriteFile(filepath.Join(lib, "evil", "config"), []byte("[core]\n\tfsmonitor = touch /tmp/pwned\n"), 0o644)
+	changed, err := r.Check()
+	if err != nil || len(changed) != 1 || changed[0].Path != "vendor/lib/.git" || changed[0].Now.Type != "file" {
+		t.Fatalf("check: %v %v", changed, err)
+	}
+	moved, changed, err := Quarantine(r, beneath.At(t.TempDir()).MustJoin("q"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, m := range moved {
+		paths = append(paths, m.Path)
+	}
+	slices.Sort(paths)
+	if want := []string{"vendor/lib-old/.git", "vendor/lib/.git", "vendor/lib/evil"}; !slices.Equal(paths, want) || len(changed) != 1 {
+		t.Errorf("moved %v (changed %v), want %v", paths, changed, want)
+	}
+	if _, err := os.Lstat(filepath.Join(lib, ".git")); err == nil {
+		t.Error("the agent's .git is still where the person's git reads it")
+	}
+}
+
+func TestCheckSeesALinkOnTheWay(t *testing.T) {
+	dir := repo(t)
+	os.MkdirAll(filepath.Join(dir, "vendor", "lib", ".git"), 0o755)
+	r, err := Survey(dir, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(dir, "vendor", "lib"))
+	os.Symlink("/", filepath.Join(dir, "vendor", "lib"))
+	changed, err := r.Check()
+	if err != nil || len(changed) != 1 || !changed[0].Through || !strings.Contains(changed[0].String(), "symbolic link") {
+		t.Errorf("a link on the way: %v %v", changed, err)
+	}
+	// The link itself is content, not git metadata: the quarantine leaves
+	// it, and never walks through it.
+	if moved, _, err := Quarantine(r, beneath.At(t.TempDir()).MustJoin("q")); err != nil || len(moved) != 0 {
+		t.Errorf("quarantine through a link: %v %v", moved, err)
+	}
+	// The same path replaced by a link to /.
+	os.Remove(filepath.Join(dir, "vendor", "lib"))
+	os.MkdirAll(filepath.Join(dir, "vendor", "lib"), 0o755)
+	os.Symlink("/", filepath.Join(dir, "vendor", "lib", ".git"))
+	moved, changed, err := Quarantine(r, beneath.At(t.TempDir()).MustJoin("q"))
+	if err != nil || len(moved) != 1 || len(changed) != 1 || changed[0].Now.Type != "link" {
+		t.Errorf("a link at the recorded path: moved %v, changed %v, %v", moved, changed, err)
+	}
+}
+
+func TestGitShapedFolders(t *testing.T) {
+	dir := repo(t)
+	for _, shape := range [][]string{{"HEAD", "commondir"}, {"HEAD", "gitdir"}} {
+		p := filepath.Join(dir, "shape-"+shape[1])
+		os.MkdirAll(p, 0o755)
+		for _, f := range shape {
+			os.WriteFile(filepath.Join(p, f), []byte("x\n"), 0o644)
+		}
+	}
+	os.MkdirAll(filepath.Join(dir, "not", "HEAD"), 0o755) // HEAD alone is no git folder
+	r, err := Survey(dir, true, nil)
+	if err != nil || !slices.Equal(r.Nested, []string{"shape-commondir", "shape-gitdir"}) {
+		t.Errorf("nested = %v, %v", r.Nested, err)
+	}
+}
+
+// TestARepositoryNamesOnlyItself: a project received as a folder whose
+// git metadata leads to another of the person's repositories is refused in
+// bind mode and left out in copy mode; a repository the person's config
+// names may be led to.
+func TestARepositoryNamesOnlyItself(t *testing.T) {
+	other := repo(t)
+	otherGit := filepath.Join(other, ".git")
+	cases := map[string]func(dir string){
+		"a .git file naming another repository": func(dir string) {
+			os.WriteFile(filepath.Join(dir, ".git"), []byte("gitdir: "+otherGit+"\n"), 0o644)
+		},
+		"a commondir leading out": func(dir string) {
+			g := filepath.Join(dir, ".git")
+			os.MkdirAll(filepath.Join(g, "objects"), 0o755)
+			os.WriteFile(filepath.Join(g, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+			os.WriteFile(filepath.Join(g, "commondir"), []byte(otherGit+"\n"), 0o644)
+		},
+		"alternates leading out": func(dir string) {
+			g := filepath.Join(dir, ".git")
+			os.MkdirAll(filepath.Join(g, "objects", "info"), 0o755)
+			os.WriteFile(filepath.Join(g, "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+			os.WriteFile(filepath.Join(g, "objects", "info", "alternates"), []byte(filepath.Join(otherGit, "objects")+"\n"), 0o644)
+		},
+	}
+	for name, make := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			make(dir)
+			var out *LeadsOutError
+			if _, err := Survey(dir, true, nil); !errors.As(err, &out) || !strings.Contains(err.Error(), other) {
+				t.Errorf("bind: %v", err)
+			}
+			r, err := Survey(dir, false, nil)
+			if err != nil || r.Git != GitNone || !strings.Contains(r.LeftOut, other) || len(r.Objects) != 0 || r.Remotes != nil {
+				t.Errorf("copy: %+v %v", r, err)
+			}
+			if r, err := Survey(dir, true, []string{other}); err != nil || r.Git == GitNone {
+				t.Errorf("named in the person's config: %+v %v", r, err)
+			}
+		})
+	}
+}
+
+func TestQuarantineKeepsEarlierSessionsApart(t *testing.T) {
+	dir := repo(t)
+	r, _ := Survey(dir, true, nil)
+	q := beneath.At(t.TempDir()).MustJoin("q")
+	for i := range 2 {
+		os.MkdirAll(filepath.Join(dir, "a", ".git"), 0o755)
+		moved, _, err := Quarantine(r, q)
+		if err != nil || len(moved) != 1 {
+			t.Fatalf("session %d: %v %v", i, moved, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(q.Path(), "a", ".git.1")); err != nil {
+		t.Errorf("the second session's .git was not kept beside the first: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "a", ".git")); err == nil {
+		t.Error("the second session's .git stayed in the workspace")
 	}
 }

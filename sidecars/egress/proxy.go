@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/dlp"
+	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/internal/gateway"
 	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/elazarl/goproxy"
@@ -122,7 +123,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := os.WriteFile(filepath.Join(p.dir, ReadyFile), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+	if err := files.WriteAtomic(filepath.Join(p.dir, ReadyFile), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 		return err
 	}
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

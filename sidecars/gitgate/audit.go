@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -54,7 +54,7 @@ func (a *audit) write(e auditEntry) error {
 // AuditTail is the last n ref decisions of a gate's audit (dir), a line each:
 // time, decision, remote, branch or tag, new id, reason. Ref names come from
 // the agent: a terminal must sanitize them.
-func AuditTail(dir string, n int) []string {
+func AuditTail(dir beneath.Dir, n int) []string {
 	var lines []string
 	readAudit(dir, func(e auditEntry, r auditRef) {
 		id := r.New
@@ -76,8 +76,8 @@ func AuditTail(dir string, n int) []string {
 
 // readAudit calls each for every ref decision of a gate's audit (dir), in
 // order; a missing audit has none, an unreadable line is passed over.
-func readAudit(dir string, each func(auditEntry, auditRef)) error {
-	f, err := os.Open(filepath.Join(dir, AuditFile))
+func readAudit(dir beneath.Dir, each func(auditEntry, auditRef)) error {
+	f, err := dir.Open(AuditFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

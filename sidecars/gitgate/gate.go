@@ -8,10 +8,9 @@ package gitgate
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
-	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -37,8 +36,8 @@ const (
 
 // Configured reports whether the gate's folder dir holds a gate (a bottle
 // whose workspace had no remote has none).
-func Configured(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ConfigFile))
+func Configured(dir beneath.Dir) bool {
+	_, err := dir.Lstat(ConfigFile)
 	return err == nil
 }
 
@@ -73,11 +72,14 @@ type Remote struct {
 func URL(remote string) string { return "http://" + Addr + "/" + remote + ".git" }
 
 // MirrorPath is a remote's bare mirror under the gate's folder.
-func MirrorPath(dir, remote string) string { return filepath.Join(dir, MirrorDir, remote+".git") }
+func MirrorPath(dir, remote string) string { return filepath.Join(dir, mirrorRel(remote)) }
+
+// mirrorRel is a remote's mirror below the gate's folder.
+func mirrorRel(remote string) string { return MirrorDir + "/" + remote + ".git" }
 
 // ReadConfig reads the gate's configuration from its folder.
-func ReadConfig(dir string) (*Config, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+func ReadConfig(dir beneath.Dir) (*Config, error) {
+	data, err := dir.ReadFile(ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("git gate: %w", err)
 	}
@@ -88,12 +90,12 @@ func ReadConfig(dir string) (*Config, error) {
 	return &c, nil
 }
 
-func writeConfig(dir string, c *Config) error {
+func writeConfig(dir beneath.Dir, c *Config) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
+	return dir.WriteFile(ConfigFile, append(data, '\n'), 0o644)
 }
 
 // Input is what the gate's container is planned from.

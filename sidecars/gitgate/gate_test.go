@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 )
 
@@ -43,7 +44,7 @@ func gitTry(dir string, args ...string) (string, error) {
 // survey records a workspace as a bottle's first start does.
 func survey(t *testing.T, ws string) *workspace.Record {
 	t.Helper()
-	r, err := workspace.Survey(ws, false)
+	r, err := workspace.Survey(ws, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +78,12 @@ func gateFor(t *testing.T, rc config.GitRemote) (ws, url, dir string) {
 	gitRun(t, ws, "remote", "set-head", "origin", "main")
 	dir = filepath.Join(tmp, "gate")
 	g := &config.Git{Remotes: map[string]config.GitRemote{"origin": rc}}
-	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), g)
+	rec := survey(t, ws)
+	p, err := NewPlan(context.Background(), "abc123", rec, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Write(dir, []string{injectedSecret}); err != nil {
+	if err := p.Write(beneath.At(tmp).MustJoin("gate"), rec, []string{injectedSecret}); err != nil {
 		t.Fatal(err)
 	}
 	if r := p.Config.Remotes[0]; r.Mode != config.GitHold || r.AgentURLs[0] != up {
@@ -156,7 +158,7 @@ func TestGateFetchPushAndRules(t *testing.T) {
 		t.Fatalf("push with an injected secret: %v\n%s", err, out)
 	}
 	// The held branch comes into the host repository as an ordinary branch.
-	lines, err := FetchPushed(dir, survey(t, ws), "")
+	lines, err := FetchPushed(beneath.At(dir), survey(t, ws), "")
 	if err != nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "origin feature: new branch at ") {
 		t.Fatalf("FetchPushed = %q, %v", lines, err)
 	}
@@ -189,7 +191,7 @@ func TestGateFetchPushAndRules(t *testing.T) {
 	if held != 1 || refused != 6 {
 		t.Errorf("audit: %d held, %d refused; want 1 and 6", held, refused)
 	}
-	tailLines := AuditTail(dir, 2)
+	tailLines := AuditTail(beneath.At(dir), 2)
 	if len(tailLines) != 2 || !strings.Contains(tailLines[1], " refused  origin feature ") || !strings.Contains(tailLines[1], "secret found: injected-secret") {
 		t.Errorf("AuditTail = %q", tailLines)
 	}
@@ -226,11 +228,12 @@ func TestGateSaysWhenItCannotRefreshFromTheUpstream(t *testing.T) {
 	gitRun(t, ws, "remote", "add", "origin", up)
 	gitRun(t, ws, "update-ref", "refs/remotes/origin/main", "HEAD")
 	dir := filepath.Join(tmp, "gate")
-	p, err := NewPlan(context.Background(), "abc123", survey(t, ws), nil)
+	rec := survey(t, ws)
+	p, err := NewPlan(context.Background(), "abc123", rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Write(dir, nil); err != nil {
+	if err := p.Write(beneath.At(tmp).MustJoin("gate"), rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	s, err := NewServer(dir)

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -18,7 +18,7 @@ import (
 
 // pushedBranches reads the audit for the branches the gate accepted or held,
 // per remote, in the order first pushed.
-func pushedBranches(dir string) (map[string][]plumbing.ReferenceName, error) {
+func pushedBranches(dir beneath.Dir) (map[string][]plumbing.ReferenceName, error) {
 	out := map[string][]plumbing.ReferenceName{}
 	err := readAudit(dir, func(e auditEntry, r auditRef) {
 		n := plumbing.ReferenceName(r.Ref)
@@ -34,7 +34,7 @@ func pushedBranches(dir string) (map[string][]plumbing.ReferenceName, error) {
 // ordinary branches of the same name: created, or fast-forwarded when the
 // host's is behind. It never moves the branch checked out, nor one that
 // diverged. It returns a line per branch.
-func FetchPushed(dir string, ws *workspace.Record, only string) ([]string, error) {
+func FetchPushed(dir beneath.Dir, ws *workspace.Record, only string) ([]string, error) {
 	c, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,11 @@ func FetchPushed(dir string, ws *workspace.Record, only string) ([]string, error
 			continue
 		}
 		found = true
-		m, err := openMirror(MirrorPath(dir, r.Name))
+		md, err := dir.Join(mirrorRel(r.Name))
+		if err != nil {
+			return lines, err
+		}
+		m, err := openAt(md, ws)
 		if err != nil {
 			return lines, fmt.Errorf("remote %s: %w", r.Name, err)
 		}
@@ -74,13 +78,13 @@ func FetchPushed(dir string, ws *workspace.Record, only string) ([]string, error
 	if only != "" && !found {
 		return nil, fmt.Errorf("the gate has no remote %q", only)
 	}
-	return lines, giveBack(ws.CommonDir)
+	return lines, giveBack(ws)
 }
 
 // checkedOutBranch is the branch the workspace has checked out (its HEAD,
 // which a worktree keeps in its own git folder), or "".
 func checkedOutBranch(ws *workspace.Record) plumbing.ReferenceName {
-	data, err := os.ReadFile(filepath.Join(ws.GitDir, "HEAD"))
+	data, err := ws.ReadGitFile(filepath.Join(ws.GitDir, "HEAD"))
 	if err != nil {
 		return ""
 	}
@@ -92,30 +96,28 @@ func checkedOutBranch(ws *workspace.Record) plumbing.ReferenceName {
 }
 
 // giveBack hands what root just wrote into a user's repository (objects,
-// refs) to the repository's owner, so the user's own git can use it.
-func giveBack(common string) error {
+// refs) to the repository's owner, so the user's own git can use it; no
+// link is followed, nor chowned.
+func giveBack(ws *workspace.Record) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	fi, err := os.Stat(common)
+	common, err := ws.GitFolder(ws.CommonDir)
 	if err != nil {
 		return err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
+	fi, err := common.Lstat(".")
+	if err != nil {
+		return err
+	}
+	uid, gid, ok := beneath.OwnerOf(fi)
+	if !ok || uid == 0 {
 		return nil
 	}
 	for _, sub := range []string{"objects", "refs"} {
-		err := filepath.WalkDir(filepath.Join(common, sub), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if s, ok := info.Sys().(*syscall.Stat_t); ok && s.Uid == 0 {
-				return os.Lchown(p, int(st.Uid), int(st.Gid))
+		err := common.Walk(sub, func(p string, fi fs.FileInfo) error {
+			if u, _, ok := beneath.OwnerOf(fi); ok && u == 0 {
+				return common.Chown(p, uid, gid)
 			}
 			return nil
 		})
@@ -166,10 +168,10 @@ func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbin
 // commits, pushed or not, come back without touching a branch of the user's.
 // With onlyNew, a branch whose tip the host has already is left out (the
 // agent did no work on it). It returns a line per branch.
-func FetchBranches(gitDir string, ws *workspace.Record, prefix string, onlyNew bool) ([]string, error) {
+func FetchBranches(gitDir beneath.Dir, ws *workspace.Record, prefix string, onlyNew bool) ([]string, error) {
 	agentRepo, err := openUntrusted(gitDir)
 	if err != nil {
-		return nil, fmt.Errorf("open the agent's git folder %s: %w", gitDir, err)
+		return nil, fmt.Errorf("open the agent's git folder %s: %w", gitDir.Path(), err)
 	}
 	host, err := openHost(ws)
 	if err != nil {
@@ -207,5 +209,5 @@ func FetchBranches(gitDir string, ws *workspace.Record, prefix string, onlyNew b
 		}
 		lines = append(lines, fmt.Sprintf("workspace %s: %s %s", r.Name().Short(), name.Short(), line))
 	}
-	return lines, giveBack(ws.CommonDir)
+	return lines, giveBack(ws)
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/beneath/billyfs"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -41,26 +43,37 @@ func (m *mirrorStorage) HasEncodedObject(h plumbing.Hash) error {
 
 // openHost opens the workspace's repository where the bottle's first start
 // found it (its common folder: objects, refs, config), following nothing the
-// working directory says now.
+// working directory says now, and no link: the folders lie below the
+// record's roots (the working directory, repositories the person's config
+// names), and so do the object folders its alternates borrow from.
 func openHost(ws *workspace.Record) (*git.Repository, error) {
-	st := filesystem.NewStorageWithOptions(osfs.New(ws.CommonDir), cache.NewObjectLRUDefault(),
-		filesystem.Options{AlternatesFS: osfs.New("/")})
+	common, err := ws.GitFolder(ws.CommonDir)
+	if err != nil {
+		return nil, err
+	}
+	return openAt(common, ws)
+}
+
+// openAt opens the repository in d, its alternates resolved in ws's roots.
+func openAt(d beneath.Dir, ws *workspace.Record) (*git.Repository, error) {
+	st := filesystem.NewStorageWithOptions(billyfs.New(d), cache.NewObjectLRUDefault(),
+		filesystem.Options{AlternatesFS: &billyfs.Alternates{At: ws.At}})
 	return git.Open(&mirrorStorage{st}, nil)
 }
 
 // openUntrusted opens a git folder the agent could write (its own git folder
 // of a bind workspace, a copied workspace's .git) only to read commits from
-// it: no link leads out of it, and its alternates are not followed (whatever
-// it lacks, the host's repository has, or it is not brought over).
-func openUntrusted(gitDir string) (*git.Repository, error) {
-	fi, err := os.Lstat(gitDir)
+// it: no link in it is followed, and its alternates are not followed
+// (whatever it lacks, the host's repository has, or it is not brought over).
+func openUntrusted(gitDir beneath.Dir) (*git.Repository, error) {
+	fi, err := gitDir.Lstat(".")
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a git folder", gitDir)
+		return nil, fmt.Errorf("%s is not a git folder", gitDir.Path())
 	}
-	fs := &noAlternates{osfs.New(gitDir, osfs.WithBoundOS())}
+	fs := &noAlternates{billyfs.New(gitDir)}
 	return git.Open(filesystem.NewStorage(fs, cache.NewObjectLRUDefault()), nil)
 }
 
@@ -85,25 +98,29 @@ func isAlternates(name string) bool {
 	return filepath.Clean(filepath.FromSlash(name)) == filepath.Join("objects", "info", "alternates")
 }
 
-// seedMirror makes a bare mirror borrowing the host repository's objects,
-// with the host's view of the remote as its branches: refs/remotes/NAME/*
-// become refs/heads/*, refs/remotes/NAME/HEAD its HEAD, and the host's tags
-// its tags. No object is copied and nothing is fetched.
-func seedMirror(path string, host *git.Repository, hostObjects []string, name string) error {
-	if _, err := git.PlainInit(path, true); err != nil {
-		return fmt.Errorf("create mirror %s: %w", path, err)
+// seedMirror makes a bare mirror (in the gate's folder, d) borrowing the
+// host repository's objects, with the host's view of the remote as its
+// branches: refs/remotes/NAME/* become refs/heads/*, refs/remotes/NAME/HEAD
+// its HEAD, and the host's tags its tags. No object is copied and nothing
+// is fetched.
+func seedMirror(d beneath.Dir, host *git.Repository, ws *workspace.Record, name string) error {
+	if err := d.MkdirAll(".", 0o755); err != nil {
+		return err
+	}
+	st := filesystem.NewStorage(billyfs.New(d), cache.NewObjectLRUDefault())
+	if _, err := git.Init(st, nil); err != nil {
+		return fmt.Errorf("create mirror %s: %w", d.Path(), err)
 	}
 	if host == nil {
 		return nil
 	}
-	info := filepath.Join(path, "objects", "info")
-	if err := os.MkdirAll(info, 0o755); err != nil {
+	if err := d.MkdirAll("objects/info", 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(info, "alternates"), []byte(strings.Join(hostObjects, "\n")+"\n"), 0o644); err != nil {
+	if err := d.WriteFile("objects/info/alternates", []byte(strings.Join(ws.Objects, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	m, err := openMirror(path)
+	m, err := openAt(d, ws)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
+	"io/fs"
 	"maps"
 	"net"
 	"net/url"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/netrange"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-git/v5"
@@ -147,18 +148,20 @@ func NewPlan(ctx context.Context, identity string, ws *workspace.Record, g *conf
 // holds, the bottle's injected secrets (pushes carrying one are refused), and
 // a mirror per remote seeded from the host repository. A kept mirror
 // (resume) is left as it is: it may hold pushes.
-func (p *Plan) Write(dir string, injected []string) error {
-	for _, d := range []string{dir, filepath.Join(dir, MirrorDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+func (p *Plan) Write(dir beneath.Dir, ws *workspace.Record, injected []string) error {
+	for _, d := range []string{".", MirrorDir} {
+		if err := dir.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("prepare git gate: %w", err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, SecretDir), 0o700); err != nil {
+	if err := dir.MkdirAll(SecretDir, 0o700); err != nil {
 		return fmt.Errorf("prepare git gate: %w", err)
 	}
-	os.Remove(filepath.Join(dir, ReadyFile))
+	if err := dir.Remove(ReadyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("prepare git gate: %w", err)
+	}
 	for name, data := range p.secrets {
-		if err := files.WriteAtomic(filepath.Join(dir, SecretDir, name), data, 0o600); err != nil {
+		if err := dir.WriteFile(SecretDir+"/"+name, data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -171,16 +174,25 @@ func (p *Plan) Write(dir string, injected []string) error {
 	if err != nil {
 		return err
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, SecretDir, injectedFile), data, 0o600); err != nil {
+	if err := dir.WriteFile(SecretDir+"/"+injectedFile, data, 0o600); err != nil {
 		return err
 	}
 	for _, r := range p.Config.Remotes {
-		mirror := MirrorPath(dir, r.Name)
-		if _, err := os.Stat(mirror); errors.Is(err, os.ErrNotExist) {
-			if err := seedMirror(mirror, p.host, p.HostObjects, r.Name); err != nil {
-				os.RemoveAll(mirror)
+		rel := mirrorRel(r.Name)
+		if _, err := dir.Lstat(rel); errors.Is(err, fs.ErrNotExist) {
+			if ws != nil && ws.Git == workspace.GitNone {
+				ws = nil
+			}
+			mirror, err := dir.Join(rel)
+			if err != nil {
+				return err
+			}
+			if err := seedMirror(mirror, p.host, ws, r.Name); err != nil {
+				dir.RemoveAll(rel)
 				return fmt.Errorf("git remote %s: %w", r.Name, err)
 			}
+		} else if err != nil {
+			return fmt.Errorf("git remote %s: %w", r.Name, err)
 		}
 	}
 	return writeConfig(dir, p.Config)

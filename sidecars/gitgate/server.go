@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
@@ -49,7 +50,7 @@ type remote struct {
 
 // NewServer opens every remote's mirror under dir.
 func NewServer(dir string) (*Server, error) {
-	c, err := ReadConfig(dir)
+	c, err := ReadConfig(beneath.At(dir))
 	if err != nil {
 		return nil, err
 	}
