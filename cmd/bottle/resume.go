@@ -14,6 +14,9 @@ type resumeOptions struct {
 	yes    bool
 	keep   bool
 	detach bool
+	// reviewed: the person has looked at what changed in the workspace's
+	// git metadata since the first start, and carries on.
+	reviewed bool
 }
 
 func newResumeCommand(g *globals) *cli.Command {
@@ -26,6 +29,7 @@ func newResumeCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "resume without asking to confirm the preflight", Destination: &o.yes},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end", Destination: &o.keep},
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "resume in the background", Destination: &o.detach},
+			&cli.BoolFlag{Name: "reviewed", Usage: "carry on after git metadata in the workspace changed since the first start (the refusal says what; look first)", Destination: &o.reviewed},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 1); err != nil {
@@ -41,7 +45,7 @@ func newResumeCommand(g *globals) *cli.Command {
 }
 
 func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
-	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Args: g.agentArgs, HasArgs: g.hasArgs,
+	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Reviewed: o.reviewed, Args: g.agentArgs, HasArgs: g.hasArgs,
 		ConfigFile: g.config, ShowPreflight: printPreflight}
 	// A bottle resumes where it ran: Podman, or the cluster it records.
 	// An unknown identity is said before any engine is asked.
