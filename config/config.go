@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/containers/image/v5/docker/reference"
 )
 
@@ -155,7 +156,7 @@ func Load(src Sources) (*Config, error) {
 				l, err = dataLayer(src.Workdir, src.WorkdirData)
 			}
 		} else {
-			l, err = readLayer(src.Workdir, false)
+			l, err = readWorkdirLayer(src.Workdir)
 		}
 		if err != nil {
 			return nil, err
@@ -296,6 +297,19 @@ func EmbeddedFile(path string) ([]byte, error) {
 func readLayer(path string, mustExist bool) (*layer, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return dataLayer(path, data)
+}
+
+// readWorkdirLayer reads a working directory's bottle.toml, which a
+// repository wrote: a link there is not followed (nor is one on the way).
+func readWorkdirLayer(path string) (*layer, error) {
+	data, err := beneath.At(filepath.Dir(path)).ReadFile(filepath.Base(path))
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/sidecarimage"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -394,7 +395,7 @@ func (e *Engine) bringBack(ctx context.Context, pod, stateDir string, folders []
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- Untar(stateDir, pr, -1)
+		done <- Untar(beneath.At(stateDir), pr, -1, folders...)
 		pr.Close()
 	}()
 	args := append([]string{spec.SidecarBinary, "sidecar", "tar", StateDir}, folders...)

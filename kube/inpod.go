@@ -10,10 +10,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 // What runs inside a bottle's pod for the engine, from the sidecar binary:
@@ -43,15 +47,13 @@ func Keep(ctx context.Context, volume string) error {
 }
 
 // Untar writes a tar stream into dir: folders and regular files only,
-// nothing outside dir, each readable and writable by the pod's group
-// (every container of the bottle runs in it) and, when owner >= 0, owned
-// by that user and group.
-func Untar(dir string, r io.Reader, owner int) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
+// nothing outside dir and, when only names any, nothing outside those
+// folders of it; no link in dir is followed (a link where a file comes is
+// replaced). Each is readable and writable by the pod's group (every
+// container of the bottle runs in it) and, when owner >= 0, owned by that
+// user and group. On the host, dir is a bottle's folder, below which the
+// folders containers write are hostile ground: internal/beneath.
+func Untar(dir beneath.Dir, r io.Reader, owner int, only ...string) error {
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -61,38 +63,34 @@ func Untar(dir string, r io.Reader, owner int) error {
 		if err != nil {
 			return err
 		}
-		name := filepath.Clean(h.Name)
+		name := filepath.ToSlash(filepath.Clean(h.Name))
 		if !filepath.IsLocal(name) {
 			return fmt.Errorf("untar: %q leaves the folder", h.Name)
 		}
+		if len(only) > 0 && !slices.ContainsFunc(only, func(o string) bool { return name == o || strings.HasPrefix(name, o+"/") }) {
+			return fmt.Errorf("untar: %q is not below %s", h.Name, strings.Join(only, ", "))
+		}
 		own := func(name string) {
 			if owner >= 0 {
-				root.Lchown(name, owner, owner)
+				dir.Chown(name, owner, owner) // as far as the keeper may
 			}
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := root.MkdirAll(name, fs.FileMode(h.Mode)|0o770); err != nil {
+			if err := dir.MkdirAll(name, fs.FileMode(h.Mode)|0o770); err != nil {
 				return err
 			}
-			root.Chmod(name, fs.FileMode(h.Mode)&0o777|0o770|fs.ModeSetgid)
+			if err := dir.Chmod(name, fs.FileMode(h.Mode)&0o777|0o770|fs.ModeSetgid); err != nil {
+				return err
+			}
 			own(name)
 		case tar.TypeReg:
-			if d := filepath.Dir(name); d != "." {
-				if err := root.MkdirAll(d, 0o770); err != nil {
+			if d := path.Dir(name); d != "." {
+				if err := dir.MkdirAll(d, 0o770); err != nil {
 					return err
 				}
 			}
-			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(h.Mode)&0o777|0o660)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			f.Chmod(fs.FileMode(h.Mode)&0o777 | 0o660)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
+			if err := dir.WriteFrom(name, tr, fs.FileMode(h.Mode)&0o777|0o660); err != nil {
 				return err
 			}
 			own(name)
@@ -116,39 +114,34 @@ type Tree struct{ Src, Name string }
 
 // TarTrees writes each tree's folders and files as one tar stream, under
 // the tree's name, leaving out the files in skip; a tree that does not
-// exist is left out.
+// exist is left out. Links are left out, never followed: a tree may be a
+// folder a container writes.
 func TarTrees(trees []Tree, skip map[string]bool, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	for _, t := range trees {
-		err := filepath.WalkDir(t.Src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if skip[p] {
+		src := beneath.At(filepath.Dir(t.Src)).MustJoin(filepath.Base(t.Src))
+		err := src.Walk(".", func(p string, fi fs.FileInfo) error {
+			if skip[filepath.Join(t.Src, p)] {
 				return nil
 			}
-			rel, _ := filepath.Rel(t.Src, p)
-			name := filepath.Join(t.Name, rel)
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
+			name := path.Join(filepath.ToSlash(t.Name), p)
 			switch {
-			case d.IsDir():
+			case fi.IsDir():
 				return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: int64(fi.Mode().Perm()), Typeflag: tar.TypeDir})
 			case fi.Mode().IsRegular():
-				if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg}); err != nil {
-					return err
-				}
-				f, err := os.Open(p)
+				f, err := src.Open(p)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
-				_, err = io.Copy(tw, f)
+				st, err := f.Stat()
+				if err != nil {
+					return err
+				}
+				if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(st.Mode().Perm()), Size: st.Size(), Typeflag: tar.TypeReg}); err != nil {
+					return err
+				}
+				_, err = io.CopyN(tw, f, st.Size())
 				return err
 			}
 			return nil

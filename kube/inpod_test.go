@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 func TestProveIsolation(t *testing.T) {
@@ -50,7 +52,7 @@ func TestUntarStaysInside(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "a", "b", "f"), []byte("x"), 0o600)
 	pr, pw := ioPipe()
 	go func() { pw.CloseWithError(TarFolders(src, []string{"a", "missing"}, nil, pw)) }()
-	if err := Untar(dir, pr, -1); err != nil {
+	if err := Untar(beneath.At(dir), pr, -1); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "a", "b", "f")); err != nil || string(b) != "x" {
@@ -60,6 +62,34 @@ func TestUntarStaysInside(t *testing.T) {
 
 func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
 
+// TestCopyBackFollowsNoLink: a folder brought back from a cluster's volume
+// is written over the host's without following a link there (a workspace
+// copy's own link, relative, pointing at the bottle's records), and only
+// into the folders asked for.
+func TestCopyBackFollowsNoLink(t *testing.T) {
+	state := t.TempDir()
+	os.MkdirAll(filepath.Join(state, "agent", "workspace"), 0o755)
+	os.WriteFile(filepath.Join(state, "workspace.json"), []byte("record"), 0o600)
+	os.Symlink("../../workspace.json", filepath.Join(state, "agent", "workspace", "x"))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "agent/workspace/x", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
+	tw.Write([]byte("agent"))
+	tw.Close()
+	if err := Untar(beneath.At(state), bytes.NewReader(buf.Bytes()), -1, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "workspace.json")); string(b) != "record" {
+		t.Errorf("the copy-back wrote through the link: the record holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "agent", "workspace", "x")); string(b) != "agent" {
+		t.Errorf("the file did not replace the link: %q", b)
+	}
+	if err := Untar(beneath.At(state), bytes.NewReader(buf.Bytes()), -1, "git-gate"); err == nil {
+		t.Error("a folder not asked for was written")
+	}
+}
+
 func TestUntarRefusesAPathOut(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -68,7 +98,7 @@ func TestUntarRefusesAPathOut(t *testing.T) {
 	tw.Close()
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "in"), 0o755)
-	if err := Untar(filepath.Join(dir, "in"), &buf, -1); err == nil || !strings.Contains(err.Error(), "leaves the folder") {
+	if err := Untar(beneath.At(filepath.Join(dir, "in")), &buf, -1); err == nil || !strings.Contains(err.Error(), "leaves the folder") {
 		t.Error("a tar entry leaving the folder was written")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "escape")); err == nil {
@@ -86,12 +116,12 @@ func TestMirrorSendsOnlyDecidedRequests(t *testing.T) {
 	os.WriteFile(filepath.Join(reqs, "b.json"), []byte(`{"id":"b","status":"approved"}`), 0o600)
 	os.WriteFile(filepath.Join(reqs, "c.json"), []byte(`not json`), 0o600)
 	for name, want := range map[string]bool{
-		filepath.Join(reqs, "a.json"):                         false,
-		filepath.Join(reqs, "b.json"):                         true,
-		filepath.Join(reqs, "c.json"):                         false,
-		filepath.Join(dir, "egress", "policy", "routes.json"): true,
+		"supervise/requests/a.json": false,
+		"supervise/requests/b.json": true,
+		"supervise/requests/c.json": false,
+		"egress/policy/routes.json": true,
 	} {
-		if got := decided(name); got != want {
+		if got := decided(beneath.At(dir), name); got != want {
 			t.Errorf("decided(%s) = %v, want %v", name, got, want)
 		}
 	}

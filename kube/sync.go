@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -88,13 +91,13 @@ func (e *Engine) Bring(ctx context.Context, identity string, folders []string) e
 	return nil
 }
 
-// decided says whether a pushed file may go to the pod: anything but a
-// request the person has not decided yet.
-func decided(path string) bool {
-	if !strings.Contains(path, "/supervise/requests/") {
+// decided says whether a pushed file (below the bottle's folder st) may
+// go to the pod: anything but a request the person has not decided yet.
+func decided(st beneath.Dir, rel string) bool {
+	if !strings.HasPrefix(rel, "supervise/requests/") {
 		return true
 	}
-	data, err := os.ReadFile(path)
+	data, err := st.ReadFile(rel)
 	if err != nil {
 		return false
 	}
@@ -116,27 +119,27 @@ func (e *Engine) pull(ctx context.Context, pod, stateDir string, sent map[string
 		return
 	}
 	defer os.RemoveAll(tmp)
-	if Untar(tmp, &buf, -1) != nil {
+	got := beneath.At(tmp)
+	if Untar(got, &buf, -1, pulled...) != nil {
 		return
 	}
-	filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	st := beneath.At(stateDir)
+	got.Walk(".", func(rel string, fi fs.FileInfo) error {
+		if !fi.Mode().IsRegular() {
 			return nil
 		}
-		rel, _ := filepath.Rel(tmp, p)
-		dst := filepath.Join(stateDir, rel)
-		if _, err := os.Stat(dst); err == nil {
+		if _, err := st.Lstat(rel); !errors.Is(err, fs.ErrNotExist) {
 			return nil // the host's copy wins: it may hold the answer
 		}
-		data, err := os.ReadFile(p)
+		data, err := got.ReadFile(rel)
 		if err != nil {
 			return nil
 		}
-		os.MkdirAll(filepath.Dir(dst), 0o700)
-		if os.WriteFile(dst, data, 0o600) == nil {
-			if fi, err := os.Stat(dst); err == nil {
-				sent[rel] = fi.ModTime() // the pod has it as it is
-			}
+		if st.MkdirAll(path.Dir(rel), 0o700) != nil || st.WriteFile(rel, data, 0o600) != nil {
+			return nil
+		}
+		if fi, err := st.Lstat(rel); err == nil {
+			sent[rel] = fi.ModTime() // the pod has it as it is
 		}
 		return nil
 	})
@@ -144,19 +147,15 @@ func (e *Engine) pull(ctx context.Context, pod, stateDir string, sent map[string
 
 // push sends the files the host changed since they were last sent (and
 // that ok, when given, lets go).
-func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string]time.Time, ok func(path string) bool) {
+func (e *Engine) push(ctx context.Context, pod, stateDir string, sent map[string]time.Time, ok func(st beneath.Dir, rel string) bool) {
+	st := beneath.At(stateDir)
 	var changed []string
 	for _, top := range pushed {
-		filepath.WalkDir(filepath.Join(stateDir, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+		st.Walk(top, func(rel string, fi fs.FileInfo) error {
+			if !fi.Mode().IsRegular() {
 				return nil
 			}
-			fi, err := d.Info()
-			if err != nil {
-				return nil
-			}
-			rel, _ := filepath.Rel(stateDir, p)
-			if ok != nil && !ok(p) {
+			if ok != nil && !ok(st, rel) {
 				return nil
 			}
 			if last, seen := sent[rel]; !seen || fi.ModTime().After(last) {

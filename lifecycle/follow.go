@@ -7,12 +7,16 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
-// followFile copies a file to w and, when follow is set, keeps copying what
-// is appended until ctx ends.
-func followFile(ctx context.Context, path string, follow bool, w io.Writer) error {
-	f, err := os.Open(path)
+// followFile copies a file of a folder a sidecar writes (so no link in it
+// is followed) to w and, when follow is set, keeps copying what is
+// appended until ctx ends.
+func followFile(ctx context.Context, dir beneath.Dir, rel string, follow bool, w io.Writer) error {
+	path := dir.MustJoin(rel).Path()
+	f, err := dir.Open(rel)
 	for follow && errors.Is(err, os.ErrNotExist) {
 		// Nothing written yet: wait for the first line.
 		select {
@@ -20,7 +24,7 @@ func followFile(ctx context.Context, path string, follow bool, w io.Writer) erro
 			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
-		f, err = os.Open(path)
+		f, err = dir.Open(rel)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)

@@ -12,9 +12,9 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/files"
-	"github.com/bottle-sandbox/bottle/internal/inside"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
@@ -60,25 +60,46 @@ func imageOf(a *config.Agent, b *state.Bottle, workdir string) (spec.Image, erro
 }
 
 // copyWorkdirBuild copies a working directory's Containerfile and build
-// context into the bottle's state, and returns the copies.
+// context into the bottle's state, and returns the copies. The working
+// directory is hostile ground: nothing in it is read through a link.
 func copyWorkdirBuild(a *config.Agent, b *state.Bottle, workdir string) (containerfile, contextDir string, err error) {
+	wd := beneath.At(workdir)
+	relCF, err := below(workdir, a.Containerfile)
+	if err != nil {
+		return "", "", err
+	}
+	relCtx, err := below(workdir, a.Context)
+	if err != nil {
+		return "", "", err
+	}
+	cf, err := wd.ReadFile(relCF)
+	if err != nil {
+		return "", "", fmt.Errorf("read the working directory's Containerfile: %w", err)
+	}
 	dir := agent.WorkdirBuildDir(b.AgentDir())
 	if err := os.RemoveAll(dir); err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dst, err := beneath.Make(dir, 0o700)
+	if err != nil {
 		return "", "", err
 	}
-	cf, err := inside.ReadFile(workdir, a.Containerfile)
-	if err != nil {
-		return "", "", fmt.Errorf("read the working directory's Containerfile: %w", err)
-	}
-	contextDir = filepath.Join(dir, "context")
-	if err := inside.CopyTree(workdir, a.Context, contextDir); err != nil {
+	if err := beneath.CopyTree(wd, relCtx, dst, "context"); err != nil {
 		return "", "", fmt.Errorf("copy the working directory's build context %s: %w", a.Context, err)
 	}
-	containerfile = filepath.Join(dir, "Containerfile")
-	return containerfile, contextDir, os.WriteFile(containerfile, cf, 0o644)
+	if err := dst.WriteFile("Containerfile", cf, 0o644); err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, "Containerfile"), filepath.Join(dir, "context"), nil
+}
+
+// below is p (a path a working directory's file named) below workdir.
+func below(workdir, p string) (string, error) {
+	rel, err := filepath.Rel(workdir, p)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("%s is outside the working directory %s", p, workdir)
+	}
+	return rel, nil
 }
 
 // buildThroughEgress builds an isolated image (a Containerfile that is not

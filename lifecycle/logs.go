@@ -39,16 +39,15 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 	}
 	switch {
 	case service == egress.Service && b != nil:
-		return followFile(ctx, egress.AuditPath(b.EgressDir()), o.Follow, o.Audit)
+		return followFile(ctx, b.EgressFolder(), egress.AuditFile, o.Follow, o.Audit)
 	case service == gitgate.Service && b != nil:
 		if !gitgate.Configured(b.GitGateFolder()) {
 			return fmt.Errorf("bottle %s has no git gate (its workspace had no remote)", o.ID)
 		}
-		file := gitgate.AuditPath(b.GitGateDir())
-		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && !o.Follow {
+		if _, err := b.GitGateFolder().Lstat(gitgate.AuditFile); errors.Is(err, os.ErrNotExist) && !o.Follow {
 			return nil // no push yet
 		}
-		return followFile(ctx, file, o.Follow, o.Audit)
+		return followFile(ctx, b.GitGateFolder(), gitgate.AuditFile, o.Follow, o.Audit)
 	}
 	err = env.Engine.Logs(ctx, sidecars.ServiceContainer(o.ID, service), o.Follow, o.Stdout, o.Stderr)
 	if errors.As(err, new(*spec.NotFoundError)) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/kube"
 	"github.com/bottle-sandbox/bottle/lifecycle"
@@ -107,7 +108,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 					return kube.Keep(c.Context, c.String("volume"))
 				},
 			},
-			{Name: "untar", Action: func(c *cli.Context) error { return kube.Untar(c.Args().First(), os.Stdin, int(kube.AgentUID)) }},
+			{Name: "untar", Action: func(c *cli.Context) error {
+				return kube.Untar(beneath.At(c.Args().First()), os.Stdin, int(kube.AgentUID))
+			}},
 			{Name: "tar", Action: func(c *cli.Context) error { return kube.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return kube.Touch(c.Args().First()) }},
 			{Name: "prove-isolation", Action: func(c *cli.Context) error {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -158,4 +159,14 @@ func (d Dir) traced(op, full string) {
 	if f != nil {
 		f(Touch{Root: d.root, Rel: full, Op: op})
 	}
+}
+
+// Make makes the folder root (a path no container can write, with its
+// parents) when it is not there, and returns it as At does: for a service's
+// folder that the host makes before any container mounts it.
+func Make(root string, perm fs.FileMode) (Dir, error) {
+	if err := os.MkdirAll(root, perm); err != nil {
+		return Dir{}, err
+	}
+	return At(root), nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 // Files in the egress state folder.
@@ -334,15 +334,15 @@ func (f *policyFile) get() (*Policy, error) {
 // copy in gatewayDir, which is what is read and widened) and the proxy (the
 // egress folder dir), atomically; both pick it up without a restart.
 func AddRoute(dir, gatewayDir string, r Route) error {
-	path := filepath.Join(gatewayDir, RoutesFile)
-	data, err := os.ReadFile(path)
+	eg, gw := beneath.At(dir), beneath.At(gatewayDir)
+	data, err := gw.ReadFile(RoutesFile)
 	if err != nil {
 		return fmt.Errorf("read routes: %w", err)
 	}
 	var p Policy
 	if err := json.Unmarshal(data, &p); err != nil {
-		return fmt.Errorf("read routes %s: %w", path, err)
+		return fmt.Errorf("read routes %s: %w", gw.Path(), err)
 	}
 	p.Routes = append(p.Routes, r)
-	return writePolicy(dir, gatewayDir, p)
+	return writePolicy(eg, &gw, p)
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/internal/files"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 // Service is the egress sidecar's name and state subfolder; GatewayService the gateway's.
@@ -48,51 +48,59 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // may reach, through this proxy (BuildRoutes): kept aside for the length of
 // such a build, in the gateway's folder.
 func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes, buildRoutes []config.Route, gitDests, gitNamed []string) (secretValues []string, err error) {
-	for _, d := range []string{dir, filepath.Join(dir, PolicyDir), filepath.Join(dir, SocketDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	eg, err := beneath.Make(dir, 0o700)
+	if err != nil {
+		return nil, fmt.Errorf("prepare egress: %w", err)
+	}
+	for _, d := range []string{PolicyDir, SocketDir} {
+		if err := eg.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("prepare egress: %w", err)
 		}
 	}
 	// A resumed bottle's sidecars must prove themselves ready again.
-	os.Remove(filepath.Join(dir, ReadyFile))
-	os.Remove(filepath.Join(dir, SocketDir, SocketName))
+	for _, f := range []string{ReadyFile, SocketDir + "/" + SocketName} {
+		if err := eg.RemoveAll(f); err != nil {
+			return nil, fmt.Errorf("prepare egress: %w", err)
+		}
+	}
 	secrets := map[string]string{}
-	p, err := policyOf(ctx, dir, "route", routes, secrets)
+	p, err := policyOf(ctx, eg, "route", routes, secrets)
 	if err != nil {
 		return nil, err
 	}
 	p.Git, p.GitNamed = gitDests, gitNamed
-	if err := signinPolicy(&p, dir, gatewayDir); err != nil {
+	gw, err := gatewayFolder(gatewayDir)
+	if err != nil {
 		return nil, err
 	}
-	if gatewayDir != "" && len(buildRoutes) > 0 {
-		bp, err := policyOf(ctx, dir, "build", buildRoutes, secrets)
+	if err := signinPolicy(&p, eg, gw); err != nil {
+		return nil, err
+	}
+	if gw != nil && len(buildRoutes) > 0 {
+		bp, err := policyOf(ctx, eg, "build", buildRoutes, secrets)
 		if err != nil {
 			return nil, err
 		}
 		for name, pol := range map[string]Policy{buildRoutesFile: bp, agentRoutesFile: p} {
-			if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
-				return nil, err
-			}
-			if err := writeJSON(filepath.Join(gatewayDir, name), pol, 0o600); err != nil {
+			if err := writeJSON(*gw, name, pol, 0o600); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := writeJSON(filepath.Join(dir, SecretsFile), secrets, 0o600); err != nil {
+	if err := writeJSON(eg, SecretsFile, secrets, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writePolicy(dir, gatewayDir, p); err != nil {
+	if err := writePolicy(eg, gw, p); err != nil {
 		return nil, err
 	}
 	certPEM, keyPEM, err := NewCA(identity)
 	if err != nil {
 		return nil, err
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
+	if err := eg.WriteFile(CAKeyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, CAFile), certPEM, 0o644); err != nil {
+	if err := eg.WriteFile(CAFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	bundle := append([]byte{}, certPEM...)
@@ -102,11 +110,15 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 			break
 		}
 	}
-	caFile, bundleFile := agent.CAFiles(agentDir)
-	if err := files.WriteAtomic(caFile, certPEM, 0o644); err != nil {
+	ag, err := beneath.Make(agentDir, 0o700)
+	if err != nil {
 		return nil, err
 	}
-	if err := files.WriteAtomic(bundleFile, bundle, 0o644); err != nil {
+	caFile, bundleFile := agent.CAFiles(agentDir)
+	if err := ag.WriteFile(filepath.Base(caFile), certPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := ag.WriteFile(filepath.Base(bundleFile), bundle, 0o644); err != nil {
 		return nil, err
 	}
 	for _, v := range secrets {
@@ -115,9 +127,22 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 	return secretValues, nil
 }
 
+// gatewayFolder is the gateway's own folder, made; nil for "" (the gateway
+// then reads the egress folder's routes, as the bench runs it).
+func gatewayFolder(dir string) (*beneath.Dir, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	gw, err := beneath.Make(dir, 0o700)
+	if err != nil {
+		return nil, fmt.Errorf("prepare the gateway: %w", err)
+	}
+	return &gw, nil
+}
+
 // policyOf turns profile routes into the proxy's, resolving their secrets
 // into secrets (named prefix-N) and copying their upstream CAs.
-func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, secrets map[string]string) (Policy, error) {
+func policyOf(ctx context.Context, eg beneath.Dir, prefix string, routes []config.Route, secrets map[string]string) (Policy, error) {
 	var p Policy
 	for i, r := range routes {
 		out := Route{Host: r.Host, Ports: r.PortList(), Methods: r.Methods, Paths: r.Paths, Intercept: r.Intercepts(), Upstream: r.Upstream,
@@ -128,7 +153,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 				return p, fmt.Errorf("egress route %s: upstream_ca: %w", r.Host, err)
 			}
 			out.UpstreamCA = fmt.Sprintf("%s-ca-%d.pem", prefix, i)
-			if err := files.WriteAtomic(filepath.Join(dir, PolicyDir, out.UpstreamCA), data, 0o644); err != nil {
+			if err := eg.WriteFile(PolicyDir+"/"+out.UpstreamCA, data, 0o644); err != nil {
 				return p, err
 			}
 		}
@@ -150,7 +175,7 @@ func policyOf(ctx context.Context, dir, prefix string, routes []config.Route, se
 
 // signinPolicy tells the gateway where a subscription login's refreshes go:
 // the token route's endpoint (its upstream when rewritten), trusting its CA.
-func signinPolicy(p *Policy, dir, gatewayDir string) error {
+func signinPolicy(p *Policy, eg beneath.Dir, gw *beneath.Dir) error {
 	for _, r := range p.Routes {
 		if !isSigninToken(r.Signin) {
 			continue
@@ -164,15 +189,12 @@ func signinPolicy(p *Policy, dir, gatewayDir string) error {
 			base = strings.TrimSuffix(r.Upstream, "/")
 		}
 		p.Signin = &SigninPolicy{Agent: signinAgent(r.Signin), TokenURL: base + path, TokenCA: r.UpstreamCA}
-		if r.UpstreamCA != "" && gatewayDir != "" {
-			data, err := os.ReadFile(filepath.Join(dir, PolicyDir, r.UpstreamCA))
+		if r.UpstreamCA != "" && gw != nil {
+			data, err := eg.ReadFile(PolicyDir + "/" + r.UpstreamCA)
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
-				return err
-			}
-			if err := files.WriteAtomic(filepath.Join(gatewayDir, r.UpstreamCA), data, 0o644); err != nil {
+			if err := gw.WriteFile(r.UpstreamCA, data, 0o644); err != nil {
 				return err
 			}
 		}
@@ -190,8 +212,9 @@ const (
 // user's build_egress) in place of the agent's; the returned function puts
 // the agent's back. Nothing but a build is in the pod meanwhile.
 func BuildRoutes(dir, gatewayDir string) (restore func() error, err error) {
+	eg, gw := beneath.At(dir), beneath.At(gatewayDir)
 	use := func(name string) error {
-		data, err := os.ReadFile(filepath.Join(gatewayDir, name))
+		data, err := gw.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("routes for the build: %w", err)
 		}
@@ -199,7 +222,7 @@ func BuildRoutes(dir, gatewayDir string) (restore func() error, err error) {
 		if err := json.Unmarshal(data, &p); err != nil {
 			return fmt.Errorf("routes for the build: %w", err)
 		}
-		return writePolicy(dir, gatewayDir, p)
+		return writePolicy(eg, &gw, p)
 	}
 	if err := use(buildRoutesFile); err != nil {
 		return nil, err
@@ -251,22 +274,19 @@ func resolveSecret(ctx context.Context, c *config.Credential) (string, error) {
 
 // writePolicy writes the routes for the gateway (its own copy, first) and
 // for the proxy.
-func writePolicy(dir, gatewayDir string, p Policy) error {
-	if gatewayDir != "" {
-		if err := os.MkdirAll(gatewayDir, 0o700); err != nil {
-			return fmt.Errorf("prepare the gateway: %w", err)
-		}
-		if err := writeJSON(filepath.Join(gatewayDir, RoutesFile), p, 0o644); err != nil {
+func writePolicy(eg beneath.Dir, gw *beneath.Dir, p Policy) error {
+	if gw != nil {
+		if err := writeJSON(*gw, RoutesFile, p, 0o644); err != nil {
 			return err
 		}
 	}
-	return writeJSON(filepath.Join(dir, PolicyDir, RoutesFile), p, 0o644)
+	return writeJSON(eg, PolicyDir+"/"+RoutesFile, p, 0o644)
 }
 
-func writeJSON(path string, v any, perm os.FileMode) error {
+func writeJSON(d beneath.Dir, rel string, v any, perm os.FileMode) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
+		return fmt.Errorf("encode %s: %w", rel, err)
 	}
-	return files.WriteAtomic(path, append(data, '\n'), perm)
+	return d.WriteFile(rel, append(data, '\n'), perm)
 }

@@ -157,7 +157,7 @@ func (p *Plan) Write(dir beneath.Dir, ws *workspace.Record, injected []string) e
 	if err := dir.MkdirAll(SecretDir, 0o700); err != nil {
 		return fmt.Errorf("prepare git gate: %w", err)
 	}
-	if err := dir.Remove(ReadyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := dir.RemoveAll(ReadyFile); err != nil {
 		return fmt.Errorf("prepare git gate: %w", err)
 	}
 	for name, data := range p.secrets {

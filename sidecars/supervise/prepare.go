@@ -3,11 +3,10 @@ package supervise
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
-	"os"
 	"path/filepath"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -33,10 +32,16 @@ func ConfigPath(dir string) string { return filepath.Join(dir, ConfigFile) }
 // and an empty requests folder. Requests of an earlier run stay: a pending
 // request survives a restart.
 func Prepare(dir string, a *config.Agent, imageRef string, containerfile []byte) error {
-	if err := os.MkdirAll(filepath.Join(dir, RequestsDir), 0o700); err != nil {
+	sv, err := beneath.Make(dir, 0o700)
+	if err != nil {
 		return fmt.Errorf("prepare supervise: %w", err)
 	}
-	os.Remove(filepath.Join(dir, ReadyFile))
+	if err := sv.MkdirAll(RequestsDir, 0o700); err != nil {
+		return fmt.Errorf("prepare supervise: %w", err)
+	}
+	if err := sv.RemoveAll(ReadyFile); err != nil {
+		return fmt.Errorf("prepare supervise: %w", err)
+	}
 	cc := currentConfig{Agent: a.Name, Image: imageRef, Containerfile: string(containerfile), Egress: []configRoute{}}
 	for _, r := range a.Egress {
 		cr := configRoute{Host: r.Host, Ports: r.PortList(), Intercept: r.Intercepts()}
@@ -49,7 +54,7 @@ func Prepare(dir string, a *config.Agent, imageRef string, containerfile []byte)
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'), 0o644)
+	return sv.WriteFile(ConfigFile, append(data, '\n'), 0o644)
 }
 
 // Flag is the sidecar command's flag that names the supervise folder to serve.

@@ -10,12 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/internal/files"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 // Service is the sidecar's name and state subfolder.
@@ -80,6 +81,12 @@ type Store struct {
 }
 
 func (s Store) path(id string) string { return filepath.Join(s.Dir, RequestsDir, id+".json") }
+
+// folder is the supervise folder as the host must read it: the sidecar
+// writes it, so no link in it is followed (internal/beneath).
+func (s Store) folder() beneath.Dir { return beneath.At(s.Dir) }
+
+func rel(id string) string { return RequestsDir + "/" + id + ".json" }
 
 // NewID mints a request id: 128 random bits, so none is guessed or reused.
 func NewID() string {
@@ -176,14 +183,14 @@ func (s Store) Create(r *Request) error {
 // Put writes a request atomically, over the one of its id: the host's
 // record of a decision.
 func (s Store) Put(r *Request) error {
-	if err := os.MkdirAll(filepath.Join(s.Dir, RequestsDir), 0o700); err != nil {
+	if err := s.folder().MkdirAll(RequestsDir, 0o700); err != nil {
 		return fmt.Errorf("store request: %w", err)
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(s.path(r.ID), append(data, '\n'), 0o600)
+	return s.folder().WriteFile(rel(r.ID), append(data, '\n'), 0o600)
 }
 
 // ErrNoRequest is returned for an unknown request id.
@@ -204,7 +211,7 @@ func (s Store) Get(id string) (*Request, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("request %q: %w", id, ErrNoRequest)
 	}
-	data, err := os.ReadFile(s.path(id))
+	data, err := s.folder().ReadFile(rel(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("request %q: %w", id, ErrNoRequest)
 	}
@@ -222,7 +229,7 @@ func (s Store) Get(id string) (*Request, error) {
 // characters, as the dashboard shows) names.
 func (s Store) Resolve(id string) (string, error) {
 	if validID(id) {
-		if _, err := os.Stat(s.path(id)); err == nil {
+		if _, err := s.folder().Lstat(rel(id)); err == nil {
 			return id, nil
 		}
 	}
@@ -252,7 +259,7 @@ func (s Store) Resolve(id string) (string, error) {
 
 // List returns every request, oldest first.
 func (s Store) List() ([]*Request, error) {
-	entries, err := os.ReadDir(filepath.Join(s.Dir, RequestsDir))
+	entries, err := s.folder().ReadDir(RequestsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -16,6 +16,7 @@ import (
 func TestStoreDecideAndLog(t *testing.T) {
 	dir := t.TempDir()
 	s := Store{Dir: filepath.Join(dir, Service), Log: filepath.Join(dir, "approvals.jsonl")}
+	os.Mkdir(s.Dir, 0o700) // Prepare makes it in a bottle
 	r := &Request{ID: NewID(), Kind: KindEgress, Host: "registry.npmjs.org", Ports: []int{443}, Reason: "npm install", Status: StatusPending, CreatedAt: time.Now()}
 	if err := s.Put(r); err != nil {
 		t.Fatal(err)
