@@ -89,6 +89,7 @@ func TestRequestsNeverPassTerminalEscapes(t *testing.T) {
 	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t"})
 	evil := "\x1b[2J\x1b[31mAPPROVE ME\x07\u202e\u202a\u2066\u200f\u009b"
 	store := supervise.Store{Dir: filepath.Join(b.Dir, supervise.Service)}
+	os.Mkdir(store.Dir, 0o700) // a bottle's start makes it
 	store.Put(&supervise.Request{ID: supervise.NewID(), Kind: supervise.KindEgress, Host: "x.test" + evil, Ports: []int{443}, Reason: evil, Status: supervise.StatusPending, CreatedAt: time.Now()})
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"bottle", "requests"}, strings.NewReader(""), &out, &errb); code != 0 {
