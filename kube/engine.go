@@ -254,7 +254,7 @@ func (e *Engine) CreatePod(ctx context.Context, p *spec.Plan) error {
 		return fmt.Errorf("kubernetes: the bottle's volume: %w", err)
 	}
 	for _, s := range b.Secrets {
-		if err := s.fill(); err != nil {
+		if err := s.fill(e.root); err != nil {
 			return err
 		}
 		if _, err := e.cs.CoreV1().Secrets(e.ns).Create(ctx, s.Secret, metav1.CreateOptions{}); err != nil {
@@ -268,22 +268,26 @@ func (e *Engine) CreatePod(ctx context.Context, p *spec.Plan) error {
 }
 
 // fill reads the Secret's values from the host files the plan names.
-func (s *Secret) fill() error {
+func (s *Secret) fill(stateRoot string) error {
 	for key, file := range s.Files {
-		data, err := os.ReadFile(file)
+		data, err := readHostFile(stateRoot, file)
 		if err != nil {
 			return fmt.Errorf("kubernetes: the Secret %s: %w", s.Name, err)
 		}
 		s.Data[key] = data
 	}
 	for _, dir := range s.Folders {
-		entries, err := os.ReadDir(dir)
+		d, err := hostFolder(stateRoot, dir)
+		if err != nil {
+			return fmt.Errorf("kubernetes: the Secret %s: %w", s.Name, err)
+		}
+		entries, err := d.ReadDir(".")
 		if err != nil {
 			return fmt.Errorf("kubernetes: the Secret %s: %w", s.Name, err)
 		}
 		for _, en := range entries {
 			if en.Type().IsRegular() {
-				data, err := os.ReadFile(filepath.Join(dir, en.Name()))
+				data, err := d.ReadFile(en.Name())
 				if err != nil {
 					return err
 				}
@@ -292,6 +296,25 @@ func (s *Secret) fill() error {
 		}
 	}
 	return nil
+}
+
+// hostFolder is a host folder a Secret carries: below the state root (a
+// bottle's folder, where sidecars write) through internal/beneath, so no
+// link a container left there is followed.
+func hostFolder(stateRoot, dir string) (beneath.Dir, error) {
+	if rel, err := filepath.Rel(stateRoot, dir); err == nil && filepath.IsLocal(rel) {
+		return beneath.At(stateRoot).Join(rel)
+	}
+	return beneath.At(dir), nil
+}
+
+// readHostFile reads a file a Secret carries: below the state root through
+// internal/beneath; elsewhere (the person's login file) as the person's own.
+func readHostFile(stateRoot, file string) ([]byte, error) {
+	if rel, err := filepath.Rel(stateRoot, file); err == nil && filepath.IsLocal(rel) {
+		return beneath.At(stateRoot).ReadFile(rel)
+	}
+	return os.ReadFile(file)
 }
 
 // CreateContainers: the containers are the pod's, made with it.

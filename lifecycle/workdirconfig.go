@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/pmezard/go-difflib/difflib"
@@ -60,7 +60,7 @@ func resumeWorkdirConfig(ctx context.Context, env Env, b *state.Bottle, workdir 
 			return nil, fmt.Errorf("read the recorded %s of %s: %w", file, b.ID, err)
 		}
 	}
-	cur, err := os.ReadFile(file)
+	cur, err := beneath.At(workdir).ReadFile("bottle.toml") // an agent may have left a link there
 	if errors.Is(err, fs.ErrNotExist) {
 		cur, err = nil, nil
 	}

@@ -144,7 +144,7 @@ func (m *dashboard) refresh() tea.Cmd {
 			}
 			if b.Identity == sel || (sel == "" && r.auditOf == "") {
 				r.auditOf = b.Identity
-				r.audit = tail(egress.AuditPath(b.Bottle().EgressDir()), 6)
+				r.audit = tail(b.Bottle().EgressFolder(), egress.AuditFile, 6)
 				r.pushes = gitgate.AuditTail(b.Bottle().GitGateFolder(), 3)
 			}
 		}

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
@@ -147,9 +147,10 @@ func fit(s string, width int) string {
 	return ansi.Truncate(s, width, "…")
 }
 
-// tail returns the last n audit decisions of a file, one line each.
-func tail(path string, n int) []string {
-	f, err := os.Open(path)
+// tail returns the last n audit decisions of a file of a sidecar's folder
+// (read through internal/beneath: the sidecar writes it), one line each.
+func tail(dir beneath.Dir, rel string, n int) []string {
+	f, err := dir.Open(rel)
 	if err != nil {
 		return nil
 	}
@@ -182,7 +183,7 @@ func tail(path string, n int) []string {
 func containerfileDiff(root state.Root, r *bottleRequest) string {
 	cur := ""
 	var cc struct{ Containerfile string }
-	if b, err := os.ReadFile(supervise.ConfigPath(root.Bottle(r.Identity).SuperviseDir())); err == nil {
+	if b, err := root.Bottle(r.Identity).SuperviseFolder().ReadFile(supervise.ConfigFile); err == nil {
 		json.Unmarshal(b, &cc)
 		cur = cc.Containerfile
 	}

@@ -1,0 +1,277 @@
+package archtest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fsCalls are the calls that reach the file system by path, by package.
+var fsCalls = map[string][]string{
+	"os": {"Open", "OpenFile", "Create", "CreateTemp", "ReadFile", "WriteFile", "Mkdir", "MkdirAll", "MkdirTemp",
+		"Remove", "RemoveAll", "Rename", "Symlink", "Link", "Readlink", "Lstat", "Stat", "ReadDir", "Chown", "Lchown",
+		"Chmod", "Chtimes", "Truncate", "OpenRoot", "OpenInRoot", "DirFS", "CopyFS"},
+	"path/filepath":                      {"Walk", "WalkDir", "EvalSymlinks", "Glob"},
+	"io/ioutil":                          {"ReadFile", "WriteFile", "ReadDir", "TempDir", "TempFile"},
+	module + "/internal/files":           {"Copy", "CopyTree", "Write", "WriteAtomic"},
+	"github.com/go-git/go-billy/v5/osfs": {"New"},
+	"github.com/go-git/go-git/v5":        {"PlainOpen", "PlainOpenWithOptions", "PlainInit", "PlainClone", "PlainCloneContext"},
+}
+
+type fsCall struct {
+	file, fn, call string
+	line           int
+}
+
+// funcs calls visit with every function declaration of the module's code
+// (tests left out), its file's import names, and its name ("Type.Method").
+func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[string]string, fn string, fd *ast.FuncDecl)) {
+	t.Helper()
+	fset := token.NewFileSet()
+	err := filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		names := map[string]string{}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			name := filepath.Base(path)
+			if path == "github.com/go-git/go-git/v5" {
+				name = "git"
+			}
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			names[name] = path
+		}
+		rel, _ := filepath.Rel("../..", p)
+		for _, decl := range f.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			fn := fd.Name.Name
+			if fd.Recv != nil && len(fd.Recv.List) > 0 {
+				typ := fd.Recv.List[0].Type
+				if s, ok := typ.(*ast.StarExpr); ok {
+					typ = s.X
+				}
+				if g, ok := typ.(*ast.IndexExpr); ok {
+					typ = g.X
+				}
+				if id, ok := typ.(*ast.Ident); ok {
+					fn = id.Name + "." + fn
+				}
+			}
+			visit(filepath.ToSlash(rel), fset, names, fn, fd)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pathCalls lists the calls of a method Path with no argument (a
+// beneath.Dir's host path), by function.
+func pathCalls(t *testing.T) []fsCall {
+	var out []fsCall
+	funcs(t, func(file string, fset *token.FileSet, _ map[string]string, fn string, fd *ast.FuncDecl) {
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 0 {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Path" {
+				out = append(out, fsCall{file: file, fn: fn, call: "Path()", line: fset.Position(call.Pos()).Line})
+			}
+			return true
+		})
+	})
+	return out
+}
+
+// hostFSCalls lists every call in the module's code (tests left out) that
+// reaches the file system by path, with the function it is in.
+func hostFSCalls(t *testing.T) []fsCall {
+	var out []fsCall
+	funcs(t, func(file string, fset *token.FileSet, names map[string]string, fn string, fd *ast.FuncDecl) {
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			id, ok := sel.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			if path, ok := names[id.Name]; ok && slices.Contains(fsCalls[path], sel.Sel.Name) {
+				out = append(out, fsCall{file: file, fn: fn, call: id.Name + "." + sel.Sel.Name, line: fset.Position(sel.Pos()).Line})
+			}
+			return true
+		})
+	})
+	return out
+}
+
+// Why a function may open paths by itself.
+const (
+	ownFolder      = "the bottle's own folder, which no container mounts"
+	stateRoot      = "the state root and its folders by identity, which no container mounts"
+	removeWhole    = "a bottle's folder removed whole: os.RemoveAll unlinks a link, never follows one"
+	personal       = "the person's own files (their config and the paths it names, logins, keys, known hosts), which no container writes"
+	hostFiles      = "the host's own files (CA roots, tools, /proc, /dev, the Podman socket), which no container writes"
+	readyCheck     = "an existence check of a sidecar's ready file: a link there makes the host read or write nothing"
+	privateTemp    = "a private temporary folder of bottle's own"
+	sidecarImage   = "the sidecar image, made from the bottle binary in bottle's cache"
+	inContainer    = "runs inside a sidecar's container, on its own mounts"
+	corpora        = "the corpora in the repository's testdata, for tests and the bench"
+	trustedHelpers = "the helpers for paths no container can write; their callers are held to this list"
+	rootItself     = "a folder's root itself, which its caller says no container can write"
+)
+
+// trustedFS are the functions that may reach the file system by path,
+// each with why its paths are ones no container of a bottle can write.
+// Everything else (the agent's home, a bind workspace, the agent's git
+// folder, a sidecar's folder, a working directory a repository filled)
+// goes through internal/beneath, which follows no link. A new call by path
+// fails TestFileSystemCallsAreTrusted until it is listed here, with why.
+var trustedFS = map[string]string{
+	"lifecycle/decide.go Decide":                          ownFolder,
+	"lifecycle/images.go copyWorkdirBuild":                ownFolder,
+	"lifecycle/images.go imageOf":                         ownFolder,
+	"lifecycle/resume.go Resume.Run":                      ownFolder,
+	"lifecycle/resume.go exists":                          ownFolder,
+	"sidecars/supervise/requests.go Store.Decide":         ownFolder,
+	"state/lock.go Bottle.Lock":                           ownFolder,
+	"state/state.go Bottle.Metadata":                      ownFolder,
+	"state/state.go Bottle.Preserve":                      ownFolder,
+	"state/state.go Bottle.PreserveReason":                ownFolder,
+	"state/state.go Bottle.Preserved":                     ownFolder,
+	"state/state.go Bottle.Record":                        ownFolder,
+	"state/state.go Bottle.RemoveRecord":                  ownFolder,
+	"state/state.go Bottle.WriteMetadata":                 ownFolder,
+	"state/state.go Bottle.WriteRecord":                   ownFolder,
+	"kube/engine.go Engine.seed":                          stateRoot,
+	"kube/engine.go Engine.unseed":                        stateRoot,
+	"state/clusters.go Root.Clusters":                     stateRoot,
+	"state/clusters.go Root.ForgetCluster":                stateRoot,
+	"state/clusters.go Root.RememberCluster":              stateRoot,
+	"state/state.go Root.Create":                          stateRoot,
+	"state/state.go Root.Open":                            stateRoot,
+	"state/state.go Root.scan":                            stateRoot,
+	"state/state.go Bottle.Remove":                        removeWhole,
+	"agent/agent.go promptText":                           personal,
+	"cmd/bottle/doctor.go credentialChecks":               personal,
+	"config/config.go readLayer":                          personal,
+	"config/paths.go layer.checkPaths":                    personal,
+	"config/paths.go resolveExisting":                     personal,
+	"internal/signin/claude.go Refresher.locked":          personal,
+	"internal/signin/signin.go Scheme.choose":             personal,
+	"kube/engine.go readHostFile":                         personal,
+	"lifecycle/launch.go hostOf":                          personal,
+	"lifecycle/launch.go launching.prepare":               personal,
+	"sidecars/egress/prepare.go policyOf":                 personal,
+	"sidecars/egress/prepare.go resolveSecret":            personal,
+	"sidecars/gitgate/prepare.go Plan.resolveCredentials": personal,
+	"sidecars/gitgate/prepare.go fileExists":              personal,
+	"spec/images.go BuildRef":                             personal,
+	"spec/images.go hashEntry":                            personal,
+	"spec/images.go hashRef":                              personal,
+	"cmd/bottle/doctor.go rootlessChecks":                 hostFiles,
+	"kube/engine.go iptablesFiles":                        hostFiles,
+	"kube/isolate.go findTool":                            hostFiles,
+	"pod/apply.go keepIDLock":                             hostFiles,
+	"pod/conn.go CheckRuntime":                            hostFiles,
+	"pod/conn.go dial":                                    hostFiles,
+	"sidecars/egress/prepare.go Prepare":                  hostFiles,
+	"pod/apply.go Conn.waitReady":                         readyCheck,
+	"cmd/bottle/doctor.go writable":                       privateTemp,
+	"kube/engine.go Engine.deliver":                       privateTemp,
+	"kube/sync.go Engine.pull":                            privateTemp,
+	"pod/conn.go Conn.Close":                              privateTemp,
+	"pod/conn.go startService":                            privateTemp,
+	"sidecars/gitgate/prepare.go credentialFill":          privateTemp,
+	"internal/sidecarimage/sidecarimage.go Write":         sidecarImage,
+	"internal/sidecarimage/sidecarimage.go addFile":       sidecarImage,
+	"internal/sidecarimage/sidecarimage.go writeLayer":    sidecarImage,
+	"spec/images.go SidecarRef":                           sidecarImage,
+	"cmd/bottle/sidecar.go newSidecarCommand":             inContainer,
+	"kube/inpod.go AwaitThenExec":                         inContainer,
+	"kube/inpod.go Keep":                                  inContainer,
+	"kube/inpod.go Touch":                                 inContainer,
+	"sidecars/egress/audit.go openAudit":                  inContainer,
+	"sidecars/egress/gateway.go Gateway.Serve":            inContainer,
+	"sidecars/egress/gateway.go Gateway.refresher":        inContainer,
+	"sidecars/egress/handoff.go Gateway.servePass":        inContainer,
+	"sidecars/egress/mcp.go mcpWatch.save":                inContainer,
+	"sidecars/egress/mcp.go newMCPWatch":                  inContainer,
+	"sidecars/egress/policy.go policyFile.get":            inContainer,
+	"sidecars/egress/proxy.go NewProxy":                   inContainer,
+	"sidecars/egress/proxy.go Proxy.Serve":                inContainer,
+	"sidecars/egress/proxy.go Proxy.transport":            inContainer,
+	"sidecars/gitgate/audit.go audit.write":               inContainer,
+	"sidecars/gitgate/mirror.go openMirror":               inContainer,
+	"sidecars/gitgate/server.go NewServer":                inContainer,
+	"sidecars/gitgate/server.go Server.Serve":             inContainer,
+	"sidecars/gitgate/upstream.go upstream.session":       inContainer,
+	"sidecars/idle/idle.go Trim":                          inContainer,
+	"sidecars/supervise/requests.go Store.Create":         inContainer,
+	"sidecars/supervise/server.go Server.MCP":             inContainer,
+	"sidecars/supervise/server.go Server.Serve":           inContainer,
+	"sidecars/supervise/server.go Server.proposed":        inContainer,
+	"internal/corpus/corpus.go Load":                      corpora,
+	"internal/corpus/corpus.go load":                      corpora,
+	"internal/files/files.go Copy":                        trustedHelpers,
+	"internal/files/files.go CopyTree":                    trustedHelpers,
+	"internal/files/files.go Write":                       trustedHelpers,
+	"internal/files/files.go WriteAtomic":                 trustedHelpers,
+	"internal/beneath/beneath.go Make":                    rootItself,
+}
+
+// TestFileSystemCallsAreTrusted: every call that reaches the file system by
+// path (os, filepath's walks, internal/files, go-git's and billy's own
+// file systems) is in a function listed in trustedFS; and every listed
+// function still makes one (a stale entry is a hole waiting to happen).
+func TestFileSystemCallsAreTrusted(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range hostFSCalls(t) {
+		k := c.file + " " + c.fn
+		seen[k] = true
+		if _, ok := trustedFS[k]; !ok {
+			t.Errorf("%s:%d: %s calls %s on a path: use internal/beneath for a folder a container can write or a repository filled, or list %q in trustedFS with why its paths are trusted", c.file, c.line, c.fn, c.call, k)
+		}
+	}
+	for k := range trustedFS {
+		if !seen[k] {
+			t.Errorf("trustedFS lists %q, which makes no such call any more: take it out", k)
+		}
+	}
+}
+
+// TestTrustedCallsTakeNoHostilePath: a beneath.Dir's host path (Path) is
+// for a mount's source and for messages; a function trusted to open paths
+// must not take one, or a hostile folder's path would reach os through it.
+func TestTrustedCallsTakeNoHostilePath(t *testing.T) {
+	for _, c := range pathCalls(t) {
+		if _, ok := trustedFS[c.file+" "+c.fn]; ok {
+			t.Errorf("%s:%d: %s opens paths by itself (trustedFS) and takes a folder's host path (%s): go through internal/beneath", c.file, c.line, c.fn, c.call)
+		}
+	}
+}
