@@ -208,9 +208,14 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 	return ctx.Err()
 }
 
-// stateOf is the agent's state folder, giving what it makes to the agent's user.
+// stateOf is the agent's state folder (made when it is not there: it is
+// the bottle's, which no container mounts whole), giving what it makes
+// below to the agent's user.
 func stateOf(in Input) (beneath.Dir, error) {
-	st := beneath.At(in.StateDir)
+	st, err := beneath.Make(in.StateDir, 0o700)
+	if err != nil {
+		return st, fmt.Errorf("prepare the agent's folder: %w", err)
+	}
 	if uid, gid, ok := owner(in); ok {
 		st = st.Owned(uid, gid)
 	}
@@ -264,7 +269,8 @@ func WriteHomeFile(in Input, rel string, content func(old []byte) ([]byte, error
 		return err
 	}
 	home := st.MustJoin(homeDir)
-	if err := home.MkdirAll(path.Dir(rel), 0o700); err != nil {
+	// The home is the agent's: a link it left on the way is replaced.
+	if err := home.MkdirAllReplacing(path.Dir(rel), 0o700); err != nil {
 		return err
 	}
 	old, err := home.ReadFile(rel)

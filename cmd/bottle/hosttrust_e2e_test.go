@@ -207,6 +207,7 @@ func TestBindWorktreeGitFileIsProtected(t *testing.T) {
 	hostGit(t, main, "commit", "-qm", "first")
 	os.Remove(e.workdir)
 	hostGit(t, main, "worktree", "add", "-q", e.workdir, "-b", "wt")
+	e.trustRepository(main) // a worktree's main repository, which the person's config names
 	chownToOwner(t, e, main)
 	chownToOwner(t, e, e.workdir)
 	marks := e.markDir()

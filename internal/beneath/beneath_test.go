@@ -202,3 +202,19 @@ func TestTraceSeesEveryPath(t *testing.T) {
 		t.Errorf("traced %v", got)
 	}
 }
+
+func TestMkdirAllReplacingTakesTheLinksPlace(t *testing.T) {
+	f := newFixture(t)
+	os.Symlink(f.outside, filepath.Join(f.root, "a", "l"))
+	os.WriteFile(filepath.Join(f.root, "a", "file"), nil, 0o644)
+	d := At(f.root)
+	for _, rel := range []string{"a/l/x", "a/file/y"} {
+		if err := d.MkdirAllReplacing(rel, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(filepath.Join(f.root, rel)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v %v", rel, fi, err)
+		}
+	}
+	f.check(t)
+}

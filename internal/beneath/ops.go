@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -656,4 +657,32 @@ func (d Dir) Rename(rel, toRel string) error {
 	}
 	defer unix.Close(tfd)
 	return d.pathErr("rename", full, unix.Renameat(pfd, base, tfd, tbase))
+}
+
+// MkdirAllReplacing is MkdirAll for a folder whose content is its writer's
+// own (the agent's home): a link or anything but a folder on the way is
+// removed (never followed) and a folder made in its place.
+func (d Dir) MkdirAllReplacing(rel string, perm fs.FileMode) error {
+	if _, err := d.rel(rel); err != nil {
+		return err
+	}
+	at := "."
+	for _, p := range splitPath(path.Clean(filepath.ToSlash(rel))) {
+		at = path.Join(at, p)
+		fi, err := d.Lstat(at)
+		switch {
+		case err == nil && fi.IsDir():
+			continue
+		case err == nil:
+			if err := d.RemoveAll(at); err != nil {
+				return err
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		if err := d.Mkdir(at, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return d.MkdirAll(rel, perm)
 }
