@@ -46,7 +46,7 @@ func (f *fakeEngine) mounts() []string {
 	return out
 }
 
-func (f *fakeEngine) Info() spec.EngineInfo    { return f.info }
+func (f *fakeEngine) Info() spec.EngineInfo     { return f.info }
 func (f *fakeEngine) CheckRuntime(string) error { return nil }
 func (f *fakeEngine) EnsureSidecarImage(context.Context, string) (string, error) {
 	f.call("sidecar-image")
@@ -88,7 +88,7 @@ func (f *fakeEngine) Exec(context.Context, string, []string, bool, io.Reader, io
 	return 0, nil
 }
 func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) { return f.pods, nil }
-func (f *fakeEngine) PodExists(context.Context, string) (bool, error)     { return false, nil }
+func (f *fakeEngine) PodExists(context.Context, string) (bool, error)      { return false, nil }
 func (f *fakeEngine) StopPod(context.Context, string) error {
 	f.call("stop")
 	return nil
