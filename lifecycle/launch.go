@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/signin"
 	"github.com/bottle-sandbox/bottle/sidecars"
@@ -358,6 +360,9 @@ func (s *launching) prepare(ctx context.Context) error {
 // egress first, to build through (buildThroughEgress).
 func (s *launching) images(ctx context.Context) error {
 	e, b := s.env.Engine, s.b
+	if err := mountsBeneath(s.plan, s.Workdir); err != nil {
+		return err
+	}
 	if _, err := e.EnsureSidecarImage(ctx, s.env.Exe); err != nil {
 		return err
 	}
@@ -417,6 +422,30 @@ func (s *launching) attach(ctx context.Context) error {
 	slog.Debug("agent exited", "identity", s.b.ID, "code", code)
 	if code != 0 {
 		return ExitError(code)
+	}
+	return nil
+}
+
+// mountsBeneath checks, with nothing of the bottle running, that no mount
+// whose source lies in the working directory (nested git metadata, the
+// workspace's own object folders) reaches it through a link: an engine
+// follows links in a mount's source, bottle does not let it.
+func mountsBeneath(p *spec.Plan, workdir string) error {
+	wd := beneath.At(workdir)
+	for _, c := range p.Containers {
+		for _, m := range c.Mounts {
+			rel, err := filepath.Rel(workdir, m.Source)
+			if err != nil || !filepath.IsLocal(rel) {
+				continue
+			}
+			fi, err := wd.Lstat(rel)
+			if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				err = beneath.ErrLink
+			}
+			if err != nil {
+				return fmt.Errorf("mount %s: %w", m.Source, err)
+			}
+		}
 	}
 	return nil
 }

@@ -38,8 +38,8 @@ func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
-			return filepath.SkipDir
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "hostiletest") {
+			return filepath.SkipDir // hostiletest: the harness, which tests alone link (TestHarnessIsForTestsOnly)
 		}
 		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return nil
@@ -155,6 +155,7 @@ const (
 var trustedFS = map[string]string{
 	"lifecycle/decide.go Decide":                          ownFolder,
 	"lifecycle/images.go copyWorkdirBuild":                ownFolder,
+	"lifecycle/images.go isolatedBuild":                   ownFolder,
 	"lifecycle/images.go imageOf":                         ownFolder,
 	"lifecycle/resume.go Resume.Run":                      ownFolder,
 	"lifecycle/resume.go exists":                          ownFolder,
@@ -185,6 +186,7 @@ var trustedFS = map[string]string{
 	"internal/signin/claude.go Refresher.locked":          personal,
 	"internal/signin/signin.go Scheme.choose":             personal,
 	"kube/engine.go readHostFile":                         personal,
+	"lifecycle/images.go buildFrom":                       personal,
 	"lifecycle/launch.go hostOf":                          personal,
 	"lifecycle/launch.go launching.prepare":               personal,
 	"sidecars/egress/prepare.go policyOf":                 personal,
@@ -216,6 +218,7 @@ var trustedFS = map[string]string{
 	"kube/inpod.go AwaitThenExec":                         inContainer,
 	"kube/inpod.go Keep":                                  inContainer,
 	"kube/inpod.go Touch":                                 inContainer,
+	"sidecars/egress/budget.go LimitMemory":               inContainer,
 	"sidecars/egress/audit.go openAudit":                  inContainer,
 	"sidecars/egress/gateway.go Gateway.Serve":            inContainer,
 	"sidecars/egress/gateway.go Gateway.refresher":        inContainer,
@@ -272,6 +275,18 @@ func TestTrustedCallsTakeNoHostilePath(t *testing.T) {
 	for _, c := range pathCalls(t) {
 		if _, ok := trustedFS[c.file+" "+c.fn]; ok {
 			t.Errorf("%s:%d: %s opens paths by itself (trustedFS) and takes a folder's host path (%s): go through internal/beneath", c.file, c.line, c.fn, c.call)
+		}
+	}
+}
+
+// TestHarnessIsForTestsOnly: internal/hostiletest plants links for a
+// living; no program may link it.
+func TestHarnessIsForTestsOnly(t *testing.T) {
+	for name, p := range list(t) {
+		for _, d := range p.imports {
+			if d == module+"/internal/hostiletest" {
+				t.Errorf("%s imports the hostile-tree harness outside its tests", name)
+			}
 		}
 	}
 }
