@@ -67,20 +67,41 @@ func run(t *testing.T, dir string, name string, args ...string) {
 	}
 }
 
+// harnessHome is the person's home every world shares (set as $HOME for
+// the whole test binary, so the steps may run in parallel): their Gemini
+// login and setup, and a folder of theirs.
+var harnessHome string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bottle-harness-home-")
+	if err != nil {
+		panic(err)
+	}
+	harnessHome = filepath.Join(dir, "home")
+	os.MkdirAll(filepath.Join(harnessHome, ".gemini"), 0o700)
+	os.MkdirAll(filepath.Join(harnessHome, "folder"), 0o700)
+	os.WriteFile(filepath.Join(harnessHome, ".gemini", "oauth_creds.json"), []byte(`{"access_token":"`+hostiletest.Marker+`-access","refresh_token":"`+hostiletest.Marker+`-refresh","id_token":"a.b.c","token_type":"Bearer","expiry_date":4102444800000,"scope":"openid"}`), 0o600)
+	os.WriteFile(filepath.Join(harnessHome, ".gemini", "GEMINI.md"), []byte("be brief\n"), 0o600)
+	os.WriteFile(filepath.Join(harnessHome, "folder", "kept"), []byte(hostiletest.Marker+"-folder"), 0o600)
+	os.Chmod(dir, 0o755)
+	for k, v := range map[string]string{"HOME": harnessHome, "XDG_CACHE_HOME": filepath.Join(dir, "cache"), "XDG_CONFIG_HOME": filepath.Join(dir, "config"),
+		"XDG_STATE_HOME": filepath.Join(dir, "state"), "GEMINI_API_KEY": "", "BOTTLE_HARNESS_KEY": hostiletest.Marker + "-route-key"} {
+		os.Setenv(k, v)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // buildWorld makes a world at base; fresh leaves out the bottle.
 func buildWorld(t *testing.T, base string, fresh bool) *world {
 	t.Helper()
-	w := &world{base: base, home: filepath.Join(base, "home"), workdir: filepath.Join(base, "work")}
-	for _, d := range []string{w.home, w.workdir, filepath.Join(base, "state"), filepath.Join(base, "config", "bottle"), filepath.Join(base, "cache")} {
+	w := &world{base: base, home: harnessHome, workdir: filepath.Join(base, "work")}
+	for _, d := range []string{w.workdir, filepath.Join(base, "state"), filepath.Join(base, "config", "bottle")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	os.MkdirAll(filepath.Join(w.home, ".gemini"), 0o700)
-	os.MkdirAll(filepath.Join(w.home, "folder"), 0o700)
-	os.WriteFile(filepath.Join(w.home, ".gemini", "oauth_creds.json"), []byte(`{"access_token":"`+hostiletest.Marker+`-access","refresh_token":"`+hostiletest.Marker+`-refresh","id_token":"a.b.c","token_type":"Bearer","expiry_date":4102444800000,"scope":"openid"}`), 0o600)
-	os.WriteFile(filepath.Join(w.home, ".gemini", "GEMINI.md"), []byte("be brief\n"), 0o600)
-	os.WriteFile(filepath.Join(w.home, "folder", "kept"), []byte(hostiletest.Marker+"-folder"), 0o600)
 	os.WriteFile(filepath.Join(base, "config", "bottle", "config.toml"), []byte(harnessProfile), 0o600)
 	os.WriteFile(filepath.Join(base, "exe"), []byte("bottle"), 0o755)
 	run(t, base, "git", "init", "-q", "--template=", "--bare", "-b", "main", "upstream.git")
@@ -118,15 +139,9 @@ func buildWorld(t *testing.T, base string, fresh bool) *world {
 	return w
 }
 
-// env0 sets the world's environment and loads its profile.
+// env0 loads the world's profile and makes its Env.
 func (w *world) env0(t *testing.T) {
 	t.Helper()
-	t.Setenv("HOME", w.home)
-	t.Setenv("XDG_STATE_HOME", filepath.Join(w.base, "state"))
-	t.Setenv("XDG_CACHE_HOME", filepath.Join(w.base, "cache"))
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(w.base, "config"))
-	t.Setenv("GEMINI_API_KEY", "")
-	t.Setenv("BOTTLE_HARNESS_KEY", "harness-key")
 	w.root = state.Root{Dir: filepath.Join(w.base, "state", "bottle")}
 	cfg, err := config.Load(config.Sources{User: filepath.Join(w.base, "config", "bottle", "config.toml"), Explicit: true, Workdir: filepath.Join(w.workdir, "bottle.toml")})
 	if err != nil {
@@ -169,15 +184,21 @@ func fixtures(t *testing.T, fresh bool, step func(t *testing.T, w *world) error)
 			Scan:    []string{w.workdir, w.root.Dir},
 			Hostile: []string{w.workdir},
 			Mounts:  w.eng.mounts,
-			Step:    func() error { return step(t, &w) },
+			// Where a bottle keeps the secrets it injects: the proxy's
+			// secrets, and the gate's list of what a push may not carry.
+			Holds: func(p string) bool {
+				return strings.HasSuffix(p, "/egress/secrets.json") || strings.Contains(p, "/git-gate/secret/")
+			},
+			Step: func() error { return step(t, &w) },
 		}
-		// Another kept bottle's secrets, which must not spread either.
-		other := w.root.Bottle("other-aaaaa")
-		os.MkdirAll(other.EgressDir(), 0o700)
-		fx.Secrets = filepath.Join(other.EgressDir(), "secrets.json")
-		os.WriteFile(fx.Secrets, []byte(`{"route-0":"`+hostiletest.Marker+`-secret"}`), 0o600)
-		if w.b != nil {
-			fx.Secrets = filepath.Join(w.b.EgressDir(), "secrets.json") // its own: it holds Marker below
+		if w.b == nil {
+			// Another kept bottle's secrets, which must not spread either.
+			other := w.root.Bottle("other-aaaaa")
+			os.MkdirAll(other.EgressDir(), 0o700)
+			fx.Secrets = filepath.Join(other.EgressDir(), "secrets.json")
+			os.WriteFile(fx.Secrets, []byte(`{"route-0":"`+hostiletest.Marker+`-secret"}`), 0o600)
+		} else {
+			fx.Secrets = filepath.Join(w.b.EgressDir(), "secrets.json") // its own: the route's key is Marker's
 			fx.Own = filepath.Join(w.b.Dir, "harness-own")
 			os.WriteFile(fx.Own, []byte(hostiletest.Marker+"-own"), 0o600)
 			fx.Hostile = append(fx.Hostile, agent.HomeDir(w.b.AgentDir()), agent.GitFolder(w.b.AgentDir()).Path(),
@@ -214,6 +235,7 @@ func reseal(t *testing.T, b *state.Bottle) {
 }
 
 func TestHostileTreeFirstStart(t *testing.T) {
+	t.Parallel()
 	hostiletest.Run(t, fixtures(t, true, func(t *testing.T, w *world) error {
 		l := &Launch{Agent: w.agent, Workdir: w.workdir, Yes: true, Keep: true, ShowPreflight: noPreflight}
 		return l.Run(context.Background(), w.env)
@@ -221,6 +243,7 @@ func TestHostileTreeFirstStart(t *testing.T) {
 }
 
 func TestHostileTreeResume(t *testing.T) {
+	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		r := &Resume{ID: w.b.ID, Yes: true, Keep: true, ShowPreflight: noPreflight,
 			ConfigFile: filepath.Join(w.base, "config", "bottle", "config.toml")}
@@ -229,12 +252,14 @@ func TestHostileTreeResume(t *testing.T) {
 }
 
 func TestHostileTreeSettle(t *testing.T) {
+	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		return Settle(w.b, io.Discard)
 	}))
 }
 
 func TestHostileTreeGitFetch(t *testing.T) {
+	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		_, err := GitFetch(w.root, w.b.ID, "")
 		return err
@@ -242,6 +267,7 @@ func TestHostileTreeGitFetch(t *testing.T) {
 }
 
 func TestHostileTreeStopRemoveGC(t *testing.T) {
+	t.Parallel()
 	for name, step := range map[string]func(w *world) error{
 		"stop": func(w *world) error { return Stop(context.Background(), w.env, w.b, w.b.ID) },
 		"rm":   func(w *world) error { return Remove(context.Background(), w.env, w.b, w.b.ID) },
@@ -251,14 +277,17 @@ func TestHostileTreeStopRemoveGC(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error { return step(w) }))
 		})
 	}
 }
 
 func TestHostileTreeLogs(t *testing.T) {
+	t.Parallel()
 	for _, service := range []string{"egress", "git-gate"} {
 		t.Run(service, func(t *testing.T) {
+			t.Parallel()
 			hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 				var out bytes.Buffer
 				err := Logs(context.Background(), w.env, LogsOf{ID: w.b.ID, Service: service, Audit: &out, Stdout: &out, Stderr: &out})
@@ -272,6 +301,7 @@ func TestHostileTreeLogs(t *testing.T) {
 }
 
 func TestHostileTreeApprove(t *testing.T) {
+	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		_, err := Decide(w.root, Decision{Identity: w.b.ID, Request: "r0123456789abcdef", Status: supervise.StatusApproved, By: "t"})
 		return err

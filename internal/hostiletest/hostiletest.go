@@ -46,8 +46,10 @@ type Fixture struct {
 	// (Marker in it): a link from a hostile folder to it stays inside the
 	// bottle's folder, yet must not make the step read or write it.
 	Own string
-	// Scan are the folders no file of which may hold Marker after the step.
-	Scan []string
+	// Scan are the folders no file of which may hold Marker after the step,
+	// but those Holds says hold the bottle's secrets where they belong.
+	Scan  []string
+	Holds func(path string) bool
 	// Mounts, when set, are the mount sources the step handed an engine.
 	Mounts func() []string
 	// Step is the host-side step under test; its error is the step's own
@@ -73,7 +75,9 @@ func NewOutside(t *testing.T, base string) (outside, login string) {
 
 type plant struct {
 	name string
-	do   func(fx *Fixture, p string) error
+	// files, folders: whether it stands in for a file, a folder, or both.
+	files, folders bool
+	do             func(fx *Fixture, p string) error
 }
 
 func relLink(target, at string) string {
@@ -85,30 +89,31 @@ func relLink(target, at string) string {
 }
 
 var plants = []plant{
-	{"a link to the person's login", func(fx *Fixture, p string) error { return os.Symlink(fx.Login, p) }},
-	{"a relative link to the person's login", func(fx *Fixture, p string) error { return os.Symlink(relLink(fx.Login, p), p) }},
-	{"a relative link to the bottle's secrets", func(fx *Fixture, p string) error { return os.Symlink(relLink(fx.Secrets, p), p) }},
-	{"a link to a folder outside", func(fx *Fixture, p string) error { return os.Symlink(filepath.Join(fx.Outside, "folder"), p) }},
-	{"a relative link to a file of the bottle's own folder", func(fx *Fixture, p string) error {
+	{"a link to the person's login", true, false, func(fx *Fixture, p string) error { return os.Symlink(fx.Login, p) }},
+	{"a relative link to the person's login", true, false, func(fx *Fixture, p string) error { return os.Symlink(relLink(fx.Login, p), p) }},
+	{"a relative link to the bottle's secrets", true, false, func(fx *Fixture, p string) error { return os.Symlink(relLink(fx.Secrets, p), p) }},
+	{"a relative link to a file of the bottle's own folder", true, false, func(fx *Fixture, p string) error {
 		if fx.Own == "" {
 			return os.Symlink("own-nothing", p)
 		}
 		return os.Symlink(relLink(fx.Own, p), p)
 	}},
-	{"a relative link to the bottle's own folder", func(fx *Fixture, p string) error {
+	{"a link to a folder outside", true, true, func(fx *Fixture, p string) error { return os.Symlink(filepath.Join(fx.Outside, "folder"), p) }},
+	{"a relative link to the bottle's own folder", false, true, func(fx *Fixture, p string) error {
 		if fx.Own == "" {
 			return os.Symlink("own-nothing", p)
 		}
 		return os.Symlink(relLink(filepath.Dir(fx.Own), p), p)
 	}},
-	{"a link to /", func(fx *Fixture, p string) error { return os.Symlink("/", p) }},
-	{"a folder of another type", func(fx *Fixture, p string) error {
+	{"a link to /", false, true, func(fx *Fixture, p string) error { return os.Symlink("/", p) }},
+	{"a folder where a file was", true, false, func(fx *Fixture, p string) error {
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return err
 		}
 		return os.WriteFile(filepath.Join(p, "x"), nil, 0o644)
 	}},
-	{"a pipe", func(fx *Fixture, p string) error { return syscall.Mkfifo(p, 0o644) }},
+	{"a file where a folder was", false, true, func(fx *Fixture, p string) error { return os.WriteFile(p, []byte("x"), 0o644) }},
+	{"a pipe", true, false, func(fx *Fixture, p string) error { return syscall.Mkfifo(p, 0o644) }},
 }
 
 // at is one path a step touched: a hostile root (by index) and below it.
@@ -123,6 +128,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 	t.Helper()
 	fx := newFixture(t)
 	var touched []at
+	seen := entries(fx.Hostile)
 	stop := beneath.Trace(func(tc beneath.Touch) {
 		if a, ok := locate(fx.Hostile, tc); ok && !slices.Contains(touched, a) {
 			touched = append(touched, a)
@@ -134,17 +140,12 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 		t.Fatalf("the step fails with nothing planted: %v", err)
 	}
 	check(t, "nothing planted", fx, nil)
-	// And every entry the hostile folders hold after it: what the step
-	// wrote shows there even if it went round internal/beneath.
-	for i, root := range fx.Hostile {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && p != root {
-				if a := (at{i, strings.TrimPrefix(p, root+"/")}); !slices.Contains(touched, a) {
-					touched = append(touched, a)
-				}
-			}
-			return nil
-		})
+	// And every entry of the hostile folders the step made or changed:
+	// what it wrote shows there even if it went round internal/beneath.
+	for a, e := range entries(fx.Hostile) {
+		if old, ok := seen[a]; (!ok || old != e) && !slices.Contains(touched, a) {
+			touched = append(touched, a)
+		}
 	}
 	if len(touched) == 0 {
 		t.Fatal("the step touched no path of a hostile folder: the harness plants nothing")
@@ -161,9 +162,18 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 	sort.Slice(targets, func(i, j int) bool {
 		return targets[i].root < targets[j].root || targets[i].root == targets[j].root && targets[i].rel < targets[j].rel
 	})
-	t.Logf("%d paths touched, %d planted on, %d plants each", len(touched), len(targets), len(plants))
+	t.Logf("%d paths touched, %d planted on", len(touched), len(targets))
 	for _, tg := range targets {
+		// A folder where the clean run had one (or made one) gets folder
+		// plants; anything else, file plants.
+		folder := false
+		if fi, err := os.Lstat(filepath.Join(fx.Hostile[tg.root], tg.rel)); err == nil {
+			folder = fi.IsDir()
+		}
 		for _, pl := range plants {
+			if folder && !pl.folders || !folder && !pl.files {
+				continue
+			}
 			what := fmt.Sprintf("%s at %s", pl.name, tg.rel)
 			fx := newFixture(t)
 			p := filepath.Join(fx.Hostile[tg.root], tg.rel)
@@ -179,6 +189,30 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 			check(t, what, fx, before)
 		}
 	}
+}
+
+// entry is what an entry was: enough to tell it was written.
+type entry struct {
+	ino, size uint64
+	mtime     int64
+}
+
+// entries lists every entry of the hostile folders.
+func entries(roots []string) map[at]entry {
+	out := map[at]entry{}
+	for i, root := range roots {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == root {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				st := fi.Sys().(*syscall.Stat_t)
+				out[at{i, strings.TrimPrefix(p, root+"/")}] = entry{ino: st.Ino, size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano()}
+			}
+			return nil
+		})
+	}
+	return out
 }
 
 // locate maps a traced path to the hostile root it lies strictly below
@@ -229,7 +263,9 @@ func snapshot(fx *Fixture) map[string]state {
 		return nil
 	})
 	if fx.Own != "" {
-		out[fx.Own], _ = stateOf(fx.Own)
+		if st, err := stateOf(fx.Own); err == nil {
+			out[fx.Own] = st
+		}
 	}
 	return out
 }
@@ -241,6 +277,9 @@ func check(t *testing.T, what string, fx *Fixture, before map[string]state) {
 		after := snapshot(fx)
 		for p, b := range before {
 			a, ok := after[p]
+			if _, err := os.Lstat(filepath.Dir(p)); !ok && p == fx.Own && os.IsNotExist(err) {
+				continue // the bottle's folder removed whole (rm, gc): its files with it
+			}
 			switch {
 			case !ok:
 				t.Errorf("%s: %s outside was removed or replaced", what, p)
@@ -266,7 +305,7 @@ func check(t *testing.T, what string, fx *Fixture, before map[string]state) {
 	}
 	for _, dir := range fx.Scan {
 		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() || p == fx.Secrets || p == fx.Own {
+			if err != nil || !d.Type().IsRegular() || p == fx.Secrets || p == fx.Own || fx.Holds != nil && fx.Holds(p) {
 				return nil
 			}
 			data, err := os.ReadFile(p)
