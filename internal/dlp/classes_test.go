@@ -194,3 +194,12 @@ func TestSeedShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestShortFillersInHeaders(t *testing.T) {
+	s := New(nil)
+	for _, v := range []string{"Bearer xoxb-1234-5678-abcd", "Bearer sk-proj-abcdefghij0123456789", "Bearer glpat-xxxxxxxxxxxxxxxxxxxx"} {
+		if f := s.Scan([]byte(v), "header authorization"); f == nil {
+			t.Errorf("%s passed", v)
+		}
+	}
+}

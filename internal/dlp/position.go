@@ -258,7 +258,7 @@ var looseRules = []rule{
 	{name: "github-fine-grained-token", prefix: "github_pat_", re: regexp.MustCompile(`github_pat_[A-Za-z0-9_-]{30,}`)},
 	{name: "gitlab-token", prefix: "glpat-", re: regexp.MustCompile(`glpat-[A-Za-z0-9_-]{16,}`)},
 	{name: "google-api-key", prefix: "AIza", re: regexp.MustCompile(`AIza[0-9A-Za-z_-]{30,}`)},
-	{name: "slack-token", prefix: "xox", re: regexp.MustCompile(`xox[abprs]-[0-9A-Za-z-]{16,}`)},
+	{name: "slack-token", prefix: "xox", re: regexp.MustCompile(`xox[abprs]-[0-9A-Za-z-]{10,}`)},
 	{name: "stripe-secret-key", prefix: "_test_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])[rs]k_test_[0-9A-Za-z_-]{16,}`)},
 	{name: "stripe-secret-key", prefix: "_live_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])[rs]k_live_[0-9A-Za-z_-]{16,}`)},
 	{name: "npm-token", prefix: "npm_", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])npm_[A-Za-z0-9_-]{30,}`)},
