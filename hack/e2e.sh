@@ -44,6 +44,17 @@ chmod -R a+rX "$run/npm"
 export BOTTLE_E2E_PROBE="$run/bin/probe" BOTTLE_E2E_CORPUS="$run/benign" BOTTLE_E2E_CLAUDE="$run/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude" BOTTLE_E2E_CODEX="$run/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" BOTTLE_E2E_GEMINI="$run/npm/node_modules/@google/gemini-cli/bundle"
 chmod 755 "$run" "$run/bin" "$run/bin/"*
 
+# The images earlier runs left (a sidecar image per bottle binary, the tests'
+# builds) fill a working machine's disk: each run starts from the base image.
+cat > "$run/bin/prune-images" <<'SH'
+#!/bin/sh
+podman "$@" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/bottle-' | grep -v '^localhost/bottle-base:' |
+	while read -r img; do podman "$@" rmi "$img" >/dev/null 2>&1 || true; done
+SH
+chmod 755 "$run/bin/prune-images"
+"$run/bin/prune-images"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$(id -u "$user") $run/bin/prune-images" < /dev/null
+
 total_pass=0 total_fail=0
 summarize() { # name, log, exit code
 	local pass fail skip
@@ -80,6 +91,7 @@ elif p5=$(./hack/podman5.sh); then
 		podman save -o "$run/base.tar" localhost/bottle-base:latest >/dev/null
 		podman --remote --url "unix://$p5" load -i "$run/base.tar" >/dev/null
 	fi
+	"$run/bin/prune-images" --remote --url "unix://$p5"
 	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}')"
 	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "^TestRunsc|$kube_only|$rootless_only" "$@" 2>&1 | tee "$run/podman5.log"
 	summarize podman5 "$run/podman5.log" "${PIPESTATUS[0]}"
@@ -97,6 +109,7 @@ elif p5r=$(./hack/podman5-rootless.sh); then
 		save=$(su_user "mktemp /tmp/bottle-base-XXXXXX.tar")
 		su_user "podman save -o $save localhost/bottle-base:latest >/dev/null && podman --remote --url unix://$p5r load -i $save >/dev/null; rm -f $save"
 	fi
+	su_user "$run/bin/prune-images --remote --url unix://$p5r"
 	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
 	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$kube_only|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
 	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"

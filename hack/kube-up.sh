@@ -162,6 +162,13 @@ tlsCertFile: $pki/kubelet.crt
 tlsPrivateKeyFile: $pki/kubelet.key
 clusterDomain: cluster.local
 resolvConf: $run/resolv.conf
+# The test node shares a working machine's disk: at the default thresholds
+# (15% of the image file system free) a busy disk taints the node with
+# disk-pressure and every bottle's pod stays Pending; nor may the kubelet
+# collect the images the tests imported (nothing can pull them again).
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 EOF
 printf 'nameserver 127.0.0.1\n' > "$run/resolv.conf"
 # The kubelet's usual root: gVisor's shim finds a pod's volumes below it
