@@ -9,7 +9,7 @@ BIN := bin/bottle
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build unit e2e test demo bench vet lint setup clean
+.PHONY: help build unit e2e test demo bench vet lint setup clean docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lint: ## staticcheck, with the build tags
 
 unit: ## unit tests (no Podman needed)
 	$(GO) test $(GOFLAGS_TAGS) ./...
+
+docs: ## write docs/commands.md and the man pages anew from the CLI's definitions
+	$(GO) test $(GOFLAGS_TAGS) ./cmd/bottle -run '^TestReferenceIsCurrent$$' -update
 
 setup: ## install Podman and its helpers if missing (as root), fix host quirks
 	./hack/setup-host.sh

@@ -40,13 +40,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		g.agentArgs, g.hasArgs = slices.Clone(args[i+1:]), true
 		args = args[:i]
 	}
+	err := newApp(g).RunContext(ctx, args)
+	var code lifecycle.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.Is(err, lifecycle.ErrDeclined):
+		fmt.Fprintln(stderr, "bottle: not started")
+		return 1
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "bottle: interrupted")
+		return exitInterrupted
+	default:
+		fmt.Fprintf(stderr, "bottle: %v\n", err)
+		return exitFailure
+	}
+}
+
+// newApp is bottle's command line: its commands, flags and completions, the
+// one definition that run parses and the reference and man pages are made from.
+func newApp(g *globals) *cli.App {
 	app := &cli.App{
 		Name:      "bottle",
 		Usage:     "run an AI coding agent unattended in a Podman pod it cannot escape",
 		Version:   version,
-		Reader:    stdin,
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Reader:    g.stdin,
+		Writer:    g.stdout,
+		ErrWriter: g.stderr,
 		// --generate-bash-completion: what bottle completion's scripts ask.
 		EnableBashCompletion: true,
 		Flags: []cli.Flag{
@@ -58,7 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if c.Bool("debug") {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
 			return nil
 		},
 		Commands: []*cli.Command{
@@ -103,23 +125,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
-	err := app.RunContext(ctx, args)
-	var code lifecycle.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &code):
-		return int(code)
-	case errors.Is(err, lifecycle.ErrDeclined):
-		fmt.Fprintln(stderr, "bottle: not started")
-		return 1
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		fmt.Fprintln(stderr, "bottle: interrupted")
-		return exitInterrupted
-	default:
-		fmt.Fprintf(stderr, "bottle: %v\n", err)
-		return exitFailure
-	}
+	return app
 }
 
 // workdir is the current directory, absolute.
