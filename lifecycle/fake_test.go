@@ -2,15 +2,20 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
-// fakeEngine stands for an engine in the lifecycle's unit tests: it
-// remembers what it was asked to do, and runs nothing.
+// fakeEngine stands for an engine in the lifecycle's unit tests: it keeps
+// a small model of what exists on it (a bottle's objects, by identity),
+// remembers what it was asked to do, and runs nothing. An operation can be
+// made to fail (fail) or to wait for the caller's context to end (block: an
+// interrupt arriving while it runs).
 type fakeEngine struct {
 	mu       sync.Mutex
 	info     spec.EngineInfo
@@ -19,16 +24,61 @@ type fakeEngine struct {
 	pods     []spec.PodInfo
 	exitCode int
 	calls    []string
+	// made are the bottles with something on the engine, by identity.
+	made map[string]bool
+	// fail makes an operation (by its name in calls) return the error.
+	fail map[string]error
+	// block makes an operation wait until its context ends, and return
+	// the context's error; entered is told when it starts waiting.
+	block   map[string]bool
+	entered chan string
+	// dead are operations called with a context already ended.
+	dead []string
 }
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{info: spec.EngineInfo{Name: "podman", Rootless: os.Getuid() != 0, UID: os.Getuid(), GID: os.Getgid()}}
+	return &fakeEngine{info: spec.EngineInfo{Name: "podman", Rootless: os.Getuid() != 0, UID: os.Getuid(), GID: os.Getgid()},
+		made: map[string]bool{}, fail: map[string]error{}, block: map[string]bool{}, entered: make(chan string, 10)}
 }
 
-func (f *fakeEngine) call(name string) {
+// op records a call, and answers as the test set it up: an error, or a
+// wait for the context to end.
+func (f *fakeEngine) op(ctx context.Context, name string) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, name)
+	if ctx.Err() != nil {
+		f.dead = append(f.dead, name)
+	}
+	err, block := f.fail[name], f.block[name]
 	f.mu.Unlock()
+	if block {
+		f.entered <- name
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err() // a real engine's call fails on an ended context
+	}
+	return err
+}
+
+// called is what the engine was asked, in order.
+func (f *fakeEngine) called() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// left are the bottles with something still on the engine.
+func (f *fakeEngine) left() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id := range f.made {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // mounts are the sources of every mount of every plan the engine got.
@@ -46,39 +96,43 @@ func (f *fakeEngine) mounts() []string {
 	return out
 }
 
-func (f *fakeEngine) Info() spec.EngineInfo     { return f.info }
-func (f *fakeEngine) CheckRuntime(string) error { return nil }
-func (f *fakeEngine) EnsureSidecarImage(context.Context, string) (string, error) {
-	f.call("sidecar-image")
-	return "sha256:sidecar", nil
+func identityOfPlan(p *spec.Plan) string { return p.Pod.Labels[spec.LabelIdentity] }
+
+func (f *fakeEngine) Info() spec.EngineInfo { return f.info }
+func (f *fakeEngine) CheckRuntime(name string) error {
+	if err := f.fail["check-runtime"]; err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+func (f *fakeEngine) EnsureSidecarImage(ctx context.Context, _ string) (string, error) {
+	return "sha256:sidecar", f.op(ctx, "sidecar-image")
 }
 func (f *fakeEngine) ImageExists(context.Context, string) (bool, error) { return true, nil }
-func (f *fakeEngine) EnsureImage(context.Context, spec.Image, io.Writer) (string, error) {
-	f.call("image")
-	return "sha256:agent", nil
+func (f *fakeEngine) EnsureImage(ctx context.Context, _ spec.Image, _ io.Writer) (string, error) {
+	return "sha256:agent", f.op(ctx, "image")
 }
-func (f *fakeEngine) CreatePod(_ context.Context, p *spec.Plan) error {
+func (f *fakeEngine) CreatePod(ctx context.Context, p *spec.Plan) error {
 	f.mu.Lock()
 	f.plans = append(f.plans, p)
+	f.made[identityOfPlan(p)] = true
 	f.mu.Unlock()
-	f.call("create-pod")
-	return nil
+	return f.op(ctx, "create")
 }
-func (f *fakeEngine) CreateContainers(context.Context, *spec.Plan, []spec.Container) error {
-	f.call("create-containers")
-	return nil
+func (f *fakeEngine) CreateContainers(ctx context.Context, _ *spec.Plan, _ []spec.Container) error {
+	return f.op(ctx, "create-containers")
 }
-func (f *fakeEngine) StartSidecars(context.Context, *spec.Plan) error {
-	f.call("start-sidecars")
-	return nil
+func (f *fakeEngine) StartSidecars(ctx context.Context, _ *spec.Plan) error {
+	return f.op(ctx, "start-sidecars")
 }
-func (f *fakeEngine) StartContainer(context.Context, string) error {
-	f.call("start")
-	return nil
+func (f *fakeEngine) StartContainer(ctx context.Context, _ string) error {
+	return f.op(ctx, "start")
 }
-func (f *fakeEngine) Run(_ context.Context, _ string, _ io.Reader, _, _ io.Writer, before func() error) (int, error) {
-	f.call("run")
+func (f *fakeEngine) Run(ctx context.Context, _ string, _ io.Reader, _, _ io.Writer, before func() error) (int, error) {
 	if err := before(); err != nil {
+		return 0, err
+	}
+	if err := f.op(ctx, "run"); err != nil {
 		return 0, err
 	}
 	return f.exitCode, nil
@@ -89,15 +143,19 @@ func (f *fakeEngine) Exec(context.Context, string, []string, bool, io.Reader, io
 }
 func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) { return f.pods, nil }
 func (f *fakeEngine) PodExists(context.Context, string) (bool, error)      { return false, nil }
-func (f *fakeEngine) StopPod(context.Context, string) error {
-	f.call("stop")
-	return nil
+func (f *fakeEngine) StopPod(ctx context.Context, _ string) error {
+	return f.op(ctx, "stop")
 }
-func (f *fakeEngine) RemoveBottle(_ context.Context, pod, id string) error {
+func (f *fakeEngine) RemoveBottle(ctx context.Context, _, id string) error {
 	f.mu.Lock()
 	f.removed = append(f.removed, id)
 	f.mu.Unlock()
-	f.call("remove")
+	if err := f.op(ctx, "remove"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.made, id)
+	f.mu.Unlock()
 	return nil
 }
 func (f *fakeEngine) Logs(context.Context, string, bool, io.Writer, io.Writer) error { return nil }

@@ -207,8 +207,10 @@ func (s *launching) settleKept(ctx context.Context) error {
 	return Settle(s.b, s.env.Stderr)
 }
 
+// teardown runs on every way out, an interrupt too: what the launch made
+// goes through a context of its own, which the interrupt did not end.
 func (s *launching) teardown(ctx context.Context) {
-	s.td.run(ctx)
+	s.td.run(context.WithoutCancel(ctx))
 	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
 }
 

@@ -1,0 +1,138 @@
+package lifecycle
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// podInfo is what an engine reports of a bottle's pod whose agent is in
+// the state given.
+func podInfo(id, status, agentState string) spec.PodInfo {
+	return spec.PodInfo{Name: sidecars.PodName(id), Identity: id, Agent: "t", Status: status, Created: time.Unix(1, 0),
+		Containers: map[string]string{sidecars.ContainerName(id, agent.Service): agentState}}
+}
+
+// managed is a state root with a bottle of each kind: kept, running,
+// finished (its agent ended, no command holds it), stale (no pod, not
+// kept), and a pod whose state is gone.
+func managed(t *testing.T) (*launchWorld, map[string]string) {
+	t.Helper()
+	w := newLaunchWorld(t)
+	ids := map[string]string{}
+	for _, kind := range []string{"kept", "running", "finished", "stale"} {
+		b, err := w.root.Create("t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t", Workdir: w.workdir, Workspace: "copy", StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		ids[kind] = b.ID
+	}
+	if err := w.root.Bottle(ids["kept"]).Preserve("--keep"); err != nil {
+		t.Fatal(err)
+	}
+	ids["orphan"] = "t-orphn"
+	w.eng.pods = []spec.PodInfo{podInfo(ids["running"], "Running", "running"), podInfo(ids["finished"], "Exited", "exited"), podInfo(ids["orphan"], "Running", "running")}
+	for _, id := range []string{ids["running"], ids["finished"], ids["orphan"]} {
+		w.eng.made[id] = true
+	}
+	return w, ids
+}
+
+func TestListJoinsStateAndEngine(t *testing.T) {
+	w, ids := managed(t)
+	rows, err := List(context.Background(), w.env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Identity] = r.Status
+		if r.Identity == ids["orphan"] && (r.State != "" || r.Bottle() != nil) {
+			t.Errorf("the orphan has a state folder: %+v", r)
+		}
+		if r.Identity == ids["finished"] && !r.AgentDone {
+			t.Error("the finished bottle's agent is not done")
+		}
+	}
+	want := map[string]string{ids["kept"]: StatusPreserved, ids["running"]: "running", ids["finished"]: "exited", ids["stale"]: StatusStale, ids["orphan"]: StatusOrphan}
+	for id, st := range want {
+		if got[id] != st {
+			t.Errorf("%s is %q, want %q", id, got[id], st)
+		}
+	}
+}
+
+func TestGCRemovesWhatNobodyWill(t *testing.T) {
+	w, ids := managed(t)
+	if err := GC(context.Background(), w.env()); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, b := range w.bottles(t) {
+		left = append(left, b.ID)
+	}
+	slices.Sort(left)
+	want := []string{ids["kept"], ids["running"]}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("folders left: %v, want %v", left, want)
+	}
+	if got := w.eng.left(); !slices.Equal(got, []string{ids["running"]}) {
+		t.Errorf("left on the engine: %v", got)
+	}
+	out := w.stdout.String()
+	for _, line := range []string{"removed " + ids["finished"] + " (its agent ended", "removed pod bottle-" + ids["orphan"] + " (its state is gone)", "removed state of " + ids["stale"] + " (its pod is gone)"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("gc does not say %q:\n%s", line, out)
+		}
+	}
+}
+
+func TestStopKeepsTheBottle(t *testing.T) {
+	w, ids := managed(t)
+	b := w.root.Bottle(ids["running"])
+	if err := Stop(context.Background(), w.env(), b, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Preserved() || b.PreserveReason() != "stopped" {
+		t.Errorf("a stopped bottle is kept: %v %q", b.Preserved(), b.PreserveReason())
+	}
+	if slices.Contains(w.eng.left(), b.ID) {
+		t.Error("the stopped bottle is still on the engine")
+	}
+}
+
+func TestRemoveTakesEverything(t *testing.T) {
+	w, ids := managed(t)
+	for _, kind := range []string{"running", "orphan"} {
+		id := ids[kind]
+		b, err := Known(context.Background(), w.env(), id)
+		if kind == "orphan" {
+			// A pod whose state is gone is known only to its engine.
+			w.eng.pods = nil
+			b, err = nil, nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Remove(context.Background(), w.env(), b, id); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(w.eng.left(), id) {
+			t.Errorf("%s is still on the engine", kind)
+		}
+	}
+	if _, err := w.root.Open(ids["running"]); err == nil {
+		t.Error("the removed bottle's folder is there")
+	}
+}
