@@ -236,3 +236,72 @@ func (e *env) trustRepository(path string) {
 		e.t.Fatal(err)
 	}
 }
+
+// The hostile-tree harness end to end: the agent plants links everywhere
+// it can write that a host step later reads or writes (its home, where
+// bottle writes the profile's settings and the sign-in's placeholder
+// login; its git folder's refs, packed refs and alternates; the
+// workspace's recorded nested repository and a new one), then the person
+// does what people do: the session ends, bottle git fetch, bottle logs, a
+// resume (reviewed), bottle rm. The person's login and a private file stay
+// as they were, never reach anything the agent reads, and the person's git
+// runs nothing.
+func TestAgentLinksEverywhereItWritesLeadNowhere(t *testing.T) {
+	e := newEnv(t, strings.ReplaceAll(homeFilesConfig, "%IMAGE%", baseImage()))
+	login, content := personWithGoogleLogin(t, e)
+	lib := nestedWorkspace(t, e)
+	private := filepath.Join(e.dir, "private")
+	os.MkdirAll(private, 0o755)
+	os.WriteFile(filepath.Join(private, "secret.txt"), []byte("HOST-SECRET-2b8e\n"), 0o644)
+	loginBefore, _ := os.Stat(login)
+	e.markDir() // the owner's git, run below, reaches the workspace
+	// From state/bottle/ID/agent/home/X, six folders up is e.dir; from the
+	// agent's git folder (state/bottle/ID/agent/git/refs/heads), seven.
+	plant := strings.Join([]string{
+		"mkdir -p ~/.gemini",
+		"ln -sf ../../../../../../home/.gemini/oauth_creds.json ~/.gemini/settings.json",
+		"ln -sf ../../../../../../home/.gemini/oauth_creds.json ~/.gemini/oauth_creds.json",
+		"ln -sf ../../../../../../../home/.gemini/oauth_creds.json /workspace/.git/refs/heads/evil",
+		"ln -sf " + login + " /workspace/.git/packed-refs",
+		"rm -rf /workspace/.git/objects/info && ln -s " + private + " /workspace/.git/objects/info",
+		"cd /workspace/vendor && mv lib lib-old && mkdir lib && ln -s " + private + " lib/.git",
+		"mkdir -p /workspace/new && ln -s " + private + " /workspace/new/.git",
+		"echo planted",
+	}, "; ")
+	out, errs, code := e.run("start", "--yes", "--keep", "hf", "--", plant)
+	t.Logf("start: exit %d\n%s\n%s", code, out, errs)
+	if !strings.Contains(out, "planted") {
+		t.Fatalf("the agent could not even try:\n%s", out)
+	}
+	id := identityIn(t, errs)
+	for _, args := range [][]string{
+		{"git", "fetch", id},
+		{"logs", id, "egress"},
+		{"resume", "--yes", id, "--", "true"},
+		{"resume", "--yes", "--reviewed", "--keep", id, "--", "cat ~/.gemini/settings.json ~/.gemini/oauth_creds.json /workspace/vendor/lib/.git/secret.txt " + private + "/secret.txt 2>&1; echo done"},
+	} {
+		out, errs, code := e.run(args...)
+		t.Logf("%v: exit %d\n%s\n%s", args, code, out, errs)
+		if strings.Contains(out+errs, "REAL-REFRESH") || strings.Contains(out+errs, "REAL-ACCESS") || strings.Contains(out+errs, "HOST-SECRET") {
+			t.Errorf("%v: what is outside the bottle reached it or its output", args)
+		}
+		// The links hold nothing back but the resume that must be looked at.
+		if wantFail := args[0] == "resume" && args[2] == id; (code != 0) != wantFail {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+	hostGitRunsNothing(t, e, lib, filepath.Join(e.workdir, "new"), e.workdir)
+	e.run("rm", id)
+	if got, _ := os.ReadFile(login); string(got) != string(content) {
+		t.Errorf("the person's login changed: %s", got)
+	}
+	if after, _ := os.Stat(login); after == nil || ownerOf(after) != ownerOf(loginBefore) || after.Mode() != loginBefore.Mode() {
+		t.Errorf("the person's login changed owner or mode: %v", after)
+	}
+	if got, _ := os.ReadFile(filepath.Join(private, "secret.txt")); string(got) != "HOST-SECRET-2b8e\n" {
+		t.Errorf("the private file changed: %q", got)
+	}
+	if entries, _ := os.ReadDir(private); len(entries) != 1 {
+		t.Errorf("something was written into the private folder: %v", entries)
+	}
+}

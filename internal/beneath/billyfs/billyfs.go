@@ -17,8 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FS is a billy.Filesystem over a beneath.Dir. Stat does not follow a
-// link: a link reads as a link, which go-git then takes for no file.
+// FS is a billy.Filesystem over a beneath.Dir. Git makes no link in a git
+// folder: one there (or anything but a file or folder) was planted, and
+// reads as nothing, so go-git never follows one and a planted link cannot
+// make it fail either (a ref that is a link is no ref). Writing where a
+// link is fails.
 type FS struct {
 	dir beneath.Dir
 }
@@ -45,6 +48,13 @@ func (f *FS) Open(name string) (billy.File, error) { return f.OpenFile(name, os.
 
 func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
 	rel := clean(name)
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) == 0 {
+		file, err := f.dir.OpenFile(rel, flag, perm)
+		if err != nil {
+			return nil, planted(err)
+		}
+		return &File{File: file, name: name}, nil
+	}
 	if flag&os.O_CREATE != 0 {
 		if err := f.dir.MkdirAll(path.Dir(rel), 0o755); err != nil {
 			return nil, err
@@ -57,9 +67,29 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, erro
 	return &File{File: file, name: name}, nil
 }
 
-func (f *FS) Stat(name string) (os.FileInfo, error) { return f.dir.Lstat(clean(name)) }
+func (f *FS) Stat(name string) (os.FileInfo, error) { return f.Lstat(name) }
 
-func (f *FS) Lstat(name string) (os.FileInfo, error) { return f.dir.Lstat(clean(name)) }
+func (f *FS) Lstat(name string) (os.FileInfo, error) {
+	fi, err := f.dir.Lstat(clean(name))
+	if err != nil {
+		return nil, planted(err)
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
+	}
+	return fi, nil
+}
+
+// planted reads a link or a type git never makes, met on the way to a
+// name, as no such name.
+func planted(err error) error {
+	var pe *fs.PathError
+	if (errors.Is(err, beneath.ErrLink) || errors.Is(err, beneath.ErrType)) && errors.As(err, &pe) {
+		// A PathError, so os.IsNotExist (which go-git asks) sees it.
+		return &fs.PathError{Op: pe.Op, Path: pe.Path, Err: fs.ErrNotExist}
+	}
+	return err
+}
 
 func (f *FS) Rename(from, to string) error {
 	if err := f.dir.MkdirAll(path.Dir(clean(to)), 0o755); err != nil {
@@ -86,12 +116,13 @@ func (f *FS) TempFile(dir, prefix string) (billy.File, error) {
 func (f *FS) ReadDir(name string) ([]os.FileInfo, error) {
 	entries, err := f.dir.ReadDir(clean(name))
 	if err != nil {
-		return nil, err
+		return nil, planted(err)
 	}
 	out := make([]os.FileInfo, 0, len(entries))
 	for _, e := range entries {
-		fi, _ := e.Info()
-		out = append(out, fi)
+		if fi, _ := e.Info(); fi.IsDir() || fi.Mode().IsRegular() {
+			out = append(out, fi)
+		}
 	}
 	return out, nil
 }
