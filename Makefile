@@ -4,7 +4,11 @@ export CGO_ENABLED := 0
 GO := go
 GOFLAGS_TAGS := -tags "$(TAGS)"
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+# The commit's time, not the clock's: the same tree builds the same binary,
+# whose hash tags the sidecar image.
+BUILD_DATE := $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 BIN := bin/bottle
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

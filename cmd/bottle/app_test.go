@@ -40,7 +40,7 @@ func TestCLI(t *testing.T) {
 		stderr   string // substring
 		noStdout bool
 	}{
-		{name: "version", args: []string{"version"}, stdout: "bottle dev"},
+		{name: "version", args: []string{"--version"}, stdout: "bottle version dev"}, // bottle version asks Podman: e2e
 		{name: "validate defaults", args: []string{"config", "validate"}, stdout: "ok: 4 profiles [claude codex gemini shell] from built-in defaults only"},
 		{name: "validate user file", config: "[agents.x]\nextends = \"shell\"\n", args: []string{"config", "validate"}, stdout: "ok: 5 profiles [claude codex gemini shell x]"},
 		{name: "validate bad", config: "[agents.x]\nextends = \"shell\"\nruntim = \"runsc\"\n", args: []string{"config", "validate"},

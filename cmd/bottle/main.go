@@ -9,8 +9,9 @@ import (
 	"syscall"
 )
 
-// version is set at build time by the Makefile.
-var version = "dev"
+// version, commit and buildDate are stamped by the Makefile; a plain go
+// build or go install leaves them to the build information (see version.go).
+var version, commit, buildDate string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
