@@ -27,7 +27,8 @@ _bottle_complete() {
 complete -o bashdefault -o default -F _bottle_complete bottle
 `
 	zshCompletion = `#compdef bottle
-# bottle completion for zsh: source <(bottle completion zsh)
+# bottle completion for zsh: source <(bottle completion zsh), or this file as
+# _bottle in a folder of $fpath, where compinit finds it.
 _bottle_complete() {
   local -a opts
   local cur=${words[-1]}
@@ -38,7 +39,13 @@ _bottle_complete() {
   fi
   if [[ "${opts[1]}" != "" ]]; then _describe 'values' opts; else _files; fi
 }
-compdef _bottle_complete bottle
+# Autoloaded from $fpath as _bottle, this file is that function's body:
+# complete now. Sourced, register for bottle.
+if [[ "${funcstack[1]}" == _bottle ]]; then
+  _bottle_complete "$@"
+else
+  compdef _bottle_complete bottle
+fi
 `
 	fishCompletion = `# bottle completion for fish: bottle completion fish | source
 function __bottle_complete

@@ -24,7 +24,7 @@ func newResumeCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "resume",
 		Usage:     "recreate a kept bottle under the same identity and carry on",
-		ArgsUsage: "IDENTITY",
+		ArgsUsage: "IDENTITY [-- ARGS...]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "resume without asking to confirm the preflight", Destination: &o.yes},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end", Destination: &o.keep},

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# make install-check: installs the .deb that make packages built for this
+# machine, as a person would (apt-get install ./bottle_*.deb), then runs
+# bottle version, man bottle and each shell's completion from what the
+# package put in place, with a clean environment, and removes it again.
+# Fails when any of them fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-check: run as root: it installs a package" >&2
+	exit 1
+fi
+t0=$SECONDS
+arch=$(dpkg --print-architecture)
+debs=(dist/bottle_*_"$arch".deb)
+if [ "${#debs[@]}" -ne 1 ] || ! [ -f "${debs[0]}" ]; then
+	echo "install-check: want one dist/bottle_*_$arch.deb (make packages PACKAGERS=deb), found: ${debs[*]}" >&2
+	exit 1
+fi
+deb=${debs[0]}
+# The shells and the pager the checks use: the man page and the completions
+# must work where each of them looks, for a person with no settings of their own.
+missing=()
+for p in man-db bash-completion zsh fish; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if dpkg -s bottle >/dev/null 2>&1; then
+	echo "install-check: a bottle package is installed already; leaving it alone" >&2
+	exit 1
+fi
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+home=$(mktemp -d)
+trap 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq bottle >/dev/null; rm -rf "$home"' EXIT
+
+fails=0
+check() { # what, command...: runs the command with nothing of this shell's environment
+	local what=$1 out
+	shift
+	if out=$(env -i PATH=/usr/bin:/bin HOME="$home" TERM=dumb LANG=C.UTF-8 "$@" 2>&1); then
+		echo "install-check: ok   $what"
+	else
+		echo "install-check: FAIL $what"
+		echo "$out" | sed 's/^/    /'
+		fails=$((fails + 1))
+	fi
+}
+expect() { # pattern: stdin holds it
+	local in
+	in=$(cat)
+	grep -q -- "$1" <<<"$in" || { echo "$in"; echo "(no line matches $1)"; return 1; }
+}
+
+check "the package depends on podman" sh -c "dpkg-deb -f '$deb' Depends | grep -qw podman"
+check "bottle is /usr/bin/bottle" sh -c '[ "$(command -v bottle)" = /usr/bin/bottle ]'
+check "bottle version" sh -c 'bottle version | tee /dev/stderr | grep -q "^podman service:"'
+check "bottle version --json" sh -c 'bottle version --json | grep -q "\"api_version\""'
+check "man bottle" sh -c 'MANPAGER=cat MANWIDTH=80 man bottle | grep -Eq "bottle +- +run +an +AI"'
+check "man bottle-start" sh -c 'MANPAGER=cat MANWIDTH=80 man bottle-start | grep -q -- "--dry-run"'
+# bash: bash-completion loads the file named after the command from its folder.
+check "bash completes bottle vers" bash -c '
+	source /usr/share/bash-completion/bash_completion
+	__load_completion bottle || exit 1
+	fn=$(complete -p bottle | sed -n "s/.*-F \([^ ]*\) .*/\1/p")
+	COMP_WORDS=(bottle vers); COMP_CWORD=1; COMP_LINE="bottle vers"; COMP_POINT=${#COMP_LINE}
+	"$fn" bottle vers bottle
+	printf "%s\n" "${COMPREPLY[@]}" | grep -qx version'
+# zsh: compinit finds _bottle in $fpath by its #compdef line; autoloaded, it
+# completes (its completion-system helpers stand in as plain functions).
+check "zsh completes bottle vers" zsh -f -c '
+	autoload -U compinit && compinit -u -D
+	[[ ${_comps[bottle]} == _bottle ]] || { print "compinit found no _bottle in: $fpath"; exit 1 }
+	_describe() { print -l -- ${(P)2} }
+	_files() { print files }
+	compdef() { }
+	words=(bottle vers)
+	_bottle | grep -qx version'
+# fish: its own completion engine, loading from vendor_completions.d.
+check "fish completes bottle vers" sh -c 'fish -c "complete -C\"bottle vers\"" | grep -q "^version"'
+
+echo "install-check: $((SECONDS - t0)) s, $fails failed"
+[ "$fails" -eq 0 ]
