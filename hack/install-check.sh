@@ -2,8 +2,8 @@
 # make install-check: installs the .deb that make packages built for this
 # machine, as a person would (apt-get install ./bottle_*.deb), then runs
 # bottle version, man bottle and each shell's completion from what the
-# package put in place, with a clean environment, and removes it again.
-# Fails when any of them fails.
+# package put in place, with a clean environment, and removes it again; then
+# runs the go install line docs/install.md gives. Fails when any fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -80,6 +80,36 @@ check "zsh completes bottle vers" zsh -f -c '
 	_bottle | grep -qx version'
 # fish: its own completion engine, loading from vendor_completions.d.
 check "fish completes bottle vers" sh -c 'fish -c "complete -C\"bottle vers\"" | grep -q "^version"'
+
+# go install: the line docs/install.md gives, for this commit (HEAD), served
+# as v0.0.0-installcheck by a module proxy of its own (a folder); the
+# modules it needs come from Go's module cache, and its copy of this one is
+# removed before and after.
+goinstall() {
+	local v=v0.0.0-installcheck line mod
+	mod=$(go env GOMODCACHE)
+	line=$(sed -n 's/^    \(CGO_ENABLED=0 go install .*\)@VERSION$/\1/p' docs/install.md)
+	[ -n "$line" ] || { echo "docs/install.md gives no go install line"; return 1; }
+	local at=$home/proxy/github.com/bottle-sandbox/bottle/@v
+	mkdir -p "$at"
+	git archive --format=zip --prefix="github.com/bottle-sandbox/bottle@$v/" -o "$at/$v.zip" HEAD
+	git show HEAD:go.mod > "$at/$v.mod"
+	echo "{\"Version\":\"$v\"}" > "$at/$v.info"
+	echo "$v" > "$at/list"
+	forget() { chmod -R u+w "$mod/github.com/bottle-sandbox" 2>/dev/null; rm -rf "$mod/github.com/bottle-sandbox/bottle@$v" "$mod/cache/download/github.com/bottle-sandbox/bottle/@v/$v".*; rmdir "$mod/github.com/bottle-sandbox" 2>/dev/null || true; }
+	forget
+	echo "$line@$v"
+	GOFLAGS= GOPROXY="file://$home/proxy" GOSUMDB=off GOBIN="$home/gobin" sh -c "$line@$v" || { forget; return 1; }
+	forget
+	"$home/gobin/bottle" version --json | grep -q "\"version\": \"$v\""
+}
+if out=$(goinstall 2>&1); then
+	echo "install-check: ok   go install, as docs/install.md gives it"
+else
+	echo "install-check: FAIL go install, as docs/install.md gives it"
+	echo "$out" | sed 's/^/    /'
+	fails=$((fails + 1))
+fi
 
 echo "install-check: $((SECONDS - t0)) s, $fails failed"
 [ "$fails" -eq 0 ]
