@@ -36,12 +36,13 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
 home=$(mktemp -d)
 trap 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq bottle >/dev/null; rm -rf "$home"' EXIT
 
-fails=0
+fails=0 passes=0
 check() { # what, command...: runs the command with nothing of this shell's environment
 	local what=$1 out
 	shift
 	if out=$(env -i PATH=/usr/bin:/bin HOME="$home" TERM=dumb LANG=C.UTF-8 "$@" 2>&1); then
 		echo "install-check: ok   $what"
+		passes=$((passes + 1))
 	else
 		echo "install-check: FAIL $what"
 		echo "$out" | sed 's/^/    /'
@@ -105,11 +106,13 @@ goinstall() {
 }
 if out=$(goinstall 2>&1); then
 	echo "install-check: ok   go install, as docs/install.md gives it"
+	passes=$((passes + 1))
 else
 	echo "install-check: FAIL go install, as docs/install.md gives it"
 	echo "$out" | sed 's/^/    /'
 	fails=$((fails + 1))
 fi
 
-echo "install-check: $((SECONDS - t0)) s, $fails failed"
+echo "install-check took $((SECONDS - t0)) s"
+echo "install-check: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
