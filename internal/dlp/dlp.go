@@ -111,6 +111,19 @@ type Scanner struct {
 	// untrusted is set for a destination the bottle holds no credential
 	// for: examples and placeholders in bodies count there (position.go).
 	untrusted bool
+	on        loopOn
+}
+
+// loopOn says which detectors that the scan asks about on every run are
+// on: set with the scanner, so the scan's loop reads the scanner rather
+// than keeping a flag of its own for each (its registers are few).
+type loopOn struct{ jwt, card, iban, seed, named bool }
+
+// with sets on from off and untrusted.
+func (s *Scanner) with() *Scanner {
+	s.on = loopOn{jwt: !s.off["jwt"], card: !s.off["payment-card"], iban: !s.off["iban"], seed: !s.off["seed-phrase"],
+		named: s.untrusted && !s.off[credentialRule]}
+	return s
 }
 
 // Without returns a scanner like s with these detectors turned off.
@@ -125,7 +138,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 	for _, n := range names {
 		c.off[n] = true
 	}
-	return c
+	return c.with()
 }
 
 // Untrusted returns a scanner like s for a destination the bottle holds
@@ -137,7 +150,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 func (s *Scanner) Untrusted() *Scanner {
 	c := *s
 	c.untrusted = true
-	return &c
+	return c.with()
 }
 
 // Entrusted undoes Untrusted: for a destination the bottle entrusts with a
@@ -145,7 +158,7 @@ func (s *Scanner) Untrusted() *Scanner {
 func (s *Scanner) Entrusted() *Scanner {
 	c := *s
 	c.untrusted = false
-	return &c
+	return c.with()
 }
 
 // minSecret is the shortest injected secret looked for: shorter ones would
@@ -197,7 +210,7 @@ func New(secrets []string) *Scanner {
 			}
 		}
 	}
-	return s
+	return s.with()
 }
 
 // maxDepth bounds nested decoding (base64 of hex of ...); percent-encoding
@@ -272,41 +285,12 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	// Seed phrases are words: a streak of short words is counted on the
 	// way, looked at closer (the list, the checksum) when it ends.
 	var seeds seedStreak
-	flushSeeds := func() *Finding {
-		n := seeds.n
-		seeds.n = 0
-		if n < minSeed || s.off["seed-phrase"] {
-			return nil
-		}
-		if ok, ex := seedPhrase(seedIndices(data, seeds.start, seeds.end)); ok && (!ex || pl.loose) {
-			return found("seed-phrase")
-		}
-		return nil
-	}
 	// Characters spread out with delimiters (g.h.p, de:ad:be:ef, 0x67,
 	// 0x68) show as a streak of short runs with short gaps: counted on the
 	// way, looked at closer (sequence) when it ends.
 	var sq streak
 	block := 0 // the end of a wrapped block already decoded whole
-	jwtOn, cardOn, ibanOn := !s.off["jwt"], !s.off["payment-card"], !s.off["iban"]
-	namedOn := s.untrusted && !s.off[credentialRule]
 	var named *Finding
-	flush := func() *Finding {
-		if sq.n < minPieces || depth >= maxDepth {
-			return nil
-		}
-		for at := sq.start; at < sq.end; {
-			start, end := nextRun(data, at)
-			joined, next := sequence(data, start, end)
-			if joined != nil {
-				if f := s.scan(joined, pl, join(enc, "delimited"), depth+1); f != nil {
-					return f
-				}
-			}
-			at = next
-		}
-		return nil
-	}
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
 		i = end
@@ -317,12 +301,12 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		case n <= 4 && sq.n > 0 && start-sq.end <= 2:
 			sq.n, sq.end = sq.n+1, end
 		case n <= 4 || data[end-2] == '=' || data[end-3] == '=':
-			if f := flush(); f != nil {
+			if f := s.delimited(data, sq, pl, enc, depth); f != nil {
 				return f
 			}
 			sq = streak{start: start, end: end, n: 1}
 		default:
-			if f := flush(); f != nil {
+			if f := s.delimited(data, sq, pl, enc, depth); f != nil {
 				return f
 			}
 			sq.n = 0
@@ -331,9 +315,10 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		switch n := end - start; {
 		case n >= 3 && n <= 8 && (letterIndex[data[start]]|letterIndex[data[end-1]])&0x80 == 0:
 			if seeds.n > 0 && (start-seeds.end > 4 || seeds.n == maxStreak) {
-				if f := flushSeeds(); f != nil {
+				if f := s.seedPhrase(data, seeds, pl, enc); f != nil {
 					return f
 				}
+				seeds.n = 0
 			}
 			if seeds.n == 0 {
 				seeds.start = start
@@ -342,17 +327,16 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 			seeds.end = end
 		case n <= 2 && seeds.n > 0 && !isLetter(data[start]) && start-seeds.end <= 4:
 			seeds.end = end // a number before each word (1. abandon 2. ...), a dash between
-		case seeds.n >= minSeed:
-			if f := flushSeeds(); f != nil {
+		default:
+			if f := s.seedPhrase(data, seeds, pl, enc); f != nil {
 				return f
 			}
-		default:
 			seeds.n = 0
 		}
-		if end < len(data) && data[end] == '.' && end-start >= 10 && jwtOn && jwtAt(data, start, end) {
+		if end < len(data) && data[end] == '.' && end-start >= 10 && s.on.jwt && jwtAt(data, start, end) {
 			return found("jwt")
 		}
-		if namedOn && named == nil && (end-start >= 12 || end+1 < len(data) && nameFollows(data[end], data[end+1])) {
+		if s.on.named && named == nil && (end-start >= 12 || end+1 < len(data) && nameFollows(data[end], data[end+1])) {
 			if v := namedValue(data, start, end); v != nil && weakSecret(v) {
 				named = found(credentialRule) // unless something more telling is found
 			}
@@ -360,7 +344,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		if end-start < 4 {
 			continue
 		}
-		if cardOn {
+		if s.on.card {
 			// A number starts the run, or follows its '=' (q=4111...).
 			at := start
 			if !isDigit(data[at]) && end-start > 13 {
@@ -370,7 +354,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 				return found("payment-card")
 			}
 		}
-		if ibanOn && isIBANStart(data[start:end]) && iban(data, start) {
+		if s.on.iban && isIBANStart(data[start:end]) && iban(data, start) {
 			return found("iban")
 		}
 		if end-start < minLongRun {
@@ -390,10 +374,10 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 		block = max(block, next)
 	}
-	if f := flush(); f != nil {
+	if f := s.delimited(data, sq, pl, enc, depth); f != nil {
 		return f
 	}
-	if f := flushSeeds(); f != nil {
+	if f := s.seedPhrase(data, seeds, pl, enc); f != nil {
 		return f
 	}
 	if depth >= maxDepth {
@@ -413,6 +397,47 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		f = named
 	}
 	return f
+}
+
+// delimited looks closer at a streak of short runs when it ends: the
+// delimited sequences in it, joined, are scanned. It is small enough to be
+// inlined, so the many short streaks cost no call.
+func (s *Scanner) delimited(data []byte, k streak, pl place, enc string, depth int) *Finding {
+	if k.n < minPieces || depth >= maxDepth {
+		return nil
+	}
+	return s.delimitedIn(data, k, pl, enc, depth)
+}
+
+func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth int) *Finding {
+	for at := k.start; at < k.end; {
+		start, end := nextRun(data, at)
+		joined, next := sequence(data, start, end)
+		if joined != nil {
+			if f := s.scan(joined, pl, join(enc, "delimited"), depth+1); f != nil {
+				return f
+			}
+		}
+		at = next
+	}
+	return nil
+}
+
+// seedPhrase looks closer at a streak of short words when it ends (the
+// list, the checksum); inlined, as delimited.
+func (s *Scanner) seedPhrase(data []byte, k seedStreak, pl place, enc string) *Finding {
+	if k.n < minSeed || !s.on.seed {
+		return nil
+	}
+	return s.seedPhraseIn(data, k, pl, enc)
+}
+
+func (s *Scanner) seedPhraseIn(data []byte, k seedStreak, pl place, enc string) *Finding {
+	var idx [maxStreak + 8]int // on the stack: streaks are many in prose
+	if ok, ex := seedPhrase(seedIndices(idx[:0], data, k.start, k.end)); ok && (!ex || pl.loose) {
+		return &Finding{Rule: "seed-phrase", Where: pl.where, Encoding: enc}
+	}
+	return nil
 }
 
 // nameFollows reports whether the two bytes after a run may lead to its

@@ -117,9 +117,9 @@ const maxStreak = 4 * maxSeed
 
 // seedIndices are the list indices of the words in data[start:end], -1
 // for a word not in the list and between two words that no seed gap
-// joins; numbers before words (1. abandon 2. ...) are left out.
-func seedIndices(data []byte, start, end int) []int {
-	idx := make([]int, 0, maxStreak+8)
+// joins, appended to idx; numbers before words (1. abandon 2. ...) are
+// left out.
+func seedIndices(idx []int, data []byte, start, end int) []int {
 	prev := -1
 	for at := start; at < end; {
 		s, e := nextRun(data, at)
