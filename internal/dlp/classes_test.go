@@ -166,6 +166,9 @@ func TestStrongName(t *testing.T) {
 		"x-api-key": true, "Authorization": true, "GITLAB_TOKEN": true,
 		"token_type": false, "password_file": false, "token_url": false, "api_key_header": false, "max_tokens": false,
 		"page_token": false, "auth_method": false, "public_key": false, "secret_store": false, "key": false,
+		// Longer than the words' arrays on the stack.
+		strings.Repeat("Settings", 9) + "Password": true, strings.Repeat("the_", 20) + "secret_url": false,
+		strings.Repeat("a", 70) + "_token": true,
 	} {
 		if got := strongName(name); got != want {
 			t.Errorf("strongName(%q) = %v, want %v", name, got, want)

@@ -333,16 +333,16 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 			}
 			seeds.n = 0
 		}
-		if end < len(data) && data[end] == '.' && end-start >= 10 && s.on.jwt && jwtAt(data, start, end) {
-			return found("jwt")
-		}
-		if s.on.named && named == nil && (end-start >= 12 || end+1 < len(data) && nameFollows(data[end], data[end+1])) {
+		if s.on.named && named == nil && (end-start >= 12 || nameFollows(data, end)) {
 			if v := namedValue(data, start, end); v != nil && weakSecret(v) {
 				named = found(credentialRule) // unless something more telling is found
 			}
 		}
 		if end-start < 4 {
 			continue
+		}
+		if end-start >= 10 && end < len(data) && data[end] == '.' && s.on.jwt && jwtAt(data, start, end) {
+			return found("jwt")
 		}
 		if s.on.card {
 			// A number starts the run, or follows its '=' (q=4111...).
@@ -359,7 +359,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 		if end-start < minLongRun {
 			// A short line of a block wrapped into lines.
-			if end < len(data) && (data[end] == '\n' || data[end] == '\r' || data[end] == '\\') && start >= block && depth < maxDepth {
+			if end < len(data) && (data[end] == '\n' || data[end] == '\r' || data[end] == '\\') && start >= block && depth < maxDepth && lineFollows(data, end) {
 				f, next := s.checkWrapped(data, start, end, pl, enc, depth)
 				if f != nil {
 					return f
@@ -440,12 +440,19 @@ func (s *Scanner) seedPhraseIn(data []byte, k seedStreak, pl place, enc string) 
 	return nil
 }
 
-// nameFollows reports whether the two bytes after a run may lead to its
-// value: "key": ..., key: ..., key = ..., KEY=... (the run holds that one).
-func nameFollows(c, d byte) bool {
-	switch c {
-	case ':', '"', '\'':
+// nameFollows reports whether what follows the run that ends at data[end]
+// may lead to its value: key: ..., "key": ..., key = ..., NAME="..." (as
+// namedValue reads them; KEY=... is a run of its own). A quote alone is not
+// enough: every string in code ends with one.
+func nameFollows(data []byte, end int) bool {
+	if end+1 >= len(data) {
+		return false
+	}
+	switch c, d := data[end], data[end+1]; c {
+	case ':':
 		return true
+	case '"', '\'':
+		return d == ':' || d == '=' || d == ' ' || data[end-1] == '='
 	case ' ':
 		return d == ':' || d == '='
 	}
@@ -538,6 +545,15 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 		}
 	}
 	return credential()
+}
+
+// lineFollows reports whether a line of token characters may follow the
+// run that ends at data[end], right after a line break: the run may start
+// a block wrapped into lines (checkWrapped), where in code the next line is
+// indented, or the line ends in a sign.
+func lineFollows(data []byte, end int) bool {
+	brk := lineBreak(data[end:])
+	return brk > 0 && end+brk < len(data) && tokenChar[data[end+brk]]
 }
 
 // checkWrapped decodes the block wrapped into lines (MIME base64, PEM)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/bits"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -183,25 +184,26 @@ func weakSecret(v []byte) bool {
 // something about one instead (a token's type, a password's file, a key's
 // header, a secret's store).
 func strongName(name string) bool {
-	words := nameWords(name)
+	var w nameWords
+	w.split(name)
 	strong := false
-	for i, w := range words {
-		switch w {
+	for i := range w.n() {
+		switch string(w.at(i)) {
 		case "secret", "password", "passwd", "pwd", "passphrase", "credential", "credentials", "authorization",
 			"apikey", "accesskey", "secretkey", "privatekey", "mnemonic":
 			strong = true
 		case "token":
-			strong = strong || i == 0 || !pageToken[words[i-1]]
+			strong = strong || i == 0 || !pageToken[string(w.at(i-1))]
 		case "key":
 			if i > 0 {
-				switch words[i-1] {
+				switch string(w.at(i - 1)) {
 				case "api", "access", "secret", "private", "signing", "master", "encryption", "client", "auth":
 					strong = true
 				}
 			}
 		}
 	}
-	return strong && !describing[words[len(words)-1]]
+	return strong && !describing[string(w.at(w.n()-1))]
 }
 
 // describing are the last words of names that hold something about a
@@ -226,22 +228,39 @@ func strongEnding(name []byte) bool {
 	case "ret", "ord", "swd", "pwd", "ase", "ial", "als", "ion", "key", "ken", "nic":
 		return true
 	}
-	// A credential's word before another (client_secret_value, tokenStr).
-	return containsFold(name, "secret") || containsFold(name, "token") || containsFold(name, "passw")
-}
-
-// containsFold reports whether b holds the lower-case word, in either case.
-func containsFold(b []byte, word string) bool {
-	for i := 0; i+len(word) <= len(b); i++ {
-		j := 0
-		for j < len(word) && b[i+j]|0x20 == word[j] {
-			j++
-		}
-		if j == len(word) {
-			return true
+	// A credential's word before another (client_secret_value, tokenStr),
+	// found in one pass: the scan asks this of many names.
+	for i, c := range name {
+		switch c | 0x20 {
+		case 's':
+			if hasPrefixFold(name[i:], "secret") {
+				return true
+			}
+		case 't':
+			if hasPrefixFold(name[i:], "token") {
+				return true
+			}
+		case 'p':
+			if hasPrefixFold(name[i:], "passw") {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// hasPrefixFold reports whether b starts with the lower-case word, in
+// either case.
+func hasPrefixFold(b []byte, word string) bool {
+	if len(b) < len(word) {
+		return false
+	}
+	for j := range len(word) {
+		if b[j]|0x20 != word[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // pageToken are the words before "token" in names whose token is a place
@@ -367,16 +386,16 @@ func credentialValue(data []byte, start, end int, p place) bool {
 	if i := bytes.IndexByte(bytes.TrimRight(run, "="), '='); i >= 0 {
 		name, value = run[:i], run[i+1:]
 	}
-	if !keyLike(value) {
-		return false
+	// The name first: it rules out most runs at less cost than keyLike.
+	if !p.named {
+		if name == nil {
+			name = nameBefore(data, start)
+		}
+		if name == nil || !credentialName(string(name)) {
+			return false
+		}
 	}
-	if p.named {
-		return true
-	}
-	if name == nil {
-		name = nameBefore(data, start)
-	}
-	return name != nil && credentialName(string(name))
+	return keyLike(value)
 }
 
 // nameBefore returns the name that a value starting at data[at] is given:
@@ -420,11 +439,12 @@ func nameBefore(data []byte, at int) []byte {
 // credentialName reports whether a field, header, variable or cookie name
 // says it holds a credential.
 func credentialName(name string) bool {
-	words := nameWords(name)
-	for i, w := range words {
-		switch w {
+	var w nameWords
+	w.split(name)
+	for i := range w.n() {
+		switch string(w.at(i)) {
 		case "token":
-			if i == 0 || !pageToken[words[i-1]] {
+			if i == 0 || !pageToken[string(w.at(i-1))] {
 				return true
 			}
 		case "secret", "secrets", "password", "passwd", "passphrase", "pwd", "pass", "credential",
@@ -435,43 +455,78 @@ func credentialName(name string) bool {
 			if i == 0 {
 				return true
 			}
-			switch prev := words[i-1]; prev {
+			switch string(w.at(i - 1)) {
 			case "api", "access", "private", "secret", "signing", "master", "encryption", "license", "auth", "client", "account", "service":
 				return true
 			case "public", "pub", "sort", "cache", "primary", "foreign", "partition", "object", "idempotency",
 				"websocket", "host", "lookup", "hash", "map", "row", "group", "unique", "routing", "dedup", "ssh", "gpg":
 				return false
 			default:
-				return i == len(words)-1 // the name ends in key: FOO_KEY, stripeKey
+				return i == w.n()-1 // the name ends in key: FOO_KEY, stripeKey
 			}
 		}
 	}
 	return false
 }
 
-// nameWords splits a name into lower-case words at punctuation and at
-// camelCase humps: x-api-key, AWS_SECRET_ACCESS_KEY, secretAccessKey.
-func nameWords(name string) []string {
-	var words []string
-	var cur []byte
-	flush := func() {
-		if len(cur) > 0 {
-			words = append(words, strings.ToLower(string(cur)))
-			cur = cur[:0]
+// nameWords are the words of a name, lower case, split at punctuation and
+// at camelCase humps: x-api-key, AWS_SECRET_ACCESS_KEY, secretAccessKey.
+// A caller keeps them on its stack, since the scan asks about many names:
+// the letters and where each word ends, in arrays that only a long name
+// outgrows onto the heap.
+type nameWords struct {
+	letters [64]byte
+	ends    [16]int
+	more    []byte // the letters, when they outgrow the array
+	moreEnd []int
+	count   int
+}
+
+func (w *nameWords) split(name string) {
+	letters, ends := w.letters[:0], w.ends[:0]
+	from := 0 // where the word being read starts
+	end := func() {
+		if len(letters) > from {
+			ends, from = append(ends, len(letters)), len(letters)
 		}
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case isUpper(c) && i > 0 && 'a' <= name[i-1] && name[i-1] <= 'z':
-			flush()
-			cur = append(cur, c)
+			end()
+			letters = append(letters, lower(c))
 		case isAlnum(c):
-			cur = append(cur, c)
+			letters = append(letters, lower(c))
 		default:
-			flush()
+			end()
 		}
 	}
-	flush()
-	return words
+	end()
+	w.count = len(ends)
+	if len(letters) > len(w.letters) || len(ends) > len(w.ends) {
+		// Copies: w keeps no pointer into itself, which would move it to the heap.
+		w.more, w.moreEnd = slices.Clone(letters), slices.Clone(ends)
+	}
+}
+
+func (w *nameWords) n() int { return w.count }
+
+func (w *nameWords) at(i int) []byte {
+	letters, ends := w.letters[:], w.ends[:]
+	if w.more != nil {
+		letters, ends = w.more, w.moreEnd
+	}
+	from := 0
+	if i > 0 {
+		from = ends[i-1]
+	}
+	return letters[from:ends[i]]
+}
+
+func lower(c byte) byte {
+	if isUpper(c) {
+		return c + 'a' - 'A'
+	}
+	return c
 }
