@@ -46,8 +46,12 @@ chmod 755 "$run" "$run/bin" "$run/bin/"*
 
 # The images earlier runs left (a sidecar image per bottle binary, the tests'
 # builds) fill a working machine's disk: each run starts from the base image.
+# Only when the disk runs short: another run on the machine may be using
+# the images it would take.
 cat > "$run/bin/prune-images" <<'SH'
 #!/bin/sh
+free=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}')
+[ "${free:-0}" -lt $((30 * 1024 * 1024)) ] || exit 0
 podman "$@" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/bottle-' | grep -v '^localhost/bottle-base:' |
 	while read -r img; do podman "$@" rmi "$img" >/dev/null 2>&1 || true; done
 SH

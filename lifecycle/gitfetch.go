@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 
@@ -28,7 +29,7 @@ func GitFolders(b *state.Bottle, meta state.Metadata) []string {
 // when no remote is named, its own branches as bottle/IDENTITY/BRANCH (from
 // its git folder of a bind workspace, or the .git of its copy). It returns a
 // line per branch.
-func GitFetch(root state.Root, id, only string) ([]string, error) {
+func GitFetch(ctx context.Context, root state.Root, id, only string) ([]string, error) {
 	b, err := root.Open(id)
 	if err != nil {
 		return nil, err
@@ -61,12 +62,12 @@ func GitFetch(root state.Root, id, only string) ([]string, error) {
 	}
 	var lines []string
 	if hasGate {
-		if lines, err = gitgate.FetchPushed(gate, rec, only); err != nil {
+		if lines, err = gitgate.FetchPushedApart(ctx, gate, rec, only); err != nil {
 			return lines, err
 		}
 	}
 	if hasAgentGit && only == "" {
-		more, err := gitgate.FetchBranches(agentGit, rec, "bottle/"+id+"/", false)
+		more, err := gitgate.FetchBranchesApart(ctx, agentGit, rec, "bottle/"+id+"/", false)
 		return append(lines, more...), err
 	}
 	return lines, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/hostiletest"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -73,6 +74,7 @@ func run(t *testing.T, dir string, name string, args ...string) {
 var harnessHome string
 
 func TestMain(m *testing.M) {
+	gitgate.ChildMain() // the git reader, when the steps start one
 	dir, err := os.MkdirTemp("", "bottle-harness-home-")
 	if err != nil {
 		panic(err)
@@ -229,6 +231,10 @@ func reseal(t *testing.T, b *state.Bottle) {
 		e.Dev, e.Ino = uint64(st.Dev), uint64(st.Ino)
 		r.Seen[rel] = e
 	}
+	if fi, err := os.Stat(r.Dir); err == nil {
+		st := fi.Sys().(*syscall.Stat_t)
+		r.Root.Dev, r.Root.Ino = uint64(st.Dev), uint64(st.Ino)
+	}
 	if err := writeRecord(b, r); err != nil {
 		t.Fatal(err)
 	}
@@ -254,14 +260,14 @@ func TestHostileTreeResume(t *testing.T) {
 func TestHostileTreeSettle(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
-		return Settle(w.b, io.Discard)
+		return Settle(context.Background(), w.b, io.Discard)
 	}))
 }
 
 func TestHostileTreeGitFetch(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
-		_, err := GitFetch(w.root, w.b.ID, "")
+		_, err := GitFetch(context.Background(), w.root, w.b.ID, "")
 		return err
 	}))
 }

@@ -138,6 +138,9 @@ func (l *Launch) Run(ctx context.Context, env Env) error {
 	if err := s.settleKept(ctx); err != nil {
 		return err
 	}
+	if err := s.alone(ctx); err != nil {
+		return err
+	}
 	steps := []struct {
 		name string
 		do   func(context.Context) error
@@ -204,7 +207,7 @@ func (s *launching) settleKept(ctx context.Context) error {
 	if err := s.env.Engine.RemoveBottle(ctx, sidecars.PodName(s.b.ID), s.b.ID); err != nil {
 		return err
 	}
-	return Settle(s.b, s.env.Stderr)
+	return Settle(ctx, s.b, s.env.Stderr)
 }
 
 // teardown runs on every way out, an interrupt too: what the launch made
@@ -362,7 +365,7 @@ func (s *launching) prepare(ctx context.Context) error {
 // egress first, to build through (buildThroughEgress).
 func (s *launching) images(ctx context.Context) error {
 	e, b := s.env.Engine, s.b
-	if err := mountsBeneath(s.plan, s.Workdir); err != nil {
+	if err := mountsBeneath(s.plan, s.workspaceDir()); err != nil {
 		return err
 	}
 	if _, err := e.EnsureSidecarImage(ctx, s.env.Exe); err != nil {
@@ -432,8 +435,8 @@ func (s *launching) attach(ctx context.Context) error {
 // whose source lies in the working directory (nested git metadata, the
 // workspace's own object folders) reaches it through a link: an engine
 // follows links in a mount's source, bottle does not let it.
-func mountsBeneath(p *spec.Plan, workdir string) error {
-	wd := beneath.At(workdir)
+func mountsBeneath(p *spec.Plan, wd beneath.Dir) error {
+	workdir := wd.Path()
 	for _, c := range p.Containers {
 		for _, m := range c.Mounts {
 			rel, err := filepath.Rel(workdir, m.Source)
@@ -450,6 +453,15 @@ func mountsBeneath(p *spec.Plan, workdir string) error {
 		}
 	}
 	return nil
+}
+
+// workspaceDir is the working directory, which must still be the folder
+// the first start found (when it recorded it).
+func (s *launching) workspaceDir() beneath.Dir {
+	if s.in.Workspace != nil {
+		return s.in.Workspace.Workspace()
+	}
+	return beneath.At(s.Workdir)
 }
 
 // hostOf describes the caller and the working directory's owner for the plan.
@@ -483,7 +495,7 @@ func (t *teardown) run(ctx context.Context) {
 	if t.created {
 		if err := t.engine.RemoveBottle(ctx, t.pod, t.bottle.ID); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
-		} else if err := Settle(t.bottle, t.stderr); err != nil {
+		} else if err := Settle(ctx, t.bottle, t.stderr); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
 		}
 	}

@@ -208,7 +208,9 @@ func TestLaunchErrorInEachStep(t *testing.T) {
 		mod     func(l *Launch)
 		removed bool
 	}{
-		{name: "plan", mod: func(l *Launch) { l.IsolatedBuild, l.Agent.Image, l.Agent.Containerfile = true, "", "/nonexistent/Containerfile" }},
+		{name: "plan", mod: func(l *Launch) {
+			l.IsolatedBuild, l.Agent.Image, l.Agent.Containerfile = true, "", "/nonexistent/Containerfile"
+		}},
 		{name: "preflight", mod: func(l *Launch) {
 			l.ShowPreflight = func(io.Writer, Preflight) error { return boom }
 		}},

@@ -127,7 +127,7 @@ func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
 	if err := env.Engine.RemoveBottle(ctx, "", id); err != nil {
 		return err
 	}
-	return Settle(b, env.Stderr)
+	return Settle(ctx, b, env.Stderr)
 }
 
 // Remove removes a bottle's containers, pod and state. What the agent did
@@ -139,10 +139,10 @@ func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
 	if b == nil {
 		return nil
 	}
-	if err := Settle(b, env.Stderr); err != nil {
+	if err := settleToRemove(ctx, b, env.Stderr); err != nil {
 		return err
 	}
-	return b.Remove()
+	return removeKeepingQuarantine(env.Root, b, env.Stderr)
 }
 
 // GC removes what nobody will: folders of starts that died before writing
@@ -190,10 +190,10 @@ func GC(ctx context.Context, env Env) error {
 				return err
 			}
 			b := r.Bottle()
-			if err := Settle(b, env.Stderr); err != nil {
+			if err := settleToRemove(ctx, b, env.Stderr); err != nil {
 				return err
 			}
-			if err := b.Remove(); err != nil {
+			if err := removeKeepingQuarantine(env.Root, b, env.Stderr); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "removed state of %s (its pod is gone)\n", r.Identity)

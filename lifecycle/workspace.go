@@ -1,10 +1,13 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -87,7 +90,7 @@ func reviewWorkspace(b *state.Bottle, r *workspace.Record, reviewed bool) error 
 // git or editor of the person's ever runs it; then the bottle is kept, so
 // nothing of it is lost, and a changed recorded entry holds back the next
 // resume until the person has seen it. It says what it did on w.
-func Settle(b *state.Bottle, w io.Writer) error {
+func Settle(ctx context.Context, b *state.Bottle, w io.Writer) error {
 	if b == nil {
 		return nil
 	}
@@ -104,14 +107,8 @@ func Settle(b *state.Bottle, w io.Writer) error {
 		return err
 	}
 	var errs []error
-	agentGit := agent.GitFolder(b.AgentDir())
-	if _, err := agentGit.Lstat("."); r.Git != workspace.GitNone && err == nil {
-		lines, err := gitgate.FetchBranches(agentGit, r, "bottle/"+b.ID+"/", true)
-		for _, l := range lines {
-			fmt.Fprintf(w, "bottle: the agent's branch %s\n", strings.TrimPrefix(l, "workspace "))
-		}
-		errs = append(errs, err)
-	}
+	// The quarantine first: nothing the agent wrote is read before what it
+	// planted is out of the person's way.
 	moved, changed, err := workspace.Quarantine(r, b.Quarantine())
 	errs = append(errs, err)
 	for _, mv := range moved {
@@ -130,5 +127,88 @@ func Settle(b *state.Bottle, w io.Writer) error {
 	if (len(moved) > 0 || len(changed) > 0) && !b.Preserved() {
 		errs = append(errs, b.Preserve("quarantined git metadata"))
 	}
+	agentGit := agent.GitFolder(b.AgentDir())
+	if _, err := agentGit.Lstat("."); r.Git != workspace.GitNone && err == nil {
+		// The agent's git folder is read apart: a crafted one fails this, not bottle.
+		lines, err := gitgate.FetchBranchesApart(context.WithoutCancel(ctx), agentGit, r, "bottle/"+b.ID+"/", true)
+		for _, l := range lines {
+			fmt.Fprintf(w, "bottle: the agent's branch %s\n", strings.TrimPrefix(l, "workspace "))
+		}
+		if err != nil {
+			fmt.Fprintf(w, "bottle: the agent's branches of %s did not come back: %v\n", b.ID, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// removeKeepingQuarantine removes a bottle's folder, but what its settles
+// quarantined (git metadata taken out of the workspace, which may be the
+// person's own: a repository they made meanwhile) goes first to the state
+// root's quarantine folder, and the person is told where.
+func removeKeepingQuarantine(root state.Root, b *state.Bottle, w io.Writer) error {
+	if entries, err := os.ReadDir(b.QuarantineDir()); err == nil && len(entries) > 0 {
+		to, err := root.KeepQuarantine(b)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "bottle: kept what %s quarantined (git metadata moved out of its workspace) in %s\n", b.ID, to)
+	}
+	return b.Remove()
+}
+
+// settleToRemove settles a bottle about to be removed; a working directory
+// that is no longer the bottle's own has nothing of it to settle, and the
+// removal goes on, said.
+func settleToRemove(ctx context.Context, b *state.Bottle, w io.Writer) error {
+	err := Settle(ctx, b, w)
+	var moved *workspace.MovedError
+	if errors.As(err, &moved) {
+		fmt.Fprintf(w, "bottle: %v; removing %s all the same\n", moved, b.ID)
+		return nil
+	}
+	return err
+}
+
+// alone refuses a bind start while another bottle of the root runs (its
+// agent, or a bottle command) in, over or under the same working
+// directory: that agent could swap what this start checks before it is
+// mounted, and make this bottle's settle walk elsewhere. Copy workspaces
+// mount no working directory.
+func (s *launching) alone(ctx context.Context) error {
+	if s.Agent.Workspace != config.WorkspaceBind {
+		return nil
+	}
+	lock, err := s.env.Root.LockBinds()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	rows, err := List(ctx, s.env)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		b := r.Bottle()
+		if r.Identity == s.b.ID || b == nil {
+			continue
+		}
+		m, err := b.Metadata()
+		if err != nil || m.Workspace != config.WorkspaceBind || !overlap(m.Workdir, s.Workdir) {
+			continue
+		}
+		if r.Pod != "" && !r.AgentDone || b.InUse() {
+			return fmt.Errorf("%s and bottle %s's bind workspace %s overlap, and %s runs: an agent in one could swap what the other's start checks; stop %s first, or use workspace = \"copy\"", s.Workdir, r.Identity, m.Workdir, r.Identity, r.Identity)
+		}
+	}
+	return nil
+}
+
+// overlap reports whether one folder is, or lies in, the other.
+func overlap(a, b string) bool {
+	in := func(x, y string) bool {
+		rel, err := filepath.Rel(y, x)
+		return err == nil && filepath.IsLocal(rel)
+	}
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	return in(a, b) || in(b, a)
 }

@@ -31,14 +31,19 @@ func (b *Bottle) Lock() (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
-// InUse reports whether another process holds the bottle's lock.
+// InUse reports whether another process holds the bottle's lock. It makes
+// no lock file: one made while another process removes the bottle's folder
+// would fail that removal.
 func (b *Bottle) InUse() bool {
-	l, err := b.Lock()
+	f, err := os.OpenFile(filepath.Join(b.Dir, LockFile), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false
+	}
 	if err != nil {
 		return true
 	}
-	l.Unlock()
-	return false
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
 }
 
 // Unlock releases the lock.
@@ -47,4 +52,25 @@ func (l *Lock) Unlock() {
 		l.f.Close() // closing drops the flock
 		l.f = nil
 	}
+}
+
+// BindsFile is the state root's lock, held while a bind start looks for a
+// running bottle whose working directory overlaps its own.
+const BindsFile = ".binds.lock"
+
+// LockBinds takes the root's binds lock, waiting for another start to be
+// done with it.
+func (r Root) LockBinds() (*Lock, error) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock the state root: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(r.Dir, BindsFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the state root: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock the state root: %w", err)
+	}
+	return &Lock{f: f}, nil
 }

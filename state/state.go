@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
@@ -268,6 +269,31 @@ func (b *Bottle) Record(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s of %s: %w", name, b.ID, err)
 	}
 	return data, nil
+}
+
+// KeptQuarantine is where a removed bottle's quarantine is kept: below the
+// state root, where no identity's folder is.
+const KeptQuarantine = "quarantine"
+
+// KeepQuarantine moves b's quarantine out of its folder, before the folder
+// goes, to the root's quarantine folder (named by its identity, and a
+// number when that is taken), and says where.
+func (r Root) KeepQuarantine(b *Bottle) (string, error) {
+	dir := filepath.Join(r.Dir, KeptQuarantine)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("keep the quarantine of %s: %w", b.ID, err)
+	}
+	to := filepath.Join(dir, b.ID)
+	for i := 1; ; i++ {
+		err := os.Rename(b.QuarantineDir(), to)
+		if err == nil {
+			return to, nil
+		}
+		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) || i > 100 {
+			return "", fmt.Errorf("keep the quarantine of %s: %w", b.ID, err)
+		}
+		to = filepath.Join(dir, fmt.Sprintf("%s.%d", b.ID, i))
+	}
 }
 
 // RemoveRecord removes one of the bottle's own records; a missing one is fine.

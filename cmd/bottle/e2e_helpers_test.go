@@ -135,7 +135,9 @@ func (e *env) states() []string {
 	entries, _ := os.ReadDir(e.rootDir())
 	var out []string
 	for _, d := range entries {
-		if d.Name() != state.ClustersFile { // the root's, not a bottle's
+		switch d.Name() {
+		case state.ClustersFile, state.BindsFile, state.KeptQuarantine: // the root's, not a bottle's
+		default:
 			out = append(out, d.Name())
 		}
 	}

@@ -29,7 +29,7 @@ func newGitCommand(g *globals) *cli.Command {
 				if err := bringClusterGit(c.Context, root, id); err != nil {
 					return err
 				}
-				lines, err := lifecycle.GitFetch(root, id, c.Args().Get(1))
+				lines, err := lifecycle.GitFetch(c.Context, root, id, c.Args().Get(1))
 				for _, l := range lines {
 					fmt.Fprintln(g.stdout, l)
 				}

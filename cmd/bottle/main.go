@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 )
 
 // version, commit and buildDate are stamped by the Makefile; a plain go
@@ -14,6 +16,7 @@ import (
 var version, commit, buildDate string
 
 func main() {
+	gitgate.ChildMain() // when started as the reader of a git folder a container wrote
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()

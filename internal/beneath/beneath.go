@@ -44,6 +44,19 @@ type Dir struct {
 	sub  string // below root: clean, slash-separated, local; "." for root
 	uid  int    // owner of what Dir makes, when >= 0
 	gid  int
+	want *ID // what root must be, when set (Expect)
+}
+
+// ErrMoved is a folder's root that is no longer the folder it was (another
+// folder, or a link to one, stands at its path).
+var ErrMoved = errors.New("not the folder bottle recorded there: it was moved or replaced")
+
+// Expect is d whose root must be the folder id names, at every use: a
+// root a container could have had replaced (a working directory inside
+// another bottle's) is refused rather than followed elsewhere.
+func (d Dir) Expect(id ID) Dir {
+	d.want = &id
+	return d
 }
 
 // At is the folder at root, a path no container of a bottle can write
@@ -170,3 +183,10 @@ func Make(root string, perm fs.FileMode) (Dir, error) {
 	}
 	return At(root), nil
 }
+
+// Spec is d as two paths (its trusted root, and below it), for a process
+// of bottle's own to make the same Dir with FromSpec.
+func (d Dir) Spec() (root, sub string) { return d.root, d.sub }
+
+// FromSpec is the Dir Spec described (its owner left unset).
+func FromSpec(root, sub string) (Dir, error) { return At(root).Join(sub) }

@@ -134,63 +134,6 @@ func (d Dir) ReadDir(rel string) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
-// Walk calls fn for rel and, below it, every entry (depth first, by name),
-// links not followed. fn's rel is relative to d; fs.SkipDir skips a
-// folder's entries (or the rest of the folder, for a file), fs.SkipAll
-// ends the walk. A rel that is not there is walked as nothing.
-func (d Dir) Walk(rel string, fn func(rel string, fi fs.FileInfo) error) error {
-	return d.walkFrom(rel, false, fn)
-}
-
-// WalkReadable is Walk where a folder below rel that may not be read is
-// walked as empty (what its owner cannot read, the owner's programs do not
-// run either).
-func (d Dir) WalkReadable(rel string, fn func(rel string, fi fs.FileInfo) error) error {
-	return d.walkFrom(rel, true, fn)
-}
-
-func (d Dir) walkFrom(rel string, readable bool, fn func(string, fs.FileInfo) error) error {
-	fi, err := d.Lstat(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	err = d.walk(path.Clean(rel), fi, readable, fn)
-	if err == fs.SkipAll || err == fs.SkipDir {
-		return nil
-	}
-	return err
-}
-
-func (d Dir) walk(rel string, fi fs.FileInfo, readable bool, fn func(string, fs.FileInfo) error) error {
-	if err := fn(rel, fi); err != nil || !fi.IsDir() {
-		return err
-	}
-	entries, err := d.ReadDir(rel)
-	if readable && errors.Is(err, fs.ErrPermission) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		info, _ := e.Info()
-		err := d.walk(path.Join(rel, e.Name()), info, readable, fn)
-		if err == fs.SkipDir {
-			if info.IsDir() {
-				continue
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Readlink reads the link at rel.
 func (d Dir) Readlink(rel string) (string, error) {
 	full, err := d.rel(rel)

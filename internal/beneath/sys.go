@@ -19,9 +19,23 @@ const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESO
 // paths are then walked a component at a time, to the same rule.
 var noOpenat2 atomic.Bool
 
-// openRoot opens d's root, a trusted path: links in it are the host's.
+// openRoot opens d's root, a trusted path: links in it are the host's;
+// with Expect, it must be the folder expected.
 func (d Dir) openRoot() (int, error) {
-	return unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(d.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil || d.want == nil {
+		return fd, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if uint64(st.Dev) != d.want.Dev || uint64(st.Ino) != d.want.Ino {
+		unix.Close(fd)
+		return -1, ErrMoved
+	}
+	return fd, nil
 }
 
 // openFull opens full (below the root) beneath the root, following no link.

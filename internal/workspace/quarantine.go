@@ -1,6 +1,8 @@
 package workspace
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,7 +43,12 @@ func (c Change) String() string {
 // what the workspace holds at those paths now. A record of an earlier
 // version, which kept no such entries, has nothing to compare.
 func (r *Record) Check() ([]Change, error) {
-	ws := beneath.At(r.Dir)
+	ws := r.Workspace()
+	if _, err := ws.Lstat("."); errors.Is(err, beneath.ErrMoved) {
+		return nil, &MovedError{Dir: r.Dir}
+	} else if err != nil {
+		return nil, err
+	}
 	var out []Change
 	for _, rel := range slicesSorted(r.Seen) {
 		was := r.Seen[rel]
@@ -73,6 +80,14 @@ func slicesSorted(m map[string]Entry) []string {
 	return keys
 }
 
+// MovedError is a working directory that is no longer the folder the
+// bottle's first start found at its path.
+type MovedError struct{ Dir string }
+
+func (e *MovedError) Error() string {
+	return fmt.Sprintf("the working directory %s is not the folder the bottle started in: it was moved or replaced (another folder, or a link, stands at its path), and bottle neither settles nor mounts it", e.Dir)
+}
+
 // Quarantine moves out of a bind workspace, into dst (keeping each one's
 // path below it), the git metadata the first start did not record (a .git
 // folder, file or link anywhere, the top one included when the workspace
@@ -80,56 +95,77 @@ func slicesSorted(m map[string]Entry) []string {
 // stands at a recorded path that changed, so no git or editor of the
 // person's ever reads it as configuration. It runs once the agent is
 // stopped, and returns what it moved and which recorded entries changed.
+// It goes on past what it cannot do (and says it): a folder the agent made
+// too deep to name, or took the person's read, search or write away from,
+// is walked by descriptor, and given its owner's rights back.
 func Quarantine(r *Record, dst beneath.Dir) ([]Moved, []Change, error) {
-	ws := beneath.At(r.Dir)
+	ws := r.Workspace()
 	changed, err := r.Check()
 	if err != nil {
 		return nil, nil, err
 	}
-	known := slices.Clone(r.Nested)
-	if r.Git != GitNone {
-		known = append(known, ".git")
-	}
-	var found []string
+	replaced := map[string]bool{}
 	for _, c := range changed {
 		if c.Now.Type != "" && !c.Through {
-			found = append(found, c.Path) // what stands there now is not what was
-		}
-	}
-	more, err := findGitMetadata(ws, known)
-	if err != nil {
-		return nil, changed, fmt.Errorf("look for git metadata in %s: %w", r.Dir, err)
-	}
-	found = append(found, more...)
-	if r.Git == GitNone {
-		if _, err := ws.Lstat(".git"); err == nil {
-			found = append([]string{".git"}, found...)
+			replaced[c.Path] = true // what stands there now is not what was
 		}
 	}
 	var moved []Moved
-	for _, rel := range found {
-		to, err := moveAside(ws, rel, dst)
+	var errs []error
+	take := func(rel string, h beneath.Handle) {
+		to, err := moveAside(h, rel, dst)
 		if err != nil {
-			return moved, changed, fmt.Errorf("move %s out of the workspace: %w", rel, err)
+			errs = append(errs, fmt.Errorf("move %s out of the workspace: %w", rel, err))
+			return
 		}
 		moved = append(moved, Moved{Path: rel, To: to})
 	}
-	return moved, changed, nil
+	goOn := func(rel string, err error) error {
+		errs = append(errs, fmt.Errorf("look for git metadata in %s: %w", path.Join(r.Dir, rel), err))
+		return nil
+	}
+	err = ws.WalkAt(".", beneath.WalkOptions{Repair: true, OnError: goOn}, func(rel string, fi fs.FileInfo, h beneath.Handle) error {
+		switch {
+		case rel == ".":
+			return nil
+		case rel == ".git" && r.Git != GitNone || slices.Contains(r.Nested, rel):
+			if replaced[rel] {
+				take(rel, h)
+			}
+			return skip(fi)
+		case isGitMetadata(rel, fi, h):
+			take(rel, h)
+			return skip(fi)
+		}
+		return nil
+	})
+	errs = append(errs, err)
+	return moved, changed, errors.Join(errs...)
 }
 
-// moveAside moves rel of the workspace to the same path below dst, or,
-// when an earlier session's is there, beside it with a number.
-func moveAside(ws beneath.Dir, rel string, dst beneath.Dir) (string, error) {
-	if err := dst.MkdirAll(path.Dir(rel), 0o700); err != nil {
+// deepPath bounds the paths kept as they were in the quarantine: one the
+// agent made longer goes below deep/, by a hash of it.
+const deepPath = 1024
+
+// moveAside moves the walked entry rel to the same path below dst (or,
+// too deep, below deep/), or, when an earlier session's is there, beside
+// it with a number.
+func moveAside(h beneath.Handle, rel string, dst beneath.Dir) (string, error) {
+	base := rel
+	if len(rel) > deepPath {
+		sum := sha256.Sum256([]byte(rel))
+		base = "deep/" + hex.EncodeToString(sum[:6]) + "/" + path.Base(rel)
+	}
+	if err := dst.MkdirAll(path.Dir(base), 0o700); err != nil {
 		return "", err
 	}
-	to := rel
+	to := base
 	for i := 1; ; i++ {
-		err := ws.Move(rel, dst, to)
+		err := h.MoveTo(dst, to)
 		if !errors.Is(err, fs.ErrExist) || i > 1000 {
 			return dst.MustJoin(to).Path(), err
 		}
-		to = fmt.Sprintf("%s.%d", rel, i)
+		to = fmt.Sprintf("%s.%d", base, i)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,10 @@ type Record struct {
 	// first start (type, device, inode): what is mounted, and what the
 	// quarantine leaves in place, must still be it.
 	Seen map[string]Entry `json:"seen,omitempty"`
+	// Root is the working directory itself at the first start: every later
+	// look at it (a resume's mounts, the settle's walk) must find that
+	// folder at Dir, not another one or a link to one.
+	Root Entry `json:"root,omitempty"`
 	// LeftOut says why a copy workspace's git metadata is not copied (it
 	// leads out of the working directory); "" when nothing is left out.
 	LeftOut string `json:"left_out,omitempty"`
@@ -121,14 +126,21 @@ func (e *LeadsOutError) Error() string {
 // borrower's metadata may lead to. In copy mode, metadata that leads out
 // makes the record say so (LeftOut) instead of failing.
 func Survey(workdir string, nested bool, repos []string) (*Record, error) {
-	ws := beneath.At(workdir)
 	r := &Record{Dir: filepath.Clean(workdir), Roots: []string{filepath.Clean(workdir)}, Seen: map[string]Entry{}}
+	fi, err := os.Stat(workdir)
+	if err != nil {
+		return nil, err
+	}
+	if r.Root = entryOf(fi); r.Root.Type != "dir" {
+		return nil, fmt.Errorf("%s is not a folder", workdir)
+	}
+	ws := r.Workspace()
 	for _, repo := range repos {
 		if repo = filepath.Clean(repo); !slices.Contains(r.Roots, repo) {
 			r.Roots = append(r.Roots, repo)
 		}
 	}
-	err := r.surveyTop(ws, nested)
+	err = r.surveyTop(ws, nested)
 	var out *LeadsOutError
 	if errors.As(err, &out) && !nested {
 		*r = Record{Dir: r.Dir, Roots: r.Roots[:1], LeftOut: out.Error()}
@@ -204,10 +216,23 @@ func (r *Record) at(p string) (beneath.Dir, string, bool) {
 	p = filepath.Clean(p)
 	for _, root := range r.Roots {
 		if rel, err := filepath.Rel(root, p); err == nil && filepath.IsLocal(rel) {
+			if root == r.Dir {
+				return r.Workspace(), filepath.ToSlash(rel), true
+			}
 			return beneath.At(root), filepath.ToSlash(rel), true
 		}
 	}
 	return beneath.Dir{}, "", false
+}
+
+// Workspace is the working directory, as a folder that must still be the
+// one the first start found (a record of an earlier version did not say).
+func (r *Record) Workspace() beneath.Dir {
+	d := beneath.At(r.Dir)
+	if r.Root.Ino != 0 {
+		d = d.Expect(beneath.ID{Dev: r.Root.Dev, Ino: r.Root.Ino})
+	}
+	return d
 }
 
 // ReadGitFile reads a file of the repository (host path p, in one of its
@@ -357,25 +382,35 @@ func (r *Record) readGitConfig(p string) (*gitconfig.Config, error) {
 // findGitMetadata lists, relative to the workspace, every .git entry
 // (folder, file or link) and every folder shaped like a git folder below
 // its top, without following links or descending into what it finds.
-// known are entries to leave out (and not descend into).
+// known are entries to leave out (and not descend into). Folders that may
+// not be read are left out.
 func findGitMetadata(ws beneath.Dir, known []string) ([]string, error) {
 	var out []string
-	err := ws.WalkReadable(".", func(rel string, fi fs.FileInfo) error {
-		if rel == "." {
+	skipUnreadable := func(_ string, err error) error {
+		if errors.Is(err, fs.ErrPermission) {
 			return nil
 		}
-		if rel == ".git" {
+		return err
+	}
+	err := ws.WalkAt(".", beneath.WalkOptions{OnError: skipUnreadable}, func(rel string, fi fs.FileInfo, h beneath.Handle) error {
+		switch {
+		case rel == ".":
+			return nil
+		case rel == ".git" || slices.Contains(known, rel):
 			return skip(fi)
-		}
-		if path.Base(rel) == ".git" || (fi.IsDir() && gitShaped(ws, rel)) {
-			if !slices.Contains(known, rel) {
-				out = append(out, rel)
-			}
+		case isGitMetadata(rel, fi, h):
+			out = append(out, rel)
 			return skip(fi)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// isGitMetadata reports whether the walked entry is git metadata: a .git
+// entry, or a folder git could take for a git folder.
+func isGitMetadata(rel string, fi fs.FileInfo, h beneath.Handle) bool {
+	return path.Base(rel) == ".git" || fi.IsDir() && gitShaped(h)
 }
 
 func skip(fi fs.FileInfo) error {
@@ -385,12 +420,12 @@ func skip(fi fs.FileInfo) error {
 	return nil
 }
 
-// gitShaped reports whether git, run in or below the folder rel, could take
-// it for a git folder: it holds HEAD, and objects and refs, or a commondir
-// or gitdir file naming where they are.
-func gitShaped(ws beneath.Dir, rel string) bool {
+// gitShaped reports whether git, run in or below the walked folder, could
+// take it for a git folder: it holds HEAD, and objects and refs, or a
+// commondir or gitdir file naming where they are.
+func gitShaped(h beneath.Handle) bool {
 	has := func(name string) bool {
-		_, err := ws.Lstat(path.Join(rel, name))
+		_, err := h.Lstat(name)
 		return err == nil
 	}
 	return has("HEAD") && (has("objects") && has("refs") || has("commondir") || has("gitdir"))

@@ -22,7 +22,9 @@ func pushedBranches(dir beneath.Dir) (map[string][]plumbing.ReferenceName, error
 	out := map[string][]plumbing.ReferenceName{}
 	err := readAudit(dir, func(e auditEntry, r auditRef) {
 		n := plumbing.ReferenceName(r.Ref)
-		if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && !slices.Contains(out[e.Remote], n) {
+		// The gate writes its audit, and its folder is hostile ground: a
+		// name is a branch only when git would take it for one.
+		if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && n.Validate() == nil && !slices.Contains(out[e.Remote], n) {
 			out[e.Remote] = append(out[e.Remote], n)
 		}
 	})

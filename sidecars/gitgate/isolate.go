@@ -1,0 +1,162 @@
+package gitgate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
+)
+
+// go-git reads on the host what a container wrote (the agent's git folder,
+// the gate's mirrors): crafted objects (a delta on itself, a packed bomb)
+// can make a reader recurse until the Go runtime's fatal stack overflow, or
+// eat memory, and no recover catches either. So those reads run in a
+// process of their own, bounded in stack, memory and time: a crafted git
+// folder makes the fetch fail and is said, never takes bottle down with it.
+
+// childEnv marks the process as that reader.
+const childEnv = "BOTTLE_GIT_READER"
+
+// Bounds on the reader.
+const (
+	childStack  = 64 << 20
+	childMemory = 4 << 30 // address space
+	childTime   = 10 * time.Minute
+)
+
+type childRequest struct {
+	Op      string            `json:"op"` // "branches" or "pushed"
+	Root    string            `json:"root"`
+	Sub     string            `json:"sub"`
+	Record  *workspace.Record `json:"record"`
+	Prefix  string            `json:"prefix,omitempty"`
+	OnlyNew bool              `json:"only_new,omitempty"`
+	Only    string            `json:"only,omitempty"`
+}
+
+type childAnswer struct {
+	Lines []string `json:"lines"`
+	Error string   `json:"error,omitempty"`
+}
+
+// ChildMain runs the reader when this process was started as one, and
+// then exits; otherwise it returns at once. A program (and a test binary
+// whose tests fetch) calls it first thing.
+func ChildMain() {
+	if os.Getenv(childEnv) != "1" {
+		return
+	}
+	debug.SetMaxStack(childStack)
+	syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: childMemory, Max: childMemory})
+	var req childRequest
+	var ans childAnswer
+	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+		ans.Error = err.Error()
+	} else {
+		ans.Lines, ans.Error = serve(req)
+	}
+	json.NewEncoder(os.Stdout).Encode(ans)
+	os.Exit(0)
+}
+
+func serve(req childRequest) ([]string, string) {
+	d, err := beneath.FromSpec(req.Root, req.Sub)
+	if err != nil {
+		return nil, err.Error()
+	}
+	var lines []string
+	switch req.Op {
+	case "branches":
+		lines, err = FetchBranches(d, req.Record, req.Prefix, req.OnlyNew)
+	case "pushed":
+		lines, err = FetchPushed(d, req.Record, req.Only)
+	default:
+		err = fmt.Errorf("no such read %q", req.Op)
+	}
+	if err != nil {
+		return lines, err.Error()
+	}
+	return lines, ""
+}
+
+// FetchBranchesApart is FetchBranches in a reader of its own.
+func FetchBranchesApart(ctx context.Context, gitDir beneath.Dir, ws *workspace.Record, prefix string, onlyNew bool) ([]string, error) {
+	root, sub := gitDir.Spec()
+	return apart(ctx, childRequest{Op: "branches", Root: root, Sub: sub, Record: ws, Prefix: prefix, OnlyNew: onlyNew})
+}
+
+// FetchPushedApart is FetchPushed in a reader of its own.
+func FetchPushedApart(ctx context.Context, dir beneath.Dir, ws *workspace.Record, only string) ([]string, error) {
+	root, sub := dir.Spec()
+	return apart(ctx, childRequest{Op: "pushed", Root: root, Sub: sub, Record: ws, Only: only})
+}
+
+func apart(ctx context.Context, req childRequest) ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("git reader: %w", err)
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, childTime)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdin = bytes.NewReader(in)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &limited{w: &errb, n: 4096}
+	runErr := cmd.Run()
+	var ans childAnswer
+	if jerr := json.Unmarshal(out.Bytes(), &ans); jerr != nil || runErr != nil {
+		why := firstLine(errb.String())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			why = "it took longer than " + childTime.String()
+		}
+		if why == "" && runErr != nil {
+			why = runErr.Error()
+		}
+		return nil, fmt.Errorf("the git folder could not be read (%s): it was made to make git readers fail", why)
+	}
+	if ans.Error != "" {
+		return ans.Lines, errors.New(ans.Error)
+	}
+	return ans.Lines, nil
+}
+
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// limited keeps the first n bytes written to it.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
