@@ -1,5 +1,3 @@
-//go:build !e2e
-
 package main
 
 import (
@@ -7,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -22,7 +21,7 @@ func TestReferenceIsCurrent(t *testing.T) {
 	for name, page := range manPages(app) {
 		want[filepath.Join("man", name)] = page
 	}
-	docs := filepath.Join("..", "..", "docs")
+	docs := filepath.Join(repoTop(t), "docs")
 	if *update {
 		os.RemoveAll(filepath.Join(docs, "man"))
 		os.MkdirAll(filepath.Join(docs, "man"), 0o755)
@@ -67,7 +66,7 @@ func TestReferenceShowsOptionsBeforeArguments(t *testing.T) {
 
 // A fresh clone's first steps stay at the top of the README.
 func TestReadmeStartsWithDemoAndTest(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join(repoTop(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,4 +80,15 @@ func TestReadmeStartsWithDemoAndTest(t *testing.T) {
 	if len(lines) > 160 {
 		t.Errorf("the README has %d lines; it is a page (docs/ has the rest)", len(lines))
 	}
+}
+
+// repoTop is the repository's top folder, found from this file's own path
+// (the end-to-end binary runs these tests from another folder).
+func repoTop(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller information")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
