@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,7 +64,20 @@ type Outcome struct {
 // NoArgs is for tools without arguments.
 type NoArgs struct{}
 
-var hostName = regexp.MustCompile(`^(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$`)
+var hostName = regexp.MustCompile(`^(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$`)
+
+// checkHost refuses what no route could name: a host is a lower-case name
+// (one label, such as localhost, included: the person is told it reaches
+// this machine), or an IP address.
+func checkHost(h string) error {
+	if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil || hostName.MatchString(h) {
+		return nil
+	}
+	if strings.ToLower(h) != h {
+		return fmt.Errorf("host %q is not written in lower case", h)
+	}
+	return fmt.Errorf("host %q is neither a host name (letters, digits, - and dots) nor an IP address", h)
+}
 
 // MCP builds the MCP server with the bottle's tools.
 func (s *Server) MCP() *mcp.Server {
@@ -78,8 +92,8 @@ func (s *Server) MCP() *mcp.Server {
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "request_egress", Description: "Ask the person supervising this bottle to let it reach a host it may not reach now. Waits a while for the decision; otherwise answers pending with an id for request_status."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, a EgressArgs) (*mcp.CallToolResult, Outcome, error) {
-			if !hostName.MatchString(a.Host) {
-				return nil, Outcome{}, fmt.Errorf("host %q is not a lower-case host name", a.Host)
+			if err := checkHost(a.Host); err != nil {
+				return nil, Outcome{}, err
 			}
 			if len(a.Ports) == 0 {
 				a.Ports = []int{443}

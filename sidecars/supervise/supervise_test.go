@@ -156,3 +156,14 @@ func TestResolveTakesAUniquePrefix(t *testing.T) {
 		}
 	}
 }
+
+// An agent may ask for localhost or an address: the person is told it
+// reaches this machine (issue 23: it was refused as "not a lower-case host name").
+func TestEgressRequestHosts(t *testing.T) {
+	for h, ok := range map[string]bool{"localhost": true, "api.example.com": true, "*.example.com": true, "127.0.0.1": true, "::1": true, "[::1]": true,
+		"Example.com": false, "a b": false, "": false, "-x.com": false, "x..com": false} {
+		if err := checkHost(h); (err == nil) != ok {
+			t.Errorf("%q: %v", h, err)
+		}
+	}
+}
