@@ -266,6 +266,13 @@ func (c *Conn) StartContainer(ctx context.Context, name string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := containers.Start(cctx, name, nil); err != nil {
+		// The service starts a container's dependencies with it, so one
+		// can be running already when its own start comes (seen once on
+		// 4.3: "must be in Created or Stopped state"): running is what was
+		// asked for.
+		if data, ierr := containers.Inspect(cctx, name, nil); ierr == nil && data.State != nil && data.State.Running {
+			return nil
+		}
 		return c.errorf(err, "start container %s", name)
 	}
 	return nil
