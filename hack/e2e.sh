@@ -8,9 +8,8 @@ tags="remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devic
 run=${BOTTLE_E2E_RUN:-/tmp/bottle-e2e}
 user=${BOTTLE_E2E_USER:-bottletest}
 parallel=${BOTTLE_E2E_PARALLEL:-2}
-rootful_only='^(TestRootfulRefusesRootOwnedBind|TestRootfulResourceLimitsApplied)$'
-rootless_only='^TestRootlessStartsPrivateServiceOrSaysWhatToInstall$'
-kube_only='^TestKube'
+# Each phase names itself (BOTTLE_E2E_PHASE); a test says what it needs
+# beside it (cmd/bottle/e2e_phases_test.go), and runs where that is.
 # BOTTLE_E2E_PHASES picks phases (rootful rootless podman5 podman5-rootless kube);
 # all by default, as CI runs them.
 phases=" ${BOTTLE_E2E_PHASES:-rootful rootless podman5 podman5-rootless kube} "
@@ -74,7 +73,7 @@ summarize() { # name, log, exit code
 set +e
 if want rootful; then
 echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null))"
-env -u CONTAINER_HOST BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "$kube_only|$rootless_only" "$@" 2>&1 | tee "$run/rootful.log"
+env -u CONTAINER_HOST BOTTLE_E2E_PHASE=rootful BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/rootful.log"
 summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 fi
 
@@ -82,7 +81,7 @@ uid=$(id -u "$user")
 extra=$(printf '%q ' "$@")
 if want rootless; then
 echo "=== e2e rootless as $user"
-env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '$kube_only|$rootful_only' $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
+env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_E2E_PHASE=rootless BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
 summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
 fi
 
@@ -97,15 +96,14 @@ elif p5=$(./hack/podman5.sh); then
 	fi
 	"$run/bin/prune-images" --remote --url "unix://$p5"
 	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}')"
-	CONTAINER_HOST="unix://$p5" BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" -test.skip "^TestRunsc|$kube_only|$rootless_only" "$@" 2>&1 | tee "$run/podman5.log"
+	CONTAINER_HOST="unix://$p5" BOTTLE_E2E_PHASE=podman5 BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/podman5.log"
 	summarize podman5 "$run/podman5.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the Podman 5.x service did not start"
 	total_fail=$((total_fail + 1))
 fi
 
-# Podman 5.x, rootless, as the test user. Left out: runsc (as above), the
-# rootful-only tests, and the private-service test (it starts the host's podman).
+# Podman 5.x, rootless, as the test user.
 if ! want podman5-rootless; then :
 elif p5r=$(./hack/podman5-rootless.sh); then
 	su_user() { env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid $1" < /dev/null; }
@@ -115,7 +113,7 @@ elif p5r=$(./hack/podman5-rootless.sh); then
 	fi
 	su_user "$run/bin/prune-images --remote --url unix://$p5r"
 	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
-	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel -test.skip '^TestRunsc|$kube_only|$rootful_only|$rootless_only' $extra" 2>&1 | tee "$run/podman5-rootless.log"
+	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_E2E_PHASE=podman5-rootless BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel $extra" 2>&1 | tee "$run/podman5-rootless.log"
 	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the rootless Podman 5.x service did not start"
@@ -133,7 +131,7 @@ elif kcfg=$(./hack/kube-up.sh); then
 	podman save --format docker-archive -o "$run/base-docker.tar" localhost/bottle-base:latest >/dev/null
 	ctr --address /run/containerd/containerd.sock -n k8s.io images import "$run/base-docker.tar" >/dev/null
 	nsenter --net=/run/netns/bottle-kube env BOTTLE_BIN="$run/bin/bottle" BOTTLE_KUBECTL="$kbin/kubectl" BOTTLE_KUBECONFIG="$kcfg" BOTTLE_E2E_PROBE="$BOTTLE_E2E_PROBE" \
-		"$run/bin/e2e.test" -test.v -test.timeout 20m -test.run "$kube_only" "$@" 2>&1 | tee "$run/kube.log"
+		BOTTLE_E2E_PHASE=kube "$run/bin/e2e.test" -test.v -test.timeout 30m "$@" 2>&1 | tee "$run/kube.log"
 	summarize kubernetes "$run/kube.log" "${PIPESTATUS[0]}"
 else
 	echo "e2e: the Kubernetes cluster did not start"

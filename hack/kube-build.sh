@@ -2,7 +2,9 @@
 # Builds, once per machine and version, the Kubernetes binaries the
 # Kubernetes engine's tests run a real single-node cluster with: the control
 # plane and kubelet from k8s.io/kubernetes through the Go module proxy (no
-# registry is reachable here), and gVisor's runsc with its containerd shim.
+# registry is reachable here), gVisor's runsc with its containerd shim, and
+# kube-router, whose firewall alone enforces NetworkPolicy there. Prints the
+# three folders.
 # The binaries stay in $BOTTLE_KUBE_CACHE, keyed by version: a later run on
 # the same machine finds them. See shared/notes/kubernetes-on-this-host.md.
 set -euo pipefail
@@ -93,4 +95,16 @@ WRAP
 	mv "$gout/containerd-shim-runsc-v1.tmp" "$gout/containerd-shim-runsc-v1"
 	echo "$recipe" > "$gout/recipe"
 fi
-echo "$out $gout"
+
+# kube-router's firewall enforces NetworkPolicy on the test cluster, whose
+# plain bridge network does not. v2.1.0 is the only version the module proxy
+# serves, and security flaws are reported for it: a throw-away cluster in a
+# network namespace of its own lives with that; nothing else runs it.
+krver=${BOTTLE_KUBE_ROUTER_VERSION:-v2.1.0}
+krout=$cache/kube-router-$krver/bin
+if ! [ -x "$krout/kube-router" ]; then
+	mkdir -p "$krout"
+	echo "kube-build: building kube-router $krver (once per machine)" >&2
+	GOBIN="$krout" nice -n 10 go install "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$krver"
+fi
+echo "$out $gout $krout"

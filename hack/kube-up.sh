@@ -2,9 +2,11 @@
 # Starts a real single-node Kubernetes for the Kubernetes engine's tests, as
 # root, inside a network namespace of its own (tests may reach only loopback
 # and namespaces they made): etcd and containerd from Debian, the control
-# plane and kubelet from hack/kube-build.sh, a gVisor RuntimeClass. Prints
-# the kubeconfig's path. hack/kube-down.sh stops it and puts the host back.
-# Idempotent: a running cluster is left as it is.
+# plane and kubelet from hack/kube-build.sh, a gVisor RuntimeClass, and
+# kube-router's firewall, which enforces NetworkPolicy. Prints the
+# kubeconfig's path. hack/kube-down.sh stops it and puts the host back.
+# Idempotent: a running cluster is left as it is (its firewall started if
+# it has none).
 # See shared/notes/kubernetes-on-this-host.md for the why of each quirk.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,16 +22,36 @@ if [ "$(id -u)" -ne 0 ]; then echo "kube-up: run as root" >&2; exit 1; fi
 in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
 kubectl() { in_ns "$bin/kubectl" --kubeconfig "$kcfg" "$@"; }
 
-for p in etcd-server containerd containernetworking-plugins catatonit openssl; do
+pkgs="etcd-server containerd containernetworking-plugins catatonit openssl ipset iptables"
+for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
 	apt-get update -qq
 	# --no-upgrade: a plain install upgrades the host's openssl as a side effect.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade etcd-server containerd containernetworking-plugins catatonit openssl >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $pkgs >/dev/null
 	break
 done
-read -r bin gbin <<<"$("$here/kube-build.sh")"
+read -r bin gbin krbin <<<"$("$here/kube-build.sh")"
+
+start() { # name, command...
+	local name=$1; shift
+	(cd / && exec setsid nsenter --net="/run/netns/$ns" env PATH="$gbin:$PATH" "$@") >"$run/logs/$name.log" 2>&1 < /dev/null &
+	echo $! > "$run/$name.pid"
+}
+# kube-router's firewall alone (no routing, no service proxy, no CNI), as a
+# process in the cluster's namespace: it hooks the namespace's own filter
+# table per pod address and rejects what no NetworkPolicy allows. Its
+# service range is the API server's.
+firewall() {
+	start kube-router "$krbin/kube-router" --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+		--kubeconfig="$kcfg" --hostname-override="$node" --service-cluster-ip-range="$svcnet" -v 1
+	for _ in $(seq 1 100); do in_ns iptables -S KUBE-ROUTER-FORWARD >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "kube-up: kube-router's firewall did not start:" >&2; tail -20 "$run/logs/kube-router.log" >&2; exit 1
+}
 
 if [ -f "$kcfg" ] && ip netns list | grep -qw "$ns" && kubectl get --raw /readyz >/dev/null 2>&1; then
+	if ! { [ -f "$run/kube-router.pid" ] && kill -0 "$(cat "$run/kube-router.pid")" 2>/dev/null; }; then
+		firewall >&2
+	fi
 	echo "$kcfg"
 	exit 0
 fi
@@ -114,11 +136,6 @@ for k in vm.overcommit_memory kernel.panic kernel.panic_on_oops; do
 	echo "$k=$(sysctl -n "$k")"
 done > "$run/sysctls"
 
-start() { # name, command...
-	local name=$1; shift
-	(cd / && exec setsid nsenter --net="/run/netns/$ns" env PATH="$gbin:$PATH" "$@") >"$run/logs/$name.log" 2>&1 < /dev/null &
-	echo $! > "$run/$name.pid"
-}
 start etcd etcd --data-dir "$run/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
 	--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster default=http://127.0.0.1:2380
 start containerd containerd --config "$run/containerd/config.toml"
@@ -194,4 +211,5 @@ provisioner: kubernetes.io/host-path
 reclaimPolicy: Delete
 EOF
 for _ in $(seq 1 100); do kubectl get serviceaccount default >/dev/null 2>&1 && break; sleep 0.2; done
+firewall >&2
 echo "$kcfg"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/kube/inpod"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -25,7 +26,7 @@ func plan(t *testing.T, mode, runtime string) *spec.Plan {
 }
 
 func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
-	b, err := Objects(plan(t, config.WorkspaceCopy, config.RuntimeRunsc), "/state/shell-abcde", Options{Namespace: "bottles", Registry: "registry.example.com/team", Ports: []int{443}})
+	b, err := Objects(plan(t, config.WorkspaceCopy, config.RuntimeRunsc), "/state/shell-abcde", Options{Namespace: "bottles", Registry: "registry.example.com/team"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +89,11 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			}
 		}
 	}
-	if c := ps.Containers[0]; *c.SecurityContext.RunAsUser != AgentUID || !c.TTY || c.Resources.Limits.Memory().Value() != 1<<30 {
+	if c := ps.Containers[0]; *c.SecurityContext.RunAsUser != inpod.AgentUID || !c.TTY || c.Resources.Limits.Memory().Value() != 1<<30 {
 		t.Errorf("agent: %+v", c)
 	}
-	if len(b.Policy.Spec.Egress) != 2 || b.Policy.Spec.Egress[1].Ports[0].Port.IntValue() != 443 {
+	// With no route, the gateway dials nothing: DNS alone goes out.
+	if len(b.Policy.Spec.Egress) != 1 || b.Policy.Spec.Egress[0].Ports[0].Port.IntValue() != 53 || len(b.Policy.Spec.Ingress) != 0 {
 		t.Errorf("network policy: %+v", b.Policy.Spec)
 	}
 }
@@ -192,5 +194,21 @@ func TestSocketFolderIsThePodsOwn(t *testing.T) {
 		if (runtime == config.RuntimeRunsc) != (share == "pod") {
 			t.Errorf("%q: gVisor share annotation %q", runtime, share)
 		}
+	}
+}
+
+// cpus is a ceiling, as Podman's quota is, not a reservation: a bottle
+// with cpus = 2 asks the scheduler for a tenth of a CPU, so on a small
+// node the next bottle still finds room.
+func TestCPUsAreACeiling(t *testing.T) {
+	p := plan(t, config.WorkspaceCopy, config.RuntimeRunc)
+	p.Main().Resources.CPUs = 2
+	b, err := Objects(p, "/state/shell-abcde", Options{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := b.Pod.Spec.Containers[0].Resources
+	if r.Limits.Cpu().MilliValue() != 2000 || r.Requests.Cpu().MilliValue() != 100 {
+		t.Errorf("the agent's CPU: limit %v, request %v", r.Limits.Cpu(), r.Requests.Cpu())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -51,12 +52,40 @@ func LocalNote(r *supervise.Request) string {
 
 // Decide carries out a decision. An approval acts first (the route is live,
 // the Containerfile written) and is recorded after, so an agent told
-// "approved" finds it done.
-func Decide(root state.Root, d Decision) (Outcome, error) {
-	b, err := root.Open(d.Identity)
+// "approved" finds it done. A bottle whose engine keeps its folder apart
+// is brought in step before (its request, as it has it), once an approved
+// route is added (the route, and where its gateway may now connect, before
+// the answer), and after (the answer); trouble doing so is said on
+// env.Stderr, and the decision goes on with what the host has.
+func Decide(ctx context.Context, env Env, d Decision) (Outcome, error) {
+	b, err := env.Root.Open(d.Identity)
 	if err != nil {
 		return Outcome{}, err
 	}
+	sync := func(x spec.Exchange) {
+		if err := env.Engine.Sync(ctx, b.ID, x); err != nil {
+			fmt.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
+		}
+	}
+	sync(sidecars.Exchange(b))
+	out, err := decide(b, d, func() {
+		x := sidecars.Exchange(b)
+		dials, err := egress.GatewayDials(b.GatewayDir())
+		if err == nil {
+			x.Dials = dials // else a bottle with no gateway's routes: its policy stays
+		}
+		sync(x)
+	})
+	if err != nil {
+		return out, err
+	}
+	sync(sidecars.Exchange(b))
+	return out, nil
+}
+
+// decide carries out a decision on the host; live runs once an approved
+// route is in the bottle's folder, before the answer is recorded.
+func decide(b *state.Bottle, d Decision, live func()) (Outcome, error) {
 	store := supervise.Store{Dir: b.SuperviseDir(), Log: b.ApprovalsLog()}
 	id, err := store.Resolve(d.Request)
 	if err != nil {
@@ -80,6 +109,7 @@ func Decide(root state.Root, d Decision) (Outcome, error) {
 			if err := egress.AddRoute(b.EgressDir(), b.GatewayDir(), route); err != nil {
 				return Outcome{}, err
 			}
+			live()
 		case supervise.KindCapability:
 			// What the next start would refuse is not approved: it is said now.
 			c := CheckCapability(b, r)
@@ -116,7 +146,7 @@ func RestartForImage(ctx context.Context, env Env, id string) (string, error) {
 		return "", ctx.Err()
 	case <-time.After(1500 * time.Millisecond):
 	}
-	if err := env.Engine.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
+	if err := env.Engine.Remove(ctx, id); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("bottle %s stopped for its new image; carry on with: bottle resume %s", id, id), nil

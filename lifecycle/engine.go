@@ -4,7 +4,7 @@
 // takes what it works with explicitly (an Env: the state root, an engine,
 // the streams); the command only parses flags and prints, and the dashboard
 // calls the same functions. It knows no engine: Engine is what it needs of
-// one, Podman (package pod) the first.
+// one.
 package lifecycle
 
 import (
@@ -14,47 +14,53 @@ import (
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
-// Engine makes a bottle's plan run. Podman on a workstation is the first
-// (package pod); the shape leaves room for one that cannot bind-mount host
-// folders and attaches over the network: everything is said in spec's terms
-// (a plan, images, names), never in an engine's.
+// Engine makes a bottle's plan run, and answers for the bottles it runs,
+// each by its identity and a service's name. Podman on this machine
+// (package pod) and a Kubernetes cluster (package kube) are engines; so is
+// the router (package engines), which sends each call about a bottle to
+// the engine its folder records. Everything is said in spec's terms.
 type Engine interface {
+	// Info says what the engine is and where its bottles run.
 	Info() spec.EngineInfo
-	// CheckRuntime says whether the engine can run containers under an OCI
+	// CheckRuntime says whether the engine runs containers under an OCI
 	// runtime (runsc, for gVisor).
-	CheckRuntime(name string) error
+	CheckRuntime(ctx context.Context, name string) error
 
-	// EnsureSidecarImage makes the sidecar image from the bottle binary.
-	EnsureSidecarImage(ctx context.Context, exe string) (string, error)
-	ImageExists(ctx context.Context, ref string) (bool, error)
-	// EnsureImage pulls or builds img when it is missing and returns its digest.
-	EnsureImage(ctx context.Context, img spec.Image, progress io.Writer) (string, error)
+	// Images makes what the plan runs available to the engine: the
+	// sidecar image, made of the bottle binary exe, and the agent's,
+	// pulled or built; it returns the agent image's digest. An isolated
+	// build that may reach hosts (the agent image's Through) builds in
+	// the bottle's own network behind its egress, brought up for it
+	// before the rest of the bottle where the engine can.
+	Images(ctx context.Context, p *spec.Plan, exe string, progress io.Writer) (string, error)
+	// Create makes the bottle of the plan, nothing of it started: its pod
+	// and containers, or a cluster's objects.
+	Create(ctx context.Context, p *spec.Plan) error
+	// Up starts a created bottle, its sidecars each ready before the
+	// agent, saying on s.Stderr what keeps it waiting: attached to s until
+	// the agent ends (its exit code; what the agent did is in the bottle's
+	// folder by then), or detached.
+	Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error)
+	// Sync brings a running bottle's folder in step with the host's as x
+	// says, for an engine that keeps it apart (a cluster's volume); where
+	// the host's folder is the bottle's own (Podman), there is nothing to do.
+	Sync(ctx context.Context, identity string, x spec.Exchange) error
 
-	// CreatePod makes the plan's pod, CreateContainers some of its
-	// containers (all at once, or in stages), without starting them.
-	CreatePod(ctx context.Context, p *spec.Plan) error
-	CreateContainers(ctx context.Context, p *spec.Plan, cs []spec.Container) error
-	// StartSidecars starts every container of p but its main one, and waits
-	// for each to be ready; StartContainer starts one.
-	StartSidecars(ctx context.Context, p *spec.Plan) error
-	StartContainer(ctx context.Context, name string) error
-	// Run starts the main container attached to the streams (before runs
-	// once it can take input) and returns its exit code.
-	Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer, before func() error) (int, error)
-	// NetNSPath is a running container's network namespace, for a build's
-	// RUN steps to join.
-	NetNSPath(ctx context.Context, name string) (string, error)
-	// Exec runs argv in a running container as its user, attached to the
-	// streams (stdin may be nil; a terminal when tty and the caller's are
-	// one), and returns its exit code.
-	Exec(ctx context.Context, name string, argv []string, tty bool, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+	// Exec runs argv in the container of one of a running bottle's
+	// services, as its user, attached to s (a terminal when s.TTY), and
+	// returns its exit code.
+	Exec(ctx context.Context, identity, service string, argv []string, s spec.Streams) (int, error)
+	// Logs copies the output of one of a bottle's services' containers.
+	Logs(ctx context.Context, identity, service string, follow bool, stdout, stderr io.Writer) error
 
 	// List reports the bottles of a state root (by its label).
 	List(ctx context.Context, rootLabel string) ([]spec.PodInfo, error)
-	PodExists(ctx context.Context, name string) (bool, error)
-	StopPod(ctx context.Context, name string) error
-	// RemoveBottle removes a bottle's pod and what it has beside it ("":
-	// only what is beside it).
-	RemoveBottle(ctx context.Context, podName, identity string) error
-	Logs(ctx context.Context, name string, follow bool, stdout, stderr io.Writer) error
+	// Exists says whether the engine has anything of the bottle.
+	Exists(ctx context.Context, identity string) (bool, error)
+	// Stop stops a bottle, what it did brought into its folder first; a
+	// resume makes it again. Nothing to stop is not an error.
+	Stop(ctx context.Context, identity string) error
+	// Remove removes all of a bottle the engine holds, whatever state it
+	// is in. Nothing to remove is not an error.
+	Remove(ctx context.Context, identity string) error
 }

@@ -11,18 +11,18 @@ import (
 	"sync"
 
 	"github.com/bottle-sandbox/bottle/agent"
-	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // Exec runs a command in a running bottle's agent container, for a person
-// who wants to look around, and returns its exit code.
+// who wants to look around, and returns its exit code: in a terminal when
+// tty (the caller's streams are one).
 func Exec(ctx context.Context, env Env, id string, argv []string, tty bool) (int, error) {
 	if _, err := Known(ctx, env, id); err != nil {
 		return -1, err
 	}
-	code, err := env.Engine.Exec(ctx, sidecars.ContainerName(id, agent.Service), argv, tty, env.Stdin, env.Stdout, env.Stderr)
+	code, err := env.Engine.Exec(ctx, id, agent.Service, argv, spec.Streams{Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr, TTY: tty})
 	if errors.As(err, new(*spec.NotFoundError)) {
 		return -1, fmt.Errorf("bottle %s is not running (bottle resume %s brings it back)", id, id)
 	}
@@ -48,7 +48,6 @@ func Port(ctx context.Context, env Env, id string, port, hostPort int, listening
 	}()
 	listening(ln.Addr().String())
 	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	proxy := sidecars.ContainerName(id, egress.Service)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -64,7 +63,7 @@ func Port(ctx context.Context, env Env, id string, port, hostPort int, listening
 			defer wg.Done()
 			defer c.Close()
 			var said strings.Builder
-			code, err := env.Engine.Exec(ctx, proxy, []string{spec.SidecarBinary, "sidecar", "relay", target}, false, c, c, &said)
+			code, err := env.Engine.Exec(ctx, id, egress.Service, []string{spec.SidecarBinary, "sidecar", "relay", target}, spec.Streams{Stdin: c, Stdout: c, Stderr: &said})
 			if err != nil || code != 0 {
 				fmt.Fprintf(env.Stderr, "bottle: relay to %s in %s: %v%s\n", target, id, orCode(err, code), strings.TrimSpace(" "+said.String()))
 			}

@@ -99,54 +99,70 @@ func (f *fakeEngine) mounts() []string {
 func identityOfPlan(p *spec.Plan) string { return p.Pod.Labels[spec.LabelIdentity] }
 
 func (f *fakeEngine) Info() spec.EngineInfo { return f.info }
-func (f *fakeEngine) CheckRuntime(name string) error {
+func (f *fakeEngine) CheckRuntime(_ context.Context, name string) error {
 	if err := f.fail["check-runtime"]; err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
-func (f *fakeEngine) EnsureSidecarImage(ctx context.Context, _ string) (string, error) {
-	return "sha256:sidecar", f.op(ctx, "sidecar-image")
-}
-func (f *fakeEngine) ImageExists(context.Context, string) (bool, error) { return true, nil }
-func (f *fakeEngine) EnsureImage(ctx context.Context, _ spec.Image, _ io.Writer) (string, error) {
+
+// Images makes the sidecar image, then the agent's.
+func (f *fakeEngine) Images(ctx context.Context, _ *spec.Plan, _ string, _ io.Writer) (string, error) {
+	if err := f.op(ctx, "sidecar-image"); err != nil {
+		return "", err
+	}
 	return "sha256:agent", f.op(ctx, "image")
 }
-func (f *fakeEngine) CreatePod(ctx context.Context, p *spec.Plan) error {
+
+// Create makes the pod, then its containers.
+func (f *fakeEngine) Create(ctx context.Context, p *spec.Plan) error {
 	f.mu.Lock()
 	f.plans = append(f.plans, p)
 	f.made[identityOfPlan(p)] = true
 	f.mu.Unlock()
-	return f.op(ctx, "create")
-}
-func (f *fakeEngine) CreateContainers(ctx context.Context, _ *spec.Plan, _ []spec.Container) error {
+	if err := f.op(ctx, "create"); err != nil {
+		return err
+	}
 	return f.op(ctx, "create-containers")
 }
-func (f *fakeEngine) StartSidecars(ctx context.Context, _ *spec.Plan) error {
-	return f.op(ctx, "start-sidecars")
-}
-func (f *fakeEngine) StartContainer(ctx context.Context, _ string) error {
-	return f.op(ctx, "start")
-}
-func (f *fakeEngine) Run(ctx context.Context, _ string, _ io.Reader, _, _ io.Writer, before func() error) (int, error) {
-	if err := before(); err != nil {
+
+// Up starts the sidecars, then the agent: attached, it runs to its end;
+// detached, it is started.
+func (f *fakeEngine) Up(ctx context.Context, _ *spec.Plan, _ spec.Streams, detach bool) (int, error) {
+	if err := f.op(ctx, "start-sidecars"); err != nil {
 		return 0, err
+	}
+	if detach {
+		return 0, f.op(ctx, "start")
 	}
 	if err := f.op(ctx, "run"); err != nil {
 		return 0, err
 	}
 	return f.exitCode, nil
 }
-func (f *fakeEngine) NetNSPath(context.Context, string) (string, error) { return "", nil }
-func (f *fakeEngine) Exec(context.Context, string, []string, bool, io.Reader, io.Writer, io.Writer) (int, error) {
+
+func (f *fakeEngine) Sync(ctx context.Context, _ string, _ spec.Exchange) error {
+	return f.op(ctx, "sync")
+}
+func (f *fakeEngine) Exec(context.Context, string, string, []string, spec.Streams) (int, error) {
 	return 0, nil
 }
-func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) { return f.pods, nil }
-func (f *fakeEngine) PodExists(context.Context, string) (bool, error)      { return false, nil }
-func (f *fakeEngine) StopPod(ctx context.Context, _ string) error {
-	return f.op(ctx, "stop")
+func (f *fakeEngine) Logs(context.Context, string, string, bool, io.Writer, io.Writer) error {
+	return nil
 }
-func (f *fakeEngine) RemoveBottle(ctx context.Context, _, id string) error {
+func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) { return f.pods, nil }
+func (f *fakeEngine) Exists(_ context.Context, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.made[id], nil
+}
+func (f *fakeEngine) Stop(ctx context.Context, id string) error {
+	if err := f.op(ctx, "stop"); err != nil {
+		return err
+	}
+	return f.Remove(ctx, id)
+}
+func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 	f.mu.Lock()
 	f.removed = append(f.removed, id)
 	f.mu.Unlock()
@@ -158,4 +174,3 @@ func (f *fakeEngine) RemoveBottle(ctx context.Context, _, id string) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeEngine) Logs(context.Context, string, bool, io.Writer, io.Writer) error { return nil }

@@ -9,12 +9,13 @@ import (
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
-// GitFolders are the folders of a bottle (below its own) that GitFetch
+// gitFolders are the folders of a bottle (below its own) that GitFetch
 // reads: the git gate's, and the agent's repository of a copy workspace.
-func GitFolders(b *state.Bottle, meta state.Metadata) []string {
+func gitFolders(b *state.Bottle, meta state.Metadata) []string {
 	var out []string
 	for _, d := range []string{b.GitGateDir(), agent.AgentGitDir(b.AgentDir(), meta.Workspace == config.WorkspaceCopy)} {
 		if rel, err := filepath.Rel(b.Dir, d); err == nil && filepath.IsLocal(rel) {
@@ -27,15 +28,19 @@ func GitFolders(b *state.Bottle, meta state.Metadata) []string {
 // GitFetch brings into the workspace's repository the branches the agent
 // pushed through the bottle's gate (only those of one remote, if named) and,
 // when no remote is named, its own branches as bottle/IDENTITY/BRANCH (from
-// its git folder of a bind workspace, or the .git of its copy). It returns a
-// line per branch.
-func GitFetch(ctx context.Context, root state.Root, id, only string) ([]string, error) {
-	b, err := root.Open(id)
+// its git folder of a bind workspace, or the .git of its copy). A running
+// bottle whose engine keeps its folder apart has those folders brought over
+// the host's first. It returns a line per branch.
+func GitFetch(ctx context.Context, env Env, id, only string) ([]string, error) {
+	b, err := env.Root.Open(id)
 	if err != nil {
 		return nil, err
 	}
 	meta, err := b.Metadata()
 	if err != nil {
+		return nil, err
+	}
+	if err := env.Engine.Sync(ctx, id, spec.Exchange{Back: gitFolders(b, meta)}); err != nil {
 		return nil, err
 	}
 	data, err := b.Record(state.WorkspaceFile)

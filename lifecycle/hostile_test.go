@@ -267,7 +267,7 @@ func TestHostileTreeSettle(t *testing.T) {
 func TestHostileTreeGitFetch(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
-		_, err := GitFetch(context.Background(), w.root, w.b.ID, "")
+		_, err := GitFetch(context.Background(), w.env, w.b.ID, "")
 		return err
 	}))
 }
@@ -309,7 +309,7 @@ func TestHostileTreeLogs(t *testing.T) {
 func TestHostileTreeApprove(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
-		_, err := Decide(w.root, Decision{Identity: w.b.ID, Request: "r0123456789abcdef", Status: supervise.StatusApproved, By: "t"})
+		_, err := Decide(context.Background(), w.env, Decision{Identity: w.b.ID, Request: "r0123456789abcdef", Status: supervise.StatusApproved, By: "t"})
 		return err
 	}))
 }

@@ -1,10 +1,7 @@
 package lifecycle
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +12,6 @@ import (
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/bottle-sandbox/bottle/internal/files"
-	"github.com/bottle-sandbox/bottle/sidecars"
-	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
@@ -100,52 +95,6 @@ func below(workdir, p string) (string, error) {
 		return "", fmt.Errorf("%s is outside the working directory %s", p, workdir)
 	}
 	return rel, nil
-}
-
-// buildThroughEgress builds an isolated image (a Containerfile that is not
-// the user's own) whose profile allows it hosts (build_egress): the pod is
-// made with its egress gateway and proxy only, serving the build's routes,
-// and the build's RUN steps join the proxy's network namespace, where the
-// proxy is all there is; then the agent's routes are put back and the rest
-// of the pod is made. It returns the image's digest and the part of the
-// plan still to start.
-func buildThroughEgress(ctx context.Context, e Engine, plan *spec.Plan, in sidecars.Input, progress io.Writer) (string, *spec.Plan, error) {
-	first := &spec.Plan{Pod: plan.Pod}
-	rest := &spec.Plan{Pod: plan.Pod}
-	for _, ct := range plan.Containers {
-		if ct.OutsidePod || ct.Name == plan.Pod.Namespaces {
-			first.Containers = append(first.Containers, ct)
-		} else {
-			rest.Containers = append(rest.Containers, ct)
-		}
-	}
-	b := in.Bottle()
-	restore, err := egress.BuildRoutes(b.EgressDir(), b.GatewayDir())
-	if err != nil {
-		return "", nil, err
-	}
-	digest, err := func() (string, error) {
-		if err := e.CreatePod(ctx, plan); err != nil {
-			return "", err
-		}
-		if err := e.CreateContainers(ctx, plan, first.Containers); err != nil {
-			return "", err
-		}
-		if err := e.StartSidecars(ctx, first); err != nil {
-			return "", err
-		}
-		ns, err := e.NetNSPath(ctx, plan.Pod.Namespaces)
-		if err != nil {
-			return "", err
-		}
-		img := plan.Main().Image
-		img.Through = &spec.BuildNet{NetNS: ns, Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(b.AgentDir())}
-		return e.EnsureImage(ctx, img, progress)
-	}()
-	if err := errors.Join(err, restore()); err != nil {
-		return "", nil, err
-	}
-	return digest, rest, e.CreateContainers(ctx, plan, rest.Containers)
 }
 
 // isolatedBuild works out what an isolated build of this bottle may start

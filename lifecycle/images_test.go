@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,7 +116,7 @@ func TestDecideChecksARequestedContainerfile(t *testing.T) {
 		return r.ID
 	}
 	approve := func(id string) (Outcome, error) {
-		return Decide(root, Decision{Identity: b.ID, Request: id, Status: supervise.StatusApproved, By: "t"})
+		return Decide(context.Background(), Env{Root: root, Engine: newFakeEngine(), Stderr: io.Discard}, Decision{Identity: b.ID, Request: id, Status: supervise.StatusApproved, By: "t"})
 	}
 
 	id := ask("FROM localhost/base:1\nADD http://127.0.0.1:9/x /x\n")

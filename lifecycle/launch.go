@@ -32,6 +32,8 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// TTY: the streams are a terminal.
+	TTY bool
 	// Version is bottle's own, for labels and metadata; Exe the bottle
 	// binary, which the sidecar image is made of.
 	Version string
@@ -96,16 +98,16 @@ type Launch struct {
 // launching is one launch under way: what each step leaves for the next.
 type launching struct {
 	*Launch
-	env     Env
-	b       *state.Bottle
-	in      sidecars.Input
-	plan    *spec.Plan
-	meta    state.Metadata
-	td      *teardown
-	started func() error // starts the sidecars still to start, as the agent attaches
-	t0      time.Time
-	signin  *signin.Choice
-	build   *containerfile.File // an isolated build's Containerfile, as checked
+	env    Env
+	info   spec.EngineInfo // the engine's, asked once
+	b      *state.Bottle
+	in     sidecars.Input
+	plan   *spec.Plan
+	meta   state.Metadata
+	td     *teardown
+	t0     time.Time
+	signin *signin.Choice
+	build  *containerfile.File // an isolated build's Containerfile, as checked
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.
@@ -118,6 +120,25 @@ var errStop = errors.New("stop")
 // records); show the preflight and confirm; prepare every service's folder;
 // make the images; create the pod; attach (or leave it detached); tear down.
 func (l *Launch) Run(ctx context.Context, env Env) error {
+	return l.run(ctx, env, env.Engine.Info(), true)
+}
+
+// Plan works out the bottle l would start on the engine info describes
+// and returns what its preflight shows, keeping nothing and asking no
+// engine anything: for bottle kube manifest.
+func (l *Launch) Plan(ctx context.Context, env Env, info spec.EngineInfo) (Preflight, error) {
+	var pf Preflight
+	lc := *l
+	lc.DryRun, lc.Yes = true, true
+	lc.ShowPreflight = func(_ io.Writer, p Preflight) error {
+		pf = p
+		return nil
+	}
+	err := lc.run(ctx, env, info, false)
+	return pf, err
+}
+
+func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check bool) error {
 	// Signed in as the person is on this host: the launch runs a copy of
 	// the profile with the sign-in's credential on its route.
 	home, _ := os.UserHomeDir()
@@ -127,9 +148,17 @@ func (l *Launch) Run(ctx context.Context, env Env) error {
 	}
 	lc := *l
 	lc.Agent = signed
-	s := &launching{Launch: &lc, env: env, t0: time.Now(), signin: choice}
-	if err := s.check(); err != nil {
-		return err
+	s := &launching{Launch: &lc, env: env, info: info, t0: time.Now(), signin: choice}
+	if s.info.CopyOnly && lc.Agent.Workspace != config.WorkspaceCopy {
+		// The engine cannot mount the host's folder: the workspace is a copy.
+		copied := *lc.Agent
+		copied.Workspace = config.WorkspaceCopy
+		lc.Agent = &copied
+	}
+	if check {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.claim(); err != nil {
 		return err
@@ -164,13 +193,12 @@ func (l *Launch) Run(ctx context.Context, env Env) error {
 	return nil
 }
 
-func (s *launching) check() error {
-	info := s.env.Engine.Info()
-	if s.Detach && info.Ephemeral {
-		return errors.New("no Podman service is running, and a detached bottle needs one that outlives this command: start one (systemctl --user enable --now podman.socket, or podman system service --time=0 &)")
+func (s *launching) check(ctx context.Context) error {
+	if s.Detach && s.info.Ephemeral != "" {
+		return fmt.Errorf("%s, and a detached bottle needs one that outlives this command: %s", s.info.Ephemeral, s.info.Lasting)
 	}
 	if s.Agent.Runtime == config.RuntimeRunsc {
-		return s.env.Engine.CheckRuntime(config.RuntimeRunsc)
+		return s.env.Engine.CheckRuntime(ctx, config.RuntimeRunsc)
 	}
 	return nil
 }
@@ -192,7 +220,7 @@ func (s *launching) claim() error {
 		return err
 	}
 	s.b = b
-	s.td = &teardown{engine: s.env.Engine, bottle: b, pod: sidecars.PodName(b.ID), stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+	s.td = &teardown{engine: s.env.Engine, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
 	return nil
 }
 
@@ -204,7 +232,7 @@ func (s *launching) settleKept(ctx context.Context) error {
 	if s.Resume == nil {
 		return nil
 	}
-	if err := s.env.Engine.RemoveBottle(ctx, sidecars.PodName(s.b.ID), s.b.ID); err != nil {
+	if err := s.env.Engine.Remove(ctx, s.b.ID); err != nil {
 		return err
 	}
 	return Settle(ctx, s.b, s.env.Stderr)
@@ -220,7 +248,7 @@ func (s *launching) teardown(ctx context.Context) {
 // planBottle works out the bottle: its image, the workspace as recorded at
 // the first start, the git gate, and the plan of its pod.
 func (s *launching) planBottle(ctx context.Context) error {
-	b, info := s.b, s.env.Engine.Info()
+	b, info := s.b, s.info
 	s.in = sidecars.Input{
 		Identity:  b.ID,
 		Agent:     s.Agent,
@@ -230,6 +258,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 		Resume:    s.Resume != nil,
 		Version:   s.env.Version,
 		Host:      hostOf(info, s.Workdir),
+		TTY:       s.env.TTY,
 	}
 	var err error
 	if s.Image != nil {
@@ -241,6 +270,11 @@ func (s *launching) planBottle(ctx context.Context) error {
 	var buildFrom []string
 	if s.build, buildFrom, err = isolatedBuild(s.Agent, b, &s.in.Image); err != nil {
 		return err
+	}
+	if s.in.Image.Isolated && len(s.Agent.BuildEgress) > 0 {
+		// The build reaches the hosts build_egress allows through the
+		// bottle's own proxy, with the agent's CA files.
+		s.in.Image.Through = &spec.BuildNet{Proxy: "http://" + egress.ProxyAddr, CA: egress.AgentMounts(b.AgentDir())}
 	}
 	if s.signin != nil && s.signin.Use == signin.UseCredentials {
 		s.in.SigninFile = s.signin.Credentials
@@ -272,9 +306,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 		Runtime: s.Agent.Runtime, Image: s.in.Image.Ref, Version: s.env.Version, StartedAt: time.Now().UTC(), Args: s.Args,
 		AutoResume: s.Agent.AutoResume, BuildFrom: buildFrom,
 	}
-	if info.Name == "kubernetes" {
-		s.meta.Engine, s.meta.Context, s.meta.Namespace = info.Name, info.Context, info.Namespace
-	}
+	s.meta.Engine, s.meta.Context, s.meta.Namespace = info.Name, info.Context, info.Namespace
 	if s.Resume != nil {
 		if old, err := s.Resume.Metadata(); err == nil {
 			s.meta.StartedAt = old.StartedAt
@@ -285,7 +317,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 
 // preflight shows the plan and asks to go ahead; a dry run stops here.
 func (s *launching) preflight(ctx context.Context) error {
-	p := Preflight{ID: s.b.ID, Engine: s.env.Engine.Info(), Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build}
+	p := Preflight{ID: s.b.ID, Engine: s.info, Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build}
 	if s.DryRun {
 		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
 			return err
@@ -360,67 +392,51 @@ func (s *launching) prepare(ctx context.Context) error {
 	return supervise.Prepare(b.SuperviseDir(), s.Agent, in.Image.Ref, containerfile)
 }
 
-// images makes the sidecar image and the agent's, and creates the pod: at
-// once, or, for an isolated build that may reach hosts (build_egress), its
-// egress first, to build through (buildThroughEgress).
+// images makes the sidecar image and the agent's, and creates the
+// bottle. An isolated build that may reach hosts (build_egress) builds
+// through the bottle's own egress, serving the build's routes for as long
+// as it runs; the engine may bring that part of the bottle up for it, so
+// the teardown removes the bottle from then on.
 func (s *launching) images(ctx context.Context) error {
 	e, b := s.env.Engine, s.b
 	if err := mountsBeneath(s.plan, s.workspaceDir()); err != nil {
 		return err
 	}
-	if _, err := e.EnsureSidecarImage(ctx, s.env.Exe); err != nil {
+	var err error
+	if s.plan.Main().Image.Through != nil {
+		s.td.created = true
+		restore, rerr := egress.BuildRoutes(b.EgressDir(), b.GatewayDir())
+		if rerr != nil {
+			return rerr
+		}
+		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.Exe, s.env.Stderr)
+		err = errors.Join(err, restore())
+	} else {
+		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.Exe, s.env.Stderr)
+	}
+	if err != nil {
 		return err
 	}
-	main := s.plan.Main()
-	s.started = func() error { return e.StartSidecars(ctx, s.plan) }
-	staged := false
-	if main.Image.Isolated && len(s.Agent.BuildEgress) > 0 {
-		exists, err := e.ImageExists(ctx, main.Image.Ref)
-		if err != nil {
-			return err
-		}
-		staged = !exists
-	}
-	var err error
-	if staged {
-		s.td.created = true
-		var rest *spec.Plan
-		if s.meta.ImageDigest, rest, err = buildThroughEgress(ctx, e, s.plan, s.in, s.env.Stderr); err != nil {
-			return err
-		}
-		s.started = func() error { return e.StartSidecars(ctx, rest) }
-	} else {
-		if s.meta.ImageDigest, err = e.EnsureImage(ctx, main.Image, s.env.Stderr); err != nil {
-			return err
-		}
-		s.td.created = true
-		if err := e.CreatePod(ctx, s.plan); err != nil {
-			return err
-		}
-		if err := e.CreateContainers(ctx, s.plan, s.plan.Containers); err != nil {
-			return err
-		}
+	s.td.created = true
+	if err := e.Create(ctx, s.plan); err != nil {
+		return err
 	}
 	return b.WriteMetadata(s.meta)
 }
 
-// attach starts the sidecars and the agent, attached to the streams, and
-// returns the agent's exit; or, detached, leaves it running and prints the
-// identity.
+// attach starts the bottle: attached to the streams, it returns the
+// agent's exit; detached, it leaves it running and prints the identity.
 func (s *launching) attach(ctx context.Context) error {
-	e, main := s.env.Engine, s.plan.Main()
+	streams := spec.Streams{Stdin: s.env.Stdin, Stdout: s.env.Stdout, Stderr: s.env.Stderr, TTY: s.env.TTY}
 	if s.Detach {
-		if err := s.started(); err != nil {
-			return err
-		}
-		if err := e.StartContainer(ctx, main.Name); err != nil {
+		if _, err := s.env.Engine.Up(ctx, s.plan, streams, true); err != nil {
 			return err
 		}
 		s.td.detached = true
 		fmt.Fprintln(s.env.Stdout, s.b.ID)
 		return nil
 	}
-	code, err := e.Run(ctx, main.Name, s.env.Stdin, s.env.Stdout, s.env.Stderr, s.started)
+	code, err := s.env.Engine.Up(ctx, s.plan, streams, false)
 	if err != nil {
 		return err
 	}
@@ -479,7 +495,6 @@ func hostOf(info spec.EngineInfo, workdir string) agent.Host {
 type teardown struct {
 	engine   Engine
 	bottle   *state.Bottle
-	pod      string
 	stderr   io.Writer
 	keep     bool
 	lock     *state.Lock
@@ -493,7 +508,7 @@ func (t *teardown) run(ctx context.Context) {
 		return
 	}
 	if t.created {
-		if err := t.engine.RemoveBottle(ctx, t.pod, t.bottle.ID); err != nil {
+		if err := t.engine.Remove(ctx, t.bottle.ID); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
 		} else if err := Settle(ctx, t.bottle, t.stderr); err != nil {
 			fmt.Fprintf(t.stderr, "bottle: %v\n", err)

@@ -314,7 +314,7 @@ func TestLaunchDetached(t *testing.T) {
 // said before anything is made.
 func TestLaunchRefusedBeforeAnything(t *testing.T) {
 	w := newLaunchWorld(t)
-	w.eng.info.Ephemeral = true
+	w.eng.info.Ephemeral, w.eng.info.Lasting = "no service is running", "start one"
 	if err := w.launch(t, func(l *Launch) { l.Detach = true }).Run(context.Background(), w.env()); err == nil || !strings.Contains(err.Error(), "a detached bottle needs one that outlives this command") {
 		t.Errorf("a detached bottle on an ephemeral engine: %v", err)
 	}

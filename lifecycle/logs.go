@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/sidecars"
@@ -37,6 +39,9 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 	if service == "" {
 		service = agent.Service
 	}
+	if !slices.Contains(sidecars.Services, service) {
+		return fmt.Errorf("bottle %s has no service %q (its services: %s)", o.ID, service, strings.Join(sidecars.Services, ", "))
+	}
 	switch {
 	case service == egress.Service && b != nil:
 		return followFile(ctx, b.EgressFolder(), egress.AuditFile, o.Follow, o.Audit)
@@ -49,7 +54,7 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 		}
 		return followFile(ctx, b.GitGateFolder(), gitgate.AuditFile, o.Follow, o.Audit)
 	}
-	err = env.Engine.Logs(ctx, sidecars.ServiceContainer(o.ID, service), o.Follow, o.Stdout, o.Stderr)
+	err = env.Engine.Logs(ctx, o.ID, sidecars.ContainerOf(service), o.Follow, o.Stdout, o.Stderr)
 	if errors.As(err, new(*spec.NotFoundError)) {
 		return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", o.ID, service, o.ID)
 	}

@@ -62,16 +62,17 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	def := env.Engine.Info().Name // where a bottle that records none runs
 	var rows []Row
 	for _, b := range bottles {
 		m, err := b.Metadata()
 		if err != nil {
 			return nil, err
 		}
-		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir, Where: where(m)}
+		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir, Where: where(m, def)}
 		if p, ok := byID[b.ID]; ok {
 			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
-			r.AgentDone = p.Containers[sidecars.ContainerName(b.ID, agent.Service)] != "running"
+			r.AgentDone = p.Containers[agent.Service] != "running"
 			delete(byID, b.ID)
 		} else if b.InUse() {
 			r.Status = StatusStarting
@@ -101,7 +102,7 @@ func Known(ctx context.Context, env Env, id string) (*state.Bottle, error) {
 	b, err := env.Root.Open(id)
 	var nf *state.NotFoundError
 	if errors.As(err, &nf) && state.ValidID(id) {
-		if ok, perr := env.Engine.PodExists(ctx, sidecars.PodName(id)); perr == nil && ok {
+		if ok, perr := env.Engine.Exists(ctx, id); perr == nil && ok {
 			return nil, nil
 		}
 	}
@@ -116,15 +117,7 @@ func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
 			return err
 		}
 	}
-	err := env.Engine.StopPod(ctx, sidecars.PodName(id))
-	if errors.As(err, new(*spec.NotFoundError)) {
-		err = nil // nothing runs: stopped already
-	}
-	if err != nil {
-		return err
-	}
-	// The gateway lives beside the pod: it goes with it.
-	if err := env.Engine.RemoveBottle(ctx, "", id); err != nil {
+	if err := env.Engine.Stop(ctx, id); err != nil {
 		return err
 	}
 	return Settle(ctx, b, env.Stderr)
@@ -133,7 +126,7 @@ func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
 // Remove removes a bottle's containers, pod and state. What the agent did
 // comes back first (Settle); what it left in the workspace goes with its state.
 func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
-	if err := env.Engine.RemoveBottle(ctx, sidecars.PodName(id), id); err != nil {
+	if err := env.Engine.Remove(ctx, id); err != nil {
 		return err
 	}
 	if b == nil {
@@ -180,13 +173,13 @@ func GC(ctx context.Context, env Env) error {
 			}
 			fmt.Fprintf(env.Stdout, "removed %s (its agent ended and no bottle command holds it)\n", r.Identity)
 		case r.Status == StatusOrphan:
-			if err := env.Engine.RemoveBottle(ctx, r.Pod, r.Identity); err != nil {
+			if err := env.Engine.Remove(ctx, r.Identity); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "removed pod %s (its state is gone)\n", r.Pod)
 		case r.Status == StatusStale:
 			// The pod is gone; what it had beside it (the gateway) goes too.
-			if err := env.Engine.RemoveBottle(ctx, "", r.Identity); err != nil {
+			if err := env.Engine.Remove(ctx, r.Identity); err != nil {
 				return err
 			}
 			b := r.Bottle()
@@ -202,37 +195,50 @@ func GC(ctx context.Context, env Env) error {
 	return nil
 }
 
-// where names a bottle's engine as bottle ls shows it.
-func where(m state.Metadata) string {
-	if m.Engine == "" || m.Engine == "podman" {
-		return "podman"
+// where names a bottle's engine as bottle ls shows it: its name, and for
+// an engine of places (a cluster's namespaces), which; def is the engine
+// of a bottle that records none (made before bottles recorded one).
+func where(m state.Metadata, def string) string {
+	switch {
+	case m.Engine == "":
+		return def
+	case m.Namespace == "":
+		return m.Engine
+	case m.Context != "":
+		return m.Engine + " " + m.Context + "/" + m.Namespace
 	}
-	w := m.Engine + " " + m.Namespace
-	if m.Context != "" {
-		w = m.Engine + " " + m.Context + "/" + m.Namespace
-	}
-	return w
+	return m.Engine + " " + m.Namespace
 }
 
-// A Mirror is an engine that keeps a bottle's folders apart from the
-// host's (a cluster's volume): Mirror brings one running bottle's in step,
-// its requests to the host, the person's answers and routes to it.
-type Mirror interface {
-	Mirror(ctx context.Context, identity string) error
+// Sync brings a running bottle's folder in step with its engine's copy,
+// where its engine keeps one (a cluster's volume): the agent's requests to
+// the host, the person's answers and the routes to the bottle.
+func Sync(ctx context.Context, env Env, b *state.Bottle) error {
+	return env.Engine.Sync(ctx, b.ID, sidecars.Exchange(b))
 }
 
-// A Bringer is an engine that keeps a bottle's folders apart from the
-// host's: Bring copies some of a running bottle's (below its folder) over
-// the host's.
-type Bringer interface {
-	Bring(ctx context.Context, identity string, folders []string) error
-}
-
-// MirrorBottle brings a bottle's folders in step with its engine's copy,
-// when its engine keeps one.
-func MirrorBottle(ctx context.Context, env Env, identity string) error {
-	if m, ok := env.Engine.(Mirror); ok {
-		return m.Mirror(ctx, identity)
+// Synced opens the bottle id (every bottle, when "") and brings each in
+// step with its engine's copy (Sync), for a command that reads their
+// requests; trouble is said on env.Stderr, and the command goes on with
+// what the host has.
+func Synced(ctx context.Context, env Env, id string) ([]*state.Bottle, error) {
+	var bottles []*state.Bottle
+	if id != "" {
+		b, err := env.Root.Open(id)
+		if err != nil {
+			return nil, err
+		}
+		bottles = []*state.Bottle{b}
+	} else {
+		var err error
+		if bottles, err = env.Root.List(); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	for _, b := range bottles {
+		if err := Sync(ctx, env, b); err != nil {
+			fmt.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
+		}
+	}
+	return bottles, nil
 }

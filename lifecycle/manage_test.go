@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -8,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
-	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -16,8 +16,8 @@ import (
 // podInfo is what an engine reports of a bottle's pod whose agent is in
 // the state given.
 func podInfo(id, status, agentState string) spec.PodInfo {
-	return spec.PodInfo{Name: sidecars.PodName(id), Identity: id, Agent: "t", Status: status, Created: time.Unix(1, 0),
-		Containers: map[string]string{sidecars.ContainerName(id, agent.Service): agentState}}
+	return spec.PodInfo{Name: spec.PodName(id), Identity: id, Agent: "t", Status: status, Created: time.Unix(1, 0),
+		Containers: map[string]string{agent.Service: agentState}}
 }
 
 // managed is a state root with a bottle of each kind: kept, running,
@@ -134,5 +134,16 @@ func TestRemoveTakesEverything(t *testing.T) {
 	}
 	if _, err := w.root.Open(ids["running"]); err == nil {
 		t.Error("the removed bottle's folder is there")
+	}
+}
+
+// bottle logs of a name that is no service says so, and names the
+// services, whatever runs.
+func TestLogsOfAServiceThatIsNone(t *testing.T) {
+	w, ids := managed(t)
+	var out bytes.Buffer
+	err := Logs(context.Background(), w.env(), LogsOf{ID: ids["running"], Service: "proxy", Audit: &out, Stdout: &out, Stderr: &out})
+	if err == nil || !strings.Contains(err.Error(), `no service "proxy"`) || !strings.Contains(err.Error(), "agent, egress, gateway, git-gate, supervise") {
+		t.Errorf("logs of proxy: %v", err)
 	}
 }

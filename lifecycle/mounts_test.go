@@ -49,8 +49,7 @@ func TestBindStartsAloneInTheirFolder(t *testing.T) {
 	if err := start(w.workdir); err != nil {
 		t.Fatalf("beside a kept bottle that does not run: %v", err)
 	}
-	w.eng.pods = []spec.PodInfo{{Name: "bottle-" + w.b.ID, Identity: w.b.ID, Status: "Running",
-		Containers: map[string]string{"bottle-" + w.b.ID + "-agent": "running"}}}
+	w.eng.pods = []spec.PodInfo{podInfo(w.b.ID, "Running", "running")}
 	for _, wd := range []string{w.workdir, filepath.Join(w.workdir, "vendor"), filepath.Dir(w.workdir)} {
 		if err := start(wd); err == nil || !strings.Contains(err.Error(), w.b.ID) || !strings.Contains(err.Error(), "runs") {
 			t.Errorf("%s, beside a running bottle in %s: %v", wd, w.workdir, err)

@@ -75,7 +75,7 @@ func TestSettleChild(t *testing.T) {
 		os.Remove(filepath.Join(b.Dir, state.PreserveFile))
 		err = GC(context.Background(), env)
 	case "fetch":
-		_, err = GitFetch(context.Background(), root, id, "")
+		_, err = GitFetch(context.Background(), env, id, "")
 	}
 	t.Logf("%s returned: %v", step, err)
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/spec"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/spec"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/pods"
@@ -21,18 +22,37 @@ import (
 )
 
 // Create makes the pod and every container of the plan, without starting
-// them. The calls are not cancelled by ctx once begun, so when Create returns
-// the caller knows exactly what exists and teardown can remove all of it.
+// them; when the pod is there already, an isolated build having made it
+// with its egress (Images), the containers that build did not make. The
+// calls are not cancelled by ctx once begun, so when Create returns the
+// caller knows exactly what exists and teardown can remove all of it.
 func (c *Conn) Create(ctx context.Context, p *spec.Plan) error {
-	if err := c.CreatePod(ctx, p); err != nil {
+	cs := p.Containers
+	if err := c.createPod(ctx, p); isConflict(err) {
+		_, cs = egressFirst(p)
+	} else if err != nil {
 		return err
 	}
-	return c.CreateContainers(ctx, p, p.Containers)
+	return c.createContainers(ctx, p, cs)
 }
 
-// CreatePod makes the plan's pod alone: its containers come with
-// CreateContainers, all at once or in stages.
-func (c *Conn) CreatePod(ctx context.Context, p *spec.Plan) error {
+// egressFirst splits the plan's containers into its egress (those beside
+// the pod, and the one that makes its namespaces: the gateway and the
+// proxy) and the rest.
+func egressFirst(p *spec.Plan) (egress, rest []spec.Container) {
+	for _, ct := range p.Containers {
+		if ct.OutsidePod || ct.Name == p.Pod.Namespaces {
+			egress = append(egress, ct)
+		} else {
+			rest = append(rest, ct)
+		}
+	}
+	return egress, rest
+}
+
+// createPod makes the plan's pod alone: its containers come with
+// createContainers, all at once or in stages.
+func (c *Conn) createPod(ctx context.Context, p *spec.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -48,10 +68,10 @@ func (c *Conn) CreatePod(ctx context.Context, p *spec.Plan) error {
 	return ctx.Err()
 }
 
-// CreateContainers makes some of the plan's containers in its pod: the
+// createContainers makes some of the plan's containers in its pod: the
 // namespaces' maker first when it is among them (the others join it), then
 // the others side by side.
-func (c *Conn) CreateContainers(ctx context.Context, p *spec.Plan, cs []spec.Container) error {
+func (c *Conn) createContainers(ctx context.Context, p *spec.Plan, cs []spec.Container) error {
 	var first, rest []spec.Container
 	for _, ct := range cs {
 		if ct.Name == p.Pod.Namespaces {
@@ -79,9 +99,9 @@ func (c *Conn) CreateContainers(ctx context.Context, p *spec.Plan, cs []spec.Con
 	return nil
 }
 
-// NetNSPath is the network namespace of a running container, as a path
+// netNSPath is the network namespace of a running container, as a path
 // another process (a build's RUN step) can join.
-func (c *Conn) NetNSPath(ctx context.Context, name string) (string, error) {
+func (c *Conn) netNSPath(ctx context.Context, name string) (string, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	data, err := containers.Inspect(cctx, name, nil)
@@ -135,7 +155,7 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 		s.Annotations = map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox"}
 	}
 	if ct.Main {
-		s.Terminal = ptr(isTerminal(os.Stdin) && isTerminal(os.Stdout))
+		s.Terminal = ptr(ct.TTY)
 		s.Stdin = ptr(true)
 	}
 	for _, m := range ct.Mounts {
@@ -196,13 +216,13 @@ func keepIDLock() (func(), error) {
 // readyTimeout bounds the wait for a sidecar to serve.
 const readyTimeout = 20 * time.Second
 
-// StartSidecars starts every container but the main one and waits for each
-// to be ready. Containers beside the pod start alongside; those in the pod
+// startSidecars starts every container but the main one and waits for each
+// to be ready (one running already, started for a build, is ready). Containers beside the pod start alongside; those in the pod
 // start one after the other in the plan's order (the namespaces' maker
 // comes first), each without
 // waiting for the one before to be ready: two starts in one pod at once
 // failed now and then ("internal libpod error", on 4.3 and 5.x).
-func (c *Conn) StartSidecars(ctx context.Context, p *spec.Plan) error {
+func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 	var g errgroup.Group
 	ready := func(ct spec.Container) {
 		for _, file := range ct.Ready {
@@ -215,7 +235,7 @@ func (c *Conn) StartSidecars(ctx context.Context, p *spec.Plan) error {
 		case ct.Main:
 		case ct.OutsidePod:
 			g.Go(func() error {
-				if err := c.StartContainer(ctx, ct.Name); err != nil {
+				if err := c.startContainer(ctx, ct.Name); err != nil {
 					return err
 				}
 				ready(ct)
@@ -227,7 +247,7 @@ func (c *Conn) StartSidecars(ctx context.Context, p *spec.Plan) error {
 	}
 	g.Go(func() error {
 		for _, ct := range inPod {
-			if err := c.StartContainer(ctx, ct.Name); err != nil {
+			if err := c.startContainer(ctx, ct.Name); err != nil {
 				return err
 			}
 			ready(ct)
@@ -254,15 +274,15 @@ func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) er
 		exited := err == nil && data.State != nil && !data.State.Running
 		if exited || time.Now().After(deadline) {
 			var out strings.Builder
-			c.Logs(ctx, ct.Name, false, &out, &out)
+			c.logs(ctx, ct.Name, false, &out, &out)
 			return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// StartContainer starts one container.
-func (c *Conn) StartContainer(ctx context.Context, name string) error {
+// startContainer starts one container (one that runs already is left so).
+func (c *Conn) startContainer(ctx context.Context, name string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := containers.Start(cctx, name, nil); err != nil {
@@ -278,19 +298,34 @@ func (c *Conn) StartContainer(ctx context.Context, name string) error {
 	return nil
 }
 
-// RemoveBottle removes a bottle's pod (which takes its containers) and, at
+// Remove removes all of a bottle: its pod, and what it has beside it.
+func (c *Conn) Remove(ctx context.Context, identity string) error {
+	return c.removeBottle(ctx, spec.PodName(identity), identity)
+}
+
+// Stop stops a bottle's pod and removes what it has beside it (the
+// gateway): its folders are the host's own, so what it did is there.
+func (c *Conn) Stop(ctx context.Context, identity string) error {
+	err := c.stopPod(ctx, spec.PodName(identity))
+	if err != nil && !errors.As(err, new(*spec.NotFoundError)) {
+		return err
+	}
+	return c.removeBottle(ctx, "", identity)
+}
+
+// removeBottle removes a bottle's pod (which takes its containers) and, at
 // the same time, the containers it has beside the pod, found by the identity
 // label; with podName "" only those beside the pod. Removing the pod's
 // containers one by one beside Podman's own pod removal measured slower:
 // they contend for the same locks.
-func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error {
+func (c *Conn) removeBottle(ctx context.Context, podName, identity string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
 	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": {spec.LabelIdentity + "=" + identity}}))
 	if err != nil {
 		err = c.errorf(err, "list containers of %s", identity)
 		if podName != "" {
-			err = errors.Join(err, c.RemovePod(ctx, podName))
+			err = errors.Join(err, c.removePod(ctx, podName))
 		}
 		return err
 	}
@@ -308,7 +343,7 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 	kills.Wait()
 	var g errgroup.Group
 	if podName != "" {
-		g.Go(func() error { return c.RemovePod(ctx, podName) })
+		g.Go(func() error { return c.removePod(ctx, podName) })
 	}
 	for _, ct := range list {
 		if ct.Pod != "" {
@@ -324,10 +359,10 @@ func (c *Conn) RemoveBottle(ctx context.Context, podName, identity string) error
 	return g.Wait()
 }
 
-// RemovePod removes a pod and its containers, whatever state they are in. A
+// removePod removes a pod and its containers, whatever state they are in. A
 // pod that does not exist is not an error. It runs even when ctx is cancelled:
 // it is what cleans up after an interrupt.
-func (c *Conn) RemovePod(ctx context.Context, name string) error {
+func (c *Conn) removePod(ctx context.Context, name string) error {
 	cctx, cancel := c.call(context.WithoutCancel(ctx))
 	defer cancel()
 	// Timeout 0: kill at once. The agent has no say in how its bottle ends.
@@ -338,8 +373,8 @@ func (c *Conn) RemovePod(ctx context.Context, name string) error {
 	return nil
 }
 
-// StopPod stops a pod's containers, leaving it to be resumed or removed.
-func (c *Conn) StopPod(ctx context.Context, name string) error {
+// stopPod stops a pod's containers, leaving it to be resumed or removed.
+func (c *Conn) stopPod(ctx context.Context, name string) error {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	if _, err := pods.Stop(cctx, name, nil); err != nil {
@@ -351,8 +386,9 @@ func (c *Conn) StopPod(ctx context.Context, name string) error {
 	return nil
 }
 
-// PodExists reports whether a pod of that name exists.
-func (c *Conn) PodExists(ctx context.Context, name string) (bool, error) {
+// Exists reports whether the bottle's pod exists.
+func (c *Conn) Exists(ctx context.Context, identity string) (bool, error) {
+	name := spec.PodName(identity)
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	ok, err := pods.Exists(cctx, name, nil)
@@ -360,6 +396,12 @@ func (c *Conn) PodExists(ctx context.Context, name string) (bool, error) {
 		return false, c.errorf(err, "look up pod %s", name)
 	}
 	return ok, nil
+}
+
+// isConflict says the thing to make exists already.
+func isConflict(err error) bool {
+	var ec interface{ Code() int }
+	return err != nil && (errors.As(err, &ec) && ec.Code() == 409 || strings.Contains(err.Error(), "already exists"))
 }
 
 func isNotFound(err error) bool {

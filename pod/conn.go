@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/spec"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/spec"
 
 	commonconfig "github.com/containers/common/pkg/config"
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -297,11 +298,19 @@ func (c *Conn) Info() spec.EngineInfo {
 	if c.Rootless {
 		where = "rootless"
 	}
-	return spec.EngineInfo{Name: "podman", Version: c.Version, Rootless: c.Rootless, UID: c.UID, GID: c.GID, Ephemeral: c.Private(), Where: where}
+	info := spec.EngineInfo{Name: Name, Version: c.Version, Rootless: c.Rootless, UID: c.UID, GID: c.GID, Where: where}
+	if c.Private() {
+		info.Ephemeral = "no Podman service is running"
+		info.Lasting = "start one (systemctl --user enable --now podman.socket, or podman system service --time=0 &)"
+	}
+	return info
 }
 
+// Name is the engine's, as a bottle's folder records it.
+const Name = "podman"
+
 // CheckRuntime says whether Podman knows the OCI runtime name (runsc).
-func (c *Conn) CheckRuntime(name string) error { return CheckRuntime(name) }
+func (c *Conn) CheckRuntime(_ context.Context, name string) error { return CheckRuntime(name) }
 
 // Private reports whether this Conn runs its own service, which ends with the
 // command: a detached bottle needs a service that outlives it.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/bottle-sandbox/bottle/spec"
 
@@ -16,11 +14,11 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 )
 
-// Exec runs argv in a running container, as the container's own user,
-// attached to the streams (a terminal when stdin and stdout are one and tty
-// allows it), and returns its exit code.
-func (c *Conn) Exec(ctx context.Context, name string, argv []string, tty bool, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	tty = tty && isTerminal(os.Stdin) && isTerminal(os.Stdout)
+// Exec runs argv in the running container of one of a bottle's services,
+// as the container's own user, attached to the streams (a terminal when
+// s.TTY), and returns its exit code.
+func (c *Conn) Exec(ctx context.Context, identity, service string, argv []string, s spec.Streams) (int, error) {
+	name, tty, stdin, stdout, stderr := spec.ContainerName(identity, service), s.TTY, s.Stdin, s.Stdout, s.Stderr
 	cctx, cancel := c.call(ctx)
 	id, err := containers.ExecCreate(cctx, name, &handlers.ExecCreateConfig{ExecOptions: dockerContainer.ExecOptions{
 		Cmd: argv, Tty: tty, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,

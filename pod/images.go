@@ -3,18 +3,70 @@ package pod
 import (
 	"context"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/spec"
 	"io"
+
+	"github.com/bottle-sandbox/bottle/spec"
 
 	"github.com/containers/buildah/define"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 )
 
-// EnsureImage makes img available: present already, pulled when missing, or
-// built from its Containerfile. Progress goes to progress. It returns the
-// image's digest (or ID, for an image that has none).
+// Images makes the sidecar image and the agent's; an isolated build that
+// may reach hosts (Through) and is not made yet runs in the pod's own
+// network, the bottle's egress (gateway and proxy) made and started for
+// it first: Create makes the rest.
+func (c *Conn) Images(ctx context.Context, p *spec.Plan, exe string, progress io.Writer) (string, error) {
+	if _, err := c.ensureSidecarImage(ctx, exe); err != nil {
+		return "", err
+	}
+	img := p.Main().Image
+	if img.Through != nil {
+		exists, err := c.imageExists(ctx, img.Ref)
+		if err != nil {
+			return "", err
+		}
+		if !exists {
+			return c.buildThroughEgress(ctx, p, progress)
+		}
+	}
+	return c.ensureImage(ctx, img, "", progress)
+}
+
+// buildThroughEgress makes the pod with its egress alone, starts it, and
+// builds the agent's image with its RUN steps in the pod's network
+// namespace, where the proxy is all there is.
+func (c *Conn) buildThroughEgress(ctx context.Context, p *spec.Plan, progress io.Writer) (string, error) {
+	egress, _ := egressFirst(p)
+	if err := c.createPod(ctx, p); err != nil {
+		return "", err
+	}
+	if err := c.createContainers(ctx, p, egress); err != nil {
+		return "", err
+	}
+	if err := c.startSidecars(ctx, &spec.Plan{Pod: p.Pod, Containers: egress}); err != nil {
+		return "", err
+	}
+	ns, err := c.netNSPath(ctx, p.Pod.Namespaces)
+	if err != nil {
+		return "", err
+	}
+	return c.ensureImage(ctx, p.Main().Image, ns, progress)
+}
+
+// EnsureImage makes img available on this machine, for an engine that
+// runs images built here (a cluster): present already, pulled when
+// missing, or built from its Containerfile (an isolated one with no
+// network at all). It returns the image's digest (or ID).
 func (c *Conn) EnsureImage(ctx context.Context, img spec.Image, progress io.Writer) (string, error) {
+	return c.ensureImage(ctx, img, "", progress)
+}
+
+// ensureImage makes img available: present already, pulled when missing,
+// or built from its Containerfile (an isolated build that may reach hosts
+// in the network namespace netns). Progress goes to progress. It returns
+// the image's digest (or ID, for an image that has none).
+func (c *Conn) ensureImage(ctx context.Context, img spec.Image, netns string, progress io.Writer) (string, error) {
 	cctx, cancel := c.call(ctx)
 	ok, err := images.Exists(cctx, img.Ref, nil)
 	cancel()
@@ -23,7 +75,7 @@ func (c *Conn) EnsureImage(ctx context.Context, img spec.Image, progress io.Writ
 	}
 	if !ok {
 		if img.Containerfile != "" {
-			err = c.build(ctx, img, progress)
+			err = c.build(ctx, img, netns, progress)
 		} else {
 			err = c.pull(ctx, img.Ref, progress)
 		}
@@ -34,8 +86,8 @@ func (c *Conn) EnsureImage(ctx context.Context, img spec.Image, progress io.Writ
 	return c.imageDigest(ctx, img.Ref)
 }
 
-// ImageExists reports whether the store has an image of that reference.
-func (c *Conn) ImageExists(ctx context.Context, ref string) (bool, error) {
+// imageExists reports whether the store has an image of that reference.
+func (c *Conn) imageExists(ctx context.Context, ref string) (bool, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	ok, err := images.Exists(cctx, ref, nil)
@@ -70,7 +122,7 @@ func (c *Conn) pull(ctx context.Context, ref string, progress io.Writer) error {
 	return nil
 }
 
-func (c *Conn) build(ctx context.Context, img spec.Image, progress io.Writer) error {
+func (c *Conn) build(ctx context.Context, img spec.Image, netns string, progress io.Writer) error {
 	fmt.Fprintf(progress, "building %s from %s\n", img.Ref, img.Containerfile)
 	if img.Isolated {
 		fmt.Fprintf(progress, "the build has no network and uses local images only: it is not a Containerfile of your own config\n")
@@ -94,9 +146,9 @@ func (c *Conn) build(ctx context.Context, img spec.Image, progress io.Writer) er
 		opts.ConfigureNetwork = define.NetworkDisabled
 		opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Host: false}}
 		opts.PullPolicy = define.PullNever
-		if t := img.Through; t != nil {
+		if t := img.Through; t != nil && netns != "" {
 			opts.ConfigureNetwork = define.NetworkEnabled
-			opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Path: t.NetNS}}
+			opts.NamespaceOptions = define.NamespaceOptions{{Name: "network", Path: netns}}
 			// The proxy variables are build arguments every RUN step sees
 			// undeclared; they are not kept in the image.
 			opts.Args = map[string]string{}

@@ -2,11 +2,10 @@ package pod
 
 import (
 	"context"
+
 	"github.com/bottle-sandbox/bottle/spec"
-	"os"
 
 	"github.com/containers/podman/v5/pkg/bindings/pods"
-	"golang.org/x/term"
 )
 
 // List returns the pods of one state root, found by label.
@@ -21,11 +20,11 @@ func (c *Conn) List(ctx context.Context, root string) ([]spec.PodInfo, error) {
 	for _, r := range reps {
 		info := spec.PodInfo{Name: r.Name, Identity: r.Labels[spec.LabelIdentity], Agent: r.Labels[spec.LabelAgent], Status: r.Status, Created: r.Created, Containers: map[string]string{}}
 		for _, ct := range r.Containers {
-			info.Containers[ct.Names] = ct.Status
+			if service, ok := spec.ServiceOf(info.Identity, ct.Names); ok {
+				info.Containers[service] = ct.Status
+			}
 		}
 		out = append(out, info)
 	}
 	return out, nil
 }
-
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

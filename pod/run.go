@@ -3,20 +3,39 @@ package pod
 import (
 	"context"
 	"fmt"
-	"github.com/bottle-sandbox/bottle/spec"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/bottle-sandbox/bottle/spec"
 
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 )
 
-// Run attaches stdio to a created container, runs before (the sidecars'
-// start) while the attach is set up, then starts the container and waits
-// for it to exit, returning its exit code. With a terminal on stdin and
-// stdout the bindings put it in raw mode and forward window size changes.
-func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, stderr io.Writer, before func() error) (int, error) {
+// Up starts a created bottle: its sidecars, each ready, then the agent,
+// attached to s until it exits (its exit code), or detached.
+func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error) {
+	main := p.Main()
+	if detach {
+		if err := c.startSidecars(ctx, p); err != nil {
+			return 0, err
+		}
+		return 0, c.startContainer(ctx, main.Name)
+	}
+	return c.run(ctx, main.Name, s, func() error { return c.startSidecars(ctx, p) })
+}
+
+// Sync has nothing to do: a Podman bottle's folders are the host's own,
+// mounted.
+func (c *Conn) Sync(context.Context, string, spec.Exchange) error { return nil }
+
+// run attaches the streams to a created container, runs before (the
+// sidecars' start) while the attach is set up, then starts the container
+// and waits for it to exit, returning its exit code. With a terminal (the
+// container made with one, and stdin one) the bindings put it in raw mode
+// and forward window size changes.
+func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before func() error) (int, error) {
 	// The bindings' attach swaps the HTTP transport of its connection and
 	// takes the next socket dialled as the stream: it gets a connection of
 	// its own, so the calls made meanwhile cannot be mistaken for it.
@@ -27,7 +46,7 @@ func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, st
 	attachErr := make(chan error, 1)
 	ready := make(chan bool)
 	go func() {
-		attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, stdin, stdout, stderr, ready, new(containers.AttachOptions).WithStream(true))
+		attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
 	}()
 	beforeErr := make(chan error, 1)
 	go func() { beforeErr <- before() }()
@@ -41,7 +60,7 @@ func (c *Conn) Run(ctx context.Context, name string, stdin io.Reader, stdout, st
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
-	if err := c.StartContainer(ctx, name); err != nil {
+	if err := c.startContainer(ctx, name); err != nil {
 		return -1, err
 	}
 	return c.exitCode(ctx, name, attachErr)
@@ -62,7 +81,7 @@ func (c *Conn) exitCode(ctx context.Context, name string, attached <-chan error)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		code, err := c.Wait(wctx, name)
+		code, err := c.wait(wctx, name)
 		results <- result{code, err}
 	}()
 	for {
@@ -113,8 +132,8 @@ func (c *Conn) exited(ctx context.Context, name string) (int, bool) {
 	return 0, false
 }
 
-// Wait blocks until the container exits and returns its exit code.
-func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
+// wait blocks until the container exits and returns its exit code.
+func (c *Conn) wait(ctx context.Context, name string) (int, error) {
 	// The server polls the container every Interval (250ms by default): ask for less.
 	code, err := containers.Wait(c.stream(ctx), name, new(containers.WaitOptions).WithInterval("10ms"))
 	if err != nil {
@@ -126,8 +145,14 @@ func (c *Conn) Wait(ctx context.Context, name string) (int, error) {
 	return int(code), nil
 }
 
-// Logs copies a container's output to w, following it when follow is set.
-func (c *Conn) Logs(ctx context.Context, name string, follow bool, stdout, stderr io.Writer) error {
+// Logs copies the output of one of a bottle's services' containers,
+// following it when follow is set.
+func (c *Conn) Logs(ctx context.Context, identity, service string, follow bool, stdout, stderr io.Writer) error {
+	return c.logs(ctx, spec.ContainerName(identity, service), follow, stdout, stderr)
+}
+
+// logs copies a container's output, following it when follow is set.
+func (c *Conn) logs(ctx context.Context, name string, follow bool, stdout, stderr io.Writer) error {
 	var lctx context.Context
 	if follow {
 		lctx = c.stream(ctx)

@@ -9,10 +9,10 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/images"
 )
 
-// EnsureSidecarImage makes the sidecar image from the bottle binary at exe
+// ensureSidecarImage makes the sidecar image from the bottle binary at exe
 // (static, so it needs no base image) and the host's CA roots, and loads it
 // through the API, unless it is there already. No registry, no Containerfile.
-func (c *Conn) EnsureSidecarImage(ctx context.Context, exe string) (string, error) {
+func (c *Conn) ensureSidecarImage(ctx context.Context, exe string) (string, error) {
 	ref, err := spec.SidecarRef(exe)
 	if err != nil {
 		return "", err

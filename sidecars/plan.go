@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
@@ -41,21 +42,45 @@ type Input struct {
 	// SigninFile is the host's credentials file of the agent's subscription
 	// login, which the gateway keeps fresh ("": the agent signs in otherwise).
 	SigninFile string
+	// TTY: the agent's streams are a terminal.
+	TTY bool
 }
 
-// PodName is the name of a bottle's pod.
-func PodName(identity string) string { return "bottle-" + identity }
+// Services are a bottle's services, as bottle logs names them.
+var Services = []string{agent.Service, egress.Service, egress.GatewayService, gitgate.Service, supervise.Service}
 
-// ContainerName is the name of one service's container in a bottle.
-func ContainerName(identity, service string) string { return "bottle-" + identity + "-" + service }
-
-// ServiceContainer is the container that runs a service: its own, but for
-// the supervise server, which runs in the egress proxy's.
-func ServiceContainer(identity, service string) string {
+// ContainerOf is the service whose container runs service: its own, but
+// for the supervise server, which runs in the egress proxy's.
+func ContainerOf(service string) string {
 	if service == supervise.Service {
-		service = egress.Service
+		return egress.Service
 	}
-	return ContainerName(identity, service)
+	return service
+}
+
+// Exchange is what of a bottle's folder an engine that keeps it apart
+// from the host's brings in step while the bottle runs: the agent's
+// requests come to the host; the routes, the gateway's and the proxy's,
+// and the person's answers go to the bottle, a request nobody has decided
+// held back.
+func Exchange(b *state.Bottle) spec.Exchange {
+	requests := relTo(b.Dir, filepath.Join(b.SuperviseDir(), supervise.RequestsDir))
+	store := supervise.Store{Dir: b.SuperviseDir()}
+	return spec.Exchange{
+		In: []string{requests},
+		Out: []string{relTo(b.Dir, filepath.Join(b.EgressDir(), egress.PolicyDir, egress.RoutesFile)),
+			relTo(b.Dir, filepath.Join(b.GatewayDir(), egress.RoutesFile)), requests},
+		Hold: func(rel string) bool {
+			name, ok := strings.CutPrefix(rel, requests+"/")
+			return ok && store.Undecided(name)
+		},
+	}
+}
+
+// relTo is p below dir, in a tar stream's form.
+func relTo(dir, p string) string {
+	rel, _ := filepath.Rel(dir, p)
+	return filepath.ToSlash(rel)
 }
 
 // RootLabel identifies a state root in labels, so bottles of different roots
@@ -109,11 +134,12 @@ func SidecarCommand(service, dir string) []string {
 // supervise server, and makes the pod's namespaces), the git gate when there
 // is a remote, then the agent.
 func Build(in Input) (*spec.Plan, error) {
-	ac, err := agent.Container(ContainerName(in.Identity, agent.Service), AgentInput(in))
+	ac, err := agent.Container(spec.ContainerName(in.Identity, agent.Service), AgentInput(in))
 	if err != nil {
 		return nil, err
 	}
-	name := func(service string) string { return ContainerName(in.Identity, service) }
+	ac.TTY = in.TTY
+	name := func(service string) string { return spec.ContainerName(in.Identity, service) }
 	user := agent.SidecarUser(in.Agent, in.Host)
 	cs := egress.Containers(name, egress.Input{
 		Image:      in.SidecarImage,
@@ -136,18 +162,25 @@ func Build(in Input) (*spec.Plan, error) {
 		}))
 	}
 	for i := range cs {
-		if cs[i].Name == ServiceContainer(in.Identity, supervise.Service) {
+		if cs[i].Service == ContainerOf(supervise.Service) {
 			supervise.Into(&cs[i], in.Bottle().SuperviseDir())
 		}
 	}
+	var gitDests []string
+	if in.Gate != nil {
+		gitDests = in.Gate.Destinations
+	}
 	return &spec.Plan{
 		Pod: spec.PodSpec{
-			Name:       PodName(in.Identity),
+			Name:       spec.PodName(in.Identity),
 			Labels:     labels(in, ""),
 			Namespaces: name(egress.Service),
 			KeepID:     agent.KeepID(in.Agent, in.Host),
 		},
 		Containers: append(cs, ac),
+		Workspace:  in.Agent.Workspace,
+		Dials:      egress.DialsOf(in.Agent.EgressRoutes(), gitDests),
+		Exchange:   Exchange(in.Bottle()),
 	}, nil
 }
 

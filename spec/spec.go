@@ -6,6 +6,8 @@ package spec
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 )
 
@@ -26,6 +28,46 @@ const (
 type Plan struct {
 	Pod        PodSpec     `json:"pod"`
 	Containers []Container `json:"containers"` // started in order: the pod's Namespaces one first in the pod, the Main one last
+	// Workspace is how the agent has the working directory: a bind mount
+	// of it, or a copy in the bottle's folder (an engine that cannot mount
+	// the host's folders takes only a copy).
+	Workspace string `json:"workspace,omitempty"`
+	// Dials are where the bottle's egress gateway connects (its routes'
+	// upstreams, the git gate's remotes): all an engine's own network
+	// policy needs to let out of the pod.
+	Dials []Dial `json:"dials,omitempty"`
+	// Exchange is what of the bottle's folder an engine that keeps it apart
+	// from the host's brings in step while the bottle runs.
+	Exchange Exchange `json:"exchange"`
+}
+
+// A Dial is a place the egress gateway connects to: a host (a name, a
+// wildcard such as *.example.com, or an address) and a TCP port.
+type Dial struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// Exchange names, below a bottle's folder, what an engine that keeps the
+// bottle's folders apart from the host's (a cluster's volume) brings in
+// step while it runs; an engine that mounts the host's folders has nothing
+// to do.
+type Exchange struct {
+	// In are folders the bottle makes new files in, which the host takes
+	// (an agent's requests); a file the host has already stays the host's.
+	In []string `json:"in,omitempty"`
+	// Out are files and folders the host changes, which the bottle takes
+	// (its routes, the person's answers).
+	Out []string `json:"out,omitempty"`
+	// Hold says of a file below Out whether the host keeps it back for now
+	// (a request nobody has decided: the bottle's to change).
+	Hold func(rel string) bool `json:"-"`
+	// Back are folders copied from the bottle over the host's whole, at
+	// once (what bottle git fetch reads while the bottle runs).
+	Back []string `json:"back,omitempty"`
+	// Dials, when set, are where the egress gateway connects now (an
+	// approval adds routes): an engine's network policy follows them.
+	Dials []Dial `json:"dials,omitempty"`
 }
 
 // PodSpec describes the pod. It has no infra container: its first container
@@ -59,6 +101,8 @@ type Container struct {
 	Resources      Resources `json:"resources"`
 	// Main marks the agent: attached to the caller's terminal, its exit code is the bottle's.
 	Main bool `json:"main,omitempty"`
+	// TTY gives the main container a terminal: the caller's streams are one.
+	TTY bool `json:"tty,omitempty"`
 	// OutsidePod puts the container beside the pod, on the host's network
 	// (the egress gateway): it shares nothing with the pod but the folders mounted into both.
 	OutsidePod bool `json:"outside_pod,omitempty"`
@@ -79,17 +123,18 @@ type Image struct {
 	// carries data out in an image name.
 	Isolated bool `json:"isolated,omitempty"`
 	// Through is, for an isolated build that may reach the hosts the
-	// user's config allows it, how: the RUN steps join a network namespace
-	// where the bottle's egress proxy serves.
-	Through *BuildNet `json:"-"`
+	// user's config allows it (build_egress), how: its RUN steps reach them
+	// through the bottle's own egress proxy, in the pod's network, where an
+	// engine can bring that up before the rest of the bottle.
+	Through *BuildNet `json:"through,omitempty"`
 }
 
-// BuildNet is a network namespace a build's RUN steps join, the proxy in it
-// and the CA files it intercepts TLS with, mounted as in the agent's container.
+// BuildNet is the bottle's egress as a build's RUN steps reach it: the
+// proxy's address and the CA files it intercepts TLS with, mounted as in
+// the agent's container.
 type BuildNet struct {
-	NetNS string
-	Proxy string
-	CA    []Mount
+	Proxy string  `json:"proxy"`
+	CA    []Mount `json:"ca"`
 }
 
 // Mount is a bind mount from the host.
@@ -132,9 +177,13 @@ type EngineInfo struct {
 	Rootless bool
 	// UID and GID are the caller's own, which a rootless engine maps into the pod.
 	UID, GID int
-	// Ephemeral: the engine lives only as long as this command (a private
-	// Podman service started for it), so no bottle can outlive it.
-	Ephemeral bool
+	// Ephemeral says why the engine lives only as long as this command (a
+	// private Podman service started for it), so no bottle can outlive it,
+	// and Lasting how to have one that outlives it ("": it does).
+	Ephemeral, Lasting string
+	// CopyOnly: the engine cannot mount the host's folders, so a bottle's
+	// workspace is a copy.
+	CopyOnly bool
 	// Where says, for the preflight, where bottles run ("rootless", "context
 	// X, namespace Y").
 	Where string
@@ -150,8 +199,29 @@ type PodInfo struct {
 	Status   string
 	Created  time.Time
 	// Containers are the states of the pod's containers ("running",
-	// "exited", ...), by name.
+	// "exited", ...), by service.
 	Containers map[string]string
+}
+
+// Streams are what a command attaches a process to; TTY says they are a
+// terminal (whose stderr is its stdout).
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	TTY            bool
+}
+
+// PodName is the name of a bottle's pod, ContainerName that of one of its
+// services' containers: bottle's names are made here and nowhere else.
+func PodName(identity string) string { return "bottle-" + identity }
+
+// ContainerName is the name of the container of one of a bottle's services.
+func ContainerName(identity, service string) string { return PodName(identity) + "-" + service }
+
+// ServiceOf is the service whose container of the bottle identity is named
+// name, as ContainerName made it.
+func ServiceOf(identity, name string) (string, bool) {
+	return strings.CutPrefix(name, PodName(identity)+"-")
 }
 
 // NotFoundError is returned for a pod or container that does not exist.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -179,32 +178,5 @@ func TestCreateRefusesANameThatIsAPath(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(r.Dir))
 	if len(entries) != 1 {
 		t.Errorf("something was made beside the root: %v", entries)
-	}
-}
-
-func TestRootRemembersClustersOnce(t *testing.T) {
-	r := Root{Dir: filepath.Join(t.TempDir(), "bottle")}
-	if got := r.Clusters(); len(got) != 0 {
-		t.Fatalf("a new root remembers %v", got)
-	}
-	a, b := Cluster{Context: "ctx", Namespace: "bottles"}, Cluster{Namespace: "default"}
-	for _, c := range []Cluster{a, b, a} {
-		if err := r.RememberCluster(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := r.Clusters(); !slices.Equal(got, []Cluster{a, b}) {
-		t.Errorf("clusters: %v", got)
-	}
-	if bottles, _ := r.List(); len(bottles) != 0 {
-		t.Errorf("the clusters' file lists as a bottle: %v", bottles)
-	}
-	for _, c := range []Cluster{a, b} {
-		if err := r.ForgetCluster(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(r.Dir, ClustersFile)); !os.IsNotExist(err) {
-		t.Errorf("the last cluster forgotten, the file stays: %v", err)
 	}
 }

@@ -35,7 +35,7 @@ func runDashboard(ctx context.Context, g *globals, env lifecycle.Env) error {
 	ti := textinput.New()
 	ti.Placeholder = "why (the agent reads this)"
 	ti.CharLimit = 200
-	m := &dashboard{ctx: ctx, env: env, reason: ti, resumed: map[string]bool{}, config: g.config}
+	m := &dashboard{ctx: ctx, env: env, local: env.Engine.Info().Name, reason: ti, resumed: map[string]bool{}, config: g.config}
 	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithInput(g.stdin), tea.WithOutput(g.stdout)).Run()
 	if err == tea.ErrProgramKilled && ctx.Err() != nil {
 		return nil
@@ -53,8 +53,9 @@ const (
 // bottles, deciding, stopping and resuming run in commands (tea.Cmd) that
 // answer with a message.
 type dashboard struct {
-	ctx context.Context
-	env lifecycle.Env
+	ctx   context.Context
+	env   lifecycle.Env
+	local string // the engine of this machine's bottles; others are marked
 
 	bottles  []lifecycle.Row
 	requests []bottleRequest
@@ -134,7 +135,7 @@ func (m *dashboard) refresh() tea.Cmd {
 				continue
 			}
 			if b.Status == "running" {
-				lifecycle.MirrorBottle(ctx, env, b.Identity) // a cluster bottle's requests, and what was decided
+				lifecycle.Sync(ctx, env, b.Bottle()) // a cluster bottle's requests, and what was decided
 			}
 			reqs, _ := (supervise.Store{Dir: b.Bottle().SuperviseDir()}).List()
 			for _, q := range reqs {
@@ -343,17 +344,20 @@ func (m *dashboard) bottleAction(r *lifecycle.Row, done string, act func(context
 	}
 }
 
-// decide carries out a decision in the background.
+// decide carries out a decision in the background, as bottle approve and
+// deny do; what it says joins the status line.
 func (m *dashboard) decide(d lifecycle.Decision) tea.Cmd {
 	ctx, env := m.ctx, m.env
 	return func() tea.Msg {
+		var said strings.Builder
+		env.Stderr = &said
 		d.By = whoami()
-		out, err := lifecycle.Decide(env.Root, d)
+		out, err := lifecycle.Decide(ctx, env, d)
 		if err != nil || !out.Restart {
-			return acted{msg: out.Message, err: err}
+			return acted{msg: out.Message + "\n" + said.String(), err: err}
 		}
 		msg, err := lifecycle.RestartForImage(ctx, env, d.Identity)
-		return acted{msg: out.Message + "\n" + msg, err: err}
+		return acted{msg: out.Message + "\n" + said.String() + msg, err: err}
 	}
 }
 

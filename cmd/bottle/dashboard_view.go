@@ -47,7 +47,7 @@ func (m *dashboard) View() string {
 		if r.Status == lifecycle.StatusPreserved {
 			where = "bottle resume " + r.Identity
 		}
-		if r.Where != "" && r.Where != "podman" {
+		if r.Where != "" && r.Where != m.local {
 			where = "[" + r.Where + "] " + where
 		}
 		line := fit(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), width-2)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
@@ -136,7 +137,7 @@ func (e *env) states() []string {
 	var out []string
 	for _, d := range entries {
 		switch d.Name() {
-		case state.ClustersFile, state.BindsFile, state.KeptQuarantine: // the root's, not a bottle's
+		case engines.ClustersFile, state.BindsFile, state.KeptQuarantine: // the root's, not a bottle's
 		default:
 			out = append(out, d.Name())
 		}

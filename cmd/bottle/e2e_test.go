@@ -19,6 +19,15 @@ import (
 	"github.com/bottle-sandbox/bottle/lifecycle"
 )
 
+// What these need beyond a Podman service (e2e_phases_test.go).
+var (
+	_ = needs([]string{podmanService, rootfulPodman}, TestRootfulRefusesRootOwnedBind, TestRootfulResourceLimitsApplied)
+	// A private service, and a runsc one, are started from the podman on PATH.
+	_ = needs([]string{podmanService, rootlessUser, hostPodman}, TestRootlessStartsPrivateServiceOrSaysWhatToInstall)
+	_ = needs([]string{podmanService, hostPodman}, TestRunscShowsGVisorKernel, TestRunscNotRegisteredFailsBeforeCreatingAnything,
+		TestRunscEgressAttacksFail, TestRunscGitGateFetchAndPush, TestRunscBindAgentCannotReplaceHostGitFolder)
+)
+
 func TestStartWritesWorkspaceAndLeavesNothing(t *testing.T) {
 	e := newEnv(t, "")
 	out := e.mustRun("start", "--yes", "t", "--", "-c", "echo hello > /workspace/made; id -u; cat /proc/net/dev | grep -c :")

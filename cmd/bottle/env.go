@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -14,13 +14,21 @@ import (
 // the state root, the engine, this command's streams, and a way to ask the
 // person at the terminal.
 func withEnv(ctx context.Context, g *globals, f func(lifecycle.Env) error) error {
-	return withEngine(ctx, g, config.EnginePodman, config.Kubernetes{}, f)
+	return withRouter(ctx, g, true, func(root state.Root) *engines.Router { return engines.New(ctx, root, nil, "") }, f)
 }
 
-// withEngine is withEnv with new bottles going to the engine named:
-// Podman, or the cluster the user's [kubernetes] says. Calls about an
-// existing bottle go to the engine it records, whatever this one is.
-func withEngine(ctx context.Context, g *globals, engine string, k config.Kubernetes, f func(lifecycle.Env) error) error {
+// withBottles is withEnv for commands about bottles that exist (requests,
+// approve, deny, git fetch): an engine is reached only when a bottle's
+// call needs it.
+func withBottles(ctx context.Context, g *globals, f func(lifecycle.Env) error) error {
+	return withRouter(ctx, g, false, func(root state.Root) *engines.Router { return engines.New(ctx, root, nil, "") }, f)
+}
+
+// withRouter runs f with the router route makes: calls about an existing
+// bottle go to the engine it records, a new bottle's where route says.
+// With check, the engine new bottles go to answers first, so its trouble
+// shows first.
+func withRouter(ctx context.Context, g *globals, check bool, route func(state.Root) *engines.Router, f func(lifecycle.Env) error) error {
 	root, err := state.DefaultRoot()
 	if err != nil {
 		return err
@@ -29,14 +37,15 @@ func withEngine(ctx context.Context, g *globals, engine string, k config.Kuberne
 	if err != nil {
 		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
 	}
-	e := newEngines(ctx, root, engine, k)
+	e := route(root)
 	defer e.Close()
-	// The engine new bottles go to answers now, so its trouble shows first.
-	if _, err := e.defEngine(); err != nil {
-		return err
+	if check {
+		if err := e.Check(); err != nil {
+			return err
+		}
 	}
 	return f(lifecycle.Env{
-		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr,
+		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, TTY: isTerminal(g.stdin) && isTerminal(g.stdout),
 		Version: version, Exe: exe,
 		Ask: func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
 	})

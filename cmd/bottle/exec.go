@@ -27,7 +27,7 @@ func newExecCommand(g *globals) *cli.Command {
 				return usageError(c, "name a bottle and a command")
 			}
 			return withEnv(c.Context, g, func(env lifecycle.Env) error {
-				code, err := lifecycle.Exec(c.Context, env, id, argv, true)
+				code, err := lifecycle.Exec(c.Context, env, id, argv, env.TTY)
 				if err == nil && code != 0 {
 					return lifecycle.ExitError(code)
 				}

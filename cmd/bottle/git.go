@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
-	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
 
@@ -21,22 +20,16 @@ func newGitCommand(g *globals) *cli.Command {
 				if err != nil {
 					return err
 				}
-				root, err := state.DefaultRoot()
-				if err != nil {
+				return withBottles(c.Context, g, func(env lifecycle.Env) error {
+					lines, err := lifecycle.GitFetch(c.Context, env, id, c.Args().Get(1))
+					for _, l := range lines {
+						fmt.Fprintln(g.stdout, l)
+					}
+					if err == nil && len(lines) == 0 {
+						fmt.Fprintf(g.stdout, "bottle %s: the agent pushed no branch\n", id)
+					}
 					return err
-				}
-				// A running cluster bottle's repositories are on its volume.
-				if err := bringClusterGit(c.Context, root, id); err != nil {
-					return err
-				}
-				lines, err := lifecycle.GitFetch(c.Context, root, id, c.Args().Get(1))
-				for _, l := range lines {
-					fmt.Fprintln(g.stdout, l)
-				}
-				if err == nil && len(lines) == 0 {
-					fmt.Fprintf(g.stdout, "bottle %s: the agent pushed no branch\n", id)
-				}
-				return err
+				})
 			},
 		}},
 	}

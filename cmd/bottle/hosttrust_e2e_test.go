@@ -419,7 +419,7 @@ func TestProxyContainerCannotWidenTheGateway(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	id := strings.TrimSpace(e.mustRun("start", "--yes", "--detach", "t", "--", "-c", "sleep 60"))
 	defer e.run("rm", id)
-	proxy := sidecars.ContainerName(id, "egress")
+	proxy := spec.ContainerName(id, "egress")
 	if out, err := exec.Command("podman", "cp", probeBin(t), proxy+":/probe").CombinedOutput(); err != nil {
 		t.Fatalf("podman cp: %v\n%s", err, out)
 	}

@@ -2,16 +2,11 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
-	"slices"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/kube"
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -56,19 +51,16 @@ func newKubeCommand(g *globals) *cli.Command {
 }
 
 // runKubeManifest plans the bottle as a dry run does (nothing is kept) and
-// prints the plan as the cluster's objects. On a cluster the workspace is a
-// copy: the cluster cannot see the host's folder.
+// prints the plan as the cluster's objects.
 func runKubeManifest(ctx context.Context, g *globals, o *kubeManifestOptions) error {
 	cfg, wd, err := loadHere(g)
 	if err != nil {
 		return err
 	}
-	resolved, err := cfg.Agent(o.agent)
+	a, err := cfg.Agent(o.agent)
 	if err != nil {
 		return err
 	}
-	a := *resolved
-	a.Workspace = config.WorkspaceCopy
 	root, err := state.DefaultRoot()
 	if err != nil {
 		return err
@@ -77,29 +69,8 @@ func runKubeManifest(ctx context.Context, g *globals, o *kubeManifestOptions) er
 	if err != nil {
 		return err
 	}
-	env := lifecycle.Env{Root: root, Engine: kube.Planner{Context: o.kubeContext, Namespace: o.namespace},
-		Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Version: version, Exe: exe}
-	l := &lifecycle.Launch{Agent: &a, Workdir: wd, DryRun: true, Yes: true, WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories,
-		ShowPreflight: func(w io.Writer, pf lifecycle.Preflight) error {
-			var ports []int
-			for _, r := range pf.Agent.Egress {
-				ports = append(ports, r.PortList()...)
-			}
-			if pf.Gate != nil {
-				for _, d := range pf.Gate.Destinations {
-					if _, p, err := net.SplitHostPort(d); err == nil {
-						if n, err := strconv.Atoi(p); err == nil {
-							ports = append(ports, n)
-						}
-					}
-				}
-			}
-			b, err := kube.Objects(pf.Plan, root.Bottle(pf.ID).Dir, kube.Options{Namespace: o.namespace, Registry: o.registry,
-				RuntimeClass: o.runtimeClass, Storage: o.storage, Ports: slices.Compact(slices.Sorted(slices.Values(ports)))})
-			if err != nil {
-				return err
-			}
-			return b.YAML(w)
-		}}
-	return l.Run(ctx, env)
+	env := lifecycle.Env{Root: root, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Version: version, Exe: exe}
+	l := &lifecycle.Launch{Agent: a, Workdir: wd, WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories}
+	at := engines.Cluster{Context: o.kubeContext, Namespace: o.namespace}
+	return engines.WriteManifest(ctx, env, l, at, engines.ClusterOptions{Registry: o.registry, RuntimeClass: o.runtimeClass, Storage: o.storage}, g.stdout)
 }

@@ -17,6 +17,22 @@ import (
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
+// These need a cluster (hack/e2e.sh's kube phase).
+var _ = needs([]string{cluster},
+	TestKubeManifestIsAcceptedByTheAPIServer,
+	TestKubeBottleRunsAndLeavesNothing,
+	TestKubeAgentCannotGetOut,
+	TestKubeKeepThenResumeCarriesOn,
+	TestKubeApprovalGoesLive,
+	TestKubeInjectsCredential,
+	TestKubeRestrictedNamespaceRefused,
+	TestKubeDashboardShowsClusterBottles,
+	TestKubeDetachedApprovalGoesLive,
+	TestKubeGitFetchWhileRunning,
+	TestKubeContainerfileAgentIsBuiltHere,
+	TestKubeGitGateHoldsThePushAndGitFetchBringsIt,
+	TestKubeGCRemovesWhatNobodyWill)
+
 // The Kubernetes tests run against a real single-node cluster
 // (hack/kube-up.sh), from inside its network namespace; hack/e2e.sh sets
 // BOTTLE_KUBECONFIG and BOTTLE_KUBECTL. They run only in that phase.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
@@ -63,7 +65,7 @@ func newLogsCommand(g *globals) *cli.Command {
 	o := &logsOptions{}
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "print the output of a bottle's agent, or of one of its sidecars",
+		Usage:     "print the output of a bottle's agent, or of another of its services (" + strings.Join(sidecars.Services, ", ") + "; egress and git-gate print their audit logs)",
 		ArgsUsage: "IDENTITY [SERVICE]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing as output arrives", Destination: &o.follow},

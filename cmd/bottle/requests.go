@@ -51,25 +51,14 @@ type bottleRequest struct {
 }
 
 func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string) error {
-	root, err := state.DefaultRoot()
+	var bottles []*state.Bottle
+	err := withBottles(ctx, g, func(env lifecycle.Env) (err error) {
+		bottles, err = lifecycle.Synced(ctx, env, id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	var bottles []*state.Bottle
-	if id != "" {
-		b, err := root.Open(id)
-		if err != nil {
-			return err
-		}
-		bottles = []*state.Bottle{b}
-	} else if bottles, err = root.List(); err != nil {
-		return err
-	}
-	var ids []string
-	for _, b := range bottles {
-		ids = append(ids, b.ID)
-	}
-	mirrorClusterBottles(ctx, g, root, ids)
 	var out []bottleRequest
 	for _, b := range bottles {
 		reqs, err := (supervise.Store{Dir: b.SuperviseDir()}).List()
@@ -227,22 +216,16 @@ func newDenyCommand(g *globals) *cli.Command {
 // runDecide carries out a decision and reports it; for an approved image
 // change it stops the bottle (connecting to the engine only then).
 func runDecide(ctx context.Context, g *globals, id, reqID, status string, o *decideOptions) error {
-	root, err := state.DefaultRoot()
-	if err != nil {
-		return err
-	}
-	mirrorClusterBottles(ctx, g, root, []string{id}) // a cluster bottle's request, as its pod has it
-	out, err := lifecycle.Decide(root, lifecycle.Decision{Identity: id, Request: reqID, Status: status, Reason: o.reason,
-		By: whoami(), Upstream: o.upstream, AllowLocal: o.allowLocal})
-	if err != nil {
-		return err
-	}
-	mirrorClusterBottles(ctx, g, root, []string{id}) // and the answer, and the route, to it
-	fmt.Fprintln(g.stdout, out.Message)
-	if !out.Restart {
-		return nil
-	}
-	return withEnv(ctx, g, func(env lifecycle.Env) error {
+	return withBottles(ctx, g, func(env lifecycle.Env) error {
+		out, err := lifecycle.Decide(ctx, env, lifecycle.Decision{Identity: id, Request: reqID, Status: status, Reason: o.reason,
+			By: whoami(), Upstream: o.upstream, AllowLocal: o.allowLocal})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, out.Message)
+		if !out.Restart {
+			return nil
+		}
 		msg, err := lifecycle.RestartForImage(ctx, env, id)
 		if err == nil {
 			fmt.Fprintln(g.stdout, msg)

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
@@ -47,8 +47,8 @@ func newResumeCommand(g *globals) *cli.Command {
 func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	r := &lifecycle.Resume{ID: o.id, Yes: o.yes, Keep: o.keep, Detach: o.detach, Reviewed: o.reviewed, Args: g.agentArgs, HasArgs: g.hasArgs,
 		ConfigFile: g.config, ShowPreflight: printPreflight}
-	// A bottle resumes where it ran: Podman, or the cluster it records.
-	// An unknown identity is said before any engine is asked.
+	// A bottle resumes where it ran, as its folder records (the router
+	// sends it there). An unknown identity is said before any engine is asked.
 	root, err := state.DefaultRoot()
 	if err != nil {
 		return err
@@ -57,13 +57,11 @@ func runResume(ctx context.Context, g *globals, o *resumeOptions) error {
 	if err != nil {
 		return err
 	}
-	engine, k := config.EnginePodman, config.Kubernetes{}
-	if m, err := b.Metadata(); err == nil && m.Engine == config.EngineKubernetes {
-		engine = m.Engine
-		if cfg, _, err := loadHere(g); err == nil {
-			k = cfg.Kubernetes
-		}
-		k.Context, k.Namespace = m.Context, m.Namespace
+	m, err := b.Metadata()
+	if err != nil {
+		return err
 	}
-	return withEngine(ctx, g, engine, k, func(env lifecycle.Env) error { return r.Run(ctx, env) })
+	cfg, _, _ := loadHere(g) // the resume reads it again, and says what is wrong with it
+	route := func(root state.Root) *engines.Router { return engines.Resuming(ctx, root, cfg, m) }
+	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error { return r.Run(ctx, env) })
 }

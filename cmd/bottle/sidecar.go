@@ -9,7 +9,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
-	"github.com/bottle-sandbox/bottle/kube"
+	"github.com/bottle-sandbox/bottle/kube/inpod"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
@@ -105,30 +105,33 @@ func newSidecarCommand(g *globals) *cli.Command {
 							return fmt.Errorf("state: %w", err)
 						}
 					}
-					return kube.Keep(c.Context, c.String("volume"))
+					return inpod.Keep(c.Context, c.String("volume"))
 				},
 			},
 			{Name: "untar", Action: func(c *cli.Context) error {
-				return kube.Untar(beneath.At(c.Args().First()), os.Stdin, int(kube.AgentUID))
+				return inpod.Untar(beneath.At(c.Args().First()), os.Stdin, int(inpod.AgentUID))
 			}},
-			{Name: "tar", Action: func(c *cli.Context) error { return kube.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
-			{Name: "touch", Action: func(c *cli.Context) error { return kube.Touch(c.Args().First()) }},
+			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
+			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
+			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
+				return inpod.Reach(c.Context, c.Args().Slice(), c.Duration("wait"))
+			}},
 			{Name: "prove-isolation", Action: func(c *cli.Context) error {
-				return kube.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond)
+				return inpod.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond)
 			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
 				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
 					return fmt.Errorf("await: FILE -- COMMAND")
 				}
-				return kube.AwaitThenExec(c.Context, c.Args().First(), g.agentArgs)
+				return inpod.AwaitThenExec(c.Context, c.Args().First(), g.agentArgs)
 			}},
 			{
 				// isolate is a Kubernetes bottle's first init container.
 				Name:  "isolate",
 				Flags: []cli.Flag{&cli.Int64Flag{Name: "gateway-uid", Required: true, Destination: &gatewayUID}},
 				Action: func(c *cli.Context) error {
-					return kube.Isolate(c.Context, gatewayUID)
+					return inpod.Isolate(c.Context, gatewayUID)
 				},
 			},
 			{

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
 )
 
@@ -56,25 +56,15 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 	if err != nil {
 		return err
 	}
-	engine := o.engine
-	if engine == "" {
-		engine = a.Engine
-	}
-	switch engine {
-	case "", config.EnginePodman:
-		engine = config.EnginePodman
-	case config.EngineKubernetes:
-		// The cluster cannot see the host's folder: the workspace is a copy.
-		copied := *a
-		copied.Workspace = config.WorkspaceCopy
-		a = &copied
-	default:
-		return fmt.Errorf("--engine %q: use %s or %s", engine, config.EnginePodman, config.EngineKubernetes)
+	engine, err := engines.Choose(o.engine, a.Engine)
+	if err != nil {
+		return err
 	}
 	l := &lifecycle.Launch{Agent: a, Workdir: wd, Yes: o.yes, DryRun: o.dryRun, Keep: o.keep, Detach: o.detach,
 		WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories, ShowPreflight: printPreflight}
 	if g.hasArgs {
 		l.Args = g.agentArgs
 	}
-	return withEngine(ctx, g, engine, cfg.Kubernetes, func(env lifecycle.Env) error { return l.Run(ctx, env) })
+	route := func(root state.Root) *engines.Router { return engines.New(ctx, root, cfg, engine) }
+	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error { return l.Run(ctx, env) })
 }

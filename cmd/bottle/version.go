@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/bottle-sandbox/bottle/pod"
+	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -81,15 +81,7 @@ type versionReport struct {
 	Podman *podmanVersion `json:"podman"`
 }
 
-type podmanVersion struct {
-	Version    string `json:"version"`
-	APIVersion string `json:"api_version"`
-	URI        string `json:"uri"`
-	Rootless   bool   `json:"rootless"`
-	// Private is a service bottle started for this command, as it would for
-	// a bottle, since none was running.
-	Private bool `json:"private"`
-}
+type podmanVersion = engines.PodmanService
 
 type versionOptions struct{ json bool }
 
@@ -128,20 +120,11 @@ func runVersion(ctx context.Context, g *globals, o *versionOptions) error {
 	return perr
 }
 
-// podmanVersionOf asks the Podman service a bottle would use, starting a
-// private one as bottle start does when none answers.
+// podmanVersionOf asks the Podman service a bottle would use.
 func podmanVersionOf(ctx context.Context, r *versionReport) error {
-	conn, err := pod.Connect(ctx)
-	if err != nil {
-		return fmt.Errorf("podman service: %w", err)
-	}
-	defer conn.Close()
-	v, api, err := conn.ServiceVersion(ctx)
-	if err != nil {
-		return err
-	}
-	r.Podman = &podmanVersion{Version: v, APIVersion: api, URI: conn.URI, Rootless: conn.Info().Rootless, Private: conn.Private()}
-	return nil
+	p, err := engines.PodmanVersion(ctx)
+	r.Podman = p
+	return err
 }
 
 func printVersion(w io.Writer, r versionReport, asJSON bool) error {

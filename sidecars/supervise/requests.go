@@ -327,3 +327,17 @@ func (s Store) Decide(id, status, reason, by string) (*Request, error) {
 	}
 	return r, nil
 }
+
+// Undecided says whether the file name of the requests folder holds a
+// request nobody has decided yet (or none that reads): what a bottle still
+// may change, which the host keeps back from it.
+func (s Store) Undecided(name string) bool {
+	data, err := s.folder().ReadFile(RequestsDir + "/" + name)
+	if err != nil {
+		return true
+	}
+	var r struct {
+		Status string `json:"status"`
+	}
+	return json.Unmarshal(data, &r) != nil || r.Status == "" || r.Status == StatusPending
+}

@@ -1,4 +1,4 @@
-package kube
+package inpod
 
 import (
 	"archive/tar"

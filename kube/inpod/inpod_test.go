@@ -1,4 +1,4 @@
-package kube
+package inpod
 
 import (
 	"archive/tar"
@@ -106,23 +106,21 @@ func TestUntarRefusesAPathOut(t *testing.T) {
 	}
 }
 
-// A mirror sends the routes and the requests the person decided, never a
-// pending one (the pod's supervise server owns those until an answer).
-func TestMirrorSendsOnlyDecidedRequests(t *testing.T) {
-	dir := t.TempDir()
-	reqs := filepath.Join(dir, "supervise", "requests")
-	os.MkdirAll(reqs, 0o700)
-	os.WriteFile(filepath.Join(reqs, "a.json"), []byte(`{"id":"a","status":"pending"}`), 0o600)
-	os.WriteFile(filepath.Join(reqs, "b.json"), []byte(`{"id":"b","status":"approved"}`), 0o600)
-	os.WriteFile(filepath.Join(reqs, "c.json"), []byte(`not json`), 0o600)
-	for name, want := range map[string]bool{
-		"supervise/requests/a.json": false,
-		"supervise/requests/b.json": true,
-		"supervise/requests/c.json": false,
-		"egress/policy/routes.json": true,
-	} {
-		if got := decided(beneath.At(dir), name); got != want {
-			t.Errorf("decided(%s) = %v, want %v", name, got, want)
-		}
+// Reach waits for what answers, and says what did not.
+func TestReach(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	ctx := context.Background()
+	if err := Reach(ctx, []string{ln.Addr().String()}, time.Second); err != nil {
+		t.Errorf("a listener: %v", err)
+	}
+	if err := Reach(ctx, []string{ln.Addr().String(), closedAddr}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), closedAddr) {
+		t.Errorf("nothing listens: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package state
+package engines
 
 import (
 	"bytes"
@@ -20,8 +20,12 @@ type Cluster struct {
 	Namespace string `json:"namespace"`
 }
 
-// RememberCluster adds c to the root's clusters, once.
-func (r Root) RememberCluster(c Cluster) error {
+// remembered are the clusters a state root has started bottles on (its
+// ClustersFile).
+type remembered struct{ Dir string }
+
+// Remember adds c to the root's clusters, once.
+func (r remembered) Remember(c Cluster) error {
 	if slices.Contains(r.Clusters(), c) {
 		return nil
 	}
@@ -45,7 +49,7 @@ func (r Root) RememberCluster(c Cluster) error {
 
 // Clusters are the clusters the root remembers, each once; a line that
 // does not read is left out.
-func (r Root) Clusters() []Cluster {
+func (r remembered) Clusters() []Cluster {
 	data, _ := os.ReadFile(filepath.Join(r.Dir, ClustersFile))
 	var out []Cluster
 	for _, line := range bytes.Split(data, []byte("\n")) {
@@ -57,9 +61,9 @@ func (r Root) Clusters() []Cluster {
 	return out
 }
 
-// ForgetCluster takes c out of the root's clusters (the file goes with
-// the last one).
-func (r Root) ForgetCluster(c Cluster) error {
+// Forget takes c out of the root's clusters (the file goes with the last
+// one).
+func (r remembered) Forget(c Cluster) error {
 	var keep []byte
 	for _, k := range r.Clusters() {
 		if k != c {

@@ -1,0 +1,89 @@
+package inpod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Package inpod is what runs inside a cluster bottle's pod for the
+// Kubernetes engine (package kube), from the sidecar binary: the pod's
+// isolation (its first init container), the state keeper (a native
+// sidecar holding the bottle's volume, through which its folders are
+// copied in at start and back at the end, as tar streams), the agent's
+// wait for the engine's go-ahead once its terminal is attached, and the
+// proof, from the agent's container, that the isolation holds. It links no
+// engine: the sidecar binary runs it.
+
+// The users the pod's containers run as: only the gateway's may leave it.
+const (
+	GatewayUID int64 = 10001
+	ProxyUID   int64 = 10002
+	GateUID    int64 = 10003
+	HoldUID    int64 = 10004
+	AgentUID   int64 = 1000
+)
+
+// Seeded is the file, at the volume's root, that says the bottle's folders
+// are on it: the state keeper's startup probe waits for it, and so does
+// every container after.
+const Seeded = ".bottle-seeded"
+
+// Keep makes the volume the pod's group's, then holds on until ctx ends:
+// the state keeper's whole job between the copies the engine makes
+// through it.
+func Keep(ctx context.Context, volume string) error {
+	if volume != "" {
+		if err := os.Chown(volume, int(AgentUID), int(AgentUID)); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		if err := os.Chmod(volume, 0o770|fs.ModeSetgid); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// AwaitThenExec waits until file exists, then becomes argv: the agent's
+// command starts only once the engine has attached its terminal, so no
+// output is lost before anyone reads it.
+func AwaitThenExec(ctx context.Context, file string, argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("await: no command")
+	}
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	path := argv[0]
+	if !strings.Contains(path, "/") {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return fmt.Errorf("the agent's command %s: %w", path, err)
+		}
+		path = p
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}
+
+// Touch makes file (the go-ahead, or the volume's seeded mark).
+func Touch(file string) error {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o660)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,82 @@
+package kube
+
+import (
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/kube/inpod"
+	"github.com/bottle-sandbox/bottle/spec"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// isolate is the init container that shuts the pod's network namespace,
+// IPv4 and IPv6, to all but loopback and the gateway's user; it alone needs
+// NET_ADMIN (and NET_RAW, for iptables' socket), and runs before anything
+// else of the pod.
+func isolate(img string) corev1.Container {
+	return corev1.Container{
+		Name:    isolateName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "isolate", "--gateway-uid", fmt.Sprint(inpod.GatewayUID)},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(int64(0)),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			// iptables sets its tables through a raw socket.
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
+		},
+		VolumeMounts:    []corev1.VolumeMount{{Name: runVolume, MountPath: "/run"}},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}
+
+// keeper is the state keeper: a native sidecar with the bottle's volume
+// mounted whole, through which the engine copies the bottle's folders in
+// at start (owned by the pod's group, so each container reads its own) and
+// back at the end; it also hands the agent's container the sidecar
+// binary. It runs as root with the file capabilities that takes, after the
+// isolation: nothing it runs reaches a network.
+func keeper(img string) corev1.Container {
+	return corev1.Container{
+		Name:    keeperName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "state", "--bin", BinDir, "--volume", StateDir},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(int64(0)),
+			RunAsGroup:               ptr(inpod.AgentUID),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE"}},
+		},
+		VolumeMounts: []corev1.VolumeMount{{Name: stateVolume, MountPath: StateDir}, {Name: binVolume, MountPath: BinDir}},
+		StartupProbe: &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", StateDir + "/" + inpod.Seeded}}},
+			PeriodSeconds:    1,
+			FailureThreshold: 300,
+		},
+		RestartPolicy:   ptr(corev1.ContainerRestartPolicyAlways),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}
+
+// hold does nothing but keep the pod running (its sidecars with it) after
+// the agent has ended, until the engine removes the pod.
+func hold(img string) corev1.Container {
+	return corev1.Container{
+		Name:    holdName,
+		Image:   img,
+		Command: []string{spec.SidecarBinary, "sidecar", "state"},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(inpod.HoldUID),
+			RunAsGroup:               ptr(inpod.HoldUID),
+			RunAsNonRoot:             ptr(true),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		Resources:       corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+	}
+}

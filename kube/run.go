@@ -1,0 +1,177 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"time"
+
+	"golang.org/x/term"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// Up makes the bottle's pod, copies the bottle's folders onto its volume
+// through the state keeper, and waits until every sidecar is ready,
+// saying on s.Stderr what the scheduler keeps it waiting for; then gives
+// the agent its go-ahead: detached, and it is left running; attached, to
+// s, and its exit code comes back once its folders are home.
+func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error) {
+	b, err := e.objects(p)
+	if err != nil {
+		return 0, err
+	}
+	tty := !detach && p.Main().TTY
+	if err := e.startPod(ctx, b, tty); err != nil {
+		return 0, err
+	}
+	pod, main := b.Pod.Name, p.Main().Service
+	if err := e.waitFor(ctx, pod, "the state keeper", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.InitContainerStatuses, keeperName), nil }); err != nil {
+		return 0, err
+	}
+	if err := e.seed(ctx, pod, e.folder(p.Pod.Labels[spec.LabelIdentity]), b); err != nil {
+		return 0, err
+	}
+	err = e.waitFor(ctx, pod, "the sidecars", s.Stderr, func(p *corev1.Pod) (bool, error) {
+		for _, s := range p.Status.InitContainerStatuses {
+			if s.State.Terminated != nil && s.State.Terminated.ExitCode != 0 {
+				return false, fmt.Errorf("kubernetes: the %s container failed: %s", s.Name, s.State.Terminated.Message+s.State.Terminated.Reason)
+			}
+			if s.Name != isolateName && (s.Started == nil || !*s.Started) {
+				return false, nil
+			}
+		}
+		return len(p.Status.InitContainerStatuses) > 0, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if detach {
+		return 0, e.goAhead(ctx, pod, main, s.Stderr)
+	}
+	return e.attach(ctx, p, pod, main, s, tty)
+}
+
+// attach attaches the streams to the agent's container, gives it the
+// go-ahead, keeps the bottle's folder in step while it runs, and returns
+// its exit code once its folders are home.
+func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s spec.Streams, tty bool) (int, error) {
+	if err := e.waitFor(ctx, pod, "the agent's container", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
+		return 0, err
+	}
+	req := e.cs.CoreV1().RESTClient().Post().Resource("pods").Name(pod).Namespace(e.ns).SubResource("attach").
+		VersionedParams(&corev1.PodAttachOptions{Container: main, Stdin: s.Stdin != nil, Stdout: true, Stderr: !tty, TTY: tty}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(e.cfg, "POST", req.URL())
+	if err != nil {
+		return 0, err
+	}
+	attached := make(chan error, 1)
+	go func() {
+		opts := remotecommand.StreamOptions{Stdin: s.Stdin, Stdout: s.Stdout, Tty: tty}
+		if !tty {
+			opts.Stderr = s.Stderr
+		}
+		if f, ok := s.Stdin.(*os.File); ok && tty {
+			if old, err := term.MakeRaw(int(f.Fd())); err == nil {
+				defer term.Restore(int(f.Fd()), old)
+			}
+		}
+		attached <- ex.StreamWithContext(ctx, opts)
+	}()
+	time.Sleep(200 * time.Millisecond) // the attach is up before the agent's first word
+	if err := e.goAhead(ctx, pod, main, s.Stderr); err != nil {
+		return 0, err
+	}
+	dir := e.folder(p.Pod.Labels[spec.LabelIdentity])
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	go e.syncLoop(syncCtx, pod, dir, p.Exchange)
+	if aerr := <-attached; aerr != nil && ctx.Err() == nil {
+		fmt.Fprintf(s.Stderr, "bottle: the agent's terminal: %v\n", aerr)
+	}
+	stopSync()
+	var code int
+	err = e.waitFor(ctx, pod, "the agent's exit", s.Stderr, func(p *corev1.Pod) (bool, error) {
+		for _, st := range p.Status.ContainerStatuses {
+			if st.Name == main && st.State.Terminated != nil {
+				code = int(st.State.Terminated.ExitCode)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The agent's folders come home before the pod goes.
+	if err := e.unseed(ctx, pod, dir); err != nil {
+		fmt.Fprintf(s.Stderr, "bottle: %v\n", err)
+	}
+	return code, nil
+}
+
+// goAhead starts the agent, once its own container, as its own user, has
+// shown the cluster's API and DNS to be out of its reach.
+func (e *Engine) goAhead(ctx context.Context, pod, main string, say io.Writer) error {
+	if err := e.waitFor(ctx, pod, "the agent's container", say, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
+		return err
+	}
+	bottle := path.Join(BinDir, "bottle")
+	prove := append([]string{bottle, "sidecar", "prove-isolation"}, e.isolationTargets(ctx)...)
+	if err := e.quiet(ctx, pod, main, nil, io.Discard, prove...); err != nil {
+		return fmt.Errorf("kubernetes: the pod's isolation did not hold, so the agent was not started: %v", err)
+	}
+	if err := e.quiet(ctx, pod, main, nil, io.Discard, bottle, "sidecar", "touch", GoFile); err != nil {
+		return fmt.Errorf("kubernetes: start the agent: %v%s", err, e.tail(ctx, pod, main))
+	}
+	return nil
+}
+
+// isolationTargets are what the agent must not reach: the API server as the
+// kubeconfig names it, the kubernetes Service, the cluster's DNS Service.
+func (e *Engine) isolationTargets(ctx context.Context) []string {
+	var out []string
+	if u, err := url.Parse(e.cfg.Host); err == nil && u.Host != "" {
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		}
+		out = append(out, host)
+	}
+	if svc, err := e.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
+		out = append(out, net.JoinHostPort(svc.Spec.ClusterIP, "443"))
+	}
+	if svc, err := e.cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
+		out = append(out, "udp://"+net.JoinHostPort(svc.Spec.ClusterIP, "53"))
+	}
+	return out
+}
+
+// Exec runs argv in the container of one of a bottle's services.
+func (e *Engine) Exec(ctx context.Context, identity, service string, argv []string, s spec.Streams) (int, error) {
+	return e.exec(ctx, spec.PodName(identity), service, argv, s)
+}
+
+// Logs streams the output of one of a bottle's services' containers.
+func (e *Engine) Logs(ctx context.Context, identity, service string, follow bool, stdout, _ io.Writer) error {
+	pod := spec.PodName(identity)
+	r, err := e.cs.CoreV1().Pods(e.ns).GetLogs(pod, &corev1.PodLogOptions{Container: service, Follow: follow}).Stream(ctx)
+	if apierrors.IsNotFound(err) {
+		return &spec.NotFoundError{Name: pod}
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes: logs of %s's %s: %w", identity, service, err)
+	}
+	defer r.Close()
+	_, err = io.Copy(stdout, r)
+	return err
+}
