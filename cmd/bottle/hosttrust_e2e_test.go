@@ -507,13 +507,20 @@ func TestGcRemovesBottlesWhoseAgentEndedWithNoLauncher(t *testing.T) {
 	poll(t, 30*time.Second, "the agent to run", func() bool { return strings.Contains(out.String(), "up") })
 	cmd.Process.Kill() // the launcher dies; the pod runs on
 	cmd.Wait()
+	// A bind start runs beside no running bottle in its folder: each waits
+	// for the agent before it to end.
+	agentsEnd := func() {
+		poll(t, 30*time.Second, "the agents to end", func() bool {
+			ps, _ := exec.Command("podman", "ps", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+spec.LabelService+"=agent", "--format", "{{.Names}}").Output()
+			return strings.TrimSpace(string(ps)) == ""
+		})
+	}
+	agentsEnd()
 	detached := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "true"))
+	agentsEnd()
 	kept := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "true"))
 	e.mustRun("stop", kept)
-	poll(t, 30*time.Second, "both agents to end", func() bool {
-		ps, _ := exec.Command("podman", "ps", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--filter", "label="+spec.LabelService+"=agent", "--format", "{{.Names}}").Output()
-		return strings.TrimSpace(string(ps)) == ""
-	})
+	agentsEnd()
 	killed := identityIn(t, out.String())
 	gc := e.mustRun("gc")
 	// (Podman 5 may have removed the killed launcher's pod already; gc
