@@ -123,7 +123,9 @@ func DefaultSources(configFlag, workdir string) (Sources, error) {
 	return s, nil
 }
 
-// Load reads, layers, resolves and validates every profile.
+// Load reads, layers, resolves and validates every profile. What is wrong
+// in the files comes back as Errors: every unknown key, value of the wrong
+// type and invalid value, not just the first (a syntax error stops its file).
 func Load(src Sources) (*Config, error) {
 	builtin, err := defaultsFS.ReadFile("defaults/defaults.toml")
 	if err != nil {
@@ -133,6 +135,8 @@ func Load(src Sources) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var probs problems
+	probs.shapeWrong(base.shape)
 	layers := []*layer{base}
 	files := []string{}
 
@@ -142,6 +146,7 @@ func Load(src Sources) (*Config, error) {
 			return nil, err
 		}
 		if l != nil {
+			probs.shapeWrong(l.shape)
 			layers = append(layers, l)
 			files = append(files, src.User)
 		}
@@ -163,8 +168,13 @@ func Load(src Sources) (*Config, error) {
 		}
 		if l != nil {
 			l.workdir = true
+			probs.shapeWrong(l.shape)
 			if err := l.checkPaths(); err != nil {
-				return nil, err
+				var es Errors
+				if !errors.As(err, &es) {
+					return nil, err
+				}
+				probs.add(es)
 			}
 			layers = append(layers, l)
 			files = append(files, src.Workdir)
@@ -173,22 +183,19 @@ func Load(src Sources) (*Config, error) {
 	}
 
 	agents, err := resolveAll(layers)
-	if err != nil {
-		return nil, err
-	}
+	probs.validation(err)
 	var kube Kubernetes
 	for i, l := range layers {
 		if l.kubernetes == nil {
 			continue
 		}
 		if i >= trusted {
-			return nil, &Error{File: l.file, Line: l.lineOf("kubernetes"), Key: "kubernetes", Msg: "a working directory's bottle.toml may not say where bottles run: set [kubernetes] in your own config.toml"}
+			probs.add(&Error{File: l.file, Line: l.lineOf("kubernetes"), Key: "kubernetes", Msg: "a working directory's bottle.toml may not say where bottles run: set [kubernetes] in your own config.toml"})
+			continue
 		}
-		if err := l.kubernetes.validate(func(key, msg string) error {
+		probs.validation(l.kubernetes.validate(func(key, msg string) error {
 			return &Error{File: l.file, Line: l.lineOf("kubernetes", key), Key: "kubernetes." + key, Msg: msg}
-		}); err != nil {
-			return nil, err
-		}
+		}))
 		kube = *l.kubernetes
 	}
 	var repos []string
@@ -197,42 +204,40 @@ func Load(src Sources) (*Config, error) {
 			continue
 		}
 		if i >= trusted {
-			return nil, &Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: "a working directory's bottle.toml may not name repositories: set repositories in your own config.toml"}
+			probs.add(&Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: "a working directory's bottle.toml may not name repositories: set repositories in your own config.toml"})
+			continue
 		}
 		for _, r := range l.repositories {
 			if rest, ok := strings.CutPrefix(r, "~/"); ok {
 				home, err := os.UserHomeDir()
 				if err != nil {
-					return nil, &Error{File: l.file, Key: "repositories", Msg: err.Error()}
+					return nil, fmt.Errorf("%s: repositories: %w", l.file, err)
 				}
 				r = filepath.Join(home, rest)
 			}
 			if !filepath.IsAbs(r) {
-				return nil, &Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: fmt.Sprintf("%q is not a folder's path", r)}
+				probs.validation(&Error{File: l.file, Line: l.lineOf("repositories"), Key: "repositories", Msg: fmt.Sprintf("%q is not a folder's path", r)})
+				continue
 			}
 			repos = append(repos, filepath.Clean(r))
 		}
 	}
 	buildFrom, err := buildFromOf(layers, trusted)
-	if err != nil {
+	probs.validation(err)
+	var grants map[string]*Agent
+	if len(layers) > trusted {
+		grants, err = resolveAll(layers[:trusted])
+		probs.validation(err)
+		probs.validation(checkNarrowing(layers[trusted], grants, agents))
+	}
+	if err := probs.err(); err != nil {
 		return nil, err
 	}
-	for _, a := range agents {
+	for name, a := range agents {
 		a.BuildFrom, a.Trusted = slices.Clone(buildFrom), imageSource(a)
-	}
-	if len(layers) > trusted {
-		grants, err := resolveAll(layers[:trusted])
-		if err != nil {
-			return nil, err
-		}
-		if err := checkNarrowing(layers[trusted], grants, agents); err != nil {
-			return nil, err
-		}
-		for name, a := range agents {
-			if a.Trusted == (ImageSource{}) {
-				if anchor := anchorOf(name, layers[trusted], grants); anchor != nil {
-					a.Trusted = imageSource(anchor)
-				}
+		if a.Trusted == (ImageSource{}) && grants != nil {
+			if anchor := anchorOf(name, layers[trusted], grants); anchor != nil {
+				a.Trusted = imageSource(anchor)
 			}
 		}
 	}
@@ -243,23 +248,26 @@ func Load(src Sources) (*Config, error) {
 // of layers), validated; a working directory's file may not set it.
 func buildFromOf(layers []*layer, trusted int) ([]string, error) {
 	var out []string
+	var p problems
 	for i, l := range layers {
 		if l.buildFrom == nil {
 			continue
 		}
 		if i >= trusted {
-			return nil, &Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: "a working directory's bottle.toml may not name images for builds: set build_from in your own config.toml"}
+			p.add(&Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: "a working directory's bottle.toml may not name images for builds: set build_from in your own config.toml"})
+			continue
 		}
 		for _, ref := range l.buildFrom {
 			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-				return nil, &Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: fmt.Sprintf("invalid image reference %q: %v", ref, err)}
+				p.add(&Error{File: l.file, Line: l.lineOf("build_from"), Key: "build_from", Msg: fmt.Sprintf("invalid image reference %q: %v", ref, err)})
+				continue
 			}
 			if !slices.Contains(out, ref) {
 				out = append(out, ref)
 			}
 		}
 	}
-	return out, nil
+	return out, p.err()
 }
 
 // Agent returns the named profile, or an error listing the known ones.

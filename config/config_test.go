@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,12 +28,24 @@ func want(t *testing.T, file string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	line, _ := bufio.NewReader(f).ReadString('\n')
-	w, ok := strings.CutPrefix(strings.TrimSpace(line), "# want: ")
-	if !ok {
-		t.Fatalf("%s: first line must be '# want: <error>'", file)
+	// One line a problem: Load lists them all, in the file's order.
+	var ws []string
+	r := bufio.NewReader(f)
+	for {
+		line, _ := r.ReadString('\n')
+		w, ok := strings.CutPrefix(strings.TrimSpace(line), "# want: ")
+		if !ok {
+			break
+		}
+		ws = append(ws, w)
 	}
-	return w
+	switch len(ws) {
+	case 0:
+		t.Fatalf("%s: first line must be '# want: <error>'", file)
+	case 1:
+		return ws[0]
+	}
+	return fmt.Sprintf("%d problems in the config:\n%s", len(ws), strings.Join(ws, "\n"))
 }
 
 func TestInvalid(t *testing.T) {

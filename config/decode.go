@@ -14,29 +14,6 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Error is a problem in a config file, located as precisely as the file allows.
-type Error struct {
-	File string
-	Line int // 0 when unknown
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Key == "" {
-		return loc + ": " + e.Msg
-	}
-	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
-}
-
-// typeErr matches the toml library's type-mismatch errors, which carry no
-// structured position.
-var typeErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
-
 // ProfileName is what a profile may be called: it names bottles, their
 // folders, pods and images, so it can never be a path.
 var ProfileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
@@ -60,7 +37,7 @@ type rawFile struct {
 }
 
 // profileKeys are the keys a profile may hold, from rawProfile's tags.
-var profileKeys = tagKeys(reflect.TypeOf(rawProfile{}))
+var _, profileKeys = tomlFields(reflect.TypeOf(rawProfile{}))
 
 // layer is one parsed file: which keys each profile sets, and where.
 type layer struct {
@@ -75,6 +52,9 @@ type layer struct {
 	buildFrom []string
 	// repositories are the file's, made absolute (nil: none).
 	repositories []string
+	// shape are the file's unknown keys, values of the wrong type and
+	// profile names that are not, each left out of the layer.
+	shape Errors
 }
 
 type layerProfile struct {
@@ -84,31 +64,43 @@ type layerProfile struct {
 }
 
 func parseLayer(file, dir string, data []byte) (*layer, error) {
-	var rf rawFile
-	md, err := toml.Decode(string(data), &rf)
-	if err != nil {
+	var values map[string]any
+	if _, err := toml.Decode(string(data), &values); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+			// The parser stops at the first; its key is only the last it read.
+			return nil, Errors{{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
 		}
-		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: file, Line: line, Key: m[2], Msg: m[3]}
-		}
-		return nil, &Error{File: file, Msg: err.Error()}
+		return nil, Errors{{File: file, Msg: err.Error()}}
 	}
-	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}, kubernetes: rf.Kubernetes, buildFrom: rf.BuildFrom}
+	l := &layer{file: file, dir: dir, src: data, profiles: map[string]*layerProfile{}}
+	l.shape = l.checkShape(values, reflect.TypeOf(rawFile{}))
+	text := string(data)
+	if len(l.shape) > 0 {
+		// What is left is decoded, for validation to say what else is wrong.
+		var b strings.Builder
+		if err := toml.NewEncoder(&b).Encode(values); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		text = b.String()
+	}
+	var rf rawFile
+	md, err := toml.Decode(text, &rf)
+	if err != nil {
+		// checkShape let through a value the decoder refuses: a bug here.
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, &Error{File: file, Line: l.lineOf(und[0]...), Key: dotted(und[0]), Msg: "unknown key"}
+	}
+	l.kubernetes, l.buildFrom = rf.Kubernetes, rf.BuildFrom
 	for _, r := range rf.Repositories {
 		l.repositories = append(l.repositories, l.resolve(r))
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		// The shortest unknown key is the one the user wrote; the rest hang under it.
-		first := slices.MinFunc(und, func(a, b toml.Key) int { return len(a) - len(b) })
-		return nil, l.unknownKey(first)
-	}
 	for _, name := range slices.Sorted(maps.Keys(rf.Agents)) {
 		if !ProfileName.MatchString(name) {
-			return nil, l.errorAt(name, "", fmt.Sprintf("%q is not a profile name (up to 40 letters, digits, and . _ - after the first)", name))
+			l.shape = append(l.shape, l.errorAt(name, "", fmt.Sprintf("%q is not a profile name (up to 40 letters, digits, and . _ - after the first)", name)))
+			continue
 		}
 		raw := rf.Agents[name]
 		lp := &layerProfile{name: name, raw: raw, set: map[string]bool{}}
@@ -122,46 +114,44 @@ func parseLayer(file, dir string, data []byte) (*layer, error) {
 	return l, nil
 }
 
-func (l *layer) unknownKey(k toml.Key) error {
-	if k[0] != "agents" && k[0] != "kubernetes" {
-		k = k[:1]
-	}
-	e := &Error{File: l.file, Key: k.String(), Line: l.lineOf(k...)}
-	switch {
-	case len(k) == 1:
-		e.Msg = "unknown key" + suggest(k[0], []string{"agents", "kubernetes", "build_from", "repositories"})
-	case len(k) == 3 && k[0] == "agents":
-		e.Msg = "unknown key" + suggest(k[2], profileKeys)
-	case len(k) == 4 && k[0] == "agents" && (k[2] == "egress" || k[2] == "build_egress"):
-		e.Msg = "unknown key" + suggest(k[3], routeKeys)
-	case len(k) == 5 && k[0] == "agents" && k[3] == "credential":
-		e.Msg = "unknown key" + suggest(k[4], credentialKeys)
-	case len(k) == 5 && k[0] == "agents" && k[3] == "mcp":
-		e.Msg = "unknown key" + suggest(k[4], mcpKeys)
-	case len(k) == 4 && k[0] == "agents" && k[2] == "git":
-		e.Msg = "unknown key" + suggest(k[3], gitKeys)
-	case len(k) == 2 && k[0] == "kubernetes":
-		e.Msg = "unknown key" + suggest(k[1], kubernetesKeys)
-	case len(k) == 6 && k[0] == "agents" && k[2] == "git" && k[3] == "remotes":
-		e.Msg = "unknown key" + suggest(k[5], gitRemoteKeys)
-	default:
-		e.Msg = "unknown key"
-	}
-	return e
-}
-
 // lineOf finds the line that sets a key: the toml library keeps key
 // positions to itself, so look for the key's last part after its table.
+// An element of an array ("[2]") is found after its [[header]], or on the
+// array's own line when the array is written inline.
 func (l *layer) lineOf(key ...string) int {
 	if len(key) == 0 || l.dir == Embedded {
 		return 0
 	}
 	lines := strings.Split(string(l.src), "\n")
 	start := 0
+	for i, part := range key {
+		n, err := strconv.Atoi(strings.Trim(part, "[]"))
+		if !strings.HasPrefix(part, "[") || err != nil {
+			continue
+		}
+		header := regexp.MustCompile(`^\s*\[\[\s*` + quotedPath(plainKey(key[:i])) + `\s*\]\]`)
+		at := -1
+		for j := start; j < len(lines) && at < 0; j++ {
+			if header.MatchString(lines[j]) {
+				if n == 0 {
+					at = j
+				}
+				n--
+			}
+		}
+		if at < 0 {
+			return l.lineOf(key[:i]...)
+		}
+		if i == len(key)-1 {
+			return at + 1
+		}
+		start = at
+	}
+	key = plainKey(key)
 	if len(key) >= 2 {
 		table := regexp.MustCompile(`^\s*\[\s*` + quotedPath(key[:len(key)-1]) + `\s*\]`)
-		for i, ln := range lines {
-			if table.MatchString(ln) {
+		for i := start; i < len(lines); i++ {
+			if table.MatchString(lines[i]) {
 				start = i
 				break
 			}
@@ -176,6 +166,11 @@ func (l *layer) lineOf(key ...string) int {
 		}
 	}
 	return 0
+}
+
+// plainKey is key without its array indices.
+func plainKey(key []string) []string {
+	return slices.DeleteFunc(slices.Clone(key), func(k string) bool { return strings.HasPrefix(k, "[") })
 }
 
 func quotedPath(parts []string) string {
@@ -199,7 +194,7 @@ func (l *layer) resolve(p string) string {
 }
 
 // errorAt locates an error about a profile key in this layer.
-func (l *layer) errorAt(profile, key, msg string) error {
+func (l *layer) errorAt(profile, key, msg string) *Error {
 	k := "agents." + profile
 	if key != "" {
 		k += "." + key
@@ -216,16 +211,22 @@ func (l *layer) errorAt(profile, key, msg string) error {
 
 // suggest returns ` (did you mean "x"?)` for the closest known word, if any is close.
 func suggest(word string, known []string) string {
+	best := closest(word, known)
+	if best == "" {
+		return fmt.Sprintf(" (valid keys: %s)", strings.Join(known, ", "))
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// closest is the known word closest to word, if any is close.
+func closest(word string, known []string) string {
 	best, bestD := "", len(word)/2+2
 	for _, k := range known {
 		if d := distance(strings.ToLower(word), k); d < bestD {
 			best, bestD = k, d
 		}
 	}
-	if best == "" {
-		return fmt.Sprintf(" (valid keys: %s)", strings.Join(known, ", "))
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // distance is the Levenshtein edit distance.

@@ -156,28 +156,6 @@ func (r Route) PortList() []int {
 	return r.Ports
 }
 
-var (
-	routeKeys      = tagKeys(reflect.TypeOf(Route{}))
-	credentialKeys = tagKeys(reflect.TypeOf(Credential{}))
-	mcpKeys        = tagKeys(reflect.TypeOf(MCPTools{}))
-)
-
-// tagKeys are the TOML keys of a struct's fields, an embedded struct's
-// among them, in order.
-func tagKeys(t reflect.Type) []string {
-	var keys []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Anonymous {
-			keys = append(keys, tagKeys(f.Type)...)
-			continue
-		}
-		k, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 func validateRoute(list string, i int, r Route, at func(key, msg string) error) error {
 	key := fmt.Sprintf("%s[%d]", list, i)
 	bad := func(msg string, args ...any) error {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -72,11 +71,6 @@ var (
 	// DefaultMaxBinary bounds one binary file of a push, expanded.
 	DefaultMaxBinary = "16m"
 
-	gitKeys       = tagKeys(reflect.TypeOf(Git{}))
-	gitRemoteKeys = func() []string {
-		k := tagKeys(reflect.TypeOf(GitRemote{}))
-		return slices.DeleteFunc(k, func(s string) bool { return s == "-" })
-	}()
 	remoteName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	scpLike    = regexp.MustCompile(`^(?:[^@/:]+@)?[^/:]+:[^/].*$`)
 )
@@ -134,58 +128,64 @@ func validateGit(g *Git, at func(key, msg string) error) error {
 	if g == nil {
 		return nil
 	}
+	var p problems
 	for _, name := range slices.Sorted(maps.Keys(g.Remotes)) {
-		r := g.Remotes[name]
-		bad := func(msg string, args ...any) error {
+		p.add(validateRemote(name, g.Remotes[name], func(msg string, args ...any) error {
 			return at("git", fmt.Sprintf("remotes.%s: %s", name, fmt.Sprintf(msg, args...)))
-		}
-		if !remoteName.MatchString(name) {
-			return bad("%q is not a remote name (letters, digits, . _ -)", name)
-		}
-		if r.URL != "" {
-			switch URLScheme(r.URL) {
-			case "":
-				return bad("url %q is not a Git URL (https://, ssh:// or user@host:path)", r.URL)
-			case "file":
-				if r.Mode != GitHold {
-					return bad("url %q is a local path: only mode = \"hold\" can use it", r.URL)
-				}
-			}
-		}
-		if r.Mode != "" && r.Mode != GitForward && r.Mode != GitHold {
-			return bad("mode %q is not a mode (use %q or %q)", r.Mode, GitForward, GitHold)
-		}
-		if r.TokenEnv != "" && r.TokenFile != "" {
-			return bad("set one of token_env and token_file")
-		}
-		if r.TokenEnv != "" && !envName.MatchString(r.TokenEnv) {
-			return bad("token_env %q is not a variable name", r.TokenEnv)
-		}
-		if (r.TokenEnv != "" || r.TokenFile != "") && r.URL == "" {
-			return bad("a token needs the url it is for: a repository's own remote URL is not trusted with it")
-		}
-		if (r.TokenEnv != "" || r.TokenFile != "" || r.CAFile != "") && r.URL != "" && !strings.HasPrefix(URLScheme(r.URL), "http") {
-			return bad("token and ca_file are for https:// upstreams, not %q", r.URL)
-		}
-		if (r.SSHKey != "" || r.KnownHosts != "") && r.URL != "" && URLScheme(r.URL) != "ssh" {
-			return bad("ssh_key and known_hosts are for ssh upstreams, not %q", r.URL)
-		}
-		for _, b := range append(slices.Clone(r.Branches), r.Protected...) {
-			if b == "" || strings.HasPrefix(b, "refs/") || strings.ContainsAny(b, " ~^:?[\\") {
-				return bad("branch pattern %q must be a branch name or glob, such as \"bottle/*\"", b)
-			}
-		}
-		if r.MaxPush != "" {
-			if _, err := ParseBytes(r.MaxPush); err != nil {
-				return bad("max_push: %v", err)
-			}
-		}
-		if r.MaxBinary != "" {
-			if _, err := ParseBytes(r.MaxBinary); err != nil {
-				return bad("max_binary: %v", err)
+		}))
+	}
+	return p.err()
+}
+
+// validateRemote says the first thing wrong with a git remote.
+func validateRemote(name string, r GitRemote, bad func(msg string, args ...any) error) error {
+	if !remoteName.MatchString(name) {
+		return bad("%q is not a remote name (letters, digits, . _ -)", name)
+	}
+	if r.URL != "" {
+		switch URLScheme(r.URL) {
+		case "":
+			return bad("url %q is not a Git URL (https://, ssh:// or user@host:path)", r.URL)
+		case "file":
+			if r.Mode != GitHold {
+				return bad("url %q is a local path: only mode = \"hold\" can use it", r.URL)
 			}
 		}
 	}
+	if r.Mode != "" && r.Mode != GitForward && r.Mode != GitHold {
+		return bad("mode %q is not a mode (use %q or %q)", r.Mode, GitForward, GitHold)
+	}
+	if r.TokenEnv != "" && r.TokenFile != "" {
+		return bad("set one of token_env and token_file")
+	}
+	if r.TokenEnv != "" && !envName.MatchString(r.TokenEnv) {
+		return bad("token_env %q is not a variable name", r.TokenEnv)
+	}
+	if (r.TokenEnv != "" || r.TokenFile != "") && r.URL == "" {
+		return bad("a token needs the url it is for: a repository's own remote URL is not trusted with it")
+	}
+	if (r.TokenEnv != "" || r.TokenFile != "" || r.CAFile != "") && r.URL != "" && !strings.HasPrefix(URLScheme(r.URL), "http") {
+		return bad("token and ca_file are for https:// upstreams, not %q", r.URL)
+	}
+	if (r.SSHKey != "" || r.KnownHosts != "") && r.URL != "" && URLScheme(r.URL) != "ssh" {
+		return bad("ssh_key and known_hosts are for ssh upstreams, not %q", r.URL)
+	}
+	for _, b := range append(slices.Clone(r.Branches), r.Protected...) {
+		if b == "" || strings.HasPrefix(b, "refs/") || strings.ContainsAny(b, " ~^:?[\\") {
+			return bad("branch pattern %q must be a branch name or glob, such as \"bottle/*\"", b)
+		}
+	}
+	if r.MaxPush != "" {
+		if _, err := ParseBytes(r.MaxPush); err != nil {
+			return bad("max_push: %v", err)
+		}
+	}
+	if r.MaxBinary != "" {
+		if _, err := ParseBytes(r.MaxBinary); err != nil {
+			return bad("max_binary: %v", err)
+		}
+	}
+
 	return nil
 }
 

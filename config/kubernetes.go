@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -33,8 +32,6 @@ type Kubernetes struct {
 	Storage string `json:"storage,omitempty" toml:"storage,omitempty"`
 }
 
-var kubernetesKeys = tagKeys(reflect.TypeOf(Kubernetes{}))
-
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 // NamespaceOrDefault is the namespace bottles go to.
@@ -46,17 +43,18 @@ func (k Kubernetes) NamespaceOrDefault() string {
 }
 
 func (k *Kubernetes) validate(at func(key, msg string) error) error {
+	var p problems
 	if k.Namespace != "" && !dnsLabel.MatchString(k.Namespace) {
-		return at("namespace", fmt.Sprintf("%q is not a namespace name (lower-case letters, digits and -)", k.Namespace))
+		p.add(at("namespace", fmt.Sprintf("%q is not a namespace name (lower-case letters, digits and -)", k.Namespace)))
 	}
 	if k.RuntimeClass != "" && !dnsLabel.MatchString(k.RuntimeClass) {
-		return at("runtime_class", fmt.Sprintf("%q is not a RuntimeClass name", k.RuntimeClass))
+		p.add(at("runtime_class", fmt.Sprintf("%q is not a RuntimeClass name", k.RuntimeClass)))
 	}
 	if len(k.Import) > 0 && !slices.ContainsFunc(k.Import, func(a string) bool { return strings.Contains(a, "{archive}") }) {
-		return at("import", "the command must name the image archive as {archive}")
+		p.add(at("import", "the command must name the image archive as {archive}"))
 	}
 	if k.Registry != "" && strings.ContainsAny(k.Registry, " /\\") && !strings.Contains(k.Registry, ".") {
-		return at("registry", fmt.Sprintf("%q is not a registry (host[:port][/path])", k.Registry))
+		p.add(at("registry", fmt.Sprintf("%q is not a registry (host[:port][/path])", k.Registry)))
 	}
-	return nil
+	return p.err()
 }

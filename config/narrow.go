@@ -10,16 +10,17 @@ import (
 // narrows profiles: a cloned repository must not widen what the user
 // granted. The rules are keyRules' narrow and fresh, key by key.
 func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
+	var p problems
 	names := slices.Sorted(maps.Keys(wd.profiles))
 	for _, name := range names {
 		anchor := anchorOf(name, wd, grants)
-		if anchor == nil {
+		if anchor == nil || final[name] == nil {
 			continue
 		}
 		for _, k := range profileKeys {
 			if rule := keyRules[k]; rule.narrow != nil {
 				if msg := rule.narrow(final[name], anchor); msg != "" {
-					return wd.errorAt(name, k, msg+" (a working directory's bottle.toml may only narrow what "+anchorName(anchor, name)+" grants)")
+					p.add(wd.errorAt(name, k, msg+" (a working directory's bottle.toml may only narrow what "+anchorName(anchor, name)+" grants)"))
 				}
 			}
 		}
@@ -27,18 +28,18 @@ func checkNarrowing(wd *layer, grants, final map[string]*Agent) error {
 	// A profile of the working directory's own, anchored to nothing trusted,
 	// may reach nothing and hold no secret.
 	for _, name := range names {
-		if anchorOf(name, wd, grants) != nil {
+		if anchorOf(name, wd, grants) != nil || final[name] == nil {
 			continue
 		}
 		for _, k := range profileKeys {
 			if rule := keyRules[k]; rule.fresh != nil {
 				if msg := rule.fresh(final[name]); msg != "" {
-					return wd.errorAt(name, k, msg)
+					p.add(wd.errorAt(name, k, msg))
 				}
 			}
 		}
 	}
-	return nil
+	return p.err()
 }
 
 // anchorOf is the trusted profile a working-directory profile is measured

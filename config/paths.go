@@ -24,24 +24,20 @@ func (l *layer) checkPaths() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", l.file, err)
 	}
+	var bad problems
 	for _, name := range slices.Sorted(maps.Keys(l.profiles)) {
-		lp := l.profiles[name]
-		var bad error
-		walkPaths(reflect.ValueOf(lp.raw), "", func(key, p string) {
-			if bad != nil || p == "" {
+		walkPaths(reflect.ValueOf(l.profiles[name].raw), "", func(key, p string) {
+			if p == "" {
 				return
 			}
 			top, _, _ := strings.Cut(key, ".")
 			top, _, _ = strings.Cut(top, "[")
 			if where, ok := insideDir(root, l.dir, p); !ok {
-				bad = l.errorAt(name, top, fmt.Sprintf("%s %q leads to %s, outside the working directory %s: a working directory's bottle.toml may only name files inside it", key, p, where, l.dir))
+				bad.add(l.errorAt(name, top, fmt.Sprintf("%s %q leads to %s, outside the working directory %s: a working directory's bottle.toml may only name files inside it", key, p, where, l.dir)))
 			}
 		})
-		if bad != nil {
-			return bad
-		}
 	}
-	return nil
+	return bad.err()
 }
 
 // walkPaths calls f with the key and value of every string field tagged as a

@@ -20,7 +20,8 @@ type definition struct {
 }
 
 // resolveAll merges every profile across layers, follows extends, applies
-// defaults and validates.
+// defaults and validates: every profile it could resolve, and every
+// problem it found (Errors).
 func resolveAll(layers []*layer) (map[string]*Agent, error) {
 	defs := map[string][]definition{}
 	for _, l := range layers {
@@ -29,27 +30,28 @@ func resolveAll(layers []*layer) (map[string]*Agent, error) {
 			defs[n] = append(defs[n], definition{l, l.profiles[n]})
 		}
 	}
-	r := &resolver{defs: defs, done: map[string]*Agent{}, busy: map[string]bool{}}
+	r := &resolver{defs: defs, done: map[string]*Agent{}, busy: map[string]bool{}, failed: map[string]bool{}}
 	names := slices.Sorted(maps.Keys(defs))
 	for _, n := range names {
-		if _, err := r.resolve(n); err != nil {
-			return nil, err
-		}
+		r.resolve(n)
 	}
 	for _, n := range names {
-		a := r.done[n]
-		applyDefaults(a)
-		if err := validate(a, r.where(n)); err != nil {
-			return nil, err
+		a, ok := r.done[n]
+		if !ok {
+			continue
 		}
+		applyDefaults(a)
+		r.problems.add(validate(a, r.where(n)))
 	}
-	return r.done, nil
+	return r.done, r.problems.err()
 }
 
 type resolver struct {
-	defs map[string][]definition
-	done map[string]*Agent
-	busy map[string]bool
+	defs     map[string][]definition
+	done     map[string]*Agent
+	busy     map[string]bool
+	failed   map[string]bool
+	problems problems
 }
 
 // where returns the definition that last set key for a profile (or its last
@@ -68,12 +70,22 @@ func (r *resolver) where(name string) func(key, msg string) error {
 	}
 }
 
-func (r *resolver) resolve(name string) (*Agent, error) {
+// resolve merges a profile over the one it extends; nil when that cannot
+// be done, said once, for the profile whose extends is wrong.
+func (r *resolver) resolve(name string) *Agent {
 	if a, ok := r.done[name]; ok {
-		return a, nil
+		return a
+	}
+	if r.failed[name] {
+		return nil
+	}
+	fail := func(msg string) *Agent {
+		r.failed[name] = true
+		r.problems.add(r.where(name)("extends", msg))
+		return nil
 	}
 	if r.busy[name] {
-		return nil, r.where(name)("extends", "extends forms a cycle through "+strconv.Quote(name))
+		return fail("extends forms a cycle through " + strconv.Quote(name))
 	}
 	r.busy[name] = true
 	defer delete(r.busy, name)
@@ -88,11 +100,12 @@ func (r *resolver) resolve(name string) (*Agent, error) {
 	a := &Agent{Name: name}
 	if parent != "" {
 		if _, ok := r.defs[parent]; !ok {
-			return nil, r.where(name)("extends", fmt.Sprintf("no profile %q to extend%s", parent, suggestName(parent, r.defs)))
+			return fail(fmt.Sprintf("no profile %q to extend%s", parent, suggestName(parent, r.defs)))
 		}
-		pa, err := r.resolve(parent)
-		if err != nil {
-			return nil, err
+		pa := r.resolve(parent)
+		if pa == nil {
+			r.failed[name] = true
+			return nil
 		}
 		a = pa.clone()
 		a.Name = name
@@ -101,7 +114,7 @@ func (r *resolver) resolve(name string) (*Agent, error) {
 		merge(a, d)
 	}
 	r.done[name] = a
-	return a, nil
+	return a
 }
 
 func suggestName(name string, defs map[string][]definition) string {
@@ -155,84 +168,84 @@ func applyDefaults(a *Agent) {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// validate checks a profile's values, saying every key that is wrong.
 func validate(a *Agent, at func(key, msg string) error) error {
-	switch {
-	case a.Image == "" && a.Containerfile == "":
-		return at("image", `set image or containerfile`)
-	case len(a.Command) == 0 || a.Command[0] == "":
-		return at("command", "must name the program to run")
+	var p problems
+	bad := func(key, msg string) { p.add(at(key, msg)) }
+	if a.Image == "" && a.Containerfile == "" {
+		bad("image", `set image or containerfile`)
+	}
+	if len(a.Command) == 0 || a.Command[0] == "" {
+		bad("command", "must name the program to run")
 	}
 	if a.Image != "" {
 		if _, err := reference.ParseNormalizedNamed(a.Image); err != nil {
-			return at("image", fmt.Sprintf("invalid image reference %q: %v", a.Image, err))
+			bad("image", fmt.Sprintf("invalid image reference %q: %v", a.Image, err))
 		}
 	}
 	if a.Workspace != WorkspaceBind && a.Workspace != WorkspaceCopy {
-		return at("workspace", fmt.Sprintf("%q is not a workspace mode (use %q or %q)", a.Workspace, WorkspaceBind, WorkspaceCopy))
+		bad("workspace", fmt.Sprintf("%q is not a workspace mode (use %q or %q)", a.Workspace, WorkspaceBind, WorkspaceCopy))
 	}
 	if a.Runtime != RuntimeRunc && a.Runtime != RuntimeRunsc {
-		return at("runtime", fmt.Sprintf("%q is not a runtime (use %q or %q)", a.Runtime, RuntimeRunc, RuntimeRunsc))
+		bad("runtime", fmt.Sprintf("%q is not a runtime (use %q or %q)", a.Runtime, RuntimeRunc, RuntimeRunsc))
 	}
 	if si := a.Signin; si != nil {
-		if !slices.Contains(SigninAgents, si.Agent) {
-			return at("signin", fmt.Sprintf("agent %q is not one bottle signs in (use %s)", si.Agent, strings.Join(SigninAgents, ", ")))
-		}
-		if si.Use != "" && !slices.Contains(SigninUses, si.Use) {
-			return at("signin", fmt.Sprintf("use %q is not a way to sign in (use %s)", si.Use, strings.Join(SigninUses, ", ")))
+		switch {
+		case !slices.Contains(SigninAgents, si.Agent):
+			bad("signin", fmt.Sprintf("agent %q is not one bottle signs in (use %s)", si.Agent, strings.Join(SigninAgents, ", ")))
+		case si.Use != "" && !slices.Contains(SigninUses, si.Use):
+			bad("signin", fmt.Sprintf("use %q is not a way to sign in (use %s)", si.Use, strings.Join(SigninUses, ", ")))
 		}
 	}
 	if a.Engine != "" && a.Engine != EnginePodman && a.Engine != EngineKubernetes {
-		return at("engine", fmt.Sprintf("%q is not an engine (use %q or %q)", a.Engine, EnginePodman, EngineKubernetes))
+		bad("engine", fmt.Sprintf("%q is not an engine (use %q or %q)", a.Engine, EnginePodman, EngineKubernetes))
 	}
 	if !validInbound(a.Inbound) {
-		return at("inbound", fmt.Sprintf("%q is not a mode (use %s)", a.Inbound, strings.Join(InboundModes, ", ")))
+		bad("inbound", fmt.Sprintf("%q is not a mode (use %s)", a.Inbound, strings.Join(InboundModes, ", ")))
 	}
 	if a.Memory != "" {
 		n, err := ParseBytes(a.Memory)
-		if err != nil {
-			return at("memory", err.Error())
+		switch {
+		case err != nil:
+			bad("memory", err.Error())
+		case n < 6*1024*1024:
+			bad("memory", fmt.Sprintf("%q is below the 6m a container needs", a.Memory))
+		default:
+			a.MemoryBytes = n
 		}
-		if n < 6*1024*1024 {
-			return at("memory", fmt.Sprintf("%q is below the 6m a container needs", a.Memory))
-		}
-		a.MemoryBytes = n
 	}
 	if a.CPUs < 0 || a.CPUs > 4096 {
-		return at("cpus", fmt.Sprintf("%v is not a CPU count (use a number above 0, such as 2.0)", a.CPUs))
+		bad("cpus", fmt.Sprintf("%v is not a CPU count (use a number above 0, such as 2.0)", a.CPUs))
 	}
 	if a.Pids < 0 {
-		return at("pids", fmt.Sprintf("%d is not a process limit (use a number above 0)", a.Pids))
+		bad("pids", fmt.Sprintf("%d is not a process limit (use a number above 0)", a.Pids))
 	}
 	for i, r := range a.Egress {
-		if err := validateRoute("egress", i, r, at); err != nil {
-			return err
-		}
+		p.add(validateRoute("egress", i, r, at))
 	}
 	for i, r := range a.BuildEgress {
-		if err := validateRoute("build_egress", i, r, at); err != nil {
-			return err
+		p.add(validateRoute("build_egress", i, r, at))
+	}
+	p.add(validateGit(a.Git, at))
+	for _, s := range a.Setup {
+		if s == "" || filepath.IsAbs(s) || !filepath.IsLocal(s) {
+			bad("setup", fmt.Sprintf("%q must be a path below your home, such as .claude/CLAUDE.md", s))
+			break
 		}
 	}
-	if err := validateGit(a.Git, at); err != nil {
-		return err
-	}
-	for _, p := range a.Setup {
-		if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) {
-			return at("setup", fmt.Sprintf("%q must be a path below your home, such as .claude/CLAUDE.md", p))
+	for _, s := range slices.Sorted(maps.Keys(a.HomeFiles)) {
+		if s == "" || filepath.IsAbs(s) || !filepath.IsLocal(s) {
+			bad("home_files", fmt.Sprintf("%q must be a path below the agent's home, such as .gemini/settings.json", s))
+			break
 		}
 	}
-	for _, p := range slices.Sorted(maps.Keys(a.HomeFiles)) {
-		if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) {
-			return at("home_files", fmt.Sprintf("%q must be a path below the agent's home, such as .gemini/settings.json", p))
-		}
-	}
-	keys := slices.Sorted(maps.Keys(a.Env))
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(a.Env)) {
 		if !envName.MatchString(k) {
-			return at("env", fmt.Sprintf("%q is not a valid environment variable name", k))
+			bad("env", fmt.Sprintf("%q is not a valid environment variable name", k))
+			break
 		}
 	}
-	return nil
+	return p.err()
 }
 
 // ParseBytes reads sizes such as "512m", "4g", "4GiB" or "1048576".

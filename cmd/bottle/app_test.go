@@ -52,7 +52,7 @@ func TestCLI(t *testing.T) {
 		{name: "git fetch unknown", args: []string{"git", "fetch", "shell-zzzzz"}, code: exitFailure, stderr: `no bottle "shell-zzzzz"`},
 		{name: "show unknown", args: []string{"config", "show", "nope"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude codex gemini shell])`},
 		{name: "start with bad config", config: "[agents.shell]\ncpus = \"many\"\n", args: []string{"start", "--yes", "shell"},
-			code: exitFailure, stderr: "config.toml:2: agents.shell.cpus: incompatible types", noStdout: true},
+			code: exitFailure, stderr: `config.toml:2: agents.shell.cpus: must be a number, not a string "many"`, noStdout: true},
 		{name: "flag after agent", args: []string{"start", "shell", "--yes"}, code: exitFailure, stderr: "--yes: options go before the arguments"},
 		{name: "resume unknown", args: []string{"resume", "shell-zzzzz"}, code: exitFailure, stderr: `no bottle "shell-zzzzz" (there are none)`},
 		{name: "resume nothing", args: []string{"resume"}, code: exitFailure, stderr: "name the bottle to resume"},
@@ -100,5 +100,25 @@ func TestRequestsNeverPassTerminalEscapes(t *testing.T) {
 	}
 	if got := printable("a\x1b[0mb\nc", true); got != "a?[0mb\nc" {
 		t.Errorf("printable = %q", got)
+	}
+}
+
+// A config's problems are all listed, one line each, in the config's terms.
+func TestConfigProblemsAllListed(t *testing.T) {
+	_, errs, code := runCLI(t, "[agents.x]\nextends = \"shell\"\nruntim = \"runsc\"\npids = \"9\"\n[[agents.x.egress]]\nhost = \"Example.com\"\n", "config", "validate")
+	want := []string{
+		"bottle: 3 problems in the config:",
+		`config.toml:3: agents.x.runtim: unknown key (did you mean "runtime"?)`,
+		`config.toml:4: agents.x.pids: must be a whole number, not a string "9"`,
+		`config.toml:5: agents.x.egress: egress[0]: host "Example.com" must be a lower-case host name, or *.suffix`,
+	}
+	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+	if code != exitFailure || len(lines) != len(want) {
+		t.Fatalf("exit code %d, stderr:\n%s", code, errs)
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(lines[i], w) {
+			t.Errorf("line %d %q, want it to end %q", i+1, lines[i], w)
+		}
 	}
 }

@@ -34,7 +34,7 @@ func newConfigCommand(g *globals) *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "validate",
-				Usage: "check the config files, reporting the first problem with its file, line and key",
+				Usage: "check the config files, reporting every problem with its file, line and key",
 				Action: func(c *cli.Context) error {
 					if err := noExtraArgs(c, 0); err != nil {
 						return err

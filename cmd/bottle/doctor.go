@@ -63,7 +63,8 @@ func runDoctor(ctx context.Context, g *globals) error {
 		case c.Warn:
 			mark = "warn"
 		}
-		fmt.Fprintf(g.stdout, "%s %-10s %s\n", mark, c.What, c.Detail)
+		// A detail of several lines (the config's problems) stays in its column.
+		fmt.Fprintf(g.stdout, "%s %-10s %s\n", mark, c.What, strings.ReplaceAll(c.Detail, "\n", "\n"+strings.Repeat(" ", 16)))
 		if c.Fix != "" && (c.Fail || c.Warn) {
 			fmt.Fprintf(g.stdout, "     %-10s fix: %s\n", "", c.Fix)
 		}
