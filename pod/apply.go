@@ -213,8 +213,10 @@ func keepIDLock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// readyTimeout bounds the wait for a sidecar to serve.
-const readyTimeout = 20 * time.Second
+// readyTimeout bounds the wait for a running sidecar to serve: past what
+// load makes of a start (twenty bottles started at once on two cores), as
+// one that exits is told at once.
+const readyTimeout = 90 * time.Second
 
 // startSidecars starts every container but the main one and waits for each
 // to be ready (one running already, started for a build, is ready). Containers beside the pod start alongside; those in the pod
@@ -275,6 +277,9 @@ func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) er
 		if exited || time.Now().After(deadline) {
 			var out strings.Builder
 			c.logs(ctx, ct.Name, false, &out, &out)
+			if !exited {
+				return fmt.Errorf("sidecar %s runs but is not ready after %s: %s", ct.Service, readyTimeout, lastLine([]byte(out.String())))
+			}
 			return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -42,7 +42,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
-					if err := egress.ReachGateway(dir, 10*time.Second); err != nil {
+					if err := egress.ReachGateway(c.Context, dir, 10*time.Second); err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
 					if superviseDir != "" {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -248,22 +249,36 @@ func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
 	return &signin.Refresher{File: g.signinFile, Login: signin.Logins[pol.Signin.Agent], TokenURL: pol.Signin.TokenURL, Client: client, Limit: g.refreshes}
 }
 
-// ReachGateway waits up to within for the gateway's socket below dir to take
-// a connection: the proxy starts only once it can. On Kubernetes under
-// gVisor the socket's folder is one the sandbox shares by annotation; a
-// cluster that drops the annotation shows the socket to the gateway alone.
-func ReachGateway(dir string, within time.Duration) error {
+// ReachGateway waits for the gateway's socket below dir to take a
+// connection: the proxy starts only once it can. A socket not there yet is
+// a gateway not started yet, waited for until ctx ends (under load its
+// container starts later than the proxy's; the launcher bounds the start
+// and names what was not ready). A socket there that nobody listens on for
+// within is a folder the two do not share: on Kubernetes under gVisor the
+// socket's folder is one the sandbox shares by annotation, and a cluster
+// that drops the annotation shows the socket to the gateway alone.
+func ReachGateway(ctx context.Context, dir string, within time.Duration) error {
 	sock := filepath.Join(dir, SocketDir, SocketName)
-	deadline := time.Now().Add(within)
+	start := time.Now()
+	var refused time.Time // since when the socket is there and refuses
 	for {
 		c, err := net.DialTimeout("unix", sock, time.Second)
 		if err == nil {
 			c.Close()
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the gateway's socket %s cannot be reached (%v): the gateway and the proxy do not share its folder (on Kubernetes with gVisor, containerd's runsc runtime needs pod_annotations = [\"dev.gvisor.*\"])", sock, err)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			refused = time.Time{}
+		case refused.IsZero():
+			refused = time.Now()
+		case time.Since(refused) > within:
+			return fmt.Errorf("the gateway's socket %s is there but cannot be reached (%v): the gateway and the proxy do not share its folder (on Kubernetes with gVisor, containerd's runsc runtime needs pod_annotations = [\"dev.gvisor.*\"])", sock, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the gateway has not started: its socket %s is not there after %s", sock, time.Since(start).Round(time.Second))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

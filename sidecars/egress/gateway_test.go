@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ func TestReachGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ReachGateway(dir, time.Second); err != nil {
+	if err := ReachGateway(context.Background(), dir, time.Second); err != nil {
 		t.Errorf("a listening gateway: %v", err)
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
@@ -28,8 +29,40 @@ func TestReachGateway(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatal(err)
 	}
-	err = ReachGateway(dir, 300*time.Millisecond)
+	err = ReachGateway(context.Background(), dir, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), sock) || !strings.Contains(err.Error(), "pod_annotations") {
 		t.Errorf("a socket nobody listens on: %v", err)
+	}
+}
+
+// A gateway that has not made its socket yet is waited for past the
+// deadline for a socket nobody listens on: under load (twenty bottles
+// started at once) the gateway's container starts later than the proxy's,
+// and the proxy gave up on it, blaming the folder's sharing.
+func TestReachGatewayWaitsForALateGateway(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, SocketDir), 0o700)
+	sock := filepath.Join(dir, SocketDir, SocketName)
+	listening := make(chan net.Listener, 1)
+	time.AfterFunc(600*time.Millisecond, func() {
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Error(err)
+		}
+		listening <- ln
+	})
+	if err := ReachGateway(context.Background(), dir, 200*time.Millisecond); err != nil {
+		t.Errorf("a gateway that listens late: %v", err)
+	}
+	if ln := <-listening; ln != nil {
+		ln.Close()
+	}
+	// One that never comes is waited for as long as the proxy runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	os.Remove(sock)
+	err := ReachGateway(ctx, dir, 100*time.Millisecond)
+	if err == nil || strings.Contains(err.Error(), "pod_annotations") || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("no gateway: %v", err)
 	}
 }
