@@ -184,7 +184,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 			return fmt.Errorf("prepare agent home: %w", err)
 		}
 	}
-	if prompt, err := promptText(in.Agent, in.Workdir); err != nil {
+	if prompt, err := promptText(in.Agent, in.Workdir, workdirOf(in)); err != nil {
 		return err
 	} else if prompt != "" {
 		if err := beneath.At(in.StateDir).WriteFile(promptFile, []byte(prompt), 0o644); err != nil {
@@ -201,7 +201,7 @@ func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
 		if in.Workspace != nil && in.Workspace.LeftOut != "" {
 			leave = []string{".git"} // it leads out of the working directory
 		}
-		if err := beneath.CopyTree(beneath.At(in.Workdir), ".", st, copyDir, leave...); err != nil {
+		if err := beneath.CopyTree(workdirOf(in), ".", st, copyDir, leave...); err != nil {
 			return fmt.Errorf("copy workspace %s: %w", in.Workdir, err)
 		}
 	}
@@ -232,9 +232,18 @@ func owner(in Input) (uid, gid int, ok bool) {
 	return uid, gid, err == nil
 }
 
+// workdirOf is the working directory, as the folder the first start
+// recorded when there is a record.
+func workdirOf(in Input) beneath.Dir {
+	if in.Workspace != nil {
+		return in.Workspace.Workspace()
+	}
+	return beneath.At(in.Workdir)
+}
+
 // promptText is the prompt, read from its file if it has one: through the
 // working directory when its bottle.toml named it, so no link leads out.
-func promptText(a *config.Agent, workdir string) (string, error) {
+func promptText(a *config.Agent, workdir string, wd beneath.Dir) (string, error) {
 	if a.PromptFile == "" {
 		return a.Prompt, nil
 	}
@@ -245,7 +254,7 @@ func promptText(a *config.Agent, workdir string) (string, error) {
 			if err != nil || !filepath.IsLocal(rel) {
 				return nil, fmt.Errorf("%s is outside the working directory %s", p, workdir)
 			}
-			return beneath.At(workdir).ReadFile(rel)
+			return wd.ReadFile(rel)
 		}
 	}
 	b, err := read(a.PromptFile)

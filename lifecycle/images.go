@@ -24,7 +24,7 @@ import (
 // bottle.toml named is copied into the bottle's state through the working
 // directory (so no link leads out) and built isolated: no network, local
 // images only.
-func imageOf(a *config.Agent, b *state.Bottle, workdir string) (spec.Image, error) {
+func imageOf(a *config.Agent, b *state.Bottle, workdir string, wd beneath.Dir) (spec.Image, error) {
 	if a.Containerfile == "" {
 		return spec.Image{Ref: a.Image}, nil
 	}
@@ -44,7 +44,7 @@ func imageOf(a *config.Agent, b *state.Bottle, workdir string) (spec.Image, erro
 		}
 	} else if slices.Contains(a.FromWorkdir, "containerfile") || slices.Contains(a.FromWorkdir, "context") {
 		var err error
-		if img.Containerfile, img.Context, err = copyWorkdirBuild(a, b, workdir); err != nil {
+		if img.Containerfile, img.Context, err = copyWorkdirBuild(a, b, workdir, wd); err != nil {
 			return img, err
 		}
 		img.Isolated = true
@@ -56,9 +56,9 @@ func imageOf(a *config.Agent, b *state.Bottle, workdir string) (spec.Image, erro
 
 // copyWorkdirBuild copies a working directory's Containerfile and build
 // context into the bottle's state, and returns the copies. The working
-// directory is hostile ground: nothing in it is read through a link.
-func copyWorkdirBuild(a *config.Agent, b *state.Bottle, workdir string) (containerfile, contextDir string, err error) {
-	wd := beneath.At(workdir)
+// directory is hostile ground: nothing in it is read through a link, and
+// wd is the folder the first start recorded.
+func copyWorkdirBuild(a *config.Agent, b *state.Bottle, workdir string, wd beneath.Dir) (containerfile, contextDir string, err error) {
 	relCF, err := below(workdir, a.Containerfile)
 	if err != nil {
 		return "", "", err
@@ -156,7 +156,7 @@ func buildFrom(a *config.Agent, b *state.Bottle, cur spec.Image) ([]string, erro
 	own := cur
 	if cur.Isolated || cur.Containerfile == "" || a.Containerfile != t.Containerfile {
 		var err error
-		if own, err = imageOf(&config.Agent{Name: a.Name, Profile: config.Profile{Containerfile: t.Containerfile, Context: t.Context}}, b, ""); err != nil {
+		if own, err = imageOf(&config.Agent{Name: a.Name, Profile: config.Profile{Containerfile: t.Containerfile, Context: t.Context}}, b, "", beneath.Dir{}); err != nil {
 			return nil, err
 		}
 	}

@@ -249,6 +249,15 @@ func (s *launching) teardown(ctx context.Context) {
 // the first start, the git gate, and the plan of its pod.
 func (s *launching) planBottle(ctx context.Context) error {
 	b, info := s.b, s.info
+	// The working directory must still be the folder the first start
+	// recorded; what is read of it below is read through the record.
+	ws, err := workspaceRecord(b, s.Workdir, s.Agent.Workspace, s.Repositories)
+	if err != nil {
+		return err
+	}
+	if err := ws.Here(); err != nil {
+		return err
+	}
 	s.in = sidecars.Input{
 		Identity:  b.ID,
 		Agent:     s.Agent,
@@ -259,11 +268,11 @@ func (s *launching) planBottle(ctx context.Context) error {
 		Version:   s.env.Version,
 		Host:      hostOf(info, s.Workdir),
 		TTY:       s.env.TTY,
+		Workspace: ws,
 	}
-	var err error
 	if s.Image != nil {
 		s.in.Image = *s.Image
-	} else if s.in.Image, err = imageOf(s.Agent, b, s.Workdir); err != nil {
+	} else if s.in.Image, err = imageOf(s.Agent, b, s.Workdir, s.workspaceDir()); err != nil {
 		return err
 	}
 	s.in.Image.Isolated = s.in.Image.Isolated || s.IsolatedBuild
@@ -283,9 +292,6 @@ func (s *launching) planBottle(ctx context.Context) error {
 		return err
 	}
 	if err := recordWorkdirConfig(b, filepath.Join(s.Workdir, "bottle.toml"), s.WorkdirConfig); err != nil {
-		return err
-	}
-	if s.in.Workspace, err = workspaceRecord(b, s.Workdir, s.Agent.Workspace, s.Repositories); err != nil {
 		return err
 	}
 	if s.Resume != nil && s.Agent.Workspace == config.WorkspaceBind {

@@ -2,14 +2,19 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
 )
 
 // Resume relaunches a kept bottle under its identity.
@@ -40,7 +45,15 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	wdData, err := resumeWorkdirConfig(ctx, env, b, m.Workdir, r.Yes)
+	// Nothing of the working directory is read before it is known to be
+	// the folder the first start recorded (a copy bottle's too: one in
+	// another's bind workspace can have its folder replaced by a link to
+	// the person's files), and then only through that record.
+	wd, err := recordedWorkdir(b, m.Workdir)
+	if err != nil {
+		return err
+	}
+	wdData, err := resumeWorkdirConfig(ctx, env, b, wd, r.Yes)
 	if err != nil {
 		return err
 	}
@@ -76,7 +89,7 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 				return err
 			}
 		case slices.Contains(a.FromWorkdir, "containerfile") || slices.Contains(a.FromWorkdir, "context"):
-			if _, img.Context, err = copyWorkdirBuild(&a, b, m.Workdir); err != nil {
+			if _, img.Context, err = copyWorkdirBuild(&a, b, m.Workdir, wd); err != nil {
 				return err
 			}
 		default:
@@ -88,6 +101,27 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 		l.Image = &img
 	}
 	return l.Run(ctx, env)
+}
+
+// recordedWorkdir is the working directory a bottle's first start
+// recorded, refused (MovedError) when another folder or a link stands at
+// its path now; a bottle of an earlier version recorded none.
+func recordedWorkdir(b *state.Bottle, workdir string) (beneath.Dir, error) {
+	data, err := b.Record(state.WorkspaceFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return beneath.At(workdir), nil
+	}
+	if err != nil {
+		return beneath.Dir{}, err
+	}
+	r, err := workspace.Unmarshal(data)
+	if err != nil {
+		return beneath.Dir{}, err
+	}
+	if err := r.Here(); err != nil {
+		return beneath.Dir{}, err
+	}
+	return r.Workspace(), nil
 }
 
 // exists says whether a file of the bottle's own folder (which no

@@ -47,8 +47,8 @@ func recordWorkdirConfig(b *state.Bottle, file string, data []byte) error {
 // changed since (a bind-mode agent can write it), the change is shown and
 // not applied, unless the person, asked at the terminal, takes it; under
 // --yes (and the dashboard's auto-resume) it is never taken.
-func resumeWorkdirConfig(ctx context.Context, env Env, b *state.Bottle, workdir string, yes bool) ([]byte, error) {
-	file := filepath.Join(workdir, "bottle.toml")
+func resumeWorkdirConfig(ctx context.Context, env Env, b *state.Bottle, wd beneath.Dir, yes bool) ([]byte, error) {
+	file := filepath.Join(wd.Path(), "bottle.toml")
 	var rec workdirConfig
 	switch data, err := b.Record(state.WorkdirConfigFile); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -60,7 +60,7 @@ func resumeWorkdirConfig(ctx context.Context, env Env, b *state.Bottle, workdir 
 			return nil, fmt.Errorf("read the recorded %s of %s: %w", file, b.ID, err)
 		}
 	}
-	cur, err := beneath.At(workdir).ReadFile("bottle.toml") // an agent may have left a link there
+	cur, err := wd.ReadFile("bottle.toml") // an agent may have left a link there
 	if errors.Is(err, fs.ErrNotExist) {
 		cur, err = nil, nil
 	}

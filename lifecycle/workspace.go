@@ -203,12 +203,21 @@ func (s *launching) alone(ctx context.Context) error {
 	return nil
 }
 
-// overlap reports whether one folder is, or lies in, the other.
+// overlap reports whether one folder is, or lies in, the other, named as
+// given or as the folders they are (a working directory is the shell's
+// path, which may reach it through a link of the person's).
 func overlap(a, b string) bool {
 	in := func(x, y string) bool {
 		rel, err := filepath.Rel(y, x)
 		return err == nil && filepath.IsLocal(rel)
 	}
+	real := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return filepath.Clean(p)
+	}
 	a, b = filepath.Clean(a), filepath.Clean(b)
-	return in(a, b) || in(b, a)
+	ra, rb := real(a), real(b)
+	return in(a, b) || in(b, a) || in(ra, rb) || in(rb, ra)
 }

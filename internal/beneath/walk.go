@@ -95,7 +95,7 @@ func (d Dir) WalkAt(rel string, opts WalkOptions, fn func(rel string, fi fs.File
 		if err != nil {
 			return d.pathErr("walk", full, err)
 		}
-		err = fn(rel, fi, Handle{d: d, dirfd: -1, rel: rel})
+		err = fn(rel, fi, Handle{d: d, dirfd: fd, rel: rel}) // the top: its children are asked of fd
 		if err == nil {
 			err = d.walkIn(fd, rel, opts, fn)
 		}

@@ -80,6 +80,17 @@ func slicesSorted(m map[string]Entry) []string {
 	return keys
 }
 
+// Here reports (a MovedError) a working directory that is no longer the
+// folder the first start recorded at its path: a bottle whose folder lies
+// in another's bind workspace can have it replaced by a link.
+func (r *Record) Here() error {
+	_, err := r.Workspace().Lstat(".")
+	if errors.Is(err, beneath.ErrMoved) {
+		return &MovedError{Dir: r.Dir}
+	}
+	return err
+}
+
 // MovedError is a working directory that is no longer the folder the
 // bottle's first start found at its path.
 type MovedError struct{ Dir string }
@@ -91,7 +102,8 @@ func (e *MovedError) Error() string {
 // Quarantine moves out of a bind workspace, into dst (keeping each one's
 // path below it), the git metadata the first start did not record (a .git
 // folder, file or link anywhere, the top one included when the workspace
-// was no repository, or a folder shaped like a git folder) and what now
+// was no repository, or a folder shaped like a git folder, the top
+// included: its HEAD) and what now
 // stands at a recorded path that changed, so no git or editor of the
 // person's ever reads it as configuration. It runs once the agent is
 // stopped, and returns what it moved and which recorded entries changed.
@@ -124,9 +136,18 @@ func Quarantine(r *Record, dst beneath.Dir) ([]Moved, []Change, error) {
 		errs = append(errs, fmt.Errorf("look for git metadata in %s: %w", path.Join(r.Dir, rel), err))
 		return nil
 	}
+	topShaped := false
 	err = ws.WalkAt(".", beneath.WalkOptions{Repair: true, OnError: goOn}, func(rel string, fi fs.FileInfo, h beneath.Handle) error {
 		switch {
 		case rel == ".":
+			// The top itself shaped like a git folder: git run there (or
+			// in a folder of the person's repository the workspace is)
+			// finds no .git, or one quarantined, and takes the top for
+			// a git folder, its config and hooks the agent's.
+			topShaped = gitShaped(h)
+			return nil
+		case topShaped && slices.Contains(topGitFiles, rel):
+			take(rel, h)
 			return nil
 		case rel == ".git" && r.Git != GitNone || slices.Contains(r.Nested, rel):
 			if replaced[rel] {
@@ -142,6 +163,10 @@ func Quarantine(r *Record, dst beneath.Dir) ([]Moved, []Change, error) {
 	errs = append(errs, err)
 	return moved, changed, errors.Join(errs...)
 }
+
+// topGitFiles are what makes a folder holding objects and refs a git
+// folder: moved out of a top shaped like one, it is not one.
+var topGitFiles = []string{"HEAD", "commondir", "gitdir"}
 
 // deepPath bounds the paths kept as they were in the quarantine: one the
 // agent made longer goes below deep/, by a hash of it.

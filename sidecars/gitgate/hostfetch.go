@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -24,11 +25,19 @@ func pushedBranches(dir beneath.Dir) (map[string][]plumbing.ReferenceName, error
 		n := plumbing.ReferenceName(r.Ref)
 		// The gate writes its audit, and its folder is hostile ground: a
 		// name is a branch only when git would take it for one.
-		if (r.Decision == "held" || r.Decision == "accepted") && n.IsBranch() && n.Validate() == nil && !slices.Contains(out[e.Remote], n) {
+		if (r.Decision == "held" || r.Decision == "accepted") && plainBranch(n) && !slices.Contains(out[e.Remote], n) {
 			out[e.Remote] = append(out[e.Remote], n)
 		}
 	})
 	return out, err
+}
+
+// plainBranch reports whether n is a branch git would take, named in text
+// a terminal shows as it is: git's rules allow C1 controls and bidi
+// overrides in a name, which the agent's branch would bring into the
+// person's repository and onto the person's screen.
+func plainBranch(n plumbing.ReferenceName) bool {
+	return n.IsBranch() && n.Validate() == nil && termtext.Clean(string(n), false) == string(n)
 }
 
 // FetchPushed brings the branches the agent pushed through the gate (dir)
@@ -186,9 +195,13 @@ func FetchBranches(gitDir beneath.Dir, ws *workspace.Record, prefix string, only
 	// Which to bring is decided before any is: one brought carries the
 	// commits of others with it.
 	var todo []*plumbing.Reference
+	var lines []string
 	err = refs.ForEach(func(r *plumbing.Reference) error {
 		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
-		if name.Validate() != nil {
+		if !plainBranch(name) {
+			if name.Validate() == nil {
+				lines = append(lines, fmt.Sprintf("workspace %s: left out: its name holds characters a terminal acts on", termtext.Clean(r.Name().Short(), false)))
+			}
 			return nil
 		}
 		if onlyNew && host.Storer.HasEncodedObject(r.Hash()) == nil {
@@ -202,7 +215,6 @@ func FetchBranches(gitDir beneath.Dir, ws *workspace.Record, prefix string, only
 	if err != nil {
 		return nil, err
 	}
-	var lines []string
 	for _, r := range todo {
 		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
 		line, err := bringBranch(agentRepo, host, name, r.Hash(), false)

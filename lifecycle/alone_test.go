@@ -1,0 +1,34 @@
+package lifecycle
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// TestBindStartsAloneThroughAnotherPath (attack, issue 19, second round): the first
+// round made a bind start refuse to run beside a running bottle whose
+// working directory is, holds or lies in its own (else that bottle's agent
+// swaps what this start checks, TestSecondBottleCannotSwapANestedMountAfterTheCheck).
+// The check compares the two paths as strings. A working directory is the
+// shell's $PWD (os.Getwd): one reached through a link of the person's (a
+// ~/src that leads to /mnt/data/src, say) names the same folder by
+// another path, and the start goes ahead beside the running bottle.
+func TestBindStartsAloneThroughAnotherPath(t *testing.T) {
+	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), false)
+	w.eng.pods = []spec.PodInfo{podInfo(w.b.ID, "Running", "running")}
+	alias := filepath.Join(filepath.Dir(w.base), "alias")
+	if err := os.Symlink(w.workdir, alias); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(alias, "vendor") // the running bottle's vendor/, by the person's other path
+	l := &Launch{Agent: w.agent, Workdir: wd, Yes: true, DryRun: true, ShowPreflight: noPreflight}
+	err := l.Run(context.Background(), w.env)
+	if err == nil || !strings.Contains(err.Error(), w.b.ID) {
+		t.Errorf("%s (that is %s) started beside the running bottle %s in %s: %v", wd, filepath.Join(w.workdir, "vendor"), w.b.ID, w.workdir, err)
+	}
+}
