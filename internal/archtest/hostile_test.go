@@ -235,7 +235,7 @@ var trustedFS = map[string]string{
 	"sidecars/egress/policy.go policyFile.get":            inContainer,
 	"sidecars/egress/proxy.go NewProxy":                   inContainer,
 	"sidecars/egress/proxy.go Proxy.Serve":                inContainer,
-	"sidecars/egress/proxy.go Proxy.transport":            inContainer,
+	"sidecars/egress/proxy_transport.go Proxy.transport":  inContainer,
 	"sidecars/gitgate/audit.go audit.write":               inContainer,
 	"sidecars/gitgate/mirror.go openMirror":               inContainer,
 	"sidecars/gitgate/server.go NewServer":                inContainer,
