@@ -1,0 +1,213 @@
+package dlp
+
+import (
+	"bytes"
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// checkRun looks closer at one long run of token characters. When the run
+// starts a block wrapped into lines, it returns where the block ends; the
+// block's other lines are then checked with inBlock set.
+func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, depth int, inBlock bool) (*Finding, int) {
+	where := pl.where
+	// Known formats: a run with the prefix, with one character of context on
+	// each side so the patterns can insist on a boundary; also backwards.
+	lo, hi := max(start-1, 0), min(end+1, len(data))
+	run := data[start:end]
+	for _, sec := range s.inRuns {
+		if len(sec) <= len(run) && bytes.Contains(run, sec) {
+			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}, end
+		}
+	}
+	var cand uint32
+	for i := 0; i+1 < len(run); i++ {
+		cand |= firstByte[run[i]] & secondByte[run[i+1]]
+	}
+	for ; cand != 0; cand &= cand - 1 {
+		bit := bits.TrailingZeros32(cand)
+		r := &rules[bit%16]
+		if len(s.off) > 0 && s.off[r.name] {
+			continue
+		}
+		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
+			return &Finding{Rule: r.name, Where: where, Encoding: enc}, end
+		}
+		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
+			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}, end
+		}
+	}
+	if len(run) >= 51 && !s.off["wallet-key"] && walletKey(valueOf(run)) {
+		return &Finding{Rule: "wallet-key", Where: where, Encoding: enc}, end
+	}
+	if len(run) >= minSeed*4-1 && !s.off["seed-phrase"] && joinedSeed(run, pl) {
+		return &Finding{Rule: "seed-phrase", Where: where, Encoding: enc}, end
+	}
+	if pl.loose {
+		if name := s.looseKey(data, start, end); name != "" {
+			return &Finding{Rule: name, Where: where, Encoding: enc}, end
+		}
+	}
+	// A value that its place names a credential, once what it decodes to
+	// was looked at for a finding that says more.
+	credential := func() (*Finding, int) {
+		if pl.loose && !s.off[credentialRule] && credentialValue(data, start, end, pl) {
+			return &Finding{Rule: credentialRule, Where: where, Encoding: enc}, end
+		}
+		return nil, end
+	}
+	if depth >= maxDepth {
+		return credential()
+	}
+	if !inBlock {
+		if f, next := s.checkWrapped(data, start, end, pl, enc, depth); next > end {
+			return f, next
+		}
+	}
+	if pieces := undelimit(run); pieces != nil {
+		if f := s.scan(pieces, pl, join(enc, "delimited"), depth+1); f != nil {
+			return f, end
+		}
+	}
+	for _, d := range decodings(data, start, end, pl.binary) {
+		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
+			return f, end
+		}
+	}
+	return credential()
+}
+
+// lineFollows reports whether a line of token characters may follow the
+// run that ends at data[end], right after a line break: the run may start
+// a block wrapped into lines (checkWrapped), where in code the next line is
+// indented, or the line ends in a sign.
+func lineFollows(data []byte, end int) bool {
+	brk := lineBreak(data[end:])
+	return brk > 0 && end+brk < len(data) && tokenChar[data[end+brk]]
+}
+
+// checkWrapped decodes the block wrapped into lines (MIME base64, PEM)
+// that the run at [start, end) starts, whole, since a secret may straddle
+// a line break; next is where the block ends (end when there is none).
+func (s *Scanner) checkWrapped(data []byte, start, end int, pl place, enc string, depth int) (*Finding, int) {
+	joined, next := wrapped(data, start, end)
+	if next == end {
+		return nil, end
+	}
+	for _, d := range decodings(joined, 0, len(joined), false) {
+		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
+			return f, next
+		}
+	}
+	return nil, next
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// tokenChar marks the bytes that make up tokens: base64 (both alphabets),
+// hex, base32, and the punctuation of key formats.
+var tokenChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "+/_-=" {
+		t[c] = true
+	}
+	return t
+}()
+
+// nextRun returns the bounds of the next run of token characters at or after i.
+func nextRun(data []byte, i int) (int, int) {
+	for i < len(data) && !tokenChar[data[i]] {
+		i++
+	}
+	start := i
+	for i < len(data) && tokenChar[data[i]] {
+		i++
+	}
+	return start, i
+}
+
+func allToken(b []byte) bool {
+	for _, c := range b {
+		if !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func allHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func allBase32(b []byte) bool {
+	for _, c := range bytes.TrimRight(b, "=") {
+		if !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// looksBase64 wants the mix of classes that encoded data has and
+// identifiers (camelCase, snake_case) mostly lack: digits with both cases.
+func looksBase64(b []byte) bool {
+	var upper, lower, digit bool
+	for _, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case '0' <= c && c <= '9':
+			digit = true
+		case c == '=' || c == '+' || c == '/' || c == '-' || c == '_':
+		default:
+			return false
+		}
+	}
+	return upper && lower && digit
+}
+
+// entropy is the Shannon entropy of b in bits per byte.
+func entropy(b []byte) float64 {
+	var counts [256]int
+	for _, c := range b {
+		counts[c]++
+	}
+	var h float64
+	n := float64(len(b))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+func reversed(b []byte) []byte {
+	r := slices.Clone(b)
+	slices.Reverse(r)
+	return r
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return b + "+" + a
+}

@@ -1,0 +1,78 @@
+package dlp
+
+// delimited looks closer at a streak of short runs when it ends: the
+// delimited sequences in it, joined, are scanned. It is small enough to be
+// inlined, so the many short streaks cost no call.
+func (s *Scanner) delimited(data []byte, k streak, pl place, enc string, depth int) *Finding {
+	if k.n < minPieces || depth >= maxDepth {
+		return nil
+	}
+	return s.delimitedIn(data, k, pl, enc, depth)
+}
+
+func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth int) *Finding {
+	for at := k.start; at < k.end; {
+		start, end := nextRun(data, at)
+		joined, next := sequence(data, start, end)
+		if joined != nil {
+			if f := s.scan(joined, pl, join(enc, "delimited"), depth+1); f != nil {
+				return f
+			}
+		}
+		at = next
+	}
+	return nil
+}
+
+// seedPhrase looks closer at a streak of short words when it ends (the
+// list, the checksum); inlined, as delimited.
+func (s *Scanner) seedPhrase(data []byte, k seedStreak, pl place, enc string) *Finding {
+	if k.n < minSeed || !s.on.seed {
+		return nil
+	}
+	return s.seedPhraseIn(data, k, pl, enc)
+}
+
+func (s *Scanner) seedPhraseIn(data []byte, k seedStreak, pl place, enc string) *Finding {
+	var idx [maxStreak + 8]int // on the stack: streaks are many in prose
+	if ok, ex := seedPhrase(seedIndices(idx[:0], data, k.start, k.end)); ok && (!ex || pl.loose) {
+		return &Finding{Rule: "seed-phrase", Where: pl.where, Encoding: enc}
+	}
+	return nil
+}
+
+// nameFollows reports whether what follows the run that ends at data[end]
+// may lead to its value: key: ..., "key": ..., key = ..., NAME="..." (as
+// namedValue reads them; KEY=... is a run of its own). A quote alone is not
+// enough: every string in code ends with one.
+func nameFollows(data []byte, end int) bool {
+	if end+1 >= len(data) {
+		return false
+	}
+	switch c, d := data[end], data[end+1]; c {
+	case ':':
+		return true
+	case '"', '\'':
+		return d == ':' || d == '=' || d == ' ' || data[end-1] == '='
+	case ' ':
+		return d == ':' || d == '='
+	}
+	return false
+}
+
+// seedGap reports whether what lies between two words keeps them in one
+// phrase: up to four signs and spaces (a space, a line break, a comma and
+// the quotes of a list, a dash), no letter or digit.
+func seedGap(gap []byte) bool {
+	if len(gap) == 0 || len(gap) > 4 {
+		return false
+	}
+	for _, c := range gap {
+		if isAlnum(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return letterIndex[c] != 255 }
