@@ -7,20 +7,14 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -31,11 +25,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/internal/corpus"
 	"github.com/bottle-sandbox/bottle/internal/dlp"
 	"github.com/bottle-sandbox/bottle/internal/inbound"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -397,165 +389,6 @@ func inboundThroughput() (text, html float64) {
 	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
 }
 
-// figures are what became of a class of corpus cases: attacks and those
-// contained, benign cases and those blocked, benign responses marked.
-type figures struct{ attacks, contained, benign, blocked, marked int }
-
-// classFigures are the figures by class.
-type classFigures map[string]*figures
-
-func (cf classFigures) total() figures {
-	var t figures
-	for _, f := range cf {
-		t.attacks += f.attacks
-		t.contained += f.contained
-		t.benign += f.benign
-		t.blocked += f.blocked
-		t.marked += f.marked
-	}
-	return t
-}
-
-// corpusFigures runs the corpus through a proxy and gateway (in this
-// process: the same code as the sidecars) in front of loopback upstreams,
-// as TestCorpus does, and counts by class: attacks contained, benign cases
-// blocked, benign responses marked.
-func corpusFigures() (figs classFigures, err error) {
-	const secret = "corpus-injected-" + "Zq81vLx0Tn5eW2aJ"
-	cases, err := corpus.Load("sidecars/egress/testdata/corpus", secret)
-	if err != nil {
-		return
-	}
-	figs = classFigures{}
-	up := &corpus.Upstream{}
-	tlsUp, plainUp := httptest.NewTLSServer(up), httptest.NewServer(up)
-	defer tlsUp.Close()
-	defer plainUp.Close()
-	dir, err := os.MkdirTemp("", "corpus-")
-	if err != nil {
-		return
-	}
-	defer os.RemoveAll(dir)
-	caFile := filepath.Join(dir, "upstream-ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsUp.Certificate().Raw}), 0o644)
-	routes, err := corpus.Routes("sidecars/egress/testdata/corpus/routes.toml", tlsUp.URL, caFile, plainUp.URL)
-	if err != nil {
-		return
-	}
-	os.Setenv("CORPUS_SECRET", secret)
-	egDir := filepath.Join(dir, "egress")
-	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil); err != nil {
-		return
-	}
-	gw, err := egress.NewGateway(egDir)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go gw.Serve(ctx)
-	caPEM, _ := os.ReadFile(filepath.Join(egDir, egress.CAFile))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	for _, c := range cases {
-		os.Remove(filepath.Join(egDir, egress.ReadyFile))
-		p, perr := egress.NewProxy(egDir)
-		if perr != nil {
-			return nil, perr
-		}
-		pctx, pcancel := context.WithCancel(ctx)
-		go p.Serve(pctx, "127.0.0.1:0")
-		var addr []byte
-		for range 200 { // the file may be there before its address is written in it
-			if addr, _ = os.ReadFile(filepath.Join(egDir, egress.ReadyFile)); strings.TrimSpace(string(addr)) != "" {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if strings.TrimSpace(string(addr)) == "" {
-			pcancel()
-			return nil, fmt.Errorf("the proxy did not come up")
-		}
-		up.SetResponse(c.Response)
-		var results []corpus.Result
-		for _, raw := range c.Requests {
-			r, serr := up.Send(strings.TrimSpace(string(addr)), roots, raw)
-			if serr != nil {
-				r = corpus.Result{Outcome: "error", Detail: serr.Error()}
-			}
-			results = append(results, r)
-		}
-		pcancel()
-		ok := len(c.Verdict(results, dlp.Forms(secret))) == 0
-		f := figs[c.Class]
-		if f == nil {
-			f = &figures{}
-			figs[c.Class] = f
-		}
-		if c.Attack {
-			f.attacks++
-			if ok {
-				f.contained++
-			}
-			continue
-		}
-		f.benign++
-		for _, r := range results {
-			if r.Outcome != "allow" {
-				f.blocked++
-				break
-			}
-		}
-		if last := results[len(results)-1]; last.Outcome == "allow" && corpus.InboundOutcome(last.Detail) == "marked" {
-			f.marked++
-		}
-	}
-	return figs, nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-// selfCPU is the user and system time this process has used.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is the user and system time a process has used (clock ticks of 10 ms).
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func download(c *http.Client, u string) (float64, error) {
-	start := time.Now()
-	resp, err := c.Get(u)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || n != bulkSize {
-		return 0, fmt.Errorf("got %d bytes: %v", n, err)
-	}
-	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
-}
-
 func medianLatency(c *http.Client, u string) (time.Duration, error) {
 	const n = 1000
 	ds := make([]time.Duration, 0, n)
@@ -598,54 +431,4 @@ func dlpThroughput() float64 {
 		total += len(data)
 	}
 	return float64(total) / (1 << 20) / time.Since(start).Seconds()
-}
-
-// pss is the proportional set size: pages shared between the two sidecars
-// (the one binary they both run) count once across them.
-func pss(pid int) int { return procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
-
-func rss(pid int, field string) int { return procField(fmt.Sprintf("/proc/%d/status", pid), field) }
-
-func procField(path, field string) int {
-	data, _ := os.ReadFile(path)
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, field) {
-			n, _ := strconv.Atoi(strings.Fields(l)[1])
-			return n // KiB
-		}
-	}
-	return 0
-}
-
-func waitFile(p string) error {
-	for range 200 {
-		if _, err := os.Stat(p); err == nil {
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return fmt.Errorf("%s never appeared", p)
-}
-
-func serveTLS(cert tls.Certificate, h http.Handler) string {
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		panic(err)
-	}
-	go http.Serve(ln, h)
-	return ln.Addr().String()
-}
-
-func makeCert() ([]byte, tls.Certificate) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "egressbench CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"bulk.test", "small.test"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
