@@ -4,12 +4,9 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,144 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// messagesAPI stands in for the Anthropic Messages API on the host's
-// loopback: it answers with server-sent events, as the real one does, and
-// records each request's key and conversation.
-type messagesAPI struct {
-	URL, CAFile string
-	mu          sync.Mutex
-	keys        []string
-	convs       [][]json.RawMessage
-	bearers     []string // Authorization headers, every path
-	paths       []string // every request's method and path
-	// OAuth token endpoint: the refresh token that works (once), and those sent.
-	refresh string
-	grants  []string
-	n       int
-	slow    time.Duration // how long a good grant's answer takes
-}
-
-func newMessagesAPI(t *testing.T) *messagesAPI {
-	t.Helper()
-	api := &messagesAPI{}
-	caPEM, cert := testCert(t)
-	api.CAFile = filepath.Join(t.TempDir(), "api-ca.pem")
-	os.WriteFile(api.CAFile, caPEM, 0o644)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: api}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	api.URL = "https://" + ln.Addr().String()
-	return api
-}
-
-func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	a.mu.Lock()
-	a.bearers = append(a.bearers, r.Header.Get("Authorization"))
-	a.paths = append(a.paths, r.Method+" "+r.URL.Path)
-	a.mu.Unlock()
-	switch r.URL.Path {
-	case "/v1/oauth/token": // a refresh grant: each refresh token works once
-		var g map[string]string
-		json.Unmarshal(body, &g)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		a.grants = append(a.grants, g["refresh_token"])
-		if g["grant_type"] != "refresh_token" || g["refresh_token"] != a.refresh {
-			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
-			return
-		}
-		a.n++
-		a.refresh = fmt.Sprintf("sk-ant-ort01-e2e-real-%d", a.n)
-		if a.slow > 0 { // the token is spent; the answer takes its time
-			a.mu.Unlock()
-			time.Sleep(a.slow)
-			a.mu.Lock()
-		}
-		json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("sk-ant-oat01-e2e-real-%d", a.n), "refresh_token": a.refresh,
-			"expires_in": 28800, "token_type": "Bearer", "scope": "user:inference user:profile user:sessions:claude_code",
-			"account":      map[string]string{"uuid": "00000000-0000-4000-8000-000000000001", "email_address": "e2e@example.test"},
-			"organization": map[string]string{"uuid": "00000000-0000-4000-8000-000000000002", "name": "e2e"}})
-		return
-	case "/api/oauth/profile":
-		json.NewEncoder(w).Encode(map[string]any{
-			"account":      map[string]any{"uuid": "00000000-0000-4000-8000-000000000001", "email": "e2e@example.test", "has_claude_max": true},
-			"organization": map[string]any{"uuid": "00000000-0000-4000-8000-000000000002", "organization_type": "claude_max", "rate_limit_tier": "default_claude_max_20x"}})
-		return
-	case "/v1/messages":
-	default:
-		return // connectivity checks and the like: 200, empty
-	}
-	var req struct {
-		Stream   bool              `json:"stream"`
-		Messages []json.RawMessage `json:"messages"`
-	}
-	json.Unmarshal(body, &req)
-	a.mu.Lock()
-	a.keys = append(a.keys, r.Header.Get("x-api-key"))
-	a.convs = append(a.convs, req.Messages)
-	n := len(a.convs)
-	a.mu.Unlock()
-	text := fmt.Sprintf("stand-in reply number %d", n)
-	w.Header().Set("Content-Type", "text/event-stream")
-	ev := func(name string, data any) {
-		b, _ := json.Marshal(data)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-	}
-	usage := map[string]int{"input_tokens": 10, "output_tokens": 5}
-	ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": fmt.Sprintf("msg_%d", n), "type": "message", "role": "assistant", "model": "claude-stand-in", "content": []any{}, "stop_reason": nil, "usage": usage}})
-	ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
-	ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text}})
-	ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": usage})
-	ev("message_stop", map[string]any{"type": "message_stop"})
-}
-
-func (a *messagesAPI) seen() ([]string, [][]json.RawMessage) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.keys...), append([][]json.RawMessage(nil), a.convs...)
-}
-
-// claudeImage lays out a build context for an image with the real Claude
-// Code: the base image, the glibc its native binary links, and the binary.
-func claudeImage(t *testing.T, dir string) {
-	t.Helper()
-	bin := os.Getenv("BOTTLE_E2E_CLAUDE")
-	if bin == "" {
-		t.Fatal("BOTTLE_E2E_CLAUDE must name Claude Code's native binary (hack/e2e.sh installs it from npm)")
-	}
-	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
-	cf := "FROM " + baseImage() + "\n"
-	for _, lib := range []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/librt.so.1",
-		"/lib/x86_64-linux-gnu/libpthread.so.0", "/lib/x86_64-linux-gnu/libdl.so.2", "/lib/x86_64-linux-gnu/libm.so.6"} {
-		real, err := filepath.EvalSymlinks(lib)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyFile(t, real, filepath.Join(dir, "lib", filepath.Base(lib)))
-		cf += fmt.Sprintf("COPY lib/%s %s\n", filepath.Base(lib), lib)
-	}
-	copyFile(t, bin, filepath.Join(dir, "claude"))
-	cf += "COPY claude /usr/local/bin/claude\nENV PATH=/usr/local/bin:/bin\n"
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestRealClaudeCodeThroughTheProxyAndResume(t *testing.T) {
 	api := newMessagesAPI(t)
@@ -426,46 +285,4 @@ upstream_ca = "%[2]s"
 		}
 	}
 	e.assertClean()
-}
-
-// watchProcesses makes the agent's command bin in the image laid out at
-// dir a wrapper that runs it and, while it runs, writes the command line
-// and environment of every process the agent's container sees, every 0.2
-// s, to /workspace/.bottle-procs, for the test to search for real tokens;
-// when it has run, the agent's outside calls (outsideScript) are made with
-// the probe. (Its stdin is /dev/null: for commands given their prompt.)
-func watchProcesses(t *testing.T, dir, bin, agent string) {
-	t.Helper()
-	wrapper := `#!/bin/sh
-"$0-real" "$@" &
-pid=$!
-while kill -0 $pid 2>/dev/null; do
-	for p in /proc/[0-9]*; do tr '\0' '\n' < $p/cmdline; echo; tr '\0' '\n' < $p/environ; echo; done >> /workspace/.bottle-procs 2>/dev/null
-	sleep 0.2
-done
-wait $pid
-rc=$?
-` + outsideScript(agent) + "exit $rc\n"
-	os.WriteFile(filepath.Join(dir, "watch"), []byte(wrapper), 0o755)
-	copyFile(t, probeBin(t), filepath.Join(dir, "probe"))
-	cf, err := os.ReadFile(filepath.Join(dir, "Containerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = append(cf, fmt.Sprintf("RUN mv %[1]s %[1]s-real\nCOPY watch %[1]s\nCOPY probe /bin/probe\n", bin)...)
-	os.WriteFile(filepath.Join(dir, "Containerfile"), cf, 0o644)
-}
-
-// assertProcessesClean reads what watchProcesses wrote in workdir: it must
-// show the agent ran (ran in a command line, want in an environment) and
-// hold no real token (nothing with marker in it).
-func assertProcessesClean(t *testing.T, workdir, ran, want, marker string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(workdir, ".bottle-procs"))
-	if err != nil || !strings.Contains(string(data), ran) || !strings.Contains(string(data), want) {
-		t.Fatalf("the agent's processes were not seen (%v): %.600s", err, data)
-	}
-	if strings.Contains(string(data), marker) {
-		t.Errorf("a real token is in the environment or arguments of a process in the agent's container")
-	}
 }

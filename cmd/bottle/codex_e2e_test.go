@@ -4,150 +4,15 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// responsesAPI stands in for OpenAI's Responses API on the host's
-// loopback: each POST /v1/responses is answered with the events of one
-// short assistant message; it records the bearer tokens it was sent.
-type responsesAPI struct {
-	URL, CAFile string
-	mu          sync.Mutex
-	bearers     []string
-	accounts    []string
-	paths       []string // every request, as method, path and bearer
-	inputs      []string
-	tokens      *chatgptTokens // the token endpoint, when it stands in for auth.openai.com too
-	reject      int            // answer this many ChatGPT turns 401
-}
-
-// chatgptTokens stands in for auth.openai.com's token endpoint: each
-// refresh grant with the refresh token it last issued gets new tokens
-// (JWTs an hour long, the refresh token rotated); any other is refused.
-type chatgptTokens struct {
-	mu     sync.Mutex
-	n      int
-	grants []map[string]string
-}
-
-func chatgptJWT(sig string, exp time.Time) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	claims, _ := json.Marshal(map[string]any{"exp": exp.Unix(), "email": "e2e@example.test",
-		"https://api.openai.com/auth": map[string]any{"chatgpt_account_id": "acct-e2e", "chatgpt_plan_type": "plus", "chatgpt_user_id": "user-e2e"}})
-	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc(claims) + "." + sig
-}
-
-func (c *chatgptTokens) ServeHTTP(w http.ResponseWriter, r *http.Request, body []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var g map[string]string
-	json.Unmarshal(body, &g)
-	c.grants = append(c.grants, g)
-	if g["grant_type"] != "refresh_token" || g["refresh_token"] != fmt.Sprintf("rt-e2e-real-%d", c.n) {
-		http.Error(w, `{"error":"invalid_grant"}`, http.StatusUnauthorized)
-		return
-	}
-	c.n++
-	json.NewEncoder(w).Encode(map[string]any{"access_token": chatgptJWT(fmt.Sprintf("e2e-real-access-%d", c.n), time.Now().Add(time.Hour)),
-		"id_token": chatgptJWT(fmt.Sprintf("e2e-real-id-%d", c.n), time.Now().Add(time.Hour)), "refresh_token": fmt.Sprintf("rt-e2e-real-%d", c.n)})
-}
-
-func newResponsesAPI(t *testing.T) *responsesAPI {
-	t.Helper()
-	api := &responsesAPI{}
-	caPEM, cert := testCert(t)
-	api.CAFile = filepath.Join(t.TempDir(), "api-ca.pem")
-	os.WriteFile(api.CAFile, caPEM, 0o644)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: api}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	api.URL = "https://" + ln.Addr().String()
-	return api
-}
-
-func (a *responsesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	a.mu.Lock()
-	a.paths = append(a.paths, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
-	a.mu.Unlock()
-	if r.URL.Path == "/oauth/token" && a.tokens != nil {
-		a.tokens.ServeHTTP(w, r, body)
-		return
-	}
-	if r.URL.Path == "/backend-api/wham/accounts/check" {
-		// Codex signed in with ChatGPT finds its workspace before a turn.
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"accounts":[{"id":"acct-e2e","workspace_backend_origin":"https://chatgpt.com","account_routing_override":"NO_CONSTRAINT"}],"account_ordering":["acct-e2e"]}`)
-		return
-	}
-	// The Responses API, or ChatGPT's backend for Codex signed in with ChatGPT.
-	if r.Method != http.MethodPost || (r.URL.Path != "/v1/responses" && r.URL.Path != "/backend-api/codex/responses") {
-		http.NotFound(w, r)
-		return
-	}
-	a.mu.Lock()
-	if a.reject > 0 && r.URL.Path == "/backend-api/codex/responses" {
-		// As ChatGPT's backend does when a token was revoked: Codex reloads
-		// its login, tries again, then refreshes.
-		a.reject--
-		a.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"error":{"message":"Your authentication token has expired.","code":"token_expired"}}`)
-		return
-	}
-	a.bearers = append(a.bearers, r.Header.Get("Authorization"))
-	a.accounts = append(a.accounts, r.Header.Get("Chatgpt-Account-Id"))
-	a.inputs = append(a.inputs, string(body))
-	n := len(a.bearers)
-	a.mu.Unlock()
-	w.Header().Set("Content-Type", "text/event-stream")
-	ev := func(typ string, data map[string]any) {
-		data["type"] = typ
-		b, _ := json.Marshal(data)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
-	}
-	text := fmt.Sprintf("stand-in codex reply number %d", n)
-	id := fmt.Sprintf("resp_%d", n)
-	item := map[string]any{"id": "msg_" + id, "type": "message", "role": "assistant", "status": "completed",
-		"content": []any{map[string]any{"type": "output_text", "text": text, "annotations": []any{}}}}
-	ev("response.created", map[string]any{"response": map[string]any{"id": id, "object": "response", "status": "in_progress", "output": []any{}}})
-	ev("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{"id": "msg_" + id, "type": "message", "role": "assistant", "status": "in_progress", "content": []any{}}})
-	ev("response.output_text.delta", map[string]any{"item_id": "msg_" + id, "output_index": 0, "content_index": 0, "delta": text})
-	ev("response.output_item.done", map[string]any{"output_index": 0, "item": item})
-	ev("response.completed", map[string]any{"response": map[string]any{"id": id, "object": "response", "status": "completed", "output": []any{item},
-		"usage": map[string]any{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15, "input_tokens_details": map[string]any{"cached_tokens": 0}, "output_tokens_details": map[string]any{"reasoning_tokens": 0}}}})
-}
-
-// codexImage lays out a build context with the real Codex CLI: its
-// static binary on the base image.
-func codexImage(t *testing.T, dir string) {
-	t.Helper()
-	bin := os.Getenv("BOTTLE_E2E_CODEX")
-	if bin == "" {
-		t.Fatal("BOTTLE_E2E_CODEX must name the Codex CLI's binary (hack/e2e.sh installs it from npm)")
-	}
-	os.MkdirAll(dir, 0o755)
-	copyFile(t, bin, filepath.Join(dir, "codex"))
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+baseImage()+"\nCOPY codex /usr/local/bin/codex\nENV PATH=/usr/local/bin:/bin\n"), 0o644)
-}
 
 // TestRealCodexThroughTheProxy: the real Codex CLI from npm, in the
 // built-in codex profile's form, does one turn against a stand-in

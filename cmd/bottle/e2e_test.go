@@ -501,22 +501,3 @@ runtime = "runsc"
 	}
 	e.assertClean()
 }
-
-// gitImage lays out a build context for an image with the host's git and the
-// libraries it links.
-func gitImage(t *testing.T, dir string) {
-	t.Helper()
-	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
-	cf := "FROM " + baseImage() + "\n"
-	for _, f := range []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libpcre2-8.so.0",
-		"/lib/x86_64-linux-gnu/libz.so.1", "/usr/bin/git"} {
-		real, err := filepath.EvalSymlinks(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyFile(t, real, filepath.Join(dir, "lib", filepath.Base(f)))
-		cf += fmt.Sprintf("COPY lib/%s %s\n", filepath.Base(f), f)
-	}
-	cf += "ENV PATH=/usr/bin:/bin\n"
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
-}

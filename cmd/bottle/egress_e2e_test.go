@@ -3,204 +3,19 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// upstream is a test server on the host's loopback that records what it receives.
-type upstream struct {
-	URL    string // https://127.0.0.1:PORT or http://...
-	CAFile string // its CA, for the route's upstream_ca
-	Port   string
-	mu     sync.Mutex
-	seen   []*http.Request
-	bodies []string
-	// next, when set, answers instead (it gets the body back).
-	next http.Handler
-	// discard has bodies counted, not kept (the upload floods).
-	discard bool
-}
-
-func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if u.discard {
-		n, _ := io.Copy(io.Discard, r.Body)
-		u.mu.Lock()
-		u.seen = append(u.seen, r)
-		u.bodies = append(u.bodies, fmt.Sprintf("%d bytes", n))
-		u.mu.Unlock()
-		fmt.Fprintf(w, "got %d bytes", n)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	u.mu.Lock()
-	u.seen = append(u.seen, r)
-	u.bodies = append(u.bodies, string(body))
-	next := u.next
-	u.mu.Unlock()
-	if next != nil {
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		next.ServeHTTP(w, r)
-		return
-	}
-	fmt.Fprintf(w, "hello from upstream %s", r.URL.Path)
-}
-
-func (u *upstream) requests() ([]*http.Request, []string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]*http.Request(nil), u.seen...), append([]string(nil), u.bodies...)
-}
-
-// newUpstream starts an upstream, HTTPS with its own CA when tlsOn.
-func newUpstream(t *testing.T, tlsOn bool) *upstream { return newUpstreamOn(t, tlsOn, "127.0.0.1") }
-
-// newUpstreamOn starts an upstream on one loopback address.
-func newUpstreamOn(t *testing.T, tlsOn bool, ip string) *upstream {
-	t.Helper()
-	u := &upstream{}
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, u.Port, _ = net.SplitHostPort(ln.Addr().String())
-	srv := &http.Server{Handler: u}
-	scheme := "http"
-	if tlsOn {
-		scheme = "https"
-		caPEM, cert := testCert(t)
-		u.CAFile = filepath.Join(t.TempDir(), "upstream-ca.pem")
-		os.WriteFile(u.CAFile, caPEM, 0o644)
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	u.URL = scheme + "://" + ln.Addr().String()
-	return u
-}
-
-// kubeNodeIP is the test cluster's node inside its own network namespace
-// (hack/kube-up.sh): the Kubernetes tests' upstreams listen there.
-const kubeNodeIP = "10.231.0.1"
-
-// testCert makes a CA and a leaf for 127.0.0.1 (and the test cluster's
-// node) signed by it.
-func testCert(t *testing.T) ([]byte, tls.Certificate) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bottle e2e upstream CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(kubeNodeIP)}, DNSNames: []string{"api.example.test", "tunnel.example.test"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// probeBin is the scripted agent's binary (hack/e2e.sh builds it).
-func probeBin(t *testing.T) string {
-	t.Helper()
-	probe := os.Getenv("BOTTLE_E2E_PROBE")
-	if probe == "" {
-		t.Fatal("BOTTLE_E2E_PROBE must name the probe binary (hack/e2e.sh builds it)")
-	}
-	return probe
-}
-
-// egressEnv is an env whose profile "p" runs the probe, with a route to an
-// HTTPS upstream (credential injected) and one to a plain HTTP upstream.
-type egressEnv struct {
-	*env
-	tls, plain *upstream
-	secret     string
-}
-
-func newEgressEnv(t *testing.T, extra string) *egressEnv {
-	t.Helper()
-	probe := probeBin(t)
-	secret := make([]byte, 12)
-	rand.Read(secret)
-	ee := &egressEnv{tls: newUpstream(t, true), plain: newUpstream(t, false), secret: "sk-e2e-" + hex.EncodeToString(secret)}
-	ee.env = newEnv(t, fmt.Sprintf(`
-[agents.p]
-containerfile = "probeimg/Containerfile"
-command = ["/bin/sh", "-c"]
-memory = "256m"
-
-[[agents.p.egress]]
-host = "api.example.test"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-[agents.p.egress.credential]
-header = "x-api-key"
-from_env = "BOTTLE_E2E_SECRET"
-agent_env = "EXAMPLE_API_KEY"
-
-[[agents.p.egress]]
-host = "plain.example.test"
-ports = [80]
-upstream = "%s"
-
-[[agents.p.egress]]
-host = "tunnel.example.test"
-ports = [443]
-intercept = false
-upstream = "%s"
-%s`, ee.tls.URL, ee.tls.CAFile, ee.plain.URL, ee.tls.URL, extra))
-	img := filepath.Join(ee.dir, "probeimg")
-	os.MkdirAll(img, 0o755)
-	data, err := os.ReadFile(probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(img, "probe"), data, 0o755)
-	os.WriteFile(filepath.Join(img, "Containerfile"), []byte("FROM "+baseImage()+"\nCOPY probe /bin/probe\n"), 0o644)
-	ee.extraEnv = []string{"BOTTLE_E2E_SECRET=" + ee.secret}
-	return ee
-}
-
-// probeLines runs a script in the bottle and returns its output lines.
-func (ee *egressEnv) probeLines(profile, script string, extraArgs ...string) []string {
-	ee.t.Helper()
-	args := append([]string{"start", "--yes"}, extraArgs...)
-	args = append(args, profile, "--", script)
-	out, errs, code := ee.run(args...)
-	if code != 0 {
-		ee.t.Fatalf("bottle exited %d\nstdout: %s\nstderr: %s", code, out, errs)
-	}
-	return strings.Split(strings.TrimSpace(out), "\n")
-}
 
 func TestEgressInjectsCredentialAgentHoldsPlaceholder(t *testing.T) {
 	ee := newEgressEnv(t, "")
@@ -288,45 +103,6 @@ func TestEgressRefusesAndAudits(t *testing.T) {
 	}
 	ee.mustRun("rm", id)
 	ee.assertClean()
-}
-
-// The attacks a prompt-injected agent would try, each of which must fail.
-func egressAttacks(ee *egressEnv) string {
-	return strings.Join([]string{
-		"probe tcp 127.0.0.1:" + ee.tls.Port,            // the host's loopback service, directly
-		"probe tcp [::1]:" + ee.tls.Port,                // IPv6 loopback
-		"probe udp 127.0.0.1:53",                        // a datagram to a resolver
-		"probe dns api.example.test",                    // any name lookup
-		"probe noproxy https://api.example.test/",       // around the proxy
-		"probe get http://[::1]:" + ee.plain.Port + "/", // an address through the proxy
-		"probe unix /run/bottle/egress/gateway/gateway.sock",
-		"probe read /run/bottle/egress/ca.key",
-		"probe read /run/bottle/egress/secrets.json",
-		// The supervise server shares the proxy's container: no request id
-		// leads it out of its own folder.
-		"probe mcp-status ../egress/secrets",
-		"probe unix /run/podman/podman.sock",
-		fmt.Sprintf("probe unix /run/user/%d/podman/podman.sock", os.Getuid()),
-		"probe tcp 127.0.0.1:3128", // the proxy itself: the one thing that answers
-	}, "; ")
-}
-
-func checkAttacks(t *testing.T, lines []string) {
-	t.Helper()
-	if len(lines) != 13 {
-		t.Fatalf("%d result lines, want 13:\n%s", len(lines), strings.Join(lines, "\n"))
-	}
-	for _, l := range lines[:12] {
-		if !strings.HasPrefix(l, "fail ") {
-			t.Errorf("attack succeeded: %s", l)
-		}
-	}
-	if !strings.Contains(lines[9], "no such request") {
-		t.Errorf("the supervise server did not answer, so its refusal proves nothing: %s", lines[9])
-	}
-	if !strings.HasPrefix(lines[12], "ok tcp 127.0.0.1:3128") {
-		t.Errorf("the proxy is not reachable, so the failures prove nothing: %s", lines[12])
-	}
 }
 
 func TestEgressAttacksFail(t *testing.T) {

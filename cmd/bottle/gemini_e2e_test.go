@@ -4,104 +4,15 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// geminiAPI stands in for the Gemini API on the host's loopback:
-// generateContent (the CLI's model router asks it for a JSON choice) and
-// streamGenerateContent (events of one short reply); it records the keys
-// and bodies it was sent.
-type geminiAPI struct {
-	URL, CAFile string
-	mu          sync.Mutex
-	keys        []string
-	bodies      []string
-}
-
-func newGeminiAPI(t *testing.T) *geminiAPI {
-	t.Helper()
-	api := &geminiAPI{}
-	caPEM, cert := testCert(t)
-	api.CAFile = filepath.Join(t.TempDir(), "api-ca.pem")
-	os.WriteFile(api.CAFile, caPEM, 0o644)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: api}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	api.URL = "https://" + ln.Addr().String()
-	return api
-}
-
-func (a *geminiAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	a.mu.Lock()
-	a.keys = append(a.keys, r.Header.Get("x-goog-api-key"))
-	a.bodies = append(a.bodies, string(body))
-	a.mu.Unlock()
-	usage := map[string]int{"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}
-	reply := func(text string) map[string]any {
-		return map[string]any{"candidates": []any{map[string]any{"content": map[string]any{"parts": []any{map[string]any{"text": text}}, "role": "model"},
-			"finishReason": "STOP", "index": 0}}, "usageMetadata": usage, "modelVersion": "gemini-stand-in"}
-	}
-	switch {
-	case strings.HasSuffix(r.URL.Path, ":streamGenerateContent"):
-		w.Header().Set("Content-Type", "text/event-stream")
-		b, _ := json.Marshal(reply("stand-in gemini reply"))
-		fmt.Fprintf(w, "data: %s\r\n\r\n", b)
-	case strings.HasSuffix(r.URL.Path, ":generateContent"):
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(reply(`{"reasoning":"short","model_choice":"flash","complexity_reasoning":"short","complexity_score":1}`))
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// geminiImage lays out a build context with the real Gemini CLI: this
-// machine's Node.js (with the C++ runtime it links) and the CLI's bundle.
-func geminiImage(t *testing.T, dir string) {
-	t.Helper()
-	bundle := os.Getenv("BOTTLE_E2E_GEMINI")
-	if bundle == "" {
-		t.Fatal("BOTTLE_E2E_GEMINI must name the Gemini CLI's bundle folder (hack/e2e.sh installs it from npm)")
-	}
-	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
-	cf := "FROM " + baseImage() + "\n"
-	for _, lib := range []string{"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libdl.so.2",
-		"/lib/x86_64-linux-gnu/libm.so.6", "/lib/x86_64-linux-gnu/libpthread.so.0", "/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libgcc_s.so.1"} {
-		real, err := filepath.EvalSymlinks(lib)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyFile(t, real, filepath.Join(dir, "lib", filepath.Base(lib)))
-		cf += fmt.Sprintf("COPY lib/%s %s\n", filepath.Base(lib), lib)
-	}
-	node, err := filepath.EvalSymlinks("/usr/bin/node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, node, filepath.Join(dir, "node"))
-	if err := os.CopyFS(filepath.Join(dir, "bundle"), os.DirFS(bundle)); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "gemini"), []byte("#!/bin/sh\nexec /usr/local/bin/node /opt/gemini/bundle/gemini.js \"$@\"\n"), 0o755)
-	cf += "COPY node /usr/local/bin/node\nCOPY bundle /opt/gemini/bundle\nCOPY gemini /usr/local/bin/gemini\nENV PATH=/usr/local/bin:/bin\n"
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
-}
 
 // TestRealGeminiThroughTheProxy: the real Gemini CLI from npm, in the
 // built-in gemini profile's form, does one turn against a stand-in Gemini
@@ -153,75 +64,6 @@ agent_env = "GEMINI_API_KEY"
 		t.Error("the key reached the agent's output")
 	}
 	e.assertClean()
-}
-
-// googleLogin stands in, on one loopback server, for what the Gemini CLI
-// signed in with Google talks to: Google's token endpoint (a refresh grant
-// with the real refresh token and the CLI's client gets a new access
-// token), tokeninfo and userinfo (for the real current token only), and
-// Code Assist (loadCodeAssist, the model's turns, anything else {}). It
-// records each request's path and bearer.
-type googleLogin struct {
-	URL, CAFile string
-	mu          sync.Mutex
-	n           int
-	grants      []url.Values
-	calls       []string // "PATH BEARER"
-}
-
-func newGoogleLogin(t *testing.T) *googleLogin {
-	t.Helper()
-	g := &googleLogin{}
-	caPEM, cert := testCert(t)
-	g.CAFile = filepath.Join(t.TempDir(), "google-ca.pem")
-	os.WriteFile(g.CAFile, caPEM, 0o644)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: g}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	g.URL = "https://" + ln.Addr().String()
-	return g
-}
-
-func (g *googleLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	bearer := r.Header.Get("Authorization")
-	g.calls = append(g.calls, r.URL.Path+" "+bearer)
-	current := fmt.Sprintf("Bearer ya29.e2e-real-%d", g.n)
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/token":
-		v, _ := url.ParseQuery(string(body))
-		g.grants = append(g.grants, v)
-		if v.Get("grant_type") != "refresh_token" || v.Get("refresh_token") != "1//e2e-real-refresh" || v.Get("client_secret") == "" {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"error":"invalid_grant"}`)
-			return
-		}
-		g.n++
-		fmt.Fprintf(w, `{"access_token":"ya29.e2e-real-%d","expires_in":3599,"scope":"https://www.googleapis.com/auth/cloud-platform","token_type":"Bearer"}`, g.n)
-	case bearer != current:
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
-	case r.URL.Path == "/tokeninfo":
-		fmt.Fprint(w, `{"azp":"e2e","aud":"e2e","sub":"1","scope":"https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email","expires_in":3000,"email":"e2e@example.test","email_verified":"true","access_type":"offline"}`)
-	case r.URL.Path == "/oauth2/v2/userinfo":
-		fmt.Fprint(w, `{"id":"1","email":"e2e@example.test","verified_email":true}`)
-	case strings.HasSuffix(r.URL.Path, ":loadCodeAssist"):
-		fmt.Fprint(w, `{"currentTier":{"id":"free-tier","name":"Gemini Code Assist for individuals","hasOnboardedPreviously":true},"allowedTiers":[{"id":"free-tier","isDefault":true}],"cloudaicompanionProject":"e2e-project"}`)
-	case strings.HasSuffix(r.URL.Path, ":streamGenerateContent"):
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, `data: {"response":{"candidates":[{"content":{"parts":[{"text":"stand-in code assist reply"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"totalTokenCount":15}}}`+"\r\n\r\n")
-	case strings.HasSuffix(r.URL.Path, ":generateContent"):
-		fmt.Fprint(w, `{"response":{"candidates":[{"content":{"parts":[{"text":"{\"reasoning\":\"short\",\"model_choice\":\"flash\"}"}],"role":"model"},"finishReason":"STOP","index":0}]}}`)
-	default:
-		fmt.Fprint(w, `{}`)
-	}
 }
 
 // TestRealGeminiSignedInWithGoogle: the real Gemini CLI, signed in with

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -14,21 +13,6 @@ import (
 // agent can write is hostile ground, and so is a repository received as a
 // folder. Each plays the attack in a real bottle and does what the person
 // (or the next start) does afterwards.
-
-// nestedWorkspace makes e's workspace a repository holding another at
-// vendor/lib, as a vendored repository or a submodule's checkout is.
-func nestedWorkspace(t *testing.T, e *env) string {
-	t.Helper()
-	gitWorkspace(t, e)
-	lib := filepath.Join(e.workdir, "vendor", "lib")
-	os.MkdirAll(lib, 0o755)
-	hostGit(t, lib, "init", "-q")
-	os.WriteFile(filepath.Join(lib, "lib.txt"), []byte("lib\n"), 0o644)
-	hostGit(t, lib, "add", "lib.txt")
-	hostGit(t, lib, "commit", "-qm", "lib")
-	chownToOwner(t, e, e.workdir)
-	return lib
-}
 
 // A recorded nested repository is mounted read-only at its place; the
 // agent renames its parent folder away (the mount goes with it) and writes
@@ -100,34 +84,6 @@ func TestBindAgentLinkAtARecordedNestedEntryMountsNothing(t *testing.T) {
 		}
 	}
 	e.run("rm", id)
-}
-
-// homeFilesConfig is a profile that writes a settings file into the
-// agent's home at every start and signs in with the person's Google login.
-const homeFilesConfig = `
-[agents.hf]
-image = "%IMAGE%"
-command = ["/bin/sh", "-c"]
-memory = "256m"
-pids = 256
-home_files = { ".gemini/settings.json" = '{"bottle": true}' }
-signin = { agent = "gemini", use = "credentials" }
-
-[[agents.hf.egress]]
-host = "generativelanguage.googleapis.com"
-ports = [443]
-`
-
-// personWithGoogleLogin gives e a home holding the person's Gemini login.
-func personWithGoogleLogin(t *testing.T, e *env) (login string, content []byte) {
-	t.Helper()
-	home := filepath.Join(e.dir, "home")
-	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
-	login = filepath.Join(home, ".gemini", "oauth_creds.json")
-	content = []byte(`{"access_token":"ya29.REAL-ACCESS-5c1e","refresh_token":"1//REAL-REFRESH-9d2b","id_token":"a.b.c","token_type":"Bearer","expiry_date":4102444800000,"scope":"openid"}`)
-	os.WriteFile(login, content, 0o600)
-	e.extraEnv = append(e.extraEnv, "HOME="+home, "GEMINI_API_KEY=")
-	return login, content
 }
 
 // The agent leaves a link at a home file bottle writes at every start,
@@ -219,21 +175,6 @@ func TestARepositoryCannotNameAnother(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func ownerOf(fi os.FileInfo) uint32 { return fi.Sys().(*syscall.Stat_t).Uid }
-
-// trustRepository names a repository in e's config (repositories, a key of
-// the person's own file): a working directory's git metadata may lead there.
-func (e *env) trustRepository(path string) {
-	e.t.Helper()
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(e.config, append([]byte("repositories = [\""+path+"\"]\n"), cfg...), 0o644); err != nil {
-		e.t.Fatal(err)
 	}
 }
 

@@ -3,7 +3,6 @@
 package main
 
 import (
-	_ "embed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,20 +68,6 @@ func TestSettleOutlivesACraftedGitFolder(t *testing.T) {
 	for _, id := range e.states() {
 		os.RemoveAll(filepath.Join(e.rootDir(), id))
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	var keep []string
-	for _, l := range lines {
-		if !strings.HasPrefix(l, "\t") && !strings.HasPrefix(l, "goroutine ") && !strings.HasPrefix(l, "runtime.") && !strings.HasPrefix(l, "github.com/") && !strings.HasPrefix(l, "main.") {
-			keep = append(keep, l)
-		}
-	}
-	if len(keep) > n {
-		keep = keep[:n]
-	}
-	return strings.Join(keep, "\n")
 }
 
 // The workspace is no repository. The agent makes a .git at its top whose
@@ -160,29 +145,6 @@ func TestQuarantineGivesThePersonsRightsBack(t *testing.T) {
 			}
 		})
 	}
-}
-
-//go:embed testdata/a19swap/main.go
-var a19swapSource []byte
-
-// buildA19Swap builds the racing agent's helper (testdata/a19swap, the
-// standard library only) as a static binary at dst.
-func buildA19Swap(t *testing.T, dst string) {
-	t.Helper()
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "main.go"), a19swapSource, 0o644)
-	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module a19swap\ngo 1.22\n"), 0o644)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", dst, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=", "GOCACHE="+filepath.Join(src, "cache"), "HOME="+src)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the helper: %v\n%s", err, out)
-	}
-	os.Chmod(dst, 0o755)
 }
 
 // Two bottles on one working directory, which holds a nested repository

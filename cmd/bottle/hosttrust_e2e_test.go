@@ -5,16 +5,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,107 +20,6 @@ import (
 // The host-trust attacks: what a hostile agent (or repository) writes must
 // never be run, read or trusted by the host. Each test plays the attack in a
 // real bottle, then does what the person would do afterwards on the host.
-
-// owner is the uid:gid that owns e's working directory: the person whose
-// git, editor and shell run there after the bottle.
-func (e *env) owner() (uid, gid int) {
-	if rootless() {
-		return os.Getuid(), os.Getgid()
-	}
-	return 1000, 1000
-}
-
-// markDir is a folder outside the workspace, out of the agent's reach, where
-// a planted command that ran on the host would leave its mark.
-func (e *env) markDir() string {
-	e.t.Helper()
-	dir := filepath.Join(e.dir, "marks")
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		e.t.Fatal(err)
-	}
-	os.Chmod(dir, 0o777)
-	// The owner (uid 1000 under rootful tests) must reach it, and the workspace.
-	for d := e.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	return dir
-}
-
-// marks lists what planted commands left.
-func (e *env) marks() []string {
-	entries, _ := os.ReadDir(filepath.Join(e.dir, "marks"))
-	var out []string
-	for _, d := range entries {
-		out = append(out, d.Name())
-	}
-	return out
-}
-
-// ownerGit runs the host's git as the workspace's owner, as the person would
-// after the bottle: no -c safe.directory, no options of the test's, a home of
-// its own. It returns git's output whatever its exit.
-func (e *env) ownerGit(dir string, args ...string) string {
-	e.t.Helper()
-	home := filepath.Join(e.dir, "owner-home")
-	os.MkdirAll(home, 0o777)
-	os.Chmod(home, 0o777)
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0"}
-	if !rootless() {
-		uid, gid := e.owner()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	}
-	out, _ := cmd.CombinedOutput()
-	return string(out)
-}
-
-// gitWorkspace makes e's working directory a repository with one commit,
-// owned by the owner.
-func gitWorkspace(t *testing.T, e *env) {
-	t.Helper()
-	hostGit(t, e.workdir, "init", "-q")
-	os.WriteFile(filepath.Join(e.workdir, "file"), []byte("one\n"), 0o644)
-	hostGit(t, e.workdir, "add", "file")
-	hostGit(t, e.workdir, "commit", "-qm", "first")
-	chownToOwner(t, e, e.workdir)
-}
-
-func chownToOwner(t *testing.T, e *env, dir string) {
-	t.Helper()
-	if rootless() {
-		return
-	}
-	uid, gid := e.owner()
-	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), dir).CombinedOutput(); err != nil {
-		t.Fatalf("chown %s: %v: %s", dir, err, out)
-	}
-}
-
-// plantFSMonitor is shell for the agent: a git config, at path, whose
-// fsmonitor hook (run by any git status) leaves a mark named name on the host.
-func plantFSMonitor(path, marks, name string) string {
-	return `printf '[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tfsmonitor = "echo ran > ` + marks + `/` + name + `; false"\n' > ` + path
-}
-
-// plantBareFSMonitor is the same for a bare repository's shape: its own
-// folder as the work tree, so a git status there runs the hook.
-func plantBareFSMonitor(dir, marks, name string) string {
-	return plantFSMonitor(dir+"/config", marks, name) + ` && printf '\tworktree = .\n' >> ` + dir + `/config`
-}
-
-// hostGitRunsNothing runs the owner's git status in each folder and fails
-// when a planted command left a mark.
-func hostGitRunsNothing(t *testing.T, e *env, dirs ...string) {
-	t.Helper()
-	for _, d := range dirs {
-		out := e.ownerGit(d, "status")
-		t.Logf("owner's git status in %s:\n%s", d, out)
-	}
-	if m := e.marks(); len(m) != 0 {
-		t.Errorf("the owner's git on the host ran commands the agent planted: %v", m)
-	}
-}
 
 func TestBindAgentCannotRedirectHostGitThroughCommondir(t *testing.T) {
 	e := newEnv(t, gitAgentBindConfig)
@@ -154,24 +48,6 @@ func TestBindAgentCannotReplaceHostGitFolder(t *testing.T) {
 
 func TestRunscBindAgentCannotReplaceHostGitFolder(t *testing.T) {
 	testReplaceGitFolder(t, "runtime = \"runsc\"\n")
-}
-
-func testReplaceGitFolder(t *testing.T, extra string) {
-	e := newEnv(t, gitAgentBindConfig+extra)
-	gitImage(t, filepath.Join(e.dir, "gitimg"))
-	gitWorkspace(t, e)
-	marks := e.markDir()
-	out, errs, code := e.run("start", "--yes", "git", "--", strings.Join([]string{
-		"cd /workspace",
-		"(mv .git .git-old 2>&1 && echo renamed)",
-		"git init -q . ; " + plantFSMonitor(".git/config", marks, "replaced"),
-		"echo planted",
-	}, "; "))
-	t.Logf("exit %d\n%s\n%s", code, out, errs)
-	if !strings.Contains(out, "planted") {
-		t.Fatalf("the agent could not even try:\n%s", out)
-	}
-	hostGitRunsNothing(t, e, e.workdir)
 }
 
 func TestBindAgentNestedRepositoryIsQuarantined(t *testing.T) {
@@ -243,12 +119,6 @@ func TestBindNoRepositoryGitInitIsQuarantined(t *testing.T) {
 	hostGitRunsNothing(t, e, e.workdir)
 }
 
-const gitAgentBindConfig = `
-[agents.git]
-containerfile = "gitimg/Containerfile"
-command = ["/bin/sh", "-c"]
-`
-
 // The agent's git works on a bind workspace as on any repository, but writes
 // only to its own git folder: the host's HEAD, config and hooks stay as they
 // were, and the agent's commits come back as bottle/IDENTITY/BRANCH.
@@ -295,20 +165,6 @@ func TestBindAgentCommitsComeBackAsBranches(t *testing.T) {
 	}
 	hostGit(t, e.workdir, "fsck", "--no-dangling")
 	e.assertClean()
-}
-
-// identityIn finds the bottle's identity in its preflight.
-func identityIn(t *testing.T, preflight string) string {
-	t.Helper()
-	for _, line := range strings.Split(preflight, "\n") {
-		if rest, ok := strings.CutPrefix(line, "bottle "); ok {
-			if id, _, ok := strings.Cut(rest, " "); ok && strings.Contains(id, "-") {
-				return id
-			}
-		}
-	}
-	t.Fatalf("no identity in:\n%s", preflight)
-	return ""
 }
 
 // A working directory's bottle.toml (a cloned repository's) names a file of
@@ -555,35 +411,6 @@ func TestSuperviseRequestsAreBounded(t *testing.T) {
 	if len(files) > 200 {
 		t.Errorf("%d request files on the host", len(files))
 	}
-}
-
-// hits counts the requests a loopback server got: where a build's RUN
-// step would send what it found.
-type hits struct {
-	url string
-	n   atomic.Int64
-}
-
-func newHits(t *testing.T) *hits {
-	h := &hits{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.n.Add(1)
-		io.WriteString(w, "leaked\n")
-	}))
-	t.Cleanup(srv.Close)
-	h.url = srv.URL
-	return h
-}
-
-// listNets writes the network interfaces a RUN step has into /nets (from
-// /proc: rootless, /sys is the host's).
-const listNets = `tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " > /nets`
-
-// buildLeak is a Containerfile whose RUN step reaches for the network and
-// records what it saw, for the agent to print.
-func buildLeak(url string) string {
-	return "FROM " + baseImage() + "\n" +
-		"RUN (wget -q -T 3 -O - " + url + "/leak || echo no-network) > /leak; " + listNets + "\n"
 }
 
 // A cloned repository's bottle.toml names its own Containerfile: its RUN

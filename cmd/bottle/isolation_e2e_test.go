@@ -4,38 +4,11 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 )
-
-// httpGitServer serves the bare repositories under root over plain smart
-// HTTP on loopback, and counts the requests it gets.
-type httpGitServer struct {
-	url  string // http://127.0.0.1:port
-	hits atomic.Int64
-}
-
-func newHTTPGitServer(t *testing.T, root string) *httpGitServer {
-	t.Helper()
-	s := &httpGitServer{}
-	backend := &cgi.Handler{Path: "/usr/lib/git-core/git-http-backend",
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	s.url = srv.URL
-	return s
-}
 
 // A cloned repository names its remote: one on this machine (here the
 // host's loopback) is refused by the gateway like any other host that
@@ -77,55 +50,6 @@ func TestRepositoryRemoteOnLoopbackIsRefused(t *testing.T) {
 		t.Errorf("a remote the person's config names was not reached:\n%s\n%s", out, errs)
 	}
 	named.assertClean()
-}
-
-// allowBuildFrom lists images in the person's config's build_from: what
-// an isolated build may start FROM besides its profile's own image.
-func (e *env) allowBuildFrom(images ...string) {
-	e.t.Helper()
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	line := fmt.Sprintf("build_from = [%q]\n", strings.Join(images, `", "`))
-	if err := os.WriteFile(e.config, append([]byte(line), cfg...), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// privateImage builds an image of the person's own into their store, one
-// no bottle was given: it holds a marker, as a private image would hold
-// what the person built into it.
-func privateImage(t *testing.T) (ref, marker string) {
-	t.Helper()
-	marker = fmt.Sprintf("PRIVATE-%d", time.Now().UnixNano())
-	ref = "localhost/bottle-e2e-private:" + strings.ToLower(marker)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+baseImage()+"\nRUN echo "+marker+" > /private\n"), 0o644)
-	if out, err := exec.Command("podman", "build", "--pull=never", "--network=none", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
-		t.Fatalf("podman build: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", ref).Run() })
-	return ref, marker
-}
-
-// isolatedRefusal starts a working directory's profile whose Containerfile
-// is cf: the start must refuse it, in one line naming the file's line, and
-// leave nothing.
-func isolatedRefusal(t *testing.T, e *env, cf, command, want string) (stdout string) {
-	t.Helper()
-	os.WriteFile(filepath.Join(e.workdir, "Containerfile"), []byte(cf), 0o644)
-	os.WriteFile(filepath.Join(e.workdir, "bottle.toml"), []byte("[agents.repo]\nextends = \"t\"\ncontainerfile = \"Containerfile\"\ncommand = [\"/bin/sh\", \"-c\", "+fmt.Sprintf("%q", command)+"]\n"), 0o644)
-	out, errs, code := e.run("start", "--yes", "repo")
-	if code == 0 {
-		t.Errorf("the isolated build was allowed:\n%s\n%s", out, errs)
-	}
-	line := strings.TrimSpace(errs)
-	if !strings.Contains(line, filepath.Join(e.workdir, "Containerfile")+":"+want) || !strings.Contains(line, "not allowed in an isolated build") || strings.Count(line, "\n") != 0 {
-		t.Errorf("the refusal should be one line naming %s:%s...:\n%s", "Containerfile", want, errs)
-	}
-	e.assertClean()
-	return out
 }
 
 // A working directory's Containerfile is built isolated: its ADD of a URL

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,24 +24,6 @@ var _ = needs([]string{cluster},
 
 // The cluster's commands as a person uses them (issue 21): each of these
 // failed with the binary before the engine seam.
-
-// lockedBuffer is a buffer a running command writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestKubeExecWithoutATerminal: bottle exec on a cluster bottle with no
 // terminal gives the command none, as on Podman: with stdin from

@@ -7,14 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // These need a cluster (hack/e2e.sh's kube phase).
@@ -36,18 +33,6 @@ var _ = needs([]string{cluster},
 // The Kubernetes tests run against a real single-node cluster
 // (hack/kube-up.sh), from inside its network namespace; hack/e2e.sh sets
 // BOTTLE_KUBECONFIG and BOTTLE_KUBECTL. They run only in that phase.
-
-func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	bin, cfg := os.Getenv("BOTTLE_KUBECTL"), os.Getenv("BOTTLE_KUBECONFIG")
-	if bin == "" || cfg == "" {
-		t.Fatal("BOTTLE_KUBECTL and BOTTLE_KUBECONFIG must name kubectl and the test cluster (hack/e2e.sh sets them)")
-	}
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", cfg}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 // bottle kube manifest prints what a start would make on a cluster, and the
 // real API server takes it (server-side dry run): for runc and gVisor, with
@@ -95,74 +80,6 @@ runtime = "runsc"
 	if s := e.states(); len(s) != 0 {
 		t.Errorf("a manifest left state behind: %v", s)
 	}
-}
-
-// kubeEnv is an env whose bottles go to the test cluster: images imported
-// into its containerd (no registry), the agent on the base image with the
-// probe in its workspace (a cluster bottle's workspace is a copy).
-func kubeEnv(t *testing.T, extra string) *env {
-	t.Helper()
-	return kubeEnvIn(t, "default", extra)
-}
-
-// kubeEnvIn is kubeEnv with its bottles in namespace ns.
-func kubeEnvIn(t *testing.T, ns, extra string) *env {
-	t.Helper()
-	cfg := os.Getenv("BOTTLE_KUBECONFIG")
-	if cfg == "" {
-		t.Fatal("BOTTLE_KUBECONFIG must name the test cluster's kubeconfig (hack/e2e.sh sets it)")
-	}
-	e := newEnv(t, `
-[kubernetes]
-namespace = "`+ns+`"
-import = ["ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", "images", "import", "{archive}"]
-
-[agents.k]
-image = "`+baseImage()+`"
-command = ["/bin/sh", "-c"]
-memory = "256m"
-engine = "kubernetes"
-
-[agents.g]
-extends = "k"
-runtime = "runsc"
-`+extra)
-	e.extraEnv = append(e.extraEnv, "KUBECONFIG="+cfg)
-	if probe := os.Getenv("BOTTLE_E2E_PROBE"); probe != "" {
-		data, err := os.ReadFile(probe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(e.workdir, "probe"), data, 0o755)
-	}
-	return e
-}
-
-// kubeClean checks nothing of e's bottles is left: no state, nothing on
-// the cluster labelled as a bottle's.
-func kubeClean(t *testing.T, e *env) {
-	t.Helper()
-	if s := e.states(); len(s) != 0 {
-		t.Errorf("state left: %v", s)
-	}
-	if left := kubeLeftovers(t, ""); left != "" {
-		t.Errorf("left on the cluster:\n%s", left)
-	}
-}
-
-// kubeLeftovers are the objects on the cluster labelled with identity
-// ("": with any).
-func kubeLeftovers(t *testing.T, identity string) string {
-	t.Helper()
-	sel := spec.LabelIdentity
-	if identity != "" {
-		sel += "=" + identity
-	}
-	out, err := kubectl(t, "", "get", "pods,pvc,secrets,networkpolicies", "-A", "-l", sel, "-o", "name")
-	if err != nil {
-		t.Fatalf("kubectl: %v: %s", err, out)
-	}
-	return strings.TrimSpace(out)
 }
 
 // TestKubeBottleRunsAndLeavesNothing: on the cluster, under runc and under

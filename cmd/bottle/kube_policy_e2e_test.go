@@ -3,16 +3,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
-
-	netv1 "k8s.io/api/networking/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // These need a cluster (hack/e2e.sh's kube phase).
@@ -22,68 +16,6 @@ var _ = needs([]string{cluster},
 // The test cluster enforces NetworkPolicy (hack/kube-up.sh runs
 // kube-router's firewall in its namespace): a pod's connection that no
 // policy allows is refused.
-
-// manifestPolicy is the NetworkPolicy of bottle kube manifest's output.
-func manifestPolicy(t *testing.T, manifest string) netv1.NetworkPolicy {
-	t.Helper()
-	for _, doc := range strings.Split(manifest, "\n---\n") {
-		if strings.Contains(doc, "kind: NetworkPolicy") {
-			var p netv1.NetworkPolicy
-			if err := yaml.Unmarshal([]byte(doc), &p); err != nil {
-				t.Fatal(err)
-			}
-			return p
-		}
-	}
-	t.Fatalf("no NetworkPolicy in the manifest:\n%s", manifest)
-	return netv1.NetworkPolicy{}
-}
-
-// bottlePolicy is the NetworkPolicy a bottle has on the cluster.
-func bottlePolicy(t *testing.T, id string) netv1.NetworkPolicy {
-	t.Helper()
-	out, err := kubectl(t, "", "get", "networkpolicy", "bottle-"+id, "-o", "json")
-	if err != nil {
-		t.Fatalf("kubectl: %v: %s", err, out)
-	}
-	var p netv1.NetworkPolicy
-	if err := json.Unmarshal([]byte(out), &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// takeOutIsolation undoes, from the node, what the bottle's isolate init
-// container did in its pod's network namespace: the agent's own
-// connections then meet only the cluster's NetworkPolicy.
-func takeOutIsolation(t *testing.T, id string) {
-	t.Helper()
-	ip, err := kubectl(t, "", "get", "pod", "bottle-"+id, "-o", "jsonpath={.status.podIP}")
-	if err != nil || net.ParseIP(ip) == nil {
-		t.Fatalf("the pod's address: %q %v", ip, err)
-	}
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || !strings.HasPrefix(f[0], "cni-") {
-			continue
-		}
-		addrs, _ := exec.Command("ip", "-n", f[0], "-4", "-o", "addr", "show").Output()
-		if !strings.Contains(string(addrs), " "+ip+"/") {
-			continue
-		}
-		for _, rule := range [][]string{{"-P", "OUTPUT", "ACCEPT"}, {"-F", "OUTPUT"}} {
-			if out, err := exec.Command("ip", append([]string{"netns", "exec", f[0], "iptables-legacy", "-w"}, rule...)...).CombinedOutput(); err != nil {
-				t.Fatalf("take out the pod's isolation: %v: %s", err, out)
-			}
-		}
-		return
-	}
-	t.Fatalf("no network namespace holds the pod's address %s", ip)
-}
 
 // TestKubePolicyLetsOutOnlyWhatTheGatewayDials: a started bottle's
 // NetworkPolicy is the one bottle kube manifest prints for its profile; it

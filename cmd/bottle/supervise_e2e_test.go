@@ -5,12 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,43 +17,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// waitRequest polls bottle requests until a pending one appears, and returns
-// its bottle and id.
-func (ee *egressEnv) waitRequest(t *testing.T, kind string) (string, string) {
-	t.Helper()
-	var id, req string
-	poll(t, 60*time.Second, "a pending "+kind+" request", func() bool {
-		out, _, code := ee.run("requests", "--json")
-		if code != 0 {
-			return false
-		}
-		var rs []struct {
-			Identity string `json:"identity"`
-			ID       string `json:"id"`
-			Kind     string `json:"kind"`
-		}
-		json.Unmarshal([]byte(out), &rs)
-		for _, r := range rs {
-			if r.Kind == kind {
-				id, req = r.Identity, r.ID
-				return true
-			}
-		}
-		return false
-	})
-	return id, req
-}
-
-func startBackground(t *testing.T, cmd *exec.Cmd) *strings.Builder {
-	t.Helper()
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
 
 func TestSuperviseEgressApprovedThenDenied(t *testing.T) {
 	later := newUpstream(t, false)
