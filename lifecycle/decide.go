@@ -105,8 +105,13 @@ func decide(b *state.Bottle, d Decision, live func()) (Outcome, error) {
 			if why := LocalNote(r); why != "" && !d.AllowLocal && d.Upstream == "" {
 				return Outcome{}, fmt.Errorf("request %s of %s asks for %s, which reaches this machine or its network (%s): approve it with --allow-local only if the agent should reach it", id, d.Identity, termtext.Clean(r.Host, false), why)
 			}
-			route := egress.Route{Host: r.Host, Ports: r.Ports, Intercept: true, Upstream: d.Upstream}
-			if err := egress.AddRoute(b.EgressDir(), b.GatewayDir(), route); err != nil {
+			approved := ApprovedRoute{Request: id, By: d.By, At: time.Now().UTC(), Host: r.Host, Ports: r.Ports, Upstream: d.Upstream, AllowLocal: d.AllowLocal}
+			if err := egress.AddRoute(b.EgressDir(), b.GatewayDir(), approved.Route()); err != nil {
+				return Outcome{}, err
+			}
+			// Recorded once live (a route that failed to go live is not
+			// approved), so every resume brings it back.
+			if err := recordApproved(b, approved); err != nil {
 				return Outcome{}, err
 			}
 			live()

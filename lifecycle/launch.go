@@ -57,6 +57,9 @@ type Preflight struct {
 	// Build is an isolated build's Containerfile as the builder reads it,
 	// checked (nil: the image is not built isolated).
 	Build *containerfile.File
+	// Approved are the routes a person approved on the agent's requests,
+	// which a resumed bottle has again besides its profile's.
+	Approved []ApprovedRoute
 }
 
 // Launch is one run of a bottle, fresh or under a kept identity.
@@ -101,6 +104,8 @@ type launching struct {
 	t0     time.Time
 	signin *signin.Choice
 	build  *containerfile.File // an isolated build's Containerfile, as checked
+	// approved are the routes a person approved on a kept bottle's requests.
+	approved []ApprovedRoute
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.

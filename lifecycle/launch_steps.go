@@ -81,6 +81,12 @@ func (s *launching) planBottle(ctx context.Context) error {
 	if err := ws.Here(); err != nil {
 		return err
 	}
+	if s.Resume != nil {
+		// The routes a person approved belong to the bottle: they come back.
+		if s.approved, err = ApprovedRoutes(b); err != nil {
+			return err
+		}
+	}
 	s.in = sidecars.Input{
 		Identity:  b.ID,
 		Agent:     s.Agent,
@@ -92,6 +98,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 		Host:      hostOf(info, s.Workdir),
 		TTY:       s.env.TTY,
 		Workspace: ws,
+		Approved:  routesOf(s.approved),
 	}
 	if s.Image != nil {
 		s.in.Image = *s.Image
@@ -146,7 +153,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 
 // preflight shows the plan and asks to go ahead; a dry run stops here.
 func (s *launching) preflight(ctx context.Context) error {
-	p := Preflight{ID: s.b.ID, Engine: s.info, Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build}
+	p := Preflight{ID: s.b.ID, Engine: s.info, Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build, Approved: s.approved}
 	if s.DryRun {
 		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
 			return err
@@ -202,7 +209,7 @@ func (s *launching) prepare(ctx context.Context) error {
 	if in.Gate != nil {
 		gitDests, gitNamed = in.Gate.Destinations, in.Gate.Named
 	}
-	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), s.Agent.BuildEgress, gitDests, gitNamed)
+	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), in.Approved, s.Agent.BuildEgress, gitDests, gitNamed)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ type Input struct {
 	SigninFile string
 	// TTY: the agent's streams are a terminal.
 	TTY bool
+	// Approved are the routes a person approved on the agent's requests,
+	// which the bottle keeps besides its profile's.
+	Approved []egress.Route
 }
 
 // Services are a bottle's services, as bottle logs names them.
@@ -179,7 +182,7 @@ func Build(in Input) (*spec.Plan, error) {
 		},
 		Containers: append(cs, ac),
 		Workspace:  in.Agent.Workspace,
-		Dials:      egress.DialsOf(in.Agent.EgressRoutes(), gitDests),
+		Dials:      egress.DialsOf(in.Agent.EgressRoutes(), in.Approved, gitDests),
 		Exchange:   Exchange(in.Bottle()),
 	}, nil
 }

@@ -35,6 +35,10 @@ const (
 	// moved out of it when a session ends.
 	QuarantineDir = "quarantine"
 	ApprovalsFile = "approvals.jsonl"
+	// ApprovedRoutesFile holds the egress routes a person approved on the
+	// agent's requests, one JSON line each, exactly as approved: a resume
+	// brings them back.
+	ApprovedRoutesFile = "approved-routes.jsonl"
 	// WorkspaceChangesFile says which git metadata the first start recorded
 	// changed since: a resume waits for the person to have seen it.
 	WorkspaceChangesFile = "workspace-changes"
@@ -269,6 +273,23 @@ func (b *Bottle) Record(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s of %s: %w", name, b.ID, err)
 	}
 	return data, nil
+}
+
+// AppendRecord appends one line to one of the bottle's own records (made
+// when missing): lines are appended whole, so two writers lose neither's.
+func (b *Bottle) AppendRecord(name string, line []byte) error {
+	f, err := os.OpenFile(filepath.Join(b.Dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s of %s: %w", name, b.ID, err)
+	}
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s of %s: %w", name, b.ID, err)
+	}
+	return nil
 }
 
 // KeptQuarantine is where a removed bottle's quarantine is kept: below the

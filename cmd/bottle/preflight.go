@@ -68,11 +68,14 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 		row("home", "~/%s (written at each start)", rel)
 	}
 	row("network", "none (loopback only); out only through the egress proxy")
-	if len(a.Egress) == 0 {
+	if len(a.Egress) == 0 && len(pf.Approved) == 0 {
 		row("egress", "no routes: every request is refused")
 	}
 	for _, r := range a.Egress {
 		row("egress", "%s", routeLine(r))
+	}
+	for _, r := range pf.Approved {
+		row("egress", "%s", approvedLine(r))
 	}
 	for _, r := range a.BuildEgress {
 		row("build", "%s (for a build of a Containerfile not of your config)", routeLine(r))
@@ -142,6 +145,19 @@ func routeLine(r config.Route) string {
 		s += ", without " + strings.Join(r.DLPOff, ",")
 	}
 	return s
+}
+
+// approvedLine shows a route a person approved on the agent's request,
+// which the bottle keeps: as it was approved, and by whom.
+func approvedLine(r lifecycle.ApprovedRoute) string {
+	s := routeLine(config.Route{Host: r.Host, Ports: r.Ports, Upstream: r.Upstream}) + " (approved"
+	if r.AllowLocal {
+		s += " to reach this machine or its network"
+	}
+	if r.By != "" {
+		s += " by " + r.By
+	}
+	return s + ", request " + r.Request + ")"
 }
 
 // gateLine shows one remote behind the git gate: upstream, mode, rules.

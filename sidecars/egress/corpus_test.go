@@ -51,7 +51,7 @@ func newCorpusProxy(t testing.TB) *corpusProxy {
 	t.Setenv("CORPUS_SECRET", corpusSecret)
 	egDir := filepath.Join(dir, "egress")
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err := Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil); err != nil {
+	if _, err := Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	gw, err := NewGateway(egDir)

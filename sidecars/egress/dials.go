@@ -48,13 +48,15 @@ func (p *Policy) Dials() []spec.Dial {
 	return out
 }
 
-// DialsOf are the dials of a profile's routes and the git gate's upstreams
-// (host:port), as the policy Prepare writes of them has them.
-func DialsOf(routes []config.Route, git []string) []spec.Dial {
+// DialsOf are the dials of a profile's routes, the routes a person approved
+// and the git gate's upstreams (host:port), as the policy Prepare writes of
+// them has them.
+func DialsOf(routes []config.Route, approved []Route, git []string) []spec.Dial {
 	p := Policy{Git: git}
 	for _, r := range routes {
 		p.Routes = append(p.Routes, Route{Host: r.Host, Ports: r.PortList(), Upstream: r.Upstream})
 	}
+	p.Routes = append(p.Routes, approved...)
 	return p.Dials()
 }
 

@@ -37,6 +37,8 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // (0600), the per-bottle CA, and for the agent a copy of the CA certificate.
 // The secrets are resolved here, on the host; their values are returned for
 // the git gate, which refuses pushes that carry one, and written nowhere else.
+// approved are routes a person approved on the agent's requests, as
+// AddRoute made them live, after the profile's (which win where both match).
 // gitDests are the git gate's upstreams (host:port), for the gateway alone;
 // gitNamed those of them the person's own config names, which alone may
 // reach this machine or its network.
@@ -47,7 +49,7 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // buildRoutes are what a build of a Containerfile that is not the user's own
 // may reach, through this proxy (BuildRoutes): kept aside for the length of
 // such a build, in the gateway's folder.
-func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes, buildRoutes []config.Route, gitDests, gitNamed []string) (secretValues []string, err error) {
+func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes []config.Route, approved []Route, buildRoutes []config.Route, gitDests, gitNamed []string) (secretValues []string, err error) {
 	eg, err := beneath.Make(dir, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("prepare egress: %w", err)
@@ -68,6 +70,7 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 	if err != nil {
 		return nil, err
 	}
+	p.Routes = append(p.Routes, approved...)
 	p.Git, p.GitNamed = gitDests, gitNamed
 	gw, err := gatewayFolder(gatewayDir)
 	if err != nil {

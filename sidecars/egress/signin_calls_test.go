@@ -95,7 +95,7 @@ func signedIn(t *testing.T, agent, file string, up *httptest.Server) (*http.Clie
 	dir := t.TempDir()
 	eg := filepath.Join(dir, "egress")
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err := Prepare(context.Background(), "signin", eg, "", filepath.Join(dir, "agent"), applied.Egress, nil, nil, nil); err != nil {
+	if _, err := Prepare(context.Background(), "signin", eg, "", filepath.Join(dir, "agent"), applied.Egress, nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	gw, err := NewGateway(eg)

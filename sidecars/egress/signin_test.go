@@ -65,7 +65,7 @@ func signinBottle(t *testing.T, hostFile, upURL, caFile string) (*http.Client, s
 	}
 	eg := filepath.Join(dir, "egress")
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err := Prepare(context.Background(), "signin", eg, "", filepath.Join(dir, "agent"), routes, nil, nil, nil); err != nil {
+	if _, err := Prepare(context.Background(), "signin", eg, "", filepath.Join(dir, "agent"), routes, nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	gw, err := NewGateway(eg)

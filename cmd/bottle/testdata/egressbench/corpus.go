@@ -64,7 +64,7 @@ func corpusFigures() (figs classFigures, err error) {
 	os.Setenv("CORPUS_SECRET", secret)
 	egDir := filepath.Join(dir, "egress")
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o700)
-	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil); err != nil {
+	if _, err = egress.Prepare(context.Background(), "corpus", egDir, "", filepath.Join(dir, "agent"), routes, nil, nil, nil, nil); err != nil {
 		return
 	}
 	gw, err := egress.NewGateway(egDir)

@@ -80,7 +80,7 @@ func run(bin string) error {
 	}
 	egDir, agentDir := filepath.Join(dir, "egress"), filepath.Join(dir, "agent")
 	os.MkdirAll(agentDir, 0o700)
-	if _, err := egress.Prepare(context.Background(), "bench-00000", egDir, "", agentDir, routes, nil, nil, nil); err != nil {
+	if _, err := egress.Prepare(context.Background(), "bench-00000", egDir, "", agentDir, routes, nil, nil, nil, nil); err != nil {
 		return err
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
