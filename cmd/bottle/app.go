@@ -40,7 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		g.agentArgs, g.hasArgs = slices.Clone(args[i+1:]), true
 		args = args[:i]
 	}
-	err := newApp(g).RunContext(ctx, args)
+	app := newApp(g)
+	err := app.RunContext(ctx, intersperse(app, args))
 	var code lifecycle.ExitError
 	switch {
 	case err == nil:
@@ -137,15 +138,11 @@ func workdir() (string, error) {
 	return wd, nil
 }
 
-// noExtraArgs refuses positional arguments beyond want, pointing at the
-// usual mistake of a flag placed after them.
+// noExtraArgs refuses positional arguments beyond want.
 func noExtraArgs(c *cli.Context, want int) error {
 	if c.NArg() <= want {
 		return nil
 	}
 	extra := c.Args().Get(want)
-	if len(extra) > 0 && extra[0] == '-' {
-		return fmt.Errorf("%s: options go before the arguments (bottle %s %s ...)", extra, c.Command.Name, extra)
-	}
 	return fmt.Errorf("unexpected argument %q (see bottle %s --help)", extra, c.Command.Name)
 }

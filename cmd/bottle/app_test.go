@@ -53,7 +53,13 @@ func TestCLI(t *testing.T) {
 		{name: "show unknown", args: []string{"config", "show", "nope"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude codex gemini shell])`},
 		{name: "start with bad config", config: "[agents.shell]\ncpus = \"many\"\n", args: []string{"start", "--yes", "shell"},
 			code: exitFailure, stderr: `config.toml:2: agents.shell.cpus: must be a number, not a string "many"`, noStdout: true},
-		{name: "flag after agent", args: []string{"start", "shell", "--yes"}, code: exitFailure, stderr: "--yes: options go before the arguments"},
+		{name: "flags after the agent", args: []string{"start", "nope", "-d", "--dry-run"}, code: exitFailure, stderr: `no agent profile "nope" (known: [claude codex gemini shell])`, noStdout: true},
+		{name: "a flag's value after the agent", args: []string{"start", "shell", "--engine", "nope", "-y"}, code: exitFailure, stderr: `engine "nope"`, noStdout: true},
+		{name: "a flag's value after the agent, with =", args: []string{"start", "shell", "--engine=nope"}, code: exitFailure, stderr: `engine "nope"`, noStdout: true},
+		{name: "an unknown flag after the agent", args: []string{"start", "shell", "--bogus"}, code: exitFailure, stderr: "flag provided but not defined: -bogus"},
+		{name: "a flag after a subcommand's argument", config: "[agents.x]\nextends = \"shell\"\nmemory = \"1g\"\n", args: []string{"config", "show", "x", "--debug"}, stdout: "memory = \"1g\""},
+		{name: "help after the argument", args: []string{"start", "shell", "-h"}, stdout: "--detach, -d"},
+		{name: "a subcommand's help after its argument", args: []string{"kube", "manifest", "claude", "--help"}, stdout: "--namespace NAMESPACE"},
 		{name: "resume unknown", args: []string{"resume", "shell-zzzzz"}, code: exitFailure, stderr: `no bottle "shell-zzzzz" (there are none)`},
 		{name: "resume nothing", args: []string{"resume"}, code: exitFailure, stderr: "name the bottle to resume"},
 	}
@@ -100,6 +106,25 @@ func TestRequestsNeverPassTerminalEscapes(t *testing.T) {
 	}
 	if got := printable("a\x1b[0mb\nc", true); got != "a?[0mb\nc" {
 		t.Errorf("printable = %q", got)
+	}
+}
+
+// bottle logs names a service that is none as such, with those there are,
+// and -f after the bottle is the flag it is (it was taken for a service).
+func TestLogsOfAServiceThatIsNone(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	b := &state.Bottle{ID: "shell-abcde", Dir: filepath.Join(dir, "bottle", "shell-abcde")}
+	os.MkdirAll(b.Dir, 0o700)
+	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "shell"})
+	for _, args := range [][]string{{"shell-abcde", "-f", "proxy"}, {"shell-abcde", "proxy", "-f"}, {"shell-abcde", "proxy", "--follow=true"}, {"-f", "shell-abcde", "proxy"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"bottle", "logs"}, args...), strings.NewReader(""), &out, &errb)
+		want := `bottle: bottle shell-abcde has no service "proxy" (its services: agent, egress, gateway, git-gate, supervise)`
+		if code != exitFailure || strings.TrimSpace(errb.String()) != want || out.Len() != 0 {
+			t.Errorf("logs %q: exit code %d, stderr %q, want %q", args, code, errb.String(), want)
+		}
 	}
 }
 

@@ -86,7 +86,7 @@ func newLogsCommand(g *globals) *cli.Command {
 			if isTerminal(g.stderr) {
 				of.Stderr = &termtext.Writer{W: g.stderr}
 			}
-			return withEnv(c.Context, g, func(env lifecycle.Env) error { return lifecycle.Logs(c.Context, env, of) })
+			return withBottles(c.Context, g, func(env lifecycle.Env) error { return lifecycle.Logs(c.Context, env, of) })
 		},
 	}
 }
