@@ -18,10 +18,10 @@ func commandReference(app *cli.App) string {
 	var b strings.Builder
 	b.WriteString("# Command reference\n\n")
 	b.WriteString("<!-- Made from bottle's command definitions by `make docs`: edit those, not this file. -->\n\n")
-	fmt.Fprintf(&b, "`bottle`: %s. Options go before a command's arguments; arguments after `--` go to the agent.\n", app.Usage)
+	fmt.Fprintf(&b, "`bottle`: %s. Options may stand before or after a command's arguments; arguments after `--` go to the agent.\n", app.Usage)
 	b.WriteString("The same text is in `bottle COMMAND --help` and the man pages (`man bottle`, `man bottle-COMMAND`).\n\n")
 	b.WriteString("    " + synopsis(app.Name, app.VisibleFlags(), "COMMAND [OPTIONS] [ARGUMENTS...]") + "\n\n")
-	b.WriteString("Global options, before the command:\n\n")
+	b.WriteString("Global options, before or after the command:\n\n")
 	writeOptions(&b, app.VisibleFlags())
 	for _, c := range visible(app.Commands) {
 		writeCommand(&b, app.Name, c)
@@ -70,7 +70,7 @@ func manPages(app *cli.App) map[string][]byte {
 		"permissions, inside a pod it cannot modify or escape: the agent's container, with no network but loopback, " +
 		"and sidecars that are its only ways out: an egress proxy (allowlist, credential injection, secret scanning, audit), " +
 		"a git gate to its Git remotes, and a supervise server where it asks for what it lacks and a person decides. " +
-		"Options go before a command's arguments; arguments after **--** go to the agent.\n\n")
+		"Options may stand before or after a command's arguments; arguments after **--** go to the agent.\n\n")
 	m.WriteString("# GLOBAL OPTIONS\n\n")
 	manOptions(&m, app.VisibleFlags())
 	m.WriteString("# COMMANDS\n\n")
