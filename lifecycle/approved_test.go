@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -146,6 +148,39 @@ func TestFreshStartHasNoApprovedRoutes(t *testing.T) {
 	for _, d := range w.eng.plans[len(w.eng.plans)-1].Dials {
 		if d.Host == "pkg.example.com" {
 			t.Errorf("a fresh start dials another bottle's approved host: %v", d)
+		}
+	}
+}
+
+// The approved routes' record, like every record of a bottle, is trusted
+// because no container reaches the bottle's folder. A working directory
+// that holds the state root (a bind start in the person's home, where
+// ~/.local/state is) would put it in the agent's workspace, where the
+// agent writes itself the routes a resume brings back; copied, the state
+// of every bottle would go into the copy. Neither starts, and nothing is
+// made.
+func TestWorkdirHoldingTheStateIsRefused(t *testing.T) {
+	for _, ws := range []string{config.WorkspaceBind, config.WorkspaceCopy} {
+		for _, inside := range []bool{false, true} {
+			w := newLaunchWorld(t)
+			w.eng.info.Rootless = true // as a person's Podman runs: no owner check refuses it first
+			w.root = state.Root{Dir: filepath.Join(w.workdir, ".local", "state", "bottle")}
+			if inside {
+				w.root = state.Root{Dir: filepath.Join(w.dir, "state")}
+				w.workdir = filepath.Join(w.root.Dir, "somewhere")
+				os.MkdirAll(w.workdir, 0o755)
+			}
+			l := w.launch(t, nil)
+			a := *l.Agent
+			a.Workspace = ws
+			l.Agent = &a
+			err := l.Run(context.Background(), w.env())
+			if err == nil || !strings.Contains(err.Error(), "state folder") {
+				t.Errorf("%s workspace %s with the state root %s: %v", ws, w.workdir, w.root.Dir, err)
+			}
+			if bs := w.bottles(t); len(bs) != 0 || len(w.eng.called()) != 0 {
+				t.Errorf("%s: made %v, asked the engine %v", ws, bs, w.eng.called())
+			}
 		}
 	}
 }

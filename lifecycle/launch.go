@@ -168,6 +168,9 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 	if err := s.alone(ctx); err != nil {
 		return err
 	}
+	if err := s.outsideState(); err != nil {
+		return err
+	}
 	steps := []struct {
 		name string
 		do   func(context.Context) error

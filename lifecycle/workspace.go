@@ -169,6 +169,17 @@ func settleToRemove(ctx context.Context, b *state.Bottle, w io.Writer) error {
 	return err
 }
 
+// outsideState refuses a working directory that holds the state root, or
+// lies in it: bound, the agent could rewrite what bottle trusts of every
+// bottle there (the routes a person approved, the records, other bottles'
+// secrets); copied, they would go into the bottle with the copy.
+func (s *launching) outsideState() error {
+	if overlap(s.env.Root.Dir, s.Workdir) {
+		return fmt.Errorf("the working directory %s and bottle's state folder %s are one in the other: the agent would reach what bottle keeps of every bottle; start it in another folder, or keep the state elsewhere (XDG_STATE_HOME)", s.Workdir, s.env.Root.Dir)
+	}
+	return nil
+}
+
 // alone refuses a bind start while another bottle of the root runs (its
 // agent, or a bottle command) in, over or under the same working
 // directory: that agent could swap what this start checks before it is
