@@ -157,6 +157,12 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 	if ct.Main {
 		s.Terminal = ptr(ct.TTY)
 		s.Stdin = ptr(true)
+		// The agent's command as PID 1 would ignore the SIGTERM a stop sends
+		// (the kernel drops signals PID 1 has no handler for), and be killed
+		// only when the grace period ends. The service's init (catatonit,
+		// mounted read-only at /run/podman-init: nothing else of the host)
+		// runs as PID 1 instead and hands the signal on.
+		s.Init = ptr(true)
 	}
 	for _, m := range ct.Mounts {
 		opts := []string{"rbind"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -12,7 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// identityArg reads the one IDENTITY argument of stop, rm and logs.
+// identityArg reads the IDENTITY argument of a command that takes one and
+// at most max arguments in all.
 func identityArg(c *cli.Context, max int) (string, error) {
 	if err := noExtraArgs(c, max); err != nil {
 		return "", err
@@ -29,34 +31,64 @@ func usageError(c *cli.Context, msg string) error {
 }
 
 func newStopCommand(g *globals) *cli.Command {
-	return identityCommand(g, "stop", "stop a bottle's pod, keeping it to resume or remove", lifecycle.Stop)
+	return bottlesCommand(g, "stop", "stop bottles' pods, keeping each to resume or remove", func(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
+		if err := lifecycle.Stop(ctx, env, b, id); err != nil {
+			return "", err
+		}
+		if b == nil {
+			return "stopped " + id + " (its state is gone: bottle rm " + id + " removes its pod)", nil
+		}
+		return "stopped " + id + " (kept: " + resumeHint(id) + ")", nil
+	})
 }
 
-// identityCommand is a command that acts on one bottle, found in state or
-// in the engine.
-func identityCommand(g *globals, name, usage string, act func(context.Context, lifecycle.Env, *state.Bottle, string) error) *cli.Command {
+// resumeHint is how a kept bottle carries on, as every place that shows
+// one says it.
+func resumeHint(id string) string { return "bottle resume " + id }
+
+func newRmCommand(g *globals) *cli.Command {
+	return bottlesCommand(g, "rm", "remove bottles: each one's pod and its state", func(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
+		return "removed " + id, lifecycle.Remove(ctx, env, b, id)
+	})
+}
+
+// bottlesCommand is a command that acts on each bottle it names, found in
+// state or in the engine (bottle rm $(bottle ls -q)), and says what it did
+// to each on a line of its own; one it cannot act on is said and the rest
+// are still done.
+func bottlesCommand(g *globals, name, usage string, act func(context.Context, lifecycle.Env, *state.Bottle, string) (string, error)) *cli.Command {
 	return &cli.Command{
 		Name:      name,
 		Usage:     usage,
-		ArgsUsage: "IDENTITY",
+		ArgsUsage: "IDENTITY...",
 		Action: func(c *cli.Context) error {
-			id, err := identityArg(c, 1)
-			if err != nil {
-				return err
+			ids := c.Args().Slice()
+			if len(ids) == 0 {
+				return usageError(c, "name a bottle (see bottle ls)")
+			}
+			for i, id := range ids {
+				if strings.HasPrefix(id, "-") {
+					return noExtraArgs(c, i) // an option after the identities
+				}
 			}
 			return withEnv(c.Context, g, func(env lifecycle.Env) error {
-				b, err := lifecycle.Known(c.Context, env, id)
-				if err != nil {
-					return err
+				var errs []error
+				for _, id := range ids {
+					b, err := lifecycle.Known(c.Context, env, id)
+					var done string
+					if err == nil {
+						done, err = act(c.Context, env, b, id)
+					}
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					fmt.Fprintln(g.stdout, done)
 				}
-				return act(c.Context, env, b, id)
+				return errors.Join(errs...)
 			})
 		},
 	}
-}
-
-func newRmCommand(g *globals) *cli.Command {
-	return identityCommand(g, "rm", "remove a bottle: its pod and its state", lifecycle.Remove)
 }
 
 type logsOptions struct{ follow bool }
