@@ -356,6 +356,30 @@ func TestResumeCarriesOn(t *testing.T) {
 	}
 }
 
+// resume --keep is for a bottle that was not kept (a detached one whose
+// agent ended): without it that bottle goes at its session's end, with it
+// the bottle stays. A kept bottle stays kept either way (TestResumeCarriesOn).
+func TestResumeKeepKeepsABottleThatWasNot(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		w := newLaunchWorld(t)
+		if err := w.launch(t, func(l *Launch) { l.Keep = true }).Run(context.Background(), w.env()); err != nil {
+			t.Fatal(err)
+		}
+		b := w.bottles(t)[0]
+		if err := os.Remove(filepath.Join(b.Dir, state.PreserveFile)); err != nil {
+			t.Fatal(err)
+		}
+		w.eng = newFakeEngine()
+		r := &Resume{ID: b.ID, Yes: true, Keep: keep, ConfigFile: w.config, ShowPreflight: func(io.Writer, Preflight) error { return nil }}
+		if err := r.Run(context.Background(), w.env()); err != nil {
+			t.Fatal(err)
+		}
+		if left := len(w.bottles(t)) == 1 && b.Preserved(); left != keep {
+			t.Errorf("resume --keep=%v: the bottle is kept: %v", keep, left)
+		}
+	}
+}
+
 // A bottle another command holds is not resumed.
 func TestResumeOfABottleInUse(t *testing.T) {
 	w := newLaunchWorld(t)

@@ -40,12 +40,15 @@ func (r *Row) Bottle() *state.Bottle {
 	return &state.Bottle{ID: r.Identity, Dir: r.State}
 }
 
-// Statuses of a bottle with no pod, or a pod with no state.
+// Statuses of a bottle that are bottle's own; any other is its pod's, as
+// the engine says (running, exited, ...).
 const (
-	StatusPreserved = "preserved" // kept: resume it
-	StatusStarting  = "starting"  // a bottle command holds it and has not made the pod yet
-	StatusStale     = "stale"     // no pod, not kept, not in use: gc removes it
-	StatusOrphan    = "orphaned"  // a pod whose state is gone: gc removes it
+	// StatusKept: kept and not running (stopped, or ended with --keep,
+	// with its pod or without): bottle resume carries it on.
+	StatusKept     = "kept"
+	StatusStarting = "starting" // a bottle command holds it and has not made the pod yet
+	StatusStale    = "stale"    // no pod, not kept, not in use: gc removes it
+	StatusOrphan   = "orphaned" // a pod whose state is gone: gc removes it
 )
 
 // List joins the state folders with the pods the engine reports, oldest first.
@@ -70,15 +73,21 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 			return nil, err
 		}
 		r := Row{Identity: b.ID, Agent: m.Agent, StartedAt: m.StartedAt, Workdir: m.Workdir, Preserved: b.Preserved(), State: b.Dir, Where: where(m, def)}
-		if p, ok := byID[b.ID]; ok {
+		p, hasPod := byID[b.ID]
+		if hasPod {
 			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
 			r.AgentDone = p.Containers[agent.Service] != "running"
 			delete(byID, b.ID)
-		} else if b.InUse() {
+		}
+		switch {
+		case r.Preserved && (!hasPod || r.AgentDone):
+			// One word whether bottle stop left its pod stopped or a --keep
+			// session's end removed it: what the person does next is the same.
+			r.Status = StatusKept
+		case hasPod:
+		case b.InUse():
 			r.Status = StatusStarting
-		} else if r.Preserved {
-			r.Status = StatusPreserved
-		} else {
+		default:
 			r.Status = StatusStale
 		}
 		rows = append(rows, r)

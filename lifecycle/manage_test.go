@@ -64,10 +64,42 @@ func TestListJoinsStateAndEngine(t *testing.T) {
 			t.Error("the finished bottle's agent is not done")
 		}
 	}
-	want := map[string]string{ids["kept"]: StatusPreserved, ids["running"]: "running", ids["finished"]: "exited", ids["stale"]: StatusStale, ids["orphan"]: StatusOrphan}
+	want := map[string]string{ids["kept"]: StatusKept, ids["running"]: "running", ids["finished"]: "exited", ids["stale"]: StatusStale, ids["orphan"]: StatusOrphan}
 	for id, st := range want {
 		if got[id] != st {
 			t.Errorf("%s is %q, want %q", id, got[id], st)
+		}
+	}
+}
+
+// A kept bottle reads the same in a listing whether bottle stop left its
+// pod stopped or its --keep session's end removed the pod; one that runs
+// again (resumed) is running.
+func TestListSaysKeptAlike(t *testing.T) {
+	w := newLaunchWorld(t)
+	ids := map[string]string{}
+	for _, kind := range []string{"ended with --keep", "stopped", "resumed"} {
+		b, err := w.root.Create("t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t", Workdir: w.workdir, Workspace: "copy", StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Preserve(kind); err != nil {
+			t.Fatal(err)
+		}
+		ids[kind] = b.ID
+	}
+	w.eng.pods = []spec.PodInfo{podInfo(ids["stopped"], "Exited", "exited"), podInfo(ids["resumed"], "Running", "running")}
+	rows, err := List(context.Background(), w.env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ids["ended with --keep"]: StatusKept, ids["stopped"]: StatusKept, ids["resumed"]: "running"}
+	for _, r := range rows {
+		if r.Status != want[r.Identity] {
+			t.Errorf("%s is %q, want %q", r.Identity, r.Status, want[r.Identity])
 		}
 	}
 }

@@ -184,7 +184,7 @@ func (m *dashboard) apply(r refreshed) tea.Cmd {
 func (m *dashboard) autoResume() tea.Cmd {
 	var cmds []tea.Cmd
 	for _, r := range m.bottles {
-		if r.Status != lifecycle.StatusPreserved || r.State == "" {
+		if r.Status != lifecycle.StatusKept || r.State == "" {
 			continue
 		}
 		b := r.Bottle()

@@ -39,13 +39,9 @@ func (m *dashboard) View() string {
 	}
 	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
 	for i, r := range m.bottles {
-		status := r.Status
-		if r.Status == lifecycle.StatusPreserved {
-			status = "kept"
-		}
-		where := r.Workdir
-		if r.Status == lifecycle.StatusPreserved {
-			where = "bottle resume " + r.Identity
+		status, where := r.Status, r.Workdir
+		if r.Status == lifecycle.StatusKept {
+			where = resumeHint(r.Identity)
 		}
 		if r.Where != "" && r.Where != m.local {
 			where = "[" + r.Where + "] " + where

@@ -90,7 +90,7 @@ func TestKeepThenResumeSameIdentity(t *testing.T) {
 	}
 	ls := e.mustRun("ls", "--json")
 	var rows []lifecycle.Row
-	if err := json.Unmarshal([]byte(ls), &rows); err != nil || len(rows) != 1 || rows[0].Identity != id || rows[0].Status != lifecycle.StatusPreserved {
+	if err := json.Unmarshal([]byte(ls), &rows); err != nil || len(rows) != 1 || rows[0].Identity != id || rows[0].Status != lifecycle.StatusKept {
 		t.Fatalf("ls --json = %s (%v), want %s preserved", ls, err, id)
 	}
 	// A stale pod of that identity is replaced, not an obstacle.
@@ -277,7 +277,7 @@ command = ["/bin/sh"]
 
 func TestDetachedLsLogsStopRmGc(t *testing.T) {
 	e := newEnv(t, "")
-	// sh as pid 1 ignores SIGTERM unless told: stop would wait out its grace period.
+	// The agent traps TERM: stop reaches it (TestStopEndsTheAgentWithSIGTERM for one that does not).
 	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "trap 'exit 0' TERM; echo started; sleep 600 & wait"))
 	if !regexp.MustCompile(`^t-[0-9a-z]{5}$`).MatchString(id) {
 		t.Fatalf("start -d printed %q, want the identity", id)

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-type lsOptions struct{ json bool }
+type lsOptions struct{ json, quiet bool }
 
 func newLsCommand(g *globals) *cli.Command {
 	o := &lsOptions{}
@@ -21,10 +21,14 @@ func newLsCommand(g *globals) *cli.Command {
 		Usage: "list bottles: running ones and kept ones",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &o.json},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print identities only, one a line", Destination: &o.quiet},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
+			}
+			if o.json && o.quiet {
+				return usageError(c, "--json and --quiet: choose one")
 			}
 			return runLs(c.Context, g, o)
 		},
@@ -40,15 +44,21 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
+	switch {
+	case o.json:
 		return printJSON(g.stdout, rows)
+	case o.quiet:
+		for _, r := range rows {
+			fmt.Fprintln(g.stdout, r.Identity)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWHERE\tWORKDIR")
 	for _, r := range rows {
 		status := r.Status
-		if r.Status == lifecycle.StatusPreserved {
-			status += " (bottle resume " + r.Identity + ")"
+		if r.Status == lifecycle.StatusKept {
+			status += " (" + resumeHint(r.Identity) + ")"
 		}
 		where := r.Where
 		if where == "" {

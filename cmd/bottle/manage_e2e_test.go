@@ -3,12 +3,16 @@
 package main
 
 import (
+	"encoding/json"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -58,6 +62,47 @@ func TestStopEndsTheAgentWithSIGTERM(t *testing.T) {
 	out = e.mustRun("rm", id)
 	if want := "removed " + id + "\n"; out != want {
 		t.Errorf("rm printed %q, want %q", out, want)
+	}
+	e.assertClean()
+}
+
+// A bottle kept by bottle stop and one kept by a --keep session's end are
+// listed alike, each with how to carry on; ls -q prints identities alone,
+// and rm takes them all at once, a line for each.
+func TestLsSaysKeptAlikeAndQuiet(t *testing.T) {
+	e := newEnv(t, "")
+	stopped := e.startDetached("exec sleep 600")
+	e.mustRun("stop", stopped)
+	_, errs, code := e.run("start", "--yes", "--keep", "t", "--", "-c", "true")
+	m := regexp.MustCompile(`bottle resume (t-[0-9a-z]{5})`).FindStringSubmatch(errs)
+	if code != 0 || m == nil {
+		t.Fatalf("start --keep: exit %d: %s", code, errs)
+	}
+	keptAtEnd := m[1]
+	ids := []string{stopped, keptAtEnd}
+
+	ls := e.mustRun("ls")
+	for _, id := range ids {
+		if !regexp.MustCompile(`(?m)^` + id + `\s+t\s+kept \(bottle resume ` + id + `\)\s`).MatchString(ls) {
+			t.Errorf("ls does not list %s as kept, with how to carry on:\n%s", id, ls)
+		}
+	}
+	var rows []lifecycle.Row
+	if err := json.Unmarshal([]byte(e.mustRun("ls", "--json")), &rows); err != nil || len(rows) != 2 || rows[0].Status != rows[1].Status {
+		t.Errorf("ls --json: %+v (%v): want two bottles of one status", rows, err)
+	}
+
+	quiet := strings.Fields(e.mustRun("ls", "-q"))
+	slices.Sort(quiet)
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	if !slices.Equal(quiet, want) {
+		t.Errorf("ls -q printed %q, want the identities %q alone", quiet, want)
+	}
+
+	out := e.mustRun("rm", stopped, keptAtEnd)
+	if want := "removed " + stopped + "\nremoved " + keptAtEnd + "\n"; out != want {
+		t.Errorf("rm of two printed %q, want %q", out, want)
 	}
 	e.assertClean()
 }

@@ -27,7 +27,7 @@ func newResumeCommand(g *globals) *cli.Command {
 		ArgsUsage: "IDENTITY [-- ARGS...]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "resume without asking to confirm the preflight", Destination: &o.yes},
-			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end", Destination: &o.keep},
+			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end (a kept bottle stays kept; this keeps one that was not)", Destination: &o.keep},
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "resume in the background", Destination: &o.detach},
 			&cli.BoolFlag{Name: "reviewed", Usage: "carry on after git metadata in the workspace changed since the first start (the refusal says what; look first)", Destination: &o.reviewed},
 		},
