@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -1860,4 +1861,26 @@ func gitImage(t *testing.T, dir string) {
 	}
 	cf += "ENV PATH=/usr/bin:/bin\n"
 	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644)
+}
+
+// startDetached starts a detached bottle of profile t whose agent runs
+// script, and waits for it to have said "started".
+func (e *env) startDetached(script string) string {
+	e.t.Helper()
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "echo started; "+script))
+	poll(e.t, 30*time.Second, "the agent's output", func() bool {
+		out, _, _ := e.run("logs", id)
+		return out == "started\n"
+	})
+	return id
+}
+
+// agentExitCode is the exit code Podman recorded for a bottle's agent.
+func agentExitCode(t *testing.T, id string) string {
+	t.Helper()
+	out, err := exec.Command("podman", "inspect", "--format", "{{.State.ExitCode}}", spec.ContainerName(id, agent.Service)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman inspect the agent of %s: %v\n%s", id, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

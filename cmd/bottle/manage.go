@@ -66,11 +66,6 @@ func bottlesCommand(g *globals, name, usage string, act func(context.Context, li
 			if len(ids) == 0 {
 				return usageError(c, "name a bottle (see bottle ls)")
 			}
-			for i, id := range ids {
-				if strings.HasPrefix(id, "-") {
-					return noExtraArgs(c, i) // an option after the identities
-				}
-			}
 			return withEnv(c.Context, g, func(env lifecycle.Env) error {
 				var errs []error
 				for _, id := range ids {

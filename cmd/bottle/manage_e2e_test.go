@@ -4,39 +4,13 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/lifecycle"
-	"github.com/bottle-sandbox/bottle/spec"
 )
-
-// startDetached starts a detached bottle of profile t whose agent runs
-// script, and waits for it to have said "started".
-func (e *env) startDetached(script string) string {
-	e.t.Helper()
-	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "echo started; "+script))
-	poll(e.t, 30*time.Second, "the agent's output", func() bool {
-		out, _, _ := e.run("logs", id)
-		return out == "started\n"
-	})
-	return id
-}
-
-// agentExitCode is the exit code Podman recorded for a bottle's agent.
-func agentExitCode(t *testing.T, id string) string {
-	t.Helper()
-	out, err := exec.Command("podman", "inspect", "--format", "{{.State.ExitCode}}", spec.ContainerName(id, agent.Service)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("podman inspect the agent of %s: %v\n%s", id, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // bottle stop reaches the agent's own process with SIGTERM: an agent that
 // sets no handler of its own ends by it (128+15), where, as PID 1 of its
