@@ -84,6 +84,9 @@ type Config struct {
 	// WorkdirData is the working directory's bottle.toml as read (nil when
 	// there is none), for a bottle to record at its first start.
 	WorkdirData []byte
+	// Named are the profiles a file of the person's (config.toml, the
+	// working directory's bottle.toml) names: defines or changes.
+	Named map[string]bool
 }
 
 // Sources names the files to layer over the built-in defaults.
@@ -241,7 +244,13 @@ func Load(src Sources) (*Config, error) {
 			}
 		}
 	}
-	return &Config{Agents: agents, Kubernetes: kube, BuildFrom: buildFrom, Repositories: repos, Files: files, WorkdirData: wdData}, nil
+	named := map[string]bool{}
+	for _, l := range layers[1:] {
+		for name := range l.profiles {
+			named[name] = true
+		}
+	}
+	return &Config{Agents: agents, Kubernetes: kube, BuildFrom: buildFrom, Repositories: repos, Files: files, WorkdirData: wdData, Named: named}, nil
 }
 
 // buildFromOf is the build_from of the trusted layers (the first trusted

@@ -16,10 +16,24 @@ import (
 )
 
 // Check is one finding of bottle doctor: Fail stops a bottle, Warn only
-// narrows what it can do; Fix says what to do.
+// narrows what it can do, Info is about what the person does not use;
+// Fix is the command that mends it.
 type Check struct {
 	What, Detail, Fix string
-	Fail, Warn        bool
+	Fail, Warn, Info  bool
+}
+
+// Level is the check's level: fail, warn, info or ok.
+func (c Check) Level() string {
+	switch {
+	case c.Fail:
+		return "fail"
+	case c.Warn:
+		return "warn"
+	case c.Info:
+		return "info"
+	}
+	return "ok"
 }
 
 // Doctor checks what the engines need on this machine: a Podman service
@@ -27,9 +41,12 @@ type Check struct {
 func Doctor(ctx context.Context) []Check {
 	var out []Check
 	if conn, err := pod.Find(ctx); err != nil {
-		fix := "start one: systemctl --user enable --now podman.socket (or podman system service --time=0 &)"
+		fix := "systemctl --user enable --now podman.socket"
+		if os.Geteuid() == 0 {
+			fix = "systemctl enable --now podman.socket"
+		}
 		if _, lerr := exec.LookPath("podman"); lerr != nil {
-			fix = "install Podman (Debian/Ubuntu: apt-get install podman; Fedora: dnf install podman), then start its service"
+			fix = "sudo apt-get install podman (Fedora: sudo dnf install podman), then " + fix
 		}
 		out = append(out, Check{What: "podman", Detail: "no service answers: " + err.Error(), Fix: fix, Fail: true})
 	} else {
@@ -58,11 +75,11 @@ func rootlessChecks() []Check {
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		data, _ := os.ReadFile(f)
 		if !hasRange(string(data), name, fmt.Sprint(os.Getuid())) {
-			out = append(out, Check{What: "rootless", Detail: f + " gives " + name + " no range of ids", Fix: "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + name, Fail: true})
+			out = append(out, Check{What: "rootless", Detail: f + " gives " + name + " no range of ids", Fix: "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + name, Fail: true})
 		}
 	}
 	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
-		out = append(out, Check{What: "rootless", Detail: "/dev/net/tun: " + err.Error(), Fix: "chmod 666 /dev/net/tun (rootless networking needs it)", Fail: true})
+		out = append(out, Check{What: "rootless", Detail: "/dev/net/tun: " + err.Error(), Fix: "sudo chmod 666 /dev/net/tun", Fail: true})
 	} else {
 		f.Close()
 	}
@@ -119,15 +136,15 @@ func DoctorClusters(ctx context.Context, cfg *config.Config) []Check {
 		out = append(out, Check{What: what, Detail: "no way for bottle's images to reach the cluster", Fix: "set [kubernetes] registry (bottle pushes there) or import (a command that puts {archive} on the cluster)", Fail: true})
 	}
 	if err := kube.SidecarTools(); err != nil {
-		out = append(out, Check{What: what, Detail: err.Error(), Fix: "install iptables (Debian/Ubuntu: apt-get install iptables)", Fail: true})
+		out = append(out, Check{What: what, Detail: err.Error(), Fix: "sudo apt-get install iptables", Fail: true})
 	}
 	c, err := kube.Connect(ctx, k, state.Root{}, nil)
 	if err != nil {
-		return append(out, Check{What: what, Detail: err.Error(), Fix: "check [kubernetes] context and the kubeconfig (KUBECONFIG, ~/.kube/config): kubectl --context CONTEXT version", Fail: true})
+		return append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl --context " + orCurrent(k.Context) + " version (then mend [kubernetes] context or the kubeconfig)", Fail: true})
 	}
 	info := c.Info()
 	if err := c.CheckNamespace(ctx); err != nil {
-		out = append(out, Check{What: what, Detail: err.Error(), Fix: "create it (kubectl create namespace " + info.Namespace + ") or name another in [kubernetes] namespace", Fail: true})
+		out = append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl create namespace " + info.Namespace + " (or name another in [kubernetes] namespace)", Fail: true})
 	} else {
 		out = append(out, Check{What: what, Detail: fmt.Sprintf("%s %s, %s", info.Name, info.Version, info.Where)})
 	}
@@ -137,4 +154,13 @@ func DoctorClusters(ctx context.Context, cfg *config.Config) []Check {
 		}
 	}
 	return out
+}
+
+// orCurrent is a kubeconfig context as kubectl takes it: the current one
+// when none is named.
+func orCurrent(context string) string {
+	if context == "" {
+		return "$(kubectl config current-context)"
+	}
+	return context
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,22 +18,62 @@ import (
 )
 
 func newDoctorCommand(g *globals) *cli.Command {
+	var asJSON bool
 	return &cli.Command{
 		Name:  "doctor",
-		Usage: "check what bottles need on this machine, and say how to fix what is missing",
+		Usage: "check what bottles need on this machine, and give the command that fixes what is missing",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON (each with its level: ok, info, warn or fail, and its fix)", Destination: &asJSON},
+		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
 			}
-			return runDoctor(c.Context, g)
+			return runDoctor(c.Context, g, asJSON)
 		},
 	}
 }
 
-// check is one finding: fail stops a bottle, a warning only narrows it.
+// check is one finding: fail stops a bottle, a warning only narrows it,
+// info is about what the person does not use.
 type check = engines.Check
 
-func runDoctor(ctx context.Context, g *globals) error {
+// usedRule says which profiles' credentials doctor holds the person to.
+const usedRule = "a missing sign-in or credential fails only for the profiles you use: " + defaultAgent +
+	" (what bottle start runs when it names none) and those your config files name; the others' are info"
+
+// used says whether doctor holds the person to a profile's credentials
+// (usedRule).
+func used(cfg *config.Config, name string) bool {
+	return name == defaultAgent || cfg.Named[name]
+}
+
+// doctorReport is doctor's JSON.
+type doctorReport struct {
+	OK     bool          `json:"ok"`
+	Rule   string        `json:"rule"`
+	Checks []doctorCheck `json:"checks"`
+}
+
+type doctorCheck struct {
+	Check  string `json:"check"`
+	Level  string `json:"level"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// doctorExit is doctor's outcome: exit 1 when a check fails; info and
+// warnings leave it 0.
+func doctorExit(checks []check) error {
+	for _, c := range checks {
+		if c.Fail {
+			return lifecycle.ExitError(1)
+		}
+	}
+	return nil
+}
+
+func runDoctor(ctx context.Context, g *globals, asJSON bool) error {
 	var checks []check
 	add := func(c check) { checks = append(checks, c) }
 
@@ -51,28 +92,34 @@ func runDoctor(ctx context.Context, g *globals) error {
 		add(check{What: "config", Detail: fmt.Sprintf("%d profiles from %s", len(cfg.Agents), strings.Join(append([]string{"the built-in defaults"}, cfg.Files...), ", "))})
 		checks = append(checks, engines.DoctorClusters(ctx, cfg)...)
 		for _, name := range cfg.Names() {
-			checks = append(checks, credentialChecks(cfg.Agents[name])...)
+			checks = append(checks, heldTo(credentialChecks(cfg.Agents[name]), used(cfg, name))...)
 		}
 	}
-	failed := false
+	if asJSON {
+		r := doctorReport{OK: doctorExit(checks) == nil, Rule: usedRule, Checks: []doctorCheck{}}
+		for _, c := range checks {
+			r.Checks = append(r.Checks, doctorCheck{Check: c.What, Level: c.Level(), Detail: c.Detail, Fix: c.Fix})
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+		return doctorExit(checks)
+	}
 	for _, c := range checks {
-		mark := "ok  "
-		switch {
-		case c.Fail:
-			mark, failed = "FAIL", true
-		case c.Warn:
-			mark = "warn"
+		mark := c.Level()
+		if c.Fail {
+			mark = "FAIL"
 		}
 		// A detail of several lines (the config's problems) stays in its column.
-		fmt.Fprintf(g.stdout, "%s %-10s %s\n", mark, c.What, strings.ReplaceAll(c.Detail, "\n", "\n"+strings.Repeat(" ", 16)))
-		if c.Fix != "" && (c.Fail || c.Warn) {
+		fmt.Fprintf(g.stdout, "%-4s %-10s %s\n", mark, c.What, strings.ReplaceAll(c.Detail, "\n", "\n"+strings.Repeat(" ", 16)))
+		if c.Fix != "" && c.Level() != "ok" {
 			fmt.Fprintf(g.stdout, "     %-10s fix: %s\n", "", c.Fix)
 		}
 	}
-	if failed {
-		return lifecycle.ExitError(1)
-	}
-	return nil
+	fmt.Fprintf(g.stdout, "\n%s.\n", capital(usedRule))
+	return doctorExit(checks)
 }
 
 func writable(dir string) error {
@@ -85,6 +132,26 @@ func writable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// signinFix is the command that signs a person in with an agent on this
+// machine, for bottle to take the sign-in from.
+var signinFix = map[string]string{
+	"claude": "claude, then /login",
+	"codex":  "codex login",
+	"gemini": "gemini, then choose Login with Google",
+}
+
+// heldTo is a profile's credential checks for a person who uses it or
+// not (usedRule): what is missing fails for a profile the person uses, and
+// is info for another.
+func heldTo(checks []check, used bool) []check {
+	for i := range checks {
+		if checks[i].Fail && !used {
+			checks[i].Fail, checks[i].Info = false, true
+		}
+	}
+	return checks
 }
 
 // credentialChecks say, per profile, whether each credential it injects or
@@ -117,7 +184,7 @@ func credentialChecks(a *config.Agent) []check {
 	if a.Signin != nil {
 		home, _ := os.UserHomeDir()
 		if _, ch, err := signin.Apply(a, signin.Host{Getenv: os.Getenv, Home: home}); err != nil {
-			out = append(out, check{What: what, Detail: "signin: " + strings.TrimPrefix(err.Error(), "profile "+a.Name+": "), Fix: "sign in one of those ways on this machine", Fail: true})
+			out = append(out, check{What: what, Detail: "signin: " + strings.TrimPrefix(err.Error(), "profile "+a.Name+": "), Fix: signinFixOf(a.Signin.Agent), Fail: true})
 		} else if ch != nil {
 			out = append(out, check{What: what, Detail: fmt.Sprintf("signin %s: %s from %s", a.Signin.Agent, ch.Use, ch.Source)})
 		}
@@ -150,4 +217,11 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+func signinFixOf(agent string) string {
+	if fix, ok := signinFix[agent]; ok {
+		return fix
+	}
+	return agent + " (sign in as it asks)"
 }
