@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -22,12 +23,66 @@ func Exec(ctx context.Context, env Env, id string, argv []string, tty bool) (int
 	if _, err := Known(ctx, env, id); err != nil {
 		return -1, err
 	}
+	if err := running(ctx, env, id, agent.Service); err != nil {
+		return -1, err
+	}
 	code, err := env.Engine.Exec(ctx, id, agent.Service, argv, spec.Streams{Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr, TTY: tty})
 	if errors.As(err, new(*spec.NotFoundError)) {
-		return -1, fmt.Errorf("bottle %s is not running (bottle resume %s brings it back)", id, id)
+		return -1, notRunning(id)
 	}
-	return code, err
+	return code, inBottleTerms(id, err)
 }
+
+// notRunning is the error of a command that needs a running bottle.
+func notRunning(id string) error {
+	return fmt.Errorf("bottle %s is not running: bottle resume %s", id, id)
+}
+
+// running says, in a bottle's terms, when the bottle or its service is
+// not running.
+func running(ctx context.Context, env Env, id, service string) error {
+	pods, err := env.Engine.List(ctx, sidecars.RootLabel(env.Root.Dir))
+	if err != nil {
+		return inBottleTerms(id, err)
+	}
+	for _, p := range pods {
+		if p.Identity != id {
+			continue
+		}
+		switch {
+		case p.Containers[service] == "running":
+			return nil
+		case strings.EqualFold(p.Status, "running") || strings.EqualFold(p.Status, "degraded"):
+			return fmt.Errorf("bottle %s's %s service is not running (what it said: bottle logs %s %s)", id, service, id, service)
+		}
+	}
+	return notRunning(id)
+}
+
+// inBottleTerms is err with the engine's names of a bottle's pod and
+// containers said as the bottle and its services.
+func inBottleTerms(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range sidecars.Services {
+		msg = strings.ReplaceAll(msg, spec.ContainerName(id, s), "bottle "+id+"'s "+s+" service")
+	}
+	msg = strings.ReplaceAll(msg, spec.PodName(id), "bottle "+id)
+	if msg == err.Error() {
+		return err
+	}
+	return &termsError{msg: msg, err: err}
+}
+
+type termsError struct {
+	msg string
+	err error
+}
+
+func (e *termsError) Error() string { return e.msg }
+func (e *termsError) Unwrap() error { return e.err }
 
 // Port makes a server on the bottle's loopback reachable on the host's
 // 127.0.0.1:hostPort for as long as ctx lasts, without giving the pod a
@@ -36,6 +91,9 @@ func Exec(ctx context.Context, env Env, id string, argv []string, tty bool) (int
 // carried over that process's streams. listening gets the host address.
 func Port(ctx context.Context, env Env, id string, port, hostPort int, listening func(addr string)) error {
 	if _, err := Known(ctx, env, id); err != nil {
+		return err
+	}
+	if err := running(ctx, env, id, egress.Service); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))
@@ -64,8 +122,10 @@ func Port(ctx context.Context, env Env, id string, port, hostPort int, listening
 			defer c.Close()
 			var said strings.Builder
 			code, err := env.Engine.Exec(ctx, id, egress.Service, []string{spec.SidecarBinary, "sidecar", "relay", target}, spec.Streams{Stdin: c, Stdout: c, Stderr: &said})
-			if err != nil || code != 0 {
-				fmt.Fprintf(env.Stderr, "bottle: relay to %s in %s: %v%s\n", target, id, orCode(err, code), strings.TrimSpace(" "+said.String()))
+			if errors.As(err, new(*spec.NotFoundError)) || (err != nil && running(ctx, env, id, egress.Service) != nil) {
+				fmt.Fprintf(env.Stderr, "bottle: port %d: %v\n", port, notRunning(id))
+			} else if err != nil || code != 0 {
+				fmt.Fprintf(env.Stderr, "bottle: port %d of bottle %s: %v%s\n", port, id, orCode(inBottleTerms(id, err), code), strings.TrimSpace(" "+said.String()))
 			}
 		}()
 	}

@@ -58,5 +58,5 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 	if errors.As(err, new(*spec.NotFoundError)) {
 		return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", o.ID, service, o.ID)
 	}
-	return err
+	return inBottleTerms(o.ID, err)
 }

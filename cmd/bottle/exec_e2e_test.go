@@ -90,6 +90,37 @@ func TestPortReachesAServerOnTheBottlesLoopback(t *testing.T) {
 	}
 }
 
+// TestPortRefusesABottleThatIsNotRunning: bottle port on a kept bottle
+// that is stopped listens for nothing and says so up front, in a bottle's
+// terms; exec says the same; neither names the engine's containers.
+func TestPortRefusesABottleThatIsNotRunning(t *testing.T) {
+	e := newEnv(t, "")
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "--keep", "-d", "t", "--", "-c", "trap 'exit 0' TERM; sleep 120 & wait"))
+	defer e.run("rm", id)
+	e.mustRun("stop", id)
+	want := "bottle " + id + " is not running: bottle resume " + id
+	cmd := e.command("port", id, "8080", "0")
+	stdout, _ := cmd.StdoutPipe()
+	var errs strings.Builder
+	cmd.Stderr = &errs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if addr, err := bufio.NewReader(stdout).ReadString('\n'); err == nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("bottle port listens at %s for a stopped bottle", strings.TrimSpace(addr))
+	}
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(errs.String(), want) || strings.Contains(errs.String(), "bottle-"+id) {
+		t.Errorf("bottle port on a stopped bottle: %v\n%s", err, errs.String())
+	}
+	_, stderr, code := e.run("exec", id, "--", "true")
+	if code == 0 || !strings.Contains(stderr, want) || strings.Contains(stderr, "bottle-"+id) {
+		t.Errorf("bottle exec on a stopped bottle: exit %d\n%s", code, stderr)
+	}
+}
+
 // The completion scripts ask bottle itself: bash completes commands,
 // profile names and identities (zsh and fish ask the same way).
 func TestCompletionCompletesCommandsProfilesAndIdentities(t *testing.T) {
