@@ -83,11 +83,13 @@ check "zsh completes bottle vers" zsh -f -c '
 check "fish completes bottle vers" sh -c 'fish -c "complete -C\"bottle vers\"" | grep -q "^version"'
 
 # go install: the line docs/install.md gives, for this commit (HEAD), served
-# as v0.0.0-installcheck by a module proxy of its own (a folder); the
+# as v0.0.0-installcheck.gCOMMIT.pPID by a module proxy of its own (a folder); the
 # modules it needs come from Go's module cache, and its copy of this one is
 # removed before and after.
 goinstall() {
-	local v=v0.0.0-installcheck line mod
+	# A version of this commit and this run's own: another run's (a worktree
+	# beside this one, at another commit) shares the module cache.
+	local v=v0.0.0-installcheck.g$(git rev-parse --short=12 HEAD).p$$ line mod
 	mod=$(go env GOMODCACHE)
 	line=$(sed -n 's/^    \(CGO_ENABLED=0 go install .*\)@VERSION$/\1/p' docs/install.md)
 	[ -n "$line" ] || { echo "docs/install.md gives no go install line"; return 1; }
