@@ -12,7 +12,6 @@ import (
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
-	"github.com/bottle-sandbox/bottle/internal/workspace"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -107,14 +106,10 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 // recorded, refused (MovedError) when another folder or a link stands at
 // its path now; a bottle of an earlier version recorded none.
 func recordedWorkdir(b *state.Bottle, workdir string) (beneath.Dir, error) {
-	data, err := b.Record(state.WorkspaceFile)
+	r, err := readRecord(b)
 	if errors.Is(err, fs.ErrNotExist) {
 		return beneath.At(workdir), nil
 	}
-	if err != nil {
-		return beneath.Dir{}, err
-	}
-	r, err := workspace.Unmarshal(data)
 	if err != nil {
 		return beneath.Dir{}, err
 	}

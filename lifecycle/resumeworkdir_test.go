@@ -43,30 +43,7 @@ func TestResumeReadsNoPromptThroughAWorkdirReplacedByALink(t *testing.T) {
 	// it ships harmless for the first start.
 	os.WriteFile(filepath.Join(workdir, "bottle.toml"), []byte("[agents.h]\nprompt_file = \"id_ed25519\"\n"), 0o644)
 	os.WriteFile(filepath.Join(workdir, "id_ed25519"), []byte("fix the tests\n"), 0o644)
-	userCfg := filepath.Join(base, "config", "config.toml")
-	os.WriteFile(userCfg, []byte("[agents.h]\nextends = \"shell\"\nimage = \"localhost/bottle-base:latest\"\nworkspace = \"copy\"\n"), 0o600)
-	os.WriteFile(filepath.Join(base, "exe"), []byte("bottle"), 0o755)
-
-	cfg, err := config.Load(config.Sources{User: userCfg, Explicit: true, Workdir: filepath.Join(workdir, "bottle.toml")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := cfg.Agent("h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := state.Root{Dir: filepath.Join(base, "state", "bottle")}
-	env := Env{Root: root, Engine: newFakeEngine(), Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Version: "test",
-		Exe: filepath.Join(base, "exe"), Ask: func(context.Context, string) error { return nil }}
-	l := &Launch{Agent: a, Workdir: workdir, Yes: true, Keep: true, WorkdirConfig: cfg.WorkdirData, ShowPreflight: noPreflight}
-	if err := l.Run(context.Background(), env); err != nil {
-		t.Fatalf("the first start: %v", err)
-	}
-	bs, err := root.List()
-	if err != nil || len(bs) != 1 {
-		t.Fatalf("bottles: %v %v", bs, err)
-	}
-	b := bs[0]
+	env, b, userCfg := firstCopyStart(t, base, workdir)
 
 	// The agent of the bottle in "outer" swaps the folder for a link.
 	if err := os.RemoveAll(workdir); err != nil {
@@ -77,7 +54,7 @@ func TestResumeReadsNoPromptThroughAWorkdirReplacedByALink(t *testing.T) {
 	}
 
 	r := &Resume{ID: b.ID, Yes: true, ConfigFile: userCfg, ShowPreflight: noPreflight}
-	err = r.Run(context.Background(), env)
+	err := r.Run(context.Background(), env)
 	t.Logf("resume: %v", err)
 	prompt, _ := os.ReadFile(filepath.Join(b.AgentDir(), "prompt.md"))
 	if strings.Contains(string(prompt), secret) {
@@ -150,6 +127,28 @@ func TestResumeBuildsNoContextThroughAWorkdirReplacedByALink(t *testing.T) {
 	cf := "FROM localhost/bottle-base:latest\nCOPY . /opt/ctx\n"
 	os.WriteFile(filepath.Join(workdir, "bottle.toml"), []byte("[agents.h]\ncontainerfile = \"outer/x/Containerfile\"\ncontext = \".\"\n"), 0o644)
 	os.WriteFile(filepath.Join(workdir, "outer", "x", "Containerfile"), []byte(cf), 0o644)
+	env, b, userCfg := firstCopyStart(t, base, workdir)
+
+	// Bottle A's agent, in ~/outer.
+	os.RemoveAll(workdir)
+	os.Symlink(home, workdir)
+	os.MkdirAll(filepath.Join(outer, "x"), 0o755)
+	os.WriteFile(filepath.Join(outer, "x", "Containerfile"), []byte(cf), 0o644)
+
+	r := &Resume{ID: b.ID, Yes: true, ConfigFile: userCfg, ShowPreflight: noPreflight}
+	err := r.Run(context.Background(), env)
+	t.Logf("resume: %v", err)
+	got, _ := os.ReadFile(filepath.Join(b.AgentDir(), "workdir-build", "context", ".ssh", "id_ed25519"))
+	if strings.Contains(string(got), secret) {
+		t.Errorf("the resume copied the person's home (~/.ssh/id_ed25519 included) into the build context of the agent's image")
+	}
+}
+
+// firstCopyStart makes the person's config (a copy-mode profile h), and
+// starts and keeps a bottle of it in workdir, whose bottle.toml the test
+// wrote: the first start, before the attack.
+func firstCopyStart(t *testing.T, base, workdir string) (Env, *state.Bottle, string) {
+	t.Helper()
 	userCfg := filepath.Join(base, "config", "config.toml")
 	os.WriteFile(userCfg, []byte("[agents.h]\nextends = \"shell\"\nimage = \"localhost/bottle-base:latest\"\nworkspace = \"copy\"\n"), 0o600)
 	os.WriteFile(filepath.Join(base, "exe"), []byte("bottle"), 0o755)
@@ -173,19 +172,5 @@ func TestResumeBuildsNoContextThroughAWorkdirReplacedByALink(t *testing.T) {
 	if err != nil || len(bs) != 1 {
 		t.Fatalf("bottles: %v %v", bs, err)
 	}
-	b := bs[0]
-
-	// Bottle A's agent, in ~/outer.
-	os.RemoveAll(workdir)
-	os.Symlink(home, workdir)
-	os.MkdirAll(filepath.Join(outer, "x"), 0o755)
-	os.WriteFile(filepath.Join(outer, "x", "Containerfile"), []byte(cf), 0o644)
-
-	r := &Resume{ID: b.ID, Yes: true, ConfigFile: userCfg, ShowPreflight: noPreflight}
-	err = r.Run(context.Background(), env)
-	t.Logf("resume: %v", err)
-	got, _ := os.ReadFile(filepath.Join(b.AgentDir(), "workdir-build", "context", ".ssh", "id_ed25519"))
-	if strings.Contains(string(got), secret) {
-		t.Errorf("the resume copied the person's home (~/.ssh/id_ed25519 included) into the build context of the agent's image")
-	}
+	return env, bs[0], userCfg
 }

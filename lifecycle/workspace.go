@@ -24,18 +24,24 @@ import (
 // surveyed now and kept there, so nothing written into the working directory
 // later (by the agent, or the repository) changes what the host trusts.
 func workspaceRecord(b *state.Bottle, workdir, mode string, repos []string) (*workspace.Record, error) {
-	data, err := b.Record(state.WorkspaceFile)
-	if err == nil {
-		return workspace.Unmarshal(data)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	if r, err := readRecord(b); !errors.Is(err, fs.ErrNotExist) {
+		return r, err
 	}
 	r, err := workspace.Survey(workdir, mode == config.WorkspaceBind, repos)
 	if err != nil {
 		return nil, err
 	}
 	return r, writeRecord(b, r)
+}
+
+// readRecord is the workspace record of the bottle's first start
+// (fs.ErrNotExist before it, or for a bottle of an earlier version).
+func readRecord(b *state.Bottle) (*workspace.Record, error) {
+	data, err := b.Record(state.WorkspaceFile)
+	if err != nil {
+		return nil, err
+	}
+	return workspace.Unmarshal(data)
 }
 
 func writeRecord(b *state.Bottle, r *workspace.Record) error {
