@@ -3,8 +3,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,54 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-// TestRealCodexThroughTheProxy: the real Codex CLI from npm, in the
-// built-in codex profile's form, does one turn against a stand-in
-// Responses API with the key injected: the stand-in sees the real key,
-// the agent held a placeholder.
-func TestRealCodexThroughTheProxy(t *testing.T) {
-	api := newResponsesAPI(t)
-	key := make([]byte, 16)
-	rand.Read(key)
-	secret := "sk-proj-e2e-" + hex.EncodeToString(key)
-	e := newEnv(t, fmt.Sprintf(`
-[agents.cx]
-extends = "codex"
-containerfile = "cximg/Containerfile"
-memory = "1g"
-replace_egress = true
-[[agents.cx.egress]]
-host = "api.openai.com"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-[agents.cx.egress.credential]
-header = "authorization"
-value = "Bearer {secret}"
-from_env = "OPENAI_API_KEY"
-agent_env = "OPENAI_API_KEY"
-`, api.URL, api.CAFile))
-	codexImage(t, filepath.Join(e.dir, "cximg"))
-	e.extraEnv = []string{"OPENAI_API_KEY=" + secret}
-	out, errs, code := e.run("start", "--yes", "cx", "--", "exec", "--skip-git-repo-check", "say hello")
-	if code != 0 || !strings.Contains(out, "stand-in codex reply number 1") {
-		t.Fatalf("codex exec in a bottle: code %d\nstdout: %s\nstderr: %s", code, out, errs)
-	}
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	if len(api.bearers) == 0 || api.bearers[0] != "Bearer "+secret {
-		t.Errorf("the stand-in saw %q, want the injected key", api.bearers)
-	}
-	if strings.Contains(out+errs, secret) {
-		t.Error("the key reached the agent's output")
-	}
-	// The profile registers the supervise server: the model is told of it.
-	// (Codex lists an MCP server's tools as a deferred namespace.)
-	if !strings.Contains(api.inputs[0], "mcp__bottle") {
-		t.Errorf("the model was not offered the supervise tools:\n%.1500s", api.inputs[0])
-	}
-	e.assertClean()
-}
 
 // TestRealCodexSignedInWithChatGPT: the real Codex CLI, signed in with
 // ChatGPT on the host (~/.codex/auth.json, its access token run out),

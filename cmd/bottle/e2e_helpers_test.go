@@ -1884,3 +1884,12 @@ func agentExitCode(t *testing.T, id string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// headers are the values of one header of each request.
+func headers(reqs []*http.Request, name string) []string {
+	var vs []string
+	for _, r := range reqs {
+		vs = append(vs, r.Header.Get(name))
+	}
+	return vs
+}

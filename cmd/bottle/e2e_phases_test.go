@@ -26,7 +26,31 @@ const (
 	rootlessUser  = "rootless"    // bottle runs as an unprivileged user
 	hostPodman    = "host-podman" // the podman on PATH is the service's own (a runsc service, a private one, are started from it)
 	cluster       = "cluster"     // a Kubernetes cluster, with its kubectl and kubeconfig
+	// byRow: a table whose rows each say what they need runs in every
+	// phase, and there runs the rows whose needs it meets (phaseOffers).
+	byRow = "by-row"
 )
+
+// offered is what this run's phase offers; nil when no phase is named
+// (every test runs, every row of a byRow table too).
+var offered []string
+
+// phaseOffers says whether this run's phase meets a row's needs: none
+// beside a Podman service, or what it names.
+func phaseOffers(what []string) bool {
+	if offered == nil {
+		return true
+	}
+	if len(what) == 0 {
+		return slices.Contains(offered, podmanService)
+	}
+	for _, w := range what {
+		if !slices.Contains(offered, w) {
+			return false
+		}
+	}
+	return true
+}
 
 // phases are hack/e2e.sh's, by what each offers.
 var phases = map[string][]string{
@@ -60,7 +84,14 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "BOTTLE_E2E_PHASE=%s: not a phase\n", phase)
 			os.Exit(2)
 		}
+		offered = offers
 		choose(offers)
+	}
+	for _, c := range credentialCases {
+		if !somePhaseOffers(c.needs) {
+			fmt.Fprintf(os.Stderr, "credential row %s needs %v, which no phase offers\n", c.name, c.needs)
+			os.Exit(2)
+		}
 	}
 	os.Exit(m.Run())
 }
@@ -72,6 +103,10 @@ func TestMain(m *testing.M) {
 func choose(offers []string) {
 	var meet, miss []string
 	for name, want := range needed {
+		if slices.Contains(want, byRow) {
+			meet = append(meet, regexp.QuoteMeta(name))
+			continue
+		}
 		ok := true
 		for _, w := range want {
 			ok = ok && slices.Contains(offers, w)
@@ -102,4 +137,18 @@ func choose(offers []string) {
 		}
 		flag.Set("test.skip", skip)
 	}
+}
+
+// somePhaseOffers says whether a row's needs are met by some phase.
+func somePhaseOffers(what []string) bool {
+	for _, offers := range phases {
+		ok := len(what) > 0 || slices.Contains(offers, podmanService)
+		for _, w := range what {
+			ok = ok && slices.Contains(offers, w)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

@@ -17,44 +17,6 @@ import (
 	"time"
 )
 
-func TestEgressInjectsCredentialAgentHoldsPlaceholder(t *testing.T) {
-	ee := newEgressEnv(t, "")
-	pre := ee.mustRun("start", "--dry-run", "p")
-	if !strings.Contains(pre, "egress     api.example.test:443 -> "+ee.tls.URL+", injects x-api-key from env BOTTLE_E2E_SECRET") ||
-		!strings.Contains(pre, "egress     plain.example.test:80 -> "+ee.plain.URL) || strings.Contains(pre, ee.secret) {
-		t.Errorf("preflight should list both routes and the credential's source, never its value:\n%s", pre)
-	}
-	lines := ee.probeLines("p", `probe get https://api.example.test/v1/hello "x-api-key: agent-forged"; probe get http://plain.example.test/plain; env`)
-	if !strings.HasPrefix(lines[0], "ok get https://api.example.test/v1/hello") || !strings.Contains(lines[0], "hello from upstream /v1/hello") {
-		t.Fatalf("intercepted HTTPS request: %q", lines[0])
-	}
-	if !strings.HasPrefix(lines[1], "ok get http://plain.example.test/plain") {
-		t.Errorf("plain HTTP request: %q", lines[1])
-	}
-	reqs, _ := ee.tls.requests()
-	if len(reqs) != 1 || reqs[0].Header.Get("x-api-key") != ee.secret {
-		t.Fatalf("upstream saw %d requests, x-api-key %q; want the real secret", len(reqs), reqs[0].Header.Get("x-api-key"))
-	}
-	all := strings.Join(lines, "\n")
-	if strings.Contains(all, ee.secret) {
-		t.Error("the secret reached the agent's environment or output")
-	}
-	if !strings.Contains(all, "EXAMPLE_API_KEY=bottle-placeholder") {
-		t.Errorf("agent env lacks the placeholder:\n%s", all)
-	}
-	for _, dir := range []string{ee.workdir} {
-		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() {
-				if b, _ := os.ReadFile(p); strings.Contains(string(b), ee.secret) {
-					t.Errorf("the secret is in %s, which the agent can read", p)
-				}
-			}
-			return nil
-		})
-	}
-	ee.assertClean()
-}
-
 func TestEgressTunnelRoute(t *testing.T) {
 	ee := newEgressEnv(t, "")
 	// Through a tunnel the agent speaks TLS with the upstream itself: it must
