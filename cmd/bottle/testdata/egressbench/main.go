@@ -21,15 +21,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
-	"github.com/bottle-sandbox/bottle/internal/dlp"
-	"github.com/bottle-sandbox/bottle/internal/inbound"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 )
 
@@ -39,6 +35,13 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "floor-") {
+		if err := floorMain(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "egressbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: egressbench BOTTLE_BINARY")
 		os.Exit(2)
@@ -73,10 +76,21 @@ func run(bin string) error {
 		}
 		io.WriteString(w, "ok")
 	}))
+	if err := writeLeaf(dir, cert); err != nil {
+		return err
+	}
+	fl, err := startFloors(dir, caFile, upstream)
+	if err != nil {
+		return err
+	}
+	defer fl.stop()
 	f := false
 	routes := []config.Route{
 		{Host: "bulk.test", Ports: []int{443}, Intercept: &f, Upstream: "https://" + upstream},
 		{Host: "small.test", Ports: []int{443}, Upstream: "https://" + upstream, UpstreamCA: caFile},
+	}
+	if fl.linkUp != "" {
+		routes = append(routes, config.Route{Host: "link.test", Ports: []int{443}, Intercept: &f, Upstream: "https://" + fl.linkUp})
 	}
 	egDir, agentDir := filepath.Join(dir, "egress"), filepath.Join(dir, "agent")
 	os.MkdirAll(agentDir, 0o700)
@@ -117,22 +131,34 @@ func run(bin string) error {
 	// Alternating rounds, medians: the machine's drift hits both alike. The
 	// CPU each costs per GB (this process: client and upstream; plus the
 	// gateway's for the tunnel) shows where a tunnel's time goes.
-	var directRuns, tunnelRuns []float64
-	var directCPU, tunnelCPU, gatewayCPU time.Duration
+	var directRuns, tunnelRuns, spliceRuns []float64
+	var directCPU, tunnelCPU, gatewayCPU, spliceCPU time.Duration
+	viaSplice := fl.spliceClient(upRoots)
 	for range bulkRounds {
 		c0 := selfCPU()
 		mbs, err := download(direct, "https://"+upstream+"/bulk")
 		if err != nil {
 			return fmt.Errorf("direct download: %w", err)
 		}
-		c1, g1 := selfCPU(), procCPU(gw.Process.Pid)
+		c1, g1, p1 := selfCPU(), procCPU(gw.Process.Pid), procCPU(px.Process.Pid)
 		directRuns, directCPU = append(directRuns, mbs), directCPU+c1-c0
 		mbs, err = download(viaTunnel, "https://bulk.test/bulk")
 		if err != nil {
 			return fmt.Errorf("tunnel download: %w", err)
 		}
-		tunnelRuns, tunnelCPU = append(tunnelRuns, mbs), tunnelCPU+selfCPU()-c1
-		gatewayCPU += procCPU(gw.Process.Pid) - g1
+		c2, r2 := selfCPU(), procCPU(fl.splice.Process.Pid)
+		tunnelRuns, tunnelCPU = append(tunnelRuns, mbs), tunnelCPU+c2-c1
+		gatewayCPU += procCPU(gw.Process.Pid) - g1 + procCPU(px.Process.Pid) - p1
+		mbs, err = download(viaSplice, "https://bulk.test/bulk")
+		if err != nil {
+			return fmt.Errorf("download through the splice floor: %w", err)
+		}
+		spliceRuns, spliceCPU = append(spliceRuns, mbs), spliceCPU+selfCPU()-c2+procCPU(fl.splice.Process.Pid)-r2
+	}
+	spliceMBs := median(spliceRuns)
+	linkDirect, linkTunnel, err := fl.linkRounds(upRoots, proxyURL)
+	if err != nil {
+		return err
 	}
 	directMBs, tunnelMBs := median(directRuns), median(tunnelRuns)
 	perGB := func(d time.Duration) float64 {
@@ -217,6 +243,11 @@ func run(bin string) error {
 		return fmt.Errorf("intercepted paced requests: %w", err)
 	}
 
+	relayCPU, relayClientCPU, err := fl.tlsAt(upRoots, 200, min(200*40, 8000))
+	if err != nil {
+		return err
+	}
+
 	figs, err := corpusFigures()
 	if err != nil {
 		return fmt.Errorf("corpus: %w", err)
@@ -225,8 +256,19 @@ func run(bin string) error {
 	contained, attacks, blocked, marked, benign := all.contained, all.attacks, all.blocked, all.marked, all.benign
 
 	fmt.Printf("%-52s %12s %12s %s\n", "egress measure", "baseline", "bottle", "ratio / goal")
-	fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f  (goal: at least 0.90)\n", "bulk download: tunnel route vs direct", directMBs, tunnelMBs, tunnelMBs/directMBs)
-	fmt.Printf("%-52s %9.2f s   %9.2f s   (gateway %.2f s of it; %d CPUs)\n", "  CPU per GB: client+upstream, + gateway for the tunnel", perGB(directCPU), perGB(tunnelCPU+gatewayCPU), perGB(gatewayCPU), runtime.NumCPU())
+	fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f\n", "bulk download: tunnel route vs direct (loopback)", directMBs, tunnelMBs, tunnelMBs/directMBs)
+	fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f  (goal: at least 0.95)\n", "bulk download: tunnel route vs splice relay (floor)", spliceMBs, tunnelMBs, tunnelMBs/spliceMBs)
+	fmt.Printf("%-52s %9.2f s   %9.2f s   %6.2f  (goal: at most 1.1; gateway+proxy %.2f s of it; direct %.2f s; %d CPUs)\n",
+		"  CPU per GB: splice floor vs tunnel, all processes", perGB(spliceCPU), perGB(tunnelCPU+gatewayCPU), perGB(tunnelCPU+gatewayCPU)/perGB(spliceCPU), perGB(gatewayCPU), perGB(directCPU), runtime.NumCPU())
+	row("tunnel CPU per GB / splice floor", fmt.Sprintf("%.2f s", perGB(spliceCPU)), fmt.Sprintf("%.2f s", perGB(tunnelCPU+gatewayCPU)), fmt.Sprintf("%.2f", perGB(tunnelCPU+gatewayCPU)/perGB(spliceCPU)), "at most 1.1")
+	row("tunnel throughput / splice floor", fmt.Sprintf("%.0f MB/s", spliceMBs), fmt.Sprintf("%.0f MB/s", tunnelMBs), fmt.Sprintf("%.2f", tunnelMBs/spliceMBs), "at least 0.95")
+	if linkDirect > 0 {
+		fmt.Printf("%-52s %9.0f MB/s %7.0f MB/s %6.2f  (goal: at least 0.97)\n", "bulk download across a 1 Gbit/s link: tunnel vs direct", linkDirect, linkTunnel, linkTunnel/linkDirect)
+		row("tunnel throughput on a 1 Gbit/s link / direct", fmt.Sprintf("%.0f MB/s", linkDirect), fmt.Sprintf("%.0f MB/s", linkTunnel), fmt.Sprintf("%.2f", linkTunnel/linkDirect), "at least 0.97")
+	} else {
+		fmt.Printf("%-52s not measured: %v\n", "bulk download across a 1 Gbit/s link", fl.linkErr)
+		row("tunnel throughput on a 1 Gbit/s link / direct", "-", "-", "not measured: "+fmt.Sprint(fl.linkErr), "at least 0.97")
+	}
 	fmt.Printf("%-52s %9.3f ms %9.3f ms %+6.3f ms added (goal: under 1 ms)\n", "small HTTPS request, intercepted + DLP, keep-alive (median)", ms(dMed), ms(pMed), ms(pMed-dMed))
 	for _, l := range levels {
 		dp50, dp99, pp50, pp99 := pct(l.direct, 50), pct(l.direct, 99), pct(l.proxied, 50), pct(l.proxied, 99)
@@ -246,6 +288,10 @@ func run(bin string) error {
 		ms(pct(pd, 50)), ms(pct(pd, 99)), ms(pct(pp, 50)), ms(pct(pp, 99)), ms(pct(pp, 50)-pct(pd, 50)), ms(pct(pp, 99)-pct(pd, 99)))
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	fmt.Printf("%-52s %9.0f us %9.0f us (+ proxy %.0f us, gateway %.0f us; %d CPUs)\n", "  CPU per request at 200: client+upstream", us(cpu[0]), us(cpu[1]), us(cpu[2]), us(cpu[3]), runtime.NumCPU())
+	fmt.Printf("%-52s %9.0f us %9.0f us %6.2f  (goal: at most 1.5; client+upstream %.0f us with the relay, %.0f us with the proxy)\n", "  CPU per request at 200: TLS relay (floor) vs proxy+gateway",
+		us(relayCPU), us(cpu[2]+cpu[3]), float64(cpu[2]+cpu[3])/float64(relayCPU), us(relayClientCPU), us(cpu[1]))
+	row("proxy+gateway CPU per small intercepted request / TLS relay", fmt.Sprintf("%.0f us", us(relayCPU)), fmt.Sprintf("%.0f us", us(cpu[2]+cpu[3])), fmt.Sprintf("%.2f", float64(cpu[2]+cpu[3])/float64(relayCPU)), "at most 1.5")
+	row("added p99, 200 connections paced", fmt.Sprintf("%.2f ms", ms(pct(pd, 99))), fmt.Sprintf("%.2f ms", ms(pct(pp, 99))), fmt.Sprintf("%+.2f ms", ms(pct(pp, 99)-pct(pd, 99))), "under 5 ms")
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 200)\n", "DLP scan of code-like text, one core", "", scanMBs)
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 50; HTML %.0f MB/s)\n", "inbound scan of docs-like text, one core", "", inboundMBs, htmlMBs)
 	fmt.Printf("%-52s %12s %5d/%-5d   %.1f%% contained (goal: all)\n", "corpus: attacks contained", "", contained, attacks, 100*float64(contained)/float64(attacks))
@@ -260,175 +306,8 @@ func run(bin string) error {
 		}
 	}
 	fmt.Printf("%-52s %12s %8.1f MiB (goal: under 30)\n", "idle memory of egress proxy + gateway (PSS, together)", "", float64(idlePSS)/1024)
+	row("sidecars' idle memory, together (PSS)", "-", fmt.Sprintf("%.1f MiB", float64(idlePSS)/1024), "-", "under 30 MiB")
 	fmt.Printf("%-52s %12s %8.1f MiB (shared binary pages counted twice)\n", "idle memory of egress proxy + gateway (RSS, summed)", "", float64(idleRSS)/1024)
 	fmt.Printf("%-52s %12s %8.1f MiB (PSS, peak at 200 at once)\n", "loaded memory of the egress proxy", "", float64(loadedPSS)/1024)
 	return nil
-}
-
-func directSmallAt(roots *x509.CertPool, conc int) *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "small.test"}, MaxIdleConnsPerHost: conc}}
-}
-
-func viaMITMAt(proxy *url.URL, roots *x509.CertPool, conc int) *http.Client {
-	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: conc}}
-}
-
-// latencyAt runs total requests, conc at a time, after a warm-up of a few
-// per worker (connections, leaf certificates), and returns each one's time.
-func latencyAt(c *http.Client, u string, conc, total int) ([]time.Duration, error) {
-	return requests(c, u, conc, func(jobs chan<- job) {
-		for range conc * 3 {
-			jobs <- job{}
-		}
-		for range total {
-			jobs <- job{measure: true}
-		}
-	})
-}
-
-// pacedAt holds conns connections and starts total requests at a steady
-// rate across them (after a warm-up of a few per connection), each timed
-// from when it was due to start: a request that waits for a free
-// connection counts its wait.
-func pacedAt(c *http.Client, u string, conns int, rate float64, total int) ([]time.Duration, error) {
-	if _, err := latencyAt(c, u, conns, conns); err != nil { // open every connection
-		return nil, err
-	}
-	return requests(c, u, conns, func(jobs chan<- job) {
-		start := time.Now()
-		interval := time.Duration(float64(time.Second) / rate)
-		for i := range total {
-			due := start.Add(time.Duration(i) * interval)
-			time.Sleep(time.Until(due))
-			jobs <- job{measure: true, due: due}
-		}
-	})
-}
-
-// job is one request for a worker: timed or not, and timed from when it
-// was due (when set) or from when a worker took it.
-type job struct {
-	measure bool
-	due     time.Time
-}
-
-// requests has conc workers GET u for every job send gives them, and
-// returns the timed ones' times and the first error.
-func requests(c *http.Client, u string, conc int, send func(chan<- job)) ([]time.Duration, error) {
-	get := func() error {
-		resp, err := c.Get(u)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}
-	var mu sync.Mutex
-	var ds []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	jobs := make(chan job)
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				start := j.due
-				if start.IsZero() {
-					start = time.Now()
-				}
-				err := get()
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if j.measure {
-					ds = append(ds, time.Since(start))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	send(jobs)
-	close(jobs)
-	wg.Wait()
-	return ds, firstErr
-}
-
-func pct(ds []time.Duration, p int) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)]
-}
-
-// inboundThroughput is the inbound scan's speed on text an agent reads:
-// the corpus' bodies and the repository's Markdown, as text and as HTML.
-func inboundThroughput() (text, html float64) {
-	var data []byte
-	files, _ := filepath.Glob("sidecars/egress/testdata/corpus/bodies/*")
-	more, _ := filepath.Glob("*.md")
-	for len(data) < 1<<20 {
-		for _, f := range append(files, more...) {
-			d, _ := os.ReadFile(f)
-			data = append(data, d...)
-		}
-	}
-	speed := func(ct string, body []byte) float64 {
-		start := time.Now()
-		total := 0
-		for time.Since(start) < 2*time.Second {
-			inbound.Scan(body, ct)
-			total += len(body)
-		}
-		return float64(total) / (1 << 20) / time.Since(start).Seconds()
-	}
-	return speed("text/markdown", data), speed("text/html", append([]byte("<html><body><p>"), data...))
-}
-
-func medianLatency(c *http.Client, u string) (time.Duration, error) {
-	const n = 1000
-	ds := make([]time.Duration, 0, n)
-	for i := range n + 50 {
-		start := time.Now()
-		resp, err := c.Get(u)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if i >= 50 { // warm-up: connections, leaf certificates
-			ds = append(ds, time.Since(start))
-		}
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[n/2], nil
-}
-
-func dlpThroughput() float64 {
-	var sb strings.Builder
-	filepath.Walk(".", func(p string, fi os.FileInfo, err error) error {
-		if err == nil && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
-			data, _ := os.ReadFile(p)
-			sb.Write(data)
-		}
-		return nil
-	})
-	data := []byte(sb.String())
-	secret := make([]byte, 16)
-	rand.Read(secret)
-	s := dlp.New([]string{fmt.Sprintf("%x", secret)})
-	start := time.Now()
-	total := 0
-	for time.Since(start) < 2*time.Second {
-		s.Scan(data, "body")
-		total += len(data)
-	}
-	return float64(total) / (1 << 20) / time.Since(start).Seconds()
 }
