@@ -103,8 +103,8 @@ func (e *Engine) reached(ctx context.Context, identity string, targets []string)
 	if err != nil {
 		return
 	}
-	for _, c := range pod.Spec.InitContainers {
-		if u := c.SecurityContext; u != nil && u.RunAsUser != nil && *u.RunAsUser == inpod.GatewayUID && running(pod.Status.InitContainerStatuses, c.Name) {
+	for _, c := range pod.Spec.Containers {
+		if u := c.SecurityContext; u != nil && u.RunAsUser != nil && *u.RunAsUser == inpod.GatewayUID && running(pod.Status.ContainerStatuses, c.Name) {
 			err := e.quiet(ctx, pod.Name, c.Name, nil, io.Discard, append([]string{spec.SidecarBinary, "sidecar", "reach", "--wait", "5s"}, targets...)...)
 			slog.Debug("the gateway reaches the approved route", "identity", identity, "targets", targets, "err", err)
 		}

@@ -89,15 +89,16 @@ func (e *Engine) sidecarImage(ctx context.Context, exe string) error {
 		return err
 	}
 	ref += kubeSuffix
+	// Its name is the bottle binary's content: an image of that name the
+	// registry holds, or every node reports (what an import put there), is
+	// this one. (The iptables tools in it are the host's when it was made.)
+	if e.has(ctx, ref, true) {
+		return nil
+	}
 	extra, err := iptablesFiles()
 	if err != nil {
 		return err
 	}
-	if e.kube.Registry != "" && registryHas(ctx, image(ref, e.kube.Registry)) {
-		return nil
-	}
-	// An import command cannot be asked what the cluster holds: it runs at
-	// every start (a test cluster's containerd takes it in a second).
 	return e.deliver(ctx, ref, func(w io.Writer) error { return sidecarimage.Write(w, exe, ref, extra...) })
 }
 

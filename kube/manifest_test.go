@@ -68,14 +68,16 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 		if *sc.RunAsNonRoot != true || len(sc.Capabilities.Add) != 0 || *sc.RunAsUser == 0 {
 			t.Errorf("%s runs as root or with capabilities: %+v", c.Name, sc)
 		}
-		if i > 0 && i < len(ps.InitContainers) && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
-			t.Errorf("%s is not a native sidecar", c.Name)
+		// The sidecars start beside the agent, each with a probe that says
+		// when it is ready (the engine's go-ahead waits for them all).
+		if i >= len(ps.InitContainers) && c.Name != "agent" && c.Name != holdName && c.StartupProbe == nil {
+			t.Errorf("%s has no startup probe", c.Name)
 		}
 		if !strings.HasPrefix(c.Image, "registry.example.com/team/") {
 			t.Errorf("%s pulls %s, not from the registry", c.Name, c.Image)
 		}
 	}
-	if strings.Join(names, ",") != "isolate,state,gateway,egress,agent,hold" {
+	if strings.Join(names, ",") != "isolate,state,gateway,egress,agent,hold" || len(ps.InitContainers) != 2 {
 		t.Errorf("containers in order: %v", names)
 	}
 	// Credentials in a Secret mounted into the proxy alone.
@@ -89,7 +91,7 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			}
 		}
 	}
-	if c := ps.Containers[0]; *c.SecurityContext.RunAsUser != inpod.AgentUID || !c.TTY || c.Resources.Limits.Memory().Value() != 1<<30 {
+	if c := agentOf(ps); *c.SecurityContext.RunAsUser != inpod.AgentUID || !c.TTY || c.Resources.Limits.Memory().Value() != 1<<30 {
 		t.Errorf("agent: %+v", c)
 	}
 	// With no route, the gateway dials nothing: DNS alone goes out.
@@ -124,7 +126,7 @@ func TestObjectsCopyTheGatesHostObjects(t *testing.T) {
 		t.Fatalf("copies: %+v", b.Copies)
 	}
 	var found bool
-	for _, c := range b.Pod.Spec.InitContainers {
+	for _, c := range b.Pod.Spec.Containers {
 		for _, m := range c.VolumeMounts {
 			if m.MountPath == objects {
 				found = c.Name == "git-gate" && m.SubPath == "host-copies/0/objects" && m.ReadOnly
@@ -139,7 +141,7 @@ func TestObjectsCopyTheGatesHostObjects(t *testing.T) {
 	}
 	for _, c := range b.Pod.Spec.Containers {
 		for _, m := range c.VolumeMounts {
-			if strings.HasPrefix(m.SubPath, HostCopies) {
+			if c.Name != "git-gate" && strings.HasPrefix(m.SubPath, HostCopies) {
 				t.Errorf("%s mounts the host's copy: %+v", c.Name, m)
 			}
 		}
@@ -207,8 +209,17 @@ func TestCPUsAreACeiling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := b.Pod.Spec.Containers[0].Resources
+	r := agentOf(b.Pod.Spec).Resources
 	if r.Limits.Cpu().MilliValue() != 2000 || r.Requests.Cpu().MilliValue() != 100 {
 		t.Errorf("the agent's CPU: limit %v, request %v", r.Limits.Cpu(), r.Requests.Cpu())
 	}
+}
+
+func agentOf(ps corev1.PodSpec) corev1.Container {
+	for _, c := range ps.Containers {
+		if c.Name == "agent" {
+			return c
+		}
+	}
+	panic("no agent container")
 }

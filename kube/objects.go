@@ -121,6 +121,7 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		pod.Spec.RuntimeClassName = ptr(o.runtimeClass())
 	}
 	sidecarImage := ""
+	var sidecars, agent []corev1.Container
 	for _, ct := range p.Containers {
 		c, err := b.container(ct, stateDir, o)
 		if err != nil {
@@ -136,20 +137,23 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 			c.Stdin, c.TTY = true, true
 			c.Command = append([]string{BinDir + "/bottle", "sidecar", "await", GoFile, "--"}, c.Command...)
 			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: binVolume, MountPath: BinDir})
-			pod.Spec.Containers = append(pod.Spec.Containers, c)
+			agent = append(agent, c)
 			continue
 		}
 		sidecarImage = c.Image
-		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways) // a native sidecar
-		pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
+		sidecars = append(sidecars, c)
 	}
-	// The sidecars start in plan order, each once the one before it is
-	// ready; the isolation comes before them all, then the state keeper,
-	// ready once the engine has copied the bottle's folders in. The hold
-	// keeps the pod up once the agent has ended, until the engine has
-	// copied them back.
-	pod.Spec.InitContainers = append([]corev1.Container{isolate(sidecarImage), keeper(sidecarImage)}, pod.Spec.InitContainers...)
-	pod.Spec.Containers = append(pod.Spec.Containers, hold(sidecarImage))
+	// The isolation comes before all else, then the state keeper, ready
+	// once the engine has copied the bottle's folders in. Then the
+	// sidecars, the agent and the hold start at once, as on Podman: the
+	// kubelet starts init containers one a turn (a turn is up to a second:
+	// its relist of the pod's containers), and the sidecars do not need
+	// each other ready to start (the proxy waits for the gateway's socket).
+	// Each sidecar's startup probe says when it is ready; the engine gives
+	// the agent its go-ahead once all are. The hold keeps the pod up once
+	// the agent has ended, until the engine has copied its folders back.
+	pod.Spec.InitContainers = []corev1.Container{isolate(sidecarImage), keeper(sidecarImage)}
+	pod.Spec.Containers = append(append(sidecars, agent...), hold(sidecarImage))
 	b.shareSockets(pod)
 	b.Pod = pod
 	return b, nil
@@ -298,7 +302,7 @@ func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stateVolume, MountPath: m.Target, SubPath: rel, ReadOnly: m.ReadOnly})
 	}
 	// A sidecar is ready when its ready files exist, as on Podman; the
-	// kubelet starts the next container only then.
+	// kubelet marks it started only then.
 	for _, f := range ct.Ready {
 		if target, ok := targetOf(ct, f); ok {
 			c.StartupProbe = &corev1.Probe{

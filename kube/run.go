@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -31,30 +34,42 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 		return 0, err
 	}
 	tty := !detach && p.Main().TTY
+	t0 := time.Now()
 	if err := e.startPod(ctx, b, tty); err != nil {
 		return 0, err
 	}
+	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
 	pod, main := b.Pod.Name, p.Main().Service
 	if err := e.waitFor(ctx, pod, "the state keeper", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.InitContainerStatuses, keeperName), nil }); err != nil {
 		return 0, err
 	}
+	slog.Debug("kubernetes: the state keeper runs", "elapsed", time.Since(t0))
 	if err := e.seed(ctx, pod, e.folder(p.Pod.Labels[spec.LabelIdentity]), b); err != nil {
 		return 0, err
 	}
+	slog.Debug("kubernetes: the bottle's folders are in", "elapsed", time.Since(t0))
+	sidecars := map[string]bool{}
+	for _, ct := range p.Containers {
+		if !ct.Main {
+			sidecars[ct.Service] = true
+		}
+	}
 	err = e.waitFor(ctx, pod, "the sidecars", s.Stderr, func(p *corev1.Pod) (bool, error) {
-		for _, s := range p.Status.InitContainerStatuses {
-			if s.State.Terminated != nil && s.State.Terminated.ExitCode != 0 {
-				return false, fmt.Errorf("kubernetes: the %s container failed: %s", s.Name, s.State.Terminated.Message+s.State.Terminated.Reason)
+		ready := 0
+		for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+			if t := s.State.Terminated; t != nil && (t.ExitCode != 0 || sidecars[s.Name]) {
+				return false, fmt.Errorf("kubernetes: the %s container failed: %s", s.Name, strings.TrimSpace(t.Message+" "+t.Reason))
 			}
-			if s.Name != isolateName && (s.Started == nil || !*s.Started) {
-				return false, nil
+			if sidecars[s.Name] && s.Started != nil && *s.Started {
+				ready++
 			}
 		}
-		return len(p.Status.InitContainerStatuses) > 0, nil
+		return ready == len(sidecars), nil
 	})
 	if err != nil {
 		return 0, err
 	}
+	slog.Debug("kubernetes: the sidecars are ready", "elapsed", time.Since(t0))
 	if detach {
 		return 0, e.goAhead(ctx, pod, main, s.Stderr)
 	}
@@ -91,6 +106,7 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 	if err := e.goAhead(ctx, pod, main, s.Stderr); err != nil {
 		return 0, err
 	}
+	slog.Debug("kubernetes: the agent has its go-ahead")
 	dir := e.folder(p.Pod.Labels[spec.LabelIdentity])
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
@@ -113,9 +129,11 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 		return 0, err
 	}
 	// The agent's folders come home before the pod goes.
+	slog.Debug("kubernetes: the agent has ended", "code", code)
 	if err := e.unseed(ctx, pod, dir); err != nil {
 		fmt.Fprintf(s.Stderr, "bottle: %v\n", err)
 	}
+	slog.Debug("kubernetes: the agent's folders are home")
 	return code, nil
 }
 
@@ -126,11 +144,12 @@ func (e *Engine) goAhead(ctx context.Context, pod, main string, say io.Writer) e
 		return err
 	}
 	bottle := path.Join(BinDir, "bottle")
-	prove := append([]string{bottle, "sidecar", "prove-isolation"}, e.isolationTargets(ctx)...)
+	// One exec: the proof, then the go-ahead, only if it held.
+	prove := append([]string{bottle, "sidecar", "prove-isolation", "--then-touch", GoFile}, e.isolationTargets(ctx)...)
 	if err := e.quiet(ctx, pod, main, nil, io.Discard, prove...); err != nil {
-		return fmt.Errorf("kubernetes: the pod's isolation did not hold, so the agent was not started: %v", err)
-	}
-	if err := e.quiet(ctx, pod, main, nil, io.Discard, bottle, "sidecar", "touch", GoFile); err != nil {
+		if strings.Contains(err.Error(), "reached") {
+			return fmt.Errorf("kubernetes: the pod's isolation did not hold, so the agent was not started: %v", err)
+		}
 		return fmt.Errorf("kubernetes: start the agent: %v%s", err, e.tail(ctx, pod, main))
 	}
 	return nil

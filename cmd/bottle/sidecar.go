@@ -116,9 +116,16 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
 				return inpod.Reach(c.Context, c.Args().Slice(), c.Duration("wait"))
 			}},
-			{Name: "prove-isolation", Action: func(c *cli.Context) error {
-				return inpod.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond)
-			}},
+			{Name: "prove-isolation", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once proven, make this file (the agent's go-ahead)"}},
+				Action: func(c *cli.Context) error {
+					if err := inpod.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond); err != nil {
+						return err
+					}
+					if f := c.String("then-touch"); f != "" {
+						return inpod.Touch(f)
+					}
+					return nil
+				}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
 				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
