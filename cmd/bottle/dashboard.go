@@ -12,7 +12,6 @@ import (
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/gitgate"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
-	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/urfave/cli/v2"
@@ -80,6 +79,12 @@ type dashboard struct {
 	// approving is an approval waiting for its confirmation key: it names
 	// the request chosen when a was pressed, whatever the list shows since.
 	approving *approval
+	// removing is a removal waiting for its y, of the bottle selected
+	// when x was pressed.
+	removing *lifecycle.Row
+	// busy are the bottles a stop or a removal is under way for, with
+	// what is being done ("stopping", "removing").
+	busy map[string]string
 }
 
 // approval is an approval the person has asked for and not yet confirmed.
@@ -99,10 +104,12 @@ type (
 		audit, pushes []string
 		auditOf       string // the bottle the audit tails are of
 	}
-	// acted is the outcome of an action, for the status line.
+	// acted is the outcome of an action, for the status line; of is the
+	// bottle a stop or a removal was of.
 	acted struct {
 		msg string
 		err error
+		of  string
 	}
 )
 
@@ -259,6 +266,7 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case refreshed:
 		return m, m.apply(msg)
 	case acted:
+		delete(m.busy, msg.of)
 		if msg.err != nil {
 			m.status = printable("error: "+msg.err.Error(), false)
 		} else {
@@ -285,6 +293,9 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		if m.approving != nil {
 			return m.updateApprove(msg)
+		}
+		if m.removing != nil {
+			return m.updateRemove(msg)
 		}
 		return m.updateKey(msg)
 	}
@@ -318,30 +329,12 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		} else if r != nil && r.Kind == supervise.KindMCPTool {
 			m.diff = newDiffPager(printable(r.Reason, false)+"\n\n"+printable(r.Message, true), m.width, m.height)
 		}
-	case "s":
-		if b := m.selectedBottle(); b != nil {
-			return m, m.bottleAction(b, "stopped "+b.Identity+"; carry on with: bottle resume "+b.Identity, lifecycle.Stop)
-		}
-	case "x":
-		if b := m.selectedBottle(); b != nil {
-			return m, m.bottleAction(b, "removed "+b.Identity, lifecycle.Remove)
-		}
+	case "s", "x":
+		return m, m.bottleKey(msg.String())
 	case "r":
 		return m, m.refresh()
 	}
 	return m, nil
-}
-
-// bottleAction stops or removes a bottle in the background; what it says
-// (the settled workspace) joins the status line.
-func (m *dashboard) bottleAction(r *lifecycle.Row, done string, act func(context.Context, lifecycle.Env, *state.Bottle, string) error) tea.Cmd {
-	ctx, env, b, id := m.ctx, m.env, r.Bottle(), r.Identity
-	return func() tea.Msg {
-		var said strings.Builder
-		env.Stderr = &said
-		err := act(ctx, env, b, id)
-		return acted{msg: done + "\n" + said.String(), err: err}
-	}
 }
 
 // decide carries out a decision in the background, as bottle approve and

@@ -40,6 +40,9 @@ func (m *dashboard) View() string {
 	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
 	for i, r := range m.bottles {
 		status, where := r.Status, r.Workdir
+		if doing := m.busy[r.Identity]; doing != "" {
+			status = doing + "…"
+		}
 		if r.Status == lifecycle.StatusKept {
 			where = resumeHint(r.Identity)
 		}
@@ -94,6 +97,9 @@ func (m *dashboard) View() string {
 	}
 	if a := m.approving; a != nil {
 		b.WriteString(m.approvePrompt(a, width))
+	}
+	if r := m.removing; r != nil {
+		b.WriteString(title.Render(fit(removePrompt(r), width)) + "\n")
 	}
 	if m.status != "" {
 		b.WriteString(fit(m.status, width) + "\n")

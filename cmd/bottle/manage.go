@@ -31,15 +31,19 @@ func usageError(c *cli.Context, msg string) error {
 }
 
 func newStopCommand(g *globals) *cli.Command {
-	return bottlesCommand(g, "stop", "stop bottles' pods, keeping each to resume or remove", func(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
-		if err := lifecycle.Stop(ctx, env, b, id); err != nil {
-			return "", err
-		}
-		if b == nil {
-			return "stopped " + id + " (its state is gone: bottle rm " + id + " removes its pod)", nil
-		}
-		return "stopped " + id + " (kept: " + resumeHint(id) + ")", nil
-	})
+	return bottlesCommand(g, "stop", "stop bottles' pods, keeping each to resume or remove", stopBottle)
+}
+
+// stopBottle stops a bottle and says what it did, for bottle stop and the
+// dashboard alike.
+func stopBottle(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
+	if err := lifecycle.Stop(ctx, env, b, id); err != nil {
+		return "", err
+	}
+	if b == nil {
+		return "stopped " + id + " (its state is gone: bottle rm " + id + " removes its pod)", nil
+	}
+	return "stopped " + id + " (kept: " + resumeHint(id) + ")", nil
 }
 
 // resumeHint is how a kept bottle carries on, as every place that shows
@@ -47,9 +51,12 @@ func newStopCommand(g *globals) *cli.Command {
 func resumeHint(id string) string { return "bottle resume " + id }
 
 func newRmCommand(g *globals) *cli.Command {
-	return bottlesCommand(g, "rm", "remove bottles: each one's pod and its state", func(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
-		return "removed " + id, lifecycle.Remove(ctx, env, b, id)
-	})
+	return bottlesCommand(g, "rm", "remove bottles: each one's pod and its state", removeBottle)
+}
+
+// removeBottle removes a bottle and says so, for bottle rm and the dashboard.
+func removeBottle(ctx context.Context, env lifecycle.Env, b *state.Bottle, id string) (string, error) {
+	return "removed " + id, lifecycle.Remove(ctx, env, b, id)
 }
 
 // bottlesCommand is a command that acts on each bottle it names, found in
