@@ -253,6 +253,14 @@ func (r *Router) Images(ctx context.Context, p *spec.Plan, exe string, progress 
 	return en.Images(ctx, p, exe, progress)
 }
 
+func (r *Router) HasImage(ctx context.Context, p *spec.Plan, ref string) (bool, error) {
+	en, err := r.of(ctx, identityOf(p))
+	if err != nil {
+		return false, err
+	}
+	return en.HasImage(ctx, p, ref)
+}
+
 func (r *Router) Create(ctx context.Context, p *spec.Plan) error {
 	id := identityOf(p)
 	en, err := r.of(ctx, id)

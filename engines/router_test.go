@@ -38,6 +38,10 @@ func (e *engine) Images(_ context.Context, p *spec.Plan, _ string, _ io.Writer) 
 	e.call("images", identityOf(p))
 	return "", nil
 }
+func (e *engine) HasImage(_ context.Context, p *spec.Plan, _ string) (bool, error) {
+	e.call("has-image", identityOf(p))
+	return false, nil
+}
 func (e *engine) Create(_ context.Context, p *spec.Plan) error {
 	e.call("create", identityOf(p))
 	return nil

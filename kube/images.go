@@ -55,6 +55,13 @@ func (e *Engine) Images(ctx context.Context, p *spec.Plan, exe string, progress 
 	return digest, nil
 }
 
+// HasImage says whether the cluster holds the image ref already, as has
+// finds it: an image it pulls itself and no node reports is not held.
+func (e *Engine) HasImage(ctx context.Context, p *spec.Plan, ref string) (bool, error) {
+	img := p.Main().Image
+	return e.has(ctx, ref, ref == img.Ref && img.Containerfile != ""), nil
+}
+
 // has says whether the cluster holds an image of this machine's already:
 // a built one (named by its content) that the registry has, or, without a
 // registry, one every node reports. A tag of this machine's may have moved

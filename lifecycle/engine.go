@@ -33,6 +33,9 @@ type Engine interface {
 	// the bottle's own network behind its egress, brought up for it
 	// before the rest of the bottle where the engine can.
 	Images(ctx context.Context, p *spec.Plan, exe string, progress io.Writer) (string, error)
+	// HasImage says whether the engine p runs on holds the image ref
+	// already, so that a start neither pulls nor builds it (a preview asks).
+	HasImage(ctx context.Context, p *spec.Plan, ref string) (bool, error)
 	// Create makes the bottle of the plan, nothing of it started: its pod
 	// and containers, or a cluster's objects.
 	Create(ctx context.Context, p *spec.Plan) error

@@ -34,6 +34,8 @@ type fakeEngine struct {
 	entered chan string
 	// dead are operations called with a context already ended.
 	dead []string
+	// lacks are the images it does not hold, by reference (it holds any other).
+	lacks map[string]bool
 }
 
 func newFakeEngine() *fakeEngine {
@@ -112,6 +114,16 @@ func (f *fakeEngine) Images(ctx context.Context, _ *spec.Plan, _ string, _ io.Wr
 		return "", err
 	}
 	return "sha256:agent", f.op(ctx, "image")
+}
+
+// HasImage says whether it holds the image.
+func (f *fakeEngine) HasImage(ctx context.Context, _ *spec.Plan, ref string) (bool, error) {
+	if err := f.op(ctx, "has-image"); err != nil {
+		return false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.lacks[ref], nil
 }
 
 // Create makes the pod, then its containers.

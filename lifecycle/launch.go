@@ -60,6 +60,11 @@ type Preflight struct {
 	// Approved are the routes a person approved on the agent's requests,
 	// which a resumed bottle has again besides its profile's.
 	Approved []ApprovedRoute
+	// Image is what a start would do for the agent's image (nil: not
+	// asked; only a dry run asks the engine).
+	Image *ImageWork
+	// Missing is what a start would stop at: a dry run shows it all.
+	Missing []Missing
 }
 
 // Launch is one run of a bottle, fresh or under a kept identity.
@@ -106,6 +111,9 @@ type launching struct {
 	build  *containerfile.File // an isolated build's Containerfile, as checked
 	// approved are the routes a person approved on a kept bottle's requests.
 	approved []ApprovedRoute
+	// missing is what a dry run found a start would stop at.
+	missing []Missing
+	asks    bool // the engine may be asked (not for a plan alone)
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.
@@ -133,6 +141,9 @@ func (l *Launch) Plan(ctx context.Context, env Env, info spec.EngineInfo) (Prefl
 		return nil
 	}
 	err := lc.run(ctx, env, info, false)
+	if ie := (*IncompleteError)(nil); errors.As(err, &ie) {
+		err = errors.New(ie.Whys()) // no preview showed them
+	}
 	return pf, err
 }
 
@@ -140,13 +151,15 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 	// Signed in as the person is on this host: the launch runs a copy of
 	// the profile with the sign-in's credential on its route.
 	home, _ := os.UserHomeDir()
+	lc := *l
+	s := &launching{Launch: &lc, env: env, info: info, t0: time.Now(), asks: check}
 	signed, choice, err := signin.Apply(l.Agent, signin.Host{Getenv: os.Getenv, Home: home})
-	if err != nil {
+	if err != nil && !s.unplannable("signin", err) {
 		return err
 	}
-	lc := *l
-	lc.Agent = signed
-	s := &launching{Launch: &lc, env: env, info: info, t0: time.Now(), signin: choice}
+	if err == nil {
+		lc.Agent, s.signin = signed, choice
+	}
 	if s.info.CopyOnly && lc.Agent.Workspace != config.WorkspaceCopy {
 		// The engine cannot mount the host's folder: the workspace is a copy.
 		copied := *lc.Agent

@@ -134,6 +134,10 @@ func (s *launching) planBottle(ctx context.Context) error {
 	if s.in.Gate, err = gitgate.NewPlan(ctx, b.ID, s.in.Workspace, s.Agent.Git); err != nil {
 		return err
 	}
+	if _, _, err := agent.User(s.Agent, s.in.Host, s.Workdir); err != nil && s.unplannable("user", err) {
+		// The rest of the plan as it would be, under the user a copy gets.
+		s.in.Host.OwnerUID, s.in.Host.OwnerGID = agent.DefaultUID, agent.DefaultUID
+	}
 	if s.plan, err = sidecars.Build(s.in); err != nil {
 		return err
 	}
@@ -155,8 +159,18 @@ func (s *launching) planBottle(ctx context.Context) error {
 func (s *launching) preflight(ctx context.Context) error {
 	p := Preflight{ID: s.b.ID, Engine: s.info, Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build, Approved: s.approved}
 	if s.DryRun {
+		if s.asks {
+			var err error
+			if p.Image, err = s.imageWork(ctx); err != nil {
+				return err
+			}
+		}
+		p.Missing = s.missing
 		if err := s.ShowPreflight(s.env.Stdout, p); err != nil {
 			return err
+		}
+		if len(p.Missing) > 0 {
+			return &IncompleteError{Missing: p.Missing}
 		}
 		return errStop
 	}

@@ -86,6 +86,11 @@ func (c *Conn) ensureImage(ctx context.Context, img spec.Image, netns string, pr
 	return c.imageDigest(ctx, img.Ref)
 }
 
+// HasImage says whether this machine's store holds the image ref.
+func (c *Conn) HasImage(ctx context.Context, _ *spec.Plan, ref string) (bool, error) {
+	return c.imageExists(ctx, ref)
+}
+
 // imageExists reports whether the store has an image of that reference.
 func (c *Conn) imageExists(ctx context.Context, ref string) (bool, error) {
 	cctx, cancel := c.call(ctx)

@@ -48,6 +48,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.As(err, &code):
 		return int(code)
+	case errors.As(err, new(*lifecycle.IncompleteError)):
+		// The preview was shown: what a start would stop at is no failure of bottle's.
+		fmt.Fprintf(stderr, "bottle: %v\n", err)
+		return 1
 	case errors.Is(err, lifecycle.ErrDeclined):
 		fmt.Fprintln(stderr, "bottle: not started")
 		return 1

@@ -31,13 +31,27 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	fmt.Fprintf(w, "bottle %s  (%s)\n", pf.ID, head)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
 	row("agent", "%s: %s", a.Name, commandLine(m.Command))
+	image := m.Image.Ref
 	if m.Image.Containerfile != "" && m.Image.Isolated {
-		row("image", "%s (built from %s with no network and local images only: not a Containerfile of your own config)", m.Image.Ref, m.Image.Containerfile)
+		image += " (built from " + m.Image.Containerfile + " with no network and local images only: not a Containerfile of your own config)"
 	} else if m.Image.Containerfile != "" {
-		row("image", "%s (built from %s)", m.Image.Ref, m.Image.Containerfile)
-	} else {
-		row("image", "%s", m.Image.Ref)
+		image += " (built from " + m.Image.Containerfile + ")"
 	}
+	if pf.Image != nil {
+		image += "; " + pf.Image.String()
+	}
+	row("image", "%s", image)
+	missing := func(name string) bool {
+		found := false
+		for _, ms := range pf.Missing {
+			if ms.Row == name {
+				row(name, "MISSING: %s", ms.Why)
+				found = true
+			}
+		}
+		return found
+	}
+	missing("image")
 	// An isolated build's steps as Podman reads them, each by its line, what
 	// would not show as itself escaped: what is built is what is shown.
 	if f := pf.Build; f != nil {
@@ -58,7 +72,8 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 		}
 		row("mount", "%s -> %s%s", mt.Source, mt.Target, ro)
 	}
-	if si := pf.Signin; si != nil {
+	if missing("signin") {
+	} else if si := pf.Signin; si != nil {
 		row("signin", "%s: %s from %s (the bottle holds a placeholder)", a.Signin.Agent, si.Use, si.Source)
 	}
 	if len(a.Setup) > 0 {
@@ -90,7 +105,9 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	if len(a.FromWorkdir) > 0 {
 		row("workdir", "%s sets %s (checked: it may only narrow, and name files inside it)", filepath.Join(workdir, "bottle.toml"), strings.Join(a.FromWorkdir, ", "))
 	}
-	row("user", "%s, all capabilities dropped, no new privileges", m.User)
+	if !missing("user") {
+		row("user", "%s, all capabilities dropped, no new privileges", m.User)
+	}
 	row("resources", "%s", resources(a))
 	return nil
 }
