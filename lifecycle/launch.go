@@ -94,6 +94,9 @@ type Launch struct {
 	Image *spec.Image
 	// ShowPreflight prints what the bottle will be.
 	ShowPreflight func(w io.Writer, p Preflight) error
+	// ShowDetached says which bottle a detached start left running (nil:
+	// its identity, on a line).
+	ShowDetached func(w io.Writer, id string) error
 }
 
 // launching is one launch under way: what each step leaves for the next.

@@ -283,6 +283,9 @@ func (s *launching) attach(ctx context.Context) error {
 			return err
 		}
 		s.td.detached = true
+		if s.ShowDetached != nil {
+			return s.ShowDetached(s.env.Stdout, s.b.ID)
+		}
 		fmt.Fprintln(s.env.Stdout, s.b.ID)
 		return nil
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,36 @@ func TestConfigProblemsAllListed(t *testing.T) {
 		if !strings.HasSuffix(lines[i], w) {
 			t.Errorf("line %d %q, want it to end %q", i+1, lines[i], w)
 		}
+	}
+}
+
+// config show --json is the TOML's content with the same keys; start's
+// --json goes with a dry run or a detached start only.
+func TestConfigShowJSON(t *testing.T) {
+	const cfg = "[agents.x]\nextends = \"shell\"\nmemory = \"1g\"\n[[agents.x.egress]]\nhost = \"example.com\"\nports = [443, 8443]\n"
+	out, errs, code := runCLI(t, cfg, "config", "show", "x", "--json")
+	if code != 0 {
+		t.Fatalf("config show --json: %d %s", code, errs)
+	}
+	var got struct {
+		Agents map[string]struct {
+			Image  string `json:"image"`
+			Memory string `json:"memory"`
+			Egress []struct {
+				Host  string `json:"host"`
+				Ports []int  `json:"ports"`
+			} `json:"egress"`
+		} `json:"agents"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	x, ok := got.Agents["x"]
+	if !ok || len(got.Agents) != 1 || x.Memory != "1g" || x.Image != "docker.io/library/debian:bookworm-slim" ||
+		len(x.Egress) != 1 || x.Egress[0].Host != "example.com" || !slices.Equal(x.Egress[0].Ports, []int{443, 8443}) {
+		t.Errorf("config show x --json: %+v\n%s", got, out)
+	}
+	if _, errs, code := runCLI(t, "", "start", "shell", "--json"); code != exitFailure || !strings.Contains(errs, "--json goes with --dry-run or --detach") {
+		t.Errorf("start --json alone: %d %s", code, errs)
 	}
 }

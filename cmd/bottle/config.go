@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"github.com/BurntSushi/toml"
@@ -28,6 +30,7 @@ func loadHere(g *globals) (*config.Config, string, error) {
 }
 
 func newConfigCommand(g *globals) *cli.Command {
+	var asJSON bool
 	return &cli.Command{
 		Name:  "config",
 		Usage: "check or show the agent profiles",
@@ -44,13 +47,14 @@ func newConfigCommand(g *globals) *cli.Command {
 			},
 			{
 				Name:      "show",
-				Usage:     "print the effective profiles, or one of them, as TOML",
+				Usage:     "print the effective profiles, or one of them, as TOML (or JSON, with the same keys)",
 				ArgsUsage: "[AGENT]",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &asJSON}},
 				Action: func(c *cli.Context) error {
 					if err := noExtraArgs(c, 1); err != nil {
 						return err
 					}
-					return runConfigShow(g, c.Args().First())
+					return runConfigShow(g, c.Args().First(), asJSON)
 				},
 			},
 		},
@@ -70,7 +74,7 @@ func runConfigValidate(g *globals) error {
 	return nil
 }
 
-func runConfigShow(g *globals, name string) error {
+func runConfigShow(g *globals, name string, asJSON bool) error {
 	cfg, _, err := loadHere(g)
 	if err != nil {
 		return err
@@ -91,7 +95,22 @@ func runConfigShow(g *globals, name string) error {
 	if len(cfg.BuildFrom) > 0 {
 		out["build_from"] = cfg.BuildFrom
 	}
-	enc := toml.NewEncoder(g.stdout)
+	var b bytes.Buffer
+	enc := toml.NewEncoder(&b)
 	enc.Indent = ""
-	return enc.Encode(out)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if !asJSON {
+		_, err := g.stdout.Write(b.Bytes())
+		return err
+	}
+	// The TOML read back: JSON with the keys a config file has.
+	var doc map[string]any
+	if _, err := toml.Decode(b.String(), &doc); err != nil {
+		return err
+	}
+	je := json.NewEncoder(g.stdout)
+	je.SetIndent("", "  ")
+	return je.Encode(doc)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"github.com/bottle-sandbox/bottle/engines"
 	"github.com/bottle-sandbox/bottle/lifecycle"
@@ -19,6 +20,7 @@ type startOptions struct {
 	dryRun bool
 	keep   bool
 	detach bool
+	json   bool
 }
 
 func newStartCommand(g *globals) *cli.Command {
@@ -32,11 +34,15 @@ func newStartCommand(g *globals) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the preflight and exit", Destination: &o.dryRun},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the bottle's state at the end, to resume it", Destination: &o.keep},
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start in the background and print the identity", Destination: &o.detach},
+			&cli.BoolFlag{Name: "json", Usage: "with --dry-run, print the preview as JSON; with --detach, the bottle as bottle ls --json shows it", Destination: &o.json},
 			&cli.StringFlag{Name: "engine", Usage: "where the bottle runs: podman, or kubernetes (the cluster of your [kubernetes]; default: the profile's engine)", Destination: &o.engine},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 1); err != nil {
 				return err
+			}
+			if o.json && !o.dryRun && !o.detach {
+				return usageError(c, "--json goes with --dry-run or --detach")
 			}
 			o.agent = c.Args().First()
 			if o.agent == "" {
@@ -65,6 +71,14 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 	if g.hasArgs {
 		l.Args = g.agentArgs
 	}
+	if o.json {
+		l.ShowPreflight = printPreflightJSON
+	}
 	route := func(root state.Root) *engines.Router { return engines.New(ctx, root, cfg, engine) }
-	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error { return l.Run(ctx, env) })
+	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error {
+		if o.json && o.detach {
+			l.ShowDetached = func(w io.Writer, id string) error { return printBottleJSON(ctx, env, w, id) }
+		}
+		return l.Run(ctx, env)
+	})
 }
