@@ -315,6 +315,14 @@ func (r *Router) Logs(ctx context.Context, identity, service string, follow bool
 }
 
 // Exists says whether any engine holds the bottle.
+func (r *Router) Stats(ctx context.Context, identity string) ([]spec.ServiceStats, error) {
+	en, err := r.of(ctx, identity)
+	if err != nil {
+		return nil, err
+	}
+	return en.Stats(ctx, identity)
+}
+
 func (r *Router) Exists(ctx context.Context, identity string) (bool, error) {
 	en, err := r.of(ctx, identity)
 	if err != nil {

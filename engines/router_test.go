@@ -42,6 +42,10 @@ func (e *engine) HasImage(_ context.Context, p *spec.Plan, _ string) (bool, erro
 	e.call("has-image", identityOf(p))
 	return false, nil
 }
+func (e *engine) Stats(_ context.Context, id string) ([]spec.ServiceStats, error) {
+	e.call("stats", id)
+	return nil, nil
+}
 func (e *engine) Create(_ context.Context, p *spec.Plan) error {
 	e.call("create", identityOf(p))
 	return nil

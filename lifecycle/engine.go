@@ -56,6 +56,10 @@ type Engine interface {
 	// Logs copies the output of one of a bottle's services' containers.
 	Logs(ctx context.Context, identity, service string, follow bool, stdout, stderr io.Writer) error
 
+	// Stats reports the figures of each of a running bottle's services,
+	// from one short sample (a spec.NotFoundError: it has no pod).
+	Stats(ctx context.Context, identity string) ([]spec.ServiceStats, error)
+
 	// List reports the bottles of a state root (by its label).
 	List(ctx context.Context, rootLabel string) ([]spec.PodInfo, error)
 	// Exists says whether the engine has anything of the bottle.

@@ -126,6 +126,19 @@ func (f *fakeEngine) HasImage(ctx context.Context, _ *spec.Plan, ref string) (bo
 	return !f.lacks[ref], nil
 }
 
+// Stats reports the services of a bottle it holds, with made-up figures.
+func (f *fakeEngine) Stats(ctx context.Context, id string) ([]spec.ServiceStats, error) {
+	if err := f.op(ctx, "stats"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.made[id] {
+		return nil, &spec.NotFoundError{Name: spec.PodName(id)}
+	}
+	return []spec.ServiceStats{{Service: "egress", CPU: 1, Memory: 1 << 20, PIDs: 2}, {Service: "agent", CPU: 50, Memory: 64 << 20, MemoryLimit: 256 << 20, PIDs: 3}}, nil
+}
+
 // Create makes the pod, then its containers.
 func (f *fakeEngine) Create(ctx context.Context, p *spec.Plan) error {
 	f.mu.Lock()

@@ -228,3 +228,17 @@ func ServiceOf(identity, name string) (string, bool) {
 type NotFoundError struct{ Name string }
 
 func (e *NotFoundError) Error() string { return fmt.Sprintf("%s does not exist", e.Name) }
+
+// ServiceStats is what an engine reports of one running service's use of
+// the machine: CPU (percent of one CPU, over a short sample), memory in
+// use and its limit (0: none), processes. Unavailable says why there are
+// no figures (they are zero then): the engine cannot give them, or the
+// service is not running.
+type ServiceStats struct {
+	Service     string  `json:"service"`
+	CPU         float64 `json:"cpu_percent"`
+	Memory      uint64  `json:"memory_bytes"`
+	MemoryLimit uint64  `json:"memory_limit_bytes,omitempty"`
+	PIDs        uint64  `json:"pids"`
+	Unavailable string  `json:"unavailable,omitempty"`
+}

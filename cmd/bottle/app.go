@@ -92,6 +92,8 @@ func newApp(g *globals) *cli.App {
 			newStartCommand(g),
 			newResumeCommand(g),
 			newLsCommand(g),
+			newInspectCommand(g),
+			newStatsCommand(g),
 			newStopCommand(g),
 			newRmCommand(g),
 			newLogsCommand(g),
