@@ -323,6 +323,14 @@ func (r *Router) Stats(ctx context.Context, identity string) ([]spec.ServiceStat
 	return en.Stats(ctx, identity)
 }
 
+func (r *Router) Attach(ctx context.Context, identity, service string, s spec.Streams) (int, error) {
+	en, err := r.of(ctx, identity)
+	if err != nil {
+		return -1, err
+	}
+	return en.Attach(ctx, identity, service, s)
+}
+
 func (r *Router) Exists(ctx context.Context, identity string) (bool, error) {
 	en, err := r.of(ctx, identity)
 	if err != nil {

@@ -46,6 +46,10 @@ func (e *engine) Stats(_ context.Context, id string) ([]spec.ServiceStats, error
 	e.call("stats", id)
 	return nil, nil
 }
+func (e *engine) Attach(_ context.Context, id, _ string, _ spec.Streams) (int, error) {
+	e.call("attach", id)
+	return 0, nil
+}
 func (e *engine) Create(_ context.Context, p *spec.Plan) error {
 	e.call("create", identityOf(p))
 	return nil

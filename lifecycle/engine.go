@@ -53,6 +53,10 @@ type Engine interface {
 	// services, as its user, attached to s (a terminal when s.TTY), and
 	// returns its exit code.
 	Exec(ctx context.Context, identity, service string, argv []string, s spec.Streams) (int, error)
+	// Attach attaches s to the running container of one of a bottle's
+	// services (the agent's) until it ends (its exit code) or the person
+	// detaches (spec.ErrDetached; it runs on).
+	Attach(ctx context.Context, identity, service string, s spec.Streams) (int, error)
 	// Logs copies the output of one of a bottle's services' containers.
 	Logs(ctx context.Context, identity, service string, follow bool, stdout, stderr io.Writer) error
 

@@ -155,3 +155,33 @@ func Relay(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer) 
 	_, err = io.Copy(stdout, c)
 	return err
 }
+
+// Attach attaches the streams to a running bottle's agent, one started
+// detached, until it ends (its exit code, as an ExitError when not 0) or
+// the person detaches, when it runs on (nil, said on stderr). Its end is a
+// detached bottle's end: bottle ls shows it, rm or gc tears it down.
+func Attach(ctx context.Context, env Env, id string, stdin bool) error {
+	if _, err := Known(ctx, env, id); err != nil {
+		return err
+	}
+	if err := running(ctx, env, id, agent.Service); err != nil {
+		return err
+	}
+	s := spec.Streams{Stdout: env.Stdout, Stderr: env.Stderr, TTY: env.TTY}
+	if stdin {
+		s.Stdin = env.Stdin
+	}
+	code, err := env.Engine.Attach(ctx, id, agent.Service, s)
+	switch {
+	case errors.Is(err, spec.ErrDetached):
+		fmt.Fprintf(env.Stderr, "bottle: detached from %s, which runs on: bottle attach %s\n", id, id)
+		return nil
+	case errors.As(err, new(*spec.NotFoundError)):
+		return notRunning(id)
+	case err != nil:
+		return inBottleTerms(id, err)
+	case code != 0:
+		return ExitError(code)
+	}
+	return nil
+}

@@ -139,6 +139,23 @@ func (f *fakeEngine) Stats(ctx context.Context, id string) ([]spec.ServiceStats,
 	return []spec.ServiceStats{{Service: "egress", CPU: 1, Memory: 1 << 20, PIDs: 2}, {Service: "agent", CPU: 50, Memory: 64 << 20, MemoryLimit: 256 << 20, PIDs: 3}}, nil
 }
 
+// Attach attaches to a bottle it holds: the agent ends with exitCode, or,
+// with the operation "attach" blocked, the attach ends with the caller's
+// context and the agent runs on.
+func (f *fakeEngine) Attach(ctx context.Context, id, _ string, s spec.Streams) (int, error) {
+	f.mu.Lock()
+	made := f.made[id]
+	f.mu.Unlock()
+	if !made {
+		return -1, &spec.NotFoundError{Name: spec.ContainerName(id, "agent")}
+	}
+	if err := f.op(ctx, "attach"); err != nil {
+		return -1, spec.ErrDetached
+	}
+	fmt.Fprintln(s.Stdout, "attached to "+id)
+	return f.exitCode, nil
+}
+
 // Create makes the pod, then its containers.
 func (f *fakeEngine) Create(ctx context.Context, p *spec.Plan) error {
 	f.mu.Lock()

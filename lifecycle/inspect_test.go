@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,5 +86,29 @@ func TestInspectAndStats(t *testing.T) {
 	}
 	if _, err := Stats(context.Background(), w.env, []string{"h-zzzzz"}); err == nil || !strings.Contains(err.Error(), `no bottle "h-zzzzz"`) {
 		t.Errorf("stats of no bottle: %v", err)
+	}
+}
+
+// Attach refuses a bottle that is not running, in a bottle's terms, passes
+// the agent's exit code on, and says how to come back when the person
+// detaches (the agent running on).
+func TestAttach(t *testing.T) {
+	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), false)
+	id := w.b.ID
+	var out, errb strings.Builder
+	w.env.Stdout, w.env.Stderr = &out, &errb
+	if err := Attach(context.Background(), w.env, id, true); err == nil || err.Error() != "bottle "+id+" is not running: bottle resume "+id {
+		t.Errorf("attach to a bottle with no pod: %v", err)
+	}
+	w.eng.pods = []spec.PodInfo{podInfo(id, "Running", "running")}
+	w.eng.made[id] = true
+	w.eng.exitCode = 3
+	if err := Attach(context.Background(), w.env, id, true); !errors.Is(err, ExitError(3)) || out.String() != "attached to "+id+"\n" {
+		t.Errorf("attach: %v, %q", err, out.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Attach(ctx, w.env, id, true); err != nil || errb.String() != "bottle: detached from "+id+", which runs on: bottle attach "+id+"\n" {
+		t.Errorf("a detach: %v, %q", err, errb.String())
 	}
 }

@@ -5,6 +5,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -223,6 +224,10 @@ func ContainerName(identity, service string) string { return PodName(identity) +
 func ServiceOf(identity, name string) (string, bool) {
 	return strings.CutPrefix(name, PodName(identity)+"-")
 }
+
+// ErrDetached is an attach that ended with the service running on: the
+// person detached.
+var ErrDetached = errors.New("detached")
 
 // NotFoundError is returned for a pod or container that does not exist.
 type NotFoundError struct{ Name string }

@@ -93,6 +93,7 @@ func newApp(g *globals) *cli.App {
 			newResumeCommand(g),
 			newLsCommand(g),
 			newInspectCommand(g),
+			newAttachCommand(g),
 			newStatsCommand(g),
 			newStopCommand(g),
 			newRmCommand(g),

@@ -1,0 +1,70 @@
+//go:build e2e
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bottle attach joins the streams of a bottle started detached: what is
+// typed reaches the agent, what it says comes back, and its exit code is
+// attach's. An interrupted attach leaves the agent running and says how to
+// come back; an agent that ended is refused in a bottle's terms.
+func TestAttachToADetachedBottle(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.startDetached(`read line; echo "got $line"; exit 3`)
+	cmd := e.command("attach", id)
+	cmd.Stdin = strings.NewReader("hello\n")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(out.String(), "got hello") {
+		t.Errorf("attach: exit %d (%v), stdout %q, stderr %q: want the agent's answer and its exit code 3", code, err, out.String(), errb.String())
+	}
+	if _, errs, code := e.run("attach", id); code != exitFailure || !strings.Contains(errs, "bottle "+id+"'s agent service is not running") || strings.Contains(errs, "bottle-"+id) {
+		t.Errorf("attach to an ended agent: exit %d: %s", code, errs)
+	}
+	e.mustRun("rm", id)
+
+	id = strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", "while :; do echo tick; sleep 0.2; done"))
+	cmd = e.command("attach", "--no-stdin", id)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = &errb
+	errb.Reset()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ticks := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "tick" {
+				select {
+				case ticks <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-ticks:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("attach showed nothing of the agent: %s", errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "bottle: detached from "+id+", which runs on: bottle attach "+id) {
+		t.Errorf("an interrupted attach: exit %d: %s", code, errb.String())
+	}
+	if ls := e.mustRun("ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "running") {
+		t.Errorf("the agent did not run on after the attach ended:\n%s", ls)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}

@@ -1,0 +1,54 @@
+package pod
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/spec"
+
+	"github.com/containers/podman/v5/pkg/bindings"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+)
+
+// Attach attaches the streams to the running container of one of a
+// bottle's services (the agent's, made with stdin open, and with a
+// terminal when its start had one), as podman attach does: Podman's keys
+// ctrl-p ctrl-q detach. It returns the service's exit code once it ends,
+// or spec.ErrDetached when the attach ended and it runs on.
+func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Streams) (int, error) {
+	name := spec.ContainerName(identity, service)
+	// The attach takes over its connection's transport: one of its own.
+	actx, err := bindings.NewConnection(ctx, c.URI)
+	if err != nil {
+		return -1, fmt.Errorf("connect to podman at %s: %w", c.URI, err)
+	}
+	attached := make(chan error, 1)
+	ready := make(chan bool, 1)
+	go func() {
+		attached <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
+	}()
+	select {
+	case <-ready:
+		// Without a terminal the bindings read the stream until it ends,
+		// whatever the context: an interrupt leaves them to it.
+		select {
+		case err = <-attached:
+		case <-ctx.Done():
+		}
+	case <-ctx.Done():
+	case err = <-attached:
+		if isNotFound(err) {
+			return -1, &spec.NotFoundError{Name: name}
+		}
+		if err != nil {
+			return -1, c.errorf(err, "attach to %s", name)
+		}
+	}
+	if code, ok := c.exited(context.WithoutCancel(ctx), name); ok {
+		return code, nil
+	}
+	if err != nil && ctx.Err() == nil {
+		return -1, c.errorf(err, "attach to %s", name)
+	}
+	return -1, spec.ErrDetached
+}
