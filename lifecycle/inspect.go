@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"slices"
@@ -59,7 +60,7 @@ func Inspect(ctx context.Context, env Env, id string) (*Inspection, error) {
 	}
 	i := slices.IndexFunc(rows, func(r Row) bool { return r.Identity == id })
 	if i < 0 {
-		return nil, notRunning(id)
+		return nil, fmt.Errorf("bottle %s is gone", id) // since Known found it
 	}
 	in := &Inspection{Bottle: rows[i], Services: []ServiceState{}, Routes: []egress.Route{}, Git: []GitRemote{},
 		Approved: []ApprovedRoute{}, Approvals: []supervise.Approval{}, Pending: []*supervise.Request{}}
@@ -139,7 +140,12 @@ func servicesOf(p spec.PodInfo) []ServiceState {
 	for s, st := range p.Containers {
 		out = append(out, ServiceState{Service: s, State: st})
 	}
-	slices.SortFunc(out, func(a, b ServiceState) int { return serviceOrder(a.Service) - serviceOrder(b.Service) })
+	slices.SortFunc(out, func(a, b ServiceState) int {
+		if d := serviceOrder(a.Service) - serviceOrder(b.Service); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
 	return out
 }
 
@@ -147,7 +153,7 @@ func serviceOrder(s string) int {
 	if i := slices.Index(sidecars.Services, s); i >= 0 {
 		return i
 	}
-	return len(sidecars.Services) + int(s[0])
+	return len(sidecars.Services) // any other after them, in the engine's order
 }
 
 // BottleStats is one running bottle's figures, service by service.

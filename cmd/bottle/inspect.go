@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,13 +156,13 @@ func newStatsCommand(g *globals) *cli.Command {
 				if asJSON {
 					return printIndented(g.stdout, st)
 				}
-				return printStats(c.Context, g.stdout, st)
+				return printStats(g.stdout, st)
 			})
 		},
 	}
 }
 
-func printStats(_ context.Context, w io.Writer, st []lifecycle.BottleStats) error {
+func printStats(w io.Writer, st []lifecycle.BottleStats) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tSERVICE\tCPU %\tMEMORY\tLIMIT\tPIDS")
 	var notes []string
