@@ -2,13 +2,19 @@ package pod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/bottle-sandbox/bottle/spec"
 
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 )
+
+// detachKeys end an attach with the service running on, as Podman's own
+// default (the API applies none of its own).
+const detachKeys = "ctrl-p,ctrl-q"
 
 // Attach attaches the streams to the running container of one of a
 // bottle's services (the agent's, made with stdin open, and with a
@@ -25,7 +31,7 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 	attached := make(chan error, 1)
 	ready := make(chan bool, 1)
 	go func() {
-		attached <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
+		attached <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true).WithDetachKeys(detachKeys))
 	}()
 	select {
 	case <-ready:
@@ -43,6 +49,9 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 		if err != nil {
 			return -1, c.errorf(err, "attach to %s", name)
 		}
+	}
+	if errors.Is(err, define.ErrDetach) {
+		return -1, spec.ErrDetached // the person's detach keys
 	}
 	if code, ok := c.exited(context.WithoutCancel(ctx), name); ok {
 		return code, nil

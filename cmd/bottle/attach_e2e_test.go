@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,6 +66,38 @@ func TestAttachToADetachedBottle(t *testing.T) {
 	}
 	if ls := e.mustRun("ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "running") {
 		t.Errorf("the agent did not run on after the attach ended:\n%s", ls)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+// A bottle started detached from a terminal has one: bottle attach, in a
+// terminal, gives the agent's shell what is typed, and ctrl-p ctrl-q
+// detach (exit 0) with the agent running on.
+func TestAttachWithATerminal(t *testing.T) {
+	e := newEnv(t, "")
+	term := newTerminal(t, e, 80, 24, "start", "--yes", "-d", "t")
+	poll(t, 60*time.Second, "the detached start", term.gone)
+	id := strings.TrimSpace(e.mustRun("ls", "-q"))
+	if out, err := os.ReadFile(filepath.Join(e.dir, "terminal-exit")); err != nil || strings.TrimSpace(string(out)) != "0" || !strings.HasPrefix(id, "t-") {
+		t.Fatalf("start -d in a terminal: exit %q (%v), bottles %q", out, err, id)
+	}
+	term.start(e, 80, 24, "attach", id)
+	// Typed before the attach is up, the line waits in the terminal.
+	term.text("echo hi from $((40+9))")
+	term.keys("Enter")
+	term.waitFor("the agent's answer", "hi from 49")
+	term.keys("C-p", "C-q")
+	for deadline := time.Now().Add(30 * time.Second); !term.gone(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ctrl-p ctrl-q did not detach; the screen:\n%s", term.screen())
+		}
+	}
+	if out, err := os.ReadFile(filepath.Join(e.dir, "terminal-exit")); err != nil || strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("attach ended with %q (%v), want 0: a detach", out, err)
+	}
+	if out := e.mustRun("exec", id, "true"); out != "" {
+		t.Errorf("exec in the agent after the detach printed %q", out)
 	}
 	e.mustRun("rm", id)
 	e.assertClean()
