@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -200,6 +201,13 @@ func Load(src Sources) (*Config, error) {
 			return &Error{File: l.file, Line: l.lineOf("kubernetes", key), Key: "kubernetes." + key, Msg: msg}
 		}))
 		kube = *l.kubernetes
+	}
+	for _, l := range layers[trusted:] {
+		for _, name := range slices.Sorted(maps.Keys(l.profiles)) {
+			if l.profiles[name].set["warm"] {
+				probs.add(l.errorAt(name, "warm", "a working directory's bottle.toml may not keep warm bottles: set warm in your own config.toml"))
+			}
+		}
 	}
 	var repos []string
 	for i, l := range layers {

@@ -51,4 +51,12 @@ type Profile struct {
 	// through the bottle's egress proxy; without any, it has no network.
 	BuildEgress []Route `json:"build_egress,omitempty" toml:"build_egress,omitempty"`
 	Git         *Git    `json:"git,omitempty" toml:"git,omitempty"`
+	// Warm is how many bottles of this profile are kept made ahead, their
+	// egress running, for bottle start to claim (docs/warm.md); the
+	// person's own config alone may set it.
+	Warm int `json:"warm,omitempty" toml:"warm,omitempty"`
 }
+
+// MaxWarm bounds a profile's warm bottles: each holds a gateway and a
+// proxy running (about 23 MiB together) for as long as it waits.
+const MaxWarm = 8

@@ -25,6 +25,7 @@ import (
 // the builder of the images a cluster gets from this machine.
 type podman interface {
 	lifecycle.Engine
+	lifecycle.Warmer
 	kube.Builder
 }
 
@@ -410,4 +411,18 @@ func Choose(named, profile string) (string, error) {
 		return kube.Name, nil
 	}
 	return "", fmt.Errorf("--engine %q: use %s or %s", engine, config.EnginePodman, config.EngineKubernetes)
+}
+
+// Warm makes a warm bottle's egress ahead of its claim, on Podman: warm
+// bottles are kept there alone (config refuses warm for a cluster's
+// profile).
+func (r *Router) Warm(ctx context.Context, p *spec.Plan, exe string) error {
+	if r.def == kube.Name {
+		return fmt.Errorf("warm bottles are kept on Podman only, not on a cluster")
+	}
+	pm, err := r.podman()
+	if err != nil {
+		return err
+	}
+	return pm.Warm(ctx, p, exe)
 }

@@ -34,6 +34,10 @@ func (e *engine) Info() spec.EngineInfo {
 	return spec.EngineInfo{Name: e.name, Context: e.place.Context, Namespace: e.place.Namespace}
 }
 func (e *engine) CheckRuntime(context.Context, string) error { e.call("check-runtime", ""); return nil }
+func (e *engine) Warm(_ context.Context, p *spec.Plan, _ string) error {
+	e.call("warm", identityOf(p))
+	return nil
+}
 func (e *engine) Images(_ context.Context, p *spec.Plan, _ string, _ io.Writer) (string, error) {
 	e.call("images", identityOf(p))
 	return "", nil

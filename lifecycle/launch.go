@@ -34,6 +34,11 @@ type Env struct {
 	// Ask puts a yes-or-no question to the person (the terminal's); any
 	// answer but yes is ErrDeclined.
 	Ask func(ctx context.Context, question string) error
+	// Warmer makes warm bottles (nil: none are made or claimed).
+	Warmer Warmer
+	// Refill has the pool of a profile filled again after a claim, in
+	// the background (nil: nobody does).
+	Refill func(profile string)
 }
 
 // ErrDeclined is the person's no.
@@ -97,6 +102,8 @@ type Launch struct {
 	// ShowDetached says which bottle a detached start left running (nil:
 	// its identity, on a line).
 	ShowDetached func(w io.Writer, id string) error
+
+	noWarm bool // a warm bottle's claim did not fit: start cold
 }
 
 // launching is one launch under way: what each step leaves for the next.
@@ -117,6 +124,12 @@ type launching struct {
 	// missing is what a dry run found a start would stop at.
 	missing []Missing
 	asks    bool // the engine may be asked (not for a plan alone)
+	// person is the profile as the person's config says it, before the
+	// sign-in; warm the claimed warm bottle's record (nil: a cold start),
+	// whose pod exists while warmPod.
+	person  *config.Agent
+	warm    *warmRecord
+	warmPod bool
 }
 
 // errStop ends a launch early with nothing wrong: a dry run.
@@ -129,7 +142,14 @@ var errStop = errors.New("stop")
 // records); show the preflight and confirm; prepare every service's folder;
 // make the images; create the pod; attach (or leave it detached); tear down.
 func (l *Launch) Run(ctx context.Context, env Env) error {
-	return l.run(ctx, env, env.Engine.Info(), true)
+	info := env.Engine.Info()
+	err := l.run(ctx, env, info, true)
+	if errors.Is(err, errNotWarm) {
+		lc := *l
+		lc.noWarm = true
+		return lc.run(ctx, env, info, true)
+	}
+	return err
 }
 
 // Plan works out the bottle l would start on the engine info describes
@@ -155,7 +175,7 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 	// the profile with the sign-in's credential on its route.
 	home, _ := os.UserHomeDir()
 	lc := *l
-	s := &launching{Launch: &lc, env: env, info: info, t0: time.Now(), asks: check}
+	s := &launching{Launch: &lc, env: env, info: info, t0: time.Now(), asks: check, person: l.Agent}
 	signed, choice, err := signin.Apply(l.Agent, signin.Host{Getenv: os.Getenv, Home: home})
 	if err != nil && !s.unplannable("signin", err) {
 		return err
@@ -178,6 +198,7 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 		return err
 	}
 	defer s.teardown(ctx)
+	s.refill()
 	if err := s.settleKept(ctx); err != nil {
 		return err
 	}
@@ -213,6 +234,10 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 // teardown runs on every way out, an interrupt too: what the launch made
 // goes through a context of its own, which the interrupt did not end.
 func (s *launching) teardown(ctx context.Context) {
+	if s.warmPod && !s.td.created {
+		// A claimed warm bottle's pod is there before the launch makes one.
+		s.td.created = true
+	}
 	s.td.run(context.WithoutCancel(ctx))
 	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
 }

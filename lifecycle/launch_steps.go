@@ -35,6 +35,9 @@ func (s *launching) check(ctx context.Context) error {
 
 // claim takes the bottle's folder: a fresh identity's, or the kept one's.
 func (s *launching) claim() error {
+	if s.claimWarm() {
+		return nil
+	}
 	b := s.Resume
 	if b == nil {
 		var err error
@@ -141,6 +144,9 @@ func (s *launching) planBottle(ctx context.Context) error {
 	if s.plan, err = sidecars.Build(s.in); err != nil {
 		return err
 	}
+	if err := s.checkWarm(ctx); err != nil {
+		return err
+	}
 	s.meta = state.Metadata{
 		Identity: b.ID, Agent: s.Agent.Name, Workdir: s.Workdir, Workspace: s.Agent.Workspace,
 		Runtime: s.Agent.Runtime, Image: s.in.Image.Ref, Version: s.env.Version, StartedAt: time.Now().UTC(), Args: s.Args,
@@ -223,7 +229,11 @@ func (s *launching) prepare(ctx context.Context) error {
 	if in.Gate != nil {
 		gitDests, gitNamed = in.Gate.Destinations, in.Gate.Named
 	}
-	injected, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), in.Approved, s.Agent.BuildEgress, gitDests, gitNamed)
+	prepareEgress := egress.Prepare
+	if s.warm != nil {
+		prepareEgress = egress.PrepareClaimed // its gateway and proxy run already
+	}
+	injected, err := prepareEgress(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), s.Agent.EgressRoutes(), in.Approved, s.Agent.BuildEgress, gitDests, gitNamed)
 	if err != nil {
 		return err
 	}
@@ -239,7 +249,14 @@ func (s *launching) prepare(ctx context.Context) error {
 			return fmt.Errorf("read %s: %w", cf, err)
 		}
 	}
-	return supervise.Prepare(b.SuperviseDir(), s.Agent, in.Image.Ref, containerfile)
+	if err := supervise.Prepare(b.SuperviseDir(), s.Agent, in.Image.Ref, containerfile); err != nil {
+		return err
+	}
+	if s.warm != nil {
+		// Everything the held-back proxy loads is written: it goes on.
+		return egress.Release(b.EgressDir())
+	}
+	return nil
 }
 
 // images makes the sidecar image and the agent's, and creates the

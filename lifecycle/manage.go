@@ -30,6 +30,9 @@ type Row struct {
 	Where string `json:"where,omitempty"`
 	// AgentDone: the pod's agent is not running (it exited, or never started).
 	AgentDone bool `json:"-"`
+	// Warm: a warm bottle, made ahead for bottle start to claim (status
+	// warm once its egress runs): not one of the person's bottles.
+	Warm bool `json:"warm,omitempty"`
 }
 
 // Bottle is the row's state folder, or nil for a pod whose state is gone.
@@ -79,7 +82,10 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 			r.AgentDone = p.Containers[agent.Service] != "running"
 			delete(byID, b.ID)
 		}
+		_, r.Warm = readWarm(b)
 		switch {
+		case r.Warm && hasPod && !b.InUse():
+			r.Status = StatusWarm
 		case r.Preserved && (!hasPod || r.AgentDone):
 			// One word whether bottle stop left its pod stopped or a --keep
 			// session's end removed it: what the person does next is the same.
@@ -172,6 +178,10 @@ func GC(ctx context.Context, env Env) error {
 	}
 	for _, r := range rows {
 		switch {
+		case r.Warm:
+			if err := gcWarm(ctx, env, r); err != nil {
+				return err
+			}
 		case r.Pod != "" && r.State != "" && r.AgentDone && !r.Preserved:
 			b := r.Bottle()
 			if b.InUse() {

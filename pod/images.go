@@ -37,14 +37,7 @@ func (c *Conn) Images(ctx context.Context, p *spec.Plan, exe string, progress io
 // builds the agent's image with its RUN steps in the pod's network
 // namespace, where the proxy is all there is.
 func (c *Conn) buildThroughEgress(ctx context.Context, p *spec.Plan, progress io.Writer) (string, error) {
-	egress, _ := egressFirst(p)
-	if err := c.createPod(ctx, p); err != nil {
-		return "", err
-	}
-	if err := c.createContainers(ctx, p, egress); err != nil {
-		return "", err
-	}
-	if err := c.startSidecars(ctx, &spec.Plan{Pod: p.Pod, Containers: egress}); err != nil {
+	if err := c.upEgress(ctx, p); err != nil {
 		return "", err
 	}
 	ns, err := c.netNSPath(ctx, p.Pod.Namespaces)

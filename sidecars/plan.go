@@ -144,15 +144,8 @@ func Build(in Input) (*spec.Plan, error) {
 	ac.TTY = in.TTY
 	name := func(service string) string { return spec.ContainerName(in.Identity, service) }
 	user := agent.SidecarUser(in.Agent, in.Host)
-	cs := egress.Containers(name, egress.Input{
-		Image:      in.SidecarImage,
-		Dir:        in.Bottle().EgressDir(),
-		GatewayDir: in.Bottle().GatewayDir(),
-		User:       user,
-		Labels:     func(service string) map[string]string { return labels(in, service) },
-		ProxyCmd:   func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
-		SigninFile: in.SigninFile,
-	})
+	p := Egress(in)
+	cs := p.Containers
 	if in.Gate != nil {
 		cs = append(cs, gitgate.Container(name(gitgate.Service), gitgate.Input{
 			Image:       in.SidecarImage,
@@ -164,14 +157,37 @@ func Build(in Input) (*spec.Plan, error) {
 			HostObjects: in.Gate.HostObjects,
 		}))
 	}
+	var gitDests []string
+	if in.Gate != nil {
+		gitDests = in.Gate.Destinations
+	}
+	p.Containers = append(cs, ac)
+	p.Workspace = in.Agent.Workspace
+	p.Dials = egress.DialsOf(in.Agent.EgressRoutes(), in.Approved, gitDests)
+	p.Exchange = Exchange(in.Bottle())
+	return p, nil
+}
+
+// Egress plans a bottle's pod with its egress alone: the gateway beside
+// it, and the proxy (serving the supervise server too) that makes its
+// namespaces. It is Build's start, and what a warm bottle runs ahead of
+// its claim: nothing of it depends on the working directory, the agent's
+// arguments or its terminal, so a claim's plan has the same.
+func Egress(in Input) *spec.Plan {
+	name := func(service string) string { return spec.ContainerName(in.Identity, service) }
+	cs := egress.Containers(name, egress.Input{
+		Image:      in.SidecarImage,
+		Dir:        in.Bottle().EgressDir(),
+		GatewayDir: in.Bottle().GatewayDir(),
+		User:       agent.SidecarUser(in.Agent, in.Host),
+		Labels:     func(service string) map[string]string { return labels(in, service) },
+		ProxyCmd:   func(service string) []string { return SidecarCommand(service, egress.ContainerDir) },
+		SigninFile: in.SigninFile,
+	})
 	for i := range cs {
 		if cs[i].Service == ContainerOf(supervise.Service) {
 			supervise.Into(&cs[i], in.Bottle().SuperviseDir())
 		}
-	}
-	var gitDests []string
-	if in.Gate != nil {
-		gitDests = in.Gate.Destinations
 	}
 	return &spec.Plan{
 		Pod: spec.PodSpec{
@@ -180,11 +196,8 @@ func Build(in Input) (*spec.Plan, error) {
 			Namespaces: name(egress.Service),
 			KeepID:     agent.KeepID(in.Agent, in.Host),
 		},
-		Containers: append(cs, ac),
-		Workspace:  in.Agent.Workspace,
-		Dials:      egress.DialsOf(in.Agent.EgressRoutes(), in.Approved, gitDests),
-		Exchange:   Exchange(in.Bottle()),
-	}, nil
+		Containers: cs,
+	}
 }
 
 func labels(in Input, service string) map[string]string {

@@ -60,11 +60,14 @@ const BindsFile = ".binds.lock"
 
 // LockBinds takes the root's binds lock, waiting for another start to be
 // done with it.
-func (r Root) LockBinds() (*Lock, error) {
+func (r Root) LockBinds() (*Lock, error) { return r.lockRoot(BindsFile) }
+
+// lockRoot takes one of the root's own locks, waiting for it.
+func (r Root) lockRoot(name string) (*Lock, error) {
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock the state root: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(r.Dir, BindsFile), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(r.Dir, name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock the state root: %w", err)
 	}
@@ -74,3 +77,14 @@ func (r Root) LockBinds() (*Lock, error) {
 	}
 	return &Lock{f: f}, nil
 }
+
+// PoolFile is the state root's lock, held while a keeper recycles and
+// fills the warm bottles' pools.
+const PoolFile = ".warm.lock"
+
+// PoolLog is what the last keeper started in the background said.
+const PoolLog = ".warm.log"
+
+// LockPool takes the root's pool lock, waiting for another keeper to be
+// done with it.
+func (r Root) LockPool() (*Lock, error) { return r.lockRoot(PoolFile) }

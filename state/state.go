@@ -42,6 +42,9 @@ const (
 	// WorkspaceChangesFile says which git metadata the first start recorded
 	// changed since: a resume waits for the person to have seen it.
 	WorkspaceChangesFile = "workspace-changes"
+	// WarmFile marks a warm bottle, made ahead for bottle start to claim
+	// (its profile, what it was made of, its plan); a claim removes it first.
+	WarmFile = "warm.json"
 )
 
 // Metadata records what a bottle was launched with, so resume can relaunch it.

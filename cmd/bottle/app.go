@@ -112,6 +112,7 @@ func newApp(g *globals) *cli.App {
 			newDoctorCommand(g),
 			newVersionCommand(g),
 			newSidecarCommand(g),
+			newWarmCommand(g),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 	}

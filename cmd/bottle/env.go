@@ -47,6 +47,7 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 	return f(lifecycle.Env{
 		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, TTY: isTerminal(g.stdin) && isTerminal(g.stdout),
 		Version: version, Exe: exe,
-		Ask: func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
+		Ask:    func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
+		Warmer: e, Refill: refillInBackground(g, root, exe),
 	})
 }

@@ -49,13 +49,21 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 		return printJSON(g.stdout, rows)
 	case o.quiet:
 		for _, r := range rows {
-			fmt.Fprintln(g.stdout, r.Identity)
+			if !r.Warm {
+				fmt.Fprintln(g.stdout, r.Identity)
+			}
 		}
 		return nil
 	}
+	// Warm bottles are not the person's: they come apart, after.
+	var warm []lifecycle.Row
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tAGENT\tSTATUS\tAGE\tWHERE\tWORKDIR")
 	for _, r := range rows {
+		if r.Warm {
+			warm = append(warm, r)
+			continue
+		}
 		status := r.Status
 		if r.Status == lifecycle.StatusKept {
 			status += " (" + resumeHint(r.Identity) + ")"
@@ -65,6 +73,18 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 			where = "-" // a pod whose state is gone
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), where, r.Workdir)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(warm) == 0 {
+		return nil
+	}
+	fmt.Fprintln(g.stdout, "\nWarm bottles (made ahead for bottle start to claim):")
+	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDENTITY\tPROFILE\tSTATUS\tAGE\tWHERE")
+	for _, r := range warm {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, r.Status, age(r.StartedAt), r.Where)
 	}
 	return tw.Flush()
 }

@@ -38,6 +38,14 @@ func newSidecarCommand(g *globals) *cli.Command {
 					&cli.StringFlag{Name: supervise.Flag, Usage: "also serve the supervise server from this folder", Destination: &superviseDir},
 					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "how long a supervise request waits for a decision", Destination: &wait}},
 				Action: func(c *cli.Context) error {
+					// A warm bottle's proxy waits for the claim, having said it is up.
+					ready := []string{filepath.Join(dir, egress.ReadyFile)}
+					if superviseDir != "" {
+						ready = append(ready, filepath.Join(superviseDir, supervise.ReadyFile))
+					}
+					if err := egress.AwaitClaim(c.Context, dir, ready); err != nil {
+						return fmt.Errorf("egress: %w", err)
+					}
 					p, err := egress.NewProxy(dir)
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)

@@ -50,6 +50,10 @@ var hostRoots = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/cer
 // may reach, through this proxy (BuildRoutes): kept aside for the length of
 // such a build, in the gateway's folder.
 func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes []config.Route, approved []Route, buildRoutes []config.Route, gitDests, gitNamed []string) (secretValues []string, err error) {
+	return prepare(ctx, identity, dir, gatewayDir, agentDir, routes, approved, buildRoutes, gitDests, gitNamed, false)
+}
+
+func prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, routes []config.Route, approved []Route, buildRoutes []config.Route, gitDests, gitNamed []string, claim bool) (secretValues []string, err error) {
 	eg, err := beneath.Make(dir, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("prepare egress: %w", err)
@@ -59,8 +63,14 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 			return nil, fmt.Errorf("prepare egress: %w", err)
 		}
 	}
-	// A resumed bottle's sidecars must prove themselves ready again.
-	for _, f := range []string{ReadyFile, SocketDir + "/" + SocketName} {
+	// A resumed bottle's sidecars must prove themselves ready again; a
+	// claimed one's proxy, which loads what is written here once it is
+	// released, too (its gateway runs on).
+	stale := []string{ReadyFile, SocketDir + "/" + SocketName}
+	if claim {
+		stale = stale[:1]
+	}
+	for _, f := range stale {
 		if err := eg.RemoveAll(f); err != nil {
 			return nil, fmt.Errorf("prepare egress: %w", err)
 		}
@@ -90,20 +100,18 @@ func Prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 			}
 		}
 	}
-	if err := writeJSON(eg, SecretsFile, secrets, 0o600); err != nil {
+	writeSecrets := writeJSON
+	if claim {
+		writeSecrets = overwriteJSON
+	}
+	if err := writeSecrets(eg, SecretsFile, secrets, 0o600); err != nil {
 		return nil, err
 	}
 	if err := writePolicy(eg, gw, p); err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := NewCA(identity)
+	certPEM, err := bottleCA(eg, identity, claim)
 	if err != nil {
-		return nil, err
-	}
-	if err := eg.WriteFile(CAKeyFile, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := eg.WriteFile(CAFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	bundle := append([]byte{}, certPEM...)

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/engines"
+	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/state"
+	"github.com/urfave/cli/v2"
+)
+
+// newWarmCommand is the warm bottles' keeper: bottle start runs it in the
+// background after it claims one (or finds none) of a profile that keeps
+// them (docs/warm.md says why there is no keeper that runs on).
+func newWarmCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:   "warm",
+		Hidden: true,
+		Usage:  "recycle the warm bottles that no longer fit and make what each profile's pool lacks",
+		Action: func(c *cli.Context) error {
+			if err := noExtraArgs(c, 0); err != nil {
+				return err
+			}
+			return runWarm(c.Context, g)
+		},
+	}
+}
+
+// runWarm keeps the pools of the person's profiles, as their own config
+// says them: no working directory's file is read.
+func runWarm(ctx context.Context, g *globals) error {
+	src, err := config.DefaultSources(g.config, "")
+	if err != nil {
+		return err
+	}
+	src.Workdir = ""
+	cfg, err := config.Load(src)
+	if err != nil {
+		return err
+	}
+	var agents []*config.Agent
+	for _, name := range cfg.Names() {
+		agents = append(agents, cfg.Agents[name])
+	}
+	route := func(root state.Root) *engines.Router { return engines.New(ctx, root, cfg, "") }
+	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error { return lifecycle.KeepPools(ctx, env, agents) })
+}
+
+// refillInBackground starts the keeper (bottle warm) as a process of its
+// own, in a session of its own, which outlives this command; what it says
+// goes to the state root's .warm.log.
+func refillInBackground(g *globals, root state.Root, exe string) func(profile string) {
+	return func(string) {
+		args := []string{}
+		if g.config != "" {
+			args = append(args, "--config", g.config)
+		}
+		cmd := exec.Command(exe, append(args, "warm")...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		log, err := os.OpenFile(filepath.Join(root.Dir, state.PoolLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			fmt.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
+			return
+		}
+		defer log.Close()
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
+			return
+		}
+		cmd.Process.Release()
+	}
+}

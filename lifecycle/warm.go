@@ -1,0 +1,265 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/signin"
+	"github.com/bottle-sandbox/bottle/sidecars"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// Warmer makes a warm bottle's egress ahead of its claim (the Podman
+// engine, through the router): the sidecar image of the bottle binary
+// exe, the pod, and the plan's gateway and proxy, started and ready.
+type Warmer interface {
+	Warm(ctx context.Context, p *spec.Plan, exe string) error
+}
+
+// StatusWarm is a warm bottle's status in bottle ls: made ahead, its
+// egress running, waiting for bottle start to claim it.
+const StatusWarm = "warm"
+
+// warmRecord is what a warm bottle's folder says of it (state.WarmFile).
+type warmRecord struct {
+	Profile string `json:"profile"`
+	// Key is what the bottle was made of (pool key): a claim needs the
+	// same, and a pool whose key is no longer the profile's is recycled.
+	Key string `json:"key"`
+	// Ready: its egress runs; until then, its maker holds its lock.
+	Ready bool `json:"ready"`
+	// Plan is its egress as made: a claim's plan must have the same.
+	Plan *spec.Plan `json:"plan"`
+}
+
+// readWarm is b's warm record; false for a bottle that is not warm.
+func readWarm(b *state.Bottle) (warmRecord, bool) {
+	var r warmRecord
+	data, err := b.Record(state.WarmFile)
+	if err != nil || json.Unmarshal(data, &r) != nil {
+		return r, false
+	}
+	return r, true
+}
+
+func writeWarm(b *state.Bottle, r warmRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.WriteRecord(state.WarmFile, data)
+}
+
+// poolKey is what a warm bottle of the person's profile a is made of on
+// the engine info describes, with this bottle binary (its sidecar image
+// sidecarRef) and version: two bottles of one key have the same egress.
+// The number of warm bottles is left out: changing it keeps the pool.
+func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef string) (string, error) {
+	p := *a
+	p.Warm = 0
+	data, err := json.Marshal(struct {
+		Profile         *config.Agent
+		Engine, Version string
+		Rootless        bool
+		UID, GID        int
+		Sidecar         string
+	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// signedIn is a launch's sign-in applied to the person's profile a: the
+// profile the bottle runs, and the host's credentials file the gateway
+// keeps fresh ("": none).
+func signedIn(a *config.Agent) (*config.Agent, *signin.Choice, string, error) {
+	home, _ := os.UserHomeDir()
+	signed, choice, err := signin.Apply(a, signin.Host{Getenv: os.Getenv, Home: home})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	file := ""
+	if choice != nil && choice.Use == signin.UseCredentials {
+		file = choice.Credentials
+	}
+	return signed, choice, file, nil
+}
+
+// MakeWarm makes one warm bottle of the person's profile a (never a
+// working directory's: config refuses warm there): a fresh identity's
+// folder, its egress prepared with no routes and no secrets, a CA, its
+// supervise folder, the proxy held back (egress.HoldForClaim), then its
+// pod with the gateway and the proxy started through the engine. No
+// agent, workspace, git gate or route is there until a start claims it.
+// It returns the identity.
+func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
+	if env.Warmer == nil {
+		return "", fmt.Errorf("profile %s: warm bottles are not made on this engine", a.Name)
+	}
+	info := env.Engine.Info()
+	signed, _, signinFile, err := signedIn(a)
+	if err != nil {
+		return "", err
+	}
+	ref, err := spec.SidecarRef(env.Exe)
+	if err != nil {
+		return "", err
+	}
+	key, err := poolKey(a, info, env.Version, ref)
+	if err != nil {
+		return "", err
+	}
+	b, err := env.Root.Create(a.Name)
+	if err != nil {
+		return "", err
+	}
+	lock, err := b.Lock()
+	if err != nil {
+		b.Remove()
+		return "", err
+	}
+	defer lock.Unlock()
+	made := false
+	defer func() {
+		if !made {
+			env.Engine.Remove(context.WithoutCancel(ctx), b.ID)
+			b.Remove()
+		}
+	}()
+	in := sidecars.Input{Identity: b.ID, Agent: signed, StateRoot: env.Root.Dir, Version: env.Version,
+		Host: agent.Host{Rootless: info.Rootless, UID: info.UID, GID: info.GID}, SidecarImage: ref, SigninFile: signinFile}
+	rec := warmRecord{Profile: a.Name, Key: key, Plan: sidecars.Egress(in)}
+	if err := writeWarm(b, rec); err != nil {
+		return "", err
+	}
+	meta := state.Metadata{Identity: b.ID, Agent: a.Name, Runtime: a.Runtime, Image: a.Image, Version: env.Version, StartedAt: time.Now().UTC(),
+		Engine: info.Name, Context: info.Context, Namespace: info.Namespace}
+	if err := b.WriteMetadata(meta); err != nil {
+		return "", err
+	}
+	if _, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), nil, nil, nil, nil, nil); err != nil {
+		return "", err
+	}
+	// The agent's folder is the claim's to make, as a cold start makes it;
+	// egress.Prepare put the CA's copies there, which the claim writes again.
+	if err := beneath.At(b.Dir).RemoveAll("agent"); err != nil {
+		return "", err
+	}
+	if err := supervise.Prepare(b.SuperviseDir(), signed, a.Image, nil); err != nil {
+		return "", err
+	}
+	if err := egress.HoldForClaim(b.EgressDir()); err != nil {
+		return "", err
+	}
+	if err := env.Warmer.Warm(ctx, rec.Plan, env.Exe); err != nil {
+		return "", err
+	}
+	rec.Ready = true
+	if err := writeWarm(b, rec); err != nil {
+		return "", err
+	}
+	made = true
+	return b.ID, nil
+}
+
+// errNotWarm ends a launch that claimed a warm bottle whose egress is not
+// the one its plan has (a claim found out only once planned): it starts
+// again, cold.
+var errNotWarm = errors.New("the warm bottle does not fit")
+
+// mayClaim says whether this launch may take a warm bottle: a fresh start
+// (not a resume or a dry run) of a profile that keeps warm bottles, as the
+// person's config says it (no working directory's file changed it), with
+// no isolated build that needs the bottle's egress before the rest.
+func (s *launching) mayClaim() bool {
+	return s.Resume == nil && !s.DryRun && !s.noWarm && s.env.Warmer != nil && s.person.Warm > 0 &&
+		len(s.person.FromWorkdir) == 0 && len(s.person.BuildEgress) == 0 && !s.IsolatedBuild && s.Image == nil && !s.info.CopyOnly
+}
+
+// claimWarm takes a warm bottle of the launch's profile, made of what this
+// launch's would be (the pool key), when there is one: its lock taken and
+// its warm record removed before anything of the launch is written into it,
+// so no other start can claim it, and a claim that dies leaves a bottle gc
+// removes, never one that goes back to the pool. It reports whether it took one.
+func (s *launching) claimWarm() bool {
+	if !s.mayClaim() {
+		return false
+	}
+	ref, err := spec.SidecarRef(s.env.Exe)
+	if err != nil {
+		return false
+	}
+	key, err := poolKey(s.person, s.info, s.env.Version, ref)
+	if err != nil {
+		return false
+	}
+	bottles, err := s.env.Root.List()
+	if err != nil {
+		return false
+	}
+	for _, b := range bottles {
+		if r, ok := readWarm(b); !ok || !r.Ready || r.Profile != s.person.Name || r.Key != key {
+			continue
+		}
+		lock, err := b.Lock()
+		if err != nil {
+			continue // being claimed, or still being made
+		}
+		r, ok := readWarm(b)
+		if !ok || !r.Ready || r.Key != key || b.RemoveRecord(state.WarmFile) != nil {
+			lock.Unlock()
+			continue
+		}
+		s.b, s.warm, s.warmPod = b, &r, true
+		s.td = &teardown{engine: s.env.Engine, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+		return true
+	}
+	return false
+}
+
+// checkWarm compares a claimed bottle's egress, as made, with the one this
+// launch's plan has: a claimed bottle is the bottle a cold start makes. One
+// that differs is removed, and the launch starts again cold.
+func (s *launching) checkWarm(ctx context.Context) error {
+	if s.warm == nil {
+		return nil
+	}
+	made, err := json.Marshal(s.warm.Plan)
+	if err != nil {
+		return err
+	}
+	want, err := json.Marshal(sidecars.Egress(s.in))
+	if err != nil {
+		return err
+	}
+	if string(made) == string(want) {
+		return nil
+	}
+	if err := s.env.Engine.Remove(context.WithoutCancel(ctx), s.b.ID); err != nil {
+		return err
+	}
+	s.warmPod = false
+	return errNotWarm
+}
+
+// refill has the launch's profile's pool filled again in the background,
+// when it keeps one.
+func (s *launching) refill() {
+	if s.env.Refill != nil && s.env.Warmer != nil && s.person.Warm > 0 && !s.DryRun && s.Resume == nil {
+		s.env.Refill(s.person.Name)
+	}
+}

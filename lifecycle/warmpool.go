@@ -1,0 +1,116 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// KeepPools keeps the warm bottles of the person's profiles (their config's
+// alone: a working directory's file cannot set warm): it recycles every
+// warm bottle that no longer fits, being of a profile that keeps none now,
+// made of another profile, bottle binary or engine (the pool key), or whose
+// pod is gone, and makes what each profile's pool lacks. One keeper works
+// at a time (the root's pool lock); a second waits, then finds the pools
+// as the first left them. What it made and removed it says on env.Stdout.
+func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
+	lock, err := env.Root.LockPool()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	ref, err := spec.SidecarRef(env.Exe)
+	if err != nil {
+		return err
+	}
+	info := env.Engine.Info()
+	want, keys := map[string]int{}, map[string]string{}
+	for _, a := range agents {
+		if a.Warm <= 0 || env.Warmer == nil {
+			continue
+		}
+		if keys[a.Name], err = poolKey(a, info, env.Version, ref); err != nil {
+			return err
+		}
+		want[a.Name] = a.Warm
+	}
+	rows, err := List(ctx, env)
+	if err != nil {
+		return err
+	}
+	have := map[string]int{}
+	for _, r := range rows {
+		b := r.Bottle()
+		if !r.Warm || b == nil || b.InUse() {
+			continue // not warm, or being made or claimed
+		}
+		rec, _ := readWarm(b)
+		if r.Status == StatusWarm && rec.Ready && rec.Key == keys[rec.Profile] && have[rec.Profile] < want[rec.Profile] {
+			have[rec.Profile]++
+			continue
+		}
+		if err := removeWarm(ctx, env, b); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "recycled warm bottle %s\n", b.ID)
+	}
+	for _, a := range agents {
+		for ; have[a.Name] < want[a.Name]; have[a.Name]++ {
+			id, err := MakeWarm(ctx, env, a)
+			if err != nil {
+				return fmt.Errorf("warm bottle of profile %s: %w", a.Name, err)
+			}
+			fmt.Fprintf(env.Stdout, "made warm bottle %s\n", id)
+		}
+	}
+	return nil
+}
+
+// gcWarm removes, for bottle gc, a warm bottle that can no longer be
+// claimed: its pod gone, never made whole, or made by another bottle
+// binary or version. One of a changed profile the next keeper recycles
+// (gc reads no profile).
+func gcWarm(ctx context.Context, env Env, r Row) error {
+	b := r.Bottle()
+	if b == nil || b.InUse() {
+		return nil
+	}
+	rec, _ := readWarm(b)
+	why := ""
+	switch ref, err := spec.SidecarRef(env.Exe); {
+	case r.Status != StatusWarm:
+		why = "its pod is gone"
+	case !rec.Ready || rec.Plan == nil || len(rec.Plan.Containers) == 0:
+		why = "it was never made whole"
+	case err == nil && rec.Plan.Containers[0].Image.Ref != ref:
+		why = "another bottle binary made it"
+	case env.Version != "" && rec.Plan.Pod.Labels[spec.LabelVersion] != env.Version:
+		why = "another bottle version made it"
+	default:
+		return nil
+	}
+	if err := removeWarm(ctx, env, b); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "removed warm bottle %s (%s)\n", b.ID, why)
+	return nil
+}
+
+// removeWarm removes a warm bottle, its lock held so no start claims it meanwhile.
+func removeWarm(ctx context.Context, env Env, b *state.Bottle) error {
+	lock, err := b.Lock()
+	if err != nil {
+		return nil // claimed meanwhile: a start's now
+	}
+	defer lock.Unlock()
+	if _, ok := readWarm(b); !ok {
+		return nil
+	}
+	if err := env.Engine.Remove(context.WithoutCancel(ctx), b.ID); err != nil {
+		return err
+	}
+	return b.Remove()
+}
