@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -146,6 +147,10 @@ func (s *launching) planBottle(ctx context.Context) error {
 	}
 	if err := s.checkWarm(ctx); err != nil {
 		return err
+	}
+	if slog.Default().Enabled(ctx, slog.LevelDebug) {
+		data, _ := json.Marshal(s.plan)
+		slog.Debug("planned", "identity", b.ID, "warm", s.warm != nil, "plan", string(data))
 	}
 	s.meta = state.Metadata{
 		Identity: b.ID, Agent: s.Agent.Name, Workdir: s.Workdir, Workspace: s.Agent.Workspace,

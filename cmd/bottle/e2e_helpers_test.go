@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math/big"
 	"net"
@@ -30,7 +32,10 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +45,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/engines"
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
@@ -1892,4 +1898,257 @@ func headers(reqs []*http.Request, name string) []string {
 		vs = append(vs, r.Header.Get(name))
 	}
 	return vs
+}
+
+// lsRows is bottle ls --json.
+func (e *env) lsRows() []lifecycle.Row {
+	e.t.Helper()
+	var rows []lifecycle.Row
+	if err := json.Unmarshal([]byte(e.mustRun("ls", "--json")), &rows); err != nil {
+		e.t.Fatalf("bottle ls --json: %v", err)
+	}
+	return rows
+}
+
+// warmBottles are the identities of e's warm bottles ready to be claimed.
+func (e *env) warmBottles() []string {
+	e.t.Helper()
+	var ids []string
+	for _, r := range e.lsRows() {
+		if r.Warm && r.Status == lifecycle.StatusWarm {
+			ids = append(ids, r.Identity)
+		}
+	}
+	return ids
+}
+
+// awaitWarm waits for the keeper a start ran in the background to have
+// made a warm bottle other than those in not, and returns it.
+func (e *env) awaitWarm(not ...string) string {
+	e.t.Helper()
+	var id string
+	poll(e.t, 2*time.Minute, "a warm bottle made by the keeper", func() bool {
+		for _, w := range e.warmBottles() {
+			if !slices.Contains(not, w) {
+				id = w
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// plannedOf finds, in a bottle start --debug's stderr, the plan it made.
+func plannedOf(t *testing.T, stderr string) (plan string, warm bool) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.Contains(line, "msg=planned") {
+			continue
+		}
+		_, q, ok := strings.Cut(line, " plan=")
+		if !ok {
+			break
+		}
+		p, err := strconv.Unquote(q)
+		if err != nil {
+			t.Fatalf("the planned line's plan: %v: %s", err, q)
+		}
+		return p, strings.Contains(line, " warm=true ")
+	}
+	t.Fatalf("no plan in bottle start --debug's output:\n%s", stderr)
+	return "", false
+}
+
+// inspectBottle is what the engine reports of a bottle's pod and of each
+// of its containers (by service), as flattened JSON lines (path=value),
+// with the identity, the engine's ids and what only says when or under
+// which random name (times, process ids, lock numbers, the network
+// namespace's file) made neutral.
+func inspectBottle(t *testing.T, id string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("podman", "ps", "-a", "--filter", "label="+spec.LabelIdentity+"="+id, "--format", "{{.ID}} {{.Names}}").Output()
+	if err != nil {
+		t.Fatalf("podman ps: %v", err)
+	}
+	names := map[string]string{} // service by container name
+	var args []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		_, name, _ := strings.Cut(line, " ")
+		service, ok := spec.ServiceOf(id, name)
+		if !ok {
+			t.Fatalf("container %s is not one of bottle %s's", name, id)
+		}
+		names[name] = service
+		args = append(args, name)
+	}
+	raw := map[string][]byte{}
+	data, err := exec.Command("podman", append([]string{"container", "inspect"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("podman container inspect: %v", err)
+	}
+	var cs []map[string]any
+	json.Unmarshal(data, &cs)
+	var ids []string
+	mounts := map[string]string{}
+	for _, c := range cs {
+		one, _ := json.Marshal(c)
+		service := names[c["Name"].(string)]
+		raw[service] = one
+		ids = append(ids, c["Id"].(string))
+		if st, ok := c["State"].(map[string]any); ok && st["Running"] == true {
+			mounts[service] = mountsOf(t, int(st["Pid"].(float64)))
+		}
+	}
+	pod, err := exec.Command("podman", "pod", "inspect", spec.PodName(id)).Output()
+	if err != nil {
+		t.Fatalf("podman pod inspect: %v", err)
+	}
+	raw["(pod)"] = pod
+	var p map[string]any
+	json.Unmarshal(pod, &p)
+	if pid, ok := p["Id"].(string); ok {
+		ids = append(ids, pid)
+	}
+	flat := map[string][]string{}
+	for what, data := range raw {
+		s := string(data)
+		for _, long := range ids {
+			s = strings.ReplaceAll(s, long, "ENGINE-ID")
+			s = strings.ReplaceAll(s, long[:12], "ENGINE-ID")
+		}
+		s = strings.ReplaceAll(s, id, "IDENTITY")
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatalf("inspect of %s: %v", what, err)
+		}
+		flat[what] = flatten("", v, inspectNoise)
+	}
+	for service, m := range mounts {
+		for _, long := range ids {
+			m = strings.ReplaceAll(m, long, "ENGINE-ID")
+		}
+		flat[service+" (its mounts, as the kernel has them)"] = strings.Split(strings.ReplaceAll(m, id, "IDENTITY"), "\n")
+	}
+	return flat
+}
+
+// mountsOf is what is mounted where in a running container's process pid,
+// as the kernel has it (a mount the engine made can be dropped since: a
+// file mounted alone goes when the host puts another file in its place),
+// one line each: the mount point, the folder or file mounted there, its
+// options and its file system's type.
+func mountsOf(t *testing.T, pid int) string {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/mountinfo", pid)
+	data, err := os.ReadFile(path)
+	if err != nil && rootless() {
+		data, err = exec.Command("podman", "unshare", "cat", path).Output()
+	}
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 6 || sep < 0 || sep+1 >= len(f) {
+			t.Fatalf("%s: a line not as mountinfo writes them: %q", path, line)
+		}
+		root := f[3]
+		if f[4] == "/" { // overlay, or a vfs folder (rootless here): a layer's random name
+			root = "(the container's layers)"
+		}
+		out = append(out, strings.Join([]string{f[4], root, f[5], f[sep+1]}, " "))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// inspectNoise are the keys of an inspect that say when, or under which
+// random name, not what.
+var inspectNoise = map[string]bool{"Created": true, "StartedAt": true, "FinishedAt": true, "CheckpointedAt": true, "RestoredAt": true,
+	"Pid": true, "ConmonPid": true, "LockNumber": true, "SandboxKey": true, "SandboxID": true, "io.kubernetes.cri-o.Created": true,
+	// the storage's own random names of a container's layer
+	"MergedDir": true, "UpperDir": true, "WorkDir": true}
+
+// timestamps are times as files and logs write them.
+var timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+
+// flatten writes v as sorted path=value lines, leaving out keys in drop.
+func flatten(path string, v any, drop map[string]bool) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if !drop[k] {
+				out = append(out, flatten(path+"."+k, e, drop)...)
+			}
+		}
+	case []any:
+		if strings.HasSuffix(path, ".Env") || path == ".Containers" {
+			// An environment, a pod's containers, are sets: the engine
+			// keeps no order of them.
+			slices.SortFunc(x, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		}
+		for i, e := range x {
+			out = append(out, flatten(fmt.Sprintf("%s[%d]", path, i), e, drop)...)
+		}
+	default:
+		b, _ := json.Marshal(x)
+		out = append(out, path+"="+string(b))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stateFiles describes every file in a bottle's folder, as one line each:
+// its path, type, mode and owner, and its content's hash but for files
+// whose content is random by nature (random lists them, by path below
+// the folder); the identity and times made neutral, in paths and contents.
+func stateFiles(t *testing.T, dir, id string, random map[string]bool) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		line := fmt.Sprintf("%s %s %d:%d", strings.ReplaceAll(rel, id, "IDENTITY"), fi.Mode(), st.Uid, st.Gid)
+		if fi.Mode().IsRegular() && !random[rel] {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256([]byte(timestamps.ReplaceAllString(strings.ReplaceAll(string(data), id, "IDENTITY"), "TIME")))
+			line += " " + hex.EncodeToString(sum[:8])
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
+	return out
+}
+
+// differences lists the lines one of a and b has and the other not.
+func differences(a, b []string) []string {
+	var out []string
+	for _, l := range a {
+		if !slices.Contains(b, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range b {
+		if !slices.Contains(a, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	return out
 }

@@ -1,0 +1,127 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+// A claimed warm bottle is the bottle a cold start makes: its plan, what
+// the engine reports of its pod and containers, and the files in its
+// folder are a cold bottle's but for times and random names. Both reach
+// a route with a credential (the secret, written into the running proxy's
+// mounted file at the claim, is injected) and nothing else. The keeper a
+// start runs in the background refills the pool; ls shows warm bottles
+// apart; rm takes them; nothing is left.
+func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
+	ee := newEgressEnv(t, "\n[agents.w]\nextends = \"p\"\nwarm = 1\n")
+	// A keeper a start ran in the background is done before the test's
+	// own cleanup looks for what is left.
+	t.Cleanup(func() {
+		if lock, err := (state.Root{Dir: ee.rootDir()}).LockPool(); err == nil {
+			lock.Unlock()
+		}
+	})
+	ee.mustRun("warm")
+	warm := ee.warmBottles()
+	if len(warm) != 1 {
+		t.Fatalf("after bottle warm, warm bottles %v, want one", warm)
+	}
+	if out := ee.mustRun("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("bottle ls -q lists warm bottles as the person's: %q", out)
+	}
+	if out := ee.mustRun("ls"); !strings.Contains(out, "Warm bottles") || !strings.Contains(out, warm[0]) {
+		t.Errorf("bottle ls does not show the warm bottle apart:\n%s", out)
+	}
+	script := "probe get https://api.example.test/same; sleep 600"
+	start := func() (id, plan string, claimed bool) {
+		out, errs, code := ee.run("--debug", "start", "--yes", "-d", "w", "--", script)
+		if code != 0 {
+			t.Fatalf("bottle start exited %d\nstdout: %s\nstderr: %s", code, out, errs)
+		}
+		plan, claimed = plannedOf(t, errs)
+		return strings.TrimSpace(out), plan, claimed
+	}
+
+	// The CA is each bottle's own, and its metadata says when it started.
+	random := map[string]bool{"egress/ca.pem": true, "egress/ca.key": true, "agent/ca.pem": true, "agent/ca-bundle.pem": true, "metadata.json": true}
+	// Each is looked at while its agent runs, once its request is through;
+	// one at a time: two bind bottles of one working directory never run
+	// together.
+	seen := func(n int) {
+		poll(t, time.Minute, "the bottle's request upstream", func() bool {
+			reqs, _ := ee.tls.requests()
+			return len(reqs) >= n
+		})
+	}
+	claimedID, claimedPlan, claimed := start()
+	if claimedID != warm[0] || !claimed {
+		t.Fatalf("bottle start made %s (claimed: %v), want the warm bottle %s claimed", claimedID, claimed, warm[0])
+	}
+	seen(1)
+	ci := inspectBottle(t, claimedID)
+	sc := stateFiles(t, filepath.Join(ee.rootDir(), claimedID), claimedID, random)
+	ee.mustRun("rm", claimedID)
+	refilled := ee.awaitWarm(claimedID)
+	ee.mustRun("rm", refilled)
+	if w := ee.warmBottles(); len(w) != 0 {
+		t.Fatalf("warm bottles %v after bottle rm of the only one", w)
+	}
+
+	coldID, coldPlan, claimed := start()
+	if claimed || coldID == claimedID {
+		t.Fatalf("with no warm bottle, bottle start claimed one (%s)", coldID)
+	}
+	seen(2)
+	co := inspectBottle(t, coldID)
+	so := stateFiles(t, filepath.Join(ee.rootDir(), coldID), coldID, random)
+	last := ee.awaitWarm(claimedID, refilled, coldID)
+
+	reqs, _ := ee.tls.requests()
+	for _, r := range reqs {
+		if got := r.Header.Get("x-api-key"); got != ee.secret || r.URL.Path != "/same" {
+			t.Errorf("upstream saw %s with x-api-key %q, want /same with the secret", r.URL.Path, got)
+		}
+	}
+	if d := differences(neutral(claimedPlan, claimedID), neutral(coldPlan, coldID)); len(d) > 0 {
+		t.Errorf("the plans differ (- claimed, + cold):\n%s", strings.Join(d, "\n"))
+	}
+	for _, what := range sortedKeys(ci, co) {
+		if d := differences(ci[what], co[what]); len(d) > 0 {
+			t.Errorf("%s as the engine reports it differs (- claimed, + cold):\n%s", what, strings.Join(d, "\n"))
+		}
+	}
+	if d := differences(sc, so); len(d) > 0 {
+		t.Errorf("the state folders differ (- claimed, + cold):\n%s", strings.Join(d, "\n"))
+	}
+
+	ee.mustRun("rm", coldID, last)
+	ee.assertClean()
+}
+
+// neutral is a plan's JSON flattened, its identity made neutral.
+func neutral(plan, id string) []string {
+	var v any
+	json.Unmarshal([]byte(strings.ReplaceAll(plan, id, "IDENTITY")), &v)
+	return flatten("", v, nil)
+}
+
+func sortedKeys(ms ...map[string][]string) []string {
+	var keys []string
+	for _, m := range ms {
+		for k := range m {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
