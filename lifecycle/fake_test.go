@@ -216,3 +216,13 @@ func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 	f.mu.Unlock()
 	return nil
 }
+
+// Warm makes a warm bottle's egress: its pod, with the gateway and the
+// proxy started.
+func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, _ string) error {
+	f.mu.Lock()
+	f.plans = append(f.plans, p)
+	f.made[identityOfPlan(p)] = true
+	f.mu.Unlock()
+	return f.op(ctx, "warm")
+}

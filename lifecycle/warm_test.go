@@ -1,0 +1,241 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/bottle-sandbox/bottle/state"
+)
+
+const warmProfile = `
+[agents.w]
+extends = "t"
+warm = 1
+
+[agents.v]
+extends = "t"
+warm = 1
+`
+
+// newWarmWorld is a launch world whose profiles w and v keep one warm
+// bottle each; refills records the keeper's calls.
+func newWarmWorld(t *testing.T) (*launchWorld, Env, *[]string) {
+	t.Helper()
+	w := newLaunchWorld(t)
+	data, _ := os.ReadFile(w.config)
+	os.WriteFile(w.config, append(data, warmProfile...), 0o600)
+	env := w.env()
+	env.Warmer = w.eng
+	refills := &[]string{}
+	env.Refill = func(profile string) { *refills = append(*refills, profile) }
+	return w, env, refills
+}
+
+// running has the fake engine report the bottles as running pods.
+func (w *launchWorld) running(ids ...string) {
+	w.eng.pods = nil
+	for _, id := range ids {
+		w.eng.pods = append(w.eng.pods, spec.PodInfo{Name: spec.PodName(id), Identity: id, Status: "Running", Containers: map[string]string{"egress": "running"}})
+	}
+}
+
+func warmRows(t *testing.T, env Env) []string {
+	t.Helper()
+	rows, err := List(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rows {
+		if r.Warm {
+			ids = append(ids, r.Identity+" "+r.Status)
+		}
+	}
+	return ids
+}
+
+// A start claims the warm bottle of its profile: the bottle is the warm
+// one (its identity), no longer warm from the claim on (its record gone,
+// its proxy released before anything of the launch runs), made whole by
+// Create in the pod that is there; the keeper is asked to refill.
+func TestAStartClaimsAWarmBottleOfItsProfile(t *testing.T) {
+	w, env, refills := newWarmWorld(t)
+	id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	if got := warmRows(t, env); !slices.Equal(got, []string{id + " warm"}) {
+		t.Fatalf("warm rows %v, want %s warm", got, id)
+	}
+	b := w.root.Bottle(id)
+	if _, err := os.Stat(filepath.Join(b.EgressDir(), egress.WarmFile)); err != nil {
+		t.Fatalf("a warm bottle's proxy is not held back: %v", err)
+	}
+	if _, err := os.Stat(b.AgentDir()); err == nil {
+		t.Error("a warm bottle has an agent's folder: the claim makes it, as a cold start does")
+	}
+	var during []string
+	l := w.launch(t, func(l *Launch) {
+		l.Agent = w.agent(t, "w")
+		l.ShowPreflight = func(_ io.Writer, p Preflight) error {
+			during = append(during, p.ID)
+			if _, err := b.Record(state.WarmFile); err == nil {
+				t.Error("the claimed bottle is still marked warm while its launch runs")
+			}
+			return nil
+		}
+	})
+	if err := l.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(during, []string{id}) {
+		t.Errorf("the launch ran bottle %v, want the warm %s", during, id)
+	}
+	if _, err := os.Stat(filepath.Join(b.EgressDir(), egress.WarmFile)); err == nil {
+		t.Error("the claimed bottle's proxy was never released")
+	}
+	want := []string{"warm", "sidecar-image", "image", "create", "create-containers", "start-sidecars", "run", "remove"}
+	if got := w.eng.called(); !slices.Equal(got, want) {
+		t.Errorf("the engine was asked %v, want %v", got, want)
+	}
+	if !slices.Equal(*refills, []string{"w"}) {
+		t.Errorf("the keeper was asked for %v, want w", *refills)
+	}
+	w.check(t, outcome{removed: true})
+}
+
+// A warm bottle serves its own profile, as the person's config says it,
+// alone: not another profile, not the profile as a working directory's
+// bottle.toml changed it, not a dry run, not a resume.
+func TestAWarmBottleServesItsOwnProfileAlone(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	var ran []string
+	show := func(_ io.Writer, p Preflight) error { ran = append(ran, p.ID); return nil }
+	for name, mod := range map[string]func(l *Launch){
+		"another profile": func(l *Launch) { l.Agent = w.agent(t, "v") },
+		"a dry run":       func(l *Launch) { l.Agent, l.DryRun = w.agent(t, "w"), true },
+		"a working directory's change": func(l *Launch) {
+			os.WriteFile(filepath.Join(w.workdir, "bottle.toml"), []byte("[agents.w]\nmemory = \"128m\"\n"), 0o644)
+			defer os.Remove(filepath.Join(w.workdir, "bottle.toml"))
+			l.Agent = w.agent(t, "w")
+		},
+	} {
+		ran = nil
+		l := w.launch(t, mod)
+		l.ShowPreflight = show
+		if err := l.Run(context.Background(), env); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ran) != 1 || ran[0] == id {
+			t.Errorf("%s ran %v: the warm bottle %s served it", name, ran, id)
+		}
+	}
+	if got := warmRows(t, env); !slices.Equal(got, []string{id + " warm"}) {
+		t.Errorf("warm rows %v, want %s still warm", got, id)
+	}
+}
+
+// A claim whose plan's egress is not the one made (the record tampered
+// with here) removes the warm bottle and starts cold.
+func TestAClaimThatDoesNotFitStartsCold(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.root.Bottle(id)
+	rec, _ := readWarm(b)
+	rec.Plan.Containers[0].Mounts = rec.Plan.Containers[0].Mounts[1:]
+	data, _ := json.Marshal(rec)
+	b.WriteRecord(state.WarmFile, data)
+	var ran []string
+	l := w.launch(t, func(l *Launch) { l.Agent = w.agent(t, "w") })
+	l.ShowPreflight = func(_ io.Writer, p Preflight) error { ran = append(ran, p.ID); return nil }
+	if err := l.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 1 || ran[0] == id {
+		t.Errorf("the launch ran %v, want one cold bottle, not %s", ran, id)
+	}
+	if !slices.Contains(w.eng.removed, id) {
+		t.Errorf("the warm bottle that did not fit was not removed: %v", w.eng.removed)
+	}
+	w.check(t, outcome{removed: true})
+}
+
+// The keeper makes what a pool lacks and recycles what no longer fits: a
+// profile changed, a bottle binary changed, a pool no profile keeps now,
+// a pod gone; bottle gc removes a warm bottle whose pod is gone or another
+// binary made, and leaves one that fits.
+func TestTheKeeperRecyclesWhatNoLongerFits(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	ctx := context.Background()
+	keep := func(names ...string) []string {
+		t.Helper()
+		var agents []*config.Agent
+		for _, n := range names {
+			agents = append(agents, w.agent(t, n))
+		}
+		w.stdout.Reset()
+		if err := KeepPools(ctx, env, agents); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(w.stdout.String()), "\n")
+	}
+	made := keep("w", "v")
+	if len(made) != 2 || !strings.HasPrefix(made[0], "made warm bottle ") {
+		t.Fatalf("the keeper said %q, want two made", made)
+	}
+	ids := []string{strings.TrimPrefix(made[0], "made warm bottle "), strings.TrimPrefix(made[1], "made warm bottle ")}
+	w.running(ids...)
+	if got := keep("w", "v"); len(got) != 1 || got[0] != "" {
+		t.Errorf("a full pool: the keeper said %q", got)
+	}
+	// The profile changes: its pool is recycled and made again.
+	data, _ := os.ReadFile(w.config)
+	os.WriteFile(w.config, append(data, "\n[agents.w.env]\nNEW = \"1\"\n"...), 0o600)
+	got := keep("w", "v")
+	if len(got) != 2 || !strings.HasPrefix(got[0], "recycled warm bottle ") || !strings.HasPrefix(got[1], "made warm bottle ") {
+		t.Errorf("a changed profile: the keeper said %q, want one recycled, one made", got)
+	}
+	// v no longer keeps any: its pool goes.
+	fresh := strings.TrimPrefix(got[1], "made warm bottle ")
+	w.running(ids[1], fresh)
+	if got := keep("w"); len(got) != 1 || got[0] != "recycled warm bottle "+ids[1] {
+		t.Errorf("a profile that keeps none: the keeper said %q", got)
+	}
+	// Another bottle binary: gc removes it; a pod gone: gc removes it.
+	other, err := MakeWarm(ctx, env, w.agent(t, "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(fresh)
+	os.WriteFile(env.Exe, []byte("another bottle"), 0o755)
+	w.stdout.Reset()
+	if err := GC(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"removed warm bottle " + fresh + " (another bottle binary made it)", "removed warm bottle " + other + " (its pod is gone)"} {
+		if !strings.Contains(w.stdout.String(), want) {
+			t.Errorf("bottle gc said %q, want %q", &w.stdout, want)
+		}
+	}
+	if bs := w.bottles(t); len(bs) != 0 {
+		t.Errorf("bottles left: %v", bs)
+	}
+}
