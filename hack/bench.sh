@@ -50,6 +50,8 @@ printf '%-44s %10s\n' "podman run --rm IMAGE true (baseline)" "$p"
 printf '%-44s %10s\n' "bottle start --yes shell -- -c true" "$b"
 printf '%-44s %10.2f  (goal: at most 1.2)\n' "ratio bottle / podman run" "$ratio"
 row "cold start / bare podman run --rm (median of $runs alternating)" "$p s" "$b s" "$(printf %.2f "$ratio")" "at most 1.2"
+# A warm start: bottle start claiming a bottle made ahead (hack/bench-warm.sh).
+"$repo/hack/bench-warm.sh"
 
 # The egress sidecars: real proxy and gateway processes, upstreams on loopback.
 echo

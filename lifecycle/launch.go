@@ -36,9 +36,9 @@ type Env struct {
 	Ask func(ctx context.Context, question string) error
 	// Warmer makes warm bottles (nil: none are made or claimed).
 	Warmer Warmer
-	// Refill has the pool of a profile filled again after a claim, in
-	// the background (nil: nobody does).
-	Refill func(profile string)
+	// Refill has the pools filled again in the background, once the
+	// bottle after has its agent running or is over (nil: nobody does).
+	Refill func(after string)
 }
 
 // ErrDeclined is the person's no.

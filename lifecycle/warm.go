@@ -256,10 +256,12 @@ func (s *launching) checkWarm(ctx context.Context) error {
 	return errNotWarm
 }
 
-// refill has the launch's profile's pool filled again in the background,
-// when it keeps one.
+// refill has the pools filled again in the background, when the launch's
+// profile keeps one: by a keeper that waits for this bottle's agent to run
+// (or the launch to be over) first, so that the start it refills for does
+// not share the machine with it.
 func (s *launching) refill() {
 	if s.env.Refill != nil && s.env.Warmer != nil && s.person.Warm > 0 && !s.DryRun && s.Resume == nil {
-		s.env.Refill(s.person.Name)
+		s.env.Refill(s.b.ID)
 	}
 }

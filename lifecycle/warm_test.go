@@ -36,7 +36,7 @@ func newWarmWorld(t *testing.T) (*launchWorld, Env, *[]string) {
 	env := w.env()
 	env.Warmer = w.eng
 	refills := &[]string{}
-	env.Refill = func(profile string) { *refills = append(*refills, profile) }
+	env.Refill = func(after string) { *refills = append(*refills, after) }
 	return w, env, refills
 }
 
@@ -108,8 +108,8 @@ func TestAStartClaimsAWarmBottleOfItsProfile(t *testing.T) {
 	if got := w.eng.called(); !slices.Equal(got, want) {
 		t.Errorf("the engine was asked %v, want %v", got, want)
 	}
-	if !slices.Equal(*refills, []string{"w"}) {
-		t.Errorf("the keeper was asked for %v, want w", *refills)
+	if !slices.Equal(*refills, []string{id}) {
+		t.Errorf("the keeper was asked to wait for %v, want %s", *refills, id)
 	}
 	w.check(t, outcome{removed: true})
 }

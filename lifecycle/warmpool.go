@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -17,6 +19,9 @@ import (
 // at a time (the root's pool lock); a second waits, then finds the pools
 // as the first left them. What it made and removed it says on env.Stdout.
 func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	lock, err := env.Root.LockPool()
 	if err != nil {
 		return err
@@ -64,6 +69,29 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 				return fmt.Errorf("warm bottle of profile %s: %w", a.Name, err)
 			}
 			fmt.Fprintf(env.Stdout, "made warm bottle %s\n", id)
+		}
+	}
+	return nil
+}
+
+// AwaitStarted waits, for at most within, until the bottle id's agent
+// runs or its launch is over (its folder gone, or no command holding it
+// with no agent running): what a keeper started by that launch waits for.
+func AwaitStarted(ctx context.Context, env Env, id string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		rows, err := List(ctx, env)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(rows, func(r Row) bool { return r.Identity == id })
+		if i < 0 || rows[i].Pod != "" && !rows[i].AgentDone || rows[i].Bottle() == nil || !rows[i].Bottle().InUse() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/engines"
@@ -19,22 +20,25 @@ import (
 // background after it claims one (or finds none) of a profile that keeps
 // them (docs/warm.md says why there is no keeper that runs on).
 func newWarmCommand(g *globals) *cli.Command {
+	var after string
 	return &cli.Command{
 		Name:   "warm",
 		Hidden: true,
 		Usage:  "recycle the warm bottles that no longer fit and make what each profile's pool lacks",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "after", Usage: "first wait (a minute at most) for this bottle's agent to run, or its launch to be over",
+			Destination: &after}},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
 			}
-			return runWarm(c.Context, g)
+			return runWarm(c.Context, g, after)
 		},
 	}
 }
 
 // runWarm keeps the pools of the person's profiles, as their own config
 // says them: no working directory's file is read.
-func runWarm(ctx context.Context, g *globals) error {
+func runWarm(ctx context.Context, g *globals, after string) error {
 	src, err := config.DefaultSources(g.config, "")
 	if err != nil {
 		return err
@@ -49,19 +53,29 @@ func runWarm(ctx context.Context, g *globals) error {
 		agents = append(agents, cfg.Agents[name])
 	}
 	route := func(root state.Root) *engines.Router { return engines.New(ctx, root, cfg, "") }
-	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error { return lifecycle.KeepPools(ctx, env, agents) })
+	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error {
+		if after != "" {
+			if err := lifecycle.AwaitStarted(ctx, env, after, time.Minute); err != nil {
+				return err
+			}
+			if _, err := os.Stat(env.Root.Dir); err != nil {
+				return nil // the state root went meanwhile (a test's): nothing to keep
+			}
+		}
+		return lifecycle.KeepPools(ctx, env, agents)
+	})
 }
 
 // refillInBackground starts the keeper (bottle warm) as a process of its
 // own, in a session of its own, which outlives this command; what it says
 // goes to the state root's .warm.log.
-func refillInBackground(g *globals, root state.Root, exe string) func(profile string) {
-	return func(string) {
+func refillInBackground(g *globals, root state.Root, exe string) func(after string) {
+	return func(after string) {
 		args := []string{}
 		if g.config != "" {
 			args = append(args, "--config", g.config)
 		}
-		cmd := exec.Command(exe, append(args, "warm")...)
+		cmd := exec.Command(exe, append(args, "warm", "--after", after)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		log, err := os.OpenFile(filepath.Join(root.Dir, state.PoolLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {

@@ -182,6 +182,7 @@ var trustedFS = map[string]string{
 	"state/state.go Root.KeepQuarantine":                  stateRoot,
 	"state/lock.go Root.lockRoot":                         stateRoot,
 	"cmd/bottle/warm.go refillInBackground":               stateRoot,
+	"cmd/bottle/warm.go runWarm":                          stateRoot,
 	"state/state.go Root.Create":                          stateRoot,
 	"state/state.go Root.Open":                            stateRoot,
 	"state/state.go Root.scan":                            stateRoot,
