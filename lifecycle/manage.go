@@ -84,7 +84,7 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 		}
 		_, r.Warm = readWarm(b)
 		switch {
-		case r.Warm && hasPod && !b.InUse():
+		case r.Warm && hasPod && r.Status == "running" && !b.InUse():
 			r.Status = StatusWarm
 		case r.Preserved && (!hasPod || r.AgentDone):
 			// One word whether bottle stop left its pod stopped or a --keep

@@ -48,6 +48,15 @@ func (w *launchWorld) running(ids ...string) {
 	}
 }
 
+// stopped has the fake engine report the bottle's pod as stopped.
+func (w *launchWorld) stopped(id string) {
+	for i := range w.eng.pods {
+		if w.eng.pods[i].Identity == id {
+			w.eng.pods[i].Status = "Exited"
+		}
+	}
+}
+
 func warmRows(t *testing.T, env Env) []string {
 	t.Helper()
 	rows, err := List(context.Background(), env)
@@ -237,5 +246,40 @@ func TestTheKeeperRecyclesWhatNoLongerFits(t *testing.T) {
 	}
 	if bs := w.bottles(t); len(bs) != 0 {
 		t.Errorf("bottles left: %v", bs)
+	}
+}
+
+// A warm bottle whose pod stopped (a restart of the machine) is not warm:
+// the keeper recycles it and makes another, gc removes it.
+func TestAStoppedWarmBottleIsRecycled(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	ctx := context.Background()
+	id, err := MakeWarm(ctx, env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	w.stopped(id)
+	if got := warmRows(t, env); !slices.Equal(got, []string{id + " exited"}) {
+		t.Errorf("warm rows %v, want %s exited", got, id)
+	}
+	if err := KeepPools(ctx, env, []*config.Agent{w.agent(t, "w")}); err != nil {
+		t.Fatal(err)
+	}
+	if out := w.stdout.String(); !strings.HasPrefix(out, "recycled warm bottle "+id+"\nmade warm bottle ") {
+		t.Errorf("the keeper said %q, want %s recycled and another made", out, id)
+	}
+	other, err := MakeWarm(ctx, env, w.agent(t, "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(other)
+	w.stopped(other)
+	w.stdout.Reset()
+	if err := GC(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if want := "removed warm bottle " + other + " (its pod is not running)"; !strings.Contains(w.stdout.String(), want) {
+		t.Errorf("bottle gc said %q, want %q", &w.stdout, want)
 	}
 }

@@ -109,8 +109,10 @@ func gcWarm(ctx context.Context, env Env, r Row) error {
 	rec, _ := readWarm(b)
 	why := ""
 	switch ref, err := spec.SidecarRef(env.Exe); {
-	case r.Status != StatusWarm:
+	case r.Pod == "":
 		why = "its pod is gone"
+	case r.Status != StatusWarm:
+		why = "its pod is not running"
 	case !rec.Ready || rec.Plan == nil || len(rec.Plan.Containers) == 0:
 		why = "it was never made whole"
 	case err == nil && rec.Plan.Containers[0].Image.Ref != ref:

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // a route with a credential (the secret, written into the running proxy's
 // mounted file at the claim, is injected) and nothing else. The keeper a
 // start runs in the background refills the pool; ls shows warm bottles
-// apart; rm takes them; nothing is left.
+// apart; rm takes them; a change of the profile recycles the pool;
+// nothing is left.
 func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	ee := newEgressEnv(t, "\n[agents.w]\nextends = \"p\"\nwarm = 1\n")
 	// A keeper a start ran in the background is done before the test's
@@ -102,7 +104,23 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 		t.Errorf("the state folders differ (- claimed, + cold):\n%s", strings.Join(d, "\n"))
 	}
 
-	ee.mustRun("rm", coldID, last)
+	ee.mustRun("rm", coldID)
+
+	// A change of the profile recycles its pool: the keeper removes the
+	// warm bottle made of the old one and makes one of the new.
+	data, err := os.ReadFile(ee.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ee.config, append(data, "\n[agents.w.env]\nCHANGED = \"1\"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := ee.mustRun("warm")
+	now := ee.warmBottles()
+	if !strings.Contains(out, "recycled warm bottle "+last) || len(now) != 1 || now[0] == last || !strings.Contains(out, "made warm bottle "+now[0]) {
+		t.Errorf("after the profile changed, the keeper said %q and the warm bottles are %v (was %s)", out, now, last)
+	}
+	ee.mustRun(append([]string{"rm"}, now...)...)
 	ee.assertClean()
 }
 
