@@ -34,7 +34,8 @@ func (s *launching) check(ctx context.Context) error {
 	return nil
 }
 
-// claim takes the bottle's folder: a fresh identity's, or the kept one's.
+// claim takes the bottle's folder: a warm bottle's that fits (claimWarm), a
+// fresh identity's, or the kept one's.
 func (s *launching) claim() error {
 	if s.claimWarm() {
 		return nil
@@ -259,7 +260,7 @@ func (s *launching) prepare(ctx context.Context) error {
 	}
 	if s.warm != nil {
 		// Everything the held-back proxy loads is written: it goes on.
-		return egress.Release(b.EgressDir())
+		return egress.Release(b.EgressDir(), s.proxyReady(), warmReadyTimeout)
 	}
 	return nil
 }

@@ -265,3 +265,17 @@ func (s *launching) refill() {
 		s.env.Refill(s.b.ID)
 	}
 }
+
+// warmReadyTimeout bounds the wait for a claimed bottle's proxy to serve.
+const warmReadyTimeout = 90 * time.Second
+
+// proxyReady are the ready files of the plan's egress proxy (which serves
+// the supervise server too).
+func (s *launching) proxyReady() []string {
+	for _, c := range s.plan.Containers {
+		if c.Service == sidecars.ContainerOf(supervise.Service) {
+			return c.Ready
+		}
+	}
+	return nil
+}

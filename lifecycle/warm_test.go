@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -93,6 +95,16 @@ func TestAStartClaimsAWarmBottleOfItsProfile(t *testing.T) {
 	if _, err := os.Stat(b.AgentDir()); err == nil {
 		t.Error("a warm bottle has an agent's folder: the claim makes it, as a cold start does")
 	}
+	// The proxy, held back until the claim releases it, then serving.
+	ready := []string{filepath.Join(b.EgressDir(), egress.ReadyFile), filepath.Join(b.SuperviseDir(), supervise.ReadyFile)}
+	served := make(chan error, 1)
+	go func() {
+		err := egress.AwaitClaim(context.Background(), b.EgressDir(), ready)
+		for _, f := range ready {
+			err = errors.Join(err, os.WriteFile(f, []byte("127.0.0.1:1\n"), 0o644))
+		}
+		served <- err
+	}()
 	var during []string
 	l := w.launch(t, func(l *Launch) {
 		l.Agent = w.agent(t, "w")
@@ -106,6 +118,9 @@ func TestAStartClaimsAWarmBottleOfItsProfile(t *testing.T) {
 	})
 	if err := l.Run(context.Background(), env); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("the proxy: %v", err)
 	}
 	if !slices.Equal(during, []string{id}) {
 		t.Errorf("the launch ran bottle %v, want the warm %s", during, id)

@@ -243,7 +243,7 @@ func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 		case ct.Main:
 		case ct.OutsidePod:
 			g.Go(func() error {
-				if err := c.startContainer(ctx, ct.Name); err != nil {
+				if err := c.startSidecar(ctx, ct); err != nil {
 					return err
 				}
 				ready(ct)
@@ -255,7 +255,7 @@ func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 	}
 	g.Go(func() error {
 		for _, ct := range inPod {
-			if err := c.startContainer(ctx, ct.Name); err != nil {
+			if err := c.startSidecar(ctx, ct); err != nil {
 				return err
 			}
 			ready(ct)

@@ -215,6 +215,8 @@ var trustedFS = map[string]string{
 	"pod/conn.go dial":                                    hostFiles,
 	"sidecars/egress/prepare.go prepare":                  hostFiles,
 	"pod/apply.go Conn.waitReady":                         readyCheck,
+	"sidecars/egress/warm.go Release":                     readyCheck,
+	"pod/warm.go Conn.startSidecar":                       readyCheck,
 	"cmd/bottle/doctor.go writable":                       privateTemp,
 	"kube/images.go Engine.deliver":                       privateTemp,
 	"kube/copy.go Engine.pull":                            privateTemp,

@@ -35,9 +35,27 @@ func HoldForClaim(dir string) error {
 	return beneath.At(dir).WriteFile(WarmFile, nil, 0o644)
 }
 
-// Release lets a claimed bottle's proxy go on: everything it loads is written.
-func Release(dir string) error {
-	return beneath.At(dir).Remove(WarmFile)
+// Release lets a claimed bottle's proxy go on (everything it loads is
+// written), and waits, for at most within, until it serves again: its
+// ready files (the claim removed them) are there. Its start is then
+// done, as a cold start's is once its sidecars are ready.
+func Release(dir string, ready []string, within time.Duration) error {
+	if err := beneath.At(dir).Remove(WarmFile); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(within)
+	for _, f := range ready {
+		for {
+			if _, err := os.Stat(f); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the claimed bottle's proxy does not serve after %s: %s is not there", within, f)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // AwaitClaim holds a warm bottle's proxy (its folder dir holds WarmFile)
