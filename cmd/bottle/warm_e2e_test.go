@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,28 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	sc := stateFiles(t, filepath.Join(ee.rootDir(), claimedID), claimedID, random)
 	ee.mustRun("rm", claimedID)
 	refilled := ee.awaitWarm(claimedID)
+	// A warm bottle holds nothing of anyone's: no secret, no route (its
+	// supervise configuration does describe its profile, the person's), no
+	// working directory, no agent's folder.
+	rb := filepath.Join(ee.rootDir(), refilled)
+	if data, err := os.ReadFile(filepath.Join(rb, "egress", "secrets.json")); err != nil || strings.TrimSpace(string(data)) != "{}" {
+		t.Errorf("the warm bottle's secrets: %q (%v), want none", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(rb, "agent")); err == nil {
+		t.Error("the warm bottle has an agent's folder")
+	}
+	filepath.WalkDir(rb, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			data, _ := os.ReadFile(p)
+			for _, s := range []string{ee.secret, ee.workdir, "api.example.test"} {
+				rel, _ := filepath.Rel(rb, p)
+				if strings.Contains(string(data), s) && (s != "api.example.test" || !strings.HasPrefix(rel, "supervise/")) {
+					t.Errorf("the warm bottle's %s holds %q", p, s)
+				}
+			}
+		}
+		return nil
+	})
 	ee.mustRun("rm", refilled)
 	if w := ee.warmBottles(); len(w) != 0 {
 		t.Fatalf("warm bottles %v after bottle rm of the only one", w)
