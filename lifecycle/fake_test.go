@@ -36,6 +36,8 @@ type fakeEngine struct {
 	dead []string
 	// lacks are the images it does not hold, by reference (it holds any other).
 	lacks map[string]bool
+	// running, if set, is what the agent does while it runs attached.
+	running func()
 }
 
 func newFakeEngine() *fakeEngine {
@@ -179,6 +181,9 @@ func (f *fakeEngine) Up(ctx context.Context, _ *spec.Plan, _ spec.Streams, detac
 	}
 	if err := f.op(ctx, "run"); err != nil {
 		return 0, err
+	}
+	if f.running != nil {
+		f.running()
 	}
 	return f.exitCode, nil
 }

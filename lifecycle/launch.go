@@ -39,6 +39,11 @@ type Env struct {
 	// Refill has the pools filled again in the background, once the
 	// bottle after has its agent running or is over (nil: nobody does).
 	Refill func(after string)
+	// HandOff starts the rest of a session's teardown (Finish) in a
+	// process of bottle's own that outlives this command, giving it the
+	// bottle's lock, and calls started with its process id before that
+	// process begins. nil: the whole teardown runs in this process.
+	HandOff func(ctx context.Context, b *state.Bottle, lock *state.Lock, started func(pid int) error) error
 }
 
 // ErrDeclined is the person's no.
@@ -240,41 +245,4 @@ func (s *launching) teardown(ctx context.Context) {
 	}
 	s.td.run(context.WithoutCancel(ctx))
 	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
-}
-
-// teardown removes what a launch made, and its state unless it is kept.
-type teardown struct {
-	engine   Engine
-	bottle   *state.Bottle
-	stderr   io.Writer
-	keep     bool
-	lock     *state.Lock
-	created  bool // a pod may exist
-	detached bool // the bottle runs on: leave it
-}
-
-func (t *teardown) run(ctx context.Context) {
-	defer t.lock.Unlock()
-	if t.detached {
-		return
-	}
-	if t.created {
-		if err := t.engine.Remove(ctx, t.bottle.ID); err != nil {
-			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
-		} else if err := Settle(ctx, t.bottle, t.stderr); err != nil {
-			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
-		}
-	}
-	if t.keep && t.created {
-		if err := t.bottle.Preserve("--keep"); err != nil {
-			fmt.Fprintf(t.stderr, "bottle: %v\n", err)
-		}
-	}
-	if t.bottle.Preserved() {
-		fmt.Fprintf(t.stderr, "bottle: state kept; carry on with: bottle resume %s\n", t.bottle.ID)
-		return
-	}
-	if err := t.bottle.Remove(); err != nil {
-		fmt.Fprintf(t.stderr, "bottle: %v\n", err)
-	}
 }

@@ -55,7 +55,12 @@ func (s *launching) claim() error {
 		return err
 	}
 	s.b = b
-	s.td = &teardown{engine: s.env.Engine, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+	s.td = &teardown{engine: s.env.Engine, root: s.env.Root, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+	if s.info.Ephemeral == "" {
+		// An engine that ends with this command cannot be reached by a
+		// process that outlives it: its teardown is all done here.
+		s.td.handOff = s.env.HandOff
+	}
 	return nil
 }
 
@@ -316,6 +321,7 @@ func (s *launching) attach(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.td.exited = true
 	slog.Debug("agent exited", "identity", s.b.ID, "code", code)
 	if code != 0 {
 		return ExitError(code)

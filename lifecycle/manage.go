@@ -52,6 +52,10 @@ const (
 	StatusStarting = "starting" // a bottle command holds it and has not made the pod yet
 	StatusStale    = "stale"    // no pod, not kept, not in use: gc removes it
 	StatusOrphan   = "orphaned" // a pod whose state is gone: gc removes it
+	// StatusEnding: not kept, its session ended and its teardown is under
+	// way in a process of its own (or was, and the next bottle command
+	// finishes it); a kept one is StatusKept from its session's end.
+	StatusEnding = "ending"
 )
 
 // List joins the state folders with the pods the engine reports, oldest first.
@@ -86,10 +90,12 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 		switch {
 		case r.Warm && hasPod && r.Status == "running" && !b.InUse():
 			r.Status = StatusWarm
-		case r.Preserved && (!hasPod || r.AgentDone):
+		case r.Preserved && (!hasPod || r.AgentDone || pendingTeardown(b)):
 			// One word whether bottle stop left its pod stopped or a --keep
 			// session's end removed it: what the person does next is the same.
 			r.Status = StatusKept
+		case pendingTeardown(b):
+			r.Status = StatusEnding
 		case hasPod:
 		case b.InUse():
 			r.Status = StatusStarting
@@ -127,7 +133,13 @@ func Known(ctx context.Context, env Env, id string) (*state.Bottle, error) {
 // Stop stops a bottle's pod and keeps its state: a stopped bottle is one
 // the user wants back. b is nil for a pod whose state is gone.
 func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
+	if err := awaitTeardown(ctx, env, b); err != nil {
+		return err
+	}
 	if b != nil {
+		if _, err := env.Root.Open(b.ID); err != nil {
+			return err // its session's teardown removed it
+		}
 		if err := b.Preserve("stopped"); err != nil {
 			return err
 		}
@@ -141,6 +153,9 @@ func Stop(ctx context.Context, env Env, b *state.Bottle, id string) error {
 // Remove removes a bottle's containers, pod and state. What the agent did
 // comes back first (Settle); what it left in the workspace goes with its state.
 func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
+	if err := awaitTeardown(ctx, env, b); err != nil {
+		return err
+	}
 	if err := env.Engine.Remove(ctx, id); err != nil {
 		return err
 	}
@@ -153,12 +168,20 @@ func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
 	return removeKeepingQuarantine(env.Root, b, env.Stderr)
 }
 
-// GC removes what nobody will: folders of starts that died before writing
+// GC removes what nobody will: teardowns whose process ended before they
+// were done (FinishTeardowns), folders of starts that died before writing
 // metadata, pods whose state is gone, state whose pod is gone, and bottles
 // whose agent ended with no bottle command holding them (a killed launcher,
 // a finished detached bottle), unless kept. It says what it removed on
 // env.Stdout.
 func GC(ctx context.Context, env Env) error {
+	finished, err := FinishTeardowns(ctx, env)
+	for _, id := range finished {
+		fmt.Fprintf(env.Stdout, "finished the teardown of %s (its process ended before it was done)\n", id)
+	}
+	if err != nil {
+		return err
+	}
 	rows, err := List(ctx, env)
 	if err != nil {
 		return err

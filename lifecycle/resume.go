@@ -36,6 +36,12 @@ type Resume struct {
 // person takes a change), to the profile, workspace and arguments the
 // bottle was made with, and launches it.
 func (r *Resume) Run(ctx context.Context, env Env) error {
+	if state.ValidID(r.ID) {
+		// Its last session may still be ending: the resume starts from its end.
+		if err := awaitTeardown(ctx, env, env.Root.Bottle(r.ID)); err != nil {
+			return err
+		}
+	}
 	b, err := env.Root.Open(r.ID)
 	if err != nil {
 		return err

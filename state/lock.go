@@ -88,3 +88,31 @@ const PoolLog = ".warm.log"
 // LockPool takes the root's pool lock, waiting for another keeper to be
 // done with it.
 func (r Root) LockPool() (*Lock, error) { return r.lockRoot(PoolFile) }
+// File is the lock's open file, for a process of bottle's own to inherit:
+// a flock belongs to the open file, so the lock stays held for as long as
+// either process keeps it open.
+func (l *Lock) File() *os.File { return l.f }
+
+// Adopt takes over the bottle's lock from f, a file this process inherited
+// (Lock.File): it must be the bottle's lock file, and holding the lock on
+// it fails at once if a process that does not share f holds it.
+func (b *Bottle) Adopt(f *os.File) (*Lock, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: the inherited lock: %w", b.ID, err)
+	}
+	own, err := os.Stat(filepath.Join(b.Dir, LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", b.ID, err)
+	}
+	if !os.SameFile(fi, own) {
+		return nil, fmt.Errorf("lock %s: the inherited file is not its lock", b.ID)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("bottle %s is in use by another bottle command", b.ID)
+		}
+		return nil, fmt.Errorf("lock %s: %w", b.ID, err)
+	}
+	return &Lock{f: f}, nil
+}

@@ -45,6 +45,10 @@ const (
 	// WarmFile marks a warm bottle, made ahead for bottle start to claim
 	// (its profile, what it was made of, its plan); a claim removes it first.
 	WarmFile = "warm.json"
+	// TeardownFile says a session's teardown is under way in a process of
+	// its own (its process id): the next bottle command, or bottle gc,
+	// finishes one that process did not.
+	TeardownFile = "teardown.json"
 )
 
 // Metadata records what a bottle was launched with, so resume can relaunch it.

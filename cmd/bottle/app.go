@@ -113,6 +113,7 @@ func newApp(g *globals) *cli.App {
 			newVersionCommand(g),
 			newSidecarCommand(g),
 			newWarmCommand(g),
+			newTeardownCommand(g),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 	}

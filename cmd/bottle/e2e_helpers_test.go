@@ -120,6 +120,12 @@ func newEnv(t *testing.T, extraConfig string) *env {
 func (e *env) rootDir() string { return filepath.Join(e.state, "bottle") }
 
 func (e *env) command(args ...string) *exec.Cmd {
+	e.awaitTeardowns()
+	return e.commandNow(args...)
+}
+
+// commandNow is command without waiting for the teardowns under way.
+func (e *env) commandNow(args ...string) *exec.Cmd {
 	cmd := exec.Command(bottleBin(e.t), append([]string{"--config", e.config}, args...)...)
 	cmd.Dir = e.workdir
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+e.state, "XDG_CONFIG_HOME="+filepath.Join(e.dir, "xdg-config"))
@@ -155,9 +161,22 @@ func (e *env) mustRun(args ...string) string {
 	return out
 }
 
+// awaitTeardowns waits for the teardowns of this env's sessions, which
+// each session hands off to a process of its own once its agent ends
+// (state.TeardownFile), to be done: what a test checks after a session is
+// what its whole teardown leaves. One that is never done fails the test.
+func (e *env) awaitTeardowns() {
+	e.t.Helper()
+	poll(e.t, 2*time.Minute, "the sessions' teardowns", func() bool {
+		pending, _ := filepath.Glob(filepath.Join(e.rootDir(), "*", state.TeardownFile))
+		return len(pending) == 0
+	})
+}
+
 // pods lists this env's pods, straight from Podman.
 func (e *env) pods() []string {
 	e.t.Helper()
+	e.awaitTeardowns()
 	out, err := exec.Command("podman", "pod", "ls", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Name}}").Output()
 	if err != nil {
 		e.t.Fatalf("podman pod ls: %v", err)
@@ -167,6 +186,7 @@ func (e *env) pods() []string {
 
 // states lists this env's bottle state folders.
 func (e *env) states() []string {
+	e.awaitTeardowns()
 	entries, _ := os.ReadDir(e.rootDir())
 	var out []string
 	for _, d := range entries {
@@ -205,6 +225,7 @@ func (e *env) cleanup() {
 // containers lists this env's containers, in pods or beside them.
 func (e *env) containers() []string {
 	e.t.Helper()
+	e.awaitTeardowns()
 	out, err := exec.Command("podman", "ps", "-a", "--filter", "label="+spec.LabelRoot+"="+sidecars.RootLabel(e.rootDir()), "--format", "{{.Names}}").Output()
 	if err != nil {
 		e.t.Fatalf("podman ps: %v", err)

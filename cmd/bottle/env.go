@@ -44,10 +44,20 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 			return err
 		}
 	}
-	return f(lifecycle.Env{
+	env := lifecycle.Env{
 		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, TTY: isTerminal(g.stdin) && isTerminal(g.stdout),
-		Version: version, Exe: exe,
+		Version: version, Exe: exe, HandOff: handOff(exe),
 		Ask:    func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
 		Warmer: e, Refill: refillInBackground(g, root, exe),
-	})
+	}
+	// A session's teardown that its process did not finish (killed) is
+	// finished by the next bottle command.
+	finished, err := lifecycle.FinishTeardowns(ctx, env)
+	for _, id := range finished {
+		fmt.Fprintf(g.stderr, "bottle: finished the teardown of %s (its process ended before it was done)\n", id)
+	}
+	if err != nil {
+		fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+	}
+	return f(env)
 }

@@ -165,6 +165,7 @@ var trustedFS = map[string]string{
 	"sidecars/supervise/requests.go Store.Decide":         ownFolder,
 	"state/lock.go Bottle.Lock":                           ownFolder,
 	"state/lock.go Bottle.InUse":                          ownFolder,
+	"state/lock.go Bottle.Adopt":                          ownFolder,
 	"state/state.go Bottle.AppendRecord":                  ownFolder,
 	"state/state.go Bottle.Metadata":                      ownFolder,
 	"state/state.go Bottle.Preserve":                      ownFolder,
