@@ -207,9 +207,11 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 	if err := s.settleKept(ctx); err != nil {
 		return err
 	}
+	slog.Debug("claimed", "elapsed", time.Since(s.t0).Round(time.Millisecond))
 	if err := s.alone(ctx); err != nil {
 		return err
 	}
+	slog.Debug("alone", "elapsed", time.Since(s.t0).Round(time.Millisecond))
 	if err := s.outsideState(); err != nil {
 		return err
 	}

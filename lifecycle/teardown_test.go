@@ -211,3 +211,24 @@ func TestATeardownThatCannotBeHandedOffIsDoneHere(t *testing.T) {
 	}
 	w.check(t, outcome{removed: true})
 }
+
+// A bind start refuses to run beside a bottle of the same working
+// directory that a bottle command holds (alone), but a session that is
+// ending (its teardown handed off, its agent gone) is no such bottle: a
+// person's next start in the same folder goes ahead at once.
+func TestABindStartGoesAheadBesideASessionThatIsEnding(t *testing.T) {
+	w := buildWorld(t, t.TempDir(), true)
+	w.env.HandOff, _ = stuckHandOff(t)
+	l := &Launch{Agent: w.agent, Workdir: w.workdir, Yes: true, ShowPreflight: noPreflight}
+	if err := l.Run(context.Background(), w.env); err != nil {
+		t.Fatal(err)
+	}
+	bs, _ := w.root.List()
+	if len(bs) != 1 || !bs[0].InUse() || !pendingTeardown(bs[0]) {
+		t.Fatalf("the first session is not ending: %v", bs)
+	}
+	next := &Launch{Agent: w.agent, Workdir: w.workdir, Yes: true, DryRun: true, ShowPreflight: noPreflight}
+	if err := next.Run(context.Background(), w.env); err != nil {
+		t.Errorf("the next start beside an ending session: %v", err)
+	}
+}

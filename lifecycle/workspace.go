@@ -213,7 +213,9 @@ func (s *launching) alone(ctx context.Context) error {
 		if err != nil || m.Workspace != config.WorkspaceBind || !overlap(m.Workdir, s.Workdir) {
 			continue
 		}
-		if r.Pod != "" && !r.AgentDone || b.InUse() {
+		// A bottle whose session is ending (its teardown handed off) has
+		// no agent any more: only its sidecars, which mount no workspace.
+		if r.Pod != "" && !r.AgentDone || b.InUse() && !pendingTeardown(b) {
 			return fmt.Errorf("%s and bottle %s's bind workspace %s overlap, and %s runs: an agent in one could swap what the other's start checks; stop %s first, or use workspace = \"copy\"", s.Workdir, r.Identity, m.Workdir, r.Identity, r.Identity)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,12 +29,16 @@ import (
 // caller knows exactly what exists and teardown can remove all of it.
 func (c *Conn) Create(ctx context.Context, p *spec.Plan) error {
 	cs := p.Containers
+	t0 := time.Now()
 	if err := c.createPod(ctx, p); isConflict(err) {
 		_, cs = egressFirst(p)
 	} else if err != nil {
 		return err
 	}
-	return c.createContainers(ctx, p, cs)
+	slog.Debug("pod created", "took", time.Since(t0).Round(time.Millisecond))
+	err := c.createContainers(ctx, p, cs)
+	slog.Debug("containers created", "took", time.Since(t0).Round(time.Millisecond))
+	return err
 }
 
 // egressFirst splits the plan's containers into its egress (those beside

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/spec"
 
@@ -17,9 +19,11 @@ import (
 // network, the bottle's egress (gateway and proxy) made and started for
 // it first: Create makes the rest.
 func (c *Conn) Images(ctx context.Context, p *spec.Plan, exe string, progress io.Writer) (string, error) {
+	t0 := time.Now()
 	if _, err := c.ensureSidecarImage(ctx, exe); err != nil {
 		return "", err
 	}
+	slog.Debug("sidecar image", "took", time.Since(t0).Round(time.Millisecond))
 	img := p.Main().Image
 	if img.Through != nil {
 		exists, err := c.imageExists(ctx, img.Ref)

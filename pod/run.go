@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,7 +24,12 @@ func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool
 		}
 		return 0, c.startContainer(ctx, main.Name)
 	}
-	return c.run(ctx, main.Name, s, func() error { return c.startSidecars(ctx, p) })
+	t0 := time.Now()
+	return c.run(ctx, main.Name, s, func() error {
+		err := c.startSidecars(ctx, p)
+		slog.Debug("sidecars ready", "took", time.Since(t0).Round(time.Millisecond))
+		return err
+	})
 }
 
 // Sync has nothing to do: a Podman bottle's folders are the host's own,
@@ -60,10 +66,14 @@ func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before func
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
+	t0 := time.Now()
 	if err := c.startContainer(ctx, name); err != nil {
 		return -1, err
 	}
-	return c.exitCode(ctx, name, attachErr)
+	slog.Debug("agent started", "took", time.Since(t0).Round(time.Millisecond))
+	code, err := c.exitCode(ctx, name, attachErr)
+	slog.Debug("agent's exit seen", "took", time.Since(t0).Round(time.Millisecond))
+	return code, err
 }
 
 // exitCode waits for a started container to exit, and for its output to be

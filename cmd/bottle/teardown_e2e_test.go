@@ -74,5 +74,10 @@ func TestTheTeardownGoesOnAfterTheExitCode(t *testing.T) {
 	if code != 3 {
 		t.Fatalf("start: exit %d, want 3: %s", code, errs)
 	}
+	// The next start in the same folder goes ahead at once: an ending
+	// session has no agent to be alone from.
+	if _, errs, code := e.runNow("start", "--yes", "t", "--", "-c", "exit 0"); code != 0 {
+		t.Errorf("the next start at once: exit %d: %s", code, errs)
+	}
 	e.assertClean()
 }
