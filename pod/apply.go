@@ -207,19 +207,23 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 
 // keepIDLock takes the invoking user's lock on keep-id creates, shared by
 // every bottle command of that user.
-func keepIDLock() (func(), error) {
+func keepIDLock() (func(), error) { return hostLock("keep-id") }
+
+// hostLock takes one of the invoking user's locks named what, shared by
+// every bottle command of that user on this machine, waiting for it.
+func hostLock(what string) (func(), error) {
 	dir := os.Getenv("XDG_RUNTIME_DIR")
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	path := filepath.Join(dir, fmt.Sprintf("bottle-keep-id-%d.lock", os.Getuid()))
+	path := filepath.Join(dir, fmt.Sprintf("bottle-%s-%d.lock", what, os.Getuid()))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock keep-id creates: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock keep-id creates: %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %s: %w", what, path, err)
 	}
 	return func() { f.Close() }, nil
 }
@@ -271,9 +275,14 @@ func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 }
 
 // waitReady polls for one of a sidecar's ready files, and reports the
-// sidecar's own last words if it exits or never gets there.
+// sidecar's own last words if it exits or never gets there. The file is
+// looked for often (a stat); the engine is asked whether the sidecar
+// still runs only now and then: twenty bottles starting at once, each
+// asking every few milliseconds for each sidecar, kept the service too
+// busy to start them.
 func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) error {
 	deadline := time.Now().Add(readyTimeout)
+	inspect := time.Now().Add(inspectEvery)
 	for {
 		if _, err := os.Stat(file); err == nil {
 			return nil
@@ -281,21 +290,28 @@ func (c *Conn) waitReady(ctx context.Context, ct spec.Container, file string) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		cctx, cancel := c.call(ctx)
-		data, err := containers.Inspect(cctx, ct.Name, nil)
-		cancel()
-		exited := err == nil && data.State != nil && !data.State.Running
-		if exited || time.Now().After(deadline) {
-			var out strings.Builder
-			c.logs(ctx, ct.Name, false, &out, &out)
-			if !exited {
-				return fmt.Errorf("sidecar %s runs but is not ready after %s: %s", ct.Service, readyTimeout, lastLine([]byte(out.String())))
+		now := time.Now()
+		if now.After(inspect) || now.After(deadline) {
+			cctx, cancel := c.call(ctx)
+			data, err := containers.Inspect(cctx, ct.Name, nil)
+			cancel()
+			exited := err == nil && data.State != nil && !data.State.Running
+			if exited || time.Now().After(deadline) {
+				var out strings.Builder
+				c.logs(ctx, ct.Name, false, &out, &out)
+				if !exited {
+					return fmt.Errorf("sidecar %s runs but is not ready after %s: %s", ct.Service, readyTimeout, lastLine([]byte(out.String())))
+				}
+				return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
 			}
-			return fmt.Errorf("sidecar %s did not start: %s", ct.Service, lastLine([]byte(out.String())))
+			inspect = time.Now().Add(inspectEvery)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// inspectEvery is how often waitReady asks whether a sidecar still runs.
+const inspectEvery = 250 * time.Millisecond
 
 // startContainer starts one container (one that runs already is left so).
 func (c *Conn) startContainer(ctx context.Context, name string) error {

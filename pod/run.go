@@ -61,6 +61,7 @@ func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before func
 	}
 	select {
 	case <-ready:
+		slog.Debug("attached")
 	case err := <-attachErr:
 		return -1, c.errorf(err, "attach to %s", name)
 	case <-ctx.Done():

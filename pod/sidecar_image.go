@@ -26,6 +26,23 @@ func (c *Conn) ensureSidecarImage(ctx context.Context, exe string) (string, erro
 	if ok {
 		return ref, nil
 	}
+	// Many bottles started at once of a new binary would each make and load
+	// the same image (twenty took half a minute): one does, the others wait
+	// for it and find it there.
+	unlock, err := hostLock("sidecar-image")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	cctx, cancel = c.call(ctx)
+	ok, err = images.Exists(cctx, ref, nil)
+	cancel()
+	if err != nil {
+		return "", c.errorf(err, "look up image %s", ref)
+	}
+	if ok {
+		return ref, nil
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(sidecarimage.Write(pw, exe, ref)) }()
 	lctx, cancel := c.call(ctx)

@@ -211,7 +211,7 @@ var trustedFS = map[string]string{
 	"engines/doctor.go rootlessChecks":                    hostFiles,
 	"kube/images.go iptablesFiles":                        hostFiles,
 	"kube/inpod/isolate.go findTool":                      hostFiles,
-	"pod/apply.go keepIDLock":                             hostFiles,
+	"pod/apply.go hostLock":                               hostFiles,
 	"pod/conn.go CheckRuntime":                            hostFiles,
 	"pod/conn.go dial":                                    hostFiles,
 	"sidecars/egress/prepare.go prepare":                  hostFiles,
