@@ -35,13 +35,28 @@ timeit() { # command...: prints seconds
 	local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }; e=$(date +%s.%N)
 	awk -v s="$s" -v e="$e" 'BEGIN {printf "%.4f\n", e - s}'
 }
+# torndown: waits for the teardowns bottle hands off once an agent's exit
+# code is back, so the next measure runs on a quiet machine.
+torndown() {
+	for _ in $(seq 600); do
+		[ -z "$(ls -A "$XDG_STATE_HOME/bottle" 2>/dev/null | grep -v '^\.' || true)" ] && return 0
+		sleep 0.1
+	done
+	echo "bench: a teardown is not done after a minute: $(ls -A "$XDG_STATE_HOME/bottle")" >&2; exit 1
+}
+# BENCH_BEFORE names another bottle binary (an earlier commit's) measured
+# in the same run, alternating with the others, for before-and-after ratios.
+before=${BENCH_BEFORE:-}
 cd "$work/wd"
 # One warm-up each, then alternate so drift in the machine hits both alike.
-timeit podman run --rm "$img" true >/dev/null; timeit "$repo/bin/bottle" --config "$cfg" start --yes shell -- -c true >/dev/null
-: > podman.t; : > bottle.t
+timeit podman run --rm "$img" true >/dev/null; timeit "$repo/bin/bottle" --config "$cfg" start --yes shell -- -c true >/dev/null; torndown
+[ -z "$before" ] || { timeit "$before" --config "$cfg" start --yes shell -- -c true >/dev/null; torndown; }
+: > podman.t; : > bottle.t; : > before.t
 for _ in $(seq "$runs"); do
 	timeit podman run --rm "$img" true >> podman.t
 	timeit "$repo/bin/bottle" --config "$cfg" start --yes shell -- -c true >> bottle.t
+	torndown
+	[ -z "$before" ] || { timeit "$before" --config "$cfg" start --yes shell -- -c true >> before.t; torndown; }
 done
 p=$(median < podman.t); b=$(median < bottle.t)
 ratio=$(awk -v b="$b" -v p="$p" 'BEGIN {printf "%.4f", b / p}')
@@ -50,8 +65,41 @@ printf '%-44s %10s\n' "podman run --rm IMAGE true (baseline)" "$p"
 printf '%-44s %10s\n' "bottle start --yes shell -- -c true" "$b"
 printf '%-44s %10.2f  (goal: at most 1.2)\n' "ratio bottle / podman run" "$ratio"
 row "cold start / bare podman run --rm (median of $runs alternating)" "$p s" "$b s" "$(printf %.2f "$ratio")" "at most 1.2"
+if [ -n "$before" ]; then
+	bb=$(median < before.t)
+	printf '%-44s %10s %10.2f\n' "before: $(basename "$before")" "$bb" "$(awk -v b="$bb" -v p="$p" 'BEGIN {print b / p}')"
+	row "  before ($(basename "$before")), same run" "$p s" "$bb s" "$(awk -v b="$bb" -v p="$p" 'BEGIN {printf "%.2f", b / p}')" "-"
+fi
+
 # A warm start: bottle start claiming a bottle made ahead (hack/bench-warm.sh).
 "$repo/hack/bench-warm.sh"
+
+# Many at once: rootful here; rootless as the test user when there is one
+# with a Podman service (hack/e2e-services.sh makes them).
+echo
+many() { # label, bottle binary: runs hack/bench-many.sh, as the test user when rootless
+	if [ "$1" = rootful ]; then
+		BENCH_ROWS=$BENCH_ROWS BENCH_MANY_NAME=$(basename "$2") "$repo/hack/bench-many.sh" "$2" "$1"
+		return
+	fi
+	local user=${BENCH_USER:-bottletest} uid dir
+	uid=$(id -u "$user")
+	dir=$(mktemp -d); chmod 755 "$dir"
+	cp "$2" "$dir/bottle"; cp "$repo/hack/bench-many.sh" "$dir/"; touch "$dir/rows.tsv"; chown "$user" "$dir/rows.tsv"
+	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BENCH_ROWS=$dir/rows.tsv BENCH_MANY_NAME=$(basename "$2") BENCH_MANY=${BENCH_MANY:-20} BENCH_MANY_ROUNDS=${BENCH_MANY_ROUNDS:-2} $dir/bench-many.sh $dir/bottle rootless" < /dev/null
+	cat "$dir/rows.tsv" >> "$BENCH_ROWS"; rm -rf "$dir"
+}
+if [ -z "${BENCH_SKIP_MANY:-}" ]; then
+	many rootful "$repo/bin/bottle"
+	[ -z "$before" ] || many rootful "$before"
+	user=${BENCH_USER:-bottletest}
+	if [ "$(id -u)" -eq 0 ] && id "$user" >/dev/null 2>&1 && curl -sf --unix-socket "/run/user/$(id -u "$user")/podman/podman.sock" http://d/_ping >/dev/null 2>&1; then
+		many rootless "$repo/bin/bottle"
+		[ -z "$before" ] || many rootless "$before"
+	else
+		row "20 at once / 20 podman run --rm at once, wall, rootless" "-" "-" "not measured (no test user $user with a Podman service: hack/e2e-services.sh)" "at most 1.5"
+	fi
+fi
 
 # The egress sidecars: real proxy and gateway processes, upstreams on loopback.
 echo

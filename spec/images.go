@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/containers/image/v5/docker/reference"
 )
@@ -22,8 +23,11 @@ import (
 const SidecarRepo = "localhost/bottle-sidecar"
 
 // SidecarRef returns the sidecar image's reference for the binary at exe.
-// Hashing the binary takes tens of milliseconds, so the answer is kept in
-// the user's cache, keyed by the file's identity, size and time.
+// Hashing the binary takes tens of milliseconds (a CPU-second for twenty
+// bottles started at once), so the answer is kept in the user's cache, a
+// file for each binary, keyed by the file's identity, size and time: one
+// file for all let two bottle binaries in use at once (an upgrade, a
+// test run) each take the other's place, and hash on every start.
 func SidecarRef(exe string) (string, error) {
 	fi, err := os.Stat(exe)
 	if err != nil {
@@ -32,7 +36,8 @@ func SidecarRef(exe string) (string, error) {
 	key := fmt.Sprintf("%s %d %d %d", exe, fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 	cache := ""
 	if dir, err := os.UserCacheDir(); err == nil {
-		cache = filepath.Join(dir, "bottle", "sidecar-ref")
+		sum := sha256.Sum256([]byte(key))
+		cache = filepath.Join(dir, "bottle", "sidecar-ref-"+hex.EncodeToString(sum[:])[:16])
 		if b, err := os.ReadFile(cache); err == nil {
 			if k, ref, ok := strings.Cut(strings.TrimSpace(string(b)), "\n"); ok && k == key {
 				return ref, nil
@@ -48,8 +53,20 @@ func SidecarRef(exe string) (string, error) {
 		if os.WriteFile(tmp, []byte(key+"\n"+ref+"\n"), 0o600) == nil {
 			os.Rename(tmp, cache) // best effort: a miss only costs the hash
 		}
+		forgetOldRefs(filepath.Dir(cache))
 	}
 	return ref, nil
+}
+
+// forgetOldRefs removes the cached answers written over a month ago (each
+// rebuild of bottle leaves one; one still in use is hashed again, once).
+func forgetOldRefs(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "sidecar-ref*"))
+	for _, p := range old {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > 30*24*time.Hour {
+			os.Remove(p)
+		}
+	}
 }
 
 func inode(fi os.FileInfo) uint64 {

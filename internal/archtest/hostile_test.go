@@ -228,6 +228,7 @@ var trustedFS = map[string]string{
 	"internal/sidecarimage/sidecarimage.go addFile":       sidecarImage,
 	"internal/sidecarimage/sidecarimage.go writeLayer":    sidecarImage,
 	"spec/images.go SidecarRef":                           sidecarImage,
+	"spec/images.go forgetOldRefs":                        sidecarImage,
 	"cmd/bottle/sidecar.go newSidecarCommand":             inContainer,
 	"kube/inpod/inpod.go AwaitThenExec":                   inContainer,
 	"kube/inpod/inpod.go Keep":                            inContainer,
