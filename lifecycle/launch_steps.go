@@ -55,13 +55,19 @@ func (s *launching) claim() error {
 		return err
 	}
 	s.b = b
-	s.td = &teardown{engine: s.env.Engine, root: s.env.Root, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+	s.td = s.newTeardown(b, lock)
+	return nil
+}
+
+// newTeardown is the teardown of the launch's bottle b, whose lock it holds.
+func (s *launching) newTeardown(b *state.Bottle, lock *state.Lock) *teardown {
+	td := &teardown{engine: s.env.Engine, root: s.env.Root, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
 	if s.info.Ephemeral == "" {
 		// An engine that ends with this command cannot be reached by a
 		// process that outlives it: its teardown is all done here.
-		s.td.handOff = s.env.HandOff
+		td.handOff = s.env.HandOff
 	}
-	return nil
+	return td
 }
 
 // settleKept readies a kept bottle for its resume: whatever of it still

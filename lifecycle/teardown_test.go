@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -231,4 +233,40 @@ func TestABindStartGoesAheadBesideASessionThatIsEnding(t *testing.T) {
 	if err := next.Run(context.Background(), w.env); err != nil {
 		t.Errorf("the next start beside an ending session: %v", err)
 	}
+}
+
+// A start that claimed a warm bottle ends as a cold one does: its
+// teardown handed off, finished by the next command once that process
+// is killed.
+func TestAClaimedWarmBottleHandsOffItsTeardown(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	b := w.root.Bottle(id)
+	go func() { // the proxy, serving once the claim releases it
+		ready := []string{filepath.Join(b.EgressDir(), egress.ReadyFile), filepath.Join(b.SuperviseDir(), supervise.ReadyFile)}
+		if egress.AwaitClaim(context.Background(), b.EgressDir(), ready) == nil {
+			for _, f := range ready {
+				os.WriteFile(f, []byte("127.0.0.1:1\n"), 0o644)
+			}
+		}
+	}()
+	var cmds *[]*exec.Cmd
+	env.HandOff, cmds = stuckHandOff(t)
+	if err := w.launch(t, func(l *Launch) { l.Agent = w.agent(t, "w") }).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if len(*cmds) != 1 || recordedPID(t, b) != (*cmds)[0].Process.Pid {
+		t.Fatalf("the claimed bottle's teardown was not handed off: %d processes", len(*cmds))
+	}
+	(*cmds)[0].Process.Kill()
+	(*cmds)[0].Wait()
+	w.eng.pods = nil
+	if _, err := FinishTeardowns(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	w.check(t, outcome{removed: true})
 }

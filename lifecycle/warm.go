@@ -225,7 +225,7 @@ func (s *launching) claimWarm() bool {
 			continue
 		}
 		s.b, s.warm, s.warmPod = b, &r, true
-		s.td = &teardown{engine: s.env.Engine, bottle: b, stderr: s.env.Stderr, keep: s.Keep, lock: lock}
+		s.td = s.newTeardown(b, lock)
 		return true
 	}
 	return false

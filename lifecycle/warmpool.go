@@ -75,8 +75,8 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 }
 
 // AwaitStarted waits, for at most within, until the bottle id's agent
-// runs or its launch is over (its folder gone, or no command holding it
-// with no agent running): what a keeper started by that launch waits for.
+// runs or its launch is over (its folder gone, no command holding it with
+// no agent running, or its teardown handed off): what a keeper started by that launch waits for.
 func AwaitStarted(ctx context.Context, env Env, id string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -85,7 +85,7 @@ func AwaitStarted(ctx context.Context, env Env, id string, within time.Duration)
 			return err
 		}
 		i := slices.IndexFunc(rows, func(r Row) bool { return r.Identity == id })
-		if i < 0 || rows[i].Pod != "" && !rows[i].AgentDone || rows[i].Bottle() == nil || !rows[i].Bottle().InUse() {
+		if i < 0 || rows[i].Pod != "" && !rows[i].AgentDone || rows[i].Bottle() == nil || !rows[i].Bottle().InUse() || pendingTeardown(rows[i].Bottle()) {
 			return nil
 		}
 		select {

@@ -88,6 +88,7 @@ const PoolLog = ".warm.log"
 // LockPool takes the root's pool lock, waiting for another keeper to be
 // done with it.
 func (r Root) LockPool() (*Lock, error) { return r.lockRoot(PoolFile) }
+
 // File is the lock's open file, for a process of bottle's own to inherit:
 // a flock belongs to the open file, so the lock stays held for as long as
 // either process keeps it open.
