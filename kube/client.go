@@ -54,6 +54,7 @@ type Engine struct {
 type Builder interface {
 	EnsureImage(ctx context.Context, img spec.Image, progress io.Writer) (string, error)
 	SaveImage(ctx context.Context, ref string, w io.Writer) error
+	HasImage(ctx context.Context, p *spec.Plan, ref string) (bool, error)
 }
 
 // Connect reaches the cluster the kubeconfig names (as kubectl finds it),

@@ -55,11 +55,26 @@ func (e *Engine) Images(ctx context.Context, p *spec.Plan, exe string, progress 
 	return digest, nil
 }
 
-// HasImage says whether the cluster holds the image ref already, as has
-// finds it: an image it pulls itself and no node reports is not held.
+// HasImage says whether a start would have the image ref without pulling
+// or building it: the cluster holds it (as has finds it), or, for what is
+// made on this machine and delivered, this machine's Podman does.
 func (e *Engine) HasImage(ctx context.Context, p *spec.Plan, ref string) (bool, error) {
 	img := p.Main().Image
-	return e.has(ctx, ref, ref == img.Ref && img.Containerfile != ""), nil
+	built := ref == img.Ref && img.Containerfile != ""
+	if e.has(ctx, ref, built) {
+		return true, nil
+	}
+	// What a start makes here and hands to the cluster is this machine's
+	// to hold: a localhost/ image, the one a Containerfile builds, and
+	// what that build starts FROM (any other ref asked of).
+	if strings.HasPrefix(ref, "localhost/") || built || ref != img.Ref {
+		b, err := e.builder()
+		if err != nil {
+			return false, fmt.Errorf("the image %s is made on this machine, with Podman, for the cluster: %w", ref, err)
+		}
+		return b.HasImage(ctx, p, ref)
+	}
+	return false, nil
 }
 
 // has says whether the cluster holds an image of this machine's already:

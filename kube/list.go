@@ -24,6 +24,9 @@ func (e *Engine) List(ctx context.Context, rootLabel string) ([]spec.PodInfo, er
 		info := spec.PodInfo{Name: p.Name, Identity: p.Labels[spec.LabelIdentity], Agent: p.Labels[spec.LabelAgent],
 			Status: strings.ToLower(string(p.Status.Phase)), Created: p.CreationTimestamp.Time, Containers: map[string]string{}}
 		for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+			if s.Name == isolateName || s.Name == keeperName || s.Name == holdName {
+				continue // the engine's own, not a service of the bottle
+			}
 			state := "created"
 			switch {
 			case s.State.Running != nil:

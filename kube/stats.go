@@ -23,9 +23,12 @@ func (e *Engine) Stats(ctx context.Context, identity string) ([]spec.ServiceStat
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: pod %s: %w", name, err)
 	}
-	why := fmt.Sprintf("a cluster reports CPU and memory through its metrics API, which bottle does not read: kubectl --context %s -n %s top pod %s --containers", e.context, e.ns, name)
+	why := fmt.Sprintf("a cluster reports CPU and memory through its metrics API, which bottle does not read: kubectl --context %s -n %s top pod -l %s=%s --containers", e.context, e.ns, spec.LabelIdentity, identity)
 	var out []spec.ServiceStats
 	for _, c := range p.Spec.Containers {
+		if c.Name == holdName {
+			continue // the engine's, not a service of the bottle
+		}
 		out = append(out, spec.ServiceStats{Service: c.Name, Unavailable: why})
 	}
 	return out, nil
