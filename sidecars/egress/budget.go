@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -45,10 +47,12 @@ type budget struct {
 	sem  *semaphore.Weighted
 	size int64
 	wait time.Duration
+	// stall is how long a body holding room may send nothing (stallAfter).
+	stall time.Duration
 }
 
 func newBudget(size int64, wait time.Duration) *budget {
-	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait}
+	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait, stall: stallAfter}
 }
 
 // errBusy is what a request that waited too long is told.
@@ -83,6 +87,71 @@ func (b *budget) tryTake(n int64) (func(), bool) {
 		return nil, false
 	}
 	return func() { b.sem.Release(n) }, true
+}
+
+// readBody reads the whole body (up to maxScan), once the budget has
+// room for it, and puts it back for the upstream, as it came; the room is
+// given back when the body is closed. While it holds room the body is read
+// paced on conn (the client's connection, nil when unknown): one that
+// stops coming gets errStalled, and its room back at once.
+func (p *Proxy) readBody(r *http.Request, conn net.Conn) ([]byte, string, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, "", nil
+	}
+	tooLarge := fmt.Sprintf("the request body is larger than %d MiB, past what is scanned", maxScan>>20)
+	if r.ContentLength > maxScan {
+		r.Body.Close()
+		return nil, tooLarge, nil
+	}
+	var body []byte
+	var release func()
+	var err error
+	paced := p.budget.pace(r.Body, conn)
+	if n := r.ContentLength; n >= 0 {
+		if release, err = p.budget.take(r.Context(), holdCost(n)); err != nil {
+			return nil, "", err
+		}
+		body = make([]byte, n)
+		paced.allow(n)
+		_, err = io.ReadFull(paced, body)
+	} else {
+		// Of unknown length: the first bytes, then room for the most it
+		// may be.
+		if release, err = p.budget.take(r.Context(), holdCost(firstBytes)); err != nil {
+			return nil, "", err
+		}
+		paced.allow(firstBytes)
+		body, err = io.ReadAll(io.LimitReader(paced, firstBytes+1))
+		if err == nil && len(body) > firstBytes {
+			more, werr := p.budget.take(r.Context(), holdCost(maxScan)-holdCost(firstBytes))
+			if werr != nil {
+				paced.done()
+				release()
+				return nil, "", werr
+			}
+			first := release
+			release = func() { first(); more() }
+			var rest []byte
+			paced.allow(maxScan)
+			rest, err = io.ReadAll(io.LimitReader(paced, maxScan+1-int64(len(body))))
+			body = append(body, rest...)
+		}
+	}
+	stalled := paced.done()
+	r.Body.Close()
+	if err != nil || len(body) > maxScan {
+		release()
+		if stalled {
+			return nil, "", errStalled{p.budget.stall}
+		}
+		if err != nil {
+			return nil, "the request body could not be read whole to be scanned", nil
+		}
+		return nil, tooLarge, nil
+	}
+	r.Body = newHeldBody(body, release)
+	r.ContentLength = int64(len(body))
+	return body, "", nil
 }
 
 // heldBody is a body read whole, put back for whoever reads it next: its

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -41,16 +42,16 @@ type part struct {
 // else why not (what was found and where, never the secret itself). It
 // also returns the body as the upstream reads it (decoded). A body is read
 // whole once the budget has room for it; a request that waited too long
-// for room gets errBusy.
-func (p *Proxy) inspect(r *http.Request, route *Route, host string) (string, []byte, error) {
-	why, body, err := p.inspectHeld(r, route, host)
+// for room gets errBusy, one whose body stopped coming errStalled.
+func (p *Proxy) inspect(r *http.Request, route *Route, host string, conn net.Conn) (string, []byte, error) {
+	why, body, err := p.inspectHeld(r, route, host, conn)
 	if why != "" || err != nil {
 		closeBody(r)
 	}
 	return why, body, err
 }
 
-func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string, []byte, error) {
+func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net.Conn) (string, []byte, error) {
 	s := p.scanner.Without(route.DLPOff...)
 	if route.Signin != "" || route.Secret != "" && route.SendsCredentialTo(host) {
 		// The bottle trusts this host with a credential (the model's API):
@@ -73,7 +74,7 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string,
 			}
 		}
 	}
-	body, why, err := p.readBody(r)
+	body, why, err := p.readBody(r, conn)
 	if why != "" || err != nil {
 		return why, nil, err
 	}
@@ -114,60 +115,6 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string) (string,
 
 func found(f *dlp.Finding) string {
 	return fmt.Sprintf("the request carries a secret (%s in %s)", describe(f), f.Where)
-}
-
-// readBody reads the whole body (up to maxScan), once the budget has
-// room for it, and puts it back for the upstream, as it came; the room is
-// given back when the body is closed.
-func (p *Proxy) readBody(r *http.Request) ([]byte, string, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, "", nil
-	}
-	tooLarge := fmt.Sprintf("the request body is larger than %d MiB, past what is scanned", maxScan>>20)
-	if r.ContentLength > maxScan {
-		r.Body.Close()
-		return nil, tooLarge, nil
-	}
-	var body []byte
-	var release func()
-	var err error
-	if n := r.ContentLength; n >= 0 {
-		if release, err = p.budget.take(r.Context(), holdCost(n)); err != nil {
-			return nil, "", err
-		}
-		body = make([]byte, n)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		// Of unknown length: the first bytes, then room for the most it
-		// may be.
-		if release, err = p.budget.take(r.Context(), holdCost(firstBytes)); err != nil {
-			return nil, "", err
-		}
-		body, err = io.ReadAll(io.LimitReader(r.Body, firstBytes+1))
-		if err == nil && len(body) > firstBytes {
-			more, werr := p.budget.take(r.Context(), holdCost(maxScan)-holdCost(firstBytes))
-			if werr != nil {
-				release()
-				return nil, "", werr
-			}
-			first := release
-			release = func() { first(); more() }
-			var rest []byte
-			rest, err = io.ReadAll(io.LimitReader(r.Body, maxScan+1-int64(len(body))))
-			body = append(body, rest...)
-		}
-	}
-	r.Body.Close()
-	if err != nil || len(body) > maxScan {
-		release()
-		if err != nil {
-			return nil, "the request body could not be read whole to be scanned", nil
-		}
-		return nil, tooLarge, nil
-	}
-	r.Body = newHeldBody(body, release)
-	r.ContentLength = int64(len(body))
-	return body, "", nil
 }
 
 // bodyParts is the body as the upstream reads it: decoded from each

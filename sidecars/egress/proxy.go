@@ -99,7 +99,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 			return goproxy.RejectConnect, host
 		}
 		if route.Intercept {
-			ctx.UserData = tunnelled{}
+			ctx.UserData = tunnelled{conn: connOf(ctx.Req.Context())}
 			return mitm, host
 		}
 		p.audit.log(entry{Method: "CONNECT", Host: host, Route: route.Host, Decision: "allow", Reason: "tunnel"})
@@ -115,7 +115,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: gp, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: gp, ReadHeaderTimeout: 30 * time.Second, ConnContext: withConn}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -160,8 +160,9 @@ type exchange struct {
 	rpc   []rpcCall // the JSON-RPC calls of a request to an MCP server
 }
 
-// tunnelled marks the requests that arrive inside an intercepted CONNECT.
-type tunnelled struct{}
+// tunnelled marks the requests that arrive inside an intercepted CONNECT,
+// and keeps the client connection they come on.
+type tunnelled struct{ conn net.Conn }
 
 // filter decides on one HTTP request (plain, or inside an intercepted TLS
 // connection): route, method and path, what it carries; then injects the
@@ -176,7 +177,11 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if p.scanner.ScanURL(r.URL.Path) != nil {
 		e.Path = withheld // the audit never holds a secret
 	}
-	_, inTunnel := ctx.UserData.(tunnelled)
+	tun, inTunnel := ctx.UserData.(tunnelled)
+	conn := connOf(r.Context())
+	if inTunnel {
+		conn = tun.conn
+	}
 	deny := func(reason string) (*http.Request, *http.Response) {
 		if e.Path == withheld {
 			reason = strings.ReplaceAll(reason, r.URL.Path, withheld)
@@ -225,12 +230,17 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		}
 		r.Header.Del("Sec-WebSocket-Extensions") // no compression: frames must be readable
 	}
-	why, body, err := p.inspect(r, route, host)
+	why, body, err := p.inspect(r, route, host, conn)
 	if err != nil {
-		e.Decision, e.Reason, e.Status = "deny", err.Error(), http.StatusServiceUnavailable
+		answer := busy
+		if errors.As(err, new(errStalled)) {
+			answer = stalledBody
+		}
+		resp := answer(r, err.Error())
+		e.Decision, e.Reason, e.Status = "deny", err.Error(), resp.StatusCode
 		p.audit.log(*e)
 		ctx.UserData = nil
-		return r, busy(r, err.Error())
+		return r, resp
 	}
 	if why != "" {
 		return deny(why)
