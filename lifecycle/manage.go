@@ -169,7 +169,7 @@ func Remove(ctx context.Context, env Env, b *state.Bottle, id string) error {
 }
 
 // GC removes what nobody will: teardowns whose process ended before they
-// were done (FinishTeardowns), folders of starts that died before writing
+// were done (FinishTeardowns), what a crash left of a removal (Sweep), folders of starts that died before writing
 // metadata, pods whose state is gone, state whose pod is gone, and bottles
 // whose agent ended with no bottle command holding them (a killed launcher,
 // a finished detached bottle), unless kept. It says what it removed on
@@ -180,6 +180,9 @@ func GC(ctx context.Context, env Env) error {
 		fmt.Fprintf(env.Stdout, "finished the teardown of %s (its process ended before it was done)\n", id)
 	}
 	if err != nil {
+		return err
+	}
+	if err := env.Root.Sweep(); err != nil {
 		return err
 	}
 	rows, err := List(ctx, env)

@@ -352,10 +352,42 @@ func (b *Bottle) Preserved() bool {
 	return err == nil
 }
 
-// Remove deletes the bottle's state folder.
+// GonePrefix names a bottle's folder being removed: out of the root's
+// listing (not a bottle's name) from the first moment of its removal, so
+// that nothing (ls, gc, a command waiting for a teardown) ever sees half
+// of one.
+const GonePrefix = ".gone-"
+
+// Remove deletes the bottle's state folder: renamed out of the listing,
+// then removed whole. One a crash left half removed goes with the next
+// removal of the same bottle, or with Sweep.
 func (b *Bottle) Remove() error {
-	if err := os.RemoveAll(b.Dir); err != nil {
+	gone := filepath.Join(filepath.Dir(b.Dir), GonePrefix+b.ID)
+	if err := os.RemoveAll(gone); err != nil {
 		return fmt.Errorf("remove state of %s: %w", b.ID, err)
+	}
+	dir := b.Dir
+	if err := os.Rename(b.Dir, gone); err == nil {
+		dir = gone
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove state of %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// Sweep removes what removals a crash stopped left of bottles' folders.
+func (r Root) Sweep() error {
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if id, ok := strings.CutPrefix(e.Name(), GonePrefix); ok && ValidID(id) {
+			if err := os.RemoveAll(filepath.Join(r.Dir, e.Name())); err != nil {
+				return fmt.Errorf("remove what was left of %s's state: %w", id, err)
+			}
+		}
 	}
 	return nil
 }

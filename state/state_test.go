@@ -180,3 +180,39 @@ func TestCreateRefusesANameThatIsAPath(t *testing.T) {
 		t.Errorf("something was made beside the root: %v", entries)
 	}
 }
+
+// A removal takes the bottle's folder out of the listing before it
+// removes it (a half-removed folder is never a bottle's), and what a crash
+// left of one goes with the next removal of it, or with Sweep.
+func TestRemoveGoesOutOfTheListingFirst(t *testing.T) {
+	root := Root{Dir: t.TempDir()}
+	b := root.Bottle("p-abcde")
+	os.MkdirAll(filepath.Join(b.Dir, "agent", "home"), 0o755)
+	os.WriteFile(filepath.Join(b.Dir, MetadataFile), []byte("{}"), 0o644)
+	stale := filepath.Join(root.Dir, GonePrefix+"p-abcde")
+	os.MkdirAll(filepath.Join(stale, "agent"), 0o755)
+	if err := b.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{b.Dir, stale} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is left: %v", p, err)
+		}
+	}
+	other := filepath.Join(root.Dir, GonePrefix+"q-fghij")
+	os.MkdirAll(filepath.Join(other, "egress"), 0o755)
+	keep := filepath.Join(root.Dir, ".warm.log")
+	os.WriteFile(keep, nil, 0o644)
+	if bs, _ := root.List(); len(bs) != 0 {
+		t.Errorf("a folder being removed is listed: %v", bs)
+	}
+	if err := root.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(other); !os.IsNotExist(err) {
+		t.Errorf("Sweep left %s", other)
+	}
+	if _, err := os.Lstat(keep); err != nil {
+		t.Errorf("Sweep took %s, which is not a removal's", keep)
+	}
+}

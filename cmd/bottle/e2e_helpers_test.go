@@ -169,7 +169,8 @@ func (e *env) awaitTeardowns() {
 	e.t.Helper()
 	poll(e.t, 2*time.Minute, "the sessions' teardowns", func() bool {
 		pending, _ := filepath.Glob(filepath.Join(e.rootDir(), "*", state.TeardownFile))
-		return len(pending) == 0
+		going, _ := filepath.Glob(filepath.Join(e.rootDir(), state.GonePrefix+"*"))
+		return len(pending)+len(going) == 0
 	})
 }
 

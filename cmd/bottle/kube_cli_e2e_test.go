@@ -75,6 +75,7 @@ memory = "4000g"
 	if err := cmd.Wait(); err == nil {
 		t.Errorf("an interrupted start exited 0:\n%s", stderr.String())
 	}
+	e.awaitTeardowns()
 	if left := kubeLeftovers(t, id[1]); left != "" {
 		t.Errorf("Ctrl-C while the pod waited for the scheduler left on the cluster:\n%s", left)
 	}

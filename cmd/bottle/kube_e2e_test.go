@@ -105,6 +105,7 @@ func TestKubeBottleRunsAndLeavesNothing(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(e.rootDir(), m[1], "agent", "workspace", "made.txt")); err != nil || string(b) != "back\n" {
 				t.Errorf("the agent's write did not come back: %q %v", b, err)
 			}
+			e.awaitTeardowns()
 			if left := kubeLeftovers(t, m[1]); left != "" {
 				t.Errorf("the bottle left on the cluster:\n%s", left)
 			}

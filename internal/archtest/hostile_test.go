@@ -188,6 +188,7 @@ var trustedFS = map[string]string{
 	"state/state.go Root.Open":                            stateRoot,
 	"state/state.go Root.scan":                            stateRoot,
 	"state/state.go Bottle.Remove":                        removeWhole,
+	"state/state.go Root.Sweep":                           removeWhole,
 	"agent/agent.go promptText":                           personal,
 	"cmd/bottle/doctor.go credentialChecks":               personal,
 	"config/config.go readLayer":                          personal,
