@@ -242,8 +242,10 @@ func (l *Launch) run(ctx context.Context, env Env, info spec.EngineInfo, check b
 // goes through a context of its own, which the interrupt did not end.
 func (s *launching) teardown(ctx context.Context) {
 	if s.warmPod && !s.td.created {
-		// A claimed warm bottle's pod is there before the launch makes one.
-		s.td.created = true
+		// A claimed warm bottle's pod is there before the launch makes one:
+		// it goes. The launch ended before making the rest, so --keep keeps
+		// nothing, as for a cold start that ended as early.
+		s.td.created, s.td.keep = true, false
 	}
 	s.td.run(context.WithoutCancel(ctx))
 	slog.Debug("torn down", "elapsed", time.Since(s.t0).Round(time.Millisecond))
