@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/bottle-sandbox/bottle/spec"
@@ -159,12 +159,17 @@ func (e *Engine) goAhead(ctx context.Context, pod, main string, say io.Writer) e
 // kubeconfig names it, the kubernetes Service, the cluster's DNS Service.
 func (e *Engine) isolationTargets(ctx context.Context) []string {
 	var out []string
-	if u, err := url.Parse(e.cfg.Host); err == nil && u.Host != "" {
-		host := u.Host
-		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "443")
+	// As client-go reads the server: https when it names no scheme, the
+	// scheme's port when it names none.
+	if u, _, err := rest.DefaultServerUrlFor(e.cfg); err == nil && u.Hostname() != "" {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80"}[u.Scheme]
 		}
-		out = append(out, host)
+		if port == "" {
+			port = "443"
+		}
+		out = append(out, net.JoinHostPort(u.Hostname(), port))
 	}
 	if svc, err := e.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
 		out = append(out, net.JoinHostPort(svc.Spec.ClusterIP, "443"))

@@ -55,6 +55,9 @@ func findTool(name string) (string, error) {
 // DNS server; it fails if any answers. A bottle's pod must not let the
 // agent reach the cluster's API or its DNS on its own.
 func ProveIsolation(ctx context.Context, targets []string, wait time.Duration) error {
+	if len(targets) == 0 {
+		return errors.New("prove the isolation: no target to try (neither the API server nor the cluster's Services were found)")
+	}
 	errs := make(chan error, len(targets))
 	for _, t := range targets {
 		go func() { errs <- tryReach(ctx, t, wait) }()
