@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/BurntSushi/toml"
@@ -110,7 +109,5 @@ func runConfigShow(g *globals, name string, asJSON bool) error {
 	if _, err := toml.Decode(b.String(), &doc); err != nil {
 		return err
 	}
-	je := json.NewEncoder(g.stdout)
-	je.SetIndent("", "  ")
-	return je.Encode(doc)
+	return printIndented(g.stdout, doc)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -100,9 +99,7 @@ func runDoctor(ctx context.Context, g *globals, asJSON bool) error {
 		for _, c := range checks {
 			r.Checks = append(r.Checks, doctorCheck{Check: c.What, Level: c.Level(), Detail: c.Detail, Fix: c.Fix})
 		}
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := printIndented(g.stdout, r); err != nil {
 			return err
 		}
 		return doctorExit(checks)

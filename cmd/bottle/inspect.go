@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/docker/go-units"
@@ -41,8 +42,12 @@ func newInspectCommand(g *globals) *cli.Command {
 	}
 }
 
+// printIndented prints v as indented JSON, every rune a terminal acts on
+// (C1 controls, bidi overrides: encoding/json escapes C0 alone) by its JSON
+// escape: the same JSON, which what an agent or a repository wrote cannot
+// use to repaint the screen or reorder what the person reads.
 func printIndented(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(&termtext.Writer{W: w, Escape: true})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -23,7 +23,9 @@ func TestJSONOutputEscapesWhatATerminalActsOn(t *testing.T) {
 	reason := "fine\u009d52;c;aGk=\u009c \u202edetaeler\u202c \u2067x\u2069"
 	req := &supervise.Request{ID: "r0123456789abcdef", Kind: supervise.KindEgress, Reason: reason, Host: "api.example.test\u202e"}
 	for name, print := range map[string]func(*bytes.Buffer) error{
-		"inspect --json":  func(b *bytes.Buffer) error { return printIndented(b, &lifecycle.Inspection{Pending: []*supervise.Request{req}}) },
+		"inspect --json": func(b *bytes.Buffer) error {
+			return printIndented(b, &lifecycle.Inspection{Pending: []*supervise.Request{req}})
+		},
 		"requests --json": func(b *bytes.Buffer) error { return printJSON(b, []bottleRequest{{Identity: "t-abcde", Request: req}}) },
 	} {
 		var out bytes.Buffer

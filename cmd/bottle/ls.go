@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -94,9 +93,7 @@ func printJSON[T any](w io.Writer, list []T) error {
 	if list == nil {
 		list = []T{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(list)
+	return printIndented(w, list)
 }
 
 func age(t time.Time) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -112,9 +111,7 @@ func printPreflightJSON(w io.Writer, pf lifecycle.Preflight) error {
 	if out.Missing == nil {
 		out.Missing = []lifecycle.Missing{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printIndented(w, out)
 }
 
 func routesJSON(routes []config.Route) []routeJSON {
@@ -139,7 +136,5 @@ func printBottleJSON(ctx context.Context, env lifecycle.Env, w io.Writer, id str
 	if i < 0 {
 		return fmt.Errorf("bottle %s started, and is not listed", id)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rows[i])
+	return printIndented(w, rows[i])
 }

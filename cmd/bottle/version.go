@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -129,9 +128,7 @@ func podmanVersionOf(ctx context.Context, r *versionReport) error {
 
 func printVersion(w io.Writer, r versionReport, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printIndented(w, r)
 	}
 	b := r.Bottle
 	fmt.Fprintf(w, "bottle:\n")
