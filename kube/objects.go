@@ -1,10 +1,10 @@
 // Package kube is the Kubernetes engine: it makes a bottle's plan (package
 // spec) into objects on a cluster, through client-go, and is the only
-// package that imports client-go. A bottle is one pod: the agent, and as
-// native sidecars (init containers that keep running) the egress gateway,
-// the proxy with the supervise server, and the git gate; before them an
-// init container shuts every way out of the pod's network namespace but the
-// gateway's user. The bottle's folders are a PersistentVolumeClaim, its
+// package that imports client-go. A bottle is one pod: the agent and,
+// started beside it, the egress gateway, the proxy with the supervise
+// server, and the git gate; before them an init container shuts every way
+// out of the pod's network namespace but the gateway's user, and the state
+// keeper (a native sidecar) takes the bottle's folders in. The bottle's folders are a PersistentVolumeClaim, its
 // credentials a Secret, and a NetworkPolicy is a second layer.
 package kube
 
