@@ -27,7 +27,7 @@ if ! kcfg=$(./hack/kube-up.sh 2>"$BENCH_WORK/kube-up.log"); then
 	row "$fig" "-" "-" "not measured: the test cluster did not start ($BENCH_WORK/kube-up.log)" "at most 4 s"
 	exit 0
 fi
-trap './hack/kube-down.sh >/dev/null 2>&1' EXIT
+trap '"$repo/hack/kube-down.sh" >/dev/null 2>&1' EXIT
 kbin=$(./hack/kube-build.sh | cut -d' ' -f1)
 img=localhost/bottle-base:latest
 podman save --format docker-archive -o "$BENCH_WORK/base-docker.tar" "$img" >/dev/null
