@@ -142,7 +142,7 @@ func TestCompletionCompletesCommandsProfilesAndIdentities(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	if got := complete("bottle", "st"); got != "start stop" {
+	if got := complete("bottle", "st"); got != "start stats stop" {
 		t.Errorf("commands: %q", got)
 	}
 	if got := complete("bottle", "--config", e.config, "start", ""); !strings.Contains(got, "t") || !strings.Contains(got, "claude") {

@@ -218,7 +218,9 @@ func TestDashboardDiffStopAndRemove(t *testing.T) {
 	if s := ee.states(); len(s) != 1 {
 		t.Errorf("a stopped bottle keeps its state: %v", s)
 	}
-	term.keys("x")
+	term.keys("x") // a kept bottle's state goes for good: the dashboard asks first
+	term.waitFor("the question", "remove "+id+" (p)? it is kept")
+	term.keys("y")
 	term.waitFor("the bottle removed", "removed "+id)
 	ee.assertClean()
 }
