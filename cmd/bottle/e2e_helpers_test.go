@@ -239,7 +239,18 @@ func (e *env) containers() []string {
 // the API that keeps them leaves one mounted per step, for good.
 func (e *env) buildLeftovers() int {
 	e.t.Helper()
-	out, err := exec.Command("podman", "ps", "-a", "--external", "--format", "{{.Names}}").Output()
+	e.awaitTeardowns()
+	// The listing takes in every test's containers, and Podman fails it
+	// (exit 125) when one goes while it lists: another test's teardown,
+	// now a process of its own. It is read again then.
+	var out []byte
+	var err error
+	for range 10 {
+		if out, err = exec.Command("podman", "ps", "-a", "--external", "--format", "{{.Names}}").Output(); err == nil {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	if err != nil {
 		e.t.Fatalf("podman ps --external: %v", err)
 	}
