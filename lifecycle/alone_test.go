@@ -32,3 +32,36 @@ func TestBindStartsAloneThroughAnotherPath(t *testing.T) {
 		t.Errorf("%s (that is %s) started beside the running bottle %s in %s: %v", wd, filepath.Join(w.workdir, "vendor"), w.b.ID, w.workdir, err)
 	}
 }
+
+// TestTwoBindStartsInOneFolderAtOnce (attack, found 2026-12-06): alone
+// looked only at bottles with metadata, which a start writes well after
+// its own check; two bind starts in one folder at once both found
+// themselves alone, and each agent could swap what the other's start
+// checks. Here the first start has claimed its bottle and passed alone,
+// and has not written its metadata yet, when the second checks.
+func TestTwoBindStartsInOneFolderAtOnce(t *testing.T) {
+	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), true)
+	first, err := w.root.Create(w.agent.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := first.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	s := &launching{Launch: &Launch{Agent: w.agent, Workdir: w.workdir}, env: w.env, b: first}
+	if err := s.alone(context.Background()); err != nil {
+		t.Fatalf("the first start, alone in %s: %v", w.workdir, err)
+	}
+	l := &Launch{Agent: w.agent, Workdir: filepath.Join(w.workdir, "vendor"), Yes: true, DryRun: true, ShowPreflight: noPreflight}
+	err = l.Run(context.Background(), w.env)
+	if err == nil || !strings.Contains(err.Error(), first.ID) {
+		t.Errorf("a second bind start in %s went ahead beside %s, which is starting in %s: %v", l.Workdir, first.ID, w.workdir, err)
+	}
+	// Once the first start is gone (its lock let go), the folder is free.
+	lock.Unlock()
+	if err := l.Run(context.Background(), w.env); err != nil {
+		t.Errorf("a bind start after the first start ended: %v", err)
+	}
+}

@@ -190,7 +190,9 @@ func (s *launching) outsideState() error {
 // agent, or a bottle command) in, over or under the same working
 // directory: that agent could swap what this start checks before it is
 // mounted, and make this bottle's settle walk elsewhere. Copy workspaces
-// mount no working directory.
+// mount no working directory. Found alone, the start records its working
+// directory (BindFile) before it lets go of the binds lock: a start beside
+// it that has not written its metadata yet is seen all the same.
 func (s *launching) alone(ctx context.Context) error {
 	if s.Agent.Workspace != config.WorkspaceBind {
 		return nil
@@ -200,6 +202,17 @@ func (s *launching) alone(ctx context.Context) error {
 		return err
 	}
 	defer lock.Unlock()
+	// The starts not described yet first: a folder only ever goes from
+	// these to the listed ones, so none is missed between the two looks.
+	unfinished, err := s.env.Root.Unfinished()
+	if err != nil {
+		return err
+	}
+	for _, b := range unfinished {
+		if wd, ok := bound(b); ok && b.ID != s.b.ID && overlap(wd, s.Workdir) && b.InUse() {
+			return s.notAlone(b.ID, wd)
+		}
+	}
 	rows, err := List(ctx, s.env)
 	if err != nil {
 		return err
@@ -209,17 +222,34 @@ func (s *launching) alone(ctx context.Context) error {
 		if r.Identity == s.b.ID || b == nil {
 			continue
 		}
-		m, err := b.Metadata()
-		if err != nil || m.Workspace != config.WorkspaceBind || !overlap(m.Workdir, s.Workdir) {
+		wd, ok := bound(b)
+		if !ok || !overlap(wd, s.Workdir) {
 			continue
 		}
 		// A bottle whose session is ending (its teardown handed off) has
 		// no agent any more: only its sidecars, which mount no workspace.
 		if r.Pod != "" && !r.AgentDone || b.InUse() && !pendingTeardown(b) {
-			return fmt.Errorf("%s and bottle %s's bind workspace %s overlap, and %s runs: an agent in one could swap what the other's start checks; stop %s first, or use workspace = \"copy\"", s.Workdir, r.Identity, m.Workdir, r.Identity, r.Identity)
+			return s.notAlone(r.Identity, wd)
 		}
 	}
-	return nil
+	return s.b.WriteRecord(state.BindFile, []byte(s.Workdir))
+}
+
+// bound is the working directory bottle b mounts, when it is a bind
+// workspace's: as its start recorded it, or its metadata says.
+func bound(b *state.Bottle) (string, bool) {
+	if data, err := b.Record(state.BindFile); err == nil && len(data) > 0 {
+		return string(data), true
+	}
+	m, err := b.Metadata()
+	if err != nil || m.Workspace != config.WorkspaceBind {
+		return "", false
+	}
+	return m.Workdir, true
+}
+
+func (s *launching) notAlone(id, workdir string) error {
+	return fmt.Errorf("%s and bottle %s's bind workspace %s overlap, and %s runs: an agent in one could swap what the other's start checks; stop %s first, or use workspace = \"copy\"", s.Workdir, id, workdir, id, id)
 }
 
 // overlap reports whether one folder is, or lies in, the other, named as

@@ -31,6 +31,10 @@ const (
 	// WorkdirConfigFile records the working directory's bottle.toml as the
 	// bottle's first start read it: what a resume applies.
 	WorkdirConfigFile = "workdir-config.json"
+	// BindFile names the working directory a bind start mounts, written
+	// under the root's binds lock as soon as the start found itself alone
+	// there, before its metadata: another start's check sees it from then.
+	BindFile = "bind"
 	// QuarantineDir holds git metadata the agent made in a bind workspace,
 	// moved out of it when a session ends.
 	QuarantineDir = "quarantine"
