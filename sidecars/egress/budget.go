@@ -55,11 +55,15 @@ func newBudget(size int64, wait time.Duration) *budget {
 	return &budget{sem: semaphore.NewWeighted(size), size: size, wait: wait, stall: stallAfter}
 }
 
-// errBusy is what a request that waited too long is told.
-type errBusy struct{ size int64 }
+// errBusy is what a request that waited too long is told: how long it
+// waited, which is the budget's wait unless its client gave up first.
+type errBusy struct {
+	size   int64
+	waited time.Duration
+}
 
 func (e errBusy) Error() string {
-	return fmt.Sprintf("the proxy is scanning as much as it holds at once (%d MiB) and this request waited %s for room: send it again shortly, or fewer at once", e.size>>20, maxWait)
+	return fmt.Sprintf("the proxy is scanning as much as it holds at once (%d MiB) and this request waited %s for room: send it again shortly, or fewer at once", e.size>>20, e.waited)
 }
 
 // take waits for n bytes of room (at most the whole budget) and returns
@@ -69,12 +73,26 @@ func (b *budget) take(ctx context.Context, n int64) (func(), error) {
 	if n <= 0 {
 		return func() {}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	t0 := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, b.wait)
 	defer cancel()
-	if err := b.sem.Acquire(ctx, n); err != nil {
-		return nil, errBusy{b.size}
+	if err := b.sem.Acquire(wctx, n); err != nil {
+		waited := b.wait
+		if ctx.Err() != nil { // the client gave up first
+			waited = roundWait(time.Since(t0))
+		}
+		return nil, errBusy{b.size, waited}
 	}
 	return func() { b.sem.Release(n) }, nil
+}
+
+// roundWait is a wait as a person reads it: to the second, or to the
+// millisecond under one.
+func roundWait(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // tryTake takes n bytes of room if they are free now.

@@ -58,8 +58,8 @@ func TestBudgetBoundsWhatIsHeld(t *testing.T) {
 	for !p.budget.held() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if resp, body := post(bytes.NewReader(mib), len(mib)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "bottle egress proxy busy") || !strings.Contains(body, "again") {
-		t.Errorf("an upload past the budget: %d %s, want 503 saying to send it again", resp.StatusCode, body)
+	if resp, body := post(bytes.NewReader(mib), len(mib)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "bottle egress proxy busy") || !strings.Contains(body, "again") || !strings.Contains(body, "waited 200ms") {
+		t.Errorf("an upload past the budget: %d %s, want 503 saying it waited 200ms and to send it again", resp.StatusCode, body)
 	}
 	pw.Write(mib[1000:])
 	pw.Close()
