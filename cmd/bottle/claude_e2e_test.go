@@ -159,6 +159,8 @@ containerfile = "ccimg/Containerfile"
 memory = "1g"
 replace_egress = true
 signin = { agent = "claude", use = "credentials" }
+# Two at once in one folder: copies (two bind bottles there may not run together).
+workspace = "copy"
 [[agents.cc.egress]]
 host = "api.anthropic.com"
 ports = [443]
