@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 )
 
 var _ = needs([]string{podmanService, rootfulPodman, hostPodman}, TestRealClaudeCodeInteractiveSignedIn)
@@ -61,47 +58,8 @@ upstream_ca = "%s"
 		os.WriteFile(filepath.Join(home, ".claude", ".credentials.json"), []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
 		e.extraEnv = []string{"HOME=" + home}
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, id := range regexp.MustCompile(`cc-[0-9a-z]{5}`).FindAllString(e.mustRun("ls", "-q"), -1) {
-				for _, c := range egressCalls(t, e, id) {
-					t.Logf("egress of %s: %s", id, c)
-				}
-			}
-		}
-	})
-	// Built first, so the terminal waits for Claude Code, not the build.
-	e.mustRun("start", "--yes", "cc", "--", "--version")
-	term := newTerminal(t, e, 120, 40, "start", "--yes", "--keep", "cc")
-	term.tmux("set-option", "-t", term.session, "remain-on-exit", "on")
-	dead := func() bool { return strings.TrimSpace(term.tmux("display", "-p", "-t", term.session, "#{pane_dead}")) == "1" }
-	// Its prompt, and what the session asks for as it opens.
-	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(term.screen(), "bypass permissions on"); {
-		if dead() || time.Now().After(deadline) {
-			t.Fatalf("no prompt; the screen:\n%s", term.screen())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second)
-	term.text("say hello")
-	term.keys("Enter")
-	term.waitFor("the stand-in's reply", "stand-in reply number")
-	term.text("/exit")
-	term.keys("Enter")
-	for end := time.Now().Add(30 * time.Second); !dead() && time.Now().Before(end); {
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !dead() {
-		t.Fatalf("Claude Code did not end on /exit; the screen:\n%s", term.screen())
-	}
-	data, _ := os.ReadFile(filepath.Join(e.dir, "terminal-exit"))
-	if strings.TrimSpace(string(data)) != "0" {
-		t.Errorf("the session ended with %q, want 0", data)
-	}
-	ids := regexp.MustCompile(`cc-[0-9a-z]{5}`).FindAllString(e.mustRun("ls", "-q"), -1)
-	if len(ids) != 1 {
-		t.Fatalf("kept bottles: %q", ids)
-	}
+	converse(t, e, session{profile: "cc", ready: "bypass permissions on", reply: "stand-in reply number", quit: "/exit",
+		signin: []string{"api.anthropic.com", "platform.claude.com"}})
 	api.mu.Lock()
 	seen, bearers := append([]string(nil), api.paths...), append([]string(nil), api.bearers...)
 	api.mu.Unlock()
@@ -113,12 +71,4 @@ upstream_ca = "%s"
 	case use == "credentials" && !slices.Contains(bearers, "Bearer sk-ant-oat01-e2e-real-1"):
 		t.Errorf("the stand-in never saw the refreshed token: %q", bearers)
 	}
-	for _, c := range egressCalls(t, e, ids[0]) {
-		t.Logf("egress: %s", c)
-		if f := strings.Fields(c); f[0] != "allow" && (f[2] == "api.anthropic.com" || f[2] == "platform.claude.com") {
-			t.Errorf("an interactive session made a call its sign-in does not carry: %s", c)
-		}
-	}
-	e.mustRun("rm", ids[0])
-	e.assertClean()
 }

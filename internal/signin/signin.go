@@ -89,6 +89,8 @@ var Schemes = map[string]Scheme{
 			// mail and drives, as the person): Codex does its turn without.
 			"chatgpt.com": {"POST /backend-api/codex/responses", "GET /backend-api/codex/models",
 				"GET /backend-api/wham/accounts/check", "GET /backend-api/wham/settings/user",
+				// What its terminal session shows of the person's Codex limits.
+				"GET /backend-api/wham/usage", "GET /backend-api/wham/rate-limit-reset-credits",
 				"GET /backend-api/ps/plugins/installed", "GET /backend-api/ps/plugins/suggested/codex", "GET /backend-api/ps/plugins/tooling-state/*"},
 			"auth.openai.com": {"POST /oauth/token"},
 		},
