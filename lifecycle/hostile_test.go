@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -310,6 +311,17 @@ func TestHostileTreeApprove(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		_, err := Decide(context.Background(), w.env, Decision{Identity: w.b.ID, Request: "r0123456789abcdef", Status: supervise.StatusApproved, By: "t"})
+		return err
+	}))
+}
+
+func TestHostileTreeInspect(t *testing.T) {
+	t.Parallel()
+	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
+		in, err := Inspect(context.Background(), w.env, w.b.ID)
+		if data, _ := json.Marshal(in); bytes.Contains(data, []byte(hostiletest.Marker)) {
+			t.Errorf("bottle inspect showed what was outside: %.120q", data)
+		}
 		return err
 	}))
 }
