@@ -27,40 +27,20 @@ func TestRealClaudeCodeSignedInWithoutTheLogin(t *testing.T) {
 		t.Run(use, func(t *testing.T) {
 			api := newMessagesAPI(t)
 			api.refresh = "sk-ant-ort01-e2e-real-0"
-			e := newEnv(t, fmt.Sprintf(`
-[agents.cc]
-extends = "claude"
-containerfile = "ccimg/Containerfile"
-memory = "1g"
-replace_egress = true
-signin = { agent = "claude", use = %q }
-[[agents.cc.egress]]
-host = "api.anthropic.com"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-[[agents.cc.egress]]
-host = "platform.claude.com"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-`, use, api.URL, api.CAFile, api.URL, api.CAFile))
+			e := newEnv(t, standIn("cc", "claude", fmt.Sprintf("replace_egress = true\nsignin = { agent = \"claude\", use = %q }\n", use), api.URL, api.CAFile, claudeHosts...))
 			claudeImage(t, filepath.Join(e.dir, "ccimg"))
 			outside := "claude"
 			if use == "token" {
 				outside = "claude-token"
 			}
 			watchProcesses(t, filepath.Join(e.dir, "ccimg"), "/usr/local/bin/claude", outside)
-			home := filepath.Join(e.dir, "home")
-			os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
-			hostFile := filepath.Join(home, ".claude", ".credentials.json")
 			const longLived = "sk-ant-oat01-e2e-long-lived-token"
+			var hostFile string
 			if use == "credentials" {
-				os.WriteFile(hostFile, []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
+				hostFile = signedIn(t, e, "claude")
 				// The person's own setup comes along; a settings file holding a key does not.
-				os.WriteFile(filepath.Join(home, ".claude", "CLAUDE.md"), []byte("Always answer as the e2e setup says."), 0o600)
-				os.WriteFile(filepath.Join(home, ".claude", "settings.json"), []byte(`{"env":{"GITHUB_TOKEN":"ghp_`+strings.Repeat("aB3dE6gH9j", 3)+`kLmNoP"}}`), 0o600)
-				e.extraEnv = []string{"HOME=" + home}
+				os.WriteFile(filepath.Join(filepath.Dir(hostFile), "CLAUDE.md"), []byte("Always answer as the e2e setup says."), 0o600)
+				os.WriteFile(filepath.Join(filepath.Dir(hostFile), "settings.json"), []byte(`{"env":{"GITHUB_TOKEN":"ghp_`+strings.Repeat("aB3dE6gH9j", 3)+`kLmNoP"}}`), 0o600)
 			} else {
 				e.extraEnv = []string{"CLAUDE_CODE_OAUTH_TOKEN=" + longLived}
 			}
@@ -152,32 +132,10 @@ func TestRealClaudeCodeTwoBottlesShareTheLogin(t *testing.T) {
 	api := newMessagesAPI(t)
 	api.refresh = "sk-ant-ort01-e2e-real-0"
 	api.slow = 2 * time.Second // so that the two bottles' refreshes overlap
-	e := newEnv(t, fmt.Sprintf(`
-[agents.cc]
-extends = "claude"
-containerfile = "ccimg/Containerfile"
-memory = "1g"
-replace_egress = true
-signin = { agent = "claude", use = "credentials" }
-# Two at once in one folder: copies (two bind bottles there may not run together).
-workspace = "copy"
-[[agents.cc.egress]]
-host = "api.anthropic.com"
-ports = [443]
-upstream = "%[1]s"
-upstream_ca = "%[2]s"
-[[agents.cc.egress]]
-host = "platform.claude.com"
-ports = [443]
-upstream = "%[1]s"
-upstream_ca = "%[2]s"
-`, api.URL, api.CAFile))
+	// Two at once in one folder: copies (two bind bottles there may not run together).
+	e := newEnv(t, standIn("cc", "claude", "replace_egress = true\nsignin = { agent = \"claude\", use = \"credentials\" }\nworkspace = \"copy\"\n", api.URL, api.CAFile, claudeHosts...))
 	claudeImage(t, filepath.Join(e.dir, "ccimg"))
-	home := filepath.Join(e.dir, "home")
-	os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
-	hostFile := filepath.Join(home, ".claude", ".credentials.json")
-	os.WriteFile(hostFile, []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-e2e-real-0","refreshToken":"sk-ant-ort01-e2e-real-0","expiresAt":1000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max"}}`), 0o600)
-	e.extraEnv = []string{"HOME=" + home}
+	hostFile := signedIn(t, e, "claude")
 	var wg sync.WaitGroup
 	results := make([]string, 2)
 	for i := range results {

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRealCodexSignedInWithChatGPT: the real Codex CLI, signed in with
@@ -25,31 +24,10 @@ func TestRealCodexSignedInWithChatGPT(t *testing.T) {
 	api := newResponsesAPI(t)
 	api.tokens = &chatgptTokens{}
 	api.reject = 2
-	e := newEnv(t, fmt.Sprintf(`
-[agents.cx]
-extends = "codex"
-containerfile = "cximg/Containerfile"
-memory = "1g"
-[[agents.cx.egress]]
-host = "chatgpt.com"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-[[agents.cx.egress]]
-host = "auth.openai.com"
-ports = [443]
-upstream = "%s"
-upstream_ca = "%s"
-`, api.URL, api.CAFile, api.URL, api.CAFile))
+	e := newEnv(t, standIn("cx", "codex", "", api.URL, api.CAFile, codexHosts...))
 	codexImage(t, filepath.Join(e.dir, "cximg"))
 	watchProcesses(t, filepath.Join(e.dir, "cximg"), "/usr/local/bin/codex", "codex")
-	home := filepath.Join(e.dir, "home")
-	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
-	hostFile := filepath.Join(home, ".codex", "auth.json")
-	old := time.Now().Add(-time.Hour)
-	os.WriteFile(hostFile, []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":%q,"access_token":%q,"refresh_token":"rt-e2e-real-0","account_id":"acct-e2e"},"last_refresh":%q}`,
-		chatgptJWT("e2e-real-id-0", old), chatgptJWT("e2e-real-access-0", old), old.UTC().Format(time.RFC3339))), 0o600)
-	e.extraEnv = []string{"HOME=" + home}
+	hostFile := signedIn(t, e, "codex")
 
 	pre := e.mustRun("start", "--dry-run", "cx")
 	if !strings.Contains(pre, "signin     codex: credentials from file "+hostFile) || strings.Contains(pre, "e2e-real") {

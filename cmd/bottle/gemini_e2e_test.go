@@ -22,34 +22,10 @@ import (
 // no real token is anywhere the agent can read.
 func TestRealGeminiSignedInWithGoogle(t *testing.T) {
 	g := newGoogleLogin(t)
-	e := newEnv(t, fmt.Sprintf(`
-[agents.gm]
-extends = "gemini"
-containerfile = "gmimg/Containerfile"
-memory = "1g"
-[[agents.gm.egress]]
-host = "cloudcode-pa.googleapis.com"
-ports = [443]
-upstream = "%[1]s"
-upstream_ca = "%[2]s"
-[[agents.gm.egress]]
-host = "www.googleapis.com"
-ports = [443]
-upstream = "%[1]s"
-upstream_ca = "%[2]s"
-[[agents.gm.egress]]
-host = "oauth2.googleapis.com"
-ports = [443]
-upstream = "%[1]s"
-upstream_ca = "%[2]s"
-`, g.URL, g.CAFile))
+	e := newEnv(t, standIn("gm", "gemini", "", g.URL, g.CAFile, geminiHosts...))
 	geminiImage(t, filepath.Join(e.dir, "gmimg"))
 	watchProcesses(t, filepath.Join(e.dir, "gmimg"), "/usr/local/bin/gemini", "gemini")
-	home := filepath.Join(e.dir, "home")
-	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
-	hostFile := filepath.Join(home, ".gemini", "oauth_creds.json")
-	os.WriteFile(hostFile, []byte(`{"access_token":"ya29.e2e-real-0","refresh_token":"1//e2e-real-refresh","scope":"https://www.googleapis.com/auth/cloud-platform","token_type":"Bearer","expiry_date":1000}`), 0o600)
-	e.extraEnv = []string{"HOME=" + home}
+	hostFile := signedIn(t, e, "gemini")
 
 	pre := e.mustRun("start", "--dry-run", "gm")
 	if !strings.Contains(pre, "signin     gemini: credentials from file "+hostFile) || strings.Contains(pre, "e2e-real") {
