@@ -365,6 +365,18 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 		}
 		p.checkMCP(resp, x)
 		p.checkInbound(resp, x)
+		if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody && x.req.Method != http.MethodHead && resp.ContentLength != 0 {
+			// The exchange is audited once its body has come from
+			// upstream, with its size, and before its end reaches the
+			// agent: its last byte of a known length is written after,
+			// a chunked body's last chunk too.
+			resp.Body = &countedBody{ReadCloser: resp.Body, length: resp.ContentLength, done: func(n int64) {
+				x.entry.Received = n
+				p.audit.log(x.entry)
+			}}
+			ctx.UserData = nil
+			return resp
+		}
 	}
 	p.audit.log(x.entry)
 	ctx.UserData = nil
