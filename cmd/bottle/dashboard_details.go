@@ -120,7 +120,7 @@ func (m *dashboard) detailPane(width, avail int) []string {
 	left = max(left, 0)
 	nh := min(len(hosts), max(left/2, left-len(decisions)))
 	nd := min(len(decisions), left-nh)
-	lines = append(lines, header.Render(fit(fmt.Sprintf("  %-30s %7s %7s %9s %9s", "EGRESS TO", "ALLOWED", "REFUSED", "SENT", "RECEIVED"), width)))
+	lines = append(lines, header.Render(fit(fmt.Sprintf("  %-30s %7s %7s %9s %9s", fmt.Sprintf("EGRESS TO (%d hosts)", len(hosts)), "ALLOWED", "REFUSED", "SENT", "RECEIVED"), width)))
 	if len(hosts) == 0 {
 		lines = append(lines, dim.Render("  none yet"))
 	}
