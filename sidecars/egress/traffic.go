@@ -10,19 +10,18 @@ import (
 )
 
 // countedBody counts what is read of a response's body and calls done
-// once with the count, before the read that ends it returns: when its
-// length (-1: unknown) is read, at io.EOF, or when it is closed first.
+// once with the count: at its end (io.EOF), or when it is closed first.
 type countedBody struct {
 	io.ReadCloser
-	length, n int64
-	once      sync.Once
-	done      func(int64)
+	n    int64
+	once sync.Once
+	done func(int64)
 }
 
 func (c *countedBody) Read(b []byte) (int, error) {
 	n, err := c.ReadCloser.Read(b)
 	c.n += int64(n)
-	if errors.Is(err, io.EOF) || (c.length >= 0 && c.n >= c.length) {
+	if errors.Is(err, io.EOF) {
 		c.once.Do(func() { c.done(c.n) })
 	}
 	return n, err
@@ -67,6 +66,7 @@ func Traffic(r io.Reader) ([]HostTraffic, error) {
 			t.Allowed++
 		case "deny":
 			t.Refused++
+		case "received": // the size of a stream, at its end
 		default:
 			continue // a note on an exchange counted already (inbound, mcp)
 		}

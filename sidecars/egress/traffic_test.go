@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTrafficCountsEachWay: through a real proxy, requests allowed and
@@ -17,10 +18,15 @@ import (
 // so by the time the agent has the whole response.
 func TestTrafficCountsEachWay(t *testing.T) {
 	cp := newCorpusProxy(t)
+	release := make(chan struct{})
 	cp.up.Handle("/stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for range 3 {
-			io.WriteString(w, strings.Repeat("s", 1000))
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			io.WriteString(w, "data: "+strings.Repeat("s", 992)+"\n\n") // 1000 bytes an event
 			w.(http.Flusher).Flush()
+			if i == 0 {
+				<-release
+			}
 		}
 	}))
 	cp.up.Handle("/sized", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,10 +65,21 @@ func TestTrafficCountsEachWay(t *testing.T) {
 		}
 		return out
 	}
+	// A stream is audited as it starts, not only when it ends (an open
+	// one may never end).
+	go func() {
+		defer close(release)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if f, err := os.ReadFile(filepath.Join(cp.dir, AuditFile)); err == nil && strings.Contains(string(f), `"host":"registry.example.test"`) {
+				return
+			}
+		}
+		t.Error("the open stream is not in the audit log")
+	}()
 	if n := get("GET", "https://registry.example.test/stream", nil); n != 3000 {
 		t.Fatalf("the stream: %d bytes", n)
 	}
-	// Read at once: the entry was written before the stream's end reached the agent.
+	// Read at once: its size was written before the stream's end reached the agent.
 	if got := read()["registry.example.test"]; got.Allowed != 1 || got.Received != 3000 {
 		t.Errorf("after a stream: %+v, want 1 allowed, 3000 received", got)
 	}
