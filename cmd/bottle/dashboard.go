@@ -296,6 +296,9 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			return m, m.eachKey(msg.Runes)
+		}
 		if m.denying {
 			return m.updateDeny(msg)
 		}
@@ -316,6 +319,18 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.updateKey(msg)
 	}
 	return m, nil
+}
+
+// eachKey takes keys that came in one read (typed fast, or on a busy
+// machine or a slow link) one at a time, as they were typed: "dno" is d,
+// then n and o for the reason d asks for, never one key no one pressed.
+func (m *dashboard) eachKey(runes []rune) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, r := range runes {
+		_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		cmds = append(cmds, cmd)
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {

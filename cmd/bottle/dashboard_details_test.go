@@ -11,8 +11,10 @@ import (
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
+	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
+	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -138,4 +140,22 @@ func TestDashboardDetailsOfKeptAndClusterBottles(t *testing.T) {
 func localClock(rfc string) string {
 	tm, _ := time.Parse(time.RFC3339, rfc)
 	return tm.Local().Format("15:04:05")
+}
+
+// Keys that arrive in one read are taken one at a time: "xn" asks, then
+// cancels; "dno" opens the reason and types "no" in it.
+func TestDashboardTakesKeysOfOneReadOneByOne(t *testing.T) {
+	m := detailsModel(detailsBottle(t, "t-ddddd", 0, 0))
+	m.showDetails = false
+	m.reason = textinput.New()
+	m.requests = []bottleRequest{{Identity: "t-ddddd", Request: &supervise.Request{ID: "r1", Kind: supervise.KindEgress, Status: supervise.StatusPending}}}
+	m.Update(key("xn"))
+	if m.removing != nil || m.status != "not removed: t-ddddd" {
+		t.Errorf("xn: removing %v, status %q", m.removing, m.status)
+	}
+	m.pane = paneRequests
+	m.Update(key("dno"))
+	if !m.denying || m.reason.Value() != "no" {
+		t.Errorf("dno: denying %v, reason %q", m.denying, m.reason.Value())
+	}
 }
