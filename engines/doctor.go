@@ -1,6 +1,7 @@
 package engines
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -17,7 +18,9 @@ import (
 
 // Check is one finding of bottle doctor: Fail stops a bottle, Warn only
 // narrows what it can do, Info is about what the person does not use;
-// Fix is the command that mends it.
+// Fix is the command that mends it, one a person can paste in a shell
+// (where no one command mends it, the closest one, and what is left to do
+// after it as a shell comment).
 type Check struct {
 	What, Detail, Fix string
 	Fail, Warn, Info  bool
@@ -46,7 +49,7 @@ func Doctor(ctx context.Context) []Check {
 			fix = "systemctl enable --now podman.socket"
 		}
 		if _, lerr := exec.LookPath("podman"); lerr != nil {
-			fix = "sudo apt-get install podman (Fedora: sudo dnf install podman), then " + fix
+			fix = Install("podman") + " && " + fix
 		}
 		out = append(out, Check{What: "podman", Detail: "no service answers: " + err.Error(), Fix: fix, Fail: true})
 	} else {
@@ -58,7 +61,7 @@ func Doctor(ctx context.Context) []Check {
 		out = append(out, rootlessChecks()...)
 	}
 	if err := pod.CheckRuntime("runsc"); err != nil {
-		out = append(out, Check{What: "runsc", Detail: "gVisor is not registered with Podman: only profiles with runtime = \"runsc\" need it", Fix: err.Error(), Warn: true})
+		out = append(out, Check{What: "runsc", Detail: "gVisor is not registered with Podman: only profiles with runtime = \"runsc\" need it", Fix: Install("runsc") + " && sudo hack/setup-host.sh  # in bottle's source: it registers runsc in containers.conf with the flags a pod needs", Warn: true})
 	} else {
 		out = append(out, Check{What: "runsc", Detail: "gVisor is registered with Podman"})
 	}
@@ -84,7 +87,7 @@ func rootlessChecks() []Check {
 		f.Close()
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-		out = append(out, Check{What: "limits", Detail: "this machine has no unified cgroup (v2): rootless Podman cannot enforce memory, cpus or pids", Fix: "boot with systemd.unified_cgroup_hierarchy=1, or run bottles rootful", Warn: true})
+		out = append(out, Check{What: "limits", Detail: "this machine has no unified cgroup (v2): rootless Podman cannot enforce memory, cpus or pids", Fix: cgroup2Fix(), Warn: true})
 	}
 	if len(out) == 0 {
 		out = append(out, Check{What: "rootless", Detail: "subordinate ids, /dev/net/tun and cgroup v2 are there"})
@@ -128,29 +131,29 @@ func DoctorClusters(ctx context.Context, cfg *config.Config) []Check {
 		out = append(out, Check{What: what, Detail: "bottle's images are pushed to " + k.Registry})
 	case len(k.Import) > 0:
 		if _, err := exec.LookPath(k.Import[0]); err != nil {
-			out = append(out, Check{What: what, Detail: "import: " + err.Error(), Fix: "install " + k.Import[0] + " or change [kubernetes] import", Fail: true})
+			out = append(out, Check{What: what, Detail: "import: " + err.Error(), Fix: Install(k.Import[0]) + "  # or name another command in [kubernetes] import", Fail: true})
 		} else {
 			out = append(out, Check{What: what, Detail: "bottle's images are handed to " + k.Import[0]})
 		}
 	default:
-		out = append(out, Check{What: what, Detail: "no way for bottle's images to reach the cluster", Fix: "set [kubernetes] registry (bottle pushes there) or import (a command that puts {archive} on the cluster)", Fail: true})
+		out = append(out, Check{What: what, Detail: "no way for bottle's images to reach the cluster", Fix: editConfig(cfg) + "  # under [kubernetes]: registry = \"HOST/PATH\" (bottle pushes there) or import = [\"kind\", \"load\", \"image-archive\", \"{archive}\"]", Fail: true})
 	}
 	if err := kube.SidecarTools(); err != nil {
-		out = append(out, Check{What: what, Detail: err.Error(), Fix: "sudo apt-get install iptables", Fail: true})
+		out = append(out, Check{What: what, Detail: err.Error(), Fix: Install("iptables"), Fail: true})
 	}
 	c, err := kube.Connect(ctx, k, state.Root{}, nil)
 	if err != nil {
-		return append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl --context " + orCurrent(k.Context) + " version (then mend [kubernetes] context or the kubeconfig)", Fail: true})
+		return append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl --context " + orCurrent(k.Context) + " version  # says what is wrong; then mend the kubeconfig or [kubernetes] context", Fail: true})
 	}
 	info := c.Info()
 	if err := c.CheckNamespace(ctx); err != nil {
-		out = append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl create namespace " + info.Namespace + " (or name another in [kubernetes] namespace)", Fail: true})
+		out = append(out, Check{What: what, Detail: err.Error(), Fix: "kubectl --context " + orCurrent(k.Context) + " create namespace " + ShellWord(info.Namespace) + "  # or name another in [kubernetes] namespace", Fail: true})
 	} else {
 		out = append(out, Check{What: what, Detail: fmt.Sprintf("%s %s, %s", info.Name, info.Version, info.Where)})
 	}
 	if runsc {
 		if err := c.CheckRuntime(ctx, config.RuntimeRunsc); err != nil {
-			out = append(out, Check{What: what, Detail: err.Error(), Fix: "install gVisor on the cluster's nodes and its RuntimeClass", Fail: true})
+			out = append(out, Check{What: what, Detail: err.Error(), Fix: "printf 'apiVersion: node.k8s.io/v1\\nkind: RuntimeClass\\nmetadata:\\n  name: " + cmp.Or(k.RuntimeClass, "gvisor") + "\\nhandler: runsc\\n' | kubectl --context " + orCurrent(k.Context) + " apply -f -  # once runsc is installed on each node (gvisor.dev/docs/user_guide/containerd/quick_start)", Fail: true})
 		}
 	}
 	return out
@@ -163,4 +166,44 @@ func orCurrent(context string) string {
 		return "$(kubectl config current-context)"
 	}
 	return context
+}
+
+// Install is the command that installs a package with this machine's
+// package manager (dnf where there is one, else apt-get), as root.
+func Install(pkg string) string {
+	cmd := "apt-get install -y "
+	if _, err := exec.LookPath("dnf"); err == nil {
+		cmd = "dnf install -y "
+	}
+	if os.Geteuid() != 0 {
+		cmd = "sudo " + cmd
+	}
+	return cmd + ShellWord(pkg)
+}
+
+// editConfig opens the config file that sets [kubernetes] (the person's
+// own when none does) in the person's editor.
+func editConfig(cfg *config.Config) string {
+	file := "~/.config/bottle/config.toml"
+	if len(cfg.Files) > 0 {
+		file = ShellWord(cfg.Files[0])
+	}
+	return "${EDITOR:-vi} " + file
+}
+
+// ShellWord is s as one word of a POSIX shell: quoted when it has to be.
+func ShellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@+,%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// cgroup2Fix boots the machine with the unified cgroup hierarchy: grubby
+// where there is one (Fedora), else a drop-in of Debian's grub defaults.
+func cgroup2Fix() string {
+	if _, err := exec.LookPath("grubby"); err == nil {
+		return "sudo grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1  # then reboot; or run bottles rootful"
+	}
+	return `echo 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX systemd.unified_cgroup_hierarchy=1"' | sudo tee /etc/default/grub.d/cgroup2.cfg && sudo update-grub  # then reboot; or run bottles rootful`
 }

@@ -91,6 +91,17 @@ func Inspect(ctx context.Context, env Env, id string) (*Inspection, error) {
 	return in, nil
 }
 
+// Recorded is what a bottle's folders say of it (an Inspection's routes,
+// git remotes, approved routes, decisions and pending requests), with no
+// call to its engine: what the dashboard reads for the bottle it shows.
+func Recorded(b *state.Bottle) (*Inspection, error) {
+	in := &Inspection{Routes: []egress.Route{}, Git: []GitRemote{}, Approved: []ApprovedRoute{}, Approvals: []supervise.Approval{}, Pending: []*supervise.Request{}}
+	if err := in.read(b); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
 // read takes in what the bottle's folders say: the routes and remotes as
 // its last start prepared them (what the sidecars read; through
 // internal/beneath, a sidecar's folder being one a container writes),
@@ -156,12 +167,14 @@ func serviceOrder(s string) int {
 	return len(sidecars.Services) // any other after them, in the engine's order
 }
 
-// BottleStats is one running bottle's figures, service by service.
+// BottleStats is one running bottle's figures, service by service from
+// the engine, and its egress host by host from its audit log (Traffic).
 type BottleStats struct {
-	Identity string              `json:"identity"`
-	Agent    string              `json:"agent"`
-	Where    string              `json:"where,omitempty"`
-	Services []spec.ServiceStats `json:"services"`
+	Identity string               `json:"identity"`
+	Agent    string               `json:"agent"`
+	Where    string               `json:"where,omitempty"`
+	Services []spec.ServiceStats  `json:"services"`
+	Egress   []egress.HostTraffic `json:"egress"`
 }
 
 // Stats samples the bottles ids names, each of which must be running, or
@@ -204,7 +217,13 @@ func Stats(ctx context.Context, env Env, ids []string) ([]BottleStats, error) {
 		for i := range st {
 			st[i].Unavailable = inBottleTerms(r.Identity, errors.New(st[i].Unavailable)).Error()
 		}
-		out = append(out, BottleStats{Identity: r.Identity, Agent: r.Agent, Where: r.Where, Services: st})
+		bs := BottleStats{Identity: r.Identity, Agent: r.Agent, Where: r.Where, Services: st, Egress: []egress.HostTraffic{}}
+		if b := r.Bottle(); b != nil {
+			if bs.Egress, err = Traffic(b); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, bs)
 	}
 	return out, nil
 }

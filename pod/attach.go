@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/bottle-sandbox/bottle/spec"
 
@@ -11,10 +12,6 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 )
-
-// detachKeys end an attach with the service running on, as Podman's own
-// default (the API applies none of its own).
-const detachKeys = "ctrl-p,ctrl-q"
 
 // Attach attaches the streams to the running container of one of a
 // bottle's services (the agent's, made with stdin open, and with a
@@ -28,10 +25,22 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 	if err != nil {
 		return -1, fmt.Errorf("connect to podman at %s: %w", c.URI, err)
 	}
+	bctx := valuesCtx{Context: ctx, values: actx}
+	// The detach keys are found here (detachReader), the bindings and the
+	// service told of none; the terminal is then made raw here too.
+	var in io.Reader
+	if s.Stdin != nil {
+		in = &detachReader{r: s.Stdin}
+		if isTerminal(s.Stdin) {
+			if c, err := containers.Inspect(bctx, name, new(containers.InspectOptions).WithSize(false)); err == nil && c.Config != nil && c.Config.Tty {
+				defer rawTerminal(bctx, name, s.Stdin, s.Stdout)()
+			}
+		}
+	}
 	attached := make(chan error, 1)
 	ready := make(chan bool, 1)
 	go func() {
-		attached <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true).WithDetachKeys(detachKeys))
+		attached <- containers.Attach(bctx, name, in, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
 	}()
 	select {
 	case <-ready:

@@ -87,7 +87,9 @@ func TestAttachWithATerminal(t *testing.T) {
 	term.text("echo hi from $((40+9))")
 	term.keys("Enter")
 	term.waitFor("the agent's answer", "hi from 49")
-	term.keys("C-p", "C-q")
+	// Both keys in one write, as they reach attach when it reads late (a
+	// busy machine) or a terminal sends them together: one read holds both.
+	term.tmux("send-keys", "-t", term.session, "C-p", "C-q")
 	for deadline := time.Now().Add(30 * time.Second); !term.gone(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("ctrl-p ctrl-q did not detach; the screen:\n%s", term.screen())

@@ -85,6 +85,11 @@ type dashboard struct {
 	// busy are the bottles a stop or a removal is under way for, with
 	// what is being done ("stopping", "removing").
 	busy map[string]string
+
+	showDetails bool           // i: the details pane instead of the audit tails
+	details     *bottleDetails // of the selected bottle, as the last refresh read them
+	stats       *sampled       // and its figures, as the last sample had them
+	sampling    bool           // a sample is under way
 }
 
 // approval is an approval the person has asked for and not yet confirmed.
@@ -102,7 +107,8 @@ type (
 		err           error
 		requests      []bottleRequest
 		audit, pushes []string
-		auditOf       string // the bottle the audit tails are of
+		auditOf       string         // the bottle the audit tails are of
+		details       *bottleDetails // and its details, when the pane shows
 	}
 	// acted is the outcome of an action, for the status line; of is the
 	// bottle a stop or a removal was of.
@@ -125,7 +131,7 @@ func (m *dashboard) refresh() tea.Cmd {
 		return nil
 	}
 	m.refreshing = true
-	ctx, env, keep := m.ctx, m.env, m.bottles
+	ctx, env, keep, details := m.ctx, m.env, m.bottles, m.showDetails
 	sel := ""
 	if b := m.selectedBottle(); b != nil {
 		sel = b.Identity
@@ -154,6 +160,9 @@ func (m *dashboard) refresh() tea.Cmd {
 				r.auditOf = b.Identity
 				r.audit = tail(b.Bottle().EgressFolder(), egress.AuditFile, 6)
 				r.pushes = gitgate.AuditTail(b.Bottle().GitGateFolder(), 3)
+				if details {
+					r.details = readDetails(b)
+				}
 			}
 		}
 		return r
@@ -181,6 +190,9 @@ func (m *dashboard) apply(r refreshed) tea.Cmd {
 	m.audit, m.pushes = nil, nil
 	if b := m.selectedBottle(); b != nil && b.Identity == r.auditOf {
 		m.audit, m.pushes = r.audit, r.pushes
+		if r.details != nil {
+			m.details = r.details
+		}
 	}
 	return m.autoResume()
 }
@@ -262,9 +274,13 @@ func (m *dashboard) selectedRequest() *bottleRequest {
 func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tick:
-		return m, tea.Batch(m.refresh(), every())
+		return m, tea.Batch(m.refresh(), m.sample(), every())
 	case refreshed:
 		return m, m.apply(msg)
+	case sampled:
+		m.sampling = false
+		m.stats = &msg
+		return m, nil
 	case acted:
 		delete(m.busy, msg.of)
 		if msg.err != nil {
@@ -280,6 +296,9 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			return m, m.eachKey(msg.Runes)
+		}
 		if m.denying {
 			return m.updateDeny(msg)
 		}
@@ -300,6 +319,18 @@ func (m *dashboard) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.updateKey(msg)
 	}
 	return m, nil
+}
+
+// eachKey takes keys that came in one read (typed fast, or on a busy
+// machine or a slow link) one at a time, as they were typed: "dno" is d,
+// then n and o for the reason d asks for, never one key no one pressed.
+func (m *dashboard) eachKey(runes []rune) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, r := range runes {
+		_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		cmds = append(cmds, cmd)
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -331,6 +362,9 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case "s", "x":
 		return m, m.bottleKey(msg.String())
+	case "i":
+		m.showDetails = !m.showDetails
+		return m, tea.Batch(m.refresh(), m.sample())
 	case "r":
 		return m, m.refresh()
 	}
@@ -396,5 +430,5 @@ func (m *dashboard) move(d int) tea.Cmd {
 	} else {
 		m.reqI = clamp(m.reqI+d, len(m.requests))
 	}
-	return m.refresh()
+	return tea.Batch(m.refresh(), m.sample())
 }

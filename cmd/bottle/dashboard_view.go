@@ -71,6 +71,38 @@ func (m *dashboard) View() string {
 		line := fit(fmt.Sprintf("%s %-14s %s: %s", shortID(printable(r.ID, false)), r.Identity, what, oneLine(r.Reason, 80)), width-2)
 		b.WriteString(m.mark(paneRequests, i == m.reqI, line) + "\n")
 	}
+	var tail strings.Builder
+	if m.denying {
+		tail.WriteString("deny reason: " + m.reason.View() + "\n")
+	}
+	if a := m.approving; a != nil {
+		tail.WriteString(m.approvePrompt(a, width))
+	}
+	if r := m.removing; r != nil {
+		tail.WriteString(title.Render(fit(removePrompt(r), width)) + "\n")
+	}
+	if m.status != "" {
+		tail.WriteString(fit(m.status, width) + "\n")
+	}
+	if m.showDetails {
+		avail := 0
+		if m.height > 0 {
+			// What the screen has left above the prompts and the key line.
+			avail = max(m.height-strings.Count(b.String(), "\n")-strings.Count(tail.String(), "\n")-1, 1)
+		}
+		for _, l := range m.detailPane(width, avail) {
+			b.WriteString(l + "\n")
+		}
+	} else {
+		m.auditTails(&b, width)
+	}
+	b.WriteString(tail.String())
+	b.WriteString(dim.Render(fit("tab pane  ↑↓ move  a approve  d deny  v diff  i info  s stop  x remove  q quit", width)))
+	return b.String()
+}
+
+// auditTails are the selected bottle's last egress and git gate decisions.
+func (m *dashboard) auditTails(b *strings.Builder, width int) {
 	if sb := m.selectedBottle(); sb != nil {
 		b.WriteString(header.Render(fit("EGRESS "+sb.Identity, width)) + "\n")
 		for _, l := range m.audit {
@@ -92,20 +124,6 @@ func (m *dashboard) View() string {
 			}
 		}
 	}
-	if m.denying {
-		b.WriteString("deny reason: " + m.reason.View() + "\n")
-	}
-	if a := m.approving; a != nil {
-		b.WriteString(m.approvePrompt(a, width))
-	}
-	if r := m.removing; r != nil {
-		b.WriteString(title.Render(fit(removePrompt(r), width)) + "\n")
-	}
-	if m.status != "" {
-		b.WriteString(fit(m.status, width) + "\n")
-	}
-	b.WriteString(dim.Render(fit("tab pane  ↑↓ move  a approve  d deny  v diff  s stop  x remove  q quit", width)))
-	return b.String()
 }
 
 // shortID is a request id as a list shows it: its first 9 characters, as

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -78,15 +79,15 @@ func runDoctor(ctx context.Context, g *globals, asJSON bool) error {
 
 	checks = append(checks, engines.Doctor(ctx)...)
 	if root, err := state.DefaultRoot(); err != nil {
-		add(check{What: "state", Detail: err.Error(), Fix: "set XDG_STATE_HOME or HOME", Fail: true})
+		add(check{What: "state", Detail: err.Error(), Fix: `export HOME="$(getent passwd "$(id -un)" | cut -d: -f6)"`, Fail: true})
 	} else if err := writable(root.Dir); err != nil {
-		add(check{What: "state", Detail: err.Error(), Fix: "make " + root.Dir + " a folder you can write", Fail: true})
+		add(check{What: "state", Detail: err.Error(), Fix: `sudo install -d -o "$(id -un)" -m 700 ` + engines.ShellWord(root.Dir), Fail: true})
 	} else {
 		add(check{What: "state", Detail: root.Dir + " is writable"})
 	}
 	cfg, _, err := loadHere(g)
 	if err != nil {
-		add(check{What: "config", Detail: err.Error(), Fix: "fix the file named above (bottle config validate)", Fail: true})
+		add(check{What: "config", Detail: err.Error(), Fix: configFix(err), Fail: true})
 	} else {
 		add(check{What: "config", Detail: fmt.Sprintf("%d profiles from %s", len(cfg.Agents), strings.Join(append([]string{"the built-in defaults"}, cfg.Files...), ", "))})
 		checks = append(checks, engines.DoctorClusters(ctx, cfg)...)
@@ -134,9 +135,9 @@ func writable(dir string) error {
 // signinFix is the command that signs a person in with an agent on this
 // machine, for bottle to take the sign-in from.
 var signinFix = map[string]string{
-	"claude": "claude, then /login",
+	"claude": "claude auth login",
 	"codex":  "codex login",
-	"gemini": "gemini, then choose Login with Google",
+	"gemini": "gemini  # it asks how to sign in at its first start: choose Login with Google",
 }
 
 // heldTo is a profile's credential checks for a person who uses it or
@@ -160,19 +161,19 @@ func credentialChecks(a *config.Agent) []check {
 		switch {
 		case env != "":
 			if os.Getenv(env) == "" {
-				return "$" + env + " is not set", "export " + env + " before bottle start"
+				return "$" + env + " is not set", "read -rs " + env + " && export " + env + "  # paste the value, then Enter; in the shell you run bottle start from"
 			}
 			return "$" + env + " is set", ""
 		case file != "":
 			f, err := os.Open(expandHome(file))
 			if err != nil {
-				return file + ": " + err.Error(), "put the credential in " + file
+				return file + ": " + err.Error(), "(umask 077 && cat > " + engines.ShellWord(expandHome(file)) + ")  # paste the credential, then ctrl-d"
 			}
 			f.Close()
 			return file + " is readable", ""
 		case len(command) > 0:
 			if _, err := exec.LookPath(command[0]); err != nil {
-				return "command " + command[0] + " is not on PATH", "install " + command[0] + " or change from_command"
+				return "command " + command[0] + " is not on PATH", engines.Install(command[0]) + "  # or name another command in from_command"
 			}
 			return "command " + command[0] + " is on PATH", ""
 		}
@@ -220,5 +221,15 @@ func signinFixOf(agent string) string {
 	if fix, ok := signinFix[agent]; ok {
 		return fix
 	}
-	return agent + " (sign in as it asks)"
+	return agent + "  # sign in as it asks"
+}
+
+// configFix opens the first config file with a problem in the person's
+// editor, and checks them all again once it is saved.
+func configFix(err error) string {
+	var ce *config.Error
+	if errors.As(err, &ce) && ce.File != "" {
+		return "${EDITOR:-vi} " + engines.ShellWord(ce.File) + " && bottle config validate"
+	}
+	return "bottle config validate"
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/config"
@@ -63,5 +66,62 @@ func TestDoctorExitsOneOnlyOnAFailure(t *testing.T) {
 		if code, ok := err.(lifecycle.ExitError); tc.fails != (ok && code == 1) || (!tc.fails && err != nil) {
 			t.Errorf("%+v: %v", tc.checks, err)
 		}
+	}
+}
+
+// TestDoctorFixesAreCommands: each fix doctor gives for a profile or a
+// config is a command a shell takes as written (bash -n), never prose to
+// act on; a path in it is one shell word, whatever it holds.
+func TestDoctorFixesAreCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("E2E_DOCTOR_UNSET", "")
+	file := filepath.Join(home, "config.toml")
+	os.WriteFile(file, []byte(strings.ReplaceAll(`
+[agents.claude]
+[[agents.claude.egress]]
+host = "a.example.test"
+[agents.claude.egress.credential]
+header = "x-key"
+from_env = "E2E_DOCTOR_UNSET"
+[[agents.claude.egress]]
+host = "b.example.test"
+[agents.claude.egress.credential]
+header = "x-key"
+from_file = "HOME/it's a key"
+[[agents.claude.egress]]
+host = "c.example.test"
+[agents.claude.egress.credential]
+header = "x-key"
+from_command = ["no-such-tool-e2e", "get"]
+`, "HOME", home)), 0o600)
+	cfg, err := config.Load(config.Sources{User: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixes := []string{configFix(&config.Error{File: "/tmp/a b/bottle.toml", Line: 3, Msg: "x"}), configFix(errors.New("no file"))}
+	for _, c := range credentialChecks(cfg.Agents["claude"]) {
+		if c.Fail {
+			fixes = append(fixes, c.Fix)
+		}
+	}
+	for _, f := range signinFix {
+		fixes = append(fixes, f)
+	}
+	if len(fixes) != 9 { // two for the config, four for claude (its sign-in too), three sign-ins
+		t.Fatalf("%d fixes: %q", len(fixes), fixes)
+	}
+	for _, f := range fixes {
+		if out, err := exec.Command("bash", "-n", "-c", f).CombinedOutput(); err != nil {
+			t.Errorf("%q is not a command: %v %s", f, err, out)
+		}
+		for _, prose := range []string{"install ", "set ", "make ", "put ", "fix ", "boot ", "mend "} {
+			if strings.HasPrefix(f, prose) {
+				t.Errorf("%q is prose", f)
+			}
+		}
+	}
+	if want := `(umask 077 && cat > '` + home + `/it'\''s a key')`; !strings.Contains(strings.Join(fixes, "\n"), want) {
+		t.Errorf("no fix writes the file as one word %s: %q", want, fixes)
 	}
 }

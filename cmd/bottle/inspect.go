@@ -149,7 +149,7 @@ func newStatsCommand(g *globals) *cli.Command {
 	var asJSON bool
 	return &cli.Command{
 		Name:      "stats",
-		Usage:     "show the CPU, memory and processes of each service of running bottles (all of them, or those named)",
+		Usage:     "show the CPU, memory and processes of each service of running bottles (all of them, or those named), and their egress per host from the audit log",
 		ArgsUsage: "[IDENTITY...]",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON", Destination: &asJSON}},
 		Action: func(c *cli.Context) error {
@@ -191,5 +191,23 @@ func printStats(w io.Writer, st []lifecycle.BottleStats) error {
 	for _, n := range notes {
 		fmt.Fprintln(w, "no figures for "+printable(n, false))
 	}
-	return nil
+	return printTraffic(w, st)
+}
+
+// printTraffic is stats' egress table: per bottle and host, as its audit
+// log tells it (the host escaped: the agent chose it).
+func printTraffic(w io.Writer, st []lifecycle.BottleStats) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	headed := false
+	for _, b := range st {
+		for _, h := range b.Egress {
+			if !headed {
+				fmt.Fprintln(w)
+				fmt.Fprintln(tw, "IDENTITY\tEGRESS TO\tALLOWED\tREFUSED\tSENT\tRECEIVED")
+				headed = true
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", b.Identity, printable(h.Host, false), h.Allowed, h.Refused, units.BytesSize(float64(h.Sent)), units.BytesSize(float64(h.Received)))
+		}
+	}
+	return tw.Flush()
 }

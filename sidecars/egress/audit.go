@@ -18,7 +18,8 @@ type entry struct {
 	Decision string    `json:"decision"`
 	Reason   string    `json:"reason"`
 	Status   int       `json:"status,omitempty"`
-	Bytes    int64     `json:"bytes,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"`    // the request's body, as sent upstream (-1: not known)
+	Received int64     `json:"received,omitempty"` // the response's body, as handed to the agent
 }
 
 type auditLog struct {

@@ -365,6 +365,19 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 		}
 		p.checkMCP(resp, x)
 		p.checkInbound(resp, x)
+		if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody && x.req.Method != http.MethodHead {
+			if resp.ContentLength > 0 {
+				x.entry.Received = resp.ContentLength
+			} else if resp.ContentLength < 0 {
+				// A body of unknown length (a stream): audited now, as
+				// every exchange is, and its size in a note at its end.
+				note := x.entry
+				resp.Body = &countedBody{ReadCloser: resp.Body, done: func(n int64) {
+					note.Time, note.Decision, note.Reason, note.Bytes, note.Received = time.Time{}, "received", "the body of unknown length ended", 0, n
+					p.audit.log(note)
+				}}
+			}
+		}
 	}
 	p.audit.log(x.entry)
 	ctx.UserData = nil
