@@ -173,7 +173,7 @@ header = "x-api-key"
 from_env = "BOTTLE_E2E_DOCTOR_KEY"
 `)
 	out, _, code := e.run("doctor")
-	if code == 0 || !strings.Contains(out, "FAIL profile t") || !strings.Contains(out, "fix: export BOTTLE_E2E_DOCTOR_KEY") {
+	if code == 0 || !strings.Contains(out, "FAIL profile t") || !strings.Contains(out, "fix: read -rs BOTTLE_E2E_DOCTOR_KEY && export BOTTLE_E2E_DOCTOR_KEY") {
 		t.Errorf("doctor with a credential missing: exit %d\n%s", code, out)
 	}
 	if !strings.Contains(out, "ok   podman") || !strings.Contains(out, "ok   state") {
