@@ -56,11 +56,9 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 	trees = append(trees, b.Copies...) // the host's folders some container reads
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(inpod.TarTrees(trees, skip, pw)) }()
-	if err := e.quiet(ctx, pod, keeperName, pr, io.Discard, spec.SidecarBinary, "sidecar", "untar", StateDir); err != nil {
+	// One exec: the copy, then the mark, only if the copy was whole.
+	if err := e.quiet(ctx, pod, keeperName, pr, io.Discard, spec.SidecarBinary, "sidecar", "untar", "--then-touch", path.Join(StateDir, inpod.Seeded), StateDir); err != nil {
 		return fmt.Errorf("kubernetes: copy the bottle's folders onto its volume: %v", err)
-	}
-	if err := e.quiet(ctx, pod, keeperName, nil, io.Discard, spec.SidecarBinary, "sidecar", "touch", path.Join(StateDir, inpod.Seeded)); err != nil {
-		return fmt.Errorf("kubernetes: mark the volume seeded: %v", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 		t.Fatalf("the first init container must isolate the pod: %+v", ps.InitContainers[0])
 	}
 	var names []string
-	for i, c := range append(ps.InitContainers, ps.Containers...) {
+	for _, c := range append(ps.InitContainers, ps.Containers...) {
 		names = append(names, c.Name)
 		sc := c.SecurityContext
 		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
@@ -58,26 +59,37 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			if strings.Join(capNames(sc.Capabilities.Add), ",") != "CHOWN,FOWNER,DAC_OVERRIDE" || len(c.Env) != 0 {
 				t.Errorf("the state keeper has %v", sc.Capabilities.Add)
 			}
+			// The volume, the binary's folder, and the socket folders
+			// read-only, to see the gateway's ready file.
 			for _, m := range c.VolumeMounts {
-				if m.Name != stateVolume && m.Name != binVolume {
-					t.Errorf("the state keeper mounts %s", m.Name)
+				if m.Name != stateVolume && m.Name != binVolume && !(strings.HasPrefix(m.Name, "sockets-") && m.ReadOnly) {
+					t.Errorf("the state keeper mounts %+v", m)
 				}
+			}
+			// It marks the sidecars ready once each one's ready files are
+			// there, as it sees them (the go-ahead waits for the mark).
+			var ready []string
+			for i, a := range c.Command {
+				if a == "--ready" {
+					ready = append(ready, c.Command[i+1])
+				}
+			}
+			want := "/run/bottle/sockets/sockets-egress-gateway/gateway.sock,/state/egress/ready,/state/supervise/ready"
+			if strings.Join(ready, ",") != want || !slices.Contains(c.Command, ReadyMark) {
+				t.Errorf("the state keeper waits for %v, not %s, or marks nothing: %v", ready, want, c.Command)
 			}
 			continue
 		}
 		if *sc.RunAsNonRoot != true || len(sc.Capabilities.Add) != 0 || *sc.RunAsUser == 0 {
 			t.Errorf("%s runs as root or with capabilities: %+v", c.Name, sc)
 		}
-		// The sidecars start beside the agent, each with a probe that says
-		// when it is ready (the engine's go-ahead waits for them all).
-		if i >= len(ps.InitContainers) && c.Name != "agent" && c.Name != holdName && c.StartupProbe == nil {
-			t.Errorf("%s has no startup probe", c.Name)
-		}
 		if !strings.HasPrefix(c.Image, "registry.example.com/team/") {
 			t.Errorf("%s pulls %s, not from the registry", c.Name, c.Image)
 		}
 	}
-	if strings.Join(names, ",") != "isolate,state,gateway,egress,agent,hold" || len(ps.InitContainers) != 2 {
+	// The agent first of the containers: its container is where the
+	// proof runs, the longest wait of the start.
+	if strings.Join(names, ",") != "isolate,state,agent,gateway,egress,hold" || len(ps.InitContainers) != 2 {
 		t.Errorf("containers in order: %v", names)
 	}
 	// Credentials in a Secret mounted into the proxy alone.
@@ -189,7 +201,7 @@ func TestSocketFolderIsThePodsOwn(t *testing.T) {
 				}
 			}
 		}
-		if j := strings.Join(by, ","); j != "gateway,egress" && j != "gateway,egress,git-gate" {
+		if j := strings.Join(by, ","); j != "state,gateway,egress" && j != "state,gateway,egress,git-gate" {
 			t.Errorf("%q: the socket folder is mounted by %v", runtime, by)
 		}
 		share := b.Pod.Annotations["dev.gvisor.spec.mount."+vol+".share"]

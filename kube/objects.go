@@ -57,9 +57,15 @@ const (
 	// StateDir is where the state keeper has the bottle's volume, whole.
 	StateDir = "/state"
 	// BinDir holds, for the agent's container, the sidecar binary (to wait
-	// for the go-ahead) and the go-ahead itself.
-	BinDir = "/run/bottle/bin"
-	GoFile = BinDir + "/go"
+	// for the go-ahead), the state keeper's mark that the sidecars are
+	// ready, and the go-ahead itself.
+	BinDir    = "/run/bottle/bin"
+	GoFile    = BinDir + "/go"
+	ReadyMark = BinDir + "/sidecars-ready"
+	// SocketsDir is where the state keeper sees the pod's socket folders,
+	// one folder each by its volume's name (the gateway's ready file is its
+	// socket).
+	SocketsDir = "/run/bottle/sockets"
 )
 
 // cpuRequest is what the scheduler is asked for of a container whose CPUs
@@ -144,16 +150,20 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		sidecars = append(sidecars, c)
 	}
 	// The isolation comes before all else, then the state keeper, ready
-	// once the engine has copied the bottle's folders in. Then the
-	// sidecars, the agent and the hold start at once, as on Podman: the
-	// kubelet starts init containers one a turn (a turn is up to a second:
-	// its relist of the pod's containers), and the sidecars do not need
-	// each other ready to start (the proxy waits for the gateway's socket).
-	// Each sidecar's startup probe says when it is ready; the engine gives
-	// the agent its go-ahead once all are. The hold keeps the pod up once
-	// the agent has ended, until the engine has copied its folders back.
-	pod.Spec.InitContainers = []corev1.Container{isolate(sidecarImage), keeper(sidecarImage)}
-	pod.Spec.Containers = append(append(sidecars, agent...), hold(sidecarImage))
+	// once the engine has copied the bottle's folders in. Then the agent,
+	// the sidecars and the hold start at once, as on Podman: the kubelet
+	// starts init containers one a turn (a turn is up to a second: its
+	// relist of the pod's containers), and the sidecars do not need each
+	// other ready to start (the proxy waits for the gateway's socket). The
+	// agent comes first (the kubelet makes them one after the other): its
+	// container, which waits for the go-ahead, is where the isolation's
+	// proof runs, the longest wait of the start. The state keeper marks
+	// the sidecars ready once their ready files are there; the engine
+	// gives the agent its go-ahead once they are and the proof held. The
+	// hold keeps the pod up once the agent has ended, until the engine has
+	// copied its folders back.
+	pod.Spec.InitContainers = []corev1.Container{isolate(sidecarImage), keeper(sidecarImage, b.sockets, b.ready)}
+	pod.Spec.Containers = append(append(agent, sidecars...), hold(sidecarImage))
 	b.shareSockets(pod)
 	b.Pod = pod
 	return b, nil
@@ -169,6 +179,7 @@ type Bottle struct {
 	Pod     *corev1.Pod
 	meta    metav1.ObjectMeta
 	sockets []string // the pod's socket folders' volumes
+	ready   []string // the sidecars' ready files, where the state keeper sees them
 	// Copies are host folders copied onto the volume at start, for a
 	// container that reads them (the host repository's objects, which the
 	// git gate's mirrors borrow): Name is the copy's place on the volume.
@@ -301,18 +312,34 @@ func (b *Bottle) container(ct spec.Container, stateDir string, o Options) (corev
 		}
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stateVolume, MountPath: m.Target, SubPath: rel, ReadOnly: m.ReadOnly})
 	}
-	// A sidecar is ready when its ready files exist, as on Podman; the
-	// kubelet marks it started only then.
+	// A sidecar is ready when its ready files exist, as on Podman: the
+	// state keeper, which sees them all, says when they are.
 	for _, f := range ct.Ready {
-		if target, ok := targetOf(ct, f); ok {
-			c.StartupProbe = &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", target}}},
-				PeriodSeconds:    1,
-				FailureThreshold: 60,
-			}
+		seen, err := b.readyInKeeper(ct, stateDir, f)
+		if err != nil {
+			return c, err
 		}
+		b.ready = append(b.ready, seen)
 	}
 	return c, nil
+}
+
+// readyInKeeper is where the state keeper sees one of a sidecar's ready
+// files: in a socket folder, which it mounts too, or on the volume.
+func (b *Bottle) readyInKeeper(ct spec.Container, stateDir, file string) (string, error) {
+	for _, m := range ct.Mounts {
+		if rel, err := filepath.Rel(m.Source, file); m.Sockets && err == nil && filepath.IsLocal(rel) {
+			dir, err := filepath.Rel(stateDir, m.Source)
+			if err != nil || !filepath.IsLocal(dir) {
+				break
+			}
+			return path.Join(SocketsDir, b.socketVolume(dir), filepath.ToSlash(rel)), nil
+		}
+	}
+	if rel, err := filepath.Rel(stateDir, file); err == nil && filepath.IsLocal(rel) {
+		return path.Join(StateDir, filepath.ToSlash(rel)), nil
+	}
+	return "", fmt.Errorf("%s: its ready file %s is outside the bottle's folder, which a cluster cannot see", ct.Service, file)
 }
 
 // socketVolume names the pod's own folder for the plan's socket folder rel
@@ -352,15 +379,3 @@ func (b *Bottle) shareSockets(pod *corev1.Pod) {
 // isFile tells a mount of one file from a folder's, by name: the plan's
 // secret files have an extension, their folders none.
 func isFile(m spec.Mount) bool { return filepath.Ext(m.Source) != "" }
-
-// targetOf is where a host file of the plan is inside the container.
-func targetOf(ct spec.Container, host string) (string, bool) {
-	best := ""
-	target := ""
-	for _, m := range ct.Mounts {
-		if rel, err := filepath.Rel(m.Source, host); err == nil && !strings.HasPrefix(rel, "..") && len(m.Source) > len(best) {
-			best, target = m.Source, filepath.Join(m.Target, rel)
-		}
-	}
-	return target, best != ""
-}

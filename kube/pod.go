@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"path"
 
 	"github.com/bottle-sandbox/bottle/kube/inpod"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -35,13 +36,24 @@ func isolate(img string) corev1.Container {
 // mounted whole, through which the engine copies the bottle's folders in
 // at start (owned by the pod's group, so each container reads its own) and
 // back at the end; it also hands the agent's container the sidecar
-// binary. It runs as root with the file capabilities that takes, after the
-// isolation: nothing it runs reaches a network.
-func keeper(img string) corev1.Container {
+// binary, and marks the sidecars ready once every one of ready (their
+// ready files as it sees them: on the volume, or in one of the socket
+// folders, which it mounts read-only) is there. It runs as root with the
+// file capabilities that takes, after the isolation: nothing it runs
+// reaches a network.
+func keeper(img string, sockets, ready []string) corev1.Container {
+	cmd := []string{spec.SidecarBinary, "sidecar", "state", "--bin", BinDir, "--volume", StateDir, "--ready-mark", ReadyMark}
+	for _, f := range ready {
+		cmd = append(cmd, "--ready", f)
+	}
+	mounts := []corev1.VolumeMount{{Name: stateVolume, MountPath: StateDir}, {Name: binVolume, MountPath: BinDir}}
+	for _, v := range sockets {
+		mounts = append(mounts, corev1.VolumeMount{Name: v, MountPath: path.Join(SocketsDir, v), ReadOnly: true})
+	}
 	return corev1.Container{
 		Name:    keeperName,
 		Image:   img,
-		Command: []string{spec.SidecarBinary, "sidecar", "state", "--bin", BinDir, "--volume", StateDir},
+		Command: cmd,
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr(int64(0)),
 			RunAsGroup:               ptr(inpod.AgentUID),
@@ -50,7 +62,7 @@ func keeper(img string) corev1.Container {
 			ReadOnlyRootFilesystem:   ptr(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE"}},
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: stateVolume, MountPath: StateDir}, {Name: binVolume, MountPath: BinDir}},
+		VolumeMounts: mounts,
 		StartupProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", StateDir + "/" + inpod.Seeded}}},
 			PeriodSeconds:    1,

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path"
-	"slices"
-	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -24,10 +22,11 @@ import (
 )
 
 // Up makes the bottle's pod, copies the bottle's folders onto its volume
-// through the state keeper, and waits until every sidecar is ready,
-// saying on s.Stderr what the scheduler keeps it waiting for; then gives
-// the agent its go-ahead: detached, and it is left running; attached, to
-// s, and its exit code comes back once its folders are home.
+// through the state keeper, then gives the agent its go-ahead once every
+// sidecar is ready and the pod's isolation is proven from the agent's
+// container, saying on s.Stderr what the scheduler keeps it waiting for:
+// detached, and it is left running; attached, to s, and its exit code
+// comes back once its folders are home.
 func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error) {
 	b, err := e.objects(p)
 	if err != nil {
@@ -35,6 +34,9 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 	}
 	tty := !detach && p.Main().TTY
 	t0 := time.Now()
+	// What the proof tries is asked of the cluster while the pod starts.
+	targets := make(chan []string, 1)
+	go func() { targets <- e.isolationTargets(ctx) }()
 	if err := e.startPod(ctx, b, tty); err != nil {
 		return 0, err
 	}
@@ -48,50 +50,48 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 		return 0, err
 	}
 	slog.Debug("kubernetes: the bottle's folders are in", "elapsed", time.Since(t0))
-	sidecars := map[string]bool{}
-	for _, ct := range p.Containers {
-		if !ct.Main {
-			sidecars[ct.Service] = true
-		}
-	}
-	err = e.waitFor(ctx, pod, "the sidecars", s.Stderr, func(p *corev1.Pod) (bool, error) {
-		ready := 0
-		for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
-			if t := s.State.Terminated; t != nil && (t.ExitCode != 0 || sidecars[s.Name]) {
-				return false, fmt.Errorf("kubernetes: the %s container failed: %s", s.Name, strings.TrimSpace(t.Message+" "+t.Reason))
-			}
-			if sidecars[s.Name] && s.Started != nil && *s.Started {
-				ready++
-			}
-		}
-		return ready == len(sidecars), nil
-	})
-	if err != nil {
+	if err := e.waitFor(ctx, pod, "the agent's container", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
 		return 0, err
 	}
-	slog.Debug("kubernetes: the sidecars are ready", "elapsed", time.Since(t0))
+	slog.Debug("kubernetes: the agent's container runs", "elapsed", time.Since(t0))
 	if detach {
-		return 0, e.goAhead(ctx, pod, main, s.Stderr)
+		up := make(chan struct{})
+		close(up)
+		return 0, e.goAhead(ctx, p, pod, <-targets, up, s.Stderr)
 	}
-	return e.attach(ctx, p, pod, main, s, tty)
+	return e.attach(ctx, p, pod, main, s, tty, <-targets)
 }
+
+// settle is how long after its streams are made an attach is taken to be
+// up (the runtime attaches to the container once it has them all).
+const settle = 200 * time.Millisecond
 
 // attach attaches the streams to the agent's container, gives it the
 // go-ahead, keeps the bottle's folder in step while it runs, and returns
 // its exit code once its folders are home.
-func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s spec.Streams, tty bool) (int, error) {
-	if err := e.waitFor(ctx, pod, "the agent's container", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
-		return 0, err
-	}
+func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s spec.Streams, tty bool, targets []string) (int, error) {
 	req := e.cs.CoreV1().RESTClient().Post().Resource("pods").Name(pod).Namespace(e.ns).SubResource("attach").
 		VersionedParams(&corev1.PodAttachOptions{Container: main, Stdin: s.Stdin != nil, Stdout: true, Stderr: !tty, TTY: tty}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(e.cfg, "POST", req.URL())
 	if err != nil {
 		return 0, err
 	}
+	// The go-ahead waits for the attach to be up, so nothing the agent
+	// says is lost: its streams are made when the client first reads the
+	// input it sends (with no input, a fixed while after the attach began).
+	up := make(chan struct{})
+	var once sync.Once
+	isUp := func() { once.Do(func() { close(up) }) }
+	stdin := s.Stdin
+	if stdin != nil {
+		stdin = &onFirstRead{r: s.Stdin, f: func() { time.AfterFunc(settle, isUp) }}
+	} else {
+		time.AfterFunc(settle, isUp)
+	}
 	attached := make(chan error, 1)
 	go func() {
-		opts := remotecommand.StreamOptions{Stdin: s.Stdin, Stdout: s.Stdout, Tty: tty}
+		defer isUp() // an attach that ended holds nothing back
+		opts := remotecommand.StreamOptions{Stdin: stdin, Stdout: s.Stdout, Tty: tty}
 		if !tty {
 			opts.Stderr = s.Stderr
 		}
@@ -102,8 +102,7 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 		}
 		attached <- ex.StreamWithContext(ctx, opts)
 	}()
-	time.Sleep(200 * time.Millisecond) // the attach is up before the agent's first word
-	if err := e.goAhead(ctx, pod, main, s.Stderr); err != nil {
+	if err := e.goAhead(ctx, p, pod, targets, up, s.Stderr); err != nil {
 		return 0, err
 	}
 	slog.Debug("kubernetes: the agent has its go-ahead")
@@ -137,22 +136,16 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 	return code, nil
 }
 
-// goAhead starts the agent, once its own container, as its own user, has
-// shown the cluster's API and DNS to be out of its reach.
-func (e *Engine) goAhead(ctx context.Context, pod, main string, say io.Writer) error {
-	if err := e.waitFor(ctx, pod, "the agent's container", say, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
-		return err
-	}
-	bottle := path.Join(BinDir, "bottle")
-	// One exec: the proof, then the go-ahead, only if it held.
-	prove := append([]string{bottle, "sidecar", "prove-isolation", "--then-touch", GoFile}, e.isolationTargets(ctx)...)
-	if err := e.quiet(ctx, pod, main, nil, io.Discard, prove...); err != nil {
-		if strings.Contains(err.Error(), "reached") {
-			return fmt.Errorf("kubernetes: the pod's isolation did not hold, so the agent was not started: %v", err)
-		}
-		return fmt.Errorf("kubernetes: start the agent: %v%s", err, e.tail(ctx, pod, main))
-	}
-	return nil
+// onFirstRead calls f when its reader is first read.
+type onFirstRead struct {
+	r    io.Reader
+	f    func()
+	once sync.Once
+}
+
+func (o *onFirstRead) Read(b []byte) (int, error) {
+	o.once.Do(o.f)
+	return o.r.Read(b)
 }
 
 // isolationTargets are what the agent must not reach: the API server as the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -106,33 +107,46 @@ func newSidecarCommand(g *globals) *cli.Command {
 				// touch run in it through the engine; await starts the agent.
 				Name: "state",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "bin", Usage: "copy this binary into the folder, for the agent's container"},
-					&cli.StringFlag{Name: "volume", Usage: "the bottle's volume, made the pod group's"}},
+					&cli.StringFlag{Name: "volume", Usage: "the bottle's volume, made the pod group's"},
+					&cli.StringSliceFlag{Name: "ready", Usage: "a sidecar's ready file, as the keeper sees it"},
+					&cli.StringFlag{Name: "ready-mark", Usage: "make this file once every ready file is there"}},
 				Action: func(c *cli.Context) error {
 					if dir := c.String("bin"); dir != "" {
 						if err := files.Copy(spec.SidecarBinary, filepath.Join(dir, "bottle"), 0o755); err != nil {
 							return fmt.Errorf("state: %w", err)
 						}
 					}
-					return inpod.Keep(c.Context, c.String("volume"))
+					return inpod.Keep(c.Context, c.String("volume"), c.StringSlice("ready"), c.String("ready-mark"))
 				},
 			},
-			{Name: "untar", Action: func(c *cli.Context) error {
-				return inpod.Untar(beneath.At(c.Args().First()), os.Stdin, int(inpod.AgentUID))
-			}},
-			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
-			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
-			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
-				return inpod.Reach(c.Context, c.Args().Slice(), c.Duration("wait"))
-			}},
-			{Name: "prove-isolation", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once proven, make this file (the agent's go-ahead)"}},
+			{Name: "untar", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once written, make this file (the volume's seeded mark)"}},
 				Action: func(c *cli.Context) error {
-					if err := inpod.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond); err != nil {
+					if err := inpod.Untar(beneath.At(c.Args().First()), os.Stdin, int(inpod.AgentUID)); err != nil {
 						return err
 					}
 					if f := c.String("then-touch"); f != "" {
 						return inpod.Touch(f)
 					}
 					return nil
+				}},
+			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
+			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
+			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
+				return inpod.Reach(c.Context, c.Args().Slice(), c.Duration("wait"))
+			}},
+			{Name: "prove-isolation", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once proven, make this file (the agent's go-ahead)"},
+				&cli.StringFlag{Name: "after", Usage: "and once this file is there (the sidecars' ready mark)"},
+				&cli.BoolFlag{Name: "word", Usage: "and once proven, say " + inpod.Proven + " and wait for " + inpod.Go + " on stdin"}},
+				Action: func(c *cli.Context) error {
+					f := c.String("then-touch")
+					if f == "" {
+						return inpod.ProveIsolation(c.Context, c.Args().Slice(), 1500*time.Millisecond)
+					}
+					var word io.Reader
+					if c.Bool("word") {
+						word = os.Stdin
+					}
+					return inpod.GoAhead(c.Context, c.Args().Slice(), c.String("after"), f, word, os.Stdout)
 				}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // Package inpod is what runs inside a cluster bottle's pod for the
@@ -35,16 +34,22 @@ const (
 // every container after.
 const Seeded = ".bottle-seeded"
 
-// Keep makes the volume the pod's group's, then holds on until ctx ends:
-// the state keeper's whole job between the copies the engine makes
+// Keep makes the volume the pod's group's, marks the sidecars ready (mark,
+// once every one of ready exists; see MarkReady), then holds on until ctx
+// ends: the state keeper's whole job between the copies the engine makes
 // through it.
-func Keep(ctx context.Context, volume string) error {
+func Keep(ctx context.Context, volume string, ready []string, mark string) error {
 	if volume != "" {
 		if err := os.Chown(volume, int(AgentUID), int(AgentUID)); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 		if err := os.Chmod(volume, 0o770|fs.ModeSetgid); err != nil {
 			return fmt.Errorf("state: %w", err)
+		}
+	}
+	if mark != "" {
+		if err := MarkReady(ctx, ready, mark); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("state: mark the sidecars ready: %w", err)
 		}
 	}
 	<-ctx.Done()
@@ -58,15 +63,8 @@ func AwaitThenExec(ctx context.Context, file string, argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("await: no command")
 	}
-	for {
-		if _, err := os.Stat(file); err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitFile(ctx, file); err != nil {
+		return err
 	}
 	path := argv[0]
 	if !strings.Contains(path, "/") {

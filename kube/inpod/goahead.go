@@ -1,0 +1,94 @@
+package inpod
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// How a cluster bottle's agent gets its go-ahead, with as little waiting in
+// a row as the pod allows: the state keeper, which sees every sidecar's
+// ready files (the volume whole, the socket folders), marks the sidecars
+// ready as soon as the last file is there; one exec in the agent's
+// container proves the isolation while it waits for that mark, says so,
+// and starts the agent once the engine, whose terminal is attached by
+// then, says go. No kubelet probe is in that path (a probe runs once a
+// second at most).
+
+// Proven is what the go-ahead says once the isolation held and the
+// sidecars are ready; Go is the engine's word that starts the agent.
+const (
+	Proven = "proven"
+	Go     = "go"
+)
+
+// proofWait is how long each target of the proof has to answer: a
+// connection the isolation drops is never refused, only unanswered.
+const proofWait = 1500 * time.Millisecond
+
+// filePoll is how often a wait in the pod looks for its file: a stat.
+const filePoll = 20 * time.Millisecond
+
+// MarkReady waits until every one of ready exists, then makes mark: the
+// state keeper's word that the bottle's sidecars are ready. It waits until
+// ctx ends; the engine bounds the start, and says which container failed.
+func MarkReady(ctx context.Context, ready []string, mark string) error {
+	for _, f := range ready {
+		if err := awaitFile(ctx, f); err != nil {
+			return err
+		}
+	}
+	return Touch(mark)
+}
+
+// GoAhead proves, from where it runs (the agent's container, as the
+// agent's user), that none of targets answers, while it waits for the
+// sidecars' ready mark (after, "" for none); then, when word is not nil,
+// says Proven on say and waits for the engine's Go on word; then makes
+// goFile, the go-ahead the agent's container waits for. Nothing is made if
+// the proof fails or the word does not come.
+func GoAhead(ctx context.Context, targets []string, after, goFile string, word io.Reader, say io.Writer) error {
+	proved := make(chan error, 1)
+	go func() { proved <- ProveIsolation(ctx, targets, proofWait) }()
+	if after != "" {
+		if err := awaitFile(ctx, after); err != nil {
+			return fmt.Errorf("the sidecars' ready mark %s: %w", after, err)
+		}
+	}
+	if err := <-proved; err != nil {
+		return err
+	}
+	if word != nil {
+		if _, err := fmt.Fprintln(say, Proven); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(word).ReadString('\n')
+		if strings.TrimSpace(line) != Go {
+			return fmt.Errorf("the engine did not say go (%q, %v): the agent was not started", strings.TrimSpace(line), err)
+		}
+	}
+	return Touch(goFile)
+}
+
+// awaitFile waits until file exists, or ctx ends.
+func awaitFile(ctx context.Context, file string) error {
+	for {
+		_, err := os.Stat(file)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(filePoll):
+		}
+	}
+}

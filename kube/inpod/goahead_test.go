@@ -1,0 +1,81 @@
+package inpod
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The go-ahead is made only once the proof held, the sidecars' mark is
+// there and the engine said go; each missing, and the agent does not start.
+func TestGoAheadNeedsTheProofTheMarkAndTheWord(t *testing.T) {
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	shut := closed.Addr().String()
+	closed.Close()
+	open, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	for _, tc := range []struct {
+		name   string
+		target string
+		mark   bool
+		word   string
+		made   bool
+	}{
+		{"all there", shut, true, "go\n", true},
+		{"a target answers", open.Addr().String(), true, "go\n", false},
+		{"no mark", shut, false, "go\n", false},
+		{"no word", shut, true, "", false},
+		{"another word", shut, true, "stop\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mark, goFile := filepath.Join(dir, "ready"), filepath.Join(dir, "go")
+			if tc.mark {
+				os.WriteFile(mark, nil, 0o600)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			var said bytes.Buffer
+			err := GoAhead(ctx, []string{tc.target}, mark, goFile, strings.NewReader(tc.word), &said)
+			_, serr := os.Stat(goFile)
+			if made := serr == nil; made != tc.made {
+				t.Errorf("go-ahead made: %v, want %v (err %v)", made, tc.made, err)
+			}
+			if (err == nil) != tc.made {
+				t.Errorf("err %v", err)
+			}
+			if proven := strings.Contains(said.String(), Proven); proven != (tc.mark && tc.target == shut) {
+				t.Errorf("said %q", said.String())
+			}
+		})
+	}
+}
+
+// The keeper's mark comes once every ready file is there, not before.
+func TestMarkReadyWaitsForEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b, mark := filepath.Join(dir, "a"), filepath.Join(dir, "sub", "b"), filepath.Join(dir, "mark")
+	done := make(chan error, 1)
+	go func() { done <- MarkReady(context.Background(), []string{a, b}, mark) }()
+	os.WriteFile(a, nil, 0o600)
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(mark); err == nil {
+		t.Fatal("marked ready with one file missing")
+	}
+	os.Mkdir(filepath.Dir(b), 0o700)
+	os.WriteFile(b, nil, 0o600)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("not marked: %v", err)
+	}
+}
