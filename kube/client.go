@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -170,28 +171,24 @@ func running(st []corev1.ContainerStatus, name string) bool {
 	return false
 }
 
-// waitFor polls the pod until ok says so, it fails, or ctx ends. While the
-// scheduler cannot place the pod, it says why on say, once each reason.
+// waitFor follows the pod until ok says so, it fails, or ctx ends: through
+// a watch, so a change is seen as the API server has it (a client that may
+// not watch polls every 250 ms). While the scheduler cannot place the pod,
+// it says why on say, once each reason.
 func (e *Engine) waitFor(ctx context.Context, pod, what string, say io.Writer, ok func(*corev1.Pod) (bool, error)) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	said := ""
-	for {
-		p, err := e.cs.CoreV1().Pods(e.ns).Get(ctx, pod, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("kubernetes: waiting for %s: %w", what, err)
-		}
+	// check says whether the wait is over, and why it failed.
+	check := func(p *corev1.Pod) (bool, error) {
 		done, err := ok(p)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
+		if err != nil || done {
+			return true, err
 		}
 		if why, c := stuck(p); why != "" {
 			if c != "" {
 				why += e.tail(ctx, pod, c)
 			}
-			return fmt.Errorf("kubernetes: waiting for %s: %s", what, why)
+			return true, fmt.Errorf("kubernetes: waiting for %s: %s", what, why)
 		}
 		unscheduled := unschedulable(p)
 		if unscheduled != "" && unscheduled != said {
@@ -200,14 +197,64 @@ func (e *Engine) waitFor(ctx context.Context, pod, what string, say io.Writer, o
 		}
 		if time.Now().After(deadline) {
 			if unscheduled != "" {
-				return fmt.Errorf("kubernetes: %s not ready after 5 minutes: the scheduler could not place pod %s: %s", what, pod, unscheduled)
+				return true, fmt.Errorf("kubernetes: %s not ready after 5 minutes: the scheduler could not place pod %s: %s", what, pod, unscheduled)
 			}
-			return fmt.Errorf("kubernetes: %s not ready after 5 minutes (pod %s is %s)", what, pod, p.Status.Phase)
+			return true, fmt.Errorf("kubernetes: %s not ready after 5 minutes (pod %s is %s)", what, pod, p.Status.Phase)
 		}
+		return false, nil
+	}
+	pods := e.cs.CoreV1().Pods(e.ns)
+	for {
+		p, err := pods.Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("kubernetes: waiting for %s: %w", what, err)
+		}
+		if over, err := check(p); over {
+			return err
+		}
+		w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + pod, ResourceVersion: p.ResourceVersion})
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
+		over, err := watchPod(ctx, w, time.Until(deadline)+time.Second, check)
+		w.Stop()
+		if over {
+			return err
+		}
+	}
+}
+
+// watchPod gives check each state of the pod a watch brings, until check
+// says the wait is over, or the watch ends (false: look again) or ctx does.
+func watchPod(ctx context.Context, w watch.Interface, within time.Duration, check func(*corev1.Pod) (bool, error)) (bool, error) {
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+			return true, ctx.Err()
+		case <-timeout.C:
+			return false, nil // checked again, past the deadline
+		case ev, open := <-w.ResultChan():
+			if !open {
+				return false, nil
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			switch {
+			case ev.Type == watch.Deleted && isPod:
+				return true, fmt.Errorf("kubernetes: pod %s was removed", p.Name)
+			case (ev.Type == watch.Added || ev.Type == watch.Modified) && isPod:
+				if over, err := check(p); over {
+					return true, err
+				}
+			default: // an error, a bookmark: look again
+				return false, nil
+			}
 		}
 	}
 }
