@@ -171,6 +171,16 @@ func running(st []corev1.ContainerStatus, name string) bool {
 	return false
 }
 
+// ended says whether the init container name ended well.
+func ended(st []corev1.ContainerStatus, name string) bool {
+	for _, s := range st {
+		if s.Name == name && s.State.Terminated != nil && s.State.Terminated.ExitCode == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // waitFor follows the pod until ok says so, it fails, or ctx ends: through
 // a watch, so a change is seen as the API server has it (a client that may
 // not watch polls every 250 ms). While the scheduler cannot place the pod,

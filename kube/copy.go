@@ -63,6 +63,29 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 	return nil
 }
 
+// reachKeeper waits until the state keeper, started once the isolation
+// is done, takes an exec: until the seed, its postStart hook holds the
+// pod's start and its status with it, so no status says it runs. The pod
+// is watched meanwhile, for a container that fails or the scheduler's word.
+func (e *Engine) reachKeeper(ctx context.Context, pod string, say io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan error, 1)
+	go func() {
+		watched <- e.waitFor(ctx, pod, "the state keeper", say, func(*corev1.Pod) (bool, error) { return false, nil })
+	}()
+	for {
+		if e.quiet(ctx, pod, keeperName, nil, io.Discard, spec.SidecarBinary, "sidecar", "ready", StateDir) == nil {
+			return nil
+		}
+		select {
+		case err := <-watched:
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // unseed copies the bottle's folders back from its volume into the host's.
 func (e *Engine) unseed(ctx context.Context, pod, stateDir string) error {
 	entries, _ := os.ReadDir(stateDir)

@@ -63,11 +63,12 @@ func keeper(img string, sockets, ready []string) corev1.Container {
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE"}},
 		},
 		VolumeMounts: mounts,
-		StartupProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{spec.SidecarBinary, "sidecar", "ready", StateDir + "/" + inpod.Seeded}}},
-			PeriodSeconds:    1,
-			FailureThreshold: 300,
-		},
+		// The kubelet starts the pod's other containers once this hook is
+		// done: once the engine has seeded the volume (the folders they
+		// mount are on it). A startup probe would see the mark up to a
+		// second later (a probe's period is a second at least).
+		Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{spec.SidecarBinary, "sidecar", "await-seed", "--within", "5m", path.Join(StateDir, inpod.Seeded)}}}},
 		RestartPolicy:   ptr(corev1.ContainerRestartPolicyAlways),
 		ImagePullPolicy: corev1.PullIfNotPresent,
 	}

@@ -129,6 +129,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 					}
 					return nil
 				}},
+			{Name: "await-seed", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: 5 * time.Minute}}, Action: func(c *cli.Context) error {
+				return inpod.AwaitSeed(c.Context, c.Args().First(), c.Duration("within"))
+			}},
 			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
 			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {

@@ -75,6 +75,18 @@ func GoAhead(ctx context.Context, targets []string, after, goFile string, word i
 	return Touch(goFile)
 }
 
+// AwaitSeed waits, for within at most, until the volume's seeded mark
+// (file) is there: the state keeper's postStart hook, which holds the
+// start of the pod's other containers until their folders are in.
+func AwaitSeed(ctx context.Context, file string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	if err := awaitFile(ctx, file); err != nil {
+		return fmt.Errorf("the bottle's folders did not come onto its volume within %s (%s): %w", within, file, err)
+	}
+	return nil
+}
+
 // awaitFile waits until file exists, or ctx ends.
 func awaitFile(ctx context.Context, file string) error {
 	for {

@@ -30,7 +30,7 @@ const (
 )
 
 // Seeded is the file, at the volume's root, that says the bottle's folders
-// are on it: the state keeper's startup probe waits for it, and so does
+// are on it: the state keeper's postStart hook waits for it, and so does
 // every container after.
 const Seeded = ".bottle-seeded"
 
