@@ -208,6 +208,14 @@ func TestSocketFolderIsThePodsOwn(t *testing.T) {
 		if (runtime == config.RuntimeRunsc) != (share == "pod") {
 			t.Errorf("%q: gVisor share annotation %q", runtime, share)
 		}
+		// The proxy blames the hints for a socket that refuses only where
+		// they share the folder.
+		for _, c := range b.Pod.Spec.Containers {
+			hinted := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == inpod.SocketsByHint })
+			if want := runtime == config.RuntimeRunsc && (c.Name == "gateway" || c.Name == "egress" || c.Name == "git-gate"); hinted != want {
+				t.Errorf("%q: %s told the folder is shared by hint: %v", runtime, c.Name, hinted)
+			}
+		}
 	}
 }
 

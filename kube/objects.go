@@ -374,6 +374,16 @@ func (b *Bottle) shareSockets(pod *corev1.Pod) {
 			pod.Annotations[prefix+"options"] = "rw,rprivate"
 		}
 	}
+	if pod.Spec.RuntimeClassName == nil {
+		return
+	}
+	// A container that finds the gateway's socket there but refusing may
+	// then blame the hints (a cluster that drops them).
+	for i, c := range pod.Spec.Containers {
+		if slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return slices.Contains(b.sockets, m.Name) }) {
+			pod.Spec.Containers[i].Env = append(pod.Spec.Containers[i].Env, corev1.EnvVar{Name: inpod.SocketsByHint, Value: "1"})
+		}
+	}
 }
 
 // isFile tells a mount of one file from a folder's, by name: the plan's

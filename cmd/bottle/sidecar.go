@@ -51,7 +51,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
-					if err := egress.ReachGateway(c.Context, dir, 10*time.Second); err != nil {
+					if err := egress.ReachGateway(c.Context, dir, 10*time.Second, os.Getenv(inpod.SocketsByHint) != ""); err != nil {
 						return fmt.Errorf("egress: %w", err)
 					}
 					if superviseDir != "" {

@@ -29,6 +29,11 @@ const (
 	AgentUID   int64 = 1000
 )
 
+// SocketsByHint is set, in a container's environment, where the pod's
+// socket folders are shared by gVisor's mount hints (which a cluster may
+// drop): what a socket that is there and refuses most likely means.
+const SocketsByHint = "BOTTLE_SOCKETS_BY_HINT"
+
 // Seeded is the file, at the volume's root, that says the bottle's folders
 // are on it: the state keeper's postStart hook waits for it, and so does
 // every container after.

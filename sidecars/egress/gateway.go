@@ -253,11 +253,14 @@ func (g *Gateway) refresher(pol *Policy) *signin.Refresher {
 // connection: the proxy starts only once it can. A socket not there yet is
 // a gateway not started yet, waited for until ctx ends (under load its
 // container starts later than the proxy's; the launcher bounds the start
-// and names what was not ready). A socket there that nobody listens on for
-// within is a folder the two do not share: on Kubernetes under gVisor the
-// socket's folder is one the sandbox shares by annotation, and a cluster
-// that drops the annotation shows the socket to the gateway alone.
-func ReachGateway(ctx context.Context, dir string, within time.Duration) error {
+// and names what was not ready). A socket there that takes no connection
+// for within is a gateway that does not serve it: the error says so, how
+// long and what the last try got. Where the two share the socket's folder
+// only by gVisor's mount hints (hinted, on Kubernetes), a socket that is
+// there and refuses is more likely a folder the two do not share: a
+// cluster that drops the hints shows the socket to the gateway alone, and
+// the error says how to fix that too.
+func ReachGateway(ctx context.Context, dir string, within time.Duration, hinted bool) error {
 	sock := filepath.Join(dir, SocketDir, SocketName)
 	start := time.Now()
 	var refused time.Time // since when the socket is there and refuses
@@ -273,7 +276,11 @@ func ReachGateway(ctx context.Context, dir string, within time.Duration) error {
 		case refused.IsZero():
 			refused = time.Now()
 		case time.Since(refused) > within:
-			return fmt.Errorf("the gateway's socket %s is there but cannot be reached (%v): the gateway and the proxy do not share its folder (on Kubernetes with gVisor, containerd's runsc runtime needs pod_annotations = [\"dev.gvisor.*\"])", sock, err)
+			why := fmt.Errorf("the gateway did not take a connection on its socket %s within %s of the socket being there (the last try: %v)", sock, within, err)
+			if hinted {
+				why = fmt.Errorf("%w: if the gateway runs, it and the proxy do not share the socket's folder (under gVisor they share it by mount hint: containerd's runsc runtime needs pod_annotations = [\"dev.gvisor.*\"])", why)
+			}
+			return why
 		}
 		select {
 		case <-ctx.Done():
