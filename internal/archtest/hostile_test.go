@@ -231,7 +231,7 @@ var trustedFS = map[string]string{
 	"spec/images.go SidecarRef":                           sidecarImage,
 	"spec/images.go forgetOldRefs":                        sidecarImage,
 	"cmd/bottle/sidecar.go newSidecarCommand":             inContainer,
-	"kube/inpod/inpod.go AwaitThenExec":                   inContainer,
+	"kube/inpod/goahead.go awaitFile":                     inContainer,
 	"kube/inpod/inpod.go Keep":                            inContainer,
 	"kube/inpod/inpod.go Touch":                           inContainer,
 	"sidecars/egress/budget.go LimitMemory":               inContainer,
