@@ -65,10 +65,11 @@ func keeper(img string, sockets, ready []string) corev1.Container {
 		VolumeMounts: mounts,
 		// The kubelet starts the pod's other containers once this hook is
 		// done: once the engine has seeded the volume (the folders they
-		// mount are on it). A startup probe would see the mark up to a
-		// second later (a probe's period is a second at least).
+		// mount are on it) and the keeper has put the binary the agent's
+		// container starts with in place. A startup probe would see them up
+		// to a second later (a probe's period is a second at least).
 		Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{spec.SidecarBinary, "sidecar", "await-seed", "--within", "5m", path.Join(StateDir, inpod.Seeded)}}}},
+			Command: []string{spec.SidecarBinary, "sidecar", "await-seed", "--within", "5m", path.Join(StateDir, inpod.Seeded), path.Join(BinDir, "bottle")}}}},
 		RestartPolicy:   ptr(corev1.ContainerRestartPolicyAlways),
 		ImagePullPolicy: corev1.PullIfNotPresent,
 	}

@@ -112,7 +112,14 @@ func newSidecarCommand(g *globals) *cli.Command {
 					&cli.StringFlag{Name: "ready-mark", Usage: "make this file once every ready file is there"}},
 				Action: func(c *cli.Context) error {
 					if dir := c.String("bin"); dir != "" {
-						if err := files.Copy(spec.SidecarBinary, filepath.Join(dir, "bottle"), 0o755); err != nil {
+						// Whole or not at all: the agent's container may start
+						// the moment it is there (the keeper's hook waits for it).
+						tmp := filepath.Join(dir, ".bottle.tmp")
+						os.Remove(tmp)
+						if err := files.Copy(spec.SidecarBinary, tmp, 0o755); err != nil {
+							return fmt.Errorf("state: %w", err)
+						}
+						if err := os.Rename(tmp, filepath.Join(dir, "bottle")); err != nil {
 							return fmt.Errorf("state: %w", err)
 						}
 					}
@@ -130,7 +137,7 @@ func newSidecarCommand(g *globals) *cli.Command {
 					return nil
 				}},
 			{Name: "await-seed", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: 5 * time.Minute}}, Action: func(c *cli.Context) error {
-				return inpod.AwaitSeed(c.Context, c.Args().First(), c.Duration("within"))
+				return inpod.AwaitSeed(c.Context, c.Args().Slice(), c.Duration("within"))
 			}},
 			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},

@@ -75,14 +75,17 @@ func GoAhead(ctx context.Context, targets []string, after, goFile string, word i
 	return Touch(goFile)
 }
 
-// AwaitSeed waits, for within at most, until the volume's seeded mark
-// (file) is there: the state keeper's postStart hook, which holds the
-// start of the pod's other containers until their folders are in.
-func AwaitSeed(ctx context.Context, file string, within time.Duration) error {
+// AwaitSeed waits, for within at most, until every one of files is there:
+// the volume's seeded mark and the binary the agent's container starts
+// with. It is the state keeper's postStart hook, which holds the start of
+// the pod's other containers until then.
+func AwaitSeed(ctx context.Context, files []string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
-	if err := awaitFile(ctx, file); err != nil {
-		return fmt.Errorf("the bottle's folders did not come onto its volume within %s (%s): %w", within, file, err)
+	for _, f := range files {
+		if err := awaitFile(ctx, f); err != nil {
+			return fmt.Errorf("the bottle's folders and binary were not in place within %s (%s): %w", within, f, err)
+		}
 	}
 	return nil
 }
