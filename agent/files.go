@@ -18,6 +18,7 @@ const (
 	workdirBuildDir   = "workdir-build" // a working directory's Containerfile and context, copied
 	capabilityFile    = "Containerfile" // an approved capability request's Containerfile
 	capabilityContext = "capability-context"
+	stageDir          = "start" // the engine's, to start the container ahead of its go-ahead (spec.Container.Stage)
 )
 
 // HomeDir is the agent's home in its state folder dir: for its mount.

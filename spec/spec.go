@@ -104,6 +104,10 @@ type Container struct {
 	Main bool `json:"main,omitempty"`
 	// TTY gives the main container a terminal: the caller's streams are one.
 	TTY bool `json:"tty,omitempty"`
+	// Stage is a host folder of the bottle's, written by no container, in
+	// which an engine may keep what it needs to start the main container
+	// ahead of its go-ahead ("": none).
+	Stage string `json:"stage,omitempty"`
 	// OutsidePod puts the container beside the pod, on the host's network
 	// (the egress gateway): it shares nothing with the pod but the folders mounted into both.
 	OutsidePod bool `json:"outside_pod,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/kube/inpod"
@@ -134,6 +135,13 @@ func newSidecarCommand(g *globals) *cli.Command {
 					}
 					return nil
 				}},
+			{Name: "await-start", Action: func(c *cli.Context) error {
+				// The agent's container on Podman, started ahead: FIFO WORKDIR.
+				if c.Args().Len() != 2 {
+					return fmt.Errorf("await-start: FIFO WORKDIR")
+				}
+				return agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
+			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
 				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
