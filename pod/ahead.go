@@ -21,8 +21,9 @@ import (
 )
 
 // A rootful engine starts the agent's container ahead of its go-ahead
-// (docs/warm.md): its first process, the bottle binary from the sidecar
-// image, waits on a pipe in its stage folder (spec.Container.Stage); its
+// (docs/warm.md): its first process, the bottle binary (the one the
+// sidecar image is made of, mounted read-only), waits on a pipe in its
+// stage folder (spec.Container.Stage); its
 // workspace's place shows an empty folder. At the go-ahead the engine
 // mounts the workspace, and whatever the plan mounts beneath it, into the
 // container's own mount namespace (nothing is mounted on the host, so
@@ -31,7 +32,7 @@ import (
 // warm bottle's agent is made and started so before its claim; a cold
 // start does the same, at once.
 const (
-	aheadImage = "/run/bottle/sidecar" // the sidecar image, mounted in the agent's container
+	aheadBin   = "/run/bottle/bottle"  // the bottle binary, mounted in the agent's container
 	aheadStage = "/run/bottle/start"   // the stage folder, mounted read-only
 	goFIFO     = "go"                  // in the stage: the go-ahead's pipe
 	emptyDir   = "empty"               // in the stage: the workspace's place until the go-ahead
@@ -60,16 +61,21 @@ func lateMounts(ct spec.Container) (early, late []spec.Mount) {
 }
 
 // specAhead makes s, the agent's container's spec, one started ahead: the
-// waiting process from the sidecar image, the stage mounted, the empty
-// folder in the workspace's place; the stage is made.
-func specAhead(s *specgen.SpecGenerator, ct spec.Container, sidecar string) error {
+// waiting process of the bottle binary exe (an image volume of the
+// sidecar image would be simpler, but Podman 4.3 now and then mounts one
+// whose image is unmounted meanwhile, and the start fails), the stage
+// mounted, the empty folder in the workspace's place; the stage is made.
+func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string) error {
+	if exe == "" {
+		return fmt.Errorf("create container %s: the bottle binary is not known (Images or Warm first)", ct.Name)
+	}
 	if err := makeStage(ct); err != nil {
 		return err
 	}
-	s.Command = []string{aheadImage + spec.SidecarBinary, "sidecar", "await-start", aheadStage + "/" + goFIFO, ct.WorkDir}
-	s.ImageVolumes = []*specgen.ImageVolume{{Source: sidecar, Destination: aheadImage}}
+	s.Command = []string{aheadBin, "sidecar", "await-start", aheadStage + "/" + goFIFO, ct.WorkDir}
 	early, _ := lateMounts(ct)
-	early = append(early, spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true},
+	early = append(early, spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
+		spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true},
 		spec.Mount{Source: ct.Stage, Target: aheadStage, ReadOnly: true})
 	s.Mounts = nil
 	for _, m := range early {

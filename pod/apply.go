@@ -88,11 +88,9 @@ func (c *Conn) createContainers(ctx context.Context, p *spec.Plan, cs []spec.Con
 			rest = append(rest, ct)
 		}
 	}
-	i := slices.IndexFunc(p.Containers, func(ct spec.Container) bool { return ct.Name == p.Pod.Namespaces })
-	if i < 0 {
+	if !slices.ContainsFunc(p.Containers, func(ct spec.Container) bool { return ct.Name == p.Pod.Namespaces }) {
 		return fmt.Errorf("plan of pod %s: no container %q to make its namespaces", p.Pod.Name, p.Pod.Namespaces)
 	}
-	sidecar := p.Containers[i].Image.Ref
 	for _, batch := range [][]spec.Container{first, rest} {
 		var g errgroup.Group
 		for _, ct := range batch {
@@ -106,7 +104,7 @@ func (c *Conn) createContainers(ctx context.Context, p *spec.Plan, cs []spec.Con
 						return err
 					}
 				}
-				return cc.createContainer(context.WithoutCancel(ctx), p.Pod, ct, sidecar)
+				return cc.createContainer(context.WithoutCancel(ctx), p.Pod, ct)
 			})
 		}
 		if err := g.Wait(); err != nil {
@@ -131,7 +129,7 @@ func (c *Conn) netNSPath(ctx context.Context, name string) (string, error) {
 	return fmt.Sprintf("/proc/%d/ns/net", data.State.Pid), nil
 }
 
-func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Container, sidecar string) error {
+func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Container) error {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	s := specgen.NewSpecGenerator(ct.Image.Ref, false)
@@ -185,7 +183,7 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 		s.Mounts = append(s.Mounts, bindMount(m))
 	}
 	if c.ahead(ct) {
-		if err := specAhead(s, ct, sidecar); err != nil {
+		if err := specAhead(s, ct, c.exe); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 // the pod that is there and Up starts it (what runs already is left so).
 func (c *Conn) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error) {
 	ahead := false
+	c.exe = exe
 	if main := p.Main(); main != nil && c.ahead(*main) {
 		if _, err := c.Images(ctx, p, exe, io.Discard); err != nil {
 			return false, err

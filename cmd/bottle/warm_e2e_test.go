@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -75,14 +77,21 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	refilled := ee.awaitWarm(claimedID)
 	// A warm bottle holds nothing of anyone's: no secret, no route (its
 	// supervise configuration does describe its profile, the person's), no
-	// working directory, no agent's folder.
+	// working directory; of an agent's folder, only what its agent made
+	// ahead mounts (docs/warm.md): the CA's copies, an empty home, the
+	// stage with its empty folder and its pipe.
 	rb := filepath.Join(ee.rootDir(), refilled)
 	if data, err := os.ReadFile(filepath.Join(rb, "egress", "secrets.json")); err != nil || strings.TrimSpace(string(data)) != "{}" {
 		t.Errorf("the warm bottle's secrets: %q (%v), want none", data, err)
 	}
-	if _, err := os.Stat(filepath.Join(rb, "agent")); err == nil {
-		t.Error("the warm bottle has an agent's folder")
-	}
+	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go"}
+	filepath.WalkDir(filepath.Join(rb, "agent"), func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(filepath.Join(rb, "agent"), p)
+		if err == nil && !slices.Contains(madeAhead, rel) {
+			t.Errorf("the warm bottle's agent folder holds %s", rel)
+		}
+		return nil
+	})
 	filepath.WalkDir(rb, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			data, _ := os.ReadFile(p)
@@ -165,4 +174,77 @@ func sortedKeys(ms ...map[string][]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// A claimed warm bottle's workspace is mounted in its agent's container
+// alone, never on the host (docs/warm.md): nothing of the working
+// directory or the state root is mounted on the host while the agent runs,
+// once the bottle is torn down, nor when its launcher is killed with the
+// agent running, which gc then removes.
+func TestAClaimedWarmBottleLeavesNoMountBehind(t *testing.T) {
+	e := newEnv(t, "\n[agents.w]\nextends = \"t\"\nwarm = 1\n")
+	t.Cleanup(func() {
+		if lock, err := (state.Root{Dir: e.rootDir()}).LockPool(); err == nil {
+			lock.Unlock()
+		}
+	})
+	hostMounts := func() []string {
+		data, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, e.workdir) || strings.Contains(line, e.rootDir()) {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	e.mustRun("warm")
+	first := e.warmBottles()
+	if len(first) != 1 {
+		t.Fatalf("warm bottles %v after bottle warm, want one", first)
+	}
+	_, errs, code := e.run("--debug", "start", "--yes", "w", "--", "-c", "grep -q ' /workspace ' /proc/self/mountinfo && echo in > /workspace/claimed")
+	if _, claimed := plannedOf(t, errs); code != 0 || !claimed {
+		t.Fatalf("the claiming start exited %d (claimed: %v): %s", code, claimed, errs)
+	}
+	if data, err := os.ReadFile(filepath.Join(e.workdir, "claimed")); err != nil || string(data) != "in\n" {
+		t.Errorf("the claimed agent did not write its workspace: %q %v", data, err)
+	}
+	e.awaitTeardowns()
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a claimed bottle, torn down, left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+
+	second := e.awaitWarm(first...)
+	cmd := e.command("--debug", "start", "--yes", "w", "--", "-c", "echo up; sleep 3")
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the claimed agent to run", func() bool { return strings.Contains(out.String(), "up") })
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a running claimed bottle has mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+	cmd.Process.Kill() // the launcher dies; the pod runs on, then its agent ends
+	cmd.Wait()
+	if _, claimed := plannedOf(t, stderr.String()); !claimed {
+		t.Fatalf("the killed start did not claim %s: %s", second, stderr.String())
+	}
+	poll(t, 30*time.Second, "the killed claim's agent to end", func() bool {
+		ps, _ := exec.Command("podman", "ps", "--filter", "label="+spec.LabelIdentity+"="+second, "--filter", "label="+spec.LabelService+"=agent", "--format", "{{.Names}}").Output()
+		return strings.TrimSpace(string(ps)) == ""
+	})
+	if gc := e.mustRun("gc"); !strings.Contains(gc, second) {
+		t.Errorf("gc did not remove the killed claim %s:\n%s", second, gc)
+	}
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a killed claim, collected, left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+	third := e.awaitWarm(first[0], second)
+	e.mustRun("rm", third)
+	e.assertClean()
 }
