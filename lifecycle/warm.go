@@ -326,7 +326,7 @@ type ahead struct {
 // this folder cannot give.
 func agentAhead(ctx context.Context, env Env, b *state.Bottle, in sidecars.Input) (*ahead, error) {
 	a := in.Agent
-	if a.Prompt != "" || a.PromptFile != "" || a.Workspace != config.WorkspaceBind {
+	if a.Prompt != "" || a.PromptFile != "" {
 		return nil, nil
 	}
 	wd, err := os.Getwd()

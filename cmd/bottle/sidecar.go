@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -140,7 +142,13 @@ func newSidecarCommand(g *globals) *cli.Command {
 				if c.Args().Len() != 2 {
 					return fmt.Errorf("await-start: FIFO WORKDIR")
 				}
-				return agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
+				err := agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
+				if errors.Is(err, exec.ErrNotFound) {
+					// As a shell says a command it cannot find.
+					fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+					return lifecycle.ExitError(127)
+				}
+				return err
 			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
