@@ -333,11 +333,14 @@ func agentAhead(ctx context.Context, env Env, b *state.Bottle, in sidecars.Input
 	if err != nil {
 		return nil, nil
 	}
-	in.Workdir, in.Host, in.TTY = wd, hostOf(env.Engine.Info(), wd), env.TTY
-	if _, _, err := agent.User(a, in.Host, wd); err != nil {
+	// The folder gives the agent's user, nothing more: the workspace's
+	// mount (its source left empty) is the claim's, and a warm bottle holds
+	// no working directory's name.
+	in.Host, in.TTY = hostOf(env.Engine.Info(), wd), env.TTY
+	if _, _, err := agent.User(a, in.Host, ""); err != nil {
 		return nil, nil
 	}
-	if in.Image, err = imageOf(a, b, wd, beneath.At(wd)); err != nil || in.Image.Isolated {
+	if in.Image, err = imageOf(a, b, "", beneath.At(wd)); err != nil || in.Image.Isolated {
 		return nil, err
 	}
 	p, err := sidecars.Build(in)

@@ -66,9 +66,21 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 			return len(reqs) >= n
 		})
 	}
+	// Rootful, its agent is made ahead, and the claim keeps it (docs/warm.md).
+	agentID := func(id string) string {
+		out, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", spec.ContainerName(id, "agent")).Output()
+		return strings.TrimSpace(string(out))
+	}
+	ahead := agentID(warm[0])
+	if (ahead != "") == rootless() {
+		t.Errorf("the warm bottle's agent made ahead: %q (rootless: %v)", ahead, rootless())
+	}
 	claimedID, claimedPlan, claimed := start()
 	if claimedID != warm[0] || !claimed {
 		t.Fatalf("bottle start made %s (claimed: %v), want the warm bottle %s claimed", claimedID, claimed, warm[0])
+	}
+	if got := agentID(claimedID); ahead != "" && got != ahead {
+		t.Errorf("the claim made its agent anew (%s), not the one made ahead (%s)", got, ahead)
 	}
 	seen(1)
 	ci := inspectBottle(t, claimedID)
