@@ -177,10 +177,12 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 }
 
 // mountInto mounts each of ms (a bind of a host path, recursive as
-// Podman's) in the mount namespace of process pid, in order: the trees
-// are cloned from the host's namespace, then attached in the container's,
-// each target resolved in the container's root following no link (a link
-// the agent left in the workspace is refused, not followed).
+// Podman's; the workspace first) in the mount namespace of process pid,
+// in order: the trees are cloned from the host's namespace, a source in
+// the workspace's found beneath it following no link (a link the agent
+// left there is refused, not followed), then attached in the
+// container's, each target resolved in the container's root following no
+// link either.
 func mountInto(pid int, ms []spec.Mount) error {
 	var trees []int
 	defer func() {
@@ -188,8 +190,19 @@ func mountInto(pid int, ms []spec.Mount) error {
 			unix.Close(fd)
 		}
 	}()
-	for _, m := range ms {
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW)
+	ws := -1
+	for i, m := range ms {
+		src, err := openSource(ws, ms[0].Source, m.Source)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", m.Source, err)
+		}
+		if i == 0 {
+			ws = src
+			defer unix.Close(ws)
+		} else {
+			defer unix.Close(src)
+		}
+		fd, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", m.Source, err)
 		}
@@ -235,6 +248,27 @@ func mountInto(pid int, ms []spec.Mount) error {
 		done <- nil
 	}()
 	return <-done
+}
+
+// openSource opens a mount's source, not following it if it is a link: one
+// beneath the workspace's source wsPath (open as ws) is found beneath it
+// following no link at all; any other is a host path the plan names.
+func openSource(ws int, wsPath, source string) (int, error) {
+	const flags = unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	if rel, err := filepath.Rel(wsPath, source); ws >= 0 && err == nil && filepath.IsLocal(rel) {
+		how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		return unix.Openat2(ws, rel, &how)
+	}
+	fd, err := unix.Open(source, flags, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		return -1, errors.Join(err, fmt.Errorf("%s is a link", source))
+	}
+	return fd, nil
 }
 
 // sendCommand writes the agent's command into its stage's pipe, once its
