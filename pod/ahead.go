@@ -32,10 +32,10 @@ import (
 // warm bottle's agent is made and started so before its claim; a cold
 // start does the same, at once.
 const (
-	aheadBin   = "/run/bottle/bottle"  // the bottle binary, mounted in the agent's container
-	aheadStage = "/run/bottle/start"   // the stage folder, mounted read-only
-	goFIFO     = "go"                  // in the stage: the go-ahead's pipe
-	emptyDir   = "empty"               // in the stage: the workspace's place until the go-ahead
+	aheadBin   = "/run/bottle/bottle" // the bottle binary, mounted in the agent's container
+	aheadStage = "/run/bottle/start"  // the stage folder, mounted read-only
+	goFIFO     = "go"                 // in the stage: the go-ahead's pipe
+	emptyDir   = "empty"              // in the stage: the workspace's place until the go-ahead
 )
 
 // ahead says whether ct is started ahead of its go-ahead: the main
