@@ -42,7 +42,10 @@ func AwaitStart(fifo, workdir string) error {
 		}
 		path = p
 	}
-	return syscall.Exec(path, argv, os.Environ())
+	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("the agent's command %s: %w", path, err)
+	}
+	return nil
 }
 
 // PrepareAhead makes what the agent's container, made ahead of a claim,

@@ -173,7 +173,7 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 	if err := mountInto(pid, late); err != nil {
 		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
 	}
-	return sendCommand(ctx, ct)
+	return c.sendCommand(ctx, ct)
 }
 
 // mountInto mounts each of ms (a bind of a host path, recursive as
@@ -272,14 +272,16 @@ func openSource(ws int, wsPath, source string) (int, error) {
 }
 
 // sendCommand writes the agent's command into its stage's pipe, once its
-// waiting process has it open: the go-ahead.
-func sendCommand(ctx context.Context, ct spec.Container) error {
+// waiting process has it open: the go-ahead. A container that ends
+// before is told with its last words.
+func (c *Conn) sendCommand(ctx context.Context, ct spec.Container) error {
 	data, err := json.Marshal(ct.Command)
 	if err != nil {
 		return err
 	}
 	fifo := filepath.Join(ct.Stage, goFIFO)
 	deadline := time.Now().Add(readyTimeout)
+	inspect := time.Now().Add(inspectEvery)
 	for {
 		fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 		if err == nil {
@@ -293,6 +295,14 @@ func sendCommand(ctx context.Context, ct spec.Container) error {
 		}
 		if !errors.Is(err, unix.ENXIO) || time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("the go-ahead of %s: %w", ct.Name, err)
+		}
+		if time.Now().After(inspect) {
+			if pid, err := c.pidOf(ctx, ct.Name); err != nil || pid == 0 {
+				var out strings.Builder
+				c.logs(ctx, ct.Name, false, &out, &out)
+				return errors.Join(err, fmt.Errorf("the agent's container %s ended before its go-ahead: %s", ct.Name, lastLine([]byte(out.String()))))
+			}
+			inspect = time.Now().Add(inspectEvery)
 		}
 		time.Sleep(2 * time.Millisecond) // its process is not at the pipe yet
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,12 +144,15 @@ func newSidecarCommand(g *globals) *cli.Command {
 					return fmt.Errorf("await-start: FIFO WORKDIR")
 				}
 				err := agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
-				if errors.Is(err, exec.ErrNotFound) {
-					// As a shell says a command it cannot find.
+				if err != nil {
+					// As a shell says a command it cannot find, or run.
 					fmt.Fprintf(g.stderr, "bottle: %v\n", err)
-					return lifecycle.ExitError(127)
+					if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+						return lifecycle.ExitError(127)
+					}
+					return lifecycle.ExitError(126)
 				}
-				return err
+				return nil
 			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
