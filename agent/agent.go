@@ -159,7 +159,7 @@ func Container(name string, in Input) (spec.Container, error) {
 			Pids:        a.Pids,
 		},
 		Main:  true,
-		Stage: filepath.Join(in.StateDir, stageDir),
+		Stage: Stage(in.StateDir),
 	}
 	if a.Runtime == config.RuntimeRunsc {
 		c.Runtime, c.RuntimeSandbox = "runsc", true

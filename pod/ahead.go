@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -110,7 +111,18 @@ func makeStage(ct spec.Container) error {
 	if err := os.Lchown(fifo, uid, gid); err != nil {
 		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
 	}
-	return nil
+	return markWaiting(ct.Stage)
+}
+
+// markWaiting marks a stage's process as waiting for its go-ahead
+// (spec.StageWaiting): until the go-ahead, gc takes a bottle that no
+// command holds for one whose agent has ended.
+func markWaiting(stage string) error {
+	f, err := os.OpenFile(filepath.Join(stage, spec.StageWaiting), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("the stage %s: %w", stage, err)
+	}
+	return f.Close()
 }
 
 // userOf reads a plan's "uid:gid".
@@ -124,14 +136,17 @@ func userOf(user string) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-// ensureRunning starts a container unless it runs already (a warm
-// bottle's agent, made ahead): starting it again would leave that start's
+// ensureRunning starts an agent's container made ahead unless it runs
+// already (a warm bottle's): starting it again would leave that start's
 // error in its state on Podman 5.
-func (c *Conn) ensureRunning(ctx context.Context, name string) error {
-	if pid, _ := c.pidOf(ctx, name); pid > 0 {
+func (c *Conn) ensureRunning(ctx context.Context, ct spec.Container) error {
+	if pid, _ := c.pidOf(ctx, ct.Name); pid > 0 {
 		return nil
 	}
-	return c.startContainer(ctx, name)
+	if err := markWaiting(ct.Stage); err != nil {
+		return err
+	}
+	return c.startContainer(ctx, ct.Name)
 }
 
 // exists says whether a container is there.
@@ -173,7 +188,13 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 	if err := mountInto(pid, late); err != nil {
 		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
 	}
-	return c.sendCommand(ctx, ct)
+	if err := c.sendCommand(ctx, ct); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(ct.Stage, spec.StageWaiting)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	return nil
 }
 
 // mountInto mounts each of ms (a bind of a host path, recursive as

@@ -54,7 +54,7 @@ func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 	g.Go(func() error {
 		for _, ct := range inPod {
 			if ct.Main {
-				if err := c.ensureRunning(ctx, ct.Name); err != nil {
+				if err := c.ensureRunning(ctx, ct); err != nil {
 					return err
 				}
 				continue

@@ -12,6 +12,12 @@ import (
 	"time"
 )
 
+// StageWaiting is the file an engine that starts the main container ahead
+// of its go-ahead keeps in the container's Stage while its process waits
+// for the go-ahead: a bottle whose agent runs with it there, and that no
+// bottle command holds, will never run its agent's command.
+const StageWaiting = "waiting"
+
 // SidecarBinary is where the bottle binary sits in the sidecar image.
 const SidecarBinary = "/bottle"
 

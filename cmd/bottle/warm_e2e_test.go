@@ -4,12 +4,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,7 +99,7 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(rb, "egress", "secrets.json")); err != nil || strings.TrimSpace(string(data)) != "{}" {
 		t.Errorf("the warm bottle's secrets: %q (%v), want none", data, err)
 	}
-	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go"}
+	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go", "start/waiting"}
 	filepath.WalkDir(filepath.Join(rb, "agent"), func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(filepath.Join(rb, "agent"), p)
 		if err == nil && !slices.Contains(madeAhead, rel) {
@@ -192,12 +195,19 @@ func sortedKeys(ms ...map[string][]string) []string {
 // alone, never on the host (docs/warm.md): nothing of the working
 // directory or the state root is mounted on the host while the agent runs,
 // once the bottle is torn down, nor when its launcher is killed with the
-// agent running, which gc then removes.
+// agent running, or killed after its claim but before its agent's
+// go-ahead; gc removes both.
 func TestAClaimedWarmBottleLeavesNoMountBehind(t *testing.T) {
 	e := newEnv(t, "\n[agents.w]\nextends = \"t\"\nwarm = 1\n")
 	t.Cleanup(func() {
 		if lock, err := (state.Root{Dir: e.rootDir()}).LockPool(); err == nil {
 			lock.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(e.rootDir(), state.PoolLog))
+			t.Logf("the keeper's last log:\n%s", log)
 		}
 	})
 	hostMounts := func() []string {
@@ -256,7 +266,46 @@ func TestAClaimedWarmBottleLeavesNoMountBehind(t *testing.T) {
 	if m := hostMounts(); len(m) > 0 {
 		t.Errorf("a killed claim, collected, left mounts on the host:\n%s", strings.Join(m, "\n"))
 	}
-	third := e.awaitWarm(first[0], second)
-	e.mustRun("rm", third)
+
+	// Killed after its claim, before its agent's go-ahead (at its
+	// preflight's question, on a terminal): rootful, the agent made ahead
+	// runs, waiting for a go-ahead that never comes; gc removes it all the same.
+	e.mustRun("rm", e.awaitWarm(first[0], second))
+	e.mustRun("warm", "--tty") // made for a start on a terminal, as the keeper after one makes it
+	third := e.warmBottles()
+	if len(third) != 1 {
+		t.Fatalf("warm bottles %v after bottle warm --tty, want one", third)
+	}
+	agentID := func(id string) string {
+		out, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", spec.ContainerName(id, "agent")).Output()
+		return strings.TrimSpace(string(out))
+	}
+	ahead := agentID(third[0])
+	term := newTerminal(t, e, 160, 50, "start", "w", "--", "-c", "true")
+	term.waitFor("the preflight's question", "Start it?")
+	if got := agentID(third[0]); got != ahead {
+		t.Errorf("at the preflight, the claimed bottle's agent is %q, want the one made ahead %q", got, ahead)
+	}
+	shell, err := strconv.Atoi(strings.TrimSpace(term.tmux("display-message", "-p", "-t", term.session, "#{pane_pid}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", shell, shell))
+	launcher, err := strconv.Atoi(strings.TrimSpace(string(children)))
+	if err != nil {
+		t.Fatalf("the start's process under the terminal's shell %d: %q", shell, children)
+	}
+	syscall.Kill(launcher, syscall.SIGKILL)
+	poll(t, 30*time.Second, "the killed start's terminal to close", term.gone)
+	// The keeper that start ran makes a warm bottle first (a gc meanwhile
+	// could take the folder it has just made and not yet locked).
+	fourth := e.awaitWarm(first[0], second, third[0])
+	if gc := e.mustRun("gc"); !strings.Contains(gc, third[0]) {
+		t.Errorf("gc did not remove %s, killed after its claim before its go-ahead:\n%s", third[0], gc)
+	}
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a claim killed before its go-ahead left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+	e.mustRun("rm", fourth)
 	e.assertClean()
 }

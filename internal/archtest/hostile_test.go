@@ -236,6 +236,8 @@ var trustedFS = map[string]string{
 	"kube/inpod/inpod.go AwaitThenExec":                   inContainer,
 	"agent/start.go AwaitStart":                           inAgent,
 	"pod/ahead.go makeStage":                              stage,
+	"pod/ahead.go markWaiting":                            stage,
+	"pod/ahead.go Conn.goAhead":                           stage,
 	"kube/inpod/inpod.go Keep":                            inContainer,
 	"kube/inpod/inpod.go Touch":                           inContainer,
 	"sidecars/egress/budget.go LimitMemory":               inContainer,
