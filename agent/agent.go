@@ -158,7 +158,8 @@ func Container(name string, in Input) (spec.Container, error) {
 			CPUs:        a.CPUs,
 			Pids:        a.Pids,
 		},
-		Main: true,
+		Main:  true,
+		Stage: Stage(in.StateDir),
 	}
 	if a.Runtime == config.RuntimeRunsc {
 		c.Runtime, c.RuntimeSandbox = "runsc", true

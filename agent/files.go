@@ -18,7 +18,11 @@ const (
 	workdirBuildDir   = "workdir-build" // a working directory's Containerfile and context, copied
 	capabilityFile    = "Containerfile" // an approved capability request's Containerfile
 	capabilityContext = "capability-context"
+	stageDir          = "start" // the engine's, to start the container ahead of its go-ahead (spec.Container.Stage)
 )
+
+// Stage is the agent's stage in its state folder dir (spec.Container.Stage).
+func Stage(dir string) string { return filepath.Join(dir, stageDir) }
 
 // HomeDir is the agent's home in its state folder dir: for its mount.
 func HomeDir(dir string) string { return filepath.Join(dir, homeDir) }

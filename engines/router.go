@@ -416,13 +416,23 @@ func Choose(named, profile string) (string, error) {
 // Warm makes a warm bottle's egress ahead of its claim, on Podman: warm
 // bottles are kept there alone (config refuses warm for a cluster's
 // profile).
-func (r *Router) Warm(ctx context.Context, p *spec.Plan, exe string) error {
+func (r *Router) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error) {
 	if r.def == kube.Name {
-		return fmt.Errorf("warm bottles are kept on Podman only, not on a cluster")
+		return false, fmt.Errorf("warm bottles are kept on Podman only, not on a cluster")
 	}
+	pm, err := r.podman()
+	if err != nil {
+		return false, err
+	}
+	return pm.Warm(ctx, p, exe)
+}
+
+// Refit keeps a claimed warm bottle's agent made ahead when it fits the
+// claim's, and removes it otherwise (on Podman, where warm bottles are).
+func (r *Router) Refit(ctx context.Context, made, want spec.Container) error {
 	pm, err := r.podman()
 	if err != nil {
 		return err
 	}
-	return pm.Warm(ctx, p, exe)
+	return pm.Refit(ctx, made, want)
 }

@@ -34,8 +34,12 @@ func (e *engine) Info() spec.EngineInfo {
 	return spec.EngineInfo{Name: e.name, Context: e.place.Context, Namespace: e.place.Namespace}
 }
 func (e *engine) CheckRuntime(context.Context, string) error { e.call("check-runtime", ""); return nil }
-func (e *engine) Warm(_ context.Context, p *spec.Plan, _ string) error {
+func (e *engine) Warm(_ context.Context, p *spec.Plan, _ string) (bool, error) {
 	e.call("warm", identityOf(p))
+	return false, nil
+}
+func (e *engine) Refit(_ context.Context, made, _ spec.Container) error {
+	e.call("refit", made.Name)
 	return nil
 }
 func (e *engine) Images(_ context.Context, p *spec.Plan, _ string, _ io.Writer) (string, error) {

@@ -17,9 +17,12 @@ import (
 // made to fail (fail) or to wait for the caller's context to end (block: an
 // interrupt arriving while it runs).
 type fakeEngine struct {
-	mu       sync.Mutex
-	info     spec.EngineInfo
-	plans    []*spec.Plan
+	mu    sync.Mutex
+	info  spec.EngineInfo
+	plans []*spec.Plan
+	// ahead: Warm makes the agent ahead too; refits are Refit's calls.
+	ahead    bool
+	refits   [][2]spec.Container
 	removed  []string
 	pods     []spec.PodInfo
 	exitCode int
@@ -223,11 +226,22 @@ func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 }
 
 // Warm makes a warm bottle's egress: its pod, with the gateway and the
-// proxy started.
-func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, _ string) error {
+// proxy started; and its agent when the plan has one and the fake starts
+// agents ahead (ahead).
+func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, _ string) (bool, error) {
 	f.mu.Lock()
 	f.plans = append(f.plans, p)
 	f.made[identityOfPlan(p)] = true
+	ahead := f.ahead && p.Main() != nil
 	f.mu.Unlock()
-	return f.op(ctx, "warm")
+	return ahead, f.op(ctx, "warm")
+}
+
+// Refit records the agent made ahead and the claim's, and keeps it when
+// the two are one but for their commands.
+func (f *fakeEngine) Refit(ctx context.Context, made, want spec.Container) error {
+	f.mu.Lock()
+	f.refits = append(f.refits, [2]spec.Container{made, want})
+	f.mu.Unlock()
+	return f.op(ctx, "refit")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
@@ -217,6 +218,16 @@ func GC(ctx context.Context, env Env) error {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "removed %s (its agent ended and no bottle command holds it)\n", r.Identity)
+		case r.Pod != "" && r.State != "" && !r.Preserved && awaitsGoAhead(r.Bottle()):
+			// Its start ended (killed) before its agent's go-ahead: it never will run.
+			b := r.Bottle()
+			if b.InUse() {
+				continue
+			}
+			if err := Remove(ctx, env, b, r.Identity); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed %s (its start ended before its agent's go-ahead and no bottle command holds it)\n", r.Identity)
 		case r.Status == StatusOrphan:
 			if err := env.Engine.Remove(ctx, r.Identity); err != nil {
 				return err
@@ -286,4 +297,11 @@ func Synced(ctx context.Context, env Env, id string) ([]*state.Bottle, error) {
 		}
 	}
 	return bottles, nil
+}
+
+// awaitsGoAhead says whether b's agent, started ahead of its go-ahead,
+// still waits for it (spec.StageWaiting).
+func awaitsGoAhead(b *state.Bottle) bool {
+	_, err := beneath.At(agent.Stage(b.AgentDir())).Lstat(spec.StageWaiting)
+	return err == nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
@@ -21,11 +22,16 @@ import (
 	"github.com/bottle-sandbox/bottle/state"
 )
 
-// Warmer makes a warm bottle's egress ahead of its claim (the Podman
-// engine, through the router): the sidecar image of the bottle binary
-// exe, the pod, and the plan's gateway and proxy, started and ready.
+// Warmer makes a warm bottle ahead of its claim (the Podman engine,
+// through the router): the sidecar image of the bottle binary exe, the
+// pod, and the plan's gateway and proxy, started and ready; the plan's
+// agent too, started and waiting for its go-ahead, where the engine can
+// bring the workspace in only then (it says whether it made it).
 type Warmer interface {
-	Warm(ctx context.Context, p *spec.Plan, exe string) error
+	Warm(ctx context.Context, p *spec.Plan, exe string) (ahead bool, err error)
+	// Refit keeps the agent made ahead (made) for a claim whose plan has
+	// want when it fits, and otherwise removes it (Create makes want).
+	Refit(ctx context.Context, made, want spec.Container) error
 }
 
 // StatusWarm is a warm bottle's status in bottle ls: made ahead, its
@@ -42,6 +48,8 @@ type warmRecord struct {
 	Ready bool `json:"ready"`
 	// Plan is its egress as made: a claim's plan must have the same.
 	Plan *spec.Plan `json:"plan"`
+	// Agent is its agent's container, made ahead (nil: none).
+	Agent *spec.Container `json:"agent,omitempty"`
 }
 
 // readWarm is b's warm record; false for a bottle that is not warm.
@@ -133,6 +141,9 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 		return "", err
 	}
 	defer lock.Unlock()
+	in := sidecars.Input{Identity: b.ID, Agent: signed, StateRoot: env.Root.Dir, Version: env.Version,
+		Host: agent.Host{Rootless: info.Rootless, UID: info.UID, GID: info.GID}, SidecarImage: ref, SigninFile: signinFile}
+	rec := warmRecord{Profile: a.Name, Key: key, Plan: sidecars.Egress(in)}
 	made := false
 	defer func() {
 		if !made {
@@ -140,9 +151,10 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 			b.Remove()
 		}
 	}()
-	in := sidecars.Input{Identity: b.ID, Agent: signed, StateRoot: env.Root.Dir, Version: env.Version,
-		Host: agent.Host{Rootless: info.Rootless, UID: info.UID, GID: info.GID}, SidecarImage: ref, SigninFile: signinFile}
-	rec := warmRecord{Profile: a.Name, Key: key, Plan: sidecars.Egress(in)}
+	ahead, err := agentAhead(ctx, env, b, in)
+	if err != nil {
+		return "", err
+	}
 	if err := writeWarm(b, rec); err != nil {
 		return "", err
 	}
@@ -154,10 +166,11 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 	if _, err := egress.Prepare(ctx, b.ID, b.EgressDir(), b.GatewayDir(), b.AgentDir(), nil, nil, nil, nil, nil); err != nil {
 		return "", err
 	}
-	// The agent's folder is the claim's to make, as a cold start makes it;
-	// egress.Prepare put the CA's copies there, which the claim writes again.
-	if err := beneath.At(b.Dir).RemoveAll("agent"); err != nil {
-		return "", err
+	if ahead != nil {
+		// Its container mounts its home and the CA's copies: they are made.
+		if err := agent.PrepareAhead(sidecars.AgentInput(ahead.in)); err != nil {
+			return "", err
+		}
 	}
 	if err := supervise.Prepare(b.SuperviseDir(), signed, a.Image, nil); err != nil {
 		return "", err
@@ -165,7 +178,19 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 	if err := egress.HoldForClaim(b.EgressDir()); err != nil {
 		return "", err
 	}
-	if err := env.Warmer.Warm(ctx, rec.Plan, env.Exe); err != nil {
+	p := rec.Plan
+	if ahead != nil {
+		p = &spec.Plan{Pod: rec.Plan.Pod, Containers: append(slices.Clone(rec.Plan.Containers), ahead.ct)}
+	}
+	madeAhead, err := env.Warmer.Warm(ctx, p, env.Exe)
+	if err != nil {
+		return "", err
+	}
+	if madeAhead {
+		rec.Agent = &ahead.ct
+	} else if err := beneath.At(b.Dir).RemoveAll("agent"); err != nil {
+		// The agent's folder is the claim's to make, as a cold start makes
+		// it; egress.Prepare put the CA's copies there, which the claim writes again.
 		return "", err
 	}
 	rec.Ready = true
@@ -233,7 +258,8 @@ func (s *launching) claimWarm() bool {
 
 // checkWarm compares a claimed bottle's egress, as made, with the one this
 // launch's plan has: a claimed bottle is the bottle a cold start makes. One
-// that differs is removed, and the launch starts again cold.
+// that differs is removed, and the launch starts again cold. An agent made
+// ahead that does not fit the plan's is removed, and made with the rest.
 func (s *launching) checkWarm(ctx context.Context) error {
 	if s.warm == nil {
 		return nil
@@ -247,6 +273,10 @@ func (s *launching) checkWarm(ctx context.Context) error {
 		return err
 	}
 	if string(made) == string(want) {
+		if s.warm.Agent != nil {
+			// Its agent, made ahead, stays if it fits this claim's.
+			return s.env.Warmer.Refit(ctx, *s.warm.Agent, *s.plan.Main())
+		}
 		return nil
 	}
 	if err := s.env.Engine.Remove(context.WithoutCancel(ctx), s.b.ID); err != nil {
@@ -278,4 +308,44 @@ func (s *launching) proxyReady() []string {
 		}
 	}
 	return nil
+}
+
+// ahead is a warm bottle's agent as made ahead: its plan's input and its
+// container.
+type ahead struct {
+	in sidecars.Input
+	ct spec.Container
+}
+
+// agentAhead plans a warm bottle's agent, to be made ahead of its claim,
+// for a start from the keeper's working directory (the start's that ran
+// it: the folder's owner is the agent's user), on a terminal when env's
+// streams say the start had one, with the profile's own arguments (the
+// claim's come with its go-ahead); nil when there is nothing to make ahead:
+// a profile with a prompt (its file is the claim's to write) or whose user
+// this folder cannot give.
+func agentAhead(ctx context.Context, env Env, b *state.Bottle, in sidecars.Input) (*ahead, error) {
+	a := in.Agent
+	if a.Prompt != "" || a.PromptFile != "" {
+		return nil, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, nil
+	}
+	// The folder gives the agent's user, nothing more: the workspace's
+	// mount (its source left empty) is the claim's, and a warm bottle holds
+	// no working directory's name.
+	in.Host, in.TTY = hostOf(env.Engine.Info(), wd), env.TTY
+	if _, _, err := agent.User(a, in.Host, ""); err != nil {
+		return nil, nil
+	}
+	if in.Image, err = imageOf(a, b, "", beneath.At(wd)); err != nil || in.Image.Isolated {
+		return nil, err
+	}
+	p, err := sidecars.Build(in)
+	if err != nil {
+		return nil, err
+	}
+	return &ahead{in: in, ct: *p.Main()}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -297,4 +298,55 @@ func TestAStoppedWarmBottleIsRecycled(t *testing.T) {
 	if want := "removed warm bottle " + other + " (its pod is not running)"; !strings.Contains(w.stdout.String(), want) {
 		t.Errorf("bottle gc said %q, want %q", &w.stdout, want)
 	}
+}
+
+// Where the engine starts agents ahead of their go-ahead, a warm bottle's
+// agent is made with it: planned for a start from the keeper's folder with
+// the profile's own arguments, its home and the CA's copies made for its
+// mounts, and recorded; the claim hands the engine that container and its
+// own plan's agent (its arguments, this working directory) to refit.
+func TestAWarmBottlesAgentMadeAheadIsRefitAtTheClaim(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	w.eng.ahead = true
+	t.Chdir(w.workdir)
+	id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	b := w.root.Bottle(id)
+	rec, ok := readWarm(b)
+	if !ok || rec.Agent == nil || !rec.Agent.Main || rec.Agent.Stage == "" {
+		t.Fatalf("the warm record's agent made ahead: %+v", rec.Agent)
+	}
+	for _, f := range []string{"home", "ca.pem", "ca-bundle.pem"} {
+		if _, err := os.Stat(filepath.Join(b.AgentDir(), f)); err != nil {
+			t.Errorf("what the agent made ahead mounts: %v", err)
+		}
+	}
+	ready := []string{filepath.Join(b.EgressDir(), egress.ReadyFile), filepath.Join(b.SuperviseDir(), supervise.ReadyFile)}
+	go func() {
+		egress.AwaitClaim(context.Background(), b.EgressDir(), ready)
+		for _, f := range ready {
+			os.WriteFile(f, []byte("127.0.0.1:1\n"), 0o644)
+		}
+	}()
+	l := w.launch(t, func(l *Launch) {
+		l.Agent = w.agent(t, "w")
+		l.Args = []string{"-c", "echo claimed"}
+	})
+	if err := l.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.eng.refits) != 1 {
+		t.Fatalf("the engine was asked to refit %d agents, want one", len(w.eng.refits))
+	}
+	made, want := w.eng.refits[0][0], w.eng.refits[0][1]
+	if made.Name != want.Name || !reflect.DeepEqual(made, *rec.Agent) {
+		t.Errorf("refit %s as made %+v, want the recorded %+v", made.Name, made, *rec.Agent)
+	}
+	if !slices.Contains(want.Command, "echo claimed") || slices.Contains(made.Command, "echo claimed") {
+		t.Errorf("the commands: made ahead %q, the claim's %q", made.Command, want.Command)
+	}
+	w.check(t, outcome{removed: true})
 }

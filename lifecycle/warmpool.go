@@ -85,7 +85,9 @@ func AwaitStarted(ctx context.Context, env Env, id string, within time.Duration)
 			return err
 		}
 		i := slices.IndexFunc(rows, func(r Row) bool { return r.Identity == id })
-		if i < 0 || rows[i].Pod != "" && !rows[i].AgentDone || rows[i].Bottle() == nil || !rows[i].Bottle().InUse() || pendingTeardown(rows[i].Bottle()) {
+		// An agent made ahead runs from the claim on, waiting for its go-ahead: not yet started.
+		if i < 0 || rows[i].Pod != "" && !rows[i].AgentDone && (rows[i].Bottle() == nil || !awaitsGoAhead(rows[i].Bottle())) ||
+			rows[i].Bottle() == nil || !rows[i].Bottle().InUse() || pendingTeardown(rows[i].Bottle()) {
 			return nil
 		}
 		select {

@@ -20,6 +20,7 @@ import (
 // it first: Create makes the rest.
 func (c *Conn) Images(ctx context.Context, p *spec.Plan, exe string, progress io.Writer) (string, error) {
 	t0 := time.Now()
+	c.exe = exe
 	if _, err := c.ensureSidecarImage(ctx, exe); err != nil {
 		return "", err
 	}

@@ -18,18 +18,23 @@ import (
 // attached to s until it exits (its exit code), or detached.
 func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error) {
 	main := p.Main()
+	start := func() error { return c.startContainer(ctx, main.Name) }
+	if c.ahead(*main) {
+		// Its container is started with the sidecars (or ran already).
+		start = func() error { return c.goAhead(ctx, *main) }
+	}
 	if detach {
 		if err := c.startSidecars(ctx, p); err != nil {
 			return 0, err
 		}
-		return 0, c.startContainer(ctx, main.Name)
+		return 0, start()
 	}
 	t0 := time.Now()
 	return c.run(ctx, main.Name, s, func() error {
 		err := c.startSidecars(ctx, p)
 		slog.Debug("sidecars ready", "took", time.Since(t0).Round(time.Millisecond))
 		return err
-	})
+	}, start)
 }
 
 // Sync has nothing to do: a Podman bottle's folders are the host's own,
@@ -41,7 +46,7 @@ func (c *Conn) Sync(context.Context, string, spec.Exchange) error { return nil }
 // and waits for it to exit, returning its exit code. With a terminal (the
 // container made with one, and stdin one) the bindings put it in raw mode
 // and forward window size changes.
-func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before func() error) (int, error) {
+func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before, start func() error) (int, error) {
 	// The bindings' attach swaps the HTTP transport of its connection and
 	// takes the next socket dialled as the stream: it gets a connection of
 	// its own, so the calls made meanwhile cannot be mistaken for it.
@@ -68,7 +73,7 @@ func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before func
 		return -1, ctx.Err()
 	}
 	t0 := time.Now()
-	if err := c.startContainer(ctx, name); err != nil {
+	if err := start(); err != nil {
 		return -1, err
 	}
 	slog.Debug("agent started", "took", time.Since(t0).Round(time.Millisecond))

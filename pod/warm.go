@@ -2,6 +2,8 @@ package pod
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"slices"
 
@@ -10,16 +12,59 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 )
 
-// Warm makes a bottle's egress ahead of its claim: the sidecar image (of
-// the bottle binary exe), the pod, and the plan's gateway and proxy,
-// started and ready. The plan holds those alone; when the bottle is
-// claimed, Create makes the rest of the claim's plan in the pod that is
-// there and Up starts it (what runs already is left so).
-func (c *Conn) Warm(ctx context.Context, p *spec.Plan, exe string) error {
-	if _, err := c.ensureSidecarImage(ctx, exe); err != nil {
-		return err
+// Warm makes a bottle ahead of its claim: the sidecar image (of the bottle
+// binary exe), the pod, and the plan's gateway and proxy, started and
+// ready; and, when the plan has the agent's container and this engine
+// starts it ahead of its go-ahead (ahead: rootful, runc), its image and
+// that container, started, its process waiting (it reports whether).
+// When the bottle is claimed, Create makes the rest of the claim's plan in
+// the pod that is there and Up starts it (what runs already is left so).
+func (c *Conn) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error) {
+	ahead := false
+	c.exe = exe
+	if main := p.Main(); main != nil && c.ahead(*main) {
+		if _, err := c.Images(ctx, p, exe, io.Discard); err != nil {
+			return false, err
+		}
+		ahead = true
+	} else {
+		egress, _ := egressFirst(p)
+		p = &spec.Plan{Pod: p.Pod, Containers: egress}
+		if _, err := c.ensureSidecarImage(ctx, exe); err != nil {
+			return false, err
+		}
 	}
-	return c.upEgress(ctx, p)
+	if err := c.createPod(ctx, p); err != nil {
+		return false, err
+	}
+	if err := c.createContainers(ctx, p, p.Containers, false); err != nil {
+		return false, err
+	}
+	return ahead, c.startSidecars(ctx, p)
+}
+
+// Refit keeps the agent's container made ahead of a claim (made) when it is
+// the one the claim's plan has (want), but for what its go-ahead brings:
+// its command, its workspace and what is mounted beneath it. Otherwise it
+// removes it, and Create makes the claim's.
+func (c *Conn) Refit(ctx context.Context, made, want spec.Container) error {
+	if c.ahead(want) && aheadForm(made) == aheadForm(want) {
+		return nil
+	}
+	cctx, cancel := c.call(context.WithoutCancel(ctx))
+	defer cancel()
+	if _, err := containers.Remove(cctx, made.Name, new(containers.RemoveOptions).WithForce(true).WithTimeout(0)); err != nil && !isNotFound(err) {
+		return c.errorf(err, "remove container %s", made.Name)
+	}
+	return nil
+}
+
+// aheadForm is a container as made ahead of its go-ahead, as JSON.
+func aheadForm(ct spec.Container) string {
+	ct.Command = nil
+	ct.Mounts, _ = lateMounts(ct)
+	data, _ := json.Marshal(ct)
+	return string(data)
 }
 
 // upEgress makes the pod with the plan's egress alone (the containers
@@ -29,7 +74,7 @@ func (c *Conn) upEgress(ctx context.Context, p *spec.Plan) error {
 	if err := c.createPod(ctx, p); err != nil {
 		return err
 	}
-	if err := c.createContainers(ctx, p, egress); err != nil {
+	if err := c.createContainers(ctx, p, egress, false); err != nil {
 		return err
 	}
 	return c.startSidecars(ctx, &spec.Plan{Pod: p.Pod, Containers: egress})

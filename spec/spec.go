@@ -12,6 +12,12 @@ import (
 	"time"
 )
 
+// StageWaiting is the file an engine that starts the main container ahead
+// of its go-ahead keeps in the container's Stage while its process waits
+// for the go-ahead: a bottle whose agent runs with it there, and that no
+// bottle command holds, will never run its agent's command.
+const StageWaiting = "waiting"
+
 // SidecarBinary is where the bottle binary sits in the sidecar image.
 const SidecarBinary = "/bottle"
 
@@ -104,6 +110,10 @@ type Container struct {
 	Main bool `json:"main,omitempty"`
 	// TTY gives the main container a terminal: the caller's streams are one.
 	TTY bool `json:"tty,omitempty"`
+	// Stage is a host folder of the bottle's, written by no container, in
+	// which an engine may keep what it needs to start the main container
+	// ahead of its go-ahead ("": none).
+	Stage string `json:"stage,omitempty"`
 	// OutsidePod puts the container beside the pod, on the host's network
 	// (the egress gateway): it shares nothing with the pod but the folders mounted into both.
 	OutsidePod bool `json:"outside_pod,omitempty"`

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
 	"github.com/bottle-sandbox/bottle/kube/inpod"
@@ -158,6 +162,22 @@ func newSidecarCommand(g *globals) *cli.Command {
 					}
 					return inpod.GoAhead(c.Context, c.Args().Slice(), c.String("after"), f, word, os.Stdout)
 				}},
+			{Name: "await-start", Action: func(c *cli.Context) error {
+				// The agent's container on Podman, started ahead: FIFO WORKDIR.
+				if c.Args().Len() != 2 {
+					return fmt.Errorf("await-start: FIFO WORKDIR")
+				}
+				err := agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
+				if err != nil {
+					// As a shell says a command it cannot find, or run.
+					fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+					if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+						return lifecycle.ExitError(127)
+					}
+					return lifecycle.ExitError(126)
+				}
+				return nil
+			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
 				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {

@@ -21,24 +21,29 @@ import (
 // them (docs/warm.md says why there is no keeper that runs on).
 func newWarmCommand(g *globals) *cli.Command {
 	var after string
+	var tty bool
 	return &cli.Command{
 		Name:   "warm",
 		Hidden: true,
 		Usage:  "recycle the warm bottles that no longer fit and make what each profile's pool lacks",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "after", Usage: "first wait (a minute at most) for this bottle's agent to run, or its launch to be over",
-			Destination: &after}},
+			Destination: &after},
+			&cli.BoolFlag{Name: "tty", Usage: "make the agents ahead for a start on a terminal", Destination: &tty}},
 		Action: func(c *cli.Context) error {
 			if err := noExtraArgs(c, 0); err != nil {
 				return err
 			}
-			return runWarm(c.Context, g, after)
+			return runWarm(c.Context, g, after, tty)
 		},
 	}
 }
 
 // runWarm keeps the pools of the person's profiles, as their own config
 // says them: no working directory's file is read.
-func runWarm(ctx context.Context, g *globals, after string) error {
+// A warm bottle's agent, when made ahead, is made for a start from the
+// keeper's working directory (the start's that ran it), on a terminal when
+// tty says that start had one.
+func runWarm(ctx context.Context, g *globals, after string, tty bool) error {
 	src, err := config.DefaultSources(g.config, "")
 	if err != nil {
 		return err
@@ -54,6 +59,7 @@ func runWarm(ctx context.Context, g *globals, after string) error {
 	}
 	route := func(root state.Root) *engines.Router { return engines.New(ctx, root, cfg, "") }
 	return withRouter(ctx, g, true, route, func(env lifecycle.Env) error {
+		env.TTY = tty
 		if after != "" {
 			if err := lifecycle.AwaitStarted(ctx, env, after, time.Minute); err != nil {
 				return err
@@ -75,7 +81,11 @@ func refillInBackground(g *globals, root state.Root, exe string) func(after stri
 		if g.config != "" {
 			args = append(args, "--config", g.config)
 		}
-		cmd := exec.Command(exe, append(args, "warm", "--after", after)...)
+		args = append(args, "warm", "--after", after)
+		if isTerminal(g.stdin) && isTerminal(g.stdout) {
+			args = append(args, "--tty")
+		}
+		cmd := exec.Command(exe, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		log, err := os.OpenFile(filepath.Join(root.Dir, state.PoolLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {

@@ -4,14 +4,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -64,9 +69,21 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 			return len(reqs) >= n
 		})
 	}
+	// Rootful, its agent is made ahead, and the claim keeps it (docs/warm.md).
+	agentID := func(id string) string {
+		out, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", spec.ContainerName(id, "agent")).Output()
+		return strings.TrimSpace(string(out))
+	}
+	ahead := agentID(warm[0])
+	if (ahead != "") == rootless() {
+		t.Errorf("the warm bottle's agent made ahead: %q (rootless: %v)", ahead, rootless())
+	}
 	claimedID, claimedPlan, claimed := start()
 	if claimedID != warm[0] || !claimed {
 		t.Fatalf("bottle start made %s (claimed: %v), want the warm bottle %s claimed", claimedID, claimed, warm[0])
+	}
+	if got := agentID(claimedID); ahead != "" && got != ahead {
+		t.Errorf("the claim made its agent anew (%s), not the one made ahead (%s)", got, ahead)
 	}
 	seen(1)
 	ci := inspectBottle(t, claimedID)
@@ -75,14 +92,21 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	refilled := ee.awaitWarm(claimedID)
 	// A warm bottle holds nothing of anyone's: no secret, no route (its
 	// supervise configuration does describe its profile, the person's), no
-	// working directory, no agent's folder.
+	// working directory; of an agent's folder, only what its agent made
+	// ahead mounts (docs/warm.md): the CA's copies, an empty home, the
+	// stage with its empty folder and its pipe.
 	rb := filepath.Join(ee.rootDir(), refilled)
 	if data, err := os.ReadFile(filepath.Join(rb, "egress", "secrets.json")); err != nil || strings.TrimSpace(string(data)) != "{}" {
 		t.Errorf("the warm bottle's secrets: %q (%v), want none", data, err)
 	}
-	if _, err := os.Stat(filepath.Join(rb, "agent")); err == nil {
-		t.Error("the warm bottle has an agent's folder")
-	}
+	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go", "start/waiting"}
+	filepath.WalkDir(filepath.Join(rb, "agent"), func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(filepath.Join(rb, "agent"), p)
+		if err == nil && !slices.Contains(madeAhead, rel) {
+			t.Errorf("the warm bottle's agent folder holds %s", rel)
+		}
+		return nil
+	})
 	filepath.WalkDir(rb, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			data, _ := os.ReadFile(p)
@@ -165,4 +189,123 @@ func sortedKeys(ms ...map[string][]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// A claimed warm bottle's workspace is mounted in its agent's container
+// alone, never on the host (docs/warm.md): nothing of the working
+// directory or the state root is mounted on the host while the agent runs,
+// once the bottle is torn down, nor when its launcher is killed with the
+// agent running, or killed after its claim but before its agent's
+// go-ahead; gc removes both.
+func TestAClaimedWarmBottleLeavesNoMountBehind(t *testing.T) {
+	e := newEnv(t, "\n[agents.w]\nextends = \"t\"\nwarm = 1\n")
+	t.Cleanup(func() {
+		if lock, err := (state.Root{Dir: e.rootDir()}).LockPool(); err == nil {
+			lock.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(e.rootDir(), state.PoolLog))
+			t.Logf("the keeper's last log:\n%s", log)
+		}
+	})
+	hostMounts := func() []string {
+		data, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, e.workdir) || strings.Contains(line, e.rootDir()) {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	e.mustRun("warm")
+	first := e.warmBottles()
+	if len(first) != 1 {
+		t.Fatalf("warm bottles %v after bottle warm, want one", first)
+	}
+	_, errs, code := e.run("--debug", "start", "--yes", "w", "--", "-c", "grep -q ' /workspace ' /proc/self/mountinfo && echo in > /workspace/claimed")
+	if _, claimed := plannedOf(t, errs); code != 0 || !claimed {
+		t.Fatalf("the claiming start exited %d (claimed: %v): %s", code, claimed, errs)
+	}
+	if data, err := os.ReadFile(filepath.Join(e.workdir, "claimed")); err != nil || string(data) != "in\n" {
+		t.Errorf("the claimed agent did not write its workspace: %q %v", data, err)
+	}
+	e.awaitTeardowns()
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a claimed bottle, torn down, left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+
+	second := e.awaitWarm(first...)
+	cmd := e.command("--debug", "start", "--yes", "w", "--", "-c", "echo up; sleep 3")
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the claimed agent to run", func() bool { return strings.Contains(out.String(), "up") })
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a running claimed bottle has mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+	cmd.Process.Kill() // the launcher dies; the pod runs on, then its agent ends
+	cmd.Wait()
+	if _, claimed := plannedOf(t, stderr.String()); !claimed {
+		t.Fatalf("the killed start did not claim %s: %s", second, stderr.String())
+	}
+	poll(t, 30*time.Second, "the killed claim's agent to end", func() bool {
+		ps, _ := exec.Command("podman", "ps", "--filter", "label="+spec.LabelIdentity+"="+second, "--filter", "label="+spec.LabelService+"=agent", "--format", "{{.Names}}").Output()
+		return strings.TrimSpace(string(ps)) == ""
+	})
+	if gc := e.mustRun("gc"); !strings.Contains(gc, second) {
+		t.Errorf("gc did not remove the killed claim %s:\n%s", second, gc)
+	}
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a killed claim, collected, left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+
+	// Killed after its claim, before its agent's go-ahead (at its
+	// preflight's question, on a terminal): rootful, the agent made ahead
+	// runs, waiting for a go-ahead that never comes; gc removes it all the same.
+	e.mustRun("rm", e.awaitWarm(first[0], second))
+	e.mustRun("warm", "--tty") // made for a start on a terminal, as the keeper after one makes it
+	third := e.warmBottles()
+	if len(third) != 1 {
+		t.Fatalf("warm bottles %v after bottle warm --tty, want one", third)
+	}
+	agentID := func(id string) string {
+		out, _ := exec.Command("podman", "inspect", "--format", "{{.Id}}", spec.ContainerName(id, "agent")).Output()
+		return strings.TrimSpace(string(out))
+	}
+	ahead := agentID(third[0])
+	term := newTerminal(t, e, 160, 50, "start", "w", "--", "-c", "true")
+	term.waitFor("the preflight's question", "Start it?")
+	if got := agentID(third[0]); got != ahead {
+		t.Errorf("at the preflight, the claimed bottle's agent is %q, want the one made ahead %q", got, ahead)
+	}
+	shell, err := strconv.Atoi(strings.TrimSpace(term.tmux("display-message", "-p", "-t", term.session, "#{pane_pid}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", shell, shell))
+	launcher, err := strconv.Atoi(strings.TrimSpace(string(children)))
+	if err != nil {
+		t.Fatalf("the start's process under the terminal's shell %d: %q", shell, children)
+	}
+	syscall.Kill(launcher, syscall.SIGKILL)
+	poll(t, 30*time.Second, "the killed start's terminal to close", term.gone)
+	// The keeper that start ran makes a warm bottle first (a gc meanwhile
+	// could take the folder it has just made and not yet locked).
+	fourth := e.awaitWarm(first[0], second, third[0])
+	if gc := e.mustRun("gc"); !strings.Contains(gc, third[0]) {
+		t.Errorf("gc did not remove %s, killed after its claim before its go-ahead:\n%s", third[0], gc)
+	}
+	if m := hostMounts(); len(m) > 0 {
+		t.Errorf("a claim killed before its go-ahead left mounts on the host:\n%s", strings.Join(m, "\n"))
+	}
+	e.mustRun("rm", fourth)
+	e.assertClean()
 }

@@ -141,6 +141,8 @@ const (
 	privateTemp    = "a private temporary folder of bottle's own"
 	sidecarImage   = "the sidecar image, made from the bottle binary in bottle's cache"
 	inContainer    = "runs inside a sidecar's container, on its own mounts"
+	inAgent        = "runs inside the agent's container before the agent does (waiting for its go-ahead), on its own mounts"
+	stage          = "a bottle's stage folder (spec.Container.Stage): its own, which the agent's container alone mounts, read-only"
 	corpora        = "the corpora in the repository's testdata, for tests and the bench"
 	trustedHelpers = "the helpers for paths no container can write; their callers are held to this list"
 	rootItself     = "a folder's root itself, which its caller says no container can write"
@@ -216,7 +218,7 @@ var trustedFS = map[string]string{
 	"pod/conn.go CheckRuntime":                            hostFiles,
 	"pod/conn.go dial":                                    hostFiles,
 	"sidecars/egress/prepare.go prepare":                  hostFiles,
-	"pod/apply.go Conn.waitReady":                         readyCheck,
+	"pod/start.go Conn.waitReady":                         readyCheck,
 	"sidecars/egress/warm.go Release":                     readyCheck,
 	"pod/warm.go Conn.startSidecar":                       readyCheck,
 	"cmd/bottle/doctor.go writable":                       privateTemp,
@@ -232,6 +234,10 @@ var trustedFS = map[string]string{
 	"spec/images.go forgetOldRefs":                        sidecarImage,
 	"cmd/bottle/sidecar.go newSidecarCommand":             inContainer,
 	"kube/inpod/goahead.go awaitFile":                     inContainer,
+	"agent/start.go AwaitStart":                           inAgent,
+	"pod/ahead.go makeStage":                              stage,
+	"pod/ahead.go markWaiting":                            stage,
+	"pod/ahead.go Conn.goAhead":                           stage,
 	"kube/inpod/inpod.go Keep":                            inContainer,
 	"kube/inpod/inpod.go Touch":                           inContainer,
 	"sidecars/egress/budget.go LimitMemory":               inContainer,

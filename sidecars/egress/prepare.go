@@ -1,9 +1,11 @@
 package egress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,10 +128,20 @@ func prepare(ctx context.Context, identity, dir, gatewayDir, agentDir string, ro
 		return nil, err
 	}
 	caFile, bundleFile := agent.CAFiles(agentDir)
-	if err := ag.WriteFile(filepath.Base(caFile), certPEM, 0o644); err != nil {
+	writeCA := ag.WriteFile
+	if claim {
+		// An agent made ahead mounts these files: the same content stays the same file.
+		writeCA = func(name string, data []byte, perm fs.FileMode) error {
+			if old, err := ag.ReadFile(name); err == nil && bytes.Equal(old, data) {
+				return nil
+			}
+			return ag.WriteFile(name, data, perm)
+		}
+	}
+	if err := writeCA(filepath.Base(caFile), certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	if err := ag.WriteFile(filepath.Base(bundleFile), bundle, 0o644); err != nil {
+	if err := writeCA(filepath.Base(bundleFile), bundle, 0o644); err != nil {
 		return nil, err
 	}
 	for _, v := range secrets {

@@ -1,0 +1,330 @@
+package pod
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/spec"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/specgen"
+	ocispec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A rootful engine starts the agent's container ahead of its go-ahead
+// (docs/warm.md): its first process, the bottle binary (the one the
+// sidecar image is made of, mounted read-only), waits on a pipe in its
+// stage folder (spec.Container.Stage); its
+// workspace's place shows an empty folder. At the go-ahead the engine
+// mounts the workspace, and whatever the plan mounts beneath it, into the
+// container's own mount namespace (nothing is mounted on the host, so
+// nothing is left mounted whichever way the bottle ends), then writes the
+// agent's command into the pipe, and the waiting process becomes it. A
+// warm bottle's agent is made and started so before its claim; a cold
+// start does the same, at once.
+const (
+	aheadBin   = "/run/bottle/bottle" // the bottle binary, mounted in the agent's container
+	aheadStage = "/run/bottle/start"  // the stage folder, mounted read-only
+	goFIFO     = "go"                 // in the stage: the go-ahead's pipe
+	emptyDir   = "empty"              // in the stage: the workspace's place until the go-ahead
+)
+
+// ahead says whether ct is started ahead of its go-ahead: the main
+// container with a stage, under runc (gVisor's kernel keeps mounts of its
+// own), rootful (a rootless engine's mounts are in its user namespace,
+// which a Go process cannot enter: docs/warm.md).
+func (c *Conn) ahead(ct spec.Container) bool {
+	return ct.Main && ct.Stage != "" && ct.WorkDir != "" && ct.Runtime == "" && !c.Rootless
+}
+
+// lateMounts splits ct's mounts into those made with the container and
+// those at or beneath its working directory (the workspace), made at the
+// go-ahead.
+func lateMounts(ct spec.Container) (early, late []spec.Mount) {
+	for _, m := range ct.Mounts {
+		if m.Target == ct.WorkDir || strings.HasPrefix(m.Target, ct.WorkDir+"/") {
+			late = append(late, m)
+		} else {
+			early = append(early, m)
+		}
+	}
+	return early, late
+}
+
+// specAhead makes s, the agent's container's spec, one started ahead: the
+// waiting process of the bottle binary exe (an image volume of the
+// sidecar image would be simpler, but Podman 4.3 now and then mounts one
+// whose image is unmounted meanwhile, and the start fails), the stage
+// mounted, the empty folder in the workspace's place; the stage is made.
+func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string) error {
+	if exe == "" {
+		return fmt.Errorf("create container %s: the bottle binary is not known (Images or Warm first)", ct.Name)
+	}
+	if err := makeStage(ct); err != nil {
+		return err
+	}
+	s.Command = []string{aheadBin, "sidecar", "await-start", aheadStage + "/" + goFIFO, ct.WorkDir}
+	early, _ := lateMounts(ct)
+	early = append(early, spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
+		spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true},
+		spec.Mount{Source: ct.Stage, Target: aheadStage, ReadOnly: true})
+	s.Mounts = nil
+	for _, m := range early {
+		s.Mounts = append(s.Mounts, bindMount(m))
+	}
+	return nil
+}
+
+func bindMount(m spec.Mount) ocispec.Mount {
+	opts := []string{"rbind"}
+	if m.ReadOnly {
+		opts = append(opts, "ro")
+	}
+	return ocispec.Mount{Type: "bind", Source: m.Source, Destination: m.Target, Options: opts}
+}
+
+// makeStage makes ct's stage: the bottle's own folder, which no container
+// writes (the agent's has it read-only), with the empty folder and the
+// go-ahead's pipe, which the agent's user reads.
+func makeStage(ct spec.Container) error {
+	uid, gid, err := userOf(ct.User)
+	if err != nil {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	if err := os.MkdirAll(filepath.Join(ct.Stage, emptyDir), 0o755); err != nil {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	fifo := filepath.Join(ct.Stage, goFIFO)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	if err := os.Lchown(fifo, uid, gid); err != nil {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	return markWaiting(ct.Stage)
+}
+
+// markWaiting marks a stage's process as waiting for its go-ahead
+// (spec.StageWaiting): until the go-ahead, gc takes a bottle that no
+// command holds for one whose agent has ended.
+func markWaiting(stage string) error {
+	f, err := os.OpenFile(filepath.Join(stage, spec.StageWaiting), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("the stage %s: %w", stage, err)
+	}
+	return f.Close()
+}
+
+// userOf reads a plan's "uid:gid".
+func userOf(user string) (uid, gid int, err error) {
+	u, g, ok := strings.Cut(user, ":")
+	uid, uerr := strconv.Atoi(u)
+	gid, gerr := strconv.Atoi(g)
+	if !ok || uerr != nil || gerr != nil {
+		return 0, 0, fmt.Errorf("user %q is not uid:gid", user)
+	}
+	return uid, gid, nil
+}
+
+// ensureRunning starts an agent's container made ahead unless it runs
+// already (a warm bottle's): starting it again would leave that start's
+// error in its state on Podman 5.
+func (c *Conn) ensureRunning(ctx context.Context, ct spec.Container) error {
+	if pid, _ := c.pidOf(ctx, ct.Name); pid > 0 {
+		return nil
+	}
+	if err := markWaiting(ct.Stage); err != nil {
+		return err
+	}
+	return c.startContainer(ctx, ct.Name)
+}
+
+// exists says whether a container is there.
+func (c *Conn) exists(ctx context.Context, name string) (bool, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	ok, err := containers.Exists(cctx, name, nil)
+	if err != nil {
+		return false, c.errorf(err, "look up container %s", name)
+	}
+	return ok, nil
+}
+
+// pidOf is a running container's process id (0: it does not run).
+func (c *Conn) pidOf(ctx context.Context, name string) (int, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	data, err := containers.Inspect(cctx, name, nil)
+	if err != nil {
+		return 0, c.errorf(err, "inspect container %s", name)
+	}
+	if data.State == nil || !data.State.Running {
+		return 0, nil
+	}
+	return data.State.Pid, nil
+}
+
+// goAhead mounts the workspace into the running agent's container and
+// gives it its command.
+func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
+	pid, err := c.pidOf(ctx, ct.Name)
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		return fmt.Errorf("the agent's container %s does not run", ct.Name)
+	}
+	_, late := lateMounts(ct)
+	if err := mountInto(pid, late); err != nil {
+		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
+	}
+	if err := c.sendCommand(ctx, ct); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(ct.Stage, spec.StageWaiting)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
+	}
+	return nil
+}
+
+// mountInto mounts each of ms (a bind of a host path, recursive as
+// Podman's; the workspace first) in the mount namespace of process pid,
+// in order: the trees are cloned from the host's namespace, a source in
+// the workspace's found beneath it following no link (a link the agent
+// left there is refused, not followed), then attached in the
+// container's, each target resolved in the container's root following no
+// link either.
+func mountInto(pid int, ms []spec.Mount) error {
+	var trees []int
+	defer func() {
+		for _, fd := range trees {
+			unix.Close(fd)
+		}
+	}()
+	ws := -1
+	for i, m := range ms {
+		src, err := openSource(ws, ms[0].Source, m.Source)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", m.Source, err)
+		}
+		if i == 0 {
+			ws = src
+			defer unix.Close(ws)
+		} else {
+			defer unix.Close(src)
+		}
+		fd, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", m.Source, err)
+		}
+		trees = append(trees, fd)
+		if m.ReadOnly {
+			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+				return fmt.Errorf("mount %s read-only: %w", m.Source, err)
+			}
+		}
+	}
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ns)
+	done := make(chan error, 1)
+	go func() {
+		// This thread alone enters the container's namespace; it is never
+		// handed back to the runtime, which ends it with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			done <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		if err := unix.Setns(ns, unix.CLONE_NEWNS); err != nil {
+			done <- fmt.Errorf("enter the container's mount namespace: %w", err)
+			return
+		}
+		for i, m := range ms {
+			how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+			t, err := unix.Openat2(unix.AT_FDCWD, m.Target, &how)
+			if err != nil {
+				done <- fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
+				return
+			}
+			err = unix.MoveMount(trees[i], "", t, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+			unix.Close(t)
+			if err != nil {
+				done <- fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return <-done
+}
+
+// openSource opens a mount's source, not following it if it is a link: one
+// beneath the workspace's source wsPath (open as ws) is found beneath it
+// following no link at all; any other is a host path the plan names.
+func openSource(ws int, wsPath, source string) (int, error) {
+	const flags = unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	if rel, err := filepath.Rel(wsPath, source); ws >= 0 && err == nil && filepath.IsLocal(rel) {
+		how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		return unix.Openat2(ws, rel, &how)
+	}
+	fd, err := unix.Open(source, flags, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		unix.Close(fd)
+		return -1, errors.Join(err, fmt.Errorf("%s is a link", source))
+	}
+	return fd, nil
+}
+
+// sendCommand writes the agent's command into its stage's pipe, once its
+// waiting process has it open: the go-ahead. A container that ends
+// before is told with its last words.
+func (c *Conn) sendCommand(ctx context.Context, ct spec.Container) error {
+	data, err := json.Marshal(ct.Command)
+	if err != nil {
+		return err
+	}
+	fifo := filepath.Join(ct.Stage, goFIFO)
+	deadline := time.Now().Add(readyTimeout)
+	inspect := time.Now().Add(inspectEvery)
+	for {
+		fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err == nil {
+			f := os.NewFile(uintptr(fd), fifo)
+			if err := unix.SetNonblock(fd, false); err != nil {
+				f.Close()
+				return err
+			}
+			_, err = f.Write(data)
+			return errors.Join(err, f.Close())
+		}
+		if !errors.Is(err, unix.ENXIO) || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the go-ahead of %s: %w", ct.Name, err)
+		}
+		if time.Now().After(inspect) {
+			if pid, err := c.pidOf(ctx, ct.Name); err != nil || pid == 0 {
+				var out strings.Builder
+				c.logs(ctx, ct.Name, false, &out, &out)
+				return errors.Join(err, fmt.Errorf("the agent's container %s ended before its go-ahead: %s", ct.Name, lastLine([]byte(out.String()))))
+			}
+			inspect = time.Now().Add(inspectEvery)
+		}
+		time.Sleep(2 * time.Millisecond) // its process is not at the pipe yet
+	}
+}
