@@ -197,8 +197,8 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 	return nil
 }
 
-// mountInto mounts each of ms (a bind of a host path, recursive as
-// Podman's; the workspace first) in the mount namespace of process pid,
+// mountInto mounts each of ms (a bind of a host path, recursive and
+// private as Podman's; the workspace first) in the mount namespace of process pid,
 // in order: the trees are cloned from the host's namespace, a source in
 // the workspace's found beneath it following no link (a link the agent
 // left there is refused, not followed), then attached in the
@@ -228,10 +228,16 @@ func mountInto(pid int, ms []spec.Mount) error {
 			return fmt.Errorf("mount %s: %w", m.Source, err)
 		}
 		trees = append(trees, fd)
+		// A clone of a shared mount is a peer of it (most hosts' mounts are
+		// shared): what is then mounted beneath it in the container (the
+		// agent's git folder over .git) would appear on the host too, and
+		// stay. Private, as Podman's own binds are.
+		attr := unix.MountAttr{Propagation: unix.MS_PRIVATE}
 		if m.ReadOnly {
-			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
-				return fmt.Errorf("mount %s read-only: %w", m.Source, err)
-			}
+			attr.Attr_set = unix.MOUNT_ATTR_RDONLY
+		}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("mount %s private (read-only: %v): %w", m.Source, m.ReadOnly, err)
 		}
 	}
 	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
