@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
@@ -83,12 +84,33 @@ func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef string) 
 		Rootless        bool
 		UID, GID        int
 		Sidecar         string
-	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef})
+		Signin          string
+	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef, signinFileID(a)})
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// signinFileID names the host's credentials file a's sign-in reads, as
+// the file it is now (its device and inode): a warm gateway mounts that
+// file, and keeps the one it mounted when the person's CLI replaces it by
+// a rename (a sign-in again, its own refresh), so a pool made before then
+// no longer fits. "" when the sign-in reads no file.
+func signinFileID(a *config.Agent) string {
+	_, _, file, err := signedIn(a)
+	if err != nil || file == "" {
+		return ""
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return file
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%s %d:%d", file, st.Dev, st.Ino)
+	}
+	return file
 }
 
 // signedIn is a launch's sign-in applied to the person's profile a: the

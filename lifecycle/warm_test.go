@@ -350,3 +350,56 @@ func TestAWarmBottlesAgentMadeAheadIsRefitAtTheClaim(t *testing.T) {
 	}
 	w.check(t, outcome{removed: true})
 }
+
+// A warm gateway mounts the host's credentials file of a subscription
+// sign-in as it was when the bottle was made: once the person's CLI has
+// replaced that file by a rename (signed in again), the warm bottle holds
+// a login that is no longer theirs, and is not claimed; the keeper
+// recycles it (found by the attack of 2026-12-06).
+func TestAReplacedSigninFileRecyclesThePool(t *testing.T) {
+	login := t.TempDir()
+	t.Setenv("CLAUDE_CONFIG_DIR", login)
+	creds := filepath.Join(login, ".credentials.json")
+	write := func(token string) {
+		tmp := creds + ".new"
+		os.WriteFile(tmp, []byte(`{"claudeAiOauth":{"accessToken":"`+token+`","refreshToken":"r","expiresAt":4102444800000}}`), 0o600)
+		if err := os.Rename(tmp, creds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first")
+	w, env, _ := newWarmWorld(t)
+	data, _ := os.ReadFile(w.config)
+	os.WriteFile(w.config, append(data, `
+[agents.s]
+extends = "t"
+warm = 1
+signin = { agent = "claude", use = "credentials" }
+[[agents.s.egress]]
+host = "api.anthropic.com"
+ports = [443]
+`...), 0o600)
+	ctx := context.Background()
+	id, err := MakeWarm(ctx, env, w.agent(t, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.running(id)
+	write("second") // the person signed in again on the host
+	var ran []string
+	l := w.launch(t, func(l *Launch) { l.Agent = w.agent(t, "s") })
+	l.ShowPreflight = func(_ io.Writer, p Preflight) error { ran = append(ran, p.ID); return nil }
+	if err := l.Run(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 1 || ran[0] == id {
+		t.Errorf("the start ran %v: it claimed %s, made with the sign-in file the person replaced", ran, id)
+	}
+	w.stdout.Reset()
+	if err := KeepPools(ctx, env, []*config.Agent{w.agent(t, "s")}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.stdout.String(), "recycled warm bottle "+id) {
+		t.Errorf("the keeper said %q, want %s recycled", &w.stdout, id)
+	}
+}

@@ -198,6 +198,7 @@ var trustedFS = map[string]string{
 	"config/paths.go resolveExisting":                     personal,
 	"internal/signin/claude.go Refresher.locked":          personal,
 	"internal/signin/signin.go Scheme.choose":             personal,
+	"lifecycle/warm.go signinFileID":                      personal,
 	"kube/apply.go readHostFile":                          personal,
 	"lifecycle/images.go buildFrom":                       personal,
 	"lifecycle/dryrun.go launching.imageWork":             personal, // a build not isolated: the person's Containerfile, or a built-in one bottle wrote
