@@ -30,7 +30,7 @@ func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool
 		return 0, start()
 	}
 	t0 := time.Now()
-	return c.run(ctx, main.Name, s, func() error {
+	return c.run(ctx, main.Name, s, c.ahead(*main), func() error {
 		err := c.startSidecars(ctx, p)
 		slog.Debug("sidecars ready", "took", time.Since(t0).Round(time.Millisecond))
 		return err
@@ -45,8 +45,12 @@ func (c *Conn) Sync(context.Context, string, spec.Exchange) error { return nil }
 // sidecars' start) while the attach is set up, then starts the container
 // and waits for it to exit, returning its exit code. With a terminal (the
 // container made with one, and stdin one) the bindings put it in raw mode
-// and forward window size changes.
-func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before, start func() error) (int, error) {
+// and forward window size changes. A container started by before (made
+// ahead, waiting for its command) is attached once before is done: an
+// attach asked of a container being started makes Podman start it too,
+// and one of the two fails ("container state improper", seen with ten
+// starts at once); such a container says nothing until its command comes.
+func (c *Conn) run(ctx context.Context, name string, s spec.Streams, startedBefore bool, before, start func() error) (int, error) {
 	// The bindings' attach swaps the HTTP transport of its connection and
 	// takes the next socket dialled as the stream: it gets a connection of
 	// its own, so the calls made meanwhile cannot be mistaken for it.
@@ -56,13 +60,21 @@ func (c *Conn) run(ctx context.Context, name string, s spec.Streams, before, sta
 	}
 	attachErr := make(chan error, 1)
 	ready := make(chan bool)
-	go func() {
-		attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
-	}()
+	attach := func() {
+		go func() {
+			attachErr <- containers.Attach(valuesCtx{Context: ctx, values: actx}, name, s.Stdin, s.Stdout, s.Stderr, ready, new(containers.AttachOptions).WithStream(true))
+		}()
+	}
+	if !startedBefore {
+		attach()
+	}
 	beforeErr := make(chan error, 1)
 	go func() { beforeErr <- before() }()
 	if err := <-beforeErr; err != nil {
 		return -1, err
+	}
+	if startedBefore {
+		attach()
 	}
 	select {
 	case <-ready:
