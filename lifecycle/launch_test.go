@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
+	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -402,5 +403,28 @@ func TestResumeOfABottleInUse(t *testing.T) {
 	}
 	if !b.Preserved() {
 		t.Error("the kept bottle is no longer kept")
+	}
+}
+
+// A bottle whose agent runs (a detached one, which no command holds) is
+// not resumed: a resume would remove its pod and end the agent's work.
+func TestResumeOfARunningBottle(t *testing.T) {
+	w := newLaunchWorld(t)
+	if err := w.launch(t, func(l *Launch) { l.Detach = true }).Run(context.Background(), w.env()); err != nil {
+		t.Fatal(err)
+	}
+	b := w.bottles(t)[0]
+	w.eng.pods = []spec.PodInfo{podInfo(b.ID, "Running", "running")}
+	before := len(w.eng.called())
+	r := &Resume{ID: b.ID, Yes: true, Detach: true, ConfigFile: w.config, ShowPreflight: func(io.Writer, Preflight) error { return nil }}
+	want := "bottle " + b.ID + " is running: bottle attach " + b.ID
+	if err := r.Run(context.Background(), w.env()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a resume of a running bottle: %v, want %q", err, want)
+	}
+	if got := w.eng.called()[before:]; len(got) != 0 {
+		t.Errorf("the engine was asked %v", got)
+	}
+	if w.eng.left() == nil {
+		t.Error("the running bottle's pod is gone")
 	}
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -44,6 +46,9 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 	}
 	b, err := env.Root.Open(r.ID)
 	if err != nil {
+		return err
+	}
+	if err := notRunningNow(ctx, env, r.ID); err != nil {
 		return err
 	}
 	m, err := b.Metadata()
@@ -106,6 +111,22 @@ func (r *Resume) Run(ctx context.Context, env Env) error {
 		l.Image = &img
 	}
 	return l.Run(ctx, env)
+}
+
+// notRunningNow refuses to resume a bottle whose agent runs (a detached
+// one, which no command holds): the resume would remove its pod, and the
+// agent's work with it.
+func notRunningNow(ctx context.Context, env Env, id string) error {
+	pods, err := env.Engine.List(ctx, sidecars.RootLabel(env.Root.Dir))
+	if err != nil {
+		return inBottleTerms(id, err)
+	}
+	for _, p := range pods {
+		if p.Identity == id && p.Containers[agent.Service] == "running" {
+			return fmt.Errorf("bottle %s is running: bottle attach %s (or bottle stop %s, then resume it)", id, id, id)
+		}
+	}
+	return nil
 }
 
 // recordedWorkdir is the working directory a bottle's first start
