@@ -229,6 +229,4 @@ func Stats(ctx context.Context, env Env, ids []string) ([]BottleStats, error) {
 }
 
 // isRunning: the bottle's pod runs (its agent may have ended).
-func isRunning(r Row) bool {
-	return strings.EqualFold(r.Status, "running") || strings.EqualFold(r.Status, "degraded")
-}
+func isRunning(r Row) bool { return r.Runs() }

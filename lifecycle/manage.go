@@ -34,6 +34,25 @@ type Row struct {
 	// Warm: a warm bottle, made ahead for bottle start to claim (status
 	// warm once its egress runs): not one of the person's bottles.
 	Warm bool `json:"warm,omitempty"`
+	// podRuns: the engine says the pod runs, all of it or some (its
+	// sidecars, when the agent ended).
+	podRuns bool
+}
+
+// Runs says the bottle's pod runs (its agent may have ended: an exited
+// bottle whose sidecars run): the engine has figures of it.
+func (r *Row) Runs() bool {
+	return podRuns(r.Status) || r.Status == StatusExited && r.podRuns
+}
+
+// podRuns: an engine's status of a pod all or some of which runs.
+func podRuns(status string) bool {
+	return strings.EqualFold(status, "running") || strings.EqualFold(status, "degraded")
+}
+
+// agentEnded: an agent container's state once its process ended.
+func agentEnded(state string) bool {
+	return state == "exited" || state == "stopped"
 }
 
 // Bottle is the row's state folder, or nil for a pod whose state is gone.
@@ -57,6 +76,11 @@ const (
 	// way in a process of its own (or was, and the next bottle command
 	// finishes it); a kept one is StatusKept from its session's end.
 	StatusEnding = "ending"
+	// StatusExited: not kept, its agent ended and no command tears it down
+	// (a detached bottle): whether its sidecars still run (Podman's
+	// "degraded" pod) or ended too. bottle logs shows what it said; bottle
+	// rm or gc removes it.
+	StatusExited = "exited"
 )
 
 // List joins the state folders with the pods the engine reports, oldest first.
@@ -85,6 +109,7 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 		if hasPod {
 			r.Status, r.Pod = strings.ToLower(p.Status), p.Name
 			r.AgentDone = p.Containers[agent.Service] != "running"
+			r.podRuns = podRuns(p.Status)
 			delete(byID, b.ID)
 		}
 		_, r.Warm = readWarm(b)
@@ -97,6 +122,8 @@ func List(ctx context.Context, env Env) ([]Row, error) {
 			r.Status = StatusKept
 		case pendingTeardown(b):
 			r.Status = StatusEnding
+		case hasPod && agentEnded(p.Containers[agent.Service]):
+			r.Status = StatusExited
 		case hasPod:
 		case b.InUse():
 			r.Status = StatusStarting

@@ -179,3 +179,29 @@ func TestLogsOfAServiceThatIsNone(t *testing.T) {
 		t.Errorf("logs of proxy: %v", err)
 	}
 }
+
+// A detached bottle whose agent ended while its sidecars run (a pod Podman
+// calls degraded) is exited, in bottle's word, as one whose whole pod
+// ended is; its sidecars' figures are still there for bottle stats.
+func TestListSaysExitedWhenTheAgentEnded(t *testing.T) {
+	w := newLaunchWorld(t)
+	b, err := w.root.Create("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t", Workdir: w.workdir, Workspace: "copy", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	w.eng.made[b.ID] = true
+	for _, pod := range []spec.PodInfo{podInfo(b.ID, "Degraded", "exited"), podInfo(b.ID, "Exited", "exited")} {
+		w.eng.pods = []spec.PodInfo{pod}
+		rows, err := List(context.Background(), w.env())
+		if err != nil || len(rows) != 1 || rows[0].Status != StatusExited {
+			t.Errorf("pod %s, agent exited: %+v, %v; want %q", pod.Status, rows, err, StatusExited)
+		}
+	}
+	w.eng.pods = []spec.PodInfo{podInfo(b.ID, "Degraded", "exited")}
+	if st, err := Stats(context.Background(), w.env(), []string{b.ID}); err != nil || len(st) != 1 {
+		t.Errorf("stats of a bottle whose sidecars run: %+v, %v", st, err)
+	}
+}

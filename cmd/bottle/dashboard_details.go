@@ -44,7 +44,7 @@ func readDetails(r lifecycle.Row) *bottleDetails {
 }
 
 func runningRow(r *lifecycle.Row) bool {
-	return r != nil && r.State != "" && (strings.EqualFold(r.Status, "running") || strings.EqualFold(r.Status, "degraded"))
+	return r != nil && r.State != "" && r.Runs()
 }
 
 // sample has the engine's figures of the selected bottle taken in the

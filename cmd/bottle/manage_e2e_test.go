@@ -4,12 +4,16 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // bottle stop reaches the agent's own process with SIGTERM: an agent that
@@ -78,5 +82,45 @@ func TestLsSaysKeptAlikeAndQuiet(t *testing.T) {
 	if want := "removed " + stopped + "\nremoved " + keptAtEnd + "\n"; out != want {
 		t.Errorf("rm of two printed %q, want %q", out, want)
 	}
+	e.assertClean()
+}
+
+// A detached bottle whose agent runs is not resumed (that would remove its
+// pod and end the agent): resume says to attach, and the bottle is as it
+// was. One whose agent ended is exited in ls, in bottle's word, whatever
+// Podman calls its pod (degraded, its sidecars running), and stats still
+// has its sidecars' figures.
+func TestDetachedBottleRunsOnAndEndsExited(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.startDetached("exec sleep 600")
+	agentID := func() string {
+		out, err := exec.Command("podman", "inspect", "--format", "{{.Id}}", spec.ContainerName(id, agent.Service)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman inspect the agent of %s: %v\n%s", id, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	before := agentID()
+	_, errs, code := e.run("resume", id, "-d", "--yes")
+	if want := "bottle: bottle " + id + " is running: bottle attach " + id; code != 125 || !strings.Contains(errs, want) {
+		t.Errorf("resume of a running bottle: exit %d, %q; want 125 and %q", code, errs, want)
+	}
+	if after := agentID(); after != before {
+		t.Errorf("the refused resume replaced the agent's container (%s, was %s)", after, before)
+	}
+	e.mustRun("rm", id)
+
+	id = e.startDetached("exit 3")
+	poll(t, 30*time.Second, "the agent's end", func() bool {
+		return regexp.MustCompile(`(?m)^` + id + `\s+t\s+exited\s`).MatchString(e.mustRun("ls"))
+	})
+	var rows []lifecycle.Row
+	if err := json.Unmarshal([]byte(e.mustRun("ls", "--json")), &rows); err != nil || len(rows) != 1 || rows[0].Status != lifecycle.StatusExited {
+		t.Errorf("ls --json: %+v (%v): want the bottle exited", rows, err)
+	}
+	if out, errs, code := e.run("stats", id); code != 0 || !regexp.MustCompile(`(?m)^`+id+`\s+egress\s+[0-9.]+\s`).MatchString(out) {
+		t.Errorf("stats of an exited bottle whose sidecars run: exit %d\n%s%s", code, out, errs)
+	}
+	e.mustRun("rm", id)
 	e.assertClean()
 }
