@@ -292,7 +292,7 @@ func (c *Config) Agent(name string) (*Agent, error) {
 	if a, ok := c.Agents[name]; ok {
 		return a, nil
 	}
-	return nil, fmt.Errorf("no agent profile %q (known: %v)", name, c.Names())
+	return nil, fmt.Errorf("no agent profile %q (known: %s)", name, strings.Join(c.Names(), ", "))
 }
 
 // Names lists the profile names in order.

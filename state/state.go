@@ -113,7 +113,7 @@ func (e *NotFoundError) Error() string {
 	if len(e.Known) == 0 {
 		return fmt.Sprintf("no bottle %q (there are none)", e.ID)
 	}
-	return fmt.Sprintf("no bottle %q (known: %v)", e.ID, e.Known)
+	return fmt.Sprintf("no bottle %q (known: %s)", e.ID, strings.Join(e.Known, ", "))
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*-[0-9a-z]{5}$`)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
@@ -117,6 +118,8 @@ func newApp(g *globals) *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors, once
 	}
+	app.OnUsageError = usageErrorOf("bottle")
+	onUsageErrors("bottle", app.Commands)
 	for _, c := range app.Commands {
 		switch c.Name {
 		case "start":
@@ -127,7 +130,7 @@ func newApp(g *globals) *cli.App {
 					sub.BashComplete = profileNames(g)
 				}
 			}
-		case "resume", "stop", "rm", "logs", "exec", "port", "requests", "approve", "deny":
+		case "resume", "attach", "inspect", "stats", "stop", "rm", "logs", "exec", "port", "requests", "approve", "deny":
 			c.BashComplete = identities(g)
 		case "git":
 			for _, sub := range c.Subcommands {
@@ -136,6 +139,39 @@ func newApp(g *globals) *cli.App {
 		}
 	}
 	return app
+}
+
+// onUsageErrors gives every command, and theirs, usageErrorOf.
+func onUsageErrors(parent string, cmds []*cli.Command) {
+	for _, c := range cmds {
+		name := parent + " " + c.Name
+		c.OnUsageError = usageErrorOf(name)
+		onUsageErrors(name, c.Subcommands)
+	}
+}
+
+// usageErrorOf says a mistyped option in one line, the option as the person
+// typed it and where its command's help is, in place of the CLI library's
+// page of help on stdout (where a pipe to jq would take it) and the flag
+// package's single-dash spelling.
+func usageErrorOf(command string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown option " + optionName(name)
+		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+			msg = "option " + optionName(name) + " needs a value"
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, command)
+	}
+}
+
+// optionName is a flag's name as typed: -x, or --name.
+func optionName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // workdir is the current directory, absolute.

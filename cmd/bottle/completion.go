@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -112,12 +113,16 @@ func profileNames(g *globals) cli.BashCompleteFunc {
 }
 
 // identities completes the first argument with the bottles there are and,
-// for approve and deny, the second with the bottle's pending request ids.
+// for approve and deny, the second with the bottle's pending request ids,
+// for logs with the bottle's services.
 func identities(g *globals) cli.BashCompleteFunc {
 	return completing(g, func(c *cli.Context) []string {
 		root, err := state.DefaultRoot()
 		if err != nil {
 			return nil
+		}
+		if c.NArg() == 1 && c.Command.Name == "logs" {
+			return sidecars.Services
 		}
 		if c.NArg() == 1 && (c.Command.Name == "approve" || c.Command.Name == "deny") {
 			b, err := root.Open(c.Args().First())

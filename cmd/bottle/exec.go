@@ -47,9 +47,12 @@ func newPortCommand(g *globals) *cli.Command {
 				return err
 			}
 			id := c.Args().Get(0)
-			port, err := portArg(c.Args().Get(1))
-			if id == "" || err != nil {
+			if id == "" || c.Args().Get(1) == "" {
 				return usageError(c, "name a bottle and the port its server listens on")
+			}
+			port, err := portArg(c.Args().Get(1))
+			if err != nil {
+				return fmt.Errorf("PORT: %w", err)
 			}
 			hostPort := port
 			if s := c.Args().Get(2); s == "0" {
