@@ -13,7 +13,8 @@ import (
 // statsTimeout bounds a sample: two reports a second apart.
 const statsTimeout = 15 * time.Second
 
-// Stats reports each service of a bottle's pod: for a running one, its CPU
+// Stats reports each service of a bottle's pod, and those beside it (the
+// egress gateway): for a running one, its CPU
 // over a one-second sample (the second report of Podman's stream: the
 // first is the average since the container started), memory and
 // processes; for another, that it is not running. Where Podman gives no
@@ -41,6 +42,24 @@ func (c *Conn) Stats(ctx context.Context, identity string) ([]spec.ServiceStats,
 		if ct.State == "running" {
 			running = append(running, ct.Name)
 			byName[ct.Name] = len(out)
+		} else {
+			s.Unavailable = "not running (" + ct.State + ")"
+		}
+		out = append(out, s)
+	}
+	beside, err := c.besidePods(ctx, spec.LabelIdentity+"="+identity)
+	if err != nil {
+		return nil, err
+	}
+	for _, ct := range beside {
+		service, ok := serviceBeside(identity, ct)
+		if !ok {
+			continue
+		}
+		s := spec.ServiceStats{Service: service}
+		if ct.State == "running" {
+			running = append(running, ct.Names[0])
+			byName[ct.Names[0]] = len(out)
 		} else {
 			s.Unavailable = "not running (" + ct.State + ")"
 		}

@@ -4,10 +4,12 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/spec"
 )
 
 // bottle inspect shows a real bottle's record, services and routes, as
@@ -20,7 +22,7 @@ func TestInspectAndStatsOfARealBottle(t *testing.T) {
 
 	out := e.mustRun("inspect", id)
 	for _, want := range []string{"bottle " + id + "  (podman)", "  status     running\n", "  agent      t\n", "  workdir    " + e.workdir + " (bind)\n",
-		"  service    agent     running\n", "  service    egress    running\n", "  egress     example.com:443\n"} {
+		"  service    agent     running\n", "  service    egress    running\n", "  service    gateway   running\n", "  egress     example.com:443\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect lacks %q:\n%s", want, out)
 		}
@@ -44,6 +46,9 @@ func TestInspectAndStatsOfARealBottle(t *testing.T) {
 	var st []lifecycle.BottleStats
 	if err := json.Unmarshal([]byte(e.mustRun("stats", "--json", id)), &st); err != nil || len(st) != 1 || st[0].Identity != id || len(st[0].Services) < 2 {
 		t.Fatalf("stats --json: %+v %v", st, err)
+	}
+	if !slices.ContainsFunc(st[0].Services, func(s spec.ServiceStats) bool { return s.Service == "gateway" }) {
+		t.Errorf("stats --json has no figures of the gateway beside the pod: %+v", st[0].Services)
 	}
 	for _, s := range st[0].Services {
 		figures := s.Memory > 0 && s.PIDs > 0
