@@ -113,3 +113,19 @@ func TestDashboardConfirmsRemovalAndShowsProgress(t *testing.T) {
 		t.Errorf("after the stop: status %q", m.status)
 	}
 }
+
+// The heading counts in English: one bottle, one pending request.
+func TestDashboardHeadingCounts(t *testing.T) {
+	m := &dashboard{ctx: context.Background(), width: 80, height: 24,
+		bottles:  []lifecycle.Row{{Identity: "run-aaaaa", Agent: "claude", Status: "running"}},
+		requests: []bottleRequest{{Identity: "run-aaaaa", Request: &supervise.Request{ID: "r1", Kind: supervise.KindEgress, Status: supervise.StatusPending}}},
+	}
+	if v := m.View(); !strings.Contains(v, "  1 bottle, 1 pending request\n") {
+		t.Errorf("one of each:\n%s", v)
+	}
+	m.bottles = append(m.bottles, lifecycle.Row{Identity: "kept-bbbbb", Agent: "codex", Status: lifecycle.StatusKept})
+	m.requests = nil
+	if v := m.View(); !strings.Contains(v, "  2 bottles, 0 pending requests\n") {
+		t.Errorf("two and none:\n%s", v)
+	}
+}

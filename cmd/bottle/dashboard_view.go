@@ -33,7 +33,7 @@ func (m *dashboard) View() string {
 		return m.diff.view()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %d bottles, %d pending requests\n", title.Render("bottle dashboard"), len(m.bottles), len(m.requests))
+	fmt.Fprintf(&b, "%s  %s, %s\n", title.Render("bottle dashboard"), count(len(m.bottles), "bottle"), count(len(m.requests), "pending request"))
 	if m.err != nil {
 		b.WriteString(refused.Render("podman: "+m.err.Error()) + "\n")
 	}
@@ -220,4 +220,12 @@ func containerfileDiff(root state.Root, r *bottleRequest) string {
 	}
 	return title.Render("Containerfile change "+printable(r.ID, false)) + "\nreason: " + oneLine(r.Reason, 200) + "\n" + verdict + "\n\n" +
 		visibleDiff(d) + "\n" + title.Render("as Podman reads it") + "\n" + strings.Join(buildLines(buildOf(check)), "\n") + "\n"
+}
+
+// count is n things, in the singular for one.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
