@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/sidecars"
@@ -42,6 +43,13 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 	if !slices.Contains(sidecars.Services, service) {
 		return fmt.Errorf("bottle %s has no service %q (its services: %s)", o.ID, service, strings.Join(sidecars.Services, ", "))
 	}
+	if o.Follow && b != nil && (service == egress.Service || service == gitgate.Service) {
+		// A log no one writes any more is not followed: as a container's
+		// logs -f, the following ends with the service.
+		var stop func()
+		ctx, stop = whileRunning(ctx, env, o.ID, sidecars.ContainerOf(service))
+		defer stop()
+	}
 	switch {
 	case service == egress.Service && b != nil:
 		return followFile(ctx, b.EgressFolder(), egress.AuditFile, o.Follow, o.Audit)
@@ -59,4 +67,37 @@ func Logs(ctx context.Context, env Env, o LogsOf) error {
 		return fmt.Errorf("bottle %s has no running %s (its pod is gone; bottle resume %s brings it back)", o.ID, service, o.ID)
 	}
 	return inBottleTerms(o.ID, err)
+}
+
+// whileRunning is ctx, ended too once the bottle's container of service is
+// not running (looked at every second; an engine that cannot say ends it).
+func whileRunning(ctx context.Context, env Env, id, service string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		for {
+			if !serviceRunning(ctx, env, id, service) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
+func serviceRunning(ctx context.Context, env Env, id, service string) bool {
+	pods, err := env.Engine.List(ctx, sidecars.RootLabel(env.Root.Dir))
+	if err != nil {
+		return false
+	}
+	for _, p := range pods {
+		if p.Identity == id {
+			return p.Containers[service] == "running"
+		}
+	}
+	return false
 }

@@ -3,12 +3,15 @@ package lifecycle
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -203,5 +206,28 @@ func TestListSaysExitedWhenTheAgentEnded(t *testing.T) {
 	w.eng.pods = []spec.PodInfo{podInfo(b.ID, "Degraded", "exited")}
 	if st, err := Stats(context.Background(), w.env(), []string{b.ID}); err != nil || len(st) != 1 {
 		t.Errorf("stats of a bottle whose sidecars run: %+v, %v", st, err)
+	}
+}
+
+// bottle logs -f of an audit log ends, as a container's logs -f does, once
+// the service writing it is not running (the bottle stopped, or its pod is
+// gone), after what the log has: it does not follow a log no one writes.
+func TestLogsFollowEndsWithTheService(t *testing.T) {
+	w, ids := managed(t)
+	for _, id := range []string{ids["kept"], ids["finished"]} {
+		b := w.root.Bottle(id)
+		if err := os.MkdirAll(b.EgressFolder().Path(), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(b.EgressFolder().Path(), egress.AuditFile), []byte("{\"decision\":\"allow\"}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var out bytes.Buffer
+		err := Logs(ctx, w.env(), LogsOf{ID: id, Service: egress.Service, Follow: true, Audit: &out, Stdout: &out, Stderr: &out})
+		if ctx.Err() != nil || err != nil || out.String() != "{\"decision\":\"allow\"}\n" {
+			t.Errorf("logs -f egress of %s: %v, %q; ended by itself: %v", id, err, out.String(), ctx.Err() == nil)
+		}
+		cancel()
 	}
 }

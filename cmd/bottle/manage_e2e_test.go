@@ -124,3 +124,29 @@ func TestDetachedBottleRunsOnAndEndsExited(t *testing.T) {
 	e.mustRun("rm", id)
 	e.assertClean()
 }
+
+// bottle logs -f of an audit log ends when the bottle stops, as a
+// container's logs -f does, where it followed a log no one writes forever.
+func TestLogsFollowEndsWhenTheBottleStops(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.startDetached("exec sleep 600")
+	follow := e.command("logs", "-f", id, "egress")
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- follow.Wait() }()
+	e.mustRun("stop", id)
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("logs -f egress: %v", err)
+		}
+	case <-time.After(time.Minute):
+		follow.Process.Kill()
+		<-ended
+		t.Error("logs -f egress still follows a minute after the bottle stopped")
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
