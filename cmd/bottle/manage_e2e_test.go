@@ -118,8 +118,14 @@ func TestDetachedBottleRunsOnAndEndsExited(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.mustRun("ls", "--json")), &rows); err != nil || len(rows) != 1 || rows[0].Status != lifecycle.StatusExited {
 		t.Errorf("ls --json: %+v (%v): want the bottle exited", rows, err)
 	}
-	if out, errs, code := e.run("stats", id); code != 0 || !regexp.MustCompile(`(?m)^`+id+`\s+egress\s+[0-9.]+\s`).MatchString(out) {
-		t.Errorf("stats of an exited bottle whose sidecars run: exit %d\n%s%s", code, out, errs)
+	// Its egress runs: figures, or where the engine gives none (rootless
+	// Podman on cgroup v1) why, but not that it is not running.
+	var st []lifecycle.BottleStats
+	if err := json.Unmarshal([]byte(e.mustRun("stats", "--json", id)), &st); err != nil || len(st) != 1 ||
+		!slices.ContainsFunc(st[0].Services, func(s spec.ServiceStats) bool {
+			return s.Service == "egress" && (s.Memory > 0) != (s.Unavailable != "") && !strings.HasPrefix(s.Unavailable, "not running")
+		}) {
+		t.Errorf("stats --json of an exited bottle whose sidecars run: %+v (%v)", st, err)
 	}
 	e.mustRun("rm", id)
 	e.assertClean()
