@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/charmbracelet/x/ansi"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,10 @@ func TestDashboardConfirmsRemovalAndShowsProgress(t *testing.T) {
 	}
 	if v := m.View(); !strings.Contains(v, "remove kept-bbbbb (codex)?") || !strings.Contains(v, "y removes") || !strings.Contains(v, "kept") {
 		t.Errorf("the removal's question does not name the bottle and its keeping:\n%s", v)
+	}
+	// Whole at 80 columns: how to answer it included (it was cut at the edge).
+	if v := ansi.Strip(m.View()); !strings.Contains(strings.ReplaceAll(v, "\n↳ ", " "), "any other key cancels") {
+		t.Errorf("the removal's question is cut at 80 columns:\n%s", v)
 	}
 	m.bottleI = 0 // what the list shows since does not change what was asked about
 	if cmd := press("n"); cmd != nil || m.removing != nil || m.status != "not removed: kept-bbbbb" {

@@ -79,7 +79,8 @@ func (m *dashboard) View() string {
 		tail.WriteString(m.approvePrompt(a, width))
 	}
 	if r := m.removing; r != nil {
-		tail.WriteString(title.Render(fit(removePrompt(r), width)) + "\n")
+		// Whole, on as many lines as it takes: it says what goes for good.
+		tail.WriteString(title.Render(wrapLines(removePrompt(r), width)) + "\n")
 	}
 	if m.status != "" {
 		tail.WriteString(fit(m.status, width) + "\n")
