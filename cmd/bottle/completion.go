@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -75,8 +76,11 @@ func newCompletionCommand(g *globals) *cli.Command {
 				return err
 			}
 			script, ok := map[string]string{"bash": bashCompletion, "zsh": zshCompletion, "fish": fishCompletion}[c.Args().First()]
-			if !ok {
+			switch {
+			case c.NArg() == 0:
 				return usageError(c, "name the shell")
+			case !ok:
+				return fmt.Errorf("completion: bottle completes bash, zsh and fish, not %s", printable(c.Args().First(), false))
 			}
 			_, err := fmt.Fprint(g.stdout, script)
 			return err
@@ -138,14 +142,21 @@ func identities(g *globals) cli.BashCompleteFunc {
 			}
 			return ids
 		}
-		if c.NArg() > 0 {
+		// stop, rm and stats take several bottles: each argument is one,
+		// of those not named yet.
+		if c.NArg() > 0 && !slices.Contains(severalBottles, c.Command.Name) {
 			return nil
 		}
 		bs, _ := root.List()
 		var ids []string
 		for _, b := range bs {
-			ids = append(ids, b.ID)
+			if !slices.Contains(c.Args().Slice(), b.ID) {
+				ids = append(ids, b.ID)
+			}
 		}
 		return ids
 	})
 }
+
+// severalBottles are the commands that take more than one bottle.
+var severalBottles = []string{"stop", "rm", "stats"}

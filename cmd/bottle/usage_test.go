@@ -56,9 +56,31 @@ func TestCompletionOffersBottlesAndServices(t *testing.T) {
 			t.Errorf("bottle %s <tab>: %q, want the bottle", cmd, out.String())
 		}
 	}
+	// Commands that take several bottles offer the ones not named yet.
+	other := &state.Bottle{ID: "t-fghij", Dir: filepath.Join(dir, "bottle", "t-fghij")}
+	os.MkdirAll(other.Dir, 0o700)
+	if err := other.WriteMetadata(state.Metadata{Identity: other.ID, Agent: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"stop", "rm", "stats"} {
+		var out strings.Builder
+		run(t.Context(), []string{"bottle", cmd, "t-abcde", "--generate-bash-completion"}, strings.NewReader(""), &out, &out)
+		if out.String() != "t-fghij\n" {
+			t.Errorf("bottle %s t-abcde <tab>: %q, want the other bottle", cmd, out.String())
+		}
+	}
 	var out strings.Builder
 	run(t.Context(), []string{"bottle", "logs", "t-abcde", "--generate-bash-completion"}, strings.NewReader(""), &out, &out)
 	if want := "agent\negress\ngateway\ngit-gate\nsupervise\n"; out.String() != want {
 		t.Errorf("bottle logs ID <tab>: %q, want %q", out.String(), want)
+	}
+}
+
+// A shell bottle writes no completion for is named as such, in one line.
+func TestCompletionOfAnotherShell(t *testing.T) {
+	var out strings.Builder
+	run(t.Context(), []string{"bottle", "completion", "tcsh"}, strings.NewReader(""), &out, &out)
+	if got := strings.TrimSpace(out.String()); got != "bottle: completion: bottle completes bash, zsh and fish, not tcsh" {
+		t.Errorf("bottle completion tcsh: %q", got)
 	}
 }
