@@ -10,7 +10,9 @@ import (
 	"testing"
 )
 
-var _ = needs([]string{podmanService, rootfulPodman}, TestGoAheadMountsStayInTheContainerOnASharedHost)
+// The service must see the tmpfs the test mounts: one in the test's own
+// mount namespace (the Podman 5 phase's service has one of its own).
+var _ = needs([]string{podmanService, rootfulPodman, hostPodman}, TestGoAheadMountsStayInTheContainerOnASharedHost)
 
 // On most hosts (systemd's) every mount is shared: a mount made beneath a
 // shared one reaches each of its peers. The go-ahead clones the workspace's
