@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/internal/containerfile"
 	"github.com/containers/image/v5/docker/reference"
 )
@@ -144,4 +146,32 @@ func (w *ImageWork) String() string {
 	default:
 		return "not built yet: a start builds it; its steps reach " + w.Network
 	}
+}
+
+// Shown is how a preview names path: as it is, or, in the folder of a
+// bottle the dry run does not keep, by its place in any bottle's folder
+// ("<bottle>/agent/home"): a dry run names nothing that is not there
+// after it.
+func (p Preflight) Shown(path string) string {
+	if p.Passing == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(p.Passing, path); err == nil && filepath.IsLocal(rel) {
+		return "<bottle>/" + filepath.ToSlash(rel)
+	}
+	return path
+}
+
+// BuiltFrom is how a preview names the Containerfile the agent's image is
+// built from: as Shown, but a copy the dry run does not keep by what it
+// is a copy of (bottle's built-in one, or the working directory's).
+func (p Preflight) BuiltFrom() string {
+	cf := p.Plan.Main().Image.Containerfile
+	if shown := p.Shown(cf); shown == cf || p.Agent == nil || p.Agent.Containerfile == "" {
+		return shown
+	}
+	if name, ok := strings.CutPrefix(p.Agent.Containerfile, config.Embedded); ok {
+		return "bottle's built-in " + name
+	}
+	return p.Agent.Containerfile
 }

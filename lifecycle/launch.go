@@ -75,6 +75,9 @@ type Preflight struct {
 	Image *ImageWork
 	// Missing is what a start would stop at: a dry run shows it all.
 	Missing []Missing
+	// Passing is the bottle's folder when it is gone once the preview is
+	// shown (a dry run of a fresh identity): see Shown.
+	Passing string
 }
 
 // Launch is one run of a bottle, fresh or under a kept identity.

@@ -182,6 +182,9 @@ func (s *launching) planBottle(ctx context.Context) error {
 func (s *launching) preflight(ctx context.Context) error {
 	p := Preflight{ID: s.b.ID, Engine: s.info, Agent: s.Agent, Plan: s.plan, Workdir: s.Workdir, Gate: s.in.Gate, Signin: s.signin, Build: s.build, Approved: s.approved}
 	if s.DryRun {
+		if s.Resume == nil {
+			p.Passing = s.b.Dir // a fresh identity's: the dry run removes it
+		}
 		if s.asks {
 			var err error
 			if p.Image, err = s.imageWork(ctx); err != nil {

@@ -30,7 +30,8 @@ func TestDryRunPreviewsWhatIsMissing(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 	want := []string{"  agent      claude: claude ", "  signin     MISSING: profile claude: no sign-in for claude on this machine: set ANTHROPIC_API_KEY",
-		"  egress     api.anthropic.com:443", "  resources  "}
+		"  egress     api.anthropic.com:443", "  resources  ",
+		"(built from bottle's built-in claude.Containerfile)", "  mount      <bottle>/agent/home -> /home/bottle\n"}
 	if !rootless() {
 		want = append(want, "  user       MISSING: "+e.workdir+" belongs to root and rootful Podman would run the agent as root to write it")
 	}
@@ -43,4 +44,25 @@ func TestDryRunPreviewsWhatIsMissing(t *testing.T) {
 		t.Errorf("the image row does not say whether the image is there or is built:\n%s", out)
 	}
 	e.assertClean()
+	assertPathsExist(t, e.state, out)
+	// The same preview as JSON names no more than the text.
+	jout, _, _ := e.run("start", "--dry-run", "--json", "claude")
+	assertPathsExist(t, e.state, jout)
+	e.assertClean()
+}
+
+// assertPathsExist fails for every path under dir (the state root) a
+// preview names that is not there once the dry run is over: a dry run
+// shows nothing that does not exist after it.
+func assertPathsExist(t *testing.T, dir, out string) {
+	t.Helper()
+	for _, f := range strings.FieldsFunc(out, func(r rune) bool { return strings.ContainsRune(" \t\n\"(),;=", r) }) {
+		p := strings.TrimRight(f, ":.")
+		if !strings.HasPrefix(p, dir+"/") {
+			continue
+		}
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("the dry run names %s, which is not there after it:\n%s", p, out)
+		}
+	}
 }

@@ -33,9 +33,9 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 	row("agent", "%s: %s", a.Name, commandLine(m.Command))
 	image := m.Image.Ref
 	if m.Image.Containerfile != "" && m.Image.Isolated {
-		image += " (built from " + m.Image.Containerfile + " with no network and local images only: not a Containerfile of your own config)"
+		image += " (built from " + pf.BuiltFrom() + " with no network and local images only: not a Containerfile of your own config)"
 	} else if m.Image.Containerfile != "" {
-		image += " (built from " + m.Image.Containerfile + ")"
+		image += " (built from " + pf.BuiltFrom() + ")"
 	}
 	if pf.Image != nil {
 		image += "; " + pf.Image.String()
@@ -70,7 +70,7 @@ func printPreflight(w io.Writer, pf lifecycle.Preflight) error {
 		if mt.ReadOnly {
 			ro = " (read-only)"
 		}
-		row("mount", "%s -> %s%s", mt.Source, mt.Target, ro)
+		row("mount", "%s -> %s%s", pf.Shown(mt.Source), mt.Target, ro)
 	}
 	if missing("signin") {
 	} else if si := pf.Signin; si != nil {

@@ -83,13 +83,22 @@ type (
 	}
 )
 
+// shownMounts are ms with their sources as the preview names them.
+func shownMounts(pf lifecycle.Preflight, ms []spec.Mount) []spec.Mount {
+	out := slices.Clone(ms)
+	for i := range out {
+		out[i].Source = pf.Shown(out[i].Source)
+	}
+	return out
+}
+
 func printPreflightJSON(w io.Writer, pf lifecycle.Preflight) error {
 	a, m := pf.Agent, pf.Plan.Main()
 	out := preflightJSON{
 		ID: pf.ID, Engine: engineJSON{Name: pf.Engine.Name, Version: pf.Engine.Version, Rootless: pf.Engine.Rootless, Context: pf.Engine.Context, Namespace: pf.Engine.Namespace}, Agent: a.Name, Command: m.Command, Runtime: a.Runtime,
-		Image:     imageJSON{Ref: m.Image.Ref, Containerfile: m.Image.Containerfile, Isolated: m.Image.Isolated, Work: pf.Image},
+		Image:     imageJSON{Ref: m.Image.Ref, Containerfile: pf.BuiltFrom(), Isolated: m.Image.Isolated, Work: pf.Image},
 		Workspace: workspaceJSON{Mode: a.Workspace, Source: pf.Workdir, Target: m.Mounts[0].Target},
-		Mounts:    slices.Clone(m.Mounts[1:]), Approved: pf.Approved, User: m.User,
+		Mounts:    shownMounts(pf, m.Mounts[1:]), Approved: pf.Approved, User: m.User,
 		Resources: resourcesJSON{Memory: a.Memory, CPUs: a.CPUs, Pids: int64(a.Pids)},
 		Ready:     len(pf.Missing) == 0, Missing: pf.Missing,
 		Egress: routesJSON(a.Egress), Build: routesJSON(a.BuildEgress), Git: []gitJSON{},
