@@ -104,3 +104,18 @@ func TestAttachWithATerminal(t *testing.T) {
 	e.mustRun("rm", id)
 	e.assertClean()
 }
+
+// A second start in a folder a running bind bottle uses is refused first,
+// in one line naming that bottle and the folder, with nothing before it
+// (no preflight of a bottle that will not be).
+func TestSecondStartInAUsedFolderIsRefusedFirst(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.startDetached("sleep 600")
+	out, errs, code := e.run("start", "--yes", "t", "--", "-c", "true")
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if code == 0 || out != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "bottle: ") || !strings.Contains(lines[0], id) || !strings.Contains(lines[0], e.workdir) {
+		t.Errorf("a second start beside %s: exit %d, stdout %q, stderr:\n%s", id, code, out, errs)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
