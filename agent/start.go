@@ -34,6 +34,11 @@ func AwaitStart(fifo, workdir string) error {
 	if err := os.Chdir(workdir); err != nil {
 		return fmt.Errorf("the agent's working directory: %w", err)
 	}
+	return execCommand(argv)
+}
+
+// execCommand makes this process argv, found on PATH as a shell would.
+func execCommand(argv []string) error {
 	path := argv[0]
 	if !strings.Contains(path, "/") {
 		p, err := exec.LookPath(path)

@@ -173,6 +173,9 @@ func Attach(ctx context.Context, env Env, id string, stdin bool) error {
 	}
 	code, err := env.Engine.Attach(ctx, id, agent.Service, s)
 	switch {
+	case errors.Is(err, spec.ErrInputClosed):
+		fmt.Fprintf(env.Stderr, "bottle: detached from %s; the engine closed its agent's input (no terminal, and no relay under this runtime), so an agent that reads it ends: bottle ls shows which\n", id)
+		return nil
 	case errors.Is(err, spec.ErrDetached):
 		fmt.Fprintf(env.Stderr, "bottle: detached from %s, which runs on: bottle attach %s\n", id, id)
 		return nil

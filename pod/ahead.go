@@ -302,7 +302,7 @@ func openSource(ws int, wsPath, source string) (int, error) {
 // waiting process has it open: the go-ahead. A container that ends
 // before is told with its last words.
 func (c *Conn) sendCommand(ctx context.Context, ct spec.Container) error {
-	data, err := json.Marshal(ct.Command)
+	data, err := json.Marshal(c.command(ct))
 	if err != nil {
 		return err
 	}

@@ -182,9 +182,20 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 	for _, m := range ct.Mounts {
 		s.Mounts = append(s.Mounts, bindMount(m))
 	}
+	if ct.Main {
+		s.Command = c.command(ct)
+	}
 	if c.ahead(ct) {
 		if err := specAhead(s, ct, c.exe); err != nil {
 			return err
+		}
+	}
+	if c.inputs(ct) {
+		if err := makeInput(ct); err != nil {
+			return err
+		}
+		for _, m := range c.inputMounts(ct) {
+			s.Mounts = append(s.Mounts, bindMount(m))
 		}
 	}
 	if r := ct.Resources; r != (spec.Resources{}) {

@@ -29,13 +29,21 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 	// The detach keys are found here (detachReader), the bindings and the
 	// service told of none; the terminal is then made raw here too.
 	var in io.Reader
-	if s.Stdin != nil {
+	// An agent with no terminal is given what is typed through its input
+	// folder (input.go), its container's stdin left alone: conmon would
+	// close it when this attach ends.
+	input, relayed, tty := c.inputOf(bctx, name)
+	if s.Stdin != nil && !relayed {
 		in = &detachReader{r: s.Stdin}
-		if isTerminal(s.Stdin) {
-			if c, err := containers.Inspect(bctx, name, new(containers.InspectOptions).WithSize(false)); err == nil && c.Config != nil && c.Config.Tty {
-				defer rawTerminal(bctx, name, s.Stdin, s.Stdout)()
-			}
+		if tty && isTerminal(s.Stdin) {
+			defer rawTerminal(bctx, name, s.Stdin, s.Stdout)()
 		}
+	}
+	// Neither: the agent's input is closed when this attach ends, and one
+	// that reads it then ends too (under gVisor).
+	detached := spec.ErrDetached
+	if !relayed && !tty {
+		detached = spec.ErrInputClosed
 	}
 	attached := make(chan error, 1)
 	ready := make(chan bool, 1)
@@ -44,11 +52,26 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 	}()
 	select {
 	case <-ready:
+		var fed chan error
+		if relayed && s.Stdin != nil {
+			fed = make(chan error, 1)
+			go func() { fed <- feedInput(ctx, input, &detachReader{r: s.Stdin}) }()
+		}
 		// Without a terminal the bindings read the stream until it ends,
 		// whatever the context: an interrupt leaves them to it.
-		select {
-		case err = <-attached:
-		case <-ctx.Done():
+	wait:
+		for {
+			select {
+			case err = <-attached:
+				break wait
+			case <-ctx.Done():
+				break wait
+			case ferr := <-fed:
+				fed = nil // the input ended, or the agent did: its output tells
+				if errors.Is(ferr, define.ErrDetach) {
+					return -1, spec.ErrDetached
+				}
+			}
 		}
 	case <-ctx.Done():
 	case err = <-attached:
@@ -59,14 +82,14 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 			return -1, c.errorf(err, "attach to %s", name)
 		}
 	}
-	if errors.Is(err, define.ErrDetach) {
-		return -1, spec.ErrDetached // the person's detach keys
+	if errors.Is(err, define.ErrDetach) && detached == spec.ErrDetached {
+		return -1, detached // the person's detach keys
 	}
 	if code, ok := c.exited(context.WithoutCancel(ctx), name); ok {
 		return code, nil
 	}
-	if err != nil && ctx.Err() == nil {
+	if err != nil && !errors.Is(err, define.ErrDetach) && ctx.Err() == nil {
 		return -1, c.errorf(err, "attach to %s", name)
 	}
-	return -1, spec.ErrDetached
+	return -1, detached
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 // attached to s until it exits (its exit code), or detached.
 func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool) (int, error) {
 	main := p.Main()
+	if c.relays(*main) && s.Stdin != nil {
+		// The person's input ending ends the agent's: marked, then passed on.
+		s.Stdin = &endingInput{r: s.Stdin, dir: filepath.Join(main.Stage, inputStage)}
+	}
 	start := func() error { return c.startContainer(ctx, main.Name) }
 	if c.ahead(*main) {
 		// Its container is started with the sidecars (or ran already).

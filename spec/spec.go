@@ -239,6 +239,10 @@ func ServiceOf(identity, name string) (string, bool) {
 // person detached.
 var ErrDetached = errors.New("detached")
 
+// ErrInputClosed is a detach (errors.Is ErrDetached) after which the
+// engine closed the service's input: one that reads it ends.
+var ErrInputClosed = fmt.Errorf("%w, its input closed", ErrDetached)
+
 // NotFoundError is returned for a pod or container that does not exist.
 type NotFoundError struct{ Name string }
 

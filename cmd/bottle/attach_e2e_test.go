@@ -5,13 +5,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// A runsc service is started from the podman on PATH (e2e_phases_test.go).
+var _ = needs([]string{podmanService, hostPodman}, TestAttachUnderGVisorSaysTheInputIsClosed)
 
 // bottle attach joins the streams of a bottle started detached: what is
 // typed reaches the agent, what it says comes back, and its exit code is
@@ -115,6 +120,128 @@ func TestSecondStartInAUsedFolderIsRefusedFirst(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(errs), "\n")
 	if code == 0 || out != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "bottle: ") || !strings.Contains(lines[0], id) || !strings.Contains(lines[0], e.workdir) {
 		t.Errorf("a second start beside %s: exit %d, stdout %q, stderr:\n%s", id, code, out, errs)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+// An agent started detached with no terminal, reading its input, runs on
+// after every attach ends, as attach says: one with no stdin that is
+// interrupted, and one whose input is detached with ctrl-p ctrl-q; a
+// later attach still reaches it, and its input ending (the person's) ends
+// the agent's. Podman's conmon closes a container's stdin when any attach
+// ends: the agent's shell read its end and exited (this test failed so).
+func TestDetachedAgentWithoutTerminalRunsOnAfterAttaches(t *testing.T) {
+	e := newEnv(t, "")
+	// It ticks, so an attach shows it is up, and answers each line.
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c",
+		`(while :; do echo tick; sleep 0.2; done) & while read l; do echo "got $l"; done; kill $!; echo ended`))
+	attach := func(args ...string) (*exec.Cmd, io.WriteCloser, <-chan string, *bytes.Buffer) {
+		cmd := e.command(append([]string{"attach"}, args...)...)
+		var in io.WriteCloser
+		if args[0] != "--no-stdin" {
+			in, _ = cmd.StdinPipe()
+		}
+		out, _ := cmd.StdoutPipe()
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1000)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		return cmd, in, lines, &errb
+	}
+	await := func(lines <-chan string, want string) bool {
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return false
+				}
+				if l == want {
+					return true
+				}
+			case <-timeout:
+				return false
+			}
+		}
+	}
+	// An attach with no stdin, interrupted once it is up.
+	cmd, _, lines, errb := attach("--no-stdin", id)
+	if !await(lines, "tick") {
+		t.Fatalf("the attach showed nothing of the agent: %s", errb)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
+		t.Errorf("an interrupted attach: exit %d: %s", code, errb)
+	}
+	// An attach that is given a line, then detaches.
+	cmd, in, lines, errb := attach(id)
+	io.WriteString(in, "one\n")
+	if !await(lines, "got one") {
+		t.Fatalf("the agent did not answer the second attach: stderr %s; logs %s", errb, e.mustRun("logs", id))
+	}
+	in.Write([]byte{0x10, 0x11})
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
+		t.Errorf("a detach: exit %d: %s", code, errb)
+	}
+	// Seconds on (conmon closes the input at once), it still reads, and
+	// the person's input ending ends it.
+	time.Sleep(3 * time.Second)
+	cmd, in, lines, errb = attach(id)
+	io.WriteString(in, "two\n")
+	in.Close()
+	if !await(lines, "got two") || !await(lines, "ended") {
+		t.Errorf("the last attach: stderr %s; logs %s", errb, e.mustRun("logs", id))
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the last attach: exit %d, want the agent's 0: %s", code, errb)
+	}
+	if logs := e.mustRun("logs", id); strings.Contains(logs, "ended") && strings.Index(logs, "ended") < strings.Index(logs, "got two") {
+		t.Errorf("the agent's input ended before the last attach:\n%s", logs)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+// Under gVisor no relay keeps an agent's input across attaches (it shares
+// no pipe with the host): an attach that ends never says the agent runs
+// on when the engine closed its input; it says so, or passes on the exit
+// of the agent that read its end.
+func TestAttachUnderGVisorSaysTheInputIsClosed(t *testing.T) {
+	e := newEnv(t, "\n[agents.g]\nextends = \"t\"\nruntime = \"runsc\"\n")
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "g", "--", "-c",
+		`(while :; do echo tick; sleep 0.2; done) & while read l; do echo "got $l"; done; kill $!; echo ended`))
+	cmd := e.command("attach", "--no-stdin", id)
+	out, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "tick" {
+		t.Fatalf("the attach showed nothing of the agent: %q %s", sc.Text(), errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go io.Copy(io.Discard, out)
+	cmd.Wait()
+	if strings.Contains(errb.String(), "which runs on") {
+		t.Errorf("attach said the agent runs on, its input closed: %s", errb.String())
+	}
+	if !strings.Contains(errb.String(), "the engine closed its agent's input") && cmd.ProcessState.ExitCode() != 0 {
+		t.Errorf("an interrupted attach under gVisor: exit %d: %s", cmd.ProcessState.ExitCode(), errb.String())
 	}
 	e.mustRun("rm", id)
 	e.assertClean()

@@ -167,16 +167,21 @@ func newSidecarCommand(g *globals) *cli.Command {
 				if c.Args().Len() != 2 {
 					return fmt.Errorf("await-start: FIFO WORKDIR")
 				}
-				err := agent.AwaitStart(c.Args().Get(0), c.Args().Get(1))
-				if err != nil {
-					// As a shell says a command it cannot find, or run.
-					fmt.Fprintf(g.stderr, "bottle: %v\n", err)
-					if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-						return lifecycle.ExitError(127)
-					}
-					return lifecycle.ExitError(126)
+				return execFailed(g, agent.AwaitStart(c.Args().Get(0), c.Args().Get(1)))
+			}},
+			{Name: "stdin", Action: func(c *cli.Context) error {
+				// The agent's command with no terminal on Podman: DIR -- COMMAND.
+				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
+					return fmt.Errorf("stdin: DIR -- COMMAND")
 				}
-				return nil
+				return execFailed(g, agent.RelayStdin(os.Args[0], c.Args().First(), g.agentArgs))
+			}},
+			{Name: "stdin-copy", Action: func(c *cli.Context) error {
+				// What stdin starts: DIR, the agent's input on fd 3.
+				if c.Args().Len() != 1 {
+					return fmt.Errorf("stdin-copy: DIR")
+				}
+				return agent.CopyStdin(c.Args().First(), os.NewFile(3, "the agent's input"))
 			}},
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps apart.
@@ -217,4 +222,17 @@ func trimWhenIdle(ctx context.Context) {
 	case <-time.After(2 * time.Second):
 		idle.Trim()
 	}
+}
+
+// execFailed says, as a shell would, that the agent's command could not
+// be found (127) or run (126); nil when err is.
+func execFailed(g *globals, err error) error {
+	if err == nil {
+		return nil
+	}
+	fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return lifecycle.ExitError(127)
+	}
+	return lifecycle.ExitError(126)
 }

@@ -94,12 +94,13 @@ func TestAClaimedWarmBottleIsTheBottleAColdStartMakes(t *testing.T) {
 	// supervise configuration does describe its profile, the person's), no
 	// working directory; of an agent's folder, only what its agent made
 	// ahead mounts (docs/warm.md): the CA's copies, an empty home, the
-	// stage with its empty folder and its pipe.
+	// stage with its empty folder and its pipe, and the agent's input
+	// folder with its pipe (pod/input.go).
 	rb := filepath.Join(ee.rootDir(), refilled)
 	if data, err := os.ReadFile(filepath.Join(rb, "egress", "secrets.json")); err != nil || strings.TrimSpace(string(data)) != "{}" {
 		t.Errorf("the warm bottle's secrets: %q (%v), want none", data, err)
 	}
-	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go", "start/waiting"}
+	madeAhead := []string{".", "ca.pem", "ca-bundle.pem", "home", "start", "start/empty", "start/go", "start/waiting", "start/input", "start/input/in"}
 	filepath.WalkDir(filepath.Join(rb, "agent"), func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(filepath.Join(rb, "agent"), p)
 		if err == nil && !slices.Contains(madeAhead, rel) {

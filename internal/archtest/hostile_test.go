@@ -141,6 +141,7 @@ const (
 	privateTemp    = "a private temporary folder of bottle's own"
 	sidecarImage   = "the sidecar image, made from the bottle binary in bottle's cache"
 	inContainer    = "runs inside a sidecar's container, on its own mounts"
+	agentInput     = "runs inside the agent's container, on its input folder: the host's, mounted read-only"
 	inAgent        = "runs inside the agent's container before the agent does (waiting for its go-ahead), on its own mounts"
 	stage          = "a bottle's stage folder (spec.Container.Stage): its own, which the agent's container alone mounts, read-only"
 	corpora        = "the corpora in the repository's testdata, for tests and the bench"
@@ -239,6 +240,10 @@ var trustedFS = map[string]string{
 	"pod/ahead.go makeStage":                              stage,
 	"pod/ahead.go markWaiting":                            stage,
 	"pod/ahead.go Conn.goAhead":                           stage,
+	"pod/input.go makeInput":                              stage,
+	"pod/input.go endingInput.Read":                       stage,
+	"pod/input.go feedInput":                              stage,
+	"agent/stdin.go CopyStdin":                            agentInput,
 	"kube/inpod/inpod.go Keep":                            inContainer,
 	"kube/inpod/inpod.go Touch":                           inContainer,
 	"sidecars/egress/budget.go LimitMemory":               inContainer,

@@ -1,0 +1,154 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/spec"
+
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"golang.org/x/sys/unix"
+)
+
+// The agent's input when it has no terminal (agent.RelayStdin): Podman's
+// conmon closes a container's stdin when any attach to it ends, and the
+// agent, reading it, ended where attach said it ran on. Its input folder
+// is in its stage, mounted read-only; the agent's command runs under the
+// bottle binary's relay, which feeds it from the container's stdin (the
+// start's own attach) and from the folder's pipe (bottle attach), and ends
+// it only when the person's input ended (agent.InputEnded, marked here
+// before what carries it is closed).
+const (
+	inputDir   = "/run/bottle/input" // the input folder, in the agent's container
+	inputStage = "input"             // the input folder, in the stage
+)
+
+// inputs says whether ct's container has an input folder: the agent's,
+// under runc (gVisor's kernel does not share a pipe of the host's), with
+// the bottle binary known.
+func (c *Conn) inputs(ct spec.Container) bool {
+	return ct.Main && ct.Stage != "" && ct.Runtime == "" && c.exe != ""
+}
+
+// relays says whether ct's command runs under the relay: it has an input
+// folder and no terminal (conmon leaves a terminal's input open).
+func (c *Conn) relays(ct spec.Container) bool { return c.inputs(ct) && !ct.TTY }
+
+// command is ct's command as its container runs it.
+func (c *Conn) command(ct spec.Container) []string {
+	if !c.relays(ct) {
+		return ct.Command
+	}
+	return append([]string{aheadBin, "sidecar", "stdin", inputDir, "--"}, ct.Command...)
+}
+
+// inputMounts are what ct's container mounts for its input: the folder,
+// and the bottle binary unless it is started ahead (which mounts it).
+func (c *Conn) inputMounts(ct spec.Container) []spec.Mount {
+	if !c.inputs(ct) {
+		return nil
+	}
+	ms := []spec.Mount{{Source: filepath.Join(ct.Stage, inputStage), Target: inputDir, ReadOnly: true}}
+	if !c.ahead(ct) {
+		ms = append(ms, spec.Mount{Source: c.exe, Target: aheadBin, ReadOnly: true})
+	}
+	return ms
+}
+
+// makeInput makes ct's input folder, its input not ended: the pipe is
+// read by the agent's user, written by the host alone.
+func makeInput(ct spec.Container) error {
+	dir := filepath.Join(ct.Stage, inputStage)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("the input folder of %s: %w", ct.Name, err)
+	}
+	if err := os.Remove(filepath.Join(dir, agent.InputEnded)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the input folder of %s: %w", ct.Name, err)
+	}
+	fifo := filepath.Join(dir, agent.InputFIFO)
+	if err := unix.Mkfifo(fifo, 0o644); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("the input folder of %s: %w", ct.Name, err)
+	}
+	return errors.Join(os.Chmod(dir, 0o755), unix.Fchmodat(unix.AT_FDCWD, fifo, 0o644, unix.AT_SYMLINK_NOFOLLOW))
+}
+
+// endingInput passes r on and marks the input in folder dir ended when r
+// ends, before its end is passed on. A pointer: the bindings ask
+// whether a reader is nil by reflection.
+type endingInput struct {
+	r   io.Reader
+	dir string
+}
+
+func (e *endingInput) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		f, cerr := os.OpenFile(filepath.Join(e.dir, agent.InputEnded), os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o644)
+		if cerr != nil {
+			return n, fmt.Errorf("mark the agent's input ended: %w", cerr)
+		}
+		f.Close()
+	}
+	return n, err
+}
+
+// inputOf is how a running container takes its input: with a terminal,
+// or through the host's input folder dir (relayed), or neither (its
+// stdin, which conmon closes when an attach ends).
+func (c *Conn) inputOf(ctx context.Context, name string) (dir string, relayed, tty bool) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	data, err := containers.Inspect(cctx, name, new(containers.InspectOptions).WithSize(false))
+	if err != nil || data.Config == nil {
+		return "", false, false
+	}
+	if data.Config.Tty {
+		return "", false, true
+	}
+	for _, m := range data.Mounts {
+		if m.Destination == inputDir {
+			return m.Source, true, false
+		}
+	}
+	return "", false, false
+}
+
+// feedInput copies in to the pipe of the input folder dir until in ends
+// (the input is then marked ended) or fails (a detach: define.ErrDetach).
+// It waits for the relay to read the pipe.
+func feedInput(ctx context.Context, dir string, in io.Reader) error {
+	fifo := filepath.Join(dir, agent.InputFIFO)
+	var f *os.File
+	for {
+		fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err == nil {
+			f = os.NewFile(uintptr(fd), fifo)
+			if err := unix.SetNonblock(fd, false); err != nil {
+				f.Close()
+				return err
+			}
+			break
+		}
+		if !errors.Is(err, unix.ENXIO) {
+			return fmt.Errorf("the agent's input: %w", err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, agent.InputEnded)); err == nil {
+			return nil // ended before: the relay has gone
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond): // the relay is between two writers
+		}
+	}
+	defer f.Close()
+	_, err := io.Copy(f, &endingInput{r: in, dir: dir})
+	return err
+}
