@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,9 +30,12 @@ type fsCall struct {
 	line           int
 }
 
-// funcs calls visit with every function declaration of the module's code
-// (tests left out), its file's import names, and its name ("Type.Method").
-func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[string]string, fn string, fd *ast.FuncDecl)) {
+// funcs calls visit with the body of every function declaration of the
+// module's code (tests left out), its file's import names, and its name
+// ("Type.Method"); and with each package-level declaration of variables,
+// named "package-level" (a function value kept there is a call waiting).
+// A dot import is named ". " and its path.
+func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[string]string, fn string, body ast.Node)) {
 	t.Helper()
 	fset := token.NewFileSet()
 	err := filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
@@ -58,10 +62,16 @@ func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[
 			if imp.Name != nil {
 				name = imp.Name.Name
 			}
+			if name == "." {
+				name = ". " + path
+			}
 			names[name] = path
 		}
 		rel, _ := filepath.Rel("../..", p)
 		for _, decl := range f.Decls {
+			if gd, ok := decl.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				visit(filepath.ToSlash(rel), fset, names, "package-level", gd)
+			}
 			fd, ok := decl.(*ast.FuncDecl)
 			if !ok || fd.Body == nil {
 				continue
@@ -79,7 +89,7 @@ func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[
 					fn = id.Name + "." + fn
 				}
 			}
-			visit(filepath.ToSlash(rel), fset, names, fn, fd)
+			visit(filepath.ToSlash(rel), fset, names, fn, fd.Body)
 		}
 		return nil
 	})
@@ -92,8 +102,8 @@ func funcs(t *testing.T, visit func(file string, fset *token.FileSet, names map[
 // beneath.Dir's host path), by function.
 func pathCalls(t *testing.T) []fsCall {
 	var out []fsCall
-	funcs(t, func(file string, fset *token.FileSet, _ map[string]string, fn string, fd *ast.FuncDecl) {
-		ast.Inspect(fd.Body, func(n ast.Node) bool {
+	funcs(t, func(file string, fset *token.FileSet, _ map[string]string, fn string, body ast.Node) {
+		ast.Inspect(body, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok || len(call.Args) != 0 {
 				return true
@@ -110,9 +120,16 @@ func pathCalls(t *testing.T) []fsCall {
 // hostFSCalls lists every call in the module's code (tests left out) that
 // reaches the file system by path, with the function it is in.
 func hostFSCalls(t *testing.T) []fsCall {
+	calls := maps.Clone(fsCalls)
+	maps.Copy(calls, sysPathCalls(t))
 	var out []fsCall
-	funcs(t, func(file string, fset *token.FileSet, names map[string]string, fn string, fd *ast.FuncDecl) {
-		ast.Inspect(fd.Body, func(n ast.Node) bool {
+	funcs(t, func(file string, fset *token.FileSet, names map[string]string, fn string, body ast.Node) {
+		for name, path := range names {
+			if _, ok := calls[path]; ok && strings.HasPrefix(name, ". ") {
+				out = append(out, fsCall{file: file, fn: fn, call: "a dot import of " + path, line: fset.Position(body.Pos()).Line})
+			}
+		}
+		ast.Inspect(body, func(n ast.Node) bool {
 			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
 				return true
@@ -121,7 +138,7 @@ func hostFSCalls(t *testing.T) []fsCall {
 			if !ok {
 				return true
 			}
-			if path, ok := names[id.Name]; ok && slices.Contains(fsCalls[path], sel.Sel.Name) {
+			if path, ok := names[id.Name]; ok && slices.Contains(calls[path], sel.Sel.Name) {
 				out = append(out, fsCall{file: file, fn: fn, call: id.Name + "." + sel.Sel.Name, line: fset.Position(sel.Pos()).Line})
 			}
 			return true
@@ -148,6 +165,10 @@ const (
 	trustedHelpers = "the helpers for paths no container can write; their callers are held to this list"
 	rootItself     = "a folder's root itself, which its caller says no container can write"
 	onlyToRefuse   = "links read only to refuse more: a path's real folder is compared besides its name"
+	beneathItself  = "internal/beneath itself: every path below a root is resolved from the root's descriptor following no link (its tests plant links at each)"
+	noPath         = "a raw system call that takes no path (madvise of the process's own memory)"
+	goAheadMounts  = "the go-ahead's mounts: trees cloned from descriptors openSource opened, targets resolved in the container's own root following no link, its namespace under /proc (the host's)"
+	mountSources   = "a go-ahead's mount sources: beneath the workspace's descriptor following no link, others opened without following their last component"
 )
 
 // trustedFS are the functions that may reach the file system by path,
@@ -275,11 +296,39 @@ var trustedFS = map[string]string{
 	"internal/files/files.go Write":                       trustedHelpers,
 	"internal/files/files.go WriteAtomic":                 trustedHelpers,
 	"internal/beneath/beneath.go Make":                    rootItself,
+	"internal/beneath/sys.go Dir.openRoot":                rootItself,
+	"internal/beneath/sys.go openBeneath":                 beneathItself,
+	"internal/beneath/sys.go walkOpen":                    beneathItself,
+	"internal/beneath/sys.go linkOrErr":                   beneathItself,
+	"internal/beneath/sys.go lstatAt":                     beneathItself,
+	"internal/beneath/read.go Dir.Readlink":               beneathItself,
+	"internal/beneath/tree.go Dir.Chown":                  beneathItself,
+	"internal/beneath/tree.go Dir.Remove":                 beneathItself,
+	"internal/beneath/tree.go Dir.Move":                   beneathItself,
+	"internal/beneath/tree.go Dir.Rename":                 beneathItself,
+	"internal/beneath/walk.go Handle.MoveTo":              beneathItself,
+	"internal/beneath/walk.go Dir.walkEntry":              beneathItself,
+	"internal/beneath/walk.go fixMode":                    beneathItself,
+	"internal/beneath/walk.go Handle.Lstat":               beneathItself,
+	"internal/beneath/write.go Dir.WriteFrom":             beneathItself,
+	"internal/beneath/write.go createTemp":                beneathItself,
+	"internal/beneath/write.go Dir.Mkdir":                 beneathItself,
+	"internal/beneath/write.go Dir.MkdirAll":              beneathItself,
+	"internal/beneath/write.go Dir.own":                   beneathItself,
+	"internal/beneath/write.go Dir.Symlink":               beneathItself,
+	"kube/inpod/inpod.go AwaitThenExec":                   inAgent,
+	"agent/start.go execCommand":                          inAgent,
+	"pod/ahead.go mountInto":                              goAheadMounts,
+	"pod/ahead.go openSource":                             mountSources,
+	"pod/ahead.go Conn.sendCommand":                       stage,
+	"sidecars/idle/idle.go madvise":                       noPath,
 }
 
 // TestFileSystemCallsAreTrusted: every call that reaches the file system by
 // path (os, filepath's walks, internal/files, go-git's and billy's own
-// file systems) is in a function listed in trustedFS; and every listed
+// file systems, and every function of golang.org/x/sys/unix and syscall
+// that takes a string or a raw system call's arguments) is in a function
+// listed in trustedFS; and every listed
 // function still makes one (a stale entry is a hole waiting to happen).
 func TestFileSystemCallsAreTrusted(t *testing.T) {
 	seen := map[string]bool{}
