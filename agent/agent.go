@@ -135,6 +135,9 @@ func Container(name string, in Input) (spec.Container, error) {
 		{Source: ws, Target: Workspace},
 		{Source: HomeDir(in.StateDir), Target: Home},
 	}
+	if a.Workspace == config.WorkspaceBind && in.Workspace != nil {
+		mounts[0].Expect = recorded(in.Workspace.Root)
+	}
 	mounts = append(mounts, in.ExtraMounts...)
 	if a.Workspace == config.WorkspaceBind && in.Workspace != nil {
 		mounts = append(mounts, GitMounts(in.Workspace, in.StateDir)...)

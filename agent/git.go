@@ -50,9 +50,19 @@ func GitMounts(r *workspace.Record, stateDir string) []spec.Mount {
 		}
 	}
 	for _, n := range r.Nested {
-		out = append(out, spec.Mount{Source: filepath.Join(r.Dir, n), Target: filepath.Join(Workspace, n), ReadOnly: true})
+		out = append(out, spec.Mount{Source: filepath.Join(r.Dir, n), Target: filepath.Join(Workspace, n), ReadOnly: true, Expect: recorded(r.Seen[n])})
 	}
 	return out
+}
+
+// recorded is what the first start found of an entry of the workspace,
+// for an engine to compare with the mount's source (nil when the record
+// does not say).
+func recorded(e workspace.Entry) *spec.FileID {
+	if e.Ino == 0 {
+		return nil
+	}
+	return &spec.FileID{Dev: e.Dev, Ino: e.Ino}
 }
 
 // prepareGit makes the agent's git folder at its first start (a resumed

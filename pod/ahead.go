@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -177,15 +178,13 @@ func (c *Conn) pidOf(ctx context.Context, name string) (int, error) {
 // goAhead mounts the workspace into the running agent's container and
 // gives it its command.
 func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
-	pid, err := c.pidOf(ctx, ct.Name)
+	ns, err := c.initOf(ctx, ct.Name)
 	if err != nil {
 		return err
 	}
-	if pid == 0 {
-		return fmt.Errorf("the agent's container %s does not run", ct.Name)
-	}
+	defer ns.Close()
 	_, late := lateMounts(ct)
-	if err := mountInto(pid, late); err != nil {
+	if err := mountInto(ns, late); err != nil {
 		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
 	}
 	if err := c.sendCommand(ctx, ct); err != nil {
@@ -197,33 +196,67 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 	return nil
 }
 
+// initOf is a pidfd of the running container's init, the process the
+// engine reports: opened by its PID, then the engine asked again, and the
+// process found alive after that, so that a PID the kernel gave to
+// another process meanwhile is never entered.
+func (c *Conn) initOf(ctx context.Context, name string) (*os.File, error) {
+	pid, err := c.pidOf(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if pid == 0 {
+		return nil, fmt.Errorf("the agent's container %s does not run", name)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the agent's container %s: its process %d: %w", name, pid, err)
+	}
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("pidfd %d", pid))
+	again, err := c.pidOf(ctx, name)
+	if err == nil && again != pid {
+		err = fmt.Errorf("the agent's container %s: its process was %d, is now %d", name, pid, again)
+	}
+	if err == nil {
+		// The pidfd's process held pid from before the second inspect to
+		// now, so it is the one that inspect reported.
+		if err = unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+			err = fmt.Errorf("the agent's container %s: its process %d: %w", name, pid, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // mountInto mounts each of ms (a bind of a host path, recursive and
-// private as Podman's; the workspace first) in the mount namespace of process pid,
-// in order: the trees are cloned from the host's namespace, a source in
-// the workspace's found beneath it following no link (a link the agent
-// left there is refused, not followed), then attached in the
-// container's, each target resolved in the container's root following no
-// link either.
-func mountInto(pid int, ms []spec.Mount) error {
+// private as Podman's; the workspace first) in the mount namespace of the
+// process init (a pidfd), in order: the trees are cloned from the host's
+// namespace, each source opened through internal/beneath (a source in the
+// workspace beneath it, following no link: a link the agent left there is
+// refused, not followed) and compared with what the bottle recorded of
+// it; then attached in the container's, each target resolved in the
+// container's root following no link either.
+func mountInto(init *os.File, ms []spec.Mount) error {
 	var trees []int
 	defer func() {
 		for _, fd := range trees {
 			unix.Close(fd)
 		}
 	}()
-	ws := -1
-	for i, m := range ms {
-		src, err := openSource(ws, ms[0].Source, m.Source)
+	ws := beneath.At(ms[0].Source)
+	if e := ms[0].Expect; e != nil {
+		ws = ws.Expect(beneath.ID{Dev: e.Dev, Ino: e.Ino})
+	}
+	for _, m := range ms {
+		src, err := openSource(ws, m)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", m.Source, err)
 		}
-		if i == 0 {
-			ws = src
-			defer unix.Close(ws)
-		} else {
-			defer unix.Close(src)
-		}
-		fd, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+		fd, err := unix.OpenTree(int(src.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+		src.Close()
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", m.Source, err)
 		}
@@ -240,11 +273,6 @@ func mountInto(pid int, ms []spec.Mount) error {
 			return fmt.Errorf("mount %s private (read-only: %v): %w", m.Source, m.ReadOnly, err)
 		}
 	}
-	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(ns)
 	done := make(chan error, 1)
 	go func() {
 		// This thread alone enters the container's namespace; it is never
@@ -254,7 +282,7 @@ func mountInto(pid int, ms []spec.Mount) error {
 			done <- fmt.Errorf("unshare: %w", err)
 			return
 		}
-		if err := unix.Setns(ns, unix.CLONE_NEWNS); err != nil {
+		if err := unix.Setns(int(init.Fd()), unix.CLONE_NEWNS); err != nil {
 			done <- fmt.Errorf("enter the container's mount namespace: %w", err)
 			return
 		}
@@ -277,25 +305,33 @@ func mountInto(pid int, ms []spec.Mount) error {
 	return <-done
 }
 
-// openSource opens a mount's source, not following it if it is a link: one
-// beneath the workspace's source wsPath (open as ws) is found beneath it
-// following no link at all; any other is a host path the plan names.
-func openSource(ws int, wsPath, source string) (int, error) {
-	const flags = unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	if rel, err := filepath.Rel(wsPath, source); ws >= 0 && err == nil && filepath.IsLocal(rel) {
-		how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-		return unix.Openat2(ws, rel, &how)
+// openSource opens a mount's source through internal/beneath, following
+// no link: one beneath the workspace ws (its root compared with what was
+// recorded, when the plan says) is found beneath it; any other is a host
+// path the plan names, whose folder is the host's, not followed if it is a
+// link itself. A source the plan recorded must still be that entry.
+func openSource(ws beneath.Dir, m spec.Mount) (*os.File, error) {
+	var f *os.File
+	var err error
+	if rel, rerr := filepath.Rel(ws.Path(), m.Source); rerr == nil && filepath.IsLocal(rel) {
+		f, err = ws.OpenPath(rel)
+	} else {
+		f, err = beneath.At(filepath.Dir(m.Source)).OpenPath(filepath.Base(m.Source))
 	}
-	fd, err := unix.Open(source, flags, 0)
+	if err != nil || m.Expect == nil {
+		return f, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		if id, ok := beneath.IDOf(fi); !ok || id != (beneath.ID{Dev: m.Expect.Dev, Ino: m.Expect.Ino}) {
+			err = fmt.Errorf("%s: %w", m.Source, beneath.ErrMoved)
+		}
+	}
 	if err != nil {
-		return -1, err
+		f.Close()
+		return nil, err
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		unix.Close(fd)
-		return -1, errors.Join(err, fmt.Errorf("%s is a link", source))
-	}
-	return fd, nil
+	return f, nil
 }
 
 // sendCommand writes the agent's command into its stage's pipe, once its

@@ -162,6 +162,16 @@ type Mount struct {
 	// own that ends with it (a Kubernetes emptyDir, shared inside a gVisor
 	// sandbox, where a socket on a host folder is not).
 	Sockets bool `json:"sockets,omitempty"`
+	// Expect, when set, is what the source was when the bottle recorded
+	// it (a bind workspace, a nested repository's git metadata): an
+	// engine that opens the source itself refuses another entry there.
+	Expect *FileID `json:"expect,omitempty"`
+}
+
+// FileID names a file or folder by its device and inode.
+type FileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
 }
 
 // Resources are the limits of one container; zero means unlimited.

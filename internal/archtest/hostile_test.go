@@ -167,8 +167,7 @@ const (
 	onlyToRefuse   = "links read only to refuse more: a path's real folder is compared besides its name"
 	beneathItself  = "internal/beneath itself: every path below a root is resolved from the root's descriptor following no link (its tests plant links at each)"
 	noPath         = "a raw system call that takes no path (madvise of the process's own memory)"
-	goAheadMounts  = "the go-ahead's mounts: trees cloned from descriptors openSource opened, targets resolved in the container's own root following no link, its namespace under /proc (the host's)"
-	mountSources   = "a go-ahead's mount sources: beneath the workspace's descriptor following no link, others opened without following their last component"
+	goAheadMounts  = "the go-ahead's mounts: trees cloned from descriptors openSource opened through internal/beneath, targets resolved in the container's own root following no link"
 )
 
 // trustedFS are the functions that may reach the file system by path,
@@ -319,7 +318,6 @@ var trustedFS = map[string]string{
 	"kube/inpod/inpod.go AwaitThenExec":                   inAgent,
 	"agent/start.go execCommand":                          inAgent,
 	"pod/ahead.go mountInto":                              goAheadMounts,
-	"pod/ahead.go openSource":                             mountSources,
 	"pod/ahead.go Conn.sendCommand":                       stage,
 	"sidecars/idle/idle.go madvise":                       noPath,
 }

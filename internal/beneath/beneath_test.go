@@ -218,3 +218,50 @@ func TestMkdirAllReplacingTakesTheLinksPlace(t *testing.T) {
 	}
 	f.check(t)
 }
+
+// TestOpenPathFollowsNoLink: a mount's source opened by OpenPath is the
+// entry beneath the root or nothing; a link at rel, or on the way, is
+// refused (O_PATH|O_NOFOLLOW alone would hand back the link itself), and
+// so is a root that is not the folder Expect names.
+func TestOpenPathFollowsNoLink(t *testing.T) {
+	f := newFixture(t)
+	d := At(f.root)
+	for _, rel := range []string{".", "a", "a/b", "a/b/f"} {
+		h, err := d.OpenPath(rel)
+		if err != nil {
+			t.Fatalf("OpenPath(%s): %v", rel, err)
+		}
+		h.Close()
+	}
+	for _, rel := range []string{"a/b/f", "a/b", "a"} {
+		for name, plant := range f.plants(rel) {
+			plant()
+			h, err := d.OpenPath("a/b/f")
+			if h != nil {
+				h.Close()
+			}
+			if name != "a pipe" && !errors.Is(err, ErrLink) {
+				t.Errorf("%s at %s: OpenPath(a/b/f) = %v, want a link refused", name, rel, err)
+			}
+		}
+		os.RemoveAll(filepath.Join(f.root, "a"))
+		os.MkdirAll(filepath.Join(f.root, "a", "b"), 0o755)
+		os.WriteFile(filepath.Join(f.root, "a", "b", "f"), []byte("inside"), 0o644)
+	}
+	fi, err := os.Stat(f.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := IDOf(fi)
+	if h, err := d.Expect(id).OpenPath("."); err != nil {
+		t.Fatalf("the recorded root: %v", err)
+	} else {
+		h.Close()
+	}
+	os.Rename(f.root, f.root+".was")
+	os.MkdirAll(f.root, 0o755)
+	if _, err := d.Expect(id).OpenPath("."); !errors.Is(err, ErrMoved) {
+		t.Errorf("a root swapped for another folder: OpenPath = %v, want ErrMoved", err)
+	}
+	f.check(t)
+}

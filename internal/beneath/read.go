@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 
@@ -152,4 +153,31 @@ func (d Dir) Readlink(rel string) (string, error) {
 		return "", d.pathErr("readlink", full, err)
 	}
 	return string(buf[:n]), nil
+}
+
+// OpenPath opens the entry at rel (a folder or a file) as an O_PATH
+// descriptor, following no link, a link at rel itself refused too: a
+// handle that names the very entry to the kernel (a mount's source) and
+// reads nothing from it.
+func (d Dir) OpenPath(rel string) (*os.File, error) {
+	full, err := d.rel(rel)
+	if err != nil {
+		return nil, err
+	}
+	d.traced("openpath", full)
+	fd, err := d.openFull(full, unix.O_PATH, 0)
+	if err != nil {
+		return nil, d.pathErr("open", full, err)
+	}
+	// O_PATH with O_NOFOLLOW opens a link at rel itself rather than
+	// failing: refuse it here.
+	fi, err := lstatAt(fd, "")
+	if err == nil && fi.st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		err = ErrLink
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, d.pathErr("open", full, err)
+	}
+	return newFile(fd, d.host(full)), nil
 }

@@ -1,0 +1,68 @@
+package pod
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/spec"
+)
+
+// TestOpenSourceRefusesWhatIsNotRecorded: the go-ahead's sources are the
+// entries the start recorded, found following no link: a workspace or a
+// nested repository's git folder swapped for another after the record is
+// refused, and so is a link the agent left where a source was.
+func TestOpenSourceRefusesWhatIsNotRecorded(t *testing.T) {
+	base := t.TempDir()
+	ws := filepath.Join(base, "work")
+	nested := filepath.Join(ws, "vendor", "lib", ".git")
+	if err := os.MkdirAll(nested, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	idOf := func(p string) *spec.FileID {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := beneath.IDOf(fi)
+		return &spec.FileID{Dev: id.Dev, Ino: id.Ino}
+	}
+	wsMount := spec.Mount{Source: ws, Target: "/workspace", Expect: idOf(ws)}
+	nestedMount := spec.Mount{Source: nested, Target: "/workspace/vendor/lib/.git", ReadOnly: true, Expect: idOf(nested)}
+	open := func(m spec.Mount) error {
+		d := beneath.At(ws).Expect(beneath.ID{Dev: wsMount.Expect.Dev, Ino: wsMount.Expect.Ino})
+		f, err := openSource(d, m)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	}
+	for _, m := range []spec.Mount{wsMount, nestedMount} {
+		if err := open(m); err != nil {
+			t.Fatalf("the recorded %s: %v", m.Source, err)
+		}
+	}
+
+	// The nested git folder swapped for another folder, then for a link.
+	os.Rename(nested, nested+".was")
+	os.Mkdir(nested, 0o755)
+	if err := open(nestedMount); !errors.Is(err, beneath.ErrMoved) {
+		t.Errorf("a nested git folder swapped after the record: %v, want it refused as moved", err)
+	}
+	os.Remove(nested)
+	os.Symlink("/", nested)
+	if err := open(nestedMount); !errors.Is(err, beneath.ErrLink) {
+		t.Errorf("a link where a nested git folder was: %v, want it refused as a link", err)
+	}
+
+	// The working directory itself swapped for another folder.
+	os.Rename(ws, ws+".was")
+	os.MkdirAll(nested, 0o755)
+	for _, m := range []spec.Mount{wsMount, nestedMount} {
+		if err := open(m); !errors.Is(err, beneath.ErrMoved) {
+			t.Errorf("%s, its working directory swapped after the record: %v, want it refused as moved", m.Source, err)
+		}
+	}
+}
