@@ -126,7 +126,7 @@ func newWorld(t *testing.T, def string) *world {
 // bottle makes a bottle's folder recording the engine it runs on.
 func (w *world) bottle(t *testing.T, engine string, at Cluster) string {
 	t.Helper()
-	b, err := w.root.Create("t")
+	b, err := unlocked(w.root.Create("t"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,4 +258,10 @@ func TestChoose(t *testing.T) {
 	if _, err := Choose("docker", ""); err == nil {
 		t.Error("an unknown engine is chosen")
 	}
+}
+
+// unlocked is Create's bottle with its lock let go.
+func unlocked(b *state.Bottle, l *state.Lock, err error) (*state.Bottle, error) {
+	l.Unlock()
+	return b, err
 }

@@ -41,7 +41,7 @@ func TestBindStartsAloneThroughAnotherPath(t *testing.T) {
 // and has not written its metadata yet, when the second checks.
 func TestTwoBindStartsInOneFolderAtOnce(t *testing.T) {
 	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), true)
-	first, err := w.root.Create(w.agent.Name)
+	first, err := unlocked(w.root.Create(w.agent.Name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 // one line; a build of the person's own Containerfile is left alone.
 func TestIsolatedBuild(t *testing.T) {
 	dir := t.TempDir()
-	b, err := state.Root{Dir: dir}.Create("repo")
+	b, err := unlocked(state.Root{Dir: dir}.Create("repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestIsolatedBuild(t *testing.T) {
 // The person's own Containerfile lends what it builds and starts from.
 func TestBuildFromTheProfilesContainerfile(t *testing.T) {
 	dir := t.TempDir()
-	b, err := state.Root{Dir: dir}.Create("claude")
+	b, err := unlocked(state.Root{Dir: dir}.Create("claude"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestBuildFromTheProfilesContainerfile(t *testing.T) {
 // approved with a note saying so.
 func TestDecideChecksARequestedContainerfile(t *testing.T) {
 	root := state.Root{Dir: t.TempDir()}
-	b, err := root.Create("p")
+	b, err := unlocked(root.Create("p"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,17 +41,15 @@ func (s *launching) claim() error {
 		return nil
 	}
 	b := s.Resume
+	var lock *state.Lock
+	var err error
 	if b == nil {
-		var err error
-		if b, err = s.env.Root.Create(s.Agent.Name); err != nil {
-			return err
-		}
+		// Made locked: gc never finds it unheld.
+		b, lock, err = s.env.Root.Create(s.Agent.Name)
+	} else {
+		lock, err = b.Lock()
 	}
-	lock, err := b.Lock()
 	if err != nil {
-		if s.Resume == nil {
-			b.Remove() // ours, just made: leave nothing half-made
-		}
 		return err
 	}
 	s.b = b

@@ -31,7 +31,7 @@ func managed(t *testing.T) (*launchWorld, map[string]string) {
 	w := newLaunchWorld(t)
 	ids := map[string]string{}
 	for _, kind := range []string{"kept", "running", "finished", "stale"} {
-		b, err := w.root.Create("t")
+		b, err := unlocked(w.root.Create("t"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestListSaysKeptAlike(t *testing.T) {
 	w := newLaunchWorld(t)
 	ids := map[string]string{}
 	for _, kind := range []string{"ended with --keep", "stopped", "resumed"} {
-		b, err := w.root.Create("t")
+		b, err := unlocked(w.root.Create("t"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestLogsOfAServiceThatIsNone(t *testing.T) {
 // ended is; its sidecars' figures are still there for bottle stats.
 func TestListSaysExitedWhenTheAgentEnded(t *testing.T) {
 	w := newLaunchWorld(t)
-	b, err := w.root.Create("t")
+	b, err := unlocked(w.root.Create("t"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +230,11 @@ func TestLogsFollowEndsWithTheService(t *testing.T) {
 		}
 		cancel()
 	}
+}
+
+// unlocked is Create's bottle with its lock let go, for tests that only
+// need a folder.
+func unlocked(b *state.Bottle, l *state.Lock, err error) (*state.Bottle, error) {
+	l.Unlock()
+	return b, err
 }

@@ -153,13 +153,8 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := env.Root.Create(a.Name)
+	b, lock, err := env.Root.Create(a.Name) // made locked: gc never finds it unheld
 	if err != nil {
-		return "", err
-	}
-	lock, err := b.Lock()
-	if err != nil {
-		b.Remove()
 		return "", err
 	}
 	defer lock.Unlock()

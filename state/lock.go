@@ -54,6 +54,10 @@ func (l *Lock) Unlock() {
 	}
 }
 
+// CreateFile is the state root's lock, held while Create makes a
+// bottle's folder and while Sweep removes half-made ones.
+const CreateFile = ".create.lock"
+
 // BindsFile is the state root's lock, held while a bind start looks for a
 // running bottle whose working directory overlaps its own.
 const BindsFile = ".binds.lock"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
+	"golang.org/x/sys/unix"
 )
 
 // The files of a bottle's own folder, which no container mounts.
@@ -137,32 +138,61 @@ func NewIdentity(agent string) (string, error) {
 	return agent + "-" + string(b), nil
 }
 
-// Create mints a fresh identity and claims its folder. The folder is made
-// with an exclusive mkdir, so two simultaneous starts never share one.
-func (r Root) Create(agent string) (*Bottle, error) {
-	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state root: %w", err)
+// Create mints a fresh identity and claims its folder, locked. The folder
+// is made under a temporary name (MakingPrefix: no bottle's name, so
+// neither ls nor gc sees it), its lock taken there, then renamed into
+// place, never over another: gc, which removes a folder no command holds,
+// never finds it unlocked. The root's create lock is held throughout, so
+// Sweep takes a temporary folder only when its maker is gone.
+func (r Root) Create(agent string) (*Bottle, *Lock, error) {
+	rl, err := r.lockRoot(CreateFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rl.Unlock()
+	tmp, err := os.MkdirTemp(r.Dir, MakingPrefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create state: %w", err)
+	}
+	b := &Bottle{ID: filepath.Base(tmp), Dir: tmp}
+	lock, err := b.Lock()
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, err
+	}
+	if testHookMade != nil {
+		testHookMade(tmp)
 	}
 	for range 10 {
 		id, err := NewIdentity(agent)
 		if err != nil {
-			return nil, err
+			break
 		}
 		if !ValidID(id) {
-			return nil, fmt.Errorf("create state: %q cannot name a bottle (letters, digits, and . _ - after the first)", agent)
+			lock.Unlock()
+			os.RemoveAll(tmp)
+			return nil, nil, fmt.Errorf("create state: %q cannot name a bottle (letters, digits, and . _ - after the first)", agent)
 		}
 		dir := filepath.Join(r.Dir, id)
-		err = os.Mkdir(dir, 0o700)
-		if errors.Is(err, os.ErrExist) {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create state for %s: %w", id, err)
+			lock.Unlock()
+			os.RemoveAll(tmp)
+			return nil, nil, fmt.Errorf("create state for %s: %w", id, err)
 		}
-		return &Bottle{ID: id, Dir: dir}, nil
+		return &Bottle{ID: id, Dir: dir}, lock, nil
 	}
-	return nil, fmt.Errorf("create state: no free identity for %q after 10 tries", agent)
+	lock.Unlock()
+	os.RemoveAll(tmp)
+	return nil, nil, fmt.Errorf("create state: no free identity for %q after 10 tries", agent)
 }
+
+// testHookMade, when set, runs in Create once the folder is made and
+// locked under its temporary name, before it is renamed into place.
+var testHookMade func(tmp string)
 
 // Open returns an existing bottle's folder.
 func (r Root) Open(id string) (*Bottle, error) {
@@ -380,8 +410,22 @@ func (b *Bottle) Remove() error {
 	return nil
 }
 
-// Sweep removes what removals a crash stopped left of bottles' folders.
+// MakingPrefix names a bottle's folder that Create is making, before it
+// has its name.
+const MakingPrefix = ".making-"
+
+// Sweep removes what removals a crash stopped left of bottles' folders,
+// and the folders a Create that died left half-made (under the create
+// lock: none is being made meanwhile).
 func (r Root) Sweep() error {
+	if _, err := os.Stat(r.Dir); err != nil {
+		return nil
+	}
+	rl, err := r.lockRoot(CreateFile)
+	if err != nil {
+		return err
+	}
+	defer rl.Unlock()
 	entries, err := os.ReadDir(r.Dir)
 	if err != nil {
 		return nil
@@ -390,6 +434,11 @@ func (r Root) Sweep() error {
 		if id, ok := strings.CutPrefix(e.Name(), GonePrefix); ok && ValidID(id) {
 			if err := os.RemoveAll(filepath.Join(r.Dir, e.Name())); err != nil {
 				return fmt.Errorf("remove what was left of %s's state: %w", id, err)
+			}
+		}
+		if strings.HasPrefix(e.Name(), MakingPrefix) && e.IsDir() {
+			if err := os.RemoveAll(filepath.Join(r.Dir, e.Name())); err != nil {
+				return fmt.Errorf("remove a half-made bottle's folder %s: %w", e.Name(), err)
 			}
 		}
 	}

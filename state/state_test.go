@@ -2,10 +2,12 @@ package state
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,7 +38,7 @@ func TestConcurrentCreateNeverCollides(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := r.Create("shell")
+			b, err := unlocked(r.Create("shell"))
 			if err != nil {
 				t.Error(err)
 				return
@@ -60,7 +62,7 @@ func TestConcurrentCreateNeverCollides(t *testing.T) {
 
 func TestMetadataRoundTripAndList(t *testing.T) {
 	r := Root{Dir: t.TempDir()}
-	b, err := r.Create("shell")
+	b, err := unlocked(r.Create("shell"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestMetadataRoundTripAndList(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 	// A folder without metadata (a start that died before writing it) is not listed.
-	if _, err := r.Create("shell"); err != nil {
+	if _, err := unlocked(r.Create("shell")); err != nil {
 		t.Fatal(err)
 	}
 	list, err := r.List()
@@ -100,7 +102,7 @@ func TestMetadataRoundTripAndList(t *testing.T) {
 
 func TestOpenUnknownListsKnown(t *testing.T) {
 	r := Root{Dir: t.TempDir()}
-	b, _ := r.Create("shell")
+	b, _ := unlocked(r.Create("shell"))
 	b.WriteMetadata(Metadata{Identity: b.ID})
 	for _, id := range []string{"shell-zzzzz", "../../etc"} {
 		_, err := r.Open(id)
@@ -116,7 +118,7 @@ func TestOpenUnknownListsKnown(t *testing.T) {
 
 func TestPreserveAndRemove(t *testing.T) {
 	r := Root{Dir: t.TempDir()}
-	b, _ := r.Create("shell")
+	b, _ := unlocked(r.Create("shell"))
 	if b.Preserved() {
 		t.Fatal("new bottle is preserved")
 	}
@@ -136,7 +138,7 @@ func TestPreserveAndRemove(t *testing.T) {
 
 func TestLockIsExclusive(t *testing.T) {
 	r := Root{Dir: t.TempDir()}
-	b, _ := r.Create("shell")
+	b, _ := unlocked(r.Create("shell"))
 	l, err := b.Lock()
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +158,9 @@ func TestLockIsExclusive(t *testing.T) {
 
 func TestUnfinished(t *testing.T) {
 	r := Root{Dir: t.TempDir()}
-	done, _ := r.Create("shell")
+	done, _ := unlocked(r.Create("shell"))
 	done.WriteMetadata(Metadata{Identity: done.ID})
-	half, _ := r.Create("shell")
+	half, _ := unlocked(r.Create("shell"))
 	u, err := r.Unfinished()
 	if err != nil || len(u) != 1 || u[0].ID != half.ID {
 		t.Fatalf("Unfinished = %v, %v; want just %s", u, err, half.ID)
@@ -171,7 +173,7 @@ func TestUnfinished(t *testing.T) {
 func TestCreateRefusesANameThatIsAPath(t *testing.T) {
 	r := Root{Dir: filepath.Join(t.TempDir(), "bottle")}
 	for _, bad := range []string{"../x", "/abs", "a/b", ".hidden", ""} {
-		if b, err := r.Create(bad); err == nil {
+		if b, err := unlocked(r.Create(bad)); err == nil {
 			t.Errorf("Create(%q) made %s", bad, b.Dir)
 		}
 	}
@@ -214,5 +216,104 @@ func TestRemoveGoesOutOfTheListingFirst(t *testing.T) {
 	}
 	if _, err := os.Lstat(keep); err != nil {
 		t.Errorf("Sweep took %s, which is not a removal's", keep)
+	}
+}
+
+// unlocked is Create's bottle with its lock let go, for tests that only
+// need a folder.
+func unlocked(b *Bottle, l *Lock, err error) (*Bottle, error) {
+	l.Unlock()
+	return b, err
+}
+
+// gcUnfinished is what bottle gc does with the folders a start made and
+// has not described yet (lifecycle.GC): it removes those no command holds.
+// (gc's Sweep first waits for a Create under way: TestSweepTakesWhatADeadCreateLeft.)
+func gcUnfinished(t *testing.T, r Root) []string {
+	t.Helper()
+	u, err := r.Unfinished()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, b := range u {
+		if !b.InUse() {
+			if err := b.Remove(); err != nil {
+				t.Fatal(err)
+			}
+			removed = append(removed, b.ID)
+		}
+	}
+	return removed
+}
+
+// TestGCNeverTakesAFolderCreateMade: a gc that runs right after a start
+// (or the warm keeper) made its bottle's folder, before the start took its
+// lock, removed it under the start, which then ran in a folder that was
+// gone. Create returns the folder locked, made under a name gc does not
+// list and renamed into place once locked; a gc at that moment leaves it
+// alone too.
+func TestGCNeverTakesAFolderCreateMade(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	var duringCreate []string
+	testHookMade = func(string) { duringCreate = gcUnfinished(t, r) }
+	defer func() { testHookMade = nil }()
+	b, lock, err := r.Create("shell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHookMade = nil
+	if removed := gcUnfinished(t, r); len(removed) > 0 || len(duringCreate) > 0 {
+		t.Errorf("gc removed %v while Create made its folder and %v right after it", duringCreate, removed)
+	}
+	if _, err := os.Stat(filepath.Join(b.Dir, LockFile)); err != nil {
+		t.Errorf("the bottle's folder, just made: %v", err)
+	}
+	if !(&Bottle{ID: b.ID, Dir: b.Dir}).InUse() {
+		t.Error("a folder Create made is not held")
+	}
+	lock.Unlock()
+	if removed := gcUnfinished(t, r); len(removed) != 1 || removed[0] != b.ID {
+		t.Errorf("gc removed %v once the start let go of %s", removed, b.ID)
+	}
+}
+
+// TestSweepTakesWhatADeadCreateLeft: a Create that died before its rename
+// leaves a folder under its temporary name; Sweep removes it, and never
+// one that a Create is making (both take the create lock).
+func TestSweepTakesWhatADeadCreateLeft(t *testing.T) {
+	r := Root{Dir: t.TempDir()}
+	left := filepath.Join(r.Dir, MakingPrefix+"12345")
+	os.MkdirAll(left, 0o700)
+	os.WriteFile(filepath.Join(left, LockFile), nil, 0o600)
+	if err := r.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Sweep left %s: %v", left, err)
+	}
+	// While Create makes a folder it holds the create lock, which Sweep
+	// takes before it looks.
+	testHookMade = func(tmp string) {
+		f, err := os.OpenFile(filepath.Join(r.Dir, CreateFile), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+			t.Errorf("the create lock while Create makes %s: %v, want it held", tmp, err)
+		}
+	}
+	defer func() { testHookMade = nil }()
+	b, lock, err := r.Create("shell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	if err := r.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.Dir); err != nil {
+		t.Errorf("Sweep took the bottle's folder Create made: %v", err)
 	}
 }

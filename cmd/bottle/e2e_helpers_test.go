@@ -192,7 +192,7 @@ func (e *env) states() []string {
 	var out []string
 	for _, d := range entries {
 		switch d.Name() {
-		case engines.ClustersFile, state.BindsFile, state.KeptQuarantine, state.PoolFile, state.PoolLog: // the root's, not a bottle's
+		case engines.ClustersFile, state.BindsFile, state.CreateFile, state.KeptQuarantine, state.PoolFile, state.PoolLog: // the root's, not a bottle's
 		default:
 			out = append(out, d.Name())
 		}
