@@ -176,17 +176,9 @@ func Container(name string, in Input) (spec.Container, error) {
 // rootful Podman. The home, the agent's git folder and the copy are folders
 // the agent writes: everything in them goes through internal/beneath.
 func Prepare(ctx context.Context, in Input, copyWorkspace bool) error {
-	st, err := stateOf(in)
+	st, err := prepareHome(in)
 	if err != nil {
 		return err
-	}
-	if err := st.MkdirAll(homeDir, 0o700); err != nil {
-		return fmt.Errorf("prepare agent home: %w", err)
-	}
-	if uid, gid, ok := owner(in); ok {
-		if err := st.Chown(homeDir, uid, gid); err != nil {
-			return fmt.Errorf("prepare agent home: %w", err)
-		}
 	}
 	if prompt, err := promptText(in.Agent, in.Workdir, workdirOf(in)); err != nil {
 		return err

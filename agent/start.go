@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
 // AwaitStart is the first process of an agent's container that an engine
@@ -39,13 +41,9 @@ func AwaitStart(fifo, workdir string) error {
 
 // execCommand makes this process argv, found on PATH as a shell would.
 func execCommand(argv []string) error {
-	path := argv[0]
-	if !strings.Contains(path, "/") {
-		p, err := exec.LookPath(path)
-		if err != nil {
-			return fmt.Errorf("the agent's command %s: %w", path, err)
-		}
-		path = p
+	path, err := CommandPath(argv[0])
+	if err != nil {
+		return err
 	}
 	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
 		return fmt.Errorf("the agent's command %s: %w", path, err)
@@ -53,21 +51,41 @@ func execCommand(argv []string) error {
 	return nil
 }
 
+// CommandPath is the program an agent's command names (its argv[0]):
+// looked up in PATH when it names no folder, as a shell does.
+func CommandPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("the agent's command %s: %w", name, err)
+	}
+	return p, nil
+}
+
 // PrepareAhead makes what the agent's container, made ahead of a claim,
 // mounts from its folder before the claim prepares it: its home, empty,
 // its user's.
 func PrepareAhead(in Input) error {
+	_, err := prepareHome(in)
+	return err
+}
+
+// prepareHome makes the agent's home in its state folder (returned), its
+// user's: what Prepare starts with, and all PrepareAhead makes.
+func prepareHome(in Input) (beneath.Dir, error) {
 	st, err := stateOf(in)
 	if err != nil {
-		return err
+		return st, err
 	}
 	if err := st.MkdirAll(homeDir, 0o700); err != nil {
-		return fmt.Errorf("prepare agent home: %w", err)
+		return st, fmt.Errorf("prepare agent home: %w", err)
 	}
 	if uid, gid, ok := owner(in); ok {
 		if err := st.Chown(homeDir, uid, gid); err != nil {
-			return fmt.Errorf("prepare agent home: %w", err)
+			return st, fmt.Errorf("prepare agent home: %w", err)
 		}
 	}
-	return nil
+	return st, nil
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
-	"strings"
 	"syscall"
+
+	"github.com/bottle-sandbox/bottle/agent"
 )
 
 // Package inpod is what runs inside a cluster bottle's pod for the
@@ -71,13 +71,9 @@ func AwaitThenExec(ctx context.Context, file string, argv []string) error {
 	if err := awaitFile(ctx, file); err != nil {
 		return err
 	}
-	path := argv[0]
-	if !strings.Contains(path, "/") {
-		p, err := exec.LookPath(path)
-		if err != nil {
-			return fmt.Errorf("the agent's command %s: %w", path, err)
-		}
-		path = p
+	path, err := agent.CommandPath(argv[0])
+	if err != nil {
+		return err
 	}
 	return syscall.Exec(path, argv, os.Environ())
 }
