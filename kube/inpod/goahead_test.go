@@ -3,7 +3,6 @@ package inpod
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +13,7 @@ import (
 // The go-ahead is made only once the proof held, the sidecars' mark is
 // there and the engine said go; each missing, and the agent does not start.
 func TestGoAheadNeedsTheProofTheMarkAndTheWord(t *testing.T) {
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	shut := closed.Addr().String()
-	closed.Close()
-	open, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Close()
+	open, shut := loopbackTargets(t)
 	for _, tc := range []struct {
 		name   string
 		target string
@@ -30,7 +22,7 @@ func TestGoAheadNeedsTheProofTheMarkAndTheWord(t *testing.T) {
 		made   bool
 	}{
 		{"all there", shut, true, "go\n", true},
-		{"a target answers", open.Addr().String(), true, "go\n", false},
+		{"a target answers", open, true, "go\n", false},
 		{"no mark", shut, false, "go\n", false},
 		{"no word", shut, true, "", false},
 		{"another word", shut, true, "stop\n", false},

@@ -15,20 +15,31 @@ import (
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 )
 
-func TestProveIsolation(t *testing.T) {
+// loopbackTargets are two addresses on the loopback: one a listener
+// answers (until the test ends), one nothing does.
+func loopbackTargets(t *testing.T) (answers, silent string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedAddr := closed.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent = closed.Addr().String()
 	closed.Close()
+	return ln.Addr().String(), silent
+}
+
+func TestProveIsolation(t *testing.T) {
+	answers, closedAddr := loopbackTargets(t)
 	ctx := context.Background()
 	if err := ProveIsolation(ctx, []string{closedAddr}, 300*time.Millisecond); err != nil {
 		t.Errorf("nothing answers, yet: %v", err)
 	}
-	if err := ProveIsolation(ctx, []string{closedAddr, ln.Addr().String()}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+	if err := ProveIsolation(ctx, []string{closedAddr, answers}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), answers) {
 		t.Errorf("a listener answered, yet: %v", err)
 	}
 	udp, _ := net.ListenPacket("udp", "127.0.0.1:0")
