@@ -73,9 +73,10 @@ func writeWarm(b *state.Bottle, r warmRecord) error {
 
 // poolKey is what a warm bottle of the person's profile a is made of on
 // the engine info describes, with this bottle binary (its sidecar image
-// sidecarRef) and version: two bottles of one key have the same egress.
+// sidecarRef) and version, and the credentials file its sign-in reads
+// (signinFile, "" for none): two bottles of one key have the same egress.
 // The number of warm bottles is left out: changing it keeps the pool.
-func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef string) (string, error) {
+func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef, signinFile string) (string, error) {
 	p := *a
 	p.Warm = 0
 	data, err := json.Marshal(struct {
@@ -85,7 +86,7 @@ func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef string) 
 		UID, GID        int
 		Sidecar         string
 		Signin          string
-	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef, signinFileID(a)})
+	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef, signinFileID(signinFile)})
 	if err != nil {
 		return "", err
 	}
@@ -93,14 +94,13 @@ func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef string) 
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// signinFileID names the host's credentials file a's sign-in reads, as
+// signinFileID names the host's credentials file a sign-in reads, as
 // the file it is now (its device and inode): a warm gateway mounts that
 // file, and keeps the one it mounted when the person's CLI replaces it by
 // a rename (a sign-in again, its own refresh), so a pool made before then
 // no longer fits. "" when the sign-in reads no file.
-func signinFileID(a *config.Agent) string {
-	_, _, file, err := signedIn(a)
-	if err != nil || file == "" {
+func signinFileID(file string) string {
+	if file == "" {
 		return ""
 	}
 	fi, err := os.Stat(file)
@@ -111,6 +111,25 @@ func signinFileID(a *config.Agent) string {
 		return fmt.Sprintf("%s %d:%d", file, st.Dev, st.Ino)
 	}
 	return file
+}
+
+// warmSpec is what a warm bottle of a person's profile is made of, found
+// once for both its pool key and its making: the profile signed in, the
+// credentials file its sign-in reads, the key.
+type warmSpec struct {
+	signed     *config.Agent
+	signinFile string
+	signErr    error // the sign-in's: no bottle is made, its key reads no file
+	ref, key   string
+}
+
+// warmSpecOf applies a's sign-in once and makes its pool key.
+func warmSpecOf(a *config.Agent, info spec.EngineInfo, version, ref string) (warmSpec, error) {
+	w := warmSpec{ref: ref}
+	w.signed, _, w.signinFile, w.signErr = signedIn(a)
+	var err error
+	w.key, err = poolKey(a, info, version, ref, w.signinFile)
+	return w, err
 }
 
 // signedIn is a launch's sign-in applied to the person's profile a: the
@@ -140,19 +159,27 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 	if env.Warmer == nil {
 		return "", fmt.Errorf("profile %s: warm bottles are not made on this engine", a.Name)
 	}
-	info := env.Engine.Info()
-	signed, _, signinFile, err := signedIn(a)
-	if err != nil {
-		return "", err
-	}
 	ref, err := spec.SidecarRef(env.Exe)
 	if err != nil {
 		return "", err
 	}
-	key, err := poolKey(a, info, env.Version, ref)
+	w, err := warmSpecOf(a, env.Engine.Info(), env.Version, ref)
 	if err != nil {
 		return "", err
 	}
+	return makeWarm(ctx, env, a, w)
+}
+
+// makeWarm is MakeWarm of what w says (KeepPools found it once).
+func makeWarm(ctx context.Context, env Env, a *config.Agent, w warmSpec) (string, error) {
+	if env.Warmer == nil {
+		return "", fmt.Errorf("profile %s: warm bottles are not made on this engine", a.Name)
+	}
+	if w.signErr != nil {
+		return "", w.signErr
+	}
+	info := env.Engine.Info()
+	signed, signinFile, ref, key := w.signed, w.signinFile, w.ref, w.key
 	b, lock, err := env.Root.Create(a.Name) // made locked: gc never finds it unheld
 	if err != nil {
 		return "", err
@@ -245,7 +272,11 @@ func (s *launching) claimWarm() bool {
 	if err != nil {
 		return false
 	}
-	key, err := poolKey(s.person, s.info, s.env.Version, ref)
+	file := "" // the credentials file the launch's sign-in (applied once, in run) reads
+	if s.signin != nil && s.signin.Use == signin.UseCredentials {
+		file = s.signin.Credentials
+	}
+	key, err := poolKey(s.person, s.info, s.env.Version, ref, file)
 	if err != nil {
 		return false
 	}

@@ -32,12 +32,12 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 		return err
 	}
 	info := env.Engine.Info()
-	want, keys := map[string]int{}, map[string]string{}
+	want, specs := map[string]int{}, map[string]warmSpec{}
 	for _, a := range agents {
 		if a.Warm <= 0 || env.Warmer == nil {
 			continue
 		}
-		if keys[a.Name], err = poolKey(a, info, env.Version, ref); err != nil {
+		if specs[a.Name], err = warmSpecOf(a, info, env.Version, ref); err != nil {
 			return err
 		}
 		want[a.Name] = a.Warm
@@ -53,7 +53,7 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 			continue // not warm, or being made or claimed
 		}
 		rec, _ := readWarm(b)
-		if r.Status == StatusWarm && rec.Ready && rec.Key == keys[rec.Profile] && have[rec.Profile] < want[rec.Profile] {
+		if r.Status == StatusWarm && rec.Ready && rec.Key == specs[rec.Profile].key && have[rec.Profile] < want[rec.Profile] {
 			have[rec.Profile]++
 			continue
 		}
@@ -64,7 +64,7 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 	}
 	for _, a := range agents {
 		for ; have[a.Name] < want[a.Name]; have[a.Name]++ {
-			id, err := MakeWarm(ctx, env, a)
+			id, err := makeWarm(ctx, env, a, specs[a.Name])
 			if err != nil {
 				return fmt.Errorf("warm bottle of profile %s: %w", a.Name, err)
 			}
