@@ -52,6 +52,13 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			t.Errorf("%s may escalate or keeps capabilities: %+v", c.Name, sc)
 		}
 		if c.Name == isolateName {
+			// It holds on once done (a native sidecar), with its own folder
+			// alone, and holds the pod until the isolation is done.
+			hook := c.Lifecycle.PostStart.Exec.Command
+			if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != runVolume || c.RestartPolicy == nil ||
+				*c.RestartPolicy != corev1.ContainerRestartPolicyAlways || hook[len(hook)-1] != isolatedMark || !slices.Contains(c.Command, isolatedMark) {
+				t.Errorf("the isolation: %+v", c)
+			}
 			continue
 		}
 		if c.Name == keeperName {

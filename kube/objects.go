@@ -161,14 +161,15 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		sidecars = append(sidecars, c)
 	}
 	// The isolation comes before all else, then the state keeper, ready
-	// once the engine has copied the bottle's folders in. Then the agent,
-	// the sidecars and the hold start at once, as on Podman: the kubelet
-	// starts init containers one a turn (a turn is up to a second: its
-	// relist of the pod's containers), and the sidecars do not need each
-	// other ready to start (the proxy waits for the gateway's socket). The
-	// agent comes first (the kubelet makes them one after the other): its
-	// container, which waits for the go-ahead, is where the isolation's
-	// proof runs, the longest wait of the start. The state keeper marks
+	// once the engine has copied the bottle's folders in: both native
+	// sidecars, each holding the next until its postStart hook is done
+	// (after an init container that ends, the kubelet starts the next at
+	// its next look at the pod's containers, up to a second later). Then
+	// the agent, the sidecars and the hold start at once, as on Podman:
+	// the sidecars do not need each other ready to start (the proxy waits
+	// for the gateway's socket). The agent comes first (the kubelet makes
+	// them one after the other): its container, which waits for the
+	// go-ahead, is where the isolation's proof runs. The state keeper marks
 	// the sidecars ready once their ready files are there; the engine
 	// gives the agent its go-ahead once they are and the proof held. The
 	// hold keeps the pod up once the agent has ended, until the engine has

@@ -44,7 +44,7 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
 	pod, main := b.Pod.Name, p.Main().Service
 	if err := e.waitFor(ctx, pod, "the pod's isolation", s.Stderr, func(p *corev1.Pod) (bool, error) {
-		return ended(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
+		return started(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
 	}); err != nil {
 		return 0, err
 	}

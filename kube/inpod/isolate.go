@@ -47,6 +47,20 @@ func Isolate(ctx context.Context, gatewayUID int64) error {
 	return nil
 }
 
+// IsolateAndHold isolates the pod, makes done (the postStart hook's mark
+// that holds the pod's other containers until then), and holds on until
+// ctx ends: the isolation as a native sidecar.
+func IsolateAndHold(ctx context.Context, gatewayUID int64, done string) error {
+	if err := Isolate(ctx, gatewayUID); err != nil {
+		return err
+	}
+	if err := Touch(done); err != nil {
+		return fmt.Errorf("isolate the pod: %w", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
 // iptables sets one rule.
 func iptables(ctx context.Context, path string, rule []string) error {
 	if out, err := exec.CommandContext(ctx, path, append([]string{"-w"}, rule...)...).CombinedOutput(); err != nil {
