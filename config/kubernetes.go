@@ -28,7 +28,8 @@ type Kubernetes struct {
 	Import []string `json:"import,omitempty" toml:"import,omitempty"`
 	// RuntimeClass is the class a runsc bottle runs under (default gvisor).
 	RuntimeClass string `json:"runtime_class,omitempty" toml:"runtime_class,omitempty"`
-	// Storage is the size of a bottle's volume (default 1Gi).
+	// Storage, when set, is the size of a PersistentVolumeClaim for a
+	// bottle's folders; by default they are in an emptyDir on the node.
 	Storage string `json:"storage,omitempty" toml:"storage,omitempty"`
 }
 

@@ -19,15 +19,17 @@ import (
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
-// Create makes the bottle's volume, Secrets (their values read from the
-// host now) and NetworkPolicy; the pod comes with Up, which starts it.
+// Create makes the bottle's volume (a claim, when one is sized), Secrets
+// (their values read from the host now) and NetworkPolicy; the pod comes with Up, which starts it.
 func (e *Engine) Create(ctx context.Context, p *spec.Plan) error {
 	b, err := e.objects(p)
 	if err != nil {
 		return err
 	}
-	if _, err := e.cs.CoreV1().PersistentVolumeClaims(e.ns).Create(ctx, b.Volume, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("kubernetes: the bottle's volume: %w", err)
+	if b.Volume != nil {
+		if _, err := e.cs.CoreV1().PersistentVolumeClaims(e.ns).Create(ctx, b.Volume, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("kubernetes: the bottle's volume: %w", err)
+		}
 	}
 	for _, s := range b.Secrets {
 		if err := s.fill(e.root.Dir); err != nil {

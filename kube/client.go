@@ -171,10 +171,11 @@ func running(st []corev1.ContainerStatus, name string) bool {
 	return false
 }
 
-// ended says whether the init container name ended well.
-func ended(st []corev1.ContainerStatus, name string) bool {
+// started says whether the container name (a native sidecar) runs and its
+// postStart hook is done.
+func started(st []corev1.ContainerStatus, name string) bool {
 	for _, s := range st {
-		if s.Name == name && s.State.Terminated != nil && s.State.Terminated.ExitCode == 0 {
+		if s.Name == name && s.State.Running != nil && s.Started != nil && *s.Started {
 			return true
 		}
 	}

@@ -65,26 +65,38 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 
 // reachKeeper waits until the state keeper, started once the isolation
 // is done, takes an exec: until the seed, its postStart hook holds the
-// pod's start and its status with it, so no status says it runs. The pod
-// is watched meanwhile, for a container that fails or the scheduler's word.
+// pod's start and its status with it, so no status says it runs.
 func (e *Engine) reachKeeper(ctx context.Context, pod string, say io.Writer) error {
+	return e.reach(ctx, pod, keeperName, "the state keeper", say, nil, spec.SidecarBinary, "sidecar", "ready", StateDir)
+}
+
+// reach waits until a container of the pod takes an exec of argv (which
+// says it is ready), or the pod's status says it is (ready, when not nil):
+// an exec reaches a container as soon as its runtime runs it, where the
+// status waits for the kubelet's next look at its containers (up to a
+// second). The pod is watched meanwhile, for a container that fails or
+// the scheduler's word.
+func (e *Engine) reach(ctx context.Context, pod, container, what string, say io.Writer, ready func(*corev1.Pod) bool, argv ...string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	watched := make(chan error, 1)
 	go func() {
-		watched <- e.waitFor(ctx, pod, "the state keeper", say, func(*corev1.Pod) (bool, error) { return false, nil })
+		watched <- e.waitFor(ctx, pod, what, say, func(p *corev1.Pod) (bool, error) { return ready != nil && ready(p), nil })
 	}()
 	for {
-		if e.quiet(ctx, pod, keeperName, nil, io.Discard, spec.SidecarBinary, "sidecar", "ready", StateDir) == nil {
+		if e.quiet(ctx, pod, container, nil, io.Discard, argv...) == nil {
 			return nil
 		}
 		select {
 		case err := <-watched:
 			return err
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(reachPoll):
 		}
 	}
 }
+
+// reachPoll is how often reach tries its exec.
+const reachPoll = 50 * time.Millisecond
 
 // unseed copies the bottle's folders back from its volume into the host's.
 func (e *Engine) unseed(ctx context.Context, pod, stateDir string) error {

@@ -29,7 +29,10 @@ const kubeSuffix = "-kube"
 // GitOps. Secrets are written with their keys and no values: bottle start
 // fills them from the host.
 func (b *Bottle) YAML(w io.Writer) error {
-	objs := []any{b.Volume}
+	var objs []any
+	if b.Volume != nil {
+		objs = append(objs, b.Volume)
+	}
 	for _, s := range b.Secrets {
 		objs = append(objs, s.Secret)
 	}

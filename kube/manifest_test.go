@@ -52,6 +52,13 @@ func TestObjectsHoldTheBottlesIsolation(t *testing.T) {
 			t.Errorf("%s may escalate or keeps capabilities: %+v", c.Name, sc)
 		}
 		if c.Name == isolateName {
+			// It holds on once done (a native sidecar), with its own folder
+			// alone, and holds the pod until the isolation is done.
+			hook := c.Lifecycle.PostStart.Exec.Command
+			if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != runVolume || c.RestartPolicy == nil ||
+				*c.RestartPolicy != corev1.ContainerRestartPolicyAlways || hook[len(hook)-1] != isolatedMark || !slices.Contains(c.Command, isolatedMark) {
+				t.Errorf("the isolation: %+v", c)
+			}
 			continue
 		}
 		if c.Name == keeperName {
@@ -242,4 +249,41 @@ func agentOf(ps corev1.PodSpec) corev1.Container {
 		}
 	}
 	panic("no agent container")
+}
+
+// The bottle's folders live as long as its pod (copied home when the agent
+// ends or the bottle stops, onto a new volume at resume): an emptyDir holds
+// them, and a PersistentVolumeClaim of the size asked, when one is.
+func TestVolumeIsAClaimOnlyWhenSized(t *testing.T) {
+	for _, storage := range []string{"", "2Gi"} {
+		b, err := Objects(plan(t, config.WorkspaceCopy, config.RuntimeRunc), "/state/shell-abcde", Options{Namespace: "bottles", Storage: storage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v *corev1.Volume
+		for i := range b.Pod.Spec.Volumes {
+			if b.Pod.Spec.Volumes[i].Name == stateVolume {
+				v = &b.Pod.Spec.Volumes[i]
+			}
+		}
+		switch {
+		case v == nil:
+			t.Fatalf("storage %q: no %s volume", storage, stateVolume)
+		case storage == "" && (b.Volume != nil || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault):
+			t.Errorf("no storage asked: the claim %v, the volume %+v, want an emptyDir on the node's disk", b.Volume, v.VolumeSource)
+		case storage != "" && (b.Volume == nil || v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != b.Volume.Name ||
+			b.Volume.Spec.Resources.Requests.Storage().String() != storage):
+			t.Errorf("storage %q: the claim %v, the volume %+v", storage, b.Volume, v.VolumeSource)
+		}
+		var out strings.Builder
+		if err := b.YAML(&out); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "kind: PersistentVolumeClaim"); got != (storage != "") {
+			t.Errorf("storage %q: the manifest has a claim: %v", storage, got)
+		}
+	}
+	if _, err := Objects(plan(t, config.WorkspaceCopy, config.RuntimeRunc), "/state/shell-abcde", Options{Storage: "lots"}); err == nil || !strings.Contains(err.Error(), `"lots"`) {
+		t.Errorf("a storage that is no size: %v", err)
+	}
 }

@@ -4,8 +4,10 @@
 // started beside it, the egress gateway, the proxy with the supervise
 // server, and the git gate; before them an init container shuts every way
 // out of the pod's network namespace but the gateway's user, and the state
-// keeper (a native sidecar) takes the bottle's folders in. The bottle's folders are a PersistentVolumeClaim, its
-// credentials a Secret, and a NetworkPolicy is a second layer.
+// keeper (a native sidecar) takes the bottle's folders in. The bottle's
+// folders are on a volume of the pod's (an emptyDir, or a
+// PersistentVolumeClaim), its credentials a Secret, and a NetworkPolicy is
+// a second layer.
 package kube
 
 import (
@@ -36,7 +38,8 @@ type Options struct {
 	Registry string
 	// RuntimeClass is the class a runsc bottle runs under (default gvisor).
 	RuntimeClass string
-	// Storage is the size of the bottle's volume (default 1Gi).
+	// Storage, when set, is the size of a PersistentVolumeClaim that holds
+	// the bottle's folders; "" holds them in an emptyDir on the node.
 	Storage string
 }
 
@@ -73,31 +76,39 @@ const (
 const cpuRequest = 100
 
 // Objects are what a bottle is on a cluster, in the order they are made:
-// its volume, its Secret, its NetworkPolicy and its pod. stateDir is the
-// bottle's folder on the host: every mount of the plan must be inside it
-// (the cluster cannot see the host's folders), and lands on the volume at
-// the same place. Secret mounts name what goes into the Secret instead.
+// its volume (a PersistentVolumeClaim, when o.Storage sizes one), its
+// Secret, its NetworkPolicy and its pod. stateDir is the bottle's folder
+// on the host: every mount of the plan must be inside it (the cluster
+// cannot see the host's folders), and lands on the volume at the same
+// place. Secret mounts name what goes into the Secret instead.
+//
+// The volume lives as long as the pod: the bottle's folders are copied
+// onto it at start and home when the agent ends or the bottle stops, and
+// a resume copies them onto a new one (Stop, Remove). So an emptyDir on
+// the node holds them, by default: a claim waits for its binding, and the
+// scheduler for the claim (a second on the test cluster).
 func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
-	if o.Storage == "" {
-		o.Storage = "1Gi"
-	}
-	size, err := resource.ParseQuantity(o.Storage)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes storage %q: %w", o.Storage, err)
-	}
 	name := p.Pod.Name
 	meta := metav1.ObjectMeta{Name: name, Namespace: o.Namespace, Labels: maps.Clone(p.Pod.Labels)}
 	b := &Bottle{
-		Volume: &corev1.PersistentVolumeClaim{
+		Policy: networkPolicy(meta, p.Pod.Labels, p.Dials),
+		meta:   meta,
+	}
+	volume := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	if o.Storage != "" {
+		size, err := resource.ParseQuantity(o.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes storage %q: %w", o.Storage, err)
+		}
+		b.Volume = &corev1.PersistentVolumeClaim{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 			ObjectMeta: meta,
 			Spec: corev1.PersistentVolumeClaimSpec{
 				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 			},
-		},
-		Policy: networkPolicy(meta, p.Pod.Labels, p.Dials),
-		meta:   meta,
+		}
+		volume = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}
 	}
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -113,7 +124,7 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 				FSGroup:        ptr(inpod.AgentUID),
 			},
 			Volumes: []corev1.Volume{
-				{Name: stateVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}},
+				{Name: stateVolume, VolumeSource: volume},
 				{Name: binVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: runVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 			},
@@ -150,14 +161,15 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		sidecars = append(sidecars, c)
 	}
 	// The isolation comes before all else, then the state keeper, ready
-	// once the engine has copied the bottle's folders in. Then the agent,
-	// the sidecars and the hold start at once, as on Podman: the kubelet
-	// starts init containers one a turn (a turn is up to a second: its
-	// relist of the pod's containers), and the sidecars do not need each
-	// other ready to start (the proxy waits for the gateway's socket). The
-	// agent comes first (the kubelet makes them one after the other): its
-	// container, which waits for the go-ahead, is where the isolation's
-	// proof runs, the longest wait of the start. The state keeper marks
+	// once the engine has copied the bottle's folders in: both native
+	// sidecars, each holding the next until its postStart hook is done
+	// (after an init container that ends, the kubelet starts the next at
+	// its next look at the pod's containers, up to a second later). Then
+	// the agent, the sidecars and the hold start at once, as on Podman:
+	// the sidecars do not need each other ready to start (the proxy waits
+	// for the gateway's socket). The agent comes first (the kubelet makes
+	// them one after the other): its container, which waits for the
+	// go-ahead, is where the isolation's proof runs. The state keeper marks
 	// the sidecars ready once their ready files are there; the engine
 	// gives the agent its go-ahead once they are and the proof held. The
 	// hold keeps the pod up once the agent has ended, until the engine has
@@ -171,7 +183,7 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 
 // Bottle is the objects of one bottle.
 type Bottle struct {
-	Volume *corev1.PersistentVolumeClaim
+	Volume *corev1.PersistentVolumeClaim // nil: an emptyDir
 	// Secrets hold the credentials of one container each, mounted into
 	// that container alone.
 	Secrets []*Secret

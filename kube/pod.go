@@ -10,15 +10,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// isolate is the init container that shuts the pod's network namespace,
-// IPv4 and IPv6, to all but loopback and the gateway's user; it alone needs
-// NET_ADMIN (and NET_RAW, for iptables' socket), and runs before anything
-// else of the pod.
+// isolate shuts the pod's network namespace, IPv4 and IPv6, to all but
+// loopback and the gateway's user, before anything else of the pod runs;
+// it alone needs NET_ADMIN (and NET_RAW, for iptables' socket). It is a
+// native sidecar that holds on once done, where an init container would
+// end: the kubelet starts the next of the pod's containers as soon as a
+// sidecar's postStart hook is done (here, once the isolation is), but
+// after an init container only once it has seen it end, at its next look
+// at the pod's containers (up to a second). Nothing of the pod but the
+// isolation's own folder is mounted in it, and it runs nothing more.
 func isolate(img string) corev1.Container {
 	return corev1.Container{
 		Name:    isolateName,
 		Image:   img,
-		Command: []string{spec.SidecarBinary, "sidecar", "isolate", "--gateway-uid", fmt.Sprint(inpod.GatewayUID)},
+		Command: []string{spec.SidecarBinary, "sidecar", "isolate", "--gateway-uid", fmt.Sprint(inpod.GatewayUID), "--hold", isolatedMark},
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr(int64(0)),
 			RunAsNonRoot:             ptr(false),
@@ -27,10 +32,17 @@ func isolate(img string) corev1.Container {
 			// iptables sets its tables through a raw socket.
 			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}},
 		},
-		VolumeMounts:    []corev1.VolumeMount{{Name: runVolume, MountPath: "/run"}},
+		VolumeMounts: []corev1.VolumeMount{{Name: runVolume, MountPath: "/run"}},
+		Lifecycle: &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{spec.SidecarBinary, "sidecar", "await-files", "--within", "1m", isolatedMark}}}},
+		Resources:       corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
+		RestartPolicy:   ptr(corev1.ContainerRestartPolicyAlways),
 		ImagePullPolicy: corev1.PullIfNotPresent,
 	}
 }
+
+// isolatedMark is the isolation's word, in its own folder, that it is done.
+const isolatedMark = "/run/isolated"
 
 // keeper is the state keeper: a native sidecar with the bottle's volume
 // mounted whole, through which the engine copies the bottle's folders in

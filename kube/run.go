@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
 	pod, main := b.Pod.Name, p.Main().Service
 	if err := e.waitFor(ctx, pod, "the pod's isolation", s.Stderr, func(p *corev1.Pod) (bool, error) {
-		return ended(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
+		return started(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
 	}); err != nil {
 		return 0, err
 	}
@@ -55,7 +56,8 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 		return 0, err
 	}
 	slog.Debug("kubernetes: the bottle's folders are in", "elapsed", time.Since(t0))
-	if err := e.waitFor(ctx, pod, "the agent's container", s.Stderr, func(p *corev1.Pod) (bool, error) { return running(p.Status.ContainerStatuses, main), nil }); err != nil {
+	if err := e.reach(ctx, pod, main, "the agent's container", s.Stderr, func(p *corev1.Pod) bool { return running(p.Status.ContainerStatuses, main) },
+		path.Join(BinDir, "bottle"), "sidecar", "ready", path.Join(BinDir, "bottle")); err != nil {
 		return 0, err
 	}
 	slog.Debug("kubernetes: the agent's container runs", "elapsed", time.Since(t0))

@@ -1626,13 +1626,20 @@ func kubeEnv(t *testing.T, extra string) *env {
 // kubeEnvIn is kubeEnv with its bottles in namespace ns.
 func kubeEnvIn(t *testing.T, ns, extra string) *env {
 	t.Helper()
+	return kubeEnvWith(t, `namespace = "`+ns+`"`, extra)
+}
+
+// kubeEnvWith is kubeEnv with more lines in its [kubernetes] table (its
+// namespace among them).
+func kubeEnvWith(t *testing.T, kube, extra string) *env {
+	t.Helper()
 	cfg := os.Getenv("BOTTLE_KUBECONFIG")
 	if cfg == "" {
 		t.Fatal("BOTTLE_KUBECONFIG must name the test cluster's kubeconfig (hack/e2e.sh sets it)")
 	}
 	e := newEnv(t, `
 [kubernetes]
-namespace = "`+ns+`"
+`+kube+`
 import = ["ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io", "images", "import", "{archive}"]
 
 [agents.k]

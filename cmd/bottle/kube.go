@@ -34,7 +34,7 @@ func newKubeCommand(g *globals) *cli.Command {
 				&cli.StringFlag{Name: "context", Usage: "the kubeconfig `CONTEXT` (default: the current one)", Destination: &o.kubeContext},
 				&cli.StringFlag{Name: "registry", Usage: "the `REGISTRY` the cluster pulls bottle's images from (default: as named locally)", Destination: &o.registry},
 				&cli.StringFlag{Name: "runtime-class", Value: "gvisor", Usage: "the RuntimeClass a runsc profile runs under", Destination: &o.runtimeClass},
-				&cli.StringFlag{Name: "storage", Value: "1Gi", Usage: "the size of the bottle's volume", Destination: &o.storage},
+				&cli.StringFlag{Name: "storage", Usage: "the size of a PersistentVolumeClaim for the bottle's folders (default: an emptyDir on the node)", Destination: &o.storage},
 			},
 			Action: func(c *cli.Context) error {
 				if err := noExtraArgs(c, 1); err != nil {

@@ -32,7 +32,8 @@ var _ = needs([]string{cluster},
 
 // bottle kube manifest prints what a start would make on a cluster, and the
 // real API server takes it (server-side dry run): for runc and gVisor, with
-// egress routes, credentials in a Secret of the proxy's own.
+// egress routes, credentials in a Secret of the proxy's own; the bottle's
+// folders in an emptyDir, or with --storage in a PersistentVolumeClaim.
 func TestKubeManifestIsAcceptedByTheAPIServer(t *testing.T) {
 	e := newEnv(t, `
 [agents.k]
@@ -51,11 +52,18 @@ runtime = "runsc"
 	e.extraEnv = append(e.extraEnv, "BOTTLE_E2E_KUBE_KEY=kube-test-key-not-printed")
 	for _, profile := range []string{"k", "g"} {
 		t.Run(profile, func(t *testing.T) {
-			manifest := e.mustRun("kube", "manifest", "--namespace", "default", profile)
-			for _, want := range []string{"kind: Pod", "kind: PersistentVolumeClaim", "kind: NetworkPolicy", "kind: Secret", "NET_ADMIN", "restartPolicy: Always", "automountServiceAccountToken: false", "RuntimeDefault"} {
+			args, volume := []string{"kube", "manifest", "--namespace", "default"}, "emptyDir: {}"
+			if profile == "g" {
+				args, volume = append(args, "--storage", "2Gi"), "kind: PersistentVolumeClaim"
+			}
+			manifest := e.mustRun(append(args, profile)...)
+			for _, want := range []string{"kind: Pod", volume, "kind: NetworkPolicy", "kind: Secret", "NET_ADMIN", "restartPolicy: Always", "automountServiceAccountToken: false", "RuntimeDefault"} {
 				if !strings.Contains(manifest, want) {
 					t.Errorf("the manifest lacks %q", want)
 				}
+			}
+			if profile == "k" && strings.Contains(manifest, "PersistentVolumeClaim") {
+				t.Error("the manifest has a PersistentVolumeClaim where no storage was asked for")
 			}
 			if strings.Contains(manifest, "kube-test-key-not-printed") {
 				t.Error("the manifest holds the credential's value")
@@ -160,9 +168,15 @@ func TestKubeAgentCannotGetOut(t *testing.T) {
 // TestKubeKeepThenResumeCarriesOn: a kept cluster bottle resumes on the
 // cluster under the same identity with its workspace and home as the agent
 // left them; a detached one is listed as running beside the kept one, and
-// bottle stop then rm leave nothing (issue 14).
+// bottle stop then rm leave nothing (issue 14). The same with the bottle's
+// folders on a PersistentVolumeClaim (storage set) as in an emptyDir.
 func TestKubeKeepThenResumeCarriesOn(t *testing.T) {
-	e := kubeEnv(t, "")
+	for name, kube := range map[string]string{"emptyDir": `namespace = "default"`, "claim": "namespace = \"default\"\nstorage = \"1Gi\""} {
+		t.Run(name, func(t *testing.T) { keepThenResume(t, kubeEnvWith(t, kube, "")) })
+	}
+}
+
+func keepThenResume(t *testing.T, e *env) {
 	_, errs, code := e.run("start", "--yes", "--keep", "k", "--", "echo first > /workspace/w.txt; echo remembered > ~/h.txt")
 	m := regexp.MustCompile(`bottle resume (k-[0-9a-z]{5})`).FindStringSubmatch(errs)
 	if code != 0 || m == nil {

@@ -143,6 +143,9 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "await-seed", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: 5 * time.Minute}}, Action: func(c *cli.Context) error {
 				return inpod.AwaitSeed(c.Context, c.Args().Slice(), c.Duration("within"))
 			}},
+			{Name: "await-files", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: time.Minute}}, Action: func(c *cli.Context) error {
+				return inpod.AwaitFiles(c.Context, c.Args().Slice(), c.Duration("within"))
+			}},
 			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
 			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
@@ -192,9 +195,13 @@ func newSidecarCommand(g *globals) *cli.Command {
 			}},
 			{
 				// isolate is a Kubernetes bottle's first init container.
-				Name:  "isolate",
-				Flags: []cli.Flag{&cli.Int64Flag{Name: "gateway-uid", Required: true, Destination: &gatewayUID}},
+				Name: "isolate",
+				Flags: []cli.Flag{&cli.Int64Flag{Name: "gateway-uid", Required: true, Destination: &gatewayUID},
+					&cli.StringFlag{Name: "hold", Usage: "once isolated, make this file and hold on (a native sidecar)"}},
 				Action: func(c *cli.Context) error {
+					if done := c.String("hold"); done != "" {
+						return inpod.IsolateAndHold(c.Context, gatewayUID, done)
+					}
 					return inpod.Isolate(c.Context, gatewayUID)
 				},
 			},

@@ -90,6 +90,18 @@ func AwaitSeed(ctx context.Context, files []string, within time.Duration) error 
 	return nil
 }
 
+// AwaitFiles waits, for within at most, until every one of files is there.
+func AwaitFiles(ctx context.Context, files []string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for _, f := range files {
+		if err := awaitFile(ctx, f); err != nil {
+			return fmt.Errorf("%s was not there within %s: %w", f, within, err)
+		}
+	}
+	return nil
+}
+
 // awaitFile waits until file exists, or ctx ends.
 func awaitFile(ctx context.Context, file string) error {
 	for {

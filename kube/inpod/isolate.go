@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -15,7 +16,11 @@ import (
 // everything but loopback and what the gateway's user sends: the rules a
 // bottle's pod sets before any other of its containers starts. It uses
 // iptables' legacy interface, which both the host's kernel and gVisor's
-// network stack take.
+// network stack take. Nothing else leaves: a TCP connection is answered,
+// from within the pod, by a reset (refused at once, as with Podman's
+// network "none", where a dropped one would wait for its timeout: the
+// agent's tools, and the go-ahead's proof, learn it at once); anything
+// else is dropped.
 func Isolate(ctx context.Context, gatewayUID int64) error {
 	for _, tool := range []string{"iptables-legacy", "ip6tables-legacy"} {
 		path, err := findTool(tool)
@@ -29,10 +34,37 @@ func Isolate(ctx context.Context, gatewayUID int64) error {
 			{"-A", "OUTPUT", "-m", "owner", "--uid-owner", uid, "-j", "ACCEPT"},
 		}
 		for _, r := range rules {
-			if out, err := exec.CommandContext(ctx, path, append([]string{"-w"}, r...)...).CombinedOutput(); err != nil {
-				return fmt.Errorf("isolate the pod: %s %s: %v: %s", tool, strings.Join(r, " "), err, strings.TrimSpace(string(out)))
+			if err := iptables(ctx, path, r); err != nil {
+				return err
 			}
 		}
+		// The reset goes to the connecting socket, on loopback. A kernel
+		// without the REJECT target leaves the drop, as whole.
+		if err := iptables(ctx, path, []string{"-A", "OUTPUT", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"}); err != nil {
+			fmt.Fprintf(os.Stderr, "%v (TCP is dropped, not refused)\n", err)
+		}
+	}
+	return nil
+}
+
+// IsolateAndHold isolates the pod, makes done (the postStart hook's mark
+// that holds the pod's other containers until then), and holds on until
+// ctx ends: the isolation as a native sidecar.
+func IsolateAndHold(ctx context.Context, gatewayUID int64, done string) error {
+	if err := Isolate(ctx, gatewayUID); err != nil {
+		return err
+	}
+	if err := Touch(done); err != nil {
+		return fmt.Errorf("isolate the pod: %w", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// iptables sets one rule.
+func iptables(ctx context.Context, path string, rule []string) error {
+	if out, err := exec.CommandContext(ctx, path, append([]string{"-w"}, rule...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("isolate the pod: %s %s: %v: %s", filepath.Base(path), strings.Join(rule, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
