@@ -67,7 +67,17 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net
 	if f := s.ScanURL(r.URL.String()); f != nil {
 		return found(f), nil, nil
 	}
+	// The method and the header names are the agent's to choose too (any
+	// token): scanned as the URL is, high-entropy tokens refused.
+	if f := s.ScanURL(r.Method); f != nil {
+		f.Where = "method"
+		return found(f), nil, nil
+	}
 	for name, vals := range r.Header {
+		if f := s.ScanURL(name); f != nil {
+			f.Where = "header name"
+			return found(f), nil, nil
+		}
 		for _, v := range vals {
 			if f := s.Scan([]byte(v), "header "+strings.ToLower(name)); f != nil {
 				return found(f), nil, nil
@@ -342,10 +352,12 @@ func fragments(r *http.Request, parts []part) []fragment {
 		add("query name", k)
 		add("query "+k, v)
 	}
+	add("method", r.Method)
 	for _, name := range sortedKeys(r.Header) {
 		if name == "Content-Length" { // the body's length, which varies with it
 			continue
 		}
+		add("header name", name)
 		for _, v := range r.Header[name] {
 			if name == "Cookie" {
 				for _, c := range strings.Split(v, ";") {

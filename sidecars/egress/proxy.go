@@ -177,6 +177,9 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	if p.scanner.ScanURL(r.URL.Path) != nil {
 		e.Path = withheld // the audit never holds a secret
 	}
+	if p.scanner.ScanURL(r.Method) != nil {
+		e.Method = withheld
+	}
 	tun, inTunnel := ctx.UserData.(tunnelled)
 	conn := connOf(r.Context())
 	if inTunnel {
