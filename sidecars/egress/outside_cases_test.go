@@ -44,3 +44,18 @@ func TestOutsideAttacksAreRefused(t *testing.T) {
 		t.Errorf("the audit holds the secret: %s", audit)
 	}
 }
+
+// TestOutsideEchoIsScrubbed: an upstream that echoes the injected key
+// escaped, as JSON, HTML or JavaScript writes its '/' and '+', hands the
+// agent the placeholder; so does one that trickles it out a byte at a time.
+func TestOutsideEchoIsScrubbed(t *testing.T) {
+	o := newOutside(t)
+	const A = "api.example.test"
+	unescape := strings.NewReplacer(`\/`, "/", "&#43;", "+", "&#x2F;", "/", `\u002f`, "/", `\u002F`, "/", `\u002b`, "+")
+	for _, p := range []string{"/echo/php", "/echo/html", "/echo/js", "/echo/trickle"} {
+		st, body := o.send(t, A, "GET "+p+" HTTP/1.1\nHost: "+A+"\nx-api-key: bottle-placeholder\n\n")
+		if st != 200 || strings.Contains(unescape.Replace(body), outsideSecret) || !strings.Contains(body, Placeholder) {
+			t.Errorf("%s: status %d, the agent read %q", p, st, body)
+		}
+	}
+}

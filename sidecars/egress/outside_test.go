@@ -67,6 +67,13 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		fmt.Fprintf(w, `{"key":"%s"}`, b.String())
+	case "/echo/trickle": // \u-escaped as a JavaScript encoder does, one byte at a time
+		w.Header().Set("Content-Type", "text/event-stream")
+		msg := "data: " + strings.NewReplacer("/", `\u002F`, "+", `\u002b`).Replace(key) + "\n\n"
+		for i := range len(msg) {
+			w.Write([]byte{msg[i]})
+			w.(http.Flusher).Flush()
+		}
 	default:
 		w.Write([]byte("ok"))
 	}
