@@ -12,31 +12,9 @@ import (
 // block's other lines are then checked with inBlock set.
 func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, depth int, inBlock bool) (*Finding, int) {
 	where := pl.where
-	// Known formats: a run with the prefix, with one character of context on
-	// each side so the patterns can insist on a boundary; also backwards.
-	lo, hi := max(start-1, 0), min(end+1, len(data))
 	run := data[start:end]
-	for _, sec := range s.inRuns {
-		if len(sec) <= len(run) && bytes.Contains(run, sec) {
-			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}, end
-		}
-	}
-	var cand uint32
-	for i := 0; i+1 < len(run); i++ {
-		cand |= firstByte[run[i]] & secondByte[run[i+1]]
-	}
-	for ; cand != 0; cand &= cand - 1 {
-		bit := bits.TrailingZeros32(cand)
-		r := &rules[bit%16]
-		if len(s.off) > 0 && s.off[r.name] {
-			continue
-		}
-		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
-			return &Finding{Rule: r.name, Where: where, Encoding: enc}, end
-		}
-		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
-			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}, end
-		}
+	if f := s.knownFormat(data, start, end, pl, enc); f != nil {
+		return f, end
 	}
 	if len(run) >= 51 && !s.off["wallet-key"] && walletKey(valueOf(run)) {
 		return &Finding{Rule: "wallet-key", Where: where, Encoding: enc}, end
@@ -78,6 +56,39 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 	return credential()
 }
 
+// knownFormat looks for the known formats and the injected secrets in
+// the run at [start, end): a run with a rule's prefix, with one character
+// of context on each side so the patterns can insist on a boundary; also
+// backwards.
+func (s *Scanner) knownFormat(data []byte, start, end int, pl place, enc string) *Finding {
+	where := pl.where
+	lo, hi := max(start-1, 0), min(end+1, len(data))
+	run := data[start:end]
+	for _, sec := range s.inRuns {
+		if len(sec) <= len(run) && bytes.Contains(run, sec) {
+			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}
+		}
+	}
+	var cand uint32
+	for i := 0; i+1 < len(run); i++ {
+		cand |= firstByte[run[i]] & secondByte[run[i+1]]
+	}
+	for ; cand != 0; cand &= cand - 1 {
+		bit := bits.TrailingZeros32(cand)
+		r := &rules[bit%16]
+		if len(s.off) > 0 && s.off[r.name] {
+			continue
+		}
+		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
+			return &Finding{Rule: r.name, Where: where, Encoding: enc}
+		}
+		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
+			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}
+		}
+	}
+	return nil
+}
+
 // lineFollows reports whether a line of token characters may follow the
 // run that ends at data[end], right after a line break: the run may start
 // a block wrapped into lines (checkWrapped), where in code the next line is
@@ -94,6 +105,10 @@ func (s *Scanner) checkWrapped(data []byte, start, end int, pl place, enc string
 	joined, next := wrapped(data, start, end)
 	if next == end {
 		return nil, end
+	}
+	// A key itself may be what was wrapped (ghp_... in lines of ten).
+	if f := s.knownFormat(joined, 0, len(joined), pl, join(enc, "wrapped")); f != nil {
+		return f, next
 	}
 	for _, d := range decodings(joined, 0, len(joined), false) {
 		if f := s.scanDecoded(d, pl, enc, depth); f != nil {

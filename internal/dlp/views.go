@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html"
 	"strconv"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -58,7 +59,7 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 		if data[i] != '\\' || i+1 >= len(data) {
 			break
 		}
-		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' {
+		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' && (n < '0' || n > '7') {
 			i++ // \\, \n and the like: skip the pair
 			continue
 		}
@@ -77,7 +78,8 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 }
 
 // unescape undoes the escapes of JSON, JavaScript and C strings: \uXXXX
-// (surrogate pairs too), \UXXXXXXXX, \xHH, and the one-character ones.
+// (surrogate pairs too), \u{X...}, \UXXXXXXXX, \xHH, octal \NNN, and the
+// one-character ones.
 func unescape(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for i := 0; i < len(b); i++ {
@@ -87,6 +89,15 @@ func unescape(b []byte) []byte {
 		}
 		switch c := b[i+1]; c {
 		case 'u', 'U', 'x':
+			if c == 'u' && i+2 < len(b) && b[i+2] == '{' { // \u{67}, as JavaScript writes it
+				if end := bytes.IndexByte(b[i+3:min(len(b), i+11)], '}'); end > 0 {
+					if v, err := strconv.ParseUint(string(b[i+3:i+3+end]), 16, 32); err == nil && v <= unicode.MaxRune {
+						out = utf8.AppendRune(out, rune(v))
+						i += 3 + end
+						continue
+					}
+				}
+			}
 			n := map[byte]int{'u': 4, 'U': 8, 'x': 2}[c]
 			v, ok := hexValue(b, i+2, n)
 			if !ok {
@@ -105,6 +116,15 @@ func unescape(b []byte) []byte {
 			} else {
 				out = utf8.AppendRune(out, rune(v))
 			}
+		case '0', '1', '2', '3', '4', '5', '6', '7': // \147, as C, Python and shells write a byte
+			v, n := 0, 0
+			for n < 3 && i+1+n < len(b) && '0' <= b[i+1+n] && b[i+1+n] <= '7' {
+				v, n = v*8+int(b[i+1+n]-'0'), n+1
+			}
+			if v > 255 {
+				v, n = v>>3, n-1
+			}
+			out, i = append(out, byte(v)), i+n
 		case 'n':
 			out, i = append(out, '\n'), i+1
 		case 't':
@@ -237,15 +257,16 @@ func undelimit(run []byte) []byte {
 // minWrap is the narrowest wrapping looked for: one base64 quantum.
 const minWrap = 4
 
-// wrapped joins a block of base64 lines that starts with the run at
-// [start, end): lines of one length (any from minWrap), each broken by \n,
+// wrapped joins a block of lines of token characters (base64 in either
+// alphabet, a key's own) that starts with the run at [start, end): lines
+// of one length (any from minWrap), each broken by \n,
 // \r\n or their escapes \n and \r\n as in a JSON string, the last line as
 // long or shorter, at least 16 characters in all. It returns the joined
 // block and where it ends, or next == end when the run does not start
 // such a block.
 func wrapped(data []byte, start, end int) ([]byte, int) {
 	width := end - start
-	if width < minWrap || lineBreak(data[end:]) == 0 || !allBase64(data[start:end]) {
+	if width < minWrap || lineBreak(data[end:]) == 0 {
 		return nil, end
 	}
 	var joined []byte
@@ -256,7 +277,7 @@ func wrapped(data []byte, start, end int) ([]byte, int) {
 			break
 		}
 		s2, e2 := at+brk, skipRun(data, at+brk)
-		if e2 == s2 || e2-s2 > width || !allBase64(data[s2:e2]) {
+		if e2 == s2 || e2-s2 > width {
 			break
 		}
 		if joined == nil {
@@ -360,15 +381,6 @@ func lineBreak(b []byte) int {
 		}
 	}
 	return 0
-}
-
-func allBase64(b []byte) bool {
-	for _, c := range b {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return false
-		}
-	}
-	return true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -7,6 +7,7 @@ import (
 	"compress/zlib"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,12 @@ func outsideAttacks() []outsideAttack {
 		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz([]byte(tok)))+`"}`)},
 		{"a zip file uploaded", F, post("/up", F, "multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.zip\"\r\nContent-Type: application/zip\r\n\r\n"+
 			string(zipped(".env", []byte("GITHUB_TOKEN="+tok+"\n")))+"\r\n--XX--\r\n")},
+		// Escapes of C, Python, shells and JavaScript.
+		{"octal escapes", F, post("/up", F, "application/json", `{"t":"`+escaped(tok, `\%03o`)+`"}`)},
+		{"JavaScript's \\u{..}", F, post("/up", F, "application/javascript", `const t = "`+escaped(tok, `\u{%x}`)+`";`)},
+		// The key itself wrapped into short lines.
+		{"lines of ten", F, post("/up", F, "text/plain", grouped(tok, 10, "\n"))},
+		{"lines of twenty", F, post("/up", F, "text/plain", grouped(tok, 20, "\n"))},
 		{"a git loose object (zlib)", F, post("/up", F, "application/x-git-loose-object", string(zlibbed([]byte("blob 41\x00"+tok))))},
 	}
 }
@@ -116,4 +123,21 @@ func zipped(name string, b []byte) []byte {
 	f.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+func escaped(s, format string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		fmt.Fprintf(&b, format, c)
+	}
+	return b.String()
+}
+
+func grouped(s string, n int, sep string) string {
+	var parts []string
+	for len(s) > n {
+		parts = append(parts, s[:n])
+		s = s[n:]
+	}
+	return strings.Join(append(parts, s), sep)
 }
