@@ -168,6 +168,8 @@ func sequence(data []byte, start, end int) (joined []byte, at int) {
 	}
 	delim := data[end : end+dl]
 	n, at := 1, end
+	b0, dec := decimalByte(first) // [103, 104, 112, ...]: the bytes the numbers stand for
+	var bytesOf []byte
 	for at+dl < len(data) && data[at] == delim[0] && (dl == 1 || data[at+1] == delim[1]) {
 		ps := at + dl
 		pe := ps
@@ -180,14 +182,39 @@ func sequence(data []byte, start, end int) (joined []byte, at int) {
 		}
 		if joined == nil {
 			joined = append(make([]byte, 0, 64), first...)
+			bytesOf = append(make([]byte, 0, 64), b0)
 		}
 		joined = append(joined, p...)
+		if c, ok := decimalByte(p); dec && ok {
+			bytesOf = append(bytesOf, c)
+		} else {
+			dec = false
+		}
 		n, at = n+1, pe
 	}
 	if n < minPieces {
 		return nil, end
 	}
+	if dec {
+		return bytesOf, at
+	}
 	return joined, at
+}
+
+// decimalByte is the byte a piece of one to three digits stands for, up
+// to 255.
+func decimalByte(p []byte) (byte, bool) {
+	if len(p) == 0 || len(p) > 3 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range p {
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return byte(v), v <= 255
 }
 
 // streak is a stretch of short runs with gaps of at most two bytes, which
@@ -215,6 +242,8 @@ func piece(run []byte) ([]byte, bool) {
 	switch {
 	case len(run) > 0 && len(run) <= 2:
 		return run, true
+	case len(run) == 3 && isDigit(run[0]) && isDigit(run[1]) && isDigit(run[2]):
+		return run, true // a byte in decimal
 	case len(run) > 2 && run[len(run)-2] == '=' && len(run) <= 4:
 		return run[len(run)-1:], true
 	case len(run) > 3 && run[len(run)-3] == '=' && len(run) <= 4:
