@@ -388,6 +388,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	if f := s.scanEscaped(data, pl, enc, depth); f != nil {
 		return f
 	}
+	if f := s.scanInvisible(data, pl, enc, depth); f != nil {
+		return f
+	}
 	var f *Finding
 	percentStretches(data, func(stretch []byte) bool {
 		if u, times := percentDecode(stretch); times > 0 {

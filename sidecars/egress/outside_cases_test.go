@@ -39,6 +39,10 @@ func outsideAttacks() []outsideAttack {
 		{"JavaScript's \\u{..}", F, post("/up", F, "application/javascript", `const t = "`+escaped(tok, `\u{%x}`)+`";`)},
 		// Node's Buffer as JSON: the bytes in decimal.
 		{"a Buffer as JSON", F, post("/up", F, "application/json", `{"type":"Buffer","data":[`+strings.TrimSuffix(escaped(tok, "%d,"), ",")+`]}`)},
+		// Invisible characters between the key's, or its fullwidth forms.
+		{"zero-width spaces between", F, post("/up", F, "text/plain; charset=utf-8", strings.Join(strings.Split(tok, ""), "\u200b"))},
+		{"soft hyphens between", F, post("/up", F, "text/plain; charset=utf-8", strings.Join(strings.Split(tok, ""), "\u00ad"))},
+		{"fullwidth", F, post("/up", F, "text/plain; charset=utf-8", strings.Map(func(r rune) rune { return r - 0x21 + 0xff01 }, tok))},
 		// The key itself wrapped into short lines.
 		{"lines of ten", F, post("/up", F, "text/plain", grouped(tok, 10, "\n"))},
 		{"lines of twenty", F, post("/up", F, "text/plain", grouped(tok, 20, "\n"))},
@@ -101,6 +105,7 @@ func TestOutsideBenignPasses(t *testing.T) {
 		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz(code))+`"}`)},
 		{"headers a CDN client sends", F, "GET /v1/x HTTP/1.1\nHost: " + F + "\nX-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nX-Request-Id: 6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55\nIf-None-Match: W/\"5e8f-1a2b3c\"\n\n"},
 		{"pixels as JSON", F, post("/up", F, "application/json", `{"w":4,"h":4,"rgba":[255,255,255,0,12,34,56,255,200,100,50,255,0,0,0,255,1,2,3,4,128,128,128,255]}`)},
+		{"prose in several scripts", F, post("/up", F, "text/plain; charset=utf-8", "\ufeffIt\u2019s \u201cdone\u201d \u2014 see \uff08\u682a\uff09\u30c6\u30b9\u30c8\uff01 \U0001F468\u200d\U0001F469\u200d\U0001F467 \u05e9\u05dc\u05d5\u05dd\u200f ok")},
 		{"a PROPFIND", F, "PROPFIND /dav/ HTTP/1.1\nHost: " + F + "\nDepth: 1\n\n"},
 		{"text that starts like zlib", F, post("/up", F, "text/plain", "x^2 + y^2 = r^2, and more text that follows it")},
 	} {
