@@ -2,16 +2,22 @@ package egress
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // outsideAttack is a request that carries a secret the agent holds and
@@ -166,5 +172,33 @@ func TestOutsideKeyInShortPieces(t *testing.T) {
 	}
 	if last != 403 {
 		t.Errorf("the request that completes the key got %d", last)
+	}
+}
+
+// TestOutsideUpgradeEchoIsScrubbed: an upstream that names, in its answer
+// to a WebSocket upgrade, the key it was sent hands the agent the
+// placeholder.
+func TestOutsideUpgradeEchoIsScrubbed(t *testing.T) {
+	o := newOutside(t)
+	cp := &corpusProxy{roots: o.roots.RootCAs}
+	conn, err := net.Dial("tcp", o.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(conn, "CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(conn, &tls.Config{RootCAs: cp.roots, ServerName: "api.example.test"})
+	io.WriteString(tc, "GET /socket HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"x-api-key: bottle-placeholder\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if got := resp.Header.Get("X-Echo"); got != Placeholder {
+		t.Errorf("the agent read X-Echo: %q", got)
 	}
 }

@@ -44,11 +44,12 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.got = append(u.got, r)
 	u.bod = append(u.bod, body)
 	u.mu.Unlock()
+	key := r.Header.Get("X-Api-Key")
 	if isUpgrade(r.Header) {
+		w.Header().Set("X-Echo", key) // an upstream that says who it let in
 		wsUpstream(w, r)
 		return
 	}
-	key := r.Header.Get("X-Api-Key")
 	switch r.URL.Path {
 	case "/echo/php": // PHP's json_encode escapes '/'
 		w.Header().Set("Content-Type", "application/json")
@@ -111,7 +112,7 @@ func newOutside(t *testing.T) *outside {
 		// A host the bottle holds no credential for (a paste site).
 		{Host: "files.example.test", Ports: []int{443}, Upstream: srv.URL, UpstreamCA: caFile, WebSocket: true},
 		// The model's API, with its injected key.
-		{Host: "api.example.test", Ports: []int{443}, Upstream: srv.URL, UpstreamCA: caFile,
+		{Host: "api.example.test", Ports: []int{443}, Upstream: srv.URL, UpstreamCA: caFile, WebSocket: true,
 			Credential: &config.Credential{Header: "x-api-key", Value: "{secret}", FromEnv: "OUTSIDE_SECRET"}},
 		{Host: "*.cdn.example.test", Ports: []int{443}, Upstream: srv.URL, UpstreamCA: caFile},
 	}

@@ -347,6 +347,9 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	}
 	if resp != nil && resp.StatusCode == http.StatusSwitchingProtocols && isUpgrade(resp.Header) {
 		x.Status = resp.StatusCode
+		for _, sc := range p.scrubbersOf(x.route) {
+			sc.headers(resp) // what follows is the WebSocket's, scrubbed message by message
+		}
 		if up, ok := resp.Body.(io.ReadWriteCloser); ok && x.route.WebSocket {
 			resp.Body = newWSConn(p, x, up)
 		} else {
@@ -356,15 +359,8 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	} else if resp != nil {
 		x.Status = resp.StatusCode
 		decodeResponse(resp)
-		if x.route.Secret != "" {
-			if sc := p.scrubbers[x.route.Secret]; sc != nil {
-				sc.response(resp)
-			}
-		}
-		if x.route.Signin != "" {
-			if sc := p.signin.scrubber(); sc != nil {
-				sc.response(resp)
-			}
+		for _, sc := range p.scrubbersOf(x.route) {
+			sc.response(resp)
 		}
 		p.checkMCP(resp, x)
 		p.checkInbound(resp, x)
@@ -385,6 +381,21 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	p.audit.log(x.entry)
 	ctx.UserData = nil
 	return resp
+}
+
+// scrubbersOf are the scrubbers of the secrets a route's requests carry:
+// its credential's, its sign-in's.
+func (p *Proxy) scrubbersOf(route *Route) []*scrubber {
+	var out []*scrubber
+	if sc := p.scrubbers[route.Secret]; route.Secret != "" && sc != nil {
+		out = append(out, sc)
+	}
+	if route.Signin != "" {
+		if sc := p.signin.scrubber(); sc != nil {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 func describe(f *dlp.Finding) string {

@@ -43,6 +43,15 @@ func newScrubber(secret string) *scrubber {
 // response scrubs the headers at once and the body as it streams; the body
 // loses its length, since a replacement changes it.
 func (s *scrubber) response(resp *http.Response) {
+	s.headers(resp)
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return
+	}
+	setStream(resp, &scrubReader{src: resp.Body, s: s})
+}
+
+// headers scrubs a response's headers and trailers.
+func (s *scrubber) headers(resp *http.Response) {
 	for k, vs := range resp.Header {
 		for i, v := range vs {
 			resp.Header[k][i] = string(s.replace([]byte(v)))
@@ -53,10 +62,6 @@ func (s *scrubber) response(resp *http.Response) {
 			resp.Trailer[k][i] = string(s.replace([]byte(v)))
 		}
 	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return
-	}
-	setStream(resp, &scrubReader{src: resp.Body, s: s})
 }
 
 // replace replaces every whole form in b, also where the upstream wrote

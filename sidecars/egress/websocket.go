@@ -94,14 +94,7 @@ func newWSConn(p *Proxy, x *exchange, up io.ReadWriteCloser) *wsConn {
 	hold := func(n int64) (func(), error) { return p.budget.take(context.Background(), n) }
 	c := &wsConn{p: p, x: x, up: up, mode: mode, out: messageReader{fromClient: true, hold: hold}, in: messageReader{hold: hold}}
 	c.ready = sync.NewCond(&c.mu)
-	if sc := p.scrubbers[x.route.Secret]; x.route.Secret != "" && sc != nil {
-		c.scrub = append(c.scrub, sc)
-	}
-	if x.route.Signin != "" {
-		if sc := p.signin.scrubber(); sc != nil {
-			c.scrub = append(c.scrub, sc)
-		}
-	}
+	c.scrub = p.scrubbersOf(x.route)
 	return c
 }
 
