@@ -202,3 +202,25 @@ func TestOutsideUpgradeEchoIsScrubbed(t *testing.T) {
 		t.Errorf("the agent read X-Echo: %q", got)
 	}
 }
+
+// TestOutsideTrailerEchoIsScrubbed: an upstream that sends the key it was
+// sent in a trailer, after the body, hands the agent the placeholder.
+func TestOutsideTrailerEchoIsScrubbed(t *testing.T) {
+	o := newOutside(t)
+	conn, err := net.Dial("tcp", o.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(conn, "CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(conn, &tls.Config{RootCAs: o.roots.RootCAs, ServerName: "api.example.test"})
+	io.WriteString(tc, "GET /echo/trailer HTTP/1.1\r\nHost: api.example.test\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+	all, _ := io.ReadAll(tc)
+	if !strings.Contains(string(all), "X-Key: "+Placeholder) || strings.Contains(string(all), outsideSecret) {
+		t.Errorf("the agent read %q", all)
+	}
+}

@@ -68,6 +68,11 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		fmt.Fprintf(w, `{"key":"%s"}`, b.String())
+	case "/echo/trailer": // the key in a trailer, after the body
+		w.Header().Set("Trailer", "X-Key")
+		w.Write([]byte("ok"))
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Key", key)
 	case "/echo/trickle": // \u-escaped as a JavaScript encoder does, one byte at a time
 		w.Header().Set("Content-Type", "text/event-stream")
 		msg := "data: " + strings.NewReplacer("/", `\u002F`, "+", `\u002b`).Replace(key) + "\n\n"

@@ -47,19 +47,20 @@ func (s *scrubber) response(resp *http.Response) {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return
 	}
-	setStream(resp, &scrubReader{src: resp.Body, s: s})
+	setStream(resp, &scrubReader{src: resp.Body, s: s, trailer: resp.Trailer})
 }
 
-// headers scrubs a response's headers and trailers.
+// headers scrubs a response's headers and the trailers it has so far
+// (those after a body are scrubbed when it ends: scrubReader).
 func (s *scrubber) headers(resp *http.Response) {
-	for k, vs := range resp.Header {
+	s.header(resp.Header)
+	s.header(resp.Trailer)
+}
+
+func (s *scrubber) header(h http.Header) {
+	for k, vs := range h {
 		for i, v := range vs {
-			resp.Header[k][i] = string(s.replace([]byte(v)))
-		}
-	}
-	for k, vs := range resp.Trailer {
-		for i, v := range vs {
-			resp.Trailer[k][i] = string(s.replace([]byte(v)))
+			h[k][i] = string(s.replace([]byte(v)))
 		}
 	}
 }
@@ -208,11 +209,14 @@ func escapeAt(b []byte) (int, byte) {
 // scrubReader passes a body on as it arrives (server-sent events keep
 // flowing), holding back only a tail that may be the start of a form.
 type scrubReader struct {
-	src  io.ReadCloser
-	s    *scrubber
-	buf  []byte // read, not yet passed on
-	out  []byte // scrubbed, to pass on
-	done error
+	src io.ReadCloser
+	s   *scrubber
+	// trailer is the response's: its values, which come after the body,
+	// are scrubbed when the body ends, before anyone passes them on.
+	trailer http.Header
+	buf     []byte // read, not yet passed on
+	out     []byte // scrubbed, to pass on
+	done    error
 }
 
 func (r *scrubReader) Read(p []byte) (int, error) {
@@ -229,6 +233,7 @@ func (r *scrubReader) Read(p []byte) (int, error) {
 		r.buf = append(r.buf, chunk[:n]...)
 		if err != nil {
 			r.done = err
+			r.s.header(r.trailer)
 			continue
 		}
 		scrubbed := r.s.replace(r.buf)
