@@ -111,3 +111,41 @@ func (s *Scanner) scanInflated(data []byte, pl place, enc string, depth int) *Fi
 	}
 	return f
 }
+
+// embedded are the magics looked for inside binary data (a gRPC frame's
+// compressed message, an archive after a header of its own): long enough
+// not to occur by chance often. zlib's two bytes and bzip2's text are
+// looked for at the start only.
+var embedded = [][]byte{{0x1f, 0x8b, 0x08}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("PK\x03\x04")}
+
+// maxEmbedded bounds the embedded streams tried in one piece of data.
+const maxEmbedded = 4
+
+// scanCompressed scans what data inflates to when it starts compressed,
+// and, when it is binary, each compressed stream found inside it.
+func (s *Scanner) scanCompressed(data []byte, pl place, enc string, depth int) *Finding {
+	if Compressed(data) {
+		if f := s.scanInflated(data, pl, enc, depth); f != nil {
+			return f
+		}
+	}
+	if !pl.binary {
+		return nil
+	}
+	tries := 0
+	for _, m := range embedded {
+		for at := 1; at < len(data) && tries < maxEmbedded; {
+			i := bytes.Index(data[at:], m)
+			if i < 0 {
+				break
+			}
+			at += i
+			tries++
+			if f := s.scanInflated(data[at:], pl, enc, depth); f != nil {
+				return f
+			}
+			at++
+		}
+	}
+	return nil
+}

@@ -275,8 +275,8 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 	}
 	found := func(rule string) *Finding { return &Finding{Rule: rule, Where: where, Encoding: enc} }
-	if depth < maxDepth && Compressed(data) {
-		if f := s.scanInflated(data, pl, enc, depth); f != nil {
+	if depth < maxDepth && (pl.binary || Compressed(data)) {
+		if f := s.scanCompressed(data, pl, enc, depth); f != nil {
 			return f
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"compress/zlib"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -52,6 +53,8 @@ func outsideAttacks() []outsideAttack {
 		// The key itself wrapped into short lines.
 		{"lines of ten", F, post("/up", F, "text/plain", grouped(tok, 10, "\n"))},
 		{"lines of twenty", F, post("/up", F, "text/plain", grouped(tok, 20, "\n"))},
+		{"a gRPC-Web call, its message gzipped", F, post("/svc.Notes/Create", F, "application/grpc-web+proto", string(grpcFrame(1, gz(append([]byte{0x0a, byte(len(tok))}, tok...)))), "grpc-encoding: gzip")},
+		{"gzip after a header of its own", F, post("/up", F, "application/octet-stream", "HDR1"+string(gz([]byte(tok))))},
 		{"a git loose object (zlib)", F, post("/up", F, "application/x-git-loose-object", string(zlibbed([]byte("blob 41\x00"+tok))))},
 	}
 }
@@ -110,6 +113,7 @@ func TestOutsideBenignPasses(t *testing.T) {
 			string(zipped("main.go", code))+"\r\n--XX--\r\n")},
 		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz(code))+`"}`)},
 		{"headers a CDN client sends", F, "GET /v1/x HTTP/1.1\nHost: " + F + "\nX-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nX-Request-Id: 6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55\nIf-None-Match: W/\"5e8f-1a2b3c\"\n\n"},
+		{"a gRPC-Web call, gzipped", F, post("/svc.Notes/List", F, "application/grpc-web+proto", string(grpcFrame(1, gz([]byte("\x0a\x05hello\x10\x14")))), "grpc-encoding: gzip")},
 		{"pixels as JSON", F, post("/up", F, "application/json", `{"w":4,"h":4,"rgba":[255,255,255,0,12,34,56,255,200,100,50,255,0,0,0,255,1,2,3,4,128,128,128,255]}`)},
 		{"prose in several scripts", F, post("/up", F, "text/plain; charset=utf-8", "\ufeffIt\u2019s \u201cdone\u201d \u2014 see \uff08\u682a\uff09\u30c6\u30b9\u30c8\uff01 \U0001F468\u200d\U0001F469\u200d\U0001F467 \u05e9\u05dc\u05d5\u05dd\u200f ok")},
 		{"a PROPFIND", F, "PROPFIND /dav/ HTTP/1.1\nHost: " + F + "\nDepth: 1\n\n"},
@@ -223,4 +227,12 @@ func TestOutsideTrailerEchoIsScrubbed(t *testing.T) {
 	if !strings.Contains(string(all), "X-Key: "+Placeholder) || strings.Contains(string(all), outsideSecret) {
 		t.Errorf("the agent read %q", all)
 	}
+}
+
+// grpcFrame is a gRPC message as gRPC-Web frames it: a flag (1:
+// compressed), its length, the message.
+func grpcFrame(flag byte, msg []byte) []byte {
+	h := []byte{flag, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(h[1:], uint32(len(msg)))
+	return append(h, msg...)
 }
