@@ -369,10 +369,12 @@ func fragments(r *http.Request, parts []part) []fragment {
 		add("header name", name)
 		for _, v := range r.Header[name] {
 			if name == "Cookie" {
+				// Name and value apart, as a query's: a key split across
+				// two cookies is their values joined.
 				for _, c := range strings.Split(v, ";") {
-					c = strings.TrimSpace(c)
-					n, _, _ := strings.Cut(c, "=")
-					add("cookie "+n, c)
+					n, cv, _ := strings.Cut(strings.TrimSpace(c), "=")
+					add("cookie name", n)
+					add("cookie "+n, cv)
 				}
 				continue
 			}

@@ -36,6 +36,8 @@ func outsideAttacks() []outsideAttack {
 		// header name, and both reach the upstream as sent.
 		{"a header's name", F, "GET / HTTP/1.1\nHost: " + F + "\nX-D-" + h + ": 1\n\n"},
 		{"the method", F, h + " / HTTP/1.1\nHost: " + F + "\n\n"},
+		// A key split across two cookies of one request.
+		{"two cookies", F, "GET / HTTP/1.1\nHost: " + F + "\nCookie: a=" + tok[:20] + "; b=" + tok[20:] + "\n\n"},
 		// Compressed with no Content-Encoding saying so.
 		{"a gzip body", F, post("/up", F, "application/octet-stream", string(gz([]byte("GITHUB_TOKEN="+tok))))},
 		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz([]byte(tok)))+`"}`)},
