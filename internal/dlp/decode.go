@@ -120,3 +120,15 @@ func binaryLooking(data []byte) bool {
 }
 
 func controlByte(c byte) bool { return c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c == 0x7f }
+
+// scanWide scans binary data that is mostly zero bytes with them dropped:
+// text in UTF-16 or UTF-32 (either byte order), where each character is
+// one byte and one to three zeros, which the delimited sequences read only
+// when the zeros are one or two.
+func (s *Scanner) scanWide(data []byte, pl place, enc string, depth int) *Finding {
+	head := data[:min(len(data), 1024)]
+	if !pl.binary || bytes.Count(head, []byte{0})*3 < len(head) {
+		return nil
+	}
+	return s.scan(bytes.ReplaceAll(data, []byte{0}, nil), pl, join(enc, "wide"), depth+1)
+}

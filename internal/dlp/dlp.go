@@ -279,6 +279,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		if f := s.scanCompressed(data, pl, enc, depth); f != nil {
 			return f
 		}
+		if f := s.scanWide(data, pl, enc, depth); f != nil {
+			return f
+		}
 	}
 	if !s.off["private-key"] && (bytes.Contains(data, privateKeyMark) && privateKey.Match(data) ||
 		bytes.Contains(data, puttyMark) && puttyKey.Match(data)) {

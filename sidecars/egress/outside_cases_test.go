@@ -36,6 +36,8 @@ func outsideAttacks() []outsideAttack {
 		// header name, and both reach the upstream as sent.
 		{"a header's name", F, "GET / HTTP/1.1\nHost: " + F + "\nX-D-" + h + ": 1\n\n"},
 		{"the method", F, h + " / HTTP/1.1\nHost: " + F + "\n\n"},
+		// Text in UTF-32, as its charset says.
+		{"UTF-32", F, post("/up", F, "text/plain; charset=utf-32le", string(utf32le(tok)))},
 		// A key split across two cookies of one request.
 		{"two cookies", F, "GET / HTTP/1.1\nHost: " + F + "\nCookie: a=" + tok[:20] + "; b=" + tok[20:] + "\n\n"},
 		// Compressed with no Content-Encoding saying so.
@@ -116,6 +118,7 @@ func TestOutsideBenignPasses(t *testing.T) {
 		{"gzip as base64 in JSON", F, post("/up", F, "application/json", `{"blob":"`+base64.StdEncoding.EncodeToString(gz(code))+`"}`)},
 		{"headers a CDN client sends", F, "GET /v1/x HTTP/1.1\nHost: " + F + "\nX-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nX-Request-Id: 6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55\nIf-None-Match: W/\"5e8f-1a2b3c\"\n\n"},
 		{"a gRPC-Web call, gzipped", F, post("/svc.Notes/List", F, "application/grpc-web+proto", string(grpcFrame(1, gz([]byte("\x0a\x05hello\x10\x14")))), "grpc-encoding: gzip")},
+		{"a bitmap, mostly zeros", F, post("/up", F, "image/bmp", "BM\x36\x04\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00"+strings.Repeat("\x00\x00\x00\xff\x10\x20\x00\x00", 128))},
 		{"pixels as JSON", F, post("/up", F, "application/json", `{"w":4,"h":4,"rgba":[255,255,255,0,12,34,56,255,200,100,50,255,0,0,0,255,1,2,3,4,128,128,128,255]}`)},
 		{"prose in several scripts", F, post("/up", F, "text/plain; charset=utf-8", "\ufeffIt\u2019s \u201cdone\u201d \u2014 see \uff08\u682a\uff09\u30c6\u30b9\u30c8\uff01 \U0001F468\u200d\U0001F469\u200d\U0001F467 \u05e9\u05dc\u05d5\u05dd\u200f ok")},
 		{"a PROPFIND", F, "PROPFIND /dav/ HTTP/1.1\nHost: " + F + "\nDepth: 1\n\n"},
@@ -237,4 +240,12 @@ func grpcFrame(flag byte, msg []byte) []byte {
 	h := []byte{flag, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(h[1:], uint32(len(msg)))
 	return append(h, msg...)
+}
+
+func utf32le(s string) []byte {
+	var out []byte
+	for _, c := range []byte(s) {
+		out = append(out, c, 0, 0, 0)
+	}
+	return out
 }
