@@ -287,7 +287,8 @@ func undelimit(run []byte) []byte {
 const minWrap = 4
 
 // wrapped joins a block of lines of token characters (base64 in either
-// alphabet, a key's own) that starts with the run at [start, end): lines
+// alphabet, a key's own, quoted-printable's lines ending in a soft break's
+// '=') that starts with the run at [start, end): lines
 // of one length (any from minWrap), each broken by \n,
 // \r\n or their escapes \n and \r\n as in a JSON string, the last line as
 // long or shorter, at least 16 characters in all. It returns the joined
@@ -311,6 +312,11 @@ func wrapped(data []byte, start, end int) ([]byte, int) {
 		}
 		if joined == nil {
 			joined = append(joined, data[start:end]...)
+		}
+		if joined[len(joined)-1] == '=' {
+			// '=' ends no line of base64 but its last: this is
+			// quoted-printable's soft line break.
+			joined = joined[:len(joined)-1]
 		}
 		joined = append(joined, data[s2:e2]...)
 		at = e2

@@ -36,6 +36,8 @@ func outsideAttacks() []outsideAttack {
 		// header name, and both reach the upstream as sent.
 		{"a header's name", F, "GET / HTTP/1.1\nHost: " + F + "\nX-D-" + h + ": 1\n\n"},
 		{"the method", F, h + " / HTTP/1.1\nHost: " + F + "\n\n"},
+		// An email uploaded whole, quoted-printable breaking the key's line.
+		{"a quoted-printable soft break", F, post("/up", F, "message/rfc822", "Subject: notes\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nkey "+tok[:20]+"=\r\n"+tok[20:]+"\r\n")},
 		// Text in UTF-32, as its charset says.
 		{"UTF-32", F, post("/up", F, "text/plain; charset=utf-32le", string(utf32le(tok)))},
 		// A key split across two cookies of one request.
