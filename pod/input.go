@@ -76,7 +76,17 @@ func makeInput(ct spec.Container) error {
 	if err := unix.Mkfifo(fifo, 0o644); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("the input folder of %s: %w", ct.Name, err)
 	}
-	return errors.Join(os.Chmod(dir, 0o755), unix.Fchmodat(unix.AT_FDCWD, fifo, 0o644, unix.AT_SYMLINK_NOFOLLOW))
+	// The pipe itself, never what a link there names, then its mode
+	// whatever the umask (fchmodat's AT_SYMLINK_NOFOLLOW would need
+	// fchmodat2, Linux 6.6: an older kernel refuses it).
+	fi, err := os.Lstat(fifo)
+	if err == nil && fi.Mode().Type() != fs.ModeNamedPipe {
+		err = fmt.Errorf("%s is not a pipe (%v)", fifo, fi.Mode().Type())
+	}
+	if err != nil {
+		return fmt.Errorf("the input folder of %s: %w", ct.Name, err)
+	}
+	return errors.Join(os.Chmod(dir, 0o755), os.Chmod(fifo, 0o644))
 }
 
 // endingInput passes r on and marks the input in folder dir ended when r

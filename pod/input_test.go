@@ -1,0 +1,87 @@
+package pod
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/spec"
+	"golang.org/x/sys/unix"
+)
+
+// withoutFchmodat2 runs f on a thread of its own on which the kernel
+// answers fchmodat2 (Linux 6.6) with ENOSYS, as an older kernel does:
+// Debian 12's 6.1, Ubuntu 22.04's 5.15, RHEL 9's 5.14. The thread is
+// left locked, so it ends with the goroutine and its filter with it.
+func withoutFchmodat2(t *testing.T, f func() error) error {
+	t.Helper()
+	probe := t.TempDir()
+	errs := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread goes with its filter
+		prog := []unix.SockFilter{
+			{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_FCHMODAT2, Jt: 0, Jf: 1},
+			{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+			{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+		}
+		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			errs <- err
+			return
+		}
+		if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0); err != nil {
+			errs <- err
+			return
+		}
+		// The filter holds: the same call a 6.1 kernel would refuse.
+		if err := unix.Fchmodat(unix.AT_FDCWD, probe, 0o700, unix.AT_SYMLINK_NOFOLLOW); err != unix.EOPNOTSUPP {
+			t.Errorf("fchmodat(AT_SYMLINK_NOFOLLOW) under the filter: %v, want EOPNOTSUPP (no fchmodat2)", err)
+		}
+		errs <- f()
+	}()
+	return <-errs
+}
+
+// TestInputFolderIsMadeWithoutFchmodat2: makeInput set the pipe's mode
+// with fchmodat(AT_SYMLINK_NOFOLLOW), which golang.org/x/sys makes with
+// fchmodat2 and, where the kernel has none (before 6.6), answers
+// EOPNOTSUPP: every Podman start of an agent with no terminal under runc
+// failed there at create ("the input folder of ...: operation not
+// supported"). The pipe is made with the mode the agent's user reads,
+// whatever the umask, on such a kernel too, and a pipe's place holding
+// something else is refused.
+func TestInputFolderIsMadeWithoutFchmodat2(t *testing.T) {
+	stage := t.TempDir()
+	ct := spec.Container{Name: "bottle-shell-abcde-agent", Stage: stage}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	for i := range 2 { // made, then made again over what the first left
+		if err := withoutFchmodat2(t, func() error { return makeInput(ct) }); err != nil {
+			t.Fatalf("makeInput (round %d) on a kernel without fchmodat2: %v", i, err)
+		}
+		fi, err := os.Lstat(filepath.Join(stage, inputStage, agent.InputFIFO))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Type() != fs.ModeNamedPipe || fi.Mode().Perm() != 0o644 {
+			t.Errorf("round %d: the input pipe is %v, want a pipe 0644", i, fi.Mode())
+		}
+	}
+	fifo := filepath.Join(stage, inputStage, agent.InputFIFO)
+	os.Remove(fifo)
+	outside := filepath.Join(t.TempDir(), "outside")
+	os.WriteFile(outside, nil, 0o600)
+	os.Symlink(outside, fifo)
+	if err := makeInput(ct); err == nil {
+		t.Error("makeInput took a link where its pipe goes")
+	}
+	if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o600 {
+		t.Errorf("makeInput changed what a link at its pipe names: %v", fi.Mode())
+	}
+}
