@@ -6,9 +6,13 @@ import (
 	"compress/bzip2"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
+	"errors"
 	"io"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/semaphore"
 )
 
 // Compressed data is known by its magic bytes, with or without a
@@ -44,40 +48,101 @@ func Compressed(data []byte) bool {
 	return false
 }
 
+// What inflations hold at once, across every scan of the process, is
+// bounded: a few KiB sent can inflate to MaxInflate, where the room a
+// request takes in the proxy's budget is counted from what it sent, so
+// requests at once could each hold that much. An inflation takes room for
+// what it inflates to and the views the scan makes of it (twice its
+// size), all it needs at once, never a part while it waits for more (the
+// inflations would wait on each other): room for smallInflate first, and
+// when it inflates past that, room for MaxInflate, inflating again from
+// the start. One that gets no room within inflateWait is a finding, as one
+// too large is: nothing leaves unscanned.
+const (
+	maxInflating = 4 * MaxInflate
+	smallInflate = 1 << 20
+	inflateWait  = 30 * time.Second
+)
+
+var inflating = semaphore.NewWeighted(maxInflating)
+
+// errNoRoom: an inflation got no room in time.
+var errNoRoom = errors.New("no room to inflate in time")
+
+// inflateWithin reads what open gives, up to limit bytes, holding room
+// for it meanwhile (given back when fn returns); more says it goes on past
+// limit.
+func inflateWithin(open func() (io.ReadCloser, error), limit int64, fn func(out []byte)) (more bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), inflateWait)
+	err = inflating.Acquire(ctx, 2*(limit+1))
+	cancel()
+	if err != nil {
+		return false, errNoRoom
+	}
+	defer inflating.Release(2 * (limit + 1))
+	r, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if int64(len(out)) > limit {
+		return true, nil
+	}
+	if len(out) == 0 && err != nil {
+		return false, err
+	}
+	fn(out) // what inflated before an error counts too
+	return false, nil
+}
+
 // inflate calls fn with what data inflates to (each file of a zip
-// archive), named for its format; too is set when it inflates past
-// MaxInflate. Data that is not valid in its format is left alone.
+// archive), named for its format; tooLarge is set when it inflates past
+// MaxInflate, or got no room to inflate in time. Data that is not valid
+// in its format is left alone.
 func inflate(data []byte, fn func(name string, out []byte) bool) (tooLarge bool) {
-	read := func(name string, r io.Reader) bool {
-		out, err := io.ReadAll(io.LimitReader(r, MaxInflate+1))
-		if len(out) > MaxInflate {
+	read := func(name string, open func() (io.ReadCloser, error)) bool {
+		goOn := true
+		scan := func(out []byte) { goOn = fn(name, out) }
+		more, err := inflateWithin(open, smallInflate, scan)
+		if more {
+			more, err = inflateWithin(open, MaxInflate, scan)
+		}
+		if more || err == errNoRoom {
 			tooLarge = true
 			return false
 		}
-		if len(out) == 0 && err != nil {
-			return true
-		}
-		return fn(name, out) // what inflated before an error counts too
+		return goOn
 	}
-	br := bytes.NewReader(data)
+	reader := func(newReader func(io.Reader) (io.Reader, error)) func() (io.ReadCloser, error) {
+		return func() (io.ReadCloser, error) {
+			r, err := newReader(bytes.NewReader(data))
+			if err != nil {
+				return nil, err
+			}
+			if rc, ok := r.(io.ReadCloser); ok {
+				return rc, nil
+			}
+			return io.NopCloser(r), nil
+		}
+	}
 	switch data[0] {
 	case 0x1f:
-		if r, err := gzip.NewReader(br); err == nil {
-			read("gzip", r)
-		}
+		read("gzip", reader(func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }))
 	case 0x78:
-		if r, err := zlib.NewReader(br); err == nil {
-			read("zlib", r)
-		}
+		read("zlib", reader(func(r io.Reader) (io.Reader, error) { return zlib.NewReader(r) }))
 	case 0x28:
-		if d, err := zstd.NewReader(br, zstd.WithDecoderMaxMemory(MaxInflate+1), zstd.WithDecoderConcurrency(1)); err == nil {
-			read("zstd", d)
-			d.Close()
-		}
+		read("zstd", reader(func(r io.Reader) (io.Reader, error) {
+			d, err := zstd.NewReader(r, zstd.WithDecoderMaxMemory(MaxInflate+1), zstd.WithDecoderConcurrency(1))
+			if err != nil {
+				return nil, err
+			}
+			return d.IOReadCloser(), nil
+		}))
 	case 'B':
-		read("bzip2", bzip2.NewReader(br))
+		read("bzip2", reader(func(r io.Reader) (io.Reader, error) { return bzip2.NewReader(r), nil }))
 	case 'P':
-		zr, err := zip.NewReader(br, int64(len(data)))
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return false
 		}
@@ -86,13 +151,7 @@ func inflate(data []byte, fn func(name string, out []byte) bool) (tooLarge bool)
 			if total += int64(f.UncompressedSize64); total > MaxInflate {
 				return true
 			}
-			rc, err := f.Open()
-			if err != nil {
-				continue
-			}
-			ok := read("zip", rc)
-			rc.Close()
-			if !ok {
+			if !read("zip", f.Open) {
 				return tooLarge
 			}
 		}
