@@ -79,10 +79,19 @@ func AwaitThenExec(ctx context.Context, file string, argv []string) error {
 }
 
 // Touch makes file (the go-ahead, or the volume's seeded mark).
+//
+// The folders its marks are made in are written by the agent's container
+// too (the go-ahead's exec makes its mark there): a link or a pipe left
+// where a mark goes is refused, never followed or waited on (the state
+// keeper, as root, makes its mark again if it restarts).
 func Touch(file string) error {
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o660)
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o660)
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", file)
+	}
+	return nil
 }

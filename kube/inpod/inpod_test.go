@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,5 +134,40 @@ func TestReach(t *testing.T) {
 	}
 	if err := Reach(ctx, []string{ln.Addr().String(), closedAddr}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), closedAddr) {
 		t.Errorf("nothing listens: %v", err)
+	}
+}
+
+// TestTouchFollowsNoLinkAndWaitsOnNoPipe: a mark's folder is written by
+// the agent's container too; what it leaves where a mark goes is refused,
+// and what a link points at is left as it was.
+func TestTouchFollowsNoLinkAndWaitsOnNoPipe(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.Symlink(target, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Touch(filepath.Join(dir, "link")); err == nil {
+		t.Error("a mark made through a link")
+	}
+	if _, err := os.Lstat(target); err == nil {
+		t.Error("the link's target was made")
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := Touch(filepath.Join(dir, "pipe")); err == nil {
+		t.Error("a pipe taken for a mark")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "folder"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Touch(filepath.Join(dir, "folder")); err == nil {
+		t.Error("a folder taken for a mark")
+	}
+	if err := Touch(filepath.Join(dir, "mark")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Touch(filepath.Join(dir, "mark")); err != nil {
+		t.Errorf("a mark made again: %v", err)
 	}
 }
