@@ -95,7 +95,7 @@ if [ -z "${BENCH_SKIP_MANY:-}" ]; then
 	user=${BENCH_USER:-bottletest}
 	# As root, the rootless figure is measured too: the test user and
 	# their service are made and started when missing (idempotent).
-	[ "$(id -u)" -ne 0 ] || [ -n "${BENCH_USER:-}" ] || ./hack/e2e-services.sh > "$work/services.log" 2>&1 ||
+	[ "$(id -u)" -ne 0 ] || [ -n "${BENCH_USER:-}" ] || "$repo/hack/e2e-services.sh" > "$work/services.log" 2>&1 ||
 		{ echo "bench: hack/e2e-services.sh failed:" >&2; tail -5 "$work/services.log" >&2; }
 	if [ "$(id -u)" -eq 0 ] && id "$user" >/dev/null 2>&1 && curl -sf --unix-socket "/run/user/$(id -u "$user")/podman/podman.sock" http://d/_ping >/dev/null 2>&1; then
 		many rootless "$repo/bin/bottle"
