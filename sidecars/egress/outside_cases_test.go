@@ -167,25 +167,6 @@ func grouped(s string, n int, sep string) string {
 	return strings.Join(append(parts, s), sep)
 }
 
-// TestOutsideKeyInShortPieces: a key sent four characters a request, in
-// one query parameter, with requests that vary other things between: the
-// request that completes it is refused.
-func TestOutsideKeyInShortPieces(t *testing.T) {
-	o := newOutside(t)
-	const F = "files.example.test"
-	tok := outsideGitHub
-	last := 0
-	for i := 0; i < len(tok); i += 4 {
-		last, _ = o.send(t, F, "GET /search?q="+tok[i:i+4]+" HTTP/1.1\nHost: "+F+"\nUser-Agent: curl/8.5.0\nAccept: */*\n\n")
-		for k := range 3 {
-			o.send(t, F, fmt.Sprintf("GET /n/%d HTTP/1.1\nHost: %s\nUser-Agent: curl/8.5.0\nX-Trace: t%d-%d\n\n", i+k, F, i, k*7919))
-		}
-	}
-	if last != 403 {
-		t.Errorf("the request that completes the key got %d", last)
-	}
-}
-
 // TestOutsideUpgradeEchoIsScrubbed: an upstream that names, in its answer
 // to a WebSocket upgrade, the key it was sent hands the agent the
 // placeholder.

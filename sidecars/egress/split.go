@@ -60,13 +60,8 @@ type window struct {
 // chains are the recent chains of pieces in one place, newest last.
 type chains struct {
 	list [][]byte
-	// run is the last chainBytes of the pieces in a row, and starts where
-	// each of them starts in it: the list above keeps only a few chains,
-	// so a key in many short pieces would outgrow it.
-	run    []byte
-	starts []int
-	last   []byte // the newest piece: the same value again (a client's fixed header) adds nothing
-	used   int
+	last []byte // the newest piece: the same value again (a client's fixed header) adds nothing
+	used int
 }
 
 // check looks at the fragments of a message (a WebSocket's, one at a
@@ -207,10 +202,6 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 			}
 		}
 		grown = append(grown, slices.Clone(f.data))
-		if found := cs.extendRuns(s, f.data); found != nil {
-			found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
-			return found
-		}
 		cs.list = append(cs.list, grown...)
 		if len(cs.list) > chainsKept {
 			cs.list = slices.Clone(cs.list[len(cs.list)-chainsKept:])
@@ -219,37 +210,13 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 	return nil
 }
 
-// extendRuns adds piece to the run and scans what the run makes from
-// each piece's start; what lies more than chainBytes back is dropped.
-func (cs *chains) extendRuns(s *dlp.Scanner, piece []byte) *dlp.Finding {
-	cs.run = append(cs.run, piece...)
-	cs.starts = append(cs.starts, len(cs.run)-len(piece))
-	if cut := len(cs.run) - chainBytes; cut > 0 {
-		cs.run = slices.Clone(cs.run[cut:])
-		kept := cs.starts[:0]
-		for _, at := range cs.starts {
-			if at >= cut {
-				kept = append(kept, at-cut)
-			}
-		}
-		cs.starts = kept
-	}
-	for _, at := range cs.starts[:len(cs.starts)-1] {
-		if f := s.Scan(append([]byte{'\n'}, cs.run[at:]...), "body"); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
 // keyPiece reports whether a fragment may be part of a key: token
-// characters only, letters with digits, in both cases, or with the '_' or
-// '-' of a key's prefix (ghp_, sk-ant-).
+// characters only, letters with digits or in both cases.
 func keyPiece(b []byte) bool {
 	if len(b) < pieceMin || len(b) > pieceMax {
 		return false
 	}
-	var digit, upper, lower, sign bool
+	var digit, upper, lower bool
 	for _, c := range b {
 		switch {
 		case '0' <= c && c <= '9':
@@ -258,14 +225,12 @@ func keyPiece(b []byte) bool {
 			upper = true
 		case 'a' <= c && c <= 'z':
 			lower = true
-		case c == '-' || c == '_':
-			sign = true
-		case c == '+' || c == '/' || c == '=' || c == '.':
+		case c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '.':
 		default:
 			return false
 		}
 	}
-	return (upper || lower) && (digit || upper && lower || sign)
+	return (upper || lower) && (digit || upper && lower)
 }
 
 func (w *splitWatch) evict() {
