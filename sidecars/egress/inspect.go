@@ -366,7 +366,6 @@ func fragments(r *http.Request, parts []part) []fragment {
 		if name == "Content-Length" { // the body's length, which varies with it
 			continue
 		}
-		add("header name", name)
 		for _, v := range r.Header[name] {
 			if name == "Cookie" {
 				// Name and value apart, as a query's: a key split across
