@@ -52,10 +52,19 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 	}()
 	select {
 	case <-ready:
-		var fed chan error
+		// What is typed is read on its own (typedInput), so the detach
+		// keys are seen whatever the agent does with its input (closed
+		// it: the pipe then takes nothing).
+		var fed, keys chan error
 		if relayed && s.Stdin != nil {
-			fed = make(chan error, 1)
-			go func() { fed <- feedInput(ctx, input, &detachReader{r: s.Stdin}) }()
+			typed := newTypedInput(&detachReader{r: s.Stdin})
+			fed, keys = make(chan error, 1), make(chan error, 1)
+			go func() { keys <- typed.read() }()
+			go func() {
+				ferr := feedInput(ctx, input, typed)
+				typed.fed()
+				fed <- ferr
+			}()
 		}
 		// Without a terminal the bindings read the stream until it ends,
 		// whatever the context: an interrupt leaves them to it.
@@ -66,9 +75,11 @@ func (c *Conn) Attach(ctx context.Context, identity, service string, s spec.Stre
 				break wait
 			case <-ctx.Done():
 				break wait
-			case ferr := <-fed:
-				fed = nil // the input ended, or the agent did: its output tells
-				if errors.Is(ferr, define.ErrDetach) {
+			case <-fed:
+				fed = nil // the input ended, or the agent's did: its output tells
+			case kerr := <-keys:
+				keys = nil
+				if errors.Is(kerr, define.ErrDetach) {
 					return -1, spec.ErrDetached
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/agent"
@@ -130,9 +131,65 @@ func (c *Conn) inputOf(ctx context.Context, name string) (dir string, relayed, t
 	return "", false, false
 }
 
+// typedInput is what a person types into an attach, read from in apart
+// from what passes it on to the agent's input pipe (its Read), so that
+// reading never waits on the agent: an agent that closed its input (the
+// relay gone, the pipe taking nothing) leaves the attach reading the
+// detach keys all the same. What is read once nothing passes it on is
+// dropped, as a terminal's input to a program that never reads it.
+type typedInput struct {
+	in      io.Reader
+	chunks  chan []byte
+	done    chan struct{} // closed when nothing passes the input on
+	pending []byte
+	err     error // why the input ended, once chunks is closed
+	once    sync.Once
+}
+
+func newTypedInput(in io.Reader) *typedInput {
+	return &typedInput{in: in, chunks: make(chan []byte, 16), done: make(chan struct{})}
+}
+
+// read reads the person's input until it ends or fails (the detach keys:
+// define.ErrDetach), and returns why.
+func (t *typedInput) read() (err error) {
+	defer func() { t.err = err; close(t.chunks) }()
+	for {
+		buf := make([]byte, 32<<10)
+		n, err := t.in.Read(buf)
+		if n > 0 {
+			select {
+			case t.chunks <- buf[:n]:
+			case <-t.done:
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fed says nothing passes the input on any more.
+func (t *typedInput) fed() { t.once.Do(func() { close(t.done) }) }
+
+// Read passes on what was typed, then why the input ended (io.EOF, or
+// the detach keys: the input is not ended then).
+func (t *typedInput) Read(p []byte) (int, error) {
+	if len(t.pending) == 0 {
+		chunk, ok := <-t.chunks
+		if !ok {
+			return 0, t.err
+		}
+		t.pending = chunk
+	}
+	n := copy(p, t.pending)
+	t.pending = t.pending[n:]
+	return n, nil
+}
+
 // feedInput copies in to the pipe of the input folder dir until in ends
-// (the input is then marked ended) or fails (a detach: define.ErrDetach).
-// It waits for the relay to read the pipe.
+// (the input is then marked ended) or the pipe fails. It waits for the
+// relay to read the pipe.
 func feedInput(ctx context.Context, dir string, in io.Reader) error {
 	fifo := filepath.Join(dir, agent.InputFIFO)
 	var f *os.File

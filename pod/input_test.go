@@ -1,16 +1,20 @@
 package pod
 
 import (
+	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/spec"
+	"github.com/containers/podman/v5/libpod/define"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,5 +87,46 @@ func TestInputFolderIsMadeWithoutFchmodat2(t *testing.T) {
 	}
 	if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o600 {
 		t.Errorf("makeInput changed what a link at its pipe names: %v", fi.Mode())
+	}
+}
+
+// What is typed into an attach is read whatever passes it on: once the
+// agent's input takes nothing (fed), the detach keys typed after are still
+// found, and what passes it on is told the detach, never an end (which
+// would end the agent's input).
+func TestTypedInputSeesTheDetachKeysWhenNothingTakesIt(t *testing.T) {
+	r, w := io.Pipe()
+	typed := newTypedInput(&detachReader{r: r})
+	keys := make(chan error, 1)
+	go func() { keys <- typed.read() }()
+	go func() {
+		w.Write([]byte("one\n"))
+		for range 20 { // more than the chunks kept for what passes it on
+			w.Write([]byte("x"))
+		}
+		w.Write([]byte{0x10, 0x11})
+	}()
+	buf := make([]byte, 16)
+	if n, err := typed.Read(buf); err != nil || string(buf[:n]) != "one\n" {
+		t.Fatalf("first read: %q, %v", buf[:n], err)
+	}
+	typed.fed() // the agent closed its input: nothing passes it on
+	select {
+	case err := <-keys:
+		if !errors.Is(err, define.ErrDetach) {
+			t.Fatalf("the input ended with %v, want the detach", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the detach keys were never read: the input waits on what passes it on")
+	}
+
+	// Passed on whole, then the detach, not an end.
+	r, w = io.Pipe()
+	typed = newTypedInput(&detachReader{r: r})
+	go typed.read()
+	go func() { w.Write([]byte("two\n")); w.Write([]byte{0x10, 0x11}) }()
+	got, err := io.ReadAll(typed)
+	if string(got) != "two\n" || !errors.Is(err, define.ErrDetach) {
+		t.Errorf("passed on %q, ended with %v: want the line, then the detach", got, err)
 	}
 }

@@ -215,6 +215,64 @@ func TestDetachedAgentWithoutTerminalRunsOnAfterAttaches(t *testing.T) {
 	e.assertClean()
 }
 
+// An agent with no terminal that closed its input takes nothing an attach
+// types, and the attach still reads the person's keys: ctrl-p ctrl-q
+// detach, the agent running on.
+func TestAttachDetachesFromAnAgentThatClosedItsInput(t *testing.T) {
+	e := newEnv(t, "")
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", `exec 0<&-; while :; do echo tick; sleep 0.2; done`))
+	cmd := e.command("attach", id)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ticks := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "tick" {
+				select {
+				case ticks <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-ticks:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("attach showed nothing of the agent: %s", errb.String())
+	}
+	// Lines the agent's input cannot take (the first ends its relay, the
+	// second finds nothing reading the pipe), then the keys.
+	io.WriteString(in, "unread\n")
+	time.Sleep(2 * time.Second)
+	io.WriteString(in, "unread too\n")
+	time.Sleep(2 * time.Second)
+	in.Write([]byte{0x10, 0x11})
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-ended
+		t.Fatalf("ctrl-p ctrl-q did not detach from an agent that closed its input: %s", errb.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
+		t.Errorf("a detach: exit %d: %s", code, errb.String())
+	}
+	if ls := e.mustRun("ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "running") {
+		t.Errorf("the agent did not run on after the detach:\n%s", ls)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
 // Under gVisor no relay keeps an agent's input across attaches (it shares
 // no pipe with the host): an attach that ends never says the agent runs
 // on when the engine closed its input; it says so, or passes on the exit
