@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,25 @@ const (
 // own), rootful (a rootless engine's mounts are in its user namespace,
 // which a Go process cannot enter: docs/warm.md).
 func (c *Conn) ahead(ct spec.Container) bool {
-	return ct.Main && ct.Stage != "" && ct.WorkDir != "" && ct.Runtime == "" && !c.Rootless
+	return c.waits(ct) && !c.Rootless
+}
+
+// checks says whether ct is started ahead of its go-ahead with its
+// workspace mounted by the engine as it starts it, by path: rootless, under
+// runc, where bottle cannot mount it later (ahead). Its go-ahead compares
+// what the container has at each such place with what the start recorded
+// (checkMounts), so a working directory swapped after the start's checks
+// (by a bottle whose workspace holds it) is refused before the agent's
+// command runs.
+func (c *Conn) checks(ct spec.Container) bool {
+	return c.waits(ct) && c.Rootless
+}
+
+// waits says whether ct's first process waits for its go-ahead: the main
+// container with a stage, under runc (gVisor's kernel keeps mounts of its
+// own, and a host's process sees none of them).
+func (c *Conn) waits(ct spec.Container) bool {
+	return ct.Main && ct.Stage != "" && ct.WorkDir != "" && ct.Runtime == ""
 }
 
 // lateMounts splits ct's mounts into those made with the container and
@@ -62,12 +81,14 @@ func lateMounts(ct spec.Container) (early, late []spec.Mount) {
 	return early, late
 }
 
-// specAhead makes s, the agent's container's spec, one started ahead: the
-// waiting process of the bottle binary exe (an image volume of the
-// sidecar image would be simpler, but Podman 4.3 now and then mounts one
-// whose image is unmounted meanwhile, and the start fails), the stage
-// mounted, the empty folder in the workspace's place; the stage is made.
-func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string) error {
+// specAhead makes s, the agent's container's spec, one whose process
+// waits for its go-ahead: the waiting process of the bottle binary exe (an
+// image volume of the sidecar image would be simpler, but Podman 4.3 now
+// and then mounts one whose image is unmounted meanwhile, and the start
+// fails), the stage mounted; started ahead (late), the empty folder in the
+// workspace's place, else the workspace mounted as planned. The stage is
+// made.
+func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string, late bool) error {
 	if exe == "" {
 		return fmt.Errorf("create container %s: the bottle binary is not known (Images or Warm first)", ct.Name)
 	}
@@ -75,12 +96,15 @@ func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string) error {
 		return err
 	}
 	s.Command = []string{aheadBin, "sidecar", "await-start", aheadStage + "/" + goFIFO, ct.WorkDir}
-	early, _ := lateMounts(ct)
-	early = append(early, spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
-		spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true},
+	ms := ct.Mounts
+	if late {
+		ms, _ = lateMounts(ct)
+		ms = append(ms, spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true})
+	}
+	ms = append(slices.Clip(ms), spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
 		spec.Mount{Source: ct.Stage, Target: aheadStage, ReadOnly: true})
 	s.Mounts = nil
-	for _, m := range early {
+	for _, m := range ms {
 		s.Mounts = append(s.Mounts, bindMount(m))
 	}
 	return nil
@@ -175,16 +199,22 @@ func (c *Conn) pidOf(ctx context.Context, name string) (int, error) {
 	return data.State.Pid, nil
 }
 
-// goAhead mounts the workspace into the running agent's container and
-// gives it its command.
+// goAhead mounts the workspace into the running agent's container (or,
+// where the engine mounted it, checks what it mounted) and gives it its
+// command.
 func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
-	ns, err := c.initOf(ctx, ct.Name)
+	ns, pid, err := c.initOf(ctx, ct.Name)
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
 	_, late := lateMounts(ct)
-	if err := mountInto(ns, late); err != nil {
+	if c.checks(ct) {
+		err = checkMounts(ns, pid, late)
+	} else {
+		err = mountInto(ns, late)
+	}
+	if err != nil {
 		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
 	}
 	if err := c.sendCommand(ctx, ct); err != nil {
@@ -196,21 +226,21 @@ func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
 	return nil
 }
 
-// initOf is a pidfd of the running container's init, the process the
+// initOf is a pidfd of the running container's init, and its PID, the process the
 // engine reports: opened by its PID, then the engine asked again, and the
 // process found alive after that, so that a PID the kernel gave to
 // another process meanwhile is never entered.
-func (c *Conn) initOf(ctx context.Context, name string) (*os.File, error) {
+func (c *Conn) initOf(ctx context.Context, name string) (*os.File, int, error) {
 	pid, err := c.pidOf(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if pid == 0 {
-		return nil, fmt.Errorf("the agent's container %s does not run", name)
+		return nil, 0, fmt.Errorf("the agent's container %s does not run", name)
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("the agent's container %s: its process %d: %w", name, pid, err)
+		return nil, 0, fmt.Errorf("the agent's container %s: its process %d: %w", name, pid, err)
 	}
 	f := os.NewFile(uintptr(fd), fmt.Sprintf("pidfd %d", pid))
 	again, err := c.pidOf(ctx, name)
@@ -226,9 +256,9 @@ func (c *Conn) initOf(ctx context.Context, name string) (*os.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	return f, pid, nil
 }
 
 // mountInto mounts each of ms (a bind of a host path, recursive and
@@ -303,6 +333,44 @@ func mountInto(init *os.File, ms []spec.Mount) error {
 		done <- nil
 	}()
 	return <-done
+}
+
+// checkMounts compares what the container of the process init (a pidfd
+// of pid) has at each of ms's targets that the start recorded (its device and
+// inode) with that record, each target resolved in the container's root
+// following no link: the engine mounted each by its path when it started
+// the container, and whoever could rename a folder on that path meanwhile
+// could have put another there (or a link to one of the host's).
+func checkMounts(init *os.File, pid int, ms []spec.Mount) error {
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("the agent's container's root: %w", err)
+	}
+	defer unix.Close(root)
+	// The process held pid when its root was opened: it is alive now.
+	if err := unix.PidfdSendSignal(int(init.Fd()), 0, nil, 0); err != nil {
+		return fmt.Errorf("the agent's container's root: its process %d: %w", pid, err)
+	}
+	for _, m := range ms {
+		if m.Expect == nil {
+			continue
+		}
+		how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		fd, err := unix.Openat2(root, strings.TrimPrefix(m.Target, "/"), &how)
+		if err != nil {
+			return fmt.Errorf("%s at %s: %w", m.Source, m.Target, err)
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("%s at %s: %w", m.Source, m.Target, err)
+		}
+		if uint64(st.Dev) != m.Expect.Dev || uint64(st.Ino) != m.Expect.Ino {
+			return fmt.Errorf("%s: %w", m.Source, beneath.ErrMoved)
+		}
+	}
+	return nil
 }
 
 // openSource opens a mount's source through internal/beneath, following

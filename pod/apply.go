@@ -99,7 +99,7 @@ func (c *Conn) createContainers(ctx context.Context, p *spec.Plan, cs []spec.Con
 				return err
 			}
 			g.Go(func() error {
-				if made && ct.Main && c.ahead(ct) {
+				if made && c.ahead(ct) {
 					if ok, err := c.exists(ctx, ct.Name); err != nil || ok {
 						return err
 					}
@@ -185,8 +185,8 @@ func (c *Conn) createContainer(ctx context.Context, ps spec.PodSpec, ct spec.Con
 	if ct.Main {
 		s.Command = c.command(ct)
 	}
-	if c.ahead(ct) {
-		if err := specAhead(s, ct, c.exe); err != nil {
+	if c.waits(ct) {
+		if err := specAhead(s, ct, c.exe, c.ahead(ct)); err != nil {
 			return err
 		}
 	}

@@ -51,13 +51,14 @@ func (c *Conn) command(ct spec.Container) []string {
 }
 
 // inputMounts are what ct's container mounts for its input: the folder,
-// and the bottle binary unless it is started ahead (which mounts it).
+// and the bottle binary unless its process waits for a go-ahead (which
+// mounts it).
 func (c *Conn) inputMounts(ct spec.Container) []spec.Mount {
 	if !c.inputs(ct) {
 		return nil
 	}
 	ms := []spec.Mount{{Source: filepath.Join(ct.Stage, inputStage), Target: inputDir, ReadOnly: true}}
-	if !c.ahead(ct) {
+	if !c.waits(ct) {
 		ms = append(ms, spec.Mount{Source: c.exe, Target: aheadBin, ReadOnly: true})
 	}
 	return ms

@@ -24,7 +24,7 @@ func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool
 		s.Stdin = &endingInput{r: s.Stdin, dir: filepath.Join(main.Stage, inputStage)}
 	}
 	start := func() error { return c.startContainer(ctx, main.Name) }
-	if c.ahead(*main) {
+	if c.waits(*main) {
 		// Its container is started with the sidecars (or ran already).
 		start = func() error { return c.goAhead(ctx, *main) }
 	}
@@ -35,7 +35,7 @@ func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool
 		return 0, start()
 	}
 	t0 := time.Now()
-	return c.run(ctx, main.Name, s, c.ahead(*main), func() error {
+	return c.run(ctx, main.Name, s, c.waits(*main), func() error {
 		err := c.startSidecars(ctx, p)
 		slog.Debug("sidecars ready", "took", time.Since(t0).Round(time.Millisecond))
 		return err

@@ -24,8 +24,8 @@ const readyTimeout = 90 * time.Second
 // comes first), each without
 // waiting for the one before to be ready: two starts in one pod at once
 // failed now and then ("internal libpod error", on 4.3 and 5.x).
-// An agent's container started ahead (ahead) starts last in the pod, its
-// process waiting for the go-ahead.
+// An agent's container whose process waits for its go-ahead (waits)
+// starts last in the pod.
 func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 	var g errgroup.Group
 	ready := func(ct spec.Container) {
@@ -36,7 +36,7 @@ func (c *Conn) startSidecars(ctx context.Context, p *spec.Plan) error {
 	var inPod []spec.Container
 	for _, ct := range p.Containers {
 		switch {
-		case ct.Main && c.ahead(ct):
+		case c.waits(ct):
 			inPod = append(inPod, ct)
 		case ct.Main:
 		case ct.OutsidePod:

@@ -13,17 +13,19 @@ import (
 )
 
 // Only a rootful engine gives its agent the workspace at a go-ahead.
-var _ = needs([]string{podmanService, rootfulPodman}, TestGoAheadRefusesAWorkspaceSwappedAfterItsRecord)
+var _ = needs([]string{podmanService}, TestGoAheadRefusesAWorkspaceSwappedAfterItsRecord)
 
 // A start records its working directory (its device and inode) when it
 // plans the bottle, and checks it again (mountsBeneath) before it builds
 // the agent's image; on rootful Podman the workspace reaches the agent's
-// container only at the go-ahead, after the build and the create.
-// Whoever can rename the working directory meanwhile (another bottle
-// whose bind workspace holds it) puts another folder at its path: the
-// go-ahead opened the workspace by path and mounted that one, read-write,
-// in the agent's container. It must refuse it, as not the folder
-// recorded. The swap is made while the agent's image builds (a step that
+// container only at the go-ahead, after the build and the create, and on
+// rootless Podman the engine mounts it by its path when it starts the
+// container, after the build too. Whoever can rename the working
+// directory meanwhile (another bottle whose bind workspace holds it) puts
+// another folder at its path: the rootful go-ahead opened the workspace by
+// path and mounted that one, read-write, in the agent's container, and
+// rootless Podman mounted it and ran the agent there. It must refuse it,
+// as not the folder recorded. The swap is made while the agent's image builds (a step that
 // sleeps, its output on the terminal).
 func TestGoAheadRefusesAWorkspaceSwappedAfterItsRecord(t *testing.T) {
 	nonce := fmt.Sprintf("swap-%d", time.Now().UnixNano())

@@ -168,6 +168,7 @@ const (
 	beneathItself  = "internal/beneath itself: every path below a root is resolved from the root's descriptor following no link (its tests plant links at each)"
 	noPath         = "a raw system call that takes no path (madvise of the process's own memory)"
 	goAheadMounts  = "the go-ahead's mounts: trees cloned from descriptors openSource opened through internal/beneath, targets resolved in the container's own root following no link"
+	goAheadChecks  = "the go-ahead's check of what the engine mounted: /proc/PID/root of the container's init, held by a pidfd found alive after, each target resolved in that root following no link (RESOLVE_IN_ROOT, no symlinks or magic links) and only read by fstat"
 )
 
 // trustedFS are the functions that may reach the file system by path,
@@ -318,6 +319,7 @@ var trustedFS = map[string]string{
 	"kube/inpod/inpod.go AwaitThenExec":                   inAgent,
 	"agent/start.go execCommand":                          inAgent,
 	"pod/ahead.go mountInto":                              goAheadMounts,
+	"pod/ahead.go checkMounts":                            goAheadChecks,
 	"pod/ahead.go Conn.sendCommand":                       stage,
 	"sidecars/idle/idle.go madvise":                       noPath,
 }
