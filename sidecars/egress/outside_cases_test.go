@@ -14,8 +14,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +233,54 @@ func utf32le(s string) []byte {
 		out = append(out, c, 0, 0, 0)
 	}
 	return out
+}
+
+// TestOutsideKeyInShortPieces: a key sent four characters a request, in
+// one query parameter, with requests that vary other things between: the
+// request that completes it is refused.
+func TestOutsideKeyInShortPieces(t *testing.T) {
+	o := newOutside(t)
+	const F = "files.example.test"
+	for name, tok := range map[string]string{
+		"github":         outsideGitHub,
+		"github-base64":  base64.StdEncoding.EncodeToString([]byte(outsideGitHub)),
+		"github-reverse": reverse(outsideGitHub),
+		"aws":            "AKIA" + "QX4TZ7RM2PLW9KVN", // 4*5 characters
+		"injected":       outsideSecret,
+	} {
+		t.Run(name, func(t *testing.T) {
+			last := 0
+			for i := 0; i < len(tok); i += 4 {
+				q := url.QueryEscape(tok[i:min(i+4, len(tok))])
+				last, _ = o.send(t, F, "GET /search?"+name+"="+q+" HTTP/1.1\nHost: "+F+"\nUser-Agent: curl/8.5.0\nAccept: */*\n\n")
+				for k := range 3 {
+					o.send(t, F, fmt.Sprintf("GET /n/%d HTTP/1.1\nHost: %s\nUser-Agent: curl/8.5.0\nX-Trace: t%d-%d\n\n", i+k, F, i, k*7919))
+				}
+			}
+			if last != 403 {
+				t.Errorf("the request that completes the key got %d", last)
+			}
+		})
+	}
+}
+
+// TestOutsideShortPiecesBenign: a client that sends a new request id, a
+// new cursor and a new nonce on every request, in the same places, is not
+// refused: the split watch's runs of key-like pieces find nothing there.
+func TestOutsideShortPiecesBenign(t *testing.T) {
+	o := newOutside(t)
+	const F = "files.example.test"
+	for i := range 60 {
+		id := fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", i*2654435761, i*40503, i*977, i*331, i*0x9E3779B97F4A7C)
+		raw := fmt.Sprintf("GET /v1/items?cursor=c%dK%x&page=%d HTTP/1.1\nHost: %s\nX-Request-Id: %s\nX-Nonce: n%xQ%d\n\n", i, i*7919, i, F, id, i*104729, i)
+		if code, body := o.send(t, F, raw); code != 200 {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+	}
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
 }

@@ -100,7 +100,7 @@ type outside struct {
 	roots *tls.Config
 }
 
-func newOutside(t *testing.T) *outside {
+func newOutside(t testing.TB) *outside {
 	t.Helper()
 	up := &outsideUp{}
 	srv := httptest.NewTLSServer(up)

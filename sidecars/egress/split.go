@@ -23,6 +23,15 @@ import (
 // or both cases, no spaces), and scans each chain with the new piece at
 // its end: the pieces of one secret travel in one place, whatever else
 // travels beside them.
+//
+// The chains hold only a few subsets, so a key in many short pieces would
+// outgrow them: per place the watch also keeps the run of the last
+// chainBytes of those pieces, and the pieces in it where a secret may
+// begin (dlp's MayBegin: a known format's beginning, raw or encoded, or
+// one of the bottle's secrets'). Only from those is the run scanned as it
+// grows, so most runs (request ids, cursors, nonces) cost an append; a
+// format's beginning reversed, when it comes, has the run scanned once
+// from each piece's start (a key sent backwards is whole by then).
 
 const (
 	splitFrags  = 64   // fragments kept per host
@@ -36,6 +45,7 @@ const (
 	chainBytes  = 256  // longest chain
 	pieceMin    = 4    // shortest piece of a key worth chaining
 	pieceMax    = 128  // longest
+	runMinKey   = 16   // bytes from a beginning before the run is scanned from it: no key is shorter
 )
 
 // fragment is a piece of a request and its place ("" when unknown).
@@ -60,8 +70,13 @@ type window struct {
 // chains are the recent chains of pieces in one place, newest last.
 type chains struct {
 	list [][]byte
-	last []byte // the newest piece: the same value again (a client's fixed header) adds nothing
-	used int
+	// run is the last chainBytes of the pieces in a row; starts are where
+	// each of them starts in it, heads those where a secret may begin.
+	run    []byte
+	starts []int
+	heads  []int
+	last   []byte // the newest piece: the same value again (a client's fixed header) adds nothing
+	used   int
 }
 
 // check looks at the fragments of a message (a WebSocket's, one at a
@@ -160,7 +175,7 @@ func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment)
 func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
 	var pieces []fragment
 	for _, f := range placed {
-		if f.place != "" && keyPiece(f.data) {
+		if f.place != "" && (keyPiece(f.data) || extends(f)) {
 			// In its place, and among all the host's pieces: a key may
 			// also be split across places (a header, then a query).
 			pieces = append(pieces, f, fragment{"any place", f.data})
@@ -190,6 +205,13 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 			continue
 		}
 		cs.last = slices.Clone(f.data)
+		if found := cs.extendRun(s, f.data); found != nil {
+			found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
+			return found
+		}
+		if !keyPiece(f.data) {
+			continue // in the run only: it goes on a beginning
+		}
 		grown := make([][]byte, 0, len(cs.list)+1)
 		for _, c := range cs.list {
 			joined := append(append([]byte{'\n'}, c...), f.data...)
@@ -208,6 +230,74 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 		}
 	}
 	return nil
+}
+
+// extends reports whether f, not key-like itself, belongs in its place's
+// run all the same: token characters only (AKIA, the rest of an AWS key in
+// capitals, a reversed key's _phg ending), which cost the run an append.
+func extends(f fragment) bool {
+	return len(f.data) >= pieceMin && len(f.data) <= pieceMax && tokenOnly(f.data)
+}
+
+// extendRun adds piece to the run, drops what lies more than chainBytes
+// back, and scans the run from each of its beginnings that is long enough
+// to hold a key; when a format's beginning reversed has come, from each
+// piece's start, once.
+func (cs *chains) extendRun(s *dlp.Scanner, piece []byte) *dlp.Finding {
+	at := len(cs.run)
+	cs.run = append(cs.run, piece...)
+	cs.starts = append(cs.starts, at)
+	if s.MayBegin(piece) {
+		cs.heads = append(cs.heads, at)
+	}
+	if cut := len(cs.run) - chainBytes; cut > 0 {
+		cs.run = slices.Clone(cs.run[cut:])
+		at -= cut
+		cs.starts = shifted(cs.starts, cut)
+		cs.heads = shifted(cs.heads, cut)
+	}
+	// A beginning the pieces after it no longer agree with is dropped.
+	cs.heads = slices.DeleteFunc(cs.heads, func(h int) bool { return !s.MayBegin(cs.run[h:]) })
+	scan := func(from int) *dlp.Finding {
+		return s.Scan(append([]byte{'\n'}, cs.run[from:]...), "body")
+	}
+	for _, h := range cs.heads {
+		if len(cs.run)-h >= runMinKey {
+			if f := scan(h); f != nil {
+				return f
+			}
+		}
+	}
+	if dlp.EndsBackwards(cs.run, len(cs.run)-at) {
+		for _, st := range cs.starts[:len(cs.starts)-1] {
+			if f := scan(st); f != nil {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// shifted is offsets moved cut back, those that fall off dropped.
+func shifted(offsets []int, cut int) []int {
+	kept := offsets[:0]
+	for _, o := range offsets {
+		if o >= cut {
+			kept = append(kept, o-cut)
+		}
+	}
+	return kept
+}
+
+// tokenOnly reports whether b holds only the characters of a key's piece.
+func tokenOnly(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' ||
+			c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // keyPiece reports whether a fragment may be part of a key: token
