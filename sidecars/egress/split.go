@@ -173,61 +173,77 @@ func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment)
 // chain scans each piece of this request at the end of the chains kept in
 // its place, then keeps the chains it makes.
 func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
-	var pieces []fragment
 	for _, f := range placed {
-		if f.place != "" && (keyPiece(f.data) || extends(f)) {
-			// In its place, and among all the host's pieces: a key may
-			// also be split across places (a header, then a query).
-			pieces = append(pieces, f, fragment{"any place", f.data})
-		}
-	}
-	for _, f := range pieces {
-		if win.chains == nil {
-			win.chains = map[string]*chains{}
-		}
-		cs := win.chains[f.place]
-		if cs == nil {
-			if len(win.chains) >= chainPlaces {
-				oldest, at := "", win.clock+1
-				for pl, c := range win.chains {
-					if c.used < at {
-						oldest, at = pl, c.used
-					}
-				}
-				delete(win.chains, oldest)
-			}
-			cs = &chains{}
-			win.chains[f.place] = cs
-		}
-		win.clock++
-		cs.used = win.clock
-		if bytes.Equal(cs.last, f.data) {
+		key := keyPiece(f.data)
+		if f.place == "" || !key && !extends(f) {
 			continue
 		}
-		cs.last = slices.Clone(f.data)
-		if found := cs.extendRun(s, f.data); found != nil {
+		own := win.place(f.place)
+		if bytes.Equal(own.last, f.data) {
+			continue // the same value again: it adds nothing, here or among all places
+		}
+		if found := own.add(s, f.data, key); found != nil {
 			found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
 			return found
 		}
-		if !keyPiece(f.data) {
-			continue // in the run only: it goes on a beginning
-		}
-		grown := make([][]byte, 0, len(cs.list)+1)
-		for _, c := range cs.list {
-			joined := append(append([]byte{'\n'}, c...), f.data...)
-			if found := s.Scan(joined, "body"); found != nil {
-				found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
+		// Among all the host's pieces too: a key may also be split across
+		// places (a header, then a query).
+		if any := win.place("any place"); key && !bytes.Equal(any.last, f.data) {
+			if found := any.add(s, f.data, key); found != nil {
+				found.Where = "this request and the ones before it to " + host + ", in any place (a secret sent in pieces)"
 				return found
 			}
-			if len(joined)-1 <= chainBytes {
-				grown = append(grown, joined[1:])
+		}
+	}
+	return nil
+}
+
+// place is the chains of a place, made (the place unused longest dropped
+// past chainPlaces) when there are none yet.
+func (win *window) place(name string) *chains {
+	if win.chains == nil {
+		win.chains = map[string]*chains{}
+	}
+	cs := win.chains[name]
+	if cs == nil {
+		if len(win.chains) >= chainPlaces {
+			oldest, at := "", win.clock+1
+			for pl, c := range win.chains {
+				if c.used < at {
+					oldest, at = pl, c.used
+				}
 			}
+			delete(win.chains, oldest)
 		}
-		grown = append(grown, slices.Clone(f.data))
-		cs.list = append(cs.list, grown...)
-		if len(cs.list) > chainsKept {
-			cs.list = slices.Clone(cs.list[len(cs.list)-chainsKept:])
+		cs = &chains{}
+		win.chains[name] = cs
+	}
+	win.clock++
+	cs.used = win.clock
+	return cs
+}
+
+// add puts a new piece in the run, and a key-like one at the end of each
+// chain, scanning what they make.
+func (cs *chains) add(s *dlp.Scanner, piece []byte, key bool) *dlp.Finding {
+	cs.last = append(cs.last[:0], piece...)
+	if found := cs.extendRun(s, piece); found != nil || !key {
+		return found // a piece that is not key-like goes in the run only: it may go on a beginning
+	}
+	grown := make([][]byte, 0, len(cs.list)+1)
+	for _, c := range cs.list {
+		joined := append(append([]byte{'\n'}, c...), piece...)
+		if found := s.Scan(joined, "body"); found != nil {
+			return found
 		}
+		if len(joined)-1 <= chainBytes {
+			grown = append(grown, joined[1:])
+		}
+	}
+	grown = append(grown, slices.Clone(piece))
+	cs.list = append(cs.list, grown...)
+	if len(cs.list) > chainsKept {
+		cs.list = slices.Clone(cs.list[len(cs.list)-chainsKept:])
 	}
 	return nil
 }
@@ -251,7 +267,7 @@ func (cs *chains) extendRun(s *dlp.Scanner, piece []byte) *dlp.Finding {
 		cs.heads = append(cs.heads, at)
 	}
 	if cut := len(cs.run) - chainBytes; cut > 0 {
-		cs.run = slices.Clone(cs.run[cut:])
+		cs.run = cs.run[:copy(cs.run, cs.run[cut:])]
 		at -= cut
 		cs.starts = shifted(cs.starts, cut)
 		cs.heads = shifted(cs.heads, cut)
