@@ -123,7 +123,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 	if err := files.WriteAtomic(filepath.Join(p.dir, ReadyFile), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(corkListener{ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -133,7 +133,7 @@ func (p *Proxy) Serve(ctx context.Context, addr string) error {
 // the bytes from then on without the proxy in the way.
 func (p *Proxy) tunnel(client net.Conn, dest string) {
 	defer client.Close()
-	tc, ok := client.(*net.TCPConn)
+	tc, ok := tcpOf(client)
 	if !ok {
 		client.Write([]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"))
 		return
@@ -158,6 +158,9 @@ type exchange struct {
 	route *Route
 	req   *http.Request
 	rpc   []rpcCall // the JSON-RPC calls of a request to an MCP server
+	// client is the connection of a request inside an intercepted
+	// CONNECT, whose small responses are corked; nil for a plain request.
+	client *corkConn
 }
 
 // tunnelled marks the requests that arrive inside an intercepted CONNECT,
@@ -316,7 +319,11 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	})
 	e.Decision, e.Reason = "allow", "route "+route.Host
 	e.Bytes = r.ContentLength
-	ctx.UserData = &exchange{entry: *e, route: route, req: r, rpc: calls}
+	x := &exchange{entry: *e, route: route, req: r, rpc: calls}
+	if inTunnel {
+		x.client, _ = conn.(*corkConn)
+	}
+	ctx.UserData = x
 	return r, nil
 }
 
@@ -380,6 +387,12 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	}
 	p.audit.log(x.entry)
 	ctx.UserData = nil
+	if x.client != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && x.req.Method != http.MethodHead &&
+		resp.ContentLength > 0 && resp.ContentLength <= corkMax && len(resp.TransferEncoding) == 0 {
+		if _, held := resp.Body.(*heldBody); held {
+			x.client.cork(2) // goproxy writes the head, then the body
+		}
+	}
 	return resp
 }
 
