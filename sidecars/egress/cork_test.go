@@ -10,9 +10,12 @@ type writesConn struct {
 	writes []string
 }
 
-func (w *writesConn) Write(p []byte) (int, error) { w.writes = append(w.writes, string(p)); return len(p), nil }
-func (w *writesConn) Read(p []byte) (int, error)  { return 0, nil }
-func (w *writesConn) Close() error                { return nil }
+func (w *writesConn) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+func (w *writesConn) Read(p []byte) (int, error) { return 0, nil }
+func (w *writesConn) Close() error               { return nil }
 
 // TestCorkConn: corked writes leave as one with the last of them; a read or
 // a close sends what is held; uncorked writes pass straight through.
