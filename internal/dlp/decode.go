@@ -48,6 +48,11 @@ func decodings(data []byte, start, end int, binary bool) []decoded {
 			}
 		}
 	}
+	if len(run) >= 8*minLongRun {
+		if d := fromBits(run); d != nil {
+			return append(out, decoded{"binary", d}) // binary digits are hex too, and base64
+		}
+	}
 	if len(run) >= 32 && allHex(run) {
 		addHex(run, !binary)
 		return out // hex is also valid base64: decoding it twice finds nothing new

@@ -39,13 +39,21 @@ type rule struct {
 	prefix string
 	re     *regexp.Regexp
 	rev    []byte // prefix reversed, for text sent backwards
+	// lower is the pattern of the key lowercased (an AWS key ID's letters
+	// are all capitals, so a lowercased one is still that key), looked for
+	// where the run holds the prefix lowercased; nil for formats with both
+	// cases.
+	lower       *regexp.Regexp
+	lowerPrefix []byte
 }
 
 var rules = []rule{
 	{name: "anthropic-api-key", prefix: "sk-ant-", re: regexp.MustCompile(`sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}`)},
 	{name: "openai-api-key", prefix: "T3BlbkFJ", re: regexp.MustCompile(`sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}`)},
-	{name: "aws-access-key-id", prefix: "AKIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])AKIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
-	{name: "aws-access-key-id", prefix: "ASIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])ASIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`)},
+	{name: "aws-access-key-id", prefix: "AKIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])AKIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`),
+		lower: regexp.MustCompile(`(?:^|[^A-Za-z0-9])akia[0-9a-z]{16}(?:$|[^A-Za-z0-9])`)},
+	{name: "aws-access-key-id", prefix: "ASIA", re: regexp.MustCompile(`(?:^|[^A-Z0-9])ASIA[0-9A-Z]{16}(?:$|[^A-Za-z0-9])`),
+		lower: regexp.MustCompile(`(?:^|[^A-Za-z0-9])asia[0-9a-z]{16}(?:$|[^A-Za-z0-9])`)},
 	{name: "github-token", prefix: "gh", re: regexp.MustCompile(`(?:^|[^A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36}(?:$|[^A-Za-z0-9])`)},
 	{name: "github-fine-grained-token", prefix: "github_pat_", re: regexp.MustCompile(`github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}`)},
 	{name: "gitlab-token", prefix: "glpat-", re: regexp.MustCompile(`glpat-[A-Za-z0-9_-]{20}(?:$|[^A-Za-z0-9_-])`)},
@@ -74,6 +82,12 @@ func init() {
 		for k, p := range [][]byte{[]byte(rules[i].prefix), rules[i].rev} {
 			firstByte[p[0]] |= 1 << (16*k + i)
 			secondByte[p[1]] |= 1 << (16*k + i)
+		}
+		if rules[i].lower != nil {
+			p := bytes.ToLower([]byte(rules[i].prefix))
+			rules[i].lowerPrefix = p
+			firstByte[p[0]] |= 1 << i
+			secondByte[p[1]] |= 1 << i
 		}
 	}
 }
@@ -294,7 +308,8 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	// 0x68) show as a streak of short runs with short gaps: counted on the
 	// way, looked at closer (sequence) when it ends.
 	var sq streak
-	block := 0 // the end of a wrapped block already decoded whole
+	var bg bitGroups // groups of eight binary digits
+	block := 0       // the end of a wrapped block already decoded whole
 	var named *Finding
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
@@ -346,6 +361,19 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		if end-start < 4 {
 			continue
 		}
+		if end-start == 8 && data[start] == '0' && depth < maxDepth {
+			if f, ok := s.bitGroup(data, start, end, &bg, pl, enc, depth); ok {
+				if f != nil {
+					return f
+				}
+				continue
+			}
+		}
+		if end+2 < len(data) && quoteChar[data[end]] && mayJoin(data, end) {
+			if f := s.joinedLiterals(data, start, end, pl, enc); f != nil {
+				return f
+			}
+		}
 		if end-start >= 10 && end < len(data) && data[end] == '.' && s.on.jwt && jwtAt(data, start, end) {
 			return found("jwt")
 		}
@@ -380,6 +408,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		block = max(block, next)
 	}
 	if f := s.delimited(data, sq, pl, enc, depth); f != nil {
+		return f
+	}
+	if f := s.bits(data, bg, pl, enc, depth); f != nil {
 		return f
 	}
 	if f := s.seedPhrase(data, seeds, pl, enc); f != nil {

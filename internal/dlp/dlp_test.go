@@ -59,6 +59,12 @@ func TestBenign(t *testing.T) {
 		// documentation example with the wrong length
 		"export GITHUB_TOKEN=ghp_xxxxxxxxxxxx",
 		"AKIAIOSFODNN7EXAMPLEX is not a key: too long",
+		// code that joins strings, and lowercase words that start as AWS
+		// key IDs do
+		`msg := "the request carries a secret" + " (" + rule + ")"` + "\n" + `url = base + "/v1/" + "messages?beta=true"`,
+		`log("connection_established_with" + "remote_peer_successfully")`,
+		"akiatypewordsarelongtoo and asia-pacific-southeast-region1 in docs",
+		"flags 00000001 00000010 00000011 00000100 permissions 0755 0644",
 	} {
 		if f := s.Scan([]byte(data), "body"); f != nil {
 			t.Errorf("benign %q flagged as %+v", data, f)

@@ -21,7 +21,7 @@ import (
 var begins = []string{
 	"sk-ant-", "sk-", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "AIza",
 	"xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-", "sk_live_", "rk_live_", "npm_", "pypi-", "hf_",
-	"AGE-SECRET-KEY-1", "nsec1",
+	"AGE-SECRET-KEY-1", "nsec1", "akia", "asia", // an AWS key ID lowercased
 	"eyJ", "eyA", "ewo", // a JWT's header: base64url of {" or { " or {\n
 }
 

@@ -82,6 +82,9 @@ func (s *Scanner) knownFormat(data []byte, start, end int, pl place, enc string)
 		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
 			return &Finding{Rule: r.name, Where: where, Encoding: enc}
 		}
+		if bit < 16 && r.lower != nil && bytes.Contains(run, r.lowerPrefix) && s.counts(r.lower.Find(data[lo:hi]), pl) {
+			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "lowercased")}
+		}
 		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
 			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}
 		}

@@ -76,3 +76,36 @@ func seedGap(gap []byte) bool {
 }
 
 func isLetter(c byte) bool { return letterIndex[c] != 255 }
+
+// bits scans what a stretch of bit groups stands for, when it is long
+// enough to hold a key; inlined, as delimited.
+func (s *Scanner) bits(data []byte, g bitGroups, pl place, enc string, depth int) *Finding {
+	if g.n < minLongRun {
+		return nil
+	}
+	return s.scan(groupedBits(data, g), pl, join(enc, "binary"), depth+1)
+}
+
+// bitGroup adds the run at [start, end) to the bit groups g when it is
+// one (ok), scanning the groups before it when it starts new ones.
+func (s *Scanner) bitGroup(data []byte, start, end int, g *bitGroups, pl place, enc string, depth int) (f *Finding, ok bool) {
+	if _, ok := binaryByte(data[start:end]); !ok {
+		return nil, false
+	}
+	if g.n == 0 || start-g.end > 2 {
+		f = s.bits(data, *g, pl, enc, depth)
+		*g = bitGroups{start: start}
+	}
+	g.n, g.end = g.n+1, end
+	return f, true
+}
+
+// joinedLiterals looks for a known format in what the literal that ends
+// with the run at [start, end) makes with the literals joined to it.
+func (s *Scanner) joinedLiterals(data []byte, start, end int, pl place, enc string) *Finding {
+	joined, ok := joinedLiteral(data, start, end)
+	if !ok {
+		return nil
+	}
+	return s.knownFormat(joined, 0, len(joined), pl, join(enc, "joined"))
+}

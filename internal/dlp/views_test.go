@@ -35,6 +35,13 @@ func TestFindsThroughViews(t *testing.T) {
 		{"card plain", `{"pan":"378282246310005"}`, "payment-card"},
 		{"iban", "pay to DE89370400440532013000 today", "iban"},
 		{"iban grouped", "IBAN: GB29 NWBK 6016 1331 9268 19", "iban"},
+		{"js string concatenation", `const k = "` + ghToken[:20] + `" + "` + ghToken[20:] + `";`, "github-token"},
+		{"python adjacent literals on lines", "k = (\"" + ghToken[:12] + "\"\n    \"" + ghToken[12:28] + "\"\n    '" + ghToken[28:] + "')", "github-token"},
+		{"php dot concatenation", `$k = '` + awsKey[:4] + `' . '` + awsKey[4:] + `';`, "aws-access-key-id"},
+		{"sql || concatenation", `SELECT '` + awsKey[:10] + `' || '` + awsKey[10:] + `'`, "aws-access-key-id"},
+		{"lowercased aws key id", `{"id":"` + strings.ToLower(awsKey) + `"}`, "aws-access-key-id"},
+		{"binary digits in groups", bitsOf(ghToken, " "), "github-token"},
+		{"binary digits in one run", "b=" + bitsOf(ghToken, ""), "github-token"},
 		{"injected inside a wrapped block's line", wrap(strings.Repeat("QUJD", 19)+strings.Repeat("QUJD", 5)+injected+strings.Repeat("QUJD", 30), 76, "\n"), "injected-secret"},
 	}
 	for _, tc := range cases {
@@ -148,4 +155,12 @@ func TestScanHost(t *testing.T) {
 	if f := s.Without("host-labels").ScanHost("*.cdn.example.com", "0123456789abcdef0123456789abcdef.cdn.example.com"); f != nil {
 		t.Errorf("host-labels turned off: %+v", f)
 	}
+}
+
+func bitsOf(s, sep string) string {
+	var groups []string
+	for _, c := range []byte(s) {
+		groups = append(groups, fmt.Sprintf("%08b", c))
+	}
+	return strings.Join(groups, sep)
 }

@@ -284,3 +284,46 @@ func reverse(s string) string {
 	slices.Reverse(b)
 	return string(b)
 }
+
+// TestOutsideKeyInCodeTricks: a key hidden in plain sight in what the
+// agent writes out, each way through a real proxy to a host the bottle
+// holds no credential for: string literals joined by the language, an AWS
+// key ID lowercased, bits as binary digits. Code that joins ordinary
+// strings, and docs, still pass.
+func TestOutsideKeyInCodeTricks(t *testing.T) {
+	o := newOutside(t)
+	const F = "files.example.test"
+	aws := "AKIA" + "QX4TZ7RM2PLW9KVN"
+	gh := outsideGitHub
+	var groups []string
+	for _, c := range []byte(gh) {
+		groups = append(groups, fmt.Sprintf("%08b", c))
+	}
+	for name, body := range map[string]string{
+		"js concatenation":     `{"code": "const token = \"` + gh[:18] + `\" + \"` + gh[18:] + `\";"}`,
+		"python continuation":  "token = (\n    \"" + gh[:14] + "\"\n    \"" + gh[14:30] + "\"\n    \"" + gh[30:] + "\"\n)\n",
+		"sql concatenation":    "INSERT INTO notes VALUES ('" + aws[:4] + "' || '" + aws[4:] + "');",
+		"lowercased aws":       `{"note": "` + strings.ToLower(aws) + `"}`,
+		"binary digits":        "payload: " + strings.Join(groups, " "),
+		"binary digits joined": "bits=" + strings.Join(groups, ""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, _ := o.send(t, F, post("/upload", F, "text/plain", body)); code != 403 {
+				t.Errorf("got %d", code)
+			}
+		})
+	}
+	for name, body := range map[string]string{
+		"go concatenation": `msg := "the upload of " + name + " failed: " + err.Error() + " (retrying)"` + "\n" + `url := base + "/v1/" + "messages?beta=true"`,
+		"js concatenation": `const greeting = "Hello, " + user.firstName + "! Welcome to " + "the dashboard";`,
+		"python adjacent":  "help = (\"Usage: tool [options]\"\n        \"  --verbose  print more\")\n",
+		"docs about bits":  "Permissions are 00000111 00000101 00000101 in binary, or 0755.",
+		"docs about asia":  "Regions: asia-southeast1, asia-northeast1; see the akiaki library.",
+	} {
+		t.Run("benign "+name, func(t *testing.T) {
+			if code, answer := o.send(t, F, post("/upload", F, "text/plain", body)); code != 200 {
+				t.Errorf("got %d: %s", code, answer)
+			}
+		})
+	}
+}
