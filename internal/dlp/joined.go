@@ -59,7 +59,10 @@ var quoteChar, joinNext = func() (q, n [256]bool) {
 // bytes past end.
 func mayJoin(data []byte, end int) bool {
 	i := end + 1
-	if data[end] == '\\' || data[i] == ' ' {
+	if data[end] == '\\' {
+		i++ // past the escaped quote
+	}
+	if i < len(data) && data[i] == ' ' {
 		i++
 	}
 	return i < len(data) && joinNext[data[i]]
