@@ -437,15 +437,3 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	}
 	return f
 }
-
-// counts reports whether a match of a known format counts as a key here:
-// a real key everywhere, an example or a filler only in a loose place.
-func (s *Scanner) counts(match []byte, pl place) bool {
-	if match == nil {
-		return false
-	}
-	if pl.loose {
-		return !bytes.Contains(match, ownPlaceholder)
-	}
-	return !example(match)
-}

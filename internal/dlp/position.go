@@ -310,3 +310,15 @@ func credentialValue(data []byte, start, end int, p place) bool {
 	}
 	return keyLike(value)
 }
+
+// counts reports whether a match of a known format counts as a key here:
+// a real key everywhere, an example or a filler only in a loose place.
+func (s *Scanner) counts(match []byte, pl place) bool {
+	if match == nil {
+		return false
+	}
+	if pl.loose {
+		return !bytes.Contains(match, ownPlaceholder)
+	}
+	return !example(match)
+}
