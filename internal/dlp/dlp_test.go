@@ -75,6 +75,7 @@ func TestBenign(t *testing.T) {
 func FuzzScan(f *testing.F) {
 	f.Add([]byte(ghToken))
 	f.Add([]byte(base64.StdEncoding.EncodeToString([]byte(injected))))
+	f.Add([]byte(`k = "` + ghToken[:9] + `" + \"` + ghToken[9:] + `\"` + "\n\"akiaq2\" '01100111 01101000'"))
 	s := New([]string{injected})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s.Scan(data, "body") // must not panic or hang
