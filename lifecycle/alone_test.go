@@ -65,3 +65,38 @@ func TestTwoBindStartsInOneFolderAtOnce(t *testing.T) {
 		t.Errorf("a bind start after the first start ended: %v", err)
 	}
 }
+
+// TestBindStartAloneAsksTheEngineOnlyAboutOverlaps: a bind start looks
+// for a running bottle in, over or under its working directory while it
+// holds the state root's binds lock. It asked the engine for every pod
+// there, whatever their folders: twenty starts at once, each listing
+// through a busy Podman service in turn, waited 20 s on each other. The
+// state says which bottles' folders overlap; with none, the engine is not
+// asked, and with one it is, and the start is refused as before.
+func TestBindStartAloneAsksTheEngineOnlyAboutOverlaps(t *testing.T) {
+	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), false)
+	w.eng.pods = []spec.PodInfo{podInfo(w.b.ID, "Running", "running")}
+	other := filepath.Join(w.base, "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		run(t, w.base, "chown", "1000:1000", other)
+	}
+	w.eng.lists = 0
+	l := &Launch{Agent: w.agent, Workdir: other, Yes: true, DryRun: true, ShowPreflight: noPreflight}
+	if err := l.Run(context.Background(), w.env); err != nil {
+		t.Fatalf("a bind start in %s beside %s in %s: %v", other, w.b.ID, w.workdir, err)
+	}
+	if w.eng.lists != 0 {
+		t.Errorf("a bind start in %s, which overlaps no bottle's folder, listed the engine's pods %d times", other, w.eng.lists)
+	}
+	l.Workdir = filepath.Join(w.workdir, "vendor")
+	err := l.Run(context.Background(), w.env)
+	if err == nil || !strings.Contains(err.Error(), w.b.ID) {
+		t.Errorf("a bind start in %s went ahead beside the running %s in %s: %v", l.Workdir, w.b.ID, w.workdir, err)
+	}
+	if w.eng.lists == 0 {
+		t.Errorf("a bind start in %s, inside %s's folder, did not ask the engine whether it runs", l.Workdir, w.b.ID)
+	}
+}

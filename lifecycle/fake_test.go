@@ -27,6 +27,7 @@ type fakeEngine struct {
 	pods     []spec.PodInfo
 	exitCode int
 	calls    []string
+	lists    int // List's calls
 	// made are the bottles with something on the engine, by identity.
 	made map[string]bool
 	// fail makes an operation (by its name in calls) return the error.
@@ -200,7 +201,12 @@ func (f *fakeEngine) Exec(context.Context, string, string, []string, spec.Stream
 func (f *fakeEngine) Logs(context.Context, string, string, bool, io.Writer, io.Writer) error {
 	return nil
 }
-func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) { return f.pods, nil }
+func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	return f.pods, nil
+}
 func (f *fakeEngine) Exists(_ context.Context, id string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

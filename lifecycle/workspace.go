@@ -213,6 +213,20 @@ func (s *launching) alone(ctx context.Context) error {
 			return s.notAlone(b.ID, wd)
 		}
 	}
+	// Only a bottle whose working directory overlaps this one can stop
+	// the start, and the state says which do: the engine is asked about
+	// them only when there is one. Its listing, made under this lock, had
+	// twenty starts at once wait on each other for 20 s.
+	described, err := s.env.Root.List()
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(described, func(b *state.Bottle) bool {
+		wd, ok := bound(b)
+		return ok && b.ID != s.b.ID && overlap(wd, s.Workdir)
+	}) {
+		return s.b.WriteRecord(state.BindFile, []byte(s.Workdir))
+	}
 	rows, err := List(ctx, s.env)
 	if err != nil {
 		return err
