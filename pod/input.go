@@ -135,57 +135,86 @@ func (c *Conn) inputOf(ctx context.Context, name string) (dir string, relayed, t
 // typedInput is what a person types into an attach, read from in apart
 // from what passes it on to the agent's input pipe (its Read), so that
 // reading never waits on the agent: an agent that closed its input (the
-// relay gone, the pipe taking nothing) leaves the attach reading the
-// detach keys all the same. What is read once nothing passes it on is
-// dropped, as a terminal's input to a program that never reads it.
+// relay gone, the pipe taking nothing, or no reader at the pipe at all,
+// the feed waiting for one) leaves the attach reading the detach keys all
+// the same. What is typed waits for what passes it on up to typedHeld
+// bytes; beyond, and once nothing passes it on, it is dropped, as a
+// terminal's input to a program that never reads it.
 type typedInput struct {
-	in      io.Reader
-	chunks  chan []byte
-	done    chan struct{} // closed when nothing passes the input on
-	pending []byte
-	err     error // why the input ended, once chunks is closed
-	once    sync.Once
+	in     io.Reader
+	mu     sync.Mutex
+	held   [][]byte // read, not yet passed on
+	size   int      // bytes in held
+	done   bool     // nothing passes the input on
+	ended  bool     // in ended: err says why
+	err    error
+	signal chan struct{} // something changed for Read
 }
 
+// typedHeld bounds what is typed and waits for what passes it on.
+const typedHeld = 1 << 20
+
 func newTypedInput(in io.Reader) *typedInput {
-	return &typedInput{in: in, chunks: make(chan []byte, 16), done: make(chan struct{})}
+	return &typedInput{in: in, signal: make(chan struct{}, 1)}
 }
 
 // read reads the person's input until it ends or fails (the detach keys:
-// define.ErrDetach), and returns why.
-func (t *typedInput) read() (err error) {
-	defer func() { t.err = err; close(t.chunks) }()
+// define.ErrDetach), and returns why. It never waits on what passes it on.
+func (t *typedInput) read() error {
 	for {
 		buf := make([]byte, 32<<10)
 		n, err := t.in.Read(buf)
-		if n > 0 {
-			select {
-			case t.chunks <- buf[:n]:
-			case <-t.done:
-			}
+		t.mu.Lock()
+		if n > 0 && !t.done && t.size+n <= typedHeld {
+			t.held = append(t.held, buf[:n])
+			t.size += n
 		}
+		if err != nil {
+			t.ended, t.err = true, err
+		}
+		t.mu.Unlock()
+		t.wake()
 		if err != nil {
 			return err
 		}
 	}
 }
 
+func (t *typedInput) wake() {
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
 // fed says nothing passes the input on any more.
-func (t *typedInput) fed() { t.once.Do(func() { close(t.done) }) }
+func (t *typedInput) fed() {
+	t.mu.Lock()
+	t.done, t.held, t.size = true, nil, 0
+	t.mu.Unlock()
+}
 
 // Read passes on what was typed, then why the input ended (io.EOF, or
-// the detach keys: the input is not ended then).
+// the detach keys: the input is not ended then). One reader at a time.
 func (t *typedInput) Read(p []byte) (int, error) {
-	if len(t.pending) == 0 {
-		chunk, ok := <-t.chunks
-		if !ok {
-			return 0, t.err
+	for {
+		t.mu.Lock()
+		if len(t.held) > 0 {
+			n := copy(p, t.held[0])
+			if t.held[0] = t.held[0][n:]; len(t.held[0]) == 0 {
+				t.held = t.held[1:]
+			}
+			t.size -= n
+			t.mu.Unlock()
+			return n, nil
 		}
-		t.pending = chunk
+		ended, err := t.ended, t.err
+		t.mu.Unlock()
+		if ended {
+			return 0, err
+		}
+		<-t.signal
 	}
-	n := copy(p, t.pending)
-	t.pending = t.pending[n:]
-	return n, nil
 }
 
 // feedInput copies in to the pipe of the input folder dir until in ends

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -128,5 +129,36 @@ func TestTypedInputSeesTheDetachKeysWhenNothingTakesIt(t *testing.T) {
 	got, err := io.ReadAll(typed)
 	if string(got) != "two\n" || !errors.Is(err, define.ErrDetach) {
 		t.Errorf("passed on %q, ended with %v: want the line, then the detach", got, err)
+	}
+}
+
+// The detach keys are read however long what passes the input on waits:
+// an agent that ended its relay (killed it, or closed its input before
+// this attach) leaves no reader at the pipe, and the feed waits for one
+// (ENXIO) without ever ending; what is typed meanwhile must not stop the
+// keys being read.
+func TestTypedInputSeesTheDetachKeysWhileTheFeedWaits(t *testing.T) {
+	r, w := io.Pipe()
+	typed := newTypedInput(&detachReader{r: r})
+	keys := make(chan error, 1)
+	go func() { keys <- typed.read() }()
+	go func() {
+		for range 40 { // a person's lines, none taken
+			w.Write([]byte("anyone there?\n"))
+		}
+		w.Write([]byte{0x10, 0x11})
+	}()
+	select {
+	case err := <-keys:
+		if !errors.Is(err, define.ErrDetach) {
+			t.Fatalf("the input ended with %v, want the detach", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the detach keys were never read: the input waits on a feed that waits for a reader")
+	}
+	// What was typed before the keys is still passed on, then the detach.
+	got, err := io.ReadAll(typed)
+	if want := strings.Repeat("anyone there?\n", 40); string(got) != want || !errors.Is(err, define.ErrDetach) {
+		t.Errorf("passed on %d bytes, ended with %v: want %d, then the detach", len(got), err, len(want))
 	}
 }
