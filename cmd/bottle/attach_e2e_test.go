@@ -304,3 +304,59 @@ func TestAttachUnderGVisorSaysTheInputIsClosed(t *testing.T) {
 	e.mustRun("rm", id)
 	e.assertClean()
 }
+
+// An agent can end the relay of its input (kill its copier, which runs as
+// its user): an attach's feed then finds no reader at the input pipe and
+// waits for one, never ending. The person's lines meanwhile must not keep
+// the attach from reading ctrl-p ctrl-q.
+func TestAttachDetachesFromAnAgentThatKilledItsRelay(t *testing.T) {
+	e := newEnv(t, "")
+	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *stdin-copy*) kill -9 ${p#/proc/};; esac; done`
+	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", kill+`; while :; do echo tick; sleep 0.2; done`))
+	cmd := e.command("attach", id)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ticks := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "tick" {
+				select {
+				case ticks <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-ticks:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("attach showed nothing of the agent: %s", errb.String())
+	}
+	// A person's lines, one read at a time, none taken, then the keys.
+	for range 40 {
+		io.WriteString(in, "anyone there?\n")
+		time.Sleep(20 * time.Millisecond)
+	}
+	in.Write([]byte{0x10, 0x11})
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-ended
+		t.Fatalf("ctrl-p ctrl-q did not detach from an agent that killed its input's relay: %s", errb.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
+		t.Errorf("a detach: exit %d: %s", code, errb.String())
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
