@@ -8,6 +8,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
+	"golang.org/x/sys/unix"
 )
 
 // TestOpenSourceRefusesWhatIsNotRecorded: the go-ahead's sources are the
@@ -64,5 +65,44 @@ func TestOpenSourceRefusesWhatIsNotRecorded(t *testing.T) {
 		if err := open(m); !errors.Is(err, beneath.ErrMoved) {
 			t.Errorf("%s, its working directory swapped after the record: %v, want it refused as moved", m.Source, err)
 		}
+	}
+}
+
+// On rootless Podman the engine mounts the agent's git folder over the
+// workspace's .git by its path when it starts the container; a link put
+// at .git meanwhile (by a bottle whose workspace holds this one) leads
+// that mount elsewhere in the container, and the host's own .git, put
+// back, is then at /workspace/.git for the agent to write. The start
+// records nothing of the agent's git folder (Expect nil): the go-ahead
+// must still find at each target what its source is. The test's own
+// process stands for the container (its root is the host's): at the
+// workspace's .git is the host's .git, not the agent's folder.
+func TestCheckMountsRefusesWhatTheEngineLedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	ws, agentGit := filepath.Join(dir, "work"), filepath.Join(dir, "state", "git")
+	for _, d := range []string{filepath.Join(ws, ".git"), filepath.Join(ws, "sub"), agentGit} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := beneath.IDOf(fi)
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := os.NewFile(uintptr(fd), "pidfd")
+	defer self.Close()
+	workspace := spec.Mount{Source: ws, Target: ws, Expect: &spec.FileID{Dev: id.Dev, Ino: id.Ino}}
+
+	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: filepath.Join(ws, "sub"), Target: filepath.Join(ws, "sub")}}); err != nil {
+		t.Errorf("each target is its source: %v", err)
+	}
+	err = checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: agentGit, Target: filepath.Join(ws, ".git")}})
+	if !errors.Is(err, beneath.ErrMoved) {
+		t.Errorf("the host's .git at the target of the agent's git folder: %v, want it refused as moved", err)
 	}
 }
