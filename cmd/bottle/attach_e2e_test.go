@@ -311,7 +311,7 @@ func TestAttachUnderGVisorSaysTheInputIsClosed(t *testing.T) {
 // the attach from reading ctrl-p ctrl-q.
 func TestAttachDetachesFromAnAgentThatKilledItsRelay(t *testing.T) {
 	e := newEnv(t, "")
-	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *stdin-copy*) kill -9 ${p#/proc/};; esac; done`
+	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *stdin-cop[y]*) kill -9 ${p#/proc/};; esac; done`
 	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", kill+`; while :; do echo tick; sleep 0.2; done`))
 	cmd := e.command("attach", id)
 	in, _ := cmd.StdinPipe()
