@@ -319,7 +319,7 @@ var trustedFS = map[string]string{
 	"kube/inpod/inpod.go AwaitThenExec":                   inAgent,
 	"agent/start.go execCommand":                          inAgent,
 	"pod/ahead.go mountInto":                              goAheadMounts,
-	"pod/ahead.go checkMounts":                            goAheadChecks,
+	"pod/check.go checkMounts":                            goAheadChecks,
 	"pod/ahead.go Conn.sendCommand":                       stage,
 	"sidecars/idle/idle.go madvise":                       noPath,
 }
