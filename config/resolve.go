@@ -223,9 +223,6 @@ func validate(a *Agent, at func(key, msg string) error) error {
 	if a.Warm < 0 || a.Warm > MaxWarm {
 		bad("warm", fmt.Sprintf("%d is not a number of warm bottles (use 0 to %d)", a.Warm, MaxWarm))
 	}
-	if a.Warm > 0 && a.Engine == EngineKubernetes {
-		bad("warm", "warm bottles are kept on Podman only: leave warm out of a profile whose engine is kubernetes")
-	}
 	for i, r := range a.Egress {
 		p.add(validateRoute("egress", i, r, at))
 	}

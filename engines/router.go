@@ -413,26 +413,30 @@ func Choose(named, profile string) (string, error) {
 	return "", fmt.Errorf("--engine %q: use %s or %s", engine, config.EnginePodman, config.EngineKubernetes)
 }
 
-// Warm makes a warm bottle's egress ahead of its claim, on Podman: warm
-// bottles are kept there alone (config refuses warm for a cluster's
-// profile).
+// Warm makes a warm bottle ahead of its claim on the engine new bottles go
+// to: Podman, or the cluster (a warm pod).
 func (r *Router) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error) {
-	if r.def == kube.Name {
-		return false, fmt.Errorf("warm bottles are kept on Podman only, not on a cluster")
-	}
-	pm, err := r.podman()
+	en, err := r.defEngine()
 	if err != nil {
 		return false, err
 	}
-	return pm.Warm(ctx, p, exe)
+	w, ok := en.(lifecycle.Warmer)
+	if !ok {
+		return false, fmt.Errorf("warm bottles are not made on %s", en.Info().Name)
+	}
+	return w.Warm(ctx, p, exe)
 }
 
-// Refit keeps a claimed warm bottle's agent made ahead when it fits the
-// claim's, and removes it otherwise (on Podman, where warm bottles are).
-func (r *Router) Refit(ctx context.Context, made, want spec.Container) error {
-	pm, err := r.podman()
+// Refit has the engine a claimed warm bottle was made on keep what it made
+// ahead when it fits the claim's plan (or says it cannot: spec.ErrMisfit).
+func (r *Router) Refit(ctx context.Context, made, want *spec.Plan) error {
+	en, err := r.of(ctx, made.Pod.Labels[spec.LabelIdentity])
 	if err != nil {
 		return err
 	}
-	return pm.Refit(ctx, made, want)
+	w, ok := en.(lifecycle.Warmer)
+	if !ok {
+		return fmt.Errorf("%w: %s keeps no warm bottles", spec.ErrMisfit, en.Info().Name)
+	}
+	return w.Refit(ctx, made, want)
 }

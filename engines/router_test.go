@@ -38,8 +38,8 @@ func (e *engine) Warm(_ context.Context, p *spec.Plan, _ string) (bool, error) {
 	e.call("warm", identityOf(p))
 	return false, nil
 }
-func (e *engine) Refit(_ context.Context, made, _ spec.Container) error {
-	e.call("refit", made.Name)
+func (e *engine) Refit(_ context.Context, made, _ *spec.Plan) error {
+	e.call("refit", made.Main().Name)
 	return nil
 }
 func (e *engine) Images(_ context.Context, p *spec.Plan, _ string, _ io.Writer) (string, error) {

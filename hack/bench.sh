@@ -117,7 +117,7 @@ CGO_ENABLED=0 go build -tags "remote exclude_graphdriver_btrfs btrfs_noversion e
 # The table: every figure, its baseline and its goal. Figures this bench
 # cannot take on this machine say so.
 have() { grep -q "^$1" "$BENCH_ROWS" 2>/dev/null; }
-have "cluster: warm claim" || row "cluster: warm claim to the agent's first output, p90 of 10" "-" "-" "none: no warm bottles on a cluster yet" "at most 1 s"
+have "cluster: warm claim" || row "cluster: warm claim to the agent's first output, p90 of 10" "-" "-" "not measured by make bench (needs the test cluster)" "at most 1 s"
 have "cluster: cold start" || row "cluster: cold start to the agent's first output, median" "-" "-" "not measured by make bench (needs the test cluster)" "at most 4 s"
 echo
 echo "make bench, $(date -u +%Y-%m-%d), $(nproc) CPUs, podman $(podman version --format '{{.Server.Version}}' 2>/dev/null)"

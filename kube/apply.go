@@ -26,6 +26,9 @@ func (e *Engine) Create(ctx context.Context, p *spec.Plan) error {
 	if err != nil {
 		return err
 	}
+	if claimed, err := e.claim(ctx, p, b); claimed || err != nil {
+		return err
+	}
 	if b.Volume != nil {
 		if _, err := e.cs.CoreV1().PersistentVolumeClaims(e.ns).Create(ctx, b.Volume, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("kubernetes: the bottle's volume: %w", err)
@@ -71,13 +74,27 @@ func (e *Engine) startPod(ctx context.Context, b *Bottle, tty bool) error {
 // dials (an approval added a route). A bottle with no policy has nothing
 // to follow.
 func (e *Engine) follow(ctx context.Context, identity string, dials []spec.Dial) error {
+	added, err := e.setPolicy(ctx, identity, dials)
+	if err != nil {
+		return err
+	}
+	if len(added) > 0 {
+		e.reached(ctx, identity, added)
+	}
+	return nil
+}
+
+// setPolicy sets the bottle's NetworkPolicy to let out what dials say,
+// and returns what it did not let out before. A bottle with no policy has
+// nothing to set.
+func (e *Engine) setPolicy(ctx context.Context, identity string, dials []spec.Dial) ([]string, error) {
 	policies := e.cs.NetworkingV1().NetworkPolicies(e.ns)
 	pol, err := policies.Get(ctx, spec.PodName(identity), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("kubernetes: the NetworkPolicy of %s: %w", identity, err)
+		return nil, fmt.Errorf("kubernetes: the NetworkPolicy of %s: %w", identity, err)
 	}
 	var added []string
 	for _, d := range dials {
@@ -87,12 +104,9 @@ func (e *Engine) follow(ctx context.Context, identity string, dials []spec.Dial)
 	}
 	pol.Spec.Egress = egressRules(dials)
 	if _, err := policies.Update(ctx, pol, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("kubernetes: the NetworkPolicy of %s: %w", identity, err)
+		return nil, fmt.Errorf("kubernetes: the NetworkPolicy of %s: %w", identity, err)
 	}
-	if len(added) > 0 {
-		e.reached(ctx, identity, added)
-	}
-	return nil
+	return added, nil
 }
 
 // reached waits, for a few seconds at most, until the bottle's gateway

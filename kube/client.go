@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,10 @@ type Engine struct {
 	context string
 	// builder makes, on this machine, the images the cluster gets from it.
 	builder func() (Builder, error)
+	// claimed are the warm pods this engine's Create found claimed: Up
+	// goes on from where their Warm left them.
+	mu      sync.Mutex
+	claimed map[string][]string
 }
 
 // A Builder makes images on this machine for a cluster that cannot build

@@ -3,6 +3,7 @@ package kube
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -29,7 +30,12 @@ func (e *Engine) goAhead(ctx context.Context, p *spec.Plan, pod string, targets 
 	watched := make(chan error, 1)
 	go func() { watched <- e.waitFor(ctx, pod, "the sidecars", say, e.sidecarFailed(ctx, p)) }()
 
-	argv := append([]string{path.Join(BinDir, "bottle"), "sidecar", "prove-isolation", "--after", ReadyMark, "--word", "--then-touch", GoFile}, targets...)
+	command, err := json.Marshal(p.Main().Command)
+	if err != nil {
+		return err
+	}
+	argv := append([]string{path.Join(BinDir, "bottle"), "sidecar", "prove-isolation", "--after", ReadyMark, "--word", "--then-touch", GoFile,
+		"--command", string(command)}, targets...)
 	word, tell := io.Pipe()
 	defer tell.Close() // no word: the agent is not started
 	said, out := io.Pipe()

@@ -150,9 +150,11 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 		}
 		if ct.Main {
 			// The agent waits for the engine's go-ahead, given once its
-			// terminal is attached, then becomes its command.
+			// terminal is attached, then becomes the command that comes
+			// with it: a pod made ahead of its claim (docs/warm.md) is the
+			// pod a cold start makes, whatever the claim's command.
 			c.Stdin, c.TTY = true, true
-			c.Command = append([]string{BinDir + "/bottle", "sidecar", "await", GoFile, "--"}, c.Command...)
+			c.Command = []string{BinDir + "/bottle", "sidecar", "await", GoFile}
 			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: binVolume, MountPath: BinDir})
 			agent = append(agent, c)
 			continue

@@ -34,39 +34,54 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 		return 0, err
 	}
 	tty := !detach && p.Main().TTY
-	t0 := time.Now()
 	// What the proof tries is asked of the cluster while the pod starts.
 	targets := make(chan []string, 1)
 	go func() { targets <- e.isolationTargets(ctx) }()
-	if err := e.startPod(ctx, b, tty); err != nil {
+	if added, ok := e.isClaimed(b.Pod.Name); ok {
+		if err := e.upClaimed(ctx, p, b, tty, added); err != nil {
+			return 0, err
+		}
+	} else if err := e.bringUp(ctx, p, b, tty, s.Stderr); err != nil {
 		return 0, err
 	}
-	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
 	pod, main := b.Pod.Name, p.Main().Service
-	if err := e.waitFor(ctx, pod, "the pod's isolation", s.Stderr, func(p *corev1.Pod) (bool, error) {
-		return started(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
-	}); err != nil {
-		return 0, err
-	}
-	if err := e.reachKeeper(ctx, pod, s.Stderr); err != nil {
-		return 0, err
-	}
-	slog.Debug("kubernetes: the state keeper runs", "elapsed", time.Since(t0))
-	if err := e.seed(ctx, pod, e.folder(p.Pod.Labels[spec.LabelIdentity]), b); err != nil {
-		return 0, err
-	}
-	slog.Debug("kubernetes: the bottle's folders are in", "elapsed", time.Since(t0))
-	if err := e.reach(ctx, pod, main, "the agent's container", s.Stderr, func(p *corev1.Pod) bool { return running(p.Status.ContainerStatuses, main) },
-		path.Join(BinDir, "bottle"), "sidecar", "ready", path.Join(BinDir, "bottle")); err != nil {
-		return 0, err
-	}
-	slog.Debug("kubernetes: the agent's container runs", "elapsed", time.Since(t0))
 	if detach {
 		up := make(chan struct{})
 		close(up)
 		return 0, e.goAhead(ctx, p, pod, <-targets, up, s.Stderr)
 	}
 	return e.attach(ctx, p, pod, main, s, tty, <-targets)
+}
+
+// bringUp makes the bottle's pod and brings it up to its agent's
+// container running, waiting for its go-ahead: the isolation done, the
+// bottle's folders on its volume.
+func (e *Engine) bringUp(ctx context.Context, p *spec.Plan, b *Bottle, tty bool, say io.Writer) error {
+	t0 := time.Now()
+	if err := e.startPod(ctx, b, tty); err != nil {
+		return err
+	}
+	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
+	pod, main := b.Pod.Name, p.Main().Service
+	if err := e.waitFor(ctx, pod, "the pod's isolation", say, func(p *corev1.Pod) (bool, error) {
+		return started(p.Status.InitContainerStatuses, isolateName) || running(p.Status.InitContainerStatuses, keeperName), nil
+	}); err != nil {
+		return err
+	}
+	if err := e.reachKeeper(ctx, pod, say); err != nil {
+		return err
+	}
+	slog.Debug("kubernetes: the state keeper runs", "elapsed", time.Since(t0))
+	if err := e.seed(ctx, pod, e.folder(p.Pod.Labels[spec.LabelIdentity]), b); err != nil {
+		return err
+	}
+	slog.Debug("kubernetes: the bottle's folders are in", "elapsed", time.Since(t0))
+	if err := e.reach(ctx, pod, main, "the agent's container", say, func(p *corev1.Pod) bool { return running(p.Status.ContainerStatuses, main) },
+		path.Join(BinDir, "bottle"), "sidecar", "ready", path.Join(BinDir, "bottle")); err != nil {
+		return err
+	}
+	slog.Debug("kubernetes: the agent's container runs", "elapsed", time.Since(t0))
+	return nil
 }
 
 // settle is how long after its streams are made an attach is taken to be

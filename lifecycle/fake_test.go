@@ -30,8 +30,9 @@ type fakeEngine struct {
 	lists    int // List's calls
 	// made are the bottles with something on the engine, by identity.
 	made map[string]bool
-	// fail makes an operation (by its name in calls) return the error.
-	fail map[string]error
+	// fail makes an operation (by its name in calls) return the error;
+	// failOnce, its next call alone.
+	fail, failOnce map[string]error
 	// block makes an operation wait until its context ends, and return
 	// the context's error; entered is told when it starts waiting.
 	block   map[string]bool
@@ -46,7 +47,7 @@ type fakeEngine struct {
 
 func newFakeEngine() *fakeEngine {
 	return &fakeEngine{info: spec.EngineInfo{Name: "podman", Rootless: os.Getuid() != 0, UID: os.Getuid(), GID: os.Getgid()},
-		made: map[string]bool{}, fail: map[string]error{}, block: map[string]bool{}, entered: make(chan string, 10)}
+		made: map[string]bool{}, fail: map[string]error{}, failOnce: map[string]error{}, block: map[string]bool{}, entered: make(chan string, 10)}
 }
 
 // op records a call, and answers as the test set it up: an error, or a
@@ -58,6 +59,10 @@ func (f *fakeEngine) op(ctx context.Context, name string) error {
 		f.dead = append(f.dead, name)
 	}
 	err, block := f.fail[name], f.block[name]
+	if once, ok := f.failOnce[name]; ok {
+		err = once
+		delete(f.failOnce, name)
+	}
 	f.mu.Unlock()
 	if block {
 		f.entered <- name
@@ -245,9 +250,9 @@ func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, _ string) (bool, er
 
 // Refit records the agent made ahead and the claim's, and keeps it when
 // the two are one but for their commands.
-func (f *fakeEngine) Refit(ctx context.Context, made, want spec.Container) error {
+func (f *fakeEngine) Refit(ctx context.Context, made, want *spec.Plan) error {
 	f.mu.Lock()
-	f.refits = append(f.refits, [2]spec.Container{made, want})
+	f.refits = append(f.refits, [2]spec.Container{*made.Main(), *want.Main()})
 	f.mu.Unlock()
 	return f.op(ctx, "refit")
 }

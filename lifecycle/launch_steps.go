@@ -270,6 +270,12 @@ func (s *launching) prepare(ctx context.Context) error {
 	if err := supervise.Prepare(b.SuperviseDir(), s.Agent, in.Image.Ref, containerfile); err != nil {
 		return err
 	}
+	if s.warm != nil && s.info.CopyOnly {
+		// The proxy reads a copy of the folder, which the engine brings in
+		// and releases it there (its Up): here the folder is made a cold
+		// start's.
+		return egress.Unhold(b.EgressDir())
+	}
 	if s.warm != nil {
 		// Everything the held-back proxy loads is written: it goes on.
 		return egress.Release(b.EgressDir(), s.proxyReady(), warmReadyTimeout)
@@ -304,7 +310,7 @@ func (s *launching) images(ctx context.Context) error {
 	}
 	s.td.created = true
 	if err := e.Create(ctx, s.plan); err != nil {
-		return err
+		return s.misfit(ctx, err)
 	}
 	return b.WriteMetadata(s.meta)
 }
@@ -315,7 +321,7 @@ func (s *launching) attach(ctx context.Context) error {
 	streams := spec.Streams{Stdin: s.env.Stdin, Stdout: s.env.Stdout, Stderr: s.env.Stderr, TTY: s.env.TTY}
 	if s.Detach {
 		if _, err := s.env.Engine.Up(ctx, s.plan, streams, true); err != nil {
-			return err
+			return s.misfit(ctx, err)
 		}
 		s.td.detached = true
 		if s.ShowDetached != nil {
@@ -326,7 +332,7 @@ func (s *launching) attach(ctx context.Context) error {
 	}
 	code, err := s.env.Engine.Up(ctx, s.plan, streams, false)
 	if err != nil {
-		return err
+		return s.misfit(ctx, err)
 	}
 	s.td.exited = true
 	slog.Debug("agent exited", "identity", s.b.ID, "code", code)

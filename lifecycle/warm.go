@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"syscall"
@@ -30,9 +31,11 @@ import (
 // bring the workspace in only then (it says whether it made it).
 type Warmer interface {
 	Warm(ctx context.Context, p *spec.Plan, exe string) (ahead bool, err error)
-	// Refit keeps the agent made ahead (made) for a claim whose plan has
-	// want when it fits, and otherwise removes it (Create makes want).
-	Refit(ctx context.Context, made, want spec.Container) error
+	// Refit keeps the agent made ahead (made's) for a claim whose plan is
+	// want when it fits, and otherwise removes it (Create makes want's); an
+	// engine that cannot (a pod gains no container once made) says
+	// spec.ErrMisfit, and the claim starts cold.
+	Refit(ctx context.Context, made, want *spec.Plan) error
 }
 
 // StatusWarm is a warm bottle's status in bottle ls: made ahead, its
@@ -180,6 +183,12 @@ func makeWarm(ctx context.Context, env Env, a *config.Agent, w warmSpec) (string
 	}
 	info := env.Engine.Info()
 	signed, signinFile, ref, key := w.signed, w.signinFile, w.ref, w.key
+	if info.CopyOnly && signed.Workspace != config.WorkspaceCopy {
+		// As a launch makes it: the engine cannot mount the host's folder.
+		copied := *signed
+		copied.Workspace = config.WorkspaceCopy
+		signed = &copied
+	}
 	b, lock, err := env.Root.Create(a.Name) // made locked: gc never finds it unheld
 	if err != nil {
 		return "", err
@@ -256,7 +265,7 @@ var errNotWarm = errors.New("the warm bottle does not fit")
 // no isolated build that needs the bottle's egress before the rest.
 func (s *launching) mayClaim() bool {
 	return s.Resume == nil && !s.DryRun && !s.noWarm && s.env.Warmer != nil && s.person.Warm > 0 &&
-		len(s.person.FromWorkdir) == 0 && len(s.person.BuildEgress) == 0 && !s.IsolatedBuild && s.Image == nil && !s.info.CopyOnly
+		len(s.person.FromWorkdir) == 0 && len(s.person.BuildEgress) == 0 && !s.IsolatedBuild && s.Image == nil
 }
 
 // claimWarm takes a warm bottle of the launch's profile, made of what this
@@ -321,16 +330,28 @@ func (s *launching) checkWarm(ctx context.Context) error {
 		return err
 	}
 	if string(made) == string(want) {
-		if s.warm.Agent != nil {
-			// Its agent, made ahead, stays if it fits this claim's.
-			return s.env.Warmer.Refit(ctx, *s.warm.Agent, *s.plan.Main())
+		if s.warm.Agent == nil {
+			return nil
 		}
-		return nil
+		// Its agent, made ahead, stays if it fits this claim's.
+		p := &spec.Plan{Pod: s.warm.Plan.Pod, Containers: append(slices.Clone(s.warm.Plan.Containers), *s.warm.Agent)}
+		return s.misfit(ctx, s.env.Warmer.Refit(ctx, p, s.plan))
 	}
+	return s.misfit(ctx, spec.ErrMisfit)
+}
+
+// misfit ends a claim whose warm bottle the engine says does not fit
+// (spec.ErrMisfit) before its agent has run: the bottle is removed, and the
+// launch starts again, cold. Any other err is returned as it is.
+func (s *launching) misfit(ctx context.Context, err error) error {
+	if s.warm == nil || !errors.Is(err, spec.ErrMisfit) {
+		return err
+	}
+	slog.Debug("the warm bottle does not fit: starting cold", "identity", s.b.ID, "why", err)
 	if err := s.env.Engine.Remove(context.WithoutCancel(ctx), s.b.ID); err != nil {
 		return err
 	}
-	s.warmPod = false
+	s.warmPod, s.td.created = false, false
 	return errNotWarm
 }
 

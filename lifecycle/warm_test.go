@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -401,5 +402,44 @@ ports = [443]
 	}
 	if !strings.Contains(w.stdout.String(), "recycled warm bottle "+id) {
 		t.Errorf("the keeper said %q, want %s recycled", &w.stdout, id)
+	}
+}
+
+// An engine that cannot make a claimed warm bottle the bottle a cold start
+// makes says so (spec.ErrMisfit: a cluster's pod gains no container once
+// made, its Secrets hold no secret), when asked to refit it, at its
+// Create, or at its Up before the agent's go-ahead: the warm bottle is
+// removed, nothing of it is kept, and the start begins again, cold. On an
+// engine whose bottles read a copy of their folder (a cluster), the claim
+// takes the proxy's warm file from the folder and leaves its release to the
+// engine.
+func TestAWarmBottleTheEngineCannotFitStartsCold(t *testing.T) {
+	for _, at := range []string{"refit", "create", "start-sidecars"} {
+		t.Run(at, func(t *testing.T) {
+			w, env, _ := newWarmWorld(t)
+			w.eng.ahead, w.eng.info.CopyOnly = true, true
+			t.Chdir(w.workdir)
+			id, err := MakeWarm(context.Background(), env, w.agent(t, "w"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.running(id)
+			w.eng.failOnce[at] = fmt.Errorf("%w: said at %s", spec.ErrMisfit, at)
+			var ran []string
+			l := w.launch(t, func(l *Launch) { l.Agent, l.Keep = w.agent(t, "w"), true })
+			l.ShowPreflight = func(_ io.Writer, p Preflight) error { ran = append(ran, p.ID); return nil }
+			if err := l.Run(context.Background(), env); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(ran); n == 0 || ran[n-1] == id || (at != "refit") != (ran[0] == id) {
+				t.Errorf("the launch showed %v, want the claim of %s (unless refit said no first), then a cold bottle", ran, id)
+			}
+			if !slices.Contains(w.eng.removed, id) {
+				t.Errorf("the warm bottle that did not fit was not removed: %v", w.eng.removed)
+			}
+			if _, err := os.Stat(w.root.Bottle(id).Dir); err == nil {
+				t.Errorf("the warm bottle that did not fit left its folder (--keep keeps the cold one alone)")
+			}
+		})
 	}
 }

@@ -17,7 +17,8 @@ import (
 // made of another profile, bottle binary or engine (the pool key), or whose
 // pod is gone, and makes what each profile's pool lacks. One keeper works
 // at a time (the root's pool lock); a second waits, then finds the pools
-// as the first left them. What it made and removed it says on env.Stdout.
+// as the first left them. It keeps the pools on env's engine (where new
+// bottles go): another engine's warm bottles are that engine's keeper's. What it made and removed it says on env.Stdout.
 func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -51,6 +52,9 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 		b := r.Bottle()
 		if !r.Warm || b == nil || b.InUse() {
 			continue // not warm, or being made or claimed
+		}
+		if m, err := b.Metadata(); err == nil && (m.Engine != info.Name || m.Context != info.Context || m.Namespace != info.Namespace) {
+			continue // another engine's pool: its own keeper keeps it
 		}
 		rec, _ := readWarm(b)
 		if r.Status == StatusWarm && rec.Ready && rec.Key == specs[rec.Profile].key && have[rec.Profile] < want[rec.Profile] {

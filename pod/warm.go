@@ -43,11 +43,12 @@ func (c *Conn) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error)
 	return ahead, c.startSidecars(ctx, p)
 }
 
-// Refit keeps the agent's container made ahead of a claim (made) when it is
-// the one the claim's plan has (want), but for what its go-ahead brings:
-// its command, its workspace and what is mounted beneath it. Otherwise it
-// removes it, and Create makes the claim's.
-func (c *Conn) Refit(ctx context.Context, made, want spec.Container) error {
+// Refit keeps the agent's container made ahead of a claim (made's) when it
+// is the one the claim's plan has (want's), but for what its go-ahead
+// brings: its command, its workspace and what is mounted beneath it.
+// Otherwise it removes it, and Create makes the claim's.
+func (c *Conn) Refit(ctx context.Context, madePlan, wantPlan *spec.Plan) error {
+	made, want := *madePlan.Main(), *wantPlan.Main()
 	if c.ahead(want) && aheadForm(made) == aheadForm(want) {
 		return nil
 	}

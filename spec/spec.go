@@ -245,6 +245,11 @@ func ServiceOf(identity, name string) (string, bool) {
 	return strings.CutPrefix(name, PodName(identity)+"-")
 }
 
+// ErrMisfit is an engine's word that the bottle made ahead of its claim (a
+// warm bottle) is not the one this start's plan makes, and cannot be made
+// so: the claim removes it and starts cold.
+var ErrMisfit = errors.New("the warm bottle does not fit this start")
+
 // ErrDetached is an attach that ended with the service running on: the
 // person detached.
 var ErrDetached = errors.New("detached")

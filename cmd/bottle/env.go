@@ -48,7 +48,7 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, TTY: isTerminal(g.stdin) && isTerminal(g.stdout),
 		Version: version, Exe: exe, HandOff: handOff(exe),
 		Ask:    func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
-		Warmer: e, Refill: refillInBackground(g, root, exe),
+		Warmer: e, Refill: refillInBackground(g, root, exe, "", ""),
 	}
 	// A session's teardown that its process did not finish (killed) is
 	// finished by the next bottle command.

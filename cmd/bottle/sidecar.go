@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -146,6 +147,15 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "await-files", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: time.Minute}}, Action: func(c *cli.Context) error {
 				return inpod.AwaitFiles(c.Context, c.Args().Slice(), c.Duration("within"))
 			}},
+			{Name: "release", Flags: []cli.Flag{&cli.StringSliceFlag{Name: "unready", Usage: "take this file away first (a held-back proxy's ready file, a ready mark)"},
+				&cli.StringFlag{Name: "warm", Usage: "then the proxy's warm file, which holds it back"},
+				&cli.StringSliceFlag{Name: "ready", Usage: "a sidecar's ready file, as the keeper sees it"},
+				&cli.StringFlag{Name: "mark", Usage: "make this file once every ready file is there"},
+				&cli.DurationFlag{Name: "within", Value: 2 * time.Minute}},
+				Action: func(c *cli.Context) error {
+					// A claimed warm pod's proxy goes on, in the state keeper.
+					return inpod.Release(c.Context, c.StringSlice("unready"), c.String("warm"), c.StringSlice("ready"), c.String("mark"), c.Duration("within"))
+				}},
 			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
 			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
@@ -153,7 +163,8 @@ func newSidecarCommand(g *globals) *cli.Command {
 			}},
 			{Name: "prove-isolation", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once proven, make this file (the agent's go-ahead)"},
 				&cli.StringFlag{Name: "after", Usage: "and once this file is there (the sidecars' ready mark)"},
-				&cli.BoolFlag{Name: "word", Usage: "and once proven, say " + inpod.Proven + " and wait for " + inpod.Go + " on stdin"}},
+				&cli.BoolFlag{Name: "word", Usage: "and once proven, say " + inpod.Proven + " and wait for " + inpod.Go + " on stdin"},
+				&cli.StringFlag{Name: "command", Usage: "the agent's command, as a JSON array, which the go-ahead holds"}},
 				Action: func(c *cli.Context) error {
 					f := c.String("then-touch")
 					if f == "" {
@@ -163,7 +174,13 @@ func newSidecarCommand(g *globals) *cli.Command {
 					if c.Bool("word") {
 						word = os.Stdin
 					}
-					return inpod.GoAhead(c.Context, c.Args().Slice(), c.String("after"), f, word, os.Stdout)
+					var argv []string
+					if cmd := c.String("command"); cmd != "" {
+						if err := json.Unmarshal([]byte(cmd), &argv); err != nil || len(argv) == 0 {
+							return fmt.Errorf("prove-isolation: --command %q is not a command (a JSON array): %v", cmd, err)
+						}
+					}
+					return inpod.GoAhead(c.Context, c.Args().Slice(), c.String("after"), f, argv, word, os.Stdout)
 				}},
 			{Name: "await-start", Action: func(c *cli.Context) error {
 				// The agent's container on Podman, started ahead: FIFO WORKDIR.
@@ -187,9 +204,10 @@ func newSidecarCommand(g *globals) *cli.Command {
 				return agent.CopyStdin(c.Args().First(), os.NewFile(3, "the agent's input"))
 			}},
 			{Name: "await", Action: func(c *cli.Context) error {
-				// The command comes after --, which bottle's own parsing keeps apart.
-				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
-					return fmt.Errorf("await: FILE -- COMMAND")
+				// The command comes after --, which bottle's own parsing keeps
+				// apart, or with the go-ahead, in FILE.
+				if c.Args().Len() != 1 || g.hasArgs && len(g.agentArgs) == 0 {
+					return fmt.Errorf("await: FILE [-- COMMAND]")
 				}
 				return inpod.AwaitThenExec(c.Context, c.Args().First(), g.agentArgs)
 			}},

@@ -79,6 +79,8 @@ func runStart(ctx context.Context, g *globals, o *startOptions) error {
 		if o.json && o.detach {
 			l.ShowDetached = func(w io.Writer, id string) error { return printBottleJSON(ctx, env, w, id) }
 		}
+		// The keeper refills the pools on the engine this start went to.
+		env.Refill = refillInBackground(g, env.Root, env.Exe, engine, a.Name)
 		return l.Run(ctx, env)
 	})
 }

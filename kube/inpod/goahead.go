@@ -3,11 +3,14 @@ package inpod
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -50,9 +53,12 @@ func MarkReady(ctx context.Context, ready []string, mark string) error {
 // agent's user), that none of targets answers, while it waits for the
 // sidecars' ready mark (after, "" for none); then, when word is not nil,
 // says Proven on say and waits for the engine's Go on word; then makes
-// goFile, the go-ahead the agent's container waits for. Nothing is made if
-// the proof fails or the word does not come.
-func GoAhead(ctx context.Context, targets []string, after, goFile string, word io.Reader, say io.Writer) error {
+// goFile, the go-ahead the agent's container waits for, holding argv (the
+// agent's command, which comes with the go-ahead: the container's own is
+// the wait, the same for a pod made ahead of its claim as for a cold one;
+// nil: an empty mark). Nothing is made if the proof fails or the word does
+// not come.
+func GoAhead(ctx context.Context, targets []string, after, goFile string, argv []string, word io.Reader, say io.Writer) error {
 	proved := make(chan error, 1)
 	go func() { proved <- ProveIsolation(ctx, targets, proofWait) }()
 	if after != "" {
@@ -72,7 +78,55 @@ func GoAhead(ctx context.Context, targets []string, after, goFile string, word i
 			return fmt.Errorf("the engine did not say go (%q, %v): the agent was not started", strings.TrimSpace(line), err)
 		}
 	}
-	return Touch(goFile)
+	if argv == nil {
+		return Touch(goFile)
+	}
+	return writeCommand(goFile, argv)
+}
+
+// writeCommand makes goFile holding argv as JSON, whole or not at all: a
+// file of its folder written first (made new, following no link), then
+// renamed into place, so the wait that polls for goFile reads it whole.
+func writeCommand(goFile string, argv []string) error {
+	data, err := json.Marshal(argv)
+	if err != nil {
+		return err
+	}
+	tmp := goFile + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, goFile)
+}
+
+// readCommand is the agent's command that goFile holds (writeCommand).
+func readCommand(goFile string) ([]string, error) {
+	f, err := os.OpenFile(goFile, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", goFile)
+	}
+	var argv []string
+	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&argv); err != nil {
+		return nil, fmt.Errorf("the go-ahead %s holds no command: %w", goFile, err)
+	}
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("the go-ahead %s holds no command", goFile)
+	}
+	return argv, nil
 }
 
 // AwaitSeed waits, for within at most, until every one of files is there:
@@ -118,4 +172,30 @@ func awaitFile(ctx context.Context, file string) error {
 		case <-time.After(filePoll):
 		}
 	}
+}
+
+// Release lets a claimed warm pod's proxy go on, in the state keeper: it
+// takes away unready (the held-back proxy's ready files, and at the warm
+// pod's making the sidecars' ready mark), then warm (the proxy's warm
+// file: the proxy loads what the claim brought and makes its ready files
+// anew), then, when mark is not "", makes mark once every one of ready is
+// there (MarkReady), within at most. A name is removed, never followed.
+func Release(ctx context.Context, unready []string, warm string, ready []string, mark string, within time.Duration) error {
+	for _, f := range append(slices.Clone(unready), warm) {
+		if f == "" {
+			continue
+		}
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if mark == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	if err := MarkReady(ctx, ready, mark); err != nil {
+		return fmt.Errorf("the sidecars were not ready again within %s: %w", within, err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +37,15 @@ func TestGoAheadNeedsTheProofTheMarkAndTheWord(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			var said bytes.Buffer
-			err := GoAhead(ctx, []string{tc.target}, mark, goFile, strings.NewReader(tc.word), &said)
+			argv := []string{"/bin/sh", "-c", "echo 'the agent'"}
+			err := GoAhead(ctx, []string{tc.target}, mark, goFile, argv, strings.NewReader(tc.word), &said)
 			_, serr := os.Stat(goFile)
 			if made := serr == nil; made != tc.made {
 				t.Errorf("go-ahead made: %v, want %v (err %v)", made, tc.made, err)
+			}
+			// The agent's command comes with the go-ahead, whole.
+			if got, rerr := readCommand(goFile); tc.made && (rerr != nil || !slices.Equal(got, argv)) {
+				t.Errorf("the go-ahead holds %q (%v), want %q", got, rerr, argv)
 			}
 			if (err == nil) != tc.made {
 				t.Errorf("err %v", err)

@@ -2,7 +2,6 @@ package inpod
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -61,15 +60,19 @@ func Keep(ctx context.Context, volume string, ready []string, mark string) error
 	return nil
 }
 
-// AwaitThenExec waits until file exists, then becomes argv: the agent's
-// command starts only once the engine has attached its terminal, so no
-// output is lost before anyone reads it.
+// AwaitThenExec waits until file exists, then becomes argv, or, when argv
+// is empty, the command file holds (it came with the go-ahead): the
+// agent's command starts only once the engine has attached its terminal,
+// so no output is lost before anyone reads it.
 func AwaitThenExec(ctx context.Context, file string, argv []string) error {
-	if len(argv) == 0 {
-		return errors.New("await: no command")
-	}
 	if err := awaitFile(ctx, file); err != nil {
 		return err
+	}
+	if len(argv) == 0 {
+		var err error
+		if argv, err = readCommand(file); err != nil {
+			return err
+		}
 	}
 	path, err := agent.CommandPath(argv[0])
 	if err != nil {

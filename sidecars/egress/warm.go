@@ -35,6 +35,13 @@ func HoldForClaim(dir string) error {
 	return beneath.At(dir).WriteFile(WarmFile, nil, 0o644)
 }
 
+// Unhold takes the warm file from a claimed bottle's egress folder dir,
+// for an engine that releases the proxy itself (on a cluster, the proxy
+// reads a copy of the folder).
+func Unhold(dir string) error {
+	return beneath.At(dir).Remove(WarmFile)
+}
+
 // Release lets a claimed bottle's proxy go on (everything it loads is
 // written), and waits, for at most within, until it serves again: its
 // ready files (the claim removed them) are there. Its start is then
