@@ -75,7 +75,7 @@ func writeWarm(b *state.Bottle, r warmRecord) error {
 }
 
 // poolKey is what a warm bottle of the person's profile a is made of on
-// the engine info describes, with this bottle binary (its sidecar image
+// the engine info describes (a cluster's context and namespace too), with this bottle binary (its sidecar image
 // sidecarRef) and version, and the credentials file its sign-in reads
 // (signinFile, "" for none): two bottles of one key have the same egress.
 // The number of warm bottles is left out: changing it keeps the pool.
@@ -83,13 +83,14 @@ func poolKey(a *config.Agent, info spec.EngineInfo, version, sidecarRef, signinF
 	p := *a
 	p.Warm = 0
 	data, err := json.Marshal(struct {
-		Profile         *config.Agent
-		Engine, Version string
-		Rootless        bool
-		UID, GID        int
-		Sidecar         string
-		Signin          string
-	}{&p, info.Name, version, info.Rootless, info.UID, info.GID, sidecarRef, signinFileID(signinFile)})
+		Profile            *config.Agent
+		Engine, Version    string
+		Context, Namespace string // a cluster's: a warm pod serves starts aimed at its own
+		Rootless           bool
+		UID, GID           int
+		Sidecar            string
+		Signin             string
+	}{&p, info.Name, version, info.Context, info.Namespace, info.Rootless, info.UID, info.GID, sidecarRef, signinFileID(signinFile)})
 	if err != nil {
 		return "", err
 	}
