@@ -45,6 +45,9 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 			skip[d] = true
 		}
 	}
+	if b.stage != "" {
+		skip[filepath.Join(b.stage, spec.StageWaiting)] = true // the host's word, not the pod's
+	}
 	entries, err := os.ReadDir(stateDir)
 	if err != nil {
 		return err

@@ -137,6 +137,7 @@ func Objects(p *spec.Plan, stateDir string, o Options) (*Bottle, error) {
 	if main.Runtime == "runsc" {
 		pod.Spec.RuntimeClassName = ptr(o.runtimeClass())
 	}
+	b.stage = main.Stage
 	sidecarImage := ""
 	var sidecars, agent []corev1.Container
 	for _, ct := range p.Containers {
@@ -194,6 +195,7 @@ type Bottle struct {
 	meta    metav1.ObjectMeta
 	sockets []string // the pod's socket folders' volumes
 	ready   []string // the sidecars' ready files, where the state keeper sees them
+	stage   string   // the agent's stage on the host (spec.Container.Stage)
 	// Copies are host folders copied onto the volume at start, for a
 	// container that reads them (the host repository's objects, which the
 	// git gate's mirrors borrow): Name is the copy's place on the volume.

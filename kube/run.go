@@ -48,7 +48,10 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 	if detach {
 		up := make(chan struct{})
 		close(up)
-		return 0, e.goAhead(ctx, p, pod, <-targets, up, s.Stderr)
+		if err := e.goAhead(ctx, p, pod, <-targets, up, s.Stderr); err != nil {
+			return 0, err
+		}
+		return 0, waiting(p, false)
 	}
 	return e.attach(ctx, p, pod, main, s, tty, <-targets)
 }
@@ -59,6 +62,9 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 func (e *Engine) bringUp(ctx context.Context, p *spec.Plan, b *Bottle, tty bool, say io.Writer) error {
 	t0 := time.Now()
 	if err := e.startPod(ctx, b, tty); err != nil {
+		return err
+	}
+	if err := waiting(p, true); err != nil {
 		return err
 	}
 	slog.Debug("kubernetes: objects made", "elapsed", time.Since(t0))
@@ -125,6 +131,9 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 		attached <- ex.StreamWithContext(ctx, opts)
 	}()
 	if err := e.goAhead(ctx, p, pod, targets, up, s.Stderr); err != nil {
+		return 0, err
+	}
+	if err := waiting(p, false); err != nil {
 		return 0, err
 	}
 	slog.Debug("kubernetes: the agent has its go-ahead")

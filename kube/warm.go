@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 )
@@ -227,4 +229,30 @@ func (e *Engine) release(p *spec.Plan, b *Bottle, stateDir string) ([]string, er
 		}
 	}
 	return argv, nil
+}
+
+// waiting makes (on) or removes the host's word that the bottle's agent
+// waits for its go-ahead (spec.StageWaiting, in its stage): from its pod's
+// making to its go-ahead, so that bottle gc removes a bottle whose start
+// (or claim) was killed in between, its agent's container waiting for
+// ever, once no bottle command holds it. The stage is the host's alone (no
+// container mounts it on a cluster, and the seed leaves the word out).
+func waiting(p *spec.Plan, on bool) error {
+	stage := p.Main().Stage
+	if stage == "" {
+		return nil
+	}
+	// Below the bottle's folder, following no link.
+	d := beneath.At(filepath.Dir(stage))
+	file := filepath.Join(filepath.Base(stage), spec.StageWaiting)
+	if !on {
+		if err := d.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := d.MkdirAll(filepath.Base(stage), 0o700); err != nil {
+		return err
+	}
+	return d.WriteFile(file, nil, 0o644)
 }
