@@ -221,6 +221,27 @@ func TestDetachedAgentWithoutTerminalRunsOnAfterAttaches(t *testing.T) {
 func TestAttachDetachesFromAnAgentThatClosedItsInput(t *testing.T) {
 	e := newEnv(t, "")
 	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", `exec 0<&-; while :; do echo tick; sleep 0.2; done`))
+	e.detachAfter(id, "an agent that closed its input", func(in io.Writer) {
+		// Lines the agent's input cannot take (the first ends its relay, the
+		// second finds nothing reading the pipe), then the keys.
+		io.WriteString(in, "unread\n")
+		time.Sleep(2 * time.Second)
+		io.WriteString(in, "unread too\n")
+		time.Sleep(2 * time.Second)
+	})
+	if ls := e.mustRun("ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "running") {
+		t.Errorf("the agent did not run on after the detach:\n%s", ls)
+	}
+	e.mustRun("rm", id)
+	e.assertClean()
+}
+
+// detachAfter attaches to the bottle id, once the agent's tick shows,
+// types what typing writes, then ctrl-p ctrl-q: the attach must end within
+// 30 s, exit 0, saying the agent runs on (what is an agent that ...).
+func (e *env) detachAfter(id, what string, typing func(io.Writer)) {
+	t := e.t
+	t.Helper()
 	cmd := e.command("attach", id)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -247,12 +268,7 @@ func TestAttachDetachesFromAnAgentThatClosedItsInput(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("attach showed nothing of the agent: %s", errb.String())
 	}
-	// Lines the agent's input cannot take (the first ends its relay, the
-	// second finds nothing reading the pipe), then the keys.
-	io.WriteString(in, "unread\n")
-	time.Sleep(2 * time.Second)
-	io.WriteString(in, "unread too\n")
-	time.Sleep(2 * time.Second)
+	typing(in)
 	in.Write([]byte{0x10, 0x11})
 	ended := make(chan error, 1)
 	go func() { ended <- cmd.Wait() }()
@@ -261,16 +277,11 @@ func TestAttachDetachesFromAnAgentThatClosedItsInput(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		<-ended
-		t.Fatalf("ctrl-p ctrl-q did not detach from an agent that closed its input: %s", errb.String())
+		t.Fatalf("ctrl-p ctrl-q did not detach from %s: %s", what, errb.String())
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
 		t.Errorf("a detach: exit %d: %s", code, errb.String())
 	}
-	if ls := e.mustRun("ls"); !strings.Contains(ls, id) || !strings.Contains(ls, "running") {
-		t.Errorf("the agent did not run on after the detach:\n%s", ls)
-	}
-	e.mustRun("rm", id)
-	e.assertClean()
 }
 
 // Under gVisor no relay keeps an agent's input across attaches (it shares
@@ -313,50 +324,13 @@ func TestAttachDetachesFromAnAgentThatKilledItsRelay(t *testing.T) {
 	e := newEnv(t, "")
 	kill := `for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *stdin-cop[y]*) kill -9 ${p#/proc/};; esac; done`
 	id := strings.TrimSpace(e.mustRun("start", "--yes", "-d", "t", "--", "-c", kill+`; while :; do echo tick; sleep 0.2; done`))
-	cmd := e.command("attach", id)
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ticks := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "tick" {
-				select {
-				case ticks <- true:
-				default:
-				}
-			}
+	e.detachAfter(id, "an agent that killed its input's relay", func(in io.Writer) {
+		// A person's lines, one read at a time, none taken, then the keys.
+		for range 40 {
+			io.WriteString(in, "anyone there?\n")
+			time.Sleep(20 * time.Millisecond)
 		}
-	}()
-	select {
-	case <-ticks:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("attach showed nothing of the agent: %s", errb.String())
-	}
-	// A person's lines, one read at a time, none taken, then the keys.
-	for range 40 {
-		io.WriteString(in, "anyone there?\n")
-		time.Sleep(20 * time.Millisecond)
-	}
-	in.Write([]byte{0x10, 0x11})
-	ended := make(chan error, 1)
-	go func() { ended <- cmd.Wait() }()
-	select {
-	case <-ended:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-ended
-		t.Fatalf("ctrl-p ctrl-q did not detach from an agent that killed its input's relay: %s", errb.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(errb.String(), "which runs on") {
-		t.Errorf("a detach: exit %d: %s", code, errb.String())
-	}
+	})
 	e.mustRun("rm", id)
 	e.assertClean()
 }
