@@ -17,9 +17,10 @@ func withEnv(ctx context.Context, g *globals, f func(lifecycle.Env) error) error
 	return withRouter(ctx, g, true, func(root state.Root) *engines.Router { return engines.New(ctx, root, nil, "") }, f)
 }
 
-// withBottles is withEnv for commands about bottles that exist (requests,
-// approve, deny, git fetch): an engine is reached only when a bottle's
-// call needs it.
+// withBottles is withEnv for commands about bottles that exist (inspect,
+// exec, port, requests, approve, deny, git fetch): an engine is reached
+// only when a bottle's call needs it, so a bottle that does not exist is
+// said to be so, whatever engine is or is not installed.
 func withBottles(ctx context.Context, g *globals, f func(lifecycle.Env) error) error {
 	return withRouter(ctx, g, false, func(root state.Root) *engines.Router { return engines.New(ctx, root, nil, "") }, f)
 }

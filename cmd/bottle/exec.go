@@ -26,7 +26,7 @@ func newExecCommand(g *globals) *cli.Command {
 			if id == "" || len(argv) == 0 {
 				return usageError(c, "name a bottle and a command")
 			}
-			return withEnv(c.Context, g, func(env lifecycle.Env) error {
+			return withBottles(c.Context, g, func(env lifecycle.Env) error {
 				code, err := lifecycle.Exec(c.Context, env, id, argv, env.TTY)
 				if err == nil && code != 0 {
 					return lifecycle.ExitError(code)
@@ -62,7 +62,7 @@ func newPortCommand(g *globals) *cli.Command {
 					return fmt.Errorf("HOSTPORT: %w", err)
 				}
 			}
-			return withEnv(c.Context, g, func(env lifecycle.Env) error {
+			return withBottles(c.Context, g, func(env lifecycle.Env) error {
 				return lifecycle.Port(c.Context, env, id, port, hostPort, func(addr string) {
 					fmt.Fprintln(g.stdout, addr)
 					fmt.Fprintf(g.stderr, "bottle: %s's port %d is at %s until interrupted (Ctrl-C)\n", id, port, addr)

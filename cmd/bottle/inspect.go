@@ -27,7 +27,7 @@ func newInspectCommand(g *globals) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withEnv(c.Context, g, func(env lifecycle.Env) error {
+			return withBottles(c.Context, g, func(env lifecycle.Env) error {
 				in, err := lifecycle.Inspect(c.Context, env, id)
 				if err != nil {
 					return err
