@@ -51,6 +51,12 @@ type Record struct {
 	// Roots are the folders the paths above lie in: the working directory,
 	// and the repositories of the person's config they lead to.
 	Roots []string `json:"roots,omitempty"`
+	// RootsSeen is what each repository of Roots (but the working
+	// directory, which Root says) was at the first start: every later look
+	// into it (the object folders' mounts, the agent's git folder's seed)
+	// must find that folder at its path, not another one, or a link that a
+	// bottle whose workspace holds it put there.
+	RootsSeen map[string]Entry `json:"roots_seen,omitempty"`
 	// Remotes are the repository's remotes and the URLs each names (url,
 	// then pushurl), from its config.
 	Remotes map[string][]string `json:"remotes,omitempty"`
@@ -136,6 +142,14 @@ func Survey(workdir string, nested bool, repos []string) (*Record, error) {
 	for _, repo := range repos {
 		if repo = filepath.Clean(repo); !slices.Contains(r.Roots, repo) {
 			r.Roots = append(r.Roots, repo)
+			// The person's config names it: its path is theirs (a link in
+			// it too), the folder there now is the one recorded.
+			if fi, err := os.Stat(repo); err == nil && fi.IsDir() {
+				if r.RootsSeen == nil {
+					r.RootsSeen = map[string]Entry{}
+				}
+				r.RootsSeen[repo] = entryOf(fi)
+			}
 		}
 	}
 	err = r.surveyTop(ws, nested)
@@ -217,7 +231,11 @@ func (r *Record) at(p string) (beneath.Dir, string, bool) {
 			if root == r.Dir {
 				return r.Workspace(), filepath.ToSlash(rel), true
 			}
-			return beneath.At(root), filepath.ToSlash(rel), true
+			d := beneath.At(root)
+			if e, ok := r.RootsSeen[root]; ok && e.Ino != 0 {
+				d = d.Expect(beneath.ID{Dev: e.Dev, Ino: e.Ino})
+			}
+			return d, filepath.ToSlash(rel), true
 		}
 	}
 	return beneath.Dir{}, "", false

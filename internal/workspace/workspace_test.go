@@ -83,6 +83,53 @@ func TestSurveyWorktreeAndAlternates(t *testing.T) {
 	}
 }
 
+// A worktree's main repository, which the person's config names, is
+// recorded as the folder found there at the first start: renamed and
+// replaced by another repository (or a link to one) afterwards, by a
+// bottle whose workspace holds it, nothing more is read from it, and its
+// object folders are not taken from there.
+func TestSurveyRecordsTheRepositoriesItLeadsTo(t *testing.T) {
+	main := repo(t)
+	wt := filepath.Join(t.TempDir(), "wt")
+	git(t, main, "worktree", "add", "-q", wt, "-b", "wt")
+	r, err := Survey(wt, true, []string{main})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := r.RootsSeen[main]; e.Type != "dir" || e.Ino == 0 {
+		t.Fatalf("the main repository is not recorded: %+v", r.RootsSeen)
+	}
+	objects := filepath.Join(main, ".git", "objects")
+	if _, err := r.ReadGitFile(filepath.Join(main, ".git", "HEAD")); err != nil {
+		t.Fatalf("the recorded repository: %v", err)
+	}
+	other := repo(t)
+	for _, swap := range []func() error{
+		func() error { return os.Rename(other, main) },
+		func() error { return os.Symlink(other, main) },
+	} {
+		os.Rename(main, main+".was")
+		if err := swap(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadGitFile(filepath.Join(main, ".git", "HEAD")); !errors.Is(err, beneath.ErrMoved) {
+			t.Errorf("a file of the main repository, another folder at its path: %v, want it refused as moved", err)
+		}
+		if d, rel, ok := r.At(objects); !ok {
+			t.Errorf("%s is in no root", objects)
+		} else if f, err := d.OpenPath(rel); !errors.Is(err, beneath.ErrMoved) {
+			f.Close()
+			t.Errorf("the object folder, another folder at the main repository's path: %v, want it refused as moved", err)
+		}
+		if fi, err := os.Lstat(main); err == nil && fi.IsDir() {
+			os.Rename(main, other)
+		} else {
+			os.Remove(main)
+		}
+		os.Rename(main+".was", main)
+	}
+}
+
 func TestSurveyRefusesWhatBindCannotProtect(t *testing.T) {
 	dir := t.TempDir()
 	real := repo(t)
