@@ -3,7 +3,8 @@
 // (internal/beneath traces each), then again and again on fresh fixtures,
 // each time with one of those paths (or a folder on the way to it)
 // replaced by a link out (to a copy of the person's login, to the bottle's
-// own secrets, to a folder outside, to /) or by something of another type,
+// own secrets, to a folder outside, to /), by something of another type,
+// or by another entry of the same type,
 // and checks that nothing outside was read into a bottle, written,
 // replaced or chowned, and that nothing outside was handed to an engine to
 // mount. Tests only: no program links it.
@@ -52,6 +53,11 @@ type Fixture struct {
 	Holds func(path string) bool
 	// Mounts, when set, are the mount sources the step handed an engine.
 	Mounts func() []string
+	// Paths are host paths the step hands to what resolves them by
+	// itself, out of internal/beneath's sight (an engine that mounts a
+	// source by its path): each, and every folder on the way to it below
+	// its hostile folder, is planted on as a path the step touched.
+	Paths []string
 	// Step is the host-side step under test; its error is the step's own
 	// business (a refusal is fine), its effects are what is checked.
 	Step func() error
@@ -114,6 +120,15 @@ var plants = []plant{
 	}},
 	{"a file where a folder was", false, true, func(fx *Fixture, p string) error { return os.WriteFile(p, []byte("x"), 0o644) }},
 	{"a pipe", true, false, func(fx *Fixture, p string) error { return syscall.Mkfifo(p, 0o644) }},
+	// Swaps that keep the type: what was recorded of an entry (its device
+	// and inode) tells them apart, its name and type do not.
+	{"another folder in a folder's place", false, true, func(fx *Fixture, p string) error {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(p, "swapped"), nil, 0o644)
+	}},
+	{"another file in a file's place", true, false, func(fx *Fixture, p string) error { return os.WriteFile(p, []byte("swapped"), 0o644) }},
 }
 
 // at is one path a step touched: a hostile root (by index) and below it.
@@ -136,6 +151,11 @@ func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
 	})
 	err := fx.Step()
 	stop()
+	for _, p := range fx.Paths {
+		if a, ok := locate(fx.Hostile, beneath.Touch{Root: p, Rel: "."}); ok && !slices.Contains(touched, a) {
+			touched = append(touched, a)
+		}
+	}
 	if err != nil {
 		t.Fatalf("the step fails with nothing planted: %v", err)
 	}
