@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -290,8 +289,10 @@ func (s *launching) prepare(ctx context.Context) error {
 // the teardown removes the bottle from then on.
 func (s *launching) images(ctx context.Context) error {
 	e, b := s.env.Engine, s.b
-	if err := mountsBeneath(s.plan, s.workspaceDir()); err != nil {
-		return err
+	if !s.info.CopyOnly {
+		if err := recordMounts(s.plan, s.in.Workspace, b.Dir); err != nil {
+			return err
+		}
 	}
 	var err error
 	if s.plan.Main().Image.Through != nil {
@@ -338,30 +339,6 @@ func (s *launching) attach(ctx context.Context) error {
 	slog.Debug("agent exited", "identity", s.b.ID, "code", code)
 	if code != 0 {
 		return ExitError(code)
-	}
-	return nil
-}
-
-// mountsBeneath checks, with nothing of the bottle running, that no mount
-// whose source lies in the working directory (nested git metadata, the
-// workspace's own object folders) reaches it through a link: an engine
-// follows links in a mount's source, bottle does not let it.
-func mountsBeneath(p *spec.Plan, wd beneath.Dir) error {
-	workdir := wd.Path()
-	for _, c := range p.Containers {
-		for _, m := range c.Mounts {
-			rel, err := filepath.Rel(workdir, m.Source)
-			if err != nil || !filepath.IsLocal(rel) {
-				continue
-			}
-			fi, err := wd.Lstat(rel)
-			if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-				err = beneath.ErrLink
-			}
-			if err != nil {
-				return fmt.Errorf("mount %s: %w", m.Source, err)
-			}
-		}
 	}
 	return nil
 }
