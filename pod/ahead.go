@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -99,15 +96,26 @@ func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string, late boo
 	ms := ct.Mounts
 	if late {
 		ms, _ = lateMounts(ct)
-		ms = append(ms, spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true})
 	}
-	ms = append(slices.Clip(ms), spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
-		spec.Mount{Source: ct.Stage, Target: aheadStage, ReadOnly: true})
+	ms = append(slices.Clip(ms), stageMounts(ct, exe, late)...)
 	s.Mounts = nil
 	for _, m := range ms {
 		s.Mounts = append(s.Mounts, bindMount(m))
 	}
 	return nil
+}
+
+// stageMounts are what the engine mounts into a container whose process
+// waits for its go-ahead besides the plan's: the bottle binary exe and
+// the stage, and, started ahead of its workspace (late), the stage's empty
+// folder in the workspace's place.
+func stageMounts(ct spec.Container, exe string, late bool) []spec.Mount {
+	var ms []spec.Mount
+	if late {
+		ms = append(ms, spec.Mount{Source: filepath.Join(ct.Stage, emptyDir), Target: ct.WorkDir, ReadOnly: true})
+	}
+	return append(ms, spec.Mount{Source: exe, Target: aheadBin, ReadOnly: true},
+		spec.Mount{Source: ct.Stage, Target: aheadStage, ReadOnly: true})
 }
 
 func bindMount(m spec.Mount) ocispec.Mount {
@@ -199,33 +207,6 @@ func (c *Conn) pidOf(ctx context.Context, name string) (int, error) {
 	return data.State.Pid, nil
 }
 
-// goAhead mounts the workspace into the running agent's container (or,
-// where the engine mounted it, checks what it mounted) and gives it its
-// command.
-func (c *Conn) goAhead(ctx context.Context, ct spec.Container) error {
-	ns, pid, err := c.initOf(ctx, ct.Name)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	_, late := lateMounts(ct)
-	if c.checks(ct) {
-		err = checkMounts(ns, pid, late)
-	} else {
-		err = mountInto(ns, late)
-	}
-	if err != nil {
-		return fmt.Errorf("the workspace of %s: %w", ct.Name, err)
-	}
-	if err := c.sendCommand(ctx, ct); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(ct.Stage, spec.StageWaiting)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("the stage of %s: %w", ct.Name, err)
-	}
-	return nil
-}
-
 // initOf is a pidfd of the running container's init, and its PID, the process the
 // engine reports: opened by its PID, then the engine asked again, and the
 // process found alive after that, so that a PID the kernel gave to
@@ -259,109 +240,6 @@ func (c *Conn) initOf(ctx context.Context, name string) (*os.File, int, error) {
 		return nil, 0, err
 	}
 	return f, pid, nil
-}
-
-// mountInto mounts each of ms (a bind of a host path, recursive and
-// private as Podman's; the workspace first) in the mount namespace of the
-// process init (a pidfd), in order: the trees are cloned from the host's
-// namespace, each source opened through internal/beneath (a source in the
-// workspace beneath it, following no link: a link the agent left there is
-// refused, not followed) and compared with what the bottle recorded of
-// it; then attached in the container's, each target resolved in the
-// container's root following no link either.
-func mountInto(init *os.File, ms []spec.Mount) error {
-	var trees []int
-	defer func() {
-		for _, fd := range trees {
-			unix.Close(fd)
-		}
-	}()
-	ws := beneath.At(ms[0].Source)
-	if e := ms[0].Expect; e != nil {
-		ws = ws.Expect(beneath.ID{Dev: e.Dev, Ino: e.Ino})
-	}
-	for _, m := range ms {
-		src, err := openSource(ws, m)
-		if err != nil {
-			return fmt.Errorf("mount %s: %w", m.Source, err)
-		}
-		fd, err := unix.OpenTree(int(src.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
-		src.Close()
-		if err != nil {
-			return fmt.Errorf("mount %s: %w", m.Source, err)
-		}
-		trees = append(trees, fd)
-		// A clone of a shared mount is a peer of it (most hosts' mounts are
-		// shared): what is then mounted beneath it in the container (the
-		// agent's git folder over .git) would appear on the host too, and
-		// stay. Private, as Podman's own binds are.
-		attr := unix.MountAttr{Propagation: unix.MS_PRIVATE}
-		if m.ReadOnly {
-			attr.Attr_set = unix.MOUNT_ATTR_RDONLY
-		}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-			return fmt.Errorf("mount %s private (read-only: %v): %w", m.Source, m.ReadOnly, err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() {
-		// This thread alone enters the container's namespace; it is never
-		// handed back to the runtime, which ends it with the goroutine.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			done <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		if err := unix.Setns(int(init.Fd()), unix.CLONE_NEWNS); err != nil {
-			done <- fmt.Errorf("enter the container's mount namespace: %w", err)
-			return
-		}
-		for i, m := range ms {
-			how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-			t, err := unix.Openat2(unix.AT_FDCWD, m.Target, &how)
-			if err != nil {
-				done <- fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
-				return
-			}
-			err = unix.MoveMount(trees[i], "", t, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-			unix.Close(t)
-			if err != nil {
-				done <- fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
-				return
-			}
-		}
-		done <- nil
-	}()
-	return <-done
-}
-
-// openSource opens a mount's source through internal/beneath, following
-// no link: one beneath the workspace ws (its root compared with what was
-// recorded, when the plan says) is found beneath it; any other is a host
-// path the plan names, whose folder is the host's, not followed if it is a
-// link itself. A source the plan recorded must still be that entry.
-func openSource(ws beneath.Dir, m spec.Mount) (*os.File, error) {
-	var f *os.File
-	var err error
-	if rel, rerr := filepath.Rel(ws.Path(), m.Source); rerr == nil && filepath.IsLocal(rel) {
-		f, err = ws.OpenPath(rel)
-	} else {
-		f, err = beneath.At(filepath.Dir(m.Source)).OpenPath(filepath.Base(m.Source))
-	}
-	if err != nil || m.Expect == nil {
-		return f, err
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		if id, ok := beneath.IDOf(fi); !ok || id != (beneath.ID{Dev: m.Expect.Dev, Ino: m.Expect.Ino}) {
-			err = fmt.Errorf("%s: %w", m.Source, beneath.ErrMoved)
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // sendCommand writes the agent's command into its stage's pipe, once its

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,16 +22,33 @@ import (
 // namespace of its own, where an unprivileged user may mount.
 const inUserNS = "BOTTLE_TEST_IN_USERNS"
 
-// TestGoAheadFollowsNoLinkItFinds runs the hostile-tree harness on the
-// engine's go-ahead (mountInto): the workspace, the agent's git folder
-// over its .git and a nested repository's git folder, mounted into the
-// mount namespace of a process of the test's own, with links and swaps
-// planted at every path of the workspace it opens; no mount may come
-// from what a link names. Mounting takes CAP_SYS_ADMIN: an unprivileged
-// run goes on in a user namespace of its own (unshare -Urm).
+// TestGoAheadFollowsNoLinkItFinds runs the hostile-tree harness on a
+// rootful go-ahead: the engine has mounted, by path, what lies outside the
+// workspace (the workspace's object folder at its own path, a worktree's
+// main repository's object folders, which another bottle's workspace may
+// hold, the agent's home and CA, a sidecar's folder and file); the
+// go-ahead checks those and mounts the workspace, the agent's git folder
+// over its .git and a nested repository's git folder itself (mountInto).
+// Each mount is recorded on the fixture as it was made, then links and
+// swaps are planted at every path of every source below a folder a
+// bottle can write: no mount may come from what a link names, and a
+// go-ahead that goes on leaves at each target the entry recorded.
+// Mounting takes CAP_SYS_ADMIN: an unprivileged run goes on in a user
+// namespace of its own (unshare -Urm).
 func TestGoAheadFollowsNoLinkItFinds(t *testing.T) {
+	runHostileGoAhead(t, "TestGoAheadFollowsNoLinkItFinds", true)
+}
+
+// TestCheckMountsFollowsNoLinkItFinds is the same on a rootless go-ahead:
+// the engine mounted everything by path, the workspace too, and the
+// go-ahead compares every target with the record (checkMounts).
+func TestCheckMountsFollowsNoLinkItFinds(t *testing.T) {
+	runHostileGoAhead(t, "TestCheckMountsFollowsNoLinkItFinds", false)
+}
+
+func runHostileGoAhead(t *testing.T, name string, rootful bool) {
 	if os.Geteuid() != 0 && os.Getenv(inUserNS) == "" {
-		cmd := exec.Command("unshare", "-Urm", os.Args[0], "-test.run=^TestGoAheadFollowsNoLinkItFinds$", "-test.v")
+		cmd := exec.Command("unshare", "-Urm", os.Args[0], "-test.run=^"+name+"$", "-test.v")
 		cmd.Env = append(os.Environ(), inUserNS+"=1")
 		out, err := cmd.CombinedOutput()
 		t.Logf("in a user namespace of its own:\n%s", out)
@@ -42,46 +61,91 @@ func TestGoAheadFollowsNoLinkItFinds(t *testing.T) {
 	n := 0
 	hostiletest.Run(t, func(t *testing.T) *hostiletest.Fixture {
 		n++
-		dir := filepath.Join(base, fmt.Sprint(n))
-		ws, state, target := filepath.Join(dir, "work"), filepath.Join(dir, "state"), filepath.Join(dir, "target")
-		for _, d := range []string{filepath.Join(ws, ".git"), filepath.Join(ws, "vendor", "lib", ".git"), filepath.Join(state, "agent", "git"), target} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		os.WriteFile(filepath.Join(ws, "main.go"), []byte("package main\n"), 0o644)
-		os.WriteFile(filepath.Join(ws, "vendor", "lib", ".git", "config"), []byte("[core]\n"), 0o644)
-		outside, login := hostiletest.NewOutside(t, dir)
-		secrets, own := filepath.Join(state, "secrets.json"), filepath.Join(state, "own")
-		os.WriteFile(secrets, []byte(hostiletest.Marker+"-secrets"), 0o600)
-		os.WriteFile(own, []byte(hostiletest.Marker+"-own"), 0o600)
-		recorded := func(p string) *spec.FileID {
-			fi, err := os.Lstat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, _ := beneath.IDOf(fi)
-			return &spec.FileID{Dev: id.Dev, Ino: id.Ino}
-		}
-		ms := []spec.Mount{
-			{Source: ws, Target: target, Expect: recorded(ws)},
-			{Source: filepath.Join(state, "agent", "git"), Target: filepath.Join(target, ".git")},
-			{Source: filepath.Join(ws, "vendor", "lib", ".git"), Target: filepath.Join(target, "vendor", "lib", ".git"), ReadOnly: true,
-				Expect: recorded(filepath.Join(ws, "vendor", "lib", ".git"))},
-		}
+		g := newGoAheadFixture(t, filepath.Join(base, fmt.Sprint(n)))
 		var mounted []string
-		return &hostiletest.Fixture{
-			Hostile: []string{ws},
-			Outside: outside, Login: login, Secrets: secrets, Own: own,
-			Scan:   []string{ws},
-			Mounts: func() []string { return mounted },
-			Step: func() error {
-				var err error
-				mounted, err = goAheadInto(t, ms)
-				return err
-			},
+		fx := g.fx
+		fx.Mounts = func() []string { return mounted }
+		fx.Step = func() error {
+			var err error
+			mounted, err = goAheadInto(t, g.mounts, rootful)
+			return err
 		}
+		return fx
 	})
+}
+
+// goAheadFixture is a fresh tree: a bind workspace with its git folder and
+// a nested repository, a worktree's main repository with two object
+// folders, the bottle's own folder with the agent's git folder, home and
+// CA file and a sidecar's folder; the mounts of all of them, recorded.
+type goAheadFixture struct {
+	fx     *hostiletest.Fixture
+	mounts []spec.Mount
+}
+
+func newGoAheadFixture(t *testing.T, dir string) *goAheadFixture {
+	t.Helper()
+	ws, main, state := filepath.Join(dir, "work"), filepath.Join(dir, "main"), filepath.Join(dir, "state")
+	target, ctr := filepath.Join(dir, "target"), filepath.Join(dir, "ctr")
+	egressDir := filepath.Join(state, "egress")
+	for _, d := range []string{filepath.Join(ws, ".git", "objects"), filepath.Join(ws, "vendor", "lib", ".git"),
+		filepath.Join(main, ".git", "objects", "info"), filepath.Join(main, "shared", "objects"),
+		filepath.Join(state, "agent", "git"), filepath.Join(state, "agent", "home"), filepath.Join(egressDir, "policy"), target, ctr} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(ws, "main.go"), []byte("package main\n"), 0o644)
+	os.WriteFile(filepath.Join(ws, "vendor", "lib", ".git", "config"), []byte("[core]\n"), 0o644)
+	os.WriteFile(filepath.Join(main, ".git", "objects", "info", "alternates"), []byte("../../shared/objects\n"), 0o644)
+	os.WriteFile(filepath.Join(state, "agent", "ca.pem"), []byte("CA\n"), 0o644)
+	os.WriteFile(filepath.Join(egressDir, "secrets.json"), []byte("{}\n"), 0o600)
+	outside, login := hostiletest.NewOutside(t, dir)
+	secrets, own := filepath.Join(state, "secrets.json"), filepath.Join(state, "own")
+	os.WriteFile(secrets, []byte(hostiletest.Marker+"-secrets"), 0o600)
+	os.WriteFile(own, []byte(hostiletest.Marker+"-own"), 0o600)
+	var ms []spec.Mount
+	add := func(src, tgt string, ro bool) {
+		fi, err := os.Lstat(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.IsDir() {
+			if err := os.WriteFile(tgt, nil, 0o644); err != nil { // a file's target is a file
+				t.Fatal(err)
+			}
+		} else if err := os.MkdirAll(tgt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := beneath.IDOf(fi)
+		ms = append(ms, spec.Mount{Source: src, Target: tgt, ReadOnly: ro, Expect: &spec.FileID{Dev: id.Dev, Ino: id.Ino}})
+	}
+	// The plan's order: the workspace first, then what lies beneath it.
+	add(ws, target, false)
+	add(filepath.Join(state, "agent", "home"), filepath.Join(ctr, "home"), false)
+	add(filepath.Join(state, "agent", "ca.pem"), filepath.Join(ctr, "ca.pem"), true)
+	add(filepath.Join(state, "agent", "git"), filepath.Join(target, ".git"), false)
+	add(filepath.Join(ws, ".git", "objects"), filepath.Join(ctr, "objects"), true)
+	add(filepath.Join(main, ".git", "objects"), filepath.Join(ctr, "main-objects"), true)
+	add(filepath.Join(main, "shared", "objects"), filepath.Join(ctr, "shared-objects"), true)
+	add(filepath.Join(ws, "vendor", "lib", ".git"), filepath.Join(target, "vendor", "lib", ".git"), true)
+	add(filepath.Join(egressDir, "policy"), filepath.Join(ctr, "policy"), true)
+	add(filepath.Join(egressDir, "secrets.json"), filepath.Join(ctr, "secrets.json"), true)
+	var sources []string
+	for _, m := range ms {
+		sources = append(sources, m.Source)
+	}
+	return &goAheadFixture{
+		fx: &hostiletest.Fixture{
+			// The workspace, a repository another bottle's workspace may
+			// hold, and a sidecar's folder.
+			Hostile: []string{ws, main, egressDir},
+			Outside: outside, Login: login, Secrets: secrets, Own: own,
+			Scan:  []string{ws, main, egressDir},
+			Paths: sources, // the engine mounts them by path, out of internal/beneath's sight
+		},
+		mounts: ms,
+	}
 }
 
 // mountPoints are the mount points of process pid's mount namespace.
@@ -102,10 +166,13 @@ func mountPoints(t *testing.T, pid int) map[string]bool {
 	return points
 }
 
-// goAheadInto runs mountInto for ms in the mount namespace of a process
-// started for it, and returns the sources of the mounts that namespace
-// then has at the targets.
-func goAheadInto(t *testing.T, ms []spec.Mount) ([]string, error) {
+// goAheadInto plays a go-ahead in the mount namespace of a process
+// started for it: the engine's part first, each of its mounts made by
+// path, following links as an engine does (rootful: those outside the
+// workspace; rootless: all), then bottle's (checkMounts, and rootful
+// mountInto). It returns the sources of the mounts the agent would have:
+// those mountInto made, and the engine's if the go-ahead went on.
+func goAheadInto(t *testing.T, ms []spec.Mount, rootful bool) ([]string, error) {
 	t.Helper()
 	cmd := exec.Command("sleep", "600")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // and made private by Go
@@ -116,28 +183,76 @@ func goAheadInto(t *testing.T, ms []spec.Mount) ([]string, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	pid := cmd.Process.Pid
+	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	init := os.NewFile(uintptr(fd), "pidfd")
 	defer init.Close()
-	before := mountPoints(t, cmd.Process.Pid)
-	err = mountInto(init, ms)
+	ct := spec.Container{WorkDir: ms[0].Target, Mounts: ms}
+	byEngine, late := lateMounts(ct)
+	if !rootful {
+		byEngine, late = ms, nil
+	}
+	if err := engineMounts(init, byEngine); err != nil {
+		return nil, err // the engine could not start the container
+	}
+	before := mountPoints(t, pid)
+	err = aheadMounts(init, pid, ct, nil, !rootful)
 	var mounted []string
-	for p := range mountPoints(t, cmd.Process.Pid) {
+	for p := range mountPoints(t, pid) {
 		if before[p] {
 			continue
 		}
-		found := false
-		for _, m := range ms {
-			if p == m.Target {
-				mounted, found = append(mounted, m.Source), true
-			}
+		i := slices.IndexFunc(late, func(m spec.Mount) bool { return m.Target == p })
+		if i < 0 {
+			t.Errorf("the go-ahead mounted something at %s, which is no target of %v: it followed a link", p, late)
+			continue
 		}
-		if !found {
-			t.Errorf("the go-ahead mounted something at %s, which is no target of %v: it followed a link", p, ms)
+		mounted = append(mounted, late[i].Source)
+	}
+	if err != nil {
+		return mounted, err
+	}
+	// The agent would run now: at every target, the entry recorded.
+	for _, m := range ms {
+		fi, serr := os.Stat(fmt.Sprintf("/proc/%d/root%s", pid, m.Target))
+		if serr != nil {
+			t.Errorf("the go-ahead went on, and %s is not there: %v", m.Target, serr)
+			continue
+		}
+		if id, _ := beneath.IDOf(fi); id != (beneath.ID{Dev: m.Expect.Dev, Ino: m.Expect.Ino}) {
+			t.Errorf("the go-ahead went on with another entry than %s's recorded one at %s", m.Source, m.Target)
 		}
 	}
-	return mounted, err
+	for _, m := range byEngine {
+		mounted = append(mounted, m.Source)
+	}
+	return mounted, nil
+}
+
+// engineMounts mounts ms in the mount namespace of the process init (a
+// pidfd) as an engine does: by path, following links, recursively.
+func engineMounts(init *os.File, ms []spec.Mount) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never handed back: it ends with the goroutine
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			done <- err
+			return
+		}
+		if err := unix.Setns(int(init.Fd()), unix.CLONE_NEWNS); err != nil {
+			done <- err
+			return
+		}
+		for _, m := range ms {
+			if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				done <- fmt.Errorf("the engine: mount %s at %s: %w", m.Source, m.Target, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return <-done
 }

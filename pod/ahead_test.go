@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
@@ -72,11 +73,11 @@ func TestOpenSourceRefusesWhatIsNotRecorded(t *testing.T) {
 // workspace's .git by its path when it starts the container; a link put
 // at .git meanwhile (by a bottle whose workspace holds this one) leads
 // that mount elsewhere in the container, and the host's own .git, put
-// back, is then at /workspace/.git for the agent to write. The start
-// records nothing of the agent's git folder (Expect nil): the go-ahead
-// must still find at each target what its source is. The test's own
-// process stands for the container (its root is the host's): at the
-// workspace's .git is the host's .git, not the agent's folder.
+// back, is then at /workspace/.git for the agent to write. The go-ahead
+// must find at each target what the start recorded of its source, and
+// refuse a mount the start recorded nothing of. The test's own process
+// stands for the container (its root is the host's): at the workspace's
+// .git is the host's .git, not the agent's folder.
 func TestCheckMountsRefusesWhatTheEngineLedElsewhere(t *testing.T) {
 	dir := t.TempDir()
 	ws, agentGit := filepath.Join(dir, "work"), filepath.Join(dir, "state", "git")
@@ -85,24 +86,32 @@ func TestCheckMountsRefusesWhatTheEngineLedElsewhere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fi, err := os.Stat(ws)
-	if err != nil {
-		t.Fatal(err)
+	recorded := func(p string) *spec.FileID {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := beneath.IDOf(fi)
+		return &spec.FileID{Dev: id.Dev, Ino: id.Ino}
 	}
-	id, _ := beneath.IDOf(fi)
 	fd, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	self := os.NewFile(uintptr(fd), "pidfd")
 	defer self.Close()
-	workspace := spec.Mount{Source: ws, Target: ws, Expect: &spec.FileID{Dev: id.Dev, Ino: id.Ino}}
+	workspace := spec.Mount{Source: ws, Target: ws, Expect: recorded(ws)}
+	sub := spec.Mount{Source: filepath.Join(ws, "sub"), Target: filepath.Join(ws, "sub"), Expect: recorded(filepath.Join(ws, "sub"))}
 
-	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: filepath.Join(ws, "sub"), Target: filepath.Join(ws, "sub")}}); err != nil {
+	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, sub}); err != nil {
 		t.Errorf("each target is its source: %v", err)
 	}
-	err = checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: agentGit, Target: filepath.Join(ws, ".git")}})
-	if !errors.Is(err, beneath.ErrMoved) {
-		t.Errorf("the host's .git at the target of the agent's git folder: %v, want it refused as moved", err)
+	err = checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: agentGit, Target: filepath.Join(ws, ".git"), Expect: recorded(agentGit)}})
+	if !errors.Is(err, beneath.ErrMoved) || !strings.Contains(err.Error(), agentGit) {
+		t.Errorf("the host's .git at the target of the agent's git folder: %v, want it refused as moved, naming %s", err, agentGit)
+	}
+	sub.Expect = nil
+	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, sub}); !errors.Is(err, errUnrecorded) {
+		t.Errorf("a mount the start recorded nothing of: %v, want it refused", err)
 	}
 }

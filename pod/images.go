@@ -45,6 +45,11 @@ func (c *Conn) buildThroughEgress(ctx context.Context, p *spec.Plan, progress io
 	if err := c.upEgress(ctx, p); err != nil {
 		return "", err
 	}
+	// The build's RUN steps reach the proxy: its mounts are checked first.
+	egress, _ := egressFirst(p)
+	if err := c.checkSidecars(ctx, &spec.Plan{Pod: p.Pod, Containers: egress}); err != nil {
+		return "", err
+	}
 	ns, err := c.netNSPath(ctx, p.Pod.Namespaces)
 	if err != nil {
 		return "", err

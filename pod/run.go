@@ -23,10 +23,17 @@ func (c *Conn) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bool
 		// The person's input ending ends the agent's: marked, then passed on.
 		s.Stdin = &endingInput{r: s.Stdin, dir: filepath.Join(main.Stage, inputStage)}
 	}
-	start := func() error { return c.startContainer(ctx, main.Name) }
+	start := func() error {
+		// No process of the host's sees what gVisor's kernel mounted in the
+		// agent's container; what the engine mounted in its sidecars, it does.
+		if err := c.checkSidecars(ctx, p); err != nil {
+			return err
+		}
+		return c.startContainer(ctx, main.Name)
+	}
 	if c.waits(*main) {
 		// Its container is started with the sidecars (or ran already).
-		start = func() error { return c.goAhead(ctx, *main) }
+		start = func() error { return c.goAhead(ctx, p) }
 	}
 	if detach {
 		if err := c.startSidecars(ctx, p); err != nil {
