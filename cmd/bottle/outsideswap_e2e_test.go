@@ -25,8 +25,26 @@ import (
 // its output on the terminal), as in
 // TestGoAheadRefusesAWorkspaceSwappedAfterItsRecord.
 func TestGoAheadRefusesAnObjectFolderSwappedAfterItsRecord(t *testing.T) {
+	testObjectFolderSwap(t, "", "", "the agent's container")
+}
+
+// Under gVisor no process of the host's sees the agent's mounts, and the
+// agent gets the object folder the engine mounted (docs/warm.md says so);
+// the git gate, which reads it at its own path too and alone carries the
+// agent's pushes out, is checked before the agent starts, and the start
+// is refused there.
+func TestRunscStartRefusesAGateObjectFolderSwappedAfterItsRecord(t *testing.T) {
+	testObjectFolderSwap(t, "runtime = \"runsc\"\n", "origin", "-git-gate")
+}
+
+// testObjectFolderSwap starts a bottle of profile extra on a worktree
+// (whose main repository has remote, if not ""), swaps the main
+// repository's object folder for a link to a folder of the person's while
+// the agent's image builds, and wants the start refused by the container
+// whose name holds refusedBy.
+func testObjectFolderSwap(t *testing.T, extra, remote, refusedBy string) {
 	nonce := fmt.Sprintf("objswap-%d", time.Now().UnixNano())
-	e := newEnv(t, "\n[agents.swapped]\nextends = \"t\"\ncontainerfile = \"img/Containerfile\"\n")
+	e := newEnv(t, "\n[agents.swapped]\nextends = \"t\"\ncontainerfile = \"img/Containerfile\"\n"+extra)
 	t.Cleanup(func() { // the image this test's nonce made
 		ids, _ := exec.Command("podman", "images", "-q", "--filter", "reference=localhost/bottle-swapped").Output()
 		if ids := strings.Fields(string(ids)); len(ids) > 0 {
@@ -42,6 +60,11 @@ func TestGoAheadRefusesAnObjectFolderSwappedAfterItsRecord(t *testing.T) {
 	os.WriteFile(filepath.Join(main, "file"), []byte("one\n"), 0o644)
 	hostGit(t, main, "add", "file")
 	hostGit(t, main, "commit", "-qm", "first")
+	if remote != "" {
+		up := filepath.Join(t.TempDir(), "app.git")
+		upstreamRepo(t, up)
+		hostGit(t, main, "remote", "add", remote, up) // a local path: held in the gate
+	}
 	os.Remove(e.workdir)
 	hostGit(t, main, "worktree", "add", "-q", e.workdir, "-b", "wt")
 	e.trustRepository(main)
@@ -82,8 +105,12 @@ func TestGoAheadRefusesAnObjectFolderSwappedAfterItsRecord(t *testing.T) {
 			t.Errorf("the agent ran after the swap: it listed %q", seen)
 		}
 	}
-	if strings.TrimSpace(string(code)) == "0" || !strings.Contains(screen, "moved or replaced") || !strings.Contains(screen, objects) {
-		t.Errorf("the start with its object folder swapped before its go-ahead was not refused as moved or replaced, naming %s: exit %s", objects, code)
+	refused := false
+	for _, line := range strings.Split(screen, "\n") {
+		refused = refused || strings.Contains(line, refusedBy) && strings.Contains(line, objects) && strings.Contains(line, "moved or replaced")
+	}
+	if strings.TrimSpace(string(code)) == "0" || !refused {
+		t.Errorf("the start with its object folder swapped before its go-ahead was not refused (%s) as moved or replaced, naming %s: exit %s", refusedBy, objects, code)
 	}
 	// Put back, so the teardown's settle finds the repository as it was.
 	os.Remove(objects)
