@@ -40,7 +40,8 @@ type part struct {
 
 // inspect decides whether r, matched to route, may leave: "" when it may,
 // else why not (what was found and where, never the secret itself). It
-// also returns the body as the upstream reads it (decoded). A body is read
+// also returns the body as the upstream reads it (decoded), once read,
+// also when what it carries refuses the request. A body is read
 // whole once the budget has room for it; a request that waited too long
 // for room gets errBusy, one whose body stopped coming errStalled.
 func (p *Proxy) inspect(r *http.Request, route *Route, host string, conn net.Conn) (string, []byte, error) {
@@ -111,7 +112,7 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net
 	}
 	for _, pt := range parts {
 		if f := s.Scan(pt.data, pt.where); f != nil {
-			return found(f), nil, nil
+			return found(f), decoded(parts), nil
 		}
 	}
 	if len(r.Trailer) > 0 { // sent after a chunked body without being declared
@@ -124,12 +125,17 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net
 		watched, frags = route.Host, append(frags, fragment{"host", []byte(sub)})
 	}
 	if f := p.split.checkPlaced(s, watched, frags); f != nil {
-		return found(f), nil, nil
+		return found(f), decoded(parts), nil
 	}
+	return "", decoded(parts), nil
+}
+
+// decoded is the body as the upstream reads it: the first of its parts.
+func decoded(parts []part) []byte {
 	if len(parts) == 0 {
-		return "", nil, nil
+		return nil
 	}
-	return "", parts[0].data, nil
+	return parts[0].data
 }
 
 func found(f *dlp.Finding) string {

@@ -48,7 +48,8 @@ func toolServer() *mcp.Server {
 // tools are called the three ways the go SDK speaks (streamable HTTP with
 // event streams and with JSON, the older SSE transport): a call whose
 // arguments pipe into a shell or decode a command is refused by default (a
-// route may allow it), one carrying an escaped key is refused, the tools a
+// route may allow it), one carrying a key, plain or escaped, is refused as
+// that call's error (the body's scan finds it first), the tools a
 // route denies or does not allow are refused; a result with a hidden
 // instruction is withheld as that call's error, one in plain sight reaches
 // the model with the warning in front, and the session goes on (issue 20).
@@ -123,8 +124,10 @@ func TestMCPToolCalls(t *testing.T) {
 					t.Errorf("run %q: %q, %v; want it run", cmd, got, err)
 				}
 			}
-			if got, err := call(s, "fetch", map[string]any{"page": escaped}); err == nil || !strings.Contains(err.Error(), "github-token") {
-				t.Errorf("a key, escaped, in a call's arguments: %q, %v; want refused naming github-token", got, err)
+			for _, key := range []string{gh, escaped} {
+				if got, err := call(s, "fetch", map[string]any{"page": key}); err == nil || !strings.Contains(err.Error(), "github-token") {
+					t.Errorf("a key in a call's arguments: %q, %v; want refused naming github-token", got, err)
+				}
 			}
 			if got, err := call(s, "fetch", map[string]any{"page": "hidden"}); err == nil || !strings.Contains(err.Error(), "bottle withheld") || strings.Contains(err.Error(), "prev") {
 				t.Errorf("a result with a hidden instruction: %q, %v; want withheld as the call's error", got, err)

@@ -248,19 +248,28 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 		ctx.UserData = nil
 		return r, resp
 	}
-	if why != "" {
-		return deny(why)
-	}
 	calls := parseRPC(host, body)
-	if why := p.refusedCalls(route, calls); why != "" {
-		if answer := rpcRefusal(calls, why); answer != nil {
-			deny(why) // audited; the agent gets the server's kind of refusal
-			if p.mcp.answerOnStream(host, r.URL, answer) {
-				return r, goproxy.NewResponse(r, "text/plain", http.StatusAccepted, "")
-			}
-			return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
+	// A call refused gets the server's kind of refusal, so the agent's
+	// client carries on with its session; the refusal is audited.
+	refuseCalls := func(why string) (*http.Request, *http.Response) {
+		answer := rpcRefusal(calls, why)
+		if answer == nil {
+			return deny(why)
+		}
+		deny(why)
+		if p.mcp.answerOnStream(host, r.URL, answer) {
+			return r, goproxy.NewResponse(r, "text/plain", http.StatusAccepted, "")
+		}
+		return r, goproxy.NewResponse(r, "application/json", http.StatusOK, string(answer))
+	}
+	if why != "" {
+		if len(calls) == 1 && calls[0].method == "tools/call" {
+			return refuseCalls(why) // a secret in a tool's arguments
 		}
 		return deny(why)
+	}
+	if why := p.refusedCalls(route, calls); why != "" {
+		return refuseCalls(why)
 	}
 	switch {
 	case refreshCall:
