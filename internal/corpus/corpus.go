@@ -28,6 +28,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/ascii85"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -338,6 +339,55 @@ var funcs = template.FuncMap{
 			return s[2*n:]
 		}
 		return s[k*n : (k+1)*n]
+	},
+	// codes writes each byte of s with format (CHAR(%d), \\x%02x), sep
+	// between them.
+	"codes": func(format, sep, s string) string {
+		parts := make([]string, len(s))
+		for i, c := range []byte(s) {
+			parts[i] = fmt.Sprintf(format, c)
+		}
+		return strings.Join(parts, sep)
+	},
+	"a85": func(s string) string {
+		out := make([]byte, ascii85.MaxEncodedLen(len(s)))
+		return string(out[:ascii85.Encode(out, []byte(s))])
+	},
+	// uu is s uuencoded as a file called name, as uuencode(1) writes it.
+	"uu": func(name, s string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "begin 644 %s\n", name)
+		enc := func(v byte) byte {
+			if v == 0 {
+				return '`'
+			}
+			return v + ' '
+		}
+		for _, line := range chunks(s, 45) {
+			b.WriteByte(enc(byte(len(line))))
+			for k := 0; k < len(line); k += 3 {
+				var g [3]byte
+				copy(g[:], line[k:])
+				v := uint32(g[0])<<16 | uint32(g[1])<<8 | uint32(g[2])
+				for _, sh := range []uint{18, 12, 6, 0} {
+					b.WriteByte(enc(byte(v >> sh & 63)))
+				}
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString("`\nend\n")
+		return b.String()
+	},
+	"rot13": func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case 'a' <= r && r <= 'z':
+				return 'a' + (r-'a'+13)%26
+			case 'A' <= r && r <= 'Z':
+				return 'A' + (r-'A'+13)%26
+			}
+			return r
+		}, s)
 	},
 	"repeat":  func(n int, s string) string { return strings.Repeat(s, n) },
 	"gzip":    func(s string) (string, error) { return compress(s, "gzip") },

@@ -2,9 +2,10 @@
 // formats, JWTs, private keys and wallet seeds, payment card numbers and
 // IBANs, and the bottle's own injected secrets, also when URL-, base64-,
 // base32- or hex-encoded (nested a few layers), escaped (JSON \u, \x),
-// wrapped into lines, delimited (de:ad:be:ef, g.h.p) or reversed; examples
-// and placeholders where they travel as credentials (position.go); and
-// high-entropy tokens in URLs and host names.
+// wrapped into lines, delimited (de:ad:be:ef, g.h.p), built from character
+// codes (CHAR(103)+...), in ROT13, in framed Ascii85, uuencoded or
+// reversed; examples and placeholders where they travel as credentials
+// (position.go); and high-entropy tokens in URLs and host names.
 //
 // It is built for speed on code-like text: one pass splits the data into
 // runs of token characters, and only the rare long run is looked at closer
@@ -45,6 +46,9 @@ type rule struct {
 	// cases.
 	lower       *regexp.Regexp
 	lowerPrefix []byte
+	// rot and rotLower are the prefixes in ROT13 (a key's letters rotated
+	// by 13, as Python's codecs and tr(1) do in one call).
+	rot, rotLower []byte
 }
 
 var rules = []rule{
@@ -69,25 +73,29 @@ var rules = []rule{
 
 // firstByte and secondByte mark, for each byte, the rules whose prefix
 // starts with it, or has it second (bit i: rules[i]; bit 16+i: rules[i]
-// written backwards): a run that holds no pair of bytes marked for one
-// rule is not looked at for it.
-var firstByte, secondByte [256]uint32
+// written backwards; bit 32+i: rules[i] in ROT13): a run that holds no
+// pair of bytes marked for one rule is not looked at for it.
+var firstByte, secondByte [256]uint64
 
 func init() {
 	if len(rules) > 16 {
 		panic("dlp: more rules than the prefix filter has bits for")
 	}
+	mark := func(p []byte, bit int) {
+		firstByte[p[0]] |= 1 << bit
+		secondByte[p[1]] |= 1 << bit
+	}
 	for i := range rules {
-		rules[i].rev = reversed([]byte(rules[i].prefix))
-		for k, p := range [][]byte{[]byte(rules[i].prefix), rules[i].rev} {
-			firstByte[p[0]] |= 1 << (16*k + i)
-			secondByte[p[1]] |= 1 << (16*k + i)
-		}
-		if rules[i].lower != nil {
-			p := bytes.ToLower([]byte(rules[i].prefix))
-			rules[i].lowerPrefix = p
-			firstByte[p[0]] |= 1 << i
-			secondByte[p[1]] |= 1 << i
+		r := &rules[i]
+		r.rev, r.rot = reversed([]byte(r.prefix)), rot13([]byte(r.prefix))
+		mark([]byte(r.prefix), i)
+		mark(r.rev, 16+i)
+		mark(r.rot, 32+i)
+		if r.lower != nil {
+			r.lowerPrefix = bytes.ToLower([]byte(r.prefix))
+			r.rotLower = rot13(r.lowerPrefix)
+			mark(r.lowerPrefix, i)
+			mark(r.rotLower, 32+i)
 		}
 	}
 }
@@ -210,7 +218,7 @@ func New(secrets []string) *Scanner {
 		if len(v) < minSecret {
 			continue
 		}
-		for _, form := range append(Forms(v), reversed([]byte(v))) {
+		for _, form := range append(Forms(v), reversed([]byte(v)), rot13([]byte(v))) {
 			switch {
 			case slices.ContainsFunc(s.secrets, func(f []byte) bool { return bytes.Equal(f, form) }),
 				slices.ContainsFunc(s.inRuns, func(f []byte) bool { return bytes.Equal(f, form) }):
@@ -308,8 +316,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	// 0x68) show as a streak of short runs with short gaps: counted on the
 	// way, looked at closer (sequence) when it ends.
 	var sq streak
-	var bg bitGroups // groups of eight binary digits
-	block := 0       // the end of a wrapped block already decoded whole
+	var bg bitGroups  // groups of eight binary digits
+	var cc codeStreak // character codes with a glue of words (CHAR(103)+CHAR(104))
+	block := 0        // the end of a wrapped block already decoded whole
 	var named *Finding
 	for i := 0; i < len(data); {
 		start, end := nextRun(data, i)
@@ -358,8 +367,22 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 				named = found(credentialRule) // unless something more telling is found
 			}
 		}
+		if isDigit(data[start]) {
+			if at, ok := codeAt(data, start, end); ok && !cc.addCode(data, start, at) {
+				if f := s.charCodes(data, cc, pl, enc, depth); f != nil {
+					return f
+				}
+				cc = codeStreak{start: start, end: at, n: 1}
+			}
+		}
 		if end-start < 4 {
 			continue
+		}
+		if end-start == 5 && depth < maxDepth && (data[start] == 'b' || data[start] == 'x') {
+			// begin 644 name, xbtoa Begin: a file uuencoded, or in btoa's Ascii85
+			if f := s.encodedFile(data, start, end, pl, enc, depth); f != nil {
+				return f
+			}
 		}
 		if end-start == 8 && data[start] == '0' && depth < maxDepth {
 			if f, ok := s.bitGroup(data, start, end, &bg, pl, enc, depth); ok {
@@ -413,6 +436,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 	if f := s.bits(data, bg, pl, enc, depth); f != nil {
 		return f
 	}
+	if f := s.charCodes(data, cc, pl, enc, depth); f != nil {
+		return f
+	}
 	if f := s.seedPhrase(data, seeds, pl, enc); f != nil {
 		return f
 	}
@@ -423,6 +449,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		return f
 	}
 	if f := s.scanInvisible(data, pl, enc, depth); f != nil {
+		return f
+	}
+	if f := s.scanAscii85(data, pl, enc, depth); f != nil {
 		return f
 	}
 	var f *Finding

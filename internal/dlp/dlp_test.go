@@ -76,6 +76,10 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte(ghToken))
 	f.Add([]byte(base64.StdEncoding.EncodeToString([]byte(injected))))
 	f.Add([]byte(`k = "` + ghToken[:9] + `" + \"` + ghToken[9:] + `\"` + "\n\"akiaq2\" '01100111 01101000'"))
+	f.Add([]byte("SELECT CHAR(103)+CHAR(104)+CHAR(112)+CHAR(95)+CHAR(97)+CHAR(66)+CHAR(51)+CHAR(100)+CHAR(69)+CHAR(54)+CHAR(103)+CHAR(72)"))
+	f.Add([]byte(`{"c":"k = \"\\x67\\x68\\147\\u0070\"","p":"%5Cx67"}`))
+	f.Add([]byte("<~" + ascii85Of("t "+ghToken) + "~>\nxbtoa Begin\n+<VdLz!!y\n" + uuencode("k", ghToken)))
+	f.Add([]byte("tuc_" + rot13s(ghToken[4:]) + " begin 644 x\nM\"\\"))
 	s := New([]string{injected})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s.Scan(data, "body") // must not panic or hang

@@ -69,27 +69,68 @@ func (s *Scanner) knownFormat(data []byte, start, end int, pl place, enc string)
 			return &Finding{Rule: "injected-secret", Where: where, Encoding: enc}
 		}
 	}
-	var cand uint32
+	var cand uint64
 	for i := 0; i+1 < len(run); i++ {
 		cand |= firstByte[run[i]] & secondByte[run[i+1]]
 	}
 	for ; cand != 0; cand &= cand - 1 {
-		bit := bits.TrailingZeros32(cand)
+		bit := bits.TrailingZeros64(cand)
 		r := &rules[bit%16]
 		if len(s.off) > 0 && s.off[r.name] {
 			continue
 		}
-		if bit < 16 && bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
-			return &Finding{Rule: r.name, Where: where, Encoding: enc}
-		}
-		if bit < 16 && r.lower != nil && bytes.Contains(run, r.lowerPrefix) && s.counts(r.lower.Find(data[lo:hi]), pl) {
-			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "lowercased")}
-		}
-		if bit >= 16 && bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
-			return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}
+		switch bit / 16 {
+		case 0:
+			if bytes.Contains(run, []byte(r.prefix)) && s.counts(r.re.Find(data[lo:hi]), pl) {
+				return &Finding{Rule: r.name, Where: where, Encoding: enc}
+			}
+			if r.lower != nil && bytes.Contains(run, r.lowerPrefix) && s.counts(r.lower.Find(data[lo:hi]), pl) {
+				return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "lowercased")}
+			}
+		case 1:
+			if bytes.Contains(run, r.rev) && s.counts(r.re.Find(reversed(data[lo:hi])), pl) {
+				return &Finding{Rule: r.name, Where: where, Encoding: join(enc, "reversed")}
+			}
+		case 2:
+			if f := s.rotated(r, data[lo:hi], run, pl); f != "" {
+				return &Finding{Rule: r.name, Where: where, Encoding: join(enc, f)}
+			}
 		}
 	}
 	return nil
+}
+
+// rotated looks for r's format in window once rotated back from ROT13,
+// when the run in it holds r's prefix so rotated; it returns how it was
+// found ("rot13", or "lowercased+rot13"), or "".
+func (s *Scanner) rotated(r *rule, window, run []byte, pl place) string {
+	upper, lower := bytes.Contains(run, r.rot), r.lower != nil && bytes.Contains(run, r.rotLower)
+	if !upper && !lower {
+		return ""
+	}
+	back := rot13(window)
+	switch {
+	case upper && s.counts(r.re.Find(back), pl):
+		return "rot13"
+	case lower && s.counts(r.lower.Find(back), pl):
+		return "lowercased+rot13"
+	}
+	return ""
+}
+
+// rot13 is b with its ASCII letters rotated by 13 (its own inverse).
+func rot13(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z':
+			c = 'a' + (c-'a'+13)%26
+		case 'A' <= c && c <= 'Z':
+			c = 'A' + (c-'A'+13)%26
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // lineFollows reports whether a line of token characters may follow the

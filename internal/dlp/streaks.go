@@ -109,3 +109,16 @@ func (s *Scanner) joinedLiterals(data []byte, start, end int, pl place, enc stri
 	}
 	return s.knownFormat(joined, 0, len(joined), pl, join(enc, "joined"))
 }
+
+// charCodes scans what a streak of character codes stands for, when it
+// is long enough to hold a key; inlined, as delimited.
+func (s *Scanner) charCodes(data []byte, k codeStreak, pl place, enc string, depth int) *Finding {
+	if k.n < minPieces || depth >= maxDepth {
+		return nil
+	}
+	return s.charCodesIn(data, k, pl, enc, depth)
+}
+
+func (s *Scanner) charCodesIn(data []byte, k codeStreak, pl place, enc string, depth int) *Finding {
+	return s.scan(codes(data, k), pl, join(enc, "char codes"), depth+1)
+}

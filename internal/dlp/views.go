@@ -59,7 +59,7 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 		if data[i] != '\\' || i+1 >= len(data) {
 			break
 		}
-		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' && (n < '0' || n > '7') {
+		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' && (n < '0' || n > '7') && !escapedEscape(data, i) {
 			i++ // \\, \n and the like: skip the pair
 			continue
 		}
@@ -75,6 +75,18 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 	if lo >= 0 {
 		fn(data[lo:hi])
 	}
+}
+
+// escapedEscape reports whether the backslash at data[i] escapes one
+// that starts an escape of a token character: \\x67, \\u0067, \\147, as
+// code that holds escapes reads once it is itself put in a JSON or C
+// string. Undone once, such a stretch holds the escapes.
+func escapedEscape(data []byte, i int) bool {
+	if i+2 >= len(data) || data[i+1] != '\\' {
+		return false
+	}
+	n := data[i+2]
+	return n == 'u' || n == 'x' || n == 'U' || '0' <= n && n <= '7'
 }
 
 // unescape undoes the escapes of JSON, JavaScript and C strings: \uXXXX
@@ -332,7 +344,8 @@ func wrapped(data []byte, start, end int) ([]byte, int) {
 
 // percentStretches calls fn with each stretch of data around the percent
 // escapes that stand for token characters (or for a percent sign, when
-// encoded again), merged where they overlap: %02d and %20 hide no key.
+// encoded again, or a backslash, which may start an escape), merged where
+// they overlap: %02d and %20 hide no key.
 // fn returns false to stop.
 func percentStretches(data []byte, fn func([]byte) bool) {
 	lo, hi := -1, -1
@@ -345,8 +358,8 @@ func percentStretches(data []byte, fn func([]byte) bool) {
 		if !isHex(data[i+1]) || !isHex(data[i+2]) {
 			continue
 		}
-		if c := unhex(data[i+1])<<4 | unhex(data[i+2]); !tokenChar[c] && c != '%' {
-			continue
+		if c := unhex(data[i+1])<<4 | unhex(data[i+2]); !tokenChar[c] && c != '%' && c != '\\' {
+			continue // (a backslash may start an escape: %5Cx67)
 		}
 		if lo >= 0 && i-escapeReach <= hi {
 			hi = min(i+escapeReach, len(data))
