@@ -25,3 +25,23 @@ func TestMayBegin(t *testing.T) {
 		t.Error("EndsBackwards")
 	}
 }
+
+// TestHoldsBeginning: a beginning whole, in any of its forms, anywhere in
+// the data or across where two pieces meet; ids and cursors hold none.
+func TestHoldsBeginning(t *testing.T) {
+	s := New([]string{injected})
+	b64 := base64.StdEncoding.EncodeToString([]byte("x=" + ghToken))
+	for _, b := range []string{"xxghp_", "zz" + reverse("AKIA"), b64[2:12], "tuc_" /* ghp_ in ROT13 */, "pay DE89", "zz" + injected[:10]} {
+		if !s.HoldsBeginning([]byte(b)) {
+			t.Errorf("%q: no", b)
+		}
+	}
+	for _, b := range []string{"6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55", "c17K2a3f", "page", "gh", "ghx_"} {
+		if s.HoldsBeginning([]byte(b)) {
+			t.Errorf("%q: yes", b)
+		}
+	}
+	if !s.HoldsBeginningAcross([]byte("abcdgh"), []byte("p_xyz")) || s.HoldsBeginningAcross([]byte("ghp_ab"), []byte("cd")) || s.HoldsBeginningAcross([]byte("ab"), []byte("ghp_")) {
+		t.Error("HoldsBeginningAcross")
+	}
+}

@@ -19,19 +19,23 @@ import (
 // Unrelated requests to the same host may come between the pieces, and
 // bring new fragments of their own. So per host and per place (a header's
 // name, a query parameter, the body, the host's free labels) it also keeps
-// chains of the pieces that look like parts of a key (letters with digits,
-// or both cases, no spaces), and scans each chain with the new piece at
-// its end: the pieces of one secret travel in one place, whatever else
-// travels beside them.
+// the run of the last chainBytes of the pieces sent there, of any length
+// from one character, and where in it a secret may begin (dlp's Begins: a
+// known format's beginning, raw, in ROT13 or encoded at any alignment, or
+// one of the bottle's secrets', at any offset in a piece, since a key may
+// start inside one). Only from those is the run scanned as it grows, so
+// most runs (request ids, cursors, nonces) cost an append and a look at
+// each of their bytes; a format's beginning reversed, when it comes, has
+// the run scanned once from each piece's start (a key sent backwards is
+// whole by then): the pieces of one secret travel in one place, whatever
+// else travels beside them.
 //
-// The chains hold only a few subsets, so a key in many short pieces would
-// outgrow them: per place the watch also keeps the run of the last
-// chainBytes of those pieces, and the pieces in it where a secret may
-// begin (dlp's MayBegin: a known format's beginning, raw or encoded, or
-// one of the bottle's secrets'). Only from those is the run scanned as it
-// grows, so most runs (request ids, cursors, nonces) cost an append; a
-// format's beginning reversed, when it comes, has the run scanned once
-// from each piece's start (a key sent backwards is whole by then).
+// Per place it also keeps chains of the pieces that look like parts of a
+// key (letters with digits, or both cases, no spaces): a few subsets of
+// the recent ones, so a piece of something else in that place between two
+// of a key's is skipped. A chain is scanned with a new piece at its end
+// only when the two hold a beginning whole (dlp's HoldsBeginning): no key
+// is found in what holds none, and most chains of ids hold none.
 
 const (
 	splitFrags  = 64   // fragments kept per host
@@ -43,7 +47,7 @@ const (
 	chainPlaces = 16   // places with chains, per host
 	chainsKept  = 8    // chains per place
 	chainBytes  = 256  // longest chain
-	pieceMin    = 4    // shortest piece of a key worth chaining
+	pieceMin    = 4    // shortest piece of a key worth chaining (shorter ones go in the run)
 	pieceMax    = 128  // longest
 	runMinKey   = 16   // bytes from a beginning before the run is scanned from it: no key is shorter
 )
@@ -69,15 +73,20 @@ type window struct {
 
 // chains are the recent chains of pieces in one place, newest last.
 type chains struct {
-	list [][]byte
+	list  [][]byte
+	holds []bool // for each chain, whether it holds a beginning whole
 	// run is the last chainBytes of the pieces in a row; starts are where
-	// each of them starts in it, heads those where a secret may begin.
+	// each of them starts in it, heads where a secret may begin in it.
 	run    []byte
 	starts []int
-	heads  []int
+	heads  []runHead
 	last   []byte // the newest piece: the same value again (a client's fixed header) adds nothing
 	used   int
 }
+
+// runHead is where in a run a secret may begin, and where a scan for it
+// starts (before it, when its encoding is out of step).
+type runHead struct{ at, from int }
 
 // check looks at the fragments of a message (a WebSocket's, one at a
 // time): their place is the message.
@@ -179,8 +188,8 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 			continue
 		}
 		own := win.place(f.place)
-		if bytes.Equal(own.last, f.data) {
-			continue // the same value again: it adds nothing, here or among all places
+		if bytes.Equal(own.last, f.data) && !own.goesOn(s, f.data) {
+			continue // the same value again: it adds nothing, here or among all places, unless it goes on a beginning
 		}
 		if found := own.add(s, f.data, key); found != nil {
 			found.Where = "this request and the ones before it to " + host + ", in " + f.place + " (a secret sent in pieces)"
@@ -230,56 +239,96 @@ func (cs *chains) add(s *dlp.Scanner, piece []byte, key bool) *dlp.Finding {
 	if found := cs.extendRun(s, piece); found != nil || !key {
 		return found // a piece that is not key-like goes in the run only: it may go on a beginning
 	}
+	holds := s.HoldsBeginning(piece)
 	grown := make([][]byte, 0, len(cs.list)+1)
-	for _, c := range cs.list {
+	grownHolds := make([]bool, 0, len(cs.list)+1)
+	for i, c := range cs.list {
 		joined := append(append([]byte{'\n'}, c...), piece...)
-		if found := s.Scan(joined, "body"); found != nil {
-			return found
+		// A beginning in the chain, in the piece, or across where they meet.
+		h := cs.holds[i] || holds || s.HoldsBeginningAcross(c, piece)
+		if h {
+			if found := s.Scan(joined, "body"); found != nil {
+				return found
+			}
 		}
 		if len(joined)-1 <= chainBytes {
-			grown = append(grown, joined[1:])
+			grown, grownHolds = append(grown, joined[1:]), append(grownHolds, h)
 		}
 	}
-	grown = append(grown, slices.Clone(piece))
-	cs.list = append(cs.list, grown...)
+	grown, grownHolds = append(grown, slices.Clone(piece)), append(grownHolds, holds)
+	cs.list, cs.holds = append(cs.list, grown...), append(cs.holds, grownHolds...)
 	if len(cs.list) > chainsKept {
 		cs.list = slices.Clone(cs.list[len(cs.list)-chainsKept:])
+		cs.holds = slices.Clone(cs.holds[len(cs.holds)-chainsKept:])
 	}
 	return nil
 }
 
+// goesOn reports whether piece, put in the run again right after itself,
+// goes on a beginning in it: a key's next piece may be the same as its
+// last (aB, aB). A beginning whole in that last piece itself does not
+// count: a client's fixed value that holds one (a session id) would have
+// the run scanned on every request.
+func (cs *chains) goesOn(s *dlp.Scanner, piece []byte) bool {
+	if len(cs.starts) == 0 {
+		return false
+	}
+	last, n := cs.starts[len(cs.starts)-1], dlp.LongestBeginning()
+	var buf [128]byte
+	for _, h := range cs.heads {
+		head := cs.run[h.at:min(len(cs.run), h.at+n)]
+		if h.at >= last && s.HoldsBeginning(head) {
+			continue
+		}
+		if s.MayBegin(append(append(buf[:0], head...), piece[:min(len(piece), n-len(head))]...)) {
+			return true
+		}
+	}
+	return false
+}
+
 // extends reports whether f, not key-like itself, belongs in its place's
 // run all the same: token characters only (AKIA, the rest of an AWS key in
-// capitals, a reversed key's _phg ending), which cost the run an append.
+// capitals, a reversed key's _phg ending, two characters of a key), which
+// cost the run an append.
 func extends(f fragment) bool {
-	return len(f.data) >= pieceMin && len(f.data) <= pieceMax && tokenOnly(f.data)
+	return len(f.data) >= 1 && len(f.data) <= pieceMax && tokenOnly(f.data)
 }
 
 // extendRun adds piece to the run, drops what lies more than chainBytes
-// back, and scans the run from each of its beginnings that is long enough
-// to hold a key; when a format's beginning reversed has come, from each
+// back, and scans the run from each beginning in it that is long enough to
+// hold a key; when a format's beginning reversed has come, from each
 // piece's start, once.
 func (cs *chains) extendRun(s *dlp.Scanner, piece []byte) *dlp.Finding {
 	at := len(cs.run)
 	cs.run = append(cs.run, piece...)
 	cs.starts = append(cs.starts, at)
-	if s.MayBegin(piece) {
-		cs.heads = append(cs.heads, at)
+	// A beginning the pieces after it no longer agree with is dropped; a
+	// secret may begin anywhere in the new piece.
+	cs.heads = slices.DeleteFunc(cs.heads, func(h runHead) bool { return !s.MayBegin(cs.run[h.at:]) })
+	for k := at; k < len(cs.run); k++ {
+		if back, ok := s.Begins(cs.run[k:]); ok {
+			cs.heads = append(cs.heads, runHead{at: k, from: max(0, k-back)})
+		}
 	}
 	if cut := len(cs.run) - chainBytes; cut > 0 {
 		cs.run = cs.run[:copy(cs.run, cs.run[cut:])]
 		at -= cut
 		cs.starts = shifted(cs.starts, cut)
-		cs.heads = shifted(cs.heads, cut)
+		kept := cs.heads[:0]
+		for _, h := range cs.heads {
+			if h.at >= cut {
+				kept = append(kept, runHead{at: h.at - cut, from: max(0, h.from-cut)})
+			}
+		}
+		cs.heads = kept
 	}
-	// A beginning the pieces after it no longer agree with is dropped.
-	cs.heads = slices.DeleteFunc(cs.heads, func(h int) bool { return !s.MayBegin(cs.run[h:]) })
 	scan := func(from int) *dlp.Finding {
 		return s.Scan(append([]byte{'\n'}, cs.run[from:]...), "body")
 	}
 	for _, h := range cs.heads {
-		if len(cs.run)-h >= runMinKey {
-			if f := scan(h); f != nil {
+		if len(cs.run)-h.at >= runMinKey {
+			if f := scan(h.from); f != nil {
 				return f
 			}
 		}
