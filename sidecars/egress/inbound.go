@@ -38,6 +38,11 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 	if mode == config.InboundOff || resp.Body == nil || resp.Body == http.NoBody {
 		return
 	}
+	if resp.Trailer != nil {
+		// Whatever the body is, its trailers are text the agent's client
+		// may read, after it: scanned when it ends, before they are sent.
+		resp.Body = &trailerCheck{ReadCloser: resp.Body, p: p, x: x, mode: mode, resp: resp}
+	}
 	ct := mediaType(resp.Header)
 	if !textual(ct) {
 		return
@@ -363,4 +368,61 @@ func (s *inboundStream) Close() error {
 		s.events.release()
 	}
 	return s.src.Close()
+}
+
+// trailerCheck scans a response's trailers once its body has ended (they
+// come after it), before anyone passes them on: text that no page shows a
+// person, so a finding there counts as hidden. What is withheld or marked
+// is the trailers' values.
+type trailerCheck struct {
+	io.ReadCloser
+	p    *Proxy
+	x    *exchange
+	mode string
+	resp *http.Response
+	done bool
+}
+
+func (t *trailerCheck) Read(b []byte) (int, error) {
+	n, err := t.ReadCloser.Read(b)
+	if err != nil && !t.done {
+		t.done = true
+		t.p.checkTrailer(t.resp.Trailer, t.x, t.mode)
+	}
+	return n, err
+}
+
+func (p *Proxy) checkTrailer(tr http.Header, x *exchange, mode string) {
+	var text []byte
+	for _, k := range sortedKeys(tr) {
+		for _, v := range tr[k] {
+			text = append(append(append(append(text, k...), ": "...), v...), '\n')
+		}
+	}
+	f := inbound.Scan(text, "text/plain")
+	if f == nil {
+		return
+	}
+	f.Hidden, f.Where = true, "a trailer"
+	action := act(mode, f)
+	p.auditInbound(x, finding(f), action)
+	var note string
+	switch action {
+	case "blocked":
+		note = fmt.Sprintf("[bottle withheld this trailer from %s: it contains %s]", x.Host, finding(f))
+	case "marked":
+		note = warning(x.Host, f) + " "
+	default:
+		return
+	}
+	for k, vs := range tr {
+		for i, v := range vs {
+			if action == "blocked" {
+				vs[i] = note
+			} else {
+				vs[i] = note + v
+			}
+		}
+		tr[k] = vs
+	}
 }

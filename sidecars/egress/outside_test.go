@@ -73,6 +73,12 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 		w.(http.Flusher).Flush()
 		w.Header().Set("X-Key", key)
+	case "/trailer/note": // what the upstream was asked to put in a trailer, after the body
+		w.Header().Set("Trailer", "X-Note")
+		w.Header().Set("Content-Type", r.URL.Query().Get("type"))
+		w.Write([]byte("ok\n"))
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Note", r.URL.Query().Get("note"))
 	case "/echo/trickle": // \u-escaped as a JavaScript encoder does, one byte at a time
 		w.Header().Set("Content-Type", "text/event-stream")
 		msg := "data: " + strings.NewReplacer("/", `\u002F`, "+", `\u002b`).Replace(key) + "\n\n"
