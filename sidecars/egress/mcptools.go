@@ -102,6 +102,19 @@ func isCommand(s string) bool {
 	return false
 }
 
+// refusedCalls says why the JSON-RPC calls of a request may not go to
+// their MCP server: the route's tool policy, what their arguments carry, a
+// definition withheld; "" when they may.
+func (p *Proxy) refusedCalls(route *Route, calls []rpcCall) string {
+	s := p.scanner.Without(route.DLPOff...)
+	for _, c := range calls {
+		if why := refusedCall(route, s, c); why != "" {
+			return why
+		}
+	}
+	return p.mcp.refused(calls)
+}
+
 // refusedCall says why a tools/call may not go to its server under the
 // route's policy: a tool it denies or does not allow, a command, a secret
 // in the arguments; "" when it may.

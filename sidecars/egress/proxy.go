@@ -336,19 +336,6 @@ func (p *Proxy) filter(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *
 	return r, nil
 }
 
-// refusedCalls says why the JSON-RPC calls of a request may not go to
-// their MCP server: the route's tool policy, what their arguments carry, a
-// definition withheld; "" when they may.
-func (p *Proxy) refusedCalls(route *Route, calls []rpcCall) string {
-	s := p.scanner.Without(route.DLPOff...)
-	for _, c := range calls {
-		if why := refusedCall(route, s, c); why != "" {
-			return why
-		}
-	}
-	return p.mcp.refused(calls)
-}
-
 // withheld stands in the audit for a path that carries a secret.
 const withheld = "[withheld: it carries a secret]"
 
