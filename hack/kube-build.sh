@@ -14,6 +14,11 @@ cache=${BOTTLE_KUBE_CACHE:-/var/cache/bottle/kube}
 out=$cache/v$ver/bin
 gout=$cache/gvisor-$gvisor/bin
 export PATH="/usr/local/go/bin:$PATH" CGO_ENABLED=0 GOFLAGS=-mod=mod
+# One build at a time (hack/e2e.sh starts one ahead, in the background, on a
+# new machine): a second waits, then finds the binaries built.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
 
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 built() { for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done; }
