@@ -47,14 +47,7 @@ func TestCheckMountsFollowsNoLinkItFinds(t *testing.T) {
 }
 
 func runHostileGoAhead(t *testing.T, name string, rootful bool) {
-	if os.Geteuid() != 0 && os.Getenv(inUserNS) == "" {
-		cmd := exec.Command("unshare", "-Urm", os.Args[0], "-test.run=^"+name+"$", "-test.v")
-		cmd.Env = append(os.Environ(), inUserNS+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a user namespace of its own:\n%s", out)
-		if err != nil || !strings.Contains(string(out), "--- PASS") {
-			t.Fatalf("the go-ahead's harness, run unprivileged in a user namespace (unshare -Urm): %v", err)
-		}
+	if ranInUserNS(t, name) {
 		return
 	}
 	base := t.TempDir()
@@ -72,6 +65,24 @@ func runHostileGoAhead(t *testing.T, name string, rootful bool) {
 		}
 		return fx
 	})
+}
+
+// ranInUserNS runs the test name again in a user and mount namespace of
+// its own (unshare -Urm) when this process may not mount, and says
+// whether it did (its result is then this test's).
+func ranInUserNS(t *testing.T, name string) bool {
+	t.Helper()
+	if os.Geteuid() == 0 || os.Getenv(inUserNS) != "" {
+		return false
+	}
+	cmd := exec.Command("unshare", "-Urm", os.Args[0], "-test.run=^"+name+"$", "-test.v")
+	cmd.Env = append(os.Environ(), inUserNS+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a user namespace of its own:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("%s, run unprivileged in a user namespace (unshare -Urm): %v", name, err)
+	}
+	return true
 }
 
 // goAheadFixture is a fresh tree: a bind workspace with its git folder and
@@ -225,6 +236,10 @@ func goAheadInto(t *testing.T, ms []spec.Mount, rootful bool) ([]string, error) 
 		if id, _ := beneath.IDOf(fi); id != (beneath.ID{Dev: m.Expect.Dev, Ino: m.Expect.Ino}) {
 			t.Errorf("the go-ahead went on with another entry than %s's recorded one at %s", m.Source, m.Target)
 		}
+		var stx unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, fmt.Sprintf("/proc/%d/root%s", pid, m.Target), 0, unix.STATX_TYPE, &stx); err != nil || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+			t.Errorf("the go-ahead went on with no mount at %s (%v): %s is seen there through another", m.Target, err, m.Source)
+		}
 	}
 	for _, m := range byEngine {
 		mounted = append(mounted, m.Source)
@@ -233,7 +248,8 @@ func goAheadInto(t *testing.T, ms []spec.Mount, rootful bool) ([]string, error) 
 }
 
 // engineMounts mounts ms in the mount namespace of the process init (a
-// pidfd) as an engine does: by path, following links, recursively.
+// pidfd) as an engine does: by path, following links, recursively, and
+// read-only where the plan says.
 func engineMounts(init *os.File, ms []spec.Mount) error {
 	done := make(chan error, 1)
 	go func() {
@@ -249,6 +265,13 @@ func engineMounts(init *os.File, ms []spec.Mount) error {
 		for _, m := range ms {
 			if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 				done <- fmt.Errorf("the engine: mount %s at %s: %w", m.Source, m.Target, err)
+				return
+			}
+			if !m.ReadOnly {
+				continue
+			}
+			if err := unix.Mount("", m.Target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+				done <- fmt.Errorf("the engine: mount %s at %s read-only: %w", m.Source, m.Target, err)
 				return
 			}
 		}

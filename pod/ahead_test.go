@@ -9,7 +9,6 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/spec"
-	"golang.org/x/sys/unix"
 )
 
 // TestOpenSourceRefusesWhatIsNotRecorded: the go-ahead's sources are the
@@ -75,10 +74,15 @@ func TestOpenSourceRefusesWhatIsNotRecorded(t *testing.T) {
 // that mount elsewhere in the container, and the host's own .git, put
 // back, is then at /workspace/.git for the agent to write. The go-ahead
 // must find at each target what the start recorded of its source, and
-// refuse a mount the start recorded nothing of. The test's own process
-// stands for the container (its root is the host's): at the workspace's
-// .git is the host's .git, not the agent's folder.
+// refuse a mount the start recorded nothing of. A process in a mount
+// namespace of its own stands for the container (its root is the host's),
+// the engine's mounts made there by path: at the workspace's .git is the
+// host's .git, not the agent's folder; and where nothing is mounted, the
+// source seen there through another mount is not taken for a mount.
 func TestCheckMountsRefusesWhatTheEngineLedElsewhere(t *testing.T) {
+	if ranInUserNS(t, "TestCheckMountsRefusesWhatTheEngineLedElsewhere") {
+		return
+	}
 	dir := t.TempDir()
 	ws, agentGit := filepath.Join(dir, "work"), filepath.Join(dir, "state", "git")
 	for _, d := range []string{filepath.Join(ws, ".git"), filepath.Join(ws, "sub"), agentGit} {
@@ -94,24 +98,27 @@ func TestCheckMountsRefusesWhatTheEngineLedElsewhere(t *testing.T) {
 		id, _ := beneath.IDOf(fi)
 		return &spec.FileID{Dev: id.Dev, Ino: id.Ino}
 	}
-	fd, err := unix.PidfdOpen(os.Getpid(), 0)
-	if err != nil {
+	pid, init := container(t)
+	workspace := spec.Mount{Source: ws, Target: ws, Expect: recorded(ws)}
+	sub := spec.Mount{Source: filepath.Join(ws, "sub"), Target: filepath.Join(ws, "sub"), ReadOnly: true, Expect: recorded(filepath.Join(ws, "sub"))}
+	if err := checkMounts(init, pid, []spec.Mount{workspace, sub}); !errors.Is(err, errNotMounted) {
+		t.Errorf("nothing mounted, each source seen at its target: %v, want it refused as no mount", err)
+	}
+	if err := engineMounts(init, []spec.Mount{workspace, sub}); err != nil {
 		t.Fatal(err)
 	}
-	self := os.NewFile(uintptr(fd), "pidfd")
-	defer self.Close()
-	workspace := spec.Mount{Source: ws, Target: ws, Expect: recorded(ws)}
-	sub := spec.Mount{Source: filepath.Join(ws, "sub"), Target: filepath.Join(ws, "sub"), Expect: recorded(filepath.Join(ws, "sub"))}
-
-	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, sub}); err != nil {
+	if err := checkMounts(init, pid, []spec.Mount{workspace, sub}); err != nil {
 		t.Errorf("each target is its source: %v", err)
 	}
-	err = checkMounts(self, os.Getpid(), []spec.Mount{workspace, {Source: agentGit, Target: filepath.Join(ws, ".git"), Expect: recorded(agentGit)}})
+	if err := checkMounts(init, pid, []spec.Mount{workspace, {Source: ws, Target: ws, ReadOnly: true, Expect: workspace.Expect}}); !errors.Is(err, errWritable) {
+		t.Errorf("a mount the plan makes read-only, writable: %v, want it refused", err)
+	}
+	err := checkMounts(init, pid, []spec.Mount{workspace, {Source: agentGit, Target: filepath.Join(ws, ".git"), Expect: recorded(agentGit)}})
 	if !errors.Is(err, beneath.ErrMoved) || !strings.Contains(err.Error(), agentGit) {
 		t.Errorf("the host's .git at the target of the agent's git folder: %v, want it refused as moved, naming %s", err, agentGit)
 	}
 	sub.Expect = nil
-	if err := checkMounts(self, os.Getpid(), []spec.Mount{workspace, sub}); !errors.Is(err, errUnrecorded) {
+	if err := checkMounts(init, pid, []spec.Mount{workspace, sub}); !errors.Is(err, errUnrecorded) {
 		t.Errorf("a mount the start recorded nothing of: %v, want it refused", err)
 	}
 }

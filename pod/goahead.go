@@ -62,7 +62,9 @@ func (c *Conn) agentMounts(ctx context.Context, ct spec.Container) error {
 // (all of ct's mounts when it mounted the workspace too, else those
 // outside it; and its own, own) is compared with what the start recorded
 // (checkMounts); then the workspace, and what lies beneath it, is mounted
-// where the engine left it out (mountInto).
+// where the engine left it out (mountInto), and compared too: each of
+// those targets is looked up by its path in the workspace, whose folders
+// a bottle that holds it may rename meanwhile.
 func aheadMounts(init *os.File, pid int, ct spec.Container, own []spec.Mount, engineMountedAll bool) error {
 	early, late := lateMounts(ct)
 	if engineMountedAll {
@@ -71,10 +73,13 @@ func aheadMounts(init *os.File, pid int, ct spec.Container, own []spec.Mount, en
 	if err := checkMounts(init, pid, append(slices.Clip(early), own...)); err != nil {
 		return err
 	}
-	if len(late) > 0 {
-		return mountInto(init, late)
+	if len(late) == 0 {
+		return nil
 	}
-	return nil
+	if err := mountInto(init, late); err != nil {
+		return err
+	}
+	return checkMounts(init, pid, late)
 }
 
 // mountInto mounts each of ms (a bind of a host path, recursive and
