@@ -28,10 +28,11 @@ import (
 // hooks, and the person's git runs them.
 
 // coverFixture is a workspace holding a nested repository's git folder
-// (vendor/lib/.git) and a folder of the same shape (fake: what the other
-// bottle puts in vendor's place), the agent's git folder in the bottle's
-// own, and the plan's mounts of them, recorded: the workspace, the agent's
-// git folder over .git, the nested git folder read-only over itself.
+// (vendor/lib/.git) and a submodule's .git file (vendor/mod/.git), and a
+// folder of the same shape (fake: what the other bottle puts in vendor's
+// place), the agent's git folder in the bottle's own, and the plan's
+// mounts of them, recorded: the workspace, the agent's git folder over
+// .git, the nested git folder and .git file read-only over themselves.
 type coverFixture struct {
 	ws, fake, vendor, nested, target string
 	mounts                           []spec.Mount
@@ -43,8 +44,14 @@ func newCoverFixture(t *testing.T) *coverFixture {
 	ws, agentGit, target := filepath.Join(dir, "work"), filepath.Join(dir, "state", "agent", "git"), filepath.Join(dir, "target")
 	fx := &coverFixture{ws: ws, fake: filepath.Join(ws, "fake"), vendor: filepath.Join(ws, "vendor"),
 		nested: filepath.Join(ws, "vendor", "lib", ".git"), target: target}
-	for _, d := range []string{filepath.Join(ws, ".git"), filepath.Join(fx.nested, "hooks"), filepath.Join(fx.fake, "lib", ".git", "hooks"), agentGit, target} {
+	for _, d := range []string{filepath.Join(ws, ".git"), filepath.Join(fx.nested, "hooks"), filepath.Join(fx.fake, "lib", ".git", "hooks"),
+		filepath.Join(fx.vendor, "mod"), filepath.Join(fx.fake, "mod"), agentGit, target} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{fx.vendor, fx.fake} {
+		if err := os.WriteFile(filepath.Join(d, "mod", ".git"), []byte("gitdir: ../../.git/modules/mod\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,6 +67,7 @@ func newCoverFixture(t *testing.T) *coverFixture {
 		{Source: ws, Target: target, Expect: recorded(ws)},
 		{Source: agentGit, Target: filepath.Join(target, ".git"), Expect: recorded(agentGit)},
 		{Source: fx.nested, Target: filepath.Join(target, "vendor", "lib", ".git"), ReadOnly: true, Expect: recorded(fx.nested)},
+		{Source: filepath.Join(fx.vendor, "mod", ".git"), Target: filepath.Join(target, "vendor", "mod", ".git"), ReadOnly: true, Expect: recorded(filepath.Join(fx.vendor, "mod", ".git"))},
 	}
 	return fx
 }
@@ -114,7 +122,7 @@ func (fx *coverFixture) agentWrites(t *testing.T, pid int) bool {
 // (the host's git folder mounted read-only onto the fake's), and puts it
 // back, or puts the fake back in vendor's place while the go-ahead looks.
 // Each way, the go-ahead must refuse: the agent never runs with the host's
-// nested git folder writable.
+// nested git folder writable. Mounted where the plan puts them, it goes on.
 func TestCheckMountsRefusesACoverLedOffItsPlace(t *testing.T) {
 	if ranInUserNS(t, "TestCheckMountsRefusesACoverLedOffItsPlace") {
 		return
@@ -126,7 +134,14 @@ func TestCheckMountsRefusesACoverLedOffItsPlace(t *testing.T) {
 		engine  func(t *testing.T, fx *coverFixture, init *os.File) error
 		atCheck func(fx *coverFixture) error
 		back    func(fx *coverFixture) error // vendor in its place again
+		refused bool
 	}{
+		{
+			name:    "the engine's mounts where the plan puts them",
+			engine:  func(t *testing.T, fx *coverFixture, init *os.File) error { return engineMounts(init, fx.mounts) },
+			atCheck: func(*coverFixture) error { return nil },
+			back:    func(*coverFixture) error { return nil },
+		},
 		{
 			name: "a link in vendor's place while the engine mounts, taken away before the go-ahead",
 			engine: func(t *testing.T, fx *coverFixture, init *os.File) error {
@@ -142,6 +157,7 @@ func TestCheckMountsRefusesACoverLedOffItsPlace(t *testing.T) {
 			},
 			atCheck: func(*coverFixture) error { return nil },
 			back:    func(*coverFixture) error { return nil },
+			refused: true,
 		},
 		{
 			name: "the target looked up with the fake in vendor's place, the source with vendor back; the fake there again while the go-ahead looks",
@@ -152,6 +168,7 @@ func TestCheckMountsRefusesACoverLedOffItsPlace(t *testing.T) {
 			},
 			atCheck: (*coverFixture).exchange,
 			back:    (*coverFixture).exchange,
+			refused: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +186,11 @@ func TestCheckMountsRefusesACoverLedOffItsPlace(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
+			case !tc.refused && err != nil:
+				t.Errorf("the go-ahead, every mount where the plan puts it: %v", err)
+			case !tc.refused && fx.agentWrites(t, pid):
+				t.Errorf("the go-ahead went on, and the agent writes the host's nested git folder")
+			case !tc.refused:
 			case err == nil:
 				t.Errorf("the go-ahead went on with the nested git folder's read-only mount led elsewhere (the agent writes the host's: %v)", fx.agentWrites(t, pid))
 			case !errors.Is(err, errNotMounted) && !errors.Is(err, beneath.ErrMoved):

@@ -155,36 +155,36 @@ func enclosing(ms []spec.Mount, i int) int {
 }
 
 // folderOf is what the folder of e's source that m's target lies in is on
-// the host: e's source itself; the folder m's source lies in, when m
-// mounts an entry of e's source over itself (a nested repository's git
-// folder, in the workspace), found upwards from that entry, opened as
-// recorded; else the folder below e's source, opened following no link.
+// the host: e's source itself, or the folder below it, opened following no
+// link; when m mounts an entry of e's source over itself (a nested
+// repository's git folder, in the workspace), that folder must hold the
+// entry recorded, looked up from the folder's descriptor: found by its
+// path, it may be another folder at that moment (one a bottle that holds
+// the workspace swapped in), holding another entry of that name.
 func folderOf(e, m spec.Mount) (beneath.ID, error) {
 	rel, err := filepath.Rel(e.Target, m.Target)
 	if err != nil {
 		return beneath.ID{}, err
 	}
-	if filepath.Dir(rel) == "." {
+	dir, base := filepath.Split(rel)
+	if dir == "" {
 		return beneath.ID{Dev: e.Expect.Dev, Ino: e.Expect.Ino}, nil
 	}
-	src := beneath.At(e.Source).Expect(beneath.ID{Dev: e.Expect.Dev, Ino: e.Expect.Ino})
+	f, err := beneath.At(e.Source).Expect(beneath.ID{Dev: e.Expect.Dev, Ino: e.Expect.Ino}).OpenPath(filepath.Clean(dir))
+	if err != nil {
+		return beneath.ID{}, fmt.Errorf("the folder it is mounted in: %w", err)
+	}
+	defer f.Close()
 	var st unix.Stat_t
 	if m.Source == filepath.Join(e.Source, rel) {
-		f, err := openSource(src, m)
-		if err != nil {
+		if err := unix.Fstatat(int(f.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return beneath.ID{}, fmt.Errorf("the folder it is mounted in: %w", err)
 		}
-		defer f.Close()
-		err = unix.Fstatat(int(f.Fd()), "..", &st, unix.AT_SYMLINK_NOFOLLOW)
-	} else {
-		f, ferr := src.OpenPath(filepath.Dir(rel))
-		if ferr != nil {
-			return beneath.ID{}, fmt.Errorf("the folder it is mounted in: %w", ferr)
+		if uint64(st.Dev) != m.Expect.Dev || st.Ino != m.Expect.Ino {
+			return beneath.ID{}, beneath.ErrMoved
 		}
-		defer f.Close()
-		err = unix.Fstat(int(f.Fd()), &st)
 	}
-	if err != nil {
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return beneath.ID{}, fmt.Errorf("the folder it is mounted in: %w", err)
 	}
 	return beneath.ID{Dev: uint64(st.Dev), Ino: st.Ino}, nil

@@ -169,7 +169,7 @@ const (
 	noPath         = "a raw system call that takes no path (madvise of the process's own memory)"
 	goAheadMounts  = "the go-ahead's mounts: trees cloned from descriptors openSource opened through internal/beneath, targets resolved in the container's own root following no link"
 	goAheadChecks  = "the go-ahead's check of what the engine mounted: /proc/PID/root of the container's init, held by a pidfd found alive after, each target resolved in that root following no link (RESOLVE_IN_ROOT, no symlinks or magic links) and only read by fstat"
-	goAheadFolder  = "the go-ahead's check of where a mount stands: the folder above a source opened through internal/beneath (\"..\" of its descriptor, not followed if a link), only read by fstat"
+	goAheadFolder  = "the go-ahead's check of where a mount stands: a folder opened through internal/beneath, one name looked up in it from its descriptor (no link followed), only read by fstat"
 )
 
 // trustedFS are the functions that may reach the file system by path,
