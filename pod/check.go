@@ -71,11 +71,11 @@ func checkMounts(init *os.File, pid int, ms []spec.Mount) error {
 // another mount) of the entry recorded, read-only if the plan says so.
 // Beneath another of ms, it must stand in the folder of that mount the
 // plan puts it in: the target's folder is opened by its path, then
-// compared with that folder as the host has it, found from the entries
-// recorded, not by the path, which a bottle that holds the folder may
-// rename at any time (the mount over a nested repository's git folder
-// led onto another git folder, that one put where the nested one was
-// while the go-ahead looks, then put back).
+// compared with that folder as the host has it, which must hold the entry
+// recorded (folderOf): a bottle that holds the folder may rename it at any
+// time (the mount over a nested repository's git folder led onto another
+// git folder, that one put where the nested one was while the go-ahead
+// looks, then put back).
 func checkMount(root int, ms []spec.Mount, i int) error {
 	m := ms[i]
 	dir, base := filepath.Split(strings.TrimPrefix(m.Target, "/"))
