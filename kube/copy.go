@@ -17,6 +17,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/kube/inpod"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
 )
 
@@ -34,8 +35,10 @@ import (
 const syncEvery = time.Second
 
 // seed copies the bottle's folders onto its volume (never its
-// credentials: the Secrets carry those), then marks the volume seeded.
-func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) error {
+// credentials: the Secrets carry those), then marks the volume seeded,
+// then, in the same exec, releases a claimed warm pod's proxy (release,
+// the flags of sidecar release; none for a cold start).
+func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle, release ...string) error {
 	skip := map[string]bool{}
 	for _, s := range b.Secrets {
 		for _, f := range s.Files {
@@ -59,8 +62,13 @@ func (e *Engine) seed(ctx context.Context, pod, stateDir string, b *Bottle) erro
 	trees = append(trees, b.Copies...) // the host's folders some container reads
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(inpod.TarTrees(trees, skip, pw)) }()
-	// One exec: the copy, then the mark, only if the copy was whole.
-	if err := e.quiet(ctx, pod, keeperName, pr, io.Discard, spec.SidecarBinary, "sidecar", "untar", "--then-touch", path.Join(StateDir, inpod.Seeded), StateDir); err != nil {
+	// One exec: the copy, then the mark, only if the copy was whole, then
+	// a claimed warm pod's release (its flags).
+	argv := append([]string{spec.SidecarBinary, "sidecar", "untar", "--then-touch", path.Join(StateDir, inpod.Seeded)}, release...)
+	if err := e.quiet(ctx, pod, keeperName, pr, io.Discard, append(argv, StateDir)...); err != nil {
+		if len(release) > 0 {
+			return fmt.Errorf("kubernetes: copy the claimed bottle's folders onto its volume and release its proxy: %v%s", err, e.tail(context.WithoutCancel(ctx), pod, egress.Service))
+		}
 		return fmt.Errorf("kubernetes: copy the bottle's folders onto its volume: %v", err)
 	}
 	return nil

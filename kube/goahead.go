@@ -20,10 +20,11 @@ import (
 // agent's user, proves the cluster's API and DNS out of its reach while it
 // waits for the state keeper's mark that every sidecar is ready, says so,
 // and makes the go-ahead once told to, when up is closed (the agent's
-// terminal is attached). Meanwhile the pod is watched: a sidecar that
-// ends, or a container the cluster cannot make, stops the start, and the
-// go-ahead is never made.
-func (e *Engine) goAhead(ctx context.Context, p *spec.Plan, pod string, targets []string, up <-chan struct{}, say io.Writer) error {
+// terminal is attached) and, for a claimed warm pod, claimed has said its
+// folders are in and its proxy released (nil for a cold start). Meanwhile
+// the pod is watched: a sidecar that ends, or a container the cluster
+// cannot make, stops the start, and the go-ahead is never made.
+func (e *Engine) goAhead(ctx context.Context, p *spec.Plan, pod string, targets []string, claimed <-chan error, up <-chan struct{}, say io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	main := p.Main().Service
@@ -66,9 +67,23 @@ func (e *Engine) goAhead(ctx context.Context, p *spec.Plan, pod string, targets 
 		}
 		return fmt.Errorf("kubernetes: start the agent: %v%s", err, e.tail(context.WithoutCancel(ctx), pod, main))
 	}
-	for _, wait := range []<-chan struct{}{proven, up} {
+	brought, notBrought := make(chan struct{}), make(chan error, 1)
+	if claimed == nil {
+		close(brought)
+	} else {
+		go func() {
+			if err := <-claimed; err != nil {
+				notBrought <- err
+				return
+			}
+			close(brought)
+		}()
+	}
+	for _, wait := range []<-chan struct{}{proven, up, brought} {
 		select {
 		case <-wait:
+		case err := <-notBrought:
+			return err
 		case err := <-ran:
 			return failed(err)
 		case err := <-watched:

@@ -34,13 +34,20 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 		return 0, err
 	}
 	tty := !detach && p.Main().TTY
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// What the proof tries is asked of the cluster while the pod starts.
 	targets := make(chan []string, 1)
 	go func() { targets <- e.isolationTargets(ctx) }()
+	// A claimed warm pod's folders and proxy come while the attach is made
+	// and the proof runs: the go-ahead waits for them.
+	var claimed chan error
 	if added, ok := e.isClaimed(b.Pod.Name); ok {
-		if err := e.upClaimed(ctx, p, b, tty, added); err != nil {
+		if err := e.fits(ctx, p, b.Pod.Name, tty); err != nil {
 			return 0, err
 		}
+		claimed = make(chan error, 1)
+		go func() { claimed <- e.upClaimed(ctx, p, b, added) }()
 	} else if err := e.bringUp(ctx, p, b, tty, s.Stderr); err != nil {
 		return 0, err
 	}
@@ -48,12 +55,12 @@ func (e *Engine) Up(ctx context.Context, p *spec.Plan, s spec.Streams, detach bo
 	if detach {
 		up := make(chan struct{})
 		close(up)
-		if err := e.goAhead(ctx, p, pod, <-targets, up, s.Stderr); err != nil {
+		if err := e.goAhead(ctx, p, pod, <-targets, claimed, up, s.Stderr); err != nil {
 			return 0, err
 		}
 		return 0, waiting(p, false)
 	}
-	return e.attach(ctx, p, pod, main, s, tty, <-targets)
+	return e.attach(ctx, p, pod, main, s, tty, <-targets, claimed)
 }
 
 // bringUp makes the bottle's pod and brings it up to its agent's
@@ -97,7 +104,7 @@ const settle = 200 * time.Millisecond
 // attach attaches the streams to the agent's container, gives it the
 // go-ahead, keeps the bottle's folder in step while it runs, and returns
 // its exit code once its folders are home.
-func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s spec.Streams, tty bool, targets []string) (int, error) {
+func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s spec.Streams, tty bool, targets []string, claimed <-chan error) (int, error) {
 	req := e.cs.CoreV1().RESTClient().Post().Resource("pods").Name(pod).Namespace(e.ns).SubResource("attach").
 		VersionedParams(&corev1.PodAttachOptions{Container: main, Stdin: s.Stdin != nil, Stdout: true, Stderr: !tty, TTY: tty}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(e.cfg, "POST", req.URL())
@@ -130,7 +137,7 @@ func (e *Engine) attach(ctx context.Context, p *spec.Plan, pod, main string, s s
 		}
 		attached <- ex.StreamWithContext(ctx, opts)
 	}()
-	if err := e.goAhead(ctx, p, pod, targets, up, s.Stderr); err != nil {
+	if err := e.goAhead(ctx, p, pod, targets, claimed, up, s.Stderr); err != nil {
 		return 0, err
 	}
 	if err := waiting(p, false); err != nil {

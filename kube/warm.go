@@ -156,23 +156,29 @@ func (e *Engine) isClaimed(pod string) ([]string, bool) {
 	return added, ok
 }
 
-// upClaimed brings a claimed warm pod to where a cold start's bringUp
-// leaves one: the start's folders copied onto its volume, its proxy
-// released (its ready file made anew once it has loaded them, and the
-// sidecars' ready mark after), and the gateway reaching what the policy now
-// lets out. A pod made with another terminal than this start's does not fit.
-func (e *Engine) upClaimed(ctx context.Context, p *spec.Plan, b *Bottle, tty bool, added []string) error {
-	t0 := time.Now()
-	pod, main := b.Pod.Name, p.Main().Service
+// fits says whether a claimed warm pod was made with this start's
+// terminal: one made with another does not fit.
+func (e *Engine) fits(ctx context.Context, p *spec.Plan, pod string, tty bool) error {
 	live, err := e.cs.CoreV1().Pods(e.ns).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("kubernetes: the pod: %w", err)
 	}
 	for _, c := range live.Spec.Containers {
-		if c.Name == main && c.TTY != tty {
+		if c.Name == p.Main().Service && c.TTY != tty {
 			return fmt.Errorf("%w: its agent's terminal (%v) is not this start's (%v)", spec.ErrMisfit, c.TTY, tty)
 		}
 	}
+	return nil
+}
+
+// upClaimed brings a claimed warm pod to where a cold start's bringUp
+// leaves one: the start's folders copied onto its volume and its proxy
+// released (its ready file made anew once it has loaded them, and the
+// sidecars' ready mark after), in one exec, and the gateway reaching what
+// the policy now lets out. The go-ahead's proof runs meanwhile: it waits
+// for the ready mark, and its word waits for this.
+func (e *Engine) upClaimed(ctx context.Context, p *spec.Plan, b *Bottle, added []string) error {
+	t0 := time.Now()
 	identity := p.Pod.Labels[spec.LabelIdentity]
 	reached := make(chan struct{})
 	go func() {
@@ -182,27 +188,24 @@ func (e *Engine) upClaimed(ctx context.Context, p *spec.Plan, b *Bottle, tty boo
 		}
 	}()
 	stateDir := e.folder(identity)
-	if err := e.seed(ctx, pod, stateDir, b); err != nil {
-		return err
-	}
-	slog.Debug("kubernetes: the claim's folders are in", "elapsed", time.Since(t0))
-	argv, err := e.release(p, b, stateDir)
+	release, err := e.release(p, b, stateDir)
 	if err != nil {
 		return err
 	}
-	if err := e.quiet(ctx, pod, keeperName, nil, io.Discard, argv...); err != nil {
-		return fmt.Errorf("kubernetes: release the claimed bottle's proxy: %v%s", err, e.tail(context.WithoutCancel(ctx), pod, egress.Service))
+	if err := e.seed(ctx, b.Pod.Name, stateDir, b, release...); err != nil {
+		return err
 	}
-	slog.Debug("kubernetes: the claimed proxy serves", "elapsed", time.Since(t0))
+	slog.Debug("kubernetes: the claim's folders are in, its proxy serves", "elapsed", time.Since(t0))
 	<-reached
 	return nil
 }
 
-// release is the state keeper's command that lets a claimed pod's proxy
-// go on: its ready files (the held-back proxy's) taken away, then its warm
-// file, then, once every sidecar's ready files are there, the ready mark.
+// release is the flags of the state keeper's release that lets a claimed
+// pod's proxy go on: its ready files (the held-back proxy's) taken away,
+// then its warm file, then, once every sidecar's ready files are there,
+// the ready mark.
 func (e *Engine) release(p *spec.Plan, b *Bottle, stateDir string) ([]string, error) {
-	argv := []string{spec.SidecarBinary, "sidecar", "release", "--within", warmWithin.String(), "--mark", ReadyMark}
+	argv := []string{"--within", warmWithin.String(), "--mark", ReadyMark}
 	for _, f := range b.ready {
 		argv = append(argv, "--ready", f)
 	}

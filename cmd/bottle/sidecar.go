@@ -131,15 +131,19 @@ func newSidecarCommand(g *globals) *cli.Command {
 					return inpod.Keep(c.Context, c.String("volume"), c.StringSlice("ready"), c.String("ready-mark"))
 				},
 			},
-			{Name: "untar", Flags: []cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once written, make this file (the volume's seeded mark)"}},
+			{Name: "untar", Flags: append([]cli.Flag{&cli.StringFlag{Name: "then-touch", Usage: "once written, make this file (the volume's seeded mark)"}}, releaseFlags()...),
 				Action: func(c *cli.Context) error {
 					if err := inpod.Untar(beneath.At(c.Args().First()), os.Stdin, int(inpod.AgentUID)); err != nil {
 						return err
 					}
 					if f := c.String("then-touch"); f != "" {
-						return inpod.Touch(f)
+						if err := inpod.Touch(f); err != nil {
+							return err
+						}
 					}
-					return nil
+					// A claimed warm pod's proxy goes on once what the claim
+					// brought is on the volume: one exec for both.
+					return release(c)
 				}},
 			{Name: "await-seed", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: 5 * time.Minute}}, Action: func(c *cli.Context) error {
 				return inpod.AwaitSeed(c.Context, c.Args().Slice(), c.Duration("within"))
@@ -147,15 +151,8 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "await-files", Flags: []cli.Flag{&cli.DurationFlag{Name: "within", Value: time.Minute}}, Action: func(c *cli.Context) error {
 				return inpod.AwaitFiles(c.Context, c.Args().Slice(), c.Duration("within"))
 			}},
-			{Name: "release", Flags: []cli.Flag{&cli.StringSliceFlag{Name: "unready", Usage: "take this file away first (a held-back proxy's ready file, a ready mark)"},
-				&cli.StringFlag{Name: "warm", Usage: "then the proxy's warm file, which holds it back"},
-				&cli.StringSliceFlag{Name: "ready", Usage: "a sidecar's ready file, as the keeper sees it"},
-				&cli.StringFlag{Name: "mark", Usage: "make this file once every ready file is there"},
-				&cli.DurationFlag{Name: "within", Value: 2 * time.Minute}},
-				Action: func(c *cli.Context) error {
-					// A claimed warm pod's proxy goes on, in the state keeper.
-					return inpod.Release(c.Context, c.StringSlice("unready"), c.String("warm"), c.StringSlice("ready"), c.String("mark"), c.Duration("within"))
-				}},
+			// A claimed warm pod's proxy goes on, in the state keeper.
+			{Name: "release", Flags: releaseFlags(), Action: release},
 			{Name: "tar", Action: func(c *cli.Context) error { return inpod.TarFolders(c.Args().First(), c.Args().Tail(), nil, os.Stdout) }},
 			{Name: "touch", Action: func(c *cli.Context) error { return inpod.Touch(c.Args().First()) }},
 			{Name: "reach", Flags: []cli.Flag{&cli.DurationFlag{Name: "wait", Value: 5 * time.Second}}, Action: func(c *cli.Context) error {
@@ -260,4 +257,19 @@ func execFailed(g *globals, err error) error {
 		return lifecycle.ExitError(127)
 	}
 	return lifecycle.ExitError(126)
+}
+
+// releaseFlags are the flags of the state keeper's release of a claimed
+// warm pod's proxy (inpod.Release), on its own or after a copy-in.
+func releaseFlags() []cli.Flag {
+	return []cli.Flag{&cli.StringSliceFlag{Name: "unready", Usage: "take this file away first (a held-back proxy's ready file, a ready mark)"},
+		&cli.StringFlag{Name: "warm", Usage: "then the proxy's warm file, which holds it back"},
+		&cli.StringSliceFlag{Name: "ready", Usage: "a sidecar's ready file, as the keeper sees it"},
+		&cli.StringFlag{Name: "mark", Usage: "make this file once every ready file is there"},
+		&cli.DurationFlag{Name: "within", Value: 2 * time.Minute}}
+}
+
+// release does what releaseFlags ask, nothing when none is set.
+func release(c *cli.Context) error {
+	return inpod.Release(c.Context, c.StringSlice("unready"), c.String("warm"), c.StringSlice("ready"), c.String("mark"), c.Duration("within"))
 }
