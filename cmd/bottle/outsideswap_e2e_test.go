@@ -44,9 +44,12 @@ func TestRunscStartRefusesAGateObjectFolderSwappedAfterItsRecord(t *testing.T) {
 // whose name holds refusedBy.
 func testObjectFolderSwap(t *testing.T, extra, remote, refusedBy string) {
 	nonce := fmt.Sprintf("objswap-%d", time.Now().UnixNano())
-	e := newEnv(t, "\n[agents.swapped]\nextends = \"t\"\ncontainerfile = \"img/Containerfile\"\n"+extra)
+	// A profile of its own: the runc and runsc forms run at once, and each
+	// removes its image at the end, never the other's.
+	profile := fmt.Sprintf("swapped%d", time.Now().UnixNano()%1000000)
+	e := newEnv(t, "\n[agents."+profile+"]\nextends = \"t\"\ncontainerfile = \"img/Containerfile\"\n"+extra)
 	t.Cleanup(func() { // the image this test's nonce made
-		ids, _ := exec.Command("podman", "images", "-q", "--filter", "reference=localhost/bottle-swapped").Output()
+		ids, _ := exec.Command("podman", "images", "-q", "--filter", "reference=localhost/bottle-"+profile).Output()
 		if ids := strings.Fields(string(ids)); len(ids) > 0 {
 			exec.Command("podman", append([]string{"rmi", "-f"}, ids...)...).Run()
 		}
@@ -77,7 +80,7 @@ func testObjectFolderSwap(t *testing.T, extra, remote, refusedBy string) {
 	os.WriteFile(filepath.Join(secret, "id_ed25519-sentinel"), []byte("PRIVATE KEY\n"), 0o644)
 	chownToOwner(t, e, secret)
 
-	term := newTerminal(t, e, 250, 50, "start", "--yes", "swapped", "--", "-c",
+	term := newTerminal(t, e, 250, 50, "start", "--yes", profile, "--", "-c",
 		"ls "+objects+" > /workspace/seen; echo agent-ran")
 	term.tmux("set-option", "-t", term.session, "remain-on-exit", "on")
 	term.waitFor("the agent's image building", nonce)
