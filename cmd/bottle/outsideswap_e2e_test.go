@@ -28,6 +28,9 @@ func TestGoAheadRefusesAnObjectFolderSwappedAfterItsRecord(t *testing.T) {
 	testObjectFolderSwap(t, "", "", "the agent's container")
 }
 
+// runsc is started from the podman on PATH (see pod/conn.go's ForRuntime).
+var _ = needs([]string{podmanService, hostPodman}, TestRunscStartRefusesAGateObjectFolderSwappedAfterItsRecord)
+
 // Under gVisor no process of the host's sees the agent's mounts, and the
 // agent gets the object folder the engine mounted (docs/warm.md says so);
 // the git gate, which reads it at its own path too and alone carries the
