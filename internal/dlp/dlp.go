@@ -50,18 +50,21 @@ type Scanner struct {
 	// untrusted is set for a destination the bottle holds no credential
 	// for: examples and placeholders in bodies count there (position.go).
 	untrusted bool
-	on        loopOn
+	// pieces is set for data that is pieces joined already (the split
+	// watch's): the views that join pieces are off there.
+	pieces bool
+	on     loopOn
 }
 
 // loopOn says which detectors that the scan asks about on every run are
 // on: set with the scanner, so the scan's loop reads the scanner rather
 // than keeping a flag of its own for each (its registers are few).
-type loopOn struct{ jwt, card, iban, seed, named bool }
+type loopOn struct{ jwt, card, iban, seed, named, glue bool }
 
 // with sets on from off and untrusted.
 func (s *Scanner) with() *Scanner {
 	s.on = loopOn{jwt: !s.off["jwt"], card: !s.off["payment-card"], iban: !s.off["iban"], seed: !s.off["seed-phrase"],
-		named: s.untrusted && !s.off[credentialRule]}
+		named: s.untrusted && !s.off[credentialRule], glue: s.untrusted && !s.pieces}
 	return s
 }
 
@@ -70,7 +73,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 	if len(names) == 0 {
 		return s
 	}
-	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted}
+	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted, pieces: s.pieces}
 	if c.off == nil {
 		c.off = map[string]bool{}
 	}
@@ -89,6 +92,15 @@ func (s *Scanner) Without(names ...string) *Scanner {
 func (s *Scanner) Untrusted() *Scanner {
 	c := *s
 	c.untrusted = true
+	return c.with()
+}
+
+// Pieces returns a scanner like s for data that is pieces joined already
+// (a split watch's): the views that join pieces (glued.go) are off, since
+// they would join those pieces with others into a key's format.
+func (s *Scanner) Pieces() *Scanner {
+	c := *s
+	c.pieces = true
 	return c.with()
 }
 
@@ -304,17 +316,17 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 				return f
 			}
 		}
+		if end+2 < len(data) && quoteChar[data[end]] && mayJoin(data, end, false) {
+			if f := s.joinedLiterals(data, start, end, pl, enc); f != nil {
+				return f
+			}
+		}
 		if end-start == 8 && data[start] == '0' && depth < maxDepth {
 			if f, ok := s.bitGroup(data, start, end, &bg, pl, enc, depth); ok {
 				if f != nil {
 					return f
 				}
 				continue
-			}
-		}
-		if end+2 < len(data) && quoteChar[data[end]] && mayJoin(data, end) {
-			if f := s.joinedLiterals(data, start, end, pl, enc); f != nil {
-				return f
 			}
 		}
 		if end-start >= 10 && end < len(data) && data[end] == '.' && s.on.jwt && jwtAt(data, start, end) {
@@ -372,6 +384,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		return f
 	}
 	if f := s.scanAscii85(data, pl, enc, depth); f != nil {
+		return f
+	}
+	if f := s.scanShortLiterals(data, pl, enc); f != nil {
 		return f
 	}
 	var f *Finding

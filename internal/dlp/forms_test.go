@@ -1,6 +1,8 @@
 package dlp
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -69,5 +71,46 @@ func TestFindsThroughUnicode(t *testing.T) {
 		"Ship it ✔️ 👍🏽 👨‍👩‍👧 ❤️ 🏴󠁧󠁢󠁥󠁮󠁧󠁿 done",
 		"Let 𝑓(𝑥) = 𝑥² + 1 for 𝑥 ∈ ℝ; ① ② ③ H₂O",
 		"Привет, мир! Москва — столица. Ελληνικά. ＡＢＣ１２３、２０２６年",
+	})
+}
+
+// TestFindsThroughGroups: a key cut into groups (raw, hex, base64), in
+// halves, by a sign that is a key's character, or written a character a
+// literal, bound for a host the bottle holds no credential for.
+func TestFindsThroughGroups(t *testing.T) {
+	s := New([]string{injected}).Untrusted()
+	group := func(v string, n int, sep string) string {
+		var parts []string
+		for len(v) > n {
+			parts, v = append(parts, v[:n]), v[n:]
+		}
+		return strings.Join(append(parts, v), sep)
+	}
+	hx := hex.EncodeToString([]byte(ghToken))
+	b64 := base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN=" + ghToken))
+	chars := strings.Split(ghToken, "")
+	findsAll(t, s, []formCase{
+		{"groups of four", "key: " + group(ghToken, 4, " "), "github-token"},
+		{"groups of three with dots", group(ghToken, 3, "."), "github-token"},
+		{"aws in groups of four", group(awsKey, 4, " "), "aws-access-key-id"},
+		{"the secret in groups of four", group(injected, 4, " "), "injected-secret"},
+		{"hex in groups of four", group(hx, 4, " "), "github-token"},
+		{"base64 in groups of four, lines of eight groups", group(group(b64, 4, " "), 40, "\n"), "github-token"},
+		{"halves", "k " + ghToken[:20] + " " + ghToken[20:] + " end", "github-token"},
+		{"aws in groups of five with dashes", group(awsKey, 5, "-"), "aws-access-key-id"},
+		{"hex as uuids", hx[:8] + "-" + hx[8:12] + "-" + hx[12:16] + "-" + hx[16:20] + "-" + hx[20:32] + "-" + hx[32:], "github-token"},
+		{"slashes between", strings.Join(strings.Split(awsKey, ""), "/"), "aws-access-key-id"},
+		{"a json list of its characters", `{"k":["` + strings.Join(chars, `","`) + `"]}`, "github-token"},
+		{"a python list, pretty", "k = [\n    '" + strings.Join(chars, "',\n    '") + "',\n]", "github-token"},
+		{"characters added up", "k = '" + strings.Join(chars, "' + '") + "'", "github-token"},
+		{"a character a line in a json string", `{"k":"` + strings.Join(chars, `\n`) + `"}`, "github-token"},
+	}, []string{
+		"The quick brown fox jumps over the lazy dog, and 12 more words of prose, Mr Smith.",
+		"sha256: 9f86 d081 884c 7d65 9a2f eaa0 c55a d015 a3bf 4f1b 2b0b 822c d15d 6c15 b0f0 0a08",
+		"ids: 123e4567-e89b-12d3-a456-426614174000, 6f1c2b1e-9a43-4c1e-8f6e-2d7b4c9a1e55",
+		`{"langs":["en","de","fr","es","it","pt","nl","sv","da","fi","no","pl","cs","sk","hu"]}`,
+		"v1.2.3 v1.2.4 v1.3.0 v2.0.0-rc1 v2.0.0 v2.1.0 v2.1.1 v2.2.0 v3.0.0-beta.2",
+		"getUserById setUserName HttpClient2 parseJSON5 toBase64Url fromUtf8Bytes X509Cert K8sNode",
+		"+1 555 010 9999, +44 20 7946 0958, +49 30 1234 5678, 4 8 15 16 23 42 108 1024 4096",
 	})
 }

@@ -199,3 +199,38 @@ func EndsBackwards(b []byte, n int) bool {
 	}
 	return false
 }
+
+// beginningsIn calls fn with each place in b where a beginning starts
+// whole (a known format's in any of its forms, the first bytes of one of
+// the scanner's secrets in any of its forms), and how many bytes before it
+// a scan for it must start; fn returns false to stop.
+func (s *Scanner) beginningsIn(b []byte, fn func(at, back int) bool) {
+	for k := 0; k+1 < len(b); k++ {
+		p := int(b[k])<<8 | int(b[k+1])
+		if wholePair[p/64]&(1<<(p%64)) != 0 {
+			for _, h := range headsByte[b[k]] {
+				if bytes.HasPrefix(b[k:], h.form) {
+					if !fn(k, h.back) {
+						return
+					}
+					break
+				}
+			}
+		}
+	}
+	for _, sets := range [][][]byte{s.secrets, s.inRuns} {
+		for _, f := range sets {
+			f = f[:min(len(f), 8)]
+			for at := 0; at < len(b); {
+				i := bytes.Index(b[at:], f)
+				if i < 0 {
+					break
+				}
+				if !fn(at+i, 0) {
+					return
+				}
+				at += i + 1
+			}
+		}
+	}
+}

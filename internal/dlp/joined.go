@@ -1,5 +1,7 @@
 package dlp
 
+import "bytes"
+
 // Two more ways text hides a key in plain sight: string literals joined
 // by the language ("AKIA" + "QX4T...", Python's adjacent literals, PHP's
 // and Lua's dots, SQL's ||), and bits written as binary digits (in groups
@@ -9,9 +11,9 @@ package dlp
 // end) makes with the literals joined to it, when the run ends at a
 // closing quote that a join follows: the runs at the joints, together.
 // ok is false when there is no join, or the joined runs are too short to
-// hold a key.
-func joinedLiteral(data []byte, start, end int) (joined []byte, ok bool) {
-	at := end
+// hold a key; at is where the last literal joined ends.
+func joinedLiteral(data []byte, start, end int) (joined []byte, at int, ok bool) {
+	at = end
 	for parts := 0; parts < maxJoined; parts++ {
 		q := quoteAt(data, at)
 		if q == 0 {
@@ -22,7 +24,10 @@ func joinedLiteral(data []byte, start, end int) (joined []byte, ok bool) {
 			break
 		}
 		s, e := nextRun(data, next)
-		if !op && (!mixed(data[start:end]) || !mixed(data[s:e])) {
+		if op == ',' && (end-start > 2 || e-s > 2) {
+			break // a list's items are joined when they are a character or two: a key's, one at a time
+		}
+		if op == 0 && (!mixed(data[start:end]) || !mixed(data[s:e])) {
 			// Literals side by side with no operator are joined in
 			// Python and C, and are a list's items elsewhere (Go's
 			// imports): pieces of a key there look like one.
@@ -34,12 +39,49 @@ func joinedLiteral(data []byte, start, end int) (joined []byte, ok bool) {
 		joined = append(joined, data[s:e]...)
 		start, end, at = s, e, e
 	}
-	return joined, len(joined) >= minLongRun
+	return joined, at, len(joined) >= minLongRun
 }
 
 // maxJoined bounds the literals joined: a key in more pieces than this is
-// the split watch's (sidecars/egress) to find, in code it is rare.
-const maxJoined = 16
+// the split watch's (sidecars/egress) to find, in code it is rare. The
+// longest key a character a literal is joined whole.
+const maxJoined = 128
+
+// scanShortLiterals scans the chains of literals of a character or two
+// that the scan's loop leaves out ('g' + 'h', ["g","h"], ['g', 'h'], a
+// JSON list of them pretty-printed): a key written a character at a time.
+// Short literals are many in code, so they are looked at only where
+// the glued pieces are (glued.go).
+func (s *Scanner) scanShortLiterals(data []byte, pl place, enc string) *Finding {
+	if !s.on.glue {
+		return nil
+	}
+	for _, q := range []byte{'"', '\''} {
+		for i := 0; i+4 < len(data); i++ {
+			j := bytes.IndexByte(data[i:len(data)-4], q)
+			if j < 0 {
+				break
+			}
+			i += j
+			if !tokenChar[data[i+1]] {
+				continue
+			}
+			start, end := i+1, skipRun(data, i+1)
+			if end-start > 2 || end+2 >= len(data) || !quoteChar[data[end]] || !mayJoin(data, end, true) {
+				i = end - 1
+				continue
+			}
+			joined, at, ok := joinedLiteral(data, start, end)
+			if ok {
+				if f := s.knownFormat(joined, 0, len(joined), pl, join(enc, "joined")); f != nil {
+					return f
+				}
+			}
+			i = max(at, end) - 1
+		}
+	}
+	return nil
+}
 
 // quoteChar marks the bytes a literal may end with (a quote, or the
 // backslash of an escaped one); joinNext those that may come after it, a
@@ -56,8 +98,9 @@ var quoteChar, joinNext = func() (q, n [256]bool) {
 
 // mayJoin reports whether a join may follow the quote at data[end], as a
 // first look that most literals (", ) ; ] }) fail; data holds two more
-// bytes past end.
-func mayJoin(data []byte, end int) bool {
+// bytes past end. A list's comma may, after a literal of a character or
+// two (short).
+func mayJoin(data []byte, end int, short bool) bool {
 	i := end + 1
 	if data[end] == '\\' {
 		i++ // past the escaped quote
@@ -65,7 +108,7 @@ func mayJoin(data []byte, end int) bool {
 	if i < len(data) && data[i] == ' ' {
 		i++
 	}
-	return i < len(data) && joinNext[data[i]]
+	return i < len(data) && (joinNext[data[i]] || short && data[i] == ',')
 }
 
 // quoteAt is the length of the quote at data[i]: 1, or 2 for one escaped
@@ -84,28 +127,28 @@ func quoteAt(data []byte, i int) int {
 
 // literalJoint returns where the next literal's text starts, when what
 // follows a closing quote at i-1 is a join (spaces or line breaks, at most
-// one operator: + . .. || &, op says whether there was one) and an opening
-// quote; else -1.
-func literalJoint(data []byte, i int) (next int, op bool) {
+// one operator: + . .. || &, or a list's comma; op is its first byte, 0
+// for none) and an opening quote; else -1.
+func literalJoint(data []byte, i int) (next int, op byte) {
 	i = skipBlank(data, i)
 	if i < len(data) {
 		switch c := data[i]; {
-		case c == '+' || c == '&':
-			i, op = i+1, true
+		case c == '+' || c == '&' || c == ',':
+			i, op = i+1, c
 		case c == '.':
-			i, op = i+1, true
+			i, op = i+1, c
 			if i < len(data) && data[i] == '.' {
 				i++
 			}
 		case c == '|' && i+1 < len(data) && data[i+1] == '|':
-			i, op = i+2, true
+			i, op = i+2, c
 		}
 	}
 	i = skipBlank(data, i)
 	if q := quoteAt(data, i); q > 0 {
 		return i + q, op
 	}
-	return -1, false
+	return -1, 0
 }
 
 // mixed reports whether a piece looks like part of a key: letters with

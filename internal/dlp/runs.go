@@ -48,6 +48,12 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 			return f, end
 		}
 	}
+	if f := s.signSplit(run, pl, enc, depth); f != nil {
+		return f, end
+	}
+	if f := s.cutShort(data, start, end, pl, enc, depth); f != nil {
+		return f, end
+	}
 	for _, d := range decodings(data, start, end, pl.binary) {
 		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
 			return f, end

@@ -1,17 +1,23 @@
 package dlp
 
 // delimited looks closer at a streak of short runs when it ends: the
-// delimited sequences in it, joined, are scanned. It is small enough to be
-// inlined, so the many short streaks cost no call.
+// delimited sequences in it, joined, are scanned, and the groups a key
+// may be cut into (glued.go). It is small enough to be inlined, so the
+// many short streaks cost no call.
 func (s *Scanner) delimited(data []byte, k streak, pl place, enc string, depth int) *Finding {
-	if k.n < minPieces || depth >= maxDepth {
+	// (Each gap is a byte at least: the pieces of a shorter streak hold
+	// fewer characters than any secret looked for.)
+	if k.end-k.start < minSecret-1+k.n {
 		return nil
 	}
 	return s.delimitedIn(data, k, pl, enc, depth)
 }
 
 func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth int) *Finding {
-	for at := k.start; at < k.end; {
+	if depth >= maxDepth {
+		return nil
+	}
+	for at := k.start; at < k.end && k.n >= minPieces; {
 		start, end := nextRun(data, at)
 		joined, next := sequence(data, start, end)
 		if joined != nil {
@@ -21,7 +27,10 @@ func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth
 		}
 		at = next
 	}
-	return nil
+	if !s.on.glue {
+		return nil
+	}
+	return s.groups(data, k.start, k.end, k.n, pl, enc, depth)
 }
 
 // seedPhrase looks closer at a streak of short words when it ends (the
@@ -103,7 +112,7 @@ func (s *Scanner) bitGroup(data []byte, start, end int, g *bitGroups, pl place, 
 // joinedLiterals looks for a known format in what the literal that ends
 // with the run at [start, end) makes with the literals joined to it.
 func (s *Scanner) joinedLiterals(data []byte, start, end int, pl place, enc string) *Finding {
-	joined, ok := joinedLiteral(data, start, end)
+	joined, _, ok := joinedLiteral(data, start, end)
 	if !ok {
 		return nil
 	}

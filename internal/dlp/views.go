@@ -59,7 +59,7 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 		if data[i] != '\\' || i+1 >= len(data) {
 			break
 		}
-		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' && (n < '0' || n > '7') && !escapedEscape(data, i) {
+		if n := data[i+1]; n != 'u' && n != 'x' && n != 'U' && n != '/' && (n < '0' || n > '7') && !escapedEscape(data, i) && !shortLine(data, i) {
 			i++ // \\, \n and the like: skip the pair
 			continue
 		}
@@ -75,6 +75,21 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 	if lo >= 0 {
 		fn(data[lo:hi])
 	}
+}
+
+// shortLine reports whether the \n at data[i] starts a line of one or two
+// token characters that another \n ends, as a JSON string holds a key
+// written a character or two a line: undone, the lines are a delimited
+// sequence.
+func shortLine(data []byte, i int) bool {
+	if data[i+1] != 'n' {
+		return false
+	}
+	j := i + 2
+	for j < len(data) && j-i-2 < 3 && tokenChar[data[j]] {
+		j++
+	}
+	return j > i+2 && j-i-2 <= 2 && j+1 < len(data) && data[j] == '\\' && data[j+1] == 'n'
 }
 
 // escapedEscape reports whether the backslash at data[i] escapes one

@@ -121,7 +121,7 @@ func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment)
 	win.used = w.clock
 	// What pieces make together is looked at for real keys only: half a
 	// key and whatever came next is no filler in a key's format.
-	s = s.Entrusted()
+	s = s.Entrusted().Pieces()
 	if f := win.chain(s, host, placed); f != nil {
 		return f
 	}
