@@ -55,6 +55,9 @@ func decodings(data []byte, start, end int, binary bool) []decoded {
 	}
 	if len(run) >= 32 && allHex(run) {
 		addHex(run, !binary)
+		if allDigits(run) {
+			out = moreDecodings(run, out) // a big decimal integer
+		}
 		return out // hex is also valid base64: decoding it twice finds nothing new
 	}
 	for i := 0; len(run) >= 32 && i < len(run); {
@@ -87,7 +90,7 @@ func decodings(data []byte, start, end int, binary bool) []decoded {
 			}
 		}
 	}
-	return out
+	return moreDecodings(run, out)
 }
 
 // decodeBase64 decodes b in either alphabet; where a character breaks it,

@@ -1,8 +1,10 @@
 package dlp
 
 import (
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -113,4 +115,49 @@ func TestFindsThroughGroups(t *testing.T) {
 		"getUserById setUserName HttpClient2 parseJSON5 toBase64Url fromUtf8Bytes X509Cert K8sNode",
 		"+1 555 010 9999, +44 20 7946 0958, +49 30 1234 5678, 4 8 15 16 23 42 108 1024 4096",
 	})
+}
+
+// TestFindsThroughMoreBases: base32 in small letters and base32hex, the
+// big-number bases, a decimal integer, layers past four, UTF-7, an
+// encoding reversed.
+func TestFindsThroughMoreBases(t *testing.T) {
+	s := New([]string{injected})
+	inBase := func(v, alphabet string) string {
+		n := new(big.Int).SetBytes([]byte(v))
+		var out []byte
+		for m, b := new(big.Int), big.NewInt(int64(len(alphabet))); n.Sign() > 0; {
+			n.DivMod(n, b, m)
+			out = append([]byte{alphabet[m.Int64()]}, out...)
+		}
+		return string(out)
+	}
+	layers := func(v string, n int) string {
+		for i := range n {
+			if i%2 == 0 {
+				v = base64.StdEncoding.EncodeToString([]byte(v))
+			} else {
+				v = hex.EncodeToString([]byte(v))
+			}
+		}
+		return v
+	}
+	findsAll(t, s, []formCase{
+		{"base32 in small letters", strings.ToLower(base32.StdEncoding.EncodeToString([]byte(ghToken))), "github-token"},
+		{"base32hex", base32.HexEncoding.EncodeToString([]byte(awsKey + " ")), "aws-access-key-id"},
+		{"base58", "k " + inBase(ghToken, "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"), "github-token"},
+		{"base62", inBase("k="+ghToken, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), "github-token"},
+		{"base36", inBase(injected, "0123456789abcdefghijklmnopqrstuvwxyz"), "injected-secret"},
+		{"a decimal integer", "n=" + new(big.Int).SetBytes([]byte(ghToken)).String(), "github-token"},
+		{"seven layers", layers(ghToken, 7), "github-token"},
+		{"utf-7", "+" + strings.TrimRight(base64.StdEncoding.EncodeToString([]byte("\x00"+strings.Join(strings.Split(ghToken, ""), "\x00"))), "=") + "-", "github-token"},
+	}, []string{
+		"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+		"3.14159265358979323846264338327950288419716939937510582097494459230781640628620899",
+		"01ARZ3NDEKTSV4RRFFQ69G5FAV 5rnfzla9kcx4mj5zdc7nlnv8na1najvg-firefox Zx9Kq2LmT7vB4nR8cW1pY6hJ3sD0fG5aQe",
+	})
+	// Reversed encodings are looked for where the glued pieces are.
+	u := s.Untrusted()
+	if f := u.Scan([]byte(reverse(base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN="+ghToken)))), "body"); f == nil || f.Rule != "github-token" {
+		t.Errorf("base64 reversed: %+v", f)
+	}
 }

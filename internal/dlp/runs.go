@@ -54,10 +54,22 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 	if f := s.cutShort(data, start, end, pl, enc, depth); f != nil {
 		return f, end
 	}
-	for _, d := range decodings(data, start, end, pl.binary) {
-		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
+	ds := decodings(data, start, end, pl.binary)
+	// Encoded over and over, the data is one run each time: a decoding of
+	// all there is, and the only one, takes no layer of its own (each
+	// layer is shorter than the one before, so the chain ends).
+	chained := len(ds) == 1 && blank(data[:start]) && blank(data[end:])
+	for _, d := range ds {
+		next := depth
+		if chained {
+			next--
+		}
+		if f := s.scanDecoded(d, pl, enc, next); f != nil {
 			return f, end
 		}
+	}
+	if f := s.reversedEncoding(run, pl, enc, depth); f != nil {
+		return f, end
 	}
 	return credential()
 }
@@ -275,4 +287,33 @@ func join(a, b string) string {
 		return b
 	}
 	return b + "+" + a
+}
+
+// blank reports whether b is white space only.
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// reversedEncoding scans what a run decodes to read backwards (base64 or
+// hex, reversed as a whole), when it then holds a beginning: bound for a
+// host the bottle holds no credential for, as the glued views.
+func (s *Scanner) reversedEncoding(run []byte, pl place, enc string, depth int) *Finding {
+	if !s.on.glue || len(run) < 20 || !looksBase64(run) && !allHex(run) {
+		return nil
+	}
+	back := reversed(run)
+	if !s.HoldsBeginning(back) {
+		return nil
+	}
+	for _, d := range decodings(back, 0, len(back), pl.binary) {
+		if f := s.scanDecoded(d, pl, join(enc, "reversed"), depth); f != nil {
+			return f
+		}
+	}
+	return nil
 }
