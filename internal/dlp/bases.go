@@ -79,7 +79,7 @@ func moreDecodings(run []byte, out []decoded) []decoded {
 			if !bytes.ContainsAny(run, "0OIl") {
 				out = bigNumber(out, "base58", run, 58, base58Digits[:])
 			}
-			out = bigNumber(out, "base62", run, 62, nil)          // 0-9, a-z, A-Z, as math/big reads it
+			out = bigNumber(out, "base62", run, 62, nil)         // 0-9, a-z, A-Z, as math/big reads it
 			out = bigNumber(out, "base62", run, 62, swapCase[:]) // 0-9, A-Z, a-z
 		}
 	}

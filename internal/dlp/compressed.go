@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/bzip2"
+	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
 	"context"
@@ -12,13 +13,19 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 	"golang.org/x/sync/semaphore"
 )
 
 // Compressed data is known by its magic bytes, with or without a
-// Content-Encoding saying so: a gzip, zlib, zstd or bzip2 stream, or a
-// zip archive (an upload of the workspace, a blob in a JSON field once its
-// base64 is undone). What it inflates to is scanned like the rest.
+// Content-Encoding saying so: a gzip, zlib, zstd, bzip2 or xz stream, or
+// a zip archive (an upload of the workspace, a blob in a JSON field once
+// its base64 is undone). What it inflates to is scanned like the rest.
+// Raw deflate has no magic: binary data bound for a host the bottle holds
+// no credential for is inflated as raw deflate too, from its start
+// (random bytes fail within a few hundred). Brotli has none either, and
+// is not tried: its decoder takes a window of up to 16 MiB and about a
+// third of a millisecond for each try on random bytes.
 
 // MaxInflate bounds what compressed data inflates to for the scan; data
 // that inflates past it is a finding, so nothing leaves unscanned.
@@ -44,6 +51,8 @@ func Compressed(data []byte) bool {
 		return data[1] == 'Z' && data[2] == 'h' && '1' <= data[3] && data[3] <= '9'
 	case 'P':
 		return data[1] == 'K' && data[2] == 3 && data[3] == 4
+	case 0xfd:
+		return len(data) >= 6 && string(data[1:6]) == "7zXZ\x00"
 	}
 	return false
 }
@@ -70,16 +79,16 @@ var inflating = semaphore.NewWeighted(maxInflating)
 var errNoRoom = errors.New("no room to inflate in time")
 
 // inflateWithin reads what open gives, up to limit bytes, holding room
-// for it meanwhile (given back when fn returns); more says it goes on past
-// limit.
-func inflateWithin(open func() (io.ReadCloser, error), limit int64, fn func(out []byte)) (more bool, err error) {
+// for it and the decoder's window meanwhile (given back when fn returns);
+// more says it goes on past limit.
+func inflateWithin(open func() (io.ReadCloser, error), limit, window int64, fn func(out []byte)) (more bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), inflateWait)
-	err = inflating.Acquire(ctx, 2*(limit+1))
+	err = inflating.Acquire(ctx, 2*(limit+1)+window)
 	cancel()
 	if err != nil {
 		return false, errNoRoom
 	}
-	defer inflating.Release(2 * (limit + 1))
+	defer inflating.Release(2*(limit+1) + window)
 	r, err := open()
 	if err != nil {
 		return false, err
@@ -97,16 +106,17 @@ func inflateWithin(open func() (io.ReadCloser, error), limit int64, fn func(out 
 }
 
 // inflate calls fn with what data inflates to (each file of a zip
-// archive), named for its format; tooLarge is set when it inflates past
-// MaxInflate, or got no room to inflate in time. Data that is not valid
-// in its format is left alone.
-func inflate(data []byte, fn func(name string, out []byte) bool) (tooLarge bool) {
+// archive), named for its format, or as raw deflate when raw is set;
+// tooLarge is set when it inflates past MaxInflate, or got no room to
+// inflate in time. Data that is not valid in its format is left alone.
+func inflate(data []byte, raw bool, fn func(name string, out []byte) bool) (tooLarge bool) {
+	window := int64(0)
 	read := func(name string, open func() (io.ReadCloser, error)) bool {
 		goOn := true
 		scan := func(out []byte) { goOn = fn(name, out) }
-		more, err := inflateWithin(open, smallInflate, scan)
+		more, err := inflateWithin(open, smallInflate, window, scan)
 		if more {
-			more, err = inflateWithin(open, MaxInflate, scan)
+			more, err = inflateWithin(open, MaxInflate, window, scan)
 		}
 		if more || err == errNoRoom {
 			tooLarge = true
@@ -126,7 +136,16 @@ func inflate(data []byte, fn func(name string, out []byte) bool) (tooLarge bool)
 			return io.NopCloser(r), nil
 		}
 	}
+	if raw {
+		read("deflate", reader(func(r io.Reader) (io.Reader, error) { return flate.NewReader(r), nil }))
+		return tooLarge
+	}
 	switch data[0] {
+	case 0xfd:
+		window = xzWindow
+		read("xz", reader(func(r io.Reader) (io.Reader, error) {
+			return xz.ReaderConfig{DictCap: xzWindow}.NewReader(r)
+		}))
 	case 0x1f:
 		read("gzip", reader(func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }))
 	case 0x78:
@@ -159,10 +178,18 @@ func inflate(data []byte, fn func(name string, out []byte) bool) (tooLarge bool)
 	return tooLarge
 }
 
-// scanInflated scans what compressed data inflates to.
-func (s *Scanner) scanInflated(data []byte, pl place, enc string, depth int) *Finding {
+// xzWindow is the dictionary an xz stream is read with (xz's default
+// preset's), held as room too.
+const xzWindow = 8 << 20
+
+// scanInflated scans what compressed data inflates to (as raw deflate
+// when raw is set).
+func (s *Scanner) scanInflated(data []byte, raw bool, pl place, enc string, depth int) *Finding {
 	var f *Finding
-	if inflate(data, func(name string, out []byte) bool {
+	if inflate(data, raw, func(name string, out []byte) bool {
+		if raw && len(out) < minSecret {
+			return true
+		}
 		f = s.scan(out, pl, join(enc, name), depth+1)
 		return f == nil
 	}) && f == nil && !s.off[compressedRule] {
@@ -184,7 +211,11 @@ const maxEmbedded = 4
 // and, when it is binary, each compressed stream found inside it.
 func (s *Scanner) scanCompressed(data []byte, pl place, enc string, depth int) *Finding {
 	if Compressed(data) {
-		if f := s.scanInflated(data, pl, enc, depth); f != nil {
+		if f := s.scanInflated(data, false, pl, enc, depth); f != nil {
+			return f
+		}
+	} else if pl.binary && s.on.glue {
+		if f := s.scanInflated(data, true, pl, enc, depth); f != nil {
 			return f
 		}
 	}
@@ -200,7 +231,7 @@ func (s *Scanner) scanCompressed(data []byte, pl place, enc string, depth int) *
 			}
 			at += i
 			tries++
-			if f := s.scanInflated(data[at:], pl, enc, depth); f != nil {
+			if f := s.scanInflated(data[at:], false, pl, enc, depth); f != nil {
 				return f
 			}
 			at++

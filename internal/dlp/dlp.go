@@ -238,7 +238,7 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		}
 	}
 	if !s.off["private-key"] && (bytes.Contains(data, privateKeyMark) && privateKey.Match(data) ||
-		bytes.Contains(data, puttyMark) && puttyKey.Match(data)) {
+		bytes.Contains(data, puttyMark) && puttyKey.Match(data) || bytes.Contains(data, ktyMark) && jwkKey(data)) {
 		return found("private-key")
 	}
 	// Seed phrases are words: a streak of short words is counted on the
@@ -387,6 +387,9 @@ func (s *Scanner) scan(data []byte, pl place, enc string, depth int) *Finding {
 		return f
 	}
 	if f := s.scanShortLiterals(data, pl, enc); f != nil {
+		return f
+	}
+	if f := s.scanDumps(data, pl, enc, depth); f != nil {
 		return f
 	}
 	var f *Finding

@@ -83,6 +83,7 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte("k ghp_ aB3d E6gH 9jaB 3dE6 gH9j aB3d E6gH 9jkL mNoP\n" + ghToken[:20] + " " + ghToken[20:] + "\nAKIAZ-7QW2E-R4TY6-UI8OP ['g', 'h', 'p']"))
 	f.Add([]byte("note\U000e0067\U000e0068 \U0001d420\U0001d421 g\u3164h\u3164p \U0001F600\ufe00\ufe01\U000e0100\U000e0101\U000e0102\U000e0103\U000e0104\U000e0105"))
 	f.Add([]byte("k hjkl2v5jm6d1rrdkw4t3fm9rq0bmjrj5jsch4t7zjyyt6m1y9jt1gu0r2djnhrv8 n=12345678901234567890123456789012345 +AGcAaABwAF8-"))
+	f.Add([]byte("00000000: 4748 5f54  GH_T\n0000000 147 150 160 137\n{\"kty\":\"oct\",\"k\":\"GawgguFyGrWKav7AX4VKUg\"} &lowbar;&Aopf; aban abil able"))
 	s := New([]string{injected})
 	u := s.Untrusted()
 	f.Fuzz(func(t *testing.T, data []byte) {

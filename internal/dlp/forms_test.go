@@ -1,12 +1,17 @@
 package dlp
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/ulikunitz/xz"
 )
 
 // Views of issue 20's third round, each of which carried a key past the
@@ -159,5 +164,61 @@ func TestFindsThroughMoreBases(t *testing.T) {
 	u := s.Untrusted()
 	if f := u.Scan([]byte(reverse(base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN="+ghToken)))), "body"); f == nil || f.Rule != "github-token" {
 		t.Errorf("base64 reversed: %+v", f)
+	}
+}
+
+// TestFindsThroughFormats: a dump of a file (xxd, hexdump -C, od -b),
+// bytes as octal numbers, a JSON Web Key's private part, HTML's named
+// references, a seed phrase pretty-printed, in four letters a word or
+// with no spaces, xz and raw deflate.
+func TestFindsThroughFormats(t *testing.T) {
+	s := New([]string{injected})
+	env := "GITHUB_TOKEN=" + ghToken + "\n"
+	var xxd, od strings.Builder
+	for off := 0; off < len(env); off += 16 {
+		line := env[off:min(off+16, len(env))]
+		fmt.Fprintf(&xxd, "%08x: %x  %s\n", off, line, line)
+		fmt.Fprintf(&od, "%07o", off)
+		for _, c := range []byte(line) {
+			fmt.Fprintf(&od, " %03o", c)
+		}
+		od.WriteString("\n")
+	}
+	seed := SeedPhrase([]byte("\x7a\x1f\x03\xc9\x88\x41\x5e\x26\xb0\x9d\x12\xee\x47\x60\x3b\xa5"))
+	var four []string
+	for _, w := range strings.Fields(seed) {
+		four = append(four, w[:min(4, len(w))])
+	}
+	var xzBuf bytes.Buffer
+	xw, _ := xz.NewWriter(&xzBuf)
+	xw.Write([]byte(strings.Repeat("# a long preamble, compressed away\n", 20) + env))
+	xw.Close()
+	var raw bytes.Buffer
+	fw, _ := flate.NewWriter(&raw, flate.BestCompression)
+	fw.Write([]byte(strings.Repeat("# a long preamble, compressed away\n", 20) + env))
+	fw.Close()
+	findsAll(t, s, []formCase{
+		{"xxd", xxd.String(), "github-token"},
+		{"od -b", od.String(), "github-token"},
+		{"octal numbers", codesOf(ghToken, "%03o", " "), "github-token"},
+		{"an ec jwk", `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}`, "private-key"},
+		{"html named references", "<p>" + strings.Replace(ghToken, "_", "&lowbar;", 1) + "</p>", "github-token"},
+		{"a seed in four letters a word", strings.Join(four, " "), "seed-phrase"},
+		{"a seed with no spaces", strings.ReplaceAll(seed, " ", ""), "seed-phrase"},
+		{"xz", xzBuf.String(), "github-token"},
+	}, []string{
+		"00000000: 4865 6c6c 6f2c 2077 6f72 6c64 210a       Hello, world!.\n",
+		`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`,
+		"<p>Fish &amp; chips &copy; 2026 &mdash; x&lowbar;1</p>",
+		"The abstract art gallery will open in April; bring a jacket, the air is cold and the water above the bridge is deep.",
+	})
+	// Raw deflate has no magic: it is tried on binary data bound for a
+	// host the bottle holds no credential for; so are lists of quoted
+	// words, pretty-printed.
+	if f := s.Untrusted().Scan(raw.Bytes(), "body"); f == nil || f.Rule != "github-token" {
+		t.Errorf("raw deflate: %+v", f)
+	}
+	if f := s.Untrusted().Scan([]byte("[\n    \""+strings.Join(strings.Fields(seed), "\",\n    \"")+"\"\n]"), "body"); f == nil || f.Rule != "seed-phrase" {
+		t.Errorf("a seed pretty-printed: %+v", f)
 	}
 }

@@ -292,3 +292,25 @@ func (s *Scanner) signSplit(run []byte, pl place, enc string, depth int) *Findin
 	}
 	return nil
 }
+
+// ScanPieces scans the values a request carries side by side in one place
+// (its cookies, its query's values, in the order sent) as glued pieces: a
+// key cut into them, the pieces from where it begins as wide as each
+// other. A value that is a key itself is the Scan of that value's to find.
+func (s *Scanner) ScanPieces(pieces [][]byte, where string) *Finding {
+	if len(pieces) < 2 {
+		return nil
+	}
+	n := 1
+	for _, p := range pieces {
+		n += len(p)
+	}
+	joined := make([]byte, 1, n)
+	joined[0] = '\n'
+	ends := make([]int, 0, len(pieces))
+	for _, p := range pieces {
+		joined = append(joined, p...)
+		ends = append(ends, len(joined))
+	}
+	return s.scanPieces(joined, ends, s.place(where), "", 0)
+}

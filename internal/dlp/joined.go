@@ -49,9 +49,10 @@ const maxJoined = 128
 
 // scanShortLiterals scans the chains of literals of a character or two
 // that the scan's loop leaves out ('g' + 'h', ["g","h"], ['g', 'h'], a
-// JSON list of them pretty-printed): a key written a character at a time.
-// Short literals are many in code, so they are looked at only where
-// the glued pieces are (glued.go).
+// JSON list of them pretty-printed): a key written a character at a time;
+// and lists of quoted words, pretty-printed, whose gaps are too long for
+// the scan's seed phrases. Literals are many in code, so they are looked
+// at only where the glued pieces are (glued.go).
 func (s *Scanner) scanShortLiterals(data []byte, pl place, enc string) *Finding {
 	if !s.on.glue {
 		return nil
@@ -67,6 +68,14 @@ func (s *Scanner) scanShortLiterals(data []byte, pl place, enc string) *Finding 
 				continue
 			}
 			start, end := i+1, skipRun(data, i+1)
+			if end-start >= 3 && end-start <= 8 && end+2 < len(data) && data[end] == q && s.on.seed {
+				if f, at := s.quotedSeed(data, start, end, pl, enc); f != nil {
+					return f
+				} else if at > end {
+					i = at - 1
+					continue
+				}
+			}
 			if end-start > 2 || end+2 >= len(data) || !quoteChar[data[end]] || !mayJoin(data, end, true) {
 				i = end - 1
 				continue
@@ -224,4 +233,34 @@ func groupedBits(data []byte, g bitGroups) []byte {
 		at = e
 	}
 	return out
+}
+
+// quotedSeed looks for a seed phrase in the list of quoted words whose
+// first word is the run at [start, end) (["abandon", "ability", ...], a
+// line each); at is where the list ends.
+func (s *Scanner) quotedSeed(data []byte, start, end int, pl place, enc string) (f *Finding, at int) {
+	var idx [maxSeed + 1]int
+	words := idx[:0]
+	for len(words) < maxSeed {
+		w := seedWord(data[start:end])
+		if w < 0 {
+			break
+		}
+		words, at = append(words, w), end+1
+		next, op := literalJoint(data, end+1)
+		if next < 0 || op != ',' {
+			break
+		}
+		start, end = next, skipRun(data, next)
+		if end-start < 3 || end-start > 8 || end >= len(data) || !quoteChar[data[end]] {
+			break
+		}
+	}
+	if len(words) < minSeed {
+		return nil, at
+	}
+	if ok, ex := seedPhrase(words); ok && (!ex || pl.loose) {
+		return &Finding{Rule: "seed-phrase", Where: pl.where, Encoding: enc}, at
+	}
+	return nil, at
 }

@@ -19,7 +19,7 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 	if len(run) >= 51 && !s.off["wallet-key"] && walletKey(valueOf(run)) {
 		return &Finding{Rule: "wallet-key", Where: where, Encoding: enc}, end
 	}
-	if len(run) >= minSeed*4-1 && !s.off["seed-phrase"] && joinedSeed(run, pl) {
+	if len(run) >= minSeed*3 && !s.off["seed-phrase"] && joinedSeed(run, pl) {
 		return &Finding{Rule: "seed-phrase", Where: where, Encoding: enc}, end
 	}
 	if pl.loose {

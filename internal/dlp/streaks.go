@@ -19,9 +19,14 @@ func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth
 	}
 	for at := k.start; at < k.end && k.n >= minPieces; {
 		start, end := nextRun(data, at)
-		joined, next := sequence(data, start, end)
+		joined, octal, next := sequence(data, start, end)
 		if joined != nil {
 			if f := s.scan(joined, pl, join(enc, "delimited"), depth+1); f != nil {
+				return f
+			}
+		}
+		if octal != nil {
+			if f := s.scan(octal, pl, join(enc, "octal"), depth+1); f != nil {
 				return f
 			}
 		}

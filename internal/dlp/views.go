@@ -21,16 +21,17 @@ func (s *Scanner) scanEscaped(data []byte, pl place, enc string, depth int) *Fin
 	if f != nil {
 		return f
 	}
-	// HTML's character references (&#103;, &#x68;) do what \u does.
+	// HTML's character references (&#103;, &#x68;, and named ones:
+	// &lowbar;, &Aopf;) do what \u does.
 	for at := 0; at < len(data); {
-		i := bytes.Index(data[at:], []byte("&#"))
+		i := referenceAt(data[at:])
 		if i < 0 {
 			break
 		}
 		lo := max(at+i-escapeReach, at)
 		hi := at + i
 		for hi < len(data) && hi-(at+i) < 16*escapeReach {
-			j := bytes.Index(data[hi:min(len(data), hi+escapeReach)], []byte("&#"))
+			j := referenceAt(data[hi:min(len(data), hi+escapeReach)])
 			if j < 0 {
 				break
 			}
@@ -43,6 +44,35 @@ func (s *Scanner) scanEscaped(data []byte, pl place, enc string, depth int) *Fin
 		at = hi
 	}
 	return nil
+}
+
+// referenceAt is the index of the first HTML character reference in b
+// that may stand for a key's character: a numeric one, or a named one
+// but those every page has (&amp; &lt; &gt; &quot; &apos; &nbsp;); -1 for
+// none.
+func referenceAt(b []byte) int {
+	for at := 0; ; {
+		i := bytes.IndexByte(b[at:], '&')
+		if i < 0 || at+i+1 >= len(b) {
+			return -1
+		}
+		i += at
+		if b[i+1] == '#' {
+			return i
+		}
+		n := i + 1
+		for n < len(b) && n-i <= 32 && isAlnum(b[n]) {
+			n++
+		}
+		if n < len(b) && b[n] == ';' && n-i > 2 {
+			switch string(b[i+1 : n]) {
+			case "amp", "lt", "gt", "quot", "apos", "nbsp":
+			default:
+				return i
+			}
+		}
+		at = i + 1
+	}
 }
 
 // escapeReach is how far around an escape a secret may extend: longer than
@@ -183,11 +213,12 @@ const minPieces = 12
 // [start, end): short pieces (one or two token characters, or 0xHH) kept
 // apart by one repeated delimiter of one or two other characters. It
 // returns the joined pieces and where the sequence ends, or at == end when
-// there is no such sequence.
-func sequence(data []byte, start, end int) (joined []byte, at int) {
+// there is no such sequence; octal is the bytes the pieces stand for
+// when each is three octal digits (od -b, 147 150 160), else nil.
+func sequence(data []byte, start, end int) (joined, octal []byte, at int) {
 	first, ok := firstPiece(data[start:end])
 	if !ok || end+2 >= len(data) {
-		return nil, end
+		return nil, nil, end
 	}
 	dl := 1
 	if !tokenChar[data[end+1]] {
@@ -196,6 +227,7 @@ func sequence(data []byte, start, end int) (joined []byte, at int) {
 	delim := data[end : end+dl]
 	n, at := 1, end
 	b0, dec := decimalByte(first) // [103, 104, 112, ...]: the bytes the numbers stand for
+	o0, oct := octalByte(first)
 	var bytesOf []byte
 	for at+dl < len(data) && data[at] == delim[0] && (dl == 1 || data[at+1] == delim[1]) {
 		ps := at + dl
@@ -210,6 +242,9 @@ func sequence(data []byte, start, end int) (joined []byte, at int) {
 		if joined == nil {
 			joined = append(make([]byte, 0, 64), first...)
 			bytesOf = append(make([]byte, 0, 64), b0)
+			if oct {
+				octal = append(make([]byte, 0, 64), o0)
+			}
 		}
 		joined = append(joined, p...)
 		if c, ok := decimalByte(p); dec && ok {
@@ -217,15 +252,35 @@ func sequence(data []byte, start, end int) (joined []byte, at int) {
 		} else {
 			dec = false
 		}
+		if c, ok := octalByte(p); oct && ok {
+			octal = append(octal, c)
+		} else {
+			oct, octal = false, nil
+		}
 		n, at = n+1, pe
 	}
 	if n < minPieces {
-		return nil, end
+		return nil, nil, end
 	}
 	if dec {
-		return bytesOf, at
+		return bytesOf, octal, at
 	}
-	return joined, at
+	return joined, nil, at
+}
+
+// octalByte is the byte three octal digits stand for, up to 377.
+func octalByte(p []byte) (byte, bool) {
+	if len(p) != 3 || p[0] < '0' || p[0] > '3' {
+		return 0, false
+	}
+	v := 0
+	for _, c := range p {
+		if c < '0' || c > '7' {
+			return 0, false
+		}
+		v = v*8 + int(c-'0')
+	}
+	return byte(v), true
 }
 
 // decimalByte is the byte a piece of one to three digits stands for, up

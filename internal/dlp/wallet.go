@@ -83,6 +83,13 @@ func seedWord(run []byte) int {
 			return i
 		}
 	}
+	// Four letters are the word they start: the list was made so, and
+	// backups on metal keep no more.
+	for i := from; i < to && len(run) == 4; i++ {
+		if w := seedWords[i]; len(w) > 4 && equalFold(run, w[:4]) {
+			return i
+		}
+	}
 	return -1
 }
 
@@ -143,8 +150,14 @@ func seedIndices(idx []int, data []byte, start, end int) []int {
 }
 
 // joinedSeed reports whether a run is a seed phrase whose words were
-// joined with hyphens or underscores (abandon-ability-...).
+// joined with hyphens or underscores (abandon-ability-...), or with
+// nothing between (abandonability..., AbandonAbility...).
 func joinedSeed(run []byte, pl place) bool {
+	if idx := seedRunOn(run, nil, 0); idx != nil {
+		if ok, ex := seedPhrase(idx); ok && (!ex || pl.loose) {
+			return true
+		}
+	}
 	for _, sep := range []byte{'-', '_'} {
 		if bytes.Count(run, []byte{sep}) < minSeed-1 {
 			continue
@@ -313,4 +326,27 @@ func privateKeyBytes(b []byte) bool {
 func doubleSHA(b []byte) [32]byte {
 	h := sha256.Sum256(b)
 	return sha256.Sum256(h[:])
+}
+
+// seedRunOn reads a run of letters as list words with nothing between,
+// from at, appending their indices to idx; nil when it does not read so.
+// A word of the list may start another (act, action), so both are tried;
+// steps bounds the tries.
+func seedRunOn(run []byte, idx []int, steps int) []int {
+	if len(run) == 0 {
+		return idx
+	}
+	if steps > 4*maxSeed || len(run) < 3 || letterIndex[run[0]]|letterIndex[run[1]]|letterIndex[run[2]] == 255 || len(idx) >= maxSeed {
+		return nil
+	}
+	k := key3(run)
+	for i := int(seedFrom[k+1]) - 1; i >= int(seedFrom[k]); i-- { // longer words first
+		w := seedWords[i]
+		if len(w) <= len(run) && equalFold(run[:len(w)], w) {
+			if out := seedRunOn(run[len(w):], append(idx, i), steps+1); out != nil {
+				return out
+			}
+		}
+	}
+	return nil
 }

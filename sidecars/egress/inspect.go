@@ -85,6 +85,9 @@ func (p *Proxy) inspectHeld(r *http.Request, route *Route, host string, conn net
 			}
 		}
 	}
+	if f := sideBySide(s, r); f != nil {
+		return found(f), nil, nil
+	}
 	body, why, err := p.readBody(r, conn)
 	if why != "" || err != nil {
 		return why, nil, err
