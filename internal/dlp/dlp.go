@@ -51,9 +51,10 @@ type Scanner struct {
 	// for: examples and placeholders in bodies count there (position.go).
 	untrusted bool
 	// pieces is set for data that is pieces joined already (the split
-	// watch's): the views that join pieces are off there.
-	pieces bool
-	on     loopOn
+	// watch's): the views that join pieces are off there; thorough turns
+	// them on where the destination is trusted (a push).
+	pieces, thorough bool
+	on               loopOn
 }
 
 // loopOn says which detectors that the scan asks about on every run are
@@ -64,7 +65,7 @@ type loopOn struct{ jwt, card, iban, seed, named, glue bool }
 // with sets on from off and untrusted.
 func (s *Scanner) with() *Scanner {
 	s.on = loopOn{jwt: !s.off["jwt"], card: !s.off["payment-card"], iban: !s.off["iban"], seed: !s.off["seed-phrase"],
-		named: s.untrusted && !s.off[credentialRule], glue: s.untrusted && !s.pieces}
+		named: s.untrusted && !s.off[credentialRule], glue: (s.untrusted || s.thorough) && !s.pieces}
 	return s
 }
 
@@ -73,7 +74,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 	if len(names) == 0 {
 		return s
 	}
-	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted, pieces: s.pieces}
+	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted, pieces: s.pieces, thorough: s.thorough}
 	if c.off == nil {
 		c.off = map[string]bool{}
 	}
@@ -101,6 +102,16 @@ func (s *Scanner) Untrusted() *Scanner {
 func (s *Scanner) Pieces() *Scanner {
 	c := *s
 	c.pieces = true
+	return c.with()
+}
+
+// Thorough returns a scanner like s that joins pieces (glued.go) also in
+// bodies it takes as bound for a trusted place: for a push, which leaves
+// for a repository that may be public, and where what a scan costs is
+// no request's delay.
+func (s *Scanner) Thorough() *Scanner {
+	c := *s
+	c.thorough = true
 	return c.with()
 }
 

@@ -31,7 +31,7 @@ func newFinder(injected *dlp.Scanner) (*finder, error) {
 		return nil, err
 	}
 	if injected == nil {
-		injected = dlp.New(nil)
+		injected = dlp.New(nil).Thorough()
 	}
 	return &finder{leaks: d, dlp: injected}, nil
 }

@@ -68,7 +68,7 @@ func NewServer(dir string) (*Server, error) {
 			return nil, fmt.Errorf("git gate: %s: %w", injectedFile, err)
 		}
 	}
-	s.injected = dlp.New(values)
+	s.injected = dlp.New(values).Thorough()
 	s.upstream = newUpstream(dir, filepath.Join(GatewayDir, gatewaySock))
 	return s, nil
 }
