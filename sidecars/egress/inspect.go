@@ -352,7 +352,8 @@ const fragmentSize = 256
 
 // fragments are the pieces of a request an agent could carry part of a
 // secret in, each with its place: each path segment, query name and
-// value, header value and cookie, and the start and end of each body part.
+// value, header value and cookie, the start and end of each body part, and
+// the string values of a small JSON body by their member's name.
 func fragments(r *http.Request, parts []part) []fragment {
 	var out []fragment
 	add := func(place, s string) {
@@ -391,6 +392,7 @@ func fragments(r *http.Request, parts []part) []fragment {
 	}
 	for _, pt := range parts {
 		d := pt.data
+		out = jsonValues(out, pt.where, d)
 		if len(d) <= 2*fragmentSize {
 			out = append(out, fragment{pt.where, d})
 			continue

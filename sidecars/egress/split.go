@@ -88,16 +88,6 @@ type chains struct {
 // starts (before it, when its encoding is out of step).
 type runHead struct{ at, from int }
 
-// check looks at the fragments of a message (a WebSocket's, one at a
-// time): their place is the message.
-func (w *splitWatch) check(s *dlp.Scanner, host string, frags [][]byte) *dlp.Finding {
-	placed := make([]fragment, len(frags))
-	for i, f := range frags {
-		placed[i] = fragment{"message", f}
-	}
-	return w.checkPlaced(s, host, placed)
-}
-
 // checkPlaced looks at a request's fragments, each in its place.
 func (w *splitWatch) checkPlaced(s *dlp.Scanner, host string, placed []fragment) *dlp.Finding {
 	w.mu.Lock()

@@ -15,11 +15,11 @@ func TestSplitMessagesWithOthersBetween(t *testing.T) {
 	s := dlp.New(nil).Untrusted()
 	var w splitWatch
 	for i, msg := range []string{gh[:20], `{"type":"ping","id":7}`, "how are you today?", `{"type":"ack","id":8}`} {
-		if f := w.check(s, "ws.example.test", [][]byte{[]byte(msg)}); f != nil {
+		if f := w.checkPlaced(s, "ws.example.test", messageFragments([]byte(msg))); f != nil {
 			t.Fatalf("message %d: %+v", i+1, f)
 		}
 	}
-	if f := w.check(s, "ws.example.test", [][]byte{[]byte(gh[20:])}); f == nil || f.Rule != "github-token" {
+	if f := w.checkPlaced(s, "ws.example.test", messageFragments([]byte(gh[20:]))); f == nil || f.Rule != "github-token" {
 		t.Errorf("the second half: %+v, want github-token", f)
 	}
 }

@@ -160,8 +160,7 @@ func (c *wsConn) outbound(u *wsUnit) string {
 	if found := s.Scan(u.payload, "websocket "+what); found != nil {
 		return "the " + what + " carries a secret (" + describe(found) + ")"
 	}
-	msg := u.payload
-	if found := c.p.split.check(s, c.x.Host, [][]byte{msg[:min(len(msg), fragmentSize)], msg[max(0, len(msg)-fragmentSize):]}); found != nil {
+	if found := c.p.split.checkPlaced(s, c.x.Host, messageFragments(u.payload)); found != nil {
 		return "the " + what + " carries a secret (" + describe(found) + ", sent in pieces)"
 	}
 	return ""
