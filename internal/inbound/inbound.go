@@ -28,7 +28,6 @@ import (
 	"unicode/utf8"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
-	"golang.org/x/net/html"
 )
 
 // Finding names the rule that fired and where; never the text itself.
@@ -145,17 +144,23 @@ func Scan(body []byte, contentType string) *Finding {
 		body, contentType = EventText(body), "text/plain"
 	}
 	var visible, hidden []piece
-	if isHTML(contentType, body) {
+	switch {
+	case isHTML(contentType, body):
 		visible, hidden = splitHTML(body)
-	} else {
-		visible = []piece{{"text", body}}
+	case contentType == "text/markdown":
+		visible = []piece{{"text", softBreaks(body), false}}
+	default:
+		visible = []piece{{where: "text", data: body}}
+	}
+	if d := percentText(body); d != nil {
+		hidden = append(hidden, piece{where: "percent-encoded text", data: d})
 	}
 	if s := jsonStrings(body); s != nil {
 		// What a JSON reader decodes: letters written as \u escapes.
-		visible = append(visible, piece{"json strings", s})
+		visible = append(visible, piece{where: "json strings", data: s})
 	}
 	for _, b := range base64Blocks(body) {
-		hidden = append(hidden, piece{"base64 block", b})
+		hidden = append(hidden, piece{where: "base64 block", data: b})
 	}
 	var weak *Finding
 	for _, p := range visible {
@@ -174,7 +179,7 @@ func Scan(body []byte, contentType string) *Finding {
 			f.Where = p.where
 			return f
 		}
-		if w != nil {
+		if w != nil && !p.strong {
 			if weak != nil && weak.Rule != w.Rule {
 				return &Finding{Rule: weak.Rule + "+" + w.Rule, Where: p.where}
 			}
@@ -184,7 +189,7 @@ func Scan(body []byte, contentType string) *Finding {
 	}
 	for _, p := range hidden {
 		text, _ := normalize(p.data, false)
-		if f, w := match(text); f != nil || w != nil {
+		if f, w := match(text); f != nil || w != nil && !p.strong {
 			return &Finding{Rule: firstOf(f, w).Rule, Where: p.where, Hidden: true}
 		}
 	}
@@ -247,110 +252,9 @@ func isWordByte(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '
 type piece struct {
 	where string
 	data  []byte
-}
-
-func isHTML(contentType string, body []byte) bool {
-	if strings.Contains(contentType, "html") {
-		return true
-	}
-	head := bytes.ToLower(body[:min(len(body), 512)])
-	return contentType == "" && (bytes.Contains(head, []byte("<html")) || bytes.Contains(head, []byte("<!doctype html")))
-}
-
-// splitHTML separates what a reader of the page sees (its text) from what
-// they do not: comments, elements hidden by attribute or style, the text of
-// scripts and styles aside (code, not prose, is skipped).
-func splitHTML(body []byte) (visible, hidden []piece) {
-	var seen, unseen, comments bytes.Buffer
-	z := html.NewTokenizer(bytes.NewReader(body))
-	var stack []bool // per open element: hidden
-	hiddenDepth, skipDepth := 0, 0
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			visible = []piece{{"text", seen.Bytes()}}
-			if unseen.Len() > 0 {
-				hidden = append(hidden, piece{"hidden html", unseen.Bytes()})
-			}
-			if comments.Len() > 0 {
-				hidden = append(hidden, piece{"html comment", comments.Bytes()})
-			}
-			return visible, hidden
-		case html.CommentToken:
-			comments.Write(z.Text())
-			comments.WriteByte('\n')
-		case html.TextToken:
-			switch {
-			case skipDepth > 0:
-			case hiddenDepth > 0:
-				unseen.Write(z.Text())
-				unseen.WriteByte(' ')
-			default:
-				seen.Write(z.Text())
-				seen.WriteByte(' ')
-			}
-		case html.StartTagToken:
-			name, hasAttr := z.TagName()
-			h := false
-			for hasAttr {
-				var k, v []byte
-				k, v, hasAttr = z.TagAttr()
-				if hiddenAttr(string(k), strings.ToLower(string(v))) {
-					h = true
-				}
-			}
-			if voidElement(string(name)) {
-				continue
-			}
-			if n := string(name); n == "script" || n == "style" || n == "noscript" || n == "template" {
-				h = false // code, not prose
-				skipDepth++
-			}
-			stack = append(stack, h)
-			if h {
-				hiddenDepth++
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			if n := string(name); n == "script" || n == "style" || n == "noscript" || n == "template" {
-				if skipDepth > 0 {
-					skipDepth--
-				}
-			}
-			if len(stack) > 0 {
-				if stack[len(stack)-1] {
-					hiddenDepth--
-				}
-				stack = stack[:len(stack)-1]
-			}
-		}
-	}
-}
-
-func hiddenAttr(k, v string) bool {
-	switch k {
-	case "hidden":
-		return true
-	case "aria-hidden":
-		return v == "true"
-	case "style":
-		v = strings.ReplaceAll(v, " ", "")
-		for _, h := range []string{"display:none", "visibility:hidden", "font-size:0", "opacity:0", "height:0", "width:0", "color:transparent", "left:-9999", "text-indent:-9999"} {
-			if strings.Contains(v, h) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func voidElement(n string) bool {
-	switch n {
-	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr":
-		return true
-	}
-	return false
+	// strong is set for text that only the strong rules are read in
+	// (code, attributes): a weak one there says too little.
+	strong bool
 }
 
 // base64Blocks decodes the long base64 runs of body that decode to text.

@@ -73,6 +73,9 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 		w.(http.Flusher).Flush()
 		w.Header().Set("X-Key", key)
+	case "/page": // a page as the upstream was asked to serve it
+		w.Header().Set("Content-Type", r.URL.Query().Get("type"))
+		w.Write([]byte(r.URL.Query().Get("body")))
 	case "/trailer/note": // what the upstream was asked to put in a trailer, after the body
 		w.Header().Set("Trailer", "X-Note")
 		w.Header().Set("Content-Type", r.URL.Query().Get("type"))
