@@ -82,6 +82,7 @@ type chains struct {
 	heads  []runHead
 	last   []byte // the newest piece: the same value again (a client's fixed header) adds nothing
 	used   int
+	made   int
 }
 
 // runHead is where in a run a secret may begin, and where a scan for it
@@ -197,8 +198,12 @@ func (win *window) chain(s *dlp.Scanner, host string, placed []fragment) *dlp.Fi
 	return nil
 }
 
-// place is the chains of a place, made (the place unused longest dropped
-// past chainPlaces) when there are none yet.
+// place is the chains of a place, made when there are none yet. Past
+// chainPlaces one is dropped: the place unused longest of those where no
+// secret may have begun; when a secret may have begun in each, the one
+// made last. Requests with many places of their own between a key's
+// pieces would otherwise push the key's place out (seen: a key sent four
+// characters a request, twenty new query parameters after each, got out).
 func (win *window) place(name string) *chains {
 	if win.chains == nil {
 		win.chains = map[string]*chains{}
@@ -207,14 +212,21 @@ func (win *window) place(name string) *chains {
 	if cs == nil {
 		if len(win.chains) >= chainPlaces {
 			oldest, at := "", win.clock+1
+			newest, made := "", -1
 			for pl, c := range win.chains {
-				if c.used < at {
+				if len(c.heads) == 0 && c.used < at {
 					oldest, at = pl, c.used
 				}
+				if c.made > made {
+					newest, made = pl, c.made
+				}
+			}
+			if oldest == "" {
+				oldest = newest
 			}
 			delete(win.chains, oldest)
 		}
-		cs = &chains{}
+		cs = &chains{made: win.clock}
 		win.chains[name] = cs
 	}
 	win.clock++
