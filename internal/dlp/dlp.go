@@ -1,11 +1,16 @@
 // Package dlp finds secrets in what the agent sends out: known credential
-// formats, JWTs, private keys and wallet seeds, payment card numbers and
-// IBANs, and the bottle's own injected secrets, also when URL-, base64-,
-// base32- or hex-encoded (nested a few layers), escaped (JSON \u, \x),
-// wrapped into lines, delimited (de:ad:be:ef, g.h.p), built from character
-// codes (CHAR(103)+...), in ROT13, in framed Ascii85, uuencoded or
-// reversed; examples and placeholders where they travel as credentials
-// (position.go); and high-entropy tokens in URLs and host names.
+// formats, JWTs, private keys (also as JSON Web Keys) and wallet seeds,
+// payment card numbers and IBANs, and the bottle's own injected secrets,
+// also when URL-, base64-, base32- or hex-encoded (nested a few layers,
+// any number when each is all the data), in the big-number bases
+// (bases.go), escaped (JSON \u, \x, HTML's references), wrapped into
+// lines, delimited (de:ad:be:ef, g.h.p), built from character codes
+// (CHAR(103)+...), in ROT13, in framed Ascii85, uuencoded, dumped (xxd,
+// od), in Unicode that reads as them or hides them (invisible.go), or
+// reversed; cut into pieces, where they travel to a host that may be an
+// attacker's (glued.go); examples and placeholders where they travel as
+// credentials (position.go); and high-entropy tokens in URLs and host
+// names.
 //
 // It is built for speed on code-like text: one pass splits the data into
 // runs of token characters, and only the rare long run is looked at closer
