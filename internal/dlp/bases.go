@@ -14,7 +14,9 @@ import (
 // write a string; UTF-7's base64 of UTF-16. A big-number run is decoded
 // whole (no part of it stands for part of the bytes), so only runs of up
 // to maxBigRun characters are, and what they decode to is scanned only
-// when it is text: random ids decode to random bytes.
+// when it is text: random ids decode to random bytes. These are read where
+// the glued views are (glued.go): looking at each long run's letters cost
+// the scan of code a few percent.
 
 // maxBigRun bounds the runs decoded as one big number (the conversion
 // grows with the square of the length): a key with a name before it, in

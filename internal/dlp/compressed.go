@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -137,7 +138,14 @@ func inflate(data []byte, raw bool, fn func(name string, out []byte) bool) (tooL
 		}
 	}
 	if raw {
-		read("deflate", reader(func(r io.Reader) (io.Reader, error) { return flate.NewReader(r), nil }))
+		if !mayDeflate(data) {
+			return false
+		}
+		read("deflate", func() (io.ReadCloser, error) {
+			fr := flateReaders.Get().(io.ReadCloser)
+			fr.(flate.Resetter).Reset(bytes.NewReader(data), nil)
+			return pooledFlate{fr}, nil
+		})
 		return tooLarge
 	}
 	switch data[0] {
@@ -176,6 +184,34 @@ func inflate(data []byte, raw bool, fn func(name string, out []byte) bool) (tooL
 		}
 	}
 	return tooLarge
+}
+
+// mayDeflate reports whether data may start a raw deflate stream worth
+// inflating: long enough to hold a key, its first block of a type that
+// exists, a stored block's length checked against its complement.
+func mayDeflate(data []byte) bool {
+	if len(data) < minLongRun {
+		return false
+	}
+	switch data[0] >> 1 & 3 {
+	case 3:
+		return false
+	case 0:
+		return data[1] == ^data[3] && data[2] == ^data[4]
+	}
+	return true
+}
+
+// flateReaders are raw deflate readers to reuse: each holds a window of
+// 32 KiB, and most binary data fails within a few bytes.
+var flateReaders = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
+// pooledFlate gives its reader back to the pool when closed.
+type pooledFlate struct{ io.ReadCloser }
+
+func (p pooledFlate) Close() error {
+	flateReaders.Put(p.ReadCloser)
+	return nil
 }
 
 // xzWindow is the dictionary an xz stream is read with (xz's default

@@ -33,8 +33,9 @@ type decoded struct {
 // decodings returns what the run at [start, end) decodes to, when it
 // looks encoded: the value of name=value, hex (also a stretch of hex in a
 // longer run, and out of step by one), base32, base64 (also what decodes
-// before a character that breaks it; and, amid binary bytes, out of step).
-func decodings(data []byte, start, end int, binary bool) []decoded {
+// before a character that breaks it; and, amid binary bytes, out of step);
+// with more, the encodings of bases.go too.
+func decodings(data []byte, start, end int, binary, more bool) []decoded {
 	run := valueOf(data[start:end])
 	binary = binary || start > 0 && controlByte(data[start-1]) || end < len(data) && controlByte(data[end])
 	var out []decoded
@@ -55,7 +56,7 @@ func decodings(data []byte, start, end int, binary bool) []decoded {
 	}
 	if len(run) >= 32 && allHex(run) {
 		addHex(run, !binary)
-		if allDigits(run) {
+		if more && allDigits(run) {
 			out = moreDecodings(run, out) // a big decimal integer
 		}
 		return out // hex is also valid base64: decoding it twice finds nothing new
@@ -89,6 +90,9 @@ func decodings(data []byte, start, end int, binary bool) []decoded {
 				out = append(out, decoded{"base64", d})
 			}
 		}
+	}
+	if !more {
+		return out
 	}
 	return moreDecodings(run, out)
 }

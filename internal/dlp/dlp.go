@@ -51,6 +51,7 @@ type Scanner struct {
 	// token characters and long enough are looked for in long runs only
 	// (where they must be), the others in the whole data.
 	secrets, inRuns [][]byte
+	firsts          *secretFirsts   // their first bytes, by the first (heads.go)
 	off             map[string]bool // detectors turned off (Without)
 	// untrusted is set for a destination the bottle holds no credential
 	// for: examples and placeholders in bodies count there (position.go).
@@ -65,12 +66,20 @@ type Scanner struct {
 // loopOn says which detectors that the scan asks about on every run are
 // on: set with the scanner, so the scan's loop reads the scanner rather
 // than keeping a flag of its own for each (its registers are few).
-type loopOn struct{ jwt, card, iban, seed, named, glue bool }
+type loopOn struct {
+	jwt, card, iban, seed, named, glue bool
+	// streak is the fewest short runs a streak of them has for the scan
+	// to look closer (delimited): fewer where the glued views are on.
+	streak int
+}
 
 // with sets on from off and untrusted.
 func (s *Scanner) with() *Scanner {
 	s.on = loopOn{jwt: !s.off["jwt"], card: !s.off["payment-card"], iban: !s.off["iban"], seed: !s.off["seed-phrase"],
-		named: s.untrusted && !s.off[credentialRule], glue: (s.untrusted || s.thorough) && !s.pieces}
+		named: s.untrusted && !s.off[credentialRule], glue: (s.untrusted || s.thorough) && !s.pieces, streak: minPieces}
+	if s.on.glue {
+		s.on.streak = 4 // four of four bytes hold the shortest key
+	}
 	return s
 }
 
@@ -79,7 +88,7 @@ func (s *Scanner) Without(names ...string) *Scanner {
 	if len(names) == 0 {
 		return s
 	}
-	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, off: maps.Clone(s.off), untrusted: s.untrusted, pieces: s.pieces, thorough: s.thorough}
+	c := &Scanner{secrets: s.secrets, inRuns: s.inRuns, firsts: s.firsts, off: maps.Clone(s.off), untrusted: s.untrusted, pieces: s.pieces, thorough: s.thorough}
 	if c.off == nil {
 		c.off = map[string]bool{}
 	}
@@ -177,6 +186,7 @@ func New(secrets []string) *Scanner {
 			}
 		}
 	}
+	s.firsts = firstsOf(s.secrets, s.inRuns)
 	return s.with()
 }
 

@@ -21,17 +21,23 @@ func (s *Scanner) scanEscaped(data []byte, pl place, enc string, depth int) *Fin
 	if f != nil {
 		return f
 	}
-	// HTML's character references (&#103;, &#x68;, and named ones:
-	// &lowbar;, &Aopf;) do what \u does.
+	// HTML's character references (&#103;, &#x68;, and, where the glued
+	// views are on, named ones: &lowbar;, &Aopf;) do what \u does.
+	next := func(b []byte) int {
+		if s.on.glue {
+			return referenceAt(b)
+		}
+		return bytes.Index(b, []byte("&#"))
+	}
 	for at := 0; at < len(data); {
-		i := referenceAt(data[at:])
+		i := next(data[at:])
 		if i < 0 {
 			break
 		}
 		lo := max(at+i-escapeReach, at)
 		hi := at + i
 		for hi < len(data) && hi-(at+i) < 16*escapeReach {
-			j := referenceAt(data[hi:min(len(data), hi+escapeReach)])
+			j := next(data[hi:min(len(data), hi+escapeReach)])
 			if j < 0 {
 				break
 			}

@@ -124,9 +124,10 @@ func TestFindsThroughGroups(t *testing.T) {
 
 // TestFindsThroughMoreBases: base32 in small letters and base32hex, the
 // big-number bases, a decimal integer, layers past four, UTF-7, an
-// encoding reversed.
+// encoding reversed, bound for a host the bottle holds no credential for
+// (the model's API is spared the bases' views, bases.go).
 func TestFindsThroughMoreBases(t *testing.T) {
-	s := New([]string{injected})
+	s := New([]string{injected}).Untrusted()
 	inBase := func(v, alphabet string) string {
 		n := new(big.Int).SetBytes([]byte(v))
 		var out []byte
@@ -160,9 +161,7 @@ func TestFindsThroughMoreBases(t *testing.T) {
 		"3.14159265358979323846264338327950288419716939937510582097494459230781640628620899",
 		"01ARZ3NDEKTSV4RRFFQ69G5FAV 5rnfzla9kcx4mj5zdc7nlnv8na1najvg-firefox Zx9Kq2LmT7vB4nR8cW1pY6hJ3sD0fG5aQe",
 	})
-	// Reversed encodings are looked for where the glued pieces are.
-	u := s.Untrusted()
-	if f := u.Scan([]byte(reverse(base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN="+ghToken)))), "body"); f == nil || f.Rule != "github-token" {
+	if f := s.Scan([]byte(reverse(base64.StdEncoding.EncodeToString([]byte("GITHUB_TOKEN="+ghToken)))), "body"); f == nil || f.Rule != "github-token" {
 		t.Errorf("base64 reversed: %+v", f)
 	}
 }
@@ -202,7 +201,6 @@ func TestFindsThroughFormats(t *testing.T) {
 		{"od -b", od.String(), "github-token"},
 		{"octal numbers", codesOf(ghToken, "%03o", " "), "github-token"},
 		{"an ec jwk", `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}`, "private-key"},
-		{"html named references", "<p>" + strings.Replace(ghToken, "_", "&lowbar;", 1) + "</p>", "github-token"},
 		{"a seed in four letters a word", strings.Join(four, " "), "seed-phrase"},
 		{"a seed with no spaces", strings.ReplaceAll(seed, " ", ""), "seed-phrase"},
 		{"xz", xzBuf.String(), "github-token"},
@@ -220,5 +218,8 @@ func TestFindsThroughFormats(t *testing.T) {
 	}
 	if f := s.Untrusted().Scan([]byte("[\n    \""+strings.Join(strings.Fields(seed), "\",\n    \"")+"\"\n]"), "body"); f == nil || f.Rule != "seed-phrase" {
 		t.Errorf("a seed pretty-printed: %+v", f)
+	}
+	if f := s.Untrusted().Scan([]byte("<p>"+strings.Replace(ghToken, "_", "&lowbar;", 1)+"</p>"), "body"); f == nil || f.Rule != "github-token" {
+		t.Errorf("html named references: %+v", f)
 	}
 }

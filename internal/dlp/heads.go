@@ -124,9 +124,9 @@ func (s *Scanner) Begins(b []byte) (back int, ok bool) {
 	if len(b) >= 4 && isIBANStart(b) {
 		return 0, true
 	}
-	for _, sets := range [][][]byte{s.secrets, s.inRuns} {
-		for _, f := range sets {
-			if f[0] == b[0] && agree(f[:min(len(f), 8)]) {
+	if s.firsts != nil {
+		for _, f := range s.firsts[b[0]] {
+			if agree(f) {
 				return 0, true
 			}
 		}
@@ -166,23 +166,37 @@ func (s *Scanner) holds(b []byte, to, end int) bool {
 		if isUpper(b[k]) && k+4 <= len(b) && k+4 >= end && isIBANStart(b[k:]) {
 			return true
 		}
-	}
-	for _, sets := range [][][]byte{s.secrets, s.inRuns} {
-		for _, f := range sets {
-			f = f[:min(len(f), 8)]
-			for at := 0; at < to; {
-				i := bytes.Index(b[at:], f)
-				if i < 0 || at+i >= to {
-					break
-				}
-				if at+i+len(f) >= end {
+		if s.firsts != nil {
+			for _, f := range s.firsts[b[k]] {
+				if k+len(f) <= len(b) && k+len(f) >= end && bytes.Equal(b[k:k+len(f)], f) {
 					return true
 				}
-				at += i + 1
 			}
 		}
 	}
 	return false
+}
+
+// secretFirsts are the first bytes (up to 8) of each of a scanner's
+// secrets' forms, by their first byte: looked up as a scan for the
+// beginnings passes, where a search for each form cost a pass of its own.
+type secretFirsts [256][][]byte
+
+func firstsOf(sets ...[][]byte) *secretFirsts {
+	var t secretFirsts
+	any := false
+	for _, set := range sets {
+		for _, f := range set {
+			f = f[:min(len(f), 8)]
+			if !slices.ContainsFunc(t[f[0]], func(g []byte) bool { return bytes.Equal(f, g) }) {
+				t[f[0]], any = append(t[f[0]], f), true
+			}
+		}
+	}
+	if !any {
+		return nil
+	}
+	return &t
 }
 
 // LongestBeginning is the most bytes a beginning HoldsBeginning looks for
@@ -217,19 +231,14 @@ func (s *Scanner) beginningsIn(b []byte, fn func(at, back int) bool) {
 				}
 			}
 		}
-	}
-	for _, sets := range [][][]byte{s.secrets, s.inRuns} {
-		for _, f := range sets {
-			f = f[:min(len(f), 8)]
-			for at := 0; at < len(b); {
-				i := bytes.Index(b[at:], f)
-				if i < 0 {
+		if s.firsts != nil {
+			for _, f := range s.firsts[b[k]] {
+				if bytes.HasPrefix(b[k:], f) {
+					if !fn(k, 0) {
+						return
+					}
 					break
 				}
-				if !fn(at+i, 0) {
-					return
-				}
-				at += i + 1
 			}
 		}
 	}

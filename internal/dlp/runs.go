@@ -54,11 +54,13 @@ func (s *Scanner) checkRun(data []byte, start, end int, pl place, enc string, de
 	if f := s.cutShort(data, start, end, pl, enc, depth); f != nil {
 		return f, end
 	}
-	ds := decodings(data, start, end, pl.binary)
+	ds := decodings(data, start, end, pl.binary, s.on.glue)
 	// Encoded over and over, the data is one run each time: a decoding of
-	// all there is, and the only one, takes no layer of its own (each
-	// layer is shorter than the one before, so the chain ends).
-	chained := len(ds) == 1 && blank(data[:start]) && blank(data[end:])
+	// all there is, and the only one, that is one run again takes no layer
+	// of its own (each layer is shorter than the one before, so the chain
+	// ends).
+	chained := len(ds) == 1 && blank(data[:start]) && blank(data[end:]) && len(ds[0].data) >= minLongRun &&
+		allToken(bytes.TrimSpace(ds[0].data))
 	for _, d := range ds {
 		next := depth
 		if chained {
@@ -172,7 +174,7 @@ func (s *Scanner) checkWrapped(data []byte, start, end int, pl place, enc string
 	if f := s.knownFormat(joined, 0, len(joined), pl, join(enc, "wrapped")); f != nil {
 		return f, next
 	}
-	for _, d := range decodings(joined, 0, len(joined), false) {
+	for _, d := range decodings(joined, 0, len(joined), false, s.on.glue) {
 		if f := s.scanDecoded(d, pl, enc, depth); f != nil {
 			return f, next
 		}
@@ -310,7 +312,7 @@ func (s *Scanner) reversedEncoding(run []byte, pl place, enc string, depth int) 
 	if !s.HoldsBeginning(back) {
 		return nil
 	}
-	for _, d := range decodings(back, 0, len(back), pl.binary) {
+	for _, d := range decodings(back, 0, len(back), pl.binary, true) {
 		if f := s.scanDecoded(d, pl, join(enc, "reversed"), depth); f != nil {
 			return f
 		}

@@ -5,16 +5,16 @@ package dlp
 // may be cut into (glued.go). It is small enough to be inlined, so the
 // many short streaks cost no call.
 func (s *Scanner) delimited(data []byte, k streak, pl place, enc string, depth int) *Finding {
-	// (Each gap is a byte at least: the pieces of a shorter streak hold
-	// fewer characters than any secret looked for.)
-	if k.end-k.start < minSecret-1+k.n {
+	if k.n < s.on.streak {
 		return nil
 	}
 	return s.delimitedIn(data, k, pl, enc, depth)
 }
 
 func (s *Scanner) delimitedIn(data []byte, k streak, pl place, enc string, depth int) *Finding {
-	if depth >= maxDepth {
+	// (Each gap is a byte at least: the pieces of a shorter streak hold
+	// fewer characters than any secret looked for.)
+	if depth >= maxDepth || k.end-k.start < minSecret-1+k.n {
 		return nil
 	}
 	for at := k.start; at < k.end && k.n >= minPieces; {
