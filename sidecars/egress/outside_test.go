@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,9 +74,21 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 		w.(http.Flusher).Flush()
 		w.Header().Set("X-Key", key)
-	case "/page": // a page as the upstream was asked to serve it
-		w.Header().Set("Content-Type", r.URL.Query().Get("type"))
-		w.Write([]byte(r.URL.Query().Get("body")))
+	case "/page": // a page as the upstream was asked to serve it, with the headers asked for
+		q := r.URL.Query()
+		if q.Has("type") {
+			w.Header().Set("Content-Type", q.Get("type"))
+		} else {
+			w.Header()["Content-Type"] = nil // no type, and none sniffed
+		}
+		for _, h := range q["header"] {
+			k, v, _ := strings.Cut(h, ": ")
+			w.Header().Add(k, v)
+		}
+		if code, _ := strconv.Atoi(q.Get("status")); code != 0 {
+			w.WriteHeader(code)
+		}
+		w.Write([]byte(q.Get("body")))
 	case "/trailer/note": // what the upstream was asked to put in a trailer, after the body
 		w.Header().Set("Trailer", "X-Note")
 		w.Header().Set("Content-Type", r.URL.Query().Get("type"))

@@ -348,6 +348,9 @@ func (p *Proxy) respond(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Respon
 	if !ok || x == nil {
 		return resp
 	}
+	if resp != nil {
+		p.checkHeaders(resp, x)
+	}
 	if resp != nil && resp.StatusCode == http.StatusSwitchingProtocols && isUpgrade(resp.Header) {
 		x.Status = resp.StatusCode
 		for _, sc := range p.scrubbersOf(x.route) {
