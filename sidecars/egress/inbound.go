@@ -45,7 +45,10 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 	}
 	ct := mediaType(resp.Header)
 	if !textual(ct) {
-		return
+		var ok bool
+		if ct, ok = sniffedText(resp); !ok {
+			return
+		}
 	}
 	if ct == "text/event-stream" {
 		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, events: newEventReader(p.budget)})
@@ -63,7 +66,7 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		release, ok = p.budget.tryTake(holdCost(want))
 	}
 	if !ok {
-		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body})
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, header: resp.Header.Get("Content-Type")})
 		return
 	}
 	head, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
@@ -78,18 +81,28 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		return
 	}
 	if len(head) > maxBuffered {
-		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: struct {
+		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, header: resp.Header.Get("Content-Type"), src: struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}})
 		return
 	}
 	resp.Body.Close()
-	body := head
-	if f := inbound.Scan(body, ct); f != nil {
+	body, text := head, head
+	enc := textEncoding(resp.Header.Get("Content-Type"), body)
+	if enc != nil {
+		if d, err := enc.NewDecoder().Bytes(body); err == nil {
+			text = d
+		}
+	}
+	if f := inbound.Scan(text, ct); f != nil {
 		action := act(mode, f)
 		p.auditInbound(x, finding(f), action)
 		resp.Header.Set("X-Bottle-Inbound", f.Rule+"; "+action)
+		if enc != nil && action != "logged" { // delivered decoded, as UTF-8
+			body = text
+			resp.Header.Set("Content-Type", asUTF8(ct))
+		}
 		switch action {
 		case "blocked":
 			if w := rpcWithheld(body, withheldMessage(x.Host, f)); w != nil { // a tool's result: its call's error
@@ -260,7 +273,10 @@ type inboundStream struct {
 	mode   string
 	ct     string
 	src    io.ReadCloser
-	events *eventReader // an event stream's
+	events *eventReader  // an event stream's
+	header string        // the Content-Type as sent, for its charset
+	dec    *chunkDecoder // the text's charset's, when it is not read as sent
+	seen   bool          // whether the first chunk said which charset
 
 	tail  []byte // the end of what was scanned, scanned again with what follows
 	found *inbound.Finding
@@ -277,6 +293,14 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 		n, err := s.src.Read(chunk)
 		chunk = chunk[:n]
 		text, ct := chunk, s.ct
+		if s.events == nil && len(chunk) > 0 {
+			if !s.seen {
+				s.seen, s.dec = true, newChunkDecoder(textEncoding(s.header, chunk))
+			}
+			if s.dec != nil {
+				text = s.dec.text(chunk, err != nil)
+			}
+		}
 		var evs []sse.Event
 		if s.events != nil {
 			var perr error
@@ -314,7 +338,7 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 				action := act(s.mode, f)
 				s.p.auditInbound(s.x, finding(f), action)
 				if action == "blocked" {
-					s.out, s.done = explanation(s.ct, s.x.Host, f), true
+					s.out, s.done = s.dec.encode(explanation(s.ct, s.x.Host, f)), true
 					s.src.Close()
 					break
 				}
@@ -325,7 +349,7 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 		if err != nil {
 			s.done = true
 			if s.found != nil && act(s.mode, s.found) == "marked" && s.ct != "text/event-stream" && !strings.Contains(s.ct, "json") {
-				s.out = append(s.out, fmt.Sprintf("\n\n[bottle: the content above contains %s. "+advice+"]\n", finding(s.found), s.x.Host)...)
+				s.out = append(s.out, s.dec.encode(fmt.Appendf(nil, "\n\n[bottle: the content above contains %s. "+advice+"]\n", finding(s.found), s.x.Host))...)
 			}
 			if err != io.EOF {
 				return 0, err

@@ -88,6 +88,10 @@ func (u *outsideUp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code, _ := strconv.Atoi(q.Get("status")); code != 0 {
 			w.WriteHeader(code)
 		}
+		times, _ := strconv.Atoi(q.Get("times")) // a long body: pad, so many times, first
+		for range times {
+			w.Write([]byte(q.Get("pad")))
+		}
 		w.Write([]byte(q.Get("body")))
 	case "/trailer/note": // what the upstream was asked to put in a trailer, after the body
 		w.Header().Set("Trailer", "X-Note")
