@@ -237,11 +237,16 @@ func (s *Scanner) scanInflated(data []byte, raw bool, pl place, enc string, dept
 // embedded are the magics looked for inside binary data (a gRPC frame's
 // compressed message, an archive after a header of its own): long enough
 // not to occur by chance often. zlib's two bytes and bzip2's text are
-// looked for at the start only.
+// looked for at the start only, and where a container says a zlib stream
+// is (containers.go): a PDF's streams, a PNG's chunks.
 var embedded = [][]byte{{0x1f, 0x8b, 0x08}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("PK\x03\x04")}
 
-// maxEmbedded bounds the embedded streams tried in one piece of data.
-const maxEmbedded = 4
+// maxEmbedded bounds the embedded streams tried in one piece of data; when
+// more are there, the data is a finding (compressed-past-scan), as data
+// that inflates past the scan is: streams put first to use the tries up
+// would otherwise hide the one after them (seen: five gzip magics before
+// a gzip stream of a key).
+const maxEmbedded = 64
 
 // scanCompressed scans what data inflates to when it starts compressed,
 // and, when it is binary, each compressed stream found inside it.
@@ -259,19 +264,36 @@ func (s *Scanner) scanCompressed(data []byte, pl place, enc string, depth int) *
 		return nil
 	}
 	tries := 0
+	try := func(stream []byte) (*Finding, bool) {
+		if tries == maxEmbedded {
+			if s.off[compressedRule] {
+				return nil, false
+			}
+			return &Finding{Rule: compressedRule, Where: pl.where, Encoding: enc}, false
+		}
+		tries++
+		return s.scanInflated(stream, false, pl, enc, depth), true
+	}
 	for _, m := range embedded {
-		for at := 1; at < len(data) && tries < maxEmbedded; {
+		if m[0] == 'P' && bytes.HasPrefix(data, m) {
+			continue // a zip archive: its members were read from its directory
+		}
+		for at := 1; at < len(data); at++ {
 			i := bytes.Index(data[at:], m)
 			if i < 0 {
 				break
 			}
 			at += i
-			tries++
-			if f := s.scanInflated(data[at:], false, pl, enc, depth); f != nil {
+			if f, goOn := try(data[at:]); f != nil || !goOn {
 				return f
 			}
-			at++
 		}
 	}
-	return nil
+	var found *Finding
+	zlibStreams(data, func(stream []byte) bool {
+		f, goOn := try(stream)
+		found = f
+		return f == nil && goOn
+	})
+	return found
 }
