@@ -165,15 +165,19 @@ func bodyParts(h http.Header, body []byte) ([]part, string) {
 	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	switch {
 	case mt == "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
+		if _, err := url.ParseQuery(string(body)); err != nil {
 			return nil, "the form body is malformed"
 		}
-		for k, vs := range form {
-			parts = append(parts, part{"form field name", []byte(k)})
-			for _, v := range vs {
-				parts = append(parts, part{"form field " + k, []byte(v)})
+		// In the order sent, as the split watch joins them (a map's
+		// order would differ from one request to the next).
+		for _, kv := range strings.Split(string(body), "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			k, _ = url.QueryUnescape(k)
+			v, _ = url.QueryUnescape(v)
+			if k == "" && v == "" {
+				continue
 			}
+			parts = append(parts, part{"form field name", []byte(k)}, part{"form field " + k, []byte(v)})
 		}
 	case strings.HasPrefix(mt, "multipart/"):
 		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
