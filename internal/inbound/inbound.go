@@ -141,7 +141,8 @@ func Scan(body []byte, contentType string) *Finding {
 		body = body[:maxScan]
 	}
 	if contentType == "text/event-stream" {
-		body, contentType = EventText(body), "text/plain"
+		// Its events' text: a paragraph's lines are one, as a JSON string's.
+		body, contentType = EventText(body), "text/markdown"
 	}
 	var visible, hidden []piece
 	switch {
@@ -149,6 +150,10 @@ func Scan(body []byte, contentType string) *Finding {
 		visible, hidden = splitHTML(body)
 	case contentType == "text/markdown":
 		visible = []piece{{"text", softBreaks(body), false}}
+	case isJSON(contentType):
+		// As its strings read: "Ignore\nall" is two words, a string's
+		// lines one paragraph.
+		visible = []piece{{"text", softBreaks(jsonText(body)), false}}
 	default:
 		visible = []piece{{where: "text", data: body}}
 	}
@@ -194,6 +199,10 @@ func Scan(body []byte, contentType string) *Finding {
 		}
 	}
 	return nil
+}
+
+func isJSON(ct string) bool {
+	return ct == "application/json" || strings.HasSuffix(ct, "+json") || ct == "application/x-ndjson"
 }
 
 func firstOf(a, b *Finding) *Finding {

@@ -293,6 +293,7 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 		n, err := s.src.Read(chunk)
 		chunk = chunk[:n]
 		text, ct := chunk, s.ct
+		var prose []byte
 		if s.events == nil && len(chunk) > 0 {
 			if !s.seen {
 				s.seen, s.dec = true, newChunkDecoder(textEncoding(s.header, chunk))
@@ -314,17 +315,24 @@ func (s *inboundStream) Read(b []byte) (int, error) {
 				s.src.Close()
 				break
 			}
-			chunk, text, ct = nil, nil, "text/plain"
+			// Its events' text, a paragraph's lines one (as a JSON
+			// string's); the prose of their other members apart, so that
+			// it does not come between the text of one chunk and the next.
+			chunk, text, ct = nil, nil, "text/markdown"
 			for _, ev := range evs {
 				chunk = append(chunk, ev.Raw...)
 				if ev.Dispatch {
-					text = append(text, inbound.DataText(ev.Data)...)
+					t, p := inbound.DataParts(ev.Data)
+					text, prose = append(text, t...), append(prose, p...)
 				}
 			}
 		}
-		if len(text) > 0 && s.found == nil {
+		if (len(text) > 0 || len(prose) > 0) && s.found == nil {
 			window := append(append([]byte{}, s.tail...), text...)
 			f := inbound.Scan(window, ct)
+			if f == nil && len(prose) > 0 {
+				f = inbound.Scan(prose, "text/plain")
+			}
 			if f != nil && s.events != nil && act(s.mode, f) != "logged" {
 				// An MCP server's answers are dealt with one by one: a
 				// withheld result is its call's error, the stream goes on.
