@@ -148,8 +148,11 @@ func Scan(body []byte, contentType string) *Finding {
 	switch {
 	case isHTML(contentType, body):
 		visible, hidden = splitHTML(body)
-	case contentType == "text/markdown":
+	case contentType == "text/markdown", isYAML(contentType):
+		// A paragraph's lines are one (a YAML scalar folded over lines too).
 		visible = []piece{{"text", softBreaks(body), false}}
+	case isXML(contentType):
+		visible, hidden = splitXML(body)
 	case isJSON(contentType):
 		// As its strings read: "Ignore\nall" is two words, a string's
 		// lines one paragraph.
@@ -199,6 +202,10 @@ func Scan(body []byte, contentType string) *Finding {
 		}
 	}
 	return nil
+}
+
+func isYAML(ct string) bool {
+	return ct == "application/yaml" || ct == "application/x-yaml" || ct == "text/yaml" || ct == "text/x-yaml"
 }
 
 func isJSON(ct string) bool {
