@@ -158,7 +158,7 @@ func rot13(b []byte) []byte {
 // a block wrapped into lines (checkWrapped), where in code the next line is
 // indented, or the line ends in a sign.
 func lineFollows(data []byte, end int) bool {
-	brk := lineBreak(data[end:])
+	brk := wrapBreak(data[end:])
 	return brk > 0 && end+brk < len(data) && tokenChar[data[end+brk]]
 }
 

@@ -169,19 +169,21 @@ const minWrap = 4
 // alphabet, a key's own, quoted-printable's lines ending in a soft break's
 // '=') that starts with the run at [start, end): lines
 // of one length (any from minWrap), each broken by \n,
-// \r\n or their escapes \n and \r\n as in a JSON string, the last line as
+// \r\n or their escapes \n and \r\n as in a JSON string, or continued (a
+// backslash before the break, the next line's indentation dropped: TOML,
+// YAML), the last line as
 // long or shorter, at least 16 characters in all. It returns the joined
 // block and where it ends, or next == end when the run does not start
 // such a block.
 func wrapped(data []byte, start, end int) ([]byte, int) {
 	width := end - start
-	if width < minWrap || lineBreak(data[end:]) == 0 {
+	if width < minWrap || wrapBreak(data[end:]) == 0 {
 		return nil, end
 	}
 	var joined []byte
 	at := end
 	for {
-		brk := lineBreak(data[at:])
+		brk := wrapBreak(data[at:])
 		if brk == 0 {
 			break
 		}
@@ -296,6 +298,24 @@ func lineBreak(b []byte) int {
 		}
 	}
 	return 0
+}
+
+// wrapBreak is lineBreak, or a line continuation: a backslash before the
+// line break, and the next line's indentation, which TOML's and YAML's
+// strings drop (a key written over lines of a config file's string).
+func wrapBreak(b []byte) int {
+	if n := lineBreak(b); n > 0 || len(b) < 2 || b[0] != '\\' {
+		return n
+	}
+	n := lineBreak(b[1:])
+	if n == 0 || b[1] == '\\' {
+		return 0
+	}
+	n++
+	for n < len(b) && (b[n] == ' ' || b[n] == '\t') {
+		n++
+	}
+	return n
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
