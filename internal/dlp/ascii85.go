@@ -11,12 +11,17 @@ import (
 // Python's a85encode(adobe=True)), and the btoa tool's "xbtoa Begin" ...
 // "xbtoa End" lines. What lies between is decoded (spaces and line breaks
 // dropped, as the format says, and the escapes of a JSON string undone).
-// Unframed base 85 (Python's a85encode and b85encode, Z85) is left out: in
-// code and JSON it cannot be told from identifiers and calls cheaply.
+// A PDF's ASCII85Decode streams end with ~> and have no <~: what comes
+// before a ~> that no <~ opened is decoded too, at each of the five
+// alignments its start may have (it follows the stream's dictionary,
+// whose characters are Ascii85's too). Unframed base 85 (Python's
+// a85encode and b85encode, Z85) is left out: in code and JSON it cannot be
+// told from identifiers and calls cheaply.
 
-var adobeBegin, btoaBegin = []byte("<~"), []byte("xbtoa Begin")
+var adobeBegin, adobeEnd, btoaBegin = []byte("<~"), []byte("~>"), []byte("xbtoa Begin")
 
-// scanAscii85 scans what each <~ ... ~> in data decodes to.
+// scanAscii85 scans what each <~ ... ~> in data decodes to, and what comes
+// before each ~> alone.
 func (s *Scanner) scanAscii85(data []byte, pl place, enc string, depth int) *Finding {
 	if bytes.IndexByte(data, '~') < 0 {
 		return nil
@@ -24,13 +29,49 @@ func (s *Scanner) scanAscii85(data []byte, pl place, enc string, depth int) *Fin
 	for at := 0; ; {
 		i := bytes.Index(data[at:], adobeBegin)
 		if i < 0 {
-			return nil
+			break
 		}
 		at += i + len(adobeBegin)
 		if f := s.scanDecoded85(data[at:], pl, enc, depth); f != nil {
 			return f
 		}
 	}
+	for at := 0; ; {
+		i := bytes.Index(data[at:], adobeEnd)
+		if i < 0 {
+			return nil
+		}
+		end := at + i
+		at = end + len(adobeEnd)
+		start := end
+		for start > 0 && ascii85Byte(data[start-1]) {
+			start--
+		}
+		if end-start < minSecret || bytes.HasSuffix(data[:start], adobeBegin) {
+			continue // too short, or framed: read above
+		}
+		for off := 0; off < 5 && start < end; off++ {
+			if f := s.scanDecoded85(data[start:end], pl, enc, depth); f != nil {
+				return f
+			}
+			start = next85(data, start, end)
+		}
+	}
+}
+
+// ascii85Byte reports whether c may be in Ascii85 text (spaces and line
+// breaks, which it ignores, too).
+func ascii85Byte(c byte) bool {
+	return '!' <= c && c <= 'u' || c == 'z' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
+}
+
+// next85 is where the Ascii85 text from start goes on one character on.
+func next85(data []byte, start, end int) int {
+	start++
+	for start < end && (data[start] == ' ' || data[start] == '\n' || data[start] == '\r' || data[start] == '\t') {
+		start++
+	}
+	return start
 }
 
 // btoaFile scans what the lines after "xbtoa Begin" (the run at start is
