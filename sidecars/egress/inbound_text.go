@@ -67,7 +67,11 @@ func textEncoding(contentType string, body []byte) encoding.Encoding {
 	if len(body) == 0 || len(body) >= 3 && body[0] == 0xef && body[1] == 0xbb && body[2] == 0xbf {
 		return nil
 	}
-	declared := body[0] == 0xfe || body[0] == 0xff || strings.Contains(strings.ToLower(contentType), "charset=") ||
+	ctl := strings.ToLower(contentType)
+	if strings.Contains(ctl, "charset=utf-8") && body[0] != 0xfe && body[0] != 0xff {
+		return nil // (most text says so)
+	}
+	declared := body[0] == 0xfe || body[0] == 0xff || strings.Contains(ctl, "charset=") ||
 		bytes.Contains(body[:min(len(body), 1024)], []byte("charset"))
 	if !declared && utf8.Valid(body[:min(len(body), 1024)]) {
 		return nil // no charset said: read as UTF-8, which the scan reads
