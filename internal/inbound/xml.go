@@ -7,6 +7,8 @@ import (
 	"strings"
 )
 
+var cdata = []byte("<![CDATA[")
+
 // isXML reports whether a content type is XML (a feed, a document, SVG).
 func isXML(ct string) bool {
 	return ct == "application/xml" || ct == "text/xml" || strings.HasSuffix(ct, "+xml")
