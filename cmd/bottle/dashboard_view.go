@@ -137,12 +137,15 @@ func shortID(id string) string {
 }
 
 // approvePrompt names what the approval is for, and the key that confirms it.
+// What y approves is shown whole, on as many lines as it takes: cut to the
+// screen's width it would name a prefix of a host (registry.npmjs.org.…),
+// whose end says whose it is, and hide ports after it.
 func (m *dashboard) approvePrompt(a *approval, width int) string {
 	var b strings.Builder
-	b.WriteString(title.Render(fit("approve "+printable(a.id, false)+" of "+a.identity+": "+a.what+"?", width)) + "\n")
+	b.WriteString(title.Render(wrapLines("approve "+printable(a.id, false)+" of "+a.identity+": "+a.what+"?", width)) + "\n")
 	switch {
 	case a.local != "" && a.sure:
-		b.WriteString(refused.Render(fit("it reaches THIS MACHINE OR ITS NETWORK ("+a.local+")", width)) + "\n")
+		b.WriteString(refused.Render(wrapLines("it reaches THIS MACHINE OR ITS NETWORK ("+a.local+")", width)) + "\n")
 		b.WriteString(fit("Y (shift-y) approves it anyway; any other key cancels", width) + "\n")
 	default:
 		b.WriteString(fit("y approves; any other key cancels", width) + "\n")
