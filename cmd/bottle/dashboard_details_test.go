@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
@@ -157,5 +158,22 @@ func TestDashboardTakesKeysOfOneReadOneByOne(t *testing.T) {
 	m.Update(key("dno"))
 	if !m.denying || m.reason.Value() != "no" {
 		t.Errorf("dno: denying %v, reason %q", m.denying, m.reason.Value())
+	}
+}
+
+// The dashboard's egress tail reads past a line longer than the proxy
+// writes (the agent chose its path): on main it stopped there, and the
+// requests after it never showed.
+func TestDashboardEgressTailReadsPastALongLine(t *testing.T) {
+	dir := t.TempDir()
+	log := `{"host":"first.example.test","decision":"allow"}` + "\n" +
+		`{"host":"nowhere.example.test","decision":"deny","path":"/` + strings.Repeat("x", 2<<20) + `"}` + "\n" +
+		`{"host":"exfil.example.test","decision":"deny","reason":"host not allowed"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, egress.AuditFile), []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines := tail(beneath.At(dir), egress.AuditFile, 6)
+	if len(lines) != 2 || !strings.Contains(lines[1], "exfil.example.test") {
+		t.Errorf("the egress tail: %.200q", lines)
 	}
 }

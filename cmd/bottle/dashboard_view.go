@@ -1,14 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/jsonl"
 	"github.com/bottle-sandbox/bottle/lifecycle"
+	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/charmbracelet/lipgloss"
@@ -180,8 +181,9 @@ func tail(dir beneath.Dir, rel string, n int) []string {
 	}
 	defer f.Close()
 	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	// A line longer than the proxy writes is passed over, and what follows
+	// it shown: the agent chooses what a line quotes (a request's path).
+	jsonl.Each(f, egress.MaxAuditLine, func(line []byte) {
 		var e struct {
 			Time     time.Time `json:"time"`
 			Method   string    `json:"method"`
@@ -190,14 +192,14 @@ func tail(dir beneath.Dir, rel string, n int) []string {
 			Decision string    `json:"decision"`
 			Reason   string    `json:"reason"`
 		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
+		if json.Unmarshal(line, &e) != nil {
+			return
 		}
 		lines = append(lines, printable(fmt.Sprintf("%s %s %s %s%s  %s", e.Time.Local().Format("15:04:05"), e.Decision, e.Method, e.Host, e.Path, e.Reason), false))
 		if len(lines) > n {
 			lines = lines[1:]
 		}
-	}
+	})
 	return lines
 }
 

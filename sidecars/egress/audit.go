@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // entry is one line of the audit log: one decision.
@@ -20,6 +21,27 @@ type entry struct {
 	Status   int       `json:"status,omitempty"`
 	Bytes    int64     `json:"bytes,omitempty"`    // the request's body, as sent upstream (-1: not known)
 	Received int64     `json:"received,omitempty"` // the response's body, as handed to the agent
+}
+
+// MaxAuditText bounds each text of an entry (a path, a reason that quotes
+// one): the agent chooses them, up to a request line of 1 MiB (more inside
+// an intercepted connection), each byte of which JSON may write as six; a
+// line of megabytes is no record a person reads, and readers of the log
+// pass over lines past their bound.
+const MaxAuditText = 2048
+
+// bound cuts each text of e to MaxAuditText bytes, at a character, saying
+// how long it was.
+func (e *entry) bound() {
+	for _, f := range []*string{&e.Method, &e.Host, &e.Path, &e.Route, &e.Decision, &e.Reason} {
+		if len(*f) > MaxAuditText {
+			cut := MaxAuditText
+			for cut > 0 && !utf8.RuneStart((*f)[cut]) {
+				cut--
+			}
+			*f = fmt.Sprintf("%s… (cut: %d bytes in all)", (*f)[:cut], len(*f))
+		}
+	}
 }
 
 type auditLog struct {
@@ -44,6 +66,7 @@ func (a *auditLog) log(e entry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	e.bound()
 	line, _ := json.Marshal(e)
 	a.mu.Lock()
 	a.pending = append(append(a.pending, line...), '\n')

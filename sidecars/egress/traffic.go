@@ -1,12 +1,13 @@
 package egress
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"slices"
 	"sync"
+
+	"github.com/bottle-sandbox/bottle/internal/jsonl"
 )
 
 // countedBody counts what is read of a response's body and calls done
@@ -44,17 +45,21 @@ type HostTraffic struct {
 	Received int64  `json:"received_bytes"`
 }
 
+// MaxAuditLine bounds a line of the audit log as its readers take it: the
+// proxy writes none longer (each text at most MaxAuditText bytes, which
+// JSON may write as six each), and passes over one that is, reading on.
+const MaxAuditLine = 1 << 20
+
 // Traffic sums an audit log (AuditFile) per host, the busiest first. A
-// line that does not parse is skipped: the log is the proxy's, in a
-// folder the agent's pod writes, and a summary of it is no proof.
+// line that does not parse, or is longer than any the proxy writes, is
+// skipped: the log is the proxy's, in a folder the agent's pod writes, and
+// a summary of it is no proof.
 func Traffic(r io.Reader) ([]HostTraffic, error) {
 	by := map[string]*HostTraffic{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
+	err := jsonl.Each(r, MaxAuditLine, func(line []byte) {
 		var e entry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Host == "" {
-			continue
+		if json.Unmarshal(line, &e) != nil || e.Host == "" {
+			return
 		}
 		t := by[e.Host]
 		if t == nil {
@@ -68,11 +73,11 @@ func Traffic(r io.Reader) ([]HostTraffic, error) {
 			t.Refused++
 		case "received": // the size of a stream, at its end
 		default:
-			continue // a note on an exchange counted already (inbound, mcp)
+			return // a note on an exchange counted already (inbound, mcp)
 		}
 		t.Sent += max(e.Bytes, 0)
 		t.Received += max(e.Received, 0)
-	}
+	})
 	out := make([]HostTraffic, 0, len(by))
 	for _, t := range by {
 		out = append(out, *t)
@@ -86,8 +91,5 @@ func Traffic(r io.Reader) ([]HostTraffic, error) {
 		}
 		return 1
 	})
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return out, nil // what came before the line no request makes
-	}
-	return out, sc.Err()
+	return out, err
 }

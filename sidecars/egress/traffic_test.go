@@ -97,8 +97,8 @@ func TestTrafficCountsEachWay(t *testing.T) {
 }
 
 // TestTrafficSkipsWhatDoesNotParse: the log is in a folder the bottle's pod
-// writes: a line that is not an entry, or one too long for any request, is
-// skipped, not trusted and not an error.
+// writes: a line that is not an entry, or one longer than the proxy writes,
+// is skipped, not trusted and not an error, and the lines after it are read.
 func TestTrafficSkipsWhatDoesNotParse(t *testing.T) {
 	log := `{"host":"a.test","decision":"allow","bytes":-1,"received":5}
 not json
@@ -113,8 +113,56 @@ not json
 	if len(ts) != 2 || ts[0] != (HostTraffic{Host: "a.test", Allowed: 2, Sent: 3, Received: 5}) || ts[1] != (HostTraffic{Host: "b.test", Refused: 1}) {
 		t.Errorf("%+v", ts)
 	}
-	ts, err = Traffic(strings.NewReader(log + strings.Repeat("x", 5<<20) + "\n"))
-	if err != nil || len(ts) != 2 {
-		t.Errorf("a line too long: %+v, %v", ts, err)
+	// What follows a line too long is read all the same (on main,
+	// nothing after it was: the agent's next requests went uncounted).
+	long := `{"host":"a.test","decision":"deny","path":"/` + strings.Repeat("x", 5<<20) + `"}`
+	ts, err = Traffic(strings.NewReader(log + long + "\n" + `{"host":"c.test","decision":"deny"}` + "\n"))
+	if err != nil || len(ts) != 3 || ts[0] != (HostTraffic{Host: "a.test", Allowed: 2, Sent: 3, Received: 5}) {
+		t.Errorf("a line too long, then another: %+v, %v", ts, err)
+	}
+}
+
+// TestAuditLinesStayShortWhateverThePath: the agent chooses a request's
+// path, and the audit quoted it whole, twice (path and reason), each '<'
+// written as \u003c: a 9 MB request line inside an intercepted connection
+// made an 18 MB line, past which Traffic (and the dashboard's tail) read
+// nothing, so what the agent did after it was out of the person's sight.
+// Each text of an entry is cut now, saying how long it was.
+func TestAuditLinesStayShortWhateverThePath(t *testing.T) {
+	cp := newCorpusProxy(t)
+	addr := cp.start(t)
+	proxyURL, _ := url.Parse("http://" + addr)
+	hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: tlsConfig(cp)}}
+	for _, u := range []string{
+		"http://nowhere.example.test/" + strings.Repeat("%3C", 300_000),
+		"https://registry.example.test/" + strings.Repeat("%3C", 3_000_000),
+		"http://later.example.test/exfil",
+	} {
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatalf("%.60s: %v", u, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	data, err := os.ReadFile(filepath.Join(cp.dir, AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if len(l) > 16<<10 {
+			t.Errorf("an audit line of %d bytes: %.120s", len(l), l)
+		}
+	}
+	ts, err := Traffic(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, h := range ts {
+		found = found || h.Host == "later.example.test" && h.Refused == 1
+	}
+	if !found {
+		t.Errorf("the request after the long ones is not counted: %+v", ts)
 	}
 }

@@ -1,0 +1,52 @@
+// Package jsonl reads a log of JSON lines that a container wrote (an audit
+// log in a sidecar's folder): its lines are hostile ground, so a line past
+// the reader's bound is passed over, and the lines after it are still read.
+// bufio.Scanner stops at such a line, and whatever came after it (what the
+// agent did next) was never shown.
+package jsonl
+
+import (
+	"bufio"
+	"errors"
+	"io"
+)
+
+// Each calls each with every line of r up to max bytes long (without its
+// newline), in order; a longer line is passed over whole. The line is only
+// valid during the call.
+func Each(r io.Reader, max int, each func(line []byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	long := false // the line under way is past max: the rest of it is dropped
+	for {
+		part, err := br.ReadSlice('\n')
+		if !long {
+			line = append(line, part...)
+			if len(line) > max+1 { // its newline not counted
+				long, line = true, line[:0]
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && !errors.Is(err, io.EOF):
+			return err
+		}
+		if !long {
+			if l := trimNewline(line); len(l) > 0 && len(l) <= max {
+				each(l)
+			}
+		}
+		if err != nil { // io.EOF
+			return nil
+		}
+		long, line = false, line[:0]
+	}
+}
+
+func trimNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return b[:n-1]
+	}
+	return b
+}

@@ -1,0 +1,34 @@
+package jsonl
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestEachPassesOverLongLinesAndGoesOn(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"plain", "a\nbb\n\nccc", []string{"a", "bb", "ccc"}},
+		{"a long line between", "a\n" + strings.Repeat("x", 300<<10) + "\nb\n", []string{"a", "b"}},
+		{"a long last line", "a\n" + strings.Repeat("x", 300<<10), []string{"a"}},
+		{"at the bound", strings.Repeat("y", 10) + "\n" + strings.Repeat("z", 11) + "\nok", []string{strings.Repeat("y", 10), "ok"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			max := 10
+			if tc.name != "at the bound" {
+				max = 100 << 10
+			}
+			for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+				var got []string
+				err := Each(r, max, func(l []byte) { got = append(got, string(l)) })
+				if err != nil || strings.Join(got, "|") != strings.Join(tc.want, "|") {
+					t.Errorf("%.40q, %v; want %q", got, err, tc.want)
+				}
+			}
+		})
+	}
+}
