@@ -1,15 +1,17 @@
 package gitgate
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/jsonl"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -34,11 +36,34 @@ type audit struct {
 	path string
 }
 
+// Bounds on the audit's lines: the agent names the refs of a push (as many
+// as it likes, each as long as it likes) and so what a reason quotes; a line
+// of megabytes stopped every reader of the log there, and what the agent
+// pushed after it never showed. A text is cut, saying how long it was (the
+// cut name, with a space, names no ref), and a push with many refs takes a
+// line per auditRefs of them.
+const (
+	maxAuditText = 2048
+	auditRefs    = 64
+	// maxAuditLine is the longest line a reader takes (JSON may write a
+	// byte as six); a longer one is passed over, and reading goes on.
+	maxAuditLine = 16 << 20
+)
+
 func (a *audit) write(e auditEntry) error {
 	e.Time = time.Now().UTC()
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
+	var buf []byte
+	for i := 0; i == 0 || i < len(e.Refs); i += auditRefs {
+		part := e
+		part.Refs = slices.Clone(e.Refs[i:min(i+auditRefs, len(e.Refs))])
+		for j := range part.Refs {
+			part.Refs[j].Ref, part.Refs[j].Reason = cut(part.Refs[j].Ref), cut(part.Refs[j].Reason)
+		}
+		line, err := json.Marshal(part)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, line...), '\n')
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -47,8 +72,21 @@ func (a *audit) write(e auditEntry) error {
 		return err
 	}
 	defer f.Close()
-	_, err = f.Write(append(line, '\n'))
+	_, err = f.Write(buf)
 	return err
+}
+
+// cut is s, or its first maxAuditText bytes (at a character) and how long
+// it was.
+func cut(s string) string {
+	if len(s) <= maxAuditText {
+		return s
+	}
+	n := maxAuditText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s… (cut: %d bytes in all)", s[:n], len(s))
 }
 
 // AuditTail is the last n ref decisions of a gate's audit (dir), a line each:
@@ -75,7 +113,8 @@ func AuditTail(dir beneath.Dir, n int) []string {
 }
 
 // readAudit calls each for every ref decision of a gate's audit (dir), in
-// order; a missing audit has none, an unreadable line is passed over.
+// order; a missing audit has none, an unreadable line (or one longer than
+// the gate writes) is passed over.
 func readAudit(dir beneath.Dir, each func(auditEntry, auditRef)) error {
 	f, err := dir.Open(AuditFile)
 	if errors.Is(err, os.ErrNotExist) {
@@ -85,16 +124,13 @@ func readAudit(dir beneath.Dir, each func(auditEntry, auditRef)) error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
+	return jsonl.Each(f, maxAuditLine, func(line []byte) {
 		var e auditEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue
+		if json.Unmarshal(line, &e) != nil {
+			return
 		}
 		for _, r := range e.Refs {
 			each(e, r)
 		}
-	}
-	return sc.Err()
+	})
 }

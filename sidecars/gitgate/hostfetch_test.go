@@ -1,6 +1,7 @@
 package gitgate
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +53,58 @@ func TestFetchPushedTakesOnlyBranchNames(t *testing.T) {
 	}
 	if n, _ := gitTry(ws, "rev-list", "--count", "HEAD"); strings.TrimSpace(n) != "" {
 		t.Logf("commits the person's git sees on HEAD now: %s", strings.TrimSpace(n))
+	}
+}
+
+// A line of the gate's audit longer than its readers took (16 MiB: a push
+// of many refs with long names made one) stopped them there: bottle git
+// fetch failed for good, and the dashboard showed no push after it. Both
+// read past it now.
+func TestGateAuditReadPastALongLine(t *testing.T) {
+	ws, url, dir := gateFor(t, config.GitRemote{})
+	long := `{"remote":"origin","mode":"hold","refs":[{"ref":"refs/heads/` + strings.Repeat("x", 17<<20) + `","decision":"refused"}]}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, AuditFile), []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	gitRun(t, clone, "checkout", "-q", "-b", "feature")
+	commit(t, clone, "agent.txt", "the agent's work\n")
+	gitRun(t, clone, "push", "-q", "origin", "feature")
+
+	lines, err := FetchPushed(beneath.At(dir), survey(t, ws), "")
+	if err != nil || len(lines) != 1 || !strings.Contains(lines[0], "feature: new branch") {
+		t.Errorf("bottle git fetch: %q, %v", lines, err)
+	}
+	tail := AuditTail(beneath.At(dir), 3)
+	if len(tail) == 0 || !strings.Contains(tail[len(tail)-1], "held") || !strings.Contains(tail[len(tail)-1], "feature") {
+		t.Errorf("the dashboard's pushes: %q", tail)
+	}
+}
+
+// The gate writes no line that long: each text is cut, and a push of many
+// refs takes several lines, which read back as the push's refs in order.
+func TestGateAuditLinesStayShort(t *testing.T) {
+	dir := t.TempDir()
+	a := &audit{path: filepath.Join(dir, AuditFile)}
+	e := auditEntry{Remote: "origin", Mode: "hold"}
+	for i := range 1000 {
+		e.Refs = append(e.Refs, auditRef{Ref: fmt.Sprintf("refs/heads/%04d-%s", i, strings.Repeat("<", 5000)), Decision: "refused", Reason: strings.Repeat("<", 5000)})
+	}
+	if err := a.write(e); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(a.path)
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if len(l) > 4<<20 {
+			t.Errorf("an audit line of %d bytes", len(l))
+		}
+	}
+	var got []string
+	if err := readAudit(beneath.At(dir), func(_ auditEntry, r auditRef) { got = append(got, r.Ref[:15]) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1000 || got[0] != "refs/heads/0000" || got[999] != "refs/heads/0999" {
+		t.Errorf("%d refs read back: %q ... ", len(got), got[:min(len(got), 3)])
 	}
 }
