@@ -358,7 +358,9 @@ func (m *dashboard) updateKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if r := m.selectedRequest(); r != nil && r.Kind == supervise.KindCapability {
 			m.diff = newDiffPager(containerfileDiff(m.env.Root, r), m.width, m.height)
 		} else if r != nil && r.Kind == supervise.KindMCPTool {
-			m.diff = newDiffPager(printable(r.Reason, false)+"\n\n"+printable(r.Message, true), m.width, m.height)
+			// As a Containerfile's diff: what would not show as itself
+			// (tag characters a model reads, zero-width ones) escaped.
+			m.diff = newDiffPager(visibleDiff(r.Reason+"\n\n"+r.Message), m.width, m.height)
 		}
 	case "s", "x":
 		return m, m.bottleKey(msg.String())

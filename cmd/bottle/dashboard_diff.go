@@ -92,7 +92,8 @@ func expandTabs(line string) string {
 	return b.String()
 }
 
-// visibleDiff is a Containerfile diff as the pager shows it: controls,
+// visibleDiff is a Containerfile diff (or a changed MCP definition) as the
+// pager shows it: controls,
 // whitespace beyond ASCII and characters that show as nothing become
 // their escapes (\u3000), so no text hides in plain sight.
 func visibleDiff(s string) string { return termtext.Visible(s) }
