@@ -93,7 +93,7 @@ func expandTabs(line string) string {
 }
 
 // visibleDiff is a Containerfile diff (or a changed MCP definition) as the
-// pager shows it: controls,
-// whitespace beyond ASCII and characters that show as nothing become
-// their escapes (\u3000), so no text hides in plain sight.
+// pager shows it: controls, whitespace beyond ASCII and characters that
+// show as nothing become their escapes (\u3000), so no text hides in plain
+// sight.
 func visibleDiff(s string) string { return termtext.Visible(s) }
