@@ -254,12 +254,13 @@ func TestRemoveKeepsWhatItQuarantined(t *testing.T) {
 	if err := Remove(context.Background(), w.env, w.b, w.b.ID); err != nil {
 		t.Fatal(err)
 	}
-	kept := filepath.Join(w.root.Dir, state.KeptQuarantine, w.b.ID, "newmod", ".git")
+	// Kept with its .git and HEAD renamed, so no git finds it there.
+	kept := filepath.Join(w.root.Dir, state.KeptQuarantine, w.b.ID, "newmod", ".git.quarantined")
 	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
-		if _, err := os.Stat(filepath.Join(kept, "HEAD")); err != nil {
+		if _, err := os.Stat(filepath.Join(kept, "HEAD.quarantined")); err != nil {
 			t.Errorf("bottle rm lost the .git of the person's repository %s: not in the workspace, not kept at %s", repo, kept)
 		}
-		if !strings.Contains(errb.String(), kept[:len(kept)-len("/newmod/.git")]) {
+		if !strings.Contains(errb.String(), kept[:len(kept)-len("/newmod/.git.quarantined")]) {
 			t.Errorf("the person was not told where it is kept:\n%s", errb.String())
 		}
 	}

@@ -130,7 +130,10 @@ func Quarantine(r *Record, dst beneath.Dir) ([]Moved, []Change, error) {
 			errs = append(errs, fmt.Errorf("move %s out of the workspace: %w", rel, err))
 			return
 		}
-		moved = append(moved, Moved{Path: rel, To: to})
+		moved = append(moved, Moved{Path: rel, To: dst.MustJoin(to).Path()})
+		if err := defuse(dst, to); err != nil {
+			errs = append(errs, fmt.Errorf("rename what git would find in %s: %w", dst.MustJoin(to).Path(), err))
+		}
 	}
 	goOn := func(rel string, err error) error {
 		errs = append(errs, fmt.Errorf("look for git metadata in %s: %w", path.Join(r.Dir, rel), err))
@@ -173,13 +176,16 @@ var topGitFiles = []string{"HEAD", "commondir", "gitdir"}
 const deepPath = 1024
 
 // moveAside moves the walked entry rel to the same path below dst (or,
-// too deep, below deep/), or, when an earlier session's is there, beside
-// it with a number.
+// too deep, below deep/), named as defuse names it, or, when an earlier
+// session's is there, beside it with a number. It returns where, below dst.
 func moveAside(h beneath.Handle, rel string, dst beneath.Dir) (string, error) {
 	base := rel
 	if len(rel) > deepPath {
 		sum := sha256.Sum256([]byte(rel))
 		base = "deep/" + hex.EncodeToString(sum[:6]) + "/" + path.Base(rel)
+	}
+	if gitName(path.Base(base)) {
+		base += defused
 	}
 	if err := dst.MkdirAll(path.Dir(base), 0o700); err != nil {
 		return "", err
@@ -188,10 +194,47 @@ func moveAside(h beneath.Handle, rel string, dst beneath.Dir) (string, error) {
 	for i := 1; ; i++ {
 		err := h.MoveTo(dst, to)
 		if !errors.Is(err, fs.ErrExist) || i > 1000 {
-			return dst.MustJoin(to).Path(), err
+			return to, err
 		}
 		to = fmt.Sprintf("%s.%d", base, i)
 	}
+}
+
+// The quarantine is where the person is told to look, and a shell prompt
+// runs git status in any folder the person enters: nothing in it may be a
+// repository git finds, whose configuration (core.fsmonitor, a pager, a
+// filter) would run as the person. Git finds one by a .git (a folder, or a
+// file or link leading to one, such as the agent's own git folder in the
+// bottle's state) or takes a folder with a HEAD for a git folder; so every
+// entry of those names in what was moved gets defused's suffix.
+const defused = ".quarantined"
+
+func gitName(name string) bool { return name == ".git" || name == "HEAD" }
+
+// defuse renames every .git and HEAD below rel of dst (what was just
+// moved there), deepest first, so each rename leaves the paths above it
+// as they were.
+func defuse(dst beneath.Dir, rel string) error {
+	var found []string
+	err := dst.WalkAt(rel, beneath.WalkOptions{Repair: true}, func(p string, fi fs.FileInfo, h beneath.Handle) error {
+		if p != rel && gitName(path.Base(p)) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	var errs []error
+	for _, p := range slices.Backward(found) {
+		to := p + defused
+		for i := 1; ; i++ {
+			err := dst.Move(p, dst, to)
+			if !errors.Is(err, fs.ErrExist) || i > 1000 {
+				errs = append(errs, err)
+				break
+			}
+			to = fmt.Sprintf("%s%s.%d", p, defused, i)
+		}
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // Accept records what now stands at the paths of changes, once the person

@@ -394,7 +394,7 @@ func TestQuarantineKeepsEarlierSessionsApart(t *testing.T) {
 			t.Fatalf("session %d: %v %v", i, moved, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(q.Path(), "a", ".git.1")); err != nil {
+	if _, err := os.Stat(filepath.Join(q.Path(), "a", ".git.quarantined.1")); err != nil {
 		t.Errorf("the second session's .git was not kept beside the first: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "a", ".git")); err == nil {
