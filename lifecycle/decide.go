@@ -64,7 +64,7 @@ func Decide(ctx context.Context, env Env, d Decision) (Outcome, error) {
 	}
 	sync := func(x spec.Exchange) {
 		if err := env.Engine.Sync(ctx, b.ID, x); err != nil {
-			fmt.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
+			termtext.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
 		}
 	}
 	sync(sidecars.Exchange(b))

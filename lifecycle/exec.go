@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/bottle-sandbox/bottle/agent"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
 	"github.com/bottle-sandbox/bottle/spec"
@@ -123,9 +124,9 @@ func Port(ctx context.Context, env Env, id string, port, hostPort int, listening
 			var said strings.Builder
 			code, err := env.Engine.Exec(ctx, id, egress.Service, []string{spec.SidecarBinary, "sidecar", "relay", target}, spec.Streams{Stdin: c, Stdout: c, Stderr: &said})
 			if errors.As(err, new(*spec.NotFoundError)) || (err != nil && running(ctx, env, id, egress.Service) != nil) {
-				fmt.Fprintf(env.Stderr, "bottle: port %d: %v\n", port, notRunning(id))
+				termtext.Fprintf(env.Stderr, "bottle: port %d: %v\n", port, notRunning(id))
 			} else if err != nil || code != 0 {
-				fmt.Fprintf(env.Stderr, "bottle: port %d of bottle %s: %v%s\n", port, id, orCode(inBottleTerms(id, err), code), strings.TrimSpace(" "+said.String()))
+				termtext.Fprintf(env.Stderr, "bottle: port %d of bottle %s: %v%s\n", port, id, orCode(inBottleTerms(id, err), code), strings.TrimSpace(" "+said.String()))
 			}
 		}()
 	}

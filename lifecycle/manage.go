@@ -10,6 +10,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/sidecars"
 	"github.com/bottle-sandbox/bottle/spec"
 	"github.com/bottle-sandbox/bottle/state"
@@ -320,7 +321,7 @@ func Synced(ctx context.Context, env Env, id string) ([]*state.Bottle, error) {
 	}
 	for _, b := range bottles {
 		if err := Sync(ctx, env, b); err != nil {
-			fmt.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
+			termtext.Fprintf(env.Stderr, "bottle: %s: %v\n", b.ID, err)
 		}
 	}
 	return bottles, nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/state"
 )
 
@@ -80,7 +81,7 @@ func (t *teardown) run(ctx context.Context) {
 
 func (t *teardown) report(err error) {
 	if err != nil {
-		fmt.Fprintf(t.stderr, "bottle: %v\n", err)
+		termtext.Fprintf(t.stderr, "bottle: %v\n", err)
 	}
 }
 

@@ -141,7 +141,7 @@ func Settle(ctx context.Context, b *state.Bottle, w io.Writer) error {
 			fmt.Fprintf(w, "bottle: the agent's branch %s\n", strings.TrimPrefix(l, "workspace "))
 		}
 		if err != nil {
-			fmt.Fprintf(w, "bottle: the agent's branches of %s did not come back: %v\n", b.ID, err)
+			termtext.Fprintf(w, "bottle: the agent's branches of %s did not come back: %v\n", b.ID, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -169,7 +169,7 @@ func settleToRemove(ctx context.Context, b *state.Bottle, w io.Writer) error {
 	err := Settle(ctx, b, w)
 	var moved *workspace.MovedError
 	if errors.As(err, &moved) {
-		fmt.Fprintf(w, "bottle: %v; removing %s all the same\n", moved, b.ID)
+		termtext.Fprintf(w, "bottle: %v; removing %s all the same\n", moved, b.ID)
 		return nil
 	}
 	return err

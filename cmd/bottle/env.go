@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/bottle-sandbox/bottle/engines"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
 )
@@ -58,7 +59,7 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 		fmt.Fprintf(g.stderr, "bottle: finished the teardown of %s (its process ended before it was done)\n", id)
 	}
 	if err != nil {
-		fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+		termtext.Fprintf(g.stderr, "bottle: %v\n", err)
 	}
 	return f(env)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/bottle-sandbox/bottle/agent"
 	"github.com/bottle-sandbox/bottle/internal/beneath"
 	"github.com/bottle-sandbox/bottle/internal/files"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/kube/inpod"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -252,7 +253,7 @@ func execFailed(g *globals, err error) error {
 	if err == nil {
 		return nil
 	}
-	fmt.Fprintf(g.stderr, "bottle: %v\n", err)
+	termtext.Fprintf(g.stderr, "bottle: %v\n", err)
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return lifecycle.ExitError(127)
 	}

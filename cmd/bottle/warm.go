@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/engines"
+	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
 	"github.com/urfave/cli/v2"
@@ -105,13 +105,13 @@ func refillInBackground(g *globals, root state.Root, exe, engine, profile string
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		log, err := os.OpenFile(filepath.Join(root.Dir, state.PoolLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
-			fmt.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
+			termtext.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
 			return
 		}
 		defer log.Close()
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
-			fmt.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
+			termtext.Fprintf(g.stderr, "bottle: refill the warm bottles: %v\n", err)
 			return
 		}
 		cmd.Process.Release()

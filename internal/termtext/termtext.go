@@ -40,6 +40,14 @@ func Clean(s string, keepLines bool) string {
 	}, s)
 }
 
+// Fprintf writes what fmt.Fprintf would, each unsafe rune replaced (newlines
+// kept): for bottle's own messages, whose errors quote what came from a
+// bottle (a parser quotes the agent's Containerfile; a path names what the
+// agent made).
+func Fprintf(w io.Writer, format string, args ...any) {
+	io.WriteString(w, Clean(fmt.Sprintf(format, args...), true))
+}
+
 // Writer passes a stream on with each unsafe rune replaced (newlines kept):
 // by "?", or with Escape by its JSON escape (\u202e), which keeps a JSON
 // line valid and says what was there.
