@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
 	"github.com/charmbracelet/x/ansi"
 )
@@ -67,5 +68,16 @@ func TestDashboardShowsAChangedMCPDefinitionsHiddenText(t *testing.T) {
 	}
 	if strings.ContainsAny(m.diff.text, hidden) || !strings.Contains(m.diff.text, `\u200b\U000e0069\U000e0067`) {
 		t.Errorf("the changed definition as shown:\n%s", m.diff.text)
+	}
+}
+
+// A bottle's row shows its working directory's path as text: a folder
+// named by what the person unpacked (a tarball's top folder) may hold
+// controls, which the row passed to the terminal on main.
+func TestDashboardRowShowsTheWorkdirAsText(t *testing.T) {
+	m := &dashboard{ctx: context.Background(), width: 120, height: 24,
+		bottles: []lifecycle.Row{{Identity: "claude-ab3cd", Agent: "claude", Status: "running", Workdir: "/home/p/src/\x1b]0;pwned\x07x"}}}
+	if v := m.View(); strings.Contains(v, "\x07") || strings.Contains(v, "]0;pwned") && !strings.Contains(v, "?]0;pwned?") {
+		t.Errorf("the row: %q", v)
 	}
 }

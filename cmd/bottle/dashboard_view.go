@@ -50,7 +50,7 @@ func (m *dashboard) View() string {
 		if r.Where != "" && r.Where != m.local {
 			where = "[" + r.Where + "] " + where
 		}
-		line := fit(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), width-2)
+		line := fit(printable(fmt.Sprintf("%-16s %-9s %-11s %4s %s", r.Identity, r.Agent, status, age(r.StartedAt), where), false), width-2)
 		b.WriteString(m.mark(paneBottles, i == m.bottleI, line) + "\n")
 	}
 	heading := "PENDING REQUESTS"

@@ -71,7 +71,8 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 		if where == "" {
 			where = "-" // a pod whose state is gone
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), where, r.Workdir)
+		// A working directory's name is the person's, or a tarball's: text.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, status, age(r.StartedAt), printable(where, false), printable(r.Workdir, false))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -83,7 +84,7 @@ func runLs(ctx context.Context, g *globals, o *lsOptions) error {
 	tw = tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDENTITY\tPROFILE\tSTATUS\tAGE\tWHERE")
 	for _, r := range warm {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, r.Status, age(r.StartedAt), r.Where)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Identity, r.Agent, r.Status, age(r.StartedAt), printable(r.Where, false))
 	}
 	return tw.Flush()
 }
