@@ -90,14 +90,22 @@ func runRequests(ctx context.Context, g *globals, o *requestsOptions, id string)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// A requested Containerfile, as the next start would build it.
+	// A requested Containerfile, as the next start would build it; a
+	// changed MCP definition whole, as the dashboard's v shows it: what an
+	// approval takes is never only the table's cut line.
 	for _, r := range out {
-		if r.Build == nil || r.Status != supervise.StatusPending {
-			continue
-		}
-		fmt.Fprintf(g.stdout, "\n%s of %s: the Containerfile as Podman reads it\n", printable(r.ID, false), r.Identity)
-		for _, l := range buildLines(r.Build) {
-			fmt.Fprintln(g.stdout, "  "+l)
+		switch {
+		case r.Status != supervise.StatusPending:
+		case r.Build != nil:
+			fmt.Fprintf(g.stdout, "\n%s of %s: the Containerfile as Podman reads it\n", printable(r.ID, false), r.Identity)
+			for _, l := range buildLines(r.Build) {
+				fmt.Fprintln(g.stdout, "  "+l)
+			}
+		case r.Kind == supervise.KindMCPTool:
+			fmt.Fprintf(g.stdout, "\n%s of %s: the changed definition\n", printable(r.ID, false), r.Identity)
+			for _, l := range strings.Split(visibleDiff(r.Message), "\n") {
+				fmt.Fprintln(g.stdout, "  "+l)
+			}
 		}
 	}
 	return nil
