@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +178,50 @@ func TestDashboardEgressTailReadsPastALongLine(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[1], "exfil.example.test") {
 		t.Errorf("the egress tail: %.200q", lines)
 	}
+}
+
+// The dashboard reads the egress tail with every refresh, in the same
+// read as every bottle's pending requests: the agent makes its audit as
+// long as it likes, and on main each refresh read all of it (a new
+// request waited behind gigabytes). Only its end is read now: bytes read
+// (the process's rchar) are counted, not time.
+func TestDashboardEgressTailReadsOnlyTheEnd(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, egress.AuditFile)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 30) // a long log, without the disk for it
+	f.Seek(0, io.SeekEnd)
+	f.WriteString("\n")
+	for i := range 8 {
+		fmt.Fprintf(f, `{"host":"h%d.example.test","decision":"deny","reason":"host not allowed"}`+"\n", i)
+	}
+	f.Close()
+	before := readBytes(t)
+	lines := tail(beneath.At(dir), egress.AuditFile, 6)
+	if read := readBytes(t) - before; read > 64<<20 {
+		t.Errorf("the tail read %d MiB of the log", read>>20)
+	}
+	if len(lines) != 6 || !strings.Contains(lines[5], "h7.example.test") || !strings.Contains(lines[0], "h2.example.test") {
+		t.Errorf("the egress tail: %q", lines)
+	}
+}
+
+// readBytes is what this process has read so far (rchar: every read call).
+func readBytes(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatalf("read /proc/self/io: %v", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no rchar in /proc/self/io")
+	return 0
 }

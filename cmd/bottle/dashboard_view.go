@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -172,6 +175,10 @@ func fit(s string, width int) string {
 	return ansi.Truncate(s, width, "…")
 }
 
+// tailWindow is how much of the end of an audit log tail reads: more than
+// the lines it shows take (each at most tens of KiB, egress.MaxAuditText).
+const tailWindow = 4 << 20
+
 // tail returns the last n audit decisions of a file of a sidecar's folder
 // (read through internal/beneath: the sidecar writes it), one line each.
 func tail(dir beneath.Dir, rel string, n int) []string {
@@ -180,10 +187,29 @@ func tail(dir beneath.Dir, rel string, n int) []string {
 		return nil
 	}
 	defer f.Close()
+	// Only the log's end is read: the agent makes it as long as it likes,
+	// and this is read with every refresh, the pending requests' with it.
+	var r io.Reader = f
+	if fi, err := f.Stat(); err == nil && fi.Size() > tailWindow {
+		if _, err := f.Seek(fi.Size()-tailWindow, io.SeekStart); err != nil {
+			return nil
+		}
+		br := bufio.NewReader(f)
+		for { // the line the window begins in
+			_, err := br.ReadSlice('\n')
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				return nil
+			}
+		}
+		r = br
+	}
 	var lines []string
 	// A line longer than the proxy writes is passed over, and what follows
 	// it shown: the agent chooses what a line quotes (a request's path).
-	jsonl.Each(f, egress.MaxAuditLine, func(line []byte) {
+	jsonl.Each(r, egress.MaxAuditLine, func(line []byte) {
 		var e struct {
 			Time     time.Time `json:"time"`
 			Method   string    `json:"method"`

@@ -77,6 +77,7 @@ func (d Dir) Open(rel string) (File, error) {
 // File is a file Open gave.
 type File interface {
 	io.ReadCloser
+	io.Seeker
 	Stat() (fs.FileInfo, error)
 }
 
