@@ -131,7 +131,7 @@ func (m *dashboard) refresh() tea.Cmd {
 		return nil
 	}
 	m.refreshing = true
-	ctx, env, keep, details := m.ctx, m.env, m.bottles, m.showDetails
+	ctx, env, keep, details, prev := m.ctx, m.env, m.bottles, m.showDetails, m.details
 	sel := ""
 	if b := m.selectedBottle(); b != nil {
 		sel = b.Identity
@@ -161,7 +161,7 @@ func (m *dashboard) refresh() tea.Cmd {
 				r.audit = tail(b.Bottle().EgressFolder(), egress.AuditFile, 6)
 				r.pushes = gitgate.AuditTail(b.Bottle().GitGateFolder(), 3)
 				if details {
-					r.details = readDetails(b)
+					r.details = readDetails(b, prev)
 				}
 			}
 		}

@@ -18,7 +18,11 @@ type bottleDetails struct {
 	of      string
 	rec     *lifecycle.Inspection // routes, decisions; nil when unread
 	traffic []egress.HostTraffic
-	err     error
+	// tally is traffic's sums as far as the log was read: the next read
+	// of the same bottle reads on from there (the agent makes the log as
+	// long as it likes, and the pane is read with every refresh).
+	tally *egress.Tally
+	err   error
 }
 
 // sampled is the engine's figures of a bottle, as bottle stats has them.
@@ -29,16 +33,21 @@ type sampled struct {
 }
 
 // readDetails reads a bottle's folders for the details pane (through the
-// readers of lifecycle, which go through internal/beneath).
-func readDetails(r lifecycle.Row) *bottleDetails {
+// readers of lifecycle, which go through internal/beneath), reading on
+// from prev, the last read, when it was of the same bottle.
+func readDetails(r lifecycle.Row, prev *bottleDetails) *bottleDetails {
 	d := &bottleDetails{of: r.Identity}
 	b := r.Bottle()
 	if b == nil {
 		return d
 	}
+	if prev != nil && prev.of == r.Identity {
+		d.tally = prev.tally
+	}
 	d.rec, d.err = lifecycle.Recorded(b)
 	if d.err == nil {
-		d.traffic, d.err = lifecycle.Traffic(b)
+		d.tally, d.err = lifecycle.TrafficSince(b, d.tally)
+		d.traffic = d.tally.Hosts()
 	}
 	return d
 }

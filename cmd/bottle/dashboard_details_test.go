@@ -50,7 +50,7 @@ func detailsBottle(t *testing.T, id string, hosts, decisions int) lifecycle.Row 
 
 func detailsModel(rows ...lifecycle.Row) *dashboard {
 	m := &dashboard{ctx: context.Background(), local: "podman", width: 80, height: 24, bottles: rows, showDetails: true}
-	m.details = readDetails(rows[0])
+	m.details = readDetails(rows[0], nil)
 	return m
 }
 
@@ -224,4 +224,39 @@ func readBytes(t *testing.T) int64 {
 	}
 	t.Fatal("no rchar in /proc/self/io")
 	return 0
+}
+
+// The details pane's egress per host is read with every refresh: each
+// reads on from where the last one stopped, never the whole log again
+// (on main every refresh read all of it, as long as the agent made it).
+func TestDashboardDetailsReadOnlyWhatWasAppended(t *testing.T) {
+	r := detailsBottle(t, "t-eeeee", 3, 0)
+	p := filepath.Join(r.State, "egress", egress.AuditFile)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(1 << 28) // a long log, without the disk for it
+	f.Seek(0, io.SeekEnd)
+	f.WriteString("\n" + `{"host":"late.example.test","decision":"deny"}` + "\n")
+	before := readBytes(t)
+	d := readDetails(r, nil)
+	first := readBytes(t) - before
+	f.WriteString(`{"host":"late.example.test","decision":"allow","bytes":5}` + "\n" + `{"host":"half`)
+	before = readBytes(t)
+	d = readDetails(r, d)
+	if again := readBytes(t) - before; again > 1<<20 {
+		t.Errorf("the second read read %d MiB of the log (the first %d MiB)", again>>20, first>>20)
+	}
+	f.WriteString(`.example.test","decision":"deny"}` + "\n")
+	f.Close()
+	d = readDetails(r, d)
+	got := map[string]egress.HostTraffic{}
+	for _, h := range d.traffic {
+		got[h.Host] = h
+	}
+	if got["late.example.test"] != (egress.HostTraffic{Host: "late.example.test", Allowed: 1, Refused: 1, Sent: 5}) ||
+		got["half.example.test"].Refused != 1 || got["h01.example.test"].Allowed != 1 || d.err != nil {
+		t.Errorf("egress per host: %+v, %v", d.traffic, d.err)
+	}
 }

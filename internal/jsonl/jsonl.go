@@ -15,11 +15,26 @@ import (
 // newline), in order; a longer line is passed over whole. The line is only
 // valid during the call.
 func Each(r io.Reader, max int, each func(line []byte)) error {
+	_, err := read(r, max, true, each)
+	return err
+}
+
+// Whole is Each for a log still being written: a last line without its
+// newline is left (it may be written only in part), and n is how many
+// bytes the lines before it took, newlines included: where to read on
+// from, once more is written.
+func Whole(r io.Reader, max int, each func(line []byte)) (n int64, err error) {
+	return read(r, max, false, each)
+}
+
+func read(r io.Reader, max int, last bool, each func(line []byte)) (int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var line []byte
-	long := false // the line under way is past max: the rest of it is dropped
+	var done, size int64 // bytes of the whole lines read; of the line under way
+	long := false        // the line under way is past max: the rest of it is dropped
 	for {
 		part, err := br.ReadSlice('\n')
+		size += int64(len(part))
 		if !long {
 			line = append(line, part...)
 			if len(line) > max+1 { // its newline not counted
@@ -30,17 +45,20 @@ func Each(r io.Reader, max int, each func(line []byte)) error {
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case err != nil && !errors.Is(err, io.EOF):
-			return err
+			return done, err
+		case err != nil && !last: // io.EOF: a line not ended yet
+			return done, nil
 		}
 		if !long {
 			if l := trimNewline(line); len(l) > 0 && len(l) <= max {
 				each(l)
 			}
 		}
+		done += size
 		if err != nil { // io.EOF
-			return nil
+			return done, nil
 		}
-		long, line = false, line[:0]
+		long, line, size = false, line[:0], 0
 	}
 }
 

@@ -32,3 +32,14 @@ func TestEachPassesOverLongLinesAndGoesOn(t *testing.T) {
 		})
 	}
 }
+
+func TestWholeLeavesALineNotEndedYet(t *testing.T) {
+	in := "a\n" + strings.Repeat("x", 300<<10) + "\nb\nhalf-writ"
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+		var got []string
+		n, err := Whole(r, 100<<10, func(l []byte) { got = append(got, string(l)) })
+		if err != nil || strings.Join(got, "|") != "a|b" || n != int64(len(in)-len("half-writ")) {
+			t.Errorf("%.40q, %d, %v", got, n, err)
+		}
+	}
+}

@@ -55,32 +55,62 @@ const MaxAuditLine = 1 << 20
 // skipped: the log is the proxy's, in a folder the agent's pod writes, and
 // a summary of it is no proof.
 func Traffic(r io.Reader) ([]HostTraffic, error) {
-	by := map[string]*HostTraffic{}
-	err := jsonl.Each(r, MaxAuditLine, func(line []byte) {
-		var e entry
-		if json.Unmarshal(line, &e) != nil || e.Host == "" {
-			return
-		}
-		t := by[e.Host]
-		if t == nil {
-			t = &HostTraffic{Host: e.Host}
-			by[e.Host] = t
-		}
-		switch e.Decision {
-		case "allow":
-			t.Allowed++
-		case "deny":
-			t.Refused++
-		case "received": // the size of a stream, at its end
-		default:
-			return // a note on an exchange counted already (inbound, mcp)
-		}
-		t.Sent += max(e.Bytes, 0)
-		t.Received += max(e.Received, 0)
-	})
-	out := make([]HostTraffic, 0, len(by))
-	for _, t := range by {
-		out = append(out, *t)
+	var t Tally
+	err := jsonl.Each(r, MaxAuditLine, t.count)
+	return t.Hosts(), err
+}
+
+// Tally is Traffic kept as a log grows: a reader that shows it again and
+// again (the dashboard, every second) reads only what was appended, where
+// reading the whole log each time let the agent, which makes it as long as
+// it likes, keep the reader busy.
+type Tally struct {
+	by  map[string]*HostTraffic
+	off int64
+}
+
+// Offset is how much of the log the tally has counted: where Add reads on.
+func (t *Tally) Offset() int64 { return t.off }
+
+// Add counts the whole lines of r, the log from Offset on (a last line
+// not ended yet is left for the next Add).
+func (t *Tally) Add(r io.Reader) error {
+	n, err := jsonl.Whole(r, MaxAuditLine, t.count)
+	t.off += n
+	return err
+}
+
+func (t *Tally) count(line []byte) {
+	var e entry
+	if json.Unmarshal(line, &e) != nil || e.Host == "" {
+		return
+	}
+	if t.by == nil {
+		t.by = map[string]*HostTraffic{}
+	}
+	h := t.by[e.Host]
+	if h == nil {
+		h = &HostTraffic{Host: e.Host}
+		t.by[e.Host] = h
+	}
+	switch e.Decision {
+	case "allow":
+		h.Allowed++
+	case "deny":
+		h.Refused++
+	case "received": // the size of a stream, at its end
+	default:
+		return // a note on an exchange counted already (inbound, mcp)
+	}
+	h.Sent += max(e.Bytes, 0)
+	h.Received += max(e.Received, 0)
+}
+
+// Hosts are the tally's hosts, the busiest first.
+func (t *Tally) Hosts() []HostTraffic {
+	out := make([]HostTraffic, 0, len(t.by))
+	for _, h := range t.by {
+		out = append(out, *h)
 	}
 	slices.SortFunc(out, func(a, b HostTraffic) int {
 		if d := (b.Allowed + b.Refused) - (a.Allowed + a.Refused); d != 0 {
@@ -91,5 +121,5 @@ func Traffic(r io.Reader) ([]HostTraffic, error) {
 		}
 		return 1
 	})
-	return out, err
+	return out
 }
