@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -189,22 +186,9 @@ func tail(dir beneath.Dir, rel string, n int) []string {
 	defer f.Close()
 	// Only the log's end is read: the agent makes it as long as it likes,
 	// and this is read with every refresh, the pending requests' with it.
-	var r io.Reader = f
-	if fi, err := f.Stat(); err == nil && fi.Size() > tailWindow {
-		if _, err := f.Seek(fi.Size()-tailWindow, io.SeekStart); err != nil {
-			return nil
-		}
-		br := bufio.NewReader(f)
-		for { // the line the window begins in
-			_, err := br.ReadSlice('\n')
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, bufio.ErrBufferFull) {
-				return nil
-			}
-		}
-		r = br
+	r, err := jsonl.End(f, tailWindow)
+	if err != nil {
+		return nil
 	}
 	var lines []string
 	// A line longer than the proxy writes is passed over, and what follows

@@ -68,3 +68,30 @@ func trimNewline(b []byte) []byte {
 	}
 	return b
 }
+
+// End is f from the first whole line of its last window bytes on (all of
+// it when it is no longer): for a reader that shows a log's last lines and
+// must not read a log the agent made long whole, again and again.
+func End(f io.ReadSeeker, window int64) (io.Reader, error) {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	if size <= window {
+		_, err := f.Seek(0, io.SeekStart)
+		return f, err
+	}
+	if _, err := f.Seek(size-window, io.SeekStart); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(f)
+	for { // the rest of the line the window begins in
+		_, err := br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			return br, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return br, nil // io.EOF: no whole line in the window
+		}
+	}
+}

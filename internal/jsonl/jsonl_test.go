@@ -43,3 +43,21 @@ func TestWholeLeavesALineNotEndedYet(t *testing.T) {
 		}
 	}
 }
+
+func TestEndStartsAtAWholeLine(t *testing.T) {
+	log := "first\n" + strings.Repeat("x", 10000) + "\nsecond\nthird\n"
+	for _, tc := range []struct {
+		window int64
+		want   string
+	}{{int64(len(log)), "first|" + strings.Repeat("x", 10000) + "|second|third"}, {8, "third"}, {16, "second|third"}, {5, ""}} {
+		r, err := End(strings.NewReader(log), tc.window)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		Each(r, 1<<20, func(l []byte) { got = append(got, string(l)) })
+		if strings.Join(got, "|") != tc.want {
+			t.Errorf("window %d: %.60q, want %.60q", tc.window, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -48,6 +49,9 @@ const (
 	// maxAuditLine is the longest line a reader takes (JSON may write a
 	// byte as six); a longer one is passed over, and reading goes on.
 	maxAuditLine = 16 << 20
+	// tailWindow is how much of the audit's end AuditTail reads: lines
+	// of 64 refs, each text cut, take less than a tenth of it.
+	tailWindow = 32 << 20
 )
 
 func (a *audit) write(e auditEntry) error {
@@ -94,7 +98,18 @@ func cut(s string) string {
 // the agent: a terminal must sanitize them.
 func AuditTail(dir beneath.Dir, n int) []string {
 	var lines []string
-	readAudit(dir, func(e auditEntry, r auditRef) {
+	f, err := dir.Open(AuditFile)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	// Only the end: the dashboard reads this with every refresh, and the
+	// agent's pushes make the audit as long as it likes.
+	end, err := jsonl.End(f, tailWindow)
+	if err != nil {
+		return nil
+	}
+	readAuditFrom(end, func(e auditEntry, r auditRef) {
 		id := r.New
 		if len(id) > 12 {
 			id = id[:12]
@@ -124,7 +139,11 @@ func readAudit(dir beneath.Dir, each func(auditEntry, auditRef)) error {
 		return err
 	}
 	defer f.Close()
-	return jsonl.Each(f, maxAuditLine, func(line []byte) {
+	return readAuditFrom(f, each)
+}
+
+func readAuditFrom(r io.Reader, each func(auditEntry, auditRef)) error {
+	return jsonl.Each(r, maxAuditLine, func(line []byte) {
 		var e auditEntry
 		if json.Unmarshal(line, &e) != nil {
 			return

@@ -2,8 +2,10 @@ package gitgate
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,4 +109,44 @@ func TestGateAuditLinesStayShort(t *testing.T) {
 	if len(got) != 1000 || got[0] != "refs/heads/0000" || got[999] != "refs/heads/0999" {
 		t.Errorf("%d refs read back: %q ... ", len(got), got[:min(len(got), 3)])
 	}
+}
+
+// The dashboard reads the gate's audit tail with every refresh: only its
+// end is read (bytes read, the process's rchar, not time), however long
+// the agent's pushes made it; on main every refresh read all of it.
+func TestGateAuditTailReadsOnlyTheEnd(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(256 << 20) // a long audit, without the disk for it
+	f.Seek(0, io.SeekEnd)
+	f.WriteString("\n" + `{"remote":"origin","mode":"hold","refs":[{"ref":"refs/heads/late","new":"0123456789abcdef","decision":"held"}]}` + "\n")
+	f.Close()
+	before := readBytes(t)
+	tail := AuditTail(beneath.At(dir), 3)
+	if read := readBytes(t) - before; read > 64<<20 {
+		t.Errorf("the tail read %d MiB of the audit", read>>20)
+	}
+	if len(tail) != 1 || !strings.Contains(tail[0], "late") {
+		t.Errorf("the tail: %q", tail)
+	}
+}
+
+// readBytes is what this process has read so far (rchar: every read call).
+func readBytes(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatalf("read /proc/self/io: %v", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no rchar in /proc/self/io")
+	return 0
 }
