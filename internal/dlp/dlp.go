@@ -214,16 +214,20 @@ func (s *Scanner) Scan(data []byte, where string) *Finding {
 // ScanURL scans a URL, and also refuses long high-entropy tokens in it:
 // a URL is where a secret of unknown format is most easily smuggled.
 func (s *Scanner) ScanURL(u string) *Finding {
-	if f := s.Scan([]byte(u), "url"); f != nil {
+	data := []byte(u)
+	if f := s.Scan(data, "url"); f != nil {
 		return f
 	}
-	// A password in the URL itself (https://user:password@host/).
-	if p, err := url.Parse(u); err == nil && p.User != nil && !s.off[credentialRule] {
-		if pw, ok := p.User.Password(); ok && pw != "" && !strings.Contains(pw, string(ownPlaceholder)) {
-			return &Finding{Rule: credentialRule, Where: "url"}
+	// A password in the URL itself (https://user:password@host/); a URL
+	// has none without an @, and most have none: those go unparsed (the
+	// method and each header name are scanned as URLs too).
+	if strings.Contains(u, "@") && !s.off[credentialRule] {
+		if p, err := url.Parse(u); err == nil && p.User != nil {
+			if pw, ok := p.User.Password(); ok && pw != "" && !strings.Contains(pw, string(ownPlaceholder)) {
+				return &Finding{Rule: credentialRule, Where: "url"}
+			}
 		}
 	}
-	data := []byte(u)
 	if s.off["high-entropy-token"] {
 		return nil
 	}
@@ -232,7 +236,9 @@ func (s *Scanner) ScanURL(u string) *Finding {
 		i = end
 		// A query's name=value is one run; the value is what counts
 		// (base64 padding aside).
-		for _, part := range bytes.Split(bytes.TrimRight(data[start:end], "="), []byte("=")) {
+		for rest, more := bytes.TrimRight(data[start:end], "="), true; more; {
+			var part []byte
+			part, rest, more = bytes.Cut(rest, []byte("="))
 			if len(part) >= entropyMinLen && !allHex(part) && entropy(part) >= entropyMin {
 				return &Finding{Rule: "high-entropy-token", Where: "url"}
 			}

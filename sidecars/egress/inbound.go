@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func (p *Proxy) checkInbound(resp *http.Response, x *exchange) {
 		setStream(resp, &inboundStream{p: p, x: x, mode: mode, ct: ct, src: resp.Body, header: resp.Header.Get("Content-Type")})
 		return
 	}
-	head, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
+	head, err := readAll(io.LimitReader(resp.Body, maxBuffered+1), resp.ContentLength)
 	if err != nil || len(head) > maxBuffered {
 		release()
 	}
@@ -175,17 +174,39 @@ func (p *Proxy) auditInbound(x *exchange, what, action string) {
 	p.audit.log(e)
 }
 
+// readAll is io.ReadAll with room made for a body of size bytes (when
+// known, so that the read that finds its end needs none).
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size >= maxBuffered {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than it said: room as io.ReadAll makes it
+		}
+	}
+}
+
 // mediaType is a response's media type as the most lenient client reads
 // it: an event stream wherever a Content-Type names one (a client may look
-// for the words alone), else the type parsed, or, when it cannot be, the
-// header's first token.
+// for the words alone), else the header's first value's type, before its
+// parameters. That is what mime.ParseMediaType gives where it parses (a
+// type it takes has no comma, so the first value holds it whole), and
+// what a type it cannot parse is read as; it is not called, since it
+// makes a map of the parameters on every response.
 func mediaType(h http.Header) string {
 	v := strings.ToLower(strings.Join(h.Values("Content-Type"), ","))
 	if strings.Contains(v, "text/event-stream") {
 		return "text/event-stream"
-	}
-	if mt, _, err := mime.ParseMediaType(v); err == nil {
-		return mt
 	}
 	first, _, _ := strings.Cut(v, ",")
 	first, _, _ = strings.Cut(first, ";")
