@@ -118,3 +118,43 @@ func row(figure, baseline, value, ratio, goal string) {
 	defer f.Close()
 	fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%s\n", figure, baseline, value, ratio, goal)
 }
+
+// cpuRounds are the CPU a small request costs, per request at 200 at
+// once: through the proxy (the proxy's, the gateway's, and this process'
+// as client and upstream) and through the TLS relay (the relay's, this
+// process'), in rounds that alternate, the order swapped each round, so
+// that the machine's drift (a CI run beside the bench) hits both alike.
+// Each figure is its median over the rounds; ratio is the median of the
+// rounds' own ratios, proxy and gateway to relay.
+type cpuRounds struct {
+	proxy, gateway, proxiedClient time.Duration
+	relay, relayClient            time.Duration
+	ratio                         float64
+}
+
+// measureCPU runs the rounds: proxied and relayed each carry one round's
+// requests and return its figures per request.
+func measureCPU(rounds int, proxied func() (px, gw, client time.Duration, err error), relayed func() (relay, client time.Duration, err error)) (cpuRounds, error) {
+	var px, gw, pc, rl, rc, ratios []float64
+	for r := range rounds {
+		var p, g, c, l, lc time.Duration
+		var err error
+		steps := []func() error{
+			func() error { p, g, c, err = proxied(); return err },
+			func() error { l, lc, err = relayed(); return err },
+		}
+		if r%2 == 1 {
+			steps[0], steps[1] = steps[1], steps[0]
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return cpuRounds{}, err
+			}
+		}
+		px, gw, pc = append(px, float64(p)), append(gw, float64(g)), append(pc, float64(c))
+		rl, rc = append(rl, float64(l)), append(rc, float64(lc))
+		ratios = append(ratios, float64(p+g)/float64(l))
+	}
+	d := func(v []float64) time.Duration { return time.Duration(median(v)) }
+	return cpuRounds{proxy: d(px), gateway: d(gw), proxiedClient: d(pc), relay: d(rl), relayClient: d(rc), ratio: median(ratios)}, nil
+}

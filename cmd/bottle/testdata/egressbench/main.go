@@ -243,7 +243,21 @@ func run(bin string) error {
 		return fmt.Errorf("intercepted paced requests: %w", err)
 	}
 
-	relayCPU, relayClientCPU, err := fl.tlsAt(upRoots, 200, min(200*40, 8000))
+	// CPU per request at 200, the proxy's and the relay's, in alternating
+	// rounds (the closed loop above has the proxy's once, long before the
+	// relay's, and the machine may have changed in between).
+	const cpuRoundsRun, cpuTotal = 5, 8000
+	proxied := func() (proxy, gateway, client time.Duration, err error) {
+		s0, p0, g0 := selfCPU(), procCPU(px.Process.Pid), procCPU(gw.Process.Pid)
+		ds, err := latencyAt(viaMITMAt(proxyURL, bottleRoots, 200), "https://small.test/small", 200, cpuTotal)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("intercepted requests at 200: %w", err)
+		}
+		n := time.Duration(len(ds))
+		return (procCPU(px.Process.Pid) - p0) / n, (procCPU(gw.Process.Pid) - g0) / n, (selfCPU() - s0) / n, nil
+	}
+	relayed := func() (time.Duration, time.Duration, error) { return fl.tlsAt(upRoots, 200, cpuTotal) }
+	cr, err := measureCPU(cpuRoundsRun, proxied, relayed)
 	if err != nil {
 		return err
 	}
@@ -288,9 +302,10 @@ func run(bin string) error {
 		ms(pct(pd, 50)), ms(pct(pd, 99)), ms(pct(pp, 50)), ms(pct(pp, 99)), ms(pct(pp, 50)-pct(pd, 50)), ms(pct(pp, 99)-pct(pd, 99)))
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	fmt.Printf("%-52s %9.0f us %9.0f us (+ proxy %.0f us, gateway %.0f us; %d CPUs)\n", "  CPU per request at 200: client+upstream", us(cpu[0]), us(cpu[1]), us(cpu[2]), us(cpu[3]), runtime.NumCPU())
-	fmt.Printf("%-52s %9.0f us %9.0f us %6.2f  (goal: at most 1.5; client+upstream %.0f us with the relay, %.0f us with the proxy)\n", "  CPU per request at 200: TLS relay (floor) vs proxy+gateway",
-		us(relayCPU), us(cpu[2]+cpu[3]), float64(cpu[2]+cpu[3])/float64(relayCPU), us(relayClientCPU), us(cpu[1]))
-	row("proxy+gateway CPU per small intercepted request / TLS relay", fmt.Sprintf("%.0f us", us(relayCPU)), fmt.Sprintf("%.0f us", us(cpu[2]+cpu[3])), fmt.Sprintf("%.2f", float64(cpu[2]+cpu[3])/float64(relayCPU)), "at most 1.5")
+	fmt.Printf("%-52s %9.0f us %9.0f us %6.2f  (goal: at most 1.5; proxy %.0f us, gateway %.0f us; client+upstream %.0f us with the relay, %.0f us with the proxy; medians of %d alternating rounds, the ratio the rounds' own)\n",
+		"  CPU per request at 200: TLS relay (floor) vs proxy+gateway", us(cr.relay), us(cr.proxy+cr.gateway), cr.ratio, us(cr.proxy), us(cr.gateway), us(cr.relayClient), us(cr.proxiedClient), cpuRoundsRun)
+	row(fmt.Sprintf("proxy+gateway CPU per small intercepted request / TLS relay (median of %d alternating rounds)", cpuRoundsRun),
+		fmt.Sprintf("%.0f us", us(cr.relay)), fmt.Sprintf("%.0f us", us(cr.proxy+cr.gateway)), fmt.Sprintf("%.2f", cr.ratio), "at most 1.5")
 	row("added p99, 200 connections paced", fmt.Sprintf("%.2f ms", ms(pct(pd, 99))), fmt.Sprintf("%.2f ms", ms(pct(pp, 99))), fmt.Sprintf("%+.2f ms", ms(pct(pp, 99)-pct(pd, 99))), "under 5 ms")
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 200)\n", "DLP scan of code-like text, one core", "", scanMBs)
 	fmt.Printf("%-52s %12s %7.0f MB/s (goal: at least 50; HTML %.0f MB/s)\n", "inbound scan of docs-like text, one core", "", inboundMBs, htmlMBs)
