@@ -214,6 +214,13 @@ func (m *dashboard) autoResume() tea.Cmd {
 		if meta, err := b.Metadata(); err != nil || !meta.AutoResume {
 			continue
 		}
+		// The session the change ended may still be settling its
+		// workspace (its command holds the bottle): a resume now would be
+		// refused as in use, and never tried again. The next refresh sees
+		// it free.
+		if b.InUse() {
+			continue
+		}
 		m.resumed[r.Identity+" "+reason] = true
 		id, ctx, config := r.Identity, m.ctx, m.config
 		cmds = append(cmds, func() tea.Msg {

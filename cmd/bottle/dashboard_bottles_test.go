@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"github.com/charmbracelet/x/ansi"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -10,7 +10,9 @@ import (
 
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/sidecars/supervise"
+	"github.com/bottle-sandbox/bottle/state"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // stopRemoveEngine stands for an engine in the dashboard's tests: it only
@@ -132,5 +134,40 @@ func TestDashboardHeadingCounts(t *testing.T) {
 	m.requests = nil
 	if v := m.View(); !strings.Contains(v, "  2 bottles, 0 pending requests\n") {
 		t.Errorf("two and none:\n%s", v)
+	}
+}
+
+// The dashboard resumes a bottle after an approved image change only once
+// the session the change ended lets go of it: on main it resumed while
+// that session's command still settled the workspace, the resume was
+// refused as in use, and the dashboard never tried again (a CI run's
+// TestDashboardAutoResumesAfterApprovedImageChange waited 90 s for it).
+func TestDashboardAutoResumesOnlyABottleNoCommandHolds(t *testing.T) {
+	root := state.Root{Dir: t.TempDir()}
+	b := root.Bottle("ar-klmno")
+	if err := os.MkdirAll(b.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "ar", AutoResume: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Preserve("capability r1 approved"); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := b.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &dashboard{ctx: context.Background(), resumed: map[string]bool{},
+		bottles: []lifecycle.Row{{Identity: b.ID, Agent: "ar", Status: lifecycle.StatusKept, State: b.Dir, Preserved: true}}}
+	if cmd := m.autoResume(); cmd != nil {
+		t.Fatal("the dashboard resumes a bottle another command holds")
+	}
+	lock.Unlock()
+	if cmd := m.autoResume(); cmd == nil {
+		t.Fatal("the dashboard does not resume the bottle once it is free")
+	}
+	if cmd := m.autoResume(); cmd != nil {
+		t.Fatal("the dashboard resumes the same change twice")
 	}
 }

@@ -174,7 +174,12 @@ auto_resume = true
 	}, "; "))
 	startBackground(t, cmd)
 
-	newTerminal(t, ee.env, 100, 30, "dashboard")
+	term := newTerminal(t, ee.env, 100, 30, "dashboard")
+	defer func() {
+		if t.Failed() {
+			t.Logf("the dashboard:\n%s", term.screen())
+		}
+	}()
 
 	id, req := ee.waitRequest(t, "capability")
 	ee.mustRun("approve", id, req)
