@@ -216,14 +216,21 @@ func (s *launching) alone(ctx context.Context) error {
 	// Only a bottle whose working directory overlaps this one can stop
 	// the start, and the state says which do: the engine is asked about
 	// them only when there is one. Its listing, made under this lock, had
-	// twenty starts at once wait on each other for 20 s.
+	// twenty starts at once wait on each other for 20 s. A bottle whose
+	// session is ending (its teardown handed off, which only a session
+	// whose agent ended does) has no agent any more, only its sidecars,
+	// which mount no workspace: the last bottle started in this folder,
+	// whose pod is being removed, had the next start wait 0.4 to 0.7 s
+	// for a listing Podman answers only once that removal is done. A
+	// resume of it finishes its teardown before its own look, under this
+	// lock: that resume sees this start.
 	described, err := s.env.Root.List()
 	if err != nil {
 		return err
 	}
 	if !slices.ContainsFunc(described, func(b *state.Bottle) bool {
 		wd, ok := bound(b)
-		return ok && b.ID != s.b.ID && overlap(wd, s.Workdir)
+		return ok && b.ID != s.b.ID && overlap(wd, s.Workdir) && !pendingTeardown(b)
 	}) {
 		return s.b.WriteRecord(state.BindFile, []byte(s.Workdir))
 	}
@@ -237,12 +244,10 @@ func (s *launching) alone(ctx context.Context) error {
 			continue
 		}
 		wd, ok := bound(b)
-		if !ok || !overlap(wd, s.Workdir) {
+		if !ok || !overlap(wd, s.Workdir) || pendingTeardown(b) {
 			continue
 		}
-		// A bottle whose session is ending (its teardown handed off) has
-		// no agent any more: only its sidecars, which mount no workspace.
-		if r.Pod != "" && !r.AgentDone || b.InUse() && !pendingTeardown(b) {
+		if r.Pod != "" && !r.AgentDone || b.InUse() {
 			return s.notAlone(r.Identity, wd)
 		}
 	}
