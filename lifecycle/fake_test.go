@@ -212,6 +212,14 @@ func (f *fakeEngine) List(context.Context, string) ([]spec.PodInfo, error) {
 	f.lists++
 	return f.pods, nil
 }
+
+// listed is how many times List was called.
+func (f *fakeEngine) listed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists
+}
+
 func (f *fakeEngine) Exists(_ context.Context, id string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

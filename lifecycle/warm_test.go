@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bottle-sandbox/bottle/config"
 	"github.com/bottle-sandbox/bottle/sidecars/egress"
@@ -441,5 +442,55 @@ func TestAWarmBottleTheEngineCannotFitStartsCold(t *testing.T) {
 				t.Errorf("the warm bottle that did not fit left its folder (--keep keeps the cold one alone)")
 			}
 		})
+	}
+}
+
+// TestKeeperLeavesAStartedAgentTheMachineAWhile: the keeper a claim
+// starts refills the pool once the claimed agent runs; it began at once,
+// and the refill's pod and containers, made through the same Podman
+// service on the same two cores, had the claimed agent's short run end
+// 0.1 to 0.2 s later. It now lets a running agent have startedGrace
+// first, looking only at the bottle's folder meanwhile (no engine calls
+// beside the agent), and goes on at once when the launch is over.
+func TestKeeperLeavesAStartedAgentTheMachineAWhile(t *testing.T) {
+	w := newLaunchWorld(t)
+	b, lock, err := w.root.Create("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	if err := b.WriteMetadata(state.Metadata{Identity: b.ID, Agent: "t", Workdir: w.workdir, Workspace: "copy", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	w.eng.pods = []spec.PodInfo{podInfo(b.ID, "Running", "running")}
+	t0 := time.Now()
+	if err := AwaitStarted(context.Background(), w.env(), b.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took < startedGrace {
+		t.Errorf("the keeper went on %s after the agent ran, before its %s", took, startedGrace)
+	}
+	if w.eng.lists != 1 {
+		t.Errorf("the keeper listed the engine's pods %d times while the agent ran (want 1: until it runs)", w.eng.lists)
+	}
+	// The launch over while the keeper waits out the grace (its teardown
+	// handed off): it goes on then.
+	startedGrace = time.Hour
+	defer func() { startedGrace = time.Second }()
+	done := make(chan error, 1)
+	go func() { done <- AwaitStarted(context.Background(), w.env(), b.ID, 2*time.Hour) }()
+	for w.eng.listed() < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := writeTeardown(b, teardownRecord{Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the keeper still waits for a launch that is over")
 	}
 }
