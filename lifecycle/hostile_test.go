@@ -163,9 +163,18 @@ func noPreflight(io.Writer, Preflight) error { return nil }
 // fixtures builds a world once, then hands out fresh copies of it at the
 // same path (the records hold absolute paths).
 func fixtures(t *testing.T, fresh bool, step func(t *testing.T, w *world) error) func(t *testing.T) *hostiletest.Fixture {
+	return fixturesAfter(t, fresh, nil, step)
+}
+
+// fixturesAfter is fixtures of a world in which made did something more
+// first (what an agent left in its workspace, say).
+func fixturesAfter(t *testing.T, fresh bool, made func(t *testing.T, w *world), step func(t *testing.T, w *world) error) func(t *testing.T) *hostiletest.Fixture {
 	base := filepath.Join(t.TempDir(), "w")
 	tmpl := base + ".template"
 	w := buildWorld(t, base, fresh)
+	if made != nil {
+		made(t, w)
+	}
 	if err := os.Rename(base, tmpl); err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +272,61 @@ func TestHostileTreeSettle(t *testing.T) {
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		return Settle(context.Background(), w.b, io.Discard)
 	}))
+}
+
+// TestHostileTreeSettleQuarantines: the settle of a bottle whose agent
+// left git metadata in its workspace (a new repository with another deep
+// in it, a git folder of its own beside the project's) moves it to the
+// bottle's quarantine and renames what git would find there (defuse).
+// What the quarantine holds is the agent's too, from this session or an
+// earlier one: it is a hostile folder here, and each path the moves and
+// renames touch in it, as in the workspace, gets the harness's links and
+// swaps. (A HEAD alone, tools/HEAD, is no git folder and stays.)
+func TestHostileTreeSettleQuarantines(t *testing.T) {
+	t.Parallel()
+	planted := false
+	made := []string{"newmod/.git/HEAD", "newmod/.git/refs/heads/main", "newmod/.git/config", "newmod/.git/sub/.git/HEAD",
+		"docs/gitdir/HEAD", "docs/gitdir/objects/aa/bb", "docs/gitdir/refs/heads/x", "tools/HEAD"}
+	fixtures := fixturesAfter(t, false, func(t *testing.T, w *world) {
+		for _, f := range made {
+			p := filepath.Join(w.workdir, f)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("ref: refs/heads/main\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if os.Getuid() == 0 {
+			run(t, w.base, "chown", "-R", "1000:1000", w.workdir)
+		}
+	}, func(t *testing.T, w *world) error {
+		err := Settle(context.Background(), w.b, io.Discard)
+		if !planted {
+			// The run with nothing planted quarantines and defuses all of it.
+			planted = true
+			for _, f := range []string{"newmod/.git.quarantined/HEAD.quarantined", "newmod/.git.quarantined/sub/.git.quarantined/HEAD.quarantined",
+				"docs/gitdir/HEAD.quarantined"} {
+				if _, serr := os.Lstat(filepath.Join(w.b.QuarantineDir(), f)); serr != nil {
+					t.Errorf("the quarantine, with nothing planted: %v", serr)
+				}
+			}
+		}
+		return err
+	})
+	hostiletest.Run(t, func(t *testing.T) *hostiletest.Fixture {
+		fx := fixtures(t)
+		q := filepath.Join(filepath.Dir(fx.Own), state.QuarantineDir) // the bottle's
+		if err := os.MkdirAll(q, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		fx.Hostile = append(fx.Hostile, q)
+		// Inside what is moved whole, too: each path of the agent's trees.
+		for _, f := range made {
+			fx.Paths = append(fx.Paths, filepath.Join(fx.Hostile[0], f))
+		}
+		return fx
+	})
 }
 
 func TestHostileTreeGitFetch(t *testing.T) {
