@@ -89,7 +89,7 @@ const escapeReach = 160
 // stand for token characters, merged where they overlap; fn returns false
 // to stop.
 func escapedStretches(data []byte, fn func([]byte) bool) {
-	lo, hi := -1, -1
+	st := newStretches(data, fn)
 	for i := 0; i+1 < len(data); i++ {
 		i += max(bytes.IndexByte(data[i:], '\\'), 0)
 		if data[i] != '\\' || i+1 >= len(data) {
@@ -99,17 +99,43 @@ func escapedStretches(data []byte, fn func([]byte) bool) {
 			i++ // \\, \n and the like: skip the pair
 			continue
 		}
-		if lo >= 0 && i-escapeReach <= hi {
-			hi = min(i+escapeReach, len(data))
-			continue
-		}
-		if lo >= 0 && !fn(data[lo:hi]) {
+		if !st.add(i) {
 			return
 		}
-		lo, hi = max(i-escapeReach, 0), min(i+escapeReach, len(data))
 	}
-	if lo >= 0 {
-		fn(data[lo:hi])
+	st.end()
+}
+
+// stretches joins the stretches of data escapeReach either side of the
+// places it is given, each that overlaps the last into one, and hands
+// each to fn once whole; fn returns false to stop.
+type stretches struct {
+	data   []byte
+	fn     func([]byte) bool
+	lo, hi int
+}
+
+func newStretches(data []byte, fn func([]byte) bool) stretches {
+	return stretches{data: data, fn: fn, lo: -1, hi: -1}
+}
+
+// add takes the place at i; false once fn said to stop.
+func (s *stretches) add(i int) bool {
+	if s.lo >= 0 && i-escapeReach <= s.hi {
+		s.hi = min(i+escapeReach, len(s.data))
+		return true
+	}
+	if s.lo >= 0 && !s.fn(s.data[s.lo:s.hi]) {
+		return false
+	}
+	s.lo, s.hi = max(i-escapeReach, 0), min(i+escapeReach, len(s.data))
+	return true
+}
+
+// end hands the last stretch to fn.
+func (s *stretches) end() {
+	if s.lo >= 0 {
+		s.fn(s.data[s.lo:s.hi])
 	}
 }
 

@@ -217,7 +217,7 @@ func wrapped(data []byte, start, end int) ([]byte, int) {
 // they overlap: %02d and %20 hide no key.
 // fn returns false to stop.
 func percentStretches(data []byte, fn func([]byte) bool) {
-	lo, hi := -1, -1
+	st := newStretches(data, fn)
 	for i := 0; i+2 < len(data); i++ {
 		j := bytes.IndexByte(data[i:], '%')
 		if j < 0 || i+j+2 >= len(data) {
@@ -230,18 +230,11 @@ func percentStretches(data []byte, fn func([]byte) bool) {
 		if c := unhex(data[i+1])<<4 | unhex(data[i+2]); !tokenChar[c] && c != '%' && c != '\\' {
 			continue // (a backslash may start an escape: %5Cx67)
 		}
-		if lo >= 0 && i-escapeReach <= hi {
-			hi = min(i+escapeReach, len(data))
-			continue
-		}
-		if lo >= 0 && !fn(data[lo:hi]) {
+		if !st.add(i) {
 			return
 		}
-		lo, hi = max(i-escapeReach, 0), min(i+escapeReach, len(data))
 	}
-	if lo >= 0 {
-		fn(data[lo:hi])
-	}
+	st.end()
 }
 
 // percentDecode undoes percent-encoding, again while that changes
