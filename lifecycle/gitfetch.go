@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -65,15 +66,17 @@ func GitFetch(ctx context.Context, env Env, id, only string) ([]string, error) {
 	if lock, err := b.Lock(); err == nil {
 		defer lock.Unlock() // else it runs: the refs it sets are whole either way
 	}
+	// What the gate holds and the agent's own branches come back apart:
+	// one that fails keeps the other's coming.
 	var lines []string
+	var errs []error
 	if hasGate {
-		if lines, err = gitgate.FetchPushedApart(ctx, gate, rec, only); err != nil {
-			return lines, err
-		}
+		pushed, err := gitgate.FetchPushedApart(ctx, gate, rec, only)
+		lines, errs = append(lines, pushed...), append(errs, err)
 	}
 	if hasAgentGit && only == "" {
 		more, err := gitgate.FetchBranchesApart(ctx, agentGit, rec, "bottle/"+id+"/", false)
-		return append(lines, more...), err
+		lines, errs = append(lines, more...), append(errs, err)
 	}
-	return lines, nil
+	return lines, errors.Join(errs...)
 }

@@ -60,6 +60,7 @@ func FetchPushed(dir beneath.Dir, ws *workspace.Record, only string) ([]string, 
 	}
 	checkedOut := checkedOutBranch(ws)
 	var lines []string
+	var errs []error // a remote or branch that cannot be brought keeps no other behind
 	found := false
 	for _, r := range c.Remotes {
 		if only != "" && r.Name != only {
@@ -68,11 +69,13 @@ func FetchPushed(dir beneath.Dir, ws *workspace.Record, only string) ([]string, 
 		found = true
 		md, err := dir.Join(mirrorRel(r.Name))
 		if err != nil {
-			return lines, err
+			errs = append(errs, err)
+			continue
 		}
 		m, err := openAt(md, ws)
 		if err != nil {
-			return lines, fmt.Errorf("remote %s: %w", r.Name, err)
+			errs = append(errs, fmt.Errorf("remote %s: %w", r.Name, err))
+			continue
 		}
 		for _, name := range pushed[r.Name] {
 			ref, err := m.Storer.Reference(name)
@@ -81,7 +84,8 @@ func FetchPushed(dir beneath.Dir, ws *workspace.Record, only string) ([]string, 
 			}
 			line, err := bringBranch(m, host, name, ref.Hash(), name == checkedOut)
 			if err != nil {
-				return lines, fmt.Errorf("remote %s: %s: %w", r.Name, name.Short(), err)
+				errs = append(errs, fmt.Errorf("remote %s: %s: %w", r.Name, name.Short(), err))
+				continue
 			}
 			lines = append(lines, fmt.Sprintf("%s %s: %s", r.Name, name.Short(), line))
 		}
@@ -89,7 +93,7 @@ func FetchPushed(dir beneath.Dir, ws *workspace.Record, only string) ([]string, 
 	if only != "" && !found {
 		return nil, fmt.Errorf("the gate has no remote %q", only)
 	}
-	return lines, giveBack(ws)
+	return lines, errors.Join(append(errs, giveBack(ws))...)
 }
 
 // checkedOutBranch is the branch the workspace has checked out (its HEAD,
@@ -215,13 +219,18 @@ func FetchBranches(gitDir beneath.Dir, ws *workspace.Record, prefix string, only
 	if err != nil {
 		return nil, err
 	}
+	// A branch that cannot be brought (the agent's folder is its own to
+	// break) keeps none of the others behind, and what was written for
+	// them is handed to the repository's owner all the same.
+	var errs []error
 	for _, r := range todo {
 		name := plumbing.NewBranchReferenceName(prefix + r.Name().Short())
 		line, err := bringBranch(agentRepo, host, name, r.Hash(), false)
 		if err != nil {
-			return lines, fmt.Errorf("%s: %w", r.Name().Short(), err)
+			errs = append(errs, fmt.Errorf("%s: %w", r.Name().Short(), err))
+			continue
 		}
 		lines = append(lines, fmt.Sprintf("workspace %s: %s %s", r.Name().Short(), name.Short(), line))
 	}
-	return lines, giveBack(ws)
+	return lines, errors.Join(append(errs, giveBack(ws))...)
 }

@@ -3,10 +3,13 @@ package gitgate
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bottle-sandbox/bottle/config"
@@ -149,4 +152,49 @@ func readBytes(t *testing.T) int64 {
 	}
 	t.Fatal("no rchar in /proc/self/io")
 	return 0
+}
+
+// One branch of the agent's that cannot be brought (its tip names an
+// object its git folder does not hold) stopped the fetch-back there: the
+// branches after it stayed behind, and (rootful) what was written for the
+// branches before it stayed root's in the person's repository, whose own
+// git then could not write there. Every other branch comes back now, the
+// error names the one that did not, and what was written is the owner's.
+func TestFetchBranchesGoesOnPastABadBranch(t *testing.T) {
+	tmp := t.TempDir()
+	ws := filepath.Join(tmp, "ws")
+	gitRun(t, tmp, "init", "-q", "-b", "main", ws)
+	commit(t, ws, "f.txt", "one\n")
+	agentWs := filepath.Join(tmp, "agent")
+	gitRun(t, tmp, "clone", "-q", ws, agentWs)
+	for _, b := range []string{"a-good", "c-good"} {
+		gitRun(t, agentWs, "checkout", "-q", "-b", b, "main")
+		commit(t, agentWs, b+".txt", "the agent's work on "+b+"\n")
+	}
+	if err := os.WriteFile(filepath.Join(agentWs, ".git", "refs", "heads", "b-bad"), []byte(strings.Repeat("ab", 20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chown", "-R", "1000:1000", ws).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+	}
+	lines, err := FetchBranches(beneath.At(filepath.Join(agentWs, ".git")), survey(t, ws), "bottle/x/", false)
+	t.Logf("fetched: %q, %v", lines, err)
+	if err == nil || !strings.Contains(err.Error(), "b-bad") {
+		t.Errorf("the error does not name the branch that did not come back: %v", err)
+	}
+	for _, b := range []string{"a-good", "c-good"} {
+		if _, err := gitTry(ws, "-c", "safe.directory=*", "rev-parse", "--verify", "-q", "refs/heads/bottle/x/"+b); err != nil {
+			t.Errorf("the agent's branch %s did not come back", b)
+		}
+	}
+	if os.Geteuid() == 0 {
+		filepath.WalkDir(filepath.Join(ws, ".git"), func(p string, d fs.DirEntry, err error) error {
+			if fi, err := os.Lstat(p); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+				t.Errorf("%s is root's in the person's repository", p)
+			}
+			return nil
+		})
+	}
 }
