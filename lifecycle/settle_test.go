@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -267,4 +269,43 @@ func TestRemoveKeepsWhatItQuarantined(t *testing.T) {
 	if _, err := os.Stat(w.b.Dir); err == nil {
 		t.Errorf("the bottle's folder is still there")
 	}
+}
+
+// A git folder of the agent's that kills the reader (a self-referencing
+// delta) after it brought another branch: what the reader wrote into the
+// person's repository before it died stayed root's (rootful), and the
+// person's own git could not write there. The reader's parent hands it to
+// the owner.
+func TestGitFetchThatDiesLeavesNothingRoots(t *testing.T) {
+	// Its check bites as root (CI's unit run): rootless, nothing is root's.
+	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), false)
+	git := agent.GitFolder(w.b.AgentDir()).Path()
+	clone := filepath.Join(w.base, "agent-clone")
+	run(t, w.base, "git", "clone", "-q", filepath.Join(w.base, "upstream.git"), clone)
+	os.WriteFile(filepath.Join(clone, "agent.txt"), []byte("the agent's work\n"), 0o644)
+	run(t, clone, "git", "add", "agent.txt")
+	run(t, clone, "git", "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qm", "agent")
+	push := exec.Command("git", "push", "-q", git, "HEAD:refs/heads/a-good")
+	push.Dir = clone
+	gitHome := filepath.Join(w.base, "git-home") // the local transport drops GIT_CONFIG_*: a global config of its own
+	os.MkdirAll(gitHome, 0o700)
+	os.WriteFile(filepath.Join(gitHome, ".gitconfig"), []byte("[safe]\n\tdirectory = *\n"), 0o600)
+	push.Env = append(os.Environ(), "HOME="+gitHome, "GIT_CONFIG_NOSYSTEM=1")
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("push to the agent's git folder: %v %s", err, out)
+	}
+	name, pack, idx := hostiletest.SelfDeltaPack()
+	os.MkdirAll(filepath.Join(git, "objects", "pack"), 0o755)
+	os.WriteFile(filepath.Join(git, "objects", "pack", name+".pack"), pack, 0o644)
+	os.WriteFile(filepath.Join(git, "objects", "pack", name+".idx"), idx, 0o644)
+	os.WriteFile(filepath.Join(git, "refs", "heads", "b-bad"), []byte(hostiletest.SelfDeltaTip+"\n"), 0o644)
+
+	out, err := runChild(t, w, "fetch")
+	t.Logf("fetch: %v\n%s", err, tail(out, 4))
+	filepath.WalkDir(filepath.Join(w.workdir, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if fi, err := os.Lstat(p); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("%s is root's in the person's repository", p)
+		}
+		return nil
+	})
 }

@@ -129,7 +129,8 @@ func apart(ctx context.Context, req childRequest) ([]string, error) {
 		if why == "" && runErr != nil {
 			why = runErr.Error()
 		}
-		return nil, fmt.Errorf("the git folder could not be read (%s): it was made to make git readers fail", why)
+		// What the reader wrote before it died is the owner's all the same.
+		return nil, errors.Join(fmt.Errorf("the git folder could not be read (%s): it was made to make git readers fail", why), giveBack(req.Record))
 	}
 	if ans.Error != "" {
 		return ans.Lines, errors.New(ans.Error)
