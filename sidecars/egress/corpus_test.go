@@ -58,9 +58,7 @@ func newCorpusProxy(t testing.TB) *corpusProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go gw.Serve(ctx)
+	serveGateway(t, gw, egDir)
 	caPEM, _ := os.ReadFile(filepath.Join(egDir, CAFile))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)

@@ -51,12 +51,19 @@ func NewGateway(dir string) (*Gateway, error) {
 	return g, nil
 }
 
-// Serve listens on the socket until ctx ends.
+// Serve listens on the socket until ctx ends. The pass socket listens
+// first: the proxy, which starts once the socket takes a connection, may
+// hand over a tunnel's client at once.
 func (g *Gateway) Serve(ctx context.Context) error {
+	pass, err := g.listenPass()
+	if err != nil {
+		return err
+	}
 	sock := filepath.Join(g.dir, SocketDir, SocketName)
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
+		pass.Close()
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
 	// The group is the pod's: on a cluster the proxy is another user of
@@ -68,7 +75,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		srv.Close()
 	}()
 	passErr := make(chan error, 1)
-	go func() { passErr <- g.servePass(ctx) }()
+	go func() { passErr <- g.servePass(ctx, pass) }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

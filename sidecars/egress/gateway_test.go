@@ -73,3 +73,19 @@ func TestReachGatewayWaitsForALateGateway(t *testing.T) {
 		t.Errorf("no gateway: %v", err)
 	}
 }
+
+// serveGateway serves gw on its folder dir until the test ends, and
+// returns once it takes connections, as the proxy's start waits for it:
+// a test's first request went out before the gateway listened and got
+// EOF (TestOutsideKeyInSmallMessages, a loaded machine's unit run).
+func serveGateway(t testing.TB, gw *Gateway, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go gw.Serve(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	defer wcancel()
+	if err := ReachGateway(wctx, dir, time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+}

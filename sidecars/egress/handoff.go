@@ -48,17 +48,22 @@ func handOff(ctx context.Context, sock string, client *net.TCPConn, addr string)
 	return nil
 }
 
-// servePass takes handed-over client connections on the pass socket.
-func (g *Gateway) servePass(ctx context.Context) error {
+// listenPass makes the pass socket, for servePass.
+func (g *Gateway) listenPass() (*net.UnixListener, error) {
 	sock := filepath.Join(g.dir, SocketDir, PassSocketName)
 	os.Remove(sock)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", sock, err)
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
 	}
 	// The group is the pod's: on a cluster the proxy is another user of
 	// it. The folder is mounted by the gateway and the proxy alone.
 	os.Chmod(sock, 0o660)
+	return ln, nil
+}
+
+// servePass takes handed-over client connections on the pass socket ln.
+func (g *Gateway) servePass(ctx context.Context, ln *net.UnixListener) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()

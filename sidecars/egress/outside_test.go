@@ -156,9 +156,7 @@ func newOutside(t testing.TB) *outside {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go gw.Serve(ctx)
+	serveGateway(t, gw, eg)
 	cp := &corpusProxy{dir: eg}
 	caPEM, _ := os.ReadFile(filepath.Join(eg, CAFile))
 	cp.roots = poolOf(caPEM)

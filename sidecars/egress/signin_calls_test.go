@@ -103,9 +103,7 @@ func signedIn(t *testing.T, agent, file string, up *httptest.Server) (*http.Clie
 		t.Fatal(err)
 	}
 	gw.signinFile = hostFile
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go gw.Serve(ctx)
+	serveGateway(t, gw, eg)
 	cp := &corpusProxy{dir: eg}
 	caPEM, _ := os.ReadFile(filepath.Join(eg, CAFile))
 	cp.roots = poolOf(caPEM)

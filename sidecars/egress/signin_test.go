@@ -73,9 +73,7 @@ func signinBottle(t *testing.T, hostFile, upURL, caFile string) (*http.Client, s
 		t.Fatal(err)
 	}
 	gw.signinFile = hostFile
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go gw.Serve(ctx)
+	serveGateway(t, gw, eg)
 	cp := &corpusProxy{dir: eg}
 	caPEM, _ := os.ReadFile(filepath.Join(eg, CAFile))
 	cp.roots = poolOf(caPEM)
