@@ -275,7 +275,7 @@ var trustedFS = map[string]string{
 	"sidecars/egress/audit.go openAudit":                  inContainer,
 	"sidecars/egress/gateway.go Gateway.Serve":            inContainer,
 	"sidecars/egress/gateway.go Gateway.refresher":        inContainer,
-	"sidecars/egress/handoff.go Gateway.servePass":        inContainer,
+	"sidecars/egress/handoff.go Gateway.listenPass":       inContainer,
 	"sidecars/egress/mcp.go mcpWatch.save":                inContainer,
 	"sidecars/egress/mcp.go newMCPWatch":                  inContainer,
 	"sidecars/egress/policy.go policyFile.get":            inContainer,
