@@ -7,9 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 
+	"github.com/bottle-sandbox/bottle/internal/cliargs"
+	"github.com/bottle-sandbox/bottle/internal/sidecarcli"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/urfave/cli/v2"
@@ -38,12 +39,9 @@ type globals struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	// "--" hands the rest to the agent; the CLI library would drop the marker.
-	if i := slices.Index(args, "--"); i >= 0 {
-		g.agentArgs, g.hasArgs = slices.Clone(args[i+1:]), true
-		args = args[:i]
-	}
+	args, g.agentArgs, g.hasArgs = cliargs.Split(args)
 	app := newApp(g)
-	err := app.RunContext(ctx, intersperse(app, args))
+	err := app.RunContext(ctx, cliargs.Intersperse(app, args))
 	var code lifecycle.ExitError
 	switch {
 	case err == nil:
@@ -113,7 +111,7 @@ func newApp(g *globals) *cli.App {
 			newCompletionCommand(g),
 			newDoctorCommand(g),
 			newVersionCommand(g),
-			newSidecarCommand(g),
+			sidecarcli.Command(&sidecarcli.Options{Stderr: g.stderr, AgentArgs: g.agentArgs, HasArgs: g.hasArgs}),
 			newWarmCommand(g),
 			newTeardownCommand(g),
 		},

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bottle-sandbox/bottle/internal/cliargs"
 )
 
 // Flags stand anywhere before "--", as Podman's and kubectl's do: each
@@ -40,8 +42,8 @@ func TestIntersperse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bottle"}, strings.Fields(tc.args)...)
 			want := append([]string{"bottle"}, strings.Fields(tc.want)...)
-			if got := intersperse(app, args); !slices.Equal(got, want) {
-				t.Errorf("intersperse(%q)\n got %q\nwant %q", args, got, want)
+			if got := cliargs.Intersperse(app, args); !slices.Equal(got, want) {
+				t.Errorf("Intersperse(%q)\n got %q\nwant %q", args, got, want)
 			}
 		})
 	}

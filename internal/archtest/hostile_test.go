@@ -256,7 +256,7 @@ var trustedFS = map[string]string{
 	"internal/sidecarimage/sidecarimage.go writeLayer":    sidecarImage,
 	"spec/images.go SidecarRef":                           sidecarImage,
 	"spec/images.go forgetOldRefs":                        sidecarImage,
-	"cmd/bottle/sidecar.go newSidecarCommand":             inContainer,
+	"internal/sidecarcli/sidecarcli.go Command":           inContainer,
 	"kube/inpod/goahead.go awaitFile":                     inContainer,
 	"kube/inpod/goahead.go writeCommand":                  inAgent,
 	"kube/inpod/goahead.go readCommand":                   inAgent,

@@ -1,16 +1,20 @@
-package main
+// Package cliargs is how bottle's programs read a command line before the
+// CLI library does: the agent's words after "--" kept apart, and flags
+// allowed anywhere before them.
+package cliargs
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// intersperse puts a command line's flags before its arguments, so that
+// Intersperse puts a command line's flags before its arguments, so that
 // flags may stand anywhere, as Podman's and kubectl's users expect:
 // urfave/cli stops reading a command's flags at its first argument. It is
-// given the words before "--" (run keeps the rest apart, untouched).
+// given the words before "--" (Split keeps the rest apart, untouched).
 //
 // A word after the command's name that is one of its flags moves before
 // the command's arguments, with the next word when the flag takes a value
@@ -22,7 +26,7 @@ import (
 // and exec's words after the bottle, which are the command to run (as
 // podman exec's are). With the help flag, the arguments go: urfave would
 // take the first for a subcommand to show the help of.
-func intersperse(app *cli.App, args []string) []string {
+func Intersperse(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -70,6 +74,17 @@ func intersperse(app *cli.App, args []string) []string {
 		return out
 	}
 	return append(out, rest...)
+}
+
+// Split cuts args at the first "--": the words before it, which the CLI
+// library parses, and the agent's after it (has: there was a "--"), which
+// it would drop the marker of.
+func Split(args []string) (own, agent []string, has bool) {
+	i := slices.Index(args, "--")
+	if i < 0 {
+		return args, nil, false
+	}
+	return args[:i], slices.Clone(args[i+1:]), true
 }
 
 // flagWord says whether w is written as a flag: a dash and more, but not

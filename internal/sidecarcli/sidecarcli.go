@@ -1,4 +1,9 @@
-package main
+// Package sidecarcli is the command tree of "bottle sidecar": what runs in
+// a bottle's containers (the sidecars, the agent's container's helper, a
+// Kubernetes pod's state keeper and init containers). Both the bottle
+// binary and the small sidecar binary (cmd/bottle-sidecar) have it, the
+// one with every other command, the other with this tree alone.
+package sidecarcli
 
 import (
 	"context"
@@ -27,9 +32,18 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// newSidecarCommand is what the sidecar image runs: the bottle binary is the
-// image, one hidden subcommand per sidecar.
-func newSidecarCommand(g *globals) *cli.Command {
+// Options are what the tree takes from its program's command line.
+type Options struct {
+	Stderr io.Writer
+	// AgentArgs are the words after "--" (HasArgs: there was one), which
+	// the program keeps apart (cliargs.Split).
+	AgentArgs []string
+	HasArgs   bool
+}
+
+// Command is what the sidecar image runs: one hidden subcommand per
+// sidecar, and those a container's helper needs.
+func Command(o *Options) *cli.Command {
 	var dir, listen, superviseDir string
 	var wait time.Duration
 	var gatewayUID int64
@@ -185,14 +199,14 @@ func newSidecarCommand(g *globals) *cli.Command {
 				if c.Args().Len() != 2 {
 					return fmt.Errorf("await-start: FIFO WORKDIR")
 				}
-				return execFailed(g, agent.AwaitStart(c.Args().Get(0), c.Args().Get(1)))
+				return execFailed(o.Stderr, agent.AwaitStart(c.Args().Get(0), c.Args().Get(1)))
 			}},
 			{Name: "stdin", Action: func(c *cli.Context) error {
 				// The agent's command with no terminal on Podman: DIR -- COMMAND.
-				if c.Args().Len() != 1 || !g.hasArgs || len(g.agentArgs) == 0 {
+				if c.Args().Len() != 1 || !o.HasArgs || len(o.AgentArgs) == 0 {
 					return fmt.Errorf("stdin: DIR -- COMMAND")
 				}
-				return execFailed(g, agent.RelayStdin(os.Args[0], c.Args().First(), g.agentArgs))
+				return execFailed(o.Stderr, agent.RelayStdin(os.Args[0], c.Args().First(), o.AgentArgs))
 			}},
 			{Name: "stdin-copy", Action: func(c *cli.Context) error {
 				// What stdin starts: DIR, the agent's input on fd 3.
@@ -204,10 +218,10 @@ func newSidecarCommand(g *globals) *cli.Command {
 			{Name: "await", Action: func(c *cli.Context) error {
 				// The command comes after --, which bottle's own parsing keeps
 				// apart, or with the go-ahead, in FILE.
-				if c.Args().Len() != 1 || g.hasArgs && len(g.agentArgs) == 0 {
+				if c.Args().Len() != 1 || o.HasArgs && len(o.AgentArgs) == 0 {
 					return fmt.Errorf("await: FILE [-- COMMAND]")
 				}
-				return inpod.AwaitThenExec(c.Context, c.Args().First(), g.agentArgs)
+				return inpod.AwaitThenExec(c.Context, c.Args().First(), o.AgentArgs)
 			}},
 			{
 				// isolate is a Kubernetes bottle's first init container.
@@ -249,11 +263,11 @@ func trimWhenIdle(ctx context.Context) {
 
 // execFailed says, as a shell would, that the agent's command could not
 // be found (127) or run (126); nil when err is.
-func execFailed(g *globals, err error) error {
+func execFailed(stderr io.Writer, err error) error {
 	if err == nil {
 		return nil
 	}
-	termtext.Fprintf(g.stderr, "bottle: %v\n", err)
+	termtext.Fprintf(stderr, "bottle: %v\n", err)
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return lifecycle.ExitError(127)
 	}
