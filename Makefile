@@ -10,6 +10,8 @@ COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE := $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 BIN := bin/bottle
+# The sidecar binary: what runs in a bottle's containers (docs/internals.md).
+SIDECAR_BIN := bin/bottle-sidecar
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
@@ -36,8 +38,9 @@ PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-build: ## build bin/bottle
+build: ## build bin/bottle and bin/bottle-sidecar (the same flags: bottle checks they match)
 	$(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/bottle
+	$(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS)" -o $(SIDECAR_BIN) ./cmd/bottle-sidecar
 
 install: ## install bin/bottle (make build first), its man pages and completions under DESTDIR, PREFIX (/usr/local)
 	@test -x $(BIN) || { echo "install: no $(BIN): run make build first" >&2; exit 1; }

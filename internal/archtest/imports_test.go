@@ -103,3 +103,29 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 }
+
+// heavy are the libraries the sidecar binary must not link: the engines'
+// and the image libraries' (their one small name parser aside), which make
+// the bottle binary five times its size and twice its start.
+var heavy = []string{"k8s.io/", "github.com/containers/podman/", "github.com/containers/common/", "github.com/containers/buildah/"}
+
+// TestTheSidecarBinaryStaysSmall: what runs in the containers links none
+// of the engines' libraries, no engine, no command, and of the image
+// libraries only docker/reference (image names, which spec and config parse).
+func TestTheSidecarBinaryStaysSmall(t *testing.T) {
+	p, ok := list(t)[module+"/cmd/bottle-sidecar"]
+	if !ok {
+		t.Fatal("go list found no cmd/bottle-sidecar")
+	}
+	for _, d := range p.deps {
+		bad := within(d, module+"/pod") || (within(d, module+"/kube") && !within(d, module+"/kube/inpod")) ||
+			within(d, module+"/engines") || within(d, module+"/cmd/bottle") ||
+			(within(d, "github.com/containers/image/v5") && d != "github.com/containers/image/v5/docker/reference")
+		for _, h := range heavy {
+			bad = bad || strings.HasPrefix(d, h)
+		}
+		if bad {
+			t.Errorf("the sidecar binary links %s", d)
+		}
+	}
+}
