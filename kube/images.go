@@ -101,7 +101,7 @@ func (e *Engine) has(ctx context.Context, ref string, contentNamed bool) bool {
 	return true
 }
 
-// sidecarImage makes the sidecar image for a cluster (the bottle binary,
+// sidecarImage makes the sidecar image for a cluster (the sidecar binary,
 // the host's CA roots and iptables' legacy tools, which the isolation
 // needs) and puts it where the cluster finds it: pushed to the user's
 // registry, or handed to the import command (a test cluster).
@@ -111,7 +111,7 @@ func (e *Engine) sidecarImage(ctx context.Context, exe string) error {
 		return err
 	}
 	ref += kubeSuffix
-	// Its name is the bottle binary's content: an image of that name the
+	// Its name is the sidecar binary's content: an image of that name the
 	// registry holds, or every node reports (what an import put there), is
 	// this one. (The iptables tools in it are the host's when it was made.)
 	if e.has(ctx, ref, true) {

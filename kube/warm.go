@@ -41,7 +41,7 @@ import (
 const warmWithin = 2 * time.Minute
 
 // Warm makes a warm bottle's pod of the plan p (its agent's container with
-// the rest): the images (the sidecar image of the bottle binary exe), the
+// the rest): the images (the sidecar image of the sidecar binary exe), the
 // bottle's objects and the pod, up to its agent's container waiting for its
 // go-ahead and its sidecars ready. The sidecars' ready mark, which the held-back
 // proxy's ready file brought, is taken away again: a claim's go-ahead waits

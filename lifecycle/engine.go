@@ -27,7 +27,7 @@ type Engine interface {
 	CheckRuntime(ctx context.Context, name string) error
 
 	// Images makes what the plan runs available to the engine: the
-	// sidecar image, made of the bottle binary exe, and the agent's,
+	// sidecar image, made of the sidecar binary exe, and the agent's,
 	// pulled or built; it returns the agent image's digest. An isolated
 	// build that may reach hosts (the agent image's Through) builds in
 	// the bottle's own network behind its egress, brought up for it

@@ -27,7 +27,8 @@ type fakeEngine struct {
 	pods     []spec.PodInfo
 	exitCode int
 	calls    []string
-	lists    int // List's calls
+	exes     []string // the binaries Images and Warm were given
+	lists    int      // List's calls
 	// made are the bottles with something on the engine, by identity.
 	made map[string]bool
 	// fail makes an operation (by its name in calls) return the error;
@@ -120,7 +121,10 @@ func (f *fakeEngine) CheckRuntime(_ context.Context, name string) error {
 }
 
 // Images makes the sidecar image, then the agent's.
-func (f *fakeEngine) Images(ctx context.Context, _ *spec.Plan, _ string, _ io.Writer) (string, error) {
+func (f *fakeEngine) Images(ctx context.Context, _ *spec.Plan, exe string, _ io.Writer) (string, error) {
+	f.mu.Lock()
+	f.exes = append(f.exes, exe)
+	f.mu.Unlock()
 	if err := f.op(ctx, "sidecar-image"); err != nil {
 		return "", err
 	}
@@ -247,8 +251,9 @@ func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 // Warm makes a warm bottle's egress: its pod, with the gateway and the
 // proxy started; and its agent when the plan has one and the fake starts
 // agents ahead (ahead).
-func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, _ string) (bool, error) {
+func (f *fakeEngine) Warm(ctx context.Context, p *spec.Plan, exe string) (bool, error) {
 	f.mu.Lock()
+	f.exes = append(f.exes, exe)
 	f.plans = append(f.plans, p)
 	f.made[identityOfPlan(p)] = true
 	ahead := f.ahead && p.Main() != nil

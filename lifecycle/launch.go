@@ -28,9 +28,13 @@ type Env struct {
 	// TTY: the streams are a terminal.
 	TTY bool
 	// Version is bottle's own, for labels and metadata; Exe the bottle
-	// binary, which the sidecar image is made of.
+	// binary (what a handed-off teardown or the warm keeper runs).
 	Version string
 	Exe     string
+	// Sidecar is the binary the containers run: the sidecar image's, the
+	// agent's container's helper (sidecarcli.Binary: the sidecar binary
+	// beside Exe, or Exe itself). Empty: Exe.
+	Sidecar string
 	// Ask puts a yes-or-no question to the person (the terminal's); any
 	// answer but yes is ErrDeclined.
 	Ask func(ctx context.Context, question string) error
@@ -44,6 +48,14 @@ type Env struct {
 	// bottle's lock, and calls started with its process id before that
 	// process begins. nil: the whole teardown runs in this process.
 	HandOff func(ctx context.Context, b *state.Bottle, lock *state.Lock, started func(pid int) error) error
+}
+
+// sidecarExe is the binary the containers run (Sidecar, else Exe).
+func (e Env) sidecarExe() string {
+	if e.Sidecar != "" {
+		return e.Sidecar
+	}
+	return e.Exe
 }
 
 // ErrDeclined is the person's no.

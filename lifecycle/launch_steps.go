@@ -131,7 +131,7 @@ func (s *launching) planBottle(ctx context.Context) error {
 	if s.signin != nil && s.signin.Use == signin.UseCredentials {
 		s.in.SigninFile = s.signin.Credentials
 	}
-	if s.in.SidecarImage, err = spec.SidecarRef(s.env.Exe); err != nil {
+	if s.in.SidecarImage, err = spec.SidecarRef(s.env.sidecarExe()); err != nil {
 		return err
 	}
 	if err := recordWorkdirConfig(b, filepath.Join(s.Workdir, "bottle.toml"), s.WorkdirConfig); err != nil {
@@ -301,10 +301,10 @@ func (s *launching) images(ctx context.Context) error {
 		if rerr != nil {
 			return rerr
 		}
-		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.Exe, s.env.Stderr)
+		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.sidecarExe(), s.env.Stderr)
 		err = errors.Join(err, restore())
 	} else {
-		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.Exe, s.env.Stderr)
+		s.meta.ImageDigest, err = e.Images(ctx, s.plan, s.env.sidecarExe(), s.env.Stderr)
 	}
 	if err != nil {
 		return err

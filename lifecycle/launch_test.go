@@ -59,12 +59,13 @@ func newLaunchWorld(t *testing.T) *launchWorld {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "exe"), []byte("bottle"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sidecar"), []byte("bottle-sidecar"), 0o755)
 	return w
 }
 
 func (w *launchWorld) env() Env {
 	return Env{Root: w.root, Engine: w.eng, Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr, Version: "test",
-		Exe: filepath.Join(w.dir, "exe"), Ask: func(context.Context, string) error { w.asked++; return w.answer }}
+		Exe: filepath.Join(w.dir, "exe"), Sidecar: filepath.Join(w.dir, "sidecar"), Ask: func(context.Context, string) error { w.asked++; return w.answer }}
 }
 
 func (w *launchWorld) agent(t *testing.T, name string) *config.Agent {

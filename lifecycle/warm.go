@@ -25,7 +25,7 @@ import (
 )
 
 // Warmer makes a warm bottle ahead of its claim (the Podman engine,
-// through the router): the sidecar image of the bottle binary exe, the
+// through the router): the sidecar image of the sidecar binary exe, the
 // pod, and the plan's gateway and proxy, started and ready; the plan's
 // agent too, started and waiting for its go-ahead, where the engine can
 // bring the workspace in only then (it says whether it made it).
@@ -163,7 +163,7 @@ func MakeWarm(ctx context.Context, env Env, a *config.Agent) (string, error) {
 	if env.Warmer == nil {
 		return "", fmt.Errorf("profile %s: warm bottles are not made on this engine", a.Name)
 	}
-	ref, err := spec.SidecarRef(env.Exe)
+	ref, err := spec.SidecarRef(env.sidecarExe())
 	if err != nil {
 		return "", err
 	}
@@ -236,7 +236,7 @@ func makeWarm(ctx context.Context, env Env, a *config.Agent, w warmSpec) (string
 	if ahead != nil {
 		p = &spec.Plan{Pod: rec.Plan.Pod, Containers: append(slices.Clone(rec.Plan.Containers), ahead.ct)}
 	}
-	madeAhead, err := env.Warmer.Warm(ctx, p, env.Exe)
+	madeAhead, err := env.Warmer.Warm(ctx, p, env.sidecarExe())
 	if err != nil {
 		return "", err
 	}
@@ -278,7 +278,7 @@ func (s *launching) claimWarm() bool {
 	if !s.mayClaim() {
 		return false
 	}
-	ref, err := spec.SidecarRef(s.env.Exe)
+	ref, err := spec.SidecarRef(s.env.sidecarExe())
 	if err != nil {
 		return false
 	}

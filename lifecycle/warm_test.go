@@ -206,7 +206,7 @@ func TestAClaimThatDoesNotFitStartsCold(t *testing.T) {
 }
 
 // The keeper makes what a pool lacks and recycles what no longer fits: a
-// profile changed, a bottle binary changed, a pool no profile keeps now,
+// profile changed, a sidecar binary changed, a pool no profile keeps now,
 // a pod gone; bottle gc removes a warm bottle whose pod is gone or another
 // binary made, and leaves one that fits.
 func TestTheKeeperRecyclesWhatNoLongerFits(t *testing.T) {
@@ -246,18 +246,19 @@ func TestTheKeeperRecyclesWhatNoLongerFits(t *testing.T) {
 	if got := keep("w"); len(got) != 1 || got[0] != "recycled warm bottle "+ids[1] {
 		t.Errorf("a profile that keeps none: the keeper said %q", got)
 	}
-	// Another bottle binary: gc removes it; a pod gone: gc removes it.
+	// Another sidecar binary (what the containers run): gc removes it; a
+	// pod gone: gc removes it.
 	other, err := MakeWarm(ctx, env, w.agent(t, "v"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.running(fresh)
-	os.WriteFile(env.Exe, []byte("another bottle"), 0o755)
+	os.WriteFile(env.Sidecar, []byte("another bottle-sidecar"), 0o755)
 	w.stdout.Reset()
 	if err := GC(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"removed warm bottle " + fresh + " (another bottle binary made it)", "removed warm bottle " + other + " (its pod is gone)"} {
+	for _, want := range []string{"removed warm bottle " + fresh + " (another sidecar binary made it)", "removed warm bottle " + other + " (its pod is gone)"} {
 		if !strings.Contains(w.stdout.String(), want) {
 			t.Errorf("bottle gc said %q, want %q", &w.stdout, want)
 		}
@@ -492,5 +493,36 @@ func TestKeeperLeavesAStartedAgentTheMachineAWhile(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the keeper still waits for a launch that is over")
+	}
+}
+
+// The containers run the sidecar binary, not the bottle binary: the
+// engine is given it for the sidecar image and the agent's helper, the
+// plan names its image, and a warm bottle is made of it too.
+func TestTheContainersRunTheSidecarBinary(t *testing.T) {
+	w, env, _ := newWarmWorld(t)
+	ctx := context.Background()
+	if err := w.launch(t, nil).Run(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MakeWarm(ctx, env, w.agent(t, "w")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{env.Sidecar, env.Sidecar}; !slices.Equal(w.eng.exes, want) {
+		t.Errorf("Images and Warm were given %q, want %q", w.eng.exes, want)
+	}
+	ref, err := spec.SidecarRef(env.Sidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.eng.plans {
+		for _, c := range p.Containers {
+			if !c.Main && c.Image.Ref != ref {
+				t.Errorf("%s runs %s, want the sidecar binary's image %s", c.Name, c.Image.Ref, ref)
+			}
+		}
+	}
+	if len(w.eng.plans) != 2 {
+		t.Errorf("the engine was given %d plans, want 2 (the launch's, the warm bottle's)", len(w.eng.plans))
 	}
 }

@@ -14,7 +14,7 @@ import (
 // KeepPools keeps the warm bottles of the person's profiles (their config's
 // alone: a working directory's file cannot set warm): it recycles every
 // warm bottle that no longer fits, being of a profile that keeps none now,
-// made of another profile, bottle binary or engine (the pool key), or whose
+// made of another profile, sidecar binary or engine (the pool key), or whose
 // pod is gone, and makes what each profile's pool lacks. One keeper works
 // at a time (the root's pool lock); a second waits, then finds the pools
 // as the first left them. It keeps the pools on env's engine (where new
@@ -28,7 +28,7 @@ func KeepPools(ctx context.Context, env Env, agents []*config.Agent) error {
 		return err
 	}
 	defer lock.Unlock()
-	ref, err := spec.SidecarRef(env.Exe)
+	ref, err := spec.SidecarRef(env.sidecarExe())
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func gcWarm(ctx context.Context, env Env, r Row) error {
 	}
 	rec, _ := readWarm(b)
 	why := ""
-	switch ref, err := spec.SidecarRef(env.Exe); {
+	switch ref, err := spec.SidecarRef(env.sidecarExe()); {
 	case r.Pod == "":
 		why = "its pod is gone"
 	case r.Status != StatusWarm:
@@ -155,7 +155,7 @@ func gcWarm(ctx context.Context, env Env, r Row) error {
 	case !rec.Ready || rec.Plan == nil || len(rec.Plan.Containers) == 0:
 		why = "it was never made whole"
 	case err == nil && rec.Plan.Containers[0].Image.Ref != ref:
-		why = "another bottle binary made it"
+		why = "another sidecar binary made it"
 	case env.Version != "" && rec.Plan.Pod.Labels[spec.LabelVersion] != env.Version:
 		why = "another bottle version made it"
 	default:

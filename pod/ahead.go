@@ -21,7 +21,7 @@ import (
 )
 
 // A rootful engine starts the agent's container ahead of its go-ahead
-// (docs/warm.md): its first process, the bottle binary (the one the
+// (docs/warm.md): its first process, the sidecar binary (the one the
 // sidecar image is made of, mounted read-only), waits on a pipe in its
 // stage folder (spec.Container.Stage); its
 // workspace's place shows an empty folder. At the go-ahead the engine
@@ -32,7 +32,7 @@ import (
 // warm bottle's agent is made and started so before its claim; a cold
 // start does the same, at once.
 const (
-	aheadBin   = "/run/bottle/bottle" // the bottle binary, mounted in the agent's container
+	aheadBin   = "/run/bottle/bottle" // the sidecar binary, mounted in the agent's container
 	aheadStage = "/run/bottle/start"  // the stage folder, mounted read-only
 	goFIFO     = "go"                 // in the stage: the go-ahead's pipe
 	emptyDir   = "empty"              // in the stage: the workspace's place until the go-ahead
@@ -79,7 +79,7 @@ func lateMounts(ct spec.Container) (early, late []spec.Mount) {
 }
 
 // specAhead makes s, the agent's container's spec, one whose process
-// waits for its go-ahead: the waiting process of the bottle binary exe (an
+// waits for its go-ahead: the waiting process of the sidecar binary exe (an
 // image volume of the sidecar image would be simpler, but Podman 4.3 now
 // and then mounts one whose image is unmounted meanwhile, and the start
 // fails), the stage mounted; started ahead (late), the empty folder in the
@@ -87,7 +87,7 @@ func lateMounts(ct spec.Container) (early, late []spec.Mount) {
 // made.
 func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string, late bool) error {
 	if exe == "" {
-		return fmt.Errorf("create container %s: the bottle binary is not known (Images or Warm first)", ct.Name)
+		return fmt.Errorf("create container %s: the sidecar binary is not known (Images or Warm first)", ct.Name)
 	}
 	if err := makeStage(ct); err != nil {
 		return err
@@ -106,7 +106,7 @@ func specAhead(s *specgen.SpecGenerator, ct spec.Container, exe string, late boo
 }
 
 // stageMounts are what the engine mounts into a container whose process
-// waits for its go-ahead besides the plan's: the bottle binary exe and
+// waits for its go-ahead besides the plan's: the sidecar binary exe and
 // the stage, and, started ahead of its workspace (late), the stage's empty
 // folder in the workspace's place.
 func stageMounts(ct spec.Container, exe string, late bool) []spec.Mount {

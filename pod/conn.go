@@ -37,7 +37,7 @@ type Conn struct {
 	UID, GID int
 
 	runtime string // the service's default OCI runtime, once read (readInfo)
-	exe     string // the bottle binary, once Images or Warm named it: an agent started ahead runs it first
+	exe     string // the sidecar binary, once Images or Warm named it: an agent started ahead runs it first
 
 	values   context.Context // carries the bindings' client; never its deadline
 	svc      *exec.Cmd       // a private service we started, if any

@@ -9,7 +9,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/images"
 )
 
-// ensureSidecarImage makes the sidecar image from the bottle binary at exe
+// ensureSidecarImage makes the sidecar image from the sidecar binary at exe
 // (static, so it needs no base image) and the host's CA roots, and loads it
 // through the API, unless it is there already. No registry, no Containerfile.
 func (c *Conn) ensureSidecarImage(ctx context.Context, exe string) (string, error) {

@@ -33,7 +33,7 @@ type Input struct {
 	Args      []string // agent arguments given after --, replacing the profile's
 	Resume    bool     // a kept bottle carrying on
 	Version   string
-	// SidecarImage is the image the sidecars run: the bottle binary itself.
+	// SidecarImage is the image the sidecars run: the sidecar binary.
 	SidecarImage string
 	// Workspace is the working directory as found at the bottle's first start.
 	Workspace *workspace.Record

@@ -19,7 +19,8 @@ import (
 // Images are named by what they are made of, whatever engine makes them.
 
 // SidecarRepo is the repository of the sidecar image; its tag is a hash of
-// the bottle binary, so an upgraded bottle builds it once and an unchanged one never.
+// the binary it holds (the sidecar binary), so an upgraded bottle builds it
+// once and an unchanged one never.
 const SidecarRepo = "localhost/bottle-sidecar"
 
 // SidecarRef returns the sidecar image's reference for the binary at exe.
@@ -31,7 +32,7 @@ const SidecarRepo = "localhost/bottle-sidecar"
 func SidecarRef(exe string) (string, error) {
 	fi, err := os.Stat(exe)
 	if err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
+		return "", fmt.Errorf("hash the sidecar binary: %w", err)
 	}
 	key := fmt.Sprintf("%s %d %d %d", exe, fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 	cache := ""
@@ -79,12 +80,12 @@ func inode(fi os.FileInfo) uint64 {
 func hashRef(exe string) (string, error) {
 	f, err := os.Open(exe)
 	if err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
+		return "", fmt.Errorf("hash the sidecar binary: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash the bottle binary: %w", err)
+		return "", fmt.Errorf("hash the sidecar binary: %w", err)
 	}
 	return SidecarRepo + ":" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }

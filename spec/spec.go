@@ -18,7 +18,8 @@ import (
 // bottle command holds, will never run its agent's command.
 const StageWaiting = "waiting"
 
-// SidecarBinary is where the bottle binary sits in the sidecar image.
+// SidecarBinary is where the sidecar binary (bottle-sidecar, or the bottle
+// binary when there is none of the same build) sits in the sidecar image.
 const SidecarBinary = "/bottle"
 
 // Labels put on every pod and container bottle makes; Podman's labels are the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/bottle-sandbox/bottle/engines"
+	"github.com/bottle-sandbox/bottle/internal/sidecarcli"
 	"github.com/bottle-sandbox/bottle/internal/termtext"
 	"github.com/bottle-sandbox/bottle/lifecycle"
 	"github.com/bottle-sandbox/bottle/state"
@@ -35,9 +37,9 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
+	exe, sidecar, err := binaries()
 	if err != nil {
-		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
+		return err
 	}
 	e := route(root)
 	defer e.Close()
@@ -48,7 +50,7 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 	}
 	env := lifecycle.Env{
 		Root: root, Engine: e, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, TTY: isTerminal(g.stdin) && isTerminal(g.stdout),
-		Version: version, Exe: exe, HandOff: handOff(exe),
+		Version: version, Exe: exe, Sidecar: sidecar, HandOff: handOff(exe),
 		Ask:    func(ctx context.Context, question string) error { return ask(ctx, g.stdin, g.stderr, question) },
 		Warmer: e, Refill: refillInBackground(g, root, exe, "", ""),
 	}
@@ -62,4 +64,16 @@ func withRouter(ctx context.Context, g *globals, check bool, route func(state.Ro
 		termtext.Fprintf(g.stderr, "bottle: %v\n", err)
 	}
 	return f(env)
+}
+
+// binaries are the bottle binary, which a handed-off teardown and the warm
+// keeper run, and the binary the containers run: the sidecar binary
+// beside it when it is of the same build, else the bottle binary.
+func binaries() (exe, sidecar string, err error) {
+	exe, err = os.Executable()
+	if err != nil {
+		return "", "", fmt.Errorf("find the bottle binary: %w", err)
+	}
+	self, _ := debug.ReadBuildInfo()
+	return exe, sidecarcli.Binary(exe, self), nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -65,11 +64,11 @@ func runKubeManifest(ctx context.Context, g *globals, o *kubeManifestOptions) er
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
+	exe, sidecar, err := binaries()
 	if err != nil {
 		return err
 	}
-	env := lifecycle.Env{Root: root, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Version: version, Exe: exe}
+	env := lifecycle.Env{Root: root, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Version: version, Exe: exe, Sidecar: sidecar}
 	l := &lifecycle.Launch{Agent: a, Workdir: wd, WorkdirConfig: cfg.WorkdirData, Repositories: cfg.Repositories}
 	at := engines.Cluster{Context: o.kubeContext, Namespace: o.namespace}
 	return engines.WriteManifest(ctx, env, l, at, engines.ClusterOptions{Registry: o.registry, RuntimeClass: o.runtimeClass, Storage: o.storage}, g.stdout)

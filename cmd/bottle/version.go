@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -105,11 +104,11 @@ func runVersion(ctx context.Context, g *globals, o *versionOptions) error {
 	var r versionReport
 	r.Bottle.Version, r.Bottle.Commit, r.Bottle.Built = version, commit, buildDate
 	r.Bottle.Go, r.Bottle.Platform = runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH
-	exe, err := os.Executable()
+	_, sidecar, err := binaries()
 	if err != nil {
-		return fmt.Errorf("find the bottle binary for the sidecar image: %w", err)
+		return err
 	}
-	if r.Bottle.SidecarImage, err = spec.SidecarRef(exe); err != nil {
+	if r.Bottle.SidecarImage, err = spec.SidecarRef(sidecar); err != nil {
 		return err
 	}
 	perr := podmanVersionOf(ctx, &r)

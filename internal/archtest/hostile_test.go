@@ -156,7 +156,8 @@ const (
 	hostFiles      = "the host's own files (CA roots, tools, /proc, /dev, the Podman socket), which no container writes"
 	readyCheck     = "an existence check of a sidecar's ready file: a link there makes the host read or write nothing"
 	privateTemp    = "a private temporary folder of bottle's own"
-	sidecarImage   = "the sidecar image, made from the bottle binary in bottle's cache"
+	sidecarImage   = "the sidecar image, made from the sidecar binary in bottle's cache"
+	ownBinaries    = "bottle's own binary and the sidecar binary beside it, installed where no container writes"
 	inContainer    = "runs inside a sidecar's container, on its own mounts"
 	agentInput     = "runs inside the agent's container, on its input folder: the host's, mounted read-only"
 	inAgent        = "runs inside the agent's container before the agent does (waiting for its go-ahead), on its own mounts"
@@ -257,6 +258,7 @@ var trustedFS = map[string]string{
 	"spec/images.go SidecarRef":                           sidecarImage,
 	"spec/images.go forgetOldRefs":                        sidecarImage,
 	"internal/sidecarcli/sidecarcli.go Command":           inContainer,
+	"internal/sidecarcli/binary.go Binary":                ownBinaries,
 	"kube/inpod/goahead.go awaitFile":                     inContainer,
 	"kube/inpod/goahead.go writeCommand":                  inAgent,
 	"kube/inpod/goahead.go readCommand":                   inAgent,

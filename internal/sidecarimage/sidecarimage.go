@@ -1,4 +1,4 @@
-// Package sidecarimage writes the sidecar image: the bottle binary, static,
+// Package sidecarimage writes the sidecar image: the sidecar binary, static,
 // with the host's CA roots and, for an engine that needs them, a few more
 // files; one layer, no base image, no registry. Both engines load it.
 package sidecarimage
