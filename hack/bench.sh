@@ -45,7 +45,8 @@ torndown() {
 	echo "bench: a teardown is not done after a minute: $(ls -A "$XDG_STATE_HOME/bottle")" >&2; exit 1
 }
 # BENCH_BEFORE names another bottle binary (an earlier commit's) measured
-# in the same run, alternating with the others, for before-and-after ratios.
+# in the same run, alternating with the others, for before-and-after ratios
+# (with the bottle-sidecar built with it beside it, when it has one).
 before=${BENCH_BEFORE:-}
 cd "$work/wd"
 # One warm-up each, then alternate so drift in the machine hits both alike.
@@ -85,7 +86,9 @@ many() { # label, bottle binary: runs hack/bench-many.sh, as the test user when 
 	local user=${BENCH_USER:-bottletest} uid dir
 	uid=$(id -u "$user")
 	dir=$(mktemp -d); chmod 755 "$dir"
-	cp "$2" "$dir/bottle"; cp "$repo/hack/bench-many.sh" "$dir/"; touch "$dir/rows.tsv"; chown "$user" "$dir/rows.tsv"
+	cp "$2" "$dir/bottle"; cp "$repo/hack/bench-many.sh" "$dir/"
+	# The sidecar binary beside it, when there is one: what the containers run.
+	[ ! -f "$(dirname "$2")/bottle-sidecar" ] || cp "$(dirname "$2")/bottle-sidecar" "$dir/"; touch "$dir/rows.tsv"; chown "$user" "$dir/rows.tsv"
 	env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BENCH_ROWS=$dir/rows.tsv BENCH_MANY_NAME=$(basename "$2") BENCH_MANY=${BENCH_MANY:-20} BENCH_MANY_ROUNDS=${BENCH_MANY_ROUNDS:-2} $dir/bench-many.sh $dir/bottle rootless" < /dev/null
 	cat "$dir/rows.tsv" >> "$BENCH_ROWS"; rm -rf "$dir"
 }
@@ -109,7 +112,8 @@ fi
 echo
 cd "$repo"
 CGO_ENABLED=0 go build -tags "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp" -o bin/egressbench ./cmd/bottle/testdata/egressbench
-[ -n "${BENCH_SKIP_EGRESS:-}" ] || ./bin/egressbench bin/bottle
+# The sidecar binary: what the sidecars' containers run.
+[ -n "${BENCH_SKIP_EGRESS:-}" ] || ./bin/egressbench bin/bottle-sidecar
 
 # The cluster: cold starts on the test cluster.
 [ -n "${BENCH_SKIP_KUBE:-}" ] || ./hack/bench-kube.sh

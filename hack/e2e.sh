@@ -31,6 +31,8 @@ if want kube; then
 fi
 CGO_ENABLED=0 go test -c -tags "$tags" -o "$run/bin/e2e.test" ./cmd/bottle
 cp bin/bottle "$run/bin/bottle"
+# The sidecar binary beside it, as make install puts it: the containers run it.
+cp bin/bottle-sidecar "$run/bin/bottle-sidecar"
 CGO_ENABLED=0 go build -o "$run/bin/probe" ./cmd/bottle/testdata/probe
 rm -rf "$run/benign" && cp -r internal/dlp/testdata/benign "$run/benign"
 chmod -R a+rX "$run/benign"
