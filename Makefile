@@ -42,30 +42,33 @@ build: ## build bin/bottle and bin/bottle-sidecar (the same flags: bottle checks
 	$(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/bottle
 	$(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS)" -o $(SIDECAR_BIN) ./cmd/bottle-sidecar
 
-install: ## install bin/bottle (make build first), its man pages and completions under DESTDIR, PREFIX (/usr/local)
-	@test -x $(BIN) || { echo "install: no $(BIN): run make build first" >&2; exit 1; }
+install: ## install bin/bottle and bin/bottle-sidecar (make build first), the man pages and completions under DESTDIR, PREFIX (/usr/local)
+	@test -x $(BIN) -a -x $(SIDECAR_BIN) || { echo "install: no $(BIN) or $(SIDECAR_BIN): run make build first" >&2; exit 1; }
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bottle
+	install -m 755 $(SIDECAR_BIN) $(DESTDIR)$(BINDIR)/bottle-sidecar
 	install -m 644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(BIN) completion bash > $(DESTDIR)$(BASHCOMPDIR)/bottle
 	$(BIN) completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_bottle
 	$(BIN) completion fish > $(DESTDIR)$(FISHCOMPDIR)/bottle.fish
 
 uninstall: ## remove what make install put under DESTDIR, PREFIX
-	rm -f $(DESTDIR)$(BINDIR)/bottle $(DESTDIR)$(BASHCOMPDIR)/bottle $(DESTDIR)$(ZSHCOMPDIR)/_bottle $(DESTDIR)$(FISHCOMPDIR)/bottle.fish
+	rm -f $(DESTDIR)$(BINDIR)/bottle $(DESTDIR)$(BINDIR)/bottle-sidecar $(DESTDIR)$(BASHCOMPDIR)/bottle $(DESTDIR)$(ZSHCOMPDIR)/_bottle $(DESTDIR)$(FISHCOMPDIR)/bottle.fish
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard docs/man/*.1)))
 
-dist: build ## static binaries for linux/amd64 and linux/arm64, .deb and .rpm packages, SHA256SUMS, in dist/
+dist: build ## static binaries (bottle, bottle-sidecar) for linux/amd64 and linux/arm64, .deb and .rpm packages, SHA256SUMS, in dist/
 	rm -rf dist
 	for a in $(DIST_ARCHES); do $(MAKE) --no-print-directory packages ARCH=$$a || exit 1; done
 	rm -rf dist/stage
-	cd dist && sha256sum bottle-linux-* *.deb *.rpm > SHA256SUMS
+	cd dist && sha256sum bottle-linux-* bottle-sidecar-linux-* *.deb *.rpm > SHA256SUMS
 	@cat dist/SHA256SUMS
 
-packages: build ## the static binary and the packages (PACKAGERS: deb rpm) for one ARCH (this machine's), in dist/
+packages: build ## the static binaries and the packages (PACKAGERS: deb rpm) for one ARCH (this machine's), in dist/
 	GOOS=linux GOARCH=$(ARCH) $(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS) -s -w" -o dist/bottle-linux-$(ARCH) ./cmd/bottle
+	GOOS=linux GOARCH=$(ARCH) $(GO) build $(GOFLAGS_TAGS) -ldflags "$(LDFLAGS) -s -w" -o dist/bottle-sidecar-linux-$(ARCH) ./cmd/bottle-sidecar
 	rm -rf dist/stage && mkdir -p dist/stage/man dist/stage/completions
 	cp dist/bottle-linux-$(ARCH) dist/stage/bottle
+	cp dist/bottle-sidecar-linux-$(ARCH) dist/stage/bottle-sidecar
 	for f in docs/man/*.1; do gzip -9n < $$f > dist/stage/man/$$(basename $$f).gz; done
 	$(BIN) completion bash > dist/stage/completions/bottle.bash
 	$(BIN) completion zsh > dist/stage/completions/_bottle

@@ -59,6 +59,9 @@ check "the package depends on podman" sh -c "dpkg-deb -f '$deb' Depends | grep -
 check "bottle is /usr/bin/bottle" sh -c '[ "$(command -v bottle)" = /usr/bin/bottle ]'
 check "bottle version" sh -c 'bottle version | tee /dev/stderr | grep -q "^podman service:"'
 check "bottle version --json" sh -c 'bottle version --json | grep -q "\"api_version\""'
+# The containers run the sidecar binary beside bottle: the sidecar image is named by its hash.
+check "bottle's sidecar image is bottle-sidecar's" sh -c '[ -x /usr/bin/bottle-sidecar ] &&
+	bottle version --json | grep -q "\"sidecar_image\": \"localhost/bottle-sidecar:$(sha256sum /usr/bin/bottle-sidecar | cut -c1-16)\""'
 check "man bottle" sh -c 'MANPAGER=cat MANWIDTH=80 man bottle | grep -Eq "bottle +- +run +an +AI"'
 check "man bottle-start" sh -c 'MANPAGER=cat MANWIDTH=80 man bottle-start | grep -q -- "--dry-run"'
 # bash: bash-completion loads the file named after the command from its folder.
@@ -105,6 +108,8 @@ goinstall() {
 	GOFLAGS= GOPROXY="file://$home/proxy" GOSUMDB=off GOBIN="$home/gobin" sh -c "$line@$v" || { forget; return 1; }
 	forget
 	"$home/gobin/bottle" version --json | grep -q "\"version\": \"$v\""
+	# No sidecar binary beside it: the containers run bottle itself.
+	"$home/gobin/bottle" version --json | grep -q "\"sidecar_image\": \"localhost/bottle-sidecar:$(sha256sum "$home/gobin/bottle" | cut -c1-16)\""
 }
 if out=$(goinstall 2>&1); then
 	echo "install-check: ok   go install, as docs/install.md gives it"
