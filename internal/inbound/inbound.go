@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
@@ -58,62 +59,69 @@ func quoteAll(starts string) string {
 	return strings.Join(q, "|")
 }
 
-// The rules run on normalized text (lower case, single spaces).
-var rules = []rule{
-	r("override-instructions", true, "ignore,disregard,forget,override,bypass,abandon,drop",
-		`\b[^.!?\n:;,]{0,20}\b(all|any|your|these|those|previous|prior|above|earlier|preceding|existing|original|system|developer)\b[^.!?\n:;]{0,30}\b(instructions?|directions?|prompts?|rules|guidelines|guardrails|directives?|safety)\b`),
-	r("new-instructions", true, "new,updated,real,actual,true,hidden,secret", ` (system )?(instructions?|directives?|orders|task)\s?:`),
-	r("new-instructions", true, "your", ` (new|real|actual|true) (task|instructions?|goal|objective) (is|are)\b`),
-	r("role-marker", true, "<|im_start|>,<|im_end|>,<|system|>,<|endoftext|>,<|assistant|>,<|user|>,[inst],[/inst],<<sys>>,<</sys>>,<system>,</system>,<system_prompt>,<admin>,<instructions>,</instructions>,<instruction>", ``),
-	r("role-marker", true, "begin", ` (system|admin) (prompt|message|instructions?)\b`),
-	r("role-marker", true, "<important>,</important>,<secret>,<hidden>", ``),
-	r("jailbreak", true, "you are now,from now on,act as,pretend",
-		`\b[^.!?\n]{0,40}\b(dan|jailbroken|unrestricted|unfiltered|uncensored|developer mode|no (rules|restrictions|limits|filters))\b`),
-	r("jailbreak", true, "developer mode", ` (enabled|on)\b`),
-	r("exfiltrate", true, "send,post,upload,exfiltrate,transmit,forward,leak,email,copy,submit,paste",
-		`\b[^\n]{0,80}?(ssh keys?|id_(rsa|ed25519|ecdsa)|\.ssh|\.env|\.aws|credentials?|api[ _-]?keys?|secrets?|tokens?|passwords?|environment variables|env vars|private keys?|cookies?)\b[^\n]{0,60}\b(to|at|into|via)\b\s?(https?://|[a-z0-9-]+(\.[a-z0-9-]+)+/)`),
-	r("hide-from-user", true, "do not,don't,never,without",
-		`\b[^.!?\n]{0,20}\b(tell|telling|inform|informing|mention|mentioning|reveal|revealing|alert|alerting|notify|notifying|show|showing|asking)\b[^.!?\n]{0,25}\b(the )?(user|human|developer|operator|person|owner)\b`),
-	r("address-the-ai", false, "attention,important,note,message,instruction,instructions,notice",
-		`\b[^.!?\n:]{0,12}?\b((to|for) )?(the |all |any )?(ai|assistant|agent|llm|language model|claude|chatgpt|gpt|copilot|codex|gemini|bot)s?\b`),
-	r("address-the-ai", false, "if you are", ` an? (ai|llm|language model|assistant|agent)\b`),
-	r("address-the-ai", false, "as an ai,as an llm,as a language model", `\b[^.!?\n]{0,20}\byou (must|should|will)\b`),
-	r("private-files", false, "id_rsa,id_ed25519,id_ecdsa", `($|[^.p])`), // not the .pub
-	r("private-files", false, "/etc/shadow,.aws/credentials,.git-credentials,.netrc,.docker/config.json", ``),
-	r("pipe-to-shell", false, "curl,wget", `\b[^\n|]{0,120}\|\s?(sudo )?(sh|bash|zsh|python3?)\b`),
-	r("run-this", false, "run,execute,type,call", ` (the following|this) (command|code|script|tool)\b`),
-	r("secrecy", false, "do not,don't,never", ` (mention|reveal|disclose|say|explain)\b`),
-	r("secrecy", false, "sidenote,side note", ``),
-	r("run-this", false, "before", ` (using|calling|answering|responding)\b[^.!?\n]{0,40}\b(read|run|call|fetch|send)\b`),
+// ruleSet is the rules, their start words in one automaton, and the
+// rules each start word begins. It is built on first use, not at package
+// init: every process of bottle's (the CLI, each sidecar, the agent's
+// helper) paid 13 ms and 1.9 MB for it at its start, and only the proxy
+// ever scans a response.
+type ruleSet struct {
+	rules   []rule
+	starts  *ahocorasick.Trie
+	byStart map[string][]int
+}
+
+var loaded = sync.OnceValue(func() *ruleSet {
+	rs := &ruleSet{rules: ruleList(), byStart: map[string][]int{}}
+	b := ahocorasick.NewTrieBuilder()
+	for i, r := range rs.rules {
+		b.AddStrings(r.starts)
+		for _, s := range r.starts {
+			rs.byStart[s] = append(rs.byStart[s], i)
+		}
+	}
+	rs.starts = b.Build()
+	return rs
+})
+
+// ruleList is the rules. They run on normalized text (lower case, single
+// spaces).
+func ruleList() []rule {
+	return []rule{
+		r("override-instructions", true, "ignore,disregard,forget,override,bypass,abandon,drop",
+			`\b[^.!?\n:;,]{0,20}\b(all|any|your|these|those|previous|prior|above|earlier|preceding|existing|original|system|developer)\b[^.!?\n:;]{0,30}\b(instructions?|directions?|prompts?|rules|guidelines|guardrails|directives?|safety)\b`),
+		r("new-instructions", true, "new,updated,real,actual,true,hidden,secret", ` (system )?(instructions?|directives?|orders|task)\s?:`),
+		r("new-instructions", true, "your", ` (new|real|actual|true) (task|instructions?|goal|objective) (is|are)\b`),
+		r("role-marker", true, "<|im_start|>,<|im_end|>,<|system|>,<|endoftext|>,<|assistant|>,<|user|>,[inst],[/inst],<<sys>>,<</sys>>,<system>,</system>,<system_prompt>,<admin>,<instructions>,</instructions>,<instruction>", ``),
+		r("role-marker", true, "begin", ` (system|admin) (prompt|message|instructions?)\b`),
+		r("role-marker", true, "<important>,</important>,<secret>,<hidden>", ``),
+		r("jailbreak", true, "you are now,from now on,act as,pretend",
+			`\b[^.!?\n]{0,40}\b(dan|jailbroken|unrestricted|unfiltered|uncensored|developer mode|no (rules|restrictions|limits|filters))\b`),
+		r("jailbreak", true, "developer mode", ` (enabled|on)\b`),
+		r("exfiltrate", true, "send,post,upload,exfiltrate,transmit,forward,leak,email,copy,submit,paste",
+			`\b[^\n]{0,80}?(ssh keys?|id_(rsa|ed25519|ecdsa)|\.ssh|\.env|\.aws|credentials?|api[ _-]?keys?|secrets?|tokens?|passwords?|environment variables|env vars|private keys?|cookies?)\b[^\n]{0,60}\b(to|at|into|via)\b\s?(https?://|[a-z0-9-]+(\.[a-z0-9-]+)+/)`),
+		r("hide-from-user", true, "do not,don't,never,without",
+			`\b[^.!?\n]{0,20}\b(tell|telling|inform|informing|mention|mentioning|reveal|revealing|alert|alerting|notify|notifying|show|showing|asking)\b[^.!?\n]{0,25}\b(the )?(user|human|developer|operator|person|owner)\b`),
+		r("address-the-ai", false, "attention,important,note,message,instruction,instructions,notice",
+			`\b[^.!?\n:]{0,12}?\b((to|for) )?(the |all |any )?(ai|assistant|agent|llm|language model|claude|chatgpt|gpt|copilot|codex|gemini|bot)s?\b`),
+		r("address-the-ai", false, "if you are", ` an? (ai|llm|language model|assistant|agent)\b`),
+		r("address-the-ai", false, "as an ai,as an llm,as a language model", `\b[^.!?\n]{0,20}\byou (must|should|will)\b`),
+		r("private-files", false, "id_rsa,id_ed25519,id_ecdsa", `($|[^.p])`), // not the .pub
+		r("private-files", false, "/etc/shadow,.aws/credentials,.git-credentials,.netrc,.docker/config.json", ``),
+		r("pipe-to-shell", false, "curl,wget", `\b[^\n|]{0,120}\|\s?(sudo )?(sh|bash|zsh|python3?)\b`),
+		r("run-this", false, "run,execute,type,call", ` (the following|this) (command|code|script|tool)\b`),
+		r("secrecy", false, "do not,don't,never", ` (mention|reveal|disclose|say|explain)\b`),
+		r("secrecy", false, "sidenote,side note", ``),
+		r("run-this", false, "before", ` (using|calling|answering|responding)\b[^.!?\n]{0,40}\b(read|run|call|fetch|send)\b`),
+	}
 }
 
 // window is how far a rule reaches from its start word.
 const window = 320
 
-// starts is every rule's start words in one automaton.
-var starts = func() *ahocorasick.Trie {
-	b := ahocorasick.NewTrieBuilder()
-	for i := range rules {
-		b.AddStrings(rules[i].starts)
-	}
-	return b.Build()
-}()
-
-// byStart is the rules each start word begins.
-var byStart = func() map[string][]int {
-	m := map[string][]int{}
-	for i, r := range rules {
-		for _, s := range r.starts {
-			m[s] = append(m[s], i)
-		}
-	}
-	return m
-}()
-
 // Rules are the names of the rules, for the audit's readers and the tests.
 func Rules() []string {
 	var names []string
-	for _, r := range rules {
+	for _, r := range loaded().rules {
 		if !slices.Contains(names, r.name) {
 			names = append(names, r.name)
 		}
@@ -225,13 +233,14 @@ func firstOf(a, b *Finding) *Finding {
 // weak ones as one strong finding, else the first weak one.
 func match(text []byte) (strong, weak *Finding) {
 	var weakRules []string
-	for _, m := range starts.Match(text) {
+	rs := loaded()
+	for _, m := range rs.starts.Match(text) {
 		pos := int(m.Pos())
 		if c := m.MatchString()[0]; isWordByte(c) && pos > 0 && isWordByte(text[pos-1]) {
 			continue // inside a word
 		}
-		for _, i := range byStart[m.MatchString()] {
-			r := &rules[i]
+		for _, i := range rs.byStart[m.MatchString()] {
+			r := &rs.rules[i]
 			if !r.re.Match(text[pos:min(pos+window, len(text))]) {
 				continue
 			}
