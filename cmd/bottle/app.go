@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -18,8 +17,8 @@ import (
 
 // Exit codes of bottle's own, apart from the agent's, which start propagates.
 const (
-	exitFailure     = 125 // bottle itself failed, as podman run does
-	exitInterrupted = 130
+	exitFailure     = sidecarcli.ExitFailure
+	exitInterrupted = sidecarcli.ExitInterrupted
 )
 
 // globals are the options every command shares.
@@ -42,12 +41,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	args, g.agentArgs, g.hasArgs = cliargs.Split(args)
 	app := newApp(g)
 	err := app.RunContext(ctx, cliargs.Intersperse(app, args))
-	var code lifecycle.ExitError
 	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &code):
-		return int(code)
 	case errors.As(err, new(*lifecycle.IncompleteError)):
 		// The preview was shown: what a start would stop at is no failure of bottle's.
 		termtext.Fprintf(stderr, "bottle: %v\n", err)
@@ -55,13 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, lifecycle.ErrDeclined):
 		fmt.Fprintln(stderr, "bottle: not started")
 		return 1
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		fmt.Fprintln(stderr, "bottle: interrupted")
-		return exitInterrupted
-	default:
-		termtext.Fprintf(stderr, "bottle: %v\n", err)
-		return exitFailure
 	}
+	return sidecarcli.ExitCode(ctx, err, stderr)
 }
 
 // newApp is bottle's command line: its commands, flags and completions, the
@@ -80,14 +69,7 @@ func newApp(g *globals) *cli.App {
 			&cli.StringFlag{Name: "config", Usage: "use `FILE` in place of the user's config.toml", EnvVars: []string{"BOTTLE_CONFIG"}, Destination: &g.config},
 			&cli.BoolFlag{Name: "debug", Usage: "log what bottle does to stderr"},
 		},
-		Before: func(c *cli.Context) error {
-			level := slog.LevelWarn
-			if c.Bool("debug") {
-				level = slog.LevelDebug
-			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
-			return nil
-		},
+		Before: sidecarcli.Logging(g.stderr),
 		Commands: []*cli.Command{
 			newStartCommand(g),
 			newResumeCommand(g),
