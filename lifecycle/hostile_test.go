@@ -75,7 +75,8 @@ func run(t *testing.T, dir string, name string, args ...string) {
 var harnessHome string
 
 func TestMain(m *testing.M) {
-	gitgate.ChildMain() // the git reader, when the steps start one
+	gitgate.ReaderStack = 2 << 20 // a reader the agent's folder kills dies sooner
+	gitgate.ChildMain()           // the git reader, when the steps start one
 	dir, err := os.MkdirTemp("", "bottle-harness-home-")
 	if err != nil {
 		panic(err)
@@ -332,6 +333,54 @@ func TestHostileTreeGitFetch(t *testing.T) {
 	t.Parallel()
 	hostiletest.Run(t, fixtures(t, false, func(t *testing.T, w *world) error {
 		_, err := GitFetch(context.Background(), w.env, w.b.ID, "")
+		return err
+	}))
+}
+
+// TestHostileTreeGitFetchReaderDies: a fetch-back whose git reader the
+// agent's git folder kills (a self-referencing delta on a branch after a
+// good one). What the reader wrote before it died (the good branch's
+// objects, root's when rootful) is given back by the parent: that walk of
+// the person's .git gets the harness's links and swaps as any other.
+func TestHostileTreeGitFetchReaderDies(t *testing.T) {
+	t.Parallel()
+	died := false
+	hostiletest.Run(t, fixturesAfter(t, false, func(t *testing.T, w *world) {
+		git := agent.GitFolder(w.b.AgentDir()).Path()
+		clone := filepath.Join(w.base, "agent-clone")
+		run(t, w.base, "git", "clone", "-q", filepath.Join(w.base, "upstream.git"), clone)
+		os.WriteFile(filepath.Join(clone, "agent.txt"), []byte("the agent's work\n"), 0o644)
+		run(t, clone, "git", "add", "agent.txt")
+		run(t, clone, "git", "commit", "-qm", "agent")
+		gitHome := filepath.Join(w.base, "git-home") // the local transport drops GIT_CONFIG_*: a global config of its own
+		os.MkdirAll(gitHome, 0o700)
+		os.WriteFile(filepath.Join(gitHome, ".gitconfig"), []byte("[safe]\n\tdirectory = *\n"), 0o600)
+		push := exec.Command("git", "push", "-q", git, "HEAD:refs/heads/a-good")
+		push.Dir = clone
+		push.Env = append(os.Environ(), "HOME="+gitHome, "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := push.CombinedOutput(); err != nil {
+			t.Fatalf("push to the agent's git folder: %v %s", err, out)
+		}
+		os.RemoveAll(clone)
+		name, pack, idx := hostiletest.SelfDeltaPack()
+		os.MkdirAll(filepath.Join(git, "objects", "pack"), 0o755)
+		os.WriteFile(filepath.Join(git, "objects", "pack", name+".pack"), pack, 0o644)
+		os.WriteFile(filepath.Join(git, "objects", "pack", name+".idx"), idx, 0o644)
+		os.WriteFile(filepath.Join(git, "refs", "heads", "b-bad"), []byte(hostiletest.SelfDeltaTip+"\n"), 0o644)
+		if os.Getuid() == 0 {
+			run(t, w.base, "chown", "-R", "1000:1000", git)
+		}
+	}, func(t *testing.T, w *world) error {
+		_, err := GitFetch(context.Background(), w.env, w.b.ID, "")
+		if err != nil && strings.Contains(err.Error(), "could not be read") {
+			died = true
+			return nil // the reader's death is what this world is for
+		}
+		if !died {
+			// The run with nothing planted is the one the harness learns from:
+			// its reader must have died there.
+			t.Fatalf("the git reader did not die on the agent's folder: %v", err)
+		}
 		return err
 	}))
 }

@@ -28,9 +28,13 @@ import (
 // childEnv marks the process as that reader.
 const childEnv = "BOTTLE_GIT_READER"
 
+// ReaderStack bounds the reader's stack. A test binary whose tests make
+// readers die may lower it before it calls ChildMain: the death comes
+// sooner, and is the same death.
+var ReaderStack = 64 << 20
+
 // Bounds on the reader.
 const (
-	childStack  = 64 << 20
 	childMemory = 4 << 30 // address space
 	childTime   = 10 * time.Minute
 )
@@ -57,7 +61,7 @@ func ChildMain() {
 	if os.Getenv(childEnv) != "1" {
 		return
 	}
-	debug.SetMaxStack(childStack)
+	debug.SetMaxStack(ReaderStack)
 	syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: childMemory, Max: childMemory})
 	var req childRequest
 	var ans childAnswer
