@@ -165,6 +165,29 @@ func Trace(f func(Touch)) (stop func()) {
 	}
 }
 
+// Tracing says whether a trace is on: a process of bottle's own that a
+// traced step starts (the git reader) traces too and hands its touches
+// back, for Replay.
+func Tracing() bool {
+	traceMu.Lock()
+	defer traceMu.Unlock()
+	return trace != nil
+}
+
+// Replay hands the touches another process traced to the trace, if one
+// is on.
+func Replay(ts []Touch) {
+	traceMu.Lock()
+	f := trace
+	traceMu.Unlock()
+	if f == nil {
+		return
+	}
+	for _, tc := range ts {
+		f(tc)
+	}
+}
+
 func (d Dir) traced(op, full string) {
 	traceMu.Lock()
 	f := trace

@@ -25,8 +25,14 @@ import (
 // process of their own, bounded in stack, memory and time: a crafted git
 // folder makes the fetch fail and is said, never takes bottle down with it.
 
-// childEnv marks the process as that reader.
-const childEnv = "BOTTLE_GIT_READER"
+// childEnv marks the process as that reader; traceEnv asks it to write
+// each path it touches (internal/beneath's trace) to its fourth file, one
+// JSON line each, as it goes: the hostile-tree harness plants at the
+// reader's paths too, even one that dies.
+const (
+	childEnv = "BOTTLE_GIT_READER"
+	traceEnv = "BOTTLE_GIT_READER_TRACE"
+)
 
 // ReaderStack bounds the reader's stack. A test binary whose tests make
 // readers die may lower it before it calls ChildMain: the death comes
@@ -63,6 +69,10 @@ func ChildMain() {
 	}
 	debug.SetMaxStack(ReaderStack)
 	syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: childMemory, Max: childMemory})
+	if os.Getenv(traceEnv) == "1" {
+		enc := json.NewEncoder(os.NewFile(3, "trace"))
+		beneath.Trace(func(tc beneath.Touch) { enc.Encode(tc) })
+	}
 	var req childRequest
 	var ans childAnswer
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
@@ -123,6 +133,29 @@ func apart(ctx context.Context, req childRequest) ([]string, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &limited{w: &errb, n: 4096}
+	var touched chan []beneath.Touch
+	if beneath.Tracing() {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("git reader: %w", err)
+		}
+		cmd.Env = append(cmd.Env, traceEnv+"=1")
+		cmd.ExtraFiles = []*os.File{w}
+		touched = make(chan []beneath.Touch, 1)
+		go func() {
+			defer r.Close()
+			var ts []beneath.Touch
+			for dec := json.NewDecoder(r); ; {
+				var tc beneath.Touch
+				if dec.Decode(&tc) != nil {
+					break
+				}
+				ts = append(ts, tc)
+			}
+			touched <- ts
+		}()
+		defer func() { w.Close(); beneath.Replay(<-touched) }()
+	}
 	runErr := cmd.Run()
 	var ans childAnswer
 	if jerr := json.Unmarshal(out.Bytes(), &ans); jerr != nil || runErr != nil {
