@@ -166,10 +166,12 @@ func bringBranch(m, host *git.Repository, name plumbing.ReferenceName, h plumbin
 		return "", errors.Join(err1, err2)
 	}
 	if ff, _ := oc.IsAncestor(nc); !ff {
-		return fmt.Sprintf("not touched: yours diverged from the pushed %s (git merge %s)", short, short), nil
+		// The hints name the whole hash: git takes a branch's name before a
+		// short hash, and the agent can push a branch named as this one's.
+		return fmt.Sprintf("not touched: yours diverged from the pushed %s (git merge %s)", short, h), nil
 	}
 	if checkedOut {
-		return fmt.Sprintf("not touched: checked out here (git merge --ff-only %s)", short), nil
+		return fmt.Sprintf("not touched: checked out here (git merge --ff-only %s)", h), nil
 	}
 	if err := host.Storer.CheckAndSetReference(plumbing.NewHashReference(name, h), cur); err != nil {
 		return "", err

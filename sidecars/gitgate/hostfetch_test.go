@@ -198,3 +198,39 @@ func TestFetchBranchesGoesOnPastABadBranch(t *testing.T) {
 		})
 	}
 }
+
+// The hint a diverged branch gets names the agent's commit so that no
+// branch can stand for it: the agent pushed a second branch named as the
+// first's short hash, and git takes a branch's name before a short hash,
+// so `git merge SHORT` merged the other branch's commit.
+func TestFetchPushedHintNamesTheCommitItSays(t *testing.T) {
+	ws, url, dir := gateFor(t, config.GitRemote{})
+	gitRun(t, ws, "checkout", "-q", "-b", "feature")
+	commit(t, ws, "mine.txt", "the person's own work\n")
+	gitRun(t, ws, "checkout", "-q", "-")
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitRun(t, ws, "clone", "-q", url, clone)
+	gitRun(t, clone, "checkout", "-q", "-b", "other")
+	commit(t, clone, "other.txt", "what the hint must not lead to\n")
+	other := strings.TrimSpace(gitRun(t, clone, "rev-parse", "HEAD"))
+	gitRun(t, clone, "checkout", "-q", "-b", "feature", "HEAD~1")
+	commit(t, clone, "agent.txt", "the agent's work\n")
+	pushed := strings.TrimSpace(gitRun(t, clone, "rev-parse", "HEAD"))
+	gitRun(t, clone, "push", "-q", "origin", "feature", "other:refs/heads/"+pushed[:12])
+
+	lines, err := FetchPushed(beneath.At(dir), survey(t, ws), "")
+	t.Logf("bottle git fetch: %q %v", lines, err)
+	var hint string
+	for _, l := range lines {
+		if _, after, ok := strings.Cut(l, "(git merge "); ok && strings.Contains(l, "feature") {
+			hint = strings.TrimSuffix(after, ")")
+		}
+	}
+	if hint == "" {
+		t.Fatalf("no hint for the diverged feature: %q, %v", lines, err)
+	}
+	out := strings.Fields(gitRun(t, ws, "rev-parse", hint+"^{commit}")) // git's warning first, if any
+	if got := out[len(out)-1]; got != pushed {
+		t.Errorf("git merge %s merges %s (the agent's other branch is %s), not the pushed feature %s", hint, got[:12], other[:12], pushed[:12])
+	}
+}
