@@ -20,7 +20,10 @@ import (
 // lines (termtext.Writer's Escape), and so must they, the value read back
 // being the same.
 func TestJSONOutputEscapesWhatATerminalActsOn(t *testing.T) {
-	reason := "fine\u009d52;c;aGk=\u009c \u202edetaeler\u202c \u2067x\u2069"
+	// And what shows as nothing (a zero-width space, a Hangul filler, tag
+	// characters beyond the BMP spelling text no one sees): escaped, it
+	// can be read; a JSON escape of one beyond the BMP is a surrogate pair.
+	reason := "fine\u009d52;c;aGk=\u009c \u202edetaeler\u202c \u2067x\u2069 pypi\u200b.org \u3164 \U000E0069\U000E0067\U000E006E"
 	req := &supervise.Request{ID: "r0123456789abcdef", Kind: supervise.KindEgress, Reason: reason, Host: "api.example.test\u202e"}
 	for name, print := range map[string]func(*bytes.Buffer) error{
 		"inspect --json": func(b *bytes.Buffer) error {
@@ -33,12 +36,12 @@ func TestJSONOutputEscapesWhatATerminalActsOn(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range out.String() {
-			if termtext.Unsafe(r, true) {
+			if termtext.Unsafe(r, true) || termtext.Hidden(r) {
 				t.Errorf("%s prints %U as it is: %q", name, r, out.String())
 				break
 			}
 		}
-		if !strings.Contains(out.String(), `\u202e`) {
+		if !strings.Contains(out.String(), `\u202e`) || !strings.Contains(out.String(), `\u200b`) || !strings.Contains(out.String(), `\udb40\udc69`) {
 			t.Errorf("%s does not say what was there: %s", name, &out)
 		}
 		var back any

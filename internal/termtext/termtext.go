@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -50,7 +51,8 @@ func Fprintf(w io.Writer, format string, args ...any) {
 
 // Writer passes a stream on with each unsafe rune replaced (newlines kept):
 // by "?", or with Escape by its JSON escape (\u202e), which keeps a JSON
-// line valid and says what was there.
+// line valid and says what was there; with Escape, each hidden rune too
+// (\u200b), so what shows as nothing can be read.
 type Writer struct {
 	W      io.Writer
 	Escape bool
@@ -68,10 +70,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 			break
 		}
 		switch {
-		case !Unsafe(r, true):
+		case !Unsafe(r, true) && !(w.Escape && Hidden(r)):
 			out.Write(buf[:size])
 		case w.Escape && r != utf8.RuneError:
-			fmt.Fprintf(&out, `\u%04x`, r)
+			escape(&out, r)
 		default:
 			out.WriteByte('?')
 		}
@@ -81,6 +83,15 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// escape writes r as JSON escapes it: beyond the BMP, a surrogate pair.
+func escape(out *strings.Builder, r rune) {
+	if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+		fmt.Fprintf(out, `\u%04x\u%04x`, r1, r2)
+		return
+	}
+	fmt.Fprintf(out, `\u%04x`, r)
 }
 
 // Hidden reports whether r would not show as itself on a terminal: a
