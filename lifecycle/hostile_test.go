@@ -346,27 +346,9 @@ func TestHostileTreeGitFetchReaderDies(t *testing.T) {
 	t.Parallel()
 	died := false
 	hostiletest.Run(t, fixturesAfter(t, false, func(t *testing.T, w *world) {
+		plantReaderBomb(t, w)
+		os.RemoveAll(filepath.Join(w.base, "agent-clone"))
 		git := agent.GitFolder(w.b.AgentDir()).Path()
-		clone := filepath.Join(w.base, "agent-clone")
-		run(t, w.base, "git", "clone", "-q", filepath.Join(w.base, "upstream.git"), clone)
-		os.WriteFile(filepath.Join(clone, "agent.txt"), []byte("the agent's work\n"), 0o644)
-		run(t, clone, "git", "add", "agent.txt")
-		run(t, clone, "git", "commit", "-qm", "agent")
-		gitHome := filepath.Join(w.base, "git-home") // the local transport drops GIT_CONFIG_*: a global config of its own
-		os.MkdirAll(gitHome, 0o700)
-		os.WriteFile(filepath.Join(gitHome, ".gitconfig"), []byte("[safe]\n\tdirectory = *\n"), 0o600)
-		push := exec.Command("git", "push", "-q", git, "HEAD:refs/heads/a-good")
-		push.Dir = clone
-		push.Env = append(os.Environ(), "HOME="+gitHome, "GIT_CONFIG_NOSYSTEM=1")
-		if out, err := push.CombinedOutput(); err != nil {
-			t.Fatalf("push to the agent's git folder: %v %s", err, out)
-		}
-		os.RemoveAll(clone)
-		name, pack, idx := hostiletest.SelfDeltaPack()
-		os.MkdirAll(filepath.Join(git, "objects", "pack"), 0o755)
-		os.WriteFile(filepath.Join(git, "objects", "pack", name+".pack"), pack, 0o644)
-		os.WriteFile(filepath.Join(git, "objects", "pack", name+".idx"), idx, 0o644)
-		os.WriteFile(filepath.Join(git, "refs", "heads", "b-bad"), []byte(hostiletest.SelfDeltaTip+"\n"), 0o644)
 		if os.Getuid() == 0 {
 			run(t, w.base, "chown", "-R", "1000:1000", git)
 		}

@@ -279,6 +279,23 @@ func TestRemoveKeepsWhatItQuarantined(t *testing.T) {
 func TestGitFetchThatDiesLeavesNothingRoots(t *testing.T) {
 	// Its check bites as root (CI's unit run): rootless, nothing is root's.
 	w := buildWorld(t, filepath.Join(t.TempDir(), "w"), false)
+	plantReaderBomb(t, w)
+
+	out, err := runChild(t, w, "fetch")
+	t.Logf("fetch: %v\n%s", err, tail(out, 4))
+	filepath.WalkDir(filepath.Join(w.workdir, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if fi, err := os.Lstat(p); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("%s is root's in the person's repository", p)
+		}
+		return nil
+	})
+}
+
+// plantReaderBomb leaves in the agent's git folder a good branch (a-good,
+// a commit of the agent's) and, after it, one (b-bad) whose tip is a
+// self-referencing delta: the git reader brings the first, then dies.
+func plantReaderBomb(t *testing.T, w *world) {
+	t.Helper()
 	git := agent.GitFolder(w.b.AgentDir()).Path()
 	clone := filepath.Join(w.base, "agent-clone")
 	run(t, w.base, "git", "clone", "-q", filepath.Join(w.base, "upstream.git"), clone)
@@ -299,13 +316,4 @@ func TestGitFetchThatDiesLeavesNothingRoots(t *testing.T) {
 	os.WriteFile(filepath.Join(git, "objects", "pack", name+".pack"), pack, 0o644)
 	os.WriteFile(filepath.Join(git, "objects", "pack", name+".idx"), idx, 0o644)
 	os.WriteFile(filepath.Join(git, "refs", "heads", "b-bad"), []byte(hostiletest.SelfDeltaTip+"\n"), 0o644)
-
-	out, err := runChild(t, w, "fetch")
-	t.Logf("fetch: %v\n%s", err, tail(out, 4))
-	filepath.WalkDir(filepath.Join(w.workdir, ".git"), func(p string, d fs.DirEntry, err error) error {
-		if fi, err := os.Lstat(p); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			t.Errorf("%s is root's in the person's repository", p)
-		}
-		return nil
-	})
 }
