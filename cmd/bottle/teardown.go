@@ -41,6 +41,11 @@ func newTeardownCommand(g *globals) *cli.Command {
 	}
 }
 
+// teardownNice is the niceness of a handed-off teardown: a tenth of the
+// CPU share of a command at the default when both want the CPU, and all
+// of it when nothing else does.
+const teardownNice = 10
+
 // handOff starts `bottle teardown IDENTITY` from the bottle binary exe,
 // in a session of its own (a hangup or interrupt of the person's terminal
 // does not reach it), its output discarded (what it fails to do stays
@@ -61,6 +66,9 @@ func handOff(exe string) func(context.Context, *state.Bottle, *state.Lock, func(
 		if err != nil {
 			return fmt.Errorf("hand off the teardown of %s: %w", b.ID, err)
 		}
+		// Off the critical path, and behind it: on a busy machine the starts
+		// of other bottles (and the person's next command) go first.
+		syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, teardownNice)
 		if err := started(cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
