@@ -82,7 +82,7 @@ summarize() { # name, log, exit code
 
 set +e
 if want rootful; then
-echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null))"
+echo "=== e2e rootful (podman $(podman version --format '{{.Server.Version}}' 2>/dev/null)) [$(date -u +%T)]"
 env -u CONTAINER_HOST BOTTLE_E2E_PHASE=rootful BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/rootful.log"
 summarize rootful "$run/rootful.log" "${PIPESTATUS[0]}"
 fi
@@ -90,7 +90,7 @@ fi
 uid=$(id -u "$user")
 extra=$(printf '%q ' "$@")
 if want rootless; then
-echo "=== e2e rootless as $user"
+echo "=== e2e rootless as $user [$(date -u +%T)]"
 env -u CONTAINER_HOST su "$user" -s /bin/sh -c "cd /tmp && XDG_RUNTIME_DIR=/run/user/$uid BOTTLE_E2E_PHASE=rootless BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel $extra" 2>&1 < /dev/null | tee "$run/rootless.log"
 summarize rootless "$run/rootless.log" "${PIPESTATUS[0]}"
 fi
@@ -105,7 +105,7 @@ elif p5=$(./hack/podman5.sh); then
 		podman --remote --url "unix://$p5" load -i "$run/base.tar" >/dev/null
 	fi
 	"$run/bin/prune-images" --remote --url "unix://$p5"
-	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}')"
+	echo "=== e2e rootful against podman $(podman --remote --url "unix://$p5" version --format '{{.Server.Version}}') [$(date -u +%T)]"
 	CONTAINER_HOST="unix://$p5" BOTTLE_E2E_PHASE=podman5 BOTTLE_BIN="$run/bin/bottle" "$run/bin/e2e.test" -test.v -test.timeout 30m -test.parallel "$parallel" "$@" 2>&1 | tee "$run/podman5.log"
 	summarize podman5 "$run/podman5.log" "${PIPESTATUS[0]}"
 else
@@ -122,7 +122,7 @@ elif p5r=$(./hack/podman5-rootless.sh); then
 		su_user "podman save -o $save localhost/bottle-base:latest >/dev/null && podman --remote --url unix://$p5r load -i $save >/dev/null; rm -f $save"
 	fi
 	su_user "$run/bin/prune-images --remote --url unix://$p5r"
-	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'")"
+	echo "=== e2e rootless as $user against podman $(su_user "podman --remote --url unix://$p5r version --format '{{.Server.Version}}'") [$(date -u +%T)]"
 	su_user "CONTAINER_HOST=unix://$p5r BOTTLE_E2E_PHASE=podman5-rootless BOTTLE_BIN=$run/bin/bottle BOTTLE_E2E_PROBE=$BOTTLE_E2E_PROBE BOTTLE_E2E_CORPUS=$BOTTLE_E2E_CORPUS BOTTLE_E2E_CLAUDE=$BOTTLE_E2E_CLAUDE BOTTLE_E2E_CODEX=$BOTTLE_E2E_CODEX BOTTLE_E2E_GEMINI=$BOTTLE_E2E_GEMINI $run/bin/e2e.test -test.v -test.timeout 30m -test.parallel $parallel $extra" 2>&1 | tee "$run/podman5-rootless.log"
 	summarize podman5-rootless "$run/podman5-rootless.log" "${PIPESTATUS[0]}"
 else
@@ -136,7 +136,7 @@ t0=$SECONDS
 if ! want kube; then :
 elif kcfg=$(./hack/kube-up.sh); then
 	kbin=$(./hack/kube-build.sh | cut -d' ' -f1)
-	echo "=== e2e against kubernetes $("$kbin/kubectl" version --client -o yaml | sed -n 's/ *gitVersion: //p' | head -1) (cluster up in $((SECONDS - t0)) s)"
+	echo "=== e2e against kubernetes $("$kbin/kubectl" version --client -o yaml | sed -n 's/ *gitVersion: //p' | head -1) (cluster up in $((SECONDS - t0)) s) [$(date -u +%T)]"
 	# The agents' base image, on the cluster (no registry: imported).
 	podman save --format docker-archive -o "$run/base-docker.tar" localhost/bottle-base:latest >/dev/null
 	ctr --address /run/containerd/containerd.sock -n k8s.io images import "$run/base-docker.tar" >/dev/null
