@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -128,7 +129,10 @@ func apart(ctx context.Context, req childRequest) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, childTime)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	// Only this process says whether the reader traces: one of the
+	// person's environment would have it write to whatever its fd 3 is.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, traceEnv+"=") })
+	cmd.Env = append(cmd.Env, childEnv+"=1")
 	cmd.Stdin = bytes.NewReader(in)
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
